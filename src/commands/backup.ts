@@ -1,0 +1,57 @@
+// `backup`: one backup of --dir now, under the session's lease.
+import { RefusedError } from '../errors.js';
+import { recoverInterruptedRestore } from '../restore.js';
+import { readSnapshot, requireDirectory, type Snapshot } from '../snapshot.js';
+import type { BackupResult } from '../store.js';
+import { formatBytes, print, printJson, withLease, withStore, type Context } from './context.js';
+
+export async function backupCommand(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  const log = ctx.log.child({ component: 'backup', session: config.sessionId });
+  await requireDirectory(config.dir);
+  await recoverInterruptedRestore(config.dir, log);
+  const { result, snapshot } = await withStore(ctx, (store) =>
+    withLease(store, config.sessionId, async (lease) => {
+      const snapshot = await readSnapshot(config.dir);
+      const result = await store.backup(config.sessionId, snapshot, {
+        lease,
+        keep: config.keepGenerations,
+        allowReplace: config.allowReplace,
+        reason: 'backup',
+      });
+      return { result, snapshot };
+    }),
+  );
+  reportHeld(log, snapshot);
+  return reportBackup(ctx, log, result, snapshot);
+}
+
+/** Logs the files that exist but were not stored (torn or unreadable); their stored version was kept. */
+export function reportHeld(log: Context['log'], snapshot: Snapshot): void {
+  for (const [name, held] of snapshot.held) {
+    log.warn({ file: name, torn: held.torn }, `not stored: ${held.reason}; the previously stored version is kept`);
+  }
+}
+
+/** Prints a backup's outcome; a refusal becomes an error. */
+export function reportBackup(ctx: Context, log: Context['log'], result: BackupResult, snapshot: Snapshot): number {
+  const { config } = ctx;
+  if (result.kind === 'refused') {
+    log.warn({ generation: result.generation }, 'backup refused');
+    throw new RefusedError(`backup of session ${config.sessionId} refused: ${result.reason}`);
+  }
+  const held = snapshot.held.size;
+  if (config.json) {
+    printJson(ctx, { session_id: config.sessionId, result: result.kind, ...result, held });
+  } else if (result.kind === 'noop') {
+    print(ctx, `no changes: generation ${result.generation} of session ${config.sessionId} is current`);
+  } else {
+    print(
+      ctx,
+      `generation ${result.generation} of session ${config.sessionId}: ${result.changed} changed, ${result.deleted} deleted, ` +
+        `${result.totalFiles} files (${formatBytes(result.totalBytes)})${held ? `, ${held} not stored (see log)` : ''}`,
+    );
+  }
+  log.info({ generation: result.generation, result: result.kind, ...(result.kind === 'success' ? { files: result.changed } : {}) }, `backup ${result.kind}`);
+  return 0;
+}

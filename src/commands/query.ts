@@ -1,0 +1,98 @@
+// The read-mostly commands: status, history, verify, delete, migrate.
+import { maskJid } from '../creds.js';
+import { IntegrityError, UsageError } from '../errors.js';
+import { formatBytes, print, printJson, table, withStore, type Context } from './context.js';
+
+export async function statusCommand(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  const sessions = await withStore(ctx, (store) => store.status(config.sessionExplicit ? config.sessionId : null));
+  const rows = sessions.map((s) => ({
+    session_id: s.sessionId,
+    generation: s.headGeneration,
+    updated_at: s.lastBackupAt?.toISOString() ?? null,
+    files: s.files,
+    bytes: s.bytes,
+    registered: s.registeredJid !== null,
+    phone: s.registeredJid === null ? null : maskJid(s.registeredJid),
+    lease_holder: s.leaseLive ? s.leaseOwner : null,
+  }));
+  if (config.json) {
+    printJson(ctx, { sessions: rows });
+  } else if (rows.length === 0) {
+    print(ctx, 'no sessions stored yet');
+  } else {
+    print(
+      ctx,
+      table(
+        ['SESSION', 'GENERATION', 'LAST BACKUP', 'FILES', 'BYTES', 'REGISTERED', 'LEASE HOLDER'],
+        rows.map((r) => [r.session_id, String(r.generation), r.updated_at ?? '-', String(r.files), formatBytes(r.bytes), r.registered ? `yes (${r.phone})` : 'no', r.lease_holder ?? '-']),
+      ),
+    );
+  }
+  return 0;
+}
+
+export async function historyCommand(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  const generations = await withStore(ctx, (store) => store.history(config.sessionId));
+  if (config.json) {
+    printJson(ctx, {
+      session_id: config.sessionId,
+      generations: generations.map((g) => ({
+        generation: g.generation,
+        created_at: g.createdAt.toISOString(),
+        files_changed: g.filesChanged,
+        files_deleted: g.filesDeleted,
+        total_files: g.totalFiles,
+        total_bytes: g.totalBytes,
+        reason: g.reason,
+      })),
+    });
+  } else {
+    print(
+      ctx,
+      table(
+        ['GENERATION', 'TIME', 'CHANGED', 'DELETED', 'FILES', 'BYTES', 'REASON'],
+        generations.map((g) => [String(g.generation), g.createdAt.toISOString(), String(g.filesChanged), String(g.filesDeleted), String(g.totalFiles), formatBytes(g.totalBytes), g.reason]),
+      ),
+    );
+  }
+  return 0;
+}
+
+export async function verifyCommand(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  const { checked, failures } = await withStore(ctx, (store) => store.verify(config.sessionId));
+  if (config.json) {
+    printJson(ctx, { session_id: config.sessionId, checked, failures: failures.map((f) => ({ name: f.name, generation: f.generationFrom, reason: f.reason })) });
+  } else {
+    for (const failure of failures) print(ctx, `FAILED  ${failure.reason} (stored at generation ${failure.generationFrom})`);
+    if (failures.length === 0) print(ctx, `ok: ${checked} stored file versions of session ${config.sessionId} match their checksums`);
+  }
+  if (failures.length > 0) {
+    throw new IntegrityError(
+      `${failures.length} of ${checked} stored file versions of session ${config.sessionId} failed verification: ` +
+        'restore a generation that does not contain them (history lists generations), or re-import a good export',
+    );
+  }
+  return 0;
+}
+
+export async function deleteCommand(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  if (!config.yes) {
+    throw new UsageError(`deleting session ${config.sessionId} and its whole history cannot be undone: add --yes to confirm`);
+  }
+  await withStore(ctx, (store) => store.delete(config.sessionId));
+  print(ctx, `deleted session ${config.sessionId} and its history`);
+  ctx.log.info({ session: config.sessionId }, 'session deleted');
+  return 0;
+}
+
+export async function migrateCommand(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  const schema = await withStore(ctx, async (_store, _db, schema) => schema);
+  if (config.json) printJson(ctx, { schema: config.schema, version: schema.version, applied: schema.applied });
+  else print(ctx, `schema ${config.schema} is at version ${schema.version}${schema.applied.length ? ` (applied ${schema.applied.join(', ')})` : ' (up to date)'}`);
+  return 0;
+}

@@ -1,0 +1,71 @@
+// `restore`: the init container. Puts the session's newest (or chosen) generation into --dir.
+import { NothingToRestoreError } from '../errors.js';
+import { hasUsableCreds, materialise, planRestore, recoverInterruptedRestore } from '../restore.js';
+import type { SessionStore } from '../store.js';
+import { formatBytes, print, printJson, withStore, type Context } from './context.js';
+
+/** How often restore looks again at a lease held by a sidecar that is shutting down, ms. */
+const LEASE_POLL_MS = 250;
+
+export async function restoreCommand(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  const log = ctx.log.child({ component: 'restore', session: config.sessionId });
+  await recoverInterruptedRestore(config.dir, log);
+  if (!config.force && (await hasUsableCreds(config.dir))) {
+    log.info({ dir: config.dir }, 'the directory already holds a valid creds.json: nothing to restore (use --force to overwrite it)');
+    if (config.dryRun) print(ctx, `skip: ${config.dir} already holds a valid creds.json (use --force to overwrite it)`);
+    return 0;
+  }
+
+  const loaded = await withStore(
+    ctx,
+    async (store) => {
+      await waitForRelease(store, config.sessionId, config.leaseWaitMs, log);
+      const point = await store.resolvePoint(config.sessionId, { generation: config.generation, at: config.at });
+      return point ? { point, files: await store.loadGeneration(config.sessionId, point.generation) } : null;
+    },
+    config.waitMs,
+  );
+
+  if (!loaded) {
+    const message = `session ${config.sessionId} has no backup: the bot will start unpaired and show a QR code to scan`;
+    if (config.requireBackup) throw new NothingToRestoreError(`${message}; --require-backup was given, so the bot must not start`);
+    log.warn(message);
+    if (config.dryRun) print(ctx, `nothing: ${message}`);
+    return 0;
+  }
+
+  const { point, files } = loaded;
+  if (config.dryRun) {
+    const plan = await planRestore(config.dir, files);
+    if (config.json) printJson(ctx, { session_id: config.sessionId, generation: point.generation, ...plan });
+    else {
+      print(ctx, `generation ${point.generation} of session ${config.sessionId} (${point.createdAt.toISOString()}) into ${config.dir}:`);
+      for (const name of plan.write) print(ctx, `write   ${name}`);
+      for (const name of plan.remove) print(ctx, `remove  ${name}`);
+      print(ctx, `${plan.write.length} to write, ${plan.unchanged.length} unchanged, ${plan.remove.length} to remove (dry run: nothing written)`);
+    }
+    return 0;
+  }
+  await materialise(config.dir, files, log);
+  const bytes = files.reduce((sum, file) => sum + file.content.length, 0);
+  log.info({ generation: point.generation, files: files.length, bytes, dir: config.dir }, `restored generation ${point.generation} (${files.length} files, ${formatBytes(bytes)})`);
+  return 0;
+}
+
+/**
+ * Zero-loss hand-over: while another process holds the session's lease (an old pod's sidecar that is
+ * flushing its last changes), wait up to waitMs for it to release, then restore what it left.
+ */
+async function waitForRelease(store: SessionStore, sessionId: string, waitMs: number, log: Context['log']): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  let holder = await store.leaseHolder(sessionId);
+  if (!holder) return;
+  log.info({ holder: holder.owner, waitMs }, 'another instance holds the session: waiting for its final backup');
+  while (holder && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(LEASE_POLL_MS, Math.max(0, deadline - Date.now()))));
+    holder = await store.leaseHolder(sessionId);
+  }
+  if (holder) log.warn({ holder: holder.owner }, 'the other instance still holds the session after --lease-wait: restoring its newest backup');
+  else log.info('the other instance released the session');
+}

@@ -1,0 +1,227 @@
+// Defaults, environment and flags → one frozen, validated Config. The only module that reads argv/env.
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { UsageError } from './errors.js';
+
+// Defaults (SPEC "Global options" and "Command options"), with their units in the name.
+export const DEFAULT_DATA_DIR = './.baileys-keeper';
+export const DEFAULT_SESSION_ID = 'default';
+export const DEFAULT_DIR = './auth_info';
+export const DEFAULT_SCHEMA = 'baileys_keeper';
+export const DEFAULT_LOG_LEVEL = 'info';
+export const DEFAULT_WAIT_SECONDS = 60;
+export const DEFAULT_LEASE_WAIT_SECONDS = 30;
+export const DEFAULT_LEASE_TTL_MS = 30_000;
+export const DEFAULT_DEBOUNCE_MS = 1_000;
+export const DEFAULT_MAX_DELAY_MS = 5_000;
+export const DEFAULT_INTERVAL_MS = 120_000;
+export const DEFAULT_LISTEN = '0.0.0.0:9464';
+export const DEFAULT_SHUTDOWN_QUIET_MS = 2_000;
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 20_000;
+export const DEFAULT_KEEP_GENERATIONS = 100;
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+
+export const COMMANDS = [
+  'restore',
+  'backup',
+  'status',
+  'history',
+  'export',
+  'import',
+  'delete',
+  'verify',
+  'migrate',
+] as const;
+export type Command = (typeof COMMANDS)[number];
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+const SESSION_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
+const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+
+type Kind = 'string' | 'boolean';
+interface OptionSpec {
+  kind: Kind;
+  env?: string;
+  /** Commands that accept the option; undefined means every command. */
+  commands?: readonly Command[];
+  help: string;
+}
+
+const RESTORE_POINT: readonly Command[] = ['restore', 'export'];
+const WRITERS: readonly Command[] = ['backup', 'import'];
+
+/** Every flag, its env twin and who takes it. The README's configuration table mirrors this. */
+export const OPTIONS: Record<string, OptionSpec> = {
+  'database-url': { kind: 'string', env: 'DATABASE_URL', help: 'PostgreSQL connection string (sslmode honoured)' },
+  'data-dir': { kind: 'string', env: 'KEEPER_DATA_DIR', help: 'embedded PostgreSQL data, used only without a database URL' },
+  session: { kind: 'string', env: 'KEEPER_SESSION_ID', help: 'session id: 1-100 chars of [A-Za-z0-9._-]' },
+  dir: { kind: 'string', env: 'KEEPER_DIR', help: 'the Baileys auth directory' },
+  schema: { kind: 'string', env: 'KEEPER_SCHEMA', help: 'PostgreSQL schema' },
+  'log-level': { kind: 'string', env: 'KEEPER_LOG_LEVEL', help: 'trace|debug|info|warn|error|fatal|silent' },
+  json: { kind: 'boolean', help: 'machine-readable output' },
+  help: { kind: 'boolean', help: 'show help' },
+  wait: { kind: 'string', env: 'KEEPER_WAIT_SECONDS', commands: ['restore'], help: 'seconds to retry an unreachable database' },
+  'lease-wait': { kind: 'string', env: 'KEEPER_LEASE_WAIT_SECONDS', commands: ['restore'], help: "seconds to wait for another holder's release" },
+  force: { kind: 'boolean', commands: ['restore'], help: 'restore even if the directory already holds a valid creds.json' },
+  'require-backup': { kind: 'boolean', commands: ['restore'], help: 'exit 3 when there is nothing to restore' },
+  generation: { kind: 'string', commands: RESTORE_POINT, help: 'restore or export this generation' },
+  at: { kind: 'string', commands: RESTORE_POINT, help: 'restore or export the newest generation at or before this ISO-8601 time' },
+  'dry-run': { kind: 'boolean', commands: ['restore'], help: 'list what would be written, write nothing' },
+  keep: { kind: 'string', env: 'KEEPER_KEEP_GENERATIONS', commands: WRITERS, help: 'generations to keep' },
+  'allow-replace': { kind: 'boolean', env: 'KEEPER_ALLOW_REPLACE', commands: WRITERS, help: 'allow replacing a registered session' },
+  output: { kind: 'string', commands: ['export'], help: 'write the tar to this file instead of stdout' },
+  input: { kind: 'string', commands: ['import'], help: 'read the tar from this file instead of stdin' },
+  yes: { kind: 'boolean', commands: ['delete'], help: 'confirm deletion' },
+};
+
+export interface Config {
+  readonly command: Command;
+  readonly databaseUrl: string | null;
+  readonly dataDir: string;
+  readonly sessionId: string;
+  /** --session or KEEPER_SESSION_ID was given (status then shows only that session). */
+  readonly sessionExplicit: boolean;
+  /** The Baileys auth directory, absolute. */
+  readonly dir: string;
+  readonly schema: string;
+  readonly logLevel: string;
+  readonly json: boolean;
+  /** How long to retry an unreachable database, ms. */
+  readonly waitMs: number;
+  /** How long restore waits for another lease holder's release, ms. */
+  readonly leaseWaitMs: number;
+  readonly keepGenerations: number;
+  readonly allowReplace: boolean;
+  readonly force: boolean;
+  readonly requireBackup: boolean;
+  readonly dryRun: boolean;
+  readonly yes: boolean;
+  readonly generation: number | null;
+  readonly at: Date | null;
+  readonly input: string | null;
+  readonly output: string | null;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Parses `argv` (after the command word) and `env` for `command`; throws UsageError on anything off. */
+export function loadConfig(command: Command, argv: readonly string[], env: Env, cwd = process.cwd()): Config {
+  const values = parseFlags(command, argv);
+  const read = (name: string): string | undefined => {
+    const flag = values[name];
+    if (typeof flag === 'string') return flag;
+    const envName = OPTIONS[name]?.env;
+    const fromEnv = envName ? env[envName] : undefined;
+    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+  };
+  const bool = (name: string): boolean => {
+    if (values[name] === true) return true;
+    const envName = OPTIONS[name]?.env;
+    const raw = envName ? env[envName] : undefined;
+    return raw === undefined || raw === '' ? false : parseBoolean(envName!, raw);
+  };
+  const int = (name: string, fallback: number, min: number): number => {
+    const raw = read(name);
+    return raw === undefined ? fallback : parseInteger(describe(name), raw, min);
+  };
+
+  const sessionId = read('session') ?? DEFAULT_SESSION_ID;
+  if (!SESSION_ID_PATTERN.test(sessionId)) {
+    throw new UsageError(`invalid session id ${JSON.stringify(sessionId)}: use 1-100 characters of A-Z a-z 0-9 . _ -`);
+  }
+  const schema = read('schema') ?? DEFAULT_SCHEMA;
+  if (!SCHEMA_PATTERN.test(schema)) {
+    throw new UsageError(`invalid schema ${JSON.stringify(schema)}: use a lowercase identifier (a-z, 0-9, _), at most 63 characters`);
+  }
+  const logLevel = read('log-level') ?? DEFAULT_LOG_LEVEL;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new UsageError(`invalid log level ${JSON.stringify(logLevel)}: use one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const generationRaw = read('generation');
+  const atRaw = read('at');
+  if (generationRaw !== undefined && atRaw !== undefined) {
+    throw new UsageError('--generation and --at both name a point to restore: give only one');
+  }
+
+  return Object.freeze({
+    command,
+    databaseUrl: read('database-url') ?? null,
+    dataDir: path.resolve(cwd, read('data-dir') ?? DEFAULT_DATA_DIR),
+    sessionId,
+    sessionExplicit: read('session') !== undefined,
+    dir: path.resolve(cwd, read('dir') ?? DEFAULT_DIR),
+    schema,
+    logLevel,
+    json: bool('json'),
+    waitMs: int('wait', DEFAULT_WAIT_SECONDS, 0) * 1000,
+    leaseWaitMs: int('lease-wait', DEFAULT_LEASE_WAIT_SECONDS, 0) * 1000,
+    keepGenerations: int('keep', DEFAULT_KEEP_GENERATIONS, 1),
+    allowReplace: bool('allow-replace'),
+    force: bool('force'),
+    requireBackup: bool('require-backup'),
+    dryRun: bool('dry-run'),
+    yes: bool('yes'),
+    generation: generationRaw === undefined ? null : parseInteger('--generation', generationRaw, 1),
+    at: atRaw === undefined ? null : parseTime(atRaw),
+    input: read('input') ?? null,
+    output: read('output') ?? null,
+  });
+}
+
+/** True when argv asks for help. Checked before full validation so `--help` always works. */
+export function wantsHelp(argv: readonly string[]): boolean {
+  return argv.includes('--help') || argv.includes('-h');
+}
+
+function parseFlags(command: Command, argv: readonly string[]): Record<string, string | boolean | undefined> {
+  const accepted = Object.entries(OPTIONS).filter(([, spec]) => !spec.commands || spec.commands.includes(command));
+  const options = Object.fromEntries(accepted.map(([name, spec]) => [name, { type: spec.kind }]));
+  try {
+    const { values, positionals } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true });
+    if (positionals.length > 0) {
+      throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} for '${command}'; see 'baileys-keeper ${command} --help'`);
+    }
+    return values as Record<string, string | boolean | undefined>;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new UsageError(`${message.replace(/\. To specify a positional argument.*$/, '')}; see 'baileys-keeper ${command} --help'`, { cause: error });
+  }
+}
+
+function describe(name: string): string {
+  const envName = OPTIONS[name]?.env;
+  return envName ? `--${name} / ${envName}` : `--${name}`;
+}
+
+/** Accepts the SPEC's boolean words for env values. */
+export function parseBoolean(label: string, raw: string): boolean {
+  const value = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes'].includes(value)) return true;
+  if (['0', 'false', 'no'].includes(value)) return false;
+  throw new UsageError(`invalid ${label} ${JSON.stringify(raw)}: use 1/true/yes or 0/false/no`);
+}
+
+/** Parses a plain decimal integer >= min (durations are plain integers in the unit named). */
+export function parseInteger(label: string, raw: string, min: number): number {
+  const trimmed = raw.trim();
+  if (!/^\d+$/.test(trimmed) || !Number.isSafeInteger(Number(trimmed)) || Number(trimmed) < min) {
+    throw new UsageError(`invalid ${label} ${JSON.stringify(raw)}: expected a whole number >= ${min}`);
+  }
+  return Number(trimmed);
+}
+
+function parseTime(raw: string): Date {
+  // Date.parse accepts many shapes; require ISO-8601 so "--at 5" is not silently year 2001.
+  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(raw.trim())) {
+    throw new UsageError(`invalid --at ${JSON.stringify(raw)}: expected an ISO-8601 time such as 2026-01-31T12:00:00Z`);
+  }
+  const date = new Date(raw.trim());
+  const [year, month, day] = raw.trim().slice(0, 10).split('-').map(Number) as [number, number, number];
+  // new Date() rolls 2026-02-31 over into March: reject days the month does not have.
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (Number.isNaN(date.getTime()) || month < 1 || month > 12 || day < 1 || day > daysInMonth) {
+    throw new UsageError(`invalid --at ${JSON.stringify(raw)}: not a real date`);
+  }
+  return date;
+}

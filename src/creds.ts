@@ -1,0 +1,60 @@
+// What a Baileys creds.json and a key file must look like to be worth storing.
+
+export const CREDS_FILE = 'creds.json';
+
+/** Fields every creds object written by Baileys' initAuthCreds() has, in Baileys 6 and 7. */
+const REQUIRED_CREDS_FIELDS = ['noiseKey', 'signedIdentityKey', 'signedPreKey', 'advSecretKey'] as const;
+
+export interface CredsSummary {
+  /** The WhatsApp id the creds are paired with (creds.me.id), or null before a QR scan. */
+  registeredJid: string | null;
+}
+
+/** Parses creds.json text; returns null when it is not a complete Baileys creds object. */
+export function parseCreds(text: string): CredsSummary | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!isObject(value)) return null;
+  for (const field of REQUIRED_CREDS_FIELDS) {
+    if (!(field in value) || value[field] === null || value[field] === undefined) return null;
+  }
+  if (typeof value['registrationId'] !== 'number') return null;
+  const me = value['me'];
+  const registeredJid = isObject(me) && typeof me['id'] === 'string' && me['id'].length > 0 ? me['id'] : null;
+  return { registeredJid };
+}
+
+/**
+ * Why a file's bytes look like a torn or foreign write, or null when they can be stored.
+ * `*.json` must parse; creds.json must be a creds object. Other files are stored as they are.
+ */
+export function tornReason(name: string, content: Buffer): string | null {
+  if (!name.endsWith('.json')) return null;
+  if (content.length === 0) return 'the file is empty';
+  const text = content.toString('utf8');
+  if (name === CREDS_FILE) {
+    return parseCreds(text) ? null : 'creds.json is not a complete Baileys creds object';
+  }
+  try {
+    JSON.parse(text);
+    return null;
+  } catch {
+    return 'the file is not valid JSON (truncated or half-written)';
+  }
+}
+
+/** Masks a phone number or jid for output: 5511999999999:12@s.whatsapp.net → 5511*****9999. */
+export function maskJid(jid: string): string {
+  const user = jid.split('@')[0]?.split(':')[0] ?? '';
+  if (user.length <= 4) return '*'.repeat(user.length);
+  const keep = user.length >= 12 ? 4 : 2;
+  return `${user.slice(0, keep)}${'*'.repeat(user.length - 2 * keep)}${user.slice(-keep)}`;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

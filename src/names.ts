@@ -1,0 +1,34 @@
+// The rules for file names, shared by the snapshot reader, the restorer and the archive reader.
+import { Buffer } from 'node:buffer';
+
+/** Longest name most filesystems accept for one path component. */
+export const MAX_NAME_BYTES = 255;
+
+/** Why a name would not be backed up from a directory, or null when it would be. */
+export function skippedNameReason(name: string): string | null {
+  if (name.startsWith('.')) return 'dotfile';
+  if (name.endsWith('.tmp')) return 'temporary file';
+  return null;
+}
+
+/**
+ * Why `name` is not a safe single file name inside the auth directory, or null when it is.
+ * Rejects anything that could escape the directory or that the backup would never have stored.
+ */
+export function invalidNameReason(name: string): string | null {
+  if (typeof name !== 'string' || name.length === 0) return 'the name is empty';
+  if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) return `the name is over ${MAX_NAME_BYTES} bytes`;
+  if (name.includes('\0')) return 'the name contains a NUL byte';
+  if (name.includes('/') || name.includes('\\')) return 'the name contains a path separator';
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return 'the name contains a control character';
+  if (name === '.' || name === '..') return 'the name is a directory reference';
+  const skipped = skippedNameReason(name);
+  if (skipped) return `the name is a ${skipped}, which is never backed up`;
+  return null;
+}
+
+/** Printable form of an untrusted name for error messages. */
+export function quoteName(name: string): string {
+  return JSON.stringify(name.length > 300 ? `${name.slice(0, 300)}…` : name);
+}

@@ -1,0 +1,146 @@
+// Reads the auth directory into a validated snapshot (SPEC "What is backed up").
+import { createHash } from 'node:crypto';
+import { constants, type Dirent } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { tornReason } from './creds.js';
+import { UsageError } from './errors.js';
+import { invalidNameReason } from './names.js';
+
+/** Largest file stored; real Baileys files stay under ~150 KiB, so anything bigger is not a key file. */
+export const MAX_FILE_BYTES = 16 * 1024 * 1024;
+/** Pauses before re-reading a torn file, ms: Baileys rewrites a file in well under a second. */
+export const TORN_RETRY_DELAYS_MS: readonly number[] = [50, 150, 400];
+
+export interface SnapshotFile {
+  name: string;
+  content: Buffer;
+  sha256: Buffer;
+}
+
+export interface HeldFile {
+  /** Why the file on disk cannot be stored now; the previously stored version is kept. */
+  reason: string;
+  /** A torn write (counted in baileys_keeper_torn_reads_total) rather than e.g. an oversize file. */
+  torn: boolean;
+}
+
+export interface Snapshot {
+  /** Files that can be stored, by name. */
+  files: Map<string, SnapshotFile>;
+  /** Files that exist but could not be stored: the backup keeps their stored version. */
+  held: Map<string, HeldFile>;
+}
+
+export interface ReadOptions {
+  retryDelaysMs?: readonly number[];
+  sleep?: (ms: number) => Promise<void>;
+  maxFileBytes?: number;
+}
+
+export function sha256(content: Buffer): Buffer {
+  return createHash('sha256').update(content).digest();
+}
+
+/** Reads every backed-up file directly inside `dir`; torn files are re-read before they are held. */
+export async function readSnapshot(dir: string, options: ReadOptions = {}): Promise<Snapshot> {
+  const names = await listCandidates(dir);
+  return readNamed(dir, names, options);
+}
+
+/** Names of the regular files in `dir` that the backup considers (no links, dirs, devices, dotfiles, *.tmp). */
+export async function listCandidates(dir: string): Promise<string[]> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    throw directoryError(dir, error);
+  }
+  return entries.filter((entry) => entry.isFile() && invalidNameReason(entry.name) === null).map((entry) => entry.name);
+}
+
+/** Reads the given names from `dir`; a name that no longer exists is left out (it was deleted). */
+export async function readNamed(dir: string, names: Iterable<string>, options: ReadOptions = {}): Promise<Snapshot> {
+  const delays = options.retryDelaysMs ?? TORN_RETRY_DELAYS_MS;
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const maxBytes = options.maxFileBytes ?? MAX_FILE_BYTES;
+  const snapshot: Snapshot = { files: new Map(), held: new Map() };
+
+  let pending = [...new Set(names)];
+  for (let attempt = 0; pending.length > 0; attempt++) {
+    const torn: string[] = [];
+    await Promise.all(
+      pending.map(async (name) => {
+        const read = await readOne(path.join(dir, name), maxBytes);
+        if (read.kind === 'gone') {
+          snapshot.held.delete(name);
+          return;
+        }
+        if (read.kind === 'unusable') {
+          snapshot.held.set(name, { reason: read.reason, torn: false });
+          return;
+        }
+        const reason = tornReason(name, read.content);
+        if (reason === null) {
+          snapshot.held.delete(name);
+          snapshot.files.set(name, { name, content: read.content, sha256: sha256(read.content) });
+        } else {
+          snapshot.held.set(name, { reason, torn: true });
+          torn.push(name);
+        }
+      }),
+    );
+    const delay = delays[attempt];
+    if (torn.length === 0 || delay === undefined) break;
+    await sleep(delay);
+    pending = torn;
+  }
+  return snapshot;
+}
+
+type ReadResult = { kind: 'ok'; content: Buffer } | { kind: 'gone' } | { kind: 'unusable'; reason: string };
+
+async function readOne(file: string, maxBytes: number): Promise<ReadResult> {
+  let handle;
+  try {
+    // O_NOFOLLOW: a file swapped for a symlink after readdir is refused, not followed.
+    // O_NONBLOCK: a FIFO swapped in would otherwise block the open forever.
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { kind: 'gone' };
+    if (code === 'ELOOP') return { kind: 'gone' };
+    return { kind: 'unusable', reason: `cannot open (${code ?? String(error)})` };
+  }
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) return { kind: 'gone' };
+    if (info.size > maxBytes) return { kind: 'unusable', reason: `the file is ${info.size} bytes, over the ${maxBytes}-byte limit` };
+    const content = await handle.readFile();
+    if (content.length > maxBytes) return { kind: 'unusable', reason: `the file grew over the ${maxBytes}-byte limit` };
+    return { kind: 'ok', content };
+  } catch (error) {
+    return { kind: 'unusable', reason: `cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})` };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Throws a clear error unless `dir` is an existing directory. */
+export async function requireDirectory(dir: string): Promise<void> {
+  try {
+    const info = await stat(dir);
+    if (!info.isDirectory()) throw new UsageError(`${dir} is not a directory: point --dir / KEEPER_DIR at the bot's auth directory`);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw directoryError(dir, error);
+  }
+}
+
+function directoryError(dir: string, error: unknown): Error {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new UsageError(`directory ${dir} does not exist: point --dir / KEEPER_DIR at the bot's auth directory`, { cause: error });
+  if (code === 'ENOTDIR') return new UsageError(`${dir} is not a directory: point --dir / KEEPER_DIR at the bot's auth directory`, { cause: error });
+  if (code === 'EACCES') return new UsageError(`cannot read directory ${dir}: permission denied; run as a user that can read it`, { cause: error });
+  return new UsageError(`cannot read directory ${dir}: ${(error as Error).message}`, { cause: error });
+}

@@ -1,0 +1,55 @@
+// Runs the real CLI as a child process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { CLI } from './paths.js';
+
+export interface CliResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: Buffer;
+}
+
+export interface CliOptions {
+  env?: Record<string, string | undefined>;
+  input?: Buffer | string;
+  cwd?: string;
+  timeoutMs?: number;
+}
+
+/** Environment for the CLI: the test's database and nothing inherited that could change behaviour. */
+export function cliEnv(databaseUrl: string, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+  const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('KEEPER_') && key !== 'DATABASE_URL'));
+  return { ...base, DATABASE_URL: databaseUrl, KEEPER_LOG_LEVEL: 'info', ...extra };
+}
+
+export function startCli(args: string[], options: CliOptions = {}): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], {
+    env: options.env ?? process.env,
+    cwd: options.cwd,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
+export function runCli(args: string[], options: CliOptions = {}): Promise<CliResult> {
+  const child = startCli(args, options);
+  return collect(child, options);
+}
+
+export function collect(child: ChildProcess, options: CliOptions = {}): Promise<CliResult> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => err.push(chunk));
+  if (options.input !== undefined) child.stdin!.end(options.input);
+  else child.stdin!.end();
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      const stdoutBytes = Buffer.concat(out);
+      resolve({ code, signal, stdout: stdoutBytes.toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), stdoutBytes });
+    });
+  });
+}

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
+import { UsageError } from '../../src/errors.js';
+
+describe('config', () => {
+  it('uses the SPEC defaults', () => {
+    const config = loadConfig('restore', [], {}, '/srv');
+    assert.equal(config.sessionId, 'default');
+    assert.equal(config.dir, '/srv/auth_info');
+    assert.equal(config.dataDir, '/srv/.baileys-keeper');
+    assert.equal(config.schema, 'baileys_keeper');
+    assert.equal(config.databaseUrl, null);
+    assert.equal(config.waitMs, 60_000);
+    assert.equal(config.leaseWaitMs, 30_000);
+    assert.equal(config.sessionExplicit, false);
+  });
+
+  it('lets a flag beat its env twin, and env beat the default', () => {
+    const env = { KEEPER_SESSION_ID: 'from-env', KEEPER_DIR: '/env/auth', KEEPER_WAIT_SECONDS: '5' };
+    const fromEnv = loadConfig('restore', [], env, '/srv');
+    assert.equal(fromEnv.sessionId, 'from-env');
+    assert.equal(fromEnv.dir, '/env/auth');
+    assert.equal(fromEnv.waitMs, 5000);
+    assert.equal(fromEnv.sessionExplicit, true);
+    const fromFlag = loadConfig('restore', ['--session', 'from-flag', '--wait', '7'], env, '/srv');
+    assert.equal(fromFlag.sessionId, 'from-flag');
+    assert.equal(fromFlag.waitMs, 7000);
+  });
+
+  it('reads boolean env words', () => {
+    assert.equal(loadConfig('backup', [], { KEEPER_ALLOW_REPLACE: 'yes' }).allowReplace, true);
+    assert.equal(loadConfig('backup', [], { KEEPER_ALLOW_REPLACE: '0' }).allowReplace, false);
+    assert.throws(() => loadConfig('backup', [], { KEEPER_ALLOW_REPLACE: 'maybe' }), /KEEPER_ALLOW_REPLACE.*1\/true\/yes/);
+  });
+
+  for (const [argv, env, pattern] of [
+    [['--session', 'bad id!'], {}, /invalid session id/],
+    [['--session', 'x'.repeat(101)], {}, /invalid session id/],
+    [['--schema', 'Bad-Schema'], {}, /invalid schema/],
+    [['--log-level', 'loud'], {}, /invalid log level/],
+    [['--wait', '-1'], {}, /--wait/],
+    [['--wait', '1.5'], {}, /whole number/],
+    [[], { KEEPER_WAIT_SECONDS: 'soon' }, /KEEPER_WAIT_SECONDS/],
+    [['--generation', '0'], {}, /--generation/],
+    [['--at', 'yesterday'], {}, /ISO-8601/],
+    [['--at', '2026-02-31T00:00:00Z'], {}, /./],
+    [['--generation', '2', '--at', '2026-01-01'], {}, /only one/],
+    [['--no-such-flag'], {}, /no-such-flag/],
+    [['stray'], {}, /unexpected argument "stray"/],
+  ] as const) {
+    it(`rejects ${JSON.stringify(argv)} ${JSON.stringify(env)} with a usage error`, () => {
+      assert.throws(() => loadConfig('restore', argv, env), (error: unknown) => error instanceof UsageError && pattern.test(error.message));
+    });
+  }
+
+  it('rejects a flag that belongs to another command', () => {
+    assert.throws(() => loadConfig('status', ['--force'], {}), UsageError);
+    assert.throws(() => loadConfig('backup', ['--yes'], {}), UsageError);
+  });
+
+  it('returns a frozen object', () => {
+    assert.ok(Object.isFrozen(loadConfig('status', [], {})));
+  });
+});
