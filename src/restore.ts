@@ -75,6 +75,19 @@ export async function materialise(dir: string, files: readonly RestoreFile[], lo
   });
   await recoverInterruptedRestore(dir, log);
 
+  const staging = await stageRestore(dir, files);
+  try {
+    await rollForward(dir, staging, files.map((file) => file.name));
+  } catch (error) {
+    throw writeError(dir, 'move restored files into', error, 'The restore is committed: the next restore or sidecar start finishes it');
+  }
+}
+
+/**
+ * Writes `files` durably into a new hidden stage inside `dir` and commits it (the manifest rename).
+ * Returns the stage's path; from then on the restore wins, even if the process dies.
+ */
+export async function stageRestore(dir: string, files: readonly RestoreFile[]): Promise<string> {
   const staging = path.join(dir, `${STAGING_PREFIX}${randomBytes(6).toString('hex')}`);
   try {
     await mkdir(staging, { mode: 0o700 });
@@ -85,14 +98,10 @@ export async function materialise(dir: string, files: readonly RestoreFile[], lo
     // The commit point: once the manifest has its final name, the stage is complete and must win.
     await rename(path.join(staging, `${MANIFEST}.tmp`), path.join(staging, MANIFEST));
     await fsyncDirectory(staging);
+    return staging;
   } catch (error) {
     await rm(staging, { recursive: true, force: true }).catch(() => undefined);
     throw writeError(dir, 'stage files in', error);
-  }
-  try {
-    await rollForward(dir, staging, files.map((file) => file.name));
-  } catch (error) {
-    throw writeError(dir, 'move restored files into', error, 'The restore is committed: the next restore or sidecar start finishes it');
   }
 }
 

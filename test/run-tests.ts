@@ -16,7 +16,7 @@ async function testFiles(dir: string): Promise<string[]> {
   return entries
     .filter((entry) => entry.isFile() && entry.name.endsWith('.test.js'))
     .map((entry) => path.join(entry.parentPath, entry.name))
-    .filter((file) => process.argv.slice(2).every((filter) => file.includes(filter)))
+    .filter((file) => process.argv.length <= 2 || process.argv.slice(2).some((filter) => file.includes(filter)))
     .sort();
 }
 
@@ -32,6 +32,7 @@ if (!url) {
 }
 
 const files = await testFiles(here);
+if (files.length === 0) throw new Error(`no test file matches ${process.argv.slice(2).join(' ')}`);
 const concurrency = process.env['TEST_CONCURRENCY'] ?? '3';
 const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
   stdio: 'inherit',

@@ -29,7 +29,7 @@ export async function backupCommand(ctx: Context): Promise<number> {
 /** Logs the files that exist but were not stored (torn or unreadable); their stored version was kept. */
 export function reportHeld(log: Context['log'], snapshot: Snapshot): void {
   for (const [name, held] of snapshot.held) {
-    log.warn({ file: name, torn: held.torn }, `not stored: ${held.reason}; the previously stored version is kept`);
+    log.warn({ file: name, torn: held.torn }, `not stored: ${name}: ${held.reason}; the previously stored version is kept`);
   }
 }
 

@@ -197,7 +197,9 @@ export async function getGeneration(db: Database, q: Queryable, sessionId: strin
 /** The newest retained generation created at or before `at`. */
 export async function generationAtTime(db: Database, q: Queryable, sessionId: string, at: Date): Promise<GenerationRow | null> {
   const { rows } = await q.query(
-    `SELECT * FROM ${db.schema}.generations WHERE session_id = $1 AND created_at <= $2 ORDER BY generation DESC LIMIT 1`,
+    // Compare at the millisecond precision we print, so a time copied from `history` finds its generation.
+    `SELECT * FROM ${db.schema}.generations WHERE session_id = $1 AND date_trunc('milliseconds', created_at) <= $2
+      ORDER BY generation DESC LIMIT 1`,
     [sessionId, at],
   );
   return rows[0] ? toGeneration(rows[0]) : null;

@@ -53,3 +53,18 @@ export function collect(child: ChildProcess, options: CliOptions = {}): Promise<
     });
   });
 }
+
+/** The text of a process's output with JSON log lines reduced to their messages (non-JSON lines kept). */
+export function messages(output: string): string {
+  return output
+    .split('\n')
+    .map((line) => {
+      try {
+        const entry = JSON.parse(line) as { msg?: unknown };
+        return typeof entry.msg === 'string' ? entry.msg : line;
+      } catch {
+        return line;
+      }
+    })
+    .join('\n');
+}

@@ -1,0 +1,139 @@
+// Every restore outcome in SPEC, with its exit code, through the real CLI.
+import assert from 'node:assert/strict';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { writeSession } from '../support/baileys.js';
+import { cliEnv, messages, runCli } from '../support/cli.js';
+import { freshDatabase, query } from '../support/db.js';
+import { readTree, tempDir } from '../support/fs.js';
+
+async function closedPort(): Promise<number> {
+  const server = net.createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('restore outcomes and exit codes', async () => {
+  const url = await freshDatabase('outcomes');
+  const env = cliEnv(url);
+  const bot = await tempDir('bot');
+  const auth = await writeSession(bot, { preKeys: 5 });
+  assert.equal((await runCli(['backup', '--dir', bot, '--session', 'main'], { env })).code, 0);
+
+  it('does nothing (exit 0) when the directory already holds a valid creds.json', async () => {
+    const dir = await tempDir('has-creds');
+    await writeSession(dir, { preKeys: 1 });
+    const before = await readTree(dir);
+    const result = await runCli(['restore', '--dir', dir, '--session', 'main'], { env });
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /already holds a valid creds\.json/);
+    assert.deepEqual(await readTree(dir), before);
+  });
+
+  it('overwrites that directory with --force', async () => {
+    const dir = await tempDir('force');
+    await writeSession(dir, { preKeys: 1 });
+    const result = await runCli(['restore', '--dir', dir, '--session', 'main', '--force'], { env });
+    assert.equal(result.code, 0, result.stdout);
+    assert.deepEqual(await readTree(dir), await readTree(bot));
+  });
+
+  it('restores over a torn creds.json (it is not a valid login)', async () => {
+    const dir = await tempDir('torn-dir');
+    await writeFile(path.join(dir, 'creds.json'), '{"noiseKey":');
+    const result = await runCli(['restore', '--dir', dir, '--session', 'main'], { env });
+    assert.equal(result.code, 0, result.stdout);
+    assert.deepEqual(await readTree(dir), await readTree(bot));
+  });
+
+  it('exits 0 and says the bot will pair by QR when there is no backup; 3 with --require-backup', async () => {
+    const dir = path.join(await tempDir('empty'), 'auth_info');
+    const plain = await runCli(['restore', '--dir', dir, '--session', 'never-backed-up'], { env });
+    assert.equal(plain.code, 0);
+    assert.match(plain.stdout, /no backup.*QR/);
+    const required = await runCli(['restore', '--dir', dir, '--session', 'never-backed-up', '--require-backup'], { env });
+    assert.equal(required.code, 3);
+    assert.match(required.stdout, /--require-backup/);
+  });
+
+  it('retries an unreachable database until --wait runs out, then exits 2 without touching the dir', async () => {
+    const dir = path.join(await tempDir('down'), 'auth_info');
+    const started = Date.now();
+    const result = await runCli(['restore', '--dir', dir, '--wait', '2'], { env: cliEnv(`postgres://keeper:secret@127.0.0.1:${await closedPort()}/keeper`) });
+    assert.equal(result.code, 2, result.stdout + result.stderr);
+    assert.ok(Date.now() - started >= 2000, 'it kept retrying for --wait seconds');
+    assert.match(result.stdout, /database unreachable, retrying/);
+    assert.match(result.stdout, /cannot reach PostgreSQL at postgres:\/\/keeper:\*\*\*@127\.0\.0\.1/);
+    assert.doesNotMatch(result.stdout + result.stderr, /secret/);
+    await assert.rejects(readdir(dir), /ENOENT/);
+  });
+
+  it('fails at once (exit 2) on a wrong password, naming what to fix', async () => {
+    const bad = new URL(url);
+    bad.password = 'wrong-password';
+    const result = await runCli(['restore', '--dir', await tempDir('auth'), '--wait', '30'], { env: cliEnv(bad.toString()) });
+    assert.equal(result.code, 2);
+    assert.match(result.stdout, /authentication .* failed: check the user and password/);
+    assert.doesNotMatch(result.stdout, /wrong-password/);
+  });
+
+  it('restores an older point with --generation and --at, and exits 3 for one not retained', async () => {
+    auth.state.creds.accountSyncCounter = 42;
+    await auth.saveCreds();
+    assert.equal((await runCli(['backup', '--dir', bot, '--session', 'main'], { env })).code, 0);
+    const old = await tempDir('gen1');
+    assert.equal((await runCli(['restore', '--dir', old, '--session', 'main', '--generation', '1'], { env })).code, 0);
+    assert.equal(JSON.parse(await readFile(path.join(old, 'creds.json'), 'utf8')).accountSyncCounter, 0);
+    const [row] = await query<{ created_at: Date }>(url, "SELECT created_at FROM baileys_keeper.generations WHERE session_id = 'main' AND generation = 1");
+    const byTime = await tempDir('at');
+    assert.equal((await runCli(['restore', '--dir', byTime, '--session', 'main', '--at', row!.created_at.toISOString()], { env })).code, 0);
+    assert.deepEqual(await readTree(byTime), await readTree(old));
+    const missing = await runCli(['restore', '--dir', await tempDir('missing'), '--session', 'main', '--generation', '99'], { env });
+    assert.equal(missing.code, 3);
+    assert.match(missing.stdout, /generation 99 .* not retained; retained generations are 1\.\.2/);
+  });
+
+  it('lists what it would write with --dry-run and writes nothing', async () => {
+    const dir = path.join(await tempDir('dry'), 'auth_info');
+    const result = await runCli(['restore', '--dir', dir, '--session', 'main', '--dry-run'], { env });
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /write {3}creds\.json/);
+    assert.match(result.stdout, /dry run: nothing written/);
+    await assert.rejects(readdir(dir), /ENOENT/);
+  });
+
+  it('exits 4 and writes nothing when a stored file fails its checksum', async () => {
+    assert.equal((await runCli(['backup', '--dir', bot, '--session', 'tampered'], { env })).code, 0);
+    await query(url, "UPDATE baileys_keeper.files SET content = set_byte(content, 2, 65) WHERE session_id = 'tampered' AND name = 'pre-key-3.json'");
+    const dir = path.join(await tempDir('tampered'), 'auth_info');
+    const result = await runCli(['restore', '--dir', dir, '--session', 'tampered'], { env });
+    assert.equal(result.code, 4, result.stdout);
+    assert.match(messages(result.stdout), /"pre-key-3\.json": sha256 mismatch/);
+    await assert.rejects(readdir(dir), /ENOENT/);
+    const verify = await runCli(['verify', '--session', 'tampered'], { env });
+    assert.equal(verify.code, 4);
+    assert.match(verify.stdout, /FAILED {2}"pre-key-3\.json": sha256 mismatch/);
+  });
+
+  it('exits 4 on a stored name that would escape the directory', async () => {
+    assert.equal((await runCli(['backup', '--dir', bot, '--session', 'escape'], { env })).code, 0);
+    await query(url, "UPDATE baileys_keeper.files SET name = '../../evil.json' WHERE session_id = 'escape' AND name = 'pre-key-2.json'");
+    const parent = await tempDir('escape');
+    const result = await runCli(['restore', '--dir', path.join(parent, 'a', 'auth_info'), '--session', 'escape'], { env });
+    assert.equal(result.code, 4);
+    assert.match(result.stdout, /unsafe file name/);
+    await assert.rejects(readFile(path.join(parent, 'evil.json')), /ENOENT/);
+  });
+
+  it('exits 64 on bad usage, saying what is wrong', async () => {
+    for (const args of [['restore', '--bogus'], ['restore', '--wait', 'soon'], ['restore', '--session', '../x'], ['frobnicate'], ['delete']]) {
+      const result = await runCli(args, { env });
+      assert.equal(result.code, 64, `${args.join(' ')}: ${result.stderr}`);
+      assert.match(result.stderr, /baileys-keeper: \S/);
+    }
+  });
+});
