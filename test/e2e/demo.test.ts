@@ -1,0 +1,34 @@
+// `npm start` keeps working: the demo pairs, backs up, and on its next start restores instead of pairing.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { chmod } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { REPO } from '../support/paths.js';
+import { tempDir } from '../support/fs.js';
+
+function demo(dir: string): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, [path.join(REPO, 'build', 'examples', 'demo.js')], {
+    env: { ...process.env, DEMO_DIR: dir, DEMO_SECONDS: '3', DATABASE_URL: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, output })));
+}
+
+describe('the npm start demo', () => {
+  it('pairs on the first start and restores the login on the second', async () => {
+    const dir = await tempDir('demo');
+    await chmod(dir, 0o755);
+    const first = await demo(dir);
+    assert.equal(first.code, 0, first.output);
+    assert.match(first.output, /no login yet/);
+    assert.match(first.output, /generation \d+ of session demo/);
+    const second = await demo(dir);
+    assert.equal(second.code, 0, second.output);
+    assert.match(second.output, /restored generation \d+/);
+    assert.match(second.output, /already paired as 5511\*+\d{4}: no QR code needed/);
+  });
+});
