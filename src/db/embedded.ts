@@ -3,7 +3,7 @@
 // reuses the running server instead of starting another.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chown, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -40,10 +40,13 @@ export async function startEmbedded(dataDir: string, log: Logger, options: { por
     return { url: urlFor(running.port, password), pid: running.pid, port: running.port, stop: async () => undefined };
   }
   const account = serverAccount();
-  if (!(await exists(path.join(cluster, 'PG_VERSION')))) await initialise(binaries, dataDir, cluster, passwordFile, account, log);
+  await mkdir(dataDir, { recursive: true, mode: 0o711 });
+  if (account) assertReachable(dataDir, account);
+  const server = account ? await binariesFor(account, binaries, dataDir, log) : binaries;
+  if (!(await exists(path.join(cluster, 'PG_VERSION')))) await initialise(server, dataDir, cluster, passwordFile, account, log);
   const password = (await readFile(passwordFile, 'utf8')).trim();
   const port = options.port ?? (await freePort());
-  const child = await launch(binaries, cluster, port, account, log);
+  const child = await launch(server, cluster, port, account, log);
   return {
     url: urlFor(port, password),
     pid: child.pid!,
@@ -94,7 +97,6 @@ function serverAccount(): Account | null {
 async function initialise(binaries: Binaries, dataDir: string, cluster: string, passwordFile: string, account: Account | null, log: Logger): Promise<void> {
   log.info({ dataDir }, 'creating the embedded PostgreSQL cluster');
   // dataDir is traversable by the server account; the cluster inside is its own, 0700 as PostgreSQL demands.
-  await mkdir(dataDir, { recursive: true, mode: 0o711 });
   await rm(cluster, { recursive: true, force: true });
   await mkdir(cluster, { mode: 0o700 });
   if (!(await exists(passwordFile))) await writeFile(passwordFile, `${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
@@ -104,7 +106,6 @@ async function initialise(binaries: Binaries, dataDir: string, cluster: string, 
     if (account) {
       await chown(cluster, account.uid, account.gid);
       await chown(pwfile, account.uid, account.gid);
-      assertReachable(dataDir, account);
     }
     const result = spawnSync(
       binaries.initdb,
@@ -117,6 +118,29 @@ async function initialise(binaries: Binaries, dataDir: string, cluster: string, 
   } finally {
     await rm(pwfile, { force: true });
   }
+}
+
+/**
+ * The server account must be able to execute the binaries. Inside a private checkout (a 0700 home or
+ * temp directory) it cannot, so the package's server tree is copied once into dataDir, which it can reach.
+ */
+async function binariesFor(account: Account, binaries: Binaries, dataDir: string, log: Logger): Promise<Binaries> {
+  if (spawnSync(binaries.postgres, ['--version'], { ...account }).status === 0) return binaries;
+  const native = path.dirname(path.dirname(binaries.postgres));
+  const version = (JSON.parse(await readFile(path.join(native, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  const copy = path.join(dataDir, `server-${version}`);
+  const copied: Binaries = { initdb: path.join(copy, 'bin', 'initdb'), postgres: path.join(copy, 'bin', 'postgres') };
+  if (!(await exists(copied.postgres))) {
+    log.info({ from: native, to: copy }, `user '${SERVER_USER}' cannot reach the PostgreSQL binaries: copying them into the data dir once`);
+    const partial = `${copy}.partial-${process.pid}`;
+    await cp(native, partial, { recursive: true, verbatimSymlinks: true });
+    await chmod(partial, 0o755);
+    await rename(partial, copy).catch(async (error: NodeJS.ErrnoException) => {
+      await rm(partial, { recursive: true, force: true });
+      if (!(await exists(copied.postgres))) throw error; // another process finished the same copy first
+    });
+  }
+  return copied;
 }
 
 /** Fails clearly when the server account cannot reach dataDir (e.g. it sits under a 0700 home directory). */
