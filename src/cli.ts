@@ -5,6 +5,8 @@ import { exportCommand, importCommand } from './commands/archive.js';
 import type { Context } from './commands/context.js';
 import { deleteCommand, historyCommand, migrateCommand, statusCommand, verifyCommand } from './commands/query.js';
 import { restoreCommand } from './commands/restore.js';
+import { runCommand } from './commands/run.js';
+import { sidecarCommand } from './commands/sidecar.js';
 import { COMMANDS, loadConfig, OPTIONS, wantsHelp, type Command } from './config.js';
 import { describeError } from './db/connection.js';
 import { ExitCode, KeeperError, UsageError } from './errors.js';
@@ -13,6 +15,8 @@ import { VERSION } from './version.js';
 
 const HANDLERS: Record<Command, (ctx: Context) => Promise<number>> = {
   restore: restoreCommand,
+  sidecar: sidecarCommand,
+  run: runCommand,
   backup: backupCommand,
   status: statusCommand,
   history: historyCommand,
@@ -25,6 +29,8 @@ const HANDLERS: Record<Command, (ctx: Context) => Promise<number>> = {
 
 const SUMMARIES: Record<Command, string> = {
   restore: 'restore the newest (or a chosen) generation into --dir; the init container',
+  sidecar: 'watch --dir and back up every change; serves /healthz, /readyz, /metrics',
+  run: 'restore, run the bot (run -- node bot.js) and back up while it runs; one container',
   backup: 'back up --dir once now',
   status: 'list sessions: generation, last backup, files, bytes, registered, lease holder',
   history: "list a session's retained generations",
@@ -35,10 +41,12 @@ const SUMMARIES: Record<Command, string> = {
   migrate: 'create or upgrade the database schema',
 };
 
-// The long-running role (restore) logs to stdout, as containers expect; commands whose stdout
-// carries a result (a table, JSON, a tar) log to stderr so the result stays clean.
+// The container roles (restore, sidecar, run) log to stdout, as containers expect; commands whose
+// stdout carries a result (a table, JSON, a tar) log to stderr so the result stays clean.
 const LOG_STREAM: Record<Command, LogStream> = {
   restore: 'stdout',
+  sidecar: 'stdout',
+  run: 'stdout',
   backup: 'stderr',
   status: 'stderr',
   history: 'stderr',
@@ -93,7 +101,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     return ExitCode.usage;
   }
   const command = word as Command;
-  if (wantsHelp(rest)) {
+  if (wantsHelp(rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest)) {
     process.stdout.write(`${commandHelp(command)}\n`);
     return ExitCode.ok;
   }

@@ -23,6 +23,8 @@ export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 
 export const COMMANDS = [
   'restore',
+  'sidecar',
+  'run',
   'backup',
   'status',
   'history',
@@ -48,7 +50,9 @@ interface OptionSpec {
 }
 
 const RESTORE_POINT: readonly Command[] = ['restore', 'export'];
-const WRITERS: readonly Command[] = ['backup', 'import'];
+const WRITERS: readonly Command[] = ['backup', 'import', 'sidecar', 'run'];
+const RESTORERS: readonly Command[] = ['restore', 'run'];
+const LOOPS: readonly Command[] = ['sidecar', 'run'];
 
 /** Every flag, its env twin and who takes it. The README's configuration table mirrors this. */
 export const OPTIONS: Record<string, OptionSpec> = {
@@ -60,10 +64,17 @@ export const OPTIONS: Record<string, OptionSpec> = {
   'log-level': { kind: 'string', env: 'KEEPER_LOG_LEVEL', help: 'trace|debug|info|warn|error|fatal|silent' },
   json: { kind: 'boolean', help: 'machine-readable output' },
   help: { kind: 'boolean', help: 'show help' },
-  wait: { kind: 'string', env: 'KEEPER_WAIT_SECONDS', commands: ['restore'], help: 'seconds to retry an unreachable database' },
-  'lease-wait': { kind: 'string', env: 'KEEPER_LEASE_WAIT_SECONDS', commands: ['restore'], help: "seconds to wait for another holder's release" },
+  wait: { kind: 'string', env: 'KEEPER_WAIT_SECONDS', commands: RESTORERS, help: 'seconds to retry an unreachable database' },
+  'lease-wait': { kind: 'string', env: 'KEEPER_LEASE_WAIT_SECONDS', commands: RESTORERS, help: "seconds to wait for another holder's release" },
   force: { kind: 'boolean', commands: ['restore'], help: 'restore even if the directory already holds a valid creds.json' },
-  'require-backup': { kind: 'boolean', commands: ['restore'], help: 'exit 3 when there is nothing to restore' },
+  'require-backup': { kind: 'boolean', commands: RESTORERS, help: 'exit 3 when there is nothing to restore' },
+  'lease-ttl': { kind: 'string', env: 'KEEPER_LEASE_TTL_MS', commands: LOOPS, help: 'lease time-to-live, ms; renewed every third of it' },
+  debounce: { kind: 'string', env: 'KEEPER_DEBOUNCE_MS', commands: LOOPS, help: 'back up after this long without changes, ms' },
+  'max-delay': { kind: 'string', env: 'KEEPER_MAX_DELAY_MS', commands: LOOPS, help: 'never wait longer than this after the first unsaved change, ms' },
+  interval: { kind: 'string', env: 'KEEPER_INTERVAL_MS', commands: LOOPS, help: 'full rescan of the directory every this many ms' },
+  listen: { kind: 'string', env: 'KEEPER_LISTEN', commands: LOOPS, help: 'HOST:PORT for /healthz, /readyz, /metrics and the API' },
+  'shutdown-quiet': { kind: 'string', env: 'KEEPER_SHUTDOWN_QUIET_MS', commands: LOOPS, help: 'on SIGTERM, wait for this long without changes before the final backup, ms' },
+  'shutdown-timeout': { kind: 'string', env: 'KEEPER_SHUTDOWN_TIMEOUT_MS', commands: LOOPS, help: 'bound on the final backup and its retries, ms' },
   generation: { kind: 'string', commands: RESTORE_POINT, help: 'restore or export this generation' },
   at: { kind: 'string', commands: RESTORE_POINT, help: 'restore or export the newest generation at or before this ISO-8601 time' },
   'dry-run': { kind: 'boolean', commands: ['restore'], help: 'list what would be written, write nothing' },
@@ -100,13 +111,28 @@ export interface Config {
   readonly at: Date | null;
   readonly input: string | null;
   readonly output: string | null;
+  readonly leaseTtlMs: number;
+  readonly debounceMs: number;
+  readonly maxDelayMs: number;
+  readonly intervalMs: number;
+  readonly listen: { host: string; port: number };
+  readonly shutdownQuietMs: number;
+  readonly shutdownTimeoutMs: number;
+  /** `run -- CMD ARGS…`: the bot's command line. */
+  readonly childCommand: readonly string[];
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Parses `argv` (after the command word) and `env` for `command`; throws UsageError on anything off. */
 export function loadConfig(command: Command, argv: readonly string[], env: Env, cwd = process.cwd()): Config {
-  const values = parseFlags(command, argv);
+  const separator = argv.indexOf('--');
+  const childCommand = separator === -1 ? [] : argv.slice(separator + 1);
+  if (command === 'run' && childCommand.length === 0) {
+    throw new UsageError("run needs the bot's command after --, e.g. baileys-keeper run -- node bot.js");
+  }
+  if (command !== 'run' && separator !== -1) throw new UsageError(`'${command}' takes no command after --; only 'run' does`);
+  const values = parseFlags(command, separator === -1 ? argv : argv.slice(0, separator));
   const read = (name: string): string | undefined => {
     const flag = values[name];
     if (typeof flag === 'string') return flag;
@@ -137,6 +163,11 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new UsageError(`invalid log level ${JSON.stringify(logLevel)}: use one of ${LOG_LEVELS.join(', ')}`);
   }
+  const debounceMs = int('debounce', DEFAULT_DEBOUNCE_MS, 0);
+  const maxDelayMs = int('max-delay', DEFAULT_MAX_DELAY_MS, 0);
+  if (maxDelayMs < debounceMs) {
+    throw new UsageError(`--max-delay (${maxDelayMs} ms) is shorter than --debounce (${debounceMs} ms): max-delay caps the wait, so make it at least the debounce`);
+  }
   const generationRaw = read('generation');
   const atRaw = read('at');
   if (generationRaw !== undefined && atRaw !== undefined) {
@@ -165,6 +196,14 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     at: atRaw === undefined ? null : parseTime(atRaw),
     input: read('input') ?? null,
     output: read('output') ?? null,
+    leaseTtlMs: int('lease-ttl', DEFAULT_LEASE_TTL_MS, 300),
+    debounceMs,
+    maxDelayMs,
+    intervalMs: int('interval', DEFAULT_INTERVAL_MS, 100),
+    listen: parseListen(read('listen') ?? DEFAULT_LISTEN),
+    shutdownQuietMs: int('shutdown-quiet', DEFAULT_SHUTDOWN_QUIET_MS, 0),
+    shutdownTimeoutMs: int('shutdown-timeout', DEFAULT_SHUTDOWN_TIMEOUT_MS, 0),
+    childCommand,
   });
 }
 
@@ -209,6 +248,16 @@ export function parseInteger(label: string, raw: string, min: number): number {
     throw new UsageError(`invalid ${label} ${JSON.stringify(raw)}: expected a whole number >= ${min}`);
   }
   return Number(trimmed);
+}
+
+/** HOST:PORT, [IPv6]:PORT or :PORT (all interfaces). */
+export function parseListen(raw: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(raw.trim());
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) {
+    throw new UsageError(`invalid --listen / KEEPER_LISTEN ${JSON.stringify(raw)}: expected HOST:PORT such as 0.0.0.0:9464 or [::]:9464`);
+  }
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
 }
 
 function parseTime(raw: string): Date {

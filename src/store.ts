@@ -31,7 +31,7 @@ export interface BackupOptions {
 }
 
 export type BackupResult =
-  | { kind: 'success'; generation: number; changed: number; deleted: number; totalFiles: number; totalBytes: number }
+  | { kind: 'success'; generation: number; changed: number; deleted: number; totalFiles: number; totalBytes: number; registered: boolean }
   | { kind: 'noop'; generation: number }
   | { kind: 'refused'; generation: number; reason: string };
 
@@ -57,7 +57,8 @@ export class SessionStore {
           `the lease on session ${sessionId} is no longer held by ${options.lease.owner} (token ${options.lease.token}); nothing was written`,
         );
       }
-      const stored = await q.currentHashes(db, tx, sessionId);
+      // With a scope (the sidecar's dirty names) only those hashes are read: cost follows the change.
+      const stored = options.scope ? await q.currentHashesOf(db, tx, sessionId, [...options.scope]) : await q.currentHashes(db, tx, sessionId);
       const changed = [...snapshot.files.values()].filter((file) => !stored.get(file.name)?.equals(file.sha256));
       const considered = options.scope ?? stored.keys();
       const deleted = [...considered].filter((name) => stored.has(name) && !snapshot.files.has(name) && !snapshot.held.has(name));
@@ -100,7 +101,7 @@ export class SessionStore {
       await q.setHead(db, tx, sessionId, generation, registeredJid);
       const oldestKept = generation - options.keep + 1;
       if (oldestKept > 1) await q.pruneBefore(db, tx, sessionId, oldestKept);
-      return { kind: 'success', generation, changed: changed.length, deleted: deleted.length, totalFiles, totalBytes };
+      return { kind: 'success', generation, changed: changed.length, deleted: deleted.length, totalFiles, totalBytes, registered: registeredJid !== null };
     });
   }
 
@@ -142,6 +143,11 @@ export class SessionStore {
   async history(sessionId: string, limit: number | null = null): Promise<GenerationRow[]> {
     await this.requireSession(sessionId);
     return q.listGenerations(this.db, this.db, sessionId, limit);
+  }
+
+  /** One session with its head's totals, or null when it does not exist. */
+  async summary(sessionId: string): Promise<SessionSummary | null> {
+    return (await q.listSessions(this.db, this.db, sessionId))[0] ?? null;
   }
 
   /** Every session (or one) with its head's totals. */

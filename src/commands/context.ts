@@ -30,11 +30,12 @@ export async function withStore<T>(
   ctx: Context,
   fn: (store: SessionStore, db: Database, schema: { version: number; applied: string[] }) => Promise<T>,
   waitMs = 0,
+  target?: DatabaseTarget,
 ): Promise<T> {
   const log = ctx.log.child({ component: 'db' });
-  const embedded = ctx.config.databaseUrl === null ? await startEmbedded(ctx.config.dataDir, log) : null;
+  const own = target ? null : await databaseTarget(ctx);
   try {
-    const db = await openDatabaseWithRetry({ url: embedded?.url ?? ctx.config.databaseUrl!, schema: ctx.config.schema, log, waitMs });
+    const db = await openDatabaseWithRetry({ url: (target ?? own)!.url, schema: ctx.config.schema, log, waitMs });
     try {
       const schema = await migrate(db);
       if (schema.applied.length > 0) log.info({ version: schema.version, applied: schema.applied }, 'schema migrated');
@@ -43,8 +44,21 @@ export async function withStore<T>(
       await db.close();
     }
   } finally {
-    await embedded?.stop();
+    await own?.stop();
   }
+}
+
+/** Where the database is: DATABASE_URL, or the embedded server (started here) when none is given. */
+export interface DatabaseTarget {
+  url: string;
+  /** Stops the embedded server if this process started it. */
+  stop(): Promise<void>;
+}
+
+export async function databaseTarget(ctx: Context): Promise<DatabaseTarget> {
+  if (ctx.config.databaseUrl !== null) return { url: ctx.config.databaseUrl, stop: async () => undefined };
+  const server = await startEmbedded(ctx.config.dataDir, ctx.log.child({ component: 'db' }));
+  return { url: server.url, stop: () => server.stop() };
 }
 
 /** Runs fn holding the session's single-writer lease; refuses while another writer (a sidecar) holds it. */

@@ -1,5 +1,7 @@
 // `restore`: the init container. Puts the session's newest (or chosen) generation into --dir.
+import type { Config } from '../config.js';
 import { NothingToRestoreError } from '../errors.js';
+import type { Logger } from '../log.js';
 import { hasUsableCreds, materialise, planRestore, recoverInterruptedRestore } from '../restore.js';
 import type { SessionStore } from '../store.js';
 import { formatBytes, print, printJson, withStore, type Context } from './context.js';
@@ -7,49 +9,74 @@ import { formatBytes, print, printJson, withStore, type Context } from './contex
 /** How often restore looks again at a lease held by a sidecar that is shutting down, ms. */
 const LEASE_POLL_MS = 250;
 
+export type RestoreOutcome = 'restored' | 'skipped' | 'empty';
+
+/** Runs fn with the store, connecting only when called (a directory that needs nothing needs no database). */
+export type WithStore = <T>(fn: (store: SessionStore) => Promise<T>) => Promise<T>;
+
 export async function restoreCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'restore', session: config.sessionId });
+  const withDb: WithStore = (fn) => withStore(ctx, (store) => fn(store), config.waitMs);
+  if (config.dryRun) return dryRun(ctx, log, withDb);
+  await restoreDirectory(config, log, withDb);
+  return 0;
+}
+
+/**
+ * The restore role, shared by `restore` and `run`: finishes an interrupted restore, keeps a directory
+ * that already holds a valid login, otherwise waits for another holder's hand-over and restores.
+ */
+export async function restoreDirectory(config: Config, log: Logger, withDb: WithStore): Promise<RestoreOutcome> {
   await recoverInterruptedRestore(config.dir, log);
   if (!config.force && (await hasUsableCreds(config.dir))) {
     log.info({ dir: config.dir }, 'the directory already holds a valid creds.json: nothing to restore (use --force to overwrite it)');
-    if (config.dryRun) print(ctx, `skip: ${config.dir} already holds a valid creds.json (use --force to overwrite it)`);
-    return 0;
+    return 'skipped';
   }
-
-  const loaded = await withStore(
-    ctx,
-    async (store) => {
-      await waitForRelease(store, config.sessionId, config.leaseWaitMs, log);
-      const point = await store.resolvePoint(config.sessionId, { generation: config.generation, at: config.at });
-      return point ? { point, files: await store.loadGeneration(config.sessionId, point.generation) } : null;
-    },
-    config.waitMs,
-  );
-
+  const loaded = await withDb(async (store) => {
+    await waitForRelease(store, config.sessionId, config.leaseWaitMs, log);
+    const point = await store.resolvePoint(config.sessionId, { generation: config.generation, at: config.at });
+    return point ? { point, files: await store.loadGeneration(config.sessionId, point.generation) } : null;
+  });
   if (!loaded) {
     const message = `session ${config.sessionId} has no backup: the bot will start unpaired and show a QR code to scan`;
     if (config.requireBackup) throw new NothingToRestoreError(`${message}; --require-backup was given, so the bot must not start`);
     log.warn(message);
-    if (config.dryRun) print(ctx, `nothing: ${message}`);
-    return 0;
+    return 'empty';
   }
-
   const { point, files } = loaded;
-  if (config.dryRun) {
-    const plan = await planRestore(config.dir, files);
-    if (config.json) printJson(ctx, { session_id: config.sessionId, generation: point.generation, ...plan });
-    else {
-      print(ctx, `generation ${point.generation} of session ${config.sessionId} (${point.createdAt.toISOString()}) into ${config.dir}:`);
-      for (const name of plan.write) print(ctx, `write   ${name}`);
-      for (const name of plan.remove) print(ctx, `remove  ${name}`);
-      print(ctx, `${plan.write.length} to write, ${plan.unchanged.length} unchanged, ${plan.remove.length} to remove (dry run: nothing written)`);
-    }
-    return 0;
-  }
   await materialise(config.dir, files, log);
   const bytes = files.reduce((sum, file) => sum + file.content.length, 0);
   log.info({ generation: point.generation, files: files.length, bytes, dir: config.dir }, `restored generation ${point.generation} (${files.length} files, ${formatBytes(bytes)})`);
+  return 'restored';
+}
+
+async function dryRun(ctx: Context, log: Logger, withDb: WithStore): Promise<number> {
+  const { config } = ctx;
+  await recoverInterruptedRestore(config.dir, log);
+  if (!config.force && (await hasUsableCreds(config.dir))) {
+    print(ctx, `skip: ${config.dir} already holds a valid creds.json (use --force to overwrite it)`);
+    return 0;
+  }
+  const loaded = await withDb(async (store) => {
+    const point = await store.resolvePoint(config.sessionId, { generation: config.generation, at: config.at });
+    return point ? { point, files: await store.loadGeneration(config.sessionId, point.generation) } : null;
+  });
+  if (!loaded) {
+    if (config.requireBackup) throw new NothingToRestoreError(`session ${config.sessionId} has no backup; --require-backup was given`);
+    print(ctx, `nothing: session ${config.sessionId} has no backup; the bot would start unpaired and show a QR code`);
+    return 0;
+  }
+  const { point, files } = loaded;
+  const plan = await planRestore(config.dir, files);
+  if (config.json) {
+    printJson(ctx, { session_id: config.sessionId, generation: point.generation, ...plan });
+    return 0;
+  }
+  print(ctx, `generation ${point.generation} of session ${config.sessionId} (${point.createdAt.toISOString()}) into ${config.dir}:`);
+  for (const name of plan.write) print(ctx, `write   ${name}`);
+  for (const name of plan.remove) print(ctx, `remove  ${name}`);
+  print(ctx, `${plan.write.length} to write, ${plan.unchanged.length} unchanged, ${plan.remove.length} to remove (dry run: nothing written)`);
   return 0;
 }
 
@@ -57,7 +84,7 @@ export async function restoreCommand(ctx: Context): Promise<number> {
  * Zero-loss hand-over: while another process holds the session's lease (an old pod's sidecar that is
  * flushing its last changes), wait up to waitMs for it to release, then restore what it left.
  */
-async function waitForRelease(store: SessionStore, sessionId: string, waitMs: number, log: Context['log']): Promise<void> {
+async function waitForRelease(store: SessionStore, sessionId: string, waitMs: number, log: Logger): Promise<void> {
   const deadline = Date.now() + waitMs;
   let holder = await store.leaseHolder(sessionId);
   if (!holder) return;

@@ -35,6 +35,21 @@ export interface OpenOptions {
 
 /** Opens a pool and proves it works with one round trip; throws DatabaseUnreachableError if it cannot. */
 export async function openDatabase(options: OpenOptions): Promise<Database> {
+  const database = createDatabase(options);
+  try {
+    await database.query('SELECT 1');
+  } catch (error) {
+    await database.close().catch(() => undefined);
+    throw toKeeperError(error, options.url);
+  }
+  return database;
+}
+
+/**
+ * A pool that connects on first use and reconnects after outages; nothing is checked up front.
+ * For the long-running roles, which must start and keep running while the database is down.
+ */
+export function createDatabase(options: OpenOptions): Database {
   const pool = new pg.Pool({
     connectionString: options.url,
     max: POOL_MAX_CONNECTIONS,
@@ -47,14 +62,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     options.log.warn({ err: describeError(error) }, 'database connection lost');
     options.onError?.(error);
   });
-  const database = new PoolDatabase(pool, options.schema);
-  try {
-    await pool.query('SELECT 1');
-  } catch (error) {
-    await pool.end().catch(() => undefined);
-    throw toKeeperError(error, options.url);
-  }
-  return database;
+  return new PoolDatabase(pool, options.schema);
 }
 
 /**

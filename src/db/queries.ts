@@ -116,6 +116,15 @@ export async function currentHashes(db: Database, q: Queryable, sessionId: strin
   return new Map(rows.map((row) => [row['name'] as string, row['sha256'] as Buffer]));
 }
 
+/** name → sha256 of the named current files (names not stored are absent). */
+export async function currentHashesOf(db: Database, q: Queryable, sessionId: string, names: string[]): Promise<Map<string, Buffer>> {
+  const { rows } = await q.query(
+    `SELECT name, sha256 FROM ${db.schema}.files WHERE session_id = $1 AND name = ANY($2::text[]) AND generation_to IS NULL`,
+    [sessionId, names],
+  );
+  return new Map(rows.map((row) => [row['name'] as string, row['sha256'] as Buffer]));
+}
+
 /** Ends the current version of each named file at `generation` (changed or deleted in it); returns what was closed. */
 export async function closeFiles(
   db: Database,

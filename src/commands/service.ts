@@ -1,0 +1,89 @@
+// The long-running part shared by `sidecar` and `run`: database pool, metrics, the backup loop and HTTP.
+import { createDatabase, type Database } from '../db/connection.js';
+import { sendJson, startHttpServer, type HttpServer, type Route } from '../http.js';
+import { Metrics } from '../metrics.js';
+import { Sidecar } from '../sidecar.js';
+import { SessionStore } from '../store.js';
+import { leaseOwner, type Context, type DatabaseTarget } from './context.js';
+
+export interface Service {
+  sidecar: Sidecar;
+  metrics: Metrics;
+  store: SessionStore;
+  http: HttpServer;
+  /** Closes HTTP and the pool (after the sidecar's shutdown). */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the HTTP server and builds the loop; the caller starts the loop (run: after its restore).
+ * `extraReady` gates /readyz further (run: the restore).
+ */
+export async function startService(ctx: Context, target: DatabaseTarget, extraReady: () => boolean = () => true): Promise<Service> {
+  const { config } = ctx;
+  const log = ctx.log.child({ session: config.sessionId });
+  let sidecar: Sidecar | null = null;
+  const metrics = new Metrics(() => sidecar?.lagSeconds() ?? 0);
+  const db: Database = createDatabase({
+    url: target.url,
+    schema: config.schema,
+    log: ctx.log.child({ component: 'db' }),
+    onError: () => metrics.databaseErrors.inc(),
+  });
+  const store = new SessionStore(db);
+  sidecar = new Sidecar(
+    store,
+    db,
+    {
+      sessionId: config.sessionId,
+      dir: config.dir,
+      owner: leaseOwner(),
+      keep: config.keepGenerations,
+      allowReplace: config.allowReplace,
+      debounceMs: config.debounceMs,
+      maxDelayMs: config.maxDelayMs,
+      intervalMs: config.intervalMs,
+      leaseTtlMs: config.leaseTtlMs,
+      shutdownQuietMs: config.shutdownQuietMs,
+      shutdownTimeoutMs: config.shutdownTimeoutMs,
+    },
+    metrics,
+    log,
+  );
+  const loop = sidecar;
+  const routes: Route[] = [
+    { method: 'GET', path: '/healthz', handler: (_req, res) => sendJson(res, 200, { status: 'ok' }) },
+    {
+      method: 'GET',
+      path: '/readyz',
+      handler: (_req, res) =>
+        loop.ready && extraReady() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'starting', error: 'the initial restore and scan are not done yet' }),
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      handler: async (_req, res) => {
+        const text = await metrics.registry.metrics();
+        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
+        res.end(text);
+      },
+    },
+  ];
+  let http: HttpServer;
+  try {
+    http = await startHttpServer(config.listen, routes, ctx.log.child({ component: 'http' }));
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+  return {
+    sidecar: loop,
+    metrics,
+    store,
+    http,
+    async close() {
+      await http.close();
+      await db.close();
+    },
+  };
+}

@@ -1,0 +1,36 @@
+// `sidecar`: watches --dir and backs up every change until SIGTERM/SIGINT, then a final backup.
+import os from 'node:os';
+import { databaseTarget, type Context } from './context.js';
+import { startService } from './service.js';
+
+export async function sidecarCommand(ctx: Context): Promise<number> {
+  const target = await databaseTarget(ctx);
+  try {
+    const stop = new Promise<NodeJS.Signals>((resolve) => {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    });
+    const service = await startService(ctx, target);
+    void service.sidecar.start();
+    const signal = await stop;
+    abortOnSecondSignal(ctx);
+    ctx.log.info({ signal }, 'stopping: waiting for the bot to go quiet, then a final backup');
+    const stored = await service.sidecar.shutdown();
+    await service.close();
+    ctx.log.info({ stored }, stored ? 'stopped: everything is stored' : 'stopped without storing the newest changes');
+    return stored ? 0 : 1;
+  } finally {
+    await target.stop();
+  }
+}
+
+/** After the first signal starts a graceful stop, a second one ends the process at once. */
+export function abortOnSecondSignal(ctx: Context, beforeExit: () => void = () => undefined): void {
+  for (const name of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(name, () => {
+      ctx.log.warn({ signal: name }, 'second signal: aborting at once, without the final backup');
+      beforeExit();
+      process.exit(128 + (os.constants.signals[name] ?? 0));
+    });
+  }
+}

@@ -1,0 +1,138 @@
+// Keeps the session's single-writer lease: acquires it, renews it every third of its TTL, stands by
+// while another process holds it, and says at once when it is lost so writes stop.
+import type { Clock } from './clock.js';
+import { describeError } from './db/connection.js';
+import type { Logger } from './log.js';
+import type { Lease, SessionStore } from './store.js';
+
+export interface LeaseEvents {
+  /** We became the writer (at start or by taking over an expired or released lease). */
+  acquired(lease: Lease): void;
+  /** We stopped being the writer: renewal failed, expired, or the lease was taken over. */
+  lost(reason: string): void;
+  /** Another live process holds the lease; we stand by. */
+  standby(holder: string): void;
+  /** A database operation failed. */
+  databaseError(error: unknown): void;
+}
+
+export class LeaseKeeper {
+  private lease: Lease | null = null;
+  /** Our own conservative view of when the lease runs out, by the local clock, ms. */
+  private localExpiry = 0;
+  private cancelTimer: (() => void) | null = null;
+  private stopped = false;
+  private holderLogged: string | null = null;
+  private running: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly sessionId: string,
+    private readonly owner: string,
+    private readonly ttlMs: number,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly events: LeaseEvents,
+  ) {}
+
+  /** The lease while we hold it, else null. Never returns a lease our local clock says has expired. */
+  get current(): Lease | null {
+    if (this.lease && this.clock.now() >= this.localExpiry) this.drop('the lease expired before it could be renewed (database unreachable?)');
+    return this.lease;
+  }
+
+  /** Starts acquiring/renewing in the background. */
+  start(): void {
+    this.tick();
+  }
+
+  /** Tries once, now, to get the lease if we do not hold it (used by the final flush). */
+  async tryAcquire(): Promise<Lease | null> {
+    await this.running;
+    if (!this.current) await this.attemptAcquire();
+    return this.lease;
+  }
+
+  /** Marks the lease lost (a fenced-off commit proved it). */
+  markLost(reason: string): void {
+    this.drop(reason);
+    this.schedule(this.ttlMs / 3);
+  }
+
+  /** Stops renewing and releases the lease so a successor can take over at once. */
+  async release(): Promise<void> {
+    this.stopped = true;
+    this.cancelTimer?.();
+    await this.running;
+    const lease = this.lease;
+    this.lease = null;
+    if (!lease) return;
+    try {
+      await this.store.releaseLease(this.sessionId, lease);
+      this.log.info({ token: lease.token }, 'lease released');
+    } catch (error) {
+      this.events.databaseError(error);
+      this.log.warn({ err: describeError(error) }, 'could not release the lease; it expires by itself after its TTL');
+    }
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    this.running = (this.lease ? this.renew() : this.attemptAcquire()).finally(() => this.schedule(this.ttlMs / 3));
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.cancelTimer?.();
+    this.cancelTimer = this.clock.setTimer(() => this.tick(), ms);
+  }
+
+  private async attemptAcquire(): Promise<void> {
+    const startedAt = this.clock.now();
+    try {
+      const lease = await this.store.acquireLease(this.sessionId, this.owner, this.ttlMs);
+      if (this.stopped && lease) {
+        await this.store.releaseLease(this.sessionId, lease);
+        return;
+      }
+      if (!lease) {
+        const holder = await this.store.leaseHolder(this.sessionId);
+        const name = holder?.owner ?? 'another process';
+        if (this.holderLogged !== name) this.log.info({ holder: name }, 'standing by: another process holds the session lease');
+        this.holderLogged = name;
+        this.events.standby(name);
+        return;
+      }
+      this.holderLogged = null;
+      this.lease = { owner: lease.owner, token: lease.token };
+      this.localExpiry = startedAt + this.ttlMs;
+      this.log.info({ token: lease.token, ttlMs: this.ttlMs }, 'lease acquired: this process is the writer');
+      this.events.acquired(this.lease);
+    } catch (error) {
+      this.events.databaseError(error);
+    }
+  }
+
+  private async renew(): Promise<void> {
+    const lease = this.lease;
+    if (!lease) return;
+    const startedAt = this.clock.now();
+    try {
+      const expiresAt = await this.store.renewLease(this.sessionId, lease, this.ttlMs);
+      if (this.lease !== lease) return;
+      if (expiresAt) this.localExpiry = startedAt + this.ttlMs;
+      else this.drop('the lease was taken over or expired');
+    } catch (error) {
+      this.events.databaseError(error);
+      // Keep it until it runs out by our own clock; the fencing token protects the data either way.
+      void this.current;
+    }
+  }
+
+  private drop(reason: string): void {
+    if (!this.lease) return;
+    this.log.warn({ token: this.lease.token, reason }, 'lease lost: writes stop until it is held again');
+    this.lease = null;
+    this.events.lost(reason);
+  }
+}

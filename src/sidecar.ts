@@ -1,0 +1,352 @@
+// The sidecar loop: watch → dirty set → debounce (quiet) / max-delay → read, validate, retry torn →
+// one fenced transaction → metrics. A full rescan every interval catches what the watcher missed.
+// A database outage never stops it: the dirty set is kept, attempts back off, and it catches up.
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { sleep, systemClock, type Clock } from './clock.js';
+import { CREDS_FILE, parseCreds } from './creds.js';
+import { describeError } from './db/connection.js';
+import { migrate } from './db/migrate.js';
+import type { Database } from './db/connection.js';
+import { Backoff, DirtySet, dueAt } from './dirty.js';
+import { LeaseLostError } from './errors.js';
+import { LeaseKeeper } from './lease.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { recoverInterruptedRestore } from './restore.js';
+import { readNamed, readSnapshot, type Snapshot } from './snapshot.js';
+import type { BackupResult, SessionStore } from './store.js';
+import { DirectoryWatcher } from './watcher.js';
+
+/** First and largest pause between failed attempts (backups, start-up), ms. */
+export const RETRY_INITIAL_MS = 250;
+export const RETRY_MAX_MS = 30_000;
+/** How often a missing --dir is looked for again, ms. */
+const DIR_POLL_MS = 1_000;
+
+export interface SidecarOptions {
+  sessionId: string;
+  dir: string;
+  /** Lease owner id: host:pid. */
+  owner: string;
+  keep: number;
+  allowReplace: boolean;
+  debounceMs: number;
+  maxDelayMs: number;
+  intervalMs: number;
+  leaseTtlMs: number;
+  shutdownQuietMs: number;
+  shutdownTimeoutMs: number;
+}
+
+type FlushOutcome = BackupResult['kind'] | 'failure' | 'standby' | 'clean';
+
+export class Sidecar {
+  readonly dirty = new DirtySet();
+  private readonly lease: LeaseKeeper;
+  private readonly watcher: DirectoryWatcher;
+  private readonly backoff = new Backoff(RETRY_INITIAL_MS, RETRY_MAX_MS);
+  private retryAt = 0;
+  private cancelFlush: (() => void) | null = null;
+  private cancelRescan: (() => void) | null = null;
+  private flushing: Promise<FlushOutcome> | null = null;
+  /** The next backup reads the whole directory (start, interval, takeover, watcher trouble). */
+  private rescanDue = true;
+  /** The next backup, whenever it comes, reads the whole directory (after a refusal). */
+  private fullNext = false;
+  /** Back up without waiting for the debounce (creds.json was just paired). */
+  private urgent = false;
+  private registered = false;
+  private lastEventAt = 0;
+  private stopping = false;
+  private booted: Promise<void> | null = null;
+  private watching: Promise<void> | null = null;
+  private isReady = false;
+  private standby = false;
+
+  private readonly log: Logger;
+
+  /** `log` should carry the session; the loop and the lease add their own component names. */
+  constructor(
+    private readonly store: SessionStore,
+    private readonly db: Database,
+    private readonly options: SidecarOptions,
+    private readonly metrics: Metrics,
+    log: Logger,
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.log = log.child({ component: 'sidecar' });
+    this.lease = new LeaseKeeper(store, options.sessionId, options.owner, options.leaseTtlMs, clock, log.child({ component: 'lease' }), {
+      acquired: () => {
+        this.standby = false;
+        metrics.leaseHeld.set(1);
+        this.rescanDue = true; // what the previous writer stored may differ from this directory
+        this.schedule();
+      },
+      lost: () => {
+        metrics.leaseHeld.set(0);
+      },
+      standby: () => {
+        this.standby = true;
+        this.isReady = true;
+      },
+      databaseError: (error) => this.databaseError(error, 'lease'),
+    });
+    this.watcher = new DirectoryWatcher(options.dir, {
+      changed: (name) => this.onChange(name),
+      error: (error) => {
+        this.log.warn({ err: describeError(error) }, 'watcher error: falling back to a full rescan');
+        this.rescanDue = true;
+        this.schedule();
+      },
+    });
+  }
+
+  /** Seconds since the oldest change that is not stored yet; 0 when everything is stored. */
+  lagSeconds(): number {
+    const oldest = this.dirty.oldestSince();
+    return oldest === null ? 0 : Math.max(0, (this.clock.now() - oldest) / 1000);
+  }
+
+  /** True once the directory was compared with what is stored (or another process is the writer). */
+  get ready(): boolean {
+    return this.isReady && !this.stopping;
+  }
+
+  /**
+   * Starts the loop. Resolves once the directory is being watched (so no later write is missed);
+   * the database side keeps starting in the background. Never rejects: outages are retried.
+   */
+  start(): Promise<void> {
+    if (!this.booted) {
+      let watching!: () => void;
+      this.watching = new Promise<void>((resolve) => (watching = resolve));
+      this.booted = this.boot(watching)
+        .catch((error) => this.log.error({ err: describeError(error) }, 'sidecar start failed'))
+        .finally(watching);
+    }
+    return this.watching!;
+  }
+
+  private async boot(watching: () => void): Promise<void> {
+    await this.waitForDirectory();
+    if (this.stopping) return;
+    await recoverInterruptedRestore(this.options.dir, this.log);
+    await this.watcher.start();
+    watching();
+    await this.prepareDatabase();
+    if (this.stopping) return;
+    this.lease.start();
+    this.armRescan();
+  }
+
+  private async waitForDirectory(): Promise<void> {
+    let logged = false;
+    while (!this.stopping) {
+      const info = await stat(this.options.dir).catch(() => null);
+      if (info?.isDirectory()) return;
+      if (!logged) this.log.warn({ dir: this.options.dir }, 'waiting for the auth directory to appear');
+      logged = true;
+      await sleep(this.clock, DIR_POLL_MS);
+    }
+  }
+
+  /** Migrates and reads the stored state, retrying with backoff while the database is down. */
+  private async prepareDatabase(): Promise<void> {
+    const backoff = new Backoff(RETRY_INITIAL_MS, RETRY_MAX_MS);
+    while (!this.stopping) {
+      try {
+        await migrate(this.db);
+        const summary = await this.store.summary(this.options.sessionId);
+        this.registered = summary?.registeredJid != null;
+        this.metrics.sessionRegistered.set(this.registered ? 1 : 0);
+        this.metrics.generation.set(summary?.headGeneration ?? 0);
+        this.metrics.files.set(summary?.files ?? 0);
+        this.metrics.bytes.set(summary?.bytes ?? 0);
+        return;
+      } catch (error) {
+        this.databaseError(error, 'start');
+        await sleep(this.clock, backoff.fail());
+      }
+    }
+  }
+
+  private armRescan(): void {
+    this.cancelRescan = this.clock.setTimer(() => {
+      this.rescanDue = true;
+      this.schedule();
+      this.armRescan();
+    }, this.options.intervalMs);
+  }
+
+  private onChange(name: string): void {
+    const now = this.clock.now();
+    this.lastEventAt = now;
+    this.dirty.mark(name, now);
+    if (name === CREDS_FILE && !this.registered) void this.checkPairing();
+    this.schedule();
+  }
+
+  /** A QR scan just happened when creds.json gains `me`: that backup must not wait. */
+  private async checkPairing(): Promise<void> {
+    const text = await readFile(path.join(this.options.dir, CREDS_FILE), 'utf8').catch(() => null);
+    if (text !== null && parseCreds(text)?.registeredJid) {
+      this.log.info('creds.json was just paired: backing up at once');
+      this.urgent = true;
+      this.schedule();
+    }
+  }
+
+  /** Sets the one timer for the next backup, if one is due and we are the writer. */
+  private schedule(): void {
+    if (this.stopping) return;
+    this.cancelFlush?.();
+    this.cancelFlush = null;
+    if (this.flushing || !this.lease.current) return;
+    const now = this.clock.now();
+    let at = this.rescanDue || (this.urgent && this.dirty.size > 0) ? now : dueAt(this.dirty, this.options);
+    if (at === null) return;
+    at = Math.max(at, this.retryAt);
+    this.cancelFlush = this.clock.setTimer(() => void this.flush(), at - now);
+  }
+
+  /** Runs one backup now (or joins the one in progress). */
+  flush(): Promise<FlushOutcome> {
+    this.flushing ??= this.backupOnce().finally(() => {
+      this.flushing = null;
+      this.schedule();
+    });
+    return this.flushing;
+  }
+
+  private async backupOnce(): Promise<FlushOutcome> {
+    const lease = this.lease.current;
+    if (!lease) return 'standby';
+    const full = this.rescanDue || this.fullNext;
+    const checkpoint = this.dirty.checkpoint();
+    const names = this.dirty.names();
+    if (!full && names.length === 0) return 'clean';
+    const started = this.clock.now();
+    let snapshot: Snapshot;
+    try {
+      snapshot = full ? await readSnapshot(this.options.dir) : await readNamed(this.options.dir, names);
+    } catch (error) {
+      this.log.warn({ err: describeError(error) }, 'cannot read the auth directory; will retry');
+      this.retryAt = this.clock.now() + this.backoff.fail();
+      return 'failure';
+    }
+    const torn = [...snapshot.held.values()].filter((held) => held.torn).length;
+    if (torn > 0) this.metrics.tornReads.inc(torn);
+    for (const [name, held] of snapshot.held) this.log.warn({ file: name, torn: held.torn }, `not stored: ${name}: ${held.reason}; the stored version is kept`);
+
+    let result: BackupResult;
+    try {
+      result = await this.store.backup(this.options.sessionId, snapshot, {
+        lease,
+        keep: this.options.keep,
+        allowReplace: this.options.allowReplace,
+        reason: this.stopping ? 'shutdown' : full ? 'rescan' : 'watch',
+        scope: full ? null : new Set(names),
+      });
+    } catch (error) {
+      if (error instanceof LeaseLostError) {
+        this.lease.markLost(error.message);
+        return 'standby';
+      }
+      this.metrics.backups.inc({ result: 'failure' });
+      const delay = this.backoff.fail();
+      this.retryAt = this.clock.now() + delay;
+      this.databaseError(error, 'backup', { retryInMs: delay, dirty: this.dirty.size });
+      return 'failure';
+    }
+
+    this.metrics.backupDuration.observe((this.clock.now() - started) / 1000);
+    this.backoff.reset();
+    this.retryAt = 0;
+    this.dirty.clearUpTo(checkpoint);
+    if (full) this.rescanDue = false;
+    this.fullNext = false;
+    this.urgent = false;
+    this.isReady = true;
+    this.metrics.backups.inc({ result: result.kind });
+    const ms = this.clock.now() - started;
+    if (result.kind === 'refused') {
+      // Nothing retries a refusal until the directory changes again; then it reads everything.
+      this.fullNext = true;
+      this.log.warn({ generation: result.generation }, `backup refused: ${result.reason}`);
+      return 'refused';
+    }
+    this.metrics.lastBackupSuccess.set(this.clock.now() / 1000);
+    this.metrics.generation.set(result.generation);
+    if (result.kind === 'success') {
+      this.metrics.files.set(result.totalFiles);
+      this.metrics.bytes.set(result.totalBytes);
+      this.registered = result.registered;
+      this.metrics.sessionRegistered.set(result.registered ? 1 : 0);
+      this.log.info({ generation: result.generation, files: result.changed, deleted: result.deleted, ms }, 'backup stored');
+    } else {
+      this.log.debug({ generation: result.generation, ms }, 'nothing changed');
+    }
+    return result.kind;
+  }
+
+  private databaseError(error: unknown, during: string, extra: Record<string, unknown> = {}): void {
+    this.metrics.databaseErrors.inc();
+    this.log.warn({ during, err: describeError(error), ...extra }, 'database error; retrying');
+  }
+
+  /**
+   * Stops: waits for `quietMs` without changes (the bot may still be writing), then a final full backup,
+   * retried until `shutdownTimeoutMs` has passed, then releases the lease. Returns whether everything
+   * in the directory is stored (or another process is the writer).
+   */
+  async shutdown(quietMs = this.options.shutdownQuietMs): Promise<boolean> {
+    this.stopping = true;
+    if (!this.booted) return true; // never started: nothing watched, nothing to store
+    const deadline = this.clock.now() + this.options.shutdownTimeoutMs;
+    this.cancelFlush?.();
+    this.cancelRescan?.();
+    const quietSince = this.clock.now();
+    for (;;) {
+      const quietUntil = Math.max(this.lastEventAt, quietSince) + quietMs;
+      const now = this.clock.now();
+      if (now >= quietUntil || now >= deadline) break;
+      await sleep(this.clock, Math.min(quietUntil, deadline) - now);
+    }
+    await this.booted;
+    await this.flushing;
+    let stored = false;
+    for (;;) {
+      const lease = this.lease.current ?? (await this.lease.tryAcquire());
+      if (!lease && this.standby && (await this.otherHolder())) {
+        stored = true; // another process is the writer; nothing here is ours to store
+        break;
+      }
+      if (lease) {
+        this.rescanDue = true;
+        const outcome = await this.flush();
+        if (outcome === 'success' || outcome === 'noop' || outcome === 'refused') {
+          stored = true; // a refusal is deliberate: the stored login is kept
+          break;
+        }
+      }
+      const now = this.clock.now();
+      if (now >= deadline) break;
+      await sleep(this.clock, Math.min(Math.max(this.retryAt - now, RETRY_INITIAL_MS), deadline - now));
+    }
+    if (!stored) this.log.error({ dirty: this.dirty.size }, 'final backup did not complete before --shutdown-timeout: the newest changes are not stored');
+    await this.watcher.close();
+    await this.lease.release();
+    this.metrics.leaseHeld.set(0);
+    return stored;
+  }
+
+  private async otherHolder(): Promise<boolean> {
+    try {
+      const holder = await this.store.leaseHolder(this.options.sessionId);
+      return holder !== null && holder.owner !== this.options.owner;
+    } catch {
+      return false;
+    }
+  }
+}

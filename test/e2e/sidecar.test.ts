@@ -1,0 +1,195 @@
+// The sidecar as a real process: debounce and max-delay, the final flush on SIGTERM, pairing backed up
+// at once, the guard, the lag gauge, and the HTTP endpoints.
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import { Curve } from '@whiskeysockets/baileys';
+import { openAuth, register, sessionRecord, writeSession } from '../support/baileys.js';
+import { cliEnv, runCli } from '../support/cli.js';
+import { freshDatabase, query } from '../support/db.js';
+import { readTree, tempDir } from '../support/fs.js';
+import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
+
+const SPEC_METRICS = [
+  'baileys_keeper_backups_total{result="success"}',
+  'baileys_keeper_backups_total{result="noop"}',
+  'baileys_keeper_backups_total{result="failure"}',
+  'baileys_keeper_backups_total{result="refused"}',
+  'baileys_keeper_backup_duration_seconds_count',
+  'baileys_keeper_last_backup_success_timestamp_seconds',
+  'baileys_keeper_backup_lag_seconds',
+  'baileys_keeper_generation',
+  'baileys_keeper_files',
+  'baileys_keeper_bytes',
+  'baileys_keeper_torn_reads_total',
+  'baileys_keeper_restores_total{result="restored"}',
+  'baileys_keeper_restores_total{result="skipped"}',
+  'baileys_keeper_restores_total{result="empty"}',
+  'baileys_keeper_restores_total{result="failure"}',
+  'baileys_keeper_lease_held',
+  'baileys_keeper_session_registered',
+  'baileys_keeper_database_errors_total',
+  'baileys_keeper_build_info{version="0.1.0"}',
+];
+
+describe('sidecar', async () => {
+  const url = await freshDatabase('sidecar');
+  const env = cliEnv(url);
+
+  /** Generations of a session, oldest first. */
+  const generations = async (session: string) =>
+    (await query<{ generation: string; reason: string }>(url, 'SELECT generation, reason FROM baileys_keeper.generations WHERE session_id = $1 ORDER BY generation', [session])).map((row) => ({
+      generation: Number(row.generation),
+      reason: row.reason,
+    }));
+
+  it('serves every SPEC metric from the start, health and readiness, and clear 404/405s', async () => {
+    const dir = await tempDir('metrics');
+    await writeSession(dir, { preKeys: 2 });
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'metrics'], env);
+    try {
+      const metrics = await service.metrics();
+      for (const name of SPEC_METRICS) assert.ok(metrics.has(name), `missing ${name}`);
+      assert.equal(metrics.get('baileys_keeper_build_info{version="0.1.0"}'), 1);
+      assert.equal((await service.get('/healthz')).status, 200);
+      await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 10_000);
+      assert.equal(await service.metric('baileys_keeper_lease_held'), 1);
+      const missing = await service.get('/nope');
+      assert.equal(missing.status, 404);
+      assert.match(JSON.parse(missing.text).error, /no such endpoint/);
+      const wrong = await fetch(`http://127.0.0.1:${service.port}/metrics`, { method: 'POST' });
+      assert.equal(wrong.status, 405);
+      assert.equal(wrong.headers.get('allow'), 'GET');
+    } finally {
+      assert.equal((await service.stop()).code, 0);
+    }
+  });
+
+  it('backs up after the debounce, no later than max-delay under churn, and the head ends equal to the dir', async () => {
+    const dir = await tempDir('churn');
+    const auth = await writeSession(dir, { preKeys: 30 });
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'churn', '--debounce', '300', '--max-delay', '1000'], env);
+    try {
+      await waitFor(async () => ((await service.metric('baileys_keeper_generation')) >= 1 ? true : null), 10_000);
+      const before = (await generations('churn')).length;
+      // 3 s of constant churn, a change every 50 ms: debounce alone would never fire; max-delay must.
+      const until = Date.now() + 3000;
+      for (let i = 0; Date.now() < until; i++) {
+        await auth.state.keys.set({ session: { [`5511${i}.0`]: sessionRecord() }, 'pre-key': { [String(i + 1)]: null, [String(100 + i)]: Curve.generateKeyPair() } } as never);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const during = (await generations('churn')).length - before;
+      assert.ok(during >= 2 && during <= 6, `about one backup per max-delay during 3 s of churn, got ${during}`);
+      await waitFor(async () => ((await service.metric('baileys_keeper_backup_lag_seconds')) === 0 ? true : null), 5000);
+      assert.deepEqual(diffTrees(await storedHead(url, 'churn'), await readTree(dir)), []);
+    } finally {
+      assert.equal((await service.stop()).code, 0);
+    }
+  });
+
+  it('stores a burst written right before SIGTERM (the final flush)', async () => {
+    const dir = await tempDir('burst');
+    const auth = await writeSession(dir, { preKeys: 10 });
+    // A long debounce: only the shutdown path can store the burst.
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'burst', '--debounce', '20000', '--max-delay', '60000', '--shutdown-quiet', '300'], env);
+    await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 10_000);
+    const burst: Record<string, unknown> = {};
+    for (let i = 0; i < 50; i++) burst[`5511700000${i}.0`] = sessionRecord();
+    await auth.state.keys.set({ session: burst, 'pre-key': { '1': null, '2': null } } as never);
+    const ended = await service.stop('SIGTERM');
+    assert.equal(ended.code, 0, service.output.join('\n'));
+    assert.deepEqual(diffTrees(await storedHead(url, 'burst'), await readTree(dir)), []);
+    assert.equal((await generations('burst')).at(-1)?.reason, 'shutdown');
+  });
+
+  it('backs up at once when creds.json becomes paired, without waiting for the debounce', async () => {
+    const dir = await tempDir('pairing');
+    const auth = await writeSession(dir, { preKeys: 3, registered: false });
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'pairing', '--debounce', '30000', '--max-delay', '60000'], env);
+    try {
+      await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 10_000);
+      assert.equal(await service.metric('baileys_keeper_session_registered'), 0);
+      const paired = Date.now();
+      await register(auth);
+      await waitFor(async () => ((await service.metric('baileys_keeper_session_registered')) === 1 ? true : null), 5000);
+      assert.ok(Date.now() - paired < 5000, 'well before the 30 s debounce');
+      const [row] = await query<{ registered_jid: string }>(url, "SELECT registered_jid FROM baileys_keeper.sessions WHERE session_id = 'pairing'");
+      assert.match(row!.registered_jid, /^5511987654321/);
+    } finally {
+      await service.stop();
+    }
+  });
+
+  it('refuses to overwrite a registered session with an unpaired directory, counts it, and --allow-replace overrides', async () => {
+    const stored = await tempDir('guard-stored');
+    await writeSession(stored, { preKeys: 3 });
+    assert.equal((await runCli(['backup', '--dir', stored, '--session', 'guard'], { env })).code, 0);
+    const fresh = await tempDir('guard-fresh');
+    await writeSession(fresh, { preKeys: 3, registered: false }); // a bot that lost its directory
+    const service = await startService(['sidecar', '--dir', fresh, '--session', 'guard', '--debounce', '100'], env);
+    try {
+      await waitFor(async () => ((await service.metric('baileys_keeper_backups_total{result="refused"}')) >= 1 ? true : null), 10_000);
+      assert.deepEqual(await storedHead(url, 'guard'), await readTree(stored), 'the stored login is untouched');
+      assert.ok(service.output.some((line) => /backup refused: the stored session is registered/.test(line)));
+    } finally {
+      assert.equal((await service.stop()).code, 0);
+    }
+    const replacing = await startService(['sidecar', '--dir', fresh, '--session', 'guard', '--allow-replace'], env);
+    try {
+      await waitFor(async () => ((await replacing.metric('baileys_keeper_backups_total{result="success"}')) >= 1 ? true : null), 10_000);
+      assert.deepEqual(diffTrees(await storedHead(url, 'guard'), await readTree(fresh)), []);
+    } finally {
+      await replacing.stop();
+    }
+  });
+
+  it('reports backup lag as the age of the oldest unsaved change, and 0 once stored', async () => {
+    const dir = await tempDir('lag');
+    const auth = await writeSession(dir, { preKeys: 3 });
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'lag', '--debounce', '2500', '--max-delay', '2500'], env);
+    try {
+      await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 10_000);
+      assert.equal(await service.metric('baileys_keeper_backup_lag_seconds'), 0, 'clean after the initial scan');
+      const changed = Date.now();
+      await auth.state.keys.set({ session: { '5511800000001.0': sessionRecord() } } as never);
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      const lag = await service.metric('baileys_keeper_backup_lag_seconds');
+      const elapsed = (Date.now() - changed) / 1000;
+      assert.ok(lag >= 0.8 && lag <= elapsed + 0.1, `lag ${lag} s should be the age of the change (~${elapsed} s)`);
+      await waitFor(async () => ((await service.metric('baileys_keeper_backup_lag_seconds')) === 0 ? true : null), 5000);
+    } finally {
+      await service.stop();
+    }
+  });
+
+  it('waits for a directory that does not exist yet, then backs it up', async () => {
+    const parent = await tempDir('late');
+    const dir = `${parent}/auth_info`;
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'late', '--debounce', '100'], env);
+    try {
+      await waitFor(() => (service.output.some((line) => /waiting for the auth directory/.test(line)) ? true : null), 5000);
+      await writeSession(dir, { preKeys: 2 });
+      await waitFor(async () => {
+        const head = await storedHead(url, 'late');
+        return diffTrees(head, await readTree(dir)).length === 0 && head.size > 0 ? true : null;
+      }, 10_000);
+    } finally {
+      await service.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('aborts at once on a second signal', async () => {
+    const dir = await tempDir('abort');
+    await writeSession(dir, { preKeys: 1 });
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'abort', '--shutdown-quiet', '10000'], env);
+    await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 10_000);
+    service.child.kill('SIGTERM');
+    await waitFor(() => (service.output.some((line) => /stopping: waiting for the bot to go quiet/.test(line)) ? true : null), 5000);
+    const started = Date.now();
+    service.child.kill('SIGTERM');
+    const ended = await service.exited;
+    assert.equal(ended.code, 143);
+    assert.ok(Date.now() - started < 3000, 'did not wait for the 10 s quiet period');
+  });
+});

@@ -1,0 +1,49 @@
+// A minimal bot process for `run` tests: writes through the real useMultiFileAuthState and then
+// behaves as told. Usage: node mini-bot.js <auth-dir> <mode> [arg]
+//   exit <code>     write a key, then exit with <code>
+//   wait-term       print "bot: ready", then on SIGTERM write a last key and exit 0
+//   self-kill       write a key, then kill itself with SIGKILL
+//   report          print "bot: paired" or "bot: unpaired" (what it found at start), exit 0
+//   marker <file>   create <file> (proves the bot started), exit 0
+import { writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { useMultiFileAuthState } from '@whiskeysockets/baileys';
+
+const [dir, mode, arg] = process.argv.slice(2) as [string, string, string | undefined];
+const auth = await useMultiFileAuthState(dir);
+const paired = Boolean(auth.state.creds.me);
+const writeKey = async (id: string): Promise<void> => {
+  await auth.state.keys.set({ session: { [id]: randomBytes(256) } } as never);
+};
+
+switch (mode) {
+  case 'exit':
+    await writeKey('5511000000010.0');
+    await auth.saveCreds();
+    process.exit(Number(arg ?? 0));
+    break;
+  case 'wait-term':
+    await auth.saveCreds();
+    process.on('SIGTERM', () => {
+      void writeKey('5511000000099.0').then(() => {
+        process.stdout.write('bot: stopped\n');
+        process.exit(0);
+      });
+    });
+    process.stdout.write('bot: ready\n');
+    setInterval(() => undefined, 1000);
+    break;
+  case 'self-kill':
+    await writeKey('5511000000011.0');
+    process.kill(process.pid, 'SIGKILL');
+    break;
+  case 'report':
+    process.stdout.write(paired ? 'bot: paired\n' : 'bot: unpaired\n');
+    break;
+  case 'marker':
+    await writeFile(arg!, 'started');
+    break;
+  default:
+    process.stderr.write(`unknown mode ${mode}\n`);
+    process.exit(2);
+}
