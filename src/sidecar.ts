@@ -324,7 +324,11 @@ export class Sidecar {
       }
       if (lease) {
         this.rescanDue = true;
-        const outcome = await this.flush();
+        // Bounded: a backup stuck on a dead connection must not hold the shutdown past its deadline.
+        let cancel = () => undefined as void;
+        const timeout = new Promise<'failure'>((resolve) => (cancel = this.clock.setTimer(() => resolve('failure'), deadline - this.clock.now())));
+        const outcome = await Promise.race([this.flush(), timeout]);
+        cancel();
         if (outcome === 'success' || outcome === 'noop' || outcome === 'refused') {
           stored = true; // a refusal is deliberate: the stored login is kept
           break;

@@ -7,6 +7,8 @@ import { redactUrl, type Logger } from '../log.js';
 export const POOL_MAX_CONNECTIONS = 2;
 /** How long one connection attempt may take before it counts as unreachable, ms. */
 export const CONNECT_TIMEOUT_MS = 10_000;
+/** Longest a query may take before it is abandoned (a half-open connection must not freeze the loop), ms. */
+export const QUERY_TIMEOUT_MS = 60_000;
 /** First and largest pause between connection attempts, ms. */
 export const RETRY_INITIAL_MS = 250;
 export const RETRY_MAX_MS = 5_000;
@@ -54,6 +56,7 @@ export function createDatabase(options: OpenOptions): Database {
     connectionString: options.url,
     max: POOL_MAX_CONNECTIONS,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    query_timeout: QUERY_TIMEOUT_MS,
     idleTimeoutMillis: 30_000,
     keepAlive: true,
     application_name: 'baileys-keeper',

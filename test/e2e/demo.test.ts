@@ -9,7 +9,7 @@ import { tempDir } from '../support/fs.js';
 
 function demo(dir: string): Promise<{ code: number | null; output: string }> {
   const child = spawn(process.execPath, [path.join(REPO, 'build', 'examples', 'demo.js')], {
-    env: { ...process.env, DEMO_DIR: dir, DEMO_SECONDS: '3', DATABASE_URL: '' },
+    env: { ...process.env, DEMO_DIR: dir, DEMO_SECONDS: '4', DEMO_LISTEN: '127.0.0.1:0', DATABASE_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -24,11 +24,12 @@ describe('the npm start demo', () => {
     await chmod(dir, 0o755);
     const first = await demo(dir);
     assert.equal(first.code, 0, first.output);
-    assert.match(first.output, /no login yet/);
-    assert.match(first.output, /generation \d+ of session demo/);
+    assert.match(first.output, /no login: a real bot would show a QR code/);
+    assert.match(first.output, /"msg":"backup stored"/);
+    assert.match(first.output, /^demo +\d+ +\S+ +\d+ .* yes \(5511\*+\d{4}\)/m);
     const second = await demo(dir);
     assert.equal(second.code, 0, second.output);
     assert.match(second.output, /restored generation \d+/);
-    assert.match(second.output, /already paired as 5511\*+\d{4}: no QR code needed/);
+    assert.match(second.output, /started already paired as 5511\*+\d{4}: no QR code needed/);
   });
 });

@@ -47,6 +47,18 @@ describe('run -- CMD', async () => {
     assert.deepEqual(diffTrees(head, await readTree(dir)), []);
   });
 
+  it('forwards SIGHUP (the bot keeps running) and SIGINT', async () => {
+    const dir = path.join(await tempDir('hup'), 'auth_info');
+    const service = await startService(['run', '--dir', dir, '--session', 'hup', ...FAST.slice(0, 6), '--', process.execPath, BOT, dir, 'signals'], env);
+    await waitFor(() => (service.output.includes('bot: ready') ? true : null), 10_000);
+    service.child.kill('SIGHUP');
+    await waitFor(() => (service.output.includes('bot: SIGHUP') ? true : null), 5000);
+    assert.equal((await service.get('/healthz')).status, 200, 'run keeps going after SIGHUP');
+    const ended = await service.stop('SIGINT');
+    assert.equal(ended.code, 0);
+    assert.ok(service.output.includes('bot: SIGINT'));
+  });
+
   it('exits 128+signal when the bot is killed by a signal', async () => {
     const dir = path.join(await tempDir('killed'), 'auth_info');
     const result = await runCli(['run', '--dir', dir, '--session', 'killed', ...FAST, '--', process.execPath, BOT, dir, 'self-kill'], { env });

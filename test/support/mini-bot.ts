@@ -5,6 +5,7 @@
 //   self-kill       write a key, then kill itself with SIGKILL
 //   report          print "bot: paired" or "bot: unpaired" (what it found at start), exit 0
 //   marker <file>   create <file> (proves the bot started), exit 0
+//   signals         print "bot: SIGHUP" on SIGHUP and keep running; on SIGINT print "bot: SIGINT", exit 0
 import { writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { useMultiFileAuthState } from '@whiskeysockets/baileys';
@@ -42,6 +43,15 @@ switch (mode) {
     break;
   case 'marker':
     await writeFile(arg!, 'started');
+    break;
+  case 'signals':
+    process.on('SIGHUP', () => process.stdout.write('bot: SIGHUP\n'));
+    process.on('SIGINT', () => {
+      process.stdout.write('bot: SIGINT\n');
+      process.exit(0);
+    });
+    process.stdout.write('bot: ready\n');
+    setInterval(() => undefined, 1000);
     break;
   default:
     process.stderr.write(`unknown mode ${mode}\n`);
