@@ -3,10 +3,10 @@
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
-import { tornReason } from './creds.js';
 import { IntegrityError } from './errors.js';
+import { SnapshotBuilder } from './incoming.js';
 import { invalidNameReason, quoteName } from './names.js';
-import { MAX_FILE_BYTES, sha256, type Snapshot } from './snapshot.js';
+import { MAX_FILE_BYTES, type Snapshot } from './snapshot.js';
 
 /** Most entries an imported archive may have; the largest real sessions have ~10,000 files. */
 export const MAX_ARCHIVE_ENTRIES = 100_000;
@@ -58,7 +58,7 @@ export async function parseArchive(data: Buffer): Promise<Snapshot> {
       throw new IntegrityError(`the archive looks gzip-compressed but cannot be decompressed (${(error as Error).message}); nothing was stored`, { cause: error });
     }
   }
-  const snapshot: Snapshot = { files: new Map(), held: new Map() };
+  const builder = new SnapshotBuilder();
   const extract = tar.extract();
   const source = Readable.from([tarData]);
   source.pipe(extract);
@@ -79,19 +79,17 @@ export async function parseArchive(data: Buffer): Promise<Snapshot> {
       if (header.name.startsWith('/')) reject('it is an absolute path');
       const bad = invalidNameReason(name);
       if (bad) reject(bad);
+      // Checked from the header first, so an oversize entry is refused before it is read.
       if ((header.size ?? 0) > MAX_FILE_BYTES) reject(`it is ${header.size} bytes, over the ${MAX_FILE_BYTES}-byte limit`);
-      if (snapshot.files.has(name)) reject('the archive holds this name twice');
       const parts: Buffer[] = [];
       for await (const chunk of entry) parts.push(chunk as Buffer);
-      const content = Buffer.concat(parts);
-      const torn = tornReason(name, content);
-      if (torn) reject(torn);
-      snapshot.files.set(name, { name, content, sha256: sha256(content) });
+      const problem = builder.add(name, Buffer.concat(parts));
+      if (problem) reject(problem);
     }
   } catch (error) {
     source.destroy();
     if (error instanceof IntegrityError) throw error;
     throw new IntegrityError(`the input is not a valid tar archive (${(error as Error).message}); nothing was stored`, { cause: error });
   }
-  return snapshot;
+  return builder.snapshot;
 }

@@ -1,4 +1,5 @@
 // Defaults, environment and flags → one frozen, validated Config. The only module that reads argv/env.
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { UsageError } from './errors.js';
@@ -120,6 +121,10 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** `run -- CMD ARGS…`: the bot's command line. */
   readonly childCommand: readonly string[];
+  /** Bearer token of the session API; null disables it (403). */
+  readonly apiToken: string | null;
+  /** Largest request body the API reads, bytes. */
+  readonly maxBodyBytes: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -204,7 +209,26 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     shutdownQuietMs: int('shutdown-quiet', DEFAULT_SHUTDOWN_QUIET_MS, 0),
     shutdownTimeoutMs: int('shutdown-timeout', DEFAULT_SHUTDOWN_TIMEOUT_MS, 0),
     childCommand,
+    apiToken: command === 'sidecar' || command === 'run' ? readApiToken(env) : null,
+    maxBodyBytes: env['KEEPER_MAX_BODY_BYTES'] ? parseInteger('KEEPER_MAX_BODY_BYTES', env['KEEPER_MAX_BODY_BYTES'], 1024) : DEFAULT_MAX_BODY_BYTES,
   });
+}
+
+/** KEEPER_API_TOKEN, or the first line of the file KEEPER_API_TOKEN_FILE names (a mounted secret). */
+function readApiToken(env: Env): string | null {
+  const direct = env['KEEPER_API_TOKEN'];
+  const file = env['KEEPER_API_TOKEN_FILE'];
+  if (direct && file) throw new UsageError('both KEEPER_API_TOKEN and KEEPER_API_TOKEN_FILE are set: set only one');
+  let token = direct ?? null;
+  if (file) {
+    try {
+      token = readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '';
+    } catch (error) {
+      throw new UsageError(`cannot read KEEPER_API_TOKEN_FILE ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}): check the secret mount`, { cause: error });
+    }
+  }
+  if (token !== null && token.trim() === '') throw new UsageError('the API token is empty: set a long random KEEPER_API_TOKEN or leave it unset to disable the API');
+  return token === null ? null : token.trim();
 }
 
 /** True when argv asks for help. Checked before full validation so `--help` always works. */

@@ -34,12 +34,30 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+export interface Timeouts {
+  headersMs: number;
+  requestMs: number;
+}
+
 /** Starts listening; a port already in use is a usage error naming the address. */
-export async function startHttpServer(listen: Listen, routes: readonly Route[], log: Logger): Promise<HttpServer> {
+export async function startHttpServer(
+  listen: Listen,
+  routes: readonly Route[],
+  log: Logger,
+  timeouts: Timeouts = { headersMs: HEADERS_TIMEOUT_MS, requestMs: REQUEST_TIMEOUT_MS },
+): Promise<HttpServer> {
   const byPath = new Map<string, Route[]>();
   for (const route of routes) byPath.set(route.path, [...(byPath.get(route.path) ?? []), route]);
 
-  const server = http.createServer(async (req, res) => {
+  const server = http.createServer(
+    {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      // How often those timeouts are enforced (Node's default is every 30 s).
+      connectionsCheckingInterval: Math.min(timeouts.headersMs, 1000),
+    },
+    async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://keeper.invalid');
     const candidates = byPath.get(url.pathname);
     if (!candidates) return sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` });
@@ -55,12 +73,12 @@ export async function startHttpServer(listen: Listen, routes: readonly Route[], 
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error; see the keeper log' });
       else res.destroy();
     }
-  });
-  server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
-  server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-  server.on('clientError', (_error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    },
+  );
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    const status =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     else socket.destroy();
   });
 

@@ -15,7 +15,7 @@ import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { recoverInterruptedRestore } from './restore.js';
 import { readNamed, readSnapshot, type Snapshot } from './snapshot.js';
-import type { BackupResult, SessionStore } from './store.js';
+import type { BackupResult, Lease, SessionStore } from './store.js';
 import { DirectoryWatcher } from './watcher.js';
 
 /** First and largest pause between failed attempts (backups, start-up), ms. */
@@ -39,7 +39,7 @@ export interface SidecarOptions {
   shutdownTimeoutMs: number;
 }
 
-type FlushOutcome = BackupResult['kind'] | 'failure' | 'standby' | 'clean';
+export type FlushOutcome = BackupResult['kind'] | 'failure' | 'standby' | 'clean';
 
 export class Sidecar {
   readonly dirty = new DirtySet();
@@ -208,6 +208,18 @@ export class Sidecar {
     if (at === null) return;
     at = Math.max(at, this.retryAt);
     this.cancelFlush = this.clock.setTimer(() => void this.flush(), at - now);
+  }
+
+  /** The lease while this process is the session's writer, else null. */
+  get writerLease(): Lease | null {
+    return this.lease.current;
+  }
+
+  /** Reads the whole directory and stores what differs, now (after any backup in progress). */
+  async backupNow(): Promise<FlushOutcome> {
+    await this.flushing;
+    this.rescanDue = true;
+    return this.flush();
   }
 
   /** Runs one backup now (or joins the one in progress). */

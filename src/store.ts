@@ -157,13 +157,16 @@ export class SessionStore {
     return sessions;
   }
 
-  /** Deletes the session and its whole history; refused while another process holds its lease. */
-  async delete(sessionId: string): Promise<void> {
+  /**
+   * Deletes the session and its whole history; refused while another process holds its lease
+   * (`owner`, when given, is this process: its own lease does not block).
+   */
+  async delete(sessionId: string, owner: string | null = null): Promise<void> {
     const db = this.db;
     await db.transaction(async (tx) => {
       const session = await q.lockSession(db, tx, sessionId);
       if (!session) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
-      if (session.leaseLive) {
+      if (session.leaseLive && session.leaseOwner !== owner) {
         throw new RefusedError(`session ${sessionId} is in use by ${session.leaseOwner} (lease until ${session.leaseExpiresAt?.toISOString()}): stop that sidecar first`);
       }
       await q.deleteSession(db, tx, sessionId);

@@ -1,4 +1,5 @@
 // The long-running part shared by `sidecar` and `run`: database pool, metrics, the backup loop and HTTP.
+import { apiRoutes } from '../api.js';
 import { createDatabase, type Database } from '../db/connection.js';
 import { sendJson, startHttpServer, type HttpServer, type Route } from '../http.js';
 import { Metrics } from '../metrics.js';
@@ -31,13 +32,14 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
     onError: () => metrics.databaseErrors.inc(),
   });
   const store = new SessionStore(db);
+  const owner = leaseOwner();
   sidecar = new Sidecar(
     store,
     db,
     {
       sessionId: config.sessionId,
       dir: config.dir,
-      owner: leaseOwner(),
+      owner,
       keep: config.keepGenerations,
       allowReplace: config.allowReplace,
       debounceMs: config.debounceMs,
@@ -52,6 +54,17 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
   );
   const loop = sidecar;
   const routes: Route[] = [
+    ...apiRoutes({
+      store,
+      sidecar: loop,
+      sessionId: config.sessionId,
+      owner,
+      token: config.apiToken,
+      maxBodyBytes: config.maxBodyBytes,
+      keep: config.keepGenerations,
+      allowReplace: config.allowReplace,
+      log: ctx.log.child({ component: 'api' }),
+    }),
     { method: 'GET', path: '/healthz', handler: (_req, res) => sendJson(res, 200, { status: 'ok' }) },
     {
       method: 'GET',

@@ -1,0 +1,27 @@
+// Files that arrive from outside (a tar, an API body, a legacy table) pass the same checks as files
+// read from disk before they can become a generation: safe name, size limit, no torn JSON, no duplicates.
+import { tornReason } from './creds.js';
+import { invalidNameReason } from './names.js';
+import { MAX_FILE_BYTES, sha256, type Snapshot } from './snapshot.js';
+
+/** Why `content` named `name` cannot be stored, or null when it can. */
+export function incomingFileProblem(name: string, content: Buffer): string | null {
+  const badName = invalidNameReason(name);
+  if (badName) return badName;
+  if (content.length > MAX_FILE_BYTES) return `it is ${content.length} bytes, over the ${MAX_FILE_BYTES}-byte limit`;
+  return tornReason(name, content);
+}
+
+/** Collects checked files into a snapshot of a whole directory. */
+export class SnapshotBuilder {
+  readonly snapshot: Snapshot = { files: new Map(), held: new Map() };
+
+  /** Adds a file; returns why it was refused, or null. */
+  add(name: string, content: Buffer): string | null {
+    if (this.snapshot.files.has(name)) return 'the name appears twice';
+    const problem = incomingFileProblem(name, content);
+    if (problem) return problem;
+    this.snapshot.files.set(name, { name, content, sha256: sha256(content) });
+    return null;
+  }
+}

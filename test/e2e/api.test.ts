@@ -1,0 +1,173 @@
+// The session API, compatible with the old system's: every endpoint, every class of bad input.
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { loadEverything, writeSession } from '../support/baileys.js';
+import { cliEnv, runCli } from '../support/cli.js';
+import { freshDatabase } from '../support/db.js';
+import { readTree, tempDir } from '../support/fs.js';
+import { startService, waitFor } from '../support/sidecar.js';
+
+const TOKEN = 'test-token-0123456789abcdef';
+
+describe('session API', async () => {
+  const url = await freshDatabase('api');
+  const env = cliEnv(url, { KEEPER_API_TOKEN: TOKEN, KEEPER_MAX_BODY_BYTES: String(256 * 1024) });
+  const watched = await tempDir('watched');
+  await writeSession(watched, { preKeys: 3 });
+  const service = await startService(['sidecar', '--dir', watched, '--session', 'watched', '--shutdown-quiet', '100'], env);
+  await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 10_000);
+
+  const call = async (method: string, route: string, body?: unknown, token: string | null = TOKEN, raw?: string) => {
+    const response = await fetch(`http://127.0.0.1:${service.port}${route}`, {
+      method,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
+      body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+    });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, json: text ? JSON.parse(text) : null };
+  };
+
+  /** A directory written by the real Baileys writer, in the old system's {name: text} shape. */
+  const sessionDataOf = async (dir: string) => Object.fromEntries(await Promise.all((await readdir(dir)).map(async (name) => [name, await readFile(path.join(dir, name), 'utf8')])));
+
+  it('round-trips the old shape: POST files, GET them back byte for byte, and the CLI restores a directory Baileys loads', async () => {
+    const bot = await tempDir('legacy-bot');
+    await writeSession(bot, { preKeys: 12, sessions: 4, senderKeys: 2, appStateKeys: 2 });
+    const sessionData = await sessionDataOf(bot);
+    const posted = await call('POST', '/api/session/backup', { session_id: 'legacy-bot', session_data: sessionData });
+    assert.equal(posted.status, 200, JSON.stringify(posted.json));
+    assert.deepEqual(posted.json, { session_id: 'legacy-bot', generation: 1, files: Object.keys(sessionData).length });
+
+    const fetched = await call('GET', '/api/session/restore?session_id=legacy-bot');
+    assert.equal(fetched.status, 200);
+    assert.equal(fetched.json.generation, 1);
+    assert.deepEqual(fetched.json.session_data, sessionData);
+
+    const dir = path.join(await tempDir('restored'), 'auth_info');
+    assert.equal((await runCli(['restore', '--dir', dir, '--session', 'legacy-bot'], { env })).code, 0);
+    const expected = await loadEverything(bot);
+    const actual = await loadEverything(dir);
+    assert.deepEqual(actual.creds, expected.creds);
+    assert.deepEqual(actual.keys, expected.keys);
+
+    const again = await call('POST', '/api/session/backup', { session_id: 'legacy-bot', session_data: sessionData });
+    assert.equal(again.json.generation, 1, 'the same files again write nothing');
+  });
+
+  it('backs up the watched directory now when session_data is absent', async () => {
+    const auth = await writeSession(watched, { preKeys: 1 }); // adds keys to the watched dir
+    void auth;
+    const result = await call('POST', '/api/session/backup', {});
+    assert.equal(result.status, 200, JSON.stringify(result.json));
+    assert.equal(result.json.session_id, 'watched');
+    assert.equal(result.json.files, (await readTree(watched)).size);
+    const other = await call('POST', '/api/session/backup', { session_id: 'someone-else' });
+    assert.equal(other.status, 400);
+    assert.match(other.json.error, /belongs to session watched/);
+  });
+
+  it('lists sessions with masked phone numbers, and deletes one', async () => {
+    const listed = await call('GET', '/api/session/status');
+    assert.equal(listed.status, 200);
+    const legacy = listed.json.sessions.find((s: { session_id: string }) => s.session_id === 'legacy-bot');
+    assert.deepEqual(Object.keys(legacy).sort(), ['bytes', 'files', 'generation', 'lease_holder', 'phone', 'registered', 'session_id', 'updated_at']);
+    assert.equal(legacy.phone, '5511*****4321');
+    assert.doesNotMatch(JSON.stringify(listed.json), /987654321/);
+    const deleted = await call('DELETE', '/api/session/delete?session_id=legacy-bot');
+    assert.deepEqual([deleted.status, deleted.json], [200, { deleted: true }]);
+    assert.equal((await call('GET', '/api/session/restore?session_id=legacy-bot')).status, 404);
+    assert.equal((await call('DELETE', '/api/session/delete?session_id=legacy-bot')).status, 404);
+  });
+
+  it('answers 401 without or with a wrong token, in constant time, with a challenge', async () => {
+    const none = await call('GET', '/api/session/status', undefined, null);
+    assert.equal(none.status, 401);
+    assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer/);
+    assert.equal((await call('GET', '/api/session/status', undefined, 'wrong')).status, 401);
+    assert.equal((await call('GET', '/api/session/status', undefined, `${TOKEN}x`)).status, 401);
+  });
+
+  const badBodies: [string, unknown, string | undefined, RegExp][] = [
+    ['malformed JSON', undefined, '{"session_data": {', /not valid JSON/],
+    ['an empty body', undefined, '', /empty/],
+    ['a JSON array', [], undefined, /JSON object/],
+    ['a non-string session_id', { session_id: 42, session_data: { 'pre-key-1.json': '{}' } }, undefined, /session_id must be a string/],
+    ['an invalid session_id', { session_id: '../etc', session_data: { 'pre-key-1.json': '{}' } }, undefined, /invalid session_id/],
+    ['session_data that is not an object', { session_id: 'x', session_data: 'creds' }, undefined, /must be an object/],
+    ['empty session_data', { session_id: 'x', session_data: {} }, undefined, /empty/],
+    ['a non-string file', { session_id: 'x', session_data: { 'pre-key-1.json': { a: 1 } } }, undefined, /must be the file's text/],
+    ['a path traversal name', { session_id: 'x', session_data: { '../../evil.json': '{}' } }, undefined, /"\.\.\/\.\.\/evil\.json".*path separator/],
+    ['a dotfile name', { session_id: 'x', session_data: { '.env': 'x' } }, undefined, /dotfile/],
+    ['torn JSON', { session_id: 'x', session_data: { 'pre-key-1.json': '{"private":' } }, undefined, /"pre-key-1\.json".*not valid JSON/],
+    ['a creds.json that is not a creds object', { session_id: 'x', session_data: { 'creds.json': '{}' } }, undefined, /creds/],
+  ];
+  for (const [label, body, raw, pattern] of badBodies) {
+    it(`answers 400 to ${label}, storing nothing`, async () => {
+      const result = await call('POST', '/api/session/backup', body, TOKEN, raw);
+      assert.equal(result.status, 400, JSON.stringify(result.json));
+      assert.match(result.json.error, pattern);
+      assert.equal((await call('GET', '/api/session/restore?session_id=x')).status, 404);
+    });
+  }
+
+  it('answers 413 to a body over KEEPER_MAX_BODY_BYTES, declared or streamed', async () => {
+    const big = { session_id: 'x', session_data: { 'notes.txt': 'x'.repeat(300 * 1024) } };
+    assert.equal((await call('POST', '/api/session/backup', big)).status, 413);
+    const chunked = await fetch(`http://127.0.0.1:${service.port}/api/session/backup`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < 40; i++) controller.enqueue(new TextEncoder().encode('x'.repeat(10_000)));
+          controller.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(chunked.status, 413);
+  });
+
+  it('answers 400 or 404 to bad or unknown sessions on restore and delete, and 405 to wrong methods', async () => {
+    assert.equal((await call('GET', '/api/session/restore?session_id=nobody')).status, 404);
+    assert.equal((await call('GET', '/api/session/restore?session_id=bad%20id')).status, 400);
+    assert.equal((await call('DELETE', '/api/session/delete')).status, 400);
+    const wrong = await call('GET', '/api/session/backup');
+    assert.equal(wrong.status, 405);
+    assert.equal(wrong.headers.get('allow'), 'POST');
+    assert.equal((await call('PUT', '/api/session/status')).status, 405);
+  });
+
+  it('answers 409 when the guard refuses, and is still healthy after all of the above', async () => {
+    const unpaired = await tempDir('unpaired');
+    await writeSession(unpaired, { preKeys: 1, registered: false });
+    const refused = await call('POST', '/api/session/backup', { session_id: 'watched', session_data: await sessionDataOf(unpaired) });
+    assert.equal(refused.status, 409);
+    assert.match(refused.json.error, /refused: the stored session is registered/);
+    assert.equal((await service.get('/healthz')).status, 200);
+  });
+
+  it('stops cleanly after all of the above', async () => {
+    assert.equal((await service.stop()).code, 0, service.output.slice(-10).join('\n'));
+  });
+});
+
+describe('session API without a token', async () => {
+  const url = await freshDatabase('api-off');
+  const dir = await tempDir('off');
+  await writeSession(dir, { preKeys: 1 });
+
+  it('answers 403 explaining how to enable it, while health and metrics stay open', async () => {
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'off', '--shutdown-quiet', '100'], cliEnv(url));
+    try {
+      const status = await service.get('/api/session/status');
+      assert.equal(status.status, 403);
+      assert.match(JSON.parse(status.text).error, /KEEPER_API_TOKEN/);
+      assert.equal((await service.get('/healthz')).status, 200);
+      assert.equal((await service.get('/metrics')).status, 200);
+    } finally {
+      assert.equal((await service.stop()).code, 0);
+    }
+  });
+});

@@ -1,0 +1,63 @@
+// The HTTP server survives slow and never-finished requests, and keeps answering others.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { describe, it } from 'node:test';
+import { sendJson, startHttpServer } from '../../src/http.js';
+import { testLog } from '../support/log.js';
+
+/** Opens a raw connection, writes `text`, and resolves with what the server sent before closing. */
+function rawExchange(port: number, text: string): Promise<{ answer: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write(text));
+    let answer = '';
+    socket.on('data', (chunk) => (answer += chunk.toString()));
+    socket.on('close', () => resolve({ answer, ms: Date.now() - started }));
+    socket.on('error', reject);
+    socket.setTimeout(10_000, () => socket.destroy(new Error('the server never closed the connection')));
+  });
+}
+
+describe('http server limits', () => {
+  it('answers 408 to requests whose headers or body never finish, and keeps serving', async () => {
+    const server = await startHttpServer({ host: '127.0.0.1', port: 0 }, [
+        {
+          method: 'POST',
+          path: '/echo',
+          handler: async (req, res) => {
+            for await (const chunk of req) void chunk; // read the whole body, as the API does
+            sendJson(res, 200, { ok: true });
+          },
+        },         { method: 'GET', path: '/ok', handler: (_req, res) => sendJson(res, 200, { ok: true }) },
+      ],
+      testLog,
+      {
+      headersMs: 300,
+      requestMs: 600,
+    });
+    try {
+      const [slowHeaders, slowBody] = await Promise.all([
+        rawExchange(server.port, 'GET /ok HTTP/1.1\r\nHost: x\r\n'),
+        rawExchange(server.port, 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"partial":'),
+      ]);
+      assert.match(slowHeaders.answer, /^HTTP\/1\.1 408/);
+      assert.match(slowBody.answer, /^HTTP\/1\.1 408/);
+      assert.ok(slowHeaders.ms < 5000 && slowBody.ms < 5000);
+      const fine = await fetch(`http://127.0.0.1:${server.port}/ok`);
+      assert.equal(fine.status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('answers 400 to garbage that is not HTTP, and says so when the port is taken', async () => {
+    const server = await startHttpServer({ host: '127.0.0.1', port: 0 }, [], testLog);
+    try {
+      const garbage = await rawExchange(server.port, '\x00\x01\x02 not http\r\n\r\n');
+      assert.match(garbage.answer, /^HTTP\/1\.1 400/);
+      await assert.rejects(startHttpServer({ host: '127.0.0.1', port: server.port }, [], testLog), /cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\): choose another --listen/);
+    } finally {
+      await server.close();
+    }
+  });
+});
