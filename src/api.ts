@@ -4,7 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { maskJid } from './creds.js';
 import { describeError } from './db/connection.js';
-import { NothingToRestoreError, RefusedError } from './errors.js';
+import { IntegrityError, NothingToRestoreError, RefusedError } from './errors.js';
 import { sendJson, type Route } from './http.js';
 import { SnapshotBuilder } from './incoming.js';
 import type { Logger } from './log.js';
@@ -54,6 +54,7 @@ export function apiRoutes(options: ApiOptions): Route[] {
         if (error instanceof HttpError) return sendJson(res, error.status, { error: error.message }, error.headers);
         if (error instanceof NothingToRestoreError) return sendJson(res, 404, { error: error.message });
         if (error instanceof RefusedError) return sendJson(res, 409, { error: error.message });
+        if (error instanceof IntegrityError) return sendJson(res, 500, { error: error.message });
         options.log.warn({ path: url.pathname, err: describeError(error) }, 'session API request failed');
         return sendJson(res, 503, { error: `the request could not be completed (${describeError(error)}); retry later` }, { 'retry-after': '5' });
       }
