@@ -2,6 +2,7 @@
 // The baileys-keeper command line: parses argv/env into a Config, runs one command, maps errors to exit codes.
 import { backupCommand } from './commands/backup.js';
 import { exportCommand, importCommand } from './commands/archive.js';
+import { importLegacyCommand } from './commands/legacy.js';
 import type { Context } from './commands/context.js';
 import { deleteCommand, historyCommand, migrateCommand, statusCommand, verifyCommand } from './commands/query.js';
 import { restoreCommand } from './commands/restore.js';
@@ -22,6 +23,7 @@ const HANDLERS: Record<Command, (ctx: Context) => Promise<number>> = {
   history: historyCommand,
   export: exportCommand,
   import: importCommand,
+  'import-legacy': importLegacyCommand,
   delete: deleteCommand,
   verify: verifyCommand,
   migrate: migrateCommand,
@@ -36,6 +38,7 @@ const SUMMARIES: Record<Command, string> = {
   history: "list a session's retained generations",
   export: 'write a generation as a tar to stdout or --output FILE',
   import: 'store a tar from stdin or --input FILE as a new generation',
+  'import-legacy': "import sessions from the old system's whatsapp_sessions table (--all for every row)",
   delete: 'delete a session and its history (needs --yes)',
   verify: 'check every stored file of a session against its sha256',
   migrate: 'create or upgrade the database schema',
@@ -52,13 +55,14 @@ const LOG_STREAM: Record<Command, LogStream> = {
   history: 'stderr',
   export: 'stderr',
   import: 'stderr',
+  'import-legacy': 'stderr',
   delete: 'stderr',
   verify: 'stderr',
   migrate: 'stderr',
 };
 
 function usage(): string {
-  const commands = COMMANDS.map((name) => `  ${name.padEnd(9)} ${SUMMARIES[name]}`).join('\n');
+  const commands = COMMANDS.map((name) => `  ${name.padEnd(13)} ${SUMMARIES[name]}`).join('\n');
   return `baileys-keeper ${VERSION}: keeps a Baileys auth directory safe in PostgreSQL
 
 Usage: baileys-keeper <command> [options]

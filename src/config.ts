@@ -21,6 +21,7 @@ export const DEFAULT_SHUTDOWN_QUIET_MS = 2_000;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 20_000;
 export const DEFAULT_KEEP_GENERATIONS = 100;
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_LEGACY_TABLE = 'whatsapp_sessions';
 
 export const COMMANDS = [
   'restore',
@@ -31,6 +32,7 @@ export const COMMANDS = [
   'history',
   'export',
   'import',
+  'import-legacy',
   'delete',
   'verify',
   'migrate',
@@ -51,7 +53,7 @@ interface OptionSpec {
 }
 
 const RESTORE_POINT: readonly Command[] = ['restore', 'export'];
-const WRITERS: readonly Command[] = ['backup', 'import', 'sidecar', 'run'];
+const WRITERS: readonly Command[] = ['backup', 'import', 'import-legacy', 'sidecar', 'run'];
 const RESTORERS: readonly Command[] = ['restore', 'run'];
 const LOOPS: readonly Command[] = ['sidecar', 'run'];
 
@@ -84,6 +86,8 @@ export const OPTIONS: Record<string, OptionSpec> = {
   output: { kind: 'string', commands: ['export'], help: 'write the tar to this file instead of stdout' },
   input: { kind: 'string', commands: ['import'], help: 'read the tar from this file instead of stdin' },
   yes: { kind: 'boolean', commands: ['delete'], help: 'confirm deletion' },
+  table: { kind: 'string', commands: ['import-legacy'], help: "the old system's table (default whatsapp_sessions)" },
+  all: { kind: 'boolean', commands: ['import-legacy'], help: 'import every row instead of --session' },
 };
 
 export interface Config {
@@ -121,6 +125,9 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** `run -- CMD ARGS…`: the bot's command line. */
   readonly childCommand: readonly string[];
+  /** import-legacy: the old system's table, and whether to import all of its rows. */
+  readonly table: string;
+  readonly all: boolean;
   /** Bearer token of the session API; null disables it (403). */
   readonly apiToken: string | null;
   /** Largest request body the API reads, bytes. */
@@ -173,6 +180,9 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
   if (maxDelayMs < debounceMs) {
     throw new UsageError(`--max-delay (${maxDelayMs} ms) is shorter than --debounce (${debounceMs} ms): max-delay caps the wait, so make it at least the debounce`);
   }
+  if (values['all'] === true && typeof values['session'] === 'string') {
+    throw new UsageError('--all imports every row; give either --session or --all');
+  }
   const generationRaw = read('generation');
   const atRaw = read('at');
   if (generationRaw !== undefined && atRaw !== undefined) {
@@ -209,6 +219,8 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     shutdownQuietMs: int('shutdown-quiet', DEFAULT_SHUTDOWN_QUIET_MS, 0),
     shutdownTimeoutMs: int('shutdown-timeout', DEFAULT_SHUTDOWN_TIMEOUT_MS, 0),
     childCommand,
+    table: read('table') ?? DEFAULT_LEGACY_TABLE,
+    all: bool('all'),
     apiToken: command === 'sidecar' || command === 'run' ? readApiToken(env) : null,
     maxBodyBytes: env['KEEPER_MAX_BODY_BYTES'] ? parseInteger('KEEPER_MAX_BODY_BYTES', env['KEEPER_MAX_BODY_BYTES'], 1024) : DEFAULT_MAX_BODY_BYTES,
   });
