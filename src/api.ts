@@ -2,7 +2,6 @@
 // POST /api/session/backup, GET /api/session/restore, GET /api/session/status, DELETE /api/session/delete.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { maskJid } from './creds.js';
 import { describeError } from './db/connection.js';
 import { IntegrityError, NothingToRestoreError, RefusedError } from './errors.js';
 import { sendJson, type Route } from './http.js';
@@ -10,7 +9,7 @@ import { SnapshotBuilder } from './incoming.js';
 import type { Logger } from './log.js';
 import { quoteName } from './names.js';
 import type { Sidecar } from './sidecar.js';
-import type { Lease, SessionStore } from './store.js';
+import { sessionStatusJson, type Lease, type SessionStore } from './store.js';
 
 const SESSION_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 /** Most bytes of an oversize body read (and discarded) so the client can see the 413. */
@@ -91,19 +90,7 @@ function validSessionId(value: string | null): string {
 }
 
 async function status(options: ApiOptions): Promise<unknown> {
-  const sessions = await options.store.status(null);
-  return {
-    sessions: sessions.map((s) => ({
-      session_id: s.sessionId,
-      generation: s.headGeneration,
-      updated_at: s.lastBackupAt?.toISOString() ?? null,
-      files: s.files,
-      bytes: s.bytes,
-      registered: s.registeredJid !== null,
-      phone: s.registeredJid === null ? null : maskJid(s.registeredJid),
-      lease_holder: s.leaseLive ? s.leaseOwner : null,
-    })),
-  };
+  return { sessions: (await options.store.status(null)).map(sessionStatusJson) };
 }
 
 async function restore(options: ApiOptions, url: URL): Promise<unknown> {

@@ -1,10 +1,9 @@
 // The session store: backups as fenced generations, restore points, history, verification, leases.
-import { CREDS_FILE, parseCreds } from './creds.js';
+import { CREDS_FILE, maskJid, parseCreds } from './creds.js';
 import type { Database } from './db/connection.js';
 import * as q from './db/queries.js';
 import type { FileVersion, GenerationRow, SessionSummary } from './db/queries.js';
 import { IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
-import { maskJid } from './creds.js';
 import { invalidNameReason, quoteName } from './names.js';
 import { sha256, type Snapshot } from './snapshot.js';
 
@@ -225,6 +224,31 @@ export class SessionStore {
     if (rows.length === 0) return 'it has no backup';
     return `retained generations are ${rows.at(-1)!.generation}..${rows[0]!.generation} (${rows.at(-1)!.createdAt.toISOString()} .. ${rows[0]!.createdAt.toISOString()})`;
   }
+}
+
+/** The public shape of a session's status (CLI --json and the API): phone masked, lease live only. */
+export interface SessionStatusJson {
+  session_id: string;
+  generation: number;
+  updated_at: string | null;
+  files: number;
+  bytes: number;
+  registered: boolean;
+  phone: string | null;
+  lease_holder: string | null;
+}
+
+export function sessionStatusJson(s: SessionSummary): SessionStatusJson {
+  return {
+    session_id: s.sessionId,
+    generation: s.headGeneration,
+    updated_at: s.lastBackupAt?.toISOString() ?? null,
+    files: s.files,
+    bytes: s.bytes,
+    registered: s.registeredJid !== null,
+    phone: s.registeredJid === null ? null : maskJid(s.registeredJid),
+    lease_holder: s.leaseLive ? s.leaseOwner : null,
+  };
 }
 
 /** Why a stored version fails its checks, or null when it is sound. */

@@ -1,21 +1,12 @@
 // The read-mostly commands: status, history, verify, delete, migrate.
-import { maskJid } from '../creds.js';
 import { IntegrityError, UsageError } from '../errors.js';
+import { sessionStatusJson } from '../store.js';
 import { formatBytes, print, printJson, table, withStore, type Context } from './context.js';
 
 export async function statusCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   const sessions = await withStore(ctx, (store) => store.status(config.sessionExplicit ? config.sessionId : null));
-  const rows = sessions.map((s) => ({
-    session_id: s.sessionId,
-    generation: s.headGeneration,
-    updated_at: s.lastBackupAt?.toISOString() ?? null,
-    files: s.files,
-    bytes: s.bytes,
-    registered: s.registeredJid !== null,
-    phone: s.registeredJid === null ? null : maskJid(s.registeredJid),
-    lease_holder: s.leaseLive ? s.leaseOwner : null,
-  }));
+  const rows = sessions.map(sessionStatusJson);
   if (config.json) {
     printJson(ctx, { sessions: rows });
   } else if (rows.length === 0) {
