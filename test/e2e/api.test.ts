@@ -1,6 +1,6 @@
 // The session API, compatible with the old system's: every endpoint, every class of bad input.
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadEverything, writeSession } from '../support/baileys.js';
@@ -150,6 +150,29 @@ describe('session API', async () => {
 
   it('stops cleanly after all of the above', async () => {
     assert.equal((await service.stop()).code, 0, service.output.slice(-10).join('\n'));
+  });
+});
+
+describe('session API token from a mounted secret file', async () => {
+  const url = await freshDatabase('api-file');
+  const dir = await tempDir('file');
+  await writeSession(dir, { preKeys: 1 });
+
+  it('reads KEEPER_API_TOKEN_FILE (first line), and exits 64 when it cannot', async () => {
+    const secret = path.join(await tempDir('secret'), 'token');
+    await writeFile(secret, 'from-a-mounted-secret-123456\n');
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'file', '--shutdown-quiet', '100'], cliEnv(url, { KEEPER_API_TOKEN_FILE: secret }));
+    try {
+      const ok = await fetch(`http://127.0.0.1:${service.port}/api/session/status`, { headers: { authorization: 'Bearer from-a-mounted-secret-123456' } });
+      assert.equal(ok.status, 200);
+    } finally {
+      await service.stop();
+    }
+    const missing = await runCli(['sidecar', '--dir', dir], { env: cliEnv(url, { KEEPER_API_TOKEN_FILE: '/nonexistent/token' }) });
+    assert.equal(missing.code, 64);
+    assert.match(missing.stderr, /cannot read KEEPER_API_TOKEN_FILE \/nonexistent\/token \(ENOENT\)/);
+    const both = await runCli(['sidecar', '--dir', dir], { env: cliEnv(url, { KEEPER_API_TOKEN_FILE: secret, KEEPER_API_TOKEN: 'x' }) });
+    assert.equal(both.code, 64);
   });
 });
 
