@@ -95,12 +95,11 @@ async function status(options: ApiOptions): Promise<unknown> {
 
 async function restore(options: ApiOptions, url: URL): Promise<unknown> {
   const sessionId = sessionParam(url, options.sessionId);
-  const point = await options.store.resolvePoint(sessionId, {});
-  if (!point) throw new HttpError(404, `session ${sessionId} has no backup`);
-  const files = await options.store.loadGeneration(sessionId, point.generation);
+  const loaded = await options.store.loadPoint(sessionId, {});
+  if (!loaded) throw new HttpError(404, `session ${sessionId} has no backup`);
   const sessionData: Record<string, string> = {};
-  for (const file of files) sessionData[file.name] = file.content.toString('utf8');
-  return { session_id: sessionId, generation: point.generation, session_data: sessionData };
+  for (const file of loaded.files) sessionData[file.name] = file.content.toString('utf8');
+  return { session_id: sessionId, generation: loaded.generation.generation, session_data: sessionData };
 }
 
 async function backup(options: ApiOptions, req: IncomingMessage): Promise<unknown> {
@@ -158,7 +157,11 @@ async function answer(options: ApiOptions, sessionId: string): Promise<unknown> 
 
 async function remove(options: ApiOptions, url: URL): Promise<unknown> {
   const sessionId = sessionParam(url, null);
-  await options.store.delete(sessionId, options.owner);
+  if (sessionId === options.sessionId) {
+    // This keeper would store the directory again at once; deleting it needs the keeper stopped.
+    throw new HttpError(409, `session ${sessionId} is the one this keeper watches and backs up: stop the keeper, then delete it (baileys-keeper delete --yes)`);
+  }
+  await options.store.delete(sessionId);
   return { deleted: true };
 }
 

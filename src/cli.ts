@@ -135,4 +135,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
 }
 
 const exitCode = await main(process.argv.slice(2), process.env);
+if (['sidecar', 'run'].includes(process.argv[2] ?? '')) {
+  // The long-running roles have flushed, released and logged (synchronously) by now; a socket left
+  // hanging by a dead database must not keep the process alive past its shutdown.
+  process.exit(exitCode);
+}
 process.exitCode = exitCode;

@@ -15,6 +15,33 @@ export const systemClock: Clock = {
   },
 };
 
+/** Waits for `promise` at most `ms`; resolves whether it settled in time (a rejection counts as settled). */
+export async function within(clock: Clock, promise: Promise<unknown> | null, ms: number): Promise<boolean> {
+  if (!promise) return true;
+  let cancel = () => undefined as void;
+  const timeout = new Promise<false>((resolve) => (cancel = clock.setTimer(() => resolve(false), Math.max(0, ms))));
+  const settled = promise.then(
+    () => true,
+    () => true,
+  );
+  try {
+    return await Promise.race([settled, timeout]);
+  } finally {
+    cancel();
+  }
+}
+
+/** `promise`'s value if it resolves within `ms`, else `fallback` (also when it rejects). */
+export async function valueWithin<T, F>(clock: Clock, promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  const box: { value: T | F } = { value: fallback };
+  await within(
+    clock,
+    promise.then((value) => (box.value = value)),
+    ms,
+  );
+  return box.value;
+}
+
 /** Resolves after ms on `clock`. */
 export function sleep(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimer(resolve, ms));

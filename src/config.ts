@@ -175,6 +175,11 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new UsageError(`invalid log level ${JSON.stringify(logLevel)}: use one of ${LOG_LEVELS.join(', ')}`);
   }
+  const encryption = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEY_FILE', 'KEEPER_ENCRYPTION_KEYS'].filter((name) => env[name]);
+  if (encryption.length > 0) {
+    // Never store plaintext when the operator asked for encryption.
+    throw new UsageError(`${encryption.join(', ')} is set, but this version cannot encrypt at rest yet: unset it to store session files unencrypted, or use a version with encryption`);
+  }
   const debounceMs = int('debounce', DEFAULT_DEBOUNCE_MS, 0);
   const maxDelayMs = int('max-delay', DEFAULT_MAX_DELAY_MS, 0);
   if (maxDelayMs < debounceMs) {

@@ -34,6 +34,14 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+function parseTarget(target: string | undefined): URL | null {
+  try {
+    return new URL(target ?? '/', 'http://keeper.invalid');
+  } catch {
+    return null;
+  }
+}
+
 export interface Timeouts {
   headersMs: number;
   requestMs: number;
@@ -58,7 +66,9 @@ export async function startHttpServer(
       connectionsCheckingInterval: Math.min(timeouts.headersMs, 1000),
     },
     async (req, res) => {
-    const url = new URL(req.url ?? '/', 'http://keeper.invalid');
+    const url = parseTarget(req.url);
+    // A target URL cannot parse (e.g. "//[", "http://a:99999/"): bad input, never a crash.
+    if (!url) return sendJson(res, 400, { error: 'the request target is not a valid URL path' });
     const candidates = byPath.get(url.pathname);
     if (!candidates) return sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` });
     const route = candidates.find((candidate) => candidate.method === req.method || (req.method === 'HEAD' && candidate.method === 'GET'));

@@ -53,8 +53,9 @@ export class LeaseKeeper {
     return this.lease;
   }
 
-  /** Marks the lease lost (a fenced-off commit proved it). */
-  markLost(reason: string): void {
+  /** Marks lease `token` lost (a fenced-off commit proved it); a newer lease we hold since is kept. */
+  markLost(token: number, reason: string): void {
+    if (this.lease?.token !== token) return;
     this.drop(reason);
     this.schedule(this.ttlMs / 3);
   }

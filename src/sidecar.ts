@@ -3,7 +3,7 @@
 // A database outage never stops it: the dirty set is kept, attempts back off, and it catches up.
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { sleep, systemClock, type Clock } from './clock.js';
+import { sleep, systemClock, valueWithin, within, type Clock } from './clock.js';
 import { CREDS_FILE, parseCreds } from './creds.js';
 import { describeError } from './db/connection.js';
 import { migrate } from './db/migrate.js';
@@ -23,6 +23,13 @@ export const RETRY_INITIAL_MS = 250;
 export const RETRY_MAX_MS = 30_000;
 /** How often a missing --dir is looked for again, ms. */
 const DIR_POLL_MS = 1_000;
+/**
+ * chokidar drops repeated events of one file within 50 ms (changes) or 100 ms (removals), with no
+ * trailing event. A name whose last event came this close before a read is read once more.
+ */
+export const EVENT_SETTLE_MS = 150;
+/** Time still given to releasing the lease when the shutdown deadline has passed, ms. */
+const RELEASE_GRACE_MS = 1_000;
 
 export interface SidecarOptions {
   sessionId: string;
@@ -240,6 +247,7 @@ export class Sidecar {
     if (!full && names.length === 0) return 'clean';
     const started = this.clock.now();
     let snapshot: Snapshot;
+    // Taken before reading: names with an event after this may hide a swallowed later write.
     try {
       snapshot = full ? await readSnapshot(this.options.dir) : await readNamed(this.options.dir, names);
     } catch (error) {
@@ -262,7 +270,7 @@ export class Sidecar {
       });
     } catch (error) {
       if (error instanceof LeaseLostError) {
-        this.lease.markLost(error.message);
+        this.lease.markLost(lease.token, error.message);
         return 'standby';
       }
       this.metrics.backups.inc({ result: 'failure' });
@@ -275,7 +283,7 @@ export class Sidecar {
     this.metrics.backupDuration.observe((this.clock.now() - started) / 1000);
     this.backoff.reset();
     this.retryAt = 0;
-    this.dirty.clearUpTo(checkpoint);
+    this.dirty.clearUpTo(checkpoint, started - EVENT_SETTLE_MS);
     if (full) this.rescanDue = false;
     this.fullNext = false;
     this.urgent = false;
@@ -325,22 +333,21 @@ export class Sidecar {
       if (now >= quietUntil || now >= deadline) break;
       await sleep(this.clock, Math.min(quietUntil, deadline) - now);
     }
-    await this.booted;
-    await this.flushing;
+    // Every wait below is bounded by the deadline: a black-holed database must not hold the pod past
+    // its grace period (it would be SIGKILLed without releasing anything).
+    const left = () => deadline - this.clock.now();
+    await within(this.clock, this.booted, left());
+    await within(this.clock, this.flushing, left());
     let stored = false;
     for (;;) {
-      const lease = this.lease.current ?? (await this.lease.tryAcquire());
-      if (!lease && this.standby && (await this.otherHolder())) {
+      const lease = this.lease.current ?? (await valueWithin(this.clock, this.lease.tryAcquire(), left(), null));
+      if (!lease && this.standby && (await valueWithin(this.clock, this.otherHolder(), left(), false))) {
         stored = true; // another process is the writer; nothing here is ours to store
         break;
       }
       if (lease) {
         this.rescanDue = true;
-        // Bounded: a backup stuck on a dead connection must not hold the shutdown past its deadline.
-        let cancel = () => undefined as void;
-        const timeout = new Promise<'failure'>((resolve) => (cancel = this.clock.setTimer(() => resolve('failure'), deadline - this.clock.now())));
-        const outcome = await Promise.race([this.flush(), timeout]);
-        cancel();
+        const outcome = await valueWithin(this.clock, this.flush(), left(), 'failure' as const);
         if (outcome === 'success' || outcome === 'noop' || outcome === 'refused') {
           stored = true; // a refusal is deliberate: the stored login is kept
           break;
@@ -352,7 +359,8 @@ export class Sidecar {
     }
     if (!stored) this.log.error({ dirty: this.dirty.size }, 'final backup did not complete before --shutdown-timeout: the newest changes are not stored');
     await this.watcher.close();
-    await this.lease.release();
+    // Releasing lets a successor start at once; if it cannot be done quickly the lease expires by itself.
+    await within(this.clock, this.lease.release(), Math.max(left(), RELEASE_GRACE_MS));
     this.metrics.leaseHeld.set(0);
     return stored;
   }

@@ -1,6 +1,6 @@
 // The session store: backups as fenced generations, restore points, history, verification, leases.
 import { CREDS_FILE, maskJid, parseCreds } from './creds.js';
-import type { Database } from './db/connection.js';
+import type { Database, Queryable } from './db/connection.js';
 import * as q from './db/queries.js';
 import type { FileVersion, GenerationRow, SessionSummary } from './db/queries.js';
 import { IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
@@ -105,37 +105,40 @@ export class SessionStore {
   }
 
   /**
-   * The generation a restore or export should read: `generation`, the newest at or before `at`,
-   * or the head. null when the session has no backup; NothingToRestoreError when an asked-for point is gone.
+   * The files of the point a restore or export should read — `generation`, the newest at or before
+   * `at`, or the head — each checked (safe name, size, sha256) before anyone writes them to disk.
+   * One snapshot transaction: a backup pruning concurrently cannot leave a partial set. null when the
+   * session has no backup; NothingToRestoreError when an asked-for point is not retained.
    */
-  async resolvePoint(sessionId: string, point: { generation?: number | null; at?: Date | null }): Promise<GenerationRow | null> {
+  async loadPoint(sessionId: string, point: { generation?: number | null; at?: Date | null }): Promise<{ generation: GenerationRow; files: FileVersion[] } | null> {
     const db = this.db;
-    if (point.generation != null) {
-      const row = await q.getGeneration(db, db, sessionId, point.generation);
-      if (!row) throw new NothingToRestoreError(`generation ${point.generation} of session ${sessionId} is not retained; ${await this.retainedRange(sessionId)}`);
-      return row;
-    }
-    if (point.at != null) {
-      const row = await q.generationAtTime(db, db, sessionId, point.at);
-      if (!row) throw new NothingToRestoreError(`session ${sessionId} has no retained generation at or before ${point.at.toISOString()}; ${await this.retainedRange(sessionId)}`);
-      return row;
-    }
-    const session = await q.getSession(db, db, sessionId);
-    if (!session || session.headGeneration === 0) return null;
-    return q.getGeneration(db, db, sessionId, session.headGeneration);
-  }
-
-  /** The files of `generation`, each checked (safe name, size, sha256) before anyone writes them to disk. */
-  async loadGeneration(sessionId: string, generation: number): Promise<FileVersion[]> {
-    const files = await q.filesAt(this.db, this.db, sessionId, generation);
-    const failures = files.map(checkVersion).filter((failure): failure is string => failure !== null);
-    if (failures.length > 0) {
-      throw new IntegrityError(
-        `generation ${generation} of session ${sessionId} failed its integrity check: ${failures.slice(0, 5).join('; ')}` +
-          `${failures.length > 5 ? ` (and ${failures.length - 5} more)` : ''}. Run 'baileys-keeper verify' and restore an older --generation`,
-      );
-    }
-    return files;
+    return db.transaction(async (tx) => {
+      let generation: GenerationRow | null;
+      if (point.generation != null) {
+        generation = await q.getGeneration(db, tx, sessionId, point.generation);
+        if (!generation) throw new NothingToRestoreError(`generation ${point.generation} of session ${sessionId} is not retained; ${await retainedRange(db, tx, sessionId)}`);
+      } else if (point.at != null) {
+        generation = await q.generationAtTime(db, tx, sessionId, point.at);
+        if (!generation) throw new NothingToRestoreError(`session ${sessionId} has no retained generation at or before ${point.at.toISOString()}; ${await retainedRange(db, tx, sessionId)}`);
+      } else {
+        const session = await q.getSession(db, tx, sessionId);
+        if (!session || session.headGeneration === 0) return null;
+        generation = await q.getGeneration(db, tx, sessionId, session.headGeneration);
+        if (!generation) return null;
+      }
+      const files = await q.filesAt(db, tx, sessionId, generation.generation);
+      const failures = files.map(checkVersion).filter((failure): failure is string => failure !== null);
+      if (failures.length > 0) {
+        throw new IntegrityError(
+          `generation ${generation.generation} of session ${sessionId} failed its integrity check: ${failures.slice(0, 5).join('; ')}` +
+            `${failures.length > 5 ? ` (and ${failures.length - 5} more)` : ''}. Run 'baileys-keeper verify' and restore an older --generation`,
+        );
+      }
+      if (files.length !== generation.totalFiles) {
+        throw new IntegrityError(`generation ${generation.generation} of session ${sessionId} should have ${generation.totalFiles} files but ${files.length} are stored. Run 'baileys-keeper verify'`);
+      }
+      return { generation, files };
+    }, 'snapshot');
   }
 
   /** Retained generations, newest first. */
@@ -156,16 +159,13 @@ export class SessionStore {
     return sessions;
   }
 
-  /**
-   * Deletes the session and its whole history; refused while another process holds its lease
-   * (`owner`, when given, is this process: its own lease does not block).
-   */
-  async delete(sessionId: string, owner: string | null = null): Promise<void> {
+  /** Deletes the session and its whole history; refused while a writer holds its lease. */
+  async delete(sessionId: string): Promise<void> {
     const db = this.db;
     await db.transaction(async (tx) => {
       const session = await q.lockSession(db, tx, sessionId);
       if (!session) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
-      if (session.leaseLive && session.leaseOwner !== owner) {
+      if (session.leaseLive) {
         throw new RefusedError(`session ${sessionId} is in use by ${session.leaseOwner} (lease until ${session.leaseExpiresAt?.toISOString()}): stop that sidecar first`);
       }
       await q.deleteSession(db, tx, sessionId);
@@ -219,11 +219,12 @@ export class SessionStore {
     }
   }
 
-  private async retainedRange(sessionId: string): Promise<string> {
-    const rows = await q.listGenerations(this.db, this.db, sessionId, null);
-    if (rows.length === 0) return 'it has no backup';
-    return `retained generations are ${rows.at(-1)!.generation}..${rows[0]!.generation} (${rows.at(-1)!.createdAt.toISOString()} .. ${rows[0]!.createdAt.toISOString()})`;
-  }
+}
+
+async function retainedRange(db: Database, q2: Queryable, sessionId: string): Promise<string> {
+  const rows = await q.listGenerations(db, q2, sessionId, null);
+  if (rows.length === 0) return 'it has no backup';
+  return `retained generations are ${rows.at(-1)!.generation}..${rows[0]!.generation} (${rows.at(-1)!.createdAt.toISOString()} .. ${rows[0]!.createdAt.toISOString()})`;
 }
 
 /** The public shape of a session's status (CLI --json and the API): phone masked, lease live only. */

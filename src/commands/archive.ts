@@ -13,10 +13,10 @@ export async function exportCommand(ctx: Context): Promise<number> {
   if (config.output === null && (ctx.stdout as { isTTY?: boolean }).isTTY) {
     throw new UsageError('refusing to write a tar archive to a terminal: redirect stdout to a file or use --output FILE');
   }
-  const { point, files } = await withStore(ctx, async (store) => {
-    const point = await store.resolvePoint(config.sessionId, { generation: config.generation, at: config.at });
-    if (!point) throw new NothingToRestoreError(`session ${config.sessionId} has no backup to export`);
-    return { point, files: await store.loadGeneration(config.sessionId, point.generation) };
+  const { generation: point, files } = await withStore(ctx, async (store) => {
+    const loaded = await store.loadPoint(config.sessionId, { generation: config.generation, at: config.at });
+    if (!loaded) throw new NothingToRestoreError(`session ${config.sessionId} has no backup to export`);
+    return loaded;
   });
   const tar = await packArchive(files, point.createdAt);
   if (config.output !== null) {

@@ -1,12 +1,13 @@
 // What every command gets: its config, a logger, output streams, and a way to reach the store.
+import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { Config } from '../config.js';
 import { DEFAULT_LEASE_TTL_MS } from '../config.js';
-import { openDatabaseWithRetry, type Database } from '../db/connection.js';
+import { describeError, isUnreachable, openDatabaseWithRetry, RETRY_INITIAL_MS, RETRY_MAX_MS, type Database } from '../db/connection.js';
 import { startEmbedded } from '../db/embedded.js';
 import { migrate } from '../db/migrate.js';
-import { RefusedError } from '../errors.js';
+import { DatabaseUnreachableError, KeeperError, RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { SessionStore, type Lease } from '../store.js';
 
@@ -17,34 +18,60 @@ export interface Context {
   stdin: Readable;
 }
 
-/** This process's identity as a lease owner: host:pid. */
+// host:pid alone is not unique: two containers with the same hostname (host networking, a fixed
+// hostname) both running as PID 1 would share it and take the lease from each other.
+const OWNER_NONCE = randomBytes(3).toString('hex');
+
+/** This process's identity as a lease owner: host:pid:nonce. */
 export function leaseOwner(): string {
-  return `${os.hostname()}:${process.pid}`;
+  return `${os.hostname()}:${process.pid}:${OWNER_NONCE}`;
 }
 
 /**
- * Connects (retrying an unreachable database for up to waitMs), migrates, runs fn with the store,
- * and always closes what it opened, including an embedded server it started.
+ * Connects, migrates, runs fn with the store, and always closes what it opened, including an
+ * embedded server it started. While the database is unreachable — at connect or later, as in a
+ * failover mid-restore — the whole attempt is retried for up to waitMs, then it fails with exit 2.
  */
 export async function withStore<T>(
   ctx: Context,
   fn: (store: SessionStore, db: Database, schema: { version: number; applied: string[] }) => Promise<T>,
   waitMs = 0,
-  target?: DatabaseTarget,
 ): Promise<T> {
   const log = ctx.log.child({ component: 'db' });
-  const own = target ? null : await databaseTarget(ctx);
+  const target = await databaseTarget(ctx);
   try {
-    const db = await openDatabaseWithRetry({ url: (target ?? own)!.url, schema: ctx.config.schema, log, waitMs });
+    return await usingDatabase(target.url, ctx.config.schema, log, waitMs, fn);
+  } finally {
+    await target.stop();
+  }
+}
+
+/** withStore's core for a known URL (run uses it with the server it keeps for its sidecar). */
+export async function usingDatabase<T>(
+  url: string,
+  schemaName: string,
+  log: Logger,
+  waitMs: number,
+  fn: (store: SessionStore, db: Database, schema: { version: number; applied: string[] }) => Promise<T>,
+): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (let pause = RETRY_INITIAL_MS; ; pause = Math.min(pause * 2, RETRY_MAX_MS)) {
+    const db = await openDatabaseWithRetry({ url, schema: schemaName, log, waitMs: Math.max(0, deadline - Date.now()) });
     try {
       const schema = await migrate(db);
       if (schema.applied.length > 0) log.info({ version: schema.version, applied: schema.applied }, 'schema migrated');
       return await fn(new SessionStore(db), db, schema);
+    } catch (error) {
+      if (error instanceof KeeperError || !isUnreachable(error)) throw error;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new DatabaseUnreachableError(`lost the connection to PostgreSQL (${describeError(error)}): check that it is running, then retry`, { cause: error });
+      }
+      log.warn({ err: describeError(error), retryInMs: Math.min(pause, left) }, 'database connection lost, retrying');
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
     } finally {
-      await db.close();
+      await db.close().catch(() => undefined);
     }
-  } finally {
-    await own?.stop();
   }
 }
 

@@ -35,8 +35,7 @@ export async function restoreDirectory(config: Config, log: Logger, withDb: With
   }
   const loaded = await withDb(async (store) => {
     await waitForRelease(store, config.sessionId, config.leaseWaitMs, log);
-    const point = await store.resolvePoint(config.sessionId, { generation: config.generation, at: config.at });
-    return point ? { point, files: await store.loadGeneration(config.sessionId, point.generation) } : null;
+    return store.loadPoint(config.sessionId, { generation: config.generation, at: config.at });
   });
   if (!loaded) {
     const message = `session ${config.sessionId} has no backup: the bot will start unpaired and show a QR code to scan`;
@@ -44,7 +43,7 @@ export async function restoreDirectory(config: Config, log: Logger, withDb: With
     log.warn(message);
     return 'empty';
   }
-  const { point, files } = loaded;
+  const { generation: point, files } = loaded;
   await materialise(config.dir, files, log);
   const bytes = files.reduce((sum, file) => sum + file.content.length, 0);
   log.info({ generation: point.generation, files: files.length, bytes, dir: config.dir }, `restored generation ${point.generation} (${files.length} files, ${formatBytes(bytes)})`);
@@ -58,16 +57,13 @@ async function dryRun(ctx: Context, log: Logger, withDb: WithStore): Promise<num
     print(ctx, `skip: ${config.dir} already holds a valid creds.json (use --force to overwrite it)`);
     return 0;
   }
-  const loaded = await withDb(async (store) => {
-    const point = await store.resolvePoint(config.sessionId, { generation: config.generation, at: config.at });
-    return point ? { point, files: await store.loadGeneration(config.sessionId, point.generation) } : null;
-  });
+  const loaded = await withDb((store) => store.loadPoint(config.sessionId, { generation: config.generation, at: config.at }));
   if (!loaded) {
     if (config.requireBackup) throw new NothingToRestoreError(`session ${config.sessionId} has no backup; --require-backup was given`);
     print(ctx, `nothing: session ${config.sessionId} has no backup; the bot would start unpaired and show a QR code`);
     return 0;
   }
-  const { point, files } = loaded;
+  const { generation: point, files } = loaded;
   const plan = await planRestore(config.dir, files);
   if (config.json) {
     printJson(ctx, { session_id: config.sessionId, generation: point.generation, ...plan });

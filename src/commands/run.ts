@@ -3,14 +3,12 @@
 import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
-import { openDatabaseWithRetry } from '../db/connection.js';
-import { migrate } from '../db/migrate.js';
 import { KeeperError } from '../errors.js';
-import { SessionStore } from '../store.js';
-import { databaseTarget, type Context } from './context.js';
+import { databaseTarget, usingDatabase, type Context } from './context.js';
 import { restoreDirectory, type WithStore } from './restore.js';
 import { startService, type Service } from './service.js';
-import { abortOnSecondSignal } from './sidecar.js';
+import { abortOnSecondSignal, CLOSE_GRACE_MS } from './sidecar.js';
+import { systemClock, within } from '../clock.js';
 
 /** Exit code when the bot's command cannot be started at all (as shells use). */
 export const EXIT_COMMAND_NOT_FOUND = 127;
@@ -22,15 +20,7 @@ export async function runCommand(ctx: Context): Promise<number> {
   const target = await databaseTarget(ctx);
   let service: Service | null = null;
   try {
-    const withDb: WithStore = async (fn) => {
-      const db = await openDatabaseWithRetry({ url: target.url, schema: config.schema, log: ctx.log.child({ component: 'db' }), waitMs: config.waitMs });
-      try {
-        await migrate(db);
-        return await fn(new SessionStore(db));
-      } finally {
-        await db.close();
-      }
-    };
+    const withDb: WithStore = (fn) => usingDatabase(target.url, config.schema, ctx.log.child({ component: 'db' }), config.waitMs, (store) => fn(store));
     let restored = false;
     service = await startService(ctx, target, () => restored);
     try {
@@ -53,7 +43,7 @@ export async function runCommand(ctx: Context): Promise<number> {
     if (!stored) log.error('the final backup did not complete: the newest changes are not stored');
     return exitCode;
   } finally {
-    await service?.close();
+    if (service) await within(systemClock, service.close(), CLOSE_GRACE_MS);
     await target.stop();
   }
 }

@@ -1,5 +1,9 @@
 // `sidecar`: watches --dir and backs up every change until SIGTERM/SIGINT, then a final backup.
 import os from 'node:os';
+import { systemClock, within } from '../clock.js';
+
+/** How long closing HTTP and the pool may take after the final backup, ms. */
+export const CLOSE_GRACE_MS = 2_000;
 import { databaseTarget, type Context } from './context.js';
 import { startService } from './service.js';
 
@@ -16,7 +20,7 @@ export async function sidecarCommand(ctx: Context): Promise<number> {
     abortOnSecondSignal(ctx);
     ctx.log.info({ signal }, 'stopping: waiting for the bot to go quiet, then a final backup');
     const stored = await service.sidecar.shutdown();
-    await service.close();
+    await within(systemClock, service.close(), CLOSE_GRACE_MS);
     ctx.log.info({ stored }, stored ? 'stopped: everything is stored' : 'stopped without storing the newest changes');
     return stored ? 0 : 1;
   } finally {

@@ -22,8 +22,11 @@ export interface Database extends Queryable {
   /** The keeper's schema, already quoted for use in SQL text. */
   readonly schema: string;
   readonly schemaName: string;
-  /** Runs fn inside BEGIN … COMMIT on one connection; rolls back if it throws. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * Runs fn inside BEGIN … COMMIT on one connection; rolls back if it throws. `snapshot`: a read-only
+   * REPEATABLE READ transaction, so every query in it sees the same committed state.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, mode?: 'snapshot'): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -103,11 +106,11 @@ class PoolDatabase implements Database {
     return this.pool.query<R>(text, values);
   }
 
-  async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+  async transaction<T>(fn: (tx: Queryable) => Promise<T>, mode?: 'snapshot'): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
+      await client.query(mode === 'snapshot' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
       const result = await fn(client);
       await client.query('COMMIT');
       return result;

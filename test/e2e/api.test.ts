@@ -75,6 +75,9 @@ describe('session API', async () => {
     assert.deepEqual(Object.keys(legacy).sort(), ['bytes', 'files', 'generation', 'lease_holder', 'phone', 'registered', 'session_id', 'updated_at']);
     assert.equal(legacy.phone, '5511*****4321');
     assert.doesNotMatch(JSON.stringify(listed.json), /987654321/);
+    const watchedDelete = await call('DELETE', '/api/session/delete?session_id=watched');
+    assert.equal(watchedDelete.status, 409, 'the watched session would be stored again at once');
+    assert.match(watchedDelete.json.error, /stop the keeper, then delete it/);
     const deleted = await call('DELETE', '/api/session/delete?session_id=legacy-bot');
     assert.deepEqual([deleted.status, deleted.json], [200, { deleted: true }]);
     assert.equal((await call('GET', '/api/session/restore?session_id=legacy-bot')).status, 404);
@@ -163,6 +166,7 @@ describe('session API token from a mounted secret file', async () => {
     await writeFile(secret, 'from-a-mounted-secret-123456\n');
     const service = await startService(['sidecar', '--dir', dir, '--session', 'file', '--shutdown-quiet', '100'], cliEnv(url, { KEEPER_API_TOKEN_FILE: secret }));
     try {
+      await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 10_000);
       const ok = await fetch(`http://127.0.0.1:${service.port}/api/session/status`, { headers: { authorization: 'Bearer from-a-mounted-secret-123456' } });
       assert.equal(ok.status, 200);
     } finally {

@@ -72,6 +72,37 @@ describe('restore outcomes and exit codes', async () => {
     await assert.rejects(readdir(dir), /ENOENT/);
   });
 
+  it('retries a connection lost after connecting (a failover mid-restore) for --wait, then exits 2', async () => {
+    // A proxy that cuts every connection once the restore starts reading, then refuses new ones.
+    const target = new URL(url);
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect({ host: target.hostname, port: Number(target.port) });
+      sockets.add(client).add(upstream);
+      client.on('data', (chunk) => {
+        if (chunk.toString('latin1').includes('FROM "baileys_keeper".sessions')) {
+          proxy.close();
+          for (const socket of sockets) socket.destroy();
+          return;
+        }
+        upstream.write(chunk);
+      });
+      upstream.on('data', (chunk) => client.write(chunk));
+      for (const socket of [client, upstream]) socket.on('error', () => undefined).on('close', () => (client.destroy(), upstream.destroy()));
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const viaProxy = new URL(url);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String((proxy.address() as net.AddressInfo).port);
+    const dir = path.join(await tempDir('failover'), 'auth_info');
+    const started = Date.now();
+    const result = await runCli(['restore', '--dir', dir, '--session', 'main', '--wait', '2'], { env: cliEnv(viaProxy.toString()) });
+    assert.equal(result.code, 2, result.stdout);
+    assert.ok(Date.now() - started >= 1500, 'it retried');
+    assert.match(result.stdout, /database connection lost, retrying|database unreachable, retrying/);
+    await assert.rejects(readdir(dir), /ENOENT/);
+  });
+
   it('fails at once (exit 2) on a wrong password, naming what to fix', async () => {
     const bad = new URL(url);
     bad.password = 'wrong-password';

@@ -79,11 +79,11 @@ describe('session store', async () => {
     assert.ok(result.kind === 'success');
     assert.equal(result.deleted, 2);
     assert.equal(result.changed, 0);
-    const head = await t.store.loadGeneration('del', result.generation);
+    const head = (await t.store.loadPoint('del', { generation: result.generation }))!.files;
     const names = head.map((file) => file.name);
     assert.ok(!names.includes('pre-key-1.json') && !names.includes('pre-key-2.json'));
     assert.deepEqual(head.find((file) => file.name === 'creds.json')?.content, goodCreds);
-    assert.ok((await t.store.loadGeneration('del', 1)).some((file) => file.name === 'pre-key-1.json'), 'generation 1 still has it');
+    assert.ok((await t.store.loadPoint('del', { generation: 1 }))!.files.some((file) => file.name === 'pre-key-1.json'), 'generation 1 still has it');
   });
 
   it('restores any retained generation by number or time, before and after pruning', async () => {
@@ -99,10 +99,10 @@ describe('session store', async () => {
       states.push({ generation: result.generation, at: new Date(), files: new Map([...snapshot.files].map(([name, file]) => [name, file.content.toString()])) });
       await new Promise((resolve) => setTimeout(resolve, 5)); // distinct created_at per generation
     }
-    const contentAt = async (generation: number) => new Map((await t.store.loadGeneration('pit', generation)).map((file) => [file.name, file.content.toString()]));
+    const contentAt = async (generation: number) => new Map((await t.store.loadPoint('pit', { generation }))!.files.map((file) => [file.name, file.content.toString()]));
     for (const state of states) assert.deepEqual(await contentAt(state.generation), state.files, `generation ${state.generation}`);
-    const byTime = await t.store.resolvePoint('pit', { at: states[2]!.at });
-    assert.equal(byTime?.generation, states[2]!.generation);
+    const byTime = await t.store.loadPoint('pit', { at: states[2]!.at });
+    assert.equal(byTime?.generation.generation, states[2]!.generation);
 
     // keep 3: generations 5..7 stay (the 7th is a new backup), 1..4 are pruned.
     await auth.state.keys.set({ session: { '55119999.0': Buffer.from('last') } });
@@ -110,8 +110,8 @@ describe('session store', async () => {
     assert.ok(pruning.kind === 'success' && pruning.generation === 7);
     assert.deepEqual((await t.store.history('pit')).map((g) => g.generation), [7, 6, 5]);
     for (const state of states.filter((s) => s.generation >= 5)) assert.deepEqual(await contentAt(state.generation), state.files);
-    await assert.rejects(t.store.resolvePoint('pit', { generation: 2 }), (error: unknown) => error instanceof NothingToRestoreError && /retained generations are 5\.\.7/.test(error.message));
-    await assert.rejects(t.store.resolvePoint('pit', { at: states[0]!.at }), NothingToRestoreError);
+    await assert.rejects(t.store.loadPoint('pit', { generation: 2 }), (error: unknown) => error instanceof NothingToRestoreError && /retained generations are 5\.\.7/.test(error.message));
+    await assert.rejects(t.store.loadPoint('pit', { at: states[0]!.at }), NothingToRestoreError);
     const [{ n }] = (await query<{ n: string }>(t.url, "SELECT count(*) AS n FROM baileys_keeper.files WHERE session_id = 'pit' AND generation_to <= 5")) as [{ n: string }];
     assert.equal(n, '0', 'versions only pruned generations could see are gone');
 
@@ -119,7 +119,15 @@ describe('session store', async () => {
     await auth.state.keys.set({ session: { '55118888.0': Buffer.from('x') } });
     const only = await backupDir('pit', dir, { keep: 1 });
     assert.deepEqual((await t.store.history('pit')).map((g) => g.generation), [only.generation]);
-    assert.ok((await t.store.loadGeneration('pit', only.generation)).length > 0);
+    assert.ok((await t.store.loadPoint('pit', { generation: only.generation }))!.files.length > 0);
+  });
+
+  it('refuses a generation whose stored rows do not add up to its file count', async () => {
+    const dir = await tempDir('partial');
+    await writeSession(dir, { preKeys: 3 });
+    const result = await backupDir('partial', dir);
+    await query(t.url, "DELETE FROM baileys_keeper.files WHERE session_id = 'partial' AND name = 'pre-key-2.json'");
+    await assert.rejects(t.store.loadPoint('partial', { generation: result.generation }), /should have \d+ files but \d+ are stored/);
   });
 
   it('refuses to replace a registered session with unregistered creds unless allowed', async () => {

@@ -50,11 +50,16 @@ describe('http server limits', () => {
     }
   });
 
-  it('answers 400 to garbage that is not HTTP, and says so when the port is taken', async () => {
-    const server = await startHttpServer({ host: '127.0.0.1', port: 0 }, [], testLog);
+  it('answers 400 to garbage and to request targets that are not URLs, and says so when the port is taken', async () => {
+    const server = await startHttpServer({ host: '127.0.0.1', port: 0 }, [{ method: 'GET', path: '/ok', handler: (_req, res) => sendJson(res, 200, { ok: true }) }], testLog);
     try {
       const garbage = await rawExchange(server.port, '\x00\x01\x02 not http\r\n\r\n');
       assert.match(garbage.answer, /^HTTP\/1\.1 400/);
+      for (const target of ['//[', 'http://[/', 'http://a:99999/']) {
+        const odd = await rawExchange(server.port, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        assert.match(odd.answer, /^HTTP\/1\.1 400/, target);
+      }
+      assert.equal((await fetch(`http://127.0.0.1:${server.port}/ok`)).status, 200, 'still serving');
       await assert.rejects(startHttpServer({ host: '127.0.0.1', port: server.port }, [], testLog), /cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\): choose another --listen/);
     } finally {
       await server.close();
