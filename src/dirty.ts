@@ -3,8 +3,6 @@
 interface Entry {
   /** When the oldest change of this name that is not stored yet happened, ms. */
   since: number;
-  /** When the newest change event of this name arrived, ms. */
-  last: number;
   /** Sequence number of the newest change, so a backup clears only what it has read. */
   seq: number;
 }
@@ -18,7 +16,7 @@ export class DirtySet {
   /** Records a change of `name` at `now`; an already dirty name keeps its older `since`. */
   mark(name: string, now: number): void {
     const entry = this.entries.get(name);
-    this.entries.set(name, { since: entry?.since ?? now, last: now, seq: ++this.seq });
+    this.entries.set(name, { since: entry?.since ?? now, seq: ++this.seq });
     this.lastChangeAt = now;
   }
 
@@ -27,20 +25,9 @@ export class DirtySet {
     return this.seq;
   }
 
-  /**
-   * Forgets names whose newest change is at or before `checkpoint`; later changes stay dirty. A name
-   * whose newest event arrived at or after `settledBefore` stays dirty too, to be read once more: the
-   * watcher swallows a second event that follows the first within its throttle window, so a write
-   * right after that event may not have been in what was read.
-   */
-  clearUpTo(checkpoint: number, settledBefore = Infinity): void {
-    for (const [name, entry] of this.entries) {
-      if (entry.seq > checkpoint) continue;
-      // What was read is stored; only a write after the last event can be missing, so the unsaved
-      // change is no older than that event (and max-delay counts from it, not from the first change).
-      if (entry.last >= settledBefore) entry.since = entry.last;
-      else this.entries.delete(name);
-    }
+  /** Forgets names whose newest change is at or before `checkpoint`; later changes stay dirty. */
+  clearUpTo(checkpoint: number): void {
+    for (const [name, entry] of this.entries) if (entry.seq <= checkpoint) this.entries.delete(name);
     if (this.entries.size === 0) this.lastChangeAt = null;
   }
 

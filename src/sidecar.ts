@@ -23,11 +23,6 @@ export const RETRY_INITIAL_MS = 250;
 export const RETRY_MAX_MS = 30_000;
 /** How often a missing --dir is looked for again, ms. */
 const DIR_POLL_MS = 1_000;
-/**
- * chokidar drops repeated events of one file within 50 ms (changes) or 100 ms (removals), with no
- * trailing event. A name whose last event came this close before a read is read once more.
- */
-export const EVENT_SETTLE_MS = 150;
 /** Time still given to releasing the lease when the shutdown deadline has passed, ms. */
 const RELEASE_GRACE_MS = 1_000;
 
@@ -104,6 +99,7 @@ export class Sidecar {
       error: (error) => {
         this.log.warn({ err: describeError(error) }, 'watcher error: falling back to a full rescan');
         this.rescanDue = true;
+        void this.checkWatcher();
         this.schedule();
       },
     });
@@ -180,10 +176,20 @@ export class Sidecar {
 
   private armRescan(): void {
     this.cancelRescan = this.clock.setTimer(() => {
-      this.rescanDue = true;
-      this.schedule();
-      this.armRescan();
+      void this.checkWatcher().finally(() => {
+        this.rescanDue = true;
+        this.schedule();
+        if (!this.stopping) this.armRescan();
+      });
     }, this.options.intervalMs);
+  }
+
+  /** A directory deleted and recreated (a bot that logged out) is a new inode: watch the new one. */
+  private async checkWatcher(): Promise<void> {
+    if (this.stopping || (await this.watcher.intact())) return;
+    this.log.warn({ dir: this.options.dir }, 'the auth directory was replaced or removed: watching it again');
+    await this.waitForDirectory();
+    if (!this.stopping) await this.watcher.start();
   }
 
   private onChange(name: string): void {
@@ -247,12 +253,12 @@ export class Sidecar {
     if (!full && names.length === 0) return 'clean';
     const started = this.clock.now();
     let snapshot: Snapshot;
-    // Taken before reading: names with an event after this may hide a swallowed later write.
     try {
       snapshot = full ? await readSnapshot(this.options.dir) : await readNamed(this.options.dir, names);
     } catch (error) {
       this.log.warn({ err: describeError(error) }, 'cannot read the auth directory; will retry');
       this.retryAt = this.clock.now() + this.backoff.fail();
+      void this.checkWatcher();
       return 'failure';
     }
     const torn = [...snapshot.held.values()].filter((held) => held.torn).length;
@@ -283,7 +289,7 @@ export class Sidecar {
     this.metrics.backupDuration.observe((this.clock.now() - started) / 1000);
     this.backoff.reset();
     this.retryAt = 0;
-    this.dirty.clearUpTo(checkpoint, started - EVENT_SETTLE_MS);
+    this.dirty.clearUpTo(checkpoint);
     if (full) this.rescanDue = false;
     this.fullNext = false;
     this.urgent = false;

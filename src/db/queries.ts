@@ -145,9 +145,17 @@ export async function closeFiles(
   return { files: Number(rows[0]!['files']), bytes: Number(rows[0]!['bytes']) };
 }
 
-/** Inserts new current versions, all in one statement. */
-export async function insertFiles(db: Database, tx: Queryable, sessionId: string, generation: number, files: FileVersion[]): Promise<void> {
-  if (files.length === 0) return;
+/** Rows per INSERT: bounds the memory of one statement (bytea travels hex-encoded, twice its size). */
+const INSERT_CHUNK_ROWS = 500;
+
+/** Inserts new current versions, a few hundred rows per statement. */
+export async function insertFiles(db: Database, tx: Queryable, sessionId: string, generation: number, all: FileVersion[]): Promise<void> {
+  for (let start = 0; start < all.length; start += INSERT_CHUNK_ROWS) {
+    await insertChunk(db, tx, sessionId, generation, all.slice(start, start + INSERT_CHUNK_ROWS));
+  }
+}
+
+async function insertChunk(db: Database, tx: Queryable, sessionId: string, generation: number, files: FileVersion[]): Promise<void> {
   await tx.query(
     `INSERT INTO ${db.schema}.files (session_id, name, generation_from, sha256, size, content, key_id)
      SELECT $1, f.name, $2, f.sha256, f.size, f.content, f.key_id

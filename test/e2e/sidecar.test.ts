@@ -179,6 +179,24 @@ describe('sidecar', async () => {
     }
   });
 
+  it('follows a directory that is deleted and recreated (a bot that logged out and paired again)', async () => {
+    const dir = await tempDir('replaced');
+    await writeSession(dir, { preKeys: 2 });
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'replaced', '--debounce', '100', '--interval', '500', '--allow-replace'], env);
+    try {
+      await waitFor(async () => ((await service.metric('baileys_keeper_generation')) >= 1 ? true : null), 10_000);
+      await rm(dir, { recursive: true });
+      await writeSession(dir, { preKeys: 4 }); // a new directory (new inode) with a new login
+      const auth = await openAuth(dir);
+      await waitFor(async () => (diffTrees(await storedHead(url, 'replaced'), await readTree(dir)).length === 0 ? true : null), 15_000);
+      // …and its later changes arrive through the new watch, not only through rescans.
+      await auth.state.keys.set({ session: { '5511333000001.0': sessionRecord() } } as never);
+      await waitFor(async () => ((await storedHead(url, 'replaced')).has('session-5511333000001.0.json') ? true : null), 10_000);
+    } finally {
+      await service.stop();
+    }
+  });
+
   it('aborts at once on a second signal', async () => {
     const dir = await tempDir('abort');
     await writeSession(dir, { preKeys: 1 });

@@ -44,21 +44,6 @@ describe('dirty set and backup timing', () => {
     assert.equal(dueAt(dirty, timing), null);
   });
 
-  it('keeps a name whose last event came just before the read, so it is read again', () => {
-    const dirty = new DirtySet();
-    dirty.mark('creds.json', 400);
-    dirty.mark('pre-key-1.json', 700);
-    dirty.mark('creds.json', 1000);
-    const checkpoint = dirty.checkpoint();
-    // The read started at 1020: an event at 1000 may have swallowed a write at 1025.
-    dirty.clearUpTo(checkpoint, 1020 - 150);
-    assert.deepEqual(dirty.names(), ['creds.json']);
-    assert.equal(dirty.oldestSince(), 1000, 'what was read (the change at 400) is stored; the unsaved one is no older than 1000');
-    assert.equal(dueAt(dirty, timing), 2000, 'not overdue: max-delay counts from the kept change');
-    dirty.clearUpTo(checkpoint, 2000 - 150); // the next read, well after the event
-    assert.equal(dirty.size, 0);
-  });
-
   it('backs off exponentially up to a cap, and resets', () => {
     const backoff = new Backoff(250, 30_000);
     const delays = Array.from({ length: 10 }, () => backoff.fail());
