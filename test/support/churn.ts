@@ -97,8 +97,7 @@ interface World {
 }
 
 const worlds = new Map<string, World>();
-/** Lock keys (no jid looks like them): the phones' Signal calls (see onPhone), the bot's incoming stanzas. */
-const PHONES = 'phones';
+/** The lock key of the bot's incoming stanzas (no jid looks like it). */
 const INCOMING = 'incoming';
 
 /** mulberry32: a tiny seeded PRNG, enough to make the sequence of choices reproducible. */
@@ -136,9 +135,20 @@ function memoryKeyStore(): SignalKeyStore {
   };
 }
 
+/**
+ * The repository calls keys.transaction, but a phone needs no atomicity: nothing else reads its
+ * store. Not addTransactionCapability, whose AsyncLocalStorage breaks here: libsignal queues session
+ * jobs in a process-global map keyed by address, and every phone addresses the bot alike, so one
+ * phone's job can run in another's async context, i.e. in a stale transaction whose writes are lost.
+ * (Each instance also slows every promise on Node < 24, where AsyncLocalStorage uses async_hooks.)
+ */
+function withoutTransactions(store: SignalKeyStore): SignalKeyStoreWithTransaction {
+  return { ...store, isInTransaction: () => false, transaction: (work) => work() };
+}
+
 function newDevice(): Device {
   const creds = initAuthCreds();
-  const keys = addTransactionCapability(memoryKeyStore(), logger, DEFAULT_CONNECTION_CONFIG.transactionOpts);
+  const keys = withoutTransactions(memoryKeyStore());
   return { creds, keys, repository: makeLibSignalRepository({ creds, keys }, logger), gaveSenderKey: new Set() };
 }
 
@@ -383,7 +393,7 @@ export class ChurnBot {
         contact.device = newDevice();
       }
       const preKey = this.handOutPreKey();
-      await this.onPhone(contact, (phone) => phone.injectE2ESession({ jid: this.me, session: bundleOf(this.creds, preKey) }));
+      await contact.device.repository.injectE2ESession({ jid: this.me, session: bundleOf(this.creds, preKey) });
       const hello = this.text();
       const [received] = await this.receive(contact, [await this.peerEncrypt(contact, { conversation: hello })]);
       expectText(received!, hello, `pkmsg from ${contact.lid}`);
@@ -457,8 +467,8 @@ export class ChurnBot {
       for (const member of members) {
         const index = recipients.indexOf(member);
         if (index >= 0) await this.processSenderKey(member, group.jid, await this.deliver(member, distributed[index]!));
-        if (await this.onPhone(member, (phone) => phone.hasSenderKey({ group: group.jid, meId: this.me }))) {
-          const received = decode(await this.onPhone(member, (phone) => phone.decryptGroupMessage({ group: group.jid, authorJid: this.me, msg: ciphertext })));
+        if (await member.device.repository.hasSenderKey({ group: group.jid, meId: this.me })) {
+          const received = decode(await member.device.repository.decryptGroupMessage({ group: group.jid, authorJid: this.me, msg: ciphertext }));
           expectText(received, text, `group message to ${member.lid}`);
         } else {
           retries.push(member);
@@ -484,7 +494,7 @@ export class ChurnBot {
     const distributed = await this.botEncrypt(member, skdmMessage(group.jid, senderKeyDistributionMessage));
     await this.keys.set({ 'sender-key-memory': { [group.jid]: { [member.lid]: true } } });
     await this.processSenderKey(member, group.jid, await this.deliver(member, distributed));
-    const received = decode(await this.onPhone(member, (phone) => phone.decryptGroupMessage({ group: group.jid, authorJid: this.me, msg: ciphertext })));
+    const received = decode(await member.device.repository.decryptGroupMessage({ group: group.jid, authorJid: this.me, msg: ciphertext }));
     expectText(received, text, `resent group message to ${member.lid}`);
   }
 
@@ -492,9 +502,11 @@ export class ChurnBot {
   private groupReceive(group: Group, sender: Contact): Promise<string> {
     return this.world.locks.run([group.jid, sender.lid], async () => {
       const text = this.text();
-      const { ciphertext, senderKeyDistributionMessage } = await this.onPhone(sender, (phone) =>
-        phone.encryptGroupMessage({ group: group.jid, meId: sender.lid, data: encodeWAMessage({ conversation: text }) }),
-      );
+      const { ciphertext, senderKeyDistributionMessage } = await sender.device.repository.encryptGroupMessage({
+        group: group.jid,
+        meId: sender.lid,
+        data: encodeWAMessage({ conversation: text }),
+      });
       const encs: Encrypted[] = [];
       if (!sender.device.gaveSenderKey.has(group.jid)) {
         encs.push(await this.peerEncrypt(sender, skdmMessage(group.jid, senderKeyDistributionMessage)));
@@ -604,28 +616,18 @@ export class ChurnBot {
   // ---- the contacts' side and the server -----------------------------------------------------
 
   private peerEncrypt(contact: Contact, message: proto.IMessage): Promise<Encrypted> {
-    return this.onPhone(contact, (phone) => phone.encryptMessage({ jid: this.me, data: encodeWAMessage(message) }));
+    return contact.device.repository.encryptMessage({ jid: this.me, data: encodeWAMessage(message) });
   }
 
   /** The contact's phone decrypts a message from the bot. */
   private async deliver(contact: Contact, { type, ciphertext }: Encrypted): Promise<proto.Message> {
-    return decode(await this.onPhone(contact, (phone) => phone.decryptMessage({ jid: this.me, type, ciphertext })));
+    return decode(await contact.device.repository.decryptMessage({ jid: this.me, type, ciphertext }));
   }
 
   private async processSenderKey(member: Contact, group: string, message: proto.Message): Promise<void> {
     const item = message.senderKeyDistributionMessage;
     if (item?.groupId !== group) throw new Error(`${member.lid} got no sender key for ${group}`);
-    await this.onPhone(member, (phone) => phone.processSenderKeyDistributionMessage({ item, authorJid: this.me }));
-  }
-
-  /**
-   * Runs `work` on the contact's phone, one phone at a time. libsignal queues session jobs in a
-   * process-global map keyed by address, and every phone addresses the bot alike: a job queued
-   * behind another phone's runs in that phone's async context, so inside the wrong Baileys
-   * transaction (AsyncLocalStorage), and its writes are lost. Real phones do not share a process.
-   */
-  private onPhone<T>(contact: Contact, work: (phone: SignalRepositoryWithLIDStore) => Promise<T>): Promise<T> {
-    return this.world.locks.run([PHONES], () => work(contact.device.repository));
+    await member.device.repository.processSenderKeyDistributionMessage({ item, authorJid: this.me });
   }
 
   /** The server hands out one of the bot's one-time pre-keys (none left: a bundle without one). */
