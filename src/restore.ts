@@ -13,6 +13,7 @@ import path from 'node:path';
 import { CREDS_FILE, parseCreds } from './creds.js';
 import { IntegrityError, KeeperError, ExitCode } from './errors.js';
 import type { Logger } from './log.js';
+import { forEachLimited } from './limit.js';
 import { invalidNameReason, quoteName } from './names.js';
 import { listCandidates, sha256 } from './snapshot.js';
 
@@ -178,14 +179,6 @@ async function fsyncDirectory(dir: string): Promise<void> {
   } finally {
     await handle.close();
   }
-}
-
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function ignoreMissing(error: NodeJS.ErrnoException): void {

@@ -5,10 +5,13 @@ import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { tornReason } from './creds.js';
 import { UsageError } from './errors.js';
+import { forEachLimited } from './limit.js';
 import { invalidNameReason } from './names.js';
 
 /** Largest file stored; real Baileys files stay under ~150 KiB, so anything bigger is not a key file. */
 export const MAX_FILE_BYTES = 16 * 1024 * 1024;
+/** Files read at once: enough to keep the disk busy, few enough to bound open files and memory. */
+const READ_CONCURRENCY = 32;
 /** Pauses before re-reading a torn file, ms: Baileys rewrites a file in well under a second. */
 export const TORN_RETRY_DELAYS_MS: readonly number[] = [50, 150, 400];
 
@@ -69,8 +72,7 @@ export async function readNamed(dir: string, names: Iterable<string>, options: R
   let pending = [...new Set(names)];
   for (let attempt = 0; pending.length > 0; attempt++) {
     const torn: string[] = [];
-    await Promise.all(
-      pending.map(async (name) => {
+    await forEachLimited(pending, READ_CONCURRENCY, async (name) => {
         const read = await readOne(path.join(dir, name), maxBytes);
         if (read.kind === 'gone') {
           snapshot.held.delete(name);
@@ -88,8 +90,7 @@ export async function readNamed(dir: string, names: Iterable<string>, options: R
           snapshot.held.set(name, { reason, torn: true });
           torn.push(name);
         }
-      }),
-    );
+    });
     const delay = delays[attempt];
     if (torn.length === 0 || delay === undefined) break;
     await sleep(delay);
