@@ -63,6 +63,7 @@ export class Sidecar {
   private stopping = false;
   private booted: Promise<void> | null = null;
   private watching: Promise<void> | null = null;
+  private rewatching: Promise<void> | null = null;
   private isReady = false;
   private standby = false;
 
@@ -185,11 +186,15 @@ export class Sidecar {
   }
 
   /** A directory deleted and recreated (a bot that logged out) is a new inode: watch the new one. */
-  private async checkWatcher(): Promise<void> {
-    if (this.stopping || (await this.watcher.intact())) return;
-    this.log.warn({ dir: this.options.dir }, 'the auth directory was replaced or removed: watching it again');
-    await this.waitForDirectory();
-    if (!this.stopping) await this.watcher.start();
+  private checkWatcher(): Promise<void> {
+    // One check at a time: the watcher's error, a failed read and the rescan may all ask at once.
+    this.rewatching ??= (async () => {
+      if (this.stopping || (await this.watcher.intact())) return;
+      this.log.warn({ dir: this.options.dir }, 'the auth directory was replaced or removed: watching it again');
+      await this.waitForDirectory();
+      if (!this.stopping) await this.watcher.start();
+    })().finally(() => (this.rewatching = null));
+    return this.rewatching;
   }
 
   private onChange(name: string): void {
