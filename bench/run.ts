@@ -1,0 +1,392 @@
+// `npm run bench`: baileys-keeper against the two approaches users have today, measured side by side
+// in one run on one PostgreSQL. `--smoke` runs every part briefly (the test suite does, to keep the
+// harness working); `--out DIR` writes the results somewhere else than bench/results.
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { BufferJSON, Curve, useMultiFileAuthState } from '@whiskeysockets/baileys';
+import pg from 'pg';
+import { pino } from 'pino';
+import { createDatabase } from '../src/db/connection.js';
+import { startEmbedded } from '../src/db/embedded.js';
+import { migrate } from '../src/db/migrate.js';
+import { Metrics } from '../src/metrics.js';
+import { Sidecar } from '../src/sidecar.js';
+import { readSnapshot } from '../src/snapshot.js';
+import { SessionStore } from '../src/store.js';
+import { writeSession } from '../test/support/baileys.js';
+import { ChurnBot } from '../test/support/churn.js';
+import { startService, waitFor, type Service } from '../test/support/sidecar.js';
+import { cdfChart, formatBytes, logBarChart } from './charts.js';
+import { countingProxy } from './proxy.js';
+import { updateReadme } from './readme.js';
+import { archiveStrategy, countFiles, jsonbStrategy, keeperStrategy, type Strategy } from './strategies.js';
+
+const { values: flags } = parseArgs({ options: { smoke: { type: 'boolean' }, out: { type: 'string' } } });
+const SMOKE = flags.smoke === true;
+const OUT = path.resolve(flags.out ?? path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results'));
+const PLAN = SMOKE
+  ? { sizes: [100, 300], churnFiles: 200, churnSeconds: 2, rates: [20, 200], idleSeconds: 2, fleet: 2, fleetSeconds: 2, archiveEveryMs: 1000 }
+  : { sizes: [100, 1000, 10_000], churnFiles: 1000, churnSeconds: 60, rates: [20, 200], idleSeconds: 60, fleet: 100, fleetSeconds: 30, archiveEveryMs: 60_000 };
+const DEBOUNCE_MS = 1000;
+const MAX_DELAY_MS = 5000;
+const log = pino({ level: 'silent' });
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+// ---------------------------------------------------------------- environment
+const work = await mkdtemp(path.join(os.tmpdir(), 'bk-bench-'));
+await chmod(work, 0o755);
+const embedded = process.env['DATABASE_URL'] ? null : await startEmbedded(path.join(work, 'pg'), log);
+const databaseUrl = process.env['DATABASE_URL'] ?? embedded!.url;
+const admin = new pg.Client({ connectionString: databaseUrl });
+await admin.connect();
+const postgresVersion = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
+const environment = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, postgres: postgresVersion, date: new Date().toISOString(), smoke: SMOKE };
+say(`environment: ${JSON.stringify(environment)}`);
+
+/** Bytes sent, bytes added to tables, and time for one call of `fn` through `strategy`. */
+async function measure(strategy: Strategy, fn: () => Promise<unknown>): Promise<{ sentBytes: number; tableBytes: number; ms: number }> {
+  const [sent, table] = [strategy.sent(), await strategy.tableBytes()];
+  const started = performance.now();
+  await fn();
+  const ms = performance.now() - started;
+  return { sentBytes: strategy.sent() - sent, tableBytes: (await strategy.tableBytes()) - table, ms };
+}
+
+async function hashes(dir: string): Promise<Map<string, string>> {
+  const snapshot = await readSnapshot(dir, { retryDelaysMs: [] });
+  return new Map([...snapshot.files].map(([name, file]) => [name, file.sha256.toString('hex')]));
+}
+
+/** Names added, changed or deleted between two hash maps: what the sidecar's watcher reports. */
+function changedNames(before: Map<string, string>, after: Map<string, string>): string[] {
+  const names = new Set([...before.keys(), ...after.keys()]);
+  return [...names].filter((name) => before.get(name) !== after.get(name));
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+// ---------------------------------------------------------------- 1. backup cost by session size
+type SizeRow = { size: number; files: number; phase: string; changed: number; strategy: string; sentBytes: number; tableBytes: number; ms: number };
+type RestoreRow = { size: number; files: number; strategy: string; ms: number };
+const sizeRows: SizeRow[] = [];
+const restoreRows: RestoreRow[] = [];
+const sessionDirs = new Map<number, string>();
+
+for (const size of PLAN.sizes) {
+  const dir = path.join(work, `size-${size}`);
+  // Mostly pre-keys, as large real sessions are, plus sessions, sender keys and identities from real traffic.
+  const bot = await ChurnBot.open(dir, { preKeys: Math.max(10, size - 25), seed: size });
+  for (let i = 0; i < 40 && (await countFiles(dir)) < size; i++) await bot.step();
+  const files = await countFiles(dir);
+  sessionDirs.set(size, dir);
+  const strategies = [
+    await keeperStrategy(databaseUrl, `bench_keeper_${size}`, 'bench', log),
+    await jsonbStrategy(databaseUrl, `bench_a_${size}`, 'bench', log),
+    await archiveStrategy(databaseUrl, `bench_b_${size}`, 'bench', log),
+  ];
+  const phase = async (name: string, change: () => Promise<unknown>) => {
+    const before = await hashes(dir);
+    await change();
+    const changed = name === 'initial' ? [] : changedNames(before, await hashes(dir));
+    for (const strategy of strategies) {
+      const result = await measure(strategy, () => strategy.backup(dir, name === 'initial' ? undefined : changed));
+      sizeRows.push({ size, files, phase: name, changed: name === 'initial' ? files : changed.length, strategy: strategy.name, ...result });
+    }
+  };
+  await phase('initial', async () => undefined);
+  await phase('single key', () => bot.chat()); // one message exchange: the contact's session record is rewritten
+  const auth = await useMultiFileAuthState(dir);
+  await phase('burst of 50 keys', async () => {
+    // What Baileys' pre-key upload writes: a batch of keys, concurrently, in one keys.set.
+    const batch: Record<string, ReturnType<typeof Curve.generateKeyPair>> = {};
+    for (let i = 0; i < 50; i++) batch[String(900_000 + i)] = Curve.generateKeyPair();
+    await auth.state.keys.set({ 'pre-key': batch });
+  });
+  await bot.close();
+  if (size >= 1000 || SMOKE) {
+    for (const strategy of strategies) {
+      const into = path.join(work, `restore-${size}-${strategy.name}`);
+      const started = performance.now();
+      const restored = await strategy.restore(into);
+      restoreRows.push({ size, files: restored, strategy: strategy.name, ms: performance.now() - started });
+      await rm(into, { recursive: true, force: true });
+    }
+  }
+  for (const strategy of strategies) await strategy.close();
+  say(`size ${size}: ${files} files measured`);
+}
+
+// ---------------------------------------------------------------- 2. RPO and bytes under churn
+type ChurnRow = { rate: number; maxDelayMs: number; strategy: string; writes: number; unsaved: number; p50: number; p99: number; max: number; sentBytesPerSecond: number; backups: number; rpoBy: string };
+const churnRows: ChurnRow[] = [];
+const rpoSamples = new Map<string, number[]>();
+
+async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean): Promise<void> {
+  const label = `${rate}/s, max-delay ${maxDelayMs / 1000} s`;
+  const dir = path.join(work, `churn-${rate}-${maxDelayMs}`);
+  await (await ChurnBot.open(dir, { preKeys: PLAN.churnFiles, seed: rate })).close();
+  const schema = `bench_churn_${rate}_${maxDelayMs}`;
+  const proxy = await countingProxy(databaseUrl);
+  const db = createDatabase({ url: proxy.url, schema, log });
+  await migrate(db);
+  const store = new SessionStore(db);
+  const metrics = new Metrics();
+  const sidecar = new Sidecar(store, db, { sessionId: 'churn', dir, owner: `bench:${rate}`, keep: 100_000, allowReplace: true, debounceMs: DEBOUNCE_MS, maxDelayMs, intervalMs: 120_000, leaseTtlMs: 30_000, shutdownQuietMs: 0, shutdownTimeoutMs: 20_000 }, metrics, log);
+  await sidecar.start();
+  await waitFor(() => (sidecar.ready ? true : null), 30_000);
+
+  const baselines = withBaselines
+    ? [
+        { strategy: await jsonbStrategy(databaseUrl, `bench_churn_a_${rate}`, 'churn', log), everyMs: DEBOUNCE_MS, ticks: [] as number[] },
+        { strategy: await archiveStrategy(databaseUrl, `bench_churn_b_${rate}`, 'churn', log), everyMs: PLAN.archiveEveryMs, ticks: [] as number[] },
+      ]
+    : [];
+  const started = Date.now();
+  const timers = baselines.map((b) => {
+    let busy = false;
+    const tick = () => {
+      if (busy) return;
+      busy = true;
+      const at = Date.now();
+      void b.strategy.backup(dir).then(() => {
+        b.ticks.push(at);
+        busy = false;
+      });
+    };
+    tick(); // like RemoteAuth, a first backup at start, then one every interval
+    return setInterval(tick, b.everyMs);
+  });
+  const baselineSent = baselines.map((b) => b.strategy.sent());
+  const keeperSent = proxy.sent();
+
+  // The writer: Baileys' useMultiFileAuthState, session records rewritten, pre-keys added and used up.
+  const auth = await useMultiFileAuthState(dir);
+  const writes: { t: number; name: string; sha: string | null }[] = [];
+  const preKeys: number[] = [];
+  let nextPreKey = 500_000;
+  const perTick = Math.max(1, Math.round(rate / 20));
+  const until = started + PLAN.churnSeconds * 1000;
+  while (Date.now() < until) {
+    const tickStart = Date.now();
+    for (let i = 0; i < perTick; i++) {
+      const pick = Math.random();
+      if (pick < 0.15 && preKeys.length > 0) {
+        const id = preKeys.splice(randomInt(preKeys.length), 1)[0]!;
+        await auth.state.keys.set({ 'pre-key': { [String(id)]: null } });
+        writes.push({ t: Date.now(), name: `pre-key-${id}.json`, sha: null });
+      } else if (pick < 0.35) {
+        const id = nextPreKey++;
+        const value = Curve.generateKeyPair();
+        await auth.state.keys.set({ 'pre-key': { [String(id)]: value } });
+        preKeys.push(id);
+        writes.push({ t: Date.now(), name: `pre-key-${id}.json`, sha: sha(value) });
+      } else {
+        const id = `5511${String(randomInt(300)).padStart(4, '0')}.0`;
+        const value = randomBytes(randomInt(600, 1500));
+        await auth.state.keys.set({ session: { [id]: value } } as never);
+        writes.push({ t: Date.now(), name: `session-${id}.json`, sha: sha(value) });
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, 50 - (Date.now() - tickStart))));
+  }
+  const seconds = (Date.now() - started) / 1000;
+  for (const timer of timers) clearInterval(timer);
+  await waitFor(() => (sidecar.dirty.size === 0 ? true : null), 30_000);
+  const keeperBytes = proxy.sent() - keeperSent;
+  await sidecar.shutdown(0);
+  await db.close();
+  await proxy.close();
+
+  // When each write reached a commit: the first generation holding it or a later write of the same file.
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  const { rows } = await client.query<{ name: string; sha256: Buffer; generation_from: string; generation_to: string | null }>(`SELECT name, sha256, generation_from, generation_to FROM ${schema}.files WHERE session_id = 'churn'`);
+  const { rows: gens } = await client.query<{ generation: string; created_at: Date }>(`SELECT generation, created_at FROM ${schema}.generations WHERE session_id = 'churn'`);
+  await client.end();
+  // A write is stored at the first generation (after it) whose state of that file is this write or a
+  // later one: a version with that content, or the file's absence for a deletion (a pre-key added and
+  // used up between two backups never needs storing, only its absence).
+  const generations = gens.map((g) => ({ n: Number(g.generation), t: g.created_at.getTime() })).sort((x, y) => x.n - y.n);
+  const versions = new Map<string, { from: number; to: number; sha: string }[]>();
+  for (const row of rows) {
+    versions.set(row.name, [...(versions.get(row.name) ?? []), { from: Number(row.generation_from), to: row.generation_to === null ? Infinity : Number(row.generation_to), sha: row.sha256.toString('hex') }]);
+  }
+  const stateAt = (name: string, n: number) => versions.get(name)?.find((v) => v.from <= n && n < v.to)?.sha ?? null;
+  const byName = new Map<string, { t: number; sha: string | null }[]>();
+  for (const w of writes) byName.set(w.name, [...(byName.get(w.name) ?? []), w]);
+  const rpo: number[] = [];
+  let unsaved = 0;
+  for (const [name, list] of byName) {
+    list.forEach((w, i) => {
+      const acceptable = new Set(list.slice(i).map((x) => x.sha));
+      // created_at is the transaction's start, after the files were read: a generation holding this write starts after it.
+      const hit = generations.find((g) => g.t >= w.t && acceptable.has(stateAt(name, g.n)));
+      if (hit) rpo.push((hit.t - w.t) / 1000);
+      else unsaved++;
+    });
+  }
+  rpo.sort((a, b) => a - b);
+  rpoSamples.set(`keeper ${label}`, rpo);
+  churnRows.push({ rate, maxDelayMs, strategy: 'keeper', writes: writes.length, unsaved, p50: percentile(rpo, 50), p99: percentile(rpo, 99), max: rpo.at(-1) ?? NaN, sentBytesPerSecond: keeperBytes / seconds, backups: gens.length, rpoBy: 'measured (generation transaction start)' });
+
+  for (const [i, b] of baselines.entries()) {
+    // A and B store on a schedule; a write waits for the next scheduled backup that starts after it.
+    const ticks = b.ticks.sort((x, y) => x - y);
+    const samples = writes.map((w) => {
+      const next = ticks.find((t) => t >= w.t) ?? started + Math.ceil((w.t - started) / b.everyMs) * b.everyMs;
+      return (next - w.t) / 1000;
+    });
+    samples.sort((x, y) => x - y);
+    rpoSamples.set(`${b.strategy.name === 'A' ? 'A (every 1 s)' : `B (every ${b.everyMs / 1000} s)`} ${rate}/s`, samples);
+    churnRows.push({ rate, maxDelayMs, strategy: b.strategy.name, writes: writes.length, unsaved: 0, p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples.at(-1) ?? NaN, sentBytesPerSecond: (b.strategy.sent() - baselineSent[i]!) / seconds, backups: ticks.length, rpoBy: `schedule (every ${b.everyMs} ms)` });
+    await b.strategy.close();
+  }
+  say(`churn ${label}: ${writes.length} writes, keeper p99 RPO ${percentile(rpo, 99).toFixed(2)} s`);
+}
+
+for (const rate of PLAN.rates) await churnRun(rate, MAX_DELAY_MS, true);
+await churnRun(20, DEBOUNCE_MS, false); // the same churn with max-delay = debounce: what it takes to meet the RPO target
+
+function sha(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value, BufferJSON.replacer)).digest('hex');
+}
+
+// ---------------------------------------------------------------- 3. an idle sidecar process watching the largest session
+const sidecarEnv = { ...process.env, DATABASE_URL: databaseUrl, KEEPER_LOG_LEVEL: 'info' };
+const largest = Math.max(...PLAN.sizes);
+const idleDir = sessionDirs.get(largest)!;
+const idle = await startService(['sidecar', '--dir', idleDir, '--session', 'idle', '--shutdown-quiet', '100'], sidecarEnv);
+await waitFor(async () => ((await idle.get('/readyz')).status === 200 ? true : null), 60_000);
+await new Promise((resolve) => setTimeout(resolve, 2000)); // past the start-up scan
+const clockTicks = 100; // Linux USER_HZ
+const cpuTicks = async (pid: number) => {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime
+};
+const rssBytes = async (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+const connections = async () => Number((await admin.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'baileys-keeper'")).rows[0]!.n);
+const idleStart = { ticks: await cpuTicks(idle.child.pid!), t: performance.now() };
+let idleRssMax = 0;
+let idleConnectionsMax = 0;
+for (let s = 0; s < PLAN.idleSeconds; s++) {
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  idleRssMax = Math.max(idleRssMax, await rssBytes(idle.child.pid!));
+  idleConnectionsMax = Math.max(idleConnectionsMax, await connections());
+}
+const idleCpuPercent = (((await cpuTicks(idle.child.pid!)) - idleStart.ticks) / clockTicks / ((performance.now() - idleStart.t) / 1000)) * 100;
+await idle.stop();
+const idleRow = { files: await countFiles(idleDir), seconds: PLAN.idleSeconds, rssMaxBytes: idleRssMax, cpuPercentOfOneCore: idleCpuPercent, connectionsMax: idleConnectionsMax };
+say(`idle: ${JSON.stringify(idleRow)}`);
+
+// ---------------------------------------------------------------- 4. a fleet of sidecars on one PostgreSQL
+const fleet: { service: Service; dir: string; auth: Awaited<ReturnType<typeof useMultiFileAuthState>> }[] = [];
+for (let i = 0; i < PLAN.fleet; i += 10) {
+  const batch = await Promise.all(
+    Array.from({ length: Math.min(10, PLAN.fleet - i) }, async (_, j) => {
+      const dir = path.join(work, `fleet-${i + j}`);
+      await writeSession(dir, { preKeys: 80 });
+      const service = await startService(['sidecar', '--dir', dir, '--session', `fleet-${i + j}`, '--shutdown-quiet', '100'], sidecarEnv);
+      return { service, dir, auth: await useMultiFileAuthState(dir) };
+    }),
+  );
+  fleet.push(...batch);
+}
+for (const member of fleet) await waitFor(async () => ((await member.service.get('/readyz')).status === 200 ? true : null), 60_000);
+const generationsNow = async () => Number((await admin.query<{ n: string }>("SELECT count(*) AS n FROM baileys_keeper.generations WHERE session_id LIKE 'fleet-%'")).rows[0]!.n);
+const fleetGenerations = await generationsNow();
+const fleetStart = Date.now();
+let fleetConnectionsMax = 0;
+let fleetWrites = 0;
+while (Date.now() - fleetStart < PLAN.fleetSeconds * 1000) {
+  // Every sidecar's bot writes about one key a second.
+  for (const member of fleet) {
+    if (Math.random() < 0.1) {
+      await member.auth.state.keys.set({ session: { [`5511${randomInt(50)}.0`]: randomBytes(800) } } as never);
+      fleetWrites++;
+    }
+  }
+  fleetConnectionsMax = Math.max(fleetConnectionsMax, await connections());
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
+const fleetSeconds = (Date.now() - fleetStart) / 1000;
+for (const member of fleet) await waitFor(async () => ((await member.service.metric('baileys_keeper_backup_lag_seconds')) === 0 ? true : null), 60_000);
+const fleetCommitted = (await generationsNow()) - fleetGenerations;
+await Promise.all(fleet.map((member) => member.service.stop()));
+const fleetRow = { sidecars: PLAN.fleet, seconds: fleetSeconds, writes: fleetWrites, writesPerSecond: fleetWrites / fleetSeconds, generations: fleetCommitted, generationsPerSecond: fleetCommitted / fleetSeconds, connectionsMax: fleetConnectionsMax, connectionsPerSidecar: fleetConnectionsMax / PLAN.fleet };
+say(`fleet: ${JSON.stringify(fleetRow)}`);
+
+// ---------------------------------------------------------------- targets and report
+const single10k = (strategy: string) => sizeRows.find((r) => r.size === largest && r.phase === 'single key' && r.strategy === strategy)!;
+const rpo20 = churnRows.find((r) => r.rate === 20 && r.maxDelayMs === MAX_DELAY_MS && r.strategy === 'keeper')!;
+const rpo20fast = churnRows.find((r) => r.rate === 20 && r.maxDelayMs === DEBOUNCE_MS && r.strategy === 'keeper')!;
+const restoreLargest = restoreRows.find((r) => r.size === largest && r.strategy === 'keeper');
+const targets = [
+  { target: `single-key change in a ${largest}-file session sends ≥ 100× fewer bytes than A`, value: `${(single10k('A').sentBytes / single10k('keeper').sentBytes).toFixed(0)}×`, met: single10k('A').sentBytes / single10k('keeper').sentBytes >= 100 },
+  { target: `p99 RPO ≤ debounce + 500 ms (${(DEBOUNCE_MS + 500) / 1000} s) at 20 mutations/s, defaults (max-delay ${MAX_DELAY_MS / 1000} s)`, value: `${rpo20.p99.toFixed(2)} s`, met: rpo20.p99 <= (DEBOUNCE_MS + 500) / 1000 },
+  { target: `… the same with --max-delay ${DEBOUNCE_MS}`, value: `${rpo20fast.p99.toFixed(2)} s`, met: rpo20fast.p99 <= (DEBOUNCE_MS + 500) / 1000 },
+  { target: `restore of ${largest} files within 3 s`, value: restoreLargest ? `${(restoreLargest.ms / 1000).toFixed(2)} s` : 'n/a', met: (restoreLargest?.ms ?? Infinity) <= 3000 },
+  { target: 'idle RSS ≤ 80 MiB', value: formatBytes(idleRow.rssMaxBytes), met: idleRow.rssMaxBytes <= 80 * 2 ** 20 },
+  { target: 'idle CPU ≤ 1 % of a core', value: `${idleRow.cpuPercentOfOneCore.toFixed(2)} %`, met: idleRow.cpuPercentOfOneCore <= 1 },
+  { target: '≤ 2 connections per sidecar', value: `${idleRow.connectionsMax} (one sidecar); ${fleetRow.connectionsPerSidecar.toFixed(2)} (fleet of ${PLAN.fleet})`, met: idleRow.connectionsMax <= 2 && fleetRow.connectionsPerSidecar <= 2 },
+];
+// 101 quantiles per RPO distribution: enough to redraw the chart, small enough to commit.
+const rpoQuantiles = Object.fromEntries([...rpoSamples].map(([name, samples]) => [name, Array.from({ length: 101 }, (_, q) => percentile(samples, Math.max(q, 0.5)))]));
+const results = { environment, plan: PLAN, debounceMs: DEBOUNCE_MS, maxDelayMs: MAX_DELAY_MS, sizes: sizeRows, restore: restoreRows, churn: churnRows, idle: idleRow, fleet: fleetRow, targets, rpoQuantiles };
+await mkdir(OUT, { recursive: true });
+await writeFile(path.join(OUT, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+await writeFile(path.join(OUT, 'latest.md'), report());
+await writeFile(
+  path.join(OUT, 'bytes-per-backup.svg'),
+  logBarChart(
+    'Bytes sent to PostgreSQL for a single-key change',
+    PLAN.sizes.map((size) => `${sizeRows.find((r) => r.size === size)!.files} files`),
+    ['keeper', 'A', 'B'].map((strategy) => ({ name: strategy === 'keeper' ? 'baileys-keeper' : strategy === 'A' ? 'A: JSONB row' : 'B: tar.gz per backup', values: PLAN.sizes.map((size) => sizeRows.find((r) => r.size === size && r.phase === 'single key' && r.strategy === strategy)!.sentBytes) })),
+    'bytes sent (log scale)',
+  ),
+);
+await writeFile(
+  path.join(OUT, 'rpo.svg'),
+  cdfChart('Time from a file write to the commit that holds it (20 mutations/s)', [...rpoSamples].filter(([name]) => name.includes(' 20/s')).map(([name, samples]) => ({ name, samples })), 'seconds'),
+);
+say(report());
+if (!SMOKE && flags.out === undefined) await updateReadme(path.join(OUT, '..', '..'), report());
+await admin.end();
+await embedded?.stop();
+await rm(work, { recursive: true, force: true });
+
+function report(): string {
+  const md: string[] = [];
+  md.push(`Measured ${environment.date.slice(0, 10)} on ${environment.cpu} (${environment.cores} cores, ${environment.memoryGiB} GiB), Node ${environment.node}, PostgreSQL ${environment.postgres}${SMOKE ? ' — SMOKE RUN, not representative' : ''}.`, '');
+  md.push('| target | measured | met |', '|---|---|---|');
+  for (const t of targets) md.push(`| ${t.target} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`);
+  md.push('', '**Per backup, by session size** (bytes sent to PostgreSQL / bytes added to its tables / latency):', '');
+  md.push('| files | change | files changed | baileys-keeper | A: JSONB row | B: tar.gz |', '|---|---|---|---|---|---|');
+  for (const size of PLAN.sizes) {
+    for (const phase of ['initial', 'single key', 'burst of 50 keys']) {
+      const cell = (strategy: string) => {
+        const r = sizeRows.find((x) => x.size === size && x.phase === phase && x.strategy === strategy)!;
+        return `${formatBytes(r.sentBytes)} / ${formatBytes(r.tableBytes)} / ${r.ms.toFixed(0)} ms`;
+      };
+      const any = sizeRows.find((x) => x.size === size && x.phase === phase)!;
+      md.push(`| ${any.files} | ${phase} | ${any.changed} | ${cell('keeper')} | ${cell('A')} | ${cell('B')} |`);
+    }
+  }
+  md.push('', '**Under churn** (RPO = time from a write to the commit holding it):', '');
+  md.push('| churn | max-delay | strategy | writes | RPO p50 | p99 | max | sent per second | backups |', '|---|---|---|---|---|---|---|---|---|');
+  for (const r of churnRows) md.push(`| ${r.rate}/s | ${r.maxDelayMs / 1000} s | ${r.strategy}${r.strategy === 'keeper' ? '' : ` (${r.rpoBy})`} | ${r.writes}${r.unsaved ? ` (${r.unsaved} unsaved)` : ''} | ${r.p50.toFixed(2)} s | ${r.p99.toFixed(2)} s | ${r.max.toFixed(2)} s | ${formatBytes(r.sentBytesPerSecond)} | ${r.backups} |`);
+  md.push('', '**Restore** (fetch + atomic, fsynced write of the directory):', '');
+  md.push('| files | baileys-keeper | A | B |', '|---|---|---|---|');
+  for (const size of [...new Set(restoreRows.map((r) => r.size))]) {
+    const cell = (strategy: string) => `${(restoreRows.find((r) => r.size === size && r.strategy === strategy)!.ms / 1000).toFixed(2)} s`;
+    md.push(`| ${restoreRows.find((r) => r.size === size)!.files} | ${cell('keeper')} | ${cell('A')} | ${cell('B')} |`);
+  }
+  md.push('', `**Idle sidecar** watching ${idleRow.files} files for ${idleRow.seconds} s: RSS ${formatBytes(idleRow.rssMaxBytes)} (max), CPU ${idleRow.cpuPercentOfOneCore.toFixed(2)} % of a core, ${idleRow.connectionsMax} database connections.`);
+  md.push('', `**${fleetRow.sidecars} sidecars** on one PostgreSQL for ${fleetRow.seconds.toFixed(0)} s: ${fleetRow.writes} key writes (${fleetRow.writesPerSecond.toFixed(1)}/s), ${fleetRow.generations} generations committed (${fleetRow.generationsPerSecond.toFixed(1)}/s), at most ${fleetRow.connectionsMax} connections (${fleetRow.connectionsPerSidecar.toFixed(2)} per sidecar).`, '');
+  return md.join('\n');
+}

@@ -1,0 +1,30 @@
+// The benchmark harness keeps working: a short smoke run of every part (not a measurement).
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { freshDatabase } from '../support/db.js';
+import { tempDir } from '../support/fs.js';
+import { REPO } from '../support/paths.js';
+
+describe('benchmark harness', () => {
+  it('runs every part briefly and writes its results, table and charts', async () => {
+    const out = await tempDir('bench');
+    const child = spawn(process.execPath, [path.join(REPO, 'build', 'bench', 'run.js'), '--smoke', '--out', out], {
+      env: { ...process.env, DATABASE_URL: await freshDatabase('bench') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    assert.equal(code, 0, output);
+    const results = JSON.parse(await readFile(path.join(out, 'latest.json'), 'utf8'));
+    assert.deepEqual(Object.keys(results).sort(), ['churn', 'debounceMs', 'environment', 'fleet', 'idle', 'maxDelayMs', 'plan', 'restore', 'rpoQuantiles', 'sizes', 'targets']);
+    assert.ok(results.churn.every((row: { unsaved: number }) => row.unsaved === 0), 'every write under churn reached a commit');
+    assert.equal(results.targets.length, 7);
+    assert.match(await readFile(path.join(out, 'latest.md'), 'utf8'), /\| target \| measured \| met \|/);
+    for (const chart of ['bytes-per-backup.svg', 'rpo.svg']) assert.match(await readFile(path.join(out, chart), 'utf8'), /^<svg /);
+  });
+});
