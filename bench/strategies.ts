@@ -13,7 +13,7 @@ import type { Logger } from '../src/log.js';
 import { materialise } from '../src/restore.js';
 import { listCandidates, readNamed, readSnapshot } from '../src/snapshot.js';
 import { SessionStore, type Lease } from '../src/store.js';
-import { countingProxy, type CountingProxy } from './proxy.js';
+import { countingProxy } from './proxy.js';
 
 export interface Strategy {
   name: 'keeper' | 'A' | 'B';
@@ -83,19 +83,33 @@ async function readDirectory(dir: string): Promise<{ name: string; content: Buff
   return files.filter((file): file is { name: string; content: Buffer } => file !== null);
 }
 
-async function writeDirectory(into: string, files: { name: string; content: Buffer }[], log: Logger): Promise<void> {
-  // Same atomic, fsynced materialisation as the keeper, so restore times compare storage, not writing.
-  await materialise(into, files, log);
+/** A baseline's connection through its own counting proxy, and the parts of Strategy every baseline shares. */
+async function baselineConnection(databaseUrl: string, table: string, ddl: string) {
+  const proxy = await countingProxy(databaseUrl);
+  const client = new pg.Client({ connectionString: proxy.url });
+  await client.connect();
+  await client.query(ddl);
+  const shared: Pick<Strategy, 'sent' | 'tableBytes' | 'close'> = {
+    sent: () => proxy.sent(),
+    tableBytes: () => tableBytes(databaseUrl, [table]),
+    async close() {
+      await client.end();
+      await proxy.close();
+    },
+  };
+  return { client, shared };
 }
 
 /** Baseline A: the existing system's one JSONB row per session, rewritten whole at every backup. */
 export async function jsonbStrategy(databaseUrl: string, table: string, sessionId: string, log: Logger): Promise<Strategy> {
-  const proxy: CountingProxy = await countingProxy(databaseUrl);
-  const client = new pg.Client({ connectionString: proxy.url });
-  await client.connect();
-  await client.query(`CREATE TABLE IF NOT EXISTS ${table} (id SERIAL PRIMARY KEY, session_id VARCHAR(100) DEFAULT 'default' UNIQUE,
-    session_data JSONB NOT NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)`);
+  const { client, shared } = await baselineConnection(
+    databaseUrl,
+    table,
+    `CREATE TABLE IF NOT EXISTS ${table} (id SERIAL PRIMARY KEY, session_id VARCHAR(100) DEFAULT 'default' UNIQUE,
+       session_data JSONB NOT NULL, created_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP, updated_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP)`,
+  );
   return {
+    ...shared,
     name: 'A',
     async backup(dir) {
       const data = Object.fromEntries((await readDirectory(dir)).map((file) => [file.name, file.content.toString('utf8')]));
@@ -108,25 +122,22 @@ export async function jsonbStrategy(databaseUrl: string, table: string, sessionI
     async restore(into) {
       const { rows } = await client.query<{ session_data: Record<string, string> }>(`SELECT session_data FROM ${table} WHERE session_id = $1`, [sessionId]);
       const files = Object.entries(rows[0]!.session_data).map(([name, text]) => ({ name, content: Buffer.from(text, 'utf8') }));
-      await writeDirectory(into, files, log);
+      // Same atomic, fsynced writer as the keeper, so restore times compare storage, not writing.
+      await materialise(into, files, log);
       return files.length;
-    },
-    sent: () => proxy.sent(),
-    tableBytes: () => tableBytes(databaseUrl, [table]),
-    async close() {
-      await client.end();
-      await proxy.close();
     },
   };
 }
 
 /** Baseline B: RemoteAuth style, a compressed archive of the whole directory per backup (the previous one deleted). */
 export async function archiveStrategy(databaseUrl: string, table: string, sessionId: string, log: Logger): Promise<Strategy> {
-  const proxy = await countingProxy(databaseUrl);
-  const client = new pg.Client({ connectionString: proxy.url });
-  await client.connect();
-  await client.query(`CREATE TABLE IF NOT EXISTS ${table} (id bigserial PRIMARY KEY, session_id text NOT NULL, archive bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
+  const { client, shared } = await baselineConnection(
+    databaseUrl,
+    table,
+    `CREATE TABLE IF NOT EXISTS ${table} (id bigserial PRIMARY KEY, session_id text NOT NULL, archive bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`,
+  );
   return {
+    ...shared,
     name: 'B',
     async backup(dir) {
       const archive = gzipSync(await packArchive(await readDirectory(dir), new Date()));
@@ -139,14 +150,9 @@ export async function archiveStrategy(databaseUrl: string, table: string, sessio
       const { rows } = await client.query<{ archive: Buffer }>(`SELECT archive FROM ${table} WHERE session_id = $1 ORDER BY id DESC LIMIT 1`, [sessionId]);
       const snapshot = await parseArchive(gunzipSync(rows[0]!.archive));
       const files = [...snapshot.files.values()].map((file) => ({ name: file.name, content: file.content }));
-      await writeDirectory(into, files, log);
+      // Same atomic, fsynced writer as the keeper, so restore times compare storage, not writing.
+      await materialise(into, files, log);
       return files.length;
-    },
-    sent: () => proxy.sent(),
-    tableBytes: () => tableBytes(databaseUrl, [table]),
-    async close() {
-      await client.end();
-      await proxy.close();
     },
   };
 }
