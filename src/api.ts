@@ -7,11 +7,10 @@ import { IntegrityError, NothingToRestoreError, RefusedError } from './errors.js
 import { sendJson, type Route } from './http.js';
 import { SnapshotBuilder } from './incoming.js';
 import type { Logger } from './log.js';
-import { quoteName } from './names.js';
+import { isValidSessionId, quoteName, SESSION_ID_RULE } from './names.js';
 import type { Sidecar } from './sidecar.js';
 import { sessionStatusJson, type Lease, type SessionStore } from './store.js';
 
-const SESSION_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 /** Most bytes of an oversize body read (and discarded) so the client can see the 413. */
 const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
 /** Lease time for a write made through the API to a session this sidecar does not watch, ms. */
@@ -85,7 +84,7 @@ function sessionParam(url: URL, fallback: string | null): string {
 
 function validSessionId(value: string | null): string {
   if (value === null || value === '') throw new HttpError(400, 'session_id is required, e.g. ?session_id=default');
-  if (!SESSION_ID_PATTERN.test(value)) throw new HttpError(400, `invalid session_id ${JSON.stringify(value.slice(0, 120))}: use 1-100 characters of A-Z a-z 0-9 . _ -`);
+  if (!isValidSessionId(value)) throw new HttpError(400, `invalid session_id ${JSON.stringify(value.slice(0, 120))}: use ${SESSION_ID_RULE}`);
   return value;
 }
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { UsageError } from './errors.js';
+import { isValidSessionId, SESSION_ID_RULE } from './names.js';
 
 // Defaults (SPEC "Global options" and "Command options"), with their units in the name.
 export const DEFAULT_DATA_DIR = './.baileys-keeper';
@@ -40,7 +41,6 @@ export const COMMANDS = [
 export type Command = (typeof COMMANDS)[number];
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-const SESSION_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
 type Kind = 'string' | 'boolean';
@@ -164,8 +164,8 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
   };
 
   const sessionId = read('session') ?? DEFAULT_SESSION_ID;
-  if (!SESSION_ID_PATTERN.test(sessionId)) {
-    throw new UsageError(`invalid session id ${JSON.stringify(sessionId)}: use 1-100 characters of A-Z a-z 0-9 . _ -`);
+  if (!isValidSessionId(sessionId)) {
+    throw new UsageError(`invalid session id ${JSON.stringify(sessionId)}: use ${SESSION_ID_RULE}`);
   }
   const schema = read('schema') ?? DEFAULT_SCHEMA;
   if (!SCHEMA_PATTERN.test(schema)) {

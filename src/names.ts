@@ -1,6 +1,14 @@
 // The rules for file names, shared by the snapshot reader, the restorer and the archive reader.
 import { Buffer } from 'node:buffer';
 
+/** Session ids: the same rule for flags, env, the API and imported rows. */
+const SESSION_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
+export const SESSION_ID_RULE = '1-100 characters of A-Z a-z 0-9 . _ -';
+
+export function isValidSessionId(value: string): boolean {
+  return SESSION_ID_PATTERN.test(value);
+}
+
 /** Longest name most filesystems accept for one path component. */
 export const MAX_NAME_BYTES = 255;
 

@@ -3,11 +3,10 @@
 import { legacyRows } from '../db/legacy.js';
 import { ExitCode, NothingToRestoreError, RefusedError } from '../errors.js';
 import { SnapshotBuilder } from '../incoming.js';
-import { quoteName } from '../names.js';
+import { isValidSessionId, quoteName, SESSION_ID_RULE } from '../names.js';
 import type { Snapshot } from '../snapshot.js';
 import { print, printJson, withLease, withStore, type Context } from './context.js';
 
-const SESSION_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
 
 type Outcome =
   | { session_id: string; result: 'imported' | 'unchanged'; generation: number; files: number }
@@ -24,8 +23,8 @@ export async function importLegacyCommand(ctx: Context): Promise<number> {
     const results: Outcome[] = [];
     for (const row of rows) {
       const skip = (reason: string, exitCode: number = ExitCode.integrity): Outcome => ({ session_id: row.sessionId, result: 'skipped', reason, exitCode });
-      if (!SESSION_ID_PATTERN.test(row.sessionId)) {
-        results.push(skip('the session_id is not 1-100 characters of A-Z a-z 0-9 . _ -'));
+      if (!isValidSessionId(row.sessionId)) {
+        results.push(skip(`the session_id is not ${SESSION_ID_RULE}`));
         continue;
       }
       const parsed = toSnapshot(row.sessionData);
