@@ -18,7 +18,7 @@ export async function restoreCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'restore', session: config.sessionId });
   const withDb: WithStore = (fn) => withStore(ctx, (store) => fn(store), config.waitMs);
-  if (config.dryRun) return dryRun(ctx, log, withDb);
+  if (config.dryRun) return dryRun(ctx, withDb);
   await restoreDirectory(config, log, withDb);
   return 0;
 }
@@ -29,7 +29,7 @@ export async function restoreCommand(ctx: Context): Promise<number> {
  */
 export async function restoreDirectory(config: Config, log: Logger, withDb: WithStore): Promise<RestoreOutcome> {
   await recoverInterruptedRestore(config.dir, log);
-  if (!config.force && (await hasUsableCreds(config.dir))) {
+  if (await keepsItsLogin(config)) {
     log.info({ dir: config.dir }, 'the directory already holds a valid creds.json: nothing to restore (use --force to overwrite it)');
     return 'skipped';
   }
@@ -50,10 +50,15 @@ export async function restoreDirectory(config: Config, log: Logger, withDb: With
   return 'restored';
 }
 
-async function dryRun(ctx: Context, log: Logger, withDb: WithStore): Promise<number> {
+/** True when the directory already holds a valid login and --force was not given: nothing to restore. */
+async function keepsItsLogin(config: Config): Promise<boolean> {
+  return !config.force && (await hasUsableCreds(config.dir));
+}
+
+/** Lists what a restore would change. Writes nothing: not even finishing an interrupted restore. */
+async function dryRun(ctx: Context, withDb: WithStore): Promise<number> {
   const { config } = ctx;
-  await recoverInterruptedRestore(config.dir, log);
-  if (!config.force && (await hasUsableCreds(config.dir))) {
+  if (await keepsItsLogin(config)) {
     print(ctx, `skip: ${config.dir} already holds a valid creds.json (use --force to overwrite it)`);
     return 0;
   }

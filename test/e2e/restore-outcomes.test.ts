@@ -1,6 +1,6 @@
 // Every restore outcome in SPEC, with its exit code, through the real CLI.
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -135,6 +135,18 @@ describe('restore outcomes and exit codes', async () => {
     assert.match(result.stdout, /write {3}creds\.json/);
     assert.match(result.stdout, /dry run: nothing written/);
     await assert.rejects(readdir(dir), /ENOENT/);
+  });
+
+  it('--dry-run does not even finish an interrupted restore', async () => {
+    const dir = await tempDir('dry-pending');
+    const stage = path.join(dir, '.baileys-keeper-restore-pending');
+    await mkdir(stage);
+    await writeFile(path.join(stage, 'pre-key-77.json'), '{"staged":true}');
+    await writeFile(path.join(stage, '.manifest'), JSON.stringify({ files: ['pre-key-77.json'] }));
+    const result = await runCli(['restore', '--dir', dir, '--session', 'main', '--dry-run'], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual((await readdir(dir)).sort(), ['.baileys-keeper-restore-pending']);
+    assert.deepEqual((await readdir(stage)).sort(), ['.manifest', 'pre-key-77.json']);
   });
 
   it('exits 4 and writes nothing when a stored file fails its checksum', async () => {
