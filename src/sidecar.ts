@@ -291,7 +291,8 @@ export class Sidecar {
       return 'failure';
     }
 
-    this.metrics.backupDuration.observe((this.clock.now() - started) / 1000);
+    const ms = this.clock.now() - started;
+    this.metrics.backupDuration.observe(ms / 1000);
     this.backoff.reset();
     this.retryAt = 0;
     this.dirty.clearUpTo(checkpoint);
@@ -300,7 +301,6 @@ export class Sidecar {
     this.urgent = false;
     this.isReady = true;
     this.metrics.backups.inc({ result: result.kind });
-    const ms = this.clock.now() - started;
     if (result.kind === 'refused') {
       // Nothing retries a refusal until the directory changes again; then it reads everything.
       this.fullNext = true;
