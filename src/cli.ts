@@ -4,7 +4,7 @@ import { backupCommand } from './commands/backup.js';
 import { exportCommand, importCommand } from './commands/archive.js';
 import { importLegacyCommand } from './commands/legacy.js';
 import type { Context } from './commands/context.js';
-import { deleteCommand, historyCommand, migrateCommand, statusCommand, verifyCommand } from './commands/query.js';
+import { deleteCommand, historyCommand, migrateCommand, rekeyCommand, statusCommand, verifyCommand } from './commands/query.js';
 import { restoreCommand } from './commands/restore.js';
 import { runCommand } from './commands/run.js';
 import { sidecarCommand } from './commands/sidecar.js';
@@ -26,6 +26,7 @@ const HANDLERS: Record<Command, (ctx: Context) => Promise<number>> = {
   'import-legacy': importLegacyCommand,
   delete: deleteCommand,
   verify: verifyCommand,
+  rekey: rekeyCommand,
   migrate: migrateCommand,
 };
 
@@ -40,7 +41,8 @@ const SUMMARIES: Record<Command, string> = {
   import: 'store a tar from stdin or --input FILE as a new generation',
   'import-legacy': "import sessions from the old system's whatsapp_sessions table (--all for every row)",
   delete: 'delete a session and its history (needs --yes)',
-  verify: 'check every stored file of a session against its sha256',
+  verify: 'check every stored file of a session: name, size, checksum and (encrypted) authenticity',
+  rekey: "re-encrypt a session's retained history under the newest key of KEEPER_ENCRYPTION_KEYS",
   migrate: 'create or upgrade the database schema',
 };
 
@@ -58,6 +60,7 @@ const LOG_STREAM: Record<Command, LogStream> = {
   'import-legacy': 'stderr',
   delete: 'stderr',
   verify: 'stderr',
+  rekey: 'stderr',
   migrate: 'stderr',
 };
 

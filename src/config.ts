@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
+import { decodeKey, KEY_ID_PATTERN, KeyRing, makeKey, type EncryptionKey } from './crypto.js';
 import { UsageError } from './errors.js';
 import { isValidSessionId, SESSION_ID_RULE } from './names.js';
 
@@ -36,6 +37,7 @@ export const COMMANDS = [
   'import-legacy',
   'delete',
   'verify',
+  'rekey',
   'migrate',
 ] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -132,6 +134,8 @@ export interface Config {
   readonly apiToken: string | null;
   /** Largest request body the API reads, bytes. */
   readonly maxBodyBytes: number;
+  /** Encryption at rest: the configured keys (the first encrypts), or null for plaintext storage. */
+  readonly encryption: KeyRing | null;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -175,10 +179,9 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new UsageError(`invalid log level ${JSON.stringify(logLevel)}: use one of ${LOG_LEVELS.join(', ')}`);
   }
-  const encryption = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEY_FILE', 'KEEPER_ENCRYPTION_KEYS'].filter((name) => env[name]);
-  if (encryption.length > 0) {
-    // Never store plaintext when the operator asked for encryption.
-    throw new UsageError(`${encryption.join(', ')} is set, but this version cannot encrypt at rest yet: unset it to store session files unencrypted, or use a version with encryption`);
+  const encryption = readEncryptionKeys(env);
+  if (command === 'rekey' && encryption === null) {
+    throw new UsageError('rekey re-encrypts under the newest key, but no key is configured: set KEEPER_ENCRYPTION_KEYS=new:BASE64,old:BASE64 (the first one writes)');
   }
   const debounceMs = int('debounce', DEFAULT_DEBOUNCE_MS, 0);
   const maxDelayMs = int('max-delay', DEFAULT_MAX_DELAY_MS, 0);
@@ -228,6 +231,7 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     all: bool('all'),
     apiToken: command === 'sidecar' || command === 'run' ? readApiToken(env) : null,
     maxBodyBytes: env['KEEPER_MAX_BODY_BYTES'] ? parseInteger('KEEPER_MAX_BODY_BYTES', env['KEEPER_MAX_BODY_BYTES'], 1024) : DEFAULT_MAX_BODY_BYTES,
+    encryption,
   });
 }
 
@@ -246,6 +250,52 @@ function readApiToken(env: Env): string | null {
   }
   if (token !== null && token.trim() === '') throw new UsageError('the API token is empty: set a long random KEEPER_API_TOKEN or leave it unset to disable the API');
   return token === null ? null : token.trim();
+}
+
+const KEY_HINT = 'use 32 random bytes in base64, e.g. the output of `openssl rand -base64 32`';
+
+/**
+ * The encryption keys from KEEPER_ENCRYPTION_KEY (base64), KEEPER_ENCRYPTION_KEY_FILE (a mounted
+ * secret holding the base64) or KEEPER_ENCRYPTION_KEYS (id:base64,…; the first one writes). A key given
+ * alone is identified by its fingerprint (fp-…, derived from the key), so the same key always has
+ * the same id. Messages never include key bytes.
+ */
+export function readEncryptionKeys(env: Env): KeyRing | null {
+  const given = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEY_FILE', 'KEEPER_ENCRYPTION_KEYS'].filter((name) => env[name]);
+  if (given.length === 0) return null;
+  if (given.length > 1) throw new UsageError(`${given.join(' and ')} are all set: set only one (KEEPER_ENCRYPTION_KEYS holds several keys)`);
+  const single = (label: string, text: string): EncryptionKey => {
+    const key = decodeKey(text);
+    if (typeof key === 'string') throw new UsageError(`${label} is not a valid encryption key (${key}): ${KEY_HINT}`);
+    return makeKey(key);
+  };
+  const direct = env['KEEPER_ENCRYPTION_KEY'];
+  if (direct) return new KeyRing([single('KEEPER_ENCRYPTION_KEY', direct)]);
+  const file = env['KEEPER_ENCRYPTION_KEY_FILE'];
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new UsageError(`cannot read KEEPER_ENCRYPTION_KEY_FILE ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): check the secret mount`, { cause: error });
+    }
+    return new KeyRing([single(`the key in KEEPER_ENCRYPTION_KEY_FILE ${file}`, text)]);
+  }
+  const keys: EncryptionKey[] = [];
+  const entries = env['KEEPER_ENCRYPTION_KEYS']!.split(',').map((entry) => entry.trim());
+  for (const [index, entry] of entries.entries()) {
+    const colon = entry.indexOf(':');
+    const id = colon === -1 ? '' : entry.slice(0, colon).trim();
+    const where = `KEEPER_ENCRYPTION_KEYS entry ${index + 1}`;
+    if (colon === -1 || !KEY_ID_PATTERN.test(id)) {
+      throw new UsageError(`${where} is not ID:BASE64: write id1:BASE64,id2:BASE64 with ids of 1-64 characters of A-Z a-z 0-9 . _ - (the first key writes)`);
+    }
+    if (keys.some((key) => key.id === id)) throw new UsageError(`${where}: key id ${id} appears twice; give every key its own id`);
+    const material = decodeKey(entry.slice(colon + 1));
+    if (typeof material === 'string') throw new UsageError(`${where} (id ${id}) is not a valid encryption key (${material}): ${KEY_HINT}`);
+    keys.push(makeKey(material, id));
+  }
+  return new KeyRing(keys);
 }
 
 /** True when argv asks for help. Checked before full validation so `--help` always works. */

@@ -1,13 +1,15 @@
 // The session store: backups as fenced generations, restore points, history, verification, leases.
 import { CREDS_FILE, maskJid, parseCreds } from './creds.js';
+import type { KeyRing } from './crypto.js';
 import type { Database, Queryable } from './db/connection.js';
 import * as q from './db/queries.js';
-import type { FileVersion, GenerationRow, SessionSummary } from './db/queries.js';
+import type { FileVersion, GenerationRow, SessionSummary, StoredFileVersion } from './db/queries.js';
 import { IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
-import { invalidNameReason, quoteName } from './names.js';
-import { sha256, type Snapshot } from './snapshot.js';
+import { quoteName } from './names.js';
+import { openRow, RowKeyMissing, sealRow, storedMatches, type PlainFile, type RowFailure } from './rows.js';
+import type { Snapshot } from './snapshot.js';
 
-export type { FileVersion, GenerationRow, SessionSummary };
+export type { FileVersion, GenerationRow, PlainFile, SessionSummary };
 
 /** The single-writer lease a backup must hold; its token fences off writers that lost it. */
 export interface Lease {
@@ -38,10 +40,19 @@ export interface VerifyFailure {
   name: string;
   generationFrom: number;
   reason: string;
+  /** The row is encrypted under a key id that is not configured. */
+  missingKey: string | null;
 }
 
+/** Stored versions re-encrypted per rekey transaction. */
+const REKEY_BATCH_ROWS = 200;
+
 export class SessionStore {
-  constructor(private readonly db: Database) {}
+  /** `keys`: encryption at rest (the first key encrypts new rows); null stores plaintext. */
+  constructor(
+    private readonly db: Database,
+    private readonly keys: KeyRing | null = null,
+  ) {}
 
   /**
    * Stores what changed in `snapshot` as generation head+1 in ONE transaction, or nothing when
@@ -58,7 +69,7 @@ export class SessionStore {
       }
       // With a scope (the sidecar's dirty names) only those hashes are read: cost follows the change.
       const stored = options.scope ? await q.currentHashesOf(db, tx, sessionId, [...options.scope]) : await q.currentHashes(db, tx, sessionId);
-      const changed = [...snapshot.files.values()].filter((file) => !stored.get(file.name)?.equals(file.sha256));
+      const changed = [...snapshot.files.values()].filter((file) => !this.isStored(sessionId, file, stored.get(file.name)));
       const considered = options.scope ?? stored.keys();
       const deleted = [...considered].filter((name) => stored.has(name) && !snapshot.files.has(name) && !snapshot.held.has(name));
       if (changed.length === 0 && deleted.length === 0) return { kind: 'noop', generation: session.headGeneration };
@@ -85,7 +96,7 @@ export class SessionStore {
         tx,
         sessionId,
         generation,
-        changed.map((file) => ({ name: file.name, sha256: file.sha256, size: file.content.length, content: file.content, keyId: null })),
+        changed.map((file) => sealRow(this.keys, sessionId, generation, file)),
       );
       const totalFiles = (previous?.totalFiles ?? 0) - closed.files + changed.length;
       const totalBytes = (previous?.totalBytes ?? 0) - closed.bytes + changed.reduce((sum, file) => sum + file.content.length, 0);
@@ -97,7 +108,7 @@ export class SessionStore {
         totalFiles,
         totalBytes,
       });
-      await q.setHead(db, tx, sessionId, generation, registeredJid);
+      await q.setHead(db, tx, sessionId, generation, this.storedJid(registeredJid));
       const oldestKept = generation - options.keep + 1;
       if (oldestKept > 1) await q.pruneBefore(db, tx, sessionId, oldestKept);
       return { kind: 'success', generation, changed: changed.length, deleted: deleted.length, totalFiles, totalBytes, registered: registeredJid !== null };
@@ -110,7 +121,7 @@ export class SessionStore {
    * One snapshot transaction: a backup pruning concurrently cannot leave a partial set. null when the
    * session has no backup; NothingToRestoreError when an asked-for point is not retained.
    */
-  async loadPoint(sessionId: string, point: { generation?: number | null; at?: Date | null }): Promise<{ generation: GenerationRow; files: FileVersion[] } | null> {
+  async loadPoint(sessionId: string, point: { generation?: number | null; at?: Date | null }): Promise<{ generation: GenerationRow; files: PlainFile[] } | null> {
     const db = this.db;
     return db.transaction(async (tx) => {
       let generation: GenerationRow | null;
@@ -126,12 +137,21 @@ export class SessionStore {
         generation = await q.getGeneration(db, tx, sessionId, session.headGeneration);
         if (!generation) return null;
       }
-      const files = await q.filesAt(db, tx, sessionId, generation.generation);
-      const failures = files.map(checkVersion).filter((failure): failure is string => failure !== null);
+      const rows = await q.filesAt(db, tx, sessionId, generation.generation);
+      const files: PlainFile[] = [];
+      const failures: RowFailure[] = [];
+      for (const row of rows) {
+        const opened = openRow(this.keys, sessionId, row);
+        if ('reason' in opened) failures.push(opened);
+        else files.push({ name: row.name, content: opened.content });
+      }
+      const missing = [...new Set(failures.map((f) => f.missingKey).filter((id): id is string => id !== null))];
+      if (missing.length > 0) throw this.missingKeyError(`generation ${generation.generation} of session ${sessionId}`, missing);
       if (failures.length > 0) {
+        const reasons = failures.map((f) => f.reason);
         throw new IntegrityError(
-          `generation ${generation.generation} of session ${sessionId} failed its integrity check: ${failures.slice(0, 5).join('; ')}` +
-            `${failures.length > 5 ? ` (and ${failures.length - 5} more)` : ''}. Run 'baileys-keeper verify' and restore an older --generation`,
+          `generation ${generation.generation} of session ${sessionId} failed its integrity check: ${reasons.slice(0, 5).join('; ')}` +
+            `${reasons.length > 5 ? ` (and ${reasons.length - 5} more)` : ''}. Nothing was written. ${await this.olderVerifying(tx, sessionId, generation.generation)}`,
         );
       }
       if (files.length !== generation.totalFiles) {
@@ -139,6 +159,47 @@ export class SessionStore {
       }
       return { generation, files };
     }, 'snapshot');
+  }
+
+  /**
+   * Re-encrypts every retained version of the session that is not under the newest (writing) key,
+   * plaintext ones included, a batch per transaction. Each row is checked before it is re-encrypted
+   * (a tampered row is never laundered into a valid one) and every row is valid under some configured
+   * key at every moment, so a restore works at any point of a rekey, and an interrupted rekey is
+   * simply run again. Backups of the session wait for each batch (it locks the session row).
+   */
+  async rekey(sessionId: string, batchRows = REKEY_BATCH_ROWS): Promise<{ rewritten: number; keyId: string }> {
+    const keys = this.keys;
+    if (!keys) throw new Error('rekey needs encryption keys');
+    const db = this.db;
+    let rewritten = 0;
+    let after: { name: string; generationFrom: number } | null = null;
+    for (;;) {
+      const page = await db.transaction(async (tx) => {
+        const session = await q.lockSession(db, tx, sessionId);
+        if (!session) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
+        if (after === null && session.registeredJid !== null) await q.setRegisteredJid(db, tx, sessionId, this.storedJid(session.registeredJid));
+        const rows = await q.versionsNotUnderKey(db, tx, sessionId, keys.writer.id, after, batchRows);
+        const updates = rows.map((row) => {
+          const opened = openRow(keys, sessionId, row);
+          if ('reason' in opened) {
+            if (opened.missingKey) throw this.missingKeyError(`session ${sessionId}`, [opened.missingKey]);
+            throw new IntegrityError(
+              `cannot rekey session ${sessionId}: the version of generation ${row.generationFrom} failed its check: ${opened.reason}. ` +
+                `${rewritten} versions were re-encrypted before it and stay valid; run 'baileys-keeper verify', then restore or delete the damaged history`,
+            );
+          }
+          const sealed = sealRow(keys, sessionId, row.generationFrom, { name: row.name, content: opened.content });
+          return { name: row.name, generationFrom: row.generationFrom, content: sealed.content, digest: sealed.sha256, keyId: sealed.keyId! };
+        });
+        await q.reencryptVersions(db, tx, sessionId, updates);
+        return rows;
+      });
+      rewritten += page.length;
+      const last = page.at(-1);
+      if (!last || page.length < batchRows) return { rewritten, keyId: keys.writer.id };
+      after = { name: last.name, generationFrom: last.generationFrom };
+    }
   }
 
   /** Retained generations, newest first. */
@@ -181,8 +242,8 @@ export class SessionStore {
     for (;;) {
       const page = await q.fileVersionsPage(this.db, this.db, sessionId, after, pageSize);
       for (const version of page) {
-        const reason = checkVersion(version);
-        if (reason) failures.push({ name: version.name, generationFrom: version.generationFrom, reason });
+        const opened = openRow(this.keys, sessionId, version);
+        if ('reason' in opened) failures.push({ name: version.name, generationFrom: version.generationFrom, reason: opened.reason, missingKey: opened.missingKey });
       }
       checked += page.length;
       const last = page.at(-1);
@@ -211,6 +272,52 @@ export class SessionStore {
   async leaseHolder(sessionId: string): Promise<{ owner: string; expiresAt: Date } | null> {
     const session = await q.getSession(this.db, this.db, sessionId);
     return session?.leaseLive && session.leaseOwner && session.leaseExpiresAt ? { owner: session.leaseOwner, expiresAt: session.leaseExpiresAt } : null;
+  }
+
+  /** False when `file` must be stored (new, changed, or plaintext while encryption is on). */
+  private isStored(sessionId: string, file: PlainFile, stored: q.StoredDigest | undefined): boolean {
+    if (!stored) return false;
+    try {
+      return storedMatches(this.keys, sessionId, file.name, file.content, stored);
+    } catch (error) {
+      if (error instanceof RowKeyMissing) throw this.missingKeyError(`session ${sessionId}`, [error.keyId]);
+      throw error;
+    }
+  }
+
+  /** With encryption on, the database keeps only the masked phone number (all output masks it anyway). */
+  private storedJid(jid: string | null): string | null {
+    return jid !== null && this.keys ? maskJid(jid) : jid;
+  }
+
+  private missingKeyError(what: string, keyIds: string[]): IntegrityError {
+    const configured = this.keys ? `configured: ${this.keys.describe()}` : 'no key is configured';
+    return new IntegrityError(
+      `${what} is encrypted with key id ${keyIds.join(', ')}, which is not configured (${configured}): ` +
+        'set KEEPER_ENCRYPTION_KEY / KEEPER_ENCRYPTION_KEY_FILE to that key, or add it to KEEPER_ENCRYPTION_KEYS; nothing was written',
+    );
+  }
+
+  /**
+   * Which older retained generation passes every check, for the message of a refused restore. One
+   * pass over the stored versions: a generation verifies when none of the failing versions is visible in it.
+   */
+  private async olderVerifying(tx: Queryable, sessionId: string, generation: number): Promise<string> {
+    const bad: StoredFileVersion[] = [];
+    let after: { name: string; generationFrom: number } | null = null;
+    for (;;) {
+      const page = await q.fileVersionsPage(this.db, tx, sessionId, after, 500);
+      for (const version of page) if ('reason' in openRow(this.keys, sessionId, version)) bad.push(version);
+      const last = page.at(-1);
+      if (!last || page.length < 500) break;
+      after = { name: last.name, generationFrom: last.generationFrom };
+    }
+    const visible = (version: StoredFileVersion, g: number) => version.generationFrom <= g && (version.generationTo === null || version.generationTo > g);
+    const older = (await q.listGenerations(this.db, tx, sessionId, null)).filter((row) => row.generation < generation);
+    const good = older.find((row) => !bad.some((version) => visible(version, row.generation)));
+    return good
+      ? `Generation ${good.generation} (${good.createdAt.toISOString()}) verifies: restore it with --generation ${good.generation}`
+      : "No older retained generation verifies: restore from an export, or pair again by QR";
   }
 
   private async requireSession(sessionId: string): Promise<void> {
@@ -250,13 +357,4 @@ export function sessionStatusJson(s: SessionSummary): SessionStatusJson {
     phone: s.registeredJid === null ? null : maskJid(s.registeredJid),
     lease_holder: s.leaseLive ? s.leaseOwner : null,
   };
-}
-
-/** Why a stored version fails its checks, or null when it is sound. */
-function checkVersion(version: FileVersion): string | null {
-  const bad = invalidNameReason(version.name);
-  if (bad) return `${quoteName(version.name)}: unsafe file name (${bad})`;
-  if (version.content.length !== version.size) return `${quoteName(version.name)}: size ${version.content.length} differs from the recorded ${version.size}`;
-  if (!sha256(version.content).equals(version.sha256)) return `${quoteName(version.name)}: sha256 mismatch`;
-  return null;
 }

@@ -4,6 +4,7 @@ import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { Config } from '../config.js';
 import { DEFAULT_LEASE_TTL_MS } from '../config.js';
+import type { KeyRing } from '../crypto.js';
 import { describeError, isUnreachable, openDatabaseWithRetry, RETRY_INITIAL_MS, RETRY_MAX_MS, type Database } from '../db/connection.js';
 import { startEmbedded } from '../db/embedded.js';
 import { migrate } from '../db/migrate.js';
@@ -40,7 +41,7 @@ export async function withStore<T>(
   const log = ctx.log.child({ component: 'db' });
   const target = await databaseTarget(ctx);
   try {
-    return await usingDatabase(target.url, ctx.config.schema, log, waitMs, fn);
+    return await usingDatabase(target.url, ctx.config.schema, log, waitMs, fn, ctx.config.encryption);
   } finally {
     await target.stop();
   }
@@ -53,6 +54,7 @@ export async function usingDatabase<T>(
   log: Logger,
   waitMs: number,
   fn: (store: SessionStore, db: Database, schema: { version: number; applied: string[] }) => Promise<T>,
+  keys: KeyRing | null = null,
 ): Promise<T> {
   const deadline = Date.now() + waitMs;
   for (let pause = RETRY_INITIAL_MS; ; pause = Math.min(pause * 2, RETRY_MAX_MS)) {
@@ -60,7 +62,7 @@ export async function usingDatabase<T>(
     try {
       const schema = await migrate(db);
       if (schema.applied.length > 0) log.info({ version: schema.version, applied: schema.applied }, 'schema migrated');
-      return await fn(new SessionStore(db), db, schema);
+      return await fn(new SessionStore(db, keys), db, schema);
     } catch (error) {
       if (error instanceof KeeperError || !isUnreachable(error)) throw error;
       const left = deadline - Date.now();

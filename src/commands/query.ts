@@ -1,4 +1,4 @@
-// The read-mostly commands: status, history, verify, delete, migrate.
+// The read-mostly commands: status, history, verify, delete, migrate; and rekey.
 import { IntegrityError, UsageError } from '../errors.js';
 import { sessionStatusJson } from '../store.js';
 import { formatBytes, print, printJson, table, withStore, type Context } from './context.js';
@@ -60,12 +60,29 @@ export async function verifyCommand(ctx: Context): Promise<number> {
     for (const failure of failures) print(ctx, `FAILED  ${failure.reason} (stored at generation ${failure.generationFrom})`);
     if (failures.length === 0) print(ctx, `ok: ${checked} stored file versions of session ${config.sessionId} match their checksums`);
   }
+  const missingKeys = [...new Set(failures.map((f) => f.missingKey).filter((id): id is string => id !== null))];
+  if (missingKeys.length > 0) {
+    throw new IntegrityError(
+      `${failures.length} of ${checked} stored file versions of session ${config.sessionId} are encrypted with key id ${missingKeys.join(', ')}, which is not configured: ` +
+        'set KEEPER_ENCRYPTION_KEY / KEEPER_ENCRYPTION_KEY_FILE to that key or add it to KEEPER_ENCRYPTION_KEYS, then verify again',
+    );
+  }
   if (failures.length > 0) {
     throw new IntegrityError(
       `${failures.length} of ${checked} stored file versions of session ${config.sessionId} failed verification: ` +
         'restore a generation that does not contain them (history lists generations), or re-import a good export',
     );
   }
+  return 0;
+}
+
+export async function rekeyCommand(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  const log = ctx.log.child({ component: 'rekey', session: config.sessionId });
+  const { rewritten, keyId } = await withStore(ctx, (store) => store.rekey(config.sessionId));
+  if (config.json) printJson(ctx, { session_id: config.sessionId, key_id: keyId, rewritten });
+  else print(ctx, `session ${config.sessionId}: ${rewritten} stored file versions re-encrypted under key id ${keyId}; every retained version now uses it`);
+  log.info({ keyId, rewritten }, 'rekey done');
   return 0;
 }
 

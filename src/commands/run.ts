@@ -20,7 +20,8 @@ export async function runCommand(ctx: Context): Promise<number> {
   const target = await databaseTarget(ctx);
   let service: Service | null = null;
   try {
-    const withDb: WithStore = (fn) => usingDatabase(target.url, config.schema, ctx.log.child({ component: 'db' }), config.waitMs, (store) => fn(store));
+    const withDb: WithStore = (fn) =>
+      usingDatabase(target.url, config.schema, ctx.log.child({ component: 'db' }), config.waitMs, (store) => fn(store), config.encryption);
     let restored = false;
     service = await startService(ctx, target, () => restored);
     try {

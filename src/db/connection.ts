@@ -1,6 +1,7 @@
 // The only module that opens a pg.Pool. Everything else sees the small Database interface.
+import { accessSync, constants } from 'node:fs';
 import pg from 'pg';
-import { DatabaseUnreachableError } from '../errors.js';
+import { DatabaseUnreachableError, UsageError } from '../errors.js';
 import { redactUrl, type Logger } from '../log.js';
 
 /** At most this many connections per process: the sidecar needs one for backups and one for the lease. */
@@ -56,7 +57,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
  */
 export function createDatabase(options: OpenOptions): Database {
   const pool = new pg.Pool({
-    connectionString: options.url,
+    connectionString: withLibpqSslModes(options.url),
     max: POOL_MAX_CONNECTIONS,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     query_timeout: QUERY_TIMEOUT_MS,
@@ -131,6 +132,39 @@ class PoolDatabase implements Database {
   }
 }
 
+/** Connection-string parameters that name files the client reads. */
+const SSL_FILE_PARAMS = ['sslrootcert', 'sslcert', 'sslkey'] as const;
+
+/**
+ * Gives `sslmode` its libpq meaning, as users of psql and every other driver expect: node-postgres 8
+ * otherwise treats require and verify-ca as verify-full (a self-signed server then fails with
+ * `require`). So: require = encrypted, not verified (with sslrootcert: verified against it, like
+ * verify-ca); verify-ca = signed by sslrootcert; verify-full = signed and the host name matches.
+ * `sslrootcert=system` means the system's CAs, as in libpq 16+. A file named by sslrootcert, sslcert
+ * or sslkey that cannot be read is a usage error (exit 64) before any connection is tried.
+ */
+export function withLibpqSslModes(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return url; // reported as an invalid URL when the pool first connects
+  }
+  const params = parsed.searchParams;
+  for (const name of SSL_FILE_PARAMS) {
+    const file = params.get(name);
+    if (file === null || (name === 'sslrootcert' && file === 'system')) continue;
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (error) {
+      throw new UsageError(`cannot read ${name}=${file} from the database URL (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): mount the file or fix the path`, { cause: error });
+    }
+  }
+  if (params.get('sslrootcert') === 'system') params.delete('sslrootcert'); // Node's bundled and system CAs are the default
+  if (params.has('sslmode') && !params.has('uselibpqcompat')) params.set('uselibpqcompat', 'true');
+  return parsed.toString();
+}
+
 export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
@@ -155,6 +189,19 @@ export function isUnreachable(error: unknown): boolean {
 function toKeeperError(error: unknown, url: string): Error {
   const target = redactUrl(url);
   const code = (error as { code?: unknown })?.code;
+  if (code === '28000' && /no encryption/i.test(String((error as Error)?.message))) {
+    return new DatabaseUnreachableError(
+      `PostgreSQL at ${target} accepts only TLS connections: add sslmode=verify-full&sslrootcert=/path/to/ca.crt (or sslmode=require) to DATABASE_URL`,
+      { cause: error },
+    );
+  }
+  const tls = tlsFailure(error);
+  if (tls) {
+    return new DatabaseUnreachableError(
+      `TLS to PostgreSQL at ${target} failed: ${tls}. Check sslmode and sslrootcert in DATABASE_URL (sslrootcert must be the CA that signed the server's certificate, and verify-full needs the host name in it)`,
+      { cause: error },
+    );
+  }
   if (code === '28P01' || code === '28000') {
     return new DatabaseUnreachableError(`authentication to ${target} failed: check the user and password in DATABASE_URL`, { cause: error });
   }
@@ -170,6 +217,23 @@ function toKeeperError(error: unknown, url: string): Error {
     return new DatabaseUnreachableError(`the database URL is not valid (${describeError(error)}): expected postgres://user:password@host:5432/db`, { cause: error });
   }
   return new DatabaseUnreachableError(`cannot use PostgreSQL at ${target}: ${describeError(error)}`, { cause: error });
+}
+
+// Node's certificate verification failures: a configuration (or interception) problem that waiting
+// does not fix, so it is reported at once (exit 2), never retried.
+const TLS_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED', 'CERT_REJECTED', 'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
+
+/** What went wrong when the error is a TLS failure, else null. */
+function tlsFailure(error: unknown): string | null {
+  if (!(error instanceof Error)) return null;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && TLS_CODES.has(code)) return `${code}: ${error.message}`;
+  if (/server does not support SSL/i.test(error.message)) return 'the server does not support TLS (sslmode asks for it)';
+  return null;
 }
 
 /** A one-line description of an error without stack or secrets. */

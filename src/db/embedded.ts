@@ -29,7 +29,8 @@ interface Binaries {
 }
 
 /** Starts (or reuses) the embedded server whose files live in dataDir. */
-export async function startEmbedded(dataDir: string, log: Logger, options: { port?: number } = {}): Promise<EmbeddedServer> {
+/** `settings`: extra server parameters (`-c name=value`), e.g. ssl=on for the TLS tests. */
+export async function startEmbedded(dataDir: string, log: Logger, options: { port?: number; settings?: Record<string, string> } = {}): Promise<EmbeddedServer> {
   const binaries = await loadBinaries();
   const cluster = path.join(dataDir, 'pg');
   const passwordFile = path.join(dataDir, 'password');
@@ -46,7 +47,7 @@ export async function startEmbedded(dataDir: string, log: Logger, options: { por
   if (!(await exists(path.join(cluster, 'PG_VERSION')))) await initialise(server, dataDir, cluster, passwordFile, account, log);
   const password = (await readFile(passwordFile, 'utf8')).trim();
   const port = options.port ?? (await freePort());
-  const child = await launch(server, cluster, port, account, log);
+  const child = await launch(server, cluster, port, account, log, options.settings ?? {});
   return {
     url: urlFor(port, password),
     pid: child.pid!,
@@ -154,8 +155,9 @@ function assertReachable(dataDir: string, account: Account): void {
   }
 }
 
-async function launch(binaries: Binaries, cluster: string, port: number, account: Account | null, log: Logger): Promise<ChildProcess> {
+async function launch(binaries: Binaries, cluster: string, port: number, account: Account | null, log: Logger, settings: Record<string, string>): Promise<ChildProcess> {
   const args = ['-D', cluster, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300'];
+  for (const [name, value] of Object.entries(settings)) args.push('-c', `${name}=${value}`);
   // detached: a Ctrl-C in the terminal must not stop the server under a final flush; we stop it ourselves.
   const child = spawn(binaries.postgres, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...(account ?? {}) });
   const pglog = log.child({ component: 'embedded-postgres' });

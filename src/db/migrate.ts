@@ -1,4 +1,5 @@
 // Forward-only numbered migrations (sql/NNNN_name.sql, embedded at build time), each in its own transaction.
+import { DatabaseUnreachableError } from '../errors.js';
 import type { Database } from './connection.js';
 import { MIGRATIONS } from './migrations.generated.js';
 
@@ -25,7 +26,7 @@ export async function migrate(db: Database, all: readonly Migration[] = MIGRATIO
       // Look before creating: CREATE SCHEMA checks the database-level CREATE right even with
       // IF NOT EXISTS, and a least-privilege role that owns only its schema does not have it.
       const exists = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [db.schemaName]);
-      if (exists.rowCount === 0) await tx.query(`CREATE SCHEMA ${db.schema}`);
+      if (exists.rowCount === 0) await tx.query(`CREATE SCHEMA ${db.schema}`).catch((error: unknown) => Promise.reject(schemaError(db, error)));
       await tx.query(
         `CREATE TABLE IF NOT EXISTS ${db.schema}.migrations (
            version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
@@ -42,4 +43,14 @@ export async function migrate(db: Database, all: readonly Migration[] = MIGRATIO
     if (next.done) return { version: next.version, applied };
     applied.push(next.name);
   }
+}
+
+/** A role without the CREATE right on the database (least privilege) needs its schema made by an admin. */
+function schemaError(db: Database, error: unknown): unknown {
+  if ((error as { code?: unknown })?.code !== '42501') return error;
+  return new DatabaseUnreachableError(
+    `schema ${db.schemaName} does not exist and this database role may not create it: as an administrator run ` +
+      `CREATE SCHEMA ${db.schema} AUTHORIZATION <the keeper's role>; (see README "Least-privilege database role")`,
+    { cause: error },
+  );
 }

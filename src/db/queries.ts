@@ -110,19 +110,30 @@ export async function listSessions(db: Database, q: Queryable, sessionId: string
   }));
 }
 
-/** name → sha256 of every current (head) file of the session. */
-export async function currentHashes(db: Database, q: Queryable, sessionId: string): Promise<Map<string, Buffer>> {
-  const { rows } = await q.query(`SELECT name, sha256 FROM ${db.schema}.files WHERE session_id = $1 AND generation_to IS NULL`, [sessionId]);
-  return new Map(rows.map((row) => [row['name'] as string, row['sha256'] as Buffer]));
+/** What change detection compares: the stored digest and, when the row is encrypted, its key id. */
+export interface StoredDigest {
+  /** sha256 of the content for plaintext rows; the keyed hash (crypto.keyedHash) when keyId is set. */
+  digest: Buffer;
+  keyId: string | null;
 }
 
-/** name → sha256 of the named current files (names not stored are absent). */
-export async function currentHashesOf(db: Database, q: Queryable, sessionId: string, names: string[]): Promise<Map<string, Buffer>> {
+function toDigests(rows: Row[]): Map<string, StoredDigest> {
+  return new Map(rows.map((row) => [row['name'] as string, { digest: row['sha256'] as Buffer, keyId: (row['key_id'] as string | null) ?? null }]));
+}
+
+/** name → digest of every current (head) file of the session. */
+export async function currentHashes(db: Database, q: Queryable, sessionId: string): Promise<Map<string, StoredDigest>> {
+  const { rows } = await q.query(`SELECT name, sha256, key_id FROM ${db.schema}.files WHERE session_id = $1 AND generation_to IS NULL`, [sessionId]);
+  return toDigests(rows);
+}
+
+/** name → digest of the named current files (names not stored are absent). */
+export async function currentHashesOf(db: Database, q: Queryable, sessionId: string, names: string[]): Promise<Map<string, StoredDigest>> {
   const { rows } = await q.query(
-    `SELECT name, sha256 FROM ${db.schema}.files WHERE session_id = $1 AND name = ANY($2::text[]) AND generation_to IS NULL`,
+    `SELECT name, sha256, key_id FROM ${db.schema}.files WHERE session_id = $1 AND name = ANY($2::text[]) AND generation_to IS NULL`,
     [sessionId, names],
   );
-  return new Map(rows.map((row) => [row['name'] as string, row['sha256'] as Buffer]));
+  return toDigests(rows);
 }
 
 /** Ends the current version of each named file at `generation` (changed or deleted in it); returns what was closed. */
@@ -232,20 +243,14 @@ export async function listGenerations(db: Database, q: Queryable, sessionId: str
 }
 
 /** The files as they were at `generation`: one query over the temporal ranges. */
-export async function filesAt(db: Database, q: Queryable, sessionId: string, generation: number): Promise<FileVersion[]> {
+export async function filesAt(db: Database, q: Queryable, sessionId: string, generation: number): Promise<StoredFileVersion[]> {
   const { rows } = await q.query(
-    `SELECT name, sha256, size, content, key_id FROM ${db.schema}.files
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${db.schema}.files
       WHERE session_id = $1 AND generation_from <= $2 AND (generation_to IS NULL OR generation_to > $2)
       ORDER BY name`,
     [sessionId, generation],
   );
-  return rows.map((row) => ({
-    name: row['name'] as string,
-    sha256: row['sha256'] as Buffer,
-    size: Number(row['size']),
-    content: row['content'] as Buffer,
-    keyId: (row['key_id'] as string | null) ?? null,
-  }));
+  return rows.map(toStoredVersion);
 }
 
 /** One page of every stored version of the session, in (name, generation_from) order after `after`. */
@@ -262,7 +267,11 @@ export async function fileVersionsPage(
       ORDER BY name, generation_from LIMIT $4`,
     [sessionId, after?.name ?? null, after?.generationFrom ?? 0, limit],
   );
-  return rows.map((row) => ({
+  return rows.map(toStoredVersion);
+}
+
+function toStoredVersion(row: Row): StoredFileVersion {
+  return {
     name: row['name'] as string,
     generationFrom: Number(row['generation_from']),
     generationTo: row['generation_to'] === null ? null : Number(row['generation_to']),
@@ -270,7 +279,49 @@ export async function fileVersionsPage(
     size: Number(row['size']),
     content: row['content'] as Buffer,
     keyId: (row['key_id'] as string | null) ?? null,
-  }));
+  };
+}
+
+/**
+ * One page, in primary-key order after `after`, of the session's stored versions that are not under
+ * key `keyId` (plaintext ones included), locked until the transaction ends.
+ */
+export async function versionsNotUnderKey(
+  db: Database,
+  tx: Queryable,
+  sessionId: string,
+  keyId: string,
+  after: { name: string; generationFrom: number } | null,
+  limit: number,
+): Promise<StoredFileVersion[]> {
+  const { rows } = await tx.query(
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${db.schema}.files
+      WHERE session_id = $1 AND key_id IS DISTINCT FROM $2 AND ($3::text IS NULL OR (name, generation_from) > ($3, $4))
+      ORDER BY name, generation_from LIMIT $5 FOR UPDATE`,
+    [sessionId, keyId, after?.name ?? null, after?.generationFrom ?? 0, limit],
+  );
+  return rows.map(toStoredVersion);
+}
+
+/** Replaces a stored version's content, digest and key id (rekey); the row keeps its identity. */
+export async function reencryptVersions(
+  db: Database,
+  tx: Queryable,
+  sessionId: string,
+  rows: { name: string; generationFrom: number; content: Buffer; digest: Buffer; keyId: string }[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(
+    `UPDATE ${db.schema}.files f SET content = r.content, sha256 = r.digest, key_id = r.key_id
+       FROM unnest($2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[]) AS r(name, generation_from, content, digest, key_id)
+      WHERE f.session_id = $1 AND f.name = r.name AND f.generation_from = r.generation_from`,
+    [sessionId, rows.map((r) => r.name), rows.map((r) => r.generationFrom), rows.map((r) => r.content), rows.map((r) => r.digest), rows.map((r) => r.keyId)],
+  );
+}
+
+/** Sets the stored registered jid (rekey replaces a full number with its masked form). */
+export async function setRegisteredJid(db: Database, tx: Queryable, sessionId: string, registeredJid: string | null): Promise<void> {
+  await tx.query(`UPDATE ${db.schema}.sessions SET registered_jid = $2 WHERE session_id = $1`, [sessionId, registeredJid]);
 }
 
 export async function deleteSession(db: Database, q: Queryable, sessionId: string): Promise<boolean> {

@@ -59,12 +59,6 @@ describe('config', () => {
     assert.throws(() => loadConfig('backup', ['--yes'], {}), UsageError);
   });
 
-  it('refuses to run when an encryption key is configured, rather than store plaintext', () => {
-    for (const name of ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEY_FILE', 'KEEPER_ENCRYPTION_KEYS']) {
-      assert.throws(() => loadConfig('sidecar', [], { [name]: 'x' }), (error: unknown) => error instanceof UsageError && error.message.includes(name) && /cannot encrypt/.test(error.message));
-    }
-  });
-
   it('returns a frozen object', () => {
     assert.ok(Object.isFrozen(loadConfig('status', [], {})));
   });

@@ -1,0 +1,82 @@
+// How a file becomes a stored row and back: plaintext with its sha256, or (with a key) AES-256-GCM
+// ciphertext bound to (session, name, generation that wrote it) with a keyed hash. Every row is
+// opened through here, so restore, export, the API and verify apply the same checks.
+import { decrypt, encrypt, keyedHash, sameDigest, type KeyRing } from './crypto.js';
+import type { StoredDigest, StoredFileVersion } from './db/queries.js';
+import { invalidNameReason, quoteName } from './names.js';
+import { sha256 } from './snapshot.js';
+
+export interface PlainFile {
+  name: string;
+  content: Buffer;
+}
+
+export interface SealedRow {
+  name: string;
+  sha256: Buffer;
+  size: number;
+  content: Buffer;
+  keyId: string | null;
+}
+
+/** Why a stored row cannot be opened. `missingKey`: it names a key id that is not configured. */
+export interface RowFailure {
+  reason: string;
+  missingKey: string | null;
+}
+
+/** The row to store for `file`, written at `generation`: encrypted under the ring's writer key, or plaintext without keys. */
+export function sealRow(keys: KeyRing | null, sessionId: string, generation: number, file: PlainFile): SealedRow {
+  const size = file.content.length;
+  if (!keys) return { name: file.name, sha256: sha256(file.content), size, content: file.content, keyId: null };
+  const key = keys.writer;
+  return {
+    name: file.name,
+    sha256: keyedHash(key, sessionId, file.name, file.content),
+    size,
+    content: encrypt(key, { sessionId, name: file.name, generation }, file.content),
+    keyId: key.id,
+  };
+}
+
+/**
+ * True when `content` is what the stored row holds. With encryption on, a plaintext row never
+ * counts as the same: it is stored again, encrypted. Throws RowKeyMissing for a row under a key
+ * this process does not have (storing over it would silently give up its encryption).
+ */
+export function storedMatches(keys: KeyRing | null, sessionId: string, name: string, content: Buffer, stored: StoredDigest): boolean {
+  if (stored.keyId === null) return keys === null && sha256(content).equals(stored.digest);
+  const key = keys?.find(stored.keyId);
+  if (!key) throw new RowKeyMissing(stored.keyId);
+  return sameDigest(keyedHash(key, sessionId, name, content), stored.digest);
+}
+
+export class RowKeyMissing extends Error {
+  constructor(readonly keyId: string) {
+    super(`stored files are encrypted with key id ${keyId}, which is not configured`);
+  }
+}
+
+/** The plaintext of a stored row after every check (safe name, decryption, size, digest), or why it fails. */
+export function openRow(keys: KeyRing | null, sessionId: string, row: StoredFileVersion): { content: Buffer } | RowFailure {
+  const label = quoteName(row.name);
+  const bad = invalidNameReason(row.name);
+  if (bad) return { reason: `${label}: unsafe file name (${bad})`, missingKey: null };
+  let content = row.content;
+  let matches: (plain: Buffer) => boolean = (plain) => sha256(plain).equals(row.sha256);
+  let digestName = 'sha256';
+  if (row.keyId !== null) {
+    const key = keys?.find(row.keyId);
+    if (!key) return { reason: `${label}: encrypted with key id ${row.keyId}, which is not configured`, missingKey: row.keyId };
+    const plain = decrypt(key, { sessionId, name: row.name, generation: row.generationFrom }, row.content);
+    if (!plain) {
+      return { reason: `${label}: cannot be decrypted with key id ${row.keyId} (wrong key, or its content, name or generation was altered)`, missingKey: null };
+    }
+    content = plain;
+    matches = (value) => sameDigest(keyedHash(key, sessionId, row.name, value), row.sha256);
+    digestName = 'keyed hash';
+  }
+  if (content.length !== row.size) return { reason: `${label}: size ${content.length} differs from the recorded ${row.size}`, missingKey: null };
+  if (!matches(content)) return { reason: `${label}: ${digestName} mismatch`, missingKey: null };
+  return { content };
+}

@@ -1,0 +1,109 @@
+// Encryption, tamper detection and rotation through the real CLI: what verify and restore say and
+// exit with when a byte in the database is flipped or the key is missing, and `rekey`.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { Curve } from '@whiskeysockets/baileys';
+import { makeKey } from '../../src/crypto.js';
+import { writeSession } from '../support/baileys.js';
+import { cliEnv, messages, runCli } from '../support/cli.js';
+import { freshDatabase, query } from '../support/db.js';
+import { readTree, tempDir } from '../support/fs.js';
+
+const key = randomBytes(32);
+const keyB64 = key.toString('base64');
+const keyId = makeKey(key).fingerprint;
+
+describe('encryption and tamper detection through the CLI', async () => {
+  const url = await freshDatabase('security');
+  const keyed = (session: string, extra: Record<string, string> = {}) => cliEnv(url, { KEEPER_SESSION_ID: session, KEEPER_ENCRYPTION_KEY: keyB64, ...extra });
+
+  /** Three encrypted generations of `session`: pre-key-2 changes in generation 2, pre-key-3 in 3. Returns the directory. */
+  async function threeGenerations(session: string): Promise<{ dir: string; trees: Map<string, string>[] }> {
+    const dir = await tempDir(session);
+    const auth = await writeSession(dir, { preKeys: 5 });
+    const trees: Map<string, string>[] = [];
+    for (const id of [null, '2', '3']) {
+      if (id) await auth.state.keys.set({ 'pre-key': { [id]: Curve.generateKeyPair() } });
+      const result = await runCli(['backup', '--dir', dir], { env: keyed(session) });
+      assert.equal(result.code, 0, result.stderr);
+      trees.push(await readTree(dir));
+    }
+    return { dir, trees };
+  }
+
+  const flip = (column: string, session: string, name: string, generation: number) =>
+    query(url, `UPDATE baileys_keeper.files SET ${column} = set_byte(${column}, 20, get_byte(${column}, 20) # 1) WHERE session_id = $1 AND name = $2 AND generation_from = $3`, [
+      session,
+      name,
+      generation,
+    ]);
+
+  it('a flipped content byte: verify names the file (exit 4); restore refuses and names the older generation, which restores', async () => {
+    const { trees } = await threeGenerations('flip');
+    await flip('content', 'flip', 'pre-key-3.json', 3);
+    const verify = await runCli(['verify'], { env: keyed('flip') });
+    assert.equal(verify.code, 4);
+    assert.match(verify.stdout, /^FAILED {2}"pre-key-3\.json": cannot be decrypted with key id fp-[0-9a-f]{12} .*\(stored at generation 3\)$/m);
+
+    const target = path.join(await tempDir('flip-target'), 'auth');
+    const refused = await runCli(['restore', '--dir', target], { env: keyed('flip') });
+    assert.equal(refused.code, 4);
+    assert.match(messages(refused.stdout), /generation 3 of session flip failed its integrity check: "pre-key-3\.json".*Nothing was written\. Generation 2 \(.*\) verifies: restore it with --generation 2/);
+    assert.deepEqual(await readdir(target).catch(() => []), [], 'nothing was written');
+    const older = await runCli(['restore', '--dir', target, '--generation', '2'], { env: keyed('flip') });
+    assert.equal(older.code, 0, older.stdout);
+    assert.deepEqual(await readTree(target), trees[1]);
+  });
+
+  it('a flipped byte in the stored hash or the file name is named by verify (exit 4)', async () => {
+    await threeGenerations('names');
+    await flip('sha256', 'names', 'pre-key-2.json', 2);
+    await query(url, "UPDATE baileys_keeper.files SET name = 'pre-key-5.jsom' WHERE session_id = 'names' AND name = 'pre-key-5.json'");
+    const verify = await runCli(['verify', '--json'], { env: keyed('names') });
+    assert.equal(verify.code, 4);
+    const failures = (JSON.parse(verify.stdout) as { failures: { name: string; generation: number; reason: string }[] }).failures;
+    assert.deepEqual(
+      failures.map((f) => [f.name, f.generation]),
+      [['pre-key-2.json', 2], ['pre-key-5.jsom', 1]],
+    );
+    assert.match(failures[0]!.reason, /keyed hash mismatch/);
+    assert.match(failures[1]!.reason, /cannot be decrypted/);
+  });
+
+  it('restore without the key, or with another key, exits 4 naming the key id it needs and writes nothing', async () => {
+    const { dir } = await threeGenerations('nokey');
+    for (const env of [cliEnv(url, { KEEPER_SESSION_ID: 'nokey' }), cliEnv(url, { KEEPER_SESSION_ID: 'nokey', KEEPER_ENCRYPTION_KEY: randomBytes(32).toString('base64') })]) {
+      const target = path.join(await tempDir('nokey-target'), 'auth');
+      const result = await runCli(['restore', '--dir', target], { env });
+      assert.equal(result.code, 4, result.stdout);
+      assert.match(messages(result.stdout), new RegExp(`generation 3 of session nokey is encrypted with key id ${keyId}, which is not configured .*nothing was written`));
+      assert.deepEqual(await readdir(target).catch(() => []), []);
+    }
+    const backup = await runCli(['backup', '--dir', dir], { env: cliEnv(url, { KEEPER_SESSION_ID: 'nokey' }) });
+    assert.equal(backup.code, 4, 'no silent switch to plaintext');
+  });
+
+  it('rekey moves the whole history to the newest key; then only that key is needed', async () => {
+    const { trees } = await threeGenerations('rotate');
+    const next = randomBytes(32).toString('base64');
+    // The single key's rows carry its fingerprint id; listed under any id it still decrypts them.
+    const both = cliEnv(url, { KEEPER_SESSION_ID: 'rotate', KEEPER_ENCRYPTION_KEYS: `2027:${next},2026:${keyB64}` });
+    const [stored] = await query<{ n: string }>(url, "SELECT count(*) AS n FROM baileys_keeper.files WHERE session_id = 'rotate'");
+    const rekey = await runCli(['rekey', '--json'], { env: both });
+    assert.equal(rekey.code, 0, rekey.stderr);
+    assert.deepEqual(JSON.parse(rekey.stdout), { session_id: 'rotate', key_id: '2027', rewritten: Number(stored!.n) });
+    const onlyNext = cliEnv(url, { KEEPER_SESSION_ID: 'rotate', KEEPER_ENCRYPTION_KEYS: `2027:${next}` });
+    assert.equal((await runCli(['verify'], { env: onlyNext })).code, 0);
+    for (const generation of [1, 2, 3]) {
+      const target = await tempDir('rotate-target');
+      const restore = await runCli(['restore', '--dir', target, '--generation', String(generation)], { env: onlyNext });
+      assert.equal(restore.code, 0, restore.stdout);
+      assert.deepEqual(await readTree(target), trees[generation - 1]);
+    }
+    const rows = await query<{ key_id: string }>(url, "SELECT DISTINCT key_id FROM baileys_keeper.files WHERE session_id = 'rotate'");
+    assert.deepEqual(rows, [{ key_id: '2027' }]);
+  });
+});

@@ -1,0 +1,201 @@
+// Encryption at rest in the store, on a real PostgreSQL: what the database holds, change detection
+// with a keyed hash, rows moved or altered by someone with database access, mixed histories, rekey.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { Curve } from '@whiskeysockets/baileys';
+import { KeyRing, makeKey } from '../../src/crypto.js';
+import { IntegrityError } from '../../src/errors.js';
+import { readSnapshot } from '../../src/snapshot.js';
+import { SessionStore } from '../../src/store.js';
+import { openAuth, REGISTERED_JID, writeSession } from '../support/baileys.js';
+import { query } from '../support/db.js';
+import { readTree, tempDir } from '../support/fs.js';
+import { testStore } from '../support/store.js';
+
+const fast = { retryDelaysMs: [1, 1], sleep: async () => undefined };
+const oldKey = makeKey(randomBytes(32), 'old');
+const newKey = makeKey(randomBytes(32), 'new');
+
+describe('encryption at rest', async () => {
+  const t = await testStore('encryption');
+  const plain = t.store;
+  const withOld = new SessionStore(t.db, new KeyRing([oldKey]));
+  const rotated = new SessionStore(t.db, new KeyRing([newKey, oldKey]));
+  const onlyNew = new SessionStore(t.db, new KeyRing([newKey]));
+
+  async function backup(store: SessionStore, sessionId: string, dir: string) {
+    const lease = await t.lease(sessionId);
+    try {
+      return await store.backup(sessionId, await readSnapshot(dir, fast), { lease, keep: 100, allowReplace: false, reason: 'test' });
+    } finally {
+      await store.releaseLease(sessionId, lease);
+    }
+  }
+
+  async function rows(sessionId: string) {
+    return query<{ name: string; generation_from: string; content: Buffer; sha256: Buffer; key_id: string | null }>(
+      t.url,
+      'SELECT name, generation_from, content, sha256, key_id FROM baileys_keeper.files WHERE session_id = $1 ORDER BY name, generation_from',
+      [sessionId],
+    );
+  }
+
+  async function contentsAt(store: SessionStore, sessionId: string, generation?: number) {
+    const loaded = await store.loadPoint(sessionId, { generation: generation ?? null });
+    return new Map(loaded!.files.map((file) => [file.name, file.content.toString('utf8')]));
+  }
+
+  /** A session of three generations under `store`: pre-key-2 changes in generation 2, pre-key-3 in 3. */
+  async function threeGenerations(sessionId: string, store: SessionStore) {
+    const dir = await tempDir(sessionId);
+    const auth = await writeSession(dir, { preKeys: 5 });
+    assert.equal((await backup(store, sessionId, dir)).kind, 'success');
+    await auth.state.keys.set({ 'pre-key': { '2': Curve.generateKeyPair() } });
+    assert.equal((await backup(store, sessionId, dir)).kind, 'success');
+    await auth.state.keys.set({ 'pre-key': { '3': Curve.generateKeyPair() } });
+    assert.equal((await backup(store, sessionId, dir)).kind, 'success');
+    return dir;
+  }
+
+  it('stores ciphertext, keyed hashes and the key id; no plaintext, no plaintext hash, no full phone number', async () => {
+    const dir = await tempDir('enc');
+    await writeSession(dir, { preKeys: 5 });
+    const result = await backup(withOld, 'enc', dir);
+    assert.equal(result.kind, 'success');
+    const tree = await readTree(dir);
+    for (const row of await rows('enc')) {
+      const original = Buffer.from(tree.get(row.name)!, 'utf8');
+      assert.equal(row.key_id, 'old');
+      assert.ok(!row.content.includes(original.subarray(0, 24)), `${row.name}: content is not stored in clear`);
+      assert.notDeepEqual(row.sha256, createHash('sha256').update(original).digest(), `${row.name}: no plaintext sha256`);
+    }
+    const [session] = await query<{ registered_jid: string }>(t.url, "SELECT registered_jid FROM baileys_keeper.sessions WHERE session_id = 'enc'");
+    assert.equal(session!.registered_jid, '5511*****4321');
+    assert.ok(!session!.registered_jid.includes(REGISTERED_JID.split(':')[0]!));
+    assert.deepEqual(await contentsAt(withOld, 'enc'), tree);
+    assert.deepEqual(await withOld.verify('enc'), { checked: tree.size, failures: [] });
+  });
+
+  it('detects changes with the keyed hash: an unchanged directory is a no-op, one changed key is one row', async () => {
+    const dir = await tempDir('detect');
+    const auth = await writeSession(dir, { preKeys: 5 });
+    await backup(withOld, 'detect', dir);
+    assert.equal((await backup(withOld, 'detect', dir)).kind, 'noop');
+    await auth.state.keys.set({ 'pre-key': { '4': Curve.generateKeyPair() } });
+    const second = await backup(withOld, 'detect', dir);
+    assert.ok(second.kind === 'success' && second.changed === 1, JSON.stringify(second));
+  });
+
+  it('restores a history that mixes plaintext and encrypted generations; turning encryption on re-stores the head encrypted', async () => {
+    const dir = await tempDir('mixed');
+    const auth = await writeSession(dir, { preKeys: 5 });
+    await backup(plain, 'mixed', dir);
+    const gen1 = await readTree(dir);
+    const second = await backup(withOld, 'mixed', dir);
+    assert.ok(second.kind === 'success' && second.changed === gen1.size, 'every plaintext head file is stored again, encrypted');
+    await auth.state.keys.set({ 'pre-key': { '1': Curve.generateKeyPair() } });
+    await backup(withOld, 'mixed', dir);
+    const gen3 = await readTree(dir);
+    const keyIds = new Set((await rows('mixed')).map((row) => row.key_id));
+    assert.deepEqual(keyIds, new Set([null, 'old']));
+    assert.deepEqual(await contentsAt(withOld, 'mixed', 1), gen1);
+    assert.deepEqual(await contentsAt(withOld, 'mixed', 2), gen1);
+    assert.deepEqual(await contentsAt(withOld, 'mixed', 3), gen3);
+    assert.equal((await withOld.verify('mixed')).failures.length, 0);
+  });
+
+  it('refuses a missing or wrong key, naming the key id the data needs', async () => {
+    const dir = await tempDir('nokey');
+    await writeSession(dir, { preKeys: 3 });
+    await backup(withOld, 'nokey', dir);
+    for (const store of [plain, onlyNew, new SessionStore(t.db, new KeyRing([makeKey(randomBytes(32))]))]) {
+      await assert.rejects(store.loadPoint('nokey', {}), (error: unknown) => error instanceof IntegrityError && /encrypted with key id old, which is not configured/.test(error.message));
+      const verified = await store.verify('nokey');
+      assert.ok(verified.failures.length > 0 && verified.failures.every((f) => f.missingKey === 'old'));
+    }
+    // A backup without the key must not quietly store the session in plaintext over it.
+    await assert.rejects(backup(plain, 'nokey', dir), (error: unknown) => error instanceof IntegrityError && /key id old/.test(error.message));
+    assert.ok((await rows('nokey')).every((row) => row.key_id === 'old'));
+  });
+
+  it('the same key under a different explicit id still decrypts (found by fingerprint), but a different key under the right id does not', async () => {
+    const material = randomBytes(32);
+    const dir = await tempDir('fp');
+    await writeSession(dir, { preKeys: 2 });
+    await backup(new SessionStore(t.db, new KeyRing([makeKey(material)])), 'fp', dir);
+    const renamed = new SessionStore(t.db, new KeyRing([makeKey(randomBytes(32), 'next'), makeKey(material, 'previous')]));
+    assert.deepEqual(await contentsAt(renamed, 'fp'), await readTree(dir));
+    const impostor = new SessionStore(t.db, new KeyRing([makeKey(randomBytes(32), 'old')]));
+    await backup(withOld, 'fp2', dir);
+    await assert.rejects(impostor.loadPoint('fp2', {}), /cannot be decrypted with key id old \(wrong key/);
+  });
+
+  it('rows swapped or moved inside the database fail to decrypt, and the restore names an older generation that verifies', async () => {
+    const dir = await threeGenerations('swap', withOld);
+    const byName = new Map((await rows('swap')).map((row) => [`${row.name}@${row.generation_from}`, row]));
+    // Put generation 1's ciphertext of pre-key-3 into its generation-3 row: a valid ciphertext, the wrong place.
+    await query(t.url, "UPDATE baileys_keeper.files SET content = $1 WHERE session_id = 'swap' AND name = 'pre-key-3.json' AND generation_from = 3", [
+      byName.get('pre-key-3.json@1')!.content,
+    ]);
+    await assert.rejects(
+      withOld.loadPoint('swap', {}),
+      (error: unknown) =>
+        error instanceof IntegrityError &&
+        /generation 3 of session swap failed its integrity check: "pre-key-3\.json": cannot be decrypted/.test(error.message) &&
+        /Generation 2 \(.*\) verifies: restore it with --generation 2/.test(error.message),
+    );
+    assert.equal((await contentsAt(withOld, 'swap', 2)).size, (await readTree(dir)).size);
+    // Moving a row to another session is caught the same way.
+    await query(t.url, "INSERT INTO baileys_keeper.sessions (session_id) VALUES ('thief')");
+    await query(t.url, "UPDATE baileys_keeper.files SET session_id = 'thief' WHERE session_id = 'swap' AND name = 'creds.json'");
+    const stolen = await withOld.verify('thief');
+    assert.deepEqual(stolen.failures.map((f) => f.name), ['creds.json']);
+  });
+
+  it('rekey re-encrypts plaintext and old-key history under the newest key; restores work during and after it', async () => {
+    const dir = await tempDir('rekey');
+    const auth = await writeSession(dir, { preKeys: 8 });
+    await backup(plain, 'rekey', dir);
+    await auth.state.keys.set({ 'pre-key': { '1': Curve.generateKeyPair() } });
+    await backup(withOld, 'rekey', dir);
+    await auth.state.keys.set({ 'pre-key': { '2': Curve.generateKeyPair() } });
+    await backup(withOld, 'rekey', dir);
+    const expected = await Promise.all([1, 2, 3].map((g) => contentsAt(withOld, 'rekey', g)));
+    const total = (await rows('rekey')).length;
+
+    // Restores run while the rekey commits batch after batch: every moment must restore.
+    let rekeying = true;
+    const reader = (async () => {
+      let reads = 0;
+      while (rekeying || reads === 0) {
+        assert.deepEqual(await contentsAt(rotated, 'rekey', 1 + (reads % 3)), expected[reads % 3]);
+        reads++;
+      }
+      return reads;
+    })();
+    const result = await rotated.rekey('rekey', 2).finally(() => (rekeying = false));
+    assert.ok((await reader) > 0);
+    assert.deepEqual(result, { rewritten: total, keyId: 'new' });
+    assert.ok((await rows('rekey')).every((row) => row.key_id === 'new'));
+    for (const g of [1, 2, 3]) assert.deepEqual(await contentsAt(onlyNew, 'rekey', g), expected[g - 1], `generation ${g} with only the new key`);
+    assert.equal((await onlyNew.verify('rekey')).failures.length, 0);
+    assert.deepEqual(await rotated.rekey('rekey'), { rewritten: 0, keyId: 'new' }, 'a second rekey has nothing to do');
+    assert.equal((await backup(onlyNew, 'rekey', dir)).kind, 'noop', 'change detection works on the rekeyed head');
+    const creds = JSON.parse(await readFile(path.join(dir, 'creds.json'), 'utf8')) as { me: { id: string } };
+    assert.equal(creds.me.id, REGISTERED_JID);
+  });
+
+  it('rekey never launders a tampered row: it stops at it, naming the file, and leaves what it did valid', async () => {
+    await threeGenerations('launder', withOld);
+    await query(t.url, "UPDATE baileys_keeper.files SET sha256 = set_byte(sha256, 0, get_byte(sha256, 0) # 1) WHERE session_id = 'launder' AND name = 'pre-key-4.json'");
+    await assert.rejects(rotated.rekey('launder', 3), (error: unknown) => error instanceof IntegrityError && /"pre-key-4\.json": keyed hash mismatch/.test(error.message));
+    const after = await rows('launder');
+    assert.ok(after.some((row) => row.key_id === 'new') && after.some((row) => row.key_id === 'old'), 'earlier batches committed');
+    assert.equal(after.find((row) => row.name === 'pre-key-4.json')!.key_id, 'old', 'the tampered row was not re-encrypted');
+    const failures = (await rotated.verify('launder')).failures;
+    assert.deepEqual(failures.map((f) => f.name), ['pre-key-4.json']);
+  });
+});
