@@ -24,6 +24,7 @@ export interface Container {
   command?: string[];
   args?: string[];
   env?: EnvVar[];
+  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
   volumeMounts?: VolumeMount[];
   restartPolicy?: string;
   ports?: { name?: string; containerPort: number }[];
@@ -66,9 +67,16 @@ export function container(spec: PodSpec, name: string): Container {
   return found;
 }
 
-/** A container's env as name → value; secretKeyRefs read from the rendered Secrets. */
+/** A container's env as name → value: envFrom first, then env; ConfigMaps and Secrets read from `objects`. */
 export function resolveEnv(spec: Container, objects: K8sObject[]): Record<string, string> {
   const env: Record<string, string> = {};
+  for (const source of spec.envFrom ?? []) {
+    const ref = source.configMapRef ?? source.secretRef;
+    const kind = source.configMapRef ? 'ConfigMap' : 'Secret';
+    const object = objects.find((candidate) => candidate.kind === kind && candidate.metadata.name === ref?.name) as (K8sObject & { data?: Record<string, string> }) | undefined;
+    if (!object) throw new Error(`${spec.name} reads ${kind} ${ref?.name ?? '?'}, which is not among the objects`);
+    for (const [name, value] of Object.entries(object.data ?? {})) env[name] = kind === 'Secret' ? Buffer.from(value, 'base64').toString('utf8') : value;
+  }
   for (const variable of spec.env ?? []) {
     if (variable.value !== undefined) env[variable.name] = variable.value;
     else if (variable.valueFrom?.secretKeyRef) env[variable.name] = secretValue(objects, variable.valueFrom.secretKeyRef.name, variable.valueFrom.secretKeyRef.key);
