@@ -148,6 +148,12 @@ describe('chart: the pod', () => {
     assert.equal(envValue(container(spec, 'sidecar'), 'KEEPER_SHUTDOWN_QUIET_MS'), '5000');
   });
 
+  it('native mode refuses a cluster before 1.29 and says to use classic; classic renders there', async () => {
+    assert.match(await helmTemplateError([values('native')], {}, '1.28.9'), /sidecar\.mode=native needs Kubernetes 1\.29.*set sidecar\.mode=classic/);
+    const spec = workloadPodSpec(await helmTemplate([values('classic')], {}, '1.28.9'));
+    assert.deepEqual(spec.containers.map((c) => c.name), ['bot', 'sidecar']);
+  });
+
   it('one pod at a time: replicas 1, Recreate for a Deployment, a StatefulSet when asked', async () => {
     const deployment = only(await helmTemplate([values('native')]), 'Deployment');
     const spec = deployment['spec'] as { replicas: number; strategy: { type: string } };

@@ -118,6 +118,9 @@ baileys-keeper.validate: fails the render with a clear message on values the sch
 {{- if and (not .Values.secret.existingSecret) (not .Values.secret.create.databaseUrl) }}
 {{- fail "a PostgreSQL URL is required: set secret.existingSecret to a Secret with a DATABASE_URL key, or secret.create.databaseUrl" }}
 {{- end }}
+{{- if and (eq .Values.sidecar.mode "native") (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) }}
+{{- fail (printf "sidecar.mode=native needs Kubernetes 1.29 or newer (native sidecar containers); this cluster is %s: set sidecar.mode=classic" .Capabilities.KubeVersion.Version) }}
+{{- end }}
 {{- if gt (int .Values.sidecar.debounceMs) (int .Values.sidecar.maxDelayMs) }}
 {{- fail (printf "sidecar.maxDelayMs (%v) must be at least sidecar.debounceMs (%v)" .Values.sidecar.maxDelayMs .Values.sidecar.debounceMs) }}
 {{- end }}

@@ -26,19 +26,19 @@ export function parseManifests(text: string): K8sObject[] {
   return objects;
 }
 
-/** `helm template` of the chart with the given values files and --set pairs, for KUBE_VERSION. */
-export async function helmTemplate(valuesFiles: string[], set: Record<string, string> = {}, release = 'bot', namespace = 'bots'): Promise<K8sObject[]> {
+/** `helm template` of the chart (release bot, namespace bots) with the given values files and --set-string pairs. */
+export async function helmTemplate(valuesFiles: string[], set: Record<string, string> = {}, kubeVersion = KUBE_VERSION): Promise<K8sObject[]> {
   const helm = await findTool('helm', 'HELM');
-  const args = ['template', release, CHART, '--namespace', namespace, '--kube-version', KUBE_VERSION];
+  const args = ['template', 'bot', CHART, '--namespace', 'bots', '--kube-version', kubeVersion];
   for (const file of valuesFiles) args.push('--values', file);
   for (const [key, value] of Object.entries(set)) args.push('--set-string', `${key}=${value}`);
   return parseManifests(await tool(helm, args));
 }
 
 /** `helm template` expected to fail; resolves with helm's error text. */
-export async function helmTemplateError(valuesFiles: string[], set: Record<string, string> = {}): Promise<string> {
+export async function helmTemplateError(valuesFiles: string[], set: Record<string, string> = {}, kubeVersion = KUBE_VERSION): Promise<string> {
   try {
-    await helmTemplate(valuesFiles, set);
+    await helmTemplate(valuesFiles, set, kubeVersion);
   } catch (error) {
     return (error as Error).message;
   }
