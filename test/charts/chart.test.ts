@@ -354,6 +354,26 @@ describe('chart: monitoring', () => {
   });
 });
 
+describe('chart: NOTES.txt', () => {
+  it('tells the session, how to reach the sidecar and how to run helm test; classic mode explains its shutdown', async () => {
+    const helm = await findTool('helm', 'HELM');
+    // A client-only dry run renders NOTES.txt without a cluster.
+    const notes = async (shape: string) => {
+      const output = await tool(helm, ['install', 'bot', CHART, '--namespace', 'bots', '--dry-run=client', '--values', values(shape)]);
+      return output.slice(output.indexOf('NOTES:'));
+    };
+    const native = await notes('native');
+    assert.match(native, /WhatsApp session "my-bot"/);
+    assert.match(native, /port-forward svc\/bot-baileys-keeper 9464/);
+    assert.match(native, /helm test bot --namespace bots/);
+    assert.match(native, /session API is off/);
+    assert.doesNotMatch(native, /Classic mode/);
+    const classic = await notes('classic');
+    assert.match(classic, /Classic mode: the bot and the sidecar get SIGTERM together.*\n5000 ms/);
+    assert.match(await notes('existing-secret'), /logs statefulset\/bot-baileys-keeper -c restore/);
+  });
+});
+
 describe('chart: helm test', () => {
   it('a test-hook pod that asks the Service for /readyz with the sidecar image', async () => {
     const objects = await helmTemplate([values('native')]);

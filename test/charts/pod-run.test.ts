@@ -9,10 +9,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { collect } from '../support/cli.js';
 import { freshDatabase } from '../support/db.js';
 import { readTree, tempDir } from '../support/fs.js';
 import { LocalPod } from '../support/charts/local-pod.js';
-import { CHART, helmTemplate } from '../support/charts/render.js';
+import { resolveEnv, type Container } from '../support/charts/pod.js';
+import { CHART, helmTemplate, type K8sObject } from '../support/charts/render.js';
 import { REPO } from '../support/paths.js';
 import { diffTrees, storedHead, waitFor } from '../support/sidecar.js';
 
@@ -96,10 +98,10 @@ for (const shape of ['native', 'classic']) {
   });
 }
 
-describe('pod run: the session API token from the mounted Secret', async () => {
+describe('pod run: the API token from the mounted Secret, and the helm test script', async () => {
   const url = await freshDatabase('pod_token');
 
-  it('classic values with an API token: the sidecar answers the session API with the token file it was given', async () => {
+  it('the sidecar answers the session API with the token file it was given; the helm test script passes, then fails once it is gone', async () => {
     const objects = await helmTemplate([path.join(CHART, 'ci', 'classic-values.yaml')], { 'secret.create.databaseUrl': url, 'session.id': 'pod-token' });
     const pod = await LocalPod.create(objects, await tempDir('pod-token'));
     const env = pod.env(pod.container('sidecar'));
@@ -112,7 +114,20 @@ describe('pod run: the session API token from the mounted Secret', async () => {
     assert.equal(answer.status, 200);
     const wrong = await fetch(`http://127.0.0.1:${sidecar.port}/api/session/status`, { headers: { authorization: 'Bearer wrong' } });
     assert.equal(wrong.status, 401);
+
+    // The `helm test` pod's own script, run with node against this sidecar (its URL moved to loopback).
+    const testPod = objects.find((object) => object.kind === 'Pod') as K8sObject & { spec: { containers: Container[] } };
+    const [node, ...script] = testPod.spec.containers[0]!.command!;
+    assert.equal(node, 'node');
+    const helmTest = (url: string, seconds: string) => collect(spawn(process.execPath, script, { env: { ...resolveEnv(testPod.spec.containers[0]!, objects), READYZ_URL: url, TIMEOUT_SECONDS: seconds } }));
+    const passed = await helmTest(`http://127.0.0.1:${sidecar.port}/readyz`, '30');
+    assert.equal(passed.code, 0, passed.stderr);
+    assert.match(passed.stdout, /^ok: .* answered 200/);
+
     const ends = await pod.terminate();
     assert.equal(ends.get('sidecar')!.code, 0);
+    const failed = await helmTest(`http://127.0.0.1:${sidecar.port}/readyz`, '1');
+    assert.equal(failed.code, 1, 'helm test fails when the sidecar does not answer');
+    assert.match(failed.stderr, /did not answer 200 in time/);
   });
 });
