@@ -1,5 +1,7 @@
 // `npm test`: starts one real PostgreSQL for the run (the embedded one, unless DATABASE_URL points at
 // a server), then runs every test file with node's test runner. Each file makes its own database.
+// `--charts` (npm run test:charts) runs the deployment tests under test/charts/ instead, which need
+// helm and kustomize; the other arguments filter file names.
 import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -11,12 +13,17 @@ import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const log = pino({ level: process.env['TEST_LOG'] ?? 'warn' });
 
+const charts = process.argv[2] === '--charts';
+const filters = process.argv.slice(charts ? 3 : 2);
+const CHART_TESTS = path.join(here, 'charts') + path.sep;
+
 async function testFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries
     .filter((entry) => entry.isFile() && entry.name.endsWith('.test.js'))
     .map((entry) => path.join(entry.parentPath, entry.name))
-    .filter((file) => process.argv.length <= 2 || process.argv.slice(2).some((filter) => file.includes(filter)))
+    .filter((file) => file.startsWith(CHART_TESTS) === charts)
+    .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)))
     .sort();
 }
 
@@ -32,7 +39,7 @@ if (!url) {
 }
 
 const files = await testFiles(here);
-if (files.length === 0) throw new Error(`no test file matches ${process.argv.slice(2).join(' ')}`);
+if (files.length === 0) throw new Error(`no test file matches ${filters.join(' ')}`);
 const concurrency = process.env['TEST_CONCURRENCY'] ?? '3';
 const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
   stdio: 'inherit',

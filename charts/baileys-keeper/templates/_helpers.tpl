@@ -1,0 +1,407 @@
+{{/*
+baileys-keeper.name: the chart name (or nameOverride), DNS-safe.
+*/}}
+{{- define "baileys-keeper.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+baileys-keeper.fullname: the release-scoped name of every object.
+*/}}
+{{- define "baileys-keeper.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+baileys-keeper.selectorLabels: the labels that select this release's pod (never change them after install).
+*/}}
+{{- define "baileys-keeper.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "baileys-keeper.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+baileys-keeper.labels: the standard labels of every object.
+*/}}
+{{- define "baileys-keeper.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "baileys-keeper.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: baileys-keeper
+{{- end }}
+
+{{/*
+baileys-keeper.sessionId: the session id, defaulting to the full name (already a valid id).
+*/}}
+{{- define "baileys-keeper.sessionId" -}}
+{{- default (include "baileys-keeper.fullname" .) .Values.session.id }}
+{{- end }}
+
+{{/*
+baileys-keeper.image: "registry/repository:tag" of a keeper image; call with (dict "root" $ "repository" R).
+*/}}
+{{- define "baileys-keeper.image" -}}
+{{- $image := .root.Values.image }}
+{{- $tag := default .root.Chart.AppVersion $image.tag }}
+{{- if $image.registry }}
+{{- printf "%s/%s:%s" $image.registry .repository $tag }}
+{{- else }}
+{{- printf "%s:%s" .repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/*
+baileys-keeper.secretName: the Secret holding the credentials (existing or created).
+*/}}
+{{- define "baileys-keeper.secretName" -}}
+{{- default (include "baileys-keeper.fullname" .) .Values.secret.existingSecret }}
+{{- end }}
+
+{{/*
+baileys-keeper.apiTokenKey / encryptionKeyKey: the Secret key to mount, or "" when the feature is off.
+*/}}
+{{- define "baileys-keeper.apiTokenKey" -}}
+{{- if .Values.secret.existingSecret }}{{ .Values.secret.apiTokenKey }}{{ else if .Values.secret.create.apiToken }}api-token{{ end }}
+{{- end }}
+{{- define "baileys-keeper.encryptionKeyKey" -}}
+{{- if .Values.secret.existingSecret }}{{ .Values.secret.encryptionKeyKey }}{{ else if .Values.secret.create.encryptionKey }}encryption-key{{ end }}
+{{- end }}
+
+{{/*
+baileys-keeper.databaseUrlKey: the Secret key holding DATABASE_URL.
+*/}}
+{{- define "baileys-keeper.databaseUrlKey" -}}
+{{- if .Values.secret.existingSecret }}{{ .Values.secret.databaseUrlKey }}{{ else }}DATABASE_URL{{ end }}
+{{- end }}
+
+{{/*
+baileys-keeper.serviceAccountName: the pod's ServiceAccount.
+*/}}
+{{- define "baileys-keeper.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "baileys-keeper.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+baileys-keeper.terminationGracePeriodSeconds: long enough for the bot to stop, then the sidecar's quiet
+period and its whole bounded final backup (native mode runs them one after the other), plus 5 s margin.
+*/}}
+{{- define "baileys-keeper.terminationGracePeriodSeconds" -}}
+{{- if kindIs "invalid" .Values.workload.terminationGracePeriodSeconds }}
+{{- $sidecarMs := add .Values.sidecar.shutdownQuietMs .Values.sidecar.shutdownTimeoutMs }}
+{{- add .Values.bot.stopSeconds (div (add $sidecarMs 999) 1000) 5 }}
+{{- else }}
+{{- .Values.workload.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/*
+baileys-keeper.validate: fails the render with a clear message on values the schema cannot express.
+*/}}
+{{- define "baileys-keeper.validate" -}}
+{{- if not .Values.bot.image.repository }}
+{{- fail "bot.image.repository is required: set it to your bot's image (e.g. --set bot.image.repository=registry.example.com/my-bot)" }}
+{{- end }}
+{{- if and (not .Values.secret.existingSecret) (not .Values.secret.create.databaseUrl) }}
+{{- fail "a PostgreSQL URL is required: set secret.existingSecret to a Secret with a DATABASE_URL key, or secret.create.databaseUrl" }}
+{{- end }}
+{{- if and (eq .Values.sidecar.mode "native") (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) }}
+{{- fail (printf "sidecar.mode=native needs Kubernetes 1.29 or newer (native sidecar containers); this cluster is %s: set sidecar.mode=classic" .Capabilities.KubeVersion.Version) }}
+{{- end }}
+{{- if gt (int .Values.sidecar.debounceMs) (int .Values.sidecar.maxDelayMs) }}
+{{- fail (printf "sidecar.maxDelayMs (%v) must be at least sidecar.debounceMs (%v)" .Values.sidecar.maxDelayMs .Values.sidecar.debounceMs) }}
+{{- end }}
+{{- end }}
+
+{{/*
+baileys-keeper.secretFilesDir: where the optional secret files (API token, encryption key) are mounted.
+*/}}
+{{- define "baileys-keeper.secretFilesDir" -}}/var/run/secrets/baileys-keeper{{- end }}
+
+{{/*
+baileys-keeper.commonEnv: the environment both keeper containers share (SPEC names).
+*/}}
+{{- define "baileys-keeper.commonEnv" -}}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "baileys-keeper.secretName" . }}
+      key: {{ include "baileys-keeper.databaseUrlKey" . }}
+- name: KEEPER_SESSION_ID
+  value: {{ include "baileys-keeper.sessionId" . | quote }}
+- name: KEEPER_DIR
+  value: {{ .Values.keeper.dir | quote }}
+- name: KEEPER_SCHEMA
+  value: {{ .Values.keeper.schema | quote }}
+- name: KEEPER_LOG_LEVEL
+  value: {{ .Values.keeper.logLevel | quote }}
+{{- if include "baileys-keeper.encryptionKeyKey" . }}
+- name: KEEPER_ENCRYPTION_KEY_FILE
+  value: {{ printf "%s/encryption-key" (include "baileys-keeper.secretFilesDir" .) | quote }}
+{{- end }}
+{{- with .Values.keeper.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+baileys-keeper.keeperMounts: the auth volume (and the secret files when any) in a keeper container.
+*/}}
+{{- define "baileys-keeper.keeperMounts" -}}
+- name: auth
+  mountPath: {{ .Values.keeper.dir | quote }}
+{{- if or (include "baileys-keeper.apiTokenKey" .) (include "baileys-keeper.encryptionKeyKey" .) }}
+- name: keeper-secret-files
+  mountPath: {{ include "baileys-keeper.secretFilesDir" . | quote }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/*
+baileys-keeper.restoreContainer: the init container that restores the session before anything starts.
+*/}}
+{{- define "baileys-keeper.restoreContainer" -}}
+- name: restore
+  image: {{ include "baileys-keeper.image" (dict "root" . "repository" .Values.image.initRepository) | quote }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  args:
+    - restore
+    {{- if .Values.restore.requireBackup }}
+    - --require-backup
+    {{- end }}
+  env:
+    {{- include "baileys-keeper.commonEnv" . | nindent 4 }}
+    - name: KEEPER_WAIT_SECONDS
+      value: {{ .Values.restore.waitSeconds | quote }}
+    - name: KEEPER_LEASE_WAIT_SECONDS
+      value: {{ .Values.restore.leaseWaitSeconds | quote }}
+  volumeMounts:
+    {{- include "baileys-keeper.keeperMounts" . | nindent 4 }}
+  resources:
+    {{- toYaml .Values.restore.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .Values.keeper.securityContext | nindent 4 }}
+{{- end }}
+
+{{/*
+baileys-keeper.sidecarContainer: the watcher/backup/HTTP container. In native mode it is an init
+container with restartPolicy Always, which Kubernetes stops only after the bot has exited.
+*/}}
+{{- define "baileys-keeper.sidecarContainer" -}}
+- name: sidecar
+  image: {{ include "baileys-keeper.image" (dict "root" . "repository" .Values.image.sidecarRepository) | quote }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  {{- if eq .Values.sidecar.mode "native" }}
+  restartPolicy: Always
+  {{- end }}
+  args:
+    - sidecar
+  env:
+    {{- include "baileys-keeper.commonEnv" . | nindent 4 }}
+    - name: KEEPER_LISTEN
+      value: {{ printf "0.0.0.0:%v" .Values.sidecar.port | quote }}
+    - name: KEEPER_DEBOUNCE_MS
+      value: {{ .Values.sidecar.debounceMs | quote }}
+    - name: KEEPER_MAX_DELAY_MS
+      value: {{ .Values.sidecar.maxDelayMs | quote }}
+    - name: KEEPER_INTERVAL_MS
+      value: {{ .Values.sidecar.intervalMs | quote }}
+    - name: KEEPER_LEASE_TTL_MS
+      value: {{ .Values.sidecar.leaseTtlMs | quote }}
+    - name: KEEPER_KEEP_GENERATIONS
+      value: {{ .Values.sidecar.keepGenerations | quote }}
+    - name: KEEPER_SHUTDOWN_QUIET_MS
+      value: {{ .Values.sidecar.shutdownQuietMs | quote }}
+    - name: KEEPER_SHUTDOWN_TIMEOUT_MS
+      value: {{ .Values.sidecar.shutdownTimeoutMs | quote }}
+    {{- if include "baileys-keeper.apiTokenKey" . }}
+    - name: KEEPER_API_TOKEN_FILE
+      value: {{ printf "%s/api-token" (include "baileys-keeper.secretFilesDir" .) | quote }}
+    {{- end }}
+  ports:
+    - name: http
+      containerPort: {{ .Values.sidecar.port }}
+      protocol: TCP
+  startupProbe:
+    httpGet:
+      path: /readyz
+      port: http
+    {{- toYaml .Values.sidecar.startupProbe | nindent 4 }}
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: http
+    {{- toYaml .Values.sidecar.readinessProbe | nindent 4 }}
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: http
+    {{- toYaml .Values.sidecar.livenessProbe | nindent 4 }}
+  volumeMounts:
+    {{- include "baileys-keeper.keeperMounts" . | nindent 4 }}
+  resources:
+    {{- toYaml .Values.sidecar.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml .Values.keeper.securityContext | nindent 4 }}
+{{- end }}
+
+{{/*
+baileys-keeper.botContainer: the user's bot, with the auth volume at its own path.
+*/}}
+{{- define "baileys-keeper.botContainer" -}}
+{{- $bot := .Values.bot -}}
+- name: bot
+  image: {{ printf "%s:%s" $bot.image.repository $bot.image.tag | quote }}
+  imagePullPolicy: {{ $bot.image.pullPolicy }}
+  {{- with $bot.command }}
+  command:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $bot.args }}
+  args:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $bot.env }}
+  env:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $bot.envFrom }}
+  envFrom:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $bot.ports }}
+  ports:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  volumeMounts:
+    - name: auth
+      mountPath: {{ $bot.authDir | quote }}
+    {{- if $bot.tmpVolume }}
+    - name: bot-tmp
+      mountPath: /tmp
+    {{- end }}
+    {{- with $bot.extraVolumeMounts }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with $bot.livenessProbe }}
+  livenessProbe:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $bot.readinessProbe }}
+  readinessProbe:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  resources:
+    {{- toYaml $bot.resources | nindent 4 }}
+  securityContext:
+    {{- toYaml $bot.securityContext | nindent 4 }}
+{{- end }}
+
+{{/*
+baileys-keeper.podTemplate: the pod: restore, then (native) the sidecar, then the bot.
+*/}}
+{{- define "baileys-keeper.podTemplate" -}}
+metadata:
+  labels:
+    {{- include "baileys-keeper.selectorLabels" . | nindent 4 }}
+    {{- with .Values.workload.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- if or (not .Values.secret.existingSecret) .Values.workload.podAnnotations }}
+  annotations:
+    {{- /* Roll the pod when the created Secret changes. */}}
+    {{- if not .Values.secret.existingSecret }}
+    checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
+    {{- end }}
+    {{- with .Values.workload.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- end }}
+spec:
+  serviceAccountName: {{ include "baileys-keeper.serviceAccountName" . }}
+  automountServiceAccountToken: {{ .Values.serviceAccount.automountToken }}
+  terminationGracePeriodSeconds: {{ include "baileys-keeper.terminationGracePeriodSeconds" . }}
+  securityContext:
+    {{- toYaml .Values.workload.podSecurityContext | nindent 4 }}
+  {{- with .Values.workload.imagePullSecrets }}
+  imagePullSecrets:
+    {{- range . }}
+    - name: {{ . }}
+    {{- end }}
+  {{- end }}
+  {{- with .Values.workload.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  {{- with .Values.workload.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.workload.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.workload.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  initContainers:
+    {{- include "baileys-keeper.restoreContainer" . | nindent 4 }}
+    {{- if eq .Values.sidecar.mode "native" }}
+    {{- include "baileys-keeper.sidecarContainer" . | nindent 4 }}
+    {{- end }}
+  containers:
+    {{- include "baileys-keeper.botContainer" . | nindent 4 }}
+    {{- if eq .Values.sidecar.mode "classic" }}
+    {{- include "baileys-keeper.sidecarContainer" . | nindent 4 }}
+    {{- end }}
+  volumes:
+    - name: auth
+      emptyDir:
+        {{- with .Values.authVolume.medium }}
+        medium: {{ . }}
+        {{- end }}
+        {{- with .Values.authVolume.sizeLimit }}
+        sizeLimit: {{ . }}
+        {{- end }}
+    {{- if .Values.bot.tmpVolume }}
+    - name: bot-tmp
+      emptyDir: {}
+    {{- end }}
+    {{- $apiKey := include "baileys-keeper.apiTokenKey" . }}
+    {{- $encKey := include "baileys-keeper.encryptionKeyKey" . }}
+    {{- if or $apiKey $encKey }}
+    - name: keeper-secret-files
+      secret:
+        secretName: {{ include "baileys-keeper.secretName" . }}
+        defaultMode: 0400
+        items:
+          {{- if $apiKey }}
+          - key: {{ $apiKey }}
+            path: api-token
+          {{- end }}
+          {{- if $encKey }}
+          - key: {{ $encKey }}
+            path: encryption-key
+          {{- end }}
+    {{- end }}
+{{- end }}
+
+{{/*
+baileys-keeper.metricsSelector: PromQL label matchers for this release's sidecar series.
+*/}}
+{{- define "baileys-keeper.metricsSelector" -}}
+namespace="{{ .Release.Namespace }}", pod=~"{{ include "baileys-keeper.fullname" . }}-.*", container="sidecar"
+{{- end }}

@@ -1,0 +1,389 @@
+// The Helm chart, rendered for every supported shape (ci/*-values.yaml) with helm for Kubernetes 1.34:
+// lint, offline schema validation of every object, and the fields the keeper's guarantees depend on.
+import assert from 'node:assert/strict';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { parse } from 'yaml';
+import * as defaults from '../../src/config.js';
+import { validateObjects } from '../support/charts/k8s-schema.js';
+import { cliEnvNames, exposedMetricNames, metricNamesIn } from '../support/charts/names.js';
+import { allContainers, container, workloadPodSpec, type Container, type PodSpec } from '../support/charts/pod.js';
+import { CHART, helmTemplate, helmTemplateError, only, type K8sObject } from '../support/charts/render.js';
+import { findTool, KUBE_VERSION, tool } from '../support/charts/tools.js';
+import { tempDir } from '../support/fs.js';
+import { REPO } from '../support/paths.js';
+
+const values = (name: string) => path.join(CHART, 'ci', `${name}-values.yaml`);
+const SHAPES = ['native', 'classic', 'existing-secret', 'monitoring-on'];
+const pkg = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+
+function envOf(spec: Container): Map<string, NonNullable<Container['env']>[number]> {
+  return new Map((spec.env ?? []).map((variable) => [variable.name, variable]));
+}
+
+function envValue(spec: Container, name: string): string | undefined {
+  return envOf(spec).get(name)?.value;
+}
+
+interface SchemaNode {
+  $ref?: string;
+  properties?: Record<string, SchemaNode>;
+}
+
+function keepers(spec: PodSpec): Container[] {
+  return [container(spec, 'restore'), container(spec, 'sidecar')];
+}
+
+describe('chart: lint and schema', () => {
+  it('has a ci values file for each supported shape', async () => {
+    const files = (await readdir(path.join(CHART, 'ci'))).filter((name) => name.endsWith('-values.yaml'));
+    for (const shape of SHAPES) assert.ok(files.includes(`${shape}-values.yaml`), `ci/${shape}-values.yaml exists`);
+  });
+
+  for (const shape of SHAPES) {
+    it(`${shape}: helm lint --strict passes and every rendered object is valid Kubernetes ${KUBE_VERSION}`, async () => {
+      const helm = await findTool('helm', 'HELM');
+      await tool(helm, ['lint', '--strict', CHART, '--values', values(shape), '--kube-version', KUBE_VERSION]);
+      const objects = await helmTemplate([values(shape)]);
+      assert.ok(objects.length >= 4, 'workload, service, secret or service account, test pod');
+      assert.deepEqual(await validateObjects(objects), []);
+    });
+  }
+
+  it('the validator rejects an unknown field, a wrong type and a bad enum (it can fail)', async () => {
+    const objects = await helmTemplate([values('native')]);
+    const broken = structuredClone(objects);
+    const spec = workloadPodSpec(broken);
+    (spec.containers[0] as unknown as Record<string, unknown>)['imagePullPolicyy'] = 'Always';
+    (spec.initContainers![1]!.ports![0] as unknown as Record<string, unknown>)['containerPort'] = 'http';
+    (only(broken, 'Service')['spec'] as Record<string, unknown>)['type'] = 'Balancer';
+    const problems = (await validateObjects(broken)).join('\n');
+    assert.match(problems, /imagePullPolicyy/);
+    assert.match(problems, /containerPort must be integer/);
+    assert.match(problems, /Service\/.*type must be equal to one of the allowed values/);
+  });
+
+  it('values.yaml starts with the schema modeline and every chart key has a comment', async () => {
+    const text = await readFile(path.join(CHART, 'values.yaml'), 'utf8');
+    const lines = text.split('\n');
+    assert.equal(lines[0], '# yaml-language-server: $schema=values.schema.json');
+    const schema = JSON.parse(await readFile(path.join(CHART, 'values.schema.json'), 'utf8')) as SchemaNode;
+    // A chart key is one the schema spells out; what lies below a key typed by a shared definition
+    // (a Kubernetes object, resources) is that key's default value, not a key of its own.
+    const stack: { indent: number; node: SchemaNode | null }[] = [{ indent: -1, node: schema }];
+    const undocumented: string[] = [];
+    lines.forEach((line, index) => {
+      const match = /^(\s*)([A-Za-z_][\w]*):/.exec(line);
+      if (!match) return;
+      const indent = match[1]!.length;
+      while (stack.at(-1)!.indent >= indent) stack.pop();
+      const parent = stack.at(-1)!.node;
+      const node = parent && !parent.$ref ? (parent.properties?.[match[2]!] ?? null) : null;
+      stack.push({ indent, node });
+      if (!node) return;
+      let previous = index - 1;
+      while (previous > 0 && lines[previous]!.trim() === '') previous--;
+      const above = lines[previous]!.trim();
+      if (!above.startsWith('#')) undocumented.push(`line ${index + 1}: ${line.trim()}`);
+    });
+    assert.deepEqual(undocumented, []);
+  });
+
+  it('values.schema.json is strict and describes every property', async () => {
+    const schema = JSON.parse(await readFile(path.join(CHART, 'values.schema.json'), 'utf8')) as Record<string, unknown>;
+    const missing: string[] = [];
+    const walk = (node: Record<string, unknown>, where: string) => {
+      if (node['type'] === 'object' && node['properties']) {
+        assert.equal(node['additionalProperties'], false, `${where} forbids unknown keys`);
+        for (const [key, child] of Object.entries(node['properties'] as Record<string, Record<string, unknown>>)) {
+          if (typeof child['description'] !== 'string' || child['description'] === '') missing.push(`${where}.${key}`);
+          walk(child, `${where}.${key}`);
+        }
+      }
+    };
+    walk(schema, 'values');
+    assert.deepEqual(missing, []);
+    // Every key of values.yaml is in the schema (the schema rejects unknown keys, so helm lint would fail too).
+    const defaultsYaml = parse(await readFile(path.join(CHART, 'values.yaml'), 'utf8')) as Record<string, unknown>;
+    assert.ok(Object.keys(defaultsYaml).every((key) => key in (schema['properties'] as object)));
+  });
+
+  it('the schema rejects typos, a second replica, a bad session id and an unknown mode, with helm saying why', async () => {
+    assert.match(await helmTemplateError([values('native')], { 'bot.imag': 'x' }), /additional properties 'imag' not allowed|imag/);
+    assert.match(await helmTemplateError([values('native')], { 'sidecar.mode': 'sidecar' }), /mode/);
+    assert.match(await helmTemplateError([values('native')], { 'session.id': 'my bot!' }), /session|id/);
+    assert.match(await helmTemplateError([values('native'), await valuesFile({ replicas: 2 })]), /replicas/);
+    assert.equal(workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ replicas: 0 })])).containers.length, 1, 'replicas 0 (stopped) is allowed');
+  });
+
+  it('without a bot image or a database URL the render fails and says what to set', async () => {
+    assert.match(await helmTemplateError([], { 'secret.create.databaseUrl': 'postgres://x' }), /bot\.image\.repository is required/);
+    assert.match(await helmTemplateError([], { 'bot.image.repository': 'my-bot' }), /secret\.existingSecret.*secret\.create\.databaseUrl/);
+  });
+});
+
+/** A values file holding `overrides` (for typed values: --set-string can only give strings). */
+async function valuesFile(overrides: Record<string, unknown>): Promise<string> {
+  const file = path.join(await tempDir('values'), 'values.json');
+  await writeFile(file, JSON.stringify(overrides));
+  return file;
+}
+
+describe('chart: the pod', () => {
+  it('native: restore, then the sidecar as an init container with restartPolicy Always, then the bot', async () => {
+    const spec = workloadPodSpec(await helmTemplate([values('native')]));
+    assert.deepEqual(spec.initContainers!.map((c) => c.name), ['restore', 'sidecar']);
+    assert.deepEqual(spec.containers.map((c) => c.name), ['bot']);
+    assert.equal(container(spec, 'restore').restartPolicy, undefined, 'restore runs to completion once');
+    assert.equal(container(spec, 'sidecar').restartPolicy, 'Always');
+  });
+
+  it('classic: restore as the only init container, bot and sidecar side by side', async () => {
+    const spec = workloadPodSpec(await helmTemplate([values('classic')]));
+    assert.deepEqual(spec.initContainers!.map((c) => c.name), ['restore']);
+    assert.deepEqual(spec.containers.map((c) => c.name), ['bot', 'sidecar']);
+    assert.equal(container(spec, 'sidecar').restartPolicy, undefined);
+    // Both get SIGTERM at once: the quiet period is what covers the bot's last writes.
+    assert.equal(envValue(container(spec, 'sidecar'), 'KEEPER_SHUTDOWN_QUIET_MS'), '5000');
+  });
+
+  it('native mode refuses a cluster before 1.29 and says to use classic; classic renders there', async () => {
+    assert.match(await helmTemplateError([values('native')], {}, '1.28.9'), /sidecar\.mode=native needs Kubernetes 1\.29.*set sidecar\.mode=classic/);
+    const spec = workloadPodSpec(await helmTemplate([values('classic')], {}, '1.28.9'));
+    assert.deepEqual(spec.containers.map((c) => c.name), ['bot', 'sidecar']);
+  });
+
+  it('one pod at a time: replicas 1, Recreate for a Deployment, a StatefulSet when asked', async () => {
+    const deployment = only(await helmTemplate([values('native')]), 'Deployment');
+    const spec = deployment['spec'] as { replicas: number; strategy: { type: string } };
+    assert.equal(spec.replicas, 1);
+    assert.deepEqual(spec.strategy, { type: 'Recreate' });
+    const objects = await helmTemplate([values('existing-secret')]);
+    const statefulSet = only(objects, 'StatefulSet');
+    assert.equal((statefulSet['spec'] as { replicas: number }).replicas, 1);
+    assert.equal((statefulSet['spec'] as { serviceName: string }).serviceName, only(objects, 'Service').metadata.name);
+  });
+
+  for (const shape of SHAPES) {
+    it(`${shape}: the auth volume is shared, and every env name is one the CLI reads`, async () => {
+      const objects = await helmTemplate([values(shape)]);
+      const spec = workloadPodSpec(objects);
+      const auth = spec.volumes!.find((volume) => volume.name === 'auth');
+      assert.ok(auth?.emptyDir, 'the auth directory is an emptyDir: a fresh pod starts empty and is restored');
+      const bot = container(spec, 'bot');
+      const botValues = parse(await readFile(values(shape), 'utf8')) as { bot: { authDir?: string } };
+      assert.deepEqual(bot.volumeMounts!.find((mount) => mount.name === 'auth')?.mountPath, botValues.bot.authDir ?? '/app/auth_info');
+      const known = await cliEnvNames();
+      for (const keeper of keepers(spec)) {
+        assert.equal(keeper.command, undefined, `${keeper.name} keeps the image's ENTRYPOINT (tini + the CLI)`);
+        const dir = envValue(keeper, 'KEEPER_DIR');
+        assert.equal(keeper.volumeMounts!.find((mount) => mount.name === 'auth')?.mountPath, dir, `${keeper.name} mounts the auth volume at KEEPER_DIR`);
+        for (const name of envOf(keeper).keys()) assert.ok(known.has(name), `${keeper.name} sets ${name}, which the CLI does not read`);
+        assert.equal(envValue(keeper, 'KEEPER_SESSION_ID'), envValue(container(spec, 'restore'), 'KEEPER_SESSION_ID'));
+        assert.ok(envOf(keeper).get('DATABASE_URL')?.valueFrom?.secretKeyRef, 'DATABASE_URL comes from a Secret');
+      }
+      assert.deepEqual(container(spec, 'restore').args, ['restore']);
+      assert.deepEqual(container(spec, 'sidecar').args, ['sidecar']);
+    });
+
+    it(`${shape}: hardened: non-root, read-only root, no capabilities, RuntimeDefault seccomp, resources`, async () => {
+      const spec = workloadPodSpec(await helmTemplate([values(shape)]));
+      assert.equal(spec.securityContext!['runAsNonRoot'], true);
+      assert.equal(spec.securityContext!['runAsUser'], 1000, "the images' node user");
+      assert.equal(spec.securityContext!['fsGroup'], 1000, 'every container can write the shared emptyDir');
+      assert.deepEqual(spec.securityContext!['seccompProfile'], { type: 'RuntimeDefault' });
+      assert.equal(spec.automountServiceAccountToken, false);
+      for (const each of allContainers(spec)) {
+        assert.equal(each.securityContext!['readOnlyRootFilesystem'], true, `${each.name} read-only root`);
+        assert.equal(each.securityContext!['allowPrivilegeEscalation'], false, `${each.name} no privilege escalation`);
+        assert.deepEqual(each.securityContext!['capabilities'], { drop: ['ALL'] }, `${each.name} drops all capabilities`);
+        assert.ok(each.resources?.requests?.['memory'] && each.resources.limits?.['memory'], `${each.name} has memory requests and limits`);
+      }
+    });
+  }
+
+  it('sidecar probes: startup and readiness on /readyz, liveness on /healthz, on the port it listens on', async () => {
+    const spec = workloadPodSpec(await helmTemplate([values('native')]));
+    const sidecar = container(spec, 'sidecar');
+    assert.equal(sidecar.startupProbe?.httpGet?.path, '/readyz');
+    assert.equal(sidecar.readinessProbe?.httpGet?.path, '/readyz');
+    assert.equal(sidecar.livenessProbe?.httpGet?.path, '/healthz');
+    const port = sidecar.ports!.find((candidate) => candidate.name === sidecar.startupProbe!.httpGet!.port)!.containerPort;
+    assert.equal(envValue(sidecar, 'KEEPER_LISTEN'), `0.0.0.0:${port}`);
+    assert.equal(container(spec, 'restore').startupProbe, undefined);
+  });
+
+  it('the grace period covers the bot stopping, the quiet period and the whole final backup', async () => {
+    for (const shape of ['native', 'classic']) {
+      const spec = workloadPodSpec(await helmTemplate([values(shape)]));
+      const sidecar = container(spec, 'sidecar');
+      const needed = 30 + (Number(envValue(sidecar, 'KEEPER_SHUTDOWN_QUIET_MS')) + Number(envValue(sidecar, 'KEEPER_SHUTDOWN_TIMEOUT_MS'))) / 1000;
+      assert.ok(spec.terminationGracePeriodSeconds! > needed, `${shape}: ${spec.terminationGracePeriodSeconds} s > ${needed} s`);
+    }
+    const pinned = workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ workload: { terminationGracePeriodSeconds: 90 } })]));
+    assert.equal(pinned.terminationGracePeriodSeconds, 90);
+  });
+
+  it('the chart defaults are the CLI defaults, and the images are the package version', async () => {
+    const spec = workloadPodSpec(await helmTemplate([values('native')]));
+    const sidecar = container(spec, 'sidecar');
+    const restore = container(spec, 'restore');
+    assert.equal(envValue(sidecar, 'KEEPER_DEBOUNCE_MS'), String(defaults.DEFAULT_DEBOUNCE_MS));
+    assert.equal(envValue(sidecar, 'KEEPER_MAX_DELAY_MS'), String(defaults.DEFAULT_MAX_DELAY_MS));
+    assert.equal(envValue(sidecar, 'KEEPER_INTERVAL_MS'), String(defaults.DEFAULT_INTERVAL_MS));
+    assert.equal(envValue(sidecar, 'KEEPER_LEASE_TTL_MS'), String(defaults.DEFAULT_LEASE_TTL_MS));
+    assert.equal(envValue(sidecar, 'KEEPER_KEEP_GENERATIONS'), String(defaults.DEFAULT_KEEP_GENERATIONS));
+    assert.equal(envValue(sidecar, 'KEEPER_SHUTDOWN_QUIET_MS'), String(defaults.DEFAULT_SHUTDOWN_QUIET_MS));
+    assert.equal(envValue(sidecar, 'KEEPER_SHUTDOWN_TIMEOUT_MS'), String(defaults.DEFAULT_SHUTDOWN_TIMEOUT_MS));
+    assert.equal(envValue(sidecar, 'KEEPER_LISTEN'), defaults.DEFAULT_LISTEN);
+    assert.equal(envValue(restore, 'KEEPER_WAIT_SECONDS'), String(defaults.DEFAULT_WAIT_SECONDS));
+    assert.equal(envValue(restore, 'KEEPER_LEASE_WAIT_SECONDS'), String(defaults.DEFAULT_LEASE_WAIT_SECONDS));
+    assert.equal(envValue(restore, 'KEEPER_SCHEMA'), defaults.DEFAULT_SCHEMA);
+    assert.equal(restore.image, `ghcr.io/baileys-keeper/baileys-keeper-init:${pkg.version}`);
+    assert.equal(sidecar.image, `ghcr.io/baileys-keeper/baileys-keeper-sidecar:${pkg.version}`);
+    const chart = parse(await readFile(path.join(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string };
+    assert.equal(chart.appVersion, pkg.version);
+  });
+});
+
+describe('chart: secrets', () => {
+  it('created Secret: DATABASE_URL from it; no API token or encryption key unless given', async () => {
+    const objects = await helmTemplate([values('native')]);
+    const secret = only(objects, 'Secret') as K8sObject & { stringData: Record<string, string> };
+    assert.deepEqual(Object.keys(secret.stringData), ['DATABASE_URL']);
+    const spec = workloadPodSpec(objects);
+    for (const keeper of keepers(spec)) {
+      assert.deepEqual(envOf(keeper).get('DATABASE_URL')!.valueFrom!.secretKeyRef, { name: secret.metadata.name, key: 'DATABASE_URL' });
+      assert.equal(envOf(keeper).has('KEEPER_API_TOKEN_FILE'), false);
+      assert.equal(envOf(keeper).has('KEEPER_ENCRYPTION_KEY_FILE'), false);
+    }
+    assert.equal(spec.volumes!.some((volume) => volume.secret), false);
+  });
+
+  it('existingSecret: no Secret rendered; DATABASE_URL, the API token and the encryption key read from its keys', async () => {
+    const objects = await helmTemplate([values('existing-secret')]);
+    assert.equal(objects.some((object) => object.kind === 'Secret'), false);
+    const spec = workloadPodSpec(objects);
+    const files = spec.volumes!.find((volume) => volume.secret)!;
+    assert.equal(files.secret!.secretName, 'my-bot-keeper');
+    assert.equal(files.secret!.defaultMode, 0o400);
+    assert.deepEqual(files.secret!.items, [
+      { key: 'api-token', path: 'api-token' },
+      { key: 'encryption-key', path: 'encryption-key' },
+    ]);
+    const fileOf = (keeper: Container, name: string) => {
+      const mount = keeper.volumeMounts!.find((candidate) => candidate.name === files.name)!;
+      return `${mount.mountPath}/${name}`;
+    };
+    for (const keeper of keepers(spec)) {
+      assert.deepEqual(envOf(keeper).get('DATABASE_URL')!.valueFrom!.secretKeyRef, { name: 'my-bot-keeper', key: 'database-url' });
+      assert.equal(envValue(keeper, 'KEEPER_ENCRYPTION_KEY_FILE'), fileOf(keeper, 'encryption-key'), `${keeper.name} reads the encryption key file`);
+    }
+    const sidecar = container(spec, 'sidecar');
+    assert.equal(envValue(sidecar, 'KEEPER_API_TOKEN_FILE'), fileOf(sidecar, 'api-token'));
+    assert.equal(envOf(container(spec, 'restore')).has('KEEPER_API_TOKEN_FILE'), false, 'only the sidecar serves the API');
+    assert.equal(container(spec, 'bot').volumeMounts!.some((mount) => mount.name === files.name), false, 'the bot does not see the keeper secrets');
+  });
+});
+
+describe('chart: monitoring', () => {
+  it('off by default: no ServiceMonitor, PodMonitor, PrometheusRule or dashboard', async () => {
+    const kinds = (await helmTemplate([values('native')])).map((object) => object.kind);
+    for (const kind of ['ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'ConfigMap']) assert.equal(kinds.includes(kind), false, kind);
+  });
+
+  it('ServiceMonitor and PodMonitor scrape the sidecar port by name, with the extra labels', async () => {
+    const objects = await helmTemplate([values('monitoring-on')]);
+    const service = only(objects, 'Service') as K8sObject & { spec: { ports: { name: string; targetPort: string }[]; selector: Record<string, string> } };
+    const serviceMonitor = only(objects, 'ServiceMonitor') as K8sObject & { spec: { endpoints: { port: string; path: string }[]; selector: { matchLabels: Record<string, string> } } };
+    assert.equal(serviceMonitor.metadata.labels!['release'], 'kube-prometheus-stack');
+    assert.deepEqual(serviceMonitor.spec.endpoints.map((endpoint) => [endpoint.port, endpoint.path]), [['http', '/metrics']]);
+    assert.ok(service.spec.ports.some((port) => port.name === 'http' && port.targetPort === 'http'));
+    for (const [key, value] of Object.entries(serviceMonitor.spec.selector.matchLabels)) assert.equal(service.metadata.labels![key], value);
+    const podMonitor = only(objects, 'PodMonitor') as K8sObject & { spec: { podMetricsEndpoints: { port: string }[]; selector: { matchLabels: Record<string, string> } } };
+    assert.equal(podMonitor.metadata.labels!['release'], 'kube-prometheus-stack');
+    const sidecar = container(workloadPodSpec(objects), 'sidecar');
+    assert.ok(sidecar.ports!.some((port) => port.name === podMonitor.spec.podMetricsEndpoints[0]!.port));
+    assert.deepEqual(podMonitor.spec.selector.matchLabels, service.spec.selector);
+  });
+
+  it('PrometheusRule: the five alerts the issue names, on metric names the sidecar really exposes', async () => {
+    const rule = only(await helmTemplate([values('monitoring-on')]), 'PrometheusRule') as K8sObject & {
+      spec: { groups: { rules: { alert: string; expr: string; labels: Record<string, string> }[] }[] };
+    };
+    const rules = rule.spec.groups.flatMap((group) => group.rules);
+    const byName = new Map(rules.map((each) => [each.alert, each]));
+    assert.match(byName.get('BaileysKeeperBackupLagging')!.expr, /baileys_keeper_backup_lag_seconds\{[^}]*\}\) > 60$/);
+    assert.match(byName.get('BaileysKeeperBackupFailures')!.expr, /baileys_keeper_backups_total\{[^}]*result="failure"/);
+    assert.match(byName.get('BaileysKeeperNoLeaseHeld')!.expr, /baileys_keeper_lease_held/);
+    assert.match(byName.get('BaileysKeeperTornReadsPilingUp')!.expr, /baileys_keeper_torn_reads_total/);
+    assert.match(byName.get('BaileysKeeperSessionNotRegistered')!.expr, /baileys_keeper_session_registered/);
+    const exposed = await exposedMetricNames();
+    for (const each of rules) {
+      assert.ok(metricNamesIn(each.expr).length > 0, `${each.alert} uses a keeper metric`);
+      for (const name of metricNamesIn(each.expr)) assert.ok(exposed.has(name), `${each.alert} uses ${name}, which the sidecar does not expose`);
+      assert.match(each.expr, /namespace="bots", pod=~"bot-baileys-keeper-\.\*", container="sidecar"/, `${each.alert} is scoped to this release`);
+      assert.equal(each.labels['team'], 'bots');
+      assert.ok(each.labels['severity']);
+    }
+  });
+
+  it('Grafana dashboard: a ConfigMap with the sidecar label, valid JSON, only real metric names', async () => {
+    const objects = await helmTemplate([values('monitoring-on')]);
+    const configMap = only(objects, 'ConfigMap') as K8sObject & { data: Record<string, string> };
+    assert.equal(configMap.metadata.labels!['grafana_dashboard'], '1');
+    assert.equal(configMap.metadata.annotations!['grafana_folder'], 'WhatsApp');
+    const dashboard = JSON.parse(configMap.data['baileys-keeper.json']!) as { panels: { title: string; targets: { expr: string }[] }[] };
+    const exposed = await exposedMetricNames();
+    const used = new Set<string>();
+    for (const panel of dashboard.panels) {
+      assert.ok(panel.targets.length > 0, `${panel.title} has a query`);
+      for (const target of panel.targets) for (const name of metricNamesIn(target.expr)) used.add(name);
+    }
+    for (const name of used) assert.ok(exposed.has(name), `the dashboard uses ${name}, which the sidecar does not expose`);
+    for (const name of ['baileys_keeper_backup_lag_seconds', 'baileys_keeper_backups_total', 'baileys_keeper_lease_held', 'baileys_keeper_session_registered']) {
+      assert.ok(used.has(name), `the dashboard shows ${name}`);
+    }
+  });
+
+  it('the metric-name check can fail: a made-up name is not exposed', async () => {
+    const exposed = await exposedMetricNames();
+    assert.equal(exposed.has('baileys_keeper_backup_lag'), false);
+    assert.ok(exposed.has('baileys_keeper_backup_duration_seconds_bucket'));
+  });
+});
+
+describe('chart: NOTES.txt', () => {
+  it('tells the session, how to reach the sidecar and how to run helm test; classic mode explains its shutdown', async () => {
+    const helm = await findTool('helm', 'HELM');
+    // A client-only dry run renders NOTES.txt without a cluster.
+    const notes = async (shape: string) => {
+      const output = await tool(helm, ['install', 'bot', CHART, '--namespace', 'bots', '--dry-run=client', '--values', values(shape)]);
+      return output.slice(output.indexOf('NOTES:'));
+    };
+    const native = await notes('native');
+    assert.match(native, /WhatsApp session "my-bot"/);
+    assert.match(native, /port-forward svc\/bot-baileys-keeper 9464/);
+    assert.match(native, /helm test bot --namespace bots/);
+    assert.match(native, /session API is off/);
+    assert.doesNotMatch(native, /Classic mode/);
+    const classic = await notes('classic');
+    assert.match(classic, /Classic mode: the bot and the sidecar get SIGTERM together.*\n5000 ms/);
+    assert.match(await notes('existing-secret'), /logs statefulset\/bot-baileys-keeper -c restore/);
+  });
+});
+
+describe('chart: helm test', () => {
+  it('a test-hook pod that asks the Service for /readyz with the sidecar image', async () => {
+    const objects = await helmTemplate([values('native')]);
+    const pod = objects.find((object) => object.kind === 'Pod')! as K8sObject & { spec: { containers: Container[]; restartPolicy: string } };
+    assert.equal(pod.metadata.annotations!['helm.sh/hook'], 'test');
+    assert.equal(pod.spec.restartPolicy, 'Never');
+    const check = pod.spec.containers[0]!;
+    assert.equal(check.image, container(workloadPodSpec(objects), 'sidecar').image);
+    assert.equal(check.command![0], 'node');
+    const service = only(objects, 'Service') as K8sObject & { spec: { ports: { port: number }[] } };
+    assert.equal(envValue(check, 'READYZ_URL'), `http://${service.metadata.name}.bots.svc:${service.spec.ports[0]!.port}/readyz`);
+  });
+});

@@ -1,0 +1,107 @@
+// deploy/kustomize: the component adds the keeper to any existing Deployment. `kustomize build` of the
+// example overlay (and of the component on another Deployment) is valid Kubernetes 1.34 and wires what
+// the chart wires; the overlay's pod, run for real, loses no write.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { freshDatabase } from '../support/db.js';
+import { readTree, tempDir } from '../support/fs.js';
+import { validateObjects } from '../support/charts/k8s-schema.js';
+import { LocalPod } from '../support/charts/local-pod.js';
+import { cliEnvNames } from '../support/charts/names.js';
+import { container, resolveEnv, workloadPodSpec } from '../support/charts/pod.js';
+import { kustomizeBuild, only, parseManifests, type K8sObject } from '../support/charts/render.js';
+import { REPO } from '../support/paths.js';
+import { diffTrees, storedHead, waitFor } from '../support/sidecar.js';
+
+const KUSTOMIZE = path.join(REPO, 'deploy', 'kustomize');
+const OVERLAY = path.join(KUSTOMIZE, 'examples', 'overlay');
+const CHURN_BOT = path.join(REPO, 'build', 'test', 'support', 'churn-bot.js');
+const pkg = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+
+/** The Secret the user creates next to the overlay (not in git): DATABASE_URL. */
+function userSecret(databaseUrl: string): K8sObject {
+  return { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'baileys-keeper' }, data: { DATABASE_URL: Buffer.from(databaseUrl).toString('base64') } } as K8sObject;
+}
+
+describe('kustomize: the example overlay', () => {
+  it('builds, and every object is valid Kubernetes 1.34', async () => {
+    const objects = await kustomizeBuild(OVERLAY);
+    assert.deepEqual(objects.map((object) => object.kind).sort(), ['ConfigMap', 'Deployment']);
+    assert.deepEqual(await validateObjects(objects), []);
+  });
+
+  it('adds restore, then the native sidecar, to the bot, which mounts the shared volume at its own path', async () => {
+    const objects = await kustomizeBuild(OVERLAY);
+    const deployment = only(objects, 'Deployment') as K8sObject & { spec: { replicas: number; strategy: Record<string, unknown> } };
+    assert.equal(deployment.spec.replicas, 1);
+    assert.deepEqual(deployment.spec.strategy, { type: 'Recreate' }, 'the base rollingUpdate settings are gone');
+    const spec = workloadPodSpec(objects);
+    assert.deepEqual(spec.initContainers!.map((c) => c.name), ['baileys-keeper-restore', 'baileys-keeper-sidecar']);
+    assert.equal(container(spec, 'baileys-keeper-sidecar').restartPolicy, 'Always');
+    assert.deepEqual(spec.containers.map((c) => c.name), ['bot']);
+    assert.deepEqual(container(spec, 'bot').volumeMounts, [{ name: 'baileys-keeper-auth', mountPath: '/app/auth_info' }]);
+    assert.ok(spec.volumes!.find((volume) => volume.name === 'baileys-keeper-auth')?.emptyDir);
+    const known = await cliEnvNames();
+    for (const name of ['baileys-keeper-restore', 'baileys-keeper-sidecar']) {
+      const keeper = container(spec, name);
+      assert.equal(keeper.command, undefined);
+      assert.equal(keeper.image, `ghcr.io/baileys-keeper/baileys-keeper-${name.endsWith('restore') ? 'init' : 'sidecar'}:${pkg.version}`);
+      const env = resolveEnv(keeper, [...objects, userSecret('postgres://x')]);
+      for (const variable of Object.keys(env)) assert.ok(known.has(variable), `${name} sets ${variable}, which the CLI does not read`);
+      assert.equal(env['KEEPER_SESSION_ID'], 'my-bot', 'the overlay set the session id');
+      assert.equal(keeper.volumeMounts!.find((mount) => mount.name === 'baileys-keeper-auth')!.mountPath, env['KEEPER_DIR']);
+      assert.equal(keeper.securityContext!['readOnlyRootFilesystem'], true);
+      assert.equal(keeper.securityContext!['runAsNonRoot'], true);
+    }
+    const sidecar = container(spec, 'baileys-keeper-sidecar');
+    assert.equal(sidecar.startupProbe?.httpGet?.path, '/readyz');
+    assert.equal(sidecar.livenessProbe?.httpGet?.path, '/healthz');
+  });
+
+  it('the component fits any other Deployment too (another name, container and strategy)', async () => {
+    const dir = await tempDir('kustomize-other');
+    await mkdir(path.join(dir, 'other'));
+    const base = parseManifests(await readFile(path.join(KUSTOMIZE, 'examples', 'bot-base', 'deployment.yaml'), 'utf8'))[0]!;
+    const other = JSON.parse(JSON.stringify(base).replaceAll('my-bot', 'worker-7').replace('"name":"bot"', '"name":"main"')) as K8sObject;
+    await writeFile(path.join(dir, 'other', 'deployment.yaml'), stringify(other));
+    // kustomize refuses absolute component paths: name it relative to the temp overlay.
+    const component = path.relative(path.join(dir, 'other'), path.join(KUSTOMIZE, 'components', 'baileys-keeper'));
+    await writeFile(path.join(dir, 'other', 'kustomization.yaml'), stringify({ resources: ['deployment.yaml'], components: [component] }));
+    const objects = await kustomizeBuild(path.join(dir, 'other'));
+    assert.deepEqual(await validateObjects(objects), []);
+    const spec = workloadPodSpec(objects);
+    assert.equal(only(objects, 'Deployment').metadata.name, 'worker-7');
+    assert.deepEqual(spec.initContainers!.map((c) => c.name), ['baileys-keeper-restore', 'baileys-keeper-sidecar']);
+    assert.deepEqual(spec.containers.map((c) => c.name), ['main']);
+  });
+});
+
+describe('kustomize: the overlay pod, run for real', async () => {
+  const url = await freshDatabase('kustomize_pod');
+
+  it('restores before the bot, backs up its churn, and stores its last writes after the bot stopped', async () => {
+    const objects = [...(await kustomizeBuild(OVERLAY)), userSecret(url)];
+    const pod = await LocalPod.create(objects, await tempDir('kustomize-pod'));
+    let out = '';
+    await pod.start((each, hostDir) => {
+      const child = spawn(process.execPath, [CHURN_BOT, hostDir(each.volumeMounts![0]!.mountPath), '--rate', '20', '--seed', '9'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      return child;
+    });
+    await waitFor(() => (out.includes('ready') ? true : null), 30_000);
+    const sidecar = pod.service('baileys-keeper-sidecar');
+    await waitFor(async () => ((await sidecar.metric('baileys_keeper_backups_total{result="success"}')) >= 2 ? true : null), 60_000, () => sidecar.output.join('\n'));
+    const ends = await pod.terminate();
+    assert.equal(ends.get('bot')!.code, 0);
+    assert.equal(ends.get('baileys-keeper-sidecar')!.code, 0, sidecar.output.join('\n'));
+    const events = pod.events;
+    assert.ok(events.indexOf('baileys-keeper-restore exited 0') < events.indexOf('bot started'), events.join(', '));
+    assert.ok(events.indexOf('bot exited 0') < events.indexOf('baileys-keeper-sidecar SIGTERM'), events.join(', '));
+    const dir = await readTree(pod.hostPath('bot', '/app/auth_info'));
+    assert.deepEqual(diffTrees(await storedHead(url, 'my-bot'), dir), []);
+  });
+});

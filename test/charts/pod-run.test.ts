@@ -1,0 +1,133 @@
+// The rendered pod, run for real: the chart's restore init container and sidecar as `node dist/cli.js`
+// processes with exactly their rendered args and env (the Secret's DATABASE_URL pointed at the test
+// PostgreSQL), the real Baileys writer as the bot, started and stopped in the order the sidecar mode
+// gives. Two pods in a row, as a deploy does: nothing the bot wrote is lost, and the second pod's bot
+// starts on the first pod's login.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { collect } from '../support/cli.js';
+import { freshDatabase } from '../support/db.js';
+import { readTree, tempDir } from '../support/fs.js';
+import { LocalPod } from '../support/charts/local-pod.js';
+import { resolveEnv, type Container } from '../support/charts/pod.js';
+import { CHART, helmTemplate, type K8sObject } from '../support/charts/render.js';
+import { REPO } from '../support/paths.js';
+import { diffTrees, storedHead, waitFor } from '../support/sidecar.js';
+
+const CHURN_BOT = path.join(REPO, 'build', 'test', 'support', 'churn-bot.js');
+
+interface Bot {
+  out: string;
+}
+
+/** One pod's life: start, let the bot churn until the sidecar has stored a few generations, terminate. */
+async function livePod(shape: string, databaseUrl: string, session: string, seed: number) {
+  const objects = await helmTemplate([path.join(CHART, 'ci', `${shape}-values.yaml`)], { 'secret.create.databaseUrl': databaseUrl, 'session.id': session });
+  const pod = await LocalPod.create(objects, await tempDir(`pod-${shape}`));
+  const botDir = pod.hostPath('bot', pod.container('bot').volumeMounts!.find((mount) => mount.name === 'auth')!.mountPath);
+  const bot: Bot = { out: '' };
+  let restoredAtBotStart: Map<string, string> | null = null;
+  await pod.start((container, hostDir) => {
+    // The bot's own view of its auth directory, through its own mount.
+    const dir = hostDir(container.volumeMounts!.find((mount) => mount.name === 'auth')!.mountPath);
+    restoredAtBotStart = readTreeNow(dir);
+    const child = spawn(process.execPath, [CHURN_BOT, dir, '--rate', '20', '--seed', String(seed)], { stdio: ['ignore', 'pipe', 'ignore'] });
+    child.stdout.on('data', (chunk: Buffer) => (bot.out += chunk.toString()));
+    return child;
+  });
+  await waitFor(() => (bot.out.includes('ready') ? true : null), 30_000, () => `the bot did not start: ${bot.out}`);
+  const sidecar = pod.service('sidecar');
+  const before = await sidecar.metric('baileys_keeper_backups_total{result="success"}');
+  // Backups happen while the bot runs (not only at shutdown).
+  await waitFor(async () => ((await sidecar.metric('baileys_keeper_backups_total{result="success"}')) >= before + 2 ? true : null), 60_000, () => sidecar.output.join('\n'));
+  const ends = await pod.terminate();
+  return { pod, botDir, bot, ends, restoredAtBotStart, sidecarOutput: sidecar.output };
+}
+
+/** name → content of the files in `dir`, read synchronously (before the bot process exists). */
+function readTreeNow(dir: string): Map<string, string> {
+  return new Map(
+    readdirSync(dir, { withFileTypes: true })
+      .filter((entry) => entry.isFile() && !entry.name.startsWith('.'))
+      .map((entry) => [entry.name, readFileSync(path.join(dir, entry.name), 'utf8')]),
+  );
+}
+
+function creds(tree: Map<string, string>): { registrationId: number; me?: { id: string } } {
+  return JSON.parse(tree.get('creds.json') ?? 'null') as { registrationId: number; me?: { id: string } };
+}
+
+for (const shape of ['native', 'classic']) {
+  describe(`pod run: ${shape} sidecar`, async () => {
+    const url = await freshDatabase(`pod_${shape}`);
+    const session = `pod-${shape}`;
+
+    it('restores before the bot starts, backs up while it runs, and loses no write at SIGTERM, over two pods', async () => {
+      // Pod 1: a new session. The restore finds nothing, the bot pairs, the sidecar stores its churn.
+      const first = await livePod(shape, url, session, 5);
+      assert.equal(first.ends.get('bot')!.code, 0, 'the bot stopped cleanly');
+      assert.equal(first.ends.get('sidecar')!.code, 0, `the sidecar's final backup succeeded:\n${first.sidecarOutput.join('\n')}`);
+      assert.match(first.bot.out, /stopped \d+/);
+      const events = first.pod.events;
+      assert.ok(events.indexOf('restore exited 0') < events.indexOf('bot started'), `restore finished before the bot started: ${events.join(', ')}`);
+      if (shape === 'native') {
+        assert.ok(events.indexOf('sidecar probe passed') < events.indexOf('bot started'), 'the bot starts once the sidecar watches');
+        assert.ok(events.indexOf('bot exited 0') < events.indexOf('sidecar SIGTERM'), `native: the sidecar gets SIGTERM after the bot exited: ${events.join(', ')}`);
+      } else {
+        assert.equal(events.indexOf('sidecar SIGTERM'), events.indexOf('bot SIGTERM') + 1, `classic: both get SIGTERM at once: ${events.join(', ')}`);
+        assert.ok(events.indexOf('sidecar SIGTERM') < events.indexOf('bot exited 0'));
+      }
+      const firstDir = await readTree(first.botDir);
+      assert.deepEqual(diffTrees(await storedHead(url, session), firstDir), [], 'the stored head is exactly the directory the bot left');
+      assert.ok(creds(firstDir).me, 'the bot paired');
+
+      // Pod 2: the next deploy, on a new empty volume. The restore brings back pod 1's last state
+      // before the bot starts; the bot keeps its identity and churns on; nothing is lost again.
+      const second = await livePod(shape, url, session, 6);
+      assert.deepEqual(diffTrees(second.restoredAtBotStart!, firstDir), [], 'the bot started on exactly what pod 1 left');
+      assert.equal(second.ends.get('sidecar')!.code, 0, second.sidecarOutput.join('\n'));
+      const secondDir = await readTree(second.botDir);
+      assert.equal(creds(secondDir).registrationId, creds(firstDir).registrationId, 'same identity: no new pairing');
+      assert.deepEqual(diffTrees(await storedHead(url, session), secondDir), []);
+      assert.notDeepEqual(secondDir, firstDir, 'pod 2 wrote new keys (and they were stored)');
+    });
+  });
+}
+
+describe('pod run: the API token from the mounted Secret, and the helm test script', async () => {
+  const url = await freshDatabase('pod_token');
+
+  it('the sidecar answers the session API with the token file it was given; the helm test script passes, then fails once it is gone', async () => {
+    const objects = await helmTemplate([path.join(CHART, 'ci', 'classic-values.yaml')], { 'secret.create.databaseUrl': url, 'session.id': 'pod-token' });
+    const pod = await LocalPod.create(objects, await tempDir('pod-token'));
+    const env = pod.env(pod.container('sidecar'));
+    const token = (await readFile(env['KEEPER_API_TOKEN_FILE']!, 'utf8')).trim();
+    assert.equal(token, 'not-a-real-token', 'the file holds the Secret value');
+    await pod.start((container, hostDir) => spawn(process.execPath, [CHURN_BOT, hostDir(container.volumeMounts![0]!.mountPath), '--rate', '5'], { stdio: 'ignore' }));
+    const sidecar = pod.service('sidecar');
+    await waitFor(async () => ((await sidecar.get('/readyz')).status === 200 ? true : null), 60_000);
+    const answer = await fetch(`http://127.0.0.1:${sidecar.port}/api/session/status`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(answer.status, 200);
+    const wrong = await fetch(`http://127.0.0.1:${sidecar.port}/api/session/status`, { headers: { authorization: 'Bearer wrong' } });
+    assert.equal(wrong.status, 401);
+
+    // The `helm test` pod's own script, run with node against this sidecar (its URL moved to loopback).
+    const testPod = objects.find((object) => object.kind === 'Pod') as K8sObject & { spec: { containers: Container[] } };
+    const [node, ...script] = testPod.spec.containers[0]!.command!;
+    assert.equal(node, 'node');
+    const helmTest = (url: string, seconds: string) => collect(spawn(process.execPath, script, { env: { ...resolveEnv(testPod.spec.containers[0]!, objects), READYZ_URL: url, TIMEOUT_SECONDS: seconds } }));
+    const passed = await helmTest(`http://127.0.0.1:${sidecar.port}/readyz`, '30');
+    assert.equal(passed.code, 0, passed.stderr);
+    assert.match(passed.stdout, /^ok: .* answered 200/);
+
+    const ends = await pod.terminate();
+    assert.equal(ends.get('sidecar')!.code, 0);
+    const failed = await helmTest(`http://127.0.0.1:${sidecar.port}/readyz`, '1');
+    assert.equal(failed.code, 1, 'helm test fails when the sidecar does not answer');
+    assert.match(failed.stderr, /did not answer 200 in time/);
+  });
+});

@@ -1,0 +1,59 @@
+// Renders the chart and the kustomize overlays into plain objects for assertions.
+import path from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { REPO } from '../paths.js';
+import { findTool, KUBE_VERSION, tool } from './tools.js';
+
+export const CHART = path.join(REPO, 'charts', 'baileys-keeper');
+
+/** A rendered Kubernetes object (loosely typed: tests read the fields they assert). */
+export interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+/** Parses a multi-document YAML stream, skipping empty documents; throws on any YAML error. */
+export function parseManifests(text: string): K8sObject[] {
+  const objects: K8sObject[] = [];
+  // YAML 1.1, as Helm and kubectl read it (0400 is octal, yes is true).
+  for (const document of parseAllDocuments(text, { version: '1.1' })) {
+    if (document.errors.length > 0) throw new Error(`invalid YAML: ${document.errors.map((error) => error.message).join('; ')}`);
+    const value = document.toJS() as K8sObject | null;
+    if (value !== null) objects.push(value);
+  }
+  return objects;
+}
+
+/** `helm template` of the chart (release bot, namespace bots) with the given values files and --set-string pairs. */
+export async function helmTemplate(valuesFiles: string[], set: Record<string, string> = {}, kubeVersion = KUBE_VERSION): Promise<K8sObject[]> {
+  const helm = await findTool('helm', 'HELM');
+  const args = ['template', 'bot', CHART, '--namespace', 'bots', '--kube-version', kubeVersion];
+  for (const file of valuesFiles) args.push('--values', file);
+  for (const [key, value] of Object.entries(set)) args.push('--set-string', `${key}=${value}`);
+  return parseManifests(await tool(helm, args));
+}
+
+/** `helm template` expected to fail; resolves with helm's error text. */
+export async function helmTemplateError(valuesFiles: string[], set: Record<string, string> = {}, kubeVersion = KUBE_VERSION): Promise<string> {
+  try {
+    await helmTemplate(valuesFiles, set, kubeVersion);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  throw new Error('helm template succeeded, but it was expected to fail');
+}
+
+/** `kustomize build` of a directory. */
+export async function kustomizeBuild(dir: string): Promise<K8sObject[]> {
+  const kustomize = await findTool('kustomize', 'KUSTOMIZE');
+  return parseManifests(await tool(kustomize, ['build', dir]));
+}
+
+/** The single object of `kind` (and `name`, when given); throws listing what there is otherwise. */
+export function only(objects: K8sObject[], kind: string, name?: string): K8sObject {
+  const found = objects.filter((object) => object.kind === kind && (name === undefined || object.metadata.name === name));
+  if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length} among ${objects.map((object) => `${object.kind}/${object.metadata.name}`).join(', ')}`);
+  return found[0]!;
+}
