@@ -73,6 +73,32 @@ describe('encryption and tamper detection through the CLI', async () => {
     assert.match(failures[1]!.reason, /cannot be decrypted/);
   });
 
+  it('a plaintext creds.json forged into the encrypted session: verify names it, restore writes nothing, rekey refuses (all exit 4)', async () => {
+    await threeGenerations('forged');
+    const forged = Buffer.from('{"attacker":"creds"}');
+    await query(
+      url,
+      `UPDATE baileys_keeper.files SET key_id = NULL, content = $1, sha256 = sha256($1), size = octet_length($1)
+        WHERE session_id = 'forged' AND name = 'creds.json' AND generation_to IS NULL`,
+      [forged],
+    );
+    const verify = await runCli(['verify'], { env: keyed('forged') });
+    assert.equal(verify.code, 4, verify.stdout);
+    assert.match(verify.stdout, /^FAILED {2}"creds\.json": stored in plaintext where session forged is encrypted since generation 1.*\(stored at generation 1\)$/m);
+
+    const target = path.join(await tempDir('forged-target'), 'auth');
+    const restore = await runCli(['restore', '--dir', target], { env: keyed('forged') });
+    assert.equal(restore.code, 4, restore.stdout);
+    assert.match(messages(restore.stdout), /generation 3 of session forged failed its integrity check: "creds\.json": stored in plaintext.*Nothing was written/);
+    assert.deepEqual(await readdir(target).catch(() => []), [], 'nothing was written');
+
+    const rekey = await runCli(['rekey'], { env: cliEnv(url, { KEEPER_SESSION_ID: 'forged', KEEPER_ENCRYPTION_KEYS: `next:${randomBytes(32).toString('base64')},old:${keyB64}` }) });
+    assert.equal(rekey.code, 4, rekey.stdout);
+    assert.match(messages(rekey.stdout + rekey.stderr), /cannot rekey session forged: .*"creds\.json": stored in plaintext/);
+    const [row] = await query<{ key_id: string | null }>(url, "SELECT key_id FROM baileys_keeper.files WHERE session_id = 'forged' AND name = 'creds.json'");
+    assert.equal(row!.key_id, null, 'not laundered into an encrypted row');
+  });
+
   it('restore without the key, or with another key, exits 4 naming the key id it needs and writes nothing', async () => {
     const { dir } = await threeGenerations('nokey');
     for (const env of [cliEnv(url, { KEEPER_SESSION_ID: 'nokey' }), cliEnv(url, { KEEPER_SESSION_ID: 'nokey', KEEPER_ENCRYPTION_KEY: randomBytes(32).toString('base64') })]) {
