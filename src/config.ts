@@ -136,6 +136,8 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** Encryption at rest: the configured keys (the first encrypts), or null for plaintext storage. */
   readonly encryption: KeyRing | null;
+  /** The environment for processes the keeper starts (the bot, the embedded PostgreSQL): its own, without the keeper's secrets. */
+  readonly childEnv: Readonly<Record<string, string>>;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -232,7 +234,18 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     apiToken: command === 'sidecar' || command === 'run' ? readApiToken(env) : null,
     maxBodyBytes: env['KEEPER_MAX_BODY_BYTES'] ? parseInteger('KEEPER_MAX_BODY_BYTES', env['KEEPER_MAX_BODY_BYTES'], 1024) : DEFAULT_MAX_BODY_BYTES,
     encryption,
+    childEnv: Object.freeze(withoutKeeperSecrets(env)),
   });
+}
+
+/**
+ * The keeper's own secrets, never handed to the processes it starts. DATABASE_URL stays: on Railway and
+ * similar it is usually the bot's own setting too. The *_FILE variables hold paths, not secrets.
+ */
+export const KEEPER_SECRET_VARIABLES: readonly string[] = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEYS', 'KEEPER_API_TOKEN'];
+
+export function withoutKeeperSecrets(env: Env): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && !KEEPER_SECRET_VARIABLES.includes(entry[0])));
 }
 
 /** KEEPER_API_TOKEN, or the first line of the file KEEPER_API_TOKEN_FILE names (a mounted secret). */

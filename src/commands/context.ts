@@ -86,7 +86,7 @@ export interface DatabaseTarget {
 
 export async function databaseTarget(ctx: Context): Promise<DatabaseTarget> {
   if (ctx.config.databaseUrl !== null) return { url: ctx.config.databaseUrl, stop: async () => undefined };
-  const server = await startEmbedded(ctx.config.dataDir, ctx.log.child({ component: 'db' }));
+  const server = await startEmbedded(ctx.config.dataDir, ctx.log.child({ component: 'db' }), { env: ctx.config.childEnv });
   return { url: server.url, stop: () => server.stop() };
 }
 

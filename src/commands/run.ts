@@ -38,7 +38,7 @@ export async function runCommand(ctx: Context): Promise<number> {
     // would create it anyway, and watching must start before the bot's first write.
     await mkdir(config.dir, { recursive: true, mode: 0o700 });
     await service.sidecar.start();
-    const exitCode = await superviseChild(ctx, config.childCommand);
+    const exitCode = await superviseChild(ctx, config.childCommand, config.childEnv);
     log.info({ exitCode }, 'the bot exited: final backup');
     const stored = await service.sidecar.shutdown(0);
     if (!stored) log.error('the final backup did not complete: the newest changes are not stored');
@@ -50,11 +50,12 @@ export async function runCommand(ctx: Context): Promise<number> {
 }
 
 /** Starts the command, forwards signals to it, and resolves to its exit code (128+signal if killed). */
-function superviseChild(ctx: Context, command: readonly string[]): Promise<number> {
+function superviseChild(ctx: Context, command: readonly string[], env: Readonly<Record<string, string>>): Promise<number> {
   const log = ctx.log.child({ component: 'run' });
   const [file, ...args] = command as [string, ...string[]];
   return new Promise((resolve) => {
-    const child = spawn(file, args, { stdio: 'inherit' });
+    // The bot gets the container's environment minus the keeper's secrets (config.withoutKeeperSecrets).
+    const child = spawn(file, args, { stdio: 'inherit', env });
     log.info({ command: file, pid: child.pid }, 'bot started');
     const forwarders = FORWARDED.map((signal) => {
       const forward = () => {
