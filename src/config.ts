@@ -274,12 +274,21 @@ const KEY_HINT = 'use 32 random bytes in base64, e.g. the output of `openssl ran
  * the same id. Messages never include key bytes.
  */
 export function readEncryptionKeys(env: Env): KeyRing | null {
-  const given = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEY_FILE', 'KEEPER_ENCRYPTION_KEYS'].filter((name) => env[name]);
+  // Set but empty is an error, not "no encryption": a secret that failed to mount or expand must not
+  // quietly turn encryption off.
+  const given = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEY_FILE', 'KEEPER_ENCRYPTION_KEYS'].filter((name) => env[name] !== undefined);
   if (given.length === 0) return null;
   if (given.length > 1) throw new UsageError(`${given.join(' and ')} are all set: set only one (KEEPER_ENCRYPTION_KEYS holds several keys)`);
+  const empty = given.find((name) => env[name]!.trim() === '');
+  if (empty) {
+    throw new UsageError(`${empty} is set but empty: give it a key (${KEY_HINT}), or unset it to store contents in plaintext`);
+  }
   const single = (label: string, text: string): EncryptionKey => {
     const key = decodeKey(text);
-    if (typeof key === 'string') throw new UsageError(`${label} is not a valid encryption key (${key}): ${KEY_HINT}`);
+    if (typeof key === 'string') {
+      const fix = key === 'it is empty' ? `${KEY_HINT}, or unset the variable to store contents in plaintext` : KEY_HINT;
+      throw new UsageError(`${label} is not a valid encryption key (${key}): ${fix}`);
+    }
     return makeKey(key);
   };
   const direct = env['KEEPER_ENCRYPTION_KEY'];

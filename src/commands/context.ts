@@ -134,3 +134,10 @@ export function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
+
+/** Says at start whether contents are encrypted, and under which key id (never the key). */
+export function logEncryption(ctx: Context): void {
+  const keys = ctx.config.encryption;
+  if (keys) ctx.log.info({ encryption: 'on', keyId: keys.writer.id, keys: keys.keys.length }, `encryption at rest is on: new rows are encrypted with key id ${keys.writer.id}`);
+  else ctx.log.info({ encryption: 'off' }, 'encryption at rest is off: file contents are stored in plaintext (set KEEPER_ENCRYPTION_KEY to encrypt them)');
+}

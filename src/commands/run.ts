@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { KeeperError } from '../errors.js';
-import { databaseTarget, usingDatabase, type Context } from './context.js';
+import { databaseTarget, logEncryption, usingDatabase, type Context } from './context.js';
 import { restoreDirectory, type WithStore } from './restore.js';
 import { startService, type Service } from './service.js';
 import { abortOnSecondSignal, CLOSE_GRACE_MS } from './sidecar.js';
@@ -17,6 +17,7 @@ const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 export async function runCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'run', session: config.sessionId });
+  logEncryption(ctx);
   const target = await databaseTarget(ctx);
   let service: Service | null = null;
   try {

@@ -99,6 +99,22 @@ describe('encryption and tamper detection through the CLI', async () => {
     assert.equal(row!.key_id, null, 'not laundered into an encrypted row');
   });
 
+  it('says at start whether encryption is on (with the key id) or off; an empty key variable exits 64 instead of storing plaintext', async () => {
+    const dir = await tempDir('announce');
+    await writeSession(dir, { preKeys: 1 });
+    const on = await runCli(['backup', '--dir', dir], { env: keyed('announce') });
+    assert.equal(on.code, 0, on.stderr);
+    assert.match(messages(on.stderr), new RegExp(`encryption at rest is on: new rows are encrypted with key id ${keyId}`));
+    const off = await runCli(['backup', '--dir', dir], { env: cliEnv(url, { KEEPER_SESSION_ID: 'announce-plain' }) });
+    assert.equal(off.code, 0, off.stderr);
+    assert.match(messages(off.stderr), /encryption at rest is off: file contents are stored in plaintext/);
+    const empty = await runCli(['backup', '--dir', dir], { env: cliEnv(url, { KEEPER_SESSION_ID: 'announce-empty', KEEPER_ENCRYPTION_KEY: '' }) });
+    assert.equal(empty.code, 64, empty.stderr);
+    assert.match(messages(empty.stderr), /KEEPER_ENCRYPTION_KEY is set but empty/);
+    const [stored] = await query<{ n: string }>(url, "SELECT count(*) AS n FROM baileys_keeper.sessions WHERE session_id = 'announce-empty'");
+    assert.equal(stored!.n, '0', 'nothing was stored');
+  });
+
   it('restore without the key, or with another key, exits 4 naming the key id it needs and writes nothing', async () => {
     const { dir } = await threeGenerations('nokey');
     for (const env of [cliEnv(url, { KEEPER_SESSION_ID: 'nokey' }), cliEnv(url, { KEEPER_SESSION_ID: 'nokey', KEEPER_ENCRYPTION_KEY: randomBytes(32).toString('base64') })]) {
