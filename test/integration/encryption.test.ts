@@ -291,6 +291,15 @@ describe('encryption at rest', async () => {
     await assert.rejects(onlyNew.loadPoint('rekeyed', { generation: 1 }), /"pre-key-1\.json": stored in plaintext where session rekeyed is encrypted since generation 1/);
   });
 
+  it('a generation with a missing row is not named as the one to restore; an older complete one is', async () => {
+    await threeGenerations('gap', withOld);
+    // pre-key-2 changed in generation 2: deleting that version leaves generation 2 one file short.
+    await query(t.url, "DELETE FROM baileys_keeper.files WHERE session_id = 'gap' AND name = 'pre-key-2.json' AND generation_from = 2");
+    await query(t.url, "UPDATE baileys_keeper.files SET content = set_byte(content, 20, get_byte(content, 20) # 1) WHERE session_id = 'gap' AND name = 'pre-key-3.json' AND generation_from = 3");
+    await assert.rejects(withOld.loadPoint('gap', {}), (error: unknown) => error instanceof IntegrityError && /Generation 1 \(.*\) verifies: restore it with --generation 1/.test(error.message));
+    await assert.rejects(withOld.loadPoint('gap', { generation: 2 }), /should have \d+ files but \d+ are stored\. Nothing was written\. Generation 1 \(.*\) verifies/);
+  });
+
   it('rekey never launders a tampered row: it stops at it, naming the file, and leaves what it did valid', async () => {
     await threeGenerations('launder', withOld);
     await query(t.url, "UPDATE baileys_keeper.files SET sha256 = set_byte(sha256, 0, get_byte(sha256, 0) # 1) WHERE session_id = 'launder' AND name = 'pre-key-4.json'");
