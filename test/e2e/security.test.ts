@@ -10,6 +10,7 @@ import { makeKey } from '../../src/crypto.js';
 import { writeSession } from '../support/baileys.js';
 import { cliEnv, messages, runCli } from '../support/cli.js';
 import { freshDatabase, query } from '../support/db.js';
+import { startService, waitFor } from '../support/sidecar.js';
 import { readTree, tempDir } from '../support/fs.js';
 
 const key = randomBytes(32);
@@ -113,6 +114,25 @@ describe('encryption and tamper detection through the CLI', async () => {
     assert.match(messages(empty.stderr), /KEEPER_ENCRYPTION_KEY is set but empty/);
     const [stored] = await query<{ n: string }>(url, "SELECT count(*) AS n FROM baileys_keeper.sessions WHERE session_id = 'announce-empty'");
     assert.equal(stored!.n, '0', 'nothing was stored');
+  });
+
+  it('a sidecar without the key of the stored rows reports an integrity failure naming the key id, not a database error, and keeps running', async () => {
+    const { dir } = await threeGenerations('sidecar-nokey');
+    const other = randomBytes(32).toString('base64');
+    const service = await startService(
+      ['sidecar', '--dir', dir, '--listen', '127.0.0.1:0'],
+      cliEnv(url, { KEEPER_SESSION_ID: 'sidecar-nokey', KEEPER_ENCRYPTION_KEY: other, KEEPER_DEBOUNCE_MS: '100', KEEPER_MAX_DELAY_MS: '500' }),
+    );
+    try {
+      await waitFor(async () => ((await service.metric('baileys_keeper_backups_total{result="failure"}')) >= 1 ? true : null), 30_000, () => service.output.join('\n'), service.exited);
+      assert.equal(await service.metric('baileys_keeper_database_errors_total'), 0);
+      const text = messages(service.output.join('\n'));
+      assert.match(text, new RegExp(`backup not stored: session sidecar-nokey is encrypted with key id ${keyId}, which is not configured`));
+      assert.doesNotMatch(text, /database error; retrying/);
+      assert.equal((await service.get('/healthz')).status, 200, 'still running');
+    } finally {
+      await service.stop();
+    }
   });
 
   it('restore without the key, or with another key, exits 4 naming the key id it needs and writes nothing', async () => {
