@@ -136,6 +136,8 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** Encryption at rest: the configured keys (the first encrypts), or null for plaintext storage. */
   readonly encryption: KeyRing | null;
+  /** The environment for processes the keeper starts (the bot, the embedded PostgreSQL): its own, without the keeper's secrets. */
+  readonly childEnv: Readonly<Record<string, string>>;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -232,7 +234,18 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     apiToken: command === 'sidecar' || command === 'run' ? readApiToken(env) : null,
     maxBodyBytes: env['KEEPER_MAX_BODY_BYTES'] ? parseInteger('KEEPER_MAX_BODY_BYTES', env['KEEPER_MAX_BODY_BYTES'], 1024) : DEFAULT_MAX_BODY_BYTES,
     encryption,
+    childEnv: Object.freeze(withoutKeeperSecrets(env)),
   });
+}
+
+/**
+ * The keeper's own secrets, never handed to the processes it starts. DATABASE_URL stays: on Railway and
+ * similar it is usually the bot's own setting too. The *_FILE variables hold paths, not secrets.
+ */
+export const KEEPER_SECRET_VARIABLES: readonly string[] = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEYS', 'KEEPER_API_TOKEN'];
+
+export function withoutKeeperSecrets(env: Env): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && !KEEPER_SECRET_VARIABLES.includes(entry[0])));
 }
 
 /** KEEPER_API_TOKEN, or the first line of the file KEEPER_API_TOKEN_FILE names (a mounted secret). */
@@ -261,12 +274,21 @@ const KEY_HINT = 'use 32 random bytes in base64, e.g. the output of `openssl ran
  * the same id. Messages never include key bytes.
  */
 export function readEncryptionKeys(env: Env): KeyRing | null {
-  const given = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEY_FILE', 'KEEPER_ENCRYPTION_KEYS'].filter((name) => env[name]);
+  // Set but empty is an error, not "no encryption": a secret that failed to mount or expand must not
+  // quietly turn encryption off.
+  const given = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEY_FILE', 'KEEPER_ENCRYPTION_KEYS'].filter((name) => env[name] !== undefined);
   if (given.length === 0) return null;
   if (given.length > 1) throw new UsageError(`${given.join(' and ')} are all set: set only one (KEEPER_ENCRYPTION_KEYS holds several keys)`);
+  const empty = given.find((name) => env[name]!.trim() === '');
+  if (empty) {
+    throw new UsageError(`${empty} is set but empty: give it a key (${KEY_HINT}), or unset it to store contents in plaintext`);
+  }
   const single = (label: string, text: string): EncryptionKey => {
     const key = decodeKey(text);
-    if (typeof key === 'string') throw new UsageError(`${label} is not a valid encryption key (${key}): ${KEY_HINT}`);
+    if (typeof key === 'string') {
+      const fix = key === 'it is empty' ? `${KEY_HINT}, or unset the variable to store contents in plaintext` : KEY_HINT;
+      throw new UsageError(`${label} is not a valid encryption key (${key}): ${fix}`);
+    }
     return makeKey(key);
   };
   const direct = env['KEEPER_ENCRYPTION_KEY'];

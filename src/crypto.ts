@@ -20,6 +20,7 @@ const INFO_ENCRYPT = 'baileys-keeper v1 content encryption';
 const INFO_HASH = 'baileys-keeper v1 change-detection hash';
 const INFO_ID = 'baileys-keeper v1 key fingerprint';
 const AAD_LABEL = 'baileys-keeper v1 file';
+const MARKER_LABEL = 'baileys-keeper v1 encrypted since';
 
 export interface EncryptionKey {
   /** The id stored with each row this key encrypts. */
@@ -137,10 +138,20 @@ export function decrypt(key: EncryptionKey, row: RowIdentity, stored: Buffer): B
 
 /**
  * The change-detection hash of an encrypted row: HMAC-SHA-256 over (session, name, content) with the
- * key's hash subkey. Without the key it reveals nothing, not even that two files are equal.
+ * key's hash subkey. Without the key it does not reveal the content, nor whether files of different
+ * names or sessions are equal; it is deterministic per (session, name), though, so anyone who sees
+ * the database can tell when a file returns to a value it had before.
  */
 export function keyedHash(key: EncryptionKey, sessionId: string, name: string, content: Buffer): Buffer {
   return createHmac('sha256', key.hashKey).update(encodeFields(AAD_LABEL, [sessionId, name])).update(content).digest();
+}
+
+/**
+ * Authenticates a session's encryption marker, "encrypted since generation N": HMAC-SHA-256 over
+ * (session, N) with the hash subkey, under a label no file hash uses.
+ */
+export function markerMac(key: EncryptionKey, sessionId: string, generation: number): Buffer {
+  return createHmac('sha256', key.hashKey).update(encodeFields(MARKER_LABEL, [sessionId, BigInt(generation)])).digest();
 }
 
 export function sameDigest(a: Buffer, b: Buffer): boolean {

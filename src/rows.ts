@@ -57,11 +57,27 @@ export class RowKeyMissing extends Error {
   }
 }
 
+/**
+ * Where a plaintext row may legitimately be. Its sha256 is unkeyed, so anyone who can write the table
+ * can forge one; once a session is encrypted, only its older (pre-encryption) history may be plaintext.
+ */
+export interface PlaintextRule {
+  /** null: anywhere (the session was never written encrypted); M: only rows that end at or before generation M. */
+  until: number | null;
+  /** Why a plaintext row outside that range is refused, for the failure message. */
+  because: string;
+}
+
+export const PLAINTEXT_ANYWHERE: PlaintextRule = { until: null, because: '' };
+
 /** The plaintext of a stored row after every check (safe name, decryption, size, digest), or why it fails. */
-export function openRow(keys: KeyRing | null, sessionId: string, row: StoredFileVersion): { content: Buffer } | RowFailure {
+export function openRow(keys: KeyRing | null, sessionId: string, row: StoredFileVersion, plaintext: PlaintextRule = PLAINTEXT_ANYWHERE): { content: Buffer } | RowFailure {
   const label = quoteName(row.name);
   const bad = invalidNameReason(row.name);
   if (bad) return { reason: `${label}: unsafe file name (${bad})`, missingKey: null };
+  if (row.keyId === null && plaintext.until !== null && (row.generationTo === null || row.generationTo > plaintext.until)) {
+    return { reason: `${label}: stored in plaintext where ${plaintext.because}, so the keeper did not write it (forged or re-linked by someone with database access)`, missingKey: null };
+  }
   let content = row.content;
   let matches: (plain: Buffer) => boolean = (plain) => sha256(plain).equals(row.sha256);
   let digestName = 'sha256';

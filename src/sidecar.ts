@@ -9,7 +9,7 @@ import { describeError } from './db/connection.js';
 import { migrate } from './db/migrate.js';
 import type { Database } from './db/connection.js';
 import { Backoff, DirtySet, dueAt } from './dirty.js';
-import { LeaseLostError } from './errors.js';
+import { IntegrityError, LeaseLostError } from './errors.js';
 import { LeaseKeeper } from './lease.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -287,7 +287,10 @@ export class Sidecar {
       this.metrics.backups.inc({ result: 'failure' });
       const delay = this.backoff.fail();
       this.retryAt = this.clock.now() + delay;
-      this.databaseError(error, 'backup', { retryInMs: delay, dirty: this.dirty.size });
+      // Stored rows under a key this process lacks (or a refused encryption change): no database fault,
+      // and retrying alone will not fix it; it is said plainly while the loop keeps trying.
+      if (error instanceof IntegrityError) this.log.error({ retryInMs: delay, dirty: this.dirty.size }, `backup not stored: ${error.message}`);
+      else this.databaseError(error, 'backup', { retryInMs: delay, dirty: this.dirty.size });
       return 'failure';
     }
 

@@ -1,12 +1,12 @@
 // The session store: backups as fenced generations, restore points, history, verification, leases.
 import { CREDS_FILE, maskJid, parseCreds } from './creds.js';
-import type { KeyRing } from './crypto.js';
+import { markerMac, sameDigest, type KeyRing } from './crypto.js';
 import type { Database, Queryable } from './db/connection.js';
 import * as q from './db/queries.js';
 import type { FileVersion, GenerationRow, SessionSummary, StoredFileVersion } from './db/queries.js';
 import { IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
 import { quoteName } from './names.js';
-import { openRow, RowKeyMissing, sealRow, storedMatches, type PlainFile, type RowFailure } from './rows.js';
+import { openRow, PLAINTEXT_ANYWHERE, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure } from './rows.js';
 import type { Snapshot } from './snapshot.js';
 
 export type { FileVersion, GenerationRow, PlainFile, SessionSummary };
@@ -37,8 +37,10 @@ export type BackupResult =
   | { kind: 'refused'; generation: number; reason: string };
 
 export interface VerifyFailure {
+  /** The file; '' for the session's encryption marker. */
   name: string;
-  generationFrom: number;
+  /** The generation that wrote the row; null for the encryption marker. */
+  generationFrom: number | null;
   reason: string;
   /** The row is encrypted under a key id that is not configured. */
   missingKey: string | null;
@@ -46,6 +48,19 @@ export interface VerifyFailure {
 
 /** Stored versions re-encrypted per rekey transaction. */
 const REKEY_BATCH_ROWS = 200;
+
+/** What a session's encryption marker (sql/0003) allows, and what is wrong with it. */
+interface MarkerState {
+  /** Where plaintext rows may be. */
+  rule: PlaintextRule;
+  /** The marker is missing while encrypted rows exist, altered, or under a key not configured. */
+  problem: string | null;
+  missingKey: string | null;
+  /** The stored marker when it verifies (or cannot be checked, without keys). */
+  marker: q.EncryptionMarker | null;
+  /** No marker and no encrypted row: the session has never been written encrypted. */
+  neverEncrypted: boolean;
+}
 
 export class SessionStore {
   /** `keys`: encryption at rest (the first key encrypts new rows); null stores plaintext. */
@@ -69,10 +84,22 @@ export class SessionStore {
       }
       // With a scope (the sidecar's dirty names) only those hashes are read: cost follows the change.
       const stored = options.scope ? await q.currentHashesOf(db, tx, sessionId, [...options.scope]) : await q.currentHashes(db, tx, sessionId);
-      const changed = [...snapshot.files.values()].filter((file) => !this.isStored(sessionId, file, stored.get(file.name)));
+      const changed: PlainFile[] = [...snapshot.files.values()].filter((file) => !this.isStored(sessionId, file, stored.get(file.name)));
       const considered = options.scope ?? stored.keys();
       const deleted = [...considered].filter((name) => stored.has(name) && !snapshot.files.has(name) && !snapshot.held.has(name));
+      const marker = await this.markerState(tx, sessionId);
+      // The first encrypted generation also re-stores, encrypted, every plaintext head file this
+      // snapshot does not cover (out of scope, or held as torn): from it on, nothing visible is plaintext.
+      const startsEncryption = this.keys !== null && marker.neverEncrypted;
+      if (startsEncryption) changed.push(...(await this.plaintextHead(tx, sessionId, changed, deleted)));
       if (changed.length === 0 && deleted.length === 0) return { kind: 'noop', generation: session.headGeneration };
+      if (!this.keys && !marker.neverEncrypted) {
+        const which = marker.marker ? ` since generation ${marker.marker.generation} (key id ${marker.marker.keyId})` : '';
+        throw new IntegrityError(
+          `session ${sessionId} is stored encrypted${which}, and no key is configured: a backup would store plaintext over it, so nothing was written. ` +
+            'Set KEEPER_ENCRYPTION_KEY / KEEPER_ENCRYPTION_KEY_FILE / KEEPER_ENCRYPTION_KEYS as the other keepers have it',
+        );
+      }
 
       const credsChange = changed.find((file) => file.name === CREDS_FILE);
       const credsDeleted = deleted.includes(CREDS_FILE);
@@ -109,6 +136,7 @@ export class SessionStore {
         totalBytes,
       });
       await q.setHead(db, tx, sessionId, generation, this.storedJid(registeredJid));
+      if (startsEncryption) await this.writeMarker(tx, sessionId, generation);
       const oldestKept = generation - options.keep + 1;
       if (oldestKept > 1) await q.pruneBefore(db, tx, sessionId, oldestKept);
       return { kind: 'success', generation, changed: changed.length, deleted: deleted.length, totalFiles, totalBytes, registered: registeredJid !== null };
@@ -138,10 +166,11 @@ export class SessionStore {
         if (!generation) return null;
       }
       const rows = await q.filesAt(db, tx, sessionId, generation.generation);
+      const { rule } = await this.markerState(tx, sessionId);
       const files: PlainFile[] = [];
       const failures: RowFailure[] = [];
       for (const row of rows) {
-        const opened = openRow(this.keys, sessionId, row);
+        const opened = openRow(this.keys, sessionId, row, rule);
         if ('reason' in opened) failures.push(opened);
         else files.push({ name: row.name, content: opened.content });
       }
@@ -151,11 +180,14 @@ export class SessionStore {
         const reasons = failures.map((f) => f.reason);
         throw new IntegrityError(
           `generation ${generation.generation} of session ${sessionId} failed its integrity check: ${reasons.slice(0, 5).join('; ')}` +
-            `${reasons.length > 5 ? ` (and ${reasons.length - 5} more)` : ''}. Nothing was written. ${await this.olderVerifying(tx, sessionId, generation.generation)}`,
+            `${reasons.length > 5 ? ` (and ${reasons.length - 5} more)` : ''}. Nothing was written. ${await this.olderVerifying(tx, sessionId, generation.generation, rule)}`,
         );
       }
       if (files.length !== generation.totalFiles) {
-        throw new IntegrityError(`generation ${generation.generation} of session ${sessionId} should have ${generation.totalFiles} files but ${files.length} are stored. Run 'baileys-keeper verify'`);
+        throw new IntegrityError(
+          `generation ${generation.generation} of session ${sessionId} should have ${generation.totalFiles} files but ${files.length} are stored. ` +
+            `Nothing was written. ${await this.olderVerifying(tx, sessionId, generation.generation, rule)}`,
+        );
       }
       return { generation, files };
     }, 'snapshot');
@@ -178,10 +210,18 @@ export class SessionStore {
       const page = await db.transaction(async (tx) => {
         const session = await q.lockSession(db, tx, sessionId);
         if (!session) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
+        const marker = await this.markerState(tx, sessionId);
+        if (marker.neverEncrypted) {
+          throw new RefusedError(
+            `session ${sessionId} has never been backed up with encryption on: run 'baileys-keeper backup' with the key first (or let the sidecar back it up), ` +
+              'which stores the head encrypted; then rekey re-encrypts the older, plaintext history',
+          );
+        }
         if (after === null && session.registeredJid !== null) await q.setRegisteredJid(db, tx, sessionId, this.storedJid(session.registeredJid));
         const rows = await q.versionsNotUnderKey(db, tx, sessionId, keys.writer.id, after, batchRows);
         const updates = rows.map((row) => {
-          const opened = openRow(keys, sessionId, row);
+          // Plaintext is re-encrypted only where it is the session's history from before encryption.
+          const opened = openRow(keys, sessionId, row, marker.rule);
           if ('reason' in opened) {
             if (opened.missingKey) throw this.missingKeyError(`session ${sessionId}`, [opened.missingKey]);
             throw new IntegrityError(
@@ -197,9 +237,18 @@ export class SessionStore {
       });
       rewritten += page.length;
       const last = page.at(-1);
-      if (!last || page.length < batchRows) return { rewritten, keyId: keys.writer.id };
+      if (!last || page.length < batchRows) break;
       after = { name: last.name, generationFrom: last.generationFrom };
     }
+    await db.transaction(async (tx) => {
+      await q.lockSession(db, tx, sessionId);
+      const marker = await this.markerState(tx, sessionId);
+      // With no plaintext left, no plaintext row can be genuine any more: the marker drops to 1. Either
+      // way it is authenticated under the newest key, so the old key can go.
+      if (!(await q.hasVersions(db, tx, sessionId, false))) await this.writeMarker(tx, sessionId, 1);
+      else if (marker.marker) await this.writeMarker(tx, sessionId, marker.marker.generation);
+    });
+    return { rewritten, keyId: keys.writer.id };
   }
 
   /** Retained generations, newest first. */
@@ -236,13 +285,15 @@ export class SessionStore {
   /** Recomputes the checksum of every retained version of every file; returns what failed. */
   async verify(sessionId: string, pageSize = 500): Promise<{ checked: number; failures: VerifyFailure[] }> {
     await this.requireSession(sessionId);
+    const marker = await this.markerState(this.db, sessionId);
     const failures: VerifyFailure[] = [];
+    if (marker.problem) failures.push({ name: '', generationFrom: null, reason: marker.problem, missingKey: marker.missingKey });
     let checked = 0;
     let after: { name: string; generationFrom: number } | null = null;
     for (;;) {
       const page = await q.fileVersionsPage(this.db, this.db, sessionId, after, pageSize);
       for (const version of page) {
-        const opened = openRow(this.keys, sessionId, version);
+        const opened = openRow(this.keys, sessionId, version, marker.rule);
         if ('reason' in opened) failures.push({ name: version.name, generationFrom: version.generationFrom, reason: opened.reason, missingKey: opened.missingKey });
       }
       checked += page.length;
@@ -300,24 +351,88 @@ export class SessionStore {
 
   /**
    * Which older retained generation passes every check, for the message of a refused restore. One
-   * pass over the stored versions: a generation verifies when none of the failing versions is visible in it.
+   * pass over the stored versions: a generation verifies when none of the failing versions is visible
+   * in it and as many versions are visible as it recorded files.
    */
-  private async olderVerifying(tx: Queryable, sessionId: string, generation: number): Promise<string> {
+  private async olderVerifying(tx: Queryable, sessionId: string, generation: number, rule: PlaintextRule): Promise<string> {
     const bad: StoredFileVersion[] = [];
+    const spans: { generationFrom: number; generationTo: number | null }[] = [];
     let after: { name: string; generationFrom: number } | null = null;
     for (;;) {
       const page = await q.fileVersionsPage(this.db, tx, sessionId, after, 500);
-      for (const version of page) if ('reason' in openRow(this.keys, sessionId, version)) bad.push(version);
+      for (const version of page) {
+        spans.push({ generationFrom: version.generationFrom, generationTo: version.generationTo });
+        if ('reason' in openRow(this.keys, sessionId, version, rule)) bad.push(version);
+      }
       const last = page.at(-1);
       if (!last || page.length < 500) break;
       after = { name: last.name, generationFrom: last.generationFrom };
     }
-    const visible = (version: StoredFileVersion, g: number) => version.generationFrom <= g && (version.generationTo === null || version.generationTo > g);
+    const visible = (version: { generationFrom: number; generationTo: number | null }, g: number) =>
+      version.generationFrom <= g && (version.generationTo === null || version.generationTo > g);
     const older = (await q.listGenerations(this.db, tx, sessionId, null)).filter((row) => row.generation < generation);
-    const good = older.find((row) => !bad.some((version) => visible(version, row.generation)));
+    const good = older.find(
+      (row) => !bad.some((version) => visible(version, row.generation)) && spans.filter((span) => visible(span, row.generation)).length === row.totalFiles,
+    );
     return good
       ? `Generation ${good.generation} (${good.createdAt.toISOString()}) verifies: restore it with --generation ${good.generation}`
       : "No older retained generation verifies: restore from an export, or pair again by QR";
+  }
+
+  /**
+   * The session's encryption marker and what it allows. Once a session is written encrypted, a
+   * plaintext row is genuine only as history from before that; without the marker's key (or
+   * without any key) nothing else tells a genuine plaintext row from one written by hand.
+   */
+  private async markerState(tx: Queryable, sessionId: string): Promise<MarkerState> {
+    const marker = await q.getEncryptionMarker(this.db, tx, sessionId);
+    const broken = (problem: string, missingKey: string | null = null): MarkerState => ({
+      // No plaintext row is trusted; encrypted rows still authenticate themselves.
+      rule: { until: 0, because: `the encryption marker of session ${sessionId} ${problem}` },
+      problem: `the encryption marker of session ${sessionId} ${problem}; plaintext rows of it are not trusted`,
+      missingKey,
+      marker: null,
+      neverEncrypted: false,
+    });
+    if (marker === null) {
+      if (!(await q.hasVersions(this.db, tx, sessionId, true))) return { rule: PLAINTEXT_ANYWHERE, problem: null, missingKey: null, marker: null, neverEncrypted: true };
+      return broken('is missing although encrypted rows exist (removed by someone with database access)');
+    }
+    const valid: MarkerState = {
+      rule: { until: marker.generation, because: `session ${sessionId} is encrypted since generation ${marker.generation}` },
+      problem: null,
+      missingKey: null,
+      marker,
+      neverEncrypted: false,
+    };
+    if (!this.keys) return valid;
+    const key = this.keys.find(marker.keyId);
+    if (!key) return broken(`is authenticated with key id ${marker.keyId}, which is not configured`, marker.keyId);
+    if (!sameDigest(markerMac(key, sessionId, marker.generation), marker.mac)) return broken('does not verify (altered by someone with database access)');
+    return valid;
+  }
+
+  /** Records "encrypted since `generation`", authenticated under the writing key. */
+  private async writeMarker(tx: Queryable, sessionId: string, generation: number): Promise<void> {
+    const key = this.keys!.writer;
+    await q.setEncryptionMarker(this.db, tx, sessionId, { generation, keyId: key.id, mac: markerMac(key, sessionId, generation) });
+  }
+
+  /** The plaintext head files a backup does not already store again, checked, to re-store encrypted. */
+  private async plaintextHead(tx: Queryable, sessionId: string, changed: PlainFile[], deleted: string[]): Promise<PlainFile[]> {
+    const covered = new Set([...changed.map((file) => file.name), ...deleted]);
+    const files: PlainFile[] = [];
+    for (const row of await q.currentPlaintextVersions(this.db, tx, sessionId)) {
+      if (covered.has(row.name)) continue;
+      const opened = openRow(this.keys, sessionId, row);
+      if ('reason' in opened) {
+        throw new IntegrityError(
+          `cannot start encrypting session ${sessionId}: its stored ${opened.reason}; nothing was written. Run 'baileys-keeper verify', then restore a good generation and back it up`,
+        );
+      }
+      files.push({ name: row.name, content: opened.content });
+    }
+    return files;
   }
 
   private async requireSession(sessionId: string): Promise<void> {

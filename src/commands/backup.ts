@@ -3,11 +3,12 @@ import { RefusedError } from '../errors.js';
 import { recoverInterruptedRestore } from '../restore.js';
 import { readSnapshot, requireDirectory, type Snapshot } from '../snapshot.js';
 import type { BackupResult } from '../store.js';
-import { formatBytes, print, printJson, withLease, withStore, type Context } from './context.js';
+import { formatBytes, logEncryption, print, printJson, withLease, withStore, type Context } from './context.js';
 
 export async function backupCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'backup', session: config.sessionId });
+  logEncryption(ctx);
   await requireDirectory(config.dir);
   await recoverInterruptedRestore(config.dir, log);
   const { result, snapshot } = await withStore(ctx, (store) =>

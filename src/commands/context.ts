@@ -86,7 +86,7 @@ export interface DatabaseTarget {
 
 export async function databaseTarget(ctx: Context): Promise<DatabaseTarget> {
   if (ctx.config.databaseUrl !== null) return { url: ctx.config.databaseUrl, stop: async () => undefined };
-  const server = await startEmbedded(ctx.config.dataDir, ctx.log.child({ component: 'db' }));
+  const server = await startEmbedded(ctx.config.dataDir, ctx.log.child({ component: 'db' }), { env: ctx.config.childEnv });
   return { url: server.url, stop: () => server.stop() };
 }
 
@@ -133,4 +133,11 @@ export function table(header: string[], rows: string[][]): string {
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
+}
+
+/** Says at start whether contents are encrypted, and under which key id (never the key). */
+export function logEncryption(ctx: Context): void {
+  const keys = ctx.config.encryption;
+  if (keys) ctx.log.info({ encryption: 'on', keyId: keys.writer.id, keys: keys.keys.length }, `encryption at rest is on: new rows are encrypted with key id ${keys.writer.id}`);
+  else ctx.log.info({ encryption: 'off' }, 'encryption at rest is off: file contents are stored in plaintext (set KEEPER_ENCRYPTION_KEY to encrypt them)');
 }

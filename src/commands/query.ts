@@ -57,7 +57,7 @@ export async function verifyCommand(ctx: Context): Promise<number> {
   if (config.json) {
     printJson(ctx, { session_id: config.sessionId, checked, failures: failures.map((f) => ({ name: f.name, generation: f.generationFrom, reason: f.reason })) });
   } else {
-    for (const failure of failures) print(ctx, `FAILED  ${failure.reason} (stored at generation ${failure.generationFrom})`);
+    for (const failure of failures) print(ctx, `FAILED  ${failure.reason}${failure.generationFrom === null ? '' : ` (stored at generation ${failure.generationFrom})`}`);
     if (failures.length === 0) print(ctx, `ok: ${checked} stored file versions of session ${config.sessionId} match their checksums`);
   }
   const missingKeys = [...new Set(failures.map((f) => f.missingKey).filter((id): id is string => id !== null))];

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { KeeperError } from '../errors.js';
-import { databaseTarget, usingDatabase, type Context } from './context.js';
+import { databaseTarget, logEncryption, usingDatabase, type Context } from './context.js';
 import { restoreDirectory, type WithStore } from './restore.js';
 import { startService, type Service } from './service.js';
 import { abortOnSecondSignal, CLOSE_GRACE_MS } from './sidecar.js';
@@ -17,6 +17,7 @@ const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 export async function runCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'run', session: config.sessionId });
+  logEncryption(ctx);
   const target = await databaseTarget(ctx);
   let service: Service | null = null;
   try {
@@ -38,7 +39,7 @@ export async function runCommand(ctx: Context): Promise<number> {
     // would create it anyway, and watching must start before the bot's first write.
     await mkdir(config.dir, { recursive: true, mode: 0o700 });
     await service.sidecar.start();
-    const exitCode = await superviseChild(ctx, config.childCommand);
+    const exitCode = await superviseChild(ctx, config.childCommand, config.childEnv);
     log.info({ exitCode }, 'the bot exited: final backup');
     const stored = await service.sidecar.shutdown(0);
     if (!stored) log.error('the final backup did not complete: the newest changes are not stored');
@@ -50,11 +51,12 @@ export async function runCommand(ctx: Context): Promise<number> {
 }
 
 /** Starts the command, forwards signals to it, and resolves to its exit code (128+signal if killed). */
-function superviseChild(ctx: Context, command: readonly string[]): Promise<number> {
+function superviseChild(ctx: Context, command: readonly string[], env: Readonly<Record<string, string>>): Promise<number> {
   const log = ctx.log.child({ component: 'run' });
   const [file, ...args] = command as [string, ...string[]];
   return new Promise((resolve) => {
-    const child = spawn(file, args, { stdio: 'inherit' });
+    // The bot gets the container's environment minus the keeper's secrets (config.withoutKeeperSecrets).
+    const child = spawn(file, args, { stdio: 'inherit', env });
     log.info({ command: file, pid: child.pid }, 'bot started');
     const forwarders = FORWARDED.map((signal) => {
       const forward = () => {

@@ -4,10 +4,11 @@ import { systemClock, within } from '../clock.js';
 
 /** How long closing HTTP and the pool may take after the final backup, ms. */
 export const CLOSE_GRACE_MS = 2_000;
-import { databaseTarget, type Context } from './context.js';
+import { databaseTarget, logEncryption, type Context } from './context.js';
 import { startService } from './service.js';
 
 export async function sidecarCommand(ctx: Context): Promise<number> {
+  logEncryption(ctx);
   const target = await databaseTarget(ctx);
   try {
     const stop = new Promise<NodeJS.Signals>((resolve) => {

@@ -140,7 +140,7 @@ const SSL_FILE_PARAMS = ['sslrootcert', 'sslcert', 'sslkey'] as const;
  * otherwise treats require and verify-ca as verify-full (a self-signed server then fails with
  * `require`). So: require = encrypted, not verified (with sslrootcert: verified against it, like
  * verify-ca); verify-ca = signed by sslrootcert; verify-full = signed and the host name matches.
- * `sslrootcert=system` means the system's CAs, as in libpq 16+. A file named by sslrootcert, sslcert
+ * `sslrootcert=system` means the system's CAs with sslmode verify-full, as in libpq 16+. A file named by sslrootcert, sslcert
  * or sslkey that cannot be read is a usage error (exit 64) before any connection is tried.
  */
 export function withLibpqSslModes(url: string): string {
@@ -160,7 +160,19 @@ export function withLibpqSslModes(url: string): string {
       throw new UsageError(`cannot read ${name}=${file} from the database URL (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): mount the file or fix the path`, { cause: error });
     }
   }
-  if (params.get('sslrootcert') === 'system') params.delete('sslrootcert'); // Node's bundled and system CAs are the default
+  if (params.get('sslrootcert') === 'system') {
+    // libpq 16+: the system's CAs authenticate only with the host name checked, so sslrootcert=system
+    // defaults to verify-full and a weaker sslmode is an error (require would not even verify the CA).
+    const mode = params.get('sslmode');
+    if (mode !== null && mode !== 'verify-full') {
+      throw new UsageError(
+        `sslrootcert=system needs sslmode=verify-full, but the database URL has sslmode=${mode}: ` +
+          'remove sslmode (it then defaults to verify-full) or set sslmode=verify-full, as libpq 16+ requires',
+      );
+    }
+    params.set('sslmode', 'verify-full');
+    params.delete('sslrootcert'); // Node's bundled and system CAs are the default
+  }
   if (params.has('sslmode') && !params.has('uselibpqcompat')) params.set('uselibpqcompat', 'true');
   return parsed.toString();
 }

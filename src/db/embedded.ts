@@ -29,8 +29,16 @@ interface Binaries {
 }
 
 /** Starts (or reuses) the embedded server whose files live in dataDir. */
-/** `settings`: extra server parameters (`-c name=value`), e.g. ssl=on for the TLS tests. */
-export async function startEmbedded(dataDir: string, log: Logger, options: { port?: number; settings?: Record<string, string> } = {}): Promise<EmbeddedServer> {
+/**
+ * `settings`: extra server parameters (`-c name=value`), e.g. ssl=on for the TLS tests. `env`: the
+ * server's environment (the keeper passes its own without its secrets); default: inherited.
+ */
+export async function startEmbedded(
+  dataDir: string,
+  log: Logger,
+  options: { port?: number; settings?: Record<string, string>; env?: Readonly<Record<string, string>> } = {},
+): Promise<EmbeddedServer> {
+  const env = options.env ?? process.env;
   const binaries = await loadBinaries();
   const cluster = path.join(dataDir, 'pg');
   const passwordFile = path.join(dataDir, 'password');
@@ -44,10 +52,10 @@ export async function startEmbedded(dataDir: string, log: Logger, options: { por
   await mkdir(dataDir, { recursive: true, mode: 0o711 });
   if (account) assertReachable(dataDir, account);
   const server = account ? await binariesFor(account, binaries, dataDir, log) : binaries;
-  if (!(await exists(path.join(cluster, 'PG_VERSION')))) await initialise(server, dataDir, cluster, passwordFile, account, log);
+  if (!(await exists(path.join(cluster, 'PG_VERSION')))) await initialise(server, dataDir, cluster, passwordFile, account, log, env);
   const password = (await readFile(passwordFile, 'utf8')).trim();
   const port = options.port ?? (await freePort());
-  const child = await launch(server, cluster, port, account, log, options.settings ?? {});
+  const child = await launch(server, cluster, port, account, log, options.settings ?? {}, env);
   return {
     url: urlFor(port, password),
     pid: child.pid!,
@@ -95,7 +103,15 @@ function serverAccount(): Account | null {
   return account;
 }
 
-async function initialise(binaries: Binaries, dataDir: string, cluster: string, passwordFile: string, account: Account | null, log: Logger): Promise<void> {
+async function initialise(
+  binaries: Binaries,
+  dataDir: string,
+  cluster: string,
+  passwordFile: string,
+  account: Account | null,
+  log: Logger,
+  env: Readonly<NodeJS.ProcessEnv>,
+): Promise<void> {
   log.info({ dataDir }, 'creating the embedded PostgreSQL cluster');
   // dataDir is traversable by the server account; the cluster inside is its own, 0700 as PostgreSQL demands.
   await rm(cluster, { recursive: true, force: true });
@@ -111,7 +127,7 @@ async function initialise(binaries: Binaries, dataDir: string, cluster: string, 
     const result = spawnSync(
       binaries.initdb,
       ['-D', cluster, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C', '--no-instructions'],
-      { encoding: 'utf8', ...(account ?? {}) },
+      { encoding: 'utf8', env, ...(account ?? {}) },
     );
     if (result.status !== 0) {
       throw new DatabaseUnreachableError(`initdb failed for the embedded PostgreSQL in ${cluster}: ${(result.stderr || result.error?.message || '').trim()}`);
@@ -155,11 +171,19 @@ function assertReachable(dataDir: string, account: Account): void {
   }
 }
 
-async function launch(binaries: Binaries, cluster: string, port: number, account: Account | null, log: Logger, settings: Record<string, string>): Promise<ChildProcess> {
+async function launch(
+  binaries: Binaries,
+  cluster: string,
+  port: number,
+  account: Account | null,
+  log: Logger,
+  settings: Record<string, string>,
+  env: Readonly<NodeJS.ProcessEnv>,
+): Promise<ChildProcess> {
   const args = ['-D', cluster, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300'];
   for (const [name, value] of Object.entries(settings)) args.push('-c', `${name}=${value}`);
   // detached: a Ctrl-C in the terminal must not stop the server under a final flush; we stop it ourselves.
-  const child = spawn(binaries.postgres, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, ...(account ?? {}) });
+  const child = spawn(binaries.postgres, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env, ...(account ?? {}) });
   const pglog = log.child({ component: 'embedded-postgres' });
   let ready = false;
   await new Promise<void>((resolve, reject) => {

@@ -319,6 +319,50 @@ export async function reencryptVersions(
   );
 }
 
+/** A session's encryption marker (sql/0003): the first generation written encrypted, authenticated. */
+export interface EncryptionMarker {
+  generation: number;
+  keyId: string;
+  mac: Buffer;
+}
+
+export async function getEncryptionMarker(db: Database, q: Queryable, sessionId: string): Promise<EncryptionMarker | null> {
+  const { rows } = await q.query(
+    `SELECT encrypted_since, encrypted_since_key_id, encrypted_since_mac FROM ${db.schema}.sessions WHERE session_id = $1`,
+    [sessionId],
+  );
+  const row = rows[0];
+  // A marker with a part missing is no marker: verify then reports it like a deleted one.
+  if (!row || row['encrypted_since'] === null || row['encrypted_since_key_id'] === null || row['encrypted_since_mac'] === null) return null;
+  return { generation: Number(row['encrypted_since']), keyId: row['encrypted_since_key_id'] as string, mac: row['encrypted_since_mac'] as Buffer };
+}
+
+export async function setEncryptionMarker(db: Database, tx: Queryable, sessionId: string, marker: EncryptionMarker): Promise<void> {
+  await tx.query(
+    `UPDATE ${db.schema}.sessions SET encrypted_since = $2, encrypted_since_key_id = $3, encrypted_since_mac = $4 WHERE session_id = $1`,
+    [sessionId, marker.generation, marker.keyId, marker.mac],
+  );
+}
+
+/** Whether the session stores any encrypted (or, with `encrypted` false, any plaintext) version. */
+export async function hasVersions(db: Database, q: Queryable, sessionId: string, encrypted: boolean): Promise<boolean> {
+  const { rows } = await q.query(
+    `SELECT EXISTS (SELECT 1 FROM ${db.schema}.files WHERE session_id = $1 AND (key_id IS NOT NULL) = $2) AS found`,
+    [sessionId, encrypted],
+  );
+  return rows[0]!['found'] === true;
+}
+
+/** The current (head) versions of the session that are stored in plaintext, contents included. */
+export async function currentPlaintextVersions(db: Database, q: Queryable, sessionId: string): Promise<StoredFileVersion[]> {
+  const { rows } = await q.query(
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${db.schema}.files
+      WHERE session_id = $1 AND generation_to IS NULL AND key_id IS NULL ORDER BY name`,
+    [sessionId],
+  );
+  return rows.map(toStoredVersion);
+}
+
 /** Sets the stored registered jid (rekey replaces a full number with its masked form). */
 export async function setRegisteredJid(db: Database, tx: Queryable, sessionId: string, registeredJid: string | null): Promise<void> {
   await tx.query(`UPDATE ${db.schema}.sessions SET registered_jid = $2 WHERE session_id = $1`, [sessionId, registeredJid]);

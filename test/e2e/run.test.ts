@@ -1,6 +1,7 @@
 // `run -- CMD`: restore, the bot as a child, backups while it runs, signals, exit codes.
 import assert from 'node:assert/strict';
-import { access } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { access, chmod } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -31,6 +32,31 @@ describe('run -- CMD', async () => {
     assert.equal(exit.code, 3, exit.stdout);
     assert.deepEqual(diffTrees(await storedHead(url, 'code'), await readTree(dir)), [], 'the final backup after the bot exited stored everything');
     assert.ok((await readTree(dir)).has('session-5511000000010.0.json'));
+  });
+
+  it("the bot gets its own environment without the keeper's secrets; so does the embedded PostgreSQL", async () => {
+    const secrets = { KEEPER_API_TOKEN: `token-${randomBytes(8).toString('hex')}`, BOT_OWN_SETTING: 'hello', PORT: '8080' };
+    const dir = path.join(await tempDir('run-env'), 'auth_info');
+    const keys = { KEEPER_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}` };
+    const withUrl = await runCli(['run', '--dir', dir, '--session', 'env', ...FAST, '--', process.execPath, BOT, dir, 'env'], { env: cliEnv(url, { ...secrets, ...keys }) });
+    assert.equal(withUrl.code, 0, withUrl.stdout);
+    for (const line of ['bot: KEEPER_ENCRYPTION_KEYS=unset', 'bot: KEEPER_API_TOKEN=unset', 'bot: DATABASE_URL=set', 'bot: PORT=set', 'bot: BOT_OWN_SETTING=hello']) {
+      assert.ok(withUrl.stdout.split('\n').includes(line), `${line} in:\n${withUrl.stdout}`);
+    }
+
+    // Without DATABASE_URL: the embedded server is started for the run and is running while the bot looks.
+    const dataDir = await tempDir('run-env-pg');
+    await chmod(dataDir, 0o755); // as root the server runs as `postgres`, which must reach it
+    const key = { KEEPER_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
+    const embedded = await runCli(['run', '--dir', dir, '--session', 'env', '--data-dir', dataDir, ...FAST, '--', process.execPath, BOT, dir, 'env', path.join(dataDir, 'pg', 'postmaster.pid')], {
+      env: cliEnv(url, { ...secrets, ...key, DATABASE_URL: undefined }),
+    });
+    assert.equal(embedded.code, 0, embedded.stdout);
+    for (const who of ['bot', 'server']) {
+      for (const line of [`${who}: KEEPER_ENCRYPTION_KEY=unset`, `${who}: KEEPER_API_TOKEN=unset`, `${who}: BOT_OWN_SETTING=hello`]) {
+        assert.ok(embedded.stdout.split('\n').includes(line), `${line} in:\n${embedded.stdout}`);
+      }
+    }
   });
 
   it('forwards SIGTERM to the bot, then stores what it wrote while stopping', async () => {

@@ -46,7 +46,7 @@ describe('secrets never reach the output', async () => {
     secrets[`${label} (first 16 base64 chars)`] = bytes.toString('base64').slice(0, 16);
   }
 
-  const debugEnv = (extra: Record<string, string> = {}) => cliEnv(url, { KEEPER_LOG_LEVEL: 'debug', KEEPER_ENCRYPTION_KEY: key.toString('base64'), ...extra });
+  const debugEnv = (extra: Record<string, string | undefined> = {}) => cliEnv(url, { KEEPER_LOG_LEVEL: 'debug', KEEPER_ENCRYPTION_KEY: key.toString('base64'), ...extra });
   const output: string[] = [];
   const record = (result: CliResult, expected = 0) => {
     output.push(result.stdout, result.stderr);
@@ -101,7 +101,7 @@ describe('secrets never reach the output', async () => {
     const target = await tempDir('secrets-restored');
     record(await runCli(['restore', '--dir', target], { env: debugEnv() }));
     assert.deepEqual(await readTree(target), await readTree(dir));
-    const keys = { KEEPER_ENCRYPTION_KEY: '', KEEPER_ENCRYPTION_KEYS: `next:${nextKey.toString('base64')},first:${key.toString('base64')}` };
+    const keys = { KEEPER_ENCRYPTION_KEY: undefined, KEEPER_ENCRYPTION_KEYS: `next:${nextKey.toString('base64')},first:${key.toString('base64')}` };
     record(await runCli(['rekey'], { env: debugEnv(keys) }));
     record(await runCli(['export', '--output', path.join(target, '.export.tar')], { env: debugEnv(keys) }));
     // Failures log their error objects at debug: they must not carry secrets either.

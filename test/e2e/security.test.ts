@@ -10,6 +10,7 @@ import { makeKey } from '../../src/crypto.js';
 import { writeSession } from '../support/baileys.js';
 import { cliEnv, messages, runCli } from '../support/cli.js';
 import { freshDatabase, query } from '../support/db.js';
+import { startService, waitFor } from '../support/sidecar.js';
 import { readTree, tempDir } from '../support/fs.js';
 
 const key = randomBytes(32);
@@ -71,6 +72,67 @@ describe('encryption and tamper detection through the CLI', async () => {
     );
     assert.match(failures[0]!.reason, /keyed hash mismatch/);
     assert.match(failures[1]!.reason, /cannot be decrypted/);
+  });
+
+  it('a plaintext creds.json forged into the encrypted session: verify names it, restore writes nothing, rekey refuses (all exit 4)', async () => {
+    await threeGenerations('forged');
+    const forged = Buffer.from('{"attacker":"creds"}');
+    await query(
+      url,
+      `UPDATE baileys_keeper.files SET key_id = NULL, content = $1, sha256 = sha256($1), size = octet_length($1)
+        WHERE session_id = 'forged' AND name = 'creds.json' AND generation_to IS NULL`,
+      [forged],
+    );
+    const verify = await runCli(['verify'], { env: keyed('forged') });
+    assert.equal(verify.code, 4, verify.stdout);
+    assert.match(verify.stdout, /^FAILED {2}"creds\.json": stored in plaintext where session forged is encrypted since generation 1.*\(stored at generation 1\)$/m);
+
+    const target = path.join(await tempDir('forged-target'), 'auth');
+    const restore = await runCli(['restore', '--dir', target], { env: keyed('forged') });
+    assert.equal(restore.code, 4, restore.stdout);
+    assert.match(messages(restore.stdout), /generation 3 of session forged failed its integrity check: "creds\.json": stored in plaintext.*Nothing was written/);
+    assert.deepEqual(await readdir(target).catch(() => []), [], 'nothing was written');
+
+    const rekey = await runCli(['rekey'], { env: cliEnv(url, { KEEPER_SESSION_ID: 'forged', KEEPER_ENCRYPTION_KEYS: `next:${randomBytes(32).toString('base64')},old:${keyB64}` }) });
+    assert.equal(rekey.code, 4, rekey.stdout);
+    assert.match(messages(rekey.stdout + rekey.stderr), /cannot rekey session forged: .*"creds\.json": stored in plaintext/);
+    const [row] = await query<{ key_id: string | null }>(url, "SELECT key_id FROM baileys_keeper.files WHERE session_id = 'forged' AND name = 'creds.json'");
+    assert.equal(row!.key_id, null, 'not laundered into an encrypted row');
+  });
+
+  it('says at start whether encryption is on (with the key id) or off; an empty key variable exits 64 instead of storing plaintext', async () => {
+    const dir = await tempDir('announce');
+    await writeSession(dir, { preKeys: 1 });
+    const on = await runCli(['backup', '--dir', dir], { env: keyed('announce') });
+    assert.equal(on.code, 0, on.stderr);
+    assert.match(messages(on.stderr), new RegExp(`encryption at rest is on: new rows are encrypted with key id ${keyId}`));
+    const off = await runCli(['backup', '--dir', dir], { env: cliEnv(url, { KEEPER_SESSION_ID: 'announce-plain' }) });
+    assert.equal(off.code, 0, off.stderr);
+    assert.match(messages(off.stderr), /encryption at rest is off: file contents are stored in plaintext/);
+    const empty = await runCli(['backup', '--dir', dir], { env: cliEnv(url, { KEEPER_SESSION_ID: 'announce-empty', KEEPER_ENCRYPTION_KEY: '' }) });
+    assert.equal(empty.code, 64, empty.stderr);
+    assert.match(messages(empty.stderr), /KEEPER_ENCRYPTION_KEY is set but empty/);
+    const [stored] = await query<{ n: string }>(url, "SELECT count(*) AS n FROM baileys_keeper.sessions WHERE session_id = 'announce-empty'");
+    assert.equal(stored!.n, '0', 'nothing was stored');
+  });
+
+  it('a sidecar without the key of the stored rows reports an integrity failure naming the key id, not a database error, and keeps running', async () => {
+    const { dir } = await threeGenerations('sidecar-nokey');
+    const other = randomBytes(32).toString('base64');
+    const service = await startService(
+      ['sidecar', '--dir', dir, '--listen', '127.0.0.1:0'],
+      cliEnv(url, { KEEPER_SESSION_ID: 'sidecar-nokey', KEEPER_ENCRYPTION_KEY: other, KEEPER_DEBOUNCE_MS: '100', KEEPER_MAX_DELAY_MS: '500' }),
+    );
+    try {
+      await waitFor(async () => ((await service.metric('baileys_keeper_backups_total{result="failure"}')) >= 1 ? true : null), 30_000, () => service.output.join('\n'), service.exited);
+      assert.equal(await service.metric('baileys_keeper_database_errors_total'), 0);
+      const text = messages(service.output.join('\n'));
+      assert.match(text, new RegExp(`backup not stored: session sidecar-nokey is encrypted with key id ${keyId}, which is not configured`));
+      assert.doesNotMatch(text, /database error; retrying/);
+      assert.equal((await service.get('/healthz')).status, 200, 'still running');
+    } finally {
+      await service.stop();
+    }
   });
 
   it('restore without the key, or with another key, exits 4 naming the key id it needs and writes nothing', async () => {

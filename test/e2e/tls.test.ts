@@ -1,16 +1,19 @@
 // TLS to PostgreSQL: a server of our own that accepts only TLS (hostssl), with a certificate from a
-// CA made here by the openssl CLI. verify-full and require work; a wrong CA is refused at once.
+// CA made here by the openssl CLI. verify-full and require work; a wrong CA is refused at once; a
+// certificate for another host name is refused by verify-full only.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmod, chown, copyFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, copyFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { startEmbedded, type EmbeddedServer } from '../../src/db/embedded.js';
 import { writeSession } from '../support/baileys.js';
 import { cliEnv, messages, runCli } from '../support/cli.js';
 import { readTree, tempDir } from '../support/fs.js';
 import { testLog } from '../support/log.js';
+import { waitFor } from '../support/sidecar.js';
 
 const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 // CI installs openssl and sets this, so the test cannot silently skip there.
@@ -21,14 +24,21 @@ function openssl(cwd: string, ...args: string[]): void {
   if (result.status !== 0) throw new Error(`openssl ${args.join(' ')} failed: ${result.stderr}`);
 }
 
-/** A CA, a server certificate it signs for 127.0.0.1, and an unrelated CA. */
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+/** A server certificate `name`.crt/.key for `san`, signed by ca.crt. */
+async function serverCertificate(dir: string, name: string, subject: string, san: string): Promise<void> {
+  openssl(dir, 'req', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${subject}`);
+  await writeFile(path.join(dir, `${name}.ext`), `subjectAltName=${san}\n`);
+  openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`);
+}
+
+/** A CA, a server certificate it signs for 127.0.0.1, one it signs for db.invalid only, and an unrelated CA. */
 async function makeCertificates(dir: string): Promise<void> {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl(dir, 'req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=keeper test CA');
-  openssl(dir, 'req', '-x509', ...ec, '-keyout', 'other-ca.key', '-out', 'other-ca.crt', '-days', '2', '-subj', '/CN=some other CA');
-  openssl(dir, 'req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  await writeFile(path.join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1\n');
-  openssl(dir, 'x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'san.ext');
+  openssl(dir, 'req', '-x509', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=keeper test CA');
+  openssl(dir, 'req', '-x509', ...EC, '-keyout', 'other-ca.key', '-out', 'other-ca.crt', '-days', '2', '-subj', '/CN=some other CA');
+  await serverCertificate(dir, 'server', '127.0.0.1', 'IP:127.0.0.1');
+  await serverCertificate(dir, 'wrong-host', 'db.invalid', 'DNS:db.invalid');
 }
 
 describe('TLS to PostgreSQL', { skip: !hasOpenssl && !required ? 'the openssl CLI is not installed (CI installs it and runs this file)' : false }, () => {
@@ -46,12 +56,7 @@ describe('TLS to PostgreSQL', { skip: !hasOpenssl && !required ? 'the openssl CL
     await chmod(dataDir, 0o755);
     await (await startEmbedded(dataDir, testLog)).stop(); // creates the cluster
     const cluster = path.join(dataDir, 'pg');
-    const owner = await stat(cluster);
-    for (const file of ['server.crt', 'server.key']) {
-      await copyFile(path.join(certs, file), path.join(cluster, file));
-      await chown(path.join(cluster, file), owner.uid, owner.gid);
-      await chmod(path.join(cluster, file), 0o600);
-    }
+    await installCertificate('server');
     // Only TLS connections are accepted: a round trip that works proves it went over TLS.
     await writeFile(path.join(cluster, 'pg_hba.conf'), 'hostssl all all 127.0.0.1/32 scram-sha-256\n');
     server = await startEmbedded(dataDir, testLog, { settings: { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' } });
@@ -62,6 +67,30 @@ describe('TLS to PostgreSQL', { skip: !hasOpenssl && !required ? 'the openssl CL
     await server?.stop();
     for (const dir of [certs, dataDir]) if (dir) await rm(dir, { recursive: true, force: true });
   });
+
+  /** Makes certs/`name`.crt and .key the server's certificate (read at start and at every reload). */
+  async function installCertificate(name: string): Promise<void> {
+    const cluster = path.join(dataDir, 'pg');
+    const owner = await stat(cluster);
+    for (const ext of ['crt', 'key']) {
+      const file = path.join(cluster, `server.${ext}`);
+      await copyFile(path.join(certs, `${name}.${ext}`), file);
+      await chown(file, owner.uid, owner.gid);
+      await chmod(file, 0o600);
+    }
+  }
+
+  /** The subjectAltName of the certificate the server presents now. */
+  async function servedAltName(): Promise<string> {
+    let seen = '';
+    const client = new pg.Client({
+      connectionString: base.toString(),
+      ssl: { ca: await readFile(path.join(certs, 'ca.crt'), 'utf8'), checkServerIdentity: (_host, cert) => ((seen = cert.subjectaltname ?? ''), undefined) },
+    });
+    await client.connect();
+    await client.end();
+    return seen;
+  }
 
   const url = (params: Record<string, string>) => {
     const target = new URL(base);
@@ -108,6 +137,23 @@ describe('TLS to PostgreSQL', { skip: !hasOpenssl && !required ? 'the openssl CL
     const result = await runCli(['status'], { env: cliEnv(base.toString()) });
     assert.equal(result.code, 2);
     assert.match(messages(result.stderr), /accepts only TLS connections: add sslmode=verify-full/);
+  });
+
+  // Last: it reissues the server's certificate. The CA is right; only the name differs.
+  it('verify-full checks the host name: a certificate for db.invalid reached as 127.0.0.1 is refused (exit 2); verify-ca and require accept it', async () => {
+    await installCertificate('wrong-host');
+    process.kill(server!.pid, 'SIGHUP'); // PostgreSQL reloads its certificate on SIGHUP
+    await waitFor(async () => ((await servedAltName()) === 'DNS:db.invalid' ? true : null), 30_000, () => 'the server still presents its old certificate');
+    const ca = path.join(certs, 'ca.crt');
+    const refused = await runCli(['status'], { env: cliEnv(url({ sslmode: 'verify-full', sslrootcert: ca })) });
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(messages(refused.stderr), /TLS to PostgreSQL at .* failed: ERR_TLS_CERT_ALTNAME_INVALID: .*127\.0\.0\.1.*verify-full needs the host name in it/);
+    const weaker: Record<string, string>[] = [{ sslmode: 'verify-ca', sslrootcert: ca }, { sslmode: 'require', sslrootcert: ca }, { sslmode: 'require' }];
+    for (const params of weaker) {
+      const accepted = await runCli(['status'], { env: cliEnv(url(params)) });
+      assert.equal(accepted.code, 0, `${JSON.stringify(params)}: ${accepted.stderr}`);
+      assert.match(accepted.stdout, /^tls +1 /m);
+    }
   });
 
   it('an sslrootcert that cannot be read is a usage error (64)', async () => {

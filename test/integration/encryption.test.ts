@@ -2,12 +2,12 @@
 // with a keyed hash, rows moved or altered by someone with database access, mixed histories, rekey.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Curve } from '@whiskeysockets/baileys';
 import { KeyRing, makeKey } from '../../src/crypto.js';
-import { IntegrityError } from '../../src/errors.js';
+import { IntegrityError, RefusedError } from '../../src/errors.js';
 import { readSnapshot } from '../../src/snapshot.js';
 import { SessionStore } from '../../src/store.js';
 import { openAuth, REGISTERED_JID, writeSession } from '../support/baileys.js';
@@ -152,7 +152,8 @@ describe('encryption at rest', async () => {
     await query(t.url, "INSERT INTO baileys_keeper.sessions (session_id) VALUES ('thief')");
     await query(t.url, "UPDATE baileys_keeper.files SET session_id = 'thief' WHERE session_id = 'swap' AND name = 'creds.json'");
     const stolen = await withOld.verify('thief');
-    assert.deepEqual(stolen.failures.map((f) => f.name), ['creds.json']);
+    // The thief session has encrypted rows but no encryption marker of its own: that is reported too.
+    assert.deepEqual(stolen.failures.map((f) => f.name), ['', 'creds.json']);
   });
 
   it('rekey re-encrypts plaintext and old-key history under the newest key; restores work during and after it', async () => {
@@ -186,6 +187,117 @@ describe('encryption at rest', async () => {
     assert.equal((await backup(onlyNew, 'rekey', dir)).kind, 'noop', 'change detection works on the rekeyed head');
     const creds = JSON.parse(await readFile(path.join(dir, 'creds.json'), 'utf8')) as { me: { id: string } };
     assert.equal(creds.me.id, REGISTERED_JID);
+  });
+
+  /** What someone with write access to the table does to creds.json's head row: plaintext of their own, a matching sha256. */
+  async function forgeCreds(sessionId: string, extraSet = '') {
+    const forged = Buffer.from('{"attacker":"creds"}');
+    await query(
+      t.url,
+      `UPDATE baileys_keeper.files SET key_id = NULL, content = $2, sha256 = $3, size = $4${extraSet}
+        WHERE session_id = $1 AND name = 'creds.json' AND generation_to IS NULL`,
+      [sessionId, forged, createHash('sha256').update(forged).digest(), forged.length],
+    );
+  }
+
+  it('a plaintext row forged into an encrypted session is refused by verify, restore and rekey', async () => {
+    await threeGenerations('forged', withOld);
+    await forgeCreds('forged');
+    const verified = await withOld.verify('forged');
+    assert.deepEqual(verified.failures.map((f) => [f.name, f.generationFrom]), [['creds.json', 1]]);
+    assert.match(verified.failures[0]!.reason, /"creds\.json": stored in plaintext where session forged is encrypted since generation 1/);
+    for (const generation of [undefined, 1, 2]) {
+      await assert.rejects(
+        withOld.loadPoint('forged', { generation: generation ?? null }),
+        (error: unknown) => error instanceof IntegrityError && /"creds\.json": stored in plaintext/.test(error.message) && /No older retained generation verifies/.test(error.message),
+      );
+    }
+    await assert.rejects(rotated.rekey('forged'), (error: unknown) => error instanceof IntegrityError && /"creds\.json": stored in plaintext/.test(error.message));
+    const creds = (await rows('forged')).find((row) => row.name === 'creds.json')!;
+    assert.equal(creds.key_id, null, 'rekey did not launder the forged row');
+  });
+
+  it('the forged row is refused when its generation is moved below the first encrypted one too', async () => {
+    const dir = await tempDir('forged-low');
+    const auth = await writeSession(dir, { preKeys: 3 });
+    await backup(plain, 'forged-low', dir);
+    await auth.state.keys.set({ 'pre-key': { '1': Curve.generateKeyPair() } });
+    await backup(withOld, 'forged-low', dir); // generation 2: the first encrypted one
+    assert.equal((await contentsAt(withOld, 'forged-low', 1)).size, (await readTree(dir)).size, 'the plaintext history still restores');
+    await forgeCreds('forged-low', ', generation_from = 0');
+    const verified = await withOld.verify('forged-low');
+    assert.ok(verified.failures.some((f) => f.name === 'creds.json'), JSON.stringify(verified.failures));
+    await assert.rejects(withOld.loadPoint('forged-low', {}), /"creds\.json": stored in plaintext where session forged-low is encrypted since generation 2/);
+  });
+
+  it('a removed or altered encryption marker is reported by verify, and then no plaintext row is trusted', async () => {
+    for (const [session, edit] of [
+      ['unmarked', 'encrypted_since = NULL'],
+      ['remarked', 'encrypted_since = 99'],
+    ] as const) {
+      await threeGenerations(session, withOld);
+      await query(t.url, `UPDATE baileys_keeper.sessions SET ${edit} WHERE session_id = $1`, [session]);
+      const clean = await withOld.verify(session);
+      assert.deepEqual(clean.failures.map((f) => [f.name, f.generationFrom]), [['', null]]);
+      assert.match(clean.failures[0]!.reason, /the encryption marker of session \w+ (is missing although encrypted rows exist|does not verify)/);
+      assert.equal((await contentsAt(withOld, session)).size > 0, true, 'encrypted rows still restore');
+      await forgeCreds(session);
+      await assert.rejects(withOld.loadPoint(session, {}), /"creds\.json": stored in plaintext where the encryption marker of session/);
+    }
+  });
+
+  it('turning encryption on with a partial (sidecar) backup still stores the whole plaintext head again, encrypted', async () => {
+    const dir = await tempDir('scoped');
+    await writeSession(dir, { preKeys: 4 });
+    await backup(plain, 'scoped', dir);
+    const lease = await t.lease('scoped');
+    const snapshot = await readSnapshot(dir, fast);
+    const result = await withOld.backup('scoped', snapshot, { lease, keep: 100, allowReplace: false, reason: 'test', scope: new Set(['pre-key-1.json']) });
+    await withOld.releaseLease('scoped', lease);
+    assert.ok(result.kind === 'success' && result.changed === snapshot.files.size, JSON.stringify(result));
+    const current = await query<{ key_id: string | null }>(t.url, "SELECT key_id FROM baileys_keeper.files WHERE session_id = 'scoped' AND generation_to IS NULL");
+    assert.ok(current.every((row) => row.key_id === 'old'));
+    assert.deepEqual(await contentsAt(withOld, 'scoped'), await readTree(dir));
+    assert.equal((await withOld.verify('scoped')).failures.length, 0);
+  });
+
+  it('rekey refuses a session never backed up encrypted; without the key a backup never writes plaintext into an encrypted one', async () => {
+    const dir = await tempDir('never');
+    await writeSession(dir, { preKeys: 2 });
+    await backup(plain, 'never', dir);
+    await assert.rejects(rotated.rekey('never'), (error: unknown) => error instanceof RefusedError && /has never been backed up with encryption on/.test(error.message));
+    await backup(withOld, 'never', dir);
+    const other = await tempDir('never-other');
+    await writeFile(path.join(other, 'app-state-sync-version-regular.json'), '{"version":1}');
+    await assert.rejects(backup(plain, 'never', other), (error: unknown) => error instanceof IntegrityError && /stored encrypted since generation 2 \(key id old\)/.test(error.message));
+  });
+
+  it('after rekey no plaintext is trusted anywhere: a forged row in old, once-plaintext history is refused', async () => {
+    const dir = await tempDir('rekeyed');
+    const auth = await writeSession(dir, { preKeys: 3 });
+    await backup(plain, 'rekeyed', dir);
+    await auth.state.keys.set({ 'pre-key': { '1': Curve.generateKeyPair() } });
+    await backup(withOld, 'rekeyed', dir);
+    await rotated.rekey('rekeyed');
+    const [marker] = await query<{ encrypted_since: string; encrypted_since_key_id: string }>(t.url, "SELECT encrypted_since, encrypted_since_key_id FROM baileys_keeper.sessions WHERE session_id = 'rekeyed'");
+    assert.deepEqual(marker, { encrypted_since: '1', encrypted_since_key_id: 'new' });
+    assert.equal((await onlyNew.verify('rekeyed')).failures.length, 0, 'the marker verifies with only the new key');
+    const forged = Buffer.from('{"x":1}');
+    await query(t.url, "UPDATE baileys_keeper.files SET key_id = NULL, content = $1, sha256 = $2, size = $3 WHERE session_id = 'rekeyed' AND name = 'pre-key-1.json' AND generation_from = 1", [
+      forged,
+      createHash('sha256').update(forged).digest(),
+      forged.length,
+    ]);
+    await assert.rejects(onlyNew.loadPoint('rekeyed', { generation: 1 }), /"pre-key-1\.json": stored in plaintext where session rekeyed is encrypted since generation 1/);
+  });
+
+  it('a generation with a missing row is not named as the one to restore; an older complete one is', async () => {
+    await threeGenerations('gap', withOld);
+    // pre-key-2 changed in generation 2: deleting that version leaves generation 2 one file short.
+    await query(t.url, "DELETE FROM baileys_keeper.files WHERE session_id = 'gap' AND name = 'pre-key-2.json' AND generation_from = 2");
+    await query(t.url, "UPDATE baileys_keeper.files SET content = set_byte(content, 20, get_byte(content, 20) # 1) WHERE session_id = 'gap' AND name = 'pre-key-3.json' AND generation_from = 3");
+    await assert.rejects(withOld.loadPoint('gap', {}), (error: unknown) => error instanceof IntegrityError && /Generation 1 \(.*\) verifies: restore it with --generation 1/.test(error.message));
+    await assert.rejects(withOld.loadPoint('gap', { generation: 2 }), /should have \d+ files but \d+ are stored\. Nothing was written\. Generation 1 \(.*\) verifies/);
   });
 
   it('rekey never launders a tampered row: it stops at it, naming the file, and leaves what it did valid', async () => {

@@ -6,11 +6,14 @@
 //   report          print "bot: paired" or "bot: unpaired" (what it found at start), exit 0
 //   marker <file>   create <file> (proves the bot started), exit 0
 //   signals         print "bot: SIGHUP" on SIGHUP and keep running; on SIGINT print "bot: SIGINT", exit 0
-import { writeFile } from 'node:fs/promises';
+//   env [pidfile]   print which of ENV_REPORTED it has ("bot: NAME=set|unset", BOT_OWN_SETTING's value);
+//                   with the embedded server's postmaster.pid, the same for that server ("server: …")
+import { readFile, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { useMultiFileAuthState } from '@whiskeysockets/baileys';
 
 const [dir, mode, arg] = process.argv.slice(2) as [string, string, string | undefined];
+const ENV_REPORTED = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEYS', 'KEEPER_API_TOKEN', 'DATABASE_URL', 'PORT', 'BOT_OWN_SETTING'];
 const auth = await useMultiFileAuthState(dir);
 const paired = Boolean(auth.state.creds.me);
 const writeKey = async (id: string): Promise<void> => {
@@ -53,6 +56,19 @@ switch (mode) {
     process.stdout.write('bot: ready\n');
     setInterval(() => undefined, 1000);
     break;
+  case 'env': {
+    const report = (who: string, vars: Record<string, string | undefined>) => {
+      for (const name of ENV_REPORTED) process.stdout.write(`${who}: ${name}=${vars[name] === undefined ? 'unset' : 'set'}\n`);
+      process.stdout.write(`${who}: BOT_OWN_SETTING=${vars['BOT_OWN_SETTING'] ?? ''}\n`);
+    };
+    report('bot', process.env);
+    if (arg) {
+      const pid = (await readFile(arg, 'utf8')).split('\n')[0]!;
+      const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').filter(Boolean);
+      report('server', Object.fromEntries(environ.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)])));
+    }
+    break;
+  }
   default:
     process.stderr.write(`unknown mode ${mode}\n`);
     process.exit(2);

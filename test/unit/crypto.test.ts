@@ -117,6 +117,22 @@ describe('encryption key settings', () => {
     });
   }
 
+  it('a key variable that is set but empty, or a key file that is empty, is a usage error, never plaintext storage', async () => {
+    const emptyFile = path.join(await tempDir('empty-key'), 'key');
+    await writeFile(emptyFile, '\n', { mode: 0o600 });
+    for (const [env, pattern] of [
+      [{ KEEPER_ENCRYPTION_KEY: '' }, /KEEPER_ENCRYPTION_KEY is set but empty: .*or unset it/],
+      [{ KEEPER_ENCRYPTION_KEYS: ' ' }, /KEEPER_ENCRYPTION_KEYS is set but empty/],
+      [{ KEEPER_ENCRYPTION_KEY_FILE: '' }, /KEEPER_ENCRYPTION_KEY_FILE is set but empty/],
+      [{ KEEPER_ENCRYPTION_KEY_FILE: emptyFile }, /the key in KEEPER_ENCRYPTION_KEY_FILE .* is not a valid encryption key \(it is empty\)/],
+    ] as const) {
+      for (const command of ['backup', 'sidecar', 'run', 'restore'] as const) {
+        const argv = command === 'run' ? ['--', 'node', 'bot.js'] : [];
+        assert.throws(() => loadConfig(command, argv, env), (error: unknown) => error instanceof UsageError && error.exitCode === 64 && pattern.test(error.message), `${command} ${JSON.stringify(env)}`);
+      }
+    }
+  });
+
   it('rekey needs a key', () => {
     assert.throws(() => loadConfig('rekey', [], {}), (error: unknown) => error instanceof UsageError && /no key is configured/.test((error as Error).message));
   });
