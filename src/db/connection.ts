@@ -109,6 +109,10 @@ class PoolDatabase implements Database {
   async transaction<T>(fn: (tx: Queryable) => Promise<T>, mode?: 'snapshot'): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // The pool listens for errors only on idle clients. A connection lost while checked out fails the
+    // query in flight AND emits 'error' on the client, which would crash the process unheard.
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
     try {
       await client.query(mode === 'snapshot' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
       const result = await fn(client);
@@ -122,6 +126,7 @@ class PoolDatabase implements Database {
       throw error;
     } finally {
       // A connection whose rollback failed is in an unknown state: destroy it rather than reuse it.
+      client.off('error', onError);
       client.release(broken);
     }
   }
