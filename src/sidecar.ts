@@ -307,7 +307,7 @@ export class Sidecar {
       this.log.warn({ generation: result.generation }, `backup refused: ${result.reason}`);
       return 'refused';
     }
-    this.metrics.lastBackupSuccess.set(this.clock.now() / 1000);
+    this.metrics.lastBackupSuccess.set(this.clock.wall() / 1000);
     this.metrics.generation.set(result.generation);
     if (result.kind === 'success') {
       this.metrics.files.set(result.totalFiles);

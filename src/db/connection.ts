@@ -1,5 +1,6 @@
 // The only module that opens a pg.Pool. Everything else sees the small Database interface.
 import pg from 'pg';
+import { systemClock } from '../clock.js';
 import { DatabaseUnreachableError } from '../errors.js';
 import { redactUrl, type Logger } from '../log.js';
 
@@ -77,14 +78,14 @@ export function createDatabase(options: OpenOptions): Database {
  */
 export async function openDatabaseWithRetry(options: OpenOptions & { waitMs: number; sleep?: (ms: number) => Promise<void> }): Promise<Database> {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const deadline = Date.now() + options.waitMs;
+  const deadline = systemClock.now() + options.waitMs;
   let pause = RETRY_INITIAL_MS;
   for (let attempt = 1; ; attempt++) {
     try {
       return await openDatabase(options);
     } catch (error) {
       const retryable = error instanceof DatabaseUnreachableError && isUnreachable(error.cause);
-      const left = deadline - Date.now();
+      const left = deadline - systemClock.now();
       if (!retryable || left <= 0) throw error;
       options.log.warn({ attempt, retryInMs: Math.min(pause, left), err: describeError(error) }, 'database unreachable, retrying');
       await sleep(Math.min(pause, left));
