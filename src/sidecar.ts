@@ -314,7 +314,8 @@ export class Sidecar {
       this.metrics.bytes.set(result.totalBytes);
       this.registered = result.registered;
       this.metrics.sessionRegistered.set(result.registered ? 1 : 0);
-      this.log.info({ generation: result.generation, files: result.changed, deleted: result.deleted, ms }, 'backup stored');
+      // The lease token says which writer's lease a generation was committed under.
+      this.log.info({ generation: result.generation, token: lease.token, files: result.changed, deleted: result.deleted, ms }, 'backup stored');
     } else {
       this.log.debug({ generation: result.generation, ms }, 'nothing changed');
     }
