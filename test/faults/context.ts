@@ -42,8 +42,10 @@ export class RunContext {
   }
 
   /** A churning bot on the run's directory, seeded from the run's seed. */
-  startBot(): Promise<Bot> {
-    return Bot.start(this.dir, (this.random.seed + ++this.bots) >>> 0, this.run);
+  async startBot(): Promise<Bot> {
+    const bot = await Bot.start(this.dir, (this.random.seed + ++this.bots) >>> 0, this.run);
+    this.onCleanup(() => bot.kill());
+    return bot;
   }
 
   /** Waits a random time in [minMs, maxMs]. */

@@ -155,6 +155,7 @@ export class Bot {
 
   /** SIGKILL: whatever Baileys was writing stays as it is on disk. */
   async kill(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
     this.stopped = true;
     this.run.note('bot: SIGKILL on purpose');
     this.child.kill('SIGKILL');

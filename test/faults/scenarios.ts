@@ -277,6 +277,12 @@ const clockSkew: Scenario = {
   },
 };
 
+const warned = new Set<string>();
+function warnOnce(message: string): void {
+  if (!warned.has(message)) console.log(`!!! ${message}`);
+  warned.add(message);
+}
+
 /** Mounts a tiny tmpfs at `dir` (root only); returns how to unmount it, or null when mounting is refused. */
 function mountTmpfs(dir: string, size: string): (() => void) | null {
   try {
@@ -289,7 +295,7 @@ function mountTmpfs(dir: string, size: string): (() => void) | null {
 
 const restoreTarget: Scenario = {
   name: 'restore-target',
-  fault: 'restore --force onto a read-only or full filesystem (a real tmpfs, remounted read-only or filled up)',
+  fault: 'restore --force onto a read-only or full filesystem (a real tmpfs, remounted read-only or filled up; where mount is refused, an immutable directory)',
   async run(ctx) {
     // A stored session with two generations: the target holds the first, the restore brings the second.
     const bot = await ctx.subdir('bot');
@@ -307,21 +313,30 @@ const restoreTarget: Scenario = {
 
     const target = await ctx.subdir('target');
     const unmount = mountTmpfs(target, '1m');
-    if (!unmount) throw new SkipRun('mount is refused here (needs root): a real read-only or full filesystem cannot be made');
+    let undo = unmount ?? (() => undefined);
     try {
       const first = await runCli(['restore', '--dir', target, '--session', SESSION, '--generation', '1'], { env });
       if (first.code !== 0) throw new Error(`restore of generation 1 failed: ${first.stderr}`);
       const before = await readTree(target);
-      const mode = ctx.random.pick(['read-only', 'full'] as const);
+      const mode = unmount ? ctx.random.pick(['read-only', 'full'] as const) : 'immutable';
       if (mode === 'read-only') execFileSync('mount', ['-o', 'remount,ro', target]);
-      else {
+      else if (mode === 'full') {
         const free = await statfs(target);
         await writeFile(path.join(target, '.filler'), Buffer.alloc(Math.max(0, free.bavail * free.bsize - ctx.random.int(0, 3) * 4096)));
+      } else {
+        // No mount here: an injected write failure instead, an immutable directory (EPERM even for root).
+        warnOnce('mount is refused here: restore-target injects a write failure (chattr +i) instead of a read-only or full filesystem');
+        try {
+          execFileSync('chattr', ['+i', target], { stdio: 'ignore' });
+        } catch {
+          throw new SkipRun('neither mount nor chattr +i is permitted here: no write failure can be made');
+        }
+        undo = () => execFileSync('chattr', ['-i', target], { stdio: 'ignore' });
       }
       ctx.run.note(`target is ${mode}`);
       const result = await runCli(['restore', '--dir', target, '--session', SESSION, '--force'], { env });
       const said = messages(result.stdout + result.stderr);
-      const expected = mode === 'read-only' ? /read-only/i : /full|no space/i;
+      const expected = mode === 'read-only' ? /read-only/i : mode === 'full' ? /full|no space/i : /permission denied/i;
       if (result.code !== 1) ctx.run.violate(8, `restore onto a ${mode} target exited ${result.code} (expected 1): ${said.slice(-300)}`);
       if (!expected.test(said)) ctx.run.violate(8, `restore onto a ${mode} target did not say so: ${said.slice(-300)}`);
       const after = await readTree(target);
@@ -330,7 +345,7 @@ const restoreTarget: Scenario = {
       const leftovers = (await readdir(target)).filter((name) => name.startsWith('.baileys-keeper-restore-'));
       if (mode === 'full' && leftovers.length > 0) ctx.run.violate(8, `the failed restore left its stage behind: ${leftovers.join(', ')}`);
     } finally {
-      unmount();
+      undo();
     }
     ctx.dir = bot;
   },
