@@ -32,10 +32,15 @@ export class RunContext {
     public dir: string,
   ) {}
 
-  /** A `sidecar` on the run's session and directory; `url` overrides the database (a proxy). */
-  async startKeeper(options: { url?: string; env?: Record<string, string> } = {}): Promise<Keeper> {
-    const name = `sidecar#${++this.started}`;
-    const args = ['sidecar', '--dir', this.dir, '--session', SESSION, '--keep', '1000000', ...KEEPER_TIMING];
+  /**
+   * A `sidecar` on the run's session and directory, or with `bot`, `run -- <a bot on the directory>`;
+   * `url` overrides the database (a proxy).
+   */
+  async startKeeper(options: { url?: string; env?: Record<string, string>; bot?: boolean } = {}): Promise<Keeper> {
+    const command = options.bot ? 'run' : 'sidecar';
+    const name = `${command}#${++this.started}`;
+    const args = [command, '--dir', this.dir, '--session', SESSION, '--keep', '1000000', ...KEEPER_TIMING];
+    if (options.bot) args.push('--', ...Bot.command(this.dir, this.nextBotSeed()));
     const keeper = await Keeper.start(name, args, cliEnv(options.url ?? this.url, options.env ?? {}), this.run);
     this.keepers.push(keeper);
     return keeper;
@@ -43,9 +48,13 @@ export class RunContext {
 
   /** A churning bot on the run's directory, seeded from the run's seed. */
   async startBot(): Promise<Bot> {
-    const bot = await Bot.start(this.dir, (this.random.seed + ++this.bots) >>> 0, this.run);
+    const bot = await Bot.start(this.dir, this.nextBotSeed(), this.run);
     this.onCleanup(() => bot.kill());
     return bot;
+  }
+
+  private nextBotSeed(): number {
+    return (this.random.seed + ++this.bots) >>> 0;
   }
 
   /** Waits a random time in [minMs, maxMs]. */

@@ -1,6 +1,7 @@
 // The processes of a run: keepers (sidecars) watched for invariant 7 — every exit and every failed
 // /healthz must be one the run caused on purpose — and churning bots on Baileys' signal repository.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { REPO } from '../support/paths.js';
 import { startService, waitFor, type Service } from '../support/sidecar.js';
@@ -83,6 +84,23 @@ export class Keeper {
     await this.service.stop(signal);
   }
 
+  /** How the process ended, once it has. */
+  get exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return this.service.exited;
+  }
+
+  /** The process is about to exit because of something the run did on purpose (its bot was killed). */
+  expectExit(why: string): void {
+    this.deliberate = true;
+    this.run.note(`${this.name}: ${why}`);
+  }
+
+  /** The process's direct children (`run`'s bot), from /proc. */
+  async childPids(): Promise<number[]> {
+    const text = await readFile(`/proc/${this.pid}/task/${this.pid}/children`, 'utf8').catch(() => '');
+    return text.split(' ').filter(Boolean).map(Number);
+  }
+
   /** SIGSTOP: a writer frozen (a long GC pause, a throttled container) while its lease runs out. */
   pause(): void {
     this.paused = true;
@@ -144,9 +162,14 @@ export class Bot {
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   }
 
-  static async start(dir: string, seed: number, run: RunLog, rate = 25): Promise<Bot> {
-    const script = path.join(REPO, 'build', 'test', 'support', 'churn-bot.js');
-    const child = spawn(process.execPath, [script, dir, '--rate', String(rate), '--seed', String(seed)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  /** The command line of a bot process on `dir`. */
+  static command(dir: string, seed: number, rate = 25): string[] {
+    return [process.execPath, path.join(REPO, 'build', 'test', 'support', 'churn-bot.js'), dir, '--rate', String(rate), '--seed', String(seed)];
+  }
+
+  static async start(dir: string, seed: number, run: RunLog): Promise<Bot> {
+    const [node, ...args] = Bot.command(dir, seed);
+    const child = spawn(node!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const bot = new Bot(child, run);
     await waitFor(() => (bot.output.includes('ready') ? true : null), 30_000, () => `the bot did not start: ${bot.output}`, bot.exited);
     run.note(`bot started (pid ${child.pid})`);

@@ -1,11 +1,12 @@
 // `npm run test:faults`: randomized crash, kill and outage runs, each checked against the invariants
 // in ./violations.ts. Prints its seed first and, for any failing run, the command that replays it.
-//   --runs N        runs to do (default 105; with --minutes, at most N)
+//   --runs N        runs to do (default 108: 12 of each scenario; with --minutes, at most N)
 //   --minutes M     soak: keep starting runs for M minutes
 //   --seed S        the suite's seed (run 0 uses S itself, so `--seed S --runs 1` replays one run)
 //   --scenario NAME only this scenario (repeatable)
 //   --concurrency C runs at once (default 2)
 //   --results FILE  where to write the results table (default test/faults/results.md)
+//   --verbose       print every run's trace, not only failing ones
 //   --readme        also put the results table into README.md's Reliability section
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -37,17 +38,18 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '2' },
     results: { type: 'string' },
     readme: { type: 'boolean', default: false },
+    verbose: { type: 'boolean', default: false },
   },
 });
 const minutes = values.minutes === undefined ? null : Number(values.minutes);
-const runs = values.runs !== undefined ? Number(values.runs) : minutes !== null ? Infinity : 105;
+const runs = values.runs !== undefined ? Number(values.runs) : minutes !== null ? Infinity : 108;
 const seed = values.seed !== undefined ? Number(values.seed) : randomBytes(4).readUInt32LE();
 const concurrency = Number(values.concurrency);
 const chosen = values.scenario ?? [];
 const unknown = chosen.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name));
 if (!(runs >= 1) || (minutes !== null && !(minutes > 0)) || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff || !(concurrency >= 1) || unknown.length > 0) {
   process.stderr.write(
-    `usage: run.js [--runs N] [--minutes M] [--seed 0..4294967295] [--scenario NAME]... [--concurrency C] [--results FILE] [--readme]\n` +
+    `usage: run.js [--runs N] [--minutes M] [--seed 0..4294967295] [--scenario NAME]... [--concurrency C] [--results FILE] [--readme] [--verbose]\n` +
       (unknown.length > 0 ? `unknown scenario ${unknown.join(', ')}; scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n` : ''),
   );
   process.exit(64);
@@ -119,7 +121,10 @@ async function executeRun(index: number, scenario: Scenario, seedOfRun: number):
   }
   const seconds = (Date.now() - started) / 1000;
   const label = `run ${index} ${scenario.name} seed ${seedOfRun}`;
-  if (outcome === 'ok') console.log(`ok    ${label} (${seconds.toFixed(1)} s)`);
+  if (outcome === 'ok') {
+    console.log(`ok    ${label} (${seconds.toFixed(1)} s)`);
+    if (values.verbose) for (const line of run.trace) console.log(`      ${line}`);
+  }
   else if (outcome === 'skipped') console.log(`SKIP  ${label}: ${error}`);
   else {
     console.log(`FAIL  ${label} (${seconds.toFixed(1)} s)`);

@@ -5,7 +5,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { readdir, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Curve } from '@whiskeysockets/baileys';
-import { openAuth, writeSession } from '../support/baileys.js';
+import { writeSession } from '../support/baileys.js';
 import { cliEnv, collect, messages, runCli, startCli } from '../support/cli.js';
 import { readTree } from '../support/fs.js';
 import { tcpProxy, type ChunkVerdict } from '../support/proxy.js';
@@ -191,6 +191,30 @@ const leaseRace: Scenario = {
   },
 };
 
+const runMode: Scenario = {
+  name: 'run-mode',
+  fault: '`run -- bot` (single container): the bot SIGKILLed, or the container stopped; then a new container on an empty directory',
+  async run(ctx) {
+    for (let container = 1; container <= 2; container++) {
+      // The second container starts on an empty directory: `run` restores it before starting the bot.
+      if (container === 2) ctx.dir = path.join(await ctx.subdir('container2'), 'auth_info');
+      const keeper = await ctx.startKeeper({ bot: true });
+      await waitFor(() => (keeper.output.includes('ready') ? true : null), 30_000, () => 'the bot under run did not start', keeper.exited);
+      await ctx.pause(300, 2000);
+      if (ctx.random.chance(0.5)) {
+        const [bot] = await keeper.childPids();
+        if (bot === undefined) throw new Error('run has no bot process');
+        keeper.expectExit('its bot SIGKILLed on purpose');
+        process.kill(bot, 'SIGKILL');
+        const { code } = await keeper.exited;
+        if (code !== 137) ctx.run.violate(7, `run exited ${code} after its bot was SIGKILLed (expected 137, 128+9)`);
+      } else await keeper.stop();
+      // run's final backup happens before it exits: the head must already equal the directory.
+      await waitConverged(ctx.url, SESSION, ctx.dir, ctx.run, 2_000);
+    }
+  },
+};
+
 const FAKETIME_LIBRARY = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1'];
 
 function faketimeLibrary(): string | null {
@@ -351,4 +375,4 @@ const restoreTarget: Scenario = {
   },
 };
 
-export const SCENARIOS: readonly Scenario[] = [killBot, killSidecar, killPostgres, dropConnection, restoreKill, leaseRace, clockSkew, restoreTarget];
+export const SCENARIOS: readonly Scenario[] = [killBot, killSidecar, killPostgres, dropConnection, restoreKill, leaseRace, clockSkew, restoreTarget, runMode];
