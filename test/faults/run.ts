@@ -68,6 +68,7 @@ const log = pino({ level: process.env['TEST_LOG'] ?? 'warn' });
 let shared: EmbeddedServer | null = null;
 let sharedDir: string | null = null;
 let adminUrl = process.env['DATABASE_URL'];
+const external = adminUrl !== undefined;
 if (!adminUrl) {
   sharedDir = await mkdtemp(path.join(os.tmpdir(), 'bk-faults-pg-'));
   await chmod(sharedDir, 0o755);
@@ -115,10 +116,10 @@ async function executeRun(index: number, scenario: Scenario, seedOfRun: number):
   }
   if (run.failed && outcome === 'ok') outcome = 'failed';
   const keep = outcome === 'failed' || outcome === 'error';
-  if (!keep) {
-    await rm(workDir, { recursive: true, force: true });
-    await database?.drop().catch(() => undefined);
-  }
+  if (!keep) await rm(workDir, { recursive: true, force: true });
+  // A failing run's database outlives the suite only on a server of its own (DATABASE_URL).
+  const keepDatabase = keep && external && !scenario.killsPostgres;
+  if (!keepDatabase) await database?.drop().catch(() => undefined);
   const seconds = (Date.now() - started) / 1000;
   const label = `run ${index} ${scenario.name} seed ${seedOfRun}`;
   if (outcome === 'ok') {
@@ -129,7 +130,7 @@ async function executeRun(index: number, scenario: Scenario, seedOfRun: number):
   else {
     console.log(`FAIL  ${label} (${seconds.toFixed(1)} s)`);
     for (const line of run.trace) console.log(`      ${line}`);
-    console.log(`      kept for inspection: ${workDir}${database ? ` and database ${new URL(database.url).pathname.slice(1)}` : ''}`);
+    console.log(`      kept for inspection: ${workDir} (every process's log)${keepDatabase && database ? ` and database ${new URL(database.url).pathname.slice(1)}` : ''}`);
     console.log(`      reproduce: npm run test:faults -- --scenario ${scenario.name} --seed ${seedOfRun} --runs 1`);
   }
   return { scenario: scenario.name, seed: seedOfRun, result: outcome, violations: run.violations, fencedCommits: run.fencedCommits, seconds };
