@@ -175,7 +175,7 @@ try {
 const minutesTaken = (Date.now() - suiteStarted) / 60_000;
 const table = renderResults(outcomes, { seed, minutes: minutesTaken, scenarios });
 await writeFile(values.results ?? path.join(REPO, 'test', 'faults', 'results.md'), `${table}\n`);
-if (values.readme) await updateReadmeResults(REPO, table);
+if (values.readme) await updateReadmeResults(REPO, renderResults(outcomes, { seed, minutes: minutesTaken, scenarios }, false));
 console.log(`\n${table}`);
 const bad = outcomes.filter((outcome) => outcome.result === 'failed' || outcome.result === 'error');
 if (bad.length > 0) {
