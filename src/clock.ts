@@ -1,14 +1,21 @@
 // Time as a dependency, so the clock-driven loops can be tested without sleeping.
 
 export interface Clock {
-  /** Milliseconds since the epoch. */
+  /**
+   * Milliseconds since the epoch, for measuring and scheduling: it must not jump when the wall clock
+   * is stepped (NTP, a resumed VM), or a step back of minutes would postpone every due backup by as much.
+   */
   now(): number;
+  /** The wall clock, ms since the epoch: for timestamps that people and monitoring compare with theirs. */
+  wall(): number;
   /** Calls fn after ms; returns a function that cancels it. */
   setTimer(fn: () => void, ms: number): () => void;
 }
 
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  // Wall time at start plus monotonic time since: steady, and close to the wall clock.
+  now: () => performance.timeOrigin + performance.now(),
+  wall: () => Date.now(),
   setTimer(fn, ms) {
     const timer = setTimeout(fn, Math.max(0, ms));
     return () => clearTimeout(timer);

@@ -310,14 +310,15 @@ export class Sidecar {
       this.log.warn({ generation: result.generation }, `backup refused: ${result.reason}`);
       return 'refused';
     }
-    this.metrics.lastBackupSuccess.set(this.clock.now() / 1000);
+    this.metrics.lastBackupSuccess.set(this.clock.wall() / 1000);
     this.metrics.generation.set(result.generation);
     if (result.kind === 'success') {
       this.metrics.files.set(result.totalFiles);
       this.metrics.bytes.set(result.totalBytes);
       this.registered = result.registered;
       this.metrics.sessionRegistered.set(result.registered ? 1 : 0);
-      this.log.info({ generation: result.generation, files: result.changed, deleted: result.deleted, ms }, 'backup stored');
+      // The lease token says which writer's lease a generation was committed under.
+      this.log.info({ generation: result.generation, token: lease.token, files: result.changed, deleted: result.deleted, ms }, 'backup stored');
     } else {
       this.log.debug({ generation: result.generation, ms }, 'nothing changed');
     }
@@ -330,7 +331,8 @@ export class Sidecar {
   }
 
   /**
-   * Stops: waits for `quietMs` without changes (the bot may still be writing), then a final full backup,
+   * Stops: waits for `quietMs` without changes (the bot may still be writing; at most half of
+   * `shutdownTimeoutMs`), then a final full backup,
    * retried until `shutdownTimeoutMs` has passed, then releases the lease. Returns whether everything
    * in the directory is stored (or another process is the writer).
    */
@@ -341,11 +343,13 @@ export class Sidecar {
     this.cancelFlush?.();
     this.cancelRescan?.();
     const quietSince = this.clock.now();
+    // A bot that never goes quiet must not use up the whole budget: half of it is kept for the final backup.
+    const quietDeadline = quietSince + this.options.shutdownTimeoutMs / 2;
     for (;;) {
-      const quietUntil = Math.max(this.lastEventAt, quietSince) + quietMs;
+      const quietUntil = Math.min(Math.max(this.lastEventAt, quietSince) + quietMs, quietDeadline);
       const now = this.clock.now();
-      if (now >= quietUntil || now >= deadline) break;
-      await sleep(this.clock, Math.min(quietUntil, deadline) - now);
+      if (now >= quietUntil) break;
+      await sleep(this.clock, quietUntil - now);
     }
     // Every wait below is bounded by the deadline: a black-holed database must not hold the pod past
     // its grace period (it would be SIGKILLed without releasing anything).

@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
+import { systemClock } from '../clock.js';
 import type { Config } from '../config.js';
 import { DEFAULT_LEASE_TTL_MS } from '../config.js';
 import type { KeyRing } from '../crypto.js';
@@ -56,16 +57,16 @@ export async function usingDatabase<T>(
   fn: (store: SessionStore, db: Database, schema: { version: number; applied: string[] }) => Promise<T>,
   keys: KeyRing | null = null,
 ): Promise<T> {
-  const deadline = Date.now() + waitMs;
+  const deadline = systemClock.now() + waitMs;
   for (let pause = RETRY_INITIAL_MS; ; pause = Math.min(pause * 2, RETRY_MAX_MS)) {
-    const db = await openDatabaseWithRetry({ url, schema: schemaName, log, waitMs: Math.max(0, deadline - Date.now()) });
+    const db = await openDatabaseWithRetry({ url, schema: schemaName, log, waitMs: Math.max(0, deadline - systemClock.now()) });
     try {
       const schema = await migrate(db);
       if (schema.applied.length > 0) log.info({ version: schema.version, applied: schema.applied }, 'schema migrated');
       return await fn(new SessionStore(db, keys), db, schema);
     } catch (error) {
       if (error instanceof KeeperError || !isUnreachable(error)) throw error;
-      const left = deadline - Date.now();
+      const left = deadline - systemClock.now();
       if (left <= 0) {
         throw new DatabaseUnreachableError(`lost the connection to PostgreSQL (${describeError(error)}): check that it is running, then retry`, { cause: error });
       }

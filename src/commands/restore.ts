@@ -1,4 +1,5 @@
 // `restore`: the init container. Puts the session's newest (or chosen) generation into --dir.
+import { systemClock } from '../clock.js';
 import type { Config } from '../config.js';
 import { NothingToRestoreError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -86,12 +87,12 @@ async function dryRun(ctx: Context, withDb: WithStore): Promise<number> {
  * flushing its last changes), wait up to waitMs for it to release, then restore what it left.
  */
 async function waitForRelease(store: SessionStore, sessionId: string, waitMs: number, log: Logger): Promise<void> {
-  const deadline = Date.now() + waitMs;
+  const deadline = systemClock.now() + waitMs;
   let holder = await store.leaseHolder(sessionId);
   if (!holder) return;
   log.info({ holder: holder.owner, waitMs }, 'another instance holds the session: waiting for its final backup');
-  while (holder && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, Math.min(LEASE_POLL_MS, Math.max(0, deadline - Date.now()))));
+  while (holder && systemClock.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(LEASE_POLL_MS, Math.max(0, deadline - systemClock.now()))));
     holder = await store.leaseHolder(sessionId);
   }
   if (holder) log.warn({ holder: holder.owner }, 'the other instance still holds the session after --lease-wait: restoring its newest backup');

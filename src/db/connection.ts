@@ -1,6 +1,7 @@
 // The only module that opens a pg.Pool. Everything else sees the small Database interface.
 import { accessSync, constants } from 'node:fs';
 import pg from 'pg';
+import { systemClock } from '../clock.js';
 import { DatabaseUnreachableError, UsageError } from '../errors.js';
 import { redactUrl, type Logger } from '../log.js';
 
@@ -78,14 +79,14 @@ export function createDatabase(options: OpenOptions): Database {
  */
 export async function openDatabaseWithRetry(options: OpenOptions & { waitMs: number; sleep?: (ms: number) => Promise<void> }): Promise<Database> {
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const deadline = Date.now() + options.waitMs;
+  const deadline = systemClock.now() + options.waitMs;
   let pause = RETRY_INITIAL_MS;
   for (let attempt = 1; ; attempt++) {
     try {
       return await openDatabase(options);
     } catch (error) {
       const retryable = error instanceof DatabaseUnreachableError && isUnreachable(error.cause);
-      const left = deadline - Date.now();
+      const left = deadline - systemClock.now();
       if (!retryable || left <= 0) throw error;
       options.log.warn({ attempt, retryInMs: Math.min(pause, left), err: describeError(error) }, 'database unreachable, retrying');
       await sleep(Math.min(pause, left));
@@ -110,6 +111,10 @@ class PoolDatabase implements Database {
   async transaction<T>(fn: (tx: Queryable) => Promise<T>, mode?: 'snapshot'): Promise<T> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // The pool listens for errors only on idle clients. A connection lost while checked out fails the
+    // query in flight AND emits 'error' on the client, which would crash the process unheard.
+    const onError = (error: Error) => (broken = error);
+    client.on('error', onError);
     try {
       await client.query(mode === 'snapshot' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
       const result = await fn(client);
@@ -123,6 +128,7 @@ class PoolDatabase implements Database {
       throw error;
     } finally {
       // A connection whose rollback failed is in an unknown state: destroy it rather than reuse it.
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -101,7 +101,7 @@ const worlds = new Map<string, World>();
 const INCOMING = 'incoming';
 
 /** mulberry32: a tiny seeded PRNG, enough to make the sequence of choices reproducible. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;

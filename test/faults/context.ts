@@ -1,0 +1,89 @@
+// What a scenario works with: its run's randomness, database, directory and processes.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { cliEnv } from '../support/cli.js';
+import type { PrivateServer } from './cluster.js';
+import { Bot, Keeper } from './processes.js';
+import type { Random } from './random.js';
+import type { RunLog } from './violations.js';
+
+export const SESSION = 'faults';
+/** Short timings so that a run takes seconds: backups within 0.4 s, leases that expire in 2 s. */
+export const LEASE_TTL_MS = 2_000;
+const KEEPER_TIMING = ['--debounce', '100', '--max-delay', '400', '--lease-ttl', String(LEASE_TTL_MS), '--shutdown-quiet', '200', '--shutdown-timeout', '5000'];
+
+export class RunContext {
+  /** Every keeper of the run, alive or not (their logs are checked at the end). */
+  readonly keepers: Keeper[] = [];
+  private bots = 0;
+  private started = 0;
+  private readonly cleanups: Array<() => Promise<unknown>> = [];
+
+  constructor(
+    readonly random: Random,
+    readonly run: RunLog,
+    /** Where the run's files live (removed afterwards). */
+    readonly workDir: string,
+    /** The run's database, directly (checks and restores use it). */
+    readonly url: string,
+    /** The private server, for scenarios that kill PostgreSQL. */
+    readonly server: PrivateServer | null,
+    /** The auth directory the bot writes and the keepers watch; a scenario may move it (a new pod). */
+    public dir: string,
+  ) {}
+
+  /**
+   * A `sidecar` on the run's session and directory, or with `bot`, `run -- <a bot on the directory>`;
+   * `url` overrides the database (a proxy).
+   */
+  async startKeeper(options: { url?: string; env?: Record<string, string>; bot?: boolean } = {}): Promise<Keeper> {
+    const command = options.bot ? 'run' : 'sidecar';
+    const name = `${command}#${++this.started}`;
+    const args = [command, '--dir', this.dir, '--session', SESSION, '--keep', '1000000', ...KEEPER_TIMING];
+    if (options.bot) args.push('--', ...Bot.command(this.dir, this.nextBotSeed()));
+    const keeper = await Keeper.start(name, args, cliEnv(options.url ?? this.url, options.env ?? {}), this.run);
+    this.keepers.push(keeper);
+    return keeper;
+  }
+
+  /** A churning bot on the run's directory, seeded from the run's seed. */
+  async startBot(): Promise<Bot> {
+    const bot = await Bot.start(this.dir, this.nextBotSeed(), this.run);
+    this.onCleanup(() => bot.kill());
+    return bot;
+  }
+
+  private nextBotSeed(): number {
+    return (this.random.seed + ++this.bots) >>> 0;
+  }
+
+  /** Waits a random time in [minMs, maxMs]. */
+  async pause(minMs: number, maxMs: number): Promise<number> {
+    const ms = this.random.int(minMs, maxMs);
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return ms;
+  }
+
+  async subdir(name: string): Promise<string> {
+    const dir = path.join(this.workDir, name);
+    await mkdir(dir, { recursive: true });
+    return dir;
+  }
+
+  /** Registers what to undo when the run ends (proxies, mounts), last registered first. */
+  onCleanup(fn: () => Promise<unknown>): void {
+    this.cleanups.unshift(fn);
+  }
+
+  /** Kills what is still running, writes every keeper's log into the work dir, undoes the rest. */
+  async cleanup(): Promise<void> {
+    for (const keeper of this.liveKeepers) await keeper.kill('SIGKILL').catch(() => undefined);
+    for (const keeper of this.keepers) await writeFile(path.join(this.workDir, `${keeper.name}.log`), keeper.output.join('\n')).catch(() => undefined);
+    for (const fn of this.cleanups) await fn().catch(() => undefined);
+  }
+
+  /** The keepers still running. */
+  get liveKeepers(): Keeper[] {
+    return this.keepers.filter((keeper) => keeper.alive);
+  }
+}

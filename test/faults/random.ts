@@ -1,0 +1,36 @@
+// Seeded randomness for the fault suite: a run's seed decides its whole fault plan.
+import { mulberry32 } from '../support/churn.js';
+
+export class Random {
+  private readonly next: () => number;
+
+  constructor(readonly seed: number) {
+    this.next = mulberry32(seed);
+  }
+
+  /** A float in [0, 1). */
+  float(): number {
+    return this.next();
+  }
+
+  /** An integer in [min, max]. */
+  int(min: number, max: number): number {
+    return min + Math.floor(this.next() * (max - min + 1));
+  }
+
+  chance(probability: number): boolean {
+    return this.next() < probability;
+  }
+
+  pick<T>(items: readonly T[]): T {
+    const item = items[Math.floor(this.next() * items.length)];
+    if (item === undefined) throw new Error('nothing to pick from');
+    return item;
+  }
+}
+
+/** The seed of run `index` of a suite started with `seed`; run 0 uses the seed itself, so one run reproduces. */
+export function runSeed(seed: number, index: number): number {
+  if (index === 0) return seed >>> 0;
+  return mulberry32((seed ^ Math.imul(index, 0x9e3779b1)) >>> 0)() * 0x1_0000_0000 >>> 0;
+}

@@ -1,0 +1,378 @@
+// The fault scenarios. Each churns a real bot under one kind of fault at random instants and returns
+// once its bot has stopped; the runner then checks the invariants against what is left running.
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { readdir, statfs, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Curve } from '@whiskeysockets/baileys';
+import { writeSession } from '../support/baileys.js';
+import { cliEnv, collect, messages, runCli, startCli } from '../support/cli.js';
+import { readTree } from '../support/fs.js';
+import { tcpProxy, type ChunkVerdict } from '../support/proxy.js';
+import { waitFor } from '../support/sidecar.js';
+import { LEASE_TTL_MS, SESSION, type RunContext } from './context.js';
+import { compareWithHead, waitConverged } from './invariants.js';
+import type { Keeper } from './processes.js';
+
+export interface Scenario {
+  name: string;
+  /** What the fault is, for the report. */
+  fault: string;
+  /** Needs the private PostgreSQL server it may kill. */
+  killsPostgres?: boolean;
+  /** Why this scenario cannot run on this machine, or null. */
+  unavailable?: () => string | null;
+  /** Runs the scenario; may return something to do right before the keepers are stopped. */
+  run(ctx: RunContext): Promise<void | (() => Promise<void>)>;
+}
+
+/** A scenario that cannot do what it promises on this machine (no mount, no libfaketime). */
+export class SkipRun extends Error {}
+
+/** The keeper holding the lease now (waits for one). */
+async function writer(ctx: RunContext): Promise<Keeper> {
+  return waitFor(
+    async () => {
+      for (const keeper of ctx.liveKeepers) {
+        if ((await keeper.metric('baileys_keeper_lease_held').catch(() => 0)) === 1) return keeper;
+      }
+      return null;
+    },
+    20_000,
+    () => 'no keeper took the lease',
+  );
+}
+
+const killBot: Scenario = {
+  name: 'kill-bot',
+  fault: 'SIGKILL of the bot mid-write, then a new bot on the same directory',
+  async run(ctx) {
+    await ctx.startKeeper();
+    let bot = await ctx.startBot();
+    for (let i = ctx.random.int(1, 2); i > 0; i--) {
+      await ctx.pause(100, 1500);
+      await bot.kill();
+      await ctx.pause(0, 500);
+      bot = await ctx.startBot();
+    }
+    await ctx.pause(300, 1000);
+    await bot.stop();
+  },
+};
+
+const killSidecar: Scenario = {
+  name: 'kill-sidecar',
+  fault: 'SIGKILL of the sidecar during churn, then a new sidecar',
+  async run(ctx) {
+    let keeper = await ctx.startKeeper();
+    const bot = await ctx.startBot();
+    for (let i = ctx.random.int(1, 2); i > 0; i--) {
+      await ctx.pause(100, 1500);
+      await keeper.kill('SIGKILL');
+      await ctx.pause(0, 800);
+      keeper = await ctx.startKeeper();
+    }
+    await ctx.pause(300, 1000);
+    await bot.stop();
+  },
+};
+
+const killPostgres: Scenario = {
+  name: 'kill-postgres',
+  fault: 'SIGKILL of the PostgreSQL postmaster during churn, restarted on the same port',
+  killsPostgres: true,
+  async run(ctx) {
+    const server = ctx.server!;
+    await ctx.startKeeper();
+    const bot = await ctx.startBot();
+    await ctx.pause(200, 1500);
+    server.kill();
+    ctx.run.note('postgres: SIGKILL on purpose');
+    const down = await ctx.pause(200, 2000);
+    await server.restart();
+    ctx.run.note(`postgres restarted after ${down} ms`);
+    await ctx.pause(300, 1000);
+    await bot.stop();
+  },
+};
+
+/** Points in a backup transaction where a connection can be cut, by what the client is about to send. */
+const CUT_POINTS: Array<{ label: string; matches: RegExp; verdict: ChunkVerdict }> = [
+  { label: 'after BEGIN, at the session lock', matches: /FOR UPDATE/, verdict: 'cut-before' },
+  { label: 'while inserting file versions', matches: /INSERT INTO \S+\.files/, verdict: 'cut-before' },
+  { label: 'after inserting file versions', matches: /INSERT INTO \S+\.files/, verdict: 'cut-after' },
+  { label: 'after inserting the generation', matches: /INSERT INTO \S+\.generations/, verdict: 'cut-after' },
+  { label: 'before COMMIT reaches the server', matches: /COMMIT\0/, verdict: 'cut-before' },
+  { label: 'after COMMIT, before its answer (ambiguous commit)', matches: /COMMIT\0/, verdict: 'cut-after' },
+];
+
+const dropConnection: Scenario = {
+  name: 'drop-connection',
+  fault: 'the database connection cut mid-transaction (TCP proxy), at a random statement of a backup',
+  async run(ctx) {
+    let armed = ctx.random.pick(CUT_POINTS);
+    let skip = ctx.random.int(0, 3);
+    let cuts = 0;
+    const proxy = await tcpProxy(ctx.url, (chunk) => {
+      if (cuts >= 3 || !armed.matches.test(chunk.toString('latin1'))) return 'pass';
+      if (skip-- > 0) return 'pass';
+      ctx.run.note(`connection cut ${armed.label}`);
+      cuts++;
+      const verdict = armed.verdict;
+      armed = ctx.random.pick(CUT_POINTS);
+      skip = ctx.random.int(0, 3);
+      return verdict;
+    });
+    ctx.onCleanup(() => proxy.close());
+    await ctx.startKeeper({ url: proxy.url });
+    const bot = await ctx.startBot();
+    await ctx.pause(1500, 3000);
+    await bot.stop();
+    if (cuts === 0) ctx.run.note('no backup reached the armed cut point in this run');
+  },
+};
+
+const restoreKill: Scenario = {
+  name: 'restore-kill',
+  fault: 'a new pod whose restore is SIGKILLed at random instants (empty dir, or --force over an older one)',
+  async run(ctx) {
+    const first = await ctx.startKeeper();
+    let bot = await ctx.startBot();
+    await ctx.pause(800, 2000);
+    await bot.stop();
+    await waitConverged(ctx.url, SESSION, ctx.dir, ctx.run, 20_000);
+    await first.stop();
+
+    // The next pod: its own directory, restored from the store while being killed.
+    const dir = path.join(await ctx.subdir('pod2'), 'auth_info');
+    const env = cliEnv(ctx.url);
+    const overOlder = ctx.random.chance(0.5);
+    const force = overOlder ? ['--force'] : [];
+    if (overOlder) {
+      const older = await runCli(['restore', '--dir', dir, '--session', SESSION, '--generation', '1'], { env });
+      if (older.code !== 0) throw new Error(`restore of generation 1 failed: ${older.stderr}`);
+    }
+    for (let i = ctx.random.int(1, 3); i > 0; i--) {
+      const child = startCli(['restore', '--dir', dir, '--session', SESSION, ...force], { env });
+      const done = collect(child);
+      const after = await ctx.pause(20, 900);
+      child.kill('SIGKILL');
+      const ended = await done;
+      ctx.run.note(`restore${overOlder ? ' --force' : ''} SIGKILLed after ${after} ms (${ended.signal ?? `exit ${ended.code}`})`);
+    }
+    const last = await runCli(['restore', '--dir', dir, '--session', SESSION, ...force], { env });
+    if (last.code !== 0) ctx.run.violate(5, `the restore after the killed ones exited ${last.code}: ${messages(last.stdout + last.stderr).slice(-400)}`);
+    await compareWithHead(ctx.url, SESSION, dir, ctx.run, 'the restore after killed restores');
+
+    // The new pod runs: its bot works on the restored keys (a resurrected one would be stored again).
+    ctx.dir = dir;
+    await ctx.startKeeper();
+    bot = await ctx.startBot();
+    await ctx.pause(500, 1500);
+    await bot.stop();
+  },
+};
+
+const leaseRace: Scenario = {
+  name: 'lease-race',
+  fault: 'two or three sidecars racing for the lease; the writer stopped or SIGKILLed, replacements started',
+  async run(ctx) {
+    await Promise.all([ctx.startKeeper(), ctx.startKeeper()]);
+    const bot = await ctx.startBot();
+    for (let i = ctx.random.int(1, 3); i > 0; i--) {
+      await ctx.pause(300, 1500);
+      const holder = await writer(ctx);
+      if (ctx.random.chance(0.5)) await holder.kill('SIGKILL');
+      else await holder.stop();
+      if (ctx.liveKeepers.length === 0 || ctx.random.chance(0.6)) await ctx.startKeeper();
+    }
+    await ctx.pause(300, 1000);
+    await bot.stop();
+  },
+};
+
+const runMode: Scenario = {
+  name: 'run-mode',
+  fault: '`run -- bot` (single container): the bot SIGKILLed, or the container stopped; then a new container on an empty directory',
+  async run(ctx) {
+    for (let container = 1; container <= 2; container++) {
+      // The second container starts on an empty directory: `run` restores it before starting the bot.
+      if (container === 2) ctx.dir = path.join(await ctx.subdir('container2'), 'auth_info');
+      const keeper = await ctx.startKeeper({ bot: true });
+      await waitFor(() => (keeper.output.includes('ready') ? true : null), 30_000, () => 'the bot under run did not start', keeper.exited);
+      await ctx.pause(300, 2000);
+      if (ctx.random.chance(0.5)) {
+        const [bot] = await keeper.childPids();
+        if (bot === undefined) throw new Error('run has no bot process');
+        keeper.expectExit('its bot SIGKILLed on purpose');
+        process.kill(bot, 'SIGKILL');
+        const { code } = await keeper.exited;
+        if (code !== 137) ctx.run.violate(7, `run exited ${code} after its bot was SIGKILLed (expected 137, 128+9)`);
+      } else await keeper.stop();
+      // run's final backup happens before it exits: the head must already equal the directory.
+      await waitConverged(ctx.url, SESSION, ctx.dir, ctx.run, 2_000);
+    }
+  },
+};
+
+const FAKETIME_LIBRARY = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1'];
+
+function faketimeLibrary(): string | null {
+  return FAKETIME_LIBRARY.find((file) => existsSync(file)) ?? null;
+}
+
+/** A wall-clock offset of 1 to 10 minutes either way, in libfaketime's notation. */
+function skew(ctx: RunContext, direction: 1 | -1 = ctx.random.pick([1, -1] as const)): string {
+  return `${direction > 0 ? '+' : '-'}${ctx.random.int(60, 600)}s`;
+}
+
+const clockSkew: Scenario = {
+  name: 'clock-skew',
+  fault: "the writer's wall clock stepped by ±1-10 min (libfaketime), frozen past its lease, and failing a commit as its clock steps back",
+  unavailable: () => (faketimeLibrary() ? null : 'libfaketime is not installed (Debian package faketime)'),
+  async run(ctx) {
+    const library = faketimeLibrary();
+    if (!library) throw new SkipRun('libfaketime is not installed (apt-get install faketime)');
+    const clockFile = path.join(ctx.workDir, 'faketime');
+    const step = (offset: string) => {
+      writeFileSync(clockFile, `${offset}\n`);
+      ctx.run.note(`skewed sidecar's clock now ${offset}`);
+    };
+    step(skew(ctx));
+    // Only the wall clock steps (as NTP does); the monotonic clock behind timers keeps running.
+    const env = { LD_PRELOAD: library, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+    let failNextCommit = false;
+    /** Set to freeze the skewed sidecar as its next backup transaction begins; resolves when it is thawed. */
+    let freezeAtBegin: (() => void) | null = null;
+    let skewed: Keeper | null = null;
+    const proxy = await tcpProxy(ctx.url, (chunk) => {
+      const text = chunk.toString('latin1');
+      if (freezeAtBegin && skewed && text.includes('BEGIN\0')) {
+        // Frozen between BEGIN and the lease check: the other sidecar takes the lease meanwhile, and on
+        // waking this one carries on with its backup. Only the fencing token can stop that commit.
+        const [frozen, thawed] = [skewed, freezeAtBegin];
+        freezeAtBegin = null;
+        frozen.pause();
+        setTimeout(() => {
+          step(skew(ctx, -1));
+          frozen.resume();
+          thawed();
+        }, ctx.random.int(LEASE_TTL_MS + 500, LEASE_TTL_MS + 1500));
+        return 'pass';
+      }
+      if (!failNextCommit || !text.includes('COMMIT\0')) return 'pass';
+      failNextCommit = false;
+      step(skew(ctx, -1));
+      ctx.run.note('connection of the skewed sidecar cut before a COMMIT');
+      return 'cut-before';
+    });
+    ctx.onCleanup(() => proxy.close());
+    skewed = await ctx.startKeeper({ url: proxy.url, env });
+    await writer(ctx);
+    await ctx.startKeeper();
+    const bot = await ctx.startBot();
+    for (let i = ctx.random.int(2, 4); i > 0; i--) {
+      await ctx.pause(200, 1000);
+      const event = ctx.random.pick(['step', 'freeze-writer', 'freeze-mid-backup', 'fail-then-step-back'] as const);
+      if (event === 'step') step(skew(ctx));
+      else if (event === 'fail-then-step-back') failNextCommit = true;
+      else if (event === 'freeze-mid-backup') {
+        // Happens only if the skewed sidecar is the writer and begins a backup soon; else it is called off.
+        let thaw!: () => void;
+        const thawed = new Promise<void>((resolve) => (thaw = resolve));
+        freezeAtBegin = thaw;
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        if (freezeAtBegin === thaw) freezeAtBegin = null;
+        else await thawed;
+      } else {
+        // A writer frozen past its lease (a GC pause, a throttled container): the other takes over;
+        // on waking it must notice, by its own monotonic clock, that its lease ran out.
+        const frozen = await writer(ctx);
+        frozen.pause();
+        await ctx.pause(LEASE_TTL_MS + 300, LEASE_TTL_MS + 1500);
+        if (frozen === skewed) step(skew(ctx, -1));
+        frozen.resume();
+      }
+    }
+    await ctx.pause(300, 800);
+    await bot.stop();
+    // Sometimes the clock steps back just as the pod is stopped, during the shutdown's quiet wait.
+    if (ctx.random.chance(0.5)) return async () => step(skew(ctx, -1));
+  },
+};
+
+const warned = new Set<string>();
+function warnOnce(message: string): void {
+  if (!warned.has(message)) console.log(`!!! ${message}`);
+  warned.add(message);
+}
+
+/** Mounts a tiny tmpfs at `dir` (root only); returns how to unmount it, or null when mounting is refused. */
+function mountTmpfs(dir: string, size: string): (() => void) | null {
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { stdio: 'ignore' });
+    return () => execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
+  } catch {
+    return null;
+  }
+}
+
+const restoreTarget: Scenario = {
+  name: 'restore-target',
+  fault: 'restore --force onto a read-only or full filesystem (a real tmpfs, remounted read-only or filled up; where mount is refused, an immutable directory)',
+  async run(ctx) {
+    // A stored session with two generations: the target holds the first, the restore brings the second.
+    const bot = await ctx.subdir('bot');
+    const auth = await writeSession(bot, { preKeys: ctx.random.int(5, 30) });
+    const env = cliEnv(ctx.url);
+    const backup = async () => {
+      const result = await runCli(['backup', '--dir', bot, '--session', SESSION], { env });
+      if (result.code !== 0) throw new Error(`backup failed: ${result.stderr}`);
+    };
+    await backup();
+    const added: Record<string, unknown> = {};
+    for (let i = 0; i < ctx.random.int(20, 60); i++) added[String(1000 + i)] = Curve.generateKeyPair();
+    await auth.state.keys.set({ 'pre-key': { ...added, '1': null, '2': null } as never });
+    await backup();
+
+    const target = await ctx.subdir('target');
+    const unmount = mountTmpfs(target, '1m');
+    let undo = unmount ?? (() => undefined);
+    try {
+      const first = await runCli(['restore', '--dir', target, '--session', SESSION, '--generation', '1'], { env });
+      if (first.code !== 0) throw new Error(`restore of generation 1 failed: ${first.stderr}`);
+      const before = await readTree(target);
+      const mode = unmount ? ctx.random.pick(['read-only', 'full'] as const) : 'immutable';
+      if (mode === 'read-only') execFileSync('mount', ['-o', 'remount,ro', target]);
+      else if (mode === 'full') {
+        const free = await statfs(target);
+        await writeFile(path.join(target, '.filler'), Buffer.alloc(Math.max(0, free.bavail * free.bsize - ctx.random.int(0, 3) * 4096)));
+      } else {
+        // No mount here: an injected write failure instead, an immutable directory (EPERM even for root).
+        warnOnce('mount is refused here: restore-target injects a write failure (chattr +i) instead of a read-only or full filesystem');
+        try {
+          execFileSync('chattr', ['+i', target], { stdio: 'ignore' });
+        } catch {
+          throw new SkipRun('neither mount nor chattr +i is permitted here: no write failure can be made');
+        }
+        undo = () => execFileSync('chattr', ['-i', target], { stdio: 'ignore' });
+      }
+      ctx.run.note(`target is ${mode}`);
+      const result = await runCli(['restore', '--dir', target, '--session', SESSION, '--force'], { env });
+      const said = messages(result.stdout + result.stderr);
+      const expected = mode === 'read-only' ? /read-only/i : mode === 'full' ? /full|no space/i : /permission denied/i;
+      if (result.code !== 1) ctx.run.violate(8, `restore onto a ${mode} target exited ${result.code} (expected 1): ${said.slice(-300)}`);
+      if (!expected.test(said)) ctx.run.violate(8, `restore onto a ${mode} target did not say so: ${said.slice(-300)}`);
+      const after = await readTree(target);
+      const changed = [...new Set([...before.keys(), ...after.keys()])].filter((name) => before.get(name) !== after.get(name));
+      if (changed.length > 0) ctx.run.violate(8, `the previous files changed: ${changed.slice(0, 6).join(', ')}`);
+      const leftovers = (await readdir(target)).filter((name) => name.startsWith('.baileys-keeper-restore-'));
+      if (mode === 'full' && leftovers.length > 0) ctx.run.violate(8, `the failed restore left its stage behind: ${leftovers.join(', ')}`);
+    } finally {
+      undo();
+    }
+    ctx.dir = bot;
+  },
+};
+
+export const SCENARIOS: readonly Scenario[] = [killBot, killSidecar, killPostgres, dropConnection, restoreKill, leaseRace, clockSkew, restoreTarget, runMode];

@@ -1,0 +1,40 @@
+// The seven invariants (plus the restore-target rule) of the fault suite and what one run found against them.
+
+export const INVARIANTS = {
+  1: 'no stored file is torn',
+  2: 'no generation is partial',
+  3: 'deleted keys never resurrected',
+  4: 'head equals the directory once settled',
+  5: 'a restore loads with Baileys and equals the head',
+  6: 'one writer per lease token; fencing held',
+  7: 'sidecar never down unless killed on purpose',
+  /** From the issue's restore-target requirement: a read-only or full target fails cleanly. */
+  8: 'failed restore: clear error, previous files intact',
+} as const;
+
+export type Invariant = keyof typeof INVARIANTS;
+export const INVARIANT_IDS = Object.keys(INVARIANTS).map(Number) as Invariant[];
+
+/** What one run found: violations by invariant, plus a trace of what was done, for the failure report. */
+export class RunLog {
+  readonly violations = new Map<Invariant, string[]>();
+  readonly trace: string[] = [];
+  /** Commits a writer attempted with a lease it no longer held, refused by the fencing token: proof that fencing was exercised. */
+  fencedCommits = 0;
+  private readonly started = Date.now();
+
+  violate(invariant: Invariant, message: string): void {
+    const list = this.violations.get(invariant) ?? [];
+    list.push(message);
+    this.violations.set(invariant, list);
+    this.note(`VIOLATION of invariant ${invariant} (${INVARIANTS[invariant]}): ${message}`);
+  }
+
+  note(message: string): void {
+    this.trace.push(`+${((Date.now() - this.started) / 1000).toFixed(2)}s ${message}`);
+  }
+
+  get failed(): boolean {
+    return this.violations.size > 0;
+  }
+}
