@@ -5,12 +5,13 @@
 // starts on the first pod's login.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { collect } from '../support/cli.js';
-import { freshDatabase } from '../support/db.js';
+import { cliEnv, collect, runCli } from '../support/cli.js';
+import { freshDatabase, query } from '../support/db.js';
 import { readTree, tempDir } from '../support/fs.js';
 import { LocalPod } from '../support/charts/local-pod.js';
 import { resolveEnv, type Container } from '../support/charts/pod.js';
@@ -129,5 +130,52 @@ describe('pod run: the API token from the mounted Secret, and the helm test scri
     const failed = await helmTest(`http://127.0.0.1:${sidecar.port}/readyz`, '1');
     assert.equal(failed.code, 1, 'helm test fails when the sidecar does not answer');
     assert.match(failed.stderr, /did not answer 200 in time/);
+  });
+});
+
+describe('pod run: encryption at rest with the key from the Secret', async () => {
+  const url = await freshDatabase('pod_encrypted');
+  const key = randomBytes(32).toString('base64');
+
+  it('the pod stores ciphertext only; restoring needs the same key', async () => {
+    const objects = await helmTemplate([path.join(CHART, 'ci', 'native-values.yaml')], {
+      'secret.create.databaseUrl': url,
+      'secret.create.encryptionKey': key,
+      'session.id': 'pod-encrypted',
+    });
+    const pod = await LocalPod.create(objects, await tempDir('pod-encrypted'));
+    for (const name of ['restore', 'sidecar']) {
+      const file = pod.env(pod.container(name))['KEEPER_ENCRYPTION_KEY_FILE'];
+      assert.ok(file, `${name} is given the key as a file`);
+      assert.equal((await readFile(file, 'utf8')).trim(), key);
+    }
+    assert.equal(pod.env(pod.container('bot'))['KEEPER_ENCRYPTION_KEY_FILE'], undefined, 'the bot is not given the key');
+
+    const botDir = pod.hostPath('bot', pod.container('bot').volumeMounts!.find((mount) => mount.name === 'auth')!.mountPath);
+    await pod.start((container, hostDir) =>
+      spawn(process.execPath, [CHURN_BOT, hostDir(container.volumeMounts!.find((mount) => mount.name === 'auth')!.mountPath), '--rate', '10'], { stdio: 'ignore' }),
+    );
+    const sidecar = pod.service('sidecar');
+    await waitFor(async () => ((await sidecar.metric('baileys_keeper_backups_total{result="success"}')) >= 2 ? true : null), 60_000, () => sidecar.output.join('\n'));
+    const ends = await pod.terminate();
+    assert.equal(ends.get('sidecar')!.code, 0, sidecar.output.join('\n'));
+    const left = await readTree(botDir);
+
+    // What PostgreSQL holds: every row under a key id, no creds.json text in clear.
+    const rows = await query<{ key_id: string | null; content: Buffer }>(url, "SELECT key_id, content FROM baileys_keeper.files WHERE session_id = 'pod-encrypted'");
+    assert.ok(rows.length > 0);
+    assert.ok(rows.every((row) => row.key_id !== null), 'every stored row is encrypted');
+    assert.ok(left.get('creds.json')!.includes('"registrationId"'));
+    assert.ok(rows.every((row) => !row.content.toString('latin1').includes('"registrationId"')), 'no creds text in the database');
+
+    // A restore with the pod's key gives back exactly what the bot left; without it, exit 4 and nothing written.
+    const target = path.join(await tempDir('pod-encrypted-restore'), 'auth_info');
+    const restored = await runCli(['restore', '--dir', target, '--session', 'pod-encrypted'], { env: cliEnv(url, { KEEPER_ENCRYPTION_KEY: key }) });
+    assert.equal(restored.code, 0, restored.stdout + restored.stderr);
+    assert.deepEqual(diffTrees(await readTree(target), left), []);
+    const keyless = path.join(await tempDir('pod-encrypted-keyless'), 'auth_info');
+    const refused = await runCli(['restore', '--dir', keyless, '--session', 'pod-encrypted'], { env: cliEnv(url) });
+    assert.equal(refused.code, 4, refused.stdout + refused.stderr);
+    assert.equal(await readdir(keyless).then((names) => names.length, () => 0), 0);
   });
 });
