@@ -19,18 +19,32 @@ export const IMAGES = {
   railway: 'localhost/baileys-keeper-railway-example:test',
 } as const;
 
-async function hasImage(image: string): Promise<boolean> {
-  return buildah(['inspect', '--type', 'image', image]).then(
-    () => true,
-    () => false,
+interface BaseImage {
+  labels: Record<string, string>;
+  env: string[];
+}
+
+/** The base image's labels and env, or null when no image of that name is in local storage. */
+async function localBase(): Promise<BaseImage | null> {
+  return buildah(['inspect', '--type', 'image', NODE_BASE]).then(
+    (out) => {
+      const { config } = (JSON.parse(out) as { OCIv1: { config: { Labels?: Record<string, string>; Env?: string[] } } }).OCIv1;
+      return { labels: config.Labels ?? {}, env: config.Env ?? [] };
+    },
+    () => null,
   );
 }
 
-/** Makes the stand-in base unless an image of that name is already in local storage. */
-export async function ensureBase(workDir: string): Promise<'built' | 'reused'> {
-  if (await hasImage(NODE_BASE)) return 'reused';
+/**
+ * Makes the stand-in base unless it is already in local storage with the same Node version, and says
+ * which base is used: the stand-in (built now or earlier) or a real image loaded under that name.
+ */
+export async function ensureBase(workDir: string): Promise<'stand-in built' | 'stand-in reused' | 'not a stand-in'> {
+  const base = await localBase();
+  if (base && !(STAND_IN_LABEL in base.labels)) return 'not a stand-in';
+  if (base?.env.includes(`NODE_VERSION=${NODE_VERSION}`)) return 'stand-in reused';
   await command('bash', [path.join(REPO, 'test/images/make-stand-in-base.sh'), NODE_VERSION, NPM_VERSION, NODE_BASE, workDir], { echo: true });
-  return 'built';
+  return 'stand-in built';
 }
 
 /** Fills `cache` with everything `npm ci` needs for the project and the example bot, on the host. */

@@ -152,7 +152,9 @@ describe('the sidecar image backs up a live bot', () => {
     });
     await waitFor(async () => ((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200 ? true : null), 60_000, () => sidecar.logs, sidecar.exited);
     assert.equal((await readFile(`/proc/${await sidecar.pid1()}/comm`, 'utf8')).trim(), 'tini', 'tini is PID 1');
-    const first = await waitFor(async () => ((await generation('sidecar-image')) >= 3 ? generation('sidecar-image') : null), 60_000, () => sidecar.logs, sidecar.exited);
+    // The initial scan's backup, then more while the bot keeps churning.
+    const initial = await waitFor(async () => ((await generation('sidecar-image')) >= 1 ? generation('sidecar-image') : null), 60_000, () => sidecar.logs, sidecar.exited);
+    await waitFor(async () => ((await generation('sidecar-image')) >= initial + 2 ? true : null), 60_000, () => sidecar.logs, sidecar.exited);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     assert.match(metrics, /^baileys_keeper_lease_held 1$/m);
 
@@ -162,7 +164,6 @@ describe('the sidecar image backs up a live bot', () => {
     await sidecar.signal('SIGTERM');
     const exit = await sidecar.exited;
     assert.deepEqual(exit, { code: 0, signal: null }, sidecar.logs);
-    assert.ok((await generation('sidecar-image')) > first, 'backups went on while the bot churned');
     assert.deepEqual(diffTrees(await storedHead(url, 'sidecar-image'), await readTree(dir)), []);
   });
 });

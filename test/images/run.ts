@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startEmbedded } from '../../src/db/embedded.js';
 import { REPO } from '../support/paths.js';
-import { buildImages, ensureBase, IMAGES, NODE_BASE, warmNpmCache } from './build.js';
+import { buildImages, ensureBase, IMAGES, NODE_BASE, NODE_VERSION, warmNpmCache } from './build.js';
 import { command } from './command.js';
 
 const DOCKERFILES = ['Dockerfile.sidecar', 'Dockerfile.init', 'deploy/railway/Dockerfile'];
@@ -47,10 +47,12 @@ for (const file of DOCKERFILES) {
 
 step(`base image ${NODE_BASE}`);
 const base = await ensureBase(work);
+const standIn = base !== 'not a stand-in';
 process.stdout.write(
-  `NOTE: ${NODE_BASE} here is a LOCAL STAND-IN for the official Node image (no registry can be reached): ` +
-    `Debian bookworm (debootstrap) + Node and npm from the npm registry + the node user. ` +
-    `${base === 'built' ? 'Built now' : 'Reused from local storage'}.\n`,
+  standIn
+    ? `NOTE: ${NODE_BASE} here is a LOCAL STAND-IN for the official Node image (no registry can be reached): ` +
+        `Debian bookworm (debootstrap) + Node ${NODE_VERSION} and npm from the npm registry + the node user (${base}).\n`
+    : `NOTE: ${NODE_BASE} is in local storage without the stand-in label: using it as the real base image.\n`,
 );
 
 step('npm cache (warmed on the host; the builds install offline from it)');
@@ -74,5 +76,5 @@ const code = await new Promise<number>((resolve) => {
 });
 await server.stop();
 await rm(dataDir, { recursive: true, force: true });
-process.stdout.write(`\nThe images were built and run on a LOCAL STAND-IN for ${NODE_BASE}, not the published image.\n`);
+if (standIn) process.stdout.write(`\nThe images were built and run on a LOCAL STAND-IN for ${NODE_BASE}, not the published image.\n`);
 process.exitCode = code;
