@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { cliEnv } from '../support/cli.js';
 import type { PrivateServer } from './cluster.js';
+import { withWriterName } from './invariants.js';
 import { Bot, Keeper } from './processes.js';
 import type { Random } from './random.js';
 import type { RunLog } from './violations.js';
@@ -41,7 +42,9 @@ export class RunContext {
     const name = `${command}#${++this.started}`;
     const args = [command, '--dir', this.dir, '--session', SESSION, '--keep', '1000000', ...KEEPER_TIMING];
     if (options.bot) args.push('--', ...Bot.command(this.dir, this.nextBotSeed()));
-    const keeper = await Keeper.start(name, args, cliEnv(options.url ?? this.url, options.env ?? {}), this.run);
+    // Its connections carry its name, so the audit trigger knows which process committed what.
+    const url = withWriterName(options.url ?? this.url, name);
+    const keeper = await Keeper.start(name, args, cliEnv(url, options.env ?? {}), this.run);
     this.keepers.push(keeper);
     return keeper;
   }

@@ -16,11 +16,17 @@ import type { RunLog } from './violations.js';
 
 const SCHEMA = 'baileys_keeper';
 const silent = pino({ level: 'silent' });
+/** Connection names of the one-shot `backup` commands a scenario runs while no keeper is running. */
+export const ONE_SHOT_WRITERS = new Set(['backup-command']);
 
 /**
  * Migrates the run's database and adds an audit trigger (test instrumentation, not part of the
- * schema): every generation inserted records the lease token and owner of the session row its
- * backup transaction locked, i.e. the lease the database saw the commit happen under.
+ * schema). It is a deferred constraint trigger, so it fires as each backup transaction COMMITs, and it
+ * records who committed: the connection's application_name, which the run sets to the keeper's name
+ * (see `withWriterName`), next to the lease owner and token the session row holds at that moment and
+ * whether that lease was still live by the database's clock at commit (clock_timestamp(), not the
+ * transaction's start). The checks then compare the committer with the lease owner's process, so a
+ * writer that commits without holding the lease is seen even if it is killed before it logs anything.
  */
 export async function prepareDatabase(url: string): Promise<void> {
   const db = createDatabase({ url, schema: SCHEMA, log: silent });
@@ -31,16 +37,25 @@ export async function prepareDatabase(url: string): Promise<void> {
   }
   await withClient(url, (client) =>
     client.query(`
-      CREATE TABLE public.faults_audit (session_id text, generation bigint, lease_token bigint, lease_owner text, lease_live boolean);
+      CREATE TABLE public.faults_audit (session_id text, generation bigint, lease_token bigint, lease_owner text, writer text, live_at_commit boolean);
       CREATE FUNCTION public.faults_audit_generation() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
         INSERT INTO public.faults_audit
-        SELECT NEW.session_id, NEW.generation, s.lease_token, s.lease_owner, s.lease_owner IS NOT NULL AND s.lease_expires_at > now()
+        SELECT NEW.session_id, NEW.generation, s.lease_token, s.lease_owner, current_setting('application_name'),
+               s.lease_owner IS NOT NULL AND s.lease_expires_at > clock_timestamp()
           FROM ${SCHEMA}.sessions s WHERE s.session_id = NEW.session_id;
         RETURN NEW;
       END $$;
-      CREATE TRIGGER faults_audit AFTER INSERT ON ${SCHEMA}.generations FOR EACH ROW EXECUTE FUNCTION public.faults_audit_generation();`),
+      CREATE CONSTRAINT TRIGGER faults_audit AFTER INSERT ON ${SCHEMA}.generations DEFERRABLE INITIALLY DEFERRED
+        FOR EACH ROW EXECUTE FUNCTION public.faults_audit_generation();`),
   );
+}
+
+/** `url` with the connection's application_name set to `writer`, so the audit trigger knows who commits. */
+export function withWriterName(url: string, writer: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.set('application_name', writer);
+  return parsed.toString();
 }
 
 /** Names in `dir` whose content is a torn write (Baileys reads them as missing; the store keeps the last good one). */
@@ -177,19 +192,32 @@ async function checkNoResurrection(url: string, sessionId: string, run: RunLog):
 }
 
 async function checkFencing(url: string, sessionId: string, keepers: readonly Keeper[], run: RunLog): Promise<void> {
-  const audit = await query<{ generation: string; lease_token: string; lease_owner: string | null; lease_live: boolean }>(
+  const audit = await query<{ generation: string; lease_token: string; lease_owner: string | null; writer: string; live_at_commit: boolean }>(
     url,
-    'SELECT generation, lease_token, lease_owner, lease_live FROM public.faults_audit WHERE session_id = $1 ORDER BY generation',
+    'SELECT generation, lease_token, lease_owner, writer, live_at_commit FROM public.faults_audit WHERE session_id = $1 ORDER BY generation',
     [sessionId],
   );
   const [count] = await query<{ n: string }>(url, `SELECT count(*) AS n FROM ${SCHEMA}.generations WHERE session_id = $1`, [sessionId]);
   if (Number(count?.n) !== audit.length) run.violate(6, `${count?.n} generations but ${audit.length} audited commits`);
   const byGeneration = new Map(audit.map((row) => [Number(row.generation), row]));
+  const keeperByName = new Map(keepers.map((keeper) => [keeper.name, keeper]));
   const ownersByToken = new Map<number, Set<string>>();
   let lastToken = 0;
+  let expiredAtCommit = 0;
   for (const row of audit) {
     const token = Number(row.lease_token);
-    if (!row.lease_live) run.violate(6, `generation ${row.generation} was committed while the lease (token ${token}) was not live by the database's clock`);
+    // The committer, by its connection, must be the process that owns the lease on the locked row.
+    const keeper = keeperByName.get(row.writer);
+    const ownerPid = Number(row.lease_owner?.split(':')[1]);
+    if (keeper && ownerPid !== keeper.pid) {
+      run.violate(6, `generation ${row.generation} was committed by ${keeper.name} (pid ${keeper.pid}), but the lease was token ${token} of ${row.lease_owner ?? 'nobody'}`);
+    } else if (!keeper && !ONE_SHOT_WRITERS.has(row.writer)) {
+      run.violate(6, `generation ${row.generation} was committed by an unknown connection "${row.writer}" (lease token ${token} of ${row.lease_owner ?? 'nobody'})`);
+    }
+    // Expired by the clock at COMMIT but still this writer's on the row it has held locked since its
+    // lease check: nobody could take the lease meanwhile (taking it updates that row), so it is not a
+    // second writer. A takeover before the lock shows as a different owner above.
+    if (!row.live_at_commit) expiredAtCommit++;
     if (token < lastToken) run.violate(6, `generation ${row.generation} was committed under token ${token} after token ${lastToken} had committed: a fenced-off writer wrote`);
     lastToken = Math.max(lastToken, token);
     const owners = ownersByToken.get(token) ?? new Set<string>();
@@ -197,8 +225,9 @@ async function checkFencing(url: string, sessionId: string, keepers: readonly Ke
     ownersByToken.set(token, owners);
   }
   for (const [token, owners] of ownersByToken) if (owners.size > 1) run.violate(6, `token ${token} committed for ${owners.size} owners: ${[...owners].join(', ')}`);
+  if (expiredAtCommit > 0) run.note(`${expiredAtCommit} commits finished after their lease's expiry time, holding the session row locked since the lease check`);
 
-  // What each process says it committed must be what the database saw: same token, its own lease.
+  // What each process says it committed must be what the database saw: same token, its own connection.
   const writersByToken = new Map<number, Set<string>>();
   for (const keeper of keepers) {
     for (const line of keeper.backups()) {
@@ -207,9 +236,8 @@ async function checkFencing(url: string, sessionId: string, keepers: readonly Ke
         run.violate(6, `${keeper.name} logged generation ${line.generation}, which the database has no commit for`);
         continue;
       }
-      const ownerPid = Number(row.lease_owner?.split(':')[1]);
-      if (Number(row.lease_token) !== line.token || ownerPid !== keeper.pid) {
-        run.violate(6, `${keeper.name} (pid ${keeper.pid}) committed generation ${line.generation} under token ${line.token}, but the lease was token ${row.lease_token} of ${row.lease_owner}`);
+      if (Number(row.lease_token) !== line.token || row.writer !== keeper.name) {
+        run.violate(6, `${keeper.name} logged generation ${line.generation} under token ${line.token}, but the database saw ${row.writer} commit it under token ${row.lease_token} of ${row.lease_owner}`);
       }
       const writers = writersByToken.get(line.token) ?? new Set<string>();
       writers.add(keeper.name);
@@ -217,6 +245,6 @@ async function checkFencing(url: string, sessionId: string, keepers: readonly Ke
     }
   }
   for (const [token, writers] of writersByToken) if (writers.size > 1) run.violate(6, `token ${token} was written by ${[...writers].join(' and ')}`);
-  run.fencedCommits = keepers.reduce((sum, keeper) => sum + keeper.output.filter((line) => line.includes('"lease lost') && line.includes('is no longer held by')).length, 0);
-  if (run.fencedCommits > 0) run.note(`${run.fencedCommits} commits of a writer that had lost its lease were refused`);
+  run.staleRefused = keepers.reduce((sum, keeper) => sum + keeper.output.filter((line) => line.includes('"lease lost') && line.includes('is no longer held by')).length, 0);
+  if (run.staleRefused > 0) run.note(`${run.staleRefused} backups of a writer that had lost its lease were refused by the lease check`);
 }

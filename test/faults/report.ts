@@ -10,7 +10,7 @@ export interface RunOutcome {
   result: 'ok' | 'failed' | 'error' | 'skipped';
   violations: Map<Invariant, string[]>;
   /** Commits refused by the fencing token in this run. */
-  fencedCommits: number;
+  staleRefused: number;
   seconds: number;
 }
 
@@ -28,7 +28,7 @@ export function renderResults(outcomes: readonly RunOutcome[], suite: { seed: nu
       ...INVARIANT_IDS.map((id) => String(done.reduce((sum, outcome) => sum + (outcome.violations.get(id)?.length ?? 0), 0))),
       String(mine.filter((outcome) => outcome.result === 'error').length),
       String(mine.length - done.length),
-      String(done.reduce((sum, outcome) => sum + outcome.fencedCommits, 0)),
+      String(done.reduce((sum, outcome) => sum + outcome.staleRefused, 0)),
     ];
   });
   const total = outcomes.filter((outcome) => outcome.result !== 'skipped').length;

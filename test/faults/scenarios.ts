@@ -11,7 +11,7 @@ import { readTree } from '../support/fs.js';
 import { tcpProxy, type ChunkVerdict } from '../support/proxy.js';
 import { waitFor } from '../support/sidecar.js';
 import { LEASE_TTL_MS, SESSION, type RunContext } from './context.js';
-import { compareWithHead, waitConverged } from './invariants.js';
+import { compareWithHead, waitConverged, withWriterName } from './invariants.js';
 import type { Keeper } from './processes.js';
 
 export interface Scenario {
@@ -326,7 +326,7 @@ const restoreTarget: Scenario = {
     const auth = await writeSession(bot, { preKeys: ctx.random.int(5, 30) });
     const env = cliEnv(ctx.url);
     const backup = async () => {
-      const result = await runCli(['backup', '--dir', bot, '--session', SESSION], { env });
+      const result = await runCli(['backup', '--dir', bot, '--session', SESSION], { env: cliEnv(withWriterName(ctx.url, 'backup-command')) });
       if (result.code !== 0) throw new Error(`backup failed: ${result.stderr}`);
     };
     await backup();

@@ -19,8 +19,8 @@ export const INVARIANT_IDS = Object.keys(INVARIANTS).map(Number) as Invariant[];
 export class RunLog {
   readonly violations = new Map<Invariant, string[]>();
   readonly trace: string[] = [];
-  /** Commits a writer attempted with a lease it no longer held, refused by the fencing token: proof that fencing was exercised. */
-  fencedCommits = 0;
+  /** Backups a writer attempted with a lease it no longer held, refused by the lease check: proof that a stale writer existed. */
+  staleRefused = 0;
   private readonly started = Date.now();
 
   violate(invariant: Invariant, message: string): void {
