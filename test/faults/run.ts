@@ -133,7 +133,7 @@ async function executeRun(index: number, scenario: Scenario, seedOfRun: number):
     console.log(`      kept for inspection: ${workDir} (every process's log)${keepDatabase && database ? ` and database ${new URL(database.url).pathname.slice(1)}` : ''}`);
     console.log(`      reproduce: npm run test:faults -- --scenario ${scenario.name} --seed ${seedOfRun} --runs 1`);
   }
-  return { scenario: scenario.name, seed: seedOfRun, result: outcome, violations: run.violations, staleRefused: run.staleRefused, seconds };
+  return { scenario: scenario.name, seed: seedOfRun, result: outcome, violations: run.violations, staleRefused: run.counts.get('stale backups refused') ?? 0, seconds };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

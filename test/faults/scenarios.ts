@@ -173,23 +173,141 @@ const restoreKill: Scenario = {
   },
 };
 
+/** A sidecar behind a proxy of its own, which can freeze it (SIGSTOP) as its next backup transaction begins. */
+interface FreezableKeeper {
+  keeper: Keeper;
+  /** Resolves with the freeze (SIGSTOP just after BEGIN reached the server), or null if no backup began within `withinMs`. */
+  freezeAtNextBegin(withinMs: number): Promise<{ resume(): void } | null>;
+}
+
+async function startFreezableKeeper(ctx: RunContext): Promise<FreezableKeeper> {
+  let arm: ((frozen: boolean) => void) | null = null;
+  let self: Keeper | null = null;
+  const stale = staleTransactionWatch(ctx);
+  const proxy = await tcpProxy(ctx.url, (chunk) => {
+    stale.see(chunk);
+    if (arm && self && chunk.toString('latin1').includes('BEGIN\0')) {
+      // BEGIN is forwarded, so the server holds the transaction open while the process is stopped
+      // before its lease check: a stale writer in the making.
+      self.pause();
+      arm(true);
+      arm = null;
+    }
+    return 'pass';
+  });
+  ctx.onCleanup(() => proxy.close());
+  const keeper = await ctx.startKeeper({ url: proxy.url });
+  self = keeper;
+  return {
+    keeper,
+    async freezeAtNextBegin(withinMs) {
+      const landed = await new Promise<boolean>((resolve) => {
+        arm = resolve;
+        setTimeout(() => {
+          if (arm === resolve) {
+            arm = null;
+            resolve(false);
+          }
+        }, withinMs);
+      });
+      return landed
+        ? {
+            resume: () => {
+              stale.watch();
+              keeper.resume();
+            },
+          }
+        : null;
+    },
+  };
+}
+
+/**
+ * After a writer frozen mid-transaction is thawed, how its transaction ends, as its connection says
+ * it (so it is counted even when the process logs nothing): ROLLBACK is the lease check refusing a
+ * stale writer; COMMIT is a stale writer's commit, which invariant 6 must then report.
+ */
+function staleTransactionWatch(ctx: RunContext): { watch(): void; see(chunk: Buffer): void } {
+  let watching = false;
+  return {
+    watch: () => (watching = true),
+    see(chunk) {
+      if (!watching) return;
+      const text = chunk.toString('latin1');
+      if (text.includes('ROLLBACK\0')) ctx.run.count('stale backups refused');
+      else if (text.includes('COMMIT\0')) {
+        ctx.run.count('stale backups committed');
+        ctx.run.note('the thawed stale writer sent COMMIT');
+      } else return;
+      watching = false;
+    },
+  };
+}
+
+/** Attempts at freezing the writer mid-transaction before a lease-race run gives up on it (each waits up to 2 s for a backup). */
+const FREEZE_ATTEMPTS = 10;
+
 const leaseRace: Scenario = {
   name: 'lease-race',
-  fault: 'two or three sidecars racing for the lease; the writer stopped or SIGKILLed, replacements started',
+  fault: 'two or three sidecars racing for the lease; the writer stopped, SIGKILLed, or SIGSTOPped with its backup transaction open until another takes the lease (then SIGCONT: a stale writer)',
   async run(ctx) {
-    await Promise.all([ctx.startKeeper(), ctx.startKeeper()]);
+    const freezable = new Map<Keeper, FreezableKeeper>();
+    const start = async () => {
+      const started = await startFreezableKeeper(ctx);
+      freezable.set(started.keeper, started);
+    };
+    await Promise.all([start(), start()]);
     const bot = await ctx.startBot();
-    for (let i = ctx.random.int(1, 3); i > 0; i--) {
+    // Every run has at least one stale writer; the other rounds stop or kill the writer.
+    const rounds = ctx.random.int(1, 3);
+    const staleRound = ctx.random.int(1, rounds);
+    for (let round = 1; round <= rounds; round++) {
       await ctx.pause(300, 1500);
+      if (round === staleRound) {
+        if (ctx.liveKeepers.length < 2) await start();
+        await freezeWriterMidBackup(ctx, freezable);
+        continue;
+      }
       const holder = await writer(ctx);
       if (ctx.random.chance(0.5)) await holder.kill('SIGKILL');
       else await holder.stop();
-      if (ctx.liveKeepers.length === 0 || ctx.random.chance(0.6)) await ctx.startKeeper();
+      if (ctx.liveKeepers.length === 0 || ctx.random.chance(0.6)) await start();
     }
     await ctx.pause(300, 1000);
     await bot.stop();
   },
 };
+
+/**
+ * SIGSTOPs the writer between its BEGIN and its lease check, keeps it stopped until another sidecar
+ * holds the lease, then SIGCONTs it: its backup must be refused. Retries (counted) until a backup
+ * transaction is caught open.
+ */
+async function freezeWriterMidBackup(ctx: RunContext, freezable: Map<Keeper, FreezableKeeper>): Promise<void> {
+  for (let attempt = 1; attempt <= FREEZE_ATTEMPTS; attempt++) {
+    const holder = await writer(ctx);
+    const freeze = await freezable.get(holder)!.freezeAtNextBegin(2_000);
+    if (!freeze) continue;
+    ctx.run.count('freeze attempts', attempt);
+    ctx.run.count('landed mid-transaction');
+    const takenBy = await waitFor(
+      async () => {
+        for (const keeper of ctx.liveKeepers) {
+          if (keeper !== holder && (await keeper.metric('baileys_keeper_lease_held').catch(() => 0)) === 1) return keeper;
+        }
+        return null;
+      },
+      20_000,
+      () => 'no other sidecar took the lease from the frozen writer',
+    );
+    await ctx.pause(0, 500);
+    ctx.run.note(`${takenBy.name} holds the lease; thawing ${holder.name} mid-transaction`);
+    freeze.resume();
+    return;
+  }
+  ctx.run.count('freeze attempts', FREEZE_ATTEMPTS);
+  ctx.run.note(`no backup transaction of the writer began in ${FREEZE_ATTEMPTS} attempts`);
+}
 
 const runMode: Scenario = {
   name: 'run-mode',
@@ -245,7 +363,9 @@ const clockSkew: Scenario = {
     /** Set to freeze the skewed sidecar as its next backup transaction begins; resolves when it is thawed. */
     let freezeAtBegin: (() => void) | null = null;
     let skewed: Keeper | null = null;
+    const stale = staleTransactionWatch(ctx);
     const proxy = await tcpProxy(ctx.url, (chunk) => {
+      stale.see(chunk);
       const text = chunk.toString('latin1');
       if (freezeAtBegin && skewed && text.includes('BEGIN\0')) {
         // Frozen between BEGIN and the lease check: the other sidecar takes the lease meanwhile, and on
@@ -255,6 +375,7 @@ const clockSkew: Scenario = {
         frozen.pause();
         setTimeout(() => {
           step(skew(ctx, -1));
+          stale.watch();
           frozen.resume();
           thawed();
         }, ctx.random.int(LEASE_TTL_MS + 500, LEASE_TTL_MS + 1500));

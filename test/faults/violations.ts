@@ -19,9 +19,13 @@ export const INVARIANT_IDS = Object.keys(INVARIANTS).map(Number) as Invariant[];
 export class RunLog {
   readonly violations = new Map<Invariant, string[]>();
   readonly trace: string[] = [];
-  /** Backups a writer attempted with a lease it no longer held, refused by the lease check: proof that a stale writer existed. */
-  staleRefused = 0;
+  /** What the run's faults hit, by label ("landed mid-transaction", ...), for the report. */
+  readonly counts = new Map<string, number>();
   private readonly started = Date.now();
+
+  count(label: string, by = 1): void {
+    this.counts.set(label, (this.counts.get(label) ?? 0) + by);
+  }
 
   violate(invariant: Invariant, message: string): void {
     const list = this.violations.get(invariant) ?? [];
