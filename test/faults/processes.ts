@@ -12,6 +12,8 @@ const HEALTH_POLL_MS = 250;
 const HEALTH_TIMEOUT_MS = 5_000;
 /** A graceful stop must finish well within a pod's grace period, ms. */
 export const STOP_TIMEOUT_MS = 30_000;
+/** pino's level number for "fatal". */
+const FATAL_LEVEL = 60;
 
 export interface BackupLine {
   generation: number;
@@ -22,6 +24,8 @@ export class Keeper {
   /** Set before any signal the run sends on purpose: exits and failed probes after it are expected. */
   private deliberate = false;
   private paused = false;
+  /** /readyz has answered 200 at least once. */
+  private wasReady = false;
   private exitedAt: number | null = null;
   private readonly polling: Promise<void>;
 
@@ -126,19 +130,58 @@ export class Keeper {
     }, STOP_TIMEOUT_MS);
     const { code, signal } = await this.service.exited;
     clearTimeout(timer);
-    if (code !== 0 && signal === null) this.run.violate(7, `${this.name} exited ${code} after SIGTERM: ${this.tail()}`);
+    // A graceful stop is exit 0: dying from a signal after SIGTERM (the SIGTERM itself) is no clean stop.
+    if (code !== 0) this.run.violate(7, `${this.name} exited ${code === null ? `from ${signal}` : code} after SIGTERM: ${this.tail()}`);
     await this.polling;
   }
 
+  /**
+   * /healthz answers 200 whenever the process runs, so it is polled together with /readyz: once the
+   * keeper has been ready, it must stay ready (it reports 503 again only while shutting down, which
+   * is deliberate here). A keeper whose start-up failed never gets ready, and is reported at the end.
+   */
   private async pollHealth(): Promise<void> {
     while (this.alive && !this.deliberate) {
-      const failure = await fetch(`http://127.0.0.1:${this.service.port}/healthz`, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) }).then(
-        (response) => (response.status === 200 ? null : `status ${response.status}`),
-        (error: Error) => error.message,
-      );
-      if (failure === null) this.paused = false;
-      else if (this.alive && !this.deliberate && !this.paused) this.run.violate(7, `${this.name} /healthz failed: ${failure}`);
+      const [health, ready] = await Promise.all([this.probe('/healthz'), this.probe('/readyz')]);
+      if (health === null && (ready === null || !this.wasReady)) this.paused = false;
+      if (ready === null) this.wasReady = true;
+      const failure = health !== null ? `/healthz failed: ${health}` : this.wasReady && ready !== null ? `/readyz failed after it had been ready: ${ready}` : null;
+      if (failure !== null && this.alive && !this.deliberate && !this.paused) this.run.violate(7, `${this.name} ${failure}`);
       await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
+    }
+  }
+
+  private probe(pathname: string): Promise<string | null> {
+    return fetch(`http://127.0.0.1:${this.service.port}${pathname}`, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) }).then(
+      (response) => (response.status === 200 ? null : `status ${response.status}`),
+      (error: Error) => error.message,
+    );
+  }
+
+  /** A keeper still running when the run settles must be ready (or get ready within `timeoutMs`). */
+  async checkReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let failure = await this.probe('/readyz');
+    while (failure !== null && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
+      failure = await this.probe('/readyz');
+    }
+    if (failure !== null) this.run.violate(7, `${this.name} is running but not ready ${timeoutMs} ms after the run settled (/readyz: ${failure}): ${this.tail()}`);
+  }
+
+  /**
+   * The rest of invariant 7, from the keeper's own log: a start-up that failed (the process lives on
+   * but never works) or an error the process calls fatal is a keeper that was down, whatever /healthz said.
+   */
+  checkLog(): void {
+    for (const line of this.service.output) {
+      let entry: { level?: number; msg?: string };
+      try {
+        entry = JSON.parse(line) as { level?: number; msg?: string };
+      } catch {
+        continue;
+      }
+      if (entry.msg?.includes('start failed') || (entry.level ?? 0) >= FATAL_LEVEL) this.run.violate(7, `${this.name} logged: ${line.slice(0, 400)}`);
     }
   }
 

@@ -26,6 +26,8 @@ import { RunLog } from './violations.js';
 
 /** How long the head may take to equal the directory after the bot stops (outage backoff included), ms. */
 const SETTLE_TIMEOUT_MS = 30_000;
+/** How long a keeper still running once the run settled may take to answer /readyz 200, ms. */
+const READY_TIMEOUT_MS = 10_000;
 /** A run that takes longer than this is stuck, ms. */
 const RUN_TIMEOUT_MS = 180_000;
 
@@ -97,11 +99,13 @@ async function executeRun(index: number, scenario: Scenario, seedOfRun: number):
     const beforeStop = await withTimeout(scenario.run(ctx), RUN_TIMEOUT_MS, 'the scenario');
     if (ctx.liveKeepers.length > 0) {
       await waitConverged(database.url, SESSION, ctx.dir, run, SETTLE_TIMEOUT_MS);
+      await Promise.all(ctx.liveKeepers.map((keeper) => keeper.checkReady(READY_TIMEOUT_MS)));
       if (beforeStop) await beforeStop();
       await Promise.all(ctx.liveKeepers.map((keeper) => keeper.stop()));
     }
     await checkRestore(database.url, SESSION, workDir, run);
     await checkStore(database.url, SESSION, ctx.keepers, run);
+    for (const keeper of ctx.keepers) keeper.checkLog();
   } catch (caught) {
     if (caught instanceof SkipRun) {
       outcome = 'skipped';
