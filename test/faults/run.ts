@@ -8,6 +8,7 @@
 //   --results FILE  where to write the results table (default test/faults/results.md)
 //   --verbose       print every run's trace, not only failing ones
 //   --readme        also put the results table into README.md's Reliability section
+//   --strict        fail when any scenario is skipped (CI: every fault must really be exercised)
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     results: { type: 'string' },
     readme: { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
+    strict: { type: 'boolean', default: false },
   },
 });
 const minutes = values.minutes === undefined ? null : Number(values.minutes);
@@ -51,7 +53,7 @@ const chosen = values.scenario ?? [];
 const unknown = chosen.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name));
 if (!(runs >= 1) || (minutes !== null && !(minutes > 0)) || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff || !(concurrency >= 1) || unknown.length > 0) {
   process.stderr.write(
-    `usage: run.js [--runs N] [--minutes M] [--seed 0..4294967295] [--scenario NAME]... [--concurrency C] [--results FILE] [--readme] [--verbose]\n` +
+    `usage: run.js [--runs N] [--minutes M] [--seed 0..4294967295] [--scenario NAME]... [--concurrency C] [--results FILE] [--readme] [--strict] [--verbose]\n` +
       (unknown.length > 0 ? `unknown scenario ${unknown.join(', ')}; scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n` : ''),
   );
   process.exit(64);
@@ -182,7 +184,11 @@ await writeFile(values.results ?? path.join(REPO, 'test', 'faults', 'results.md'
 if (values.readme) await updateReadmeResults(REPO, renderResults(outcomes, { seed, minutes: minutesTaken, scenarios }, false));
 console.log(`\n${table}`);
 const bad = outcomes.filter((outcome) => outcome.result === 'failed' || outcome.result === 'error');
+const skipped = outcomes.filter((outcome) => outcome.result === 'skipped');
 if (bad.length > 0) {
   console.log(`\n${bad.length} of ${outcomes.length} runs FAILED; replay each with the command printed above it.`);
+  process.exitCode = 1;
+} else if (values.strict && skipped.length > 0) {
+  console.log(`\n${skipped.length} runs were SKIPPED (${[...new Set(skipped.map((outcome) => outcome.scenario))].join(', ')}), which --strict does not allow.`);
   process.exitCode = 1;
 } else console.log(`\nall ${outcomes.length} runs held every invariant (${minutesTaken.toFixed(1)} min)`);
