@@ -21,7 +21,7 @@ import { freshDatabase, PrivateServer } from './cluster.js';
 import { RunContext, SESSION } from './context.js';
 import { checkRestore, checkStore, prepareDatabase, waitConverged } from './invariants.js';
 import { Random, runSeed } from './random.js';
-import { renderResults, updateReadmeResults, type RunOutcome } from './report.js';
+import { neverLanded, renderResults, updateReadmeResults, type RunOutcome } from './report.js';
 import { SCENARIOS, SkipRun, type Scenario } from './scenarios.js';
 import { RunLog } from './violations.js';
 
@@ -139,7 +139,7 @@ async function executeRun(index: number, scenario: Scenario, seedOfRun: number):
     console.log(`      kept for inspection: ${workDir} (every process's log)${keepDatabase && database ? ` and database ${new URL(database.url).pathname.slice(1)}` : ''}`);
     console.log(`      reproduce: npm run test:faults -- --scenario ${scenario.name} --seed ${seedOfRun} --runs 1`);
   }
-  return { scenario: scenario.name, seed: seedOfRun, result: outcome, violations: run.violations, staleRefused: run.counts.get('stale backups refused') ?? 0, seconds };
+  return { scenario: scenario.name, seed: seedOfRun, result: outcome, violations: run.violations, staleRefused: run.counts.get('stale backups refused') ?? 0, counts: run.counts, seconds };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -185,8 +185,13 @@ if (values.readme) await updateReadmeResults(REPO, renderResults(outcomes, { see
 console.log(`\n${table}`);
 const bad = outcomes.filter((outcome) => outcome.result === 'failed' || outcome.result === 'error');
 const skipped = outcomes.filter((outcome) => outcome.result === 'skipped');
+const missed = neverLanded(outcomes, scenarios);
 if (bad.length > 0) {
   console.log(`\n${bad.length} of ${outcomes.length} runs FAILED; replay each with the command printed above it.`);
+  process.exitCode = 1;
+} else if (missed.length > 0) {
+  // Runs whose fault never reached the state the scenario is about prove nothing about that state.
+  console.log(`\nthe fault never landed where it matters: ${missed.join('; ')}`);
   process.exitCode = 1;
 } else if (values.strict && skipped.length > 0) {
   console.log(`\n${skipped.length} runs were SKIPPED (${[...new Set(skipped.map((outcome) => outcome.scenario))].join(', ')}), which --strict does not allow.`);

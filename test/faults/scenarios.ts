@@ -1,8 +1,9 @@
 // The fault scenarios. Each churns a real bot under one kind of fault at random instants and returns
 // once its bot has stopped; the runner then checks the invariants against what is left running.
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
-import { readdir, statfs, writeFile } from 'node:fs/promises';
+import { existsSync, watch, writeFileSync } from 'node:fs';
+import { mkdir, readdir, statfs, writeFile } from 'node:fs/promises';
+import { STAGING_PREFIX } from '../../src/restore.js';
 import path from 'node:path';
 import { Curve } from '@whiskeysockets/baileys';
 import { writeSession } from '../support/baileys.js';
@@ -22,12 +23,20 @@ export interface Scenario {
   killsPostgres?: boolean;
   /** Why this scenario cannot run on this machine, or null. */
   unavailable?: () => string | null;
+  /**
+   * The count (RunLog.count label) that shows this scenario's fault hit the state it is about; the
+   * suite fails if it stays 0 across all of the scenario's runs.
+   */
+  landed?: string;
   /** Runs the scenario; may return something to do right before the keepers are stopped. */
   run(ctx: RunContext): Promise<void | (() => Promise<void>)>;
 }
 
 /** A scenario that cannot do what it promises on this machine (no mount, no libfaketime). */
 export class SkipRun extends Error {}
+
+/** The count of faults that hit a backup transaction while it was open. */
+export const LANDED_MID_TRANSACTION = 'landed mid-transaction';
 
 /** The keeper holding the lease now (waits for one). */
 async function writer(ctx: RunContext): Promise<Keeper> {
@@ -109,6 +118,7 @@ const CUT_POINTS: Array<{ label: string; matches: RegExp; verdict: ChunkVerdict 
 const dropConnection: Scenario = {
   name: 'drop-connection',
   fault: 'the database connection cut mid-transaction (TCP proxy), at a random statement of a backup',
+  landed: LANDED_MID_TRANSACTION,
   async run(ctx) {
     let armed = ctx.random.pick(CUT_POINTS);
     let skip = ctx.random.int(0, 3);
@@ -117,6 +127,7 @@ const dropConnection: Scenario = {
       if (cuts >= 3 || !armed.matches.test(chunk.toString('latin1'))) return 'pass';
       if (skip-- > 0) return 'pass';
       ctx.run.note(`connection cut ${armed.label}`);
+      ctx.run.count(LANDED_MID_TRANSACTION);
       cuts++;
       const verdict = armed.verdict;
       armed = ctx.random.pick(CUT_POINTS);
@@ -127,14 +138,54 @@ const dropConnection: Scenario = {
     await ctx.startKeeper({ url: proxy.url });
     const bot = await ctx.startBot();
     await ctx.pause(1500, 3000);
+    // The point of the run is a cut inside a backup transaction: churn on until one has happened.
+    await waitFor(() => (cuts > 0 ? true : null), 30_000, () => 'no backup reached the armed cut point within 30 s of churn');
     await bot.stop();
-    if (cuts === 0) ctx.run.note('no backup reached the armed cut point in this run');
   },
 };
 
+/** Restores started per restore-kill run before it stops trying to kill one mid-way. */
+const RESTORE_KILL_ATTEMPTS = 15;
+
+/**
+ * Starts `restore` and SIGKILLs it a random 0-40 ms after its stage directory appears in `dir`
+ * (inotify). True when the kill landed mid-restore: the process died from it and left a stage behind.
+ */
+async function killRestoreMidway(ctx: RunContext, args: string[], dir: string, env: Record<string, string | undefined>): Promise<boolean> {
+  await mkdir(dir, { recursive: true });
+  let stageSeen!: () => void;
+  const staged = new Promise<'staged'>((resolve) => (stageSeen = () => resolve('staged')));
+  const watcher = watch(dir, (_event, name) => {
+    if (String(name).startsWith(STAGING_PREFIX)) stageSeen();
+  });
+  try {
+    const child = startCli(args, { env });
+    const done = collect(child);
+    const first = await Promise.race([staged, done.then(() => 'exited' as const)]);
+    let after = -1;
+    if (first === 'staged') {
+      after = await ctx.pause(0, 40);
+      child.kill('SIGKILL');
+    }
+    const ended = await done;
+    const left = (await readdir(dir)).filter((name) => name.startsWith(STAGING_PREFIX));
+    const landed = ended.signal === 'SIGKILL' && left.length > 0;
+    ctx.run.note(
+      after < 0
+        ? `restore finished (exit ${ended.code}) before its stage was seen; trying again`
+        : `restore SIGKILLed ${after} ms after its stage appeared (${ended.signal ?? `exit ${ended.code}`}); ${landed ? `left ${left.length} stage(s)` : 'it had finished'}`,
+    );
+    if (landed) ctx.run.count('landed mid-restore');
+    return landed;
+  } finally {
+    watcher.close();
+  }
+}
+
 const restoreKill: Scenario = {
   name: 'restore-kill',
-  fault: 'a new pod whose restore is SIGKILLed at random instants (empty dir, or --force over an older one)',
+  fault: 'a new pod whose restore is SIGKILLed while it stages files (empty dir, or --force over an older one)',
+  landed: 'landed mid-restore',
   async run(ctx) {
     const first = await ctx.startKeeper();
     let bot = await ctx.startBot();
@@ -152,13 +203,11 @@ const restoreKill: Scenario = {
       const older = await runCli(['restore', '--dir', dir, '--session', SESSION, '--generation', '1'], { env });
       if (older.code !== 0) throw new Error(`restore of generation 1 failed: ${older.stderr}`);
     }
-    for (let i = ctx.random.int(1, 3); i > 0; i--) {
-      const child = startCli(['restore', '--dir', dir, '--session', SESSION, ...force], { env });
-      const done = collect(child);
-      const after = await ctx.pause(20, 900);
-      child.kill('SIGKILL');
-      const ended = await done;
-      ctx.run.note(`restore${overOlder ? ' --force' : ''} SIGKILLed after ${after} ms (${ended.signal ?? `exit ${ended.code}`})`);
+    // Each kill must land mid-restore (it leaves a stage behind); a restore that finished first is retried.
+    const kills = ctx.random.int(1, 3);
+    for (let attempt = 1, landed = 0; landed < kills && attempt <= RESTORE_KILL_ATTEMPTS; attempt++) {
+      ctx.run.count('restore kill attempts');
+      if (await killRestoreMidway(ctx, ['restore', '--dir', dir, '--session', SESSION, ...force], dir, env)) landed++;
     }
     const last = await runCli(['restore', '--dir', dir, '--session', SESSION, ...force], { env });
     if (last.code !== 0) ctx.run.violate(5, `the restore after the killed ones exited ${last.code}: ${messages(last.stdout + last.stderr).slice(-400)}`);
@@ -250,6 +299,7 @@ const FREEZE_ATTEMPTS = 10;
 const leaseRace: Scenario = {
   name: 'lease-race',
   fault: 'two or three sidecars racing for the lease; the writer stopped, SIGKILLed, or SIGSTOPped with its backup transaction open until another takes the lease (then SIGCONT: a stale writer)',
+  landed: 'stale backups refused',
   async run(ctx) {
     const freezable = new Map<Keeper, FreezableKeeper>();
     const start = async () => {
@@ -289,7 +339,7 @@ async function freezeWriterMidBackup(ctx: RunContext, freezable: Map<Keeper, Fre
     const freeze = await freezable.get(holder)!.freezeAtNextBegin(2_000);
     if (!freeze) continue;
     ctx.run.count('freeze attempts', attempt);
-    ctx.run.count('landed mid-transaction');
+    ctx.run.count(LANDED_MID_TRANSACTION);
     const takenBy = await waitFor(
       async () => {
         for (const keeper of ctx.liveKeepers) {
@@ -398,13 +448,20 @@ const clockSkew: Scenario = {
       if (event === 'step') step(skew(ctx));
       else if (event === 'fail-then-step-back') failNextCommit = true;
       else if (event === 'freeze-mid-backup') {
-        // Happens only if the skewed sidecar is the writer and begins a backup soon; else it is called off.
-        let thaw!: () => void;
-        const thawed = new Promise<void>((resolve) => (thaw = resolve));
-        freezeAtBegin = thaw;
-        await new Promise((resolve) => setTimeout(resolve, 1500));
-        if (freezeAtBegin === thaw) freezeAtBegin = null;
-        else await thawed;
+        // Lands only while the skewed sidecar is the writer and begins a backup; tried a few times.
+        for (let attempt = 1; attempt <= 3; attempt++) {
+          let thaw!: () => void;
+          const thawed = new Promise<void>((resolve) => (thaw = resolve));
+          freezeAtBegin = thaw;
+          await new Promise((resolve) => setTimeout(resolve, 1500));
+          if (freezeAtBegin === thaw) {
+            freezeAtBegin = null;
+            continue;
+          }
+          ctx.run.count(LANDED_MID_TRANSACTION);
+          await thawed;
+          break;
+        }
       } else {
         // A writer frozen past its lease (a GC pause, a throttled container): the other takes over;
         // on waking it must notice, by its own monotonic clock, that its lease ran out.
