@@ -60,9 +60,9 @@ export class RunContext {
     return (this.random.seed + ++this.bots) >>> 0;
   }
 
-  /** Waits a random time in [minMs, maxMs]. */
-  async pause(minMs: number, maxMs: number): Promise<number> {
-    const ms = this.random.int(minMs, maxMs);
+  /** Waits a random time in [minMs, maxMs], drawn from `random` (the run's main sequence unless given). */
+  async pause(minMs: number, maxMs: number, random: Random = this.random): Promise<number> {
+    const ms = random.int(minMs, maxMs);
     await new Promise((resolve) => setTimeout(resolve, ms));
     return ms;
   }

@@ -22,6 +22,17 @@ export class Random {
     return this.next() < probability;
   }
 
+  /**
+   * An independent stream for one caller, derived from this seed and `label` only: a caller whose
+   * draws depend on timing (a proxy callback, a retry loop) draws from its own stream, so it cannot
+   * shift the draws of the run's main sequence.
+   */
+  stream(label: string): Random {
+    let hash = 0x811c9dc5;
+    for (const char of label) hash = Math.imul(hash ^ char.charCodeAt(0), 0x01000193);
+    return new Random((mulberry32((this.seed ^ hash) >>> 0)() * 0x1_0000_0000) >>> 0);
+  }
+
   pick<T>(items: readonly T[]): T {
     const item = items[Math.floor(this.next() * items.length)];
     if (item === undefined) throw new Error('nothing to pick from');

@@ -14,6 +14,7 @@ import { waitFor } from '../support/sidecar.js';
 import { LEASE_TTL_MS, SESSION, type RunContext } from './context.js';
 import { compareWithHead, waitConverged, withWriterName } from './invariants.js';
 import type { Keeper } from './processes.js';
+import type { Random } from './random.js';
 
 export interface Scenario {
   name: string;
@@ -120,8 +121,10 @@ const dropConnection: Scenario = {
   fault: 'the database connection cut mid-transaction (TCP proxy), at a random statement of a backup',
   landed: LANDED_MID_TRANSACTION,
   async run(ctx) {
-    let armed = ctx.random.pick(CUT_POINTS);
-    let skip = ctx.random.int(0, 3);
+    // The cuts draw from their own stream: when each happens depends on timing.
+    const cutRandom = ctx.random.stream('cuts');
+    let armed = cutRandom.pick(CUT_POINTS);
+    let skip = cutRandom.int(0, 3);
     let cuts = 0;
     const proxy = await tcpProxy(ctx.url, (chunk) => {
       if (cuts >= 3 || !armed.matches.test(chunk.toString('latin1'))) return 'pass';
@@ -130,8 +133,8 @@ const dropConnection: Scenario = {
       ctx.run.count(LANDED_MID_TRANSACTION);
       cuts++;
       const verdict = armed.verdict;
-      armed = ctx.random.pick(CUT_POINTS);
-      skip = ctx.random.int(0, 3);
+      armed = cutRandom.pick(CUT_POINTS);
+      skip = cutRandom.int(0, 3);
       return verdict;
     });
     ctx.onCleanup(() => proxy.close());
@@ -151,7 +154,7 @@ const RESTORE_KILL_ATTEMPTS = 15;
  * Starts `restore` and SIGKILLs it a random 0-40 ms after its stage directory appears in `dir`
  * (inotify). True when the kill landed mid-restore: the process died from it and left a stage behind.
  */
-async function killRestoreMidway(ctx: RunContext, args: string[], dir: string, env: Record<string, string | undefined>): Promise<boolean> {
+async function killRestoreMidway(ctx: RunContext, random: Random, args: string[], dir: string, env: Record<string, string | undefined>): Promise<boolean> {
   await mkdir(dir, { recursive: true });
   let stageSeen!: () => void;
   const staged = new Promise<'staged'>((resolve) => (stageSeen = () => resolve('staged')));
@@ -164,7 +167,7 @@ async function killRestoreMidway(ctx: RunContext, args: string[], dir: string, e
     const first = await Promise.race([staged, done.then(() => 'exited' as const)]);
     let after = -1;
     if (first === 'staged') {
-      after = await ctx.pause(0, 40);
+      after = await ctx.pause(0, 40, random);
       child.kill('SIGKILL');
     }
     const ended = await done;
@@ -205,9 +208,11 @@ const restoreKill: Scenario = {
     }
     // Each kill must land mid-restore (it leaves a stage behind); a restore that finished first is retried.
     const kills = ctx.random.int(1, 3);
+    // How many attempts it takes depends on timing: the kill delays have their own stream.
+    const killRandom = ctx.random.stream('restore kills');
     for (let attempt = 1, landed = 0; landed < kills && attempt <= RESTORE_KILL_ATTEMPTS; attempt++) {
       ctx.run.count('restore kill attempts');
-      if (await killRestoreMidway(ctx, ['restore', '--dir', dir, '--session', SESSION, ...force], dir, env)) landed++;
+      if (await killRestoreMidway(ctx, killRandom, ['restore', '--dir', dir, '--session', SESSION, ...force], dir, env)) landed++;
     }
     const last = await runCli(['restore', '--dir', dir, '--session', SESSION, ...force], { env });
     if (last.code !== 0) ctx.run.violate(5, `the restore after the killed ones exited ${last.code}: ${messages(last.stdout + last.stderr).slice(-400)}`);
@@ -321,7 +326,8 @@ const leaseRace: Scenario = {
       const holder = await writer(ctx);
       if (ctx.random.chance(0.5)) await holder.kill('SIGKILL');
       else await holder.stop();
-      if (ctx.liveKeepers.length === 0 || ctx.random.chance(0.6)) await start();
+      const replace = ctx.random.chance(0.6); // drawn either way, so the plan does not depend on who is alive
+      if (ctx.liveKeepers.length === 0 || replace) await start();
     }
     await ctx.pause(300, 1000);
     await bot.stop();
@@ -390,8 +396,8 @@ function faketimeLibrary(): string | null {
 }
 
 /** A wall-clock offset of 1 to 10 minutes either way, in libfaketime's notation. */
-function skew(ctx: RunContext, direction: 1 | -1 = ctx.random.pick([1, -1] as const)): string {
-  return `${direction > 0 ? '+' : '-'}${ctx.random.int(60, 600)}s`;
+function skew(random: Random, direction: 1 | -1 = random.pick([1, -1] as const)): string {
+  return `${direction > 0 ? '+' : '-'}${random.int(60, 600)}s`;
 }
 
 const clockSkew: Scenario = {
@@ -406,7 +412,7 @@ const clockSkew: Scenario = {
       writeFileSync(clockFile, `${offset}\n`);
       ctx.run.note(`skewed sidecar's clock now ${offset}`);
     };
-    step(skew(ctx));
+    step(skew(ctx.random));
     // Only the wall clock steps (as NTP does); the monotonic clock behind timers keeps running.
     const env = { LD_PRELOAD: library, FAKETIME_TIMESTAMP_FILE: clockFile, FAKETIME_NO_CACHE: '1', FAKETIME_DONT_FAKE_MONOTONIC: '1' };
     let failNextCommit = false;
@@ -414,6 +420,8 @@ const clockSkew: Scenario = {
     let freezeAtBegin: (() => void) | null = null;
     let skewed: Keeper | null = null;
     const stale = staleTransactionWatch(ctx);
+    // What happens inside the proxy happens when the skewed sidecar's traffic says: its own stream.
+    const proxyRandom = ctx.random.stream('clock-skew proxy');
     const proxy = await tcpProxy(ctx.url, (chunk) => {
       stale.see(chunk);
       const text = chunk.toString('latin1');
@@ -424,16 +432,16 @@ const clockSkew: Scenario = {
         freezeAtBegin = null;
         frozen.pause();
         setTimeout(() => {
-          step(skew(ctx, -1));
+          step(skew(proxyRandom, -1));
           stale.watch();
           frozen.resume();
           thawed();
-        }, ctx.random.int(LEASE_TTL_MS + 500, LEASE_TTL_MS + 1500));
+        }, proxyRandom.int(LEASE_TTL_MS + 500, LEASE_TTL_MS + 1500));
         return 'pass';
       }
       if (!failNextCommit || !text.includes('COMMIT\0')) return 'pass';
       failNextCommit = false;
-      step(skew(ctx, -1));
+      step(skew(proxyRandom, -1));
       ctx.run.note('connection of the skewed sidecar cut before a COMMIT');
       return 'cut-before';
     });
@@ -445,7 +453,7 @@ const clockSkew: Scenario = {
     for (let i = ctx.random.int(2, 4); i > 0; i--) {
       await ctx.pause(200, 1000);
       const event = ctx.random.pick(['step', 'freeze-writer', 'freeze-mid-backup', 'fail-then-step-back'] as const);
-      if (event === 'step') step(skew(ctx));
+      if (event === 'step') step(skew(ctx.random));
       else if (event === 'fail-then-step-back') failNextCommit = true;
       else if (event === 'freeze-mid-backup') {
         // Lands only while the skewed sidecar is the writer and begins a backup; tried a few times.
@@ -468,14 +476,14 @@ const clockSkew: Scenario = {
         const frozen = await writer(ctx);
         frozen.pause();
         await ctx.pause(LEASE_TTL_MS + 300, LEASE_TTL_MS + 1500);
-        if (frozen === skewed) step(skew(ctx, -1));
+        if (frozen === skewed) step(skew(ctx.random, -1));
         frozen.resume();
       }
     }
     await ctx.pause(300, 800);
     await bot.stop();
     // Sometimes the clock steps back just as the pod is stopped, during the shutdown's quiet wait.
-    if (ctx.random.chance(0.5)) return async () => step(skew(ctx, -1));
+    if (ctx.random.chance(0.5)) return async () => step(skew(ctx.random, -1));
   },
 };
 
@@ -509,7 +517,8 @@ const restoreTarget: Scenario = {
     };
     await backup();
     const added: Record<string, unknown> = {};
-    for (let i = 0; i < ctx.random.int(20, 60); i++) added[String(1000 + i)] = Curve.generateKeyPair();
+    const adding = ctx.random.int(20, 60);
+    for (let i = 0; i < adding; i++) added[String(1000 + i)] = Curve.generateKeyPair();
     await auth.state.keys.set({ 'pre-key': { ...added, '1': null, '2': null } as never });
     await backup();
 
