@@ -1,6 +1,6 @@
 // `npm run test:faults`: randomized crash, kill and outage runs, each checked against the invariants
 // in ./violations.ts. Prints its seed first and, for any failing run, the command that replays it.
-//   --runs N        runs to do (default 108: 12 of each scenario; with --minutes, at most N)
+//   --runs N        runs to do (default 110: 11 of each of the 10 scenarios; with --minutes, at most N)
 //   --minutes M     soak: keep starting runs for M minutes
 //   --seed S        the suite's seed (run 0 uses S itself, so `--seed S --runs 1` replays one run)
 //   --scenario NAME only this scenario (repeatable)
@@ -46,7 +46,7 @@ const { values } = parseArgs({
   },
 });
 const minutes = values.minutes === undefined ? null : Number(values.minutes);
-const runs = values.runs !== undefined ? Number(values.runs) : minutes !== null ? Infinity : 108;
+const runs = values.runs !== undefined ? Number(values.runs) : minutes !== null ? Infinity : 110;
 const seed = values.seed !== undefined ? Number(values.seed) : randomBytes(4).readUInt32LE();
 const concurrency = Number(values.concurrency);
 const chosen = values.scenario ?? [];

@@ -10,7 +10,7 @@ import { writeSession } from '../support/baileys.js';
 import { cliEnv, collect, messages, runCli, startCli } from '../support/cli.js';
 import { readTree } from '../support/fs.js';
 import { tcpProxy, type ChunkVerdict } from '../support/proxy.js';
-import { waitFor } from '../support/sidecar.js';
+import { diffTrees, waitFor } from '../support/sidecar.js';
 import { LEASE_TTL_MS, SESSION, type RunContext } from './context.js';
 import { compareWithHead, waitConverged, withWriterName } from './invariants.js';
 import type { Keeper } from './processes.js';
@@ -389,6 +389,61 @@ const runMode: Scenario = {
   },
 };
 
+const rollingUpdate: Scenario = {
+  name: 'rolling-update',
+  fault: "a rolling update: the new pod's restore starts while the old pod churns (and waits for its lease), then the old pod is SIGTERMed or SIGKILLed at a random instant",
+  landed: 'restores that waited for the old pod',
+  async run(ctx) {
+    await ctx.startKeeper();
+    const oldBot = await ctx.startBot();
+    const oldPod = await writer(ctx);
+    await ctx.pause(200, 1200);
+
+    // The new pod's init container: the old pod's sidecar holds the lease, so restore must wait for it.
+    const oldDir = ctx.dir;
+    const newDir = path.join(await ctx.subdir('pod2'), 'auth_info');
+    const child = startCli(['restore', '--dir', newDir, '--session', SESSION], { env: cliEnv(ctx.url) });
+    let said = '';
+    child.stdout!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (said += chunk.toString()));
+    const restored = collect(child, { timeoutMs: 120_000 });
+    const waiting = await waitFor(() => (said.includes('waiting for its final backup') ? true : said.includes('"msg"') && child.exitCode !== null ? false : null), 20_000, () => `the new pod's restore neither waited nor finished: ${said}`);
+    if (waiting) ctx.run.count('restores that waited for the old pod');
+    else ctx.run.note("the new pod's restore did not wait for the old pod");
+
+    // The old pod goes at a random instant: gracefully (bot first, then the sidecar's final backup), or killed.
+    await ctx.pause(0, 2000);
+    const graceful = ctx.random.chance(0.5);
+    if (graceful) {
+      ctx.run.note('old pod: SIGTERM (bot, then sidecar)');
+      await oldBot.stop();
+      await oldPod.stop();
+    } else {
+      ctx.run.note('old pod: SIGKILL (bot and sidecar)');
+      await oldBot.kill();
+      await oldPod.kill('SIGKILL');
+    }
+    const result = await restored;
+    if (result.code !== 0) return ctx.run.violate(5, `the new pod's restore exited ${result.code}: ${messages(result.stdout + result.stderr).slice(-400)}`);
+    await compareWithHead(ctx.url, SESSION, newDir, ctx.run, "the new pod's restore");
+    if (graceful) {
+      // A graceful hand-over loses nothing: the new pod starts with exactly the old pod's last directory.
+      const [before, after] = [await readTree(oldDir), await readTree(newDir)];
+      const back = [...after.keys()].filter((name) => !before.has(name));
+      if (back.length > 0) ctx.run.violate(3, `the new pod got files the old pod had deleted: ${back.slice(0, 6).join(', ')}`);
+      const differs = diffTrees(before, after);
+      if (differs.length > 0) ctx.run.violate(4, `the new pod's directory differs from the old pod's last one after a graceful hand-over: ${differs.slice(0, 6).join('; ')}`);
+    }
+
+    // The new pod runs on what it restored; a resurrected key would be stored again.
+    ctx.dir = newDir;
+    await ctx.startKeeper();
+    const bot = await ctx.startBot();
+    await ctx.pause(500, 1500);
+    await bot.stop();
+  },
+};
+
 const FAKETIME_LIBRARY = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1'];
 
 function faketimeLibrary(): string | null {
@@ -562,4 +617,4 @@ const restoreTarget: Scenario = {
   },
 };
 
-export const SCENARIOS: readonly Scenario[] = [killBot, killSidecar, killPostgres, dropConnection, restoreKill, leaseRace, clockSkew, restoreTarget, runMode];
+export const SCENARIOS: readonly Scenario[] = [killBot, killSidecar, killPostgres, dropConnection, restoreKill, leaseRace, clockSkew, restoreTarget, runMode, rollingUpdate];
