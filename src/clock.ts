@@ -2,8 +2,10 @@
 
 export interface Clock {
   /**
-   * Milliseconds since the epoch, for measuring and scheduling: it must not jump when the wall clock
+   * Monotonic milliseconds, for measuring and scheduling only: it must not jump when the wall clock
    * is stepped (NTP, a resumed VM), or a step back of minutes would postpone every due backup by as much.
+   * It starts near the epoch time but drifts from the wall clock: never store or show it as a
+   * timestamp (use wall()).
    */
   now(): number;
   /** The wall clock, ms since the epoch: for timestamps that people and monitoring compare with theirs. */
@@ -13,7 +15,7 @@ export interface Clock {
 }
 
 export const systemClock: Clock = {
-  // Wall time at start plus monotonic time since: steady, and close to the wall clock.
+  // Wall time at start plus monotonic time since: steady, and near the wall clock (but not a timestamp).
   now: () => performance.timeOrigin + performance.now(),
   wall: () => Date.now(),
   setTimer(fn, ms) {

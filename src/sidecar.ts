@@ -123,6 +123,14 @@ export class Sidecar {
    */
   start(): Promise<void> {
     if (!this.booted) {
+      const quietCap = this.options.shutdownTimeoutMs / 2;
+      // Said once up front, not silently at shutdown: half of the stop budget is kept for the final backup.
+      if (this.options.shutdownQuietMs > quietCap) {
+        this.log.warn(
+          { shutdownQuietMs: this.options.shutdownQuietMs, shutdownTimeoutMs: this.options.shutdownTimeoutMs, quietWaitMs: quietCap },
+          `--shutdown-quiet is more than half of --shutdown-timeout: the quiet wait at shutdown will be at most ${quietCap} ms`,
+        );
+      }
       let watching!: () => void;
       this.watching = new Promise<void>((resolve) => (watching = resolve));
       this.booted = this.boot(watching)

@@ -35,4 +35,18 @@ describe('sidecar stopped while the bot keeps writing', () => {
       await churn;
     }
   });
+
+  it('says at start when --shutdown-quiet will be capped at half of --shutdown-timeout', async () => {
+    const url = await freshDatabase('quietcap');
+    const dir = await tempDir('quietcap');
+    await writeSession(dir, { preKeys: 2 });
+    const service = await startService(['sidecar', '--dir', dir, '--shutdown-quiet', '4000', '--shutdown-timeout', '6000'], cliEnv(url));
+    try {
+      const line = await waitFor(() => service.output.find((entry) => entry.includes('--shutdown-quiet is more than half')) ?? null, 20_000, () => service.output.join('\n'));
+      assert.match(line, /at most 3000 ms/);
+    } finally {
+      assert.equal((await service.stop()).code, 0);
+    }
+    assert.equal(service.output.filter((entry) => entry.includes('--shutdown-quiet is more than half')).length, 1, 'said once');
+  });
 });
