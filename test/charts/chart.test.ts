@@ -16,6 +16,8 @@ import { REPO } from '../support/paths.js';
 
 const values = (name: string) => path.join(CHART, 'ci', `${name}-values.yaml`);
 const SHAPES = ['native', 'classic', 'existing-secret', 'monitoring-on'];
+// The pod-name matcher of every alert for release `bot` (PromQL regexes are anchored at both ends).
+const POD_REGEX = 'bot-baileys-keeper-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})';
 const pkg = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
 
 function envOf(spec: Container): Map<string, NonNullable<Container['env']>[number]> {
@@ -293,19 +295,40 @@ describe('chart: monitoring', () => {
     for (const kind of ['ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'ConfigMap']) assert.equal(kinds.includes(kind), false, kind);
   });
 
-  it('ServiceMonitor and PodMonitor scrape the sidecar port by name, with the extra labels', async () => {
-    const objects = await helmTemplate([values('monitoring-on')]);
-    const service = only(objects, 'Service') as K8sObject & { spec: { ports: { name: string; targetPort: string }[]; selector: Record<string, string> } };
+  it('the Service targets the sidecar port by number (a named port of a native sidecar resolves only from Kubernetes 1.32)', async () => {
+    for (const shape of ['native', 'classic']) {
+      const objects = await helmTemplate([values(shape)]);
+      const service = only(objects, 'Service') as K8sObject & { spec: { ports: { name: string; targetPort: unknown }[] } };
+      const sidecar = container(workloadPodSpec(objects), 'sidecar');
+      const port = sidecar.ports!.find((candidate) => candidate.name === 'http')!.containerPort;
+      assert.deepEqual(service.spec.ports.map((each) => [each.name, each.targetPort]), [['http', port]], `${shape}: numeric targetPort`);
+    }
+  });
+
+  it('ServiceMonitor and PodMonitor scrape the sidecar port, with the extra labels, and select this release', async () => {
+    const objects = await helmTemplate([values('monitoring-on'), await valuesFile({ monitoring: { serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } }, podMonitor: { enabled: false } } })]);
+    const service = only(objects, 'Service') as K8sObject & { spec: { selector: Record<string, string> } };
     const serviceMonitor = only(objects, 'ServiceMonitor') as K8sObject & { spec: { endpoints: { port: string; path: string }[]; selector: { matchLabels: Record<string, string> } } };
     assert.equal(serviceMonitor.metadata.labels!['release'], 'kube-prometheus-stack');
+    // A ServiceMonitor endpoint's `port` is the Service port's name.
     assert.deepEqual(serviceMonitor.spec.endpoints.map((endpoint) => [endpoint.port, endpoint.path]), [['http', '/metrics']]);
-    assert.ok(service.spec.ports.some((port) => port.name === 'http' && port.targetPort === 'http'));
     for (const [key, value] of Object.entries(serviceMonitor.spec.selector.matchLabels)) assert.equal(service.metadata.labels![key], value);
-    const podMonitor = only(objects, 'PodMonitor') as K8sObject & { spec: { podMetricsEndpoints: { port: string }[]; selector: { matchLabels: Record<string, string> } } };
+
+    const withPodMonitor = await helmTemplate([values('monitoring-on')]);
+    assert.equal(withPodMonitor.some((object) => object.kind === 'ServiceMonitor'), false, 'monitoring-on scrapes once, with the PodMonitor');
+    const podMonitor = only(withPodMonitor, 'PodMonitor') as K8sObject & { spec: { podMetricsEndpoints: { port: string }[]; selector: { matchLabels: Record<string, string> } } };
     assert.equal(podMonitor.metadata.labels!['release'], 'kube-prometheus-stack');
-    const sidecar = container(workloadPodSpec(objects), 'sidecar');
+    const workload = withPodMonitor.find((object) => object.kind === 'Deployment' || object.kind === 'StatefulSet')!;
+    const podLabels = (workload['spec'] as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+    const sidecar = container(workloadPodSpec(withPodMonitor), 'sidecar');
     assert.ok(sidecar.ports!.some((port) => port.name === podMonitor.spec.podMetricsEndpoints[0]!.port));
-    assert.deepEqual(podMonitor.spec.selector.matchLabels, service.spec.selector);
+    // The PodMonitor selects pods: its labels must be on the pod template (not just on the Service).
+    for (const [key, value] of Object.entries(podMonitor.spec.selector.matchLabels)) assert.equal(podLabels[key], value, `pod label ${key}`);
+  });
+
+  it('the schema refuses a ServiceMonitor and a PodMonitor at once (every series would be scraped twice)', async () => {
+    const both = await valuesFile({ monitoring: { serviceMonitor: { enabled: true }, podMonitor: { enabled: true } } });
+    assert.match(await helmTemplateError([values('native'), both]), /monitoring|serviceMonitor|podMonitor/);
   });
 
   it('PrometheusRule: the five alerts the issue names, on metric names the sidecar really exposes', async () => {
@@ -314,8 +337,8 @@ describe('chart: monitoring', () => {
     };
     const rules = rule.spec.groups.flatMap((group) => group.rules);
     const byName = new Map(rules.map((each) => [each.alert, each]));
-    assert.match(byName.get('BaileysKeeperBackupLagging')!.expr, /baileys_keeper_backup_lag_seconds\{[^}]*\}\) > 60$/);
-    assert.match(byName.get('BaileysKeeperBackupFailures')!.expr, /baileys_keeper_backups_total\{[^}]*result="failure"/);
+    assert.match(byName.get('BaileysKeeperBackupLagging')!.expr, /baileys_keeper_backup_lag_seconds\{.*\}\) > 60$/);
+    assert.match(byName.get('BaileysKeeperBackupFailures')!.expr, /baileys_keeper_backups_total\{.*result="failure"/);
     assert.match(byName.get('BaileysKeeperNoLeaseHeld')!.expr, /baileys_keeper_lease_held/);
     assert.match(byName.get('BaileysKeeperTornReadsPilingUp')!.expr, /baileys_keeper_torn_reads_total/);
     assert.match(byName.get('BaileysKeeperSessionNotRegistered')!.expr, /baileys_keeper_session_registered/);
@@ -323,10 +346,19 @@ describe('chart: monitoring', () => {
     for (const each of rules) {
       assert.ok(metricNamesIn(each.expr).length > 0, `${each.alert} uses a keeper metric`);
       for (const name of metricNamesIn(each.expr)) assert.ok(exposed.has(name), `${each.alert} uses ${name}, which the sidecar does not expose`);
-      assert.match(each.expr, /namespace="bots", pod=~"bot-baileys-keeper-\.\*", container="sidecar"/, `${each.alert} is scoped to this release`);
+      assert.ok(each.expr.includes(`namespace="bots", pod=~"${POD_REGEX}"`), `${each.alert} is scoped to this release: ${each.expr}`);
+      assert.doesNotMatch(each.expr, /container=/, `${each.alert}: no container matcher (native sidecars' series may lack it)`);
       assert.equal(each.labels['team'], 'bots');
       assert.ok(each.labels['severity']);
     }
+  });
+
+  it("the alerts' pod matcher takes this release's pods and not those of a release whose name extends it", () => {
+    const matches = (pod: string) => new RegExp(`^(?:${POD_REGEX})$`).test(pod);
+    assert.ok(matches('bot-baileys-keeper-0'), 'StatefulSet pod');
+    assert.ok(matches('bot-baileys-keeper-5d8f7c9b4-x2k9q'), 'Deployment pod');
+    assert.equal(matches('bot-baileys-keeper-canary-0'), false);
+    assert.equal(matches('bot-baileys-keeper-canary-5d8f7c9b4-x2k9q'), false);
   });
 
   it('Grafana dashboard: a ConfigMap with the sidecar label, valid JSON, only real metric names', async () => {
@@ -339,7 +371,10 @@ describe('chart: monitoring', () => {
     const used = new Set<string>();
     for (const panel of dashboard.panels) {
       assert.ok(panel.targets.length > 0, `${panel.title} has a query`);
-      for (const target of panel.targets) for (const name of metricNamesIn(target.expr)) used.add(name);
+      for (const target of panel.targets) {
+        assert.doesNotMatch(target.expr, /container=/, `${panel.title}: no container matcher (native sidecars' series may lack it)`);
+        for (const name of metricNamesIn(target.expr)) used.add(name);
+      }
     }
     for (const name of used) assert.ok(exposed.has(name), `the dashboard uses ${name}, which the sidecar does not expose`);
     for (const name of ['baileys_keeper_backup_lag_seconds', 'baileys_keeper_backups_total', 'baileys_keeper_lease_held', 'baileys_keeper_session_registered']) {

@@ -400,8 +400,13 @@ spec:
 {{- end }}
 
 {{/*
-baileys-keeper.metricsSelector: PromQL label matchers for this release's sidecar series.
+baileys-keeper.metricsSelector: PromQL label matchers for this release's sidecar series. By namespace and
+pod name only: the only container of the pod that serves /metrics is the sidecar, and Prometheus's
+endpoints discovery long left the `container` label off ports of init containers (native mode), so a
+`container="sidecar"` matcher would match nothing there. The pod regex is anchored to this release's pod
+names (<fullname>-0 of a StatefulSet, <fullname>-<template hash>-<5 chars> of a Deployment), so another
+release whose name starts with this one's is not matched.
 */}}
 {{- define "baileys-keeper.metricsSelector" -}}
-namespace="{{ .Release.Namespace }}", pod=~"{{ include "baileys-keeper.fullname" . }}-.*", container="sidecar"
+namespace="{{ .Release.Namespace }}", pod=~"{{ include "baileys-keeper.fullname" . | replace "." "\\\\." }}-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})"
 {{- end }}
