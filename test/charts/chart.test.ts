@@ -164,7 +164,24 @@ describe('chart: the pod', () => {
     const objects = await helmTemplate([values('existing-secret')]);
     const statefulSet = only(objects, 'StatefulSet');
     assert.equal((statefulSet['spec'] as { replicas: number }).replicas, 1);
-    assert.equal((statefulSet['spec'] as { serviceName: string }).serviceName, only(objects, 'Service').metadata.name);
+    // Its governing Service must be headless (Kubernetes' requirement for the pod's DNS records).
+    const governing = only(objects, 'Service', (statefulSet['spec'] as { serviceName: string }).serviceName) as K8sObject & { spec: { clusterIP?: string; selector: Record<string, string> } };
+    assert.equal(governing.spec.clusterIP, 'None');
+    const podLabels = (statefulSet['spec'] as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+    for (const [key, value] of Object.entries(governing.spec.selector)) assert.equal(podLabels[key], value);
+  });
+
+  it("restore waits for the old pod's whole termination and a killed pod's lease (a Deployment replaces an evicted pod at once)", async () => {
+    for (const shape of SHAPES) {
+      const spec = workloadPodSpec(await helmTemplate([values(shape)]));
+      const leaseTtlSeconds = Number(envValue(container(spec, 'sidecar'), 'KEEPER_LEASE_TTL_MS')) / 1000;
+      const leaseWait = Number(envValue(container(spec, 'restore'), 'KEEPER_LEASE_WAIT_SECONDS'));
+      assert.ok(leaseWait >= spec.terminationGracePeriodSeconds! + leaseTtlSeconds, `${shape}: lease wait ${leaseWait} s >= grace ${spec.terminationGracePeriodSeconds} s + lease TTL ${leaseTtlSeconds} s`);
+    }
+    const pinnedGrace = workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ workload: { terminationGracePeriodSeconds: 200 } })]));
+    assert.ok(Number(envValue(container(pinnedGrace, 'restore'), 'KEEPER_LEASE_WAIT_SECONDS')) >= 230, 'follows a pinned grace period');
+    const pinned = workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ restore: { leaseWaitSeconds: 45 } })]));
+    assert.equal(envValue(container(pinned, 'restore'), 'KEEPER_LEASE_WAIT_SECONDS'), '45', 'an explicit value is kept');
   });
 
   for (const shape of SHAPES) {
@@ -240,7 +257,7 @@ describe('chart: the pod', () => {
     assert.equal(envValue(sidecar, 'KEEPER_SHUTDOWN_TIMEOUT_MS'), String(defaults.DEFAULT_SHUTDOWN_TIMEOUT_MS));
     assert.equal(envValue(sidecar, 'KEEPER_LISTEN'), defaults.DEFAULT_LISTEN);
     assert.equal(envValue(restore, 'KEEPER_WAIT_SECONDS'), String(defaults.DEFAULT_WAIT_SECONDS));
-    assert.equal(envValue(restore, 'KEEPER_LEASE_WAIT_SECONDS'), String(defaults.DEFAULT_LEASE_WAIT_SECONDS));
+    // Not KEEPER_LEASE_WAIT_SECONDS: the chart computes it from the grace period (see above).
     assert.equal(envValue(restore, 'KEEPER_SCHEMA'), defaults.DEFAULT_SCHEMA);
     assert.equal(restore.image, `ghcr.io/baileys-keeper/baileys-keeper-init:${pkg.version}`);
     assert.equal(sidecar.image, `ghcr.io/baileys-keeper/baileys-keeper-sidecar:${pkg.version}`);

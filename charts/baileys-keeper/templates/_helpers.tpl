@@ -109,6 +109,21 @@ period and its whole bounded final backup (native mode runs them one after the o
 {{- end }}
 
 {{/*
+baileys-keeper.leaseWaitSeconds: how long restore waits for another holder of the lease. Unless set, long
+enough for the old pod to finish its whole termination (the grace period) and, if it was SIGKILLed
+before releasing, for its lease to expire (leaseTtlMs), plus 10 s margin. A Deployment's ReplicaSet
+starts the replacement of an evicted or deleted pod at once, while the old pod is still stopping; a
+shorter wait would give up and restore the old pod's state before its last writes were stored.
+*/}}
+{{- define "baileys-keeper.leaseWaitSeconds" -}}
+{{- if kindIs "invalid" .Values.restore.leaseWaitSeconds }}
+{{- add (include "baileys-keeper.terminationGracePeriodSeconds" . | int) (div (add .Values.sidecar.leaseTtlMs 999) 1000) 10 }}
+{{- else }}
+{{- .Values.restore.leaseWaitSeconds }}
+{{- end }}
+{{- end }}
+
+{{/*
 baileys-keeper.validate: fails the render with a clear message on values the schema cannot express.
 */}}
 {{- define "baileys-keeper.validate" -}}
@@ -187,7 +202,7 @@ baileys-keeper.restoreContainer: the init container that restores the session be
     - name: KEEPER_WAIT_SECONDS
       value: {{ .Values.restore.waitSeconds | quote }}
     - name: KEEPER_LEASE_WAIT_SECONDS
-      value: {{ .Values.restore.leaseWaitSeconds | quote }}
+      value: {{ include "baileys-keeper.leaseWaitSeconds" . | quote }}
   volumeMounts:
     {{- include "baileys-keeper.keeperMounts" . | nindent 4 }}
   resources:
