@@ -146,8 +146,17 @@ describe('chart: the pod', () => {
     assert.deepEqual(spec.initContainers!.map((c) => c.name), ['restore']);
     assert.deepEqual(spec.containers.map((c) => c.name), ['bot', 'sidecar']);
     assert.equal(container(spec, 'sidecar').restartPolicy, undefined);
-    // Both get SIGTERM at once: the quiet period is what covers the bot's last writes.
     assert.equal(envValue(container(spec, 'sidecar'), 'KEEPER_SHUTDOWN_QUIET_MS'), '5000');
+  });
+
+  it("classic: the sidecar's preStop hook holds its SIGTERM back for the bot's stop time; native needs none", async () => {
+    const classic = workloadPodSpec(await helmTemplate([values('classic'), await valuesFile({ bot: { stopSeconds: 12 } })]));
+    const [node, flag, script] = container(classic, 'sidecar').lifecycle!.preStop!.exec!.command;
+    assert.deepEqual([node, flag], ['node', '-e'], 'the sidecar image has node, and no shell');
+    assert.equal(script, 'setTimeout(() => {}, 12000)');
+    assert.equal(container(classic, 'bot').lifecycle, undefined);
+    const native = workloadPodSpec(await helmTemplate([values('native')]));
+    assert.equal(container(native, 'sidecar').lifecycle, undefined, 'native: Kubernetes stops the sidecar after the bot');
   });
 
   it('native mode refuses a cluster before 1.29 and says to use classic; classic renders there', async () => {
@@ -233,12 +242,14 @@ describe('chart: the pod', () => {
     assert.equal(container(spec, 'restore').startupProbe, undefined);
   });
 
-  it('the grace period covers the bot stopping, the quiet period and the whole final backup', async () => {
+  it('the grace period covers the bot stopping (the classic preStop hook), the quiet period and the whole final backup', async () => {
     for (const shape of ['native', 'classic']) {
-      const spec = workloadPodSpec(await helmTemplate([values(shape)]));
-      const sidecar = container(spec, 'sidecar');
-      const needed = 30 + (Number(envValue(sidecar, 'KEEPER_SHUTDOWN_QUIET_MS')) + Number(envValue(sidecar, 'KEEPER_SHUTDOWN_TIMEOUT_MS'))) / 1000;
-      assert.ok(spec.terminationGracePeriodSeconds! > needed, `${shape}: ${spec.terminationGracePeriodSeconds} s > ${needed} s`);
+      for (const stopSeconds of [30, 75]) {
+        const spec = workloadPodSpec(await helmTemplate([values(shape), await valuesFile({ bot: { stopSeconds } })]));
+        const sidecar = container(spec, 'sidecar');
+        const needed = stopSeconds + (Number(envValue(sidecar, 'KEEPER_SHUTDOWN_QUIET_MS')) + Number(envValue(sidecar, 'KEEPER_SHUTDOWN_TIMEOUT_MS'))) / 1000;
+        assert.ok(spec.terminationGracePeriodSeconds! > needed, `${shape}, bot.stopSeconds ${stopSeconds}: ${spec.terminationGracePeriodSeconds} s > ${needed} s`);
+      }
     }
     const pinned = workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ workload: { terminationGracePeriodSeconds: 90 } })]));
     assert.equal(pinned.terminationGracePeriodSeconds, 90);
@@ -421,7 +432,7 @@ describe('chart: NOTES.txt', () => {
     assert.match(native, /session API is off/);
     assert.doesNotMatch(native, /Classic mode/);
     const classic = await notes('classic');
-    assert.match(classic, /Classic mode: the bot and the sidecar get SIGTERM together.*\n5000 ms/);
+    assert.match(classic, /Classic mode: .*preStop hook holds its SIGTERM back for bot\.stopSeconds\n\(30 s\).*\n5000 ms/);
     assert.match(await notes('existing-secret'), /logs statefulset\/bot-baileys-keeper -c restore/);
   });
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { cliEnv, collect, runCli } from '../support/cli.js';
@@ -25,9 +25,23 @@ interface Bot {
   out: string;
 }
 
+// The bot keeps writing this long after SIGTERM (closing its socket, flushing queues). Longer than the
+// classic sidecar's quiet-wait cap (half of SHUTDOWN_TIMEOUT_MS): without the preStop hook holding the
+// sidecar's SIGTERM back, its final backup would come before the bot's last writes.
+const LINGER_MS = 4000;
+const SHUTDOWN_TIMEOUT_MS = 6000;
+const BOT_STOP_SECONDS = 6;
+
+/** A values file: the bot's stop time and the sidecar's shutdown budget, short enough for a test. */
+async function shortShutdown(): Promise<string> {
+  const file = path.join(await tempDir('pod-values'), 'values.json');
+  await writeFile(file, JSON.stringify({ bot: { stopSeconds: BOT_STOP_SECONDS }, sidecar: { shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS } }));
+  return file;
+}
+
 /** One pod's life: start, let the bot churn until the sidecar has stored a few generations, terminate. */
 async function livePod(shape: string, databaseUrl: string, session: string, seed: number) {
-  const objects = await helmTemplate([path.join(CHART, 'ci', `${shape}-values.yaml`)], { 'secret.create.databaseUrl': databaseUrl, 'session.id': session });
+  const objects = await helmTemplate([path.join(CHART, 'ci', `${shape}-values.yaml`), await shortShutdown()], { 'secret.create.databaseUrl': databaseUrl, 'session.id': session });
   const pod = await LocalPod.create(objects, await tempDir(`pod-${shape}`));
   const botDir = pod.hostPath('bot', pod.container('bot').volumeMounts!.find((mount) => mount.name === 'auth')!.mountPath);
   const bot: Bot = { out: '' };
@@ -36,7 +50,7 @@ async function livePod(shape: string, databaseUrl: string, session: string, seed
     // The bot's own view of its auth directory, through its own mount.
     const dir = hostDir(container.volumeMounts!.find((mount) => mount.name === 'auth')!.mountPath);
     restoredAtBotStart = readTreeNow(dir);
-    const child = spawn(process.execPath, [CHURN_BOT, dir, '--rate', '20', '--seed', String(seed)], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, [CHURN_BOT, dir, '--rate', '20', '--seed', String(seed), '--linger-ms', String(LINGER_MS)], { stdio: ['ignore', 'pipe', 'ignore'] });
     child.stdout.on('data', (chunk: Buffer) => (bot.out += chunk.toString()));
     return child;
   });
@@ -67,23 +81,25 @@ for (const shape of ['native', 'classic']) {
     const url = await freshDatabase(`pod_${shape}`);
     const session = `pod-${shape}`;
 
-    it('restores before the bot starts, backs up while it runs, and loses no write at SIGTERM, over two pods', async () => {
+    it('restores before the bot starts, backs up while it runs, and loses no write of a bot that writes on after SIGTERM, over two pods', async () => {
       // Pod 1: a new session. The restore finds nothing, the bot pairs, the sidecar stores its churn.
       const first = await livePod(shape, url, session, 5);
       assert.equal(first.ends.get('bot')!.code, 0, 'the bot stopped cleanly');
       assert.equal(first.ends.get('sidecar')!.code, 0, `the sidecar's final backup succeeded:\n${first.sidecarOutput.join('\n')}`);
-      assert.match(first.bot.out, /stopped \d+/);
+      assert.match(first.bot.out, /lingering\nstopped \d+/, 'the bot kept writing after SIGTERM');
+      const firstDir = await readTree(first.botDir);
+      assert.deepEqual(diffTrees(await storedHead(url, session), firstDir), [], 'the stored head is exactly the directory the bot left');
       const events = first.pod.events;
       assert.ok(events.indexOf('restore exited 0') < events.indexOf('bot started'), `restore finished before the bot started: ${events.join(', ')}`);
       if (shape === 'native') {
         assert.ok(events.indexOf('sidecar probe passed') < events.indexOf('bot started'), 'the bot starts once the sidecar watches');
         assert.ok(events.indexOf('bot exited 0') < events.indexOf('sidecar SIGTERM'), `native: the sidecar gets SIGTERM after the bot exited: ${events.join(', ')}`);
       } else {
-        assert.equal(events.indexOf('sidecar SIGTERM'), events.indexOf('bot SIGTERM') + 1, `classic: both get SIGTERM at once: ${events.join(', ')}`);
-        assert.ok(events.indexOf('sidecar SIGTERM') < events.indexOf('bot exited 0'));
+        // Kubernetes stops both containers at once: the bot gets SIGTERM, the sidecar runs its preStop hook.
+        assert.ok(events.indexOf('sidecar preStop') >= 0 && events.indexOf('sidecar preStop') < events.indexOf('bot exited 0'), `classic: the sidecar's hook starts with the bot's SIGTERM: ${events.join(', ')}`);
+        assert.ok(events.indexOf('bot exited 0') < events.indexOf('sidecar SIGTERM'), `classic: the hook holds the sidecar's SIGTERM back until the bot is gone: ${events.join(', ')}`);
       }
-      const firstDir = await readTree(first.botDir);
-      assert.deepEqual(diffTrees(await storedHead(url, session), firstDir), [], 'the stored head is exactly the directory the bot left');
+      assert.equal(events.some((event) => event.endsWith('SIGKILL')), false, `nothing outlived the grace period: ${events.join(', ')}`);
       assert.ok(creds(firstDir).me, 'the bot paired');
 
       // Pod 2: the next deploy, on a new empty volume. The restore brings back pod 1's last state
@@ -103,7 +119,7 @@ describe('pod run: the API token from the mounted Secret, and the helm test scri
   const url = await freshDatabase('pod_token');
 
   it('the sidecar answers the session API with the token file it was given; the helm test script passes, then fails once it is gone', async () => {
-    const objects = await helmTemplate([path.join(CHART, 'ci', 'classic-values.yaml')], { 'secret.create.databaseUrl': url, 'session.id': 'pod-token' });
+    const objects = await helmTemplate([path.join(CHART, 'ci', 'classic-values.yaml'), await shortShutdown()], { 'secret.create.databaseUrl': url, 'session.id': 'pod-token' });
     const pod = await LocalPod.create(objects, await tempDir('pod-token'));
     const env = pod.env(pod.container('sidecar'));
     const token = (await readFile(env['KEEPER_API_TOKEN_FILE']!, 'utf8')).trim();

@@ -97,7 +97,8 @@ baileys-keeper.serviceAccountName: the pod's ServiceAccount.
 
 {{/*
 baileys-keeper.terminationGracePeriodSeconds: long enough for the bot to stop, then the sidecar's quiet
-period and its whole bounded final backup (native mode runs them one after the other), plus 5 s margin.
+period and its whole bounded final backup, plus 5 s margin. Both modes run them one after the other:
+native mode by Kubernetes' ordering, classic mode by the sidecar's preStop hook (bot.stopSeconds).
 */}}
 {{- define "baileys-keeper.terminationGracePeriodSeconds" -}}
 {{- if kindIs "invalid" .Values.workload.terminationGracePeriodSeconds }}
@@ -221,6 +222,16 @@ container with restartPolicy Always, which Kubernetes stops only after the bot h
   imagePullPolicy: {{ .Values.image.pullPolicy }}
   {{- if eq .Values.sidecar.mode "native" }}
   restartPolicy: Always
+  {{- else }}
+  # Classic mode: Kubernetes would send SIGTERM to the bot and the sidecar at once, and the sidecar
+  # waits for quiet only up to half its shutdown budget: a bot still writing on its way out would lose
+  # its last writes. The hook holds the sidecar's SIGTERM back for the bot's stop time (bot.stopSeconds),
+  # so its final backup comes after the bot is gone. The hook's time counts against the grace period,
+  # which already includes bot.stopSeconds.
+  lifecycle:
+    preStop:
+      exec:
+        command: ["node", "-e", "setTimeout(() => {}, {{ mul .Values.bot.stopSeconds 1000 }})"]
   {{- end }}
   args:
     - sidecar
