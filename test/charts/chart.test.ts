@@ -381,6 +381,28 @@ describe('chart: monitoring', () => {
     }
   });
 
+  it('PrometheusRule: aggregations keep the namespace label, every alert waits `for`, alertLabels.severity replaces the default', async () => {
+    type Rule = { alert: string; expr: string; for: string; labels: Record<string, string> };
+    const rulesOf = (objects: K8sObject[]) => (only(objects, 'PrometheusRule') as K8sObject & { spec: { groups: { rules: Rule[] }[] } }).spec.groups.flatMap((group) => group.rules);
+    // parseManifests refuses duplicate keys, so a second `severity` would fail the render here.
+    const rules = rulesOf(await helmTemplate([values('monitoring-on'), await valuesFile({ monitoring: { prometheusRule: { for: '7m', alertLabels: { severity: 'page', team: 'bots' } } } })]));
+    for (const each of rules) {
+      assert.equal(each.for, '7m', `${each.alert} uses monitoring.prometheusRule.for`);
+      assert.equal(each.labels['severity'], 'page', `${each.alert}: alertLabels.severity wins`);
+      // An aggregation without `by (namespace)` or a bare vector(0) drops the labels alerts are routed on.
+      for (const aggregation of each.expr.matchAll(/\b(max|min|sum|avg|count)\s*(by\s*\(([^)]*)\))?\s*\(/g)) {
+        assert.ok(aggregation[3]?.includes('namespace'), `${each.alert}: ${aggregation[0]} keeps namespace`);
+      }
+      assert.doesNotMatch(each.expr, /vector\(/, `${each.alert}: no label-less vector()`);
+    }
+    const failures = rules.find((each) => each.alert === 'BaileysKeeperBackupFailures')!;
+    assert.match(failures.expr, /\) > [1-9]\d*$/, 'a single failure that the retry fixed does not fire');
+    const lease = async (replicas: number) =>
+      rulesOf(await helmTemplate([values('monitoring-on'), await valuesFile({ replicas })])).find((each) => each.alert === 'BaileysKeeperNoLeaseHeld')!.expr;
+    assert.match(await lease(1), /absent\(baileys_keeper_lease_held\{namespace="bots"/, 'running: no scraped sidecar at all fires too');
+    assert.doesNotMatch(await lease(0), /absent/, 'replicas 0 (stopped) does not fire for the missing sidecar');
+  });
+
   it("the alerts' pod matcher takes this release's pods and not those of a release whose name extends it", () => {
     const matches = (pod: string) => new RegExp(`^(?:${POD_REGEX})$`).test(pod);
     assert.ok(matches('bot-baileys-keeper-0'), 'StatefulSet pod');

@@ -426,6 +426,15 @@ spec:
 {{- end }}
 
 {{/*
+baileys-keeper.alertLabels: an alert's labels: its default severity, then monitoring.prometheusRule.alertLabels,
+which win (a severity given there replaces the default instead of rendering a second key).
+Call with (dict "severity" S "extra" .alertLabels).
+*/}}
+{{- define "baileys-keeper.alertLabels" -}}
+{{- toYaml (merge (dict) (default (dict) .extra) (dict "severity" .severity)) }}
+{{- end }}
+
+{{/*
 baileys-keeper.metricsSelector: PromQL label matchers for this release's sidecar series. By namespace and
 pod name only: the only container of the pod that serves /metrics is the sidecar, and Prometheus's
 endpoints discovery long left the `container` label off ports of init containers (native mode), so a
