@@ -9,7 +9,7 @@ import * as defaults from '../../src/config.js';
 import { validateObjects } from '../support/charts/k8s-schema.js';
 import { cliEnvNames, exposedMetricNames, metricNamesIn } from '../support/charts/names.js';
 import { allContainers, container, workloadPodSpec, type Container, type PodSpec } from '../support/charts/pod.js';
-import { CHART, helmTemplate, helmTemplateError, only, type K8sObject } from '../support/charts/render.js';
+import { CHART, helmTemplate, helmTemplateError, only, parseManifests, type K8sObject } from '../support/charts/render.js';
 import { findTool, KUBE_VERSION, tool } from '../support/charts/tools.js';
 import { tempDir } from '../support/fs.js';
 import { REPO } from '../support/paths.js';
@@ -230,6 +230,20 @@ describe('chart: the pod', () => {
       }
     });
   }
+
+  it("the sidecar's memory request covers its measured idle RSS with a large session (~120 MiB), with room for backups", async () => {
+    const mebibytes = (quantity: string) => {
+      const match = /^(\d+)(Mi|Gi)$/.exec(quantity);
+      assert.ok(match, `a Mi/Gi quantity: ${quantity}`);
+      return Number(match[1]) * (match[2] === 'Gi' ? 1024 : 1);
+    };
+    const sidecar = container(workloadPodSpec(await helmTemplate([values('native')])), 'sidecar');
+    assert.ok(mebibytes(sidecar.resources!.requests!['memory']!) >= 160, `request ${sidecar.resources!.requests!['memory']}`);
+    assert.ok(mebibytes(sidecar.resources!.limits!['memory']!) >= 384, `limit ${sidecar.resources!.limits!['memory']}`);
+    const component = parseManifests(await readFile(path.join(REPO, 'deploy', 'kustomize', 'components', 'baileys-keeper', 'keeper.yaml'), 'utf8'));
+    const componentSidecar = (component[0]!['spec'] as { template: { spec: PodSpec } }).template.spec.initContainers!.find((each) => each.name === 'baileys-keeper-sidecar')!;
+    assert.deepEqual(componentSidecar.resources, sidecar.resources, 'the kustomize component asks the same');
+  });
 
   it('sidecar probes: startup and readiness on /readyz, liveness on /healthz, on the port it listens on', async () => {
     const spec = workloadPodSpec(await helmTemplate([values('native')]));
