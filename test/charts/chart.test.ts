@@ -444,6 +444,11 @@ describe('chart: monitoring', () => {
     for (const name of ['baileys_keeper_backup_lag_seconds', 'baileys_keeper_backups_total', 'baileys_keeper_lease_held', 'baileys_keeper_session_registered']) {
       assert.ok(used.has(name), `the dashboard shows ${name}`);
     }
+    // Only `run` counts restores; the chart's restore is an init container that exits before any scrape.
+    assert.equal(used.has('baileys_keeper_restores_total'), false, 'no panel that is always 0 in this chart');
+    // Before the first backup the timestamp is 0: `time() - 0` would show ~56 years.
+    const since = dashboard.panels.find((panel) => panel.title === 'Since last successful backup')!;
+    assert.match(since.targets[0]!.expr, /^time\(\) - \(max\(baileys_keeper_last_backup_success_timestamp_seconds\{[^}]*\}\) > 0\)$/);
   });
 
   it('the metric-name check can fail: a made-up name is not exposed', async () => {
