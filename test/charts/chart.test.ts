@@ -117,6 +117,8 @@ describe('chart: lint and schema', () => {
     assert.match(await helmTemplateError([values('native')], { 'session.id': 'my bot!' }), /session|id/);
     assert.match(await helmTemplateError([values('native'), await valuesFile({ replicas: 2 })]), /replicas/);
     assert.equal(workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ replicas: 0 })])).containers.length, 1, 'replicas 0 (stopped) is allowed');
+    // As a subchart, the parent's `global` values reach this chart too.
+    assert.equal(workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ global: { imageRegistry: 'mirror.example.com' } })])).containers.length, 1, 'global is allowed');
   });
 
   it('without a bot image or a database URL the render fails and says what to set', async () => {
@@ -311,7 +313,7 @@ describe('chart: secrets', () => {
     const spec = workloadPodSpec(objects);
     const files = spec.volumes!.find((volume) => volume.secret)!;
     assert.equal(files.secret!.secretName, 'my-bot-keeper');
-    assert.equal(files.secret!.defaultMode, 0o400);
+    assert.equal(files.secret!.defaultMode, 0o440, 'readable by the group (fsGroup): the files belong to root');
     assert.deepEqual(files.secret!.items, [
       { key: 'api-token', path: 'api-token' },
       { key: 'encryption-key', path: 'encryption-key' },

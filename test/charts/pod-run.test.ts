@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { cliEnv, collect, runCli } from '../support/cli.js';
@@ -17,7 +17,7 @@ import { LocalPod } from '../support/charts/local-pod.js';
 import { resolveEnv, type Container } from '../support/charts/pod.js';
 import { CHART, helmTemplate, type K8sObject } from '../support/charts/render.js';
 import { REPO } from '../support/paths.js';
-import { diffTrees, storedHead, waitFor } from '../support/sidecar.js';
+import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
 
 const CHURN_BOT = path.join(REPO, 'build', 'test', 'support', 'churn-bot.js');
 
@@ -139,7 +139,25 @@ describe('pod run: the API token from the mounted Secret, and the helm test scri
     const helmTest = (url: string, seconds: string) => collect(spawn(process.execPath, script, { env: { ...resolveEnv(testPod.spec.containers[0]!, objects), READYZ_URL: url, TIMEOUT_SECONDS: seconds } }));
     const passed = await helmTest(`http://127.0.0.1:${sidecar.port}/readyz`, '30');
     assert.equal(passed.code, 0, passed.stderr);
-    assert.match(passed.stdout, /^ok: .* answered 200/);
+    assert.match(passed.stdout, /^ok: .* answered 200.*the sidecar holds the lease/);
+
+    // A second sidecar of the same session stands by (the pod's holds the lease): /readyz is 200 there
+    // too, but it is not the writer, and helm test says so.
+    const standbyDir = path.join(await tempDir('pod-token-standby'), 'auth_info');
+    await mkdir(standbyDir);
+    const standby = await startService(['sidecar'], { ...pod.env(pod.container('sidecar')), KEEPER_DIR: standbyDir });
+    try {
+      await waitFor(async () => ((await standby.get('/readyz')).status === 200 ? true : null), 60_000, () => standby.output.join('\n'));
+      const notWriter = await helmTest(`http://127.0.0.1:${standby.port}/readyz`, '3');
+      assert.equal(notWriter.code, 1, `helm test fails on a sidecar standing by: ${notWriter.stdout}`);
+      assert.match(notWriter.stderr, /lease_held is not 1/);
+    } finally {
+      standby.child.kill('SIGTERM');
+      const killer = setTimeout(() => standby.child.kill('SIGKILL'), 30_000);
+      const end = await standby.exited;
+      clearTimeout(killer);
+      assert.equal(end.code, 0, `the standby sidecar stopped on SIGTERM:\n${standby.output.join('\n')}`);
+    }
 
     const ends = await pod.terminate();
     assert.equal(ends.get('sidecar')!.code, 0);

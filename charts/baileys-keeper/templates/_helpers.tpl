@@ -412,7 +412,9 @@ spec:
     - name: keeper-secret-files
       secret:
         secretName: {{ include "baileys-keeper.secretName" . }}
-        defaultMode: 0400
+        # Owner root, group fsGroup: the keeper's user reads the files through the group, so the group
+        # needs read (0400 would leave them readable only where fsGroup handling adds it).
+        defaultMode: 0440
         items:
           {{- if $apiKey }}
           - key: {{ $apiKey }}
