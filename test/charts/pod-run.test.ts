@@ -46,21 +46,26 @@ async function livePod(shape: string, databaseUrl: string, session: string, seed
   const botDir = pod.hostPath('bot', pod.container('bot').volumeMounts!.find((mount) => mount.name === 'auth')!.mountPath);
   const bot: Bot = { out: '' };
   let restoredAtBotStart: Map<string, string> | null = null;
-  await pod.start((container, hostDir) => {
-    // The bot's own view of its auth directory, through its own mount.
-    const dir = hostDir(container.volumeMounts!.find((mount) => mount.name === 'auth')!.mountPath);
-    restoredAtBotStart = readTreeNow(dir);
-    const child = spawn(process.execPath, [CHURN_BOT, dir, '--rate', '20', '--seed', String(seed), '--linger-ms', String(LINGER_MS)], { stdio: ['ignore', 'pipe', 'ignore'] });
-    child.stdout.on('data', (chunk: Buffer) => (bot.out += chunk.toString()));
-    return child;
-  });
-  await waitFor(() => (bot.out.includes('ready') ? true : null), 30_000, () => `the bot did not start: ${bot.out}`);
-  const sidecar = pod.service('sidecar');
-  const before = await sidecar.metric('baileys_keeper_backups_total{result="success"}');
-  // Backups happen while the bot runs (not only at shutdown).
-  await waitFor(async () => ((await sidecar.metric('baileys_keeper_backups_total{result="success"}')) >= before + 2 ? true : null), 60_000, () => sidecar.output.join('\n'));
-  const ends = await pod.terminate();
-  return { pod, botDir, bot, ends, restoredAtBotStart, sidecarOutput: sidecar.output };
+  try {
+    await pod.start((container, hostDir) => {
+      // The bot's own view of its auth directory, through its own mount.
+      const dir = hostDir(container.volumeMounts!.find((mount) => mount.name === 'auth')!.mountPath);
+      restoredAtBotStart = readTreeNow(dir);
+      const child = spawn(process.execPath, [CHURN_BOT, dir, '--rate', '20', '--seed', String(seed), '--linger-ms', String(LINGER_MS)], { stdio: ['ignore', 'pipe', 'ignore'] });
+      child.stdout.on('data', (chunk: Buffer) => (bot.out += chunk.toString()));
+      return child;
+    });
+    await waitFor(() => (bot.out.includes('ready') ? true : null), 30_000, () => `the bot did not start: ${bot.out}`);
+    const sidecar = pod.service('sidecar');
+    const before = await sidecar.metric('baileys_keeper_backups_total{result="success"}');
+    // Backups happen while the bot runs (not only at shutdown).
+    await waitFor(async () => ((await sidecar.metric('baileys_keeper_backups_total{result="success"}')) >= before + 2 ? true : null), 60_000, () => sidecar.output.join('\n'));
+    const ends = await pod.terminate();
+    return { pod, botDir, bot, ends, restoredAtBotStart, sidecarOutput: sidecar.output };
+  } catch (error) {
+    pod.kill();
+    throw error;
+  }
 }
 
 /** name → content of the files in `dir`, read synchronously (before the bot process exists). */
@@ -118,9 +123,10 @@ for (const shape of ['native', 'classic']) {
 describe('pod run: the API token from the mounted Secret, and the helm test script', async () => {
   const url = await freshDatabase('pod_token');
 
-  it('the sidecar answers the session API with the token file it was given; the helm test script passes, then fails once it is gone', async () => {
+  it('the sidecar answers the session API with the token file it was given; the helm test script passes, then fails once it is gone', async (t) => {
     const objects = await helmTemplate([path.join(CHART, 'ci', 'classic-values.yaml'), await shortShutdown()], { 'secret.create.databaseUrl': url, 'session.id': 'pod-token' });
     const pod = await LocalPod.create(objects, await tempDir('pod-token'));
+    t.after(() => pod.kill());
     const env = pod.env(pod.container('sidecar'));
     const token = (await readFile(env['KEEPER_API_TOKEN_FILE']!, 'utf8')).trim();
     assert.equal(token, 'not-a-real-token', 'the file holds the Secret value');
@@ -171,13 +177,14 @@ describe('pod run: encryption at rest with the key from the Secret', async () =>
   const url = await freshDatabase('pod_encrypted');
   const key = randomBytes(32).toString('base64');
 
-  it('the pod stores ciphertext only; restoring needs the same key', async () => {
+  it('the pod stores ciphertext only; restoring needs the same key', async (t) => {
     const objects = await helmTemplate([path.join(CHART, 'ci', 'native-values.yaml')], {
       'secret.create.databaseUrl': url,
       'secret.create.encryptionKey': key,
       'session.id': 'pod-encrypted',
     });
     const pod = await LocalPod.create(objects, await tempDir('pod-encrypted'));
+    t.after(() => pod.kill());
     for (const name of ['restore', 'sidecar']) {
       const file = pod.env(pod.container(name))['KEEPER_ENCRYPTION_KEY_FILE'];
       assert.ok(file, `${name} is given the key as a file`);

@@ -121,6 +121,13 @@ export class LocalPod {
     return ends;
   }
 
+  /** SIGKILLs whatever still runs (after a failed assertion: live processes would keep the test file open). */
+  kill(): void {
+    for (const running of [...this.regular, ...this.nativeSidecars]) {
+      if (running.child.exitCode === null && running.child.signalCode === null) running.child.kill('SIGKILL');
+    }
+  }
+
   /** Runs the container's preStop exec hook (a keeper image has only `node`), as the kubelet does before SIGTERM. */
   private async preStop(running: Running): Promise<void> {
     const command = this.container(running.name).lifecycle?.preStop?.exec?.command;
