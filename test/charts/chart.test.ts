@@ -370,6 +370,15 @@ describe('chart: monitoring', () => {
     for (const [key, value] of Object.entries(podMonitor.spec.selector.matchLabels)) assert.equal(podLabels[key], value, `pod label ${key}`);
   });
 
+  it('with a StatefulSet, the ServiceMonitor selects one Service (not the headless one too: no double scrape)', async () => {
+    const objects = await helmTemplate([values('existing-secret'), await valuesFile({ monitoring: { serviceMonitor: { enabled: true } } })]);
+    const serviceMonitor = only(objects, 'ServiceMonitor') as K8sObject & { spec: { selector: { matchLabels: Record<string, string> } } };
+    const services = objects.filter((object) => object.kind === 'Service');
+    assert.equal(services.length, 2, 'the Service and the headless governing Service');
+    const selected = services.filter((service) => Object.entries(serviceMonitor.spec.selector.matchLabels).every(([key, value]) => service.metadata.labels?.[key] === value));
+    assert.deepEqual(selected.map((service) => service.metadata.name), ['bot-baileys-keeper']);
+  });
+
   it('the schema refuses a ServiceMonitor and a PodMonitor at once (every series would be scraped twice)', async () => {
     const both = await valuesFile({ monitoring: { serviceMonitor: { enabled: true }, podMonitor: { enabled: true } } });
     assert.match(await helmTemplateError([values('native'), both]), /monitoring|serviceMonitor|podMonitor/);
