@@ -9,13 +9,15 @@ import * as defaults from '../../src/config.js';
 import { validateObjects } from '../support/charts/k8s-schema.js';
 import { cliEnvNames, exposedMetricNames, metricNamesIn } from '../support/charts/names.js';
 import { allContainers, container, workloadPodSpec, type Container, type PodSpec } from '../support/charts/pod.js';
-import { CHART, helmTemplate, helmTemplateError, only, type K8sObject } from '../support/charts/render.js';
+import { CHART, helmTemplate, helmTemplateError, only, parseManifests, type K8sObject } from '../support/charts/render.js';
 import { findTool, KUBE_VERSION, tool } from '../support/charts/tools.js';
 import { tempDir } from '../support/fs.js';
 import { REPO } from '../support/paths.js';
 
 const values = (name: string) => path.join(CHART, 'ci', `${name}-values.yaml`);
 const SHAPES = ['native', 'classic', 'existing-secret', 'monitoring-on'];
+// The pod-name matcher of every alert for release `bot` (PromQL regexes are anchored at both ends).
+const POD_REGEX = 'bot-baileys-keeper-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})';
 const pkg = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
 
 function envOf(spec: Container): Map<string, NonNullable<Container['env']>[number]> {
@@ -115,6 +117,8 @@ describe('chart: lint and schema', () => {
     assert.match(await helmTemplateError([values('native')], { 'session.id': 'my bot!' }), /session|id/);
     assert.match(await helmTemplateError([values('native'), await valuesFile({ replicas: 2 })]), /replicas/);
     assert.equal(workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ replicas: 0 })])).containers.length, 1, 'replicas 0 (stopped) is allowed');
+    // As a subchart, the parent's `global` values reach this chart too.
+    assert.equal(workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ global: { imageRegistry: 'mirror.example.com' } })])).containers.length, 1, 'global is allowed');
   });
 
   it('without a bot image or a database URL the render fails and says what to set', async () => {
@@ -144,8 +148,17 @@ describe('chart: the pod', () => {
     assert.deepEqual(spec.initContainers!.map((c) => c.name), ['restore']);
     assert.deepEqual(spec.containers.map((c) => c.name), ['bot', 'sidecar']);
     assert.equal(container(spec, 'sidecar').restartPolicy, undefined);
-    // Both get SIGTERM at once: the quiet period is what covers the bot's last writes.
     assert.equal(envValue(container(spec, 'sidecar'), 'KEEPER_SHUTDOWN_QUIET_MS'), '5000');
+  });
+
+  it("classic: the sidecar's preStop hook holds its SIGTERM back for the bot's stop time; native needs none", async () => {
+    const classic = workloadPodSpec(await helmTemplate([values('classic'), await valuesFile({ bot: { stopSeconds: 12 } })]));
+    const [node, flag, script] = container(classic, 'sidecar').lifecycle!.preStop!.exec!.command;
+    assert.deepEqual([node, flag], ['node', '-e'], 'the sidecar image has node, and no shell');
+    assert.equal(script, 'setTimeout(() => {}, 12000)');
+    assert.equal(container(classic, 'bot').lifecycle, undefined);
+    const native = workloadPodSpec(await helmTemplate([values('native')]));
+    assert.equal(container(native, 'sidecar').lifecycle, undefined, 'native: Kubernetes stops the sidecar after the bot');
   });
 
   it('native mode refuses a cluster before 1.29 and says to use classic; classic renders there', async () => {
@@ -162,7 +175,24 @@ describe('chart: the pod', () => {
     const objects = await helmTemplate([values('existing-secret')]);
     const statefulSet = only(objects, 'StatefulSet');
     assert.equal((statefulSet['spec'] as { replicas: number }).replicas, 1);
-    assert.equal((statefulSet['spec'] as { serviceName: string }).serviceName, only(objects, 'Service').metadata.name);
+    // Its governing Service must be headless (Kubernetes' requirement for the pod's DNS records).
+    const governing = only(objects, 'Service', (statefulSet['spec'] as { serviceName: string }).serviceName) as K8sObject & { spec: { clusterIP?: string; selector: Record<string, string> } };
+    assert.equal(governing.spec.clusterIP, 'None');
+    const podLabels = (statefulSet['spec'] as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+    for (const [key, value] of Object.entries(governing.spec.selector)) assert.equal(podLabels[key], value);
+  });
+
+  it("restore waits for the old pod's whole termination and a killed pod's lease (a Deployment replaces an evicted pod at once)", async () => {
+    for (const shape of SHAPES) {
+      const spec = workloadPodSpec(await helmTemplate([values(shape)]));
+      const leaseTtlSeconds = Number(envValue(container(spec, 'sidecar'), 'KEEPER_LEASE_TTL_MS')) / 1000;
+      const leaseWait = Number(envValue(container(spec, 'restore'), 'KEEPER_LEASE_WAIT_SECONDS'));
+      assert.ok(leaseWait >= spec.terminationGracePeriodSeconds! + leaseTtlSeconds, `${shape}: lease wait ${leaseWait} s >= grace ${spec.terminationGracePeriodSeconds} s + lease TTL ${leaseTtlSeconds} s`);
+    }
+    const pinnedGrace = workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ workload: { terminationGracePeriodSeconds: 200 } })]));
+    assert.ok(Number(envValue(container(pinnedGrace, 'restore'), 'KEEPER_LEASE_WAIT_SECONDS')) >= 230, 'follows a pinned grace period');
+    const pinned = workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ restore: { leaseWaitSeconds: 45 } })]));
+    assert.equal(envValue(container(pinned, 'restore'), 'KEEPER_LEASE_WAIT_SECONDS'), '45', 'an explicit value is kept');
   });
 
   for (const shape of SHAPES) {
@@ -203,6 +233,20 @@ describe('chart: the pod', () => {
     });
   }
 
+  it("the sidecar's memory request covers its measured idle RSS with a large session (~120 MiB), with room for backups", async () => {
+    const mebibytes = (quantity: string) => {
+      const match = /^(\d+)(Mi|Gi)$/.exec(quantity);
+      assert.ok(match, `a Mi/Gi quantity: ${quantity}`);
+      return Number(match[1]) * (match[2] === 'Gi' ? 1024 : 1);
+    };
+    const sidecar = container(workloadPodSpec(await helmTemplate([values('native')])), 'sidecar');
+    assert.ok(mebibytes(sidecar.resources!.requests!['memory']!) >= 160, `request ${sidecar.resources!.requests!['memory']}`);
+    assert.ok(mebibytes(sidecar.resources!.limits!['memory']!) >= 384, `limit ${sidecar.resources!.limits!['memory']}`);
+    const component = parseManifests(await readFile(path.join(REPO, 'deploy', 'kustomize', 'components', 'baileys-keeper', 'keeper.yaml'), 'utf8'));
+    const componentSidecar = (component[0]!['spec'] as { template: { spec: PodSpec } }).template.spec.initContainers!.find((each) => each.name === 'baileys-keeper-sidecar')!;
+    assert.deepEqual(componentSidecar.resources, sidecar.resources, 'the kustomize component asks the same');
+  });
+
   it('sidecar probes: startup and readiness on /readyz, liveness on /healthz, on the port it listens on', async () => {
     const spec = workloadPodSpec(await helmTemplate([values('native')]));
     const sidecar = container(spec, 'sidecar');
@@ -214,12 +258,14 @@ describe('chart: the pod', () => {
     assert.equal(container(spec, 'restore').startupProbe, undefined);
   });
 
-  it('the grace period covers the bot stopping, the quiet period and the whole final backup', async () => {
+  it('the grace period covers the bot stopping (the classic preStop hook), the quiet period and the whole final backup', async () => {
     for (const shape of ['native', 'classic']) {
-      const spec = workloadPodSpec(await helmTemplate([values(shape)]));
-      const sidecar = container(spec, 'sidecar');
-      const needed = 30 + (Number(envValue(sidecar, 'KEEPER_SHUTDOWN_QUIET_MS')) + Number(envValue(sidecar, 'KEEPER_SHUTDOWN_TIMEOUT_MS'))) / 1000;
-      assert.ok(spec.terminationGracePeriodSeconds! > needed, `${shape}: ${spec.terminationGracePeriodSeconds} s > ${needed} s`);
+      for (const stopSeconds of [30, 75]) {
+        const spec = workloadPodSpec(await helmTemplate([values(shape), await valuesFile({ bot: { stopSeconds } })]));
+        const sidecar = container(spec, 'sidecar');
+        const needed = stopSeconds + (Number(envValue(sidecar, 'KEEPER_SHUTDOWN_QUIET_MS')) + Number(envValue(sidecar, 'KEEPER_SHUTDOWN_TIMEOUT_MS'))) / 1000;
+        assert.ok(spec.terminationGracePeriodSeconds! > needed, `${shape}, bot.stopSeconds ${stopSeconds}: ${spec.terminationGracePeriodSeconds} s > ${needed} s`);
+      }
     }
     const pinned = workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ workload: { terminationGracePeriodSeconds: 90 } })]));
     assert.equal(pinned.terminationGracePeriodSeconds, 90);
@@ -238,7 +284,7 @@ describe('chart: the pod', () => {
     assert.equal(envValue(sidecar, 'KEEPER_SHUTDOWN_TIMEOUT_MS'), String(defaults.DEFAULT_SHUTDOWN_TIMEOUT_MS));
     assert.equal(envValue(sidecar, 'KEEPER_LISTEN'), defaults.DEFAULT_LISTEN);
     assert.equal(envValue(restore, 'KEEPER_WAIT_SECONDS'), String(defaults.DEFAULT_WAIT_SECONDS));
-    assert.equal(envValue(restore, 'KEEPER_LEASE_WAIT_SECONDS'), String(defaults.DEFAULT_LEASE_WAIT_SECONDS));
+    // Not KEEPER_LEASE_WAIT_SECONDS: the chart computes it from the grace period (see above).
     assert.equal(envValue(restore, 'KEEPER_SCHEMA'), defaults.DEFAULT_SCHEMA);
     assert.equal(restore.image, `ghcr.io/baileys-keeper/baileys-keeper-init:${pkg.version}`);
     assert.equal(sidecar.image, `ghcr.io/baileys-keeper/baileys-keeper-sidecar:${pkg.version}`);
@@ -267,7 +313,7 @@ describe('chart: secrets', () => {
     const spec = workloadPodSpec(objects);
     const files = spec.volumes!.find((volume) => volume.secret)!;
     assert.equal(files.secret!.secretName, 'my-bot-keeper');
-    assert.equal(files.secret!.defaultMode, 0o400);
+    assert.equal(files.secret!.defaultMode, 0o440, 'readable by the group (fsGroup): the files belong to root');
     assert.deepEqual(files.secret!.items, [
       { key: 'api-token', path: 'api-token' },
       { key: 'encryption-key', path: 'encryption-key' },
@@ -293,19 +339,49 @@ describe('chart: monitoring', () => {
     for (const kind of ['ServiceMonitor', 'PodMonitor', 'PrometheusRule', 'ConfigMap']) assert.equal(kinds.includes(kind), false, kind);
   });
 
-  it('ServiceMonitor and PodMonitor scrape the sidecar port by name, with the extra labels', async () => {
-    const objects = await helmTemplate([values('monitoring-on')]);
-    const service = only(objects, 'Service') as K8sObject & { spec: { ports: { name: string; targetPort: string }[]; selector: Record<string, string> } };
+  it('the Service targets the sidecar port by number (a named port of a native sidecar resolves only from Kubernetes 1.32)', async () => {
+    for (const shape of ['native', 'classic']) {
+      const objects = await helmTemplate([values(shape)]);
+      const service = only(objects, 'Service') as K8sObject & { spec: { ports: { name: string; targetPort: unknown }[] } };
+      const sidecar = container(workloadPodSpec(objects), 'sidecar');
+      const port = sidecar.ports!.find((candidate) => candidate.name === 'http')!.containerPort;
+      assert.deepEqual(service.spec.ports.map((each) => [each.name, each.targetPort]), [['http', port]], `${shape}: numeric targetPort`);
+    }
+  });
+
+  it('ServiceMonitor and PodMonitor scrape the sidecar port, with the extra labels, and select this release', async () => {
+    const objects = await helmTemplate([values('monitoring-on'), await valuesFile({ monitoring: { serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } }, podMonitor: { enabled: false } } })]);
+    const service = only(objects, 'Service') as K8sObject & { spec: { selector: Record<string, string> } };
     const serviceMonitor = only(objects, 'ServiceMonitor') as K8sObject & { spec: { endpoints: { port: string; path: string }[]; selector: { matchLabels: Record<string, string> } } };
     assert.equal(serviceMonitor.metadata.labels!['release'], 'kube-prometheus-stack');
+    // A ServiceMonitor endpoint's `port` is the Service port's name.
     assert.deepEqual(serviceMonitor.spec.endpoints.map((endpoint) => [endpoint.port, endpoint.path]), [['http', '/metrics']]);
-    assert.ok(service.spec.ports.some((port) => port.name === 'http' && port.targetPort === 'http'));
     for (const [key, value] of Object.entries(serviceMonitor.spec.selector.matchLabels)) assert.equal(service.metadata.labels![key], value);
-    const podMonitor = only(objects, 'PodMonitor') as K8sObject & { spec: { podMetricsEndpoints: { port: string }[]; selector: { matchLabels: Record<string, string> } } };
+
+    const withPodMonitor = await helmTemplate([values('monitoring-on')]);
+    assert.equal(withPodMonitor.some((object) => object.kind === 'ServiceMonitor'), false, 'monitoring-on scrapes once, with the PodMonitor');
+    const podMonitor = only(withPodMonitor, 'PodMonitor') as K8sObject & { spec: { podMetricsEndpoints: { port: string }[]; selector: { matchLabels: Record<string, string> } } };
     assert.equal(podMonitor.metadata.labels!['release'], 'kube-prometheus-stack');
-    const sidecar = container(workloadPodSpec(objects), 'sidecar');
+    const workload = withPodMonitor.find((object) => object.kind === 'Deployment' || object.kind === 'StatefulSet')!;
+    const podLabels = (workload['spec'] as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
+    const sidecar = container(workloadPodSpec(withPodMonitor), 'sidecar');
     assert.ok(sidecar.ports!.some((port) => port.name === podMonitor.spec.podMetricsEndpoints[0]!.port));
-    assert.deepEqual(podMonitor.spec.selector.matchLabels, service.spec.selector);
+    // The PodMonitor selects pods: its labels must be on the pod template (not just on the Service).
+    for (const [key, value] of Object.entries(podMonitor.spec.selector.matchLabels)) assert.equal(podLabels[key], value, `pod label ${key}`);
+  });
+
+  it('with a StatefulSet, the ServiceMonitor selects one Service (not the headless one too: no double scrape)', async () => {
+    const objects = await helmTemplate([values('existing-secret'), await valuesFile({ monitoring: { serviceMonitor: { enabled: true } } })]);
+    const serviceMonitor = only(objects, 'ServiceMonitor') as K8sObject & { spec: { selector: { matchLabels: Record<string, string> } } };
+    const services = objects.filter((object) => object.kind === 'Service');
+    assert.equal(services.length, 2, 'the Service and the headless governing Service');
+    const selected = services.filter((service) => Object.entries(serviceMonitor.spec.selector.matchLabels).every(([key, value]) => service.metadata.labels?.[key] === value));
+    assert.deepEqual(selected.map((service) => service.metadata.name), ['bot-baileys-keeper']);
+  });
+
+  it('the schema refuses a ServiceMonitor and a PodMonitor at once (every series would be scraped twice)', async () => {
+    const both = await valuesFile({ monitoring: { serviceMonitor: { enabled: true }, podMonitor: { enabled: true } } });
+    assert.match(await helmTemplateError([values('native'), both]), /monitoring|serviceMonitor|podMonitor/);
   });
 
   it('PrometheusRule: the five alerts the issue names, on metric names the sidecar really exposes', async () => {
@@ -314,8 +390,8 @@ describe('chart: monitoring', () => {
     };
     const rules = rule.spec.groups.flatMap((group) => group.rules);
     const byName = new Map(rules.map((each) => [each.alert, each]));
-    assert.match(byName.get('BaileysKeeperBackupLagging')!.expr, /baileys_keeper_backup_lag_seconds\{[^}]*\}\) > 60$/);
-    assert.match(byName.get('BaileysKeeperBackupFailures')!.expr, /baileys_keeper_backups_total\{[^}]*result="failure"/);
+    assert.match(byName.get('BaileysKeeperBackupLagging')!.expr, /baileys_keeper_backup_lag_seconds\{.*\}\) > 60$/);
+    assert.match(byName.get('BaileysKeeperBackupFailures')!.expr, /baileys_keeper_backups_total\{.*result="failure"/);
     assert.match(byName.get('BaileysKeeperNoLeaseHeld')!.expr, /baileys_keeper_lease_held/);
     assert.match(byName.get('BaileysKeeperTornReadsPilingUp')!.expr, /baileys_keeper_torn_reads_total/);
     assert.match(byName.get('BaileysKeeperSessionNotRegistered')!.expr, /baileys_keeper_session_registered/);
@@ -323,10 +399,41 @@ describe('chart: monitoring', () => {
     for (const each of rules) {
       assert.ok(metricNamesIn(each.expr).length > 0, `${each.alert} uses a keeper metric`);
       for (const name of metricNamesIn(each.expr)) assert.ok(exposed.has(name), `${each.alert} uses ${name}, which the sidecar does not expose`);
-      assert.match(each.expr, /namespace="bots", pod=~"bot-baileys-keeper-\.\*", container="sidecar"/, `${each.alert} is scoped to this release`);
+      assert.ok(each.expr.includes(`namespace="bots", pod=~"${POD_REGEX}"`), `${each.alert} is scoped to this release: ${each.expr}`);
+      assert.doesNotMatch(each.expr, /container=/, `${each.alert}: no container matcher (native sidecars' series may lack it)`);
       assert.equal(each.labels['team'], 'bots');
       assert.ok(each.labels['severity']);
     }
+  });
+
+  it('PrometheusRule: aggregations keep the namespace label, every alert waits `for`, alertLabels.severity replaces the default', async () => {
+    type Rule = { alert: string; expr: string; for: string; labels: Record<string, string> };
+    const rulesOf = (objects: K8sObject[]) => (only(objects, 'PrometheusRule') as K8sObject & { spec: { groups: { rules: Rule[] }[] } }).spec.groups.flatMap((group) => group.rules);
+    // parseManifests refuses duplicate keys, so a second `severity` would fail the render here.
+    const rules = rulesOf(await helmTemplate([values('monitoring-on'), await valuesFile({ monitoring: { prometheusRule: { for: '7m', alertLabels: { severity: 'page', team: 'bots' } } } })]));
+    for (const each of rules) {
+      assert.equal(each.for, '7m', `${each.alert} uses monitoring.prometheusRule.for`);
+      assert.equal(each.labels['severity'], 'page', `${each.alert}: alertLabels.severity wins`);
+      // An aggregation without `by (namespace)` or a bare vector(0) drops the labels alerts are routed on.
+      for (const aggregation of each.expr.matchAll(/\b(max|min|sum|avg|count)\s*(by\s*\(([^)]*)\))?\s*\(/g)) {
+        assert.ok(aggregation[3]?.includes('namespace'), `${each.alert}: ${aggregation[0]} keeps namespace`);
+      }
+      assert.doesNotMatch(each.expr, /vector\(/, `${each.alert}: no label-less vector()`);
+    }
+    const failures = rules.find((each) => each.alert === 'BaileysKeeperBackupFailures')!;
+    assert.match(failures.expr, /\) > [1-9]\d*$/, 'a single failure that the retry fixed does not fire');
+    const lease = async (replicas: number) =>
+      rulesOf(await helmTemplate([values('monitoring-on'), await valuesFile({ replicas })])).find((each) => each.alert === 'BaileysKeeperNoLeaseHeld')!.expr;
+    assert.match(await lease(1), /absent\(baileys_keeper_lease_held\{namespace="bots"/, 'running: no scraped sidecar at all fires too');
+    assert.doesNotMatch(await lease(0), /absent/, 'replicas 0 (stopped) does not fire for the missing sidecar');
+  });
+
+  it("the alerts' pod matcher takes this release's pods and not those of a release whose name extends it", () => {
+    const matches = (pod: string) => new RegExp(`^(?:${POD_REGEX})$`).test(pod);
+    assert.ok(matches('bot-baileys-keeper-0'), 'StatefulSet pod');
+    assert.ok(matches('bot-baileys-keeper-5d8f7c9b4-x2k9q'), 'Deployment pod');
+    assert.equal(matches('bot-baileys-keeper-canary-0'), false);
+    assert.equal(matches('bot-baileys-keeper-canary-5d8f7c9b4-x2k9q'), false);
   });
 
   it('Grafana dashboard: a ConfigMap with the sidecar label, valid JSON, only real metric names', async () => {
@@ -339,12 +446,20 @@ describe('chart: monitoring', () => {
     const used = new Set<string>();
     for (const panel of dashboard.panels) {
       assert.ok(panel.targets.length > 0, `${panel.title} has a query`);
-      for (const target of panel.targets) for (const name of metricNamesIn(target.expr)) used.add(name);
+      for (const target of panel.targets) {
+        assert.doesNotMatch(target.expr, /container=/, `${panel.title}: no container matcher (native sidecars' series may lack it)`);
+        for (const name of metricNamesIn(target.expr)) used.add(name);
+      }
     }
     for (const name of used) assert.ok(exposed.has(name), `the dashboard uses ${name}, which the sidecar does not expose`);
     for (const name of ['baileys_keeper_backup_lag_seconds', 'baileys_keeper_backups_total', 'baileys_keeper_lease_held', 'baileys_keeper_session_registered']) {
       assert.ok(used.has(name), `the dashboard shows ${name}`);
     }
+    // Only `run` counts restores; the chart's restore is an init container that exits before any scrape.
+    assert.equal(used.has('baileys_keeper_restores_total'), false, 'no panel that is always 0 in this chart');
+    // Before the first backup the timestamp is 0: `time() - 0` would show ~56 years.
+    const since = dashboard.panels.find((panel) => panel.title === 'Since last successful backup')!;
+    assert.match(since.targets[0]!.expr, /^time\(\) - \(max\(baileys_keeper_last_backup_success_timestamp_seconds\{[^}]*\}\) > 0\)$/);
   });
 
   it('the metric-name check can fail: a made-up name is not exposed', async () => {
@@ -369,7 +484,7 @@ describe('chart: NOTES.txt', () => {
     assert.match(native, /session API is off/);
     assert.doesNotMatch(native, /Classic mode/);
     const classic = await notes('classic');
-    assert.match(classic, /Classic mode: the bot and the sidecar get SIGTERM together.*\n5000 ms/);
+    assert.match(classic, /Classic mode: .*preStop hook holds its SIGTERM back for bot\.stopSeconds\n\(30 s\).*\n5000 ms/);
     assert.match(await notes('existing-secret'), /logs statefulset\/bot-baileys-keeper -c restore/);
   });
 });

@@ -57,6 +57,14 @@ describe('kustomize: the example overlay', () => {
       assert.equal(keeper.securityContext!['readOnlyRootFilesystem'], true);
       assert.equal(keeper.securityContext!['runAsNonRoot'], true);
     }
+    // restore writes 0600 files as the keeper's user: the bot must be that user to read them.
+    const uid = (name: string) => container(spec, name).securityContext?.['runAsUser'] ?? spec.securityContext?.['runAsUser'];
+    assert.ok(uid('baileys-keeper-restore') !== undefined);
+    assert.equal(uid('bot'), uid('baileys-keeper-restore'), "the bot runs as the keeper's UID");
+    // A Deployment replaces an evicted pod while it still stops: restore waits out its grace and lease.
+    const restoreEnv = resolveEnv(container(spec, 'baileys-keeper-restore'), [...objects, userSecret('postgres://x')]);
+    const sidecarEnv = resolveEnv(container(spec, 'baileys-keeper-sidecar'), [...objects, userSecret('postgres://x')]);
+    assert.ok(Number(restoreEnv['KEEPER_LEASE_WAIT_SECONDS']) >= spec.terminationGracePeriodSeconds! + Number(sidecarEnv['KEEPER_LEASE_TTL_MS']) / 1000);
     const sidecar = container(spec, 'baileys-keeper-sidecar');
     assert.equal(sidecar.startupProbe?.httpGet?.path, '/readyz');
     assert.equal(sidecar.livenessProbe?.httpGet?.path, '/healthz');

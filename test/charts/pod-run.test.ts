@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { cliEnv, collect, runCli } from '../support/cli.js';
@@ -17,7 +17,7 @@ import { LocalPod } from '../support/charts/local-pod.js';
 import { resolveEnv, type Container } from '../support/charts/pod.js';
 import { CHART, helmTemplate, type K8sObject } from '../support/charts/render.js';
 import { REPO } from '../support/paths.js';
-import { diffTrees, storedHead, waitFor } from '../support/sidecar.js';
+import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
 
 const CHURN_BOT = path.join(REPO, 'build', 'test', 'support', 'churn-bot.js');
 
@@ -25,28 +25,47 @@ interface Bot {
   out: string;
 }
 
+// The bot keeps writing this long after SIGTERM (closing its socket, flushing queues). Longer than the
+// classic sidecar's quiet-wait cap (half of SHUTDOWN_TIMEOUT_MS): without the preStop hook holding the
+// sidecar's SIGTERM back, its final backup would come before the bot's last writes.
+const LINGER_MS = 4000;
+const SHUTDOWN_TIMEOUT_MS = 6000;
+const BOT_STOP_SECONDS = 6;
+
+/** A values file: the bot's stop time and the sidecar's shutdown budget, short enough for a test. */
+async function shortShutdown(): Promise<string> {
+  const file = path.join(await tempDir('pod-values'), 'values.json');
+  await writeFile(file, JSON.stringify({ bot: { stopSeconds: BOT_STOP_SECONDS }, sidecar: { shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS } }));
+  return file;
+}
+
 /** One pod's life: start, let the bot churn until the sidecar has stored a few generations, terminate. */
 async function livePod(shape: string, databaseUrl: string, session: string, seed: number) {
-  const objects = await helmTemplate([path.join(CHART, 'ci', `${shape}-values.yaml`)], { 'secret.create.databaseUrl': databaseUrl, 'session.id': session });
+  const objects = await helmTemplate([path.join(CHART, 'ci', `${shape}-values.yaml`), await shortShutdown()], { 'secret.create.databaseUrl': databaseUrl, 'session.id': session });
   const pod = await LocalPod.create(objects, await tempDir(`pod-${shape}`));
   const botDir = pod.hostPath('bot', pod.container('bot').volumeMounts!.find((mount) => mount.name === 'auth')!.mountPath);
   const bot: Bot = { out: '' };
   let restoredAtBotStart: Map<string, string> | null = null;
-  await pod.start((container, hostDir) => {
-    // The bot's own view of its auth directory, through its own mount.
-    const dir = hostDir(container.volumeMounts!.find((mount) => mount.name === 'auth')!.mountPath);
-    restoredAtBotStart = readTreeNow(dir);
-    const child = spawn(process.execPath, [CHURN_BOT, dir, '--rate', '20', '--seed', String(seed)], { stdio: ['ignore', 'pipe', 'ignore'] });
-    child.stdout.on('data', (chunk: Buffer) => (bot.out += chunk.toString()));
-    return child;
-  });
-  await waitFor(() => (bot.out.includes('ready') ? true : null), 30_000, () => `the bot did not start: ${bot.out}`);
-  const sidecar = pod.service('sidecar');
-  const before = await sidecar.metric('baileys_keeper_backups_total{result="success"}');
-  // Backups happen while the bot runs (not only at shutdown).
-  await waitFor(async () => ((await sidecar.metric('baileys_keeper_backups_total{result="success"}')) >= before + 2 ? true : null), 60_000, () => sidecar.output.join('\n'));
-  const ends = await pod.terminate();
-  return { pod, botDir, bot, ends, restoredAtBotStart, sidecarOutput: sidecar.output };
+  try {
+    await pod.start((container, hostDir) => {
+      // The bot's own view of its auth directory, through its own mount.
+      const dir = hostDir(container.volumeMounts!.find((mount) => mount.name === 'auth')!.mountPath);
+      restoredAtBotStart = readTreeNow(dir);
+      const child = spawn(process.execPath, [CHURN_BOT, dir, '--rate', '20', '--seed', String(seed), '--linger-ms', String(LINGER_MS)], { stdio: ['ignore', 'pipe', 'ignore'] });
+      child.stdout.on('data', (chunk: Buffer) => (bot.out += chunk.toString()));
+      return child;
+    });
+    await waitFor(() => (bot.out.includes('ready') ? true : null), 30_000, () => `the bot did not start: ${bot.out}`);
+    const sidecar = pod.service('sidecar');
+    const before = await sidecar.metric('baileys_keeper_backups_total{result="success"}');
+    // Backups happen while the bot runs (not only at shutdown).
+    await waitFor(async () => ((await sidecar.metric('baileys_keeper_backups_total{result="success"}')) >= before + 2 ? true : null), 60_000, () => sidecar.output.join('\n'));
+    const ends = await pod.terminate();
+    return { pod, botDir, bot, ends, restoredAtBotStart, sidecarOutput: sidecar.output };
+  } catch (error) {
+    pod.kill();
+    throw error;
+  }
 }
 
 /** name → content of the files in `dir`, read synchronously (before the bot process exists). */
@@ -67,23 +86,25 @@ for (const shape of ['native', 'classic']) {
     const url = await freshDatabase(`pod_${shape}`);
     const session = `pod-${shape}`;
 
-    it('restores before the bot starts, backs up while it runs, and loses no write at SIGTERM, over two pods', async () => {
+    it('restores before the bot starts, backs up while it runs, and loses no write of a bot that writes on after SIGTERM, over two pods', async () => {
       // Pod 1: a new session. The restore finds nothing, the bot pairs, the sidecar stores its churn.
       const first = await livePod(shape, url, session, 5);
       assert.equal(first.ends.get('bot')!.code, 0, 'the bot stopped cleanly');
       assert.equal(first.ends.get('sidecar')!.code, 0, `the sidecar's final backup succeeded:\n${first.sidecarOutput.join('\n')}`);
-      assert.match(first.bot.out, /stopped \d+/);
+      assert.match(first.bot.out, /lingering\nstopped \d+/, 'the bot kept writing after SIGTERM');
+      const firstDir = await readTree(first.botDir);
+      assert.deepEqual(diffTrees(await storedHead(url, session), firstDir), [], 'the stored head is exactly the directory the bot left');
       const events = first.pod.events;
       assert.ok(events.indexOf('restore exited 0') < events.indexOf('bot started'), `restore finished before the bot started: ${events.join(', ')}`);
       if (shape === 'native') {
         assert.ok(events.indexOf('sidecar probe passed') < events.indexOf('bot started'), 'the bot starts once the sidecar watches');
         assert.ok(events.indexOf('bot exited 0') < events.indexOf('sidecar SIGTERM'), `native: the sidecar gets SIGTERM after the bot exited: ${events.join(', ')}`);
       } else {
-        assert.equal(events.indexOf('sidecar SIGTERM'), events.indexOf('bot SIGTERM') + 1, `classic: both get SIGTERM at once: ${events.join(', ')}`);
-        assert.ok(events.indexOf('sidecar SIGTERM') < events.indexOf('bot exited 0'));
+        // Kubernetes stops both containers at once: the bot gets SIGTERM, the sidecar runs its preStop hook.
+        assert.ok(events.indexOf('sidecar preStop') >= 0 && events.indexOf('sidecar preStop') < events.indexOf('bot exited 0'), `classic: the sidecar's hook starts with the bot's SIGTERM: ${events.join(', ')}`);
+        assert.ok(events.indexOf('bot exited 0') < events.indexOf('sidecar SIGTERM'), `classic: the hook holds the sidecar's SIGTERM back until the bot is gone: ${events.join(', ')}`);
       }
-      const firstDir = await readTree(first.botDir);
-      assert.deepEqual(diffTrees(await storedHead(url, session), firstDir), [], 'the stored head is exactly the directory the bot left');
+      assert.equal(events.some((event) => event.endsWith('SIGKILL')), false, `nothing outlived the grace period: ${events.join(', ')}`);
       assert.ok(creds(firstDir).me, 'the bot paired');
 
       // Pod 2: the next deploy, on a new empty volume. The restore brings back pod 1's last state
@@ -102,9 +123,10 @@ for (const shape of ['native', 'classic']) {
 describe('pod run: the API token from the mounted Secret, and the helm test script', async () => {
   const url = await freshDatabase('pod_token');
 
-  it('the sidecar answers the session API with the token file it was given; the helm test script passes, then fails once it is gone', async () => {
-    const objects = await helmTemplate([path.join(CHART, 'ci', 'classic-values.yaml')], { 'secret.create.databaseUrl': url, 'session.id': 'pod-token' });
+  it('the sidecar answers the session API with the token file it was given; the helm test script passes, then fails once it is gone', async (t) => {
+    const objects = await helmTemplate([path.join(CHART, 'ci', 'classic-values.yaml'), await shortShutdown()], { 'secret.create.databaseUrl': url, 'session.id': 'pod-token' });
     const pod = await LocalPod.create(objects, await tempDir('pod-token'));
+    t.after(() => pod.kill());
     const env = pod.env(pod.container('sidecar'));
     const token = (await readFile(env['KEEPER_API_TOKEN_FILE']!, 'utf8')).trim();
     assert.equal(token, 'not-a-real-token', 'the file holds the Secret value');
@@ -123,7 +145,25 @@ describe('pod run: the API token from the mounted Secret, and the helm test scri
     const helmTest = (url: string, seconds: string) => collect(spawn(process.execPath, script, { env: { ...resolveEnv(testPod.spec.containers[0]!, objects), READYZ_URL: url, TIMEOUT_SECONDS: seconds } }));
     const passed = await helmTest(`http://127.0.0.1:${sidecar.port}/readyz`, '30');
     assert.equal(passed.code, 0, passed.stderr);
-    assert.match(passed.stdout, /^ok: .* answered 200/);
+    assert.match(passed.stdout, /^ok: .* answered 200.*the sidecar holds the lease/);
+
+    // A second sidecar of the same session stands by (the pod's holds the lease): /readyz is 200 there
+    // too, but it is not the writer, and helm test says so.
+    const standbyDir = path.join(await tempDir('pod-token-standby'), 'auth_info');
+    await mkdir(standbyDir);
+    const standby = await startService(['sidecar'], { ...pod.env(pod.container('sidecar')), KEEPER_DIR: standbyDir });
+    try {
+      await waitFor(async () => ((await standby.get('/readyz')).status === 200 ? true : null), 60_000, () => standby.output.join('\n'));
+      const notWriter = await helmTest(`http://127.0.0.1:${standby.port}/readyz`, '3');
+      assert.equal(notWriter.code, 1, `helm test fails on a sidecar standing by: ${notWriter.stdout}`);
+      assert.match(notWriter.stderr, /lease_held is not 1/);
+    } finally {
+      standby.child.kill('SIGTERM');
+      const killer = setTimeout(() => standby.child.kill('SIGKILL'), 30_000);
+      const end = await standby.exited;
+      clearTimeout(killer);
+      assert.equal(end.code, 0, `the standby sidecar stopped on SIGTERM:\n${standby.output.join('\n')}`);
+    }
 
     const ends = await pod.terminate();
     assert.equal(ends.get('sidecar')!.code, 0);
@@ -137,13 +177,14 @@ describe('pod run: encryption at rest with the key from the Secret', async () =>
   const url = await freshDatabase('pod_encrypted');
   const key = randomBytes(32).toString('base64');
 
-  it('the pod stores ciphertext only; restoring needs the same key', async () => {
+  it('the pod stores ciphertext only; restoring needs the same key', async (t) => {
     const objects = await helmTemplate([path.join(CHART, 'ci', 'native-values.yaml')], {
       'secret.create.databaseUrl': url,
       'secret.create.encryptionKey': key,
       'session.id': 'pod-encrypted',
     });
     const pod = await LocalPod.create(objects, await tempDir('pod-encrypted'));
+    t.after(() => pod.kill());
     for (const name of ['restore', 'sidecar']) {
       const file = pod.env(pod.container(name))['KEEPER_ENCRYPTION_KEY_FILE'];
       assert.ok(file, `${name} is given the key as a file`);

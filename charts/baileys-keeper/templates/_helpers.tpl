@@ -97,7 +97,8 @@ baileys-keeper.serviceAccountName: the pod's ServiceAccount.
 
 {{/*
 baileys-keeper.terminationGracePeriodSeconds: long enough for the bot to stop, then the sidecar's quiet
-period and its whole bounded final backup (native mode runs them one after the other), plus 5 s margin.
+period and its whole bounded final backup, plus 5 s margin. Both modes run them one after the other:
+native mode by Kubernetes' ordering, classic mode by the sidecar's preStop hook (bot.stopSeconds).
 */}}
 {{- define "baileys-keeper.terminationGracePeriodSeconds" -}}
 {{- if kindIs "invalid" .Values.workload.terminationGracePeriodSeconds }}
@@ -105,6 +106,21 @@ period and its whole bounded final backup (native mode runs them one after the o
 {{- add .Values.bot.stopSeconds (div (add $sidecarMs 999) 1000) 5 }}
 {{- else }}
 {{- .Values.workload.terminationGracePeriodSeconds }}
+{{- end }}
+{{- end }}
+
+{{/*
+baileys-keeper.leaseWaitSeconds: how long restore waits for another holder of the lease. Unless set, long
+enough for the old pod to finish its whole termination (the grace period) and, if it was SIGKILLed
+before releasing, for its lease to expire (leaseTtlMs), plus 10 s margin. A Deployment's ReplicaSet
+starts the replacement of an evicted or deleted pod at once, while the old pod is still stopping; a
+shorter wait would give up and restore the old pod's state before its last writes were stored.
+*/}}
+{{- define "baileys-keeper.leaseWaitSeconds" -}}
+{{- if kindIs "invalid" .Values.restore.leaseWaitSeconds }}
+{{- add (include "baileys-keeper.terminationGracePeriodSeconds" . | int) (div (add .Values.sidecar.leaseTtlMs 999) 1000) 10 }}
+{{- else }}
+{{- .Values.restore.leaseWaitSeconds }}
 {{- end }}
 {{- end }}
 
@@ -187,7 +203,7 @@ baileys-keeper.restoreContainer: the init container that restores the session be
     - name: KEEPER_WAIT_SECONDS
       value: {{ .Values.restore.waitSeconds | quote }}
     - name: KEEPER_LEASE_WAIT_SECONDS
-      value: {{ .Values.restore.leaseWaitSeconds | quote }}
+      value: {{ include "baileys-keeper.leaseWaitSeconds" . | quote }}
   volumeMounts:
     {{- include "baileys-keeper.keeperMounts" . | nindent 4 }}
   resources:
@@ -206,6 +222,16 @@ container with restartPolicy Always, which Kubernetes stops only after the bot h
   imagePullPolicy: {{ .Values.image.pullPolicy }}
   {{- if eq .Values.sidecar.mode "native" }}
   restartPolicy: Always
+  {{- else }}
+  # Classic mode: Kubernetes would send SIGTERM to the bot and the sidecar at once, and the sidecar
+  # waits for quiet only up to half its shutdown budget: a bot still writing on its way out would lose
+  # its last writes. The hook holds the sidecar's SIGTERM back for the bot's stop time (bot.stopSeconds),
+  # so its final backup comes after the bot is gone. The hook's time counts against the grace period,
+  # which already includes bot.stopSeconds.
+  lifecycle:
+    preStop:
+      exec:
+        command: ["node", "-e", "setTimeout(() => {}, {{ mul .Values.bot.stopSeconds 1000 }})"]
   {{- end }}
   args:
     - sidecar
@@ -386,7 +412,9 @@ spec:
     - name: keeper-secret-files
       secret:
         secretName: {{ include "baileys-keeper.secretName" . }}
-        defaultMode: 0400
+        # Owner root, group fsGroup: the keeper's user reads the files through the group, so the group
+        # needs read (0400 would leave them readable only where fsGroup handling adds it).
+        defaultMode: 0440
         items:
           {{- if $apiKey }}
           - key: {{ $apiKey }}
@@ -400,8 +428,22 @@ spec:
 {{- end }}
 
 {{/*
-baileys-keeper.metricsSelector: PromQL label matchers for this release's sidecar series.
+baileys-keeper.alertLabels: an alert's labels: its default severity, then monitoring.prometheusRule.alertLabels,
+which win (a severity given there replaces the default instead of rendering a second key).
+Call with (dict "severity" S "extra" .alertLabels).
+*/}}
+{{- define "baileys-keeper.alertLabels" -}}
+{{- toYaml (merge (dict) (default (dict) .extra) (dict "severity" .severity)) }}
+{{- end }}
+
+{{/*
+baileys-keeper.metricsSelector: PromQL label matchers for this release's sidecar series. By namespace and
+pod name only: the only container of the pod that serves /metrics is the sidecar, and Prometheus's
+endpoints discovery long left the `container` label off ports of init containers (native mode), so a
+`container="sidecar"` matcher would match nothing there. The pod regex is anchored to this release's pod
+names (<fullname>-0 of a StatefulSet, <fullname>-<template hash>-<5 chars> of a Deployment), so another
+release whose name starts with this one's is not matched.
 */}}
 {{- define "baileys-keeper.metricsSelector" -}}
-namespace="{{ .Release.Namespace }}", pod=~"{{ include "baileys-keeper.fullname" . }}-.*", container="sidecar"
+namespace="{{ .Release.Namespace }}", pod=~"{{ include "baileys-keeper.fullname" . | replace "." "\\\\." }}-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})"
 {{- end }}

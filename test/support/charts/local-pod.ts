@@ -2,11 +2,14 @@
 //  - init containers in order: a regular one must exit 0 before the next starts; one with
 //    restartPolicy Always (a native sidecar) is started and must pass its startup probe first;
 //  - then every regular container at once;
-//  - termination: SIGTERM to the regular containers; native sidecars get theirs only after every
-//    regular container has exited (in reverse order), as Kubernetes 1.29+ does.
+//  - termination: each regular container's preStop hook (an exec command, run as a process), then its
+//    SIGTERM, all containers at once; native sidecars get theirs (preStop, then SIGTERM) only after
+//    every regular container has exited, in reverse order, as Kubernetes 1.29+ does; whatever still runs
+//    when terminationGracePeriodSeconds (counted from the start, preStop hooks included) is over gets
+//    SIGKILL.
 // Keeper containers run as `node dist/cli.js <args>` with their rendered env; volume mount paths are
 // mapped into a temp dir, and the listen address is moved to a free loopback port.
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { collect, startCli } from '../cli.js';
 import { startService, waitFor, type Service } from '../sidecar.js';
 import { allContainers, hostPath, mapEnvPaths, materialiseVolumes, resolveEnv, workloadPodSpec, type Container, type PodSpec } from './pod.js';
@@ -25,7 +28,8 @@ interface Running {
 const KEEPER_IMAGE = /\/baileys-keeper-(init|sidecar):/;
 
 export class LocalPod {
-  /** What happened, in order: "<container> started", "<container> exited <code>", "<container> SIGTERM". */
+  /** What happened, in order: "<container> started", "<container> exited <code|signal>", "<container> preStop",
+   *  "<container> preStop done", "<container> SIGTERM", "<container> SIGKILL". */
   readonly events: string[] = [];
   private readonly nativeSidecars: Running[] = [];
   private readonly regular: Running[] = [];
@@ -93,16 +97,46 @@ export class LocalPod {
   /** Terminates the pod in Kubernetes' order; resolves with each container's exit. */
   async terminate(): Promise<Map<string, { code: number | null; signal: NodeJS.Signals | null }>> {
     const ends = new Map<string, { code: number | null; signal: NodeJS.Signals | null }>();
-    const stop = async (group: Running[]) => {
-      for (const running of group) {
-        this.events.push(`${running.name} SIGTERM`);
-        running.child.kill('SIGTERM');
+    const everyone = [...this.regular, ...this.nativeSidecars];
+    const graceMs = (this.spec.terminationGracePeriodSeconds ?? 30) * 1000;
+    const deadline = setTimeout(() => {
+      for (const running of everyone) {
+        if (ends.has(running.name) || running.child.exitCode !== null || running.child.signalCode !== null) continue;
+        this.events.push(`${running.name} SIGKILL`);
+        running.child.kill('SIGKILL');
       }
-      for (const running of group) ends.set(running.name, await running.exited);
+    }, graceMs);
+    const stop = async (running: Running) => {
+      await this.preStop(running);
+      this.events.push(`${running.name} SIGTERM`);
+      running.child.kill('SIGTERM');
+      ends.set(running.name, await running.exited);
     };
-    await stop(this.regular);
-    for (const sidecar of [...this.nativeSidecars].reverse()) await stop([sidecar]);
+    try {
+      await Promise.all(this.regular.map(stop));
+      for (const sidecar of [...this.nativeSidecars].reverse()) await stop(sidecar);
+    } finally {
+      clearTimeout(deadline);
+    }
     return ends;
+  }
+
+  /** SIGKILLs whatever still runs (after a failed assertion: live processes would keep the test file open). */
+  kill(): void {
+    for (const running of [...this.regular, ...this.nativeSidecars]) {
+      if (running.child.exitCode === null && running.child.signalCode === null) running.child.kill('SIGKILL');
+    }
+  }
+
+  /** Runs the container's preStop exec hook (a keeper image has only `node`), as the kubelet does before SIGTERM. */
+  private async preStop(running: Running): Promise<void> {
+    const command = this.container(running.name).lifecycle?.preStop?.exec?.command;
+    if (!command) return;
+    const [program, ...args] = command;
+    if (program !== 'node') throw new Error(`${running.name}: preStop runs ${program}; only node commands can run here`);
+    this.events.push(`${running.name} preStop`);
+    const hook = await collect(spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] }), { timeoutMs: (this.spec.terminationGracePeriodSeconds ?? 30) * 1000 });
+    this.events.push(`${running.name} preStop done ${hook.code}`);
   }
 
   private async runToCompletion(init: Container): Promise<void> {

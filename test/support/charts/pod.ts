@@ -33,7 +33,7 @@ export interface Container {
   livenessProbe?: Probe;
   securityContext?: Record<string, unknown>;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
-  lifecycle?: unknown;
+  lifecycle?: { preStop?: { exec?: { command: string[] } } };
 }
 export interface Volume {
   name: string;
