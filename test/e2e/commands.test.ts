@@ -12,9 +12,9 @@ describe('query and admin commands', async () => {
     const results = await Promise.all(Array.from({ length: 8 }, () => runCli(['migrate', '--json'], { env })));
     for (const result of results) assert.equal(result.code, 0, result.stderr);
     const applied = results.flatMap((result) => JSON.parse(result.stdout).applied as string[]);
-    assert.deepEqual(applied.sort(), ['0001_init.sql', '0002_encryption_at_rest.sql', '0003_encryption_marker.sql'], 'exactly one process applied each migration');
+    assert.deepEqual(applied.sort(), ['0001_init.sql', '0002_encryption_at_rest.sql', '0003_encryption_marker.sql', '0004_files_encrypted_index.sql'], 'exactly one process applied each migration');
     const rows = await query(env['DATABASE_URL']!, 'SELECT version FROM baileys_keeper.migrations');
-    assert.equal(rows.length, 3);
+    assert.equal(rows.length, 4);
   });
 
   const url = await freshDatabase('commands');
