@@ -289,17 +289,10 @@ export class SessionStore {
     const failures: VerifyFailure[] = [];
     if (marker.problem) failures.push({ name: '', generationFrom: null, reason: marker.problem, missingKey: marker.missingKey });
     let checked = 0;
-    let after: { name: string; generationFrom: number } | null = null;
-    for (;;) {
-      const page = await q.fileVersionsPage(this.db, this.db, sessionId, after, pageSize);
-      for (const version of page) {
-        const opened = openRow(this.keys, sessionId, version, marker.rule);
-        if ('reason' in opened) failures.push({ name: version.name, generationFrom: version.generationFrom, reason: opened.reason, missingKey: opened.missingKey });
-      }
-      checked += page.length;
-      const last = page.at(-1);
-      if (!last || page.length < pageSize) break;
-      after = { name: last.name, generationFrom: last.generationFrom };
+    for await (const version of this.everyVersion(this.db, sessionId, pageSize)) {
+      const opened = openRow(this.keys, sessionId, version, marker.rule);
+      if ('reason' in opened) failures.push({ name: version.name, generationFrom: version.generationFrom, reason: opened.reason, missingKey: opened.missingKey });
+      checked++;
     }
     return { checked, failures };
   }
@@ -323,6 +316,18 @@ export class SessionStore {
   async leaseHolder(sessionId: string): Promise<{ owner: string; expiresAt: Date } | null> {
     const session = await q.getSession(this.db, this.db, sessionId);
     return session?.leaseLive && session.leaseOwner && session.leaseExpiresAt ? { owner: session.leaseOwner, expiresAt: session.leaseExpiresAt } : null;
+  }
+
+  /** Every stored version of the session, a page at a time, in (name, generation_from) order. */
+  private async *everyVersion(tx: Queryable, sessionId: string, pageSize = 500): AsyncGenerator<StoredFileVersion> {
+    let after: { name: string; generationFrom: number } | null = null;
+    for (;;) {
+      const page = await q.fileVersionsPage(this.db, tx, sessionId, after, pageSize);
+      yield* page;
+      const last = page.at(-1);
+      if (!last || page.length < pageSize) return;
+      after = { name: last.name, generationFrom: last.generationFrom };
+    }
   }
 
   /** False when `file` must be stored (new, changed, or plaintext while encryption is on). */
@@ -357,16 +362,9 @@ export class SessionStore {
   private async olderVerifying(tx: Queryable, sessionId: string, generation: number, rule: PlaintextRule): Promise<string> {
     const bad: StoredFileVersion[] = [];
     const spans: { generationFrom: number; generationTo: number | null }[] = [];
-    let after: { name: string; generationFrom: number } | null = null;
-    for (;;) {
-      const page = await q.fileVersionsPage(this.db, tx, sessionId, after, 500);
-      for (const version of page) {
-        spans.push({ generationFrom: version.generationFrom, generationTo: version.generationTo });
-        if ('reason' in openRow(this.keys, sessionId, version, rule)) bad.push(version);
-      }
-      const last = page.at(-1);
-      if (!last || page.length < 500) break;
-      after = { name: last.name, generationFrom: last.generationFrom };
+    for await (const version of this.everyVersion(tx, sessionId)) {
+      spans.push({ generationFrom: version.generationFrom, generationTo: version.generationTo });
+      if ('reason' in openRow(this.keys, sessionId, version, rule)) bad.push(version);
     }
     const visible = (version: { generationFrom: number; generationTo: number | null }, g: number) =>
       version.generationFrom <= g && (version.generationTo === null || version.generationTo > g);
