@@ -2,7 +2,7 @@
 // once its bot has stopped; the runner then checks the invariants against what is left running.
 import { execFileSync } from 'node:child_process';
 import { existsSync, watch, writeFileSync } from 'node:fs';
-import { mkdir, readdir, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { STAGING_PREFIX } from '../../src/restore.js';
 import path from 'node:path';
 import { Curve } from '@whiskeysockets/baileys';
@@ -149,12 +149,18 @@ const dropConnection: Scenario = {
 
 /** Restores started per restore-kill run before it stops trying to kill one mid-way. */
 const RESTORE_KILL_ATTEMPTS = 15;
+/** The longest kill delay after a stage appears; halved each time a kill comes after the restore finished. */
+const RESTORE_KILL_MAX_DELAY_MS = 40;
+
+type KillOutcome = 'landed' | 'too late' | 'finished first';
 
 /**
- * Starts `restore` and SIGKILLs it a random 0-40 ms after its stage directory appears in `dir`
- * (inotify). True when the kill landed mid-restore: the process died from it and left a stage behind.
+ * Starts `restore` and SIGKILLs it a random 0-`maxDelayMs` ms after its stage directory appears in
+ * `dir` (inotify). 'landed' when the process died from the kill and left a stage behind; 'too late'
+ * when the kill came after the restore had finished; 'finished first' when it finished before its
+ * stage was seen at all.
  */
-async function killRestoreMidway(ctx: RunContext, random: Random, args: string[], dir: string, env: Record<string, string | undefined>): Promise<boolean> {
+async function killRestoreMidway(ctx: RunContext, random: Random, maxDelayMs: number, args: string[], dir: string, env: Record<string, string | undefined>): Promise<KillOutcome> {
   await mkdir(dir, { recursive: true });
   let stageSeen!: () => void;
   const staged = new Promise<'staged'>((resolve) => (stageSeen = () => resolve('staged')));
@@ -167,19 +173,19 @@ async function killRestoreMidway(ctx: RunContext, random: Random, args: string[]
     const first = await Promise.race([staged, done.then(() => 'exited' as const)]);
     let after = -1;
     if (first === 'staged') {
-      after = await ctx.pause(0, 40, random);
+      after = await ctx.pause(0, maxDelayMs, random);
       child.kill('SIGKILL');
     }
     const ended = await done;
     const left = (await readdir(dir)).filter((name) => name.startsWith(STAGING_PREFIX));
-    const landed = ended.signal === 'SIGKILL' && left.length > 0;
+    const outcome: KillOutcome = after < 0 ? 'finished first' : ended.signal === 'SIGKILL' && left.length > 0 ? 'landed' : 'too late';
     ctx.run.note(
       after < 0
         ? `restore finished (exit ${ended.code}) before its stage was seen; trying again`
-        : `restore SIGKILLed ${after} ms after its stage appeared (${ended.signal ?? `exit ${ended.code}`}); ${landed ? `left ${left.length} stage(s)` : 'it had finished'}`,
+        : `restore SIGKILLed ${after} ms after its stage appeared (${ended.signal ?? `exit ${ended.code}`}); ${outcome === 'landed' ? `left ${left.length} stage(s)` : 'it had finished'}`,
     );
-    if (landed) ctx.run.count('landed mid-restore');
-    return landed;
+    if (outcome === 'landed') ctx.run.count('landed mid-restore');
+    return outcome;
   } finally {
     watcher.close();
   }
@@ -202,17 +208,28 @@ const restoreKill: Scenario = {
     const env = cliEnv(ctx.url);
     const overOlder = ctx.random.chance(0.5);
     const force = overOlder ? ['--force'] : [];
-    if (overOlder) {
+    // The pod's directory as the scenario starts it: empty, or an older generation to restore over.
+    const freshPod = async () => {
+      await rm(dir, { recursive: true, force: true });
+      if (!overOlder) return;
       const older = await runCli(['restore', '--dir', dir, '--session', SESSION, '--generation', '1'], { env });
       if (older.code !== 0) throw new Error(`restore of generation 1 failed: ${older.stderr}`);
-    }
-    // Each kill must land mid-restore (it leaves a stage behind); a restore that finished first is retried.
+    };
+    await freshPod();
+    // Each kill must land mid-restore (it leaves a stage behind, which the next restore meets). A
+    // restore that finished is a pod that came up: the next attempt is a new pod on a fresh directory
+    // (without that, an unforced restore would find a valid login and skip), and a kill that came too
+    // late shortens the next delay, so a fast restore on a fast machine is still caught mid-way.
     const kills = ctx.random.int(1, 3);
     // How many attempts it takes depends on timing: the kill delays have their own stream.
     const killRandom = ctx.random.stream('restore kills');
+    let maxDelayMs = RESTORE_KILL_MAX_DELAY_MS;
     for (let attempt = 1, landed = 0; landed < kills && attempt <= RESTORE_KILL_ATTEMPTS; attempt++) {
       ctx.run.count('restore kill attempts');
-      if (await killRestoreMidway(ctx, killRandom, ['restore', '--dir', dir, '--session', SESSION, ...force], dir, env)) landed++;
+      const outcome = await killRestoreMidway(ctx, killRandom, maxDelayMs, ['restore', '--dir', dir, '--session', SESSION, ...force], dir, env);
+      if (outcome === 'landed') landed++;
+      else await freshPod();
+      if (outcome === 'too late') maxDelayMs = Math.floor(maxDelayMs / 2);
     }
     const last = await runCli(['restore', '--dir', dir, '--session', SESSION, ...force], { env });
     if (last.code !== 0) ctx.run.violate(5, `the restore after the killed ones exited ${last.code}: ${messages(last.stdout + last.stderr).slice(-400)}`);
