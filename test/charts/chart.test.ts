@@ -1,12 +1,13 @@
-// The Helm chart, rendered for every supported shape (ci/*-values.yaml) with helm for Kubernetes 1.34:
-// lint, offline schema validation of every object, and the fields the keeper's guarantees depend on.
+// The Helm chart, rendered for every supported shape (ci/*-values.yaml) with helm for Kubernetes 1.34
+// (classic mode also for 1.25, the oldest Chart.yaml allows): lint, offline schema validation of every
+// object, and the fields the keeper's guarantees depend on.
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import * as defaults from '../../src/config.js';
-import { validateObjects } from '../support/charts/k8s-schema.js';
+import { OLDEST_SCHEMA, validateObjects } from '../support/charts/k8s-schema.js';
 import { cliEnvNames, exposedMetricNames, metricNamesIn } from '../support/charts/names.js';
 import { allContainers, container, workloadPodSpec, type Container, type PodSpec } from '../support/charts/pod.js';
 import { CHART, helmTemplate, helmTemplateError, only, parseManifests, type K8sObject } from '../support/charts/render.js';
@@ -52,6 +53,28 @@ describe('chart: lint and schema', () => {
       assert.deepEqual(await validateObjects(objects), []);
     });
   }
+
+  // Classic mode is what clusters before 1.29 run, down to Chart.yaml's kubeVersion: every shape in
+  // classic mode, rendered for that version, must be valid there (no field added since).
+  for (const shape of SHAPES.filter((name) => name !== 'native')) {
+    it(`${shape} in classic mode: lint passes and every rendered object is valid Kubernetes ${OLDEST_SCHEMA.kubeVersion}`, async () => {
+      const chart = parse(await readFile(path.join(CHART, 'Chart.yaml'), 'utf8')) as { kubeVersion: string };
+      assert.equal(chart.kubeVersion, `>=${OLDEST_SCHEMA.kubeVersion}-0`, 'the oldest schema checked is the oldest version Chart.yaml allows');
+      const classic = { 'sidecar.mode': 'classic' };
+      const helm = await findTool('helm', 'HELM');
+      await tool(helm, ['lint', '--strict', CHART, '--values', values(shape), '--set', 'sidecar.mode=classic', '--kube-version', OLDEST_SCHEMA.kubeVersion]);
+      const objects = await helmTemplate([values(shape)], classic, OLDEST_SCHEMA.kubeVersion);
+      assert.deepEqual(workloadPodSpec(objects).containers.map((c) => c.name), ['bot', 'sidecar']);
+      assert.deepEqual(await validateObjects(objects, OLDEST_SCHEMA), []);
+    });
+  }
+
+  it(`the ${OLDEST_SCHEMA.kubeVersion} validator rejects a native sidecar's restartPolicy, which that version does not have (it can fail)`, async () => {
+    const objects = await helmTemplate([values('native')]);
+    assert.equal(workloadPodSpec(objects).initContainers?.find((c) => c.name === 'sidecar')?.restartPolicy, 'Always');
+    assert.deepEqual(await validateObjects(objects), [], 'valid for the current version');
+    assert.match((await validateObjects(objects, OLDEST_SCHEMA)).join('\n'), /restartPolicy/);
+  });
 
   it('the validator rejects an unknown field, a wrong type and a bad enum (it can fail)', async () => {
     const objects = await helmTemplate([values('native')]);
