@@ -1,11 +1,24 @@
-// Auth directories written and read by the real Baileys useMultiFileAuthState, as bots do.
+// Auth directories written and read by the real Baileys useMultiFileAuthState, as bots do: Baileys 7
+// (what new bots install) by default, Baileys 6.7 (the npm package `baileys-6`, an alias) on request.
 import { randomBytes, randomInt } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
-import { BufferJSON, Curve, initAuthCreds, useMultiFileAuthState } from '@whiskeysockets/baileys';
+import * as baileys7 from '@whiskeysockets/baileys';
+import * as baileys6 from 'baileys-6';
+
+const { initAuthCreds } = baileys7;
 
 export const REGISTERED_JID = '5511987654321:7@s.whatsapp.net';
 
-export type AuthState = Awaited<ReturnType<typeof useMultiFileAuthState>>;
+/** The part of Baileys a bot uses to keep its login on disk. */
+export type Baileys = Pick<typeof baileys7, 'useMultiFileAuthState' | 'Curve' | 'BufferJSON'>;
+
+/**
+ * The two major versions bots run. Baileys 6 is typed here through Baileys 7's declarations: the
+ * functions are the same (same file layout, same BufferJSON), their declared types are not identical.
+ */
+export const BAILEYS: { readonly 7: Baileys; readonly 6: Baileys } = { 7: baileys7, 6: baileys6 as unknown as Baileys };
+
+export type AuthState = Awaited<ReturnType<typeof baileys7.useMultiFileAuthState>>;
 
 export interface SessionShape {
   preKeys?: number;
@@ -16,8 +29,8 @@ export interface SessionShape {
 }
 
 /** Opens `dir` with Baileys' own writer (creating fresh creds when it has none). */
-export function openAuth(dir: string): Promise<AuthState> {
-  return useMultiFileAuthState(dir);
+export function openAuth(dir: string, baileys: Baileys = BAILEYS[7]): Promise<AuthState> {
+  return baileys.useMultiFileAuthState(dir);
 }
 
 /** Marks the creds as paired (what a QR scan does) and saves them. */
@@ -28,8 +41,8 @@ export async function register(auth: AuthState, jid = REGISTERED_JID): Promise<v
 }
 
 /** Writes creds and keys of every kind a bot keeps, through Baileys' keys.set. */
-export async function writeSession(dir: string, shape: SessionShape = {}): Promise<AuthState> {
-  const auth = await openAuth(dir);
+export async function writeSession(dir: string, shape: SessionShape = {}, baileys: Baileys = BAILEYS[7]): Promise<AuthState> {
+  const auth = await openAuth(dir, baileys);
   if (shape.registered ?? true) await register(auth);
   else await auth.saveCreds();
   const preKeys = shape.preKeys ?? 20;
@@ -39,7 +52,7 @@ export async function writeSession(dir: string, shape: SessionShape = {}): Promi
     'sender-key': {},
     'app-state-sync-key': {},
   };
-  for (let i = 1; i <= preKeys; i++) data['pre-key']![String(i)] = Curve.generateKeyPair();
+  for (let i = 1; i <= preKeys; i++) data['pre-key']![String(i)] = baileys.Curve.generateKeyPair();
   for (let i = 0; i < (shape.sessions ?? 5); i++) data['session']![`5511${randomInt(1e8, 1e9)}.0`] = sessionRecord();
   for (let i = 0; i < (shape.senderKeys ?? 3); i++) data['sender-key']![`1203630${randomInt(1e8, 1e9)}@g.us--5511${randomInt(1e8, 1e9)}--0`] = senderKeyRecord();
   for (let i = 0; i < (shape.appStateKeys ?? 2); i++) data['app-state-sync-key']![randomBytes(6).toString('base64')] = appStateKey();
@@ -60,8 +73,8 @@ export function appStateKey(): Record<string, unknown> {
 }
 
 /** Everything Baileys would load from `dir`: creds plus every key named in it, in Baileys' own form. */
-export async function loadEverything(dir: string): Promise<{ creds: unknown; keys: Record<string, Record<string, unknown>> }> {
-  const auth = await openAuth(dir);
+export async function loadEverything(dir: string, baileys: Baileys = BAILEYS[7]): Promise<{ creds: unknown; keys: Record<string, Record<string, unknown>> }> {
+  const auth = await openAuth(dir, baileys);
   const keys: Record<string, Record<string, unknown>> = {};
   for (const file of await readdir(dir)) {
     const match = /^(pre-key|session|sender-key|app-state-sync-key)-(.+)\.json$/.exec(file);
@@ -69,14 +82,14 @@ export async function loadEverything(dir: string): Promise<{ creds: unknown; key
     const [, type, id] = match as unknown as [string, string, string];
     const got = await auth.state.keys.get(type as never, [id]);
     keys[type] ??= {};
-    keys[type]![id] = normalise((got as Record<string, unknown>)[id]);
+    keys[type]![id] = normalise((got as Record<string, unknown>)[id], baileys);
   }
-  return { creds: normalise(auth.state.creds), keys };
+  return { creds: normalise(auth.state.creds, baileys), keys };
 }
 
 /** A comparable plain form (protobuf objects and Buffers through BufferJSON). */
-export function normalise(value: unknown): unknown {
-  return JSON.parse(JSON.stringify(value, BufferJSON.replacer));
+export function normalise(value: unknown, baileys: Baileys = BAILEYS[7]): unknown {
+  return JSON.parse(JSON.stringify(value, baileys.BufferJSON.replacer));
 }
 
 export { initAuthCreds };
