@@ -58,6 +58,8 @@ const RESTORE_POINT: readonly Command[] = ['restore', 'export'];
 const WRITERS: readonly Command[] = ['backup', 'import', 'import-legacy', 'sidecar', 'run'];
 const RESTORERS: readonly Command[] = ['restore', 'run'];
 const LOOPS: readonly Command[] = ['sidecar', 'run'];
+/** The commands that read or write stored file contents (the encryption settings apply to them). */
+const CONTENT_COMMANDS: readonly Command[] = ['restore', 'sidecar', 'run', 'backup', 'export', 'import', 'import-legacy', 'verify', 'rekey'];
 
 /** Every flag, its env twin and who takes it. The README's configuration table mirrors this. */
 export const OPTIONS: Record<string, OptionSpec> = {
@@ -136,6 +138,8 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** Encryption at rest: the configured keys (the first encrypts), or null for plaintext storage. */
   readonly encryption: KeyRing | null;
+  /** KEEPER_REQUIRE_ENCRYPTION: a plaintext stored row is an integrity failure wherever it is. */
+  readonly requireEncryption: boolean;
   /** The environment for processes the keeper starts (the bot, the embedded PostgreSQL): its own, without the keeper's secrets. */
   readonly childEnv: Readonly<Record<string, string>>;
 }
@@ -184,6 +188,13 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
   const encryption = readEncryptionKeys(env);
   if (command === 'rekey' && encryption === null) {
     throw new UsageError('rekey re-encrypts under the newest key, but no key is configured: set KEEPER_ENCRYPTION_KEYS=new:BASE64,old:BASE64 (the first one writes)');
+  }
+  const requireRaw = env['KEEPER_REQUIRE_ENCRYPTION'];
+  const requireEncryption = requireRaw === undefined || requireRaw === '' ? false : parseBoolean('KEEPER_REQUIRE_ENCRYPTION', requireRaw);
+  if (requireEncryption && encryption === null && CONTENT_COMMANDS.includes(command)) {
+    throw new UsageError(
+      'KEEPER_REQUIRE_ENCRYPTION is on but no encryption key is configured: set KEEPER_ENCRYPTION_KEY (or KEEPER_ENCRYPTION_KEY_FILE / KEEPER_ENCRYPTION_KEYS), or unset KEEPER_REQUIRE_ENCRYPTION',
+    );
   }
   const debounceMs = int('debounce', DEFAULT_DEBOUNCE_MS, 0);
   const maxDelayMs = int('max-delay', DEFAULT_MAX_DELAY_MS, 0);
@@ -234,6 +245,7 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     apiToken: command === 'sidecar' || command === 'run' ? readApiToken(env) : null,
     maxBodyBytes: env['KEEPER_MAX_BODY_BYTES'] ? parseInteger('KEEPER_MAX_BODY_BYTES', env['KEEPER_MAX_BODY_BYTES'], 1024) : DEFAULT_MAX_BODY_BYTES,
     encryption,
+    requireEncryption,
     childEnv: Object.freeze(withoutKeeperSecrets(env)),
   });
 }

@@ -66,9 +66,14 @@ export interface PlaintextRule {
   until: number | null;
   /** Why a plaintext row outside that range is refused, for the failure message. */
   because: string;
+  /** The refusal is the operator's setting (KEEPER_REQUIRE_ENCRYPTION), not evidence of tampering. */
+  required?: boolean;
 }
 
 export const PLAINTEXT_ANYWHERE: PlaintextRule = { until: null, because: '' };
+
+/** KEEPER_REQUIRE_ENCRYPTION: no plaintext row anywhere, whatever the session's history says. */
+export const PLAINTEXT_NOWHERE: PlaintextRule = { until: 0, because: 'KEEPER_REQUIRE_ENCRYPTION is on', required: true };
 
 /** The plaintext of a stored row after every check (safe name, decryption, size, digest), or why it fails. */
 export function openRow(keys: KeyRing | null, sessionId: string, row: StoredFileVersion, plaintext: PlaintextRule = PLAINTEXT_ANYWHERE): { content: Buffer } | RowFailure {
@@ -76,6 +81,10 @@ export function openRow(keys: KeyRing | null, sessionId: string, row: StoredFile
   const bad = invalidNameReason(row.name);
   if (bad) return { reason: `${label}: unsafe file name (${bad})`, missingKey: null };
   if (row.keyId === null && plaintext.until !== null && (row.generationTo === null || row.generationTo > plaintext.until)) {
+    if (plaintext.required) {
+      // Older history written before encryption was turned on is plaintext too: rekey encrypts it.
+      return { reason: `${label}: stored in plaintext, and ${plaintext.because} (older history from before encryption: run 'baileys-keeper rekey'; otherwise someone with database access wrote it)`, missingKey: null };
+    }
     return { reason: `${label}: stored in plaintext where ${plaintext.because}, so the keeper did not write it (forged or re-linked by someone with database access)`, missingKey: null };
   }
   let content = row.content;

@@ -6,7 +6,7 @@ import * as q from './db/queries.js';
 import type { FileVersion, GenerationRow, SessionSummary, StoredFileVersion } from './db/queries.js';
 import { IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
 import { quoteName } from './names.js';
-import { openRow, PLAINTEXT_ANYWHERE, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure } from './rows.js';
+import { openRow, PLAINTEXT_ANYWHERE, PLAINTEXT_NOWHERE, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure } from './rows.js';
 import type { Snapshot } from './snapshot.js';
 
 export type { FileVersion, GenerationRow, PlainFile, SessionSummary };
@@ -62,12 +62,27 @@ interface MarkerState {
   neverEncrypted: boolean;
 }
 
+export interface StoreOptions {
+  /** KEEPER_REQUIRE_ENCRYPTION: reading a plaintext row is an integrity failure (needs `keys`). */
+  requireEncryption?: boolean;
+}
+
 export class SessionStore {
   /** `keys`: encryption at rest (the first key encrypts new rows); null stores plaintext. */
   constructor(
     private readonly db: Database,
     private readonly keys: KeyRing | null = null,
+    private readonly options: StoreOptions = {},
   ) {}
+
+  /**
+   * Where plaintext rows may be read from (restore, export, verify, starting encryption): the marker's
+   * rule, or nowhere when encryption is required. A broken marker's own refusal says more, so it stays.
+   * rekey keeps the marker's rule: encrypting the older plaintext history is what it is for.
+   */
+  private readRule(marker: MarkerState): PlaintextRule {
+    return this.options.requireEncryption && !marker.problem ? PLAINTEXT_NOWHERE : marker.rule;
+  }
 
   /**
    * Stores what changed in `snapshot` as generation head+1 in ONE transaction, or nothing when
@@ -166,7 +181,7 @@ export class SessionStore {
         if (!generation) return null;
       }
       const rows = await q.filesAt(db, tx, sessionId, generation.generation);
-      const { rule } = await this.markerState(tx, sessionId);
+      const rule = this.readRule(await this.markerState(tx, sessionId));
       const files: PlainFile[] = [];
       const failures: RowFailure[] = [];
       for (const row of rows) {
@@ -289,8 +304,9 @@ export class SessionStore {
     const failures: VerifyFailure[] = [];
     if (marker.problem) failures.push({ name: '', generationFrom: null, reason: marker.problem, missingKey: marker.missingKey });
     let checked = 0;
+    const rule = this.readRule(marker);
     for await (const version of this.everyVersion(this.db, sessionId, pageSize)) {
-      const opened = openRow(this.keys, sessionId, version, marker.rule);
+      const opened = openRow(this.keys, sessionId, version, rule);
       if ('reason' in opened) failures.push({ name: version.name, generationFrom: version.generationFrom, reason: opened.reason, missingKey: opened.missingKey });
       checked++;
     }
@@ -422,6 +438,14 @@ export class SessionStore {
     const files: PlainFile[] = [];
     for (const row of await q.currentPlaintextVersions(this.db, tx, sessionId)) {
       if (covered.has(row.name)) continue;
+      if (this.options.requireEncryption) {
+        // A plaintext row this backup does not replace from the directory cannot be told apart from a
+        // forged one: encrypting it would launder it.
+        throw new IntegrityError(
+          `cannot start encrypting session ${sessionId} while KEEPER_REQUIRE_ENCRYPTION is on: its stored ${quoteName(row.name)} is plaintext and this backup does not replace it, ` +
+            `so it would be carried forward unverified; nothing was written. Back the session up once without KEEPER_REQUIRE_ENCRYPTION, then run 'baileys-keeper rekey'`,
+        );
+      }
       const opened = openRow(this.keys, sessionId, row);
       if ('reason' in opened) {
         throw new IntegrityError(

@@ -5,7 +5,6 @@ import type { Readable, Writable } from 'node:stream';
 import { systemClock } from '../clock.js';
 import type { Config } from '../config.js';
 import { DEFAULT_LEASE_TTL_MS } from '../config.js';
-import type { KeyRing } from '../crypto.js';
 import { describeError, isUnreachable, openDatabaseWithRetry, RETRY_INITIAL_MS, RETRY_MAX_MS, type Database } from '../db/connection.js';
 import { startEmbedded } from '../db/embedded.js';
 import { migrate } from '../db/migrate.js';
@@ -42,7 +41,7 @@ export async function withStore<T>(
   const log = ctx.log.child({ component: 'db' });
   const target = await databaseTarget(ctx);
   try {
-    return await usingDatabase(target.url, ctx.config.schema, log, waitMs, fn, ctx.config.encryption);
+    return await usingDatabase(target.url, ctx.config.schema, log, waitMs, fn, ctx.config);
   } finally {
     await target.stop();
   }
@@ -55,7 +54,7 @@ export async function usingDatabase<T>(
   log: Logger,
   waitMs: number,
   fn: (store: SessionStore, db: Database, schema: { version: number; applied: string[] }) => Promise<T>,
-  keys: KeyRing | null = null,
+  encryption: Pick<Config, 'encryption' | 'requireEncryption'> = { encryption: null, requireEncryption: false },
 ): Promise<T> {
   const deadline = systemClock.now() + waitMs;
   for (let pause = RETRY_INITIAL_MS; ; pause = Math.min(pause * 2, RETRY_MAX_MS)) {
@@ -63,7 +62,7 @@ export async function usingDatabase<T>(
     try {
       const schema = await migrate(db);
       if (schema.applied.length > 0) log.info({ version: schema.version, applied: schema.applied }, 'schema migrated');
-      return await fn(new SessionStore(db, keys), db, schema);
+      return await fn(new SessionStore(db, encryption.encryption, { requireEncryption: encryption.requireEncryption }), db, schema);
     } catch (error) {
       if (error instanceof KeeperError || !isUnreachable(error)) throw error;
       const left = deadline - systemClock.now();
@@ -139,6 +138,11 @@ export function table(header: string[], rows: string[][]): string {
 /** Says at start whether contents are encrypted, and under which key id (never the key). */
 export function logEncryption(ctx: Context): void {
   const keys = ctx.config.encryption;
-  if (keys) ctx.log.info({ encryption: 'on', keyId: keys.writer.id, keys: keys.keys.length }, `encryption at rest is on: new rows are encrypted with key id ${keys.writer.id}`);
-  else ctx.log.info({ encryption: 'off' }, 'encryption at rest is off: file contents are stored in plaintext (set KEEPER_ENCRYPTION_KEY to encrypt them)');
+  const required = ctx.config.requireEncryption;
+  if (keys) {
+    ctx.log.info(
+      { encryption: 'on', keyId: keys.writer.id, keys: keys.keys.length, required },
+      `encryption at rest is on: new rows are encrypted with key id ${keys.writer.id}${required ? '; plaintext stored rows are refused (KEEPER_REQUIRE_ENCRYPTION)' : ''}`,
+    );
+  } else ctx.log.info({ encryption: 'off' }, 'encryption at rest is off: file contents are stored in plaintext (set KEEPER_ENCRYPTION_KEY to encrypt them)');
 }

@@ -22,7 +22,7 @@ export async function runCommand(ctx: Context): Promise<number> {
   let service: Service | null = null;
   try {
     const withDb: WithStore = (fn) =>
-      usingDatabase(target.url, config.schema, ctx.log.child({ component: 'db' }), config.waitMs, (store) => fn(store), config.encryption);
+      usingDatabase(target.url, config.schema, ctx.log.child({ component: 'db' }), config.waitMs, (store) => fn(store), config);
     let restored = false;
     service = await startService(ctx, target, () => restored);
     try {

@@ -31,7 +31,7 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
     log: ctx.log.child({ component: 'db' }),
     onError: () => metrics.databaseErrors.inc(),
   });
-  const store = new SessionStore(db, config.encryption);
+  const store = new SessionStore(db, config.encryption, { requireEncryption: config.requireEncryption });
   const owner = leaseOwner();
   sidecar = new Sidecar(
     store,

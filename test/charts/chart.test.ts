@@ -356,6 +356,22 @@ describe('chart: secrets', () => {
   });
 });
 
+describe('chart: requiring encryption', () => {
+  it('keeper.requireEncryption sets KEEPER_REQUIRE_ENCRYPTION on both keepers, and fails the render without an encryption key', async () => {
+    const off = workloadPodSpec(await helmTemplate([values('existing-secret')]));
+    for (const keeper of keepers(off)) assert.equal(envOf(keeper).has('KEEPER_REQUIRE_ENCRYPTION'), false, 'off by default');
+    const required = await valuesFile({ keeper: { requireEncryption: true } });
+    const on = workloadPodSpec(await helmTemplate([values('existing-secret'), required]));
+    for (const keeper of keepers(on)) {
+      assert.equal(envValue(keeper, 'KEEPER_REQUIRE_ENCRYPTION'), 'true', keeper.name);
+      assert.ok(envValue(keeper, 'KEEPER_ENCRYPTION_KEY_FILE'), `${keeper.name} has the key it needs`);
+    }
+    assert.equal(envOf(container(on, 'bot')).has('KEEPER_REQUIRE_ENCRYPTION'), false);
+    const helm = await findTool('helm', 'HELM');
+    assert.match(await helmTemplateError([values('native'), required]), /keeper\.requireEncryption needs an encryption key: set secret\.encryptionKeyKey/);
+  });
+});
+
 describe('chart: monitoring', () => {
   it('off by default: no ServiceMonitor, PodMonitor, PrometheusRule or dashboard', async () => {
     const kinds = (await helmTemplate([values('native')])).map((object) => object.kind);

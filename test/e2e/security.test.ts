@@ -135,6 +135,35 @@ describe('encryption and tamper detection through the CLI', async () => {
     }
   });
 
+  it('KEEPER_REQUIRE_ENCRYPTION: without a key it is a usage error (64); a session stripped to plaintext is refused by restore and verify (4), writing nothing', async () => {
+    const { dir } = await threeGenerations('stripped');
+    const required = keyed('stripped', { KEEPER_REQUIRE_ENCRYPTION: 'true' });
+    const noKey = await runCli(['restore', '--dir', path.join(await tempDir('nokey'), 'auth')], { env: cliEnv(url, { KEEPER_SESSION_ID: 'stripped', KEEPER_REQUIRE_ENCRYPTION: '1' }) });
+    assert.equal(noKey.code, 64, noKey.stderr);
+    assert.match(messages(noKey.stderr), /KEEPER_REQUIRE_ENCRYPTION is on but no encryption key is configured: set KEEPER_ENCRYPTION_KEY/);
+    const notBoolean = await runCli(['verify'], { env: keyed('stripped', { KEEPER_REQUIRE_ENCRYPTION: 'always' }) });
+    assert.equal(notBoolean.code, 64, notBoolean.stderr);
+    const announced = await runCli(['backup', '--dir', dir], { env: required });
+    assert.equal(announced.code, 0, announced.stderr);
+    assert.match(messages(announced.stderr), /plaintext stored rows are refused \(KEEPER_REQUIRE_ENCRYPTION\)/);
+
+    // Someone with database access removes the marker and replaces every row with plaintext of their own.
+    await query(url, "UPDATE baileys_keeper.sessions SET encrypted_since = NULL, encrypted_since_key_id = NULL, encrypted_since_mac = NULL WHERE session_id = 'stripped'");
+    await query(url, "UPDATE baileys_keeper.files SET key_id = NULL, content = convert_to('{\"forged\":true}', 'UTF8'), sha256 = sha256(convert_to('{\"forged\":true}', 'UTF8')), size = 15 WHERE session_id = 'stripped'");
+
+    const verify = await runCli(['verify'], { env: required });
+    assert.equal(verify.code, 4, verify.stdout + verify.stderr);
+    assert.match(verify.stdout, /^FAILED {2}"creds\.json": stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/m);
+    const target = path.join(await tempDir('stripped-target'), 'auth');
+    const restore = await runCli(['restore', '--dir', target], { env: required });
+    assert.equal(restore.code, 4, restore.stdout + restore.stderr);
+    assert.match(messages(restore.stdout + restore.stderr), /"creds\.json": stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on.*Nothing was written/);
+    assert.deepEqual(await readdir(target).catch(() => []), []);
+    // Without the setting the forgery restores: the limit KEEPER_REQUIRE_ENCRYPTION closes.
+    const unguarded = await runCli(['restore', '--dir', target, '--force'], { env: keyed('stripped') });
+    assert.equal(unguarded.code, 0, unguarded.stdout + unguarded.stderr);
+  });
+
   it('restore without the key, or with another key, exits 4 naming the key id it needs and writes nothing', async () => {
     const { dir } = await threeGenerations('nokey');
     for (const env of [cliEnv(url, { KEEPER_SESSION_ID: 'nokey' }), cliEnv(url, { KEEPER_SESSION_ID: 'nokey', KEEPER_ENCRYPTION_KEY: randomBytes(32).toString('base64') })]) {

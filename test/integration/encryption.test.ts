@@ -300,6 +300,84 @@ describe('encryption at rest', async () => {
     await assert.rejects(withOld.loadPoint('gap', { generation: 2 }), /should have \d+ files but \d+ are stored\. Nothing was written\. Generation 1 \(.*\) verifies/);
   });
 
+  /** Everything someone with database access can do to make an encrypted session look never encrypted. */
+  async function stripToPlaintext(sessionId: string, forged: Map<string, string>) {
+    await query(t.url, 'UPDATE baileys_keeper.sessions SET encrypted_since = NULL, encrypted_since_key_id = NULL, encrypted_since_mac = NULL WHERE session_id = $1', [sessionId]);
+    for (const row of await rows(sessionId)) {
+      const content = Buffer.from(forged.get(row.name) ?? '{"forged":true}');
+      await query(t.url, 'UPDATE baileys_keeper.files SET key_id = NULL, content = $3, sha256 = $4, size = $5 WHERE session_id = $1 AND name = $2 AND generation_from = $6', [
+        sessionId,
+        row.name,
+        content,
+        createHash('sha256').update(content).digest(),
+        content.length,
+        row.generation_from,
+      ]);
+    }
+  }
+
+  it('KEEPER_REQUIRE_ENCRYPTION: a session stripped to plaintext (marker removed, every row forged) is refused; without it, it is not', async () => {
+    const required = new SessionStore(t.db, new KeyRing([oldKey]), { requireEncryption: true });
+    const dir = await threeGenerations('stripped', withOld);
+    const forged = new Map((await readTree(dir)).entries());
+    forged.set('creds.json', '{"attacker":"creds"}');
+    await stripToPlaintext('stripped', forged);
+
+    // The limit this setting closes: with no marker and no encrypted row, the session looks never encrypted.
+    assert.equal((await contentsAt(withOld, 'stripped')).get('creds.json'), '{"attacker":"creds"}');
+    assert.equal((await withOld.verify('stripped')).failures.length, 0);
+
+    const verified = await required.verify('stripped');
+    assert.ok(verified.failures.length > 0 && verified.failures.every((f) => /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/.test(f.reason)), JSON.stringify(verified.failures));
+    assert.ok(verified.failures.some((f) => f.name === 'creds.json'));
+    await assert.rejects(
+      required.loadPoint('stripped', {}),
+      (error: unknown) => error instanceof IntegrityError && /"creds\.json": stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/.test(error.message) && /Nothing was written/.test(error.message),
+    );
+  });
+
+  it('KEEPER_REQUIRE_ENCRYPTION on a session encrypted later: backups and the head work, older plaintext history is refused until rekey', async () => {
+    const required = new SessionStore(t.db, new KeyRing([oldKey]), { requireEncryption: true });
+    const requiredAfterRekey = new SessionStore(t.db, new KeyRing([newKey]), { requireEncryption: true });
+    const dir = await tempDir('late');
+    const auth = await writeSession(dir, { preKeys: 4 });
+    await backup(plain, 'late', dir);
+    // Turned on together with the key: the first encrypted backup stores the whole head again, encrypted.
+    assert.equal((await backup(required, 'late', dir)).kind, 'success');
+    await auth.state.keys.set({ 'pre-key': { '1': Curve.generateKeyPair() } });
+    assert.equal((await backup(required, 'late', dir)).kind, 'success');
+    assert.deepEqual(await contentsAt(required, 'late'), await readTree(dir));
+    await assert.rejects(required.loadPoint('late', { generation: 1 }), /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on \(older history from before encryption: run 'baileys-keeper rekey'/);
+    assert.ok((await required.verify('late')).failures.length > 0, 'verify names the plaintext history');
+
+    const generation1 = await contentsAt(withOld, 'late', 1);
+    await rotated.rekey('late');
+    assert.equal((await requiredAfterRekey.verify('late')).failures.length, 0);
+    assert.deepEqual(await contentsAt(requiredAfterRekey, 'late', 1), generation1, 'generation 1 restores once rekeyed');
+  });
+
+  it('KEEPER_REQUIRE_ENCRYPTION: starting encryption refuses to carry a plaintext head file the backup does not replace', async () => {
+    const required = new SessionStore(t.db, new KeyRing([oldKey]), { requireEncryption: true });
+    const dir = await tempDir('carry');
+    await writeSession(dir, { preKeys: 3 });
+    await backup(plain, 'carry', dir);
+    const lease = await t.lease('carry');
+    try {
+      const snapshot = await readSnapshot(dir, fast);
+      // What a sidecar reads for a change to one file: that file only.
+      const partial = { ...snapshot, files: new Map([...snapshot.files].filter(([name]) => name === 'pre-key-1.json')) };
+      await assert.rejects(
+        required.backup('carry', partial, { lease, keep: 100, allowReplace: false, reason: 'test', scope: new Set(['pre-key-1.json']) }),
+        (error: unknown) => error instanceof IntegrityError && /cannot start encrypting session carry while KEEPER_REQUIRE_ENCRYPTION is on: its stored "[^"]+" is plaintext/.test(error.message),
+      );
+      assert.ok((await rows('carry')).every((row) => row.key_id === null), 'nothing was written');
+      // A full backup replaces every head file from the directory: nothing is carried, so it goes ahead.
+      assert.equal((await required.backup('carry', snapshot, { lease, keep: 100, allowReplace: false, reason: 'test' })).kind, 'success');
+    } finally {
+      await required.releaseLease('carry', lease);
+    }
+  });
+
   it('rekey never launders a tampered row: it stops at it, naming the file, and leaves what it did valid', async () => {
     await threeGenerations('launder', withOld);
     await query(t.url, "UPDATE baileys_keeper.files SET sha256 = set_byte(sha256, 0, get_byte(sha256, 0) # 1) WHERE session_id = 'launder' AND name = 'pre-key-4.json'");

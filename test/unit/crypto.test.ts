@@ -73,6 +73,19 @@ describe('encryption key settings', () => {
     assert.equal(loadConfig('backup', [], {}).encryption, null);
   });
 
+  it('KEEPER_REQUIRE_ENCRYPTION: off by default; on, it needs a key for every command that reads or writes contents', () => {
+    assert.equal(loadConfig('restore', [], { KEEPER_ENCRYPTION_KEY: b64 }).requireEncryption, false);
+    assert.equal(loadConfig('restore', [], { KEEPER_ENCRYPTION_KEY: b64, KEEPER_REQUIRE_ENCRYPTION: 'yes' }).requireEncryption, true);
+    for (const command of ['restore', 'sidecar', 'run', 'backup', 'export', 'import', 'import-legacy', 'verify'] as const) {
+      const argv = command === 'run' ? ['--', 'node', 'bot.js'] : [];
+      assert.throws(() => loadConfig(command, argv, { KEEPER_REQUIRE_ENCRYPTION: 'true' }), (error: unknown) => error instanceof UsageError && /no encryption key is configured/.test(error.message), command);
+    }
+    for (const command of ['status', 'history', 'delete', 'migrate'] as const) {
+      assert.equal(loadConfig(command, [], { KEEPER_REQUIRE_ENCRYPTION: 'true' }).requireEncryption, true, `${command} touches no contents`);
+    }
+    assert.throws(() => loadConfig('restore', [], { KEEPER_ENCRYPTION_KEY: b64, KEEPER_REQUIRE_ENCRYPTION: 'maybe' }), UsageError);
+  });
+
   it('KEEPER_ENCRYPTION_KEY: base64 of 32 bytes, standard or URL-safe, padding optional; its id is its fingerprint', () => {
     const ring = loadConfig('backup', [], { KEEPER_ENCRYPTION_KEY: b64 }).encryption!;
     assert.equal(ring.writer.id, makeKey(keyA).fingerprint);

@@ -137,6 +137,9 @@ baileys-keeper.validate: fails the render with a clear message on values the sch
 {{- if and (eq .Values.sidecar.mode "native") (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) }}
 {{- fail (printf "sidecar.mode=native needs Kubernetes 1.29 or newer (native sidecar containers); this cluster is %s: set sidecar.mode=classic" .Capabilities.KubeVersion.Version) }}
 {{- end }}
+{{- if and .Values.keeper.requireEncryption (not (include "baileys-keeper.encryptionKeyKey" .)) }}
+{{- fail "keeper.requireEncryption needs an encryption key: set secret.encryptionKeyKey (with secret.existingSecret) or secret.create.encryptionKey" }}
+{{- end }}
 {{- if gt (int .Values.sidecar.debounceMs) (int .Values.sidecar.maxDelayMs) }}
 {{- fail (printf "sidecar.maxDelayMs (%v) must be at least sidecar.debounceMs (%v)" .Values.sidecar.maxDelayMs .Values.sidecar.debounceMs) }}
 {{- end }}
@@ -167,6 +170,10 @@ baileys-keeper.commonEnv: the environment both keeper containers share (SPEC nam
 {{- if include "baileys-keeper.encryptionKeyKey" . }}
 - name: KEEPER_ENCRYPTION_KEY_FILE
   value: {{ printf "%s/encryption-key" (include "baileys-keeper.secretFilesDir" .) | quote }}
+{{- end }}
+{{- if .Values.keeper.requireEncryption }}
+- name: KEEPER_REQUIRE_ENCRYPTION
+  value: "true"
 {{- end }}
 {{- with .Values.keeper.extraEnv }}
 {{ toYaml . }}
