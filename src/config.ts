@@ -190,7 +190,9 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     throw new UsageError('rekey re-encrypts under the newest key, but no key is configured: set KEEPER_ENCRYPTION_KEYS=new:BASE64,old:BASE64 (the first one writes)');
   }
   const requireRaw = env['KEEPER_REQUIRE_ENCRYPTION'];
-  const requireEncryption = requireRaw === undefined || requireRaw === '' ? false : parseBoolean('KEEPER_REQUIRE_ENCRYPTION', requireRaw);
+  // Set but empty is an error, as for the keys: a setting that failed to expand must not turn it off.
+  if (requireRaw !== undefined && requireRaw.trim() === '') throw new UsageError('KEEPER_REQUIRE_ENCRYPTION is set but empty: set it to true or false, or unset it');
+  const requireEncryption = requireRaw === undefined ? false : parseBoolean('KEEPER_REQUIRE_ENCRYPTION', requireRaw);
   if (requireEncryption && encryption === null && CONTENT_COMMANDS.includes(command)) {
     throw new UsageError(
       'KEEPER_REQUIRE_ENCRYPTION is on but no encryption key is configured: set KEEPER_ENCRYPTION_KEY (or KEEPER_ENCRYPTION_KEY_FILE / KEEPER_ENCRYPTION_KEYS), or unset KEEPER_REQUIRE_ENCRYPTION',

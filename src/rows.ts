@@ -72,7 +72,7 @@ export interface PlaintextRule {
 
 export const PLAINTEXT_ANYWHERE: PlaintextRule = { until: null, because: '' };
 
-/** KEEPER_REQUIRE_ENCRYPTION: no plaintext row anywhere, whatever the session's history says. */
+/** KEEPER_REQUIRE_ENCRYPTION: no plaintext row anywhere, whatever its range or the session's history. */
 export const PLAINTEXT_NOWHERE: PlaintextRule = { until: 0, because: 'KEEPER_REQUIRE_ENCRYPTION is on', required: true };
 
 /** The plaintext of a stored row after every check (safe name, decryption, size, digest), or why it fails. */
@@ -80,11 +80,18 @@ export function openRow(keys: KeyRing | null, sessionId: string, row: StoredFile
   const label = quoteName(row.name);
   const bad = invalidNameReason(row.name);
   if (bad) return { reason: `${label}: unsafe file name (${bad})`, missingKey: null };
+  // Generations start at 1: a row from before that is visible in no real generation, and would pass as
+  // pre-encryption history below (and be re-encrypted by rekey) if it were let through.
+  if (row.generationFrom < 1) return { reason: `${label}: stored from generation ${row.generationFrom}, before the first one (written by someone with database access)`, missingKey: null };
+  if (row.keyId === null && plaintext.required) {
+    return {
+      reason:
+        `${label}: stored in plaintext, and ${plaintext.because} (if the session was encrypted after it was first stored, this is its older history: ` +
+        `encrypt it with 'baileys-keeper rekey' run without KEEPER_REQUIRE_ENCRYPTION; otherwise someone with database access wrote it)`,
+      missingKey: null,
+    };
+  }
   if (row.keyId === null && plaintext.until !== null && (row.generationTo === null || row.generationTo > plaintext.until)) {
-    if (plaintext.required) {
-      // Older history written before encryption was turned on is plaintext too: rekey encrypts it.
-      return { reason: `${label}: stored in plaintext, and ${plaintext.because} (older history from before encryption: run 'baileys-keeper rekey'; otherwise someone with database access wrote it)`, missingKey: null };
-    }
     return { reason: `${label}: stored in plaintext where ${plaintext.because}, so the keeper did not write it (forged or re-linked by someone with database access)`, missingKey: null };
   }
   let content = row.content;

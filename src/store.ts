@@ -76,9 +76,10 @@ export class SessionStore {
   ) {}
 
   /**
-   * Where plaintext rows may be read from (restore, export, verify, starting encryption): the marker's
-   * rule, or nowhere when encryption is required. A broken marker's own refusal says more, so it stays.
-   * rekey keeps the marker's rule: encrypting the older plaintext history is what it is for.
+   * Where plaintext rows may be read from (restore, export, verify, rekey): the marker's rule, or nowhere
+   * when encryption is required. A broken marker's own refusal says more, so it stays. rekey follows it
+   * too: under the setting a plaintext row cannot be told from a forged one, and re-encrypting it would
+   * make it authentic.
    */
   private readRule(marker: MarkerState): PlaintextRule {
     return this.options.requireEncryption && !marker.problem ? PLAINTEXT_NOWHERE : marker.rule;
@@ -106,6 +107,16 @@ export class SessionStore {
       // The first encrypted generation also re-stores, encrypted, every plaintext head file this
       // snapshot does not cover (out of scope, or held as torn): from it on, nothing visible is plaintext.
       const startsEncryption = this.keys !== null && marker.neverEncrypted;
+      if (startsEncryption && this.options.requireEncryption && (await q.hasVersions(db, tx, sessionId, false))) {
+        // Under the setting a session is encrypted from its first backup. Plaintext rows without a
+        // marker are either a session never encrypted or one stripped to plaintext in the database;
+        // starting encryption over them would make the latter look genuine.
+        throw new IntegrityError(
+          `session ${sessionId} is stored in plaintext (no encryption marker, no encrypted row) and KEEPER_REQUIRE_ENCRYPTION is on, so nothing was written. ` +
+            'If it was never encrypted, encrypt it without KEEPER_REQUIRE_ENCRYPTION first (one backup with the key, then rekey, then verify); ' +
+            'if it was encrypted, someone with database access replaced its rows: restore it from a good export or a database backup',
+        );
+      }
       if (startsEncryption) changed.push(...(await this.plaintextHead(tx, sessionId, changed, deleted)));
       if (changed.length === 0 && deleted.length === 0) return { kind: 'noop', generation: session.headGeneration };
       if (!this.keys && !marker.neverEncrypted) {
@@ -236,7 +247,7 @@ export class SessionStore {
         const rows = await q.versionsNotUnderKey(db, tx, sessionId, keys.writer.id, after, batchRows);
         const updates = rows.map((row) => {
           // Plaintext is re-encrypted only where it is the session's history from before encryption.
-          const opened = openRow(keys, sessionId, row, marker.rule);
+          const opened = openRow(keys, sessionId, row, this.readRule(marker));
           if ('reason' in opened) {
             if (opened.missingKey) throw this.missingKeyError(`session ${sessionId}`, [opened.missingKey]);
             throw new IntegrityError(
@@ -438,14 +449,6 @@ export class SessionStore {
     const files: PlainFile[] = [];
     for (const row of await q.currentPlaintextVersions(this.db, tx, sessionId)) {
       if (covered.has(row.name)) continue;
-      if (this.options.requireEncryption) {
-        // A plaintext row this backup does not replace from the directory cannot be told apart from a
-        // forged one: encrypting it would launder it.
-        throw new IntegrityError(
-          `cannot start encrypting session ${sessionId} while KEEPER_REQUIRE_ENCRYPTION is on: its stored ${quoteName(row.name)} is plaintext and this backup does not replace it, ` +
-            `so it would be carried forward unverified; nothing was written. Back the session up once without KEEPER_REQUIRE_ENCRYPTION, then run 'baileys-keeper rekey'`,
-        );
-      }
       const opened = openRow(this.keys, sessionId, row);
       if ('reason' in opened) {
         throw new IntegrityError(

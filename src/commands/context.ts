@@ -54,7 +54,7 @@ export async function usingDatabase<T>(
   log: Logger,
   waitMs: number,
   fn: (store: SessionStore, db: Database, schema: { version: number; applied: string[] }) => Promise<T>,
-  encryption: Pick<Config, 'encryption' | 'requireEncryption'> = { encryption: null, requireEncryption: false },
+  settings: Pick<Config, 'encryption' | 'requireEncryption'> = { encryption: null, requireEncryption: false },
 ): Promise<T> {
   const deadline = systemClock.now() + waitMs;
   for (let pause = RETRY_INITIAL_MS; ; pause = Math.min(pause * 2, RETRY_MAX_MS)) {
@@ -62,7 +62,7 @@ export async function usingDatabase<T>(
     try {
       const schema = await migrate(db);
       if (schema.applied.length > 0) log.info({ version: schema.version, applied: schema.applied }, 'schema migrated');
-      return await fn(new SessionStore(db, encryption.encryption, { requireEncryption: encryption.requireEncryption }), db, schema);
+      return await fn(new SessionStore(db, settings.encryption, { requireEncryption: settings.requireEncryption }), db, schema);
     } catch (error) {
       if (error instanceof KeeperError || !isUnreachable(error)) throw error;
       const left = deadline - systemClock.now();

@@ -367,8 +367,13 @@ describe('chart: requiring encryption', () => {
       assert.ok(envValue(keeper, 'KEEPER_ENCRYPTION_KEY_FILE'), `${keeper.name} has the key it needs`);
     }
     assert.equal(envOf(container(on, 'bot')).has('KEEPER_REQUIRE_ENCRYPTION'), false);
-    const helm = await findTool('helm', 'HELM');
     assert.match(await helmTemplateError([values('native'), required]), /keeper\.requireEncryption needs an encryption key: set secret\.encryptionKeyKey/);
+    // Keys given as extra env (several keys during a rotation, from a Secret of the user's) count too.
+    const rotating = await valuesFile({
+      keeper: { requireEncryption: true, extraEnv: [{ name: 'KEEPER_ENCRYPTION_KEYS', valueFrom: { secretKeyRef: { name: 'keeper-keys', key: 'keys' } } }] },
+    });
+    const rotated = workloadPodSpec(await helmTemplate([values('native'), rotating]));
+    for (const keeper of keepers(rotated)) assert.equal(envValue(keeper, 'KEEPER_REQUIRE_ENCRYPTION'), 'true', keeper.name);
   });
 });
 

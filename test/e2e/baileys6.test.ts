@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { BAILEYS, loadEverything, sessionRecord, writeSession } from '../support/baileys.js';
+import { BAILEYS_7, loadBaileys6, loadEverything, sessionRecord, writeSession } from '../support/baileys.js';
 import { cliEnv, runCli } from '../support/cli.js';
 import { freshDatabase } from '../support/db.js';
 import { readTree, tempDir } from '../support/fs.js';
 import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
 
-const baileys6 = BAILEYS[6];
+const baileys6 = await loadBaileys6();
 
 describe('Baileys 6.7 as the writer', async () => {
   const url = await freshDatabase('baileys6');
@@ -73,7 +73,7 @@ describe('Baileys 6.7 as the writer', async () => {
     const upgraded = path.join(await tempDir('upgraded'), 'auth_info');
     assert.equal((await runCli(['restore', '--dir', upgraded, '--session', 'live6'], { env })).code, 0);
     const before = await loadEverything(bot, baileys6);
-    const after = await loadEverything(upgraded, BAILEYS[7]);
+    const after = await loadEverything(upgraded, BAILEYS_7);
     const creds = (value: unknown) => value as { registrationId: number; me: { id: string }; signedIdentityKey: unknown; noiseKey: unknown; advSecretKey: string };
     for (const field of ['registrationId', 'me', 'signedIdentityKey', 'noiseKey', 'advSecretKey'] as const) {
       assert.deepEqual(creds(after.creds)[field], creds(before.creds)[field], `Baileys 7 reads the same ${field}`);

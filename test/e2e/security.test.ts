@@ -162,6 +162,7 @@ describe('encryption and tamper detection through the CLI', async () => {
     // Without the setting the forgery restores: the limit KEEPER_REQUIRE_ENCRYPTION closes.
     const unguarded = await runCli(['restore', '--dir', target, '--force'], { env: keyed('stripped') });
     assert.equal(unguarded.code, 0, unguarded.stdout + unguarded.stderr);
+    assert.equal((await readTree(target)).get('creds.json'), '{"forged":true}');
   });
 
   it('restore without the key, or with another key, exits 4 naming the key id it needs and writes nothing', async () => {

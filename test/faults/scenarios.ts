@@ -152,7 +152,11 @@ const RESTORE_KILL_ATTEMPTS = 15;
 /** The longest kill delay after a stage appears; halved each time a kill comes after the restore finished. */
 const RESTORE_KILL_MAX_DELAY_MS = 40;
 
-type KillOutcome = 'landed' | 'too late' | 'finished first';
+interface KillOutcome {
+  kind: 'landed' | 'too late' | 'finished first';
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
 
 /**
  * Starts `restore` and SIGKILLs it a random 0-`maxDelayMs` ms after its stage directory appears in
@@ -164,8 +168,11 @@ async function killRestoreMidway(ctx: RunContext, random: Random, maxDelayMs: nu
   await mkdir(dir, { recursive: true });
   let stageSeen!: () => void;
   const staged = new Promise<'staged'>((resolve) => (stageSeen = () => resolve('staged')));
+  // A stage an earlier killed restore left is recovered (and removed) first: its events are not this
+  // restore's stage appearing.
+  const leftBefore = new Set((await readdir(dir)).filter((name) => name.startsWith(STAGING_PREFIX)));
   const watcher = watch(dir, (_event, name) => {
-    if (String(name).startsWith(STAGING_PREFIX)) stageSeen();
+    if (String(name).startsWith(STAGING_PREFIX) && !leftBefore.has(String(name))) stageSeen();
   });
   try {
     const child = startCli(args, { env });
@@ -178,14 +185,14 @@ async function killRestoreMidway(ctx: RunContext, random: Random, maxDelayMs: nu
     }
     const ended = await done;
     const left = (await readdir(dir)).filter((name) => name.startsWith(STAGING_PREFIX));
-    const outcome: KillOutcome = after < 0 ? 'finished first' : ended.signal === 'SIGKILL' && left.length > 0 ? 'landed' : 'too late';
+    const kind = after < 0 ? 'finished first' : ended.signal === 'SIGKILL' && left.length > 0 ? 'landed' : 'too late';
     ctx.run.note(
       after < 0
         ? `restore finished (exit ${ended.code}) before its stage was seen; trying again`
-        : `restore SIGKILLed ${after} ms after its stage appeared (${ended.signal ?? `exit ${ended.code}`}); ${outcome === 'landed' ? `left ${left.length} stage(s)` : 'it had finished'}`,
+        : `restore SIGKILLed ${after} ms after its stage appeared (${ended.signal ?? `exit ${ended.code}`}); ${kind === 'landed' ? `left ${left.length} stage(s)` : 'it had finished'}`,
     );
-    if (outcome === 'landed') ctx.run.count('landed mid-restore');
-    return outcome;
+    if (kind === 'landed') ctx.run.count('landed mid-restore');
+    return { kind, code: ended.code, signal: ended.signal };
   } finally {
     watcher.close();
   }
@@ -227,9 +234,16 @@ const restoreKill: Scenario = {
     for (let attempt = 1, landed = 0; landed < kills && attempt <= RESTORE_KILL_ATTEMPTS; attempt++) {
       ctx.run.count('restore kill attempts');
       const outcome = await killRestoreMidway(ctx, killRandom, maxDelayMs, ['restore', '--dir', dir, '--session', SESSION, ...force], dir, env);
-      if (outcome === 'landed') landed++;
-      else await freshPod();
-      if (outcome === 'too late') maxDelayMs = Math.floor(maxDelayMs / 2);
+      if (outcome.kind === 'landed') {
+        landed++;
+        continue;
+      }
+      // A restore that finished is a pod that came up (often on a stage an earlier kill left behind):
+      // it must have succeeded and written exactly the head before the next attempt starts afresh.
+      if (outcome.code !== 0 && outcome.signal !== 'SIGKILL') ctx.run.violate(5, `a restore after ${landed} killed one(s) exited ${outcome.code ?? outcome.signal}`);
+      await compareWithHead(ctx.url, SESSION, dir, ctx.run, `the restore of attempt ${attempt}, after ${landed} killed one(s)`);
+      await freshPod();
+      if (outcome.kind === 'too late') maxDelayMs = Math.floor(maxDelayMs / 2);
     }
     const last = await runCli(['restore', '--dir', dir, '--session', SESSION, ...force], { env });
     if (last.code !== 0) ctx.run.violate(5, `the restore after the killed ones exited ${last.code}: ${messages(last.stdout + last.stderr).slice(-400)}`);

@@ -227,7 +227,7 @@ describe('encryption at rest', async () => {
     await forgeCreds('forged-low', ', generation_from = 0');
     const verified = await withOld.verify('forged-low');
     assert.ok(verified.failures.some((f) => f.name === 'creds.json'), JSON.stringify(verified.failures));
-    await assert.rejects(withOld.loadPoint('forged-low', {}), /"creds\.json": stored in plaintext where session forged-low is encrypted since generation 2/);
+    await assert.rejects(withOld.loadPoint('forged-low', {}), /"creds\.json": stored from generation 0, before the first one/);
   });
 
   it('a removed or altered encryption marker is reported by verify, and then no plaintext row is trusted', async () => {
@@ -334,21 +334,34 @@ describe('encryption at rest', async () => {
       required.loadPoint('stripped', {}),
       (error: unknown) => error instanceof IntegrityError && /"creds\.json": stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/.test(error.message) && /Nothing was written/.test(error.message),
     );
+    // A writer under the setting does not start encryption over it (which would make it look genuine).
+    const rowsBefore = await rows('stripped');
+    await assert.rejects(backup(required, 'stripped', dir), (error: unknown) => error instanceof IntegrityError && /someone with database access replaced its rows/.test(error.message));
+    assert.deepEqual(await rows('stripped'), rowsBefore, 'nothing was written');
+    const [session] = await query<{ encrypted_since: string | null }>(t.url, "SELECT encrypted_since FROM baileys_keeper.sessions WHERE session_id = 'stripped'");
+    assert.equal(session!.encrypted_since, null, 'no new marker');
   });
 
-  it('KEEPER_REQUIRE_ENCRYPTION on a session encrypted later: backups and the head work, older plaintext history is refused until rekey', async () => {
+  it('KEEPER_REQUIRE_ENCRYPTION on a session encrypted later: its plaintext history is refused until rekey (run without the setting), then everything works', async () => {
     const required = new SessionStore(t.db, new KeyRing([oldKey]), { requireEncryption: true });
+    const requiredRotated = new SessionStore(t.db, new KeyRing([newKey, oldKey]), { requireEncryption: true });
     const requiredAfterRekey = new SessionStore(t.db, new KeyRing([newKey]), { requireEncryption: true });
     const dir = await tempDir('late');
     const auth = await writeSession(dir, { preKeys: 4 });
     await backup(plain, 'late', dir);
-    // Turned on together with the key: the first encrypted backup stores the whole head again, encrypted.
-    assert.equal((await backup(required, 'late', dir)).kind, 'success');
+    // Under the setting, a plaintext session is not started on: that is how a stripped one would look.
+    await assert.rejects(backup(required, 'late', dir), (error: unknown) => error instanceof IntegrityError && /is stored in plaintext \(no encryption marker, no encrypted row\) and KEEPER_REQUIRE_ENCRYPTION is on, so nothing was written/.test(error.message));
+    assert.ok((await rows('late')).every((row) => row.key_id === null), 'nothing was written');
+    await assert.rejects(required.loadPoint('late', {}), /"creds\.json": stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/);
+
+    // The documented order: a backup with the key (stores the head encrypted), rekey, then the setting.
+    assert.equal((await backup(withOld, 'late', dir)).kind, 'success');
     await auth.state.keys.set({ 'pre-key': { '1': Curve.generateKeyPair() } });
-    assert.equal((await backup(required, 'late', dir)).kind, 'success');
+    assert.equal((await backup(required, 'late', dir)).kind, 'success', 'backups under the setting once the session is encrypted');
     assert.deepEqual(await contentsAt(required, 'late'), await readTree(dir));
-    await assert.rejects(required.loadPoint('late', { generation: 1 }), /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on \(older history from before encryption: run 'baileys-keeper rekey'/);
+    await assert.rejects(required.loadPoint('late', { generation: 1 }), /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on \(if the session was encrypted after it was first stored/);
     assert.ok((await required.verify('late')).failures.length > 0, 'verify names the plaintext history');
+    await assert.rejects(requiredRotated.rekey('late'), (error: unknown) => error instanceof IntegrityError && /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/.test(error.message), 'rekey under the setting re-encrypts no plaintext');
 
     const generation1 = await contentsAt(withOld, 'late', 1);
     await rotated.rekey('late');
@@ -356,25 +369,41 @@ describe('encryption at rest', async () => {
     assert.deepEqual(await contentsAt(requiredAfterRekey, 'late', 1), generation1, 'generation 1 restores once rekeyed');
   });
 
-  it('KEEPER_REQUIRE_ENCRYPTION: starting encryption refuses to carry a plaintext head file the backup does not replace', async () => {
+  it('KEEPER_REQUIRE_ENCRYPTION: a new session is encrypted from its first backup', async () => {
     const required = new SessionStore(t.db, new KeyRing([oldKey]), { requireEncryption: true });
-    const dir = await tempDir('carry');
+    const dir = await tempDir('fresh');
     await writeSession(dir, { preKeys: 3 });
-    await backup(plain, 'carry', dir);
-    const lease = await t.lease('carry');
-    try {
-      const snapshot = await readSnapshot(dir, fast);
-      // What a sidecar reads for a change to one file: that file only.
-      const partial = { ...snapshot, files: new Map([...snapshot.files].filter(([name]) => name === 'pre-key-1.json')) };
-      await assert.rejects(
-        required.backup('carry', partial, { lease, keep: 100, allowReplace: false, reason: 'test', scope: new Set(['pre-key-1.json']) }),
-        (error: unknown) => error instanceof IntegrityError && /cannot start encrypting session carry while KEEPER_REQUIRE_ENCRYPTION is on: its stored "[^"]+" is plaintext/.test(error.message),
-      );
-      assert.ok((await rows('carry')).every((row) => row.key_id === null), 'nothing was written');
-      // A full backup replaces every head file from the directory: nothing is carried, so it goes ahead.
-      assert.equal((await required.backup('carry', snapshot, { lease, keep: 100, allowReplace: false, reason: 'test' })).kind, 'success');
-    } finally {
-      await required.releaseLease('carry', lease);
+    assert.equal((await backup(required, 'fresh', dir)).kind, 'success');
+    assert.ok((await rows('fresh')).every((row) => row.key_id === 'old'));
+    assert.deepEqual(await contentsAt(required, 'fresh'), await readTree(dir));
+    assert.equal((await required.verify('fresh')).failures.length, 0);
+  });
+
+  it('a plaintext row placed before generation 1 is refused by verify and rekey, with or without KEEPER_REQUIRE_ENCRYPTION', async () => {
+    const required = new SessionStore(t.db, new KeyRing([newKey, oldKey]), { requireEncryption: true });
+    await threeGenerations('early', withOld); // encrypted from generation 1: its marker is 1
+    const forged = Buffer.from('{"noiseKey":"attacker"}');
+    for (const [from, to] of [[0, 1], [-1, 0]] as const) {
+      await query(t.url, 'DELETE FROM baileys_keeper.files WHERE session_id = $1 AND generation_from < 1', ['early']);
+      await query(t.url, 'INSERT INTO baileys_keeper.files (session_id, name, generation_from, generation_to, content, sha256, size, key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)', [
+        'early',
+        'creds.json',
+        from,
+        to,
+        forged,
+        createHash('sha256').update(forged).digest(),
+        forged.length,
+      ]);
+      for (const store of [withOld, required]) {
+        const verified = await store.verify('early');
+        assert.deepEqual(verified.failures.map((f) => [f.name, Number(f.generationFrom)]), [['creds.json', from]], `${from}→${to}`);
+        assert.match(verified.failures[0]!.reason, new RegExp(`stored from generation ${from}, before the first one`));
+      }
+      for (const store of [rotated, required]) {
+        await assert.rejects(store.rekey('early'), (error: unknown) => error instanceof IntegrityError && /before the first one/.test(error.message), `rekey ${from}→${to}`);
+      }
+      const forgedRow = (await rows('early')).find((row) => Number(row.generation_from) === from)!;
+      assert.equal(forgedRow.key_id, null, 'never re-encrypted');
     }
   });
 

@@ -3,7 +3,6 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import * as baileys7 from '@whiskeysockets/baileys';
-import * as baileys6 from 'baileys-6';
 
 const { initAuthCreds } = baileys7;
 
@@ -12,11 +11,16 @@ export const REGISTERED_JID = '5511987654321:7@s.whatsapp.net';
 /** The part of Baileys a bot uses to keep its login on disk. */
 export type Baileys = Pick<typeof baileys7, 'useMultiFileAuthState' | 'Curve' | 'BufferJSON'>;
 
+export const BAILEYS_7: Baileys = baileys7;
+
 /**
- * The two major versions bots run. Baileys 6 is typed here through Baileys 7's declarations: the
+ * Baileys 6.7, loaded only by the tests that use it (a second copy of Baileys in every test process
+ * would cost each of them its start-up time). It is typed through Baileys 7's declarations: the
  * functions are the same (same file layout, same BufferJSON), their declared types are not identical.
  */
-export const BAILEYS: { readonly 7: Baileys; readonly 6: Baileys } = { 7: baileys7, 6: baileys6 as unknown as Baileys };
+export async function loadBaileys6(): Promise<Baileys> {
+  return (await import('baileys-6')) as unknown as Baileys;
+}
 
 export type AuthState = Awaited<ReturnType<typeof baileys7.useMultiFileAuthState>>;
 
@@ -29,7 +33,7 @@ export interface SessionShape {
 }
 
 /** Opens `dir` with Baileys' own writer (creating fresh creds when it has none). */
-export function openAuth(dir: string, baileys: Baileys = BAILEYS[7]): Promise<AuthState> {
+export function openAuth(dir: string, baileys: Baileys = BAILEYS_7): Promise<AuthState> {
   return baileys.useMultiFileAuthState(dir);
 }
 
@@ -41,7 +45,7 @@ export async function register(auth: AuthState, jid = REGISTERED_JID): Promise<v
 }
 
 /** Writes creds and keys of every kind a bot keeps, through Baileys' keys.set. */
-export async function writeSession(dir: string, shape: SessionShape = {}, baileys: Baileys = BAILEYS[7]): Promise<AuthState> {
+export async function writeSession(dir: string, shape: SessionShape = {}, baileys: Baileys = BAILEYS_7): Promise<AuthState> {
   const auth = await openAuth(dir, baileys);
   if (shape.registered ?? true) await register(auth);
   else await auth.saveCreds();
@@ -73,7 +77,7 @@ export function appStateKey(): Record<string, unknown> {
 }
 
 /** Everything Baileys would load from `dir`: creds plus every key named in it, in Baileys' own form. */
-export async function loadEverything(dir: string, baileys: Baileys = BAILEYS[7]): Promise<{ creds: unknown; keys: Record<string, Record<string, unknown>> }> {
+export async function loadEverything(dir: string, baileys: Baileys = BAILEYS_7): Promise<{ creds: unknown; keys: Record<string, Record<string, unknown>> }> {
   const auth = await openAuth(dir, baileys);
   const keys: Record<string, Record<string, unknown>> = {};
   for (const file of await readdir(dir)) {
@@ -88,7 +92,7 @@ export async function loadEverything(dir: string, baileys: Baileys = BAILEYS[7])
 }
 
 /** A comparable plain form (protobuf objects and Buffers through BufferJSON). */
-export function normalise(value: unknown, baileys: Baileys = BAILEYS[7]): unknown {
+export function normalise(value: unknown, baileys: Baileys = BAILEYS_7): unknown {
   return JSON.parse(JSON.stringify(value, baileys.BufferJSON.replacer));
 }
 

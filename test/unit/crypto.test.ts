@@ -84,6 +84,8 @@ describe('encryption key settings', () => {
       assert.equal(loadConfig(command, [], { KEEPER_REQUIRE_ENCRYPTION: 'true' }).requireEncryption, true, `${command} touches no contents`);
     }
     assert.throws(() => loadConfig('restore', [], { KEEPER_ENCRYPTION_KEY: b64, KEEPER_REQUIRE_ENCRYPTION: 'maybe' }), UsageError);
+    // Set but empty (a template that failed to expand) must not quietly mean "off".
+    assert.throws(() => loadConfig('restore', [], { KEEPER_ENCRYPTION_KEY: b64, KEEPER_REQUIRE_ENCRYPTION: '' }), /KEEPER_REQUIRE_ENCRYPTION is set but empty/);
   });
 
   it('KEEPER_ENCRYPTION_KEY: base64 of 32 bytes, standard or URL-safe, padding optional; its id is its fingerprint', () => {

@@ -137,8 +137,14 @@ baileys-keeper.validate: fails the render with a clear message on values the sch
 {{- if and (eq .Values.sidecar.mode "native") (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) }}
 {{- fail (printf "sidecar.mode=native needs Kubernetes 1.29 or newer (native sidecar containers); this cluster is %s: set sidecar.mode=classic" .Capabilities.KubeVersion.Version) }}
 {{- end }}
-{{- if and .Values.keeper.requireEncryption (not (include "baileys-keeper.encryptionKeyKey" .)) }}
-{{- fail "keeper.requireEncryption needs an encryption key: set secret.encryptionKeyKey (with secret.existingSecret) or secret.create.encryptionKey" }}
+{{- if .Values.keeper.requireEncryption }}
+{{- $keyGiven := include "baileys-keeper.encryptionKeyKey" . }}
+{{- range .Values.keeper.extraEnv }}
+{{- if has .name (list "KEEPER_ENCRYPTION_KEY" "KEEPER_ENCRYPTION_KEY_FILE" "KEEPER_ENCRYPTION_KEYS") }}{{ $keyGiven = "extraEnv" }}{{ end }}
+{{- end }}
+{{- if not $keyGiven }}
+{{- fail "keeper.requireEncryption needs an encryption key: set secret.encryptionKeyKey (with secret.existingSecret), secret.create.encryptionKey, or KEEPER_ENCRYPTION_KEYS in keeper.extraEnv" }}
+{{- end }}
 {{- end }}
 {{- if gt (int .Values.sidecar.debounceMs) (int .Values.sidecar.maxDelayMs) }}
 {{- fail (printf "sidecar.maxDelayMs (%v) must be at least sidecar.debounceMs (%v)" .Values.sidecar.maxDelayMs .Values.sidecar.debounceMs) }}
