@@ -74,7 +74,7 @@ export const OPTIONS: Record<string, OptionSpec> = {
   wait: { kind: 'string', env: 'KEEPER_WAIT_SECONDS', commands: RESTORERS, help: 'seconds to retry an unreachable database' },
   'lease-wait': { kind: 'string', env: 'KEEPER_LEASE_WAIT_SECONDS', commands: RESTORERS, help: "seconds to wait for another holder's release" },
   force: { kind: 'boolean', commands: ['restore'], help: 'restore even if the directory already holds a valid creds.json' },
-  'require-backup': { kind: 'boolean', commands: RESTORERS, help: 'exit 3 when there is nothing to restore' },
+  'require-backup': { kind: 'boolean', commands: RESTORERS, help: 'exit 3 when there is nothing to restore (no backup, or no usable creds.json in it)' },
   'lease-ttl': { kind: 'string', env: 'KEEPER_LEASE_TTL_MS', commands: LOOPS, help: 'lease time-to-live, ms; renewed every third of it' },
   debounce: { kind: 'string', env: 'KEEPER_DEBOUNCE_MS', commands: LOOPS, help: 'back up after this long without changes, ms' },
   'max-delay': { kind: 'string', env: 'KEEPER_MAX_DELAY_MS', commands: LOOPS, help: 'never wait longer than this after the first unsaved change, ms' },

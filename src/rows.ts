@@ -23,6 +23,8 @@ export interface SealedRow {
 export interface RowFailure {
   reason: string;
   missingKey: string | null;
+  /** What to do about it, said once for all the rows it applies to. */
+  hint?: string;
 }
 
 /** The row to store for `file`, written at `generation`: encrypted under the ring's writer key, or plaintext without keys. */
@@ -66,14 +68,18 @@ export interface PlaintextRule {
   until: number | null;
   /** Why a plaintext row outside that range is refused, for the failure message. */
   because: string;
-  /** The refusal is the operator's setting (KEEPER_REQUIRE_ENCRYPTION), not evidence of tampering. */
+  /** The refusal is the operator's setting (KEEPER_REQUIRE_ENCRYPTION): every plaintext row, whatever its range. */
   required?: boolean;
+  /** With `required`: what to do about a plaintext row (it depends on the session's marker). */
+  hint?: string;
 }
 
 export const PLAINTEXT_ANYWHERE: PlaintextRule = { until: null, because: '' };
 
 /** KEEPER_REQUIRE_ENCRYPTION: no plaintext row anywhere, whatever its range or the session's history. */
-export const PLAINTEXT_NOWHERE: PlaintextRule = { until: 0, because: 'KEEPER_REQUIRE_ENCRYPTION is on', required: true };
+export function plaintextNowhere(hint: string): PlaintextRule {
+  return { until: 0, because: 'KEEPER_REQUIRE_ENCRYPTION is on', required: true, hint };
+}
 
 /** The plaintext of a stored row after every check (safe name, decryption, size, digest), or why it fails. */
 export function openRow(keys: KeyRing | null, sessionId: string, row: StoredFileVersion, plaintext: PlaintextRule = PLAINTEXT_ANYWHERE): { content: Buffer } | RowFailure {
@@ -83,14 +89,12 @@ export function openRow(keys: KeyRing | null, sessionId: string, row: StoredFile
   // Generations start at 1: a row from before that is visible in no real generation, and would pass as
   // pre-encryption history below (and be re-encrypted by rekey) if it were let through.
   if (row.generationFrom < 1) return { reason: `${label}: stored from generation ${row.generationFrom}, before the first one (written by someone with database access)`, missingKey: null };
-  if (row.keyId === null && plaintext.required) {
-    return {
-      reason:
-        `${label}: stored in plaintext, and ${plaintext.because} (if the session was encrypted after it was first stored, this is its older history: ` +
-        `encrypt it with 'baileys-keeper rekey' run without KEEPER_REQUIRE_ENCRYPTION; otherwise someone with database access wrote it)`,
-      missingKey: null,
-    };
+  // Likewise a row whose range is empty (the table's CHECK forbids it, but whoever owns the table can
+  // drop that): it would pass the range test below as pre-encryption history.
+  if (row.generationTo !== null && row.generationTo <= row.generationFrom) {
+    return { reason: `${label}: stored for generations ${row.generationFrom} to ${row.generationTo}, an empty range (written by someone with database access)`, missingKey: null };
   }
+  if (row.keyId === null && plaintext.required) return { reason: `${label}: stored in plaintext, and ${plaintext.because}`, missingKey: null, hint: plaintext.hint };
   if (row.keyId === null && plaintext.until !== null && (row.generationTo === null || row.generationTo > plaintext.until)) {
     return { reason: `${label}: stored in plaintext where ${plaintext.because}, so the keeper did not write it (forged or re-linked by someone with database access)`, missingKey: null };
   }

@@ -6,7 +6,7 @@ import * as q from './db/queries.js';
 import type { FileVersion, GenerationRow, SessionSummary, StoredFileVersion } from './db/queries.js';
 import { IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
 import { quoteName } from './names.js';
-import { openRow, PLAINTEXT_ANYWHERE, PLAINTEXT_NOWHERE, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure } from './rows.js';
+import { openRow, PLAINTEXT_ANYWHERE, plaintextNowhere, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure } from './rows.js';
 import type { Snapshot } from './snapshot.js';
 
 export type { FileVersion, GenerationRow, PlainFile, SessionSummary };
@@ -44,6 +44,8 @@ export interface VerifyFailure {
   reason: string;
   /** The row is encrypted under a key id that is not configured. */
   missingKey: string | null;
+  /** What to do about it (the same for every row it applies to). */
+  hint?: string;
 }
 
 /** Stored versions re-encrypted per rekey transaction. */
@@ -82,7 +84,17 @@ export class SessionStore {
    * make it authentic.
    */
   private readRule(marker: MarkerState): PlaintextRule {
-    return this.options.requireEncryption && !marker.problem ? PLAINTEXT_NOWHERE : marker.rule;
+    if (!this.options.requireEncryption) return marker.rule;
+    if (marker.problem) return plaintextNowhere(`Its plaintext rows are not trusted: ${marker.problem}.`);
+    if (marker.neverEncrypted) {
+      return plaintextNowhere(
+        'The session has no encryption marker: either it was never encrypted (encrypt it first, without KEEPER_REQUIRE_ENCRYPTION: one backup with the key, rekey, verify), ' +
+          'or someone with database access stripped it to plaintext (then do not: delete it and import a good export).',
+      );
+    }
+    return plaintextNowhere(
+      "Plaintext history from before encryption is encrypted by 'baileys-keeper rekey' run without KEEPER_REQUIRE_ENCRYPTION; any other plaintext row was written by someone with database access.",
+    );
   }
 
   /**
@@ -195,7 +207,11 @@ export class SessionStore {
       const rule = this.readRule(await this.markerState(tx, sessionId));
       const files: PlainFile[] = [];
       const failures: RowFailure[] = [];
+      const seen = new Set<string>();
       for (const row of rows) {
+        // Two versions of one name visible at once only come from edited validity ranges.
+        if (seen.has(row.name)) failures.push({ reason: `${quoteName(row.name)}: stored twice in this generation (its validity ranges were edited by someone with database access)`, missingKey: null });
+        seen.add(row.name);
         const opened = openRow(this.keys, sessionId, row, rule);
         if ('reason' in opened) failures.push(opened);
         else files.push({ name: row.name, content: opened.content });
@@ -204,9 +220,10 @@ export class SessionStore {
       if (missing.length > 0) throw this.missingKeyError(`generation ${generation.generation} of session ${sessionId}`, missing);
       if (failures.length > 0) {
         const reasons = failures.map((f) => f.reason);
+        const hints = [...new Set(failures.flatMap((f) => (f.hint ? [f.hint] : [])))];
         throw new IntegrityError(
           `generation ${generation.generation} of session ${sessionId} failed its integrity check: ${reasons.slice(0, 5).join('; ')}` +
-            `${reasons.length > 5 ? ` (and ${reasons.length - 5} more)` : ''}. Nothing was written. ${await this.olderVerifying(tx, sessionId, generation.generation, rule)}`,
+            `${reasons.length > 5 ? ` (and ${reasons.length - 5} more)` : ''}. Nothing was written. ${hints.map((hint) => `${hint} `).join('')}${await this.olderVerifying(tx, sessionId, generation.generation, rule)}`,
         );
       }
       if (files.length !== generation.totalFiles) {
@@ -237,6 +254,11 @@ export class SessionStore {
         const session = await q.lockSession(db, tx, sessionId);
         if (!session) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
         const marker = await this.markerState(tx, sessionId);
+        // rekey authenticates the marker anew at its end: over a damaged one that would erase the evidence.
+        if (marker.missingKey) throw this.missingKeyError(`session ${sessionId} (its encryption marker)`, [marker.missingKey]);
+        if (marker.problem) {
+          throw new IntegrityError(`cannot rekey session ${sessionId}: ${marker.problem}. Nothing was re-encrypted; run 'baileys-keeper verify' and restore the session from a good export`);
+        }
         if (marker.neverEncrypted) {
           throw new RefusedError(
             `session ${sessionId} has never been backed up with encryption on: run 'baileys-keeper backup' with the key first (or let the sidecar back it up), ` +
@@ -318,7 +340,7 @@ export class SessionStore {
     const rule = this.readRule(marker);
     for await (const version of this.everyVersion(this.db, sessionId, pageSize)) {
       const opened = openRow(this.keys, sessionId, version, rule);
-      if ('reason' in opened) failures.push({ name: version.name, generationFrom: version.generationFrom, reason: opened.reason, missingKey: opened.missingKey });
+      if ('reason' in opened) failures.push({ name: version.name, generationFrom: version.generationFrom, reason: opened.reason, missingKey: opened.missingKey, hint: opened.hint });
       checked++;
     }
     return { checked, failures };
@@ -449,7 +471,9 @@ export class SessionStore {
     const files: PlainFile[] = [];
     for (const row of await q.currentPlaintextVersions(this.db, tx, sessionId)) {
       if (covered.has(row.name)) continue;
-      const opened = openRow(this.keys, sessionId, row);
+      // Under the setting the backup has refused a session with plaintext rows before this; a row that
+      // appeared since is refused too.
+      const opened = openRow(this.keys, sessionId, row, this.options.requireEncryption ? plaintextNowhere('KEEPER_REQUIRE_ENCRYPTION is on') : PLAINTEXT_ANYWHERE);
       if ('reason' in opened) {
         throw new IntegrityError(
           `cannot start encrypting session ${sessionId}: its stored ${opened.reason}; nothing was written. Run 'baileys-keeper verify', then restore a good generation and back it up`,

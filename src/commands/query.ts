@@ -54,6 +54,7 @@ export async function historyCommand(ctx: Context): Promise<number> {
 export async function verifyCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   const { checked, failures } = await withStore(ctx, (store) => store.verify(config.sessionId));
+  const hints = [...new Set(failures.flatMap((f) => (f.hint ? [f.hint] : [])))];
   if (config.json) {
     printJson(ctx, { session_id: config.sessionId, checked, failures: failures.map((f) => ({ name: f.name, generation: f.generationFrom, reason: f.reason })) });
   } else {
@@ -70,7 +71,7 @@ export async function verifyCommand(ctx: Context): Promise<number> {
   if (failures.length > 0) {
     throw new IntegrityError(
       `${failures.length} of ${checked} stored file versions of session ${config.sessionId} failed verification: ` +
-        'restore a generation that does not contain them (history lists generations), or re-import a good export',
+        (hints.length > 0 ? hints.join(' ') : 'restore a generation that does not contain them (history lists generations), or re-import a good export'),
     );
   }
   return 0;

@@ -1,10 +1,11 @@
 // `restore`: the init container. Puts the session's newest (or chosen) generation into --dir.
 import { systemClock } from '../clock.js';
 import type { Config } from '../config.js';
+import { CREDS_FILE, parseCreds } from '../creds.js';
 import { NothingToRestoreError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { hasUsableCreds, materialise, planRestore, recoverInterruptedRestore } from '../restore.js';
-import type { SessionStore } from '../store.js';
+import type { PlainFile, SessionStore } from '../store.js';
 import { formatBytes, print, printJson, withStore, type Context } from './context.js';
 
 /** How often restore looks again at a lease held by a sidecar that is shutting down, ms. */
@@ -45,10 +46,24 @@ export async function restoreDirectory(config: Config, log: Logger, withDb: With
     return 'empty';
   }
   const { generation: point, files } = loaded;
+  if (config.requireBackup) requireLogin(config, point.generation, files);
   await materialise(config.dir, files, log);
   const bytes = files.reduce((sum, file) => sum + file.content.length, 0);
   log.info({ generation: point.generation, files: files.length, bytes, dir: config.dir }, `restored generation ${point.generation} (${files.length} files, ${formatBytes(bytes)})`);
   return 'restored';
+}
+
+/**
+ * --require-backup means "the bot must start logged in": a restore point without a usable creds.json
+ * (emptied, or a creds.json that is not one) would start it unpaired just like no backup at all.
+ */
+function requireLogin(config: Config, generation: number, files: readonly PlainFile[]): void {
+  const creds = files.find((file) => file.name === CREDS_FILE);
+  if (creds && parseCreds(creds.content.toString('utf8')) !== null) return;
+  throw new NothingToRestoreError(
+    `generation ${generation} of session ${config.sessionId} holds ${creds ? 'a creds.json that is not a Baileys login' : 'no creds.json'}: ` +
+      'the bot would start unpaired; --require-backup was given, so nothing was written and the bot must not start',
+  );
 }
 
 /** True when the directory already holds a valid login and --force was not given: nothing to restore. */
@@ -70,6 +85,7 @@ async function dryRun(ctx: Context, withDb: WithStore): Promise<number> {
     return 0;
   }
   const { generation: point, files } = loaded;
+  if (config.requireBackup) requireLogin(config, point.generation, files);
   const plan = await planRestore(config.dir, files);
   if (config.json) {
     printJson(ctx, { session_id: config.sessionId, generation: point.generation, ...plan });

@@ -60,6 +60,25 @@ describe('restore outcomes and exit codes', async () => {
     assert.match(required.stdout, /--require-backup/);
   });
 
+  it('--require-backup also refuses (exit 3, nothing written) a stored point without a usable creds.json', async () => {
+    // A head emptied in the database (every row gone, the file count set to 0) restores nothing: the
+    // bot would start unpaired exactly as with no backup at all.
+    const empty = await tempDir('emptied-bot');
+    await writeSession(empty, { preKeys: 2 });
+    assert.equal((await runCli(['backup', '--dir', empty, '--session', 'emptied'], { env })).code, 0);
+    await query(url, "DELETE FROM baileys_keeper.files WHERE session_id = 'emptied'");
+    await query(url, "UPDATE baileys_keeper.generations SET total_files = 0 WHERE session_id = 'emptied'");
+    const dir = path.join(await tempDir('emptied'), 'auth_info');
+    const lenient = await runCli(['restore', '--dir', dir, '--session', 'emptied'], { env });
+    assert.equal(lenient.code, 0, lenient.stdout + lenient.stderr);
+    for (const args of [[], ['--dry-run']]) {
+      const required = await runCli(['restore', '--dir', dir, '--session', 'emptied', '--require-backup', ...args], { env });
+      assert.equal(required.code, 3, required.stdout + required.stderr);
+      assert.match(messages(required.stdout + required.stderr), /generation 1 of session emptied holds no creds\.json: the bot would start unpaired; --require-backup was given/);
+    }
+    assert.deepEqual(await readdir(dir), []);
+  });
+
   it('retries an unreachable database until --wait runs out, then exits 2 without touching the dir', async () => {
     const dir = path.join(await tempDir('down'), 'auth_info');
     const started = Date.now();

@@ -332,7 +332,10 @@ describe('encryption at rest', async () => {
     assert.ok(verified.failures.some((f) => f.name === 'creds.json'));
     await assert.rejects(
       required.loadPoint('stripped', {}),
-      (error: unknown) => error instanceof IntegrityError && /"creds\.json": stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/.test(error.message) && /Nothing was written/.test(error.message),
+      (error: unknown) =>
+        error instanceof IntegrityError &&
+        /"creds\.json": stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/.test(error.message) &&
+        /Nothing was written\. The session has no encryption marker: either it was never encrypted .* or someone with database access stripped it to plaintext \(then do not/.test(error.message),
     );
     // A writer under the setting does not start encryption over it (which would make it look genuine).
     const rowsBefore = await rows('stripped');
@@ -359,7 +362,7 @@ describe('encryption at rest', async () => {
     await auth.state.keys.set({ 'pre-key': { '1': Curve.generateKeyPair() } });
     assert.equal((await backup(required, 'late', dir)).kind, 'success', 'backups under the setting once the session is encrypted');
     assert.deepEqual(await contentsAt(required, 'late'), await readTree(dir));
-    await assert.rejects(required.loadPoint('late', { generation: 1 }), /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on \(if the session was encrypted after it was first stored/);
+    await assert.rejects(required.loadPoint('late', { generation: 1 }), /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on;.*Nothing was written\. Plaintext history from before encryption is encrypted by 'baileys-keeper rekey' run without KEEPER_REQUIRE_ENCRYPTION/);
     assert.ok((await required.verify('late')).failures.length > 0, 'verify names the plaintext history');
     await assert.rejects(requiredRotated.rekey('late'), (error: unknown) => error instanceof IntegrityError && /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/.test(error.message), 'rekey under the setting re-encrypts no plaintext');
 
@@ -405,6 +408,49 @@ describe('encryption at rest', async () => {
       const forgedRow = (await rows('early')).find((row) => Number(row.generation_from) === from)!;
       assert.equal(forgedRow.key_id, null, 'never re-encrypted');
     }
+  });
+
+  it('a row with an empty range (the CHECK dropped by the table owner) is refused; rekey neither launders it nor repairs a damaged marker', async () => {
+    const required = new SessionStore(t.db, new KeyRing([newKey, oldKey]), { requireEncryption: true });
+    await threeGenerations('inverted', withOld);
+    const forged = Buffer.from('{"forged":true}');
+    const [constraint] = await query<{ conname: string }>(
+      t.url,
+      "SELECT conname FROM pg_constraint WHERE conrelid = 'baileys_keeper.files'::regclass AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%generation_to > generation_from%'",
+    );
+    assert.ok(constraint, 'the table has the range CHECK');
+    await query(t.url, `ALTER TABLE baileys_keeper.files DROP CONSTRAINT ${constraint!.conname}`);
+    try {
+      await query(t.url, 'INSERT INTO baileys_keeper.files (session_id, name, generation_from, generation_to, content, sha256, size, key_id) VALUES ($1, $2, 2, 1, $3, $4, $5, NULL)', [
+        'inverted',
+        'creds.json',
+        forged,
+        createHash('sha256').update(forged).digest(),
+        forged.length,
+      ]);
+      for (const store of [withOld, required]) {
+        const verified = await store.verify('inverted');
+        assert.ok(verified.failures.some((f) => f.name === 'creds.json' && /stored for generations 2 to 1, an empty range/.test(f.reason)), JSON.stringify(verified.failures));
+      }
+      // With the marker removed too, rekey used to re-encrypt the row and then write a fresh, valid marker.
+      await query(t.url, "UPDATE baileys_keeper.sessions SET encrypted_since = NULL WHERE session_id = 'inverted'");
+      for (const store of [rotated, required]) {
+        await assert.rejects(store.rekey('inverted'), (error: unknown) => error instanceof IntegrityError && /cannot rekey session inverted: the encryption marker of session inverted is missing/.test(error.message));
+      }
+      const [marker] = await query<{ encrypted_since: string | null }>(t.url, "SELECT encrypted_since FROM baileys_keeper.sessions WHERE session_id = 'inverted'");
+      assert.equal(marker!.encrypted_since, null, 'the damaged marker is left for verify to report');
+      assert.ok((await rows('inverted')).some((row) => row.key_id === null), 'the forged row was not re-encrypted');
+    } finally {
+      await query(t.url, "DELETE FROM baileys_keeper.files WHERE generation_to IS NOT NULL AND generation_to <= generation_from");
+      await query(t.url, `ALTER TABLE baileys_keeper.files ADD CONSTRAINT ${constraint!.conname} CHECK (generation_to IS NULL OR generation_to > generation_from)`);
+    }
+  });
+
+  it('two versions of one name visible in a generation (edited ranges) are refused by restore', async () => {
+    await threeGenerations('twice', withOld);
+    // pre-key-2 changed in generation 2: stretch its first version into generation 2 as well.
+    await query(t.url, "UPDATE baileys_keeper.files SET generation_to = 3 WHERE session_id = 'twice' AND name = 'pre-key-2.json' AND generation_from = 1");
+    await assert.rejects(withOld.loadPoint('twice', { generation: 2 }), (error: unknown) => error instanceof IntegrityError && /"pre-key-2\.json": stored twice in this generation/.test(error.message));
   });
 
   it('rekey never launders a tampered row: it stops at it, naming the file, and leaves what it did valid', async () => {
