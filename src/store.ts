@@ -126,7 +126,7 @@ export class SessionStore {
         throw new IntegrityError(
           `session ${sessionId} is stored in plaintext (no encryption marker, no encrypted row) and KEEPER_REQUIRE_ENCRYPTION is on, so nothing was written. ` +
             'If it was never encrypted, encrypt it without KEEPER_REQUIRE_ENCRYPTION first (one backup with the key, then rekey, then verify); ' +
-            'if it was encrypted, someone with database access replaced its rows: restore it from a good export or a database backup',
+            'if it was encrypted, someone with database access replaced its rows: delete it (baileys-keeper delete --yes) and import a good export, or restore the database from a backup',
         );
       }
       if (startsEncryption) changed.push(...(await this.plaintextHead(tx, sessionId, changed, deleted)));
