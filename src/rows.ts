@@ -27,6 +27,11 @@ export interface RowFailure {
   hint?: string;
 }
 
+/** The distinct hints of `failures`, each said once. */
+export function hintsOf(failures: readonly { hint?: string }[]): string[] {
+  return [...new Set(failures.flatMap((failure) => (failure.hint ? [failure.hint] : [])))];
+}
+
 /** The row to store for `file`, written at `generation`: encrypted under the ring's writer key, or plaintext without keys. */
 export function sealRow(keys: KeyRing | null, sessionId: string, generation: number, file: PlainFile): SealedRow {
   const size = file.content.length;

@@ -6,7 +6,7 @@ import * as q from './db/queries.js';
 import type { FileVersion, GenerationRow, SessionSummary, StoredFileVersion } from './db/queries.js';
 import { IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
 import { quoteName } from './names.js';
-import { openRow, PLAINTEXT_ANYWHERE, plaintextNowhere, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure } from './rows.js';
+import { hintsOf, openRow, PLAINTEXT_ANYWHERE, plaintextNowhere, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure } from './rows.js';
 import type { Snapshot } from './snapshot.js';
 
 export type { FileVersion, GenerationRow, PlainFile, SessionSummary };
@@ -129,7 +129,7 @@ export class SessionStore {
             'if it was encrypted, someone with database access replaced its rows: delete it (baileys-keeper delete --yes) and import a good export, or restore the database from a backup',
         );
       }
-      if (startsEncryption) changed.push(...(await this.plaintextHead(tx, sessionId, changed, deleted)));
+      if (startsEncryption) changed.push(...(await this.plaintextHead(tx, sessionId, changed, deleted, this.readRule(marker))));
       if (changed.length === 0 && deleted.length === 0) return { kind: 'noop', generation: session.headGeneration };
       if (!this.keys && !marker.neverEncrypted) {
         const which = marker.marker ? ` since generation ${marker.marker.generation} (key id ${marker.marker.keyId})` : '';
@@ -220,7 +220,7 @@ export class SessionStore {
       if (missing.length > 0) throw this.missingKeyError(`generation ${generation.generation} of session ${sessionId}`, missing);
       if (failures.length > 0) {
         const reasons = failures.map((f) => f.reason);
-        const hints = [...new Set(failures.flatMap((f) => (f.hint ? [f.hint] : [])))];
+        const hints = hintsOf(failures);
         throw new IntegrityError(
           `generation ${generation.generation} of session ${sessionId} failed its integrity check: ${reasons.slice(0, 5).join('; ')}` +
             `${reasons.length > 5 ? ` (and ${reasons.length - 5} more)` : ''}. Nothing was written. ${hints.map((hint) => `${hint} `).join('')}${await this.olderVerifying(tx, sessionId, generation.generation, rule)}`,
@@ -466,14 +466,14 @@ export class SessionStore {
   }
 
   /** The plaintext head files a backup does not already store again, checked, to re-store encrypted. */
-  private async plaintextHead(tx: Queryable, sessionId: string, changed: PlainFile[], deleted: string[]): Promise<PlainFile[]> {
+  private async plaintextHead(tx: Queryable, sessionId: string, changed: PlainFile[], deleted: string[], rule: PlaintextRule): Promise<PlainFile[]> {
     const covered = new Set([...changed.map((file) => file.name), ...deleted]);
     const files: PlainFile[] = [];
     for (const row of await q.currentPlaintextVersions(this.db, tx, sessionId)) {
       if (covered.has(row.name)) continue;
-      // Under the setting the backup has refused a session with plaintext rows before this; a row that
-      // appeared since is refused too.
-      const opened = openRow(this.keys, sessionId, row, this.options.requireEncryption ? plaintextNowhere('KEEPER_REQUIRE_ENCRYPTION is on') : PLAINTEXT_ANYWHERE);
+      // The session's read rule: anywhere for a never-encrypted session, nowhere under the setting (the
+      // backup refused a session with plaintext rows before this; a row that appeared since is refused too).
+      const opened = openRow(this.keys, sessionId, row, rule);
       if ('reason' in opened) {
         throw new IntegrityError(
           `cannot start encrypting session ${sessionId}: its stored ${opened.reason}; nothing was written. Run 'baileys-keeper verify', then restore a good generation and back it up`,

@@ -1,6 +1,7 @@
 // The read-mostly commands: status, history, verify, delete, migrate; and rekey.
 import { IntegrityError, UsageError } from '../errors.js';
 import { sessionStatusJson } from '../store.js';
+import { hintsOf } from '../rows.js';
 import { formatBytes, print, printJson, table, withStore, type Context } from './context.js';
 
 export async function statusCommand(ctx: Context): Promise<number> {
@@ -54,7 +55,7 @@ export async function historyCommand(ctx: Context): Promise<number> {
 export async function verifyCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   const { checked, failures } = await withStore(ctx, (store) => store.verify(config.sessionId));
-  const hints = [...new Set(failures.flatMap((f) => (f.hint ? [f.hint] : [])))];
+  const hints = hintsOf(failures);
   if (config.json) {
     printJson(ctx, { session_id: config.sessionId, checked, failures: failures.map((f) => ({ name: f.name, generation: f.generationFrom, reason: f.reason })) });
   } else {
