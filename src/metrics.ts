@@ -18,6 +18,7 @@ export class Metrics {
   readonly leaseHeld: Gauge;
   readonly sessionRegistered: Gauge;
   readonly databaseErrors: Counter;
+  readonly watchPolling: Gauge;
 
   /** `lagSeconds` is read at every scrape: the age of the oldest change not yet stored. */
   constructor(lagSeconds: () => number = () => 0) {
@@ -48,6 +49,11 @@ export class Metrics {
     this.leaseHeld = new Gauge({ name: `${PREFIX}lease_held`, help: '1 while this process holds the session lease (the single writer), else 0.', registers });
     this.sessionRegistered = new Gauge({ name: `${PREFIX}session_registered`, help: '1 when the stored creds are paired (creds.me present), else 0.', registers });
     this.databaseErrors = new Counter({ name: `${PREFIX}database_errors_total`, help: 'Database operations that failed (outages, timeouts).', registers });
+    this.watchPolling = new Gauge({
+      name: `${PREFIX}watch_polling`,
+      help: '1 while the auth directory is polled instead of watched natively (inotify unavailable, or --watch poll), else 0.',
+      registers,
+    });
     const buildInfo = new Gauge({ name: `${PREFIX}build_info`, help: 'Always 1; the version label tells which build runs.', labelNames: ['version'], registers });
     buildInfo.set({ version: VERSION }, 1);
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });

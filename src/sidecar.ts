@@ -16,13 +16,11 @@ import type { Metrics } from './metrics.js';
 import { recoverInterruptedRestore } from './restore.js';
 import { readNamed, readSnapshot, type Snapshot } from './snapshot.js';
 import type { BackupResult, Lease, SessionStore } from './store.js';
-import { DirectoryWatcher } from './watcher.js';
+import { DIR_POLL_MS, DirectoryWatcher, WatchStartError, type WatchMode } from './watcher.js';
 
 /** First and largest pause between failed attempts (backups, start-up), ms. */
 export const RETRY_INITIAL_MS = 250;
 export const RETRY_MAX_MS = 30_000;
-/** How often a missing --dir is looked for again, ms. */
-const DIR_POLL_MS = 1_000;
 /** Time still given to releasing the lease when the shutdown deadline has passed, ms. */
 const RELEASE_GRACE_MS = 1_000;
 
@@ -39,7 +37,14 @@ export interface SidecarOptions {
   leaseTtlMs: number;
   shutdownQuietMs: number;
   shutdownTimeoutMs: number;
+  /** SPEC `--watch`: native, poll, or auto (native, polling when native watching is unavailable). */
+  watchMode: WatchMode;
+  /** Polling period when polling, ms. */
+  pollIntervalMs: number;
 }
+
+/** The start-up steps whose failure is retried and shown as unhealthy (/healthz 503) until it succeeds. */
+type StartStep = 'watch' | 'database';
 
 export type FlushOutcome = BackupResult['kind'] | 'failure' | 'standby' | 'clean';
 
@@ -63,9 +68,12 @@ export class Sidecar {
   private stopping = false;
   private booted: Promise<void> | null = null;
   private watching: Promise<void> | null = null;
-  private rewatching: Promise<void> | null = null;
   private isReady = false;
   private standby = false;
+  /** When the directory stopped being watched (it was removed), for the lag; null while watched. */
+  private unwatchedSince: number | null = null;
+  /** Start-up steps failing right now, with what went wrong. */
+  private readonly failing = new Map<StartStep, string>();
 
   private readonly log: Logger;
 
@@ -95,21 +103,70 @@ export class Sidecar {
       },
       databaseError: (error) => this.databaseError(error, 'lease'),
     });
-    this.watcher = new DirectoryWatcher(options.dir, {
-      changed: (name) => this.onChange(name),
-      error: (error) => {
-        this.log.warn({ err: describeError(error) }, 'watcher error: falling back to a full rescan');
-        this.rescanDue = true;
-        void this.checkWatcher();
-        this.schedule();
+    this.watcher = new DirectoryWatcher(
+      options.dir,
+      { mode: options.watchMode, pollIntervalMs: options.pollIntervalMs },
+      {
+        changed: (name) => this.onChange(name),
+        watching: (backend) => {
+          const again = this.unwatchedSince !== null;
+          this.log.info({ dir: options.dir, watch: backend }, again ? 'the auth directory is back: watching it again and backing it up' : 'watching the auth directory');
+          this.unwatchedSince = null;
+          this.stepSucceeded('watch');
+          metrics.watchPolling.set(backend === 'polling' ? 1 : 0);
+          this.rescanDue = true;
+          this.schedule();
+        },
+        lost: () => {
+          this.unwatchedSince ??= this.clock.now();
+          if (!this.stopping) this.log.warn({ dir: options.dir }, 'the auth directory was removed or replaced: it is backed up again as soon as it reappears');
+        },
+        fellBack: (error) => {
+          metrics.watchPolling.set(1);
+          this.log.warn(
+            { err: describeError(error), pollIntervalMs: options.pollIntervalMs },
+            `native watching is unavailable (${describeError(error)}): polling the directory every ${options.pollIntervalMs} ms instead. ` +
+              'Raise fs.inotify.max_user_instances / fs.inotify.max_user_watches on the node to watch natively, or set --watch poll to say polling is intended',
+          );
+        },
+        error: (error) => {
+          if (error instanceof WatchStartError) return this.stepFailed('watch', error);
+          this.log.warn({ err: describeError(error) }, 'watcher error: falling back to a full rescan');
+          this.rescanDue = true;
+          void this.checkWatcher();
+          this.schedule();
+        },
       },
-    });
+      clock,
+    );
   }
 
-  /** Seconds since the oldest change that is not stored yet; 0 when everything is stored. */
+  /**
+   * Seconds since the oldest change that is not stored yet, or since the directory stopped being
+   * watched (a removed directory may be recreated at any moment); 0 when everything is stored.
+   */
   lagSeconds(): number {
-    const oldest = this.dirty.oldestSince();
+    const dirty = this.dirty.oldestSince();
+    const oldest = dirty === null ? this.unwatchedSince : this.unwatchedSince === null ? dirty : Math.min(dirty, this.unwatchedSince);
     return oldest === null ? 0 : Math.max(0, (this.clock.now() - oldest) / 1000);
+  }
+
+  /**
+   * Whether the backup loop is running (SPEC /healthz): false while a start-up step — watching the
+   * directory, or migrating and reading the stored state — fails and is being retried.
+   */
+  get healthy(): boolean {
+    return this.failing.size === 0;
+  }
+
+  /** What keeps the loop from running, one phrase per failing step; empty when healthy. */
+  get problems(): string[] {
+    return [...this.failing].map(([step, problem]) => `${step === 'watch' ? 'cannot watch the auth directory' : 'cannot prepare the database'}: ${problem}`);
+  }
+
+  /** How the directory is watched now: native, polling, or null (not yet, or it is gone). */
+  get watchBackend(): 'native' | 'polling' | null {
+    return this.watcher.backend;
   }
 
   /** True once the directory was compared with what is stored (or another process is the writer). */
@@ -119,7 +176,9 @@ export class Sidecar {
 
   /**
    * Starts the loop. Resolves once the directory is being watched (so no later write is missed);
-   * the database side keeps starting in the background. Never rejects: outages are retried.
+   * the database side starts at once and in parallel, whatever the directory does, so that the
+   * session API works for every session. Never rejects: failing steps are retried with backoff
+   * (and show in `healthy`), and the periodic rescan is armed whatever happens.
    */
   start(): Promise<void> {
     if (!this.booted) {
@@ -131,25 +190,33 @@ export class Sidecar {
           `--shutdown-quiet is more than half of --shutdown-timeout: the quiet wait at shutdown will be at most ${quietCap} ms`,
         );
       }
-      let watching!: () => void;
-      this.watching = new Promise<void>((resolve) => (watching = resolve));
-      this.booted = this.boot(watching)
-        .catch((error) => this.log.error({ err: describeError(error) }, 'sidecar start failed'))
-        .finally(watching);
+      this.armRescan();
+      const database = this.prepareDatabase();
+      this.watching = this.watchDirectory();
+      this.booted = Promise.all([database, this.watching]).then(() => {
+        if (!this.stopping) this.lease.start();
+      });
     }
     return this.watching!;
   }
 
-  private async boot(watching: () => void): Promise<void> {
-    await this.waitForDirectory();
-    if (this.stopping) return;
-    await recoverInterruptedRestore(this.options.dir, this.log);
-    await this.watcher.start();
-    watching();
-    await this.prepareDatabase();
-    if (this.stopping) return;
-    this.lease.start();
-    this.armRescan();
+  /** Waits for the directory, finishes an interrupted restore in it, and starts watching; retried until it works. */
+  private async watchDirectory(): Promise<void> {
+    const backoff = new Backoff(RETRY_INITIAL_MS, RETRY_MAX_MS);
+    while (!this.stopping) {
+      await this.waitForDirectory();
+      if (this.stopping) return;
+      try {
+        await recoverInterruptedRestore(this.options.dir, this.log);
+        await this.watcher.start();
+        return;
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        if (code === 'ENOENT') continue; // removed between the wait and the start: wait again
+        this.stepFailed('watch', error);
+        await sleep(this.clock, backoff.fail());
+      }
+    }
   }
 
   private async waitForDirectory(): Promise<void> {
@@ -163,7 +230,7 @@ export class Sidecar {
     }
   }
 
-  /** Migrates and reads the stored state, retrying with backoff while the database is down. */
+  /** Migrates and reads the stored state, retrying with backoff while it fails. */
   private async prepareDatabase(): Promise<void> {
     const backoff = new Backoff(RETRY_INITIAL_MS, RETRY_MAX_MS);
     while (!this.stopping) {
@@ -175,12 +242,25 @@ export class Sidecar {
         this.metrics.generation.set(summary?.headGeneration ?? 0);
         this.metrics.files.set(summary?.files ?? 0);
         this.metrics.bytes.set(summary?.bytes ?? 0);
+        this.stepSucceeded('database');
         return;
       } catch (error) {
         this.databaseError(error, 'start');
+        this.failing.set('database', describeError(error));
         await sleep(this.clock, backoff.fail());
       }
     }
+  }
+
+  /** A start-up step failed: said at error level the first time, and the loop counts as not running. */
+  private stepFailed(step: StartStep, error: unknown): void {
+    const problem = describeError(error);
+    if (this.failing.get(step) !== problem) this.log.error({ step, err: problem }, `start-up step failed, retrying: ${step === 'watch' ? 'cannot watch the auth directory' : 'database'}: ${problem}`);
+    this.failing.set(step, problem);
+  }
+
+  private stepSucceeded(step: StartStep): void {
+    if (this.failing.delete(step)) this.log.info({ step }, 'start-up step recovered');
   }
 
   private armRescan(): void {
@@ -194,15 +274,9 @@ export class Sidecar {
   }
 
   /** A directory deleted and recreated (a bot that logged out) is a new inode: watch the new one. */
-  private checkWatcher(): Promise<void> {
-    // One check at a time: the watcher's error, a failed read and the rescan may all ask at once.
-    this.rewatching ??= (async () => {
-      if (this.stopping || (await this.watcher.intact())) return;
-      this.log.warn({ dir: this.options.dir }, 'the auth directory was replaced or removed: watching it again');
-      await this.waitForDirectory();
-      if (!this.stopping) await this.watcher.start();
-    })().finally(() => (this.rewatching = null));
-    return this.rewatching;
+  private async checkWatcher(): Promise<void> {
+    if (this.stopping || this.watcher.backend === null || (await this.watcher.intact())) return;
+    void this.watcher.follow(); // `watching` then asks for the rescan
   }
 
   private onChange(name: string): void {
@@ -228,7 +302,8 @@ export class Sidecar {
     if (this.stopping) return;
     this.cancelFlush?.();
     this.cancelFlush = null;
-    if (this.flushing || !this.lease.current) return;
+    // Nothing is read while the directory is not watched: it is missing, and a rescan follows its return.
+    if (this.flushing || !this.lease.current || this.watcher.backend === null) return;
     const now = this.clock.now();
     let at = this.rescanDue || (this.urgent && this.dirty.size > 0) ? now : dueAt(this.dirty, this.options);
     if (at === null) return;

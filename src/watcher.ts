@@ -1,38 +1,106 @@
-// Watches the auth directory and reports the names that changed. One inotify watch on the directory
-// (node:fs watch) reports every write, creation, deletion and rename of its entries, unthrottled.
-// chokidar, tried first, keeps a watcher per file (~70 MiB for 10,000 files) and drops a second
-// event of a file within 50-100 ms, which could hide a write until the next full rescan.
-import { watch, type FSWatcher } from 'node:fs';
+// Watches the auth directory with chokidar and reports the names that changed. Native watching is one
+// inotify watch on the directory (and one on its parent, through which chokidar notices the directory
+// itself going away); polling is the fallback when the kernel will not give us inotify instances or
+// watches (EMFILE / ENOSPC on busy nodes), and a mode of its own for filesystems without inotify.
+// Directories deleted and recreated (a bot that logged out and pairs again) are followed at once.
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { sleep, systemClock, type Clock } from './clock.js';
+import { Backoff } from './dirty.js';
 import { invalidNameReason } from './names.js';
 
+/** SPEC `--watch`: inotify through chokidar, stat polling, or native falling back to polling. */
+export type WatchMode = 'native' | 'poll' | 'auto';
+export const WATCH_MODES: readonly WatchMode[] = ['native', 'poll', 'auto'];
+/** What is watching right now. */
+export type WatchBackend = 'native' | 'polling';
+
+/** How often a missing directory is looked for, ms: bounds how late a recreated directory is noticed. */
+export const DIR_POLL_MS = 250;
+/** Longest pause between attempts to watch a directory that is there but cannot be watched, ms. */
+const FOLLOW_RETRY_MAX_MS = 30_000;
+
+// errno codes that mean "the kernel will not give this user more inotify instances or watches", or
+// that this filesystem has no inotify: polling still works where these happen.
+const NATIVE_UNAVAILABLE = new Set(['EMFILE', 'ENFILE', 'ENOSPC', 'ENOSYS', 'EINVAL', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/** True when `error` says native watching cannot work here (as opposed to a passing fault). */
+export function nativeWatchUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && NATIVE_UNAVAILABLE.has(code);
+}
+
 export interface WatchEvents {
-  /** A file directly in the directory was added, changed or removed. */
+  /** A file directly in the directory was added, changed or removed (its base name). */
   changed(name: string): void;
-  /** Events may have been lost (watcher error, an event without a name): rescan everything. */
+  /** The directory is being watched (at start, or again after it reappeared): rescan it now. */
+  watching(backend: WatchBackend): void;
+  /** The directory went away: nothing is watched until it reappears (then `watching` follows). */
+  lost(): void;
+  /** Native watching failed and `auto` switched to polling; said once per switch. */
+  fellBack(error: unknown): void;
+  /** Events may have been lost (a watcher error): rescan everything. */
   error(error: unknown): void;
 }
 
+export interface WatcherOptions {
+  mode: WatchMode;
+  /** Polling period when polling, ms. */
+  pollIntervalMs: number;
+}
+
+/** A start-up failure of watching (native mode only: auto falls back to polling). */
+export class WatchStartError extends Error {}
+
 export class DirectoryWatcher {
   private watcher: FSWatcher | null = null;
+  private current: WatchBackend | null = null;
+  /** After a native failure `auto` stays on polling for the life of the process. */
+  private pollingOnly: boolean;
   /** The directory's inode when watching started: a directory deleted and recreated is a new one. */
   private inode: number | null = null;
+  private closed = false;
+  private following: Promise<void> | null = null;
 
   constructor(
     private readonly dir: string,
+    private readonly options: WatcherOptions,
     private readonly events: WatchEvents,
-  ) {}
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.pollingOnly = options.mode === 'poll';
+  }
 
-  /** Starts watching (the directory must exist). Existing files are not reported. */
-  async start(): Promise<void> {
-    await this.close();
+  /** What is watching now, or null (not started, or the directory is gone). */
+  get backend(): WatchBackend | null {
+    return this.current;
+  }
+
+  /**
+   * Starts watching the existing directory; resolves once events are flowing (and `watching` was
+   * called). Existing files are not reported. Throws WatchStartError when native watching cannot
+   * start in `native` mode, or the error of `stat`/chokidar for anything else.
+   */
+  async start(): Promise<WatchBackend> {
+    this.closed = false;
+    await this.stop();
     this.inode = (await stat(this.dir)).ino;
-    const watcher = watch(this.dir, { persistent: true }, (_event, filename) => {
-      if (!filename) return this.events.error(new Error('the watcher reported an event without a file name'));
-      if (invalidNameReason(filename) === null) this.events.changed(filename);
-    });
-    watcher.on('error', (error) => this.events.error(error));
-    this.watcher = watcher;
+    let backend: WatchBackend = this.pollingOnly ? 'polling' : 'native';
+    try {
+      this.watcher = await this.open(backend);
+    } catch (error) {
+      if (backend === 'polling' || this.options.mode !== 'auto' || !nativeWatchUnavailable(error)) {
+        throw backend === 'native' ? new WatchStartError(describe(error), { cause: error }) : error;
+      }
+      this.pollingOnly = true;
+      this.events.fellBack(error);
+      backend = 'polling';
+      this.watcher = await this.open(backend);
+    }
+    this.current = backend;
+    this.events.watching(backend);
+    return backend;
   }
 
   /** True while the watched directory is still the one at the path (not deleted, not replaced). */
@@ -41,8 +109,94 @@ export class DirectoryWatcher {
     return info !== null && info.isDirectory() && info.ino === this.inode;
   }
 
-  async close(): Promise<void> {
-    this.watcher?.close();
-    this.watcher = null;
+  /**
+   * The directory went away or was replaced: reports `lost`, waits for a directory at the path
+   * again, and watches it (reporting `watching`). One follow at a time; failures to start are
+   * reported through `error` and retried.
+   */
+  follow(): Promise<void> {
+    this.following ??= (async () => {
+      await this.stop();
+      this.events.lost();
+      const backoff = new Backoff(DIR_POLL_MS, FOLLOW_RETRY_MAX_MS);
+      while (!this.closed) {
+        const info = await stat(this.dir).catch(() => null);
+        if (info?.isDirectory()) {
+          try {
+            await this.start();
+            return;
+          } catch (error) {
+            this.events.error(error);
+            await sleep(this.clock, backoff.fail());
+            continue;
+          }
+        }
+        await sleep(this.clock, DIR_POLL_MS);
+      }
+    })().finally(() => (this.following = null));
+    return this.following;
   }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.stop();
+  }
+
+  private async stop(): Promise<void> {
+    const watcher = this.watcher;
+    this.watcher = null;
+    this.current = null;
+    await watcher?.close();
+  }
+
+  /** A chokidar watcher on the directory, ready; rejects with the first error seen before `ready`. */
+  private async open(backend: WatchBackend): Promise<FSWatcher> {
+    const dir = this.dir;
+    const watcher = watch(dir, {
+      // Only the directory's own entries: sub-directories (a restore's stage) are never backed up.
+      depth: 0,
+      ignoreInitial: true,
+      followSymlinks: false,
+      // Every unlink and add as it happens: a delete-then-write must not be merged or delayed.
+      atomic: false,
+      backend: backend === 'polling' ? 'polling' : 'native',
+      pollingInterval: this.options.pollIntervalMs,
+      pollingBinaryInterval: this.options.pollIntervalMs,
+      ignored: (entry: string) => path.dirname(entry) === dir && invalidNameReason(path.basename(entry)) !== null,
+    });
+    const early: unknown[] = [];
+    let ready = false;
+    const onFile = (entry: string) => {
+      if (path.dirname(entry) === dir) this.events.changed(path.basename(entry));
+    };
+    watcher.on('add', onFile).on('change', onFile).on('unlink', onFile);
+    watcher.on('unlinkDir', (entry) => {
+      if (entry === dir && this.watcher === watcher) void this.follow();
+    });
+    watcher.on('error', (error) => {
+      if (!ready) return void early.push(error);
+      if (this.watcher !== watcher) return;
+      if (backend === 'native' && this.options.mode === 'auto' && nativeWatchUnavailable(error)) {
+        // Native watching broke while running (a watch limit hit on re-adding): poll from now on.
+        this.pollingOnly = true;
+        this.events.fellBack(error);
+        void this.follow();
+        return;
+      }
+      this.events.error(error);
+    });
+    await new Promise<void>((resolve) => watcher.once('ready', resolve));
+    ready = true;
+    if (early.length > 0) {
+      await watcher.close();
+      throw early.find(nativeWatchUnavailable) ?? early[0];
+    }
+    return watcher;
+  }
+}
+
+function describe(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
 }

@@ -48,6 +48,8 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
       leaseTtlMs: config.leaseTtlMs,
       shutdownQuietMs: config.shutdownQuietMs,
       shutdownTimeoutMs: config.shutdownTimeoutMs,
+      watchMode: config.watchMode,
+      pollIntervalMs: config.pollIntervalMs,
     },
     metrics,
     log,
@@ -65,7 +67,15 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
       allowReplace: config.allowReplace,
       log: ctx.log.child({ component: 'api' }),
     }),
-    { method: 'GET', path: '/healthz', handler: (_req, res) => sendJson(res, 200, { status: 'ok' }) },
+    {
+      method: 'GET',
+      path: '/healthz',
+      // 503 while a start-up step fails and is retried: a process that backs up nothing must not look alive.
+      handler: (_req, res) =>
+        loop.healthy
+          ? sendJson(res, 200, { status: 'ok', watch: loop.watchBackend ?? 'waiting for the directory' })
+          : sendJson(res, 503, { status: 'failing', error: loop.problems.join('; ') }),
+    },
     {
       method: 'GET',
       path: '/readyz',

@@ -15,6 +15,11 @@ export interface CliOptions {
   input?: Buffer | string;
   cwd?: string;
   timeoutMs?: number;
+  /** Run as this user and group (the test runs as root), with `script` (default: the built CLI) and `node`. */
+  uid?: number;
+  gid?: number;
+  script?: string;
+  node?: string;
 }
 
 /** Environment for the CLI: the test's database and nothing inherited that could change behaviour. */
@@ -24,10 +29,11 @@ export function cliEnv(databaseUrl: string, extra: Record<string, string | undef
 }
 
 export function startCli(args: string[], options: CliOptions = {}): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], {
+  return spawn(options.node ?? process.execPath, [options.script ?? CLI, ...args], {
     env: options.env ?? process.env,
     cwd: options.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],
+    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),
   });
 }
 

@@ -1,6 +1,6 @@
 // Runs `baileys-keeper sidecar` / `run` as real processes and reads their HTTP endpoints.
 import type { ChildProcess } from 'node:child_process';
-import { startCli } from './cli.js';
+import { startCli, type CliOptions } from './cli.js';
 import { query } from './db.js';
 
 export interface Service {
@@ -17,8 +17,8 @@ export interface Service {
 }
 
 /** Starts the CLI with `args` (listening on an ephemeral loopback port) and waits for it to listen. */
-export async function startService(args: string[], env: Record<string, string | undefined>): Promise<Service> {
-  const child = startCli([...args.slice(0, 1), '--listen', '127.0.0.1:0', ...args.slice(1)], { env });
+export async function startService(args: string[], env: Record<string, string | undefined>, options: Omit<CliOptions, 'env'> = {}): Promise<Service> {
+  const child = startCli([...args.slice(0, 1), '--listen', '127.0.0.1:0', ...args.slice(1)], { ...options, env });
   child.stdin!.end();
   const output: string[] = [];
   let buffered = '';

@@ -1,0 +1,207 @@
+// Watching that cannot silently stop: a directory deleted and recreated (logout → re-pair) is followed
+// at once, a node out of inotify instances falls back to polling (or, with --watch native, says so on
+// /healthz), and the session API works before the directory exists.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { access, chmod, chown, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { DEFAULT_MAX_DELAY_MS } from '../../src/config.js';
+import { openAuth, register, writeSession } from '../support/baileys.js';
+import { cliEnv } from '../support/cli.js';
+import { freshDatabase } from '../support/db.js';
+import { readTree, tempDir } from '../support/fs.js';
+import { REPO } from '../support/paths.js';
+import { diffTrees, startService, storedHead, waitFor, type Service } from '../support/sidecar.js';
+
+const NEW_JID = '5511900000001:3@s.whatsapp.net';
+const TOKEN = 'watching-token-0123456789abcdef';
+
+/** Polls the stored head until `check` holds; returns how long it took from `since`, ms. */
+async function storedWithin(url: string, session: string, since: number, check: (head: Map<string, string>) => boolean, explain: () => string): Promise<number> {
+  await waitFor(async () => (check(await storedHead(url, session)) ? true : null), 20_000, explain);
+  return performance.now() - since;
+}
+
+async function healthz(service: Service): Promise<{ status: number; body: { status: string; error?: string; watch?: string } }> {
+  const { status, text } = await service.get('/healthz');
+  return { status, body: JSON.parse(text) };
+}
+
+describe('a directory deleted and recreated is followed at once', async () => {
+  const url = await freshDatabase('watching');
+  const env = cliEnv(url);
+
+  it('logout → re-pair with the defaults: the new login and later writes are stored within --max-delay + 1 s; the lag grows while nothing is watched', async () => {
+    const dir = path.join(await tempDir('repair'), 'auth_info');
+    await writeSession(dir, { preKeys: 3 });
+    // Default --debounce, --max-delay and --interval (2 min): only the watcher can make this fast.
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'repair', '--shutdown-quiet', '100'], env);
+    after(() => service.child.kill('SIGKILL'));
+    await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 15_000);
+    await waitFor(async () => (diffTrees(await storedHead(url, 'repair'), await readTree(dir)).length === 0 ? true : null), 10_000);
+
+    // Logout: Baileys' usual handling deletes the auth directory.
+    await rm(dir, { recursive: true });
+    await waitFor(async () => ((await service.metric('baileys_keeper_backup_lag_seconds')) >= 1 ? true : null), 10_000, () => service.output.join('\n'));
+    assert.equal((await healthz(service)).status, 200, 'waiting for the directory to come back is the loop running');
+    assert.ok(service.output.some((line) => line.includes('the auth directory was removed or replaced')));
+
+    // Re-pair: the real writer makes a new login in a new directory, and the QR is scanned.
+    const auth = await openAuth(dir);
+    const scanned = performance.now();
+    await register(auth, NEW_JID);
+    const credsMs = await storedWithin(url, 'repair', scanned, (head) => head.get('creds.json')?.includes(NEW_JID) ?? false, () => service.output.join('\n'));
+    assert.ok(credsMs <= DEFAULT_MAX_DELAY_MS + 1000, `the new login was stored ${Math.round(credsMs)} ms after the scan`);
+
+    // Plain writes into the recreated directory are seen as well.
+    const wrote = performance.now();
+    await auth.state.keys.set({ 'pre-key': { '77': { public: Buffer.alloc(32, 1), private: Buffer.alloc(32, 2) } } } as never);
+    const keyMs = await storedWithin(url, 'repair', wrote, (head) => head.has('pre-key-77.json'), () => service.output.join('\n'));
+    assert.ok(keyMs <= DEFAULT_MAX_DELAY_MS + 1000, `a key written into the recreated directory was stored after ${Math.round(keyMs)} ms`);
+    assert.deepEqual(diffTrees(await storedHead(url, 'repair'), await readTree(dir)), []);
+    assert.equal(await service.metric('baileys_keeper_backup_lag_seconds'), 0);
+    assert.equal((await service.stop()).code, 0);
+  });
+
+  it('the session API and the schema work before the watched directory exists', async () => {
+    const fresh = await freshDatabase('watching-nodir'); // no schema yet: the sidecar must migrate it itself
+    const dir = path.join(await tempDir('nodir'), 'not-yet', 'auth_info');
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'later'], cliEnv(fresh, { KEEPER_API_TOKEN: TOKEN }));
+    after(() => service.child.kill('SIGKILL'));
+    const call = async (method: string, route: string, body?: unknown) => {
+      const response = await fetch(`http://127.0.0.1:${service.port}${route}`, { method, headers: { authorization: `Bearer ${TOKEN}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+      return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+    };
+    const status = await waitFor(async () => {
+      const answer = await call('GET', '/api/session/status');
+      return answer.status === 200 ? answer : null;
+    }, 10_000, () => service.output.join('\n'));
+    assert.deepEqual(status.json, { sessions: [] });
+    const source = await tempDir('nodir-source');
+    await writeSession(source, { preKeys: 2 });
+    const posted = await call('POST', '/api/session/backup', { session_id: 'other', session_data: Object.fromEntries(await readTree(source)) });
+    assert.equal(posted.status, 200, JSON.stringify(posted.json));
+    assert.equal((await call('GET', '/api/session/restore?session_id=other')).status, 200);
+    assert.equal((await service.get('/readyz')).status, 503, 'not ready: the directory has not been scanned');
+    assert.equal((await healthz(service)).status, 200);
+
+    // The directory appears (the bot started): it is watched and backed up.
+    await writeSession(dir, { preKeys: 2 });
+    await waitFor(async () => (diffTrees(await storedHead(fresh, 'later'), await readTree(dir)).length === 0 ? true : null), 10_000, () => service.output.join('\n'));
+    assert.equal((await service.stop()).code, 0);
+  });
+});
+
+// ---------------------------------------------------------------- a node out of inotify instances
+
+/** A Python that a throwaway user can run (pyenv shims under /root are not reachable for it). */
+function systemPython(uid: number): string | null {
+  for (const candidate of ['/usr/bin/python3', '/usr/local/bin/python3']) {
+    if (spawnSync(candidate, ['-c', 'import ctypes'], { uid, gid: uid }).status === 0) return candidate;
+  }
+  return null;
+}
+
+const isRoot = process.getuid?.() === 0;
+// CI runs as root with Debian's python3 and sets this, so the test cannot silently skip there.
+const required = process.env['KEEPER_TEST_REQUIRE_UID_SWITCH'] === '1';
+const UID = 40_000 + randomInt(20_000);
+const python = isRoot ? systemPython(UID) : null;
+const skip = python === null && !required ? `needs root and a system python3 to act as a throwaway user (${isRoot ? 'no python3 it can run' : 'not root'})` : false;
+
+/**
+ * Uses up every inotify instance the user may have (fs.inotify.max_user_instances, per user, shared
+ * by all of that user's processes on the node) — the state of a busy Kubernetes node — without
+ * touching any system setting. Resolves once the kernel has refused one more.
+ */
+async function exhaustInotify(uid: number): Promise<ChildProcess> {
+  const program = [
+    'import ctypes, os, sys',
+    'libc = ctypes.CDLL(None, use_errno=True)',
+    'held = 0',
+    'while libc.inotify_init() >= 0: held += 1',
+    'print(held, os.strerror(ctypes.get_errno()), flush=True)',
+    'sys.stdin.read()',
+  ].join('\n');
+  const child = spawn(python!, ['-c', program], { uid, gid: uid, stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+    child.once('exit', (code) => reject(new Error(`the inotify exhauster exited (${code})`)));
+  });
+  assert.match(line, /^\d+ Too many open files$/, `the kernel refused an inotify instance: ${line}`);
+  return child;
+}
+
+describe('native watching unavailable (inotify instances used up)', { skip }, async () => {
+  assert.ok(python, 'KEEPER_TEST_REQUIRE_UID_SWITCH=1 but the test cannot run as a throwaway user (root and /usr/bin/python3 needed)');
+  const url = await freshDatabase('inotify');
+  const env = cliEnv(url);
+  // The throwaway user runs the single-file bundle from a directory it can read, and a node it can run.
+  const home = await tempDir('inotify-user');
+  await chmod(home, 0o755);
+  const script = path.join(home, 'baileys-keeper.mjs');
+  await copyFile(path.join(REPO, 'dist', 'baileys-keeper.mjs'), script);
+  let node = process.execPath;
+  if (spawnSync(node, ['-e', ''], { uid: UID, gid: UID }).status !== 0) {
+    node = path.join(home, 'node');
+    await copyFile(process.execPath, node);
+  }
+  const asUser = { uid: UID, script, node };
+  const exhauster = await exhaustInotify(UID);
+  after(() => exhauster.kill('SIGKILL'));
+
+  async function userDir(label: string): Promise<string> {
+    const dir = path.join(home, label);
+    await mkdir(dir);
+    await chown(dir, UID, UID);
+    return dir;
+  }
+
+  it('auto (the default): falls back to polling, says so once, shows it in a metric, and backs up', async () => {
+    const dir = await userDir('auto');
+    await writeSession(dir, { preKeys: 3 });
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'polled', '--poll-interval', '200', '--debounce', '100', '--max-delay', '300'], env, asUser);
+    after(() => service.child.kill('SIGKILL'));
+    await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 15_000, () => service.output.join('\n'));
+    const warnings = service.output.filter((line) => line.includes('native watching is unavailable'));
+    assert.equal(warnings.length, 1, service.output.join('\n'));
+    assert.match(warnings[0]!, /EMFILE/);
+    assert.equal(await service.metric('baileys_keeper_watch_polling'), 1);
+    assert.deepEqual(await healthz(service), { status: 200, body: { status: 'ok', watch: 'polling' } });
+
+    await writeFile(path.join(dir, 'pre-key-90.json'), JSON.stringify({ public: 'a', private: 'b' }));
+    await rm(path.join(dir, 'pre-key-1.json'));
+    await waitFor(async () => (diffTrees(await storedHead(url, 'polled'), await readTree(dir)).length === 0 ? true : null), 10_000, () => service.output.join('\n'));
+    assert.equal((await service.stop()).code, 0);
+  });
+
+  it('--watch native: /healthz answers 503 with the reason, and nothing pretends to back up', async () => {
+    const dir = await userDir('native');
+    await writeSession(dir, { preKeys: 2 });
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'native-only', '--watch', 'native'], env, asUser);
+    after(() => service.child.kill('SIGKILL'));
+    const health = await waitFor(async () => {
+      const answer = await healthz(service);
+      return answer.status === 503 ? answer : null;
+    }, 10_000, () => service.output.join('\n'));
+    assert.match(health.body.error ?? '', /cannot watch the auth directory: .*EMFILE/);
+    assert.equal((await service.get('/readyz')).status, 503);
+    assert.equal((await storedHead(url, 'native-only')).size, 0);
+    assert.ok(service.output.some((line) => line.includes('start-up step failed, retrying')));
+    await service.stop('SIGKILL');
+  });
+
+  it('run --watch native does not start the bot while it cannot watch', async () => {
+    const dir = await userDir('run-native');
+    const marker = path.join(home, 'bot-started');
+    const bot = path.join(REPO, 'build', 'test', 'support', 'mini-bot.js');
+    const service = await startService(['run', '--dir', dir, '--session', 'run-native', '--watch', 'native', '--', 'sh', '-c', `touch ${marker}; exec ${bot}`], env, asUser);
+    after(() => service.child.kill('SIGKILL'));
+    await waitFor(async () => ((await healthz(service)).status === 503 ? true : null), 10_000, () => service.output.join('\n'));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await assert.rejects(access(marker), /ENOENT/, 'the bot was not started');
+    await service.stop('SIGKILL');
+  });
+});
