@@ -5,6 +5,7 @@ import path from 'node:path';
 import { decodeKey, KEY_ID_PATTERN, KeyRing, makeKey, type EncryptionKey } from './crypto.js';
 import { UsageError } from './errors.js';
 import { isValidSessionId, SESSION_ID_RULE } from './names.js';
+import { WATCH_MODES, type WatchMode } from './watcher.js';
 
 // Defaults (SPEC "Global options" and "Command options"), with their units in the name.
 export const DEFAULT_DATA_DIR = './.baileys-keeper';
@@ -16,11 +17,15 @@ export const DEFAULT_WAIT_SECONDS = 60;
 export const DEFAULT_LEASE_WAIT_SECONDS = 30;
 export const DEFAULT_LEASE_TTL_MS = 30_000;
 export const DEFAULT_DEBOUNCE_MS = 1_000;
-export const DEFAULT_MAX_DELAY_MS = 5_000;
+export const DEFAULT_MAX_DELAY_MS = 1_000;
 export const DEFAULT_INTERVAL_MS = 120_000;
 export const DEFAULT_LISTEN = '0.0.0.0:9464';
 export const DEFAULT_SHUTDOWN_QUIET_MS = 2_000;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 20_000;
+export const DEFAULT_WATCH_MODE: WatchMode = 'auto';
+export const DEFAULT_POLL_INTERVAL_MS = 1_000;
+/** run: how long the bot's process group may take to exit after the stop signal (or after its command exited), ms. */
+export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 export const DEFAULT_KEEP_GENERATIONS = 100;
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_LEGACY_TABLE = 'whatsapp_sessions';
@@ -82,6 +87,14 @@ export const OPTIONS: Record<string, OptionSpec> = {
   listen: { kind: 'string', env: 'KEEPER_LISTEN', commands: LOOPS, help: 'HOST:PORT for /healthz, /readyz, /metrics and the API' },
   'shutdown-quiet': { kind: 'string', env: 'KEEPER_SHUTDOWN_QUIET_MS', commands: LOOPS, help: 'on SIGTERM, wait for this long without changes before the final backup, ms' },
   'shutdown-timeout': { kind: 'string', env: 'KEEPER_SHUTDOWN_TIMEOUT_MS', commands: LOOPS, help: 'bound on the final backup and its retries, ms' },
+  watch: { kind: 'string', env: 'KEEPER_WATCH', commands: LOOPS, help: 'native (inotify), poll, or auto (native, polling when native watching is unavailable)' },
+  'poll-interval': { kind: 'string', env: 'KEEPER_POLL_INTERVAL_MS', commands: LOOPS, help: 'polling period when polling, ms' },
+  'stop-timeout': {
+    kind: 'string',
+    env: 'KEEPER_STOP_TIMEOUT_MS',
+    commands: ['run'],
+    help: "how long the bot's process group may take to exit after the stop signal, ms; then it is SIGKILLed and the final backup runs",
+  },
   generation: { kind: 'string', commands: RESTORE_POINT, help: 'restore or export this generation' },
   at: { kind: 'string', commands: RESTORE_POINT, help: 'restore or export the newest generation at or before this ISO-8601 time' },
   'dry-run': { kind: 'boolean', commands: ['restore'], help: 'list what would be written, write nothing' },
@@ -127,6 +140,11 @@ export interface Config {
   readonly listen: { host: string; port: number };
   readonly shutdownQuietMs: number;
   readonly shutdownTimeoutMs: number;
+  readonly watchMode: WatchMode;
+  /** Polling period when polling, ms. */
+  readonly pollIntervalMs: number;
+  /** run: how long the bot's process group may take to exit after a stop signal, ms. */
+  readonly stopTimeoutMs: number;
   /** `run -- CMD ARGS…`: the bot's command line. */
   readonly childCommand: readonly string[];
   /** import-legacy: the old system's table, and whether to import all of its rows. */
@@ -241,6 +259,9 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     listen: parseListen(read('listen') ?? DEFAULT_LISTEN),
     shutdownQuietMs: int('shutdown-quiet', DEFAULT_SHUTDOWN_QUIET_MS, 0),
     shutdownTimeoutMs: int('shutdown-timeout', DEFAULT_SHUTDOWN_TIMEOUT_MS, 0),
+    watchMode: parseWatchMode(read('watch') ?? DEFAULT_WATCH_MODE),
+    pollIntervalMs: int('poll-interval', DEFAULT_POLL_INTERVAL_MS, 10),
+    stopTimeoutMs: int('stop-timeout', DEFAULT_STOP_TIMEOUT_MS, 0),
     childCommand,
     table: read('table') ?? DEFAULT_LEGACY_TABLE,
     all: bool('all'),
@@ -385,6 +406,12 @@ export function parseListen(raw: string): { host: string; port: number } {
     throw new UsageError(`invalid --listen / KEEPER_LISTEN ${JSON.stringify(raw)}: expected HOST:PORT such as 0.0.0.0:9464 or [::]:9464`);
   }
   return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}
+
+function parseWatchMode(raw: string): WatchMode {
+  const mode = raw.trim() as WatchMode;
+  if (!WATCH_MODES.includes(mode)) throw new UsageError(`invalid --watch / KEEPER_WATCH ${JSON.stringify(raw)}: use ${WATCH_MODES.join(', ')}`);
+  return mode;
 }
 
 function parseTime(raw: string): Date {

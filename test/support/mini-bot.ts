@@ -2,6 +2,8 @@
 // behaves as told. Usage: node mini-bot.js <auth-dir> <mode> [arg]
 //   exit <code>     write a key, then exit with <code>
 //   wait-term       print "bot: ready", then on SIGTERM write a last key and exit 0
+//   slow-term <ms>  print "bot: ready", then on SIGTERM wait <ms>, write a last key ("bot: stopped"), exit 0
+//   ignore-term     write a key, print "bot: ready", and ignore SIGTERM (only SIGKILL ends it)
 //   self-kill       write a key, then kill itself with SIGKILL
 //   report          print "bot: paired" or "bot: unpaired" (what it found at start), exit 0
 //   marker <file>   create <file> (proves the bot started), exit 0
@@ -34,6 +36,26 @@ switch (mode) {
         process.exit(0);
       });
     });
+    process.stdout.write('bot: ready\n');
+    setInterval(() => undefined, 1000);
+    break;
+  case 'slow-term':
+    await auth.saveCreds();
+    process.on('SIGTERM', () => {
+      // A bot's graceful stop takes time (closing its socket, flushing keys): the last key comes late.
+      setTimeout(() => {
+        void writeKey('5511000000098.0').then(() => {
+          process.stdout.write('bot: stopped\n');
+          process.exit(0);
+        });
+      }, Number(arg ?? 1000));
+    });
+    process.stdout.write('bot: ready\n');
+    setInterval(() => undefined, 1000);
+    break;
+  case 'ignore-term':
+    await writeKey('5511000000012.0');
+    process.on('SIGTERM', () => process.stdout.write('bot: ignoring SIGTERM\n'));
     process.stdout.write('bot: ready\n');
     setInterval(() => undefined, 1000);
     break;

@@ -258,6 +258,10 @@ container with restartPolicy Always, which Kubernetes stops only after the bot h
       value: {{ .Values.sidecar.maxDelayMs | quote }}
     - name: KEEPER_INTERVAL_MS
       value: {{ .Values.sidecar.intervalMs | quote }}
+    - name: KEEPER_WATCH
+      value: {{ .Values.sidecar.watch | quote }}
+    - name: KEEPER_POLL_INTERVAL_MS
+      value: {{ .Values.sidecar.pollIntervalMs | quote }}
     - name: KEEPER_LEASE_TTL_MS
       value: {{ .Values.sidecar.leaseTtlMs | quote }}
     - name: KEEPER_KEEP_GENERATIONS

@@ -1,0 +1,45 @@
+// One watcher in a process of its own, so that the bench can read its RSS and CPU from /proc.
+// Usage: node watch-probe.js <none|fs-watch|chokidar-native|chokidar-polling> <dir> <poll-interval-ms>
+// (`none` watches nothing: the baseline a process costs.) Prints {"ready": ms} once watching, then on
+// a line "report" on stdin prints {"events": n, "names": {name: [Date.now() of each event]}} and exits.
+import { watch as fsWatch } from 'node:fs';
+import readline from 'node:readline';
+import { watch as chokidarWatch } from 'chokidar';
+
+const [kind, dir, pollMs] = process.argv.slice(2) as [string, string, string];
+const started = performance.now();
+const names = new Map<string, number[]>();
+let events = 0;
+const seen = (name: string) => {
+  events++;
+  const at = Date.now(); // compared with the writer's Date.now() in another process
+  const list = names.get(name);
+  if (list) list.push(at);
+  else names.set(name, [at]);
+};
+
+if (kind === 'none') {
+  // the baseline
+} else if (kind === 'fs-watch') {
+  fsWatch(dir, (_event, filename) => filename && seen(filename));
+} else {
+  const watcher = chokidarWatch(dir, {
+    depth: 0,
+    ignoreInitial: true,
+    followSymlinks: false,
+    atomic: false,
+    backend: kind === 'chokidar-polling' ? 'polling' : 'native',
+    pollingInterval: Number(pollMs),
+    pollingBinaryInterval: Number(pollMs),
+  });
+  for (const event of ['add', 'change', 'unlink'] as const) watcher.on(event, (file: string) => seen(file.slice(dir.length + 1)));
+  await new Promise<void>((resolve) => watcher.once('ready', resolve));
+}
+process.stdout.write(`${JSON.stringify({ ready: performance.now() - started })}\n`);
+
+for await (const line of readline.createInterface({ input: process.stdin })) {
+  if (line === 'report') {
+    process.stdout.write(`${JSON.stringify({ events, names: Object.fromEntries(names) })}\n`);
+    process.exit(0);
+  }
+}
