@@ -11,6 +11,7 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DELAY_MS, DEFAULT_POLL_INTERVAL_MS } from '../src/config.js';
 import { createDatabase } from '../src/db/connection.js';
+import { parseRetention } from '../src/retention.js';
 import { startEmbedded } from '../src/db/embedded.js';
 import { migrate } from '../src/db/migrate.js';
 import { Metrics } from '../src/metrics.js';
@@ -24,14 +25,15 @@ import { cdfChart, formatBytes, logBarChart } from './charts.js';
 import { countingProxy } from './proxy.js';
 import { updateReadme } from './readme.js';
 import { archiveStrategy, countFiles, jsonbStrategy, keeperStrategy, type Strategy } from './strategies.js';
+import { simulateRetention, thinningCost } from './retention.js';
 import { measureWatcher, WATCHER_KINDS, type WatcherRow } from './watchers.js';
 
 const { values: flags } = parseArgs({ options: { smoke: { type: 'boolean' }, out: { type: 'string' } } });
 const SMOKE = flags.smoke === true;
 const OUT = path.resolve(flags.out ?? path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results'));
 const PLAN = SMOKE
-  ? { sizes: [100, 300], churnFiles: 200, churnSeconds: 2, rates: [20, 200], idleSeconds: 2, fleet: 2, fleetSeconds: 2, archiveEveryMs: 1000, watchIdleSeconds: 1, watchBurstSeconds: 1 }
-  : { sizes: [100, 1000, 10_000], churnFiles: 1000, churnSeconds: 60, rates: [20, 200], idleSeconds: 60, fleet: 100, fleetSeconds: 30, archiveEveryMs: 60_000, watchIdleSeconds: 10, watchBurstSeconds: 5 };
+  ? { sizes: [100, 300], churnFiles: 200, churnSeconds: 2, rates: [20, 200], idleSeconds: 2, fleet: 2, fleetSeconds: 2, archiveEveryMs: 1000, watchIdleSeconds: 1, watchBurstSeconds: 1, retentionDays: 2, retentionEveryMinutes: 120, thinGenerations: 20 }
+  : { sizes: [100, 1000, 10_000], churnFiles: 1000, churnSeconds: 60, rates: [20, 200], idleSeconds: 60, fleet: 100, fleetSeconds: 30, archiveEveryMs: 60_000, watchIdleSeconds: 10, watchBurstSeconds: 5, retentionDays: 45, retentionEveryMinutes: 10, thinGenerations: 600 };
 const DEBOUNCE_MS = DEFAULT_DEBOUNCE_MS;
 const MAX_DELAY_MS = DEFAULT_MAX_DELAY_MS;
 /** The default --max-delay before it became 1 s, measured beside it: what the 1 s RPO costs. */
@@ -143,7 +145,7 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
   await migrate(db);
   const store = new SessionStore(db);
   const metrics = new Metrics();
-  const sidecar = new Sidecar(store, db, { sessionId: 'churn', dir, owner: `bench:${rate}`, keep: 100_000, allowReplace: true, debounceMs: DEBOUNCE_MS, maxDelayMs, intervalMs: 120_000, leaseTtlMs: 30_000, shutdownQuietMs: 0, shutdownTimeoutMs: 20_000, watchMode: "auto", pollIntervalMs: 1000 }, metrics, log);
+  const sidecar = new Sidecar(store, db, { sessionId: 'churn', dir, owner: `bench:${rate}`, retention: parseRetention('none', 100_000), allowReplace: true, debounceMs: DEBOUNCE_MS, maxDelayMs, intervalMs: 120_000, leaseTtlMs: 30_000, shutdownQuietMs: 0, shutdownTimeoutMs: 20_000, watchMode: "auto", pollIntervalMs: 1000 }, metrics, log);
   await sidecar.start();
   await waitFor(() => (sidecar.ready ? true : null), 30_000);
 
@@ -325,6 +327,12 @@ for (const kind of WATCHER_KINDS) {
   say(`watcher ${kind}: ${JSON.stringify(row)}`);
 }
 
+// ---------------------------------------------------------------- 3c. retention: weeks of history, bounded
+const retentionRows = await simulateRetention(databaseUrl, path.join(work, 'retention'), { days: PLAN.retentionDays, everyMinutes: PLAN.retentionEveryMinutes }, log);
+say(`retention: ${JSON.stringify(retentionRows.slice(-2))}`);
+const thinning = await thinningCost(databaseUrl, idleDir, PLAN.thinGenerations, 48, log);
+say(`thinning: ${JSON.stringify(thinning)}`);
+
 // ---------------------------------------------------------------- 4. a fleet of sidecars on one PostgreSQL
 const fleet: { service: Service; dir: string; auth: Awaited<ReturnType<typeof useMultiFileAuthState>> }[] = [];
 for (let i = 0; i < PLAN.fleet; i += 10) {
@@ -379,6 +387,18 @@ const targets = [
     value: `${(watcher('chokidar-native').lastWriteCoverage * 100).toFixed(1)} % (fs.watch ${(watcher('fs-watch').lastWriteCoverage * 100).toFixed(1)} %)`,
     met: watcher('chokidar-native').lastWriteCoverage === 1,
   },
+  (() => {
+    const schedule = retentionRows.filter((r) => r.policy.startsWith('schedule'));
+    const month = schedule.find((r) => r.day === 31);
+    const last = schedule.at(-1)!;
+    return month
+      ? {
+          target: 'history storage flat after the first month (default schedule): table bytes on the last day ≤ 110 % of day 31',
+          value: `${formatBytes(last.tableBytes)} on day ${last.day} vs ${formatBytes(month.tableBytes)} on day 31; history reaches back ${last.reachDays.toFixed(1)} days`,
+          met: last.tableBytes <= month.tableBytes * 1.1,
+        }
+      : { target: 'history storage flat after the first month (default schedule)', value: `n/a: ${last.day} simulated days`, met: true };
+  })(),
   { target: `restore of ${largest} files within 3 s`, value: restoreLargest ? `${(restoreLargest.ms / 1000).toFixed(2)} s` : 'n/a', met: (restoreLargest?.ms ?? Infinity) <= 3000 },
   {
     target: 'idle RSS ≤ 80 MiB',
@@ -390,7 +410,7 @@ const targets = [
 ];
 // 101 quantiles per RPO distribution: enough to redraw the chart, small enough to commit.
 const rpoQuantiles = Object.fromEntries([...rpoSamples].map(([name, samples]) => [name, Array.from({ length: 101 }, (_, q) => percentile(samples, Math.max(q, 0.5)))]));
-const results = { environment, plan: PLAN, debounceMs: DEBOUNCE_MS, maxDelayMs: MAX_DELAY_MS, sizes: sizeRows, restore: restoreRows, churn: churnRows, idle: idleRow, watchers: watcherRows, fleet: fleetRow, targets, rpoQuantiles };
+const results = { environment, plan: PLAN, debounceMs: DEBOUNCE_MS, maxDelayMs: MAX_DELAY_MS, sizes: sizeRows, restore: restoreRows, churn: churnRows, idle: idleRow, watchers: watcherRows, retention: retentionRows, thinning, fleet: fleetRow, targets, rpoQuantiles };
 await mkdir(OUT, { recursive: true });
 await writeFile(path.join(OUT, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
 await writeFile(path.join(OUT, 'latest.md'), report());
@@ -458,6 +478,18 @@ function report(): string {
         `${(w.lastWriteCoverage * 100).toFixed(1)} % | ${w.detectP50Ms.toFixed(0)} / ${w.detectP99Ms.toFixed(0)} ms |`,
     );
   }
+  const days = [...new Set(retentionRows.map((r) => r.day))];
+  const shown = days.filter((day) => day === 1 || day % 7 === 0 || day === days.at(-1));
+  md.push('', `**History over ${PLAN.retentionDays} simulated days** (the real Baileys writer, a generation every ${PLAN.retentionEveryMinutes} simulated minutes, thinned hourly; rows and bytes of the files and generations tables with TOAST and indexes):`, '');
+  md.push('| day | policy | generations | file rows | table bytes | dead tuples | history reaches back |', '|---|---|---|---|---|---|---|');
+  for (const r of retentionRows.filter((row) => shown.includes(row.day))) {
+    md.push(`| ${r.day} | ${r.policy} | ${r.generations} | ${r.fileRows} | ${formatBytes(r.tableBytes)} | ${r.deadTuples} | ${r.reachDays.toFixed(1)} days |`);
+  }
+  md.push(
+    '',
+    `**Thinning cost** at ${thinning.files} files: one pass over ${thinning.generationsBefore} generations (48 h of backups of 20 files each) deleted ${thinning.generationsDeleted} generations and ` +
+      `${thinning.fileVersionsDeleted} file versions in ${thinning.ms.toFixed(0)} ms, ${thinning.transactions} transactions of ${thinning.msPerTransaction.toFixed(1)} ms on average; a backup pays nothing for it (thinning is not in the backup transaction).`,
+  );
   md.push('', `**${fleetRow.sidecars} sidecars** on one PostgreSQL for ${fleetRow.seconds.toFixed(0)} s: ${fleetRow.writes} key writes (${fleetRow.writesPerSecond.toFixed(1)}/s), ${fleetRow.generations} generations committed (${fleetRow.generationsPerSecond.toFixed(1)}/s), at most ${fleetRow.connectionsMax} connections (${fleetRow.connectionsPerSidecar.toFixed(2)} per sidecar).`, '');
   return md.join('\n');
 }

@@ -51,7 +51,7 @@ export async function keeperStrategy(databaseUrl: string, schema: string, sessio
     async backup(dir, changed) {
       // The sidecar's path: with known changed names it reads and compares only those.
       const snapshot = changed ? await readNamed(dir, changed, fast) : await readSnapshot(dir, fast);
-      await store.backup(sessionId, snapshot, { lease, keep: 100, allowReplace: true, reason: 'bench', scope: changed ? new Set(changed) : null });
+      await store.backup(sessionId, snapshot, { lease, allowReplace: true, reason: 'bench', scope: changed ? new Set(changed) : null });
     },
     async restore(into) {
       const { files } = (await store.loadPoint(sessionId, {}))!;

@@ -35,7 +35,7 @@ export interface WatcherRow {
   events: number;
   /** Files whose last write was followed by an event for them (1 = nothing missed). */
   lastWriteCoverage: number;
-  /** Time from a file's last write to the first event for it after that write, ms. */
+  /** Time from the start of a file's last write to the first event for it from then on, ms. */
   detectP50Ms: number;
   detectP99Ms: number;
 }
@@ -75,8 +75,9 @@ export async function measureWatcher(kind: WatcherKind, dir: string, files: numb
   const burstStarted = Date.now();
   for (let i = 0; i < total; i++) {
     const name = `bench-watch-${kind}-${i % plan.burstFiles}.json`;
-    await writeFile(path.join(dir, name), JSON.stringify({ write: i, pad: 'x'.repeat(i % 97) }));
+    // Stamped as the write starts: inotify reports the modification while writeFile is still running.
     lastWrite.set(name, Date.now());
+    await writeFile(path.join(dir, name), JSON.stringify({ write: i, pad: 'x'.repeat(i % 97) }));
     const due = burstStarted + ((i + 1) * 1000) / plan.writesPerSecond;
     if (due > Date.now()) await pause(due - Date.now());
   }

@@ -7,6 +7,7 @@ import { IntegrityError, NothingToRestoreError, RefusedError } from './errors.js
 import { sendJson, type Route } from './http.js';
 import { SnapshotBuilder } from './incoming.js';
 import type { Logger } from './log.js';
+import type { RetentionPolicy } from './retention.js';
 import { isValidSessionId, quoteName, SESSION_ID_RULE } from './names.js';
 import type { Sidecar } from './sidecar.js';
 import { sessionStatusJson, type Lease, type SessionStore } from './store.js';
@@ -25,7 +26,8 @@ export interface ApiOptions {
   owner: string;
   token: string | null;
   maxBodyBytes: number;
-  keep: number;
+  /** The retention schedule applied after each write. */
+  retention: RetentionPolicy;
   allowReplace: boolean;
   log: Logger;
 }
@@ -129,8 +131,9 @@ async function backup(options: ApiOptions, req: IncomingMessage): Promise<unknow
     if (problem) throw new HttpError(400, `session_data[${quoteName(name)}] is rejected: ${problem}; nothing was stored`);
   }
   const write = async (lease: Lease) => {
-    const result = await options.store.backup(sessionId, builder.snapshot, { lease, keep: options.keep, allowReplace: options.allowReplace, reason: 'api', scope: null });
+    const result = await options.store.backup(sessionId, builder.snapshot, { lease, allowReplace: options.allowReplace, reason: 'api', scope: null });
     if (result.kind === 'refused') throw new HttpError(409, `backup refused: ${result.reason}`);
+    await options.store.thin(sessionId, options.retention);
   };
   if (sessionId === options.sessionId) {
     const lease = options.sidecar.writerLease;

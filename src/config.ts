@@ -5,6 +5,7 @@ import path from 'node:path';
 import { decodeKey, KEY_ID_PATTERN, KeyRing, makeKey, type EncryptionKey } from './crypto.js';
 import { UsageError } from './errors.js';
 import { isValidSessionId, SESSION_ID_RULE } from './names.js';
+import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from './retention.js';
 import { WATCH_MODES, type WatchMode } from './watcher.js';
 
 // Defaults (SPEC "Global options" and "Command options"), with their units in the name.
@@ -27,6 +28,7 @@ export const DEFAULT_POLL_INTERVAL_MS = 1_000;
 /** run: how long the bot's process group may take to exit after the stop signal (or after its command exited), ms. */
 export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 export const DEFAULT_KEEP_GENERATIONS = 100;
+export { DEFAULT_RETENTION };
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_LEGACY_TABLE = 'whatsapp_sessions';
 
@@ -63,6 +65,8 @@ const RESTORE_POINT: readonly Command[] = ['restore', 'export'];
 const WRITERS: readonly Command[] = ['backup', 'import', 'import-legacy', 'sidecar', 'run'];
 const RESTORERS: readonly Command[] = ['restore', 'run'];
 const LOOPS: readonly Command[] = ['sidecar', 'run'];
+/** Writers apply the retention schedule; history shows it. */
+const RETAINERS: readonly Command[] = [...WRITERS, 'history'];
 /** The commands that read or write stored file contents (the encryption settings apply to them). */
 const CONTENT_COMMANDS: readonly Command[] = ['restore', 'sidecar', 'run', 'backup', 'export', 'import', 'import-legacy', 'verify', 'rekey'];
 
@@ -98,7 +102,13 @@ export const OPTIONS: Record<string, OptionSpec> = {
   generation: { kind: 'string', commands: RESTORE_POINT, help: 'restore or export this generation' },
   at: { kind: 'string', commands: RESTORE_POINT, help: 'restore or export the newest generation at or before this ISO-8601 time' },
   'dry-run': { kind: 'boolean', commands: ['restore'], help: 'list what would be written, write nothing' },
-  keep: { kind: 'string', env: 'KEEPER_KEEP_GENERATIONS', commands: WRITERS, help: 'generations to keep' },
+  keep: { kind: 'string', env: 'KEEPER_KEEP_GENERATIONS', commands: RETAINERS, help: 'the newest N generations are always kept, whatever their age' },
+  retention: {
+    kind: 'string',
+    env: 'KEEPER_RETENTION',
+    commands: RETAINERS,
+    help: `thinning schedule: up to each age, one generation per interval (${DEFAULT_RETENTION}); "none": only --keep`,
+  },
   'allow-replace': { kind: 'boolean', env: 'KEEPER_ALLOW_REPLACE', commands: WRITERS, help: 'allow replacing a registered session' },
   output: { kind: 'string', commands: ['export'], help: 'write the tar to this file instead of stdout' },
   input: { kind: 'string', commands: ['import'], help: 'read the tar from this file instead of stdin' },
@@ -123,7 +133,8 @@ export interface Config {
   readonly waitMs: number;
   /** How long restore waits for another lease holder's release, ms. */
   readonly leaseWaitMs: number;
-  readonly keepGenerations: number;
+  /** Which generations are kept: the thinning schedule over the newest --keep. */
+  readonly retention: RetentionPolicy;
   readonly allowReplace: boolean;
   readonly force: boolean;
   readonly requireBackup: boolean;
@@ -242,7 +253,7 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     json: bool('json'),
     waitMs: int('wait', DEFAULT_WAIT_SECONDS, 0) * 1000,
     leaseWaitMs: int('lease-wait', DEFAULT_LEASE_WAIT_SECONDS, 0) * 1000,
-    keepGenerations: int('keep', DEFAULT_KEEP_GENERATIONS, 1),
+    retention: parseRetention(read('retention') ?? DEFAULT_RETENTION, int('keep', DEFAULT_KEEP_GENERATIONS, 1)),
     allowReplace: bool('allow-replace'),
     force: bool('force'),
     requireBackup: bool('require-backup'),

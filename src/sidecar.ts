@@ -14,6 +14,7 @@ import { LeaseKeeper } from './lease.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { recoverInterruptedRestore } from './restore.js';
+import type { RetentionPolicy } from './retention.js';
 import { readNamed, readSnapshot, type Snapshot } from './snapshot.js';
 import type { BackupResult, Lease, SessionStore } from './store.js';
 import { DIR_POLL_MS, DirectoryWatcher, WatchStartError, type WatchMode } from './watcher.js';
@@ -21,6 +22,8 @@ import { DIR_POLL_MS, DirectoryWatcher, WatchStartError, type WatchMode } from '
 /** First and largest pause between failed attempts (backups, start-up), ms. */
 export const RETRY_INITIAL_MS = 250;
 export const RETRY_MAX_MS = 30_000;
+/** How often the history is thinned to the retention schedule (after a backup that wrote), ms. */
+export const THIN_EVERY_MS = 60_000;
 /** Time still given to releasing the lease when the shutdown deadline has passed, ms. */
 const RELEASE_GRACE_MS = 1_000;
 
@@ -29,7 +32,8 @@ export interface SidecarOptions {
   dir: string;
   /** Lease owner id: host:pid. */
   owner: string;
-  keep: number;
+  /** The retention schedule, applied off the backup path at most every THIN_EVERY_MS. */
+  retention: RetentionPolicy;
   allowReplace: boolean;
   debounceMs: number;
   maxDelayMs: number;
@@ -74,6 +78,8 @@ export class Sidecar {
   private unwatchedSince: number | null = null;
   /** Start-up steps failing right now, with what went wrong. */
   private readonly failing = new Map<StartStep, string>();
+  private thinning: Promise<void> | null = null;
+  private lastThinAt = -Infinity;
 
   private readonly log: Logger;
 
@@ -357,7 +363,6 @@ export class Sidecar {
     try {
       result = await this.store.backup(this.options.sessionId, snapshot, {
         lease,
-        keep: this.options.keep,
         allowReplace: this.options.allowReplace,
         reason: this.stopping ? 'shutdown' : full ? 'rescan' : 'watch',
         scope: full ? null : new Set(names),
@@ -402,10 +407,25 @@ export class Sidecar {
       this.metrics.sessionRegistered.set(result.registered ? 1 : 0);
       // The lease token says which writer's lease a generation was committed under.
       this.log.info({ generation: result.generation, token: lease.token, files: result.changed, deleted: result.deleted, ms }, 'backup stored');
+      this.thinSoon();
     } else {
       this.log.debug({ generation: result.generation, ms }, 'nothing changed');
     }
     return result.kind;
+  }
+
+  /** Thins the history in the background, off the backup path, at most every THIN_EVERY_MS. */
+  private thinSoon(): void {
+    const now = this.clock.now();
+    if (this.thinning || this.stopping || now - this.lastThinAt < THIN_EVERY_MS) return;
+    this.lastThinAt = now;
+    this.thinning = this.store
+      .thin(this.options.sessionId, this.options.retention)
+      .then((thinned) => {
+        if (thinned.generations > 0) this.log.info({ ...thinned }, `history thinned to the retention schedule (${this.options.retention.text})`);
+      })
+      .catch((error) => this.databaseError(error, 'thinning'))
+      .finally(() => (this.thinning = null));
   }
 
   private databaseError(error: unknown, during: string, extra: Record<string, unknown> = {}): void {
@@ -439,6 +459,7 @@ export class Sidecar {
     const left = () => deadline - this.clock.now();
     await within(this.clock, this.booted, left());
     await within(this.clock, this.flushing, left());
+    await within(this.clock, this.thinning, left());
     let stored = false;
     for (;;) {
       const lease = this.lease.current ?? (await valueWithin(this.clock, this.lease.tryAcquire(), left(), null));

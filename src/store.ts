@@ -7,6 +7,7 @@ import type { FileVersion, GenerationRow, SessionSummary, StoredFileVersion } fr
 import { IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
 import { quoteName } from './names.js';
 import { hintsOf, openRow, PLAINTEXT_ANYWHERE, plaintextNowhere, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure } from './rows.js';
+import { retainedGenerations, type RetentionPolicy } from './retention.js';
 import type { Snapshot } from './snapshot.js';
 
 export type { FileVersion, GenerationRow, PlainFile, SessionSummary };
@@ -19,8 +20,6 @@ export interface Lease {
 
 export interface BackupOptions {
   lease: Lease;
-  /** Generations to keep, head included (>= 1). */
-  keep: number;
   allowReplace: boolean;
   /** Recorded with the generation: "backup", "import", "watch", "rescan", "shutdown", "api"… */
   reason: string;
@@ -46,6 +45,20 @@ export interface VerifyFailure {
   missingKey: string | null;
   /** What to do about it (the same for every row it applies to). */
   hint?: string;
+}
+
+/** Generations deleted per thinning transaction, and file versions deleted per transaction after them. */
+const THIN_BATCH_GENERATIONS = 500;
+const THIN_BATCH_FILES = 2_000;
+
+export interface ThinResult {
+  /** Generations and file versions deleted. */
+  generations: number;
+  files: number;
+  /** Generations retained. */
+  retained: number;
+  /** Write transactions it took (each short and bounded). */
+  transactions: number;
 }
 
 /** Stored versions re-encrypted per rekey transaction. */
@@ -175,10 +188,42 @@ export class SessionStore {
       });
       await q.setHead(db, tx, sessionId, generation, this.storedJid(registeredJid));
       if (startsEncryption) await this.writeMarker(tx, sessionId, generation);
-      const oldestKept = generation - options.keep + 1;
-      if (oldestKept > 1) await q.pruneBefore(db, tx, sessionId, oldestKept);
       return { kind: 'success', generation, changed: changed.length, deleted: deleted.length, totalFiles, totalBytes, registered: registeredJid !== null };
     });
+  }
+
+  /**
+   * Thins the session's history to what `policy` retains at `now` (default: the database's clock):
+   * deletes the other generations, then every file version no retained generation can see. Runs in
+   * short transactions of bounded size, each holding the session row only briefly, so backups keep
+   * going; a backup that commits meanwhile is never touched (the head and anything newer are kept).
+   * Safe to run concurrently and to interrupt: what is left is always consistent.
+   */
+  async thin(sessionId: string, policy: RetentionPolicy, now?: Date): Promise<ThinResult> {
+    const db = this.db;
+    const { at, dated } = await db.transaction(async (tx) => ({ at: now ?? (await q.databaseNow(tx)), dated: await q.generationTimes(db, tx, sessionId) }), 'snapshot');
+    const retained = retainedGenerations(dated, policy, at);
+    const doomed = dated.map((g) => g.generation).filter((g) => !retained.has(g)).sort((a, b) => a - b);
+    const result: ThinResult = { generations: 0, files: 0, retained: retained.size, transactions: 0 };
+    if (doomed.length === 0) return result;
+    for (let i = 0; i < doomed.length; i += THIN_BATCH_GENERATIONS) {
+      const batch = doomed.slice(i, i + THIN_BATCH_GENERATIONS);
+      result.transactions++;
+      result.generations += await db.transaction(async (tx) => {
+        // Serialised with backups of this session, which lock the same row, for a few milliseconds.
+        await q.lockSession(db, tx, sessionId);
+        return q.deleteGenerations(db, tx, sessionId, batch);
+      });
+    }
+    for (;;) {
+      result.transactions++;
+      const deleted = await db.transaction(async (tx) => {
+        await q.lockSession(db, tx, sessionId);
+        return q.deleteInvisibleFiles(db, tx, sessionId, doomed[0]!, doomed.at(-1)!, THIN_BATCH_FILES);
+      });
+      result.files += deleted;
+      if (deleted < THIN_BATCH_FILES) return result;
+    }
   }
 
   /**
@@ -303,6 +348,11 @@ export class SessionStore {
   async history(sessionId: string, limit: number | null = null): Promise<GenerationRow[]> {
     await this.requireSession(sessionId);
     return q.listGenerations(this.db, this.db, sessionId, limit);
+  }
+
+  /** The database's clock, which stamps generations: retention ages are measured on it. */
+  databaseNow(): Promise<Date> {
+    return q.databaseNow(this.db);
   }
 
   /** One session with its head's totals, or null when it does not exist. */
@@ -495,7 +545,10 @@ export class SessionStore {
 async function retainedRange(db: Database, q2: Queryable, sessionId: string): Promise<string> {
   const rows = await q.listGenerations(db, q2, sessionId, null);
   if (rows.length === 0) return 'it has no backup';
-  return `retained generations are ${rows.at(-1)!.generation}..${rows[0]!.generation} (${rows.at(-1)!.createdAt.toISOString()} .. ${rows[0]!.createdAt.toISOString()})`;
+  const [oldest, newest] = [rows.at(-1)!, rows[0]!];
+  const span = `(${oldest.createdAt.toISOString()} .. ${newest.createdAt.toISOString()})`;
+  if (newest.generation - oldest.generation + 1 === rows.length) return `retained generations are ${oldest.generation}..${newest.generation} ${span}`;
+  return `${rows.length} generations between ${oldest.generation} and ${newest.generation} are retained ${span}, thinned by the retention schedule: 'baileys-keeper history' lists them`;
 }
 
 /** The public shape of a session's status (CLI --json and the API): phone masked, lease live only. */

@@ -126,7 +126,8 @@ export class DirectoryWatcher {
             await this.start();
             return;
           } catch (error) {
-            this.events.error(error);
+            // Whatever the cause (no inotify in native mode, no permission), nothing watches: a failed start.
+            this.events.error(error instanceof WatchStartError ? error : new WatchStartError(describe(error), { cause: error }));
             await sleep(this.clock, backoff.fail());
             continue;
           }

@@ -5,7 +5,7 @@ import { packArchive, readArchive } from '../archive.js';
 import { writeFileAtomically } from '../atomic-file.js';
 import { NothingToRestoreError, UsageError } from '../errors.js';
 import { formatBytes, withLease, withStore, type Context } from './context.js';
-import { reportBackup } from './backup.js';
+import { reportBackup, thinHistory } from './backup.js';
 
 export async function exportCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
@@ -38,8 +38,11 @@ export async function importCommand(ctx: Context): Promise<number> {
   const result = await withStore(ctx, (store) =>
     withLease(store, config.sessionId, (lease) =>
       // The archive is the whole directory: stored files it lacks are recorded as deleted.
-      store.backup(config.sessionId, snapshot, { lease, keep: config.keepGenerations, allowReplace: config.allowReplace, reason: 'import', scope: null }),
-    ),
+      store.backup(config.sessionId, snapshot, { lease, allowReplace: config.allowReplace, reason: 'import', scope: null }),
+    ).then(async (outcome) => {
+      await thinHistory(store, config, log);
+      return outcome;
+    }),
   );
   return reportBackup(ctx, log, result, snapshot);
 }

@@ -3,6 +3,8 @@ import { RefusedError } from '../errors.js';
 import { recoverInterruptedRestore } from '../restore.js';
 import { readSnapshot, requireDirectory, type Snapshot } from '../snapshot.js';
 import type { BackupResult } from '../store.js';
+import type { Config } from '../config.js';
+import type { SessionStore } from '../store.js';
 import { formatBytes, logEncryption, print, printJson, withLease, withStore, type Context } from './context.js';
 
 export async function backupCommand(ctx: Context): Promise<number> {
@@ -14,17 +16,20 @@ export async function backupCommand(ctx: Context): Promise<number> {
   const { result, snapshot } = await withStore(ctx, (store) =>
     withLease(store, config.sessionId, async (lease) => {
       const snapshot = await readSnapshot(config.dir);
-      const result = await store.backup(config.sessionId, snapshot, {
-        lease,
-        keep: config.keepGenerations,
-        allowReplace: config.allowReplace,
-        reason: 'backup',
-      });
+      const result = await store.backup(config.sessionId, snapshot, { lease, allowReplace: config.allowReplace, reason: 'backup' });
+      await thinHistory(store, config, log);
       return { result, snapshot };
     }),
   );
   reportHeld(log, snapshot);
   return reportBackup(ctx, log, result, snapshot);
+}
+
+/** Thins the session's history to the retention schedule after a write (not inside its transaction). */
+export async function thinHistory(store: SessionStore, config: Pick<Config, 'retention'>, log: Context['log'], sessionId?: string): Promise<void> {
+  const session = sessionId ?? (config as Config).sessionId;
+  const thinned = await store.thin(session, config.retention);
+  if (thinned.generations > 0) log.info({ session, generations: thinned.generations, files: thinned.files, retained: thinned.retained }, `history thinned to the retention schedule: ${thinned.generations} generation${thinned.generations === 1 ? '' : 's'} and ${thinned.files} file versions deleted`);
 }
 
 /** Logs the files that exist but were not stored (torn or unreadable); their stored version was kept. */

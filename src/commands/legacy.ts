@@ -5,6 +5,7 @@ import { ExitCode, NothingToRestoreError, RefusedError } from '../errors.js';
 import { SnapshotBuilder } from '../incoming.js';
 import { isValidSessionId, quoteName, SESSION_ID_RULE } from '../names.js';
 import type { Snapshot } from '../snapshot.js';
+import { thinHistory } from './backup.js';
 import { print, printJson, withLease, withStore, type Context } from './context.js';
 
 
@@ -34,8 +35,9 @@ export async function importLegacyCommand(ctx: Context): Promise<number> {
       }
       try {
         const result = await withLease(store, row.sessionId, (lease) =>
-          store.backup(row.sessionId, parsed, { lease, keep: config.keepGenerations, allowReplace: config.allowReplace, reason: 'import-legacy', scope: null }),
+          store.backup(row.sessionId, parsed, { lease, allowReplace: config.allowReplace, reason: 'import-legacy', scope: null }),
         );
+        await thinHistory(store, config, log, row.sessionId);
         if (result.kind === 'refused') results.push(skip(result.reason, ExitCode.unexpected));
         else results.push({ session_id: row.sessionId, result: result.kind === 'success' ? 'imported' : 'unchanged', generation: result.generation, files: parsed.files.size });
       } catch (error) {

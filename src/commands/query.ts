@@ -1,6 +1,7 @@
 // The read-mostly commands: status, history, verify, delete, migrate; and rekey.
 import { IntegrityError, UsageError } from '../errors.js';
 import { sessionStatusJson } from '../store.js';
+import { describeRetention } from '../retention.js';
 import { hintsOf } from '../rows.js';
 import { formatBytes, print, printJson, table, withStore, type Context } from './context.js';
 
@@ -26,10 +27,11 @@ export async function statusCommand(ctx: Context): Promise<number> {
 
 export async function historyCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
-  const generations = await withStore(ctx, (store) => store.history(config.sessionId));
+  const { generations, now } = await withStore(ctx, async (store) => ({ generations: await store.history(config.sessionId), now: await store.databaseNow() }));
   if (config.json) {
     printJson(ctx, {
       session_id: config.sessionId,
+      retention: { schedule: config.retention.text, keep: config.retention.keep },
       generations: generations.map((g) => ({
         generation: g.generation,
         created_at: g.createdAt.toISOString(),
@@ -41,6 +43,8 @@ export async function historyCommand(ctx: Context): Promise<number> {
       })),
     });
   } else {
+    // The schedule as configured for this command (KEEPER_RETENTION / --retention): set it as the writers have it.
+    for (const line of describeRetention(generations, config.retention, now)) print(ctx, line);
     print(
       ctx,
       table(

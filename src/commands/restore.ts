@@ -5,6 +5,7 @@ import { CREDS_FILE, parseCreds } from '../creds.js';
 import { NothingToRestoreError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { hasUsableCreds, materialise, planRestore, recoverInterruptedRestore } from '../restore.js';
+import { formatDuration } from '../retention.js';
 import type { PlainFile, SessionStore } from '../store.js';
 import { formatBytes, print, printJson, withStore, type Context } from './context.js';
 
@@ -49,8 +50,21 @@ export async function restoreDirectory(config: Config, log: Logger, withDb: With
   if (config.requireBackup) requireLogin(config, point.generation, files);
   await materialise(config.dir, files, log);
   const bytes = files.reduce((sum, file) => sum + file.content.length, 0);
-  log.info({ generation: point.generation, files: files.length, bytes, dir: config.dir }, `restored generation ${point.generation} (${files.length} files, ${formatBytes(bytes)})`);
+  log.info(
+    { generation: point.generation, createdAt: point.createdAt.toISOString(), files: files.length, bytes, dir: config.dir },
+    `restored generation ${point.generation} of ${point.createdAt.toISOString()} (${files.length} files, ${formatBytes(bytes)})${distanceFromAt(config.at, point.createdAt)}`,
+  );
   return 'restored';
+}
+
+/**
+ * With --at, how far the generation found is from the asked-for time (thinned history keeps fewer
+ * points the older they are): "; 4m12s before --at 2026-…". Empty without --at.
+ */
+export function distanceFromAt(at: Date | null, createdAt: Date): string {
+  if (at === null) return '';
+  const ms = at.getTime() - createdAt.getTime();
+  return ms < 1000 ? `; at --at ${at.toISOString()}` : `; the newest retained generation at or before --at ${at.toISOString()}, ${formatDuration(ms)} before it`;
 }
 
 /**
@@ -91,7 +105,7 @@ async function dryRun(ctx: Context, withDb: WithStore): Promise<number> {
     printJson(ctx, { session_id: config.sessionId, generation: point.generation, ...plan });
     return 0;
   }
-  print(ctx, `generation ${point.generation} of session ${config.sessionId} (${point.createdAt.toISOString()}) into ${config.dir}:`);
+  print(ctx, `generation ${point.generation} of session ${config.sessionId} (${point.createdAt.toISOString()}${distanceFromAt(config.at, point.createdAt)}) into ${config.dir}:`);
   for (const name of plan.write) print(ctx, `write   ${name}`);
   for (const name of plan.remove) print(ctx, `remove  ${name}`);
   print(ctx, `${plan.write.length} to write, ${plan.unchanged.length} unchanged, ${plan.remove.length} to remove (dry run: nothing written)`);

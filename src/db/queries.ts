@@ -204,17 +204,40 @@ export async function setHead(db: Database, tx: Queryable, sessionId: string, ge
   );
 }
 
-/** Deletes generations older than `oldestKept` and every file version only they could see. */
-export async function pruneBefore(db: Database, tx: Queryable, sessionId: string, oldestKept: number): Promise<{ generations: number; files: number }> {
-  const files = await tx.query(
-    `DELETE FROM ${db.schema}.files WHERE session_id = $1 AND generation_to IS NOT NULL AND generation_to <= $2`,
-    [sessionId, oldestKept],
+/** Every retained generation's number and time, for the retention schedule. */
+export async function generationTimes(db: Database, q: Queryable, sessionId: string): Promise<{ generation: number; createdAt: Date }[]> {
+  const { rows } = await q.query(`SELECT generation, created_at FROM ${db.schema}.generations WHERE session_id = $1`, [sessionId]);
+  return rows.map((row) => ({ generation: Number(row['generation']), createdAt: row['created_at'] as Date }));
+}
+
+/** The database's clock: retention ages are measured on the clock that stamped the generations. */
+export async function databaseNow(q: Queryable): Promise<Date> {
+  const { rows } = await q.query('SELECT now() AS now');
+  return rows[0]!['now'] as Date;
+}
+
+/** Deletes these generations' rows (not their file versions: see deleteInvisibleFiles). */
+export async function deleteGenerations(db: Database, tx: Queryable, sessionId: string, generations: number[]): Promise<number> {
+  const result = await tx.query(`DELETE FROM ${db.schema}.generations WHERE session_id = $1 AND generation = ANY($2::bigint[])`, [sessionId, generations]);
+  return result.rowCount ?? 0;
+}
+
+/**
+ * Deletes up to `limit` closed file versions that no retained generation can see (no generation G
+ * with generation_from <= G < generation_to), among those overlapping generations `low`..`high`
+ * (where generations were just deleted). Returns how many it deleted.
+ */
+export async function deleteInvisibleFiles(db: Database, tx: Queryable, sessionId: string, low: number, high: number, limit: number): Promise<number> {
+  const result = await tx.query(
+    `DELETE FROM ${db.schema}.files WHERE ctid = ANY(ARRAY(
+       SELECT f.ctid FROM ${db.schema}.files f
+        WHERE f.session_id = $1 AND f.generation_to IS NOT NULL AND f.generation_to > $2 AND f.generation_from <= $3
+          AND NOT EXISTS (SELECT 1 FROM ${db.schema}.generations g
+                           WHERE g.session_id = f.session_id AND g.generation >= f.generation_from AND g.generation < f.generation_to)
+        LIMIT $4))`,
+    [sessionId, low, high, limit],
   );
-  const generations = await tx.query(`DELETE FROM ${db.schema}.generations WHERE session_id = $1 AND generation < $2`, [
-    sessionId,
-    oldestKept,
-  ]);
-  return { generations: generations.rowCount ?? 0, files: files.rowCount ?? 0 };
+  return result.rowCount ?? 0;
 }
 
 export async function getGeneration(db: Database, q: Queryable, sessionId: string, generation: number): Promise<GenerationRow | null> {

@@ -21,9 +21,9 @@ describe('benchmark harness', () => {
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     assert.equal(code, 0, output);
     const results = JSON.parse(await readFile(path.join(out, 'latest.json'), 'utf8'));
-    assert.deepEqual(Object.keys(results).sort(), ['churn', 'debounceMs', 'environment', 'fleet', 'idle', 'maxDelayMs', 'plan', 'restore', 'rpoQuantiles', 'sizes', 'targets', 'watchers']);
+    assert.deepEqual(Object.keys(results).sort(), ['churn', 'debounceMs', 'environment', 'fleet', 'idle', 'maxDelayMs', 'plan', 'restore', 'retention', 'rpoQuantiles', 'sizes', 'targets', 'thinning', 'watchers']);
     assert.ok(results.churn.every((row: { unsaved: number }) => row.unsaved === 0), 'every write under churn reached a commit');
-    assert.equal(results.targets.length, 8);
+    assert.equal(results.targets.length, 9);
     assert.match(await readFile(path.join(out, 'latest.md'), 'utf8'), /\| target \| measured \| met \|/);
     for (const chart of ['bytes-per-backup.svg', 'rpo.svg']) assert.match(await readFile(path.join(out, chart), 'utf8'), /^<svg /);
   });

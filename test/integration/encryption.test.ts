@@ -29,7 +29,7 @@ describe('encryption at rest', async () => {
   async function backup(store: SessionStore, sessionId: string, dir: string) {
     const lease = await t.lease(sessionId);
     try {
-      return await store.backup(sessionId, await readSnapshot(dir, fast), { lease, keep: 100, allowReplace: false, reason: 'test' });
+      return await store.backup(sessionId, await readSnapshot(dir, fast), { lease, allowReplace: false, reason: 'test' });
     } finally {
       await store.releaseLease(sessionId, lease);
     }
@@ -252,7 +252,7 @@ describe('encryption at rest', async () => {
     await backup(plain, 'scoped', dir);
     const lease = await t.lease('scoped');
     const snapshot = await readSnapshot(dir, fast);
-    const result = await withOld.backup('scoped', snapshot, { lease, keep: 100, allowReplace: false, reason: 'test', scope: new Set(['pre-key-1.json']) });
+    const result = await withOld.backup('scoped', snapshot, { lease, allowReplace: false, reason: 'test', scope: new Set(['pre-key-1.json']) });
     await withOld.releaseLease('scoped', lease);
     assert.ok(result.kind === 'success' && result.changed === snapshot.files.size, JSON.stringify(result));
     const current = await query<{ key_id: string | null }>(t.url, "SELECT key_id FROM baileys_keeper.files WHERE session_id = 'scoped' AND generation_to IS NULL");

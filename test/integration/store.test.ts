@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Curve } from '@whiskeysockets/baileys';
 import { LeaseLostError, NothingToRestoreError } from '../../src/errors.js';
+import { parseRetention } from '../../src/retention.js';
 import { readSnapshot } from '../../src/snapshot.js';
 import { openAuth, register, writeSession } from '../support/baileys.js';
 import { query } from '../support/db.js';
@@ -18,7 +19,10 @@ describe('session store', async () => {
   async function backupDir(sessionId: string, dir: string, extra: { keep?: number; allowReplace?: boolean } = {}) {
     const lease = await t.lease(sessionId);
     try {
-      return await t.store.backup(sessionId, await readSnapshot(dir, fast), { lease, keep: extra.keep ?? 100, allowReplace: extra.allowReplace ?? false, reason: 'test' });
+      const result = await t.store.backup(sessionId, await readSnapshot(dir, fast), { lease, allowReplace: extra.allowReplace ?? false, reason: 'test' });
+      // Count-only retention (the schedule "none") over the newest `keep`, as the writers apply it after a backup.
+      if (extra.keep !== undefined) await t.store.thin(sessionId, parseRetention('none', extra.keep));
+      return result;
     } finally {
       await t.store.releaseLease(sessionId, lease);
     }
@@ -161,9 +165,9 @@ describe('session store', async () => {
     const b = await t.lease('fence', 'host-b:2', 60_000);
     assert.ok(b.token > a.token, 'every acquisition raises the fencing token');
     const snapshot = await readSnapshot(dir, fast);
-    await assert.rejects(t.store.backup('fence', snapshot, { lease: a, keep: 10, allowReplace: false, reason: 'stale' }), LeaseLostError);
+    await assert.rejects(t.store.backup('fence', snapshot, { lease: a, allowReplace: false, reason: 'stale' }), LeaseLostError);
     assert.deepEqual(await t.store.history('fence'), [], 'the stale writer committed nothing');
-    assert.equal((await t.store.backup('fence', snapshot, { lease: b, keep: 10, allowReplace: false, reason: 'fresh' })).kind, 'success');
+    assert.equal((await t.store.backup('fence', snapshot, { lease: b, allowReplace: false, reason: 'fresh' })).kind, 'success');
     assert.equal(await t.store.renewLease('fence', a, 1000), null, 'the old holder cannot renew');
     assert.equal(await t.store.releaseLease('fence', a), false, 'nor release the new holder');
     assert.ok(await t.store.releaseLease('fence', b));

@@ -266,6 +266,8 @@ container with restartPolicy Always, which Kubernetes stops only after the bot h
       value: {{ .Values.sidecar.leaseTtlMs | quote }}
     - name: KEEPER_KEEP_GENERATIONS
       value: {{ .Values.sidecar.keepGenerations | quote }}
+    - name: KEEPER_RETENTION
+      value: {{ .Values.sidecar.retention | quote }}
     - name: KEEPER_SHUTDOWN_QUIET_MS
       value: {{ .Values.sidecar.shutdownQuietMs | quote }}
     - name: KEEPER_SHUTDOWN_TIMEOUT_MS
