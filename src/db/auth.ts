@@ -1,8 +1,11 @@
-// channel_binding=require as libpq enforces it: the only authentication accepted is SCRAM-SHA-256-PLUS
-// over TLS, so a server (or a man in the middle) that asks for a cleartext or MD5 password, offers SCRAM
-// without channel binding, or lets us in without authenticating at all is refused before the password
-// leaves the process. node-postgres has no option for this, so its Client is extended at the points
-// where each authentication request arrives.
+// How the keeper's connections authenticate, beyond what node-postgres offers as options:
+// - channel_binding=require as libpq enforces it: the only authentication accepted is SCRAM-SHA-256-PLUS
+//   over TLS, so a server (or a man in the middle) that asks for a cleartext or MD5 password, offers SCRAM
+//   without channel binding, or lets us in without authenticating at all is refused before the password
+//   leaves the process;
+// - a connection refused during authentication on our side (no password configured, channel binding)
+//   is closed at once; pg would leave the socket open until the server's authentication_timeout.
+// pg's Client is extended at the points where each authentication request arrives.
 import { TLSSocket } from 'node:tls';
 import pg from 'pg';
 
@@ -17,21 +20,27 @@ interface ClientInternals {
   _handleAuthMD5Password(message: unknown): void;
   _handleAuthSASL(message: { mechanisms: string[] }): void;
   _handleAuthSASLFinal(message: unknown): void;
+  _handleErrorWhileConnecting(error: Error): void;
   saslSession: { mechanism: string } | null;
 }
-const HOOKS = ['_attachListeners', '_handleAuthCleartextPassword', '_handleAuthMD5Password', '_handleAuthSASL', '_handleAuthSASLFinal'] as const;
+const HOOKS = ['_attachListeners', '_handleAuthCleartextPassword', '_handleAuthMD5Password', '_handleAuthSASL', '_handleAuthSASLFinal', '_handleErrorWhileConnecting'] as const;
 
-/** True when this pg version has every hook channel_binding=require needs. */
-export function canRequireChannelBinding(): boolean {
+/** True when this pg version has every hook this module needs (checked so a pg upgrade cannot drop a check unnoticed). */
+export function hasClientHooks(): boolean {
   const prototype = pg.Client.prototype as unknown as Record<string, unknown>;
   return HOOKS.every((name) => typeof prototype[name] === 'function');
 }
 
-/** A pg Client class that accepts only SCRAM-SHA-256-PLUS authentication over TLS. */
-export function channelBindingClient(): typeof pg.Client {
+/** A pg Client class that closes a connection that failed to authenticate; with requireChannelBinding, that accepts only SCRAM-SHA-256-PLUS over TLS. */
+export function keeperClient(requireChannelBinding: boolean): typeof pg.Client {
   const Base = pg.Client as unknown as new (config: pg.ClientConfig) => ClientInternals;
-  class ChannelBoundClient extends Base {
+  class KeeperClient extends Base {
     private bound = false;
+
+    override _handleErrorWhileConnecting(error: Error): void {
+      super._handleErrorWhileConnecting(error);
+      (this.connection.stream as { destroy(): void }).destroy();
+    }
 
     private refuse(what: string): void {
       const error = Object.assign(
@@ -39,25 +48,28 @@ export function channelBindingClient(): typeof pg.Client {
         { code: CHANNEL_BINDING_REFUSED },
       );
       this.connection.emit('error', error);
-      (this.connection.stream as { destroy(): void }).destroy();
     }
 
     override _attachListeners(connection: unknown): void {
       super._attachListeners(connection);
+      if (!requireChannelBinding) return;
       this.connection.on('authenticationOk', () => {
         if (!this.bound) this.refuse('the server let us in without channel binding (trust authentication, or not SCRAM-SHA-256-PLUS)');
       });
     }
 
-    override _handleAuthCleartextPassword(): void {
-      this.refuse('the server asked for the password in cleartext');
+    override _handleAuthCleartextPassword(message: unknown): void {
+      if (requireChannelBinding) return this.refuse('the server asked for the password in cleartext');
+      super._handleAuthCleartextPassword(message);
     }
 
-    override _handleAuthMD5Password(): void {
-      this.refuse('the server asked for an MD5 password');
+    override _handleAuthMD5Password(message: unknown): void {
+      if (requireChannelBinding) return this.refuse('the server asked for an MD5 password');
+      super._handleAuthMD5Password(message);
     }
 
     override _handleAuthSASL(message: { mechanisms: string[] }): void {
+      if (!requireChannelBinding) return super._handleAuthSASL(message);
       if (!(this.connection.stream instanceof TLSSocket)) return this.refuse('the connection is not encrypted (the server has no TLS)');
       if (!message.mechanisms.includes('SCRAM-SHA-256-PLUS')) return this.refuse(`the server offers only ${message.mechanisms.join(', ')} (no channel binding; a proxy such as PgBouncer does this)`);
       super._handleAuthSASL(message);
@@ -71,5 +83,5 @@ export function channelBindingClient(): typeof pg.Client {
       this.bound = mechanism === 'SCRAM-SHA-256-PLUS' && this.saslSession === null;
     }
   }
-  return ChannelBoundClient as unknown as typeof pg.Client;
+  return KeeperClient as unknown as typeof pg.Client;
 }

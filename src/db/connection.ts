@@ -3,7 +3,7 @@ import pg from 'pg';
 import { systemClock } from '../clock.js';
 import { DatabaseUnreachableError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { canRequireChannelBinding, channelBindingClient, CHANNEL_BINDING_REFUSED } from './auth.js';
+import { CHANNEL_BINDING_REFUSED, hasClientHooks, keeperClient } from './auth.js';
 import { describeTarget, settingsForUrl, type ConnectionSettings } from './settings.js';
 import { callsForFallback, tlsPlan, type Tls, type TlsPlan } from './tls.js';
 
@@ -65,7 +65,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
  */
 export function createDatabase(options: OpenOptions): Database {
   const settings = settingsOf(options.url);
-  if (settings.channelBinding === 'require' && !canRequireChannelBinding()) {
+  if (settings.channelBinding === 'require' && !hasClientHooks()) {
     throw new UsageError('channel_binding=require cannot be enforced with this version of node-postgres: remove it or set channel_binding=prefer');
   }
   const plan = tlsPlan(settings);
@@ -101,7 +101,7 @@ function poolConfig(settings: ConnectionSettings, ssl: Tls): pg.PoolConfig {
     ssl,
     ...({ sslnegotiation: settings.sslnegotiation } as object),
     enableChannelBinding: settings.channelBinding !== 'disable',
-    ...(settings.channelBinding === 'require' ? { Client: channelBindingClient() } : {}),
+    ...(hasClientHooks() ? { Client: keeperClient(settings.channelBinding === 'require') } : {}),
     ...(settings.options === null ? {} : { options: settings.options }),
     application_name: settings.applicationName,
     max: POOL_MAX_CONNECTIONS,
