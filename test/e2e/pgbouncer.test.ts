@@ -16,6 +16,7 @@ import { ChurnBot } from '../support/churn.js';
 import { cliEnv, runCli } from '../support/cli.js';
 import { adminQuery, adminUrl, query } from '../support/db.js';
 import { readTree, tempDir } from '../support/fs.js';
+import { freePort } from '../support/net.js';
 import { REPO } from '../support/paths.js';
 import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
 
@@ -24,14 +25,6 @@ const required = process.env['KEEPER_TEST_REQUIRE_PGBOUNCER'] === '1';
 const CHURN_BOT = path.join(REPO, 'build', 'test', 'support', 'churn-bot.js');
 /** PgBouncer refuses to run as root; as root it runs as nobody. */
 const NOBODY = 65534;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {

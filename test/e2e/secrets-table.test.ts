@@ -5,33 +5,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { writeSession } from '../support/baileys.js';
 import { cliEnv, runCli, type CliResult } from '../support/cli.js';
 import { adminQuery, freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
+import { freePort } from '../support/net.js';
+import { secretPieces } from '../support/secrets.js';
 import { startService, waitFor } from '../support/sidecar.js';
 
 /** A password without special characters, and one with every character a URL or key=value gives a meaning to. */
 const PLAIN_PASSWORD = 'Kq7vXzR3wJt9LmPb';
 const SPECIAL_PASSWORD = "Q#vX@%Kz/?Jw:!Rq'\\ Yb";
-
-/** Every substring of length >= 4 of `secret`. */
-function pieces(secret: string): string[] {
-  const found = new Set<string>();
-  for (let length = 4; length <= secret.length; length++) for (let i = 0; i + length <= secret.length; i++) found.add(secret.slice(i, i + length));
-  return [...found];
-}
-
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Shape {
   name: string;
@@ -103,8 +89,8 @@ describe('no secret in any output, for every shape of database settings', async 
   ];
 
   const secretsOf = (shape: Shape): Record<string, string[]> => ({
-    'database password': [shape.password, encodeURIComponent(shape.password), ...pieces(shape.password), ...pieces(encodeURIComponent(shape.password))],
-    'API token': [token, ...pieces(token).filter((piece) => piece.length >= 10)],
+    'database password': [shape.password, encodeURIComponent(shape.password), ...secretPieces(shape.password), ...secretPieces(encodeURIComponent(shape.password))],
+    'API token': [token, ...secretPieces(token, 10)],
     'encryption key': [key.toString('base64'), key.toString('hex'), key.toString('base64').slice(0, 12)],
   });
 
@@ -123,7 +109,7 @@ describe('no secret in any output, for every shape of database settings', async 
     const dir = await tempDir(`secrets-table-${index}`);
     await writeSession(dir, { preKeys: 2 });
 
-    const unreachable = await runCli(['restore', '--dir', await tempDir('secrets-unreachable'), '--wait', '2'], { env: env(await closedPort()) });
+    const unreachable = await runCli(['restore', '--dir', await tempDir('secrets-unreachable'), '--wait', '2'], { env: env(await freePort()) });
     record('restore (closed port, retrying)', unreachable, shape.ok === 0 ? 2 : shape.ok);
     if (shape.ok === 0) assert.match(unreachable.stdout, /database unreachable, retrying/, 'the retry lines are there to be checked');
     record('migrate', await runCli(['migrate'], { env: env(port) }), shape.ok);

@@ -14,6 +14,7 @@ import pg from 'pg';
 import { writeSession } from '../support/baileys.js';
 import { cliEnv, messages, runCli, type CliResult } from '../support/cli.js';
 import { readTree, tempDir } from '../support/fs.js';
+import { secretPieces } from '../support/secrets.js';
 import { skipWithoutOpenssl, startTlsServer, type TlsServer } from '../support/tls.js';
 
 /** The issue's password: every character a URL gives a meaning to. */
@@ -25,16 +26,9 @@ const HBA = [
   'hostssl all all 127.0.0.1/32 scram-sha-256',
 ].join('\n');
 
-/** Every substring of length >= 4 of `secret`. */
-function pieces(secret: string): string[] {
-  const found: string[] = [];
-  for (let length = 4; length <= secret.length; length++) for (let i = 0; i + length <= secret.length; i++) found.push(secret.slice(i, i + length));
-  return found;
-}
-
 function assertNoSecret(result: CliResult, secret: string): void {
   const output = result.stdout + result.stderr;
-  for (const piece of pieces(secret)) assert.ok(!output.includes(piece), `${JSON.stringify(piece)} of the password is in the output:\n${output}`);
+  for (const piece of secretPieces(secret)) assert.ok(!output.includes(piece), `${JSON.stringify(piece)} of the password is in the output:\n${output}`);
 }
 
 describe('provider-shaped connection settings against a TLS-only server', { skip: skipWithoutOpenssl }, () => {

@@ -8,6 +8,7 @@ import { loadConfig } from '../../src/config.js';
 import { connectionSettings, describeTarget, type ConnectionSettings } from '../../src/db/settings.js';
 import { UsageError } from '../../src/errors.js';
 import { tempDir } from '../support/fs.js';
+import { secretPieces } from '../support/secrets.js';
 
 const PASSWORD = 'p@ss#w%rd/1?';
 
@@ -15,13 +16,6 @@ function settings(text: string | null, env: Record<string, string> = {}): Connec
   const result = connectionSettings(text, env);
   assert.ok(result, 'a database is configured');
   return result;
-}
-
-/** Every substring of length >= 4 of the secret, as it would appear in a line of output. */
-function pieces(secret: string): string[] {
-  const found: string[] = [];
-  for (let length = 4; length <= secret.length; length++) for (let i = 0; i + length <= secret.length; i++) found.push(secret.slice(i, i + length));
-  return found;
 }
 
 function refused(text: string, pattern: RegExp, env: Record<string, string> = {}): UsageError {
@@ -62,7 +56,7 @@ describe('connection settings, read as libpq reads them', () => {
     it(`an unencoded special character is a usage error that shows only the user name: ${text}`, () => {
       const error = refused(text, /^DATABASE_URL \(postgres:\/\/keeper1@…\)[^]*percent-encode special characters/);
       const password = text.slice('postgres://keeper1:'.length, text.lastIndexOf('@db'));
-      for (const piece of pieces(password)) assert.ok(!error.message.includes(piece), `${JSON.stringify(piece)} of the password is in: ${error.message}`);
+      for (const piece of secretPieces(password)) assert.ok(!error.message.includes(piece), `${JSON.stringify(piece)} of the password is in: ${error.message}`);
     });
   }
 
