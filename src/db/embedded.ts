@@ -233,7 +233,7 @@ async function launch(
   });
   child.unref();
   (child.stderr as unknown as { unref?: () => void }).unref?.();
-  log.warn({ port }, 'no DATABASE_URL given: using the embedded PostgreSQL (fine for trying it out; set DATABASE_URL in production)');
+  log.warn({ port }, 'no DATABASE_URL and no PG* variable given: using the embedded PostgreSQL (fine for trying it out; set DATABASE_URL in production)');
   return child;
 }
 

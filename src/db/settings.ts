@@ -138,7 +138,7 @@ export function connectionSettings(text: string | null, env: Env, source = 'DATA
   const host = value('host') ?? DEFAULT_HOST;
   if (host.includes(',')) throw new UsageError(`${label('host')} names several hosts: the keeper connects to one host only; give your provider's single endpoint`);
   const port = parsePort(label('port'), value('port'));
-  const user = value('user') ?? os.userInfo().username;
+  const user = value('user') ?? systemUser();
   const database = value('dbname') ?? user;
   choice('target_session_attrs', 'any');
   choice('gssencmode', 'prefer');
@@ -208,6 +208,15 @@ function checkTlsCombination(sslmode: SslMode, sslrootcert: string | null, negot
   }
   if (channelBinding === 'require' && sslmode === 'disable') {
     throw new UsageError('channel_binding=require needs TLS, but sslmode=disable: use sslmode=require or stronger');
+  }
+}
+
+/** libpq's default user: the operating-system user's name (a container's uid may have none). */
+function systemUser(): string {
+  try {
+    return os.userInfo().username;
+  } catch (error) {
+    throw new UsageError('no database user is given and this process\'s user has no name: set the user in DATABASE_URL or PGUSER', { cause: error });
   }
 }
 
