@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { decodeKey, KEY_ID_PATTERN, KeyRing, makeKey, type EncryptionKey } from './crypto.js';
+import { connectionSettings, type ConnectionSettings } from './db/settings.js';
 import { UsageError } from './errors.js';
 import { isValidSessionId, SESSION_ID_RULE } from './names.js';
 import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from './retention.js';
@@ -72,7 +73,7 @@ const CONTENT_COMMANDS: readonly Command[] = ['restore', 'sidecar', 'run', 'back
 
 /** Every flag, its env twin and who takes it. The README's configuration table mirrors this. */
 export const OPTIONS: Record<string, OptionSpec> = {
-  'database-url': { kind: 'string', env: 'DATABASE_URL', help: 'PostgreSQL connection string (sslmode honoured)' },
+  'database-url': { kind: 'string', env: 'DATABASE_URL', help: 'PostgreSQL connection string, libpq meanings (else the PG* variables, else embedded)' },
   'data-dir': { kind: 'string', env: 'KEEPER_DATA_DIR', help: 'embedded PostgreSQL data, used only without a database URL' },
   session: { kind: 'string', env: 'KEEPER_SESSION_ID', help: 'session id: 1-100 chars of [A-Za-z0-9._-]' },
   dir: { kind: 'string', env: 'KEEPER_DIR', help: 'the Baileys auth directory' },
@@ -119,7 +120,8 @@ export const OPTIONS: Record<string, OptionSpec> = {
 
 export interface Config {
   readonly command: Command;
-  readonly databaseUrl: string | null;
+  /** Where the database is (--database-url / DATABASE_URL and the PG* variables); null: the embedded default. */
+  readonly database: ConnectionSettings | null;
   readonly dataDir: string;
   readonly sessionId: string;
   /** --session or KEEPER_SESSION_ID was given (status then shows only that session). */
@@ -243,7 +245,7 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
 
   return Object.freeze({
     command,
-    databaseUrl: read('database-url') ?? null,
+    database: connectionSettings(read('database-url') ?? null, env, typeof values['database-url'] === 'string' ? '--database-url' : 'DATABASE_URL'),
     dataDir: path.resolve(cwd, read('data-dir') ?? DEFAULT_DATA_DIR),
     sessionId,
     sessionExplicit: read('session') !== undefined,

@@ -19,17 +19,3 @@ export function createLogger(level: string, stream: LogStream): Logger {
     pino.destination({ fd, sync: true }),
   );
 }
-
-/** postgres://user:secret@host/db → postgres://user:***@host/db, for logs and messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    for (const key of ['password', 'sslkey', 'sslpassword']) {
-      if (parsed.searchParams.has(key)) parsed.searchParams.set(key, '***');
-    }
-    return parsed.toString();
-  } catch {
-    return '(unparseable database URL)';
-  }
-}

@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import { DEFAULT_LEASE_TTL_MS } from '../config.js';
 import { describeError, isUnreachable, openDatabaseWithRetry, RETRY_INITIAL_MS, RETRY_MAX_MS, type Database } from '../db/connection.js';
 import { startEmbedded } from '../db/embedded.js';
+import { settingsForUrl, type ConnectionSettings } from '../db/settings.js';
 import { migrate } from '../db/migrate.js';
 import { DatabaseUnreachableError, KeeperError, RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -47,9 +48,9 @@ export async function withStore<T>(
   }
 }
 
-/** withStore's core for a known URL (run uses it with the server it keeps for its sidecar). */
+/** withStore's core for a known database (run uses it with the server it keeps for its sidecar). */
 export async function usingDatabase<T>(
-  url: string,
+  url: ConnectionSettings,
   schemaName: string,
   log: Logger,
   waitMs: number,
@@ -77,17 +78,19 @@ export async function usingDatabase<T>(
   }
 }
 
-/** Where the database is: DATABASE_URL, or the embedded server (started here) when none is given. */
+/** Where the database is: the configured one, or the embedded server (started here) when none is. */
 export interface DatabaseTarget {
-  url: string;
+  /** The connection settings (named url for the callers that predate them); print with describeTarget only. */
+  url: ConnectionSettings;
   /** Stops the embedded server if this process started it. */
   stop(): Promise<void>;
 }
 
 export async function databaseTarget(ctx: Context): Promise<DatabaseTarget> {
-  if (ctx.config.databaseUrl !== null) return { url: ctx.config.databaseUrl, stop: async () => undefined };
+  if (ctx.config.database !== null) return { url: ctx.config.database, stop: async () => undefined };
   const server = await startEmbedded(ctx.config.dataDir, ctx.log.child({ component: 'db' }), { env: ctx.config.childEnv });
-  return { url: server.url, stop: () => server.stop() };
+  // A loopback server the keeper started without TLS: no TLS attempt first.
+  return { url: settingsForUrl(`${server.url}?sslmode=disable`), stop: () => server.stop() };
 }
 
 /** Runs fn holding the session's single-writer lease; refuses while another writer (a sidecar) holds it. */

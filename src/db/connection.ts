@@ -1,19 +1,25 @@
 // The only module that opens a pg.Pool. Everything else sees the small Database interface.
-import { accessSync, constants } from 'node:fs';
 import pg from 'pg';
 import { systemClock } from '../clock.js';
 import { DatabaseUnreachableError, UsageError } from '../errors.js';
-import { redactUrl, type Logger } from '../log.js';
+import type { Logger } from '../log.js';
+import { CHANNEL_BINDING_REFUSED, hasClientHooks, keeperClient } from './auth.js';
+import { describeTarget, settingsForUrl, type ConnectionSettings } from './settings.js';
+import { callsForFallback, tlsPlan, type Tls, type TlsPlan } from './tls.js';
 
 /** At most this many connections per process: the sidecar needs one for backups and one for the lease. */
 export const POOL_MAX_CONNECTIONS = 2;
-/** How long one connection attempt may take before it counts as unreachable, ms. */
+/** How long one connection attempt may take before it counts as unreachable, ms (connect_timeout overrides it). */
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** Longest a query may take before it is abandoned (a half-open connection must not freeze the loop), ms. */
 export const QUERY_TIMEOUT_MS = 60_000;
 /** First and largest pause between connection attempts, ms. */
 export const RETRY_INITIAL_MS = 250;
 export const RETRY_MAX_MS = 5_000;
+/** An idle pooled connection is closed after this long, ms. */
+const IDLE_TIMEOUT_MS = 30_000;
+/** The code of the error when the server wants a password and none is configured. */
+const NO_PASSWORD = 'KEEPER_NO_PASSWORD';
 
 /** Anything that runs a query: the pool or a client inside a transaction. */
 export interface Queryable {
@@ -33,7 +39,8 @@ export interface Database extends Queryable {
 }
 
 export interface OpenOptions {
-  url: string;
+  /** Where to connect: parsed settings (config.database), or a URL the keeper or a test made (read without the environment). */
+  url: ConnectionSettings | string;
   schema: string;
   log: Logger;
   /** Called for every error the pool reports on idle connections (the process must not crash). */
@@ -47,7 +54,7 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
     await database.query('SELECT 1');
   } catch (error) {
     await database.close().catch(() => undefined);
-    throw toKeeperError(error, options.url);
+    throw toKeeperError(error, settingsOf(options.url));
   }
   return database;
 }
@@ -57,20 +64,52 @@ export async function openDatabase(options: OpenOptions): Promise<Database> {
  * For the long-running roles, which must start and keep running while the database is down.
  */
 export function createDatabase(options: OpenOptions): Database {
-  const pool = new pg.Pool({
-    connectionString: withLibpqSslModes(options.url),
+  const settings = settingsOf(options.url);
+  if (settings.channelBinding === 'require' && !hasClientHooks()) {
+    throw new UsageError('channel_binding=require cannot be enforced with this version of node-postgres: remove it or set channel_binding=prefer');
+  }
+  const plan = tlsPlan(settings);
+  const newPool = (ssl: Tls): pg.Pool => {
+    const pool = new pg.Pool(poolConfig(settings, ssl));
+    pool.on('error', (error) => {
+      options.log.warn({ err: describeError(error) }, 'database connection lost');
+      options.onError?.(error);
+    });
+    return pool;
+  };
+  return new PoolDatabase(newPool, plan, options.schema);
+}
+
+function settingsOf(url: ConnectionSettings | string): ConnectionSettings {
+  return typeof url === 'string' ? settingsForUrl(url) : url;
+}
+
+/** The pg.Pool configuration for the settings: every value given, so pg takes nothing from process.env. */
+function poolConfig(settings: ConnectionSettings, ssl: Tls): pg.PoolConfig {
+  return {
+    host: settings.host,
+    port: settings.port,
+    database: settings.database,
+    user: settings.user,
+    // Asked for only when the server wants a password; never from pg's own PGPASSWORD/.pgpass lookup.
+    password: () => {
+      if (settings.password === null) {
+        throw Object.assign(new Error('the server asks for a password, but none is configured'), { code: NO_PASSWORD });
+      }
+      return settings.password;
+    },
+    ssl,
+    ...({ sslnegotiation: settings.sslnegotiation } as object),
+    enableChannelBinding: settings.channelBinding !== 'disable',
+    ...(hasClientHooks() ? { Client: keeperClient(settings.channelBinding === 'require') } : {}),
+    ...(settings.options === null ? {} : { options: settings.options }),
+    application_name: settings.applicationName,
     max: POOL_MAX_CONNECTIONS,
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    connectionTimeoutMillis: settings.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     query_timeout: QUERY_TIMEOUT_MS,
-    idleTimeoutMillis: 30_000,
+    idleTimeoutMillis: IDLE_TIMEOUT_MS,
     keepAlive: true,
-    application_name: 'baileys-keeper',
-  });
-  pool.on('error', (error) => {
-    options.log.warn({ err: describeError(error) }, 'database connection lost');
-    options.onError?.(error);
-  });
-  return new PoolDatabase(pool, options.schema);
+  };
 }
 
 /**
@@ -97,19 +136,44 @@ export async function openDatabaseWithRetry(options: OpenOptions & { waitMs: num
 
 class PoolDatabase implements Database {
   readonly schema: string;
+  private pool: pg.Pool;
+  private fellBack = false;
   constructor(
-    private readonly pool: pg.Pool,
+    private readonly newPool: (ssl: Tls) => pg.Pool,
+    private readonly plan: TlsPlan,
     readonly schemaName: string,
   ) {
     this.schema = quoteIdentifier(schemaName);
+    this.pool = newPool(plan.first);
   }
 
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
-    return this.pool.query<R>(text, values);
+    return this.withFallback((pool) => pool.query<R>(text, values));
+  }
+
+  /**
+   * Runs fn on the pool; when the server turns down the first TLS choice the way libpq's sslmode=prefer
+   * (no TLS there) or allow (TLS only) falls back from, switches the pool to the fallback for good and
+   * runs fn again.
+   */
+  private async withFallback<T>(fn: (pool: pg.Pool) => Promise<T>): Promise<T> {
+    const pool = this.pool;
+    try {
+      return await fn(pool);
+    } catch (error) {
+      if (!callsForFallback(this.plan, error)) throw error;
+      if (this.pool === pool) {
+        if (this.fellBack) throw error;
+        this.fellBack = true;
+        this.pool = this.newPool(this.plan.fallback!);
+        void pool.end().catch(() => undefined);
+      }
+      return await fn(this.pool);
+    }
   }
 
   async transaction<T>(fn: (tx: Queryable) => Promise<T>, mode?: 'snapshot'): Promise<T> {
-    const client = await this.pool.connect();
+    const client = await this.withFallback((pool) => pool.connect());
     let broken: Error | undefined;
     // The pool listens for errors only on idle clients. A connection lost while checked out fails the
     // query in flight AND emits 'error' on the client, which would crash the process unheard.
@@ -138,51 +202,6 @@ class PoolDatabase implements Database {
   }
 }
 
-/** Connection-string parameters that name files the client reads. */
-const SSL_FILE_PARAMS = ['sslrootcert', 'sslcert', 'sslkey'] as const;
-
-/**
- * Gives `sslmode` its libpq meaning, as users of psql and every other driver expect: node-postgres 8
- * otherwise treats require and verify-ca as verify-full (a self-signed server then fails with
- * `require`). So: require = encrypted, not verified (with sslrootcert: verified against it, like
- * verify-ca); verify-ca = signed by sslrootcert; verify-full = signed and the host name matches.
- * `sslrootcert=system` means the system's CAs with sslmode verify-full, as in libpq 16+. A file named by sslrootcert, sslcert
- * or sslkey that cannot be read is a usage error (exit 64) before any connection is tried.
- */
-export function withLibpqSslModes(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return url; // reported as an invalid URL when the pool first connects
-  }
-  const params = parsed.searchParams;
-  for (const name of SSL_FILE_PARAMS) {
-    const file = params.get(name);
-    if (file === null || (name === 'sslrootcert' && file === 'system')) continue;
-    try {
-      accessSync(file, constants.R_OK);
-    } catch (error) {
-      throw new UsageError(`cannot read ${name}=${file} from the database URL (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): mount the file or fix the path`, { cause: error });
-    }
-  }
-  if (params.get('sslrootcert') === 'system') {
-    // libpq 16+: the system's CAs authenticate only with the host name checked, so sslrootcert=system
-    // defaults to verify-full and a weaker sslmode is an error (require would not even verify the CA).
-    const mode = params.get('sslmode');
-    if (mode !== null && mode !== 'verify-full') {
-      throw new UsageError(
-        `sslrootcert=system needs sslmode=verify-full, but the database URL has sslmode=${mode}: ` +
-          'remove sslmode (it then defaults to verify-full) or set sslmode=verify-full, as libpq 16+ requires',
-      );
-    }
-    params.set('sslmode', 'verify-full');
-    params.delete('sslrootcert'); // Node's bundled and system CAs are the default
-  }
-  if (params.has('sslmode') && !params.has('uselibpqcompat')) params.set('uselibpqcompat', 'true');
-  return parsed.toString();
-}
-
 export function quoteIdentifier(name: string): string {
   return `"${name.replace(/"/g, '""')}"`;
 }
@@ -204,35 +223,43 @@ export function isUnreachable(error: unknown): boolean {
   );
 }
 
-function toKeeperError(error: unknown, url: string): Error {
-  const target = redactUrl(url);
+/** Where to fix a setting, for messages: the connection string, or the PG* variables. */
+const FIX_IN = 'DATABASE_URL (or the PG* variables)';
+
+function toKeeperError(error: unknown, settings: ConnectionSettings): Error {
+  const target = describeTarget(settings);
   const code = (error as { code?: unknown })?.code;
+  if (code === CHANNEL_BINDING_REFUSED) {
+    return new DatabaseUnreachableError(`refused to authenticate to ${target}: ${(error as Error).message}`, { cause: error });
+  }
+  if (code === NO_PASSWORD) {
+    return new DatabaseUnreachableError(`PostgreSQL at ${target} asks for a password, but none is configured: put it in ${FIX_IN}, PGPASSWORD or a password file`, {
+      cause: error,
+    });
+  }
   if (code === '28000' && /no encryption/i.test(String((error as Error)?.message))) {
     return new DatabaseUnreachableError(
-      `PostgreSQL at ${target} accepts only TLS connections: add sslmode=verify-full&sslrootcert=/path/to/ca.crt (or sslmode=require) to DATABASE_URL`,
+      `PostgreSQL at ${target} accepts only TLS connections: add sslmode=verify-full&sslrootcert=/path/to/ca.crt (or sslmode=require) to DATABASE_URL, or set PGSSLMODE`,
       { cause: error },
     );
   }
   const tls = tlsFailure(error);
   if (tls) {
     return new DatabaseUnreachableError(
-      `TLS to PostgreSQL at ${target} failed: ${tls}. Check sslmode and sslrootcert in DATABASE_URL (sslrootcert must be the CA that signed the server's certificate, and verify-full needs the host name in it)`,
+      `TLS to PostgreSQL at ${target} failed: ${tls}. Check sslmode and sslrootcert in ${FIX_IN} (sslrootcert must be the CA that signed the server's certificate, and verify-full needs the host name in it)`,
       { cause: error },
     );
   }
   if (code === '28P01' || code === '28000') {
-    return new DatabaseUnreachableError(`authentication to ${target} failed: check the user and password in DATABASE_URL`, { cause: error });
+    return new DatabaseUnreachableError(`authentication to ${target} failed: check the user and password in ${FIX_IN}`, { cause: error });
   }
   if (code === '3D000') {
-    return new DatabaseUnreachableError(`database in ${target} does not exist: create it or fix DATABASE_URL`, { cause: error });
+    return new DatabaseUnreachableError(`database in ${target} does not exist: create it or fix ${FIX_IN}`, { cause: error });
   }
   if (isUnreachable(error)) {
-    return new DatabaseUnreachableError(`cannot reach PostgreSQL at ${target} (${describeError(error)}): check that it is running and that DATABASE_URL is right`, {
+    return new DatabaseUnreachableError(`cannot reach PostgreSQL at ${target} (${describeError(error)}): check that it is running and that ${FIX_IN} is right`, {
       cause: error,
     });
-  }
-  if (error instanceof TypeError || /invalid url|Invalid URL/i.test(String((error as Error)?.message))) {
-    return new DatabaseUnreachableError(`the database URL is not valid (${describeError(error)}): expected postgres://user:password@host:5432/db`, { cause: error });
   }
   return new DatabaseUnreachableError(`cannot use PostgreSQL at ${target}: ${describeError(error)}`, { cause: error });
 }

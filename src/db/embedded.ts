@@ -49,10 +49,12 @@ export async function startEmbedded(
     return { url: urlFor(running.port, password), pid: running.pid, port: running.port, stop: async () => undefined };
   }
   const account = serverAccount();
-  await mkdir(dataDir, { recursive: true, mode: 0o711 });
+  await unwritableDataDir(dataDir, () => mkdir(dataDir, { recursive: true, mode: 0o711 }));
   if (account) assertReachable(dataDir, account);
   const server = account ? await binariesFor(account, binaries, dataDir, log) : binaries;
-  if (!(await exists(path.join(cluster, 'PG_VERSION')))) await initialise(server, dataDir, cluster, passwordFile, account, log, env);
+  if (!(await exists(path.join(cluster, 'PG_VERSION')))) {
+    await unwritableDataDir(dataDir, () => initialise(server, dataDir, cluster, passwordFile, account, log, env));
+  }
   const password = (await readFile(passwordFile, 'utf8')).trim();
   const port = options.port ?? (await freePort());
   const child = await launch(server, cluster, port, account, log, options.settings ?? {}, env);
@@ -62,6 +64,24 @@ export async function startEmbedded(
     port,
     stop: () => stopChild(child),
   };
+}
+
+/** File-system errors that mean the data dir cannot be made or written here (not a bug: a setting to change). */
+const UNWRITABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'ENOSPC']);
+
+/** Runs step; a data dir that cannot be created or written is exit 2 saying which setting to change. */
+async function unwritableDataDir<T>(dataDir: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (typeof code !== 'string' || !UNWRITABLE.has(code)) throw error;
+    throw new DatabaseUnreachableError(
+      `no database is configured, and the embedded PostgreSQL cannot create its data dir ${dataDir} (${code}): ` +
+        'set DATABASE_URL (or the PG* variables) to a PostgreSQL server, or --data-dir / KEEPER_DATA_DIR to a writable directory',
+      { cause: error },
+    );
+  }
 }
 
 async function loadBinaries(): Promise<Binaries> {
@@ -213,7 +233,7 @@ async function launch(
   });
   child.unref();
   (child.stderr as unknown as { unref?: () => void }).unref?.();
-  log.warn({ port }, 'no DATABASE_URL given: using the embedded PostgreSQL (fine for trying it out; set DATABASE_URL in production)');
+  log.warn({ port }, 'no DATABASE_URL and no PG* variable given: using the embedded PostgreSQL (fine for trying it out; set DATABASE_URL in production)');
   return child;
 }
 

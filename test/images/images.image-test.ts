@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chown, readFile, stat } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadEverything, writeSession } from '../support/baileys.js';
 import { cliEnv, runCli } from '../support/cli.js';
 import { freshDatabase, query } from '../support/db.js';
 import { readTree, tempDir } from '../support/fs.js';
+import { freePort } from '../support/net.js';
 import { REPO } from '../support/paths.js';
 import { diffTrees, storedHead, waitFor } from '../support/sidecar.js';
 import { buildah } from './command.js';
@@ -34,14 +34,6 @@ async function volume(label: string): Promise<string> {
   const dir = await tempDir(label);
   await chown(dir, 1000, 1000);
   return dir;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 async function generation(session: string): Promise<number> {

@@ -10,7 +10,7 @@ describe('config', () => {
     assert.equal(config.dir, '/srv/auth_info');
     assert.equal(config.dataDir, '/srv/.baileys-keeper');
     assert.equal(config.schema, 'baileys_keeper');
-    assert.equal(config.databaseUrl, null);
+    assert.equal(config.database, null, 'no DATABASE_URL and no PG* variable: the embedded default');
     assert.equal(config.waitMs, 60_000);
     assert.equal(config.leaseWaitMs, 30_000);
     assert.equal(config.sessionExplicit, false);
