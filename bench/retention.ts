@@ -87,7 +87,7 @@ export async function simulateRetention(databaseUrl: string, dir: string, plan: 
       if (result.kind === 'success') {
         await k.db.query(`UPDATE ${k.db.schema}.generations SET created_at = $2 WHERE session_id = 'bench' AND generation = $1`, [result.generation, at]);
       }
-      if (i % thinEvery === 0) await k.store.thin('bench', k.policy, at);
+      if (i % thinEvery === 0) await k.store.thin('bench', k.policy, { now: at });
     }
     if (i % perDay === 0) {
       for (const k of kept) {

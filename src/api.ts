@@ -133,7 +133,8 @@ async function backup(options: ApiOptions, req: IncomingMessage): Promise<unknow
   const write = async (lease: Lease) => {
     const result = await options.store.backup(sessionId, builder.snapshot, { lease, allowReplace: options.allowReplace, reason: 'api', scope: null });
     if (result.kind === 'refused') throw new HttpError(409, `backup refused: ${result.reason}`);
-    await options.store.thin(sessionId, options.retention);
+    // Housekeeping after a committed write: a failure is logged, never the answer to the request.
+    await options.store.thin(sessionId, options.retention).catch((error) => options.log.warn({ session: sessionId, err: describeError(error) }, 'the history could not be thinned now'));
   };
   if (sessionId === options.sessionId) {
     const lease = options.sidecar.writerLease;

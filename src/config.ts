@@ -230,7 +230,8 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     );
   }
   const debounceMs = int('debounce', DEFAULT_DEBOUNCE_MS, 0);
-  const maxDelayMs = int('max-delay', DEFAULT_MAX_DELAY_MS, 0);
+  // Unset, max-delay follows a longer --debounce up (it used to default to 5 s, above most debounces).
+  const maxDelayMs = int('max-delay', Math.max(DEFAULT_MAX_DELAY_MS, debounceMs), 0);
   if (maxDelayMs < debounceMs) {
     throw new UsageError(`--max-delay (${maxDelayMs} ms) is shorter than --debounce (${debounceMs} ms): max-delay caps the wait, so make it at least the debounce`);
   }
@@ -255,7 +256,10 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     json: bool('json'),
     waitMs: int('wait', DEFAULT_WAIT_SECONDS, 0) * 1000,
     leaseWaitMs: int('lease-wait', DEFAULT_LEASE_WAIT_SECONDS, 0) * 1000,
-    retention: parseRetention(read('retention') ?? DEFAULT_RETENTION, int('keep', DEFAULT_KEEP_GENERATIONS, 1)),
+    // Only the commands that apply or show it read it: a bad KEEPER_RETENTION must not break `status`.
+    retention: RETAINERS.includes(command)
+      ? parseRetention(read('retention') ?? DEFAULT_RETENTION, int('keep', DEFAULT_KEEP_GENERATIONS, 1))
+      : parseRetention(DEFAULT_RETENTION, DEFAULT_KEEP_GENERATIONS),
     allowReplace: bool('allow-replace'),
     force: bool('force'),
     requireBackup: bool('require-backup'),

@@ -65,7 +65,9 @@ export function parseRetention(raw: string, keep: number, label = '--retention /
     if (intervalMs !== null && intervalMs > maxAgeMs!) fail(`tier ${JSON.stringify(part)}: the interval is longer than the age`);
     // Each slot must lie inside one slot of every older tier, or thinning could drop what an older tier wants.
     const finer = tiers.findLast((tier) => tier.intervalMs !== null)?.intervalMs ?? null;
-    if (finer !== null && (intervalMs === null || intervalMs % finer !== 0)) fail(`tier ${JSON.stringify(part)}: its interval must be a multiple of the younger tiers' intervals`);
+    if (finer !== null && (intervalMs === null || intervalMs % finer !== 0)) {
+      fail(`tier ${JSON.stringify(part)}: its interval must be a multiple of the younger tiers' intervals (${formatDuration(finer)} before it)`);
+    }
     tiers.push(Object.freeze({ maxAgeMs: maxAgeMs!, intervalMs }));
   }
   return Object.freeze({ text, tiers: Object.freeze(tiers), keep });

@@ -78,8 +78,12 @@ export class Sidecar {
   private unwatchedSince: number | null = null;
   /** Start-up steps failing right now, with what went wrong. */
   private readonly failing = new Map<StartStep, string>();
+  private stopRequested!: () => void;
+  /** Settles when shutdown starts, so that start-up backoff sleeps end at once. */
+  private readonly stopSignal = new Promise<void>((resolve) => (this.stopRequested = resolve));
   private thinning: Promise<void> | null = null;
   private lastThinAt = -Infinity;
+  private sweepAllNext = true;
 
   private readonly log: Logger;
 
@@ -116,16 +120,16 @@ export class Sidecar {
         changed: (name) => this.onChange(name),
         watching: (backend) => {
           const again = this.unwatchedSince !== null;
-          this.log.info({ dir: options.dir, watch: backend }, again ? 'the auth directory is back: watching it again and backing it up' : 'watching the auth directory');
-          this.unwatchedSince = null;
+          this.log.info({ dir: options.dir, watch: backend }, again ? 'watching the auth directory again; backing it up' : 'watching the auth directory');
+          // unwatchedSince stays until the rescan below has stored the directory: until then the lag grows.
           this.stepSucceeded('watch');
           metrics.watchPolling.set(backend === 'polling' ? 1 : 0);
           this.rescanDue = true;
           this.schedule();
         },
-        lost: () => {
+        lost: (reason) => {
           this.unwatchedSince ??= this.clock.now();
-          if (!this.stopping) this.log.warn({ dir: options.dir }, 'the auth directory was removed or replaced: it is backed up again as soon as it reappears');
+          if (!this.stopping && reason === 'removed') this.log.warn({ dir: options.dir }, 'the auth directory was removed or replaced: it is backed up again as soon as it reappears');
         },
         fellBack: (error) => {
           metrics.watchPolling.set(1);
@@ -220,7 +224,7 @@ export class Sidecar {
         const code = (error as { code?: unknown }).code;
         if (code === 'ENOENT') continue; // removed between the wait and the start: wait again
         this.stepFailed('watch', error);
-        await sleep(this.clock, backoff.fail());
+        await this.pause(backoff.fail());
       }
     }
   }
@@ -232,7 +236,7 @@ export class Sidecar {
       if (info?.isDirectory()) return;
       if (!logged) this.log.warn({ dir: this.options.dir }, 'waiting for the auth directory to appear');
       logged = true;
-      await sleep(this.clock, DIR_POLL_MS);
+      await this.pause(DIR_POLL_MS);
     }
   }
 
@@ -253,9 +257,14 @@ export class Sidecar {
       } catch (error) {
         this.databaseError(error, 'start');
         this.failing.set('database', describeError(error));
-        await sleep(this.clock, backoff.fail());
+        await this.pause(backoff.fail());
       }
     }
+  }
+
+  /** Waits `ms`, or less if shutdown starts meanwhile. */
+  private pause(ms: number): Promise<void> {
+    return Promise.race([sleep(this.clock, ms), this.stopSignal]);
   }
 
   /** A start-up step failed: said at error level the first time, and the loop counts as not running. */
@@ -387,7 +396,11 @@ export class Sidecar {
     this.backoff.reset();
     this.retryAt = 0;
     this.dirty.clearUpTo(checkpoint);
-    if (full) this.rescanDue = false;
+    if (full) {
+      this.rescanDue = false;
+      // A full read of a watched directory is stored: whatever happened while it was not watched is in.
+      if (this.watcher.backend !== null) this.unwatchedSince = null;
+    }
     this.fullNext = false;
     this.urgent = false;
     this.isReady = true;
@@ -419,12 +432,19 @@ export class Sidecar {
     const now = this.clock.now();
     if (this.thinning || this.stopping || now - this.lastThinAt < THIN_EVERY_MS) return;
     this.lastThinAt = now;
+    // The first pass of a process, and the one after a failed pass, sweep the whole session: an earlier
+    // pass may have been cut off (a shutdown, an outage) after deleting generations.
+    const sweepAll = this.sweepAllNext;
     this.thinning = this.store
-      .thin(this.options.sessionId, this.options.retention)
+      .thin(this.options.sessionId, this.options.retention, { sweepAll })
       .then((thinned) => {
-        if (thinned.generations > 0) this.log.info({ ...thinned }, `history thinned to the retention schedule (${this.options.retention.text})`);
+        this.sweepAllNext = false;
+        if (thinned.generations > 0 || thinned.files > 0) this.log.info({ ...thinned }, `history thinned to the retention schedule (${this.options.retention.text})`);
       })
-      .catch((error) => this.databaseError(error, 'thinning'))
+      .catch((error) => {
+        this.sweepAllNext = true;
+        this.databaseError(error, 'thinning');
+      })
       .finally(() => (this.thinning = null));
   }
 
@@ -441,6 +461,7 @@ export class Sidecar {
    */
   async shutdown(quietMs = this.options.shutdownQuietMs): Promise<boolean> {
     this.stopping = true;
+    this.stopRequested();
     if (!this.booted) return true; // never started: nothing watched, nothing to store
     const deadline = this.clock.now() + this.options.shutdownTimeoutMs;
     this.cancelFlush?.();
@@ -461,9 +482,14 @@ export class Sidecar {
     await within(this.clock, this.flushing, left());
     await within(this.clock, this.thinning, left());
     let stored = false;
-    for (;;) {
+    if (!(await stat(this.options.dir).then((info) => info.isDirectory(), () => false))) {
+      // A bot that logged out removes its directory (and may exit): the stored login stays as it is.
+      this.log.warn({ dir: this.options.dir }, 'the auth directory is gone at shutdown: nothing to store, the stored login is kept');
+      stored = true;
+    }
+    while (!stored) {
       const lease = this.lease.current ?? (await valueWithin(this.clock, this.lease.tryAcquire(), left(), null));
-      if (!lease && this.standby && (await valueWithin(this.clock, this.otherHolder(), left(), false))) {
+      if (!lease && (await valueWithin(this.clock, this.otherHolder(), left(), false))) {
         stored = true; // another process is the writer; nothing here is ours to store
         break;
       }

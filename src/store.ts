@@ -197,15 +197,20 @@ export class SessionStore {
    * deletes the other generations, then every file version no retained generation can see. Runs in
    * short transactions of bounded size, each holding the session row only briefly, so backups keep
    * going; a backup that commits meanwhile is never touched (the head and anything newer are kept).
-   * Safe to run concurrently and to interrupt: what is left is always consistent.
+   * Safe to run concurrently and to interrupt: what is left is always consistent, and a later pass
+   * with `sweepAll` reclaims the file versions an interrupted one left. `now`: the time to measure
+   * ages against (default: the database's clock, which stamped the generations).
    */
-  async thin(sessionId: string, policy: RetentionPolicy, now?: Date): Promise<ThinResult> {
+  async thin(sessionId: string, policy: RetentionPolicy, options: { now?: Date; sweepAll?: boolean } = {}): Promise<ThinResult> {
     const db = this.db;
-    const { at, dated } = await db.transaction(async (tx) => ({ at: now ?? (await q.databaseNow(tx)), dated: await q.generationTimes(db, tx, sessionId) }), 'snapshot');
+    const { at, dated } = await db.transaction(
+      async (tx) => ({ at: options.now ?? (await q.databaseNow(tx)), dated: await q.generationTimes(db, tx, sessionId) }),
+      'snapshot',
+    );
     const retained = retainedGenerations(dated, policy, at);
     const doomed = dated.map((g) => g.generation).filter((g) => !retained.has(g)).sort((a, b) => a - b);
     const result: ThinResult = { generations: 0, files: 0, retained: retained.size, transactions: 0 };
-    if (doomed.length === 0) return result;
+    if (doomed.length === 0 && !options.sweepAll) return result;
     for (let i = 0; i < doomed.length; i += THIN_BATCH_GENERATIONS) {
       const batch = doomed.slice(i, i + THIN_BATCH_GENERATIONS);
       result.transactions++;
@@ -219,7 +224,9 @@ export class SessionStore {
       result.transactions++;
       const deleted = await db.transaction(async (tx) => {
         await q.lockSession(db, tx, sessionId);
-        return q.deleteInvisibleFiles(db, tx, sessionId, doomed[0]!, doomed.at(-1)!, THIN_BATCH_FILES);
+        // The versions this pass's deletions could have orphaned; sweepAll: any (an interrupted pass's too).
+        const [low, high] = options.sweepAll || doomed.length === 0 ? [0, Number.MAX_SAFE_INTEGER] : [doomed[0]!, doomed.at(-1)!];
+        return q.deleteInvisibleFiles(db, tx, sessionId, low, high, THIN_BATCH_FILES);
       });
       result.files += deleted;
       if (deleted < THIN_BATCH_FILES) return result;

@@ -1,9 +1,8 @@
 // Watches the auth directory with chokidar and reports the names that changed. Native watching is one
-// inotify watch on the directory (and one on its parent, through which chokidar notices the directory
-// itself going away); polling is the fallback when the kernel will not give us inotify instances or
+// inotify watch on the directory, which also reports the directory itself going away; polling is the fallback when the kernel will not give us inotify instances or
 // watches (EMFILE / ENOSPC on busy nodes), and a mode of its own for filesystems without inotify.
 // Directories deleted and recreated (a bot that logged out and pairs again) are followed at once.
-import { stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { sleep, systemClock, type Clock } from './clock.js';
@@ -36,8 +35,11 @@ export interface WatchEvents {
   changed(name: string): void;
   /** The directory is being watched (at start, or again after it reappeared): rescan it now. */
   watching(backend: WatchBackend): void;
-  /** The directory went away: nothing is watched until it reappears (then `watching` follows). */
-  lost(): void;
+  /**
+   * Nothing is watched until `watching` follows: the directory went away ('removed'), or watching
+   * is being restarted in another way ('switching').
+   */
+  lost(reason: 'removed' | 'switching'): void;
   /** Native watching failed and `auto` switched to polling; said once per switch. */
   fellBack(error: unknown): void;
   /** Events may have been lost (a watcher error): rescan everything. */
@@ -61,7 +63,11 @@ export class DirectoryWatcher {
   /** The directory's inode when watching started: a directory deleted and recreated is a new one. */
   private inode: number | null = null;
   private closed = false;
+  private markClosed!: () => void;
+  private readonly closing = new Promise<void>((resolve) => (this.markClosed = resolve));
   private following: Promise<void> | null = null;
+  /** The directory as watched: --dir with symlinks resolved (a symlinked auth directory is common). */
+  private target: string;
 
   constructor(
     private readonly dir: string,
@@ -70,6 +76,7 @@ export class DirectoryWatcher {
     private readonly clock: Clock = systemClock,
   ) {
     this.pollingOnly = options.mode === 'poll';
+    this.target = dir;
   }
 
   /** What is watching now, or null (not started, or the directory is gone). */
@@ -82,13 +89,16 @@ export class DirectoryWatcher {
    * called). Existing files are not reported. Throws WatchStartError when native watching cannot
    * start in `native` mode, or the error of `stat`/chokidar for anything else.
    */
-  async start(): Promise<WatchBackend> {
-    this.closed = false;
+  async start(): Promise<WatchBackend | null> {
     await this.stop();
-    this.inode = (await stat(this.dir)).ino;
+    if (this.closed) return null;
+    // chokidar watches a symlink itself, not what it points to: watch the real directory.
+    this.target = await realpath(this.dir);
+    this.inode = (await stat(this.target)).ino;
     let backend: WatchBackend = this.pollingOnly ? 'polling' : 'native';
+    let watcher: FSWatcher;
     try {
-      this.watcher = await this.open(backend);
+      watcher = await this.open(backend);
     } catch (error) {
       if (backend === 'polling' || this.options.mode !== 'auto' || !nativeWatchUnavailable(error)) {
         throw backend === 'native' ? new WatchStartError(describe(error), { cause: error }) : error;
@@ -96,8 +106,16 @@ export class DirectoryWatcher {
       this.pollingOnly = true;
       this.events.fellBack(error);
       backend = 'polling';
-      this.watcher = await this.open(backend);
+      watcher = await this.open(backend);
     }
+    // Closed meanwhile (shutdown), or the directory went away before chokidar was ready (it would then
+    // quietly wait on the parent): give up this watcher.
+    if (this.closed || !(await this.intact())) {
+      await watcher.close();
+      if (this.closed) return null;
+      throw Object.assign(new Error(`${this.dir} was removed while watching started`), { code: 'ENOENT' });
+    }
+    this.watcher = watcher;
     this.current = backend;
     this.events.watching(backend);
     return backend;
@@ -114,10 +132,10 @@ export class DirectoryWatcher {
    * again, and watches it (reporting `watching`). One follow at a time; failures to start are
    * reported through `error` and retried.
    */
-  follow(): Promise<void> {
+  follow(reason: 'removed' | 'switching' = 'removed'): Promise<void> {
     this.following ??= (async () => {
       await this.stop();
-      this.events.lost();
+      this.events.lost(reason);
       const backoff = new Backoff(DIR_POLL_MS, FOLLOW_RETRY_MAX_MS);
       while (!this.closed) {
         const info = await stat(this.dir).catch(() => null);
@@ -126,21 +144,32 @@ export class DirectoryWatcher {
             await this.start();
             return;
           } catch (error) {
-            // Whatever the cause (no inotify in native mode, no permission), nothing watches: a failed start.
-            this.events.error(error instanceof WatchStartError ? error : new WatchStartError(describe(error), { cause: error }));
-            await sleep(this.clock, backoff.fail());
-            continue;
+            // Gone again before it could be watched: wait for it as before.
+            if ((error as { code?: unknown }).code !== 'ENOENT') {
+              // Whatever the cause (no inotify in native mode, no permission), nothing watches: a failed start.
+              this.events.error(error instanceof WatchStartError ? error : new WatchStartError(describe(error), { cause: error }));
+              await this.pause(backoff.fail());
+              continue;
+            }
           }
         }
-        await sleep(this.clock, DIR_POLL_MS);
+        await this.pause(DIR_POLL_MS);
       }
     })().finally(() => (this.following = null));
     return this.following;
   }
 
+  /** Waits `ms`, or less if the watcher is closed meanwhile. */
+  private pause(ms: number): Promise<void> {
+    return Promise.race([sleep(this.clock, ms), this.closing]);
+  }
+
+  /** Stops watching for good (a follow in progress ends without watching again). */
   async close(): Promise<void> {
     this.closed = true;
+    this.markClosed();
     await this.stop();
+    await this.following;
   }
 
   private async stop(): Promise<void> {
@@ -152,7 +181,7 @@ export class DirectoryWatcher {
 
   /** A chokidar watcher on the directory, ready; rejects with the first error seen before `ready`. */
   private async open(backend: WatchBackend): Promise<FSWatcher> {
-    const dir = this.dir;
+    const dir = this.target;
     const watcher = watch(dir, {
       // Only the directory's own entries: sub-directories (a restore's stage) are never backed up.
       depth: 0,
@@ -181,7 +210,7 @@ export class DirectoryWatcher {
         // Native watching broke while running (a watch limit hit on re-adding): poll from now on.
         this.pollingOnly = true;
         this.events.fellBack(error);
-        void this.follow();
+        void this.follow('switching');
         return;
       }
       this.events.error(error);

@@ -40,7 +40,7 @@ export async function importCommand(ctx: Context): Promise<number> {
       // The archive is the whole directory: stored files it lacks are recorded as deleted.
       store.backup(config.sessionId, snapshot, { lease, allowReplace: config.allowReplace, reason: 'import', scope: null }),
     ).then(async (outcome) => {
-      await thinHistory(store, config, log);
+      await thinHistory(store, config.retention, config.sessionId, log);
       return outcome;
     }),
   );

@@ -3,7 +3,8 @@ import { RefusedError } from '../errors.js';
 import { recoverInterruptedRestore } from '../restore.js';
 import { readSnapshot, requireDirectory, type Snapshot } from '../snapshot.js';
 import type { BackupResult } from '../store.js';
-import type { Config } from '../config.js';
+import { describeError } from '../db/connection.js';
+import type { RetentionPolicy } from '../retention.js';
 import type { SessionStore } from '../store.js';
 import { formatBytes, logEncryption, print, printJson, withLease, withStore, type Context } from './context.js';
 
@@ -17,7 +18,7 @@ export async function backupCommand(ctx: Context): Promise<number> {
     withLease(store, config.sessionId, async (lease) => {
       const snapshot = await readSnapshot(config.dir);
       const result = await store.backup(config.sessionId, snapshot, { lease, allowReplace: config.allowReplace, reason: 'backup' });
-      await thinHistory(store, config, log);
+      await thinHistory(store, config.retention, config.sessionId, log);
       return { result, snapshot };
     }),
   );
@@ -26,10 +27,20 @@ export async function backupCommand(ctx: Context): Promise<number> {
 }
 
 /** Thins the session's history to the retention schedule after a write (not inside its transaction). */
-export async function thinHistory(store: SessionStore, config: Pick<Config, 'retention'>, log: Context['log'], sessionId?: string): Promise<void> {
-  const session = sessionId ?? (config as Config).sessionId;
-  const thinned = await store.thin(session, config.retention);
-  if (thinned.generations > 0) log.info({ session, generations: thinned.generations, files: thinned.files, retained: thinned.retained }, `history thinned to the retention schedule: ${thinned.generations} generation${thinned.generations === 1 ? '' : 's'} and ${thinned.files} file versions deleted`);
+export async function thinHistory(store: SessionStore, retention: RetentionPolicy, sessionId: string, log: Context['log']): Promise<void> {
+  try {
+    // A one-off command sweeps the whole session: it also reclaims what an interrupted pass left.
+    const thinned = await store.thin(sessionId, retention, { sweepAll: true });
+    if (thinned.generations > 0 || thinned.files > 0) {
+      log.info(
+        { session: sessionId, generations: thinned.generations, files: thinned.files, retained: thinned.retained },
+        `history thinned to the retention schedule: ${thinned.generations} generation${thinned.generations === 1 ? '' : 's'} and ${thinned.files} file versions deleted`,
+      );
+    }
+  } catch (error) {
+    // The write is committed; thinning is housekeeping that the next write or the sidecar does again.
+    log.warn({ session: sessionId, err: describeError(error) }, 'the history could not be thinned now; it is thinned at the next write');
+  }
 }
 
 /** Logs the files that exist but were not stored (torn or unreadable); their stored version was kept. */

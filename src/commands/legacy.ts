@@ -37,7 +37,7 @@ export async function importLegacyCommand(ctx: Context): Promise<number> {
         const result = await withLease(store, row.sessionId, (lease) =>
           store.backup(row.sessionId, parsed, { lease, allowReplace: config.allowReplace, reason: 'import-legacy', scope: null }),
         );
-        await thinHistory(store, config, log, row.sessionId);
+        await thinHistory(store, config.retention, row.sessionId, log);
         if (result.kind === 'refused') results.push(skip(result.reason, ExitCode.unexpected));
         else results.push({ session_id: row.sessionId, result: result.kind === 'success' ? 'imported' : 'unchanged', generation: result.generation, files: parsed.files.size });
       } catch (error) {

@@ -2,12 +2,13 @@
 // inherited stdio, back up in-process while it runs, forward signals to the group, and after every
 // process of the group has exited a final backup; exit with the bot's code.
 import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
 import { KeeperError } from '../errors.js';
 import { ProcessGroup } from '../process-group.js';
 import { databaseTarget, logEncryption, usingDatabase, type Context } from './context.js';
 import { restoreDirectory, type WithStore } from './restore.js';
 import { startService, type Service } from './service.js';
-import { abortOnSecondSignal, CLOSE_GRACE_MS } from './sidecar.js';
+import { CLOSE_GRACE_MS } from './sidecar.js';
 import { systemClock, within } from '../clock.js';
 
 /** Exit code when the bot's command cannot be started at all (as shells use). */
@@ -15,10 +16,58 @@ export const EXIT_COMMAND_NOT_FOUND = 127;
 const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 /** How long a SIGKILLed group may take to be gone, ms. */
 const KILL_GRACE_MS = 2_000;
+/** How often the wait for the group re-checks a stop deadline that a signal may have set, ms. */
+const GROUP_CHECK_MS = 500;
+
+/**
+ * The process's SIGTERM/SIGINT/SIGHUP for the whole of `run`, from its first line: each phase (before
+ * the bot starts, while it runs, during the final backup) says what a signal means to it, so no signal
+ * ever meets Node's default action (an exit that skips the final backup and leaves the bot orphaned).
+ */
+class RunSignals {
+  private handler: (signal: NodeJS.Signals) => void = () => undefined;
+  private readonly listeners = FORWARDED.map((signal) => [signal, () => this.handler(signal)] as const);
+  /** The first SIGTERM/SIGINT, once one came. */
+  stop: NodeJS.Signals | null = null;
+  private stopped!: () => void;
+  /** Settles at the first SIGTERM/SIGINT. */
+  readonly stopping = new Promise<void>((resolve) => (this.stopped = resolve));
+
+  constructor(private readonly log: Context['log']) {
+    for (const [signal, listener] of this.listeners) process.on(signal, listener);
+  }
+
+  /**
+   * Sets what a signal does now. A first SIGTERM/SIGINT is recorded (and `onStop` runs); a second one
+   * runs `onAbort` and exits at once; SIGHUP goes to `onHup`.
+   */
+  phase(handlers: { onStop?: (signal: NodeJS.Signals) => void; onHup?: () => void; onAbort?: () => void }): void {
+    this.handler = (signal) => {
+      if (signal === 'SIGHUP') return handlers.onHup?.();
+      if (this.stop !== null) {
+        this.log.warn({ signal }, 'second signal: aborting at once, without the final backup');
+        handlers.onAbort?.();
+        process.exit(128 + (os.constants.signals[signal] ?? 0));
+      }
+      this.stop = signal;
+      this.stopped();
+      handlers.onStop?.(signal);
+    };
+  }
+
+  dispose(): void {
+    for (const [signal, listener] of this.listeners) process.off(signal, listener);
+  }
+}
 
 export async function runCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'run', session: config.sessionId });
+  const signals = new RunSignals(log);
+  signals.phase({
+    onStop: (signal) => log.info({ signal }, 'stop signal before the bot started: it will not be started'),
+    onHup: () => log.info('SIGHUP before the bot started: ignored'),
+  });
   logEncryption(ctx);
   const target = await databaseTarget(ctx);
   let service: Service | null = null;
@@ -40,15 +89,23 @@ export async function runCommand(ctx: Context): Promise<number> {
     // With nothing restored the directory may not exist yet; the bot (same user, same process tree)
     // would create it anyway, and watching must start before the bot's first write.
     await mkdir(config.dir, { recursive: true, mode: 0o700 });
-    await service.sidecar.start();
-    const exitCode = await superviseChild(ctx);
-    log.info({ exitCode }, "the bot's process group has exited: final backup");
+    await Promise.race([service.sidecar.start(), signals.stopping]);
+    let exitCode: number;
+    if (signals.stop !== null) {
+      exitCode = 128 + (os.constants.signals[signals.stop] ?? 0);
+      log.info({ exitCode }, 'stopped before the bot started: final backup of the restored directory');
+    } else {
+      exitCode = await superviseChild(ctx, signals);
+      log.info({ exitCode }, "the bot's process group has exited: final backup");
+    }
+    signals.phase({ onStop: (signal) => log.info({ signal }, 'the final backup is running; a second signal aborts it') });
     const stored = await service.sidecar.shutdown(0);
     if (!stored) log.error('the final backup did not complete: the newest changes are not stored');
     return exitCode;
   } finally {
     if (service) await within(systemClock, service.close(), CLOSE_GRACE_MS);
     await target.stop();
+    signals.dispose();
   }
 }
 
@@ -57,14 +114,28 @@ export async function runCommand(ctx: Context): Promise<number> {
  * resolves to the leader's exit code (128+signal if killed) once every process of the group has
  * exited. After a stop signal — or once the command itself has exited while others of its group
  * run on — the group gets `--stop-timeout`, then SIGKILL: the final backup must not wait for ever,
- * nor run while a grandchild (`npm start` → node bot.js) is still writing.
+ * nor run while a grandchild (`npm start` → node bot.js) is still writing. A second stop signal
+ * SIGKILLs the group and exits at once.
  */
-async function superviseChild(ctx: Context): Promise<number> {
+async function superviseChild(ctx: Context, signals: RunSignals): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'run' });
   const file = config.childCommand[0]!;
   // The bot gets the container's environment minus the keeper's secrets (config.withoutKeeperSecrets).
   const group = new ProcessGroup(config.childCommand, config.childEnv);
+  let stopDeadline: number | null = null;
+  const forward = (signal: NodeJS.Signals) => {
+    log.info({ signal }, "forwarding the signal to the bot's process group");
+    group.signal(signal);
+  };
+  signals.phase({
+    onStop: (signal) => {
+      forward(signal);
+      stopDeadline = Math.min(stopDeadline ?? Infinity, systemClock.now() + config.stopTimeoutMs);
+    },
+    onHup: () => forward('SIGHUP'), // SIGHUP may mean "reload" to a bot: only forwarded
+    onAbort: () => group.signal('SIGKILL'),
+  });
   try {
     await group.started;
   } catch (error) {
@@ -73,40 +144,22 @@ async function superviseChild(ctx: Context): Promise<number> {
     return EXIT_COMMAND_NOT_FOUND;
   }
   log.info({ command: file, pid: group.pid }, 'bot started (its own process group)');
-
-  let stopDeadline: number | null = null;
-  let stopRequested!: () => void;
-  const stopped = new Promise<void>((resolve) => (stopRequested = resolve));
-  const forwarders = FORWARDED.map((signal) => {
-    const forward = () => {
-      log.info({ signal }, "forwarding the signal to the bot's process group");
-      group.signal(signal);
-      if (signal === 'SIGHUP' || stopDeadline !== null) return; // SIGHUP may mean "reload" to a bot
-      stopDeadline = systemClock.now() + config.stopTimeoutMs;
-      // From now on a second SIGTERM/SIGINT kills the group and ends at once.
-      abortOnSecondSignal(ctx, () => group.signal('SIGKILL'));
-      stopRequested();
-    };
-    process.on(signal, forward);
-    return [signal, forward] as const;
-  });
-  try {
-    const exit = await Promise.race([group.leaderExited, stopped.then(() => null)]);
-    if (exit !== null && stopDeadline === null && (await group.alive())) {
-      // The command ended on its own but left processes behind (a wrapper that did not wait): stop them
-      // as a container runtime would, so the final backup sees their last writes.
-      log.info({ exitCode: exit.code }, "the bot's command exited while others of its process group still run: stopping them");
-      group.signal('SIGTERM');
-      stopDeadline = systemClock.now() + config.stopTimeoutMs;
-    }
-    const deadline = stopDeadline ?? Infinity;
-    if (!(await group.exited(deadline - systemClock.now()))) {
+  const exit = await Promise.race([group.leaderExited, signals.stopping.then(() => null)]);
+  if (exit !== null && stopDeadline === null && (await group.alive())) {
+    // The command ended on its own but left processes behind (a wrapper that did not wait): stop them
+    // as a container runtime would, so the final backup sees their last writes.
+    log.info({ exitCode: exit.code }, "the bot's command exited while others of its process group still run: stopping them");
+    group.signal('SIGTERM');
+    stopDeadline = systemClock.now() + config.stopTimeoutMs;
+  }
+  // The deadline may be set (or moved closer) by a signal while we wait: check it as time passes.
+  while (!(await group.exited(Math.min(GROUP_CHECK_MS, (stopDeadline ?? Infinity) - systemClock.now())))) {
+    if (stopDeadline !== null && systemClock.now() >= stopDeadline) {
       log.warn({ stopTimeoutMs: config.stopTimeoutMs }, "the bot's process group still runs after --stop-timeout: killing it (SIGKILL), then the final backup");
       group.signal('SIGKILL');
       await group.exited(KILL_GRACE_MS);
+      break;
     }
-    return (await group.leaderExited).code;
-  } finally {
-    for (const [signal, forward] of forwarders) process.off(signal, forward);
   }
+  return (await group.leaderExited).code;
 }

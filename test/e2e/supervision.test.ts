@@ -5,7 +5,7 @@ import { access, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { cliEnv, runCli } from '../support/cli.js';
-import { freshDatabase } from '../support/db.js';
+import { freshDatabase, query } from '../support/db.js';
 import { readTree, tempDir } from '../support/fs.js';
 import { REPO } from '../support/paths.js';
 import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
@@ -78,13 +78,28 @@ describe('run supervises the process group', async () => {
     assert.equal(ended.code, 137, service.output.join('\n'));
     assert.ok(service.output.includes('bot: ignoring SIGTERM'));
     assert.ok(service.output.some((line) => line.includes('still runs after --stop-timeout: killing it (SIGKILL), then the final backup')));
-    assert.ok((await storedHead(url, 'stubborn')).has('session-5511000000012.0.json'));
+    // Written after SIGTERM, so only a final backup after the SIGKILL can have stored it.
+    assert.ok((await storedHead(url, 'stubborn')).has('session-5511000000013.0.json'));
   });
 
   it('--stop-timeout must be a whole number of ms', async () => {
     const result = await runCli(['run', '--stop-timeout', 'soon', '--', 'true'], { env });
     assert.equal(result.code, 64);
     assert.match(result.stderr, /invalid --stop-timeout \/ KEEPER_STOP_TIMEOUT_MS "soon"/);
+  });
+
+  it('a stop signal before the bot started: it is never started, and run exits 128+signal', async () => {
+    const work = await tempDir('early-stop');
+    const dir = path.join(work, 'auth_info');
+    const marker = path.join(work, 'bot-started');
+    // The restore waits for another holder's lease: a window in which the bot is not started yet.
+    await query(url, "INSERT INTO baileys_keeper.sessions (session_id, lease_owner, lease_token, lease_expires_at) VALUES ('early', 'old-pod:1', 1, now() + interval '1 minute')");
+    const service = await startService(['run', '--dir', dir, '--session', 'early', ...FAST, '--lease-wait', '5', '--', process.execPath, BOT, dir, 'marker', marker], env);
+    await waitFor(() => (service.output.some((line) => line.includes('waiting for its final backup')) ? true : null), 15_000, () => service.output.join('\n'));
+    const ended = await service.stop('SIGTERM');
+    assert.equal(ended.code, 143, service.output.join('\n'));
+    assert.ok(service.output.some((line) => line.includes('stop signal before the bot started: it will not be started')));
+    await assert.rejects(access(marker), /ENOENT/);
   });
 
   it('the bot is started only once the directory is watched: a bot that writes at once is stored', async () => {

@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import { access, chmod, chown, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, chown, copyFile, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DEFAULT_MAX_DELAY_MS } from '../../src/config.js';
 import { openAuth, register, writeSession } from '../support/baileys.js';
 import { cliEnv } from '../support/cli.js';
-import { freshDatabase } from '../support/db.js';
+import { freshDatabase, query } from '../support/db.js';
 import { readTree, tempDir } from '../support/fs.js';
 import { REPO } from '../support/paths.js';
 import { diffTrees, startService, storedHead, waitFor, type Service } from '../support/sidecar.js';
@@ -18,10 +18,25 @@ import { diffTrees, startService, storedHead, waitFor, type Service } from '../s
 const NEW_JID = '5511900000001:3@s.whatsapp.net';
 const TOKEN = 'watching-token-0123456789abcdef';
 
-/** Polls the stored head until `check` holds; returns how long it took from `since`, ms. */
-async function storedWithin(url: string, session: string, since: number, check: (head: Map<string, string>) => boolean, explain: () => string): Promise<number> {
-  await waitFor(async () => (check(await storedHead(url, session)) ? true : null), 20_000, explain);
-  return performance.now() - since;
+/** The database's clock now: the generations' times are on it. */
+async function databaseNow(url: string): Promise<number> {
+  return (await query<{ now: Date }>(url, 'SELECT clock_timestamp() AS now'))[0]!.now.getTime();
+}
+
+/**
+ * Waits until `name` is stored with content matching `check`; returns how long after `since` (the
+ * database's clock) the transaction that stored it started, ms — measured by the server, not by this
+ * busy test process's polling.
+ */
+async function storedAfter(url: string, session: string, name: string, since: number, check: (content: string) => boolean, explain: () => string): Promise<number> {
+  await waitFor(async () => (check((await storedHead(url, session)).get(name) ?? '') ? true : null), 20_000, explain);
+  const [row] = await query<{ created_at: Date }>(
+    url,
+    `SELECT g.created_at FROM baileys_keeper.files f JOIN baileys_keeper.generations g ON g.session_id = f.session_id AND g.generation = f.generation_from
+      WHERE f.session_id = $1 AND f.name = $2 AND f.generation_to IS NULL`,
+    [session, name],
+  );
+  return row!.created_at.getTime() - since;
 }
 
 async function healthz(service: Service): Promise<{ status: number; body: { status: string; error?: string; watch?: string } }> {
@@ -50,19 +65,49 @@ describe('a directory deleted and recreated is followed at once', async () => {
 
     // Re-pair: the real writer makes a new login in a new directory, and the QR is scanned.
     const auth = await openAuth(dir);
-    const scanned = performance.now();
+    const scanned = await databaseNow(url);
     await register(auth, NEW_JID);
-    const credsMs = await storedWithin(url, 'repair', scanned, (head) => head.get('creds.json')?.includes(NEW_JID) ?? false, () => service.output.join('\n'));
+    const credsMs = await storedAfter(url, 'repair', 'creds.json', scanned, (content) => content.includes(NEW_JID), () => service.output.join('\n'));
     assert.ok(credsMs <= DEFAULT_MAX_DELAY_MS + 1000, `the new login was stored ${Math.round(credsMs)} ms after the scan`);
 
     // Plain writes into the recreated directory are seen as well.
-    const wrote = performance.now();
+    const wrote = await databaseNow(url);
     await auth.state.keys.set({ 'pre-key': { '77': { public: Buffer.alloc(32, 1), private: Buffer.alloc(32, 2) } } } as never);
-    const keyMs = await storedWithin(url, 'repair', wrote, (head) => head.has('pre-key-77.json'), () => service.output.join('\n'));
+    const keyMs = await storedAfter(url, 'repair', 'pre-key-77.json', wrote, (content) => content.length > 0, () => service.output.join('\n'));
     assert.ok(keyMs <= DEFAULT_MAX_DELAY_MS + 1000, `a key written into the recreated directory was stored after ${Math.round(keyMs)} ms`);
     assert.deepEqual(diffTrees(await storedHead(url, 'repair'), await readTree(dir)), []);
     assert.equal(await service.metric('baileys_keeper_backup_lag_seconds'), 0);
     assert.equal((await service.stop()).code, 0);
+  });
+
+  it('a symlinked --dir is watched through the link (not only at the periodic rescan)', async () => {
+    const work = await tempDir('symlinked');
+    const volume = path.join(work, 'volume');
+    await writeSession(volume, { preKeys: 2 });
+    const link = path.join(work, 'auth_info');
+    await symlink(volume, link);
+    const service = await startService(['sidecar', '--dir', link, '--session', 'symlinked', '--debounce', '100', '--max-delay', '300'], env);
+    after(() => service.child.kill('SIGKILL'));
+    await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 15_000);
+    await writeFile(path.join(link, 'pre-key-91.json'), JSON.stringify({ public: 'a', private: 'b' }));
+    // The default --interval is 2 minutes: only the watcher stores it this soon.
+    await waitFor(async () => ((await storedHead(url, 'symlinked')).has('pre-key-91.json') ? true : null), 10_000, () => service.output.join('\n'));
+    assert.equal((await service.stop()).code, 0);
+  });
+
+  it('a directory removed before shutdown (a bot that logged out): the stored login is kept, exit 0 at once', async () => {
+    const dir = path.join(await tempDir('gone'), 'auth_info');
+    await writeSession(dir, { preKeys: 2 });
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'gone'], env);
+    after(() => service.child.kill('SIGKILL'));
+    await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 15_000);
+    const stored = await storedHead(url, 'gone');
+    await rm(dir, { recursive: true });
+    await waitFor(() => (service.output.some((line) => line.includes('the auth directory was removed')) ? true : null), 10_000);
+    const ended = await service.stop();
+    assert.equal(ended.code, 0, service.output.join('\n'));
+    assert.ok(service.output.some((line) => line.includes('the auth directory is gone at shutdown: nothing to store, the stored login is kept')));
+    assert.deepEqual(await storedHead(url, 'gone'), stored);
   });
 
   it('the session API and the schema work before the watched directory exists', async () => {
@@ -127,7 +172,11 @@ async function exhaustInotify(uid: number): Promise<ChildProcess> {
   ].join('\n');
   const child = spawn(python!, ['-c', program], { uid, gid: uid, stdio: ['pipe', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
-    child.stdout!.once('data', (chunk: Buffer) => resolve(chunk.toString().trim()));
+    let text = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      if (text.includes('\n')) resolve(text.trim());
+    });
     child.once('exit', (code) => reject(new Error(`the inotify exhauster exited (${code})`)));
   });
   assert.match(line, /^\d+ Too many open files$/, `the kernel refused an inotify instance: ${line}`);
@@ -193,7 +242,7 @@ describe('native watching unavailable (inotify instances used up)', { skip }, as
     await service.stop('SIGKILL');
   });
 
-  it('run --watch native does not start the bot while it cannot watch', async () => {
+  it('run --watch native does not start the bot while it cannot watch; SIGTERM then ends it without starting it', async () => {
     const dir = await userDir('run-native');
     const marker = path.join(home, 'bot-started');
     const bot = path.join(REPO, 'build', 'test', 'support', 'mini-bot.js');
@@ -202,6 +251,7 @@ describe('native watching unavailable (inotify instances used up)', { skip }, as
     await waitFor(async () => ((await healthz(service)).status === 503 ? true : null), 10_000, () => service.output.join('\n'));
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await assert.rejects(access(marker), /ENOENT/, 'the bot was not started');
-    await service.stop('SIGKILL');
+    assert.equal((await service.stop('SIGTERM')).code, 143, service.output.join('\n'));
+    await assert.rejects(access(marker), /ENOENT/, 'nor on the way out');
   });
 });

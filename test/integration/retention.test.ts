@@ -85,9 +85,34 @@ describe('thinning a history to the retention schedule', async () => {
     });
   }
 
+  it('a pass cut off after deleting generations leaves nothing behind once a later pass sweeps the whole session', async () => {
+    const sessionId = 'thin-interrupted';
+    await buildHistory(t.store, sessionId, 12, HOUR);
+    // What a pass that died between its two phases leaves: generations gone, their file versions not.
+    await query(t.url, "DELETE FROM baileys_keeper.generations WHERE session_id = $1 AND generation BETWEEN 3 AND 8", [sessionId]);
+    const invisible = async () =>
+      Number(
+        (
+          await query<{ n: string }>(
+            t.url,
+            `SELECT count(*) AS n FROM baileys_keeper.files f WHERE f.session_id = $1 AND NOT EXISTS (
+               SELECT 1 FROM baileys_keeper.generations g WHERE g.session_id = f.session_id AND g.generation >= f.generation_from
+                 AND (f.generation_to IS NULL OR g.generation < f.generation_to))`,
+            [sessionId],
+          )
+        )[0]!.n,
+      );
+    assert.ok((await invisible()) > 0, 'the cut-off pass left orphaned file versions');
+    const everything = parseRetention('1h:all,30d:1h', 100); // keeps all that is left: nothing doomed
+    assert.equal((await t.store.thin(sessionId, everything)).files, 0, 'a pass with nothing doomed does not look');
+    const swept = await t.store.thin(sessionId, everything, { sweepAll: true });
+    assert.ok(swept.files > 0 && swept.generations === 0, JSON.stringify(swept));
+    assert.equal(await invisible(), 0);
+  });
+
   it('backups keep going while a large thinning runs; both stay consistent', async () => {
     const sessionId = 'thin-concurrent';
-    const { dir } = await buildHistory(t.store, sessionId, 200, 10 * 60_000);
+    const { dir, before } = await buildHistory(t.store, sessionId, 200, 10 * 60_000);
     const lease = await t.lease(sessionId);
     const auth = await writeSession(dir, { preKeys: 1 });
     const thinning = t.store.thin(sessionId, parseRetention('none', 3));
@@ -101,6 +126,10 @@ describe('thinning a history to the retention schedule', async () => {
     await t.store.releaseLease(sessionId, lease);
     const kept = (await t.store.history(sessionId)).map((g) => g.generation);
     for (const generation of during) assert.ok(kept.includes(generation), `generation ${generation}, written during the thinning, is kept`);
+    for (const generation of kept.filter((g) => before.has(g))) {
+      const point = (await t.store.loadPoint(sessionId, { generation }))!;
+      assert.deepEqual(new Map(point.files.map((file) => [file.name, file.content.toString('base64')])), before.get(generation), `generation ${generation}`);
+    }
     const head = (await t.store.loadPoint(sessionId, {}))!;
     const snapshot = await readSnapshot(dir, fast);
     assert.deepEqual(new Set(head.files.map((file) => file.name)), new Set(snapshot.files.keys()));

@@ -3,7 +3,7 @@
 //   exit <code>     write a key, then exit with <code>
 //   wait-term       print "bot: ready", then on SIGTERM write a last key and exit 0
 //   slow-term <ms>  print "bot: ready", then on SIGTERM wait <ms>, write a last key ("bot: stopped"), exit 0
-//   ignore-term     write a key, print "bot: ready", and ignore SIGTERM (only SIGKILL ends it)
+//   ignore-term     write a key, print "bot: ready"; on SIGTERM write another key and carry on (only SIGKILL ends it)
 //   self-kill       write a key, then kill itself with SIGKILL
 //   report          print "bot: paired" or "bot: unpaired" (what it found at start), exit 0
 //   marker <file>   create <file> (proves the bot started), exit 0
@@ -55,7 +55,7 @@ switch (mode) {
     break;
   case 'ignore-term':
     await writeKey('5511000000012.0');
-    process.on('SIGTERM', () => process.stdout.write('bot: ignoring SIGTERM\n'));
+    process.on('SIGTERM', () => void writeKey('5511000000013.0').then(() => process.stdout.write('bot: ignoring SIGTERM\n')));
     process.stdout.write('bot: ready\n');
     setInterval(() => undefined, 1000);
     break;

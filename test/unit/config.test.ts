@@ -16,6 +16,17 @@ describe('config', () => {
     assert.equal(config.sessionExplicit, false);
   });
 
+  it('max-delay defaults to 1 s, or to a longer --debounce (an upgrade from the 5 s default stays valid)', () => {
+    assert.equal(loadConfig('sidecar', [], {}, '/srv').maxDelayMs, 1000);
+    assert.equal(loadConfig('sidecar', ['--debounce', '2000'], {}, '/srv').maxDelayMs, 2000);
+    assert.throws(() => loadConfig('sidecar', ['--debounce', '2000', '--max-delay', '1500'], {}, '/srv'), /--max-delay \(1500 ms\) is shorter than --debounce/);
+  });
+
+  it('reads the retention schedule only where it is applied or shown', () => {
+    assert.throws(() => loadConfig('sidecar', [], { KEEPER_RETENTION: 'weekly' }, '/srv'), UsageError);
+    assert.equal(loadConfig('status', [], { KEEPER_RETENTION: 'weekly' }, '/srv').command, 'status');
+  });
+
   it('lets a flag beat its env twin, and env beat the default', () => {
     const env = { KEEPER_SESSION_ID: 'from-env', KEEPER_DIR: '/env/auth', KEEPER_WAIT_SECONDS: '5' };
     const fromEnv = loadConfig('restore', [], env, '/srv');
