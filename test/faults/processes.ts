@@ -136,16 +136,18 @@ export class Keeper {
   }
 
   /**
-   * /healthz answers 200 whenever the process runs, so it is polled together with /readyz: once the
-   * keeper has been ready, it must stay ready (it reports 503 again only while shutting down, which
-   * is deliberate here). A keeper whose start-up failed never gets ready, and is reported at the end.
+   * /healthz and /readyz together: once the keeper has been ready, both must stay 200 (/readyz
+   * reports 503 again only while shutting down, which is deliberate here). Before that, /healthz 503
+   * is the keeper saying truthfully that a start-up step (a connection cut during its migration) is
+   * being retried; a keeper that never gets ready is reported at the end (checkReady, checkLog).
    */
   private async pollHealth(): Promise<void> {
     while (this.alive && !this.deliberate) {
       const [health, ready] = await Promise.all([this.probe('/healthz'), this.probe('/readyz')]);
       if (health === null && (ready === null || !this.wasReady)) this.paused = false;
       if (ready === null) this.wasReady = true;
-      const failure = health !== null ? `/healthz failed: ${health}` : this.wasReady && ready !== null ? `/readyz failed after it had been ready: ${ready}` : null;
+      const failure =
+        health !== null && this.wasReady ? `/healthz failed after it had been ready: ${health}` : this.wasReady && ready !== null ? `/readyz failed after it had been ready: ${ready}` : null;
       if (failure !== null && this.alive && !this.deliberate && !this.paused) this.run.violate(7, `${this.name} ${failure}`);
       await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
     }
