@@ -33,7 +33,7 @@ const SMOKE = flags.smoke === true;
 const OUT = path.resolve(flags.out ?? path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results'));
 const PLAN = SMOKE
   ? { sizes: [100, 300], churnFiles: 200, churnSeconds: 2, rates: [20, 200], idleSeconds: 2, fleet: 2, fleetSeconds: 2, archiveEveryMs: 1000, watchIdleSeconds: 1, watchBurstSeconds: 1, retentionDays: 2, retentionEveryMinutes: 120, thinGenerations: 20 }
-  : { sizes: [100, 1000, 10_000], churnFiles: 1000, churnSeconds: 60, rates: [20, 200], idleSeconds: 60, fleet: 100, fleetSeconds: 30, archiveEveryMs: 60_000, watchIdleSeconds: 10, watchBurstSeconds: 5, retentionDays: 45, retentionEveryMinutes: 10, thinGenerations: 600 };
+  : { sizes: [100, 1000, 10_000], churnFiles: 1000, churnSeconds: 60, rates: [20, 200], idleSeconds: 60, fleet: 100, fleetSeconds: 30, archiveEveryMs: 60_000, watchIdleSeconds: 10, watchBurstSeconds: 5, retentionDays: 35, retentionEveryMinutes: 30, thinGenerations: 600 };
 const DEBOUNCE_MS = DEFAULT_DEBOUNCE_MS;
 const MAX_DELAY_MS = DEFAULT_MAX_DELAY_MS;
 /** The default --max-delay before it became 1 s, measured beside it: what the 1 s RPO costs. */
