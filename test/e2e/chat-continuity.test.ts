@@ -4,35 +4,16 @@
 // can fail: a restore one exchange stale, made on purpose, breaks chats and is seen to.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { cliEnv } from '../support/cli.js';
 import { describeReport } from '../support/conversation.js';
-import { rollingDeploy, runStopped, staleRestore, stopNewPod, type KeeperLauncher, type PlayOptions } from '../support/continuity.js';
+import { rollingDeploy, runStopped, serviceLauncher, staleRestore, stopNewPod, type PlayOptions } from '../support/continuity.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
-import { startService } from '../support/sidecar.js';
 
 const FAST = ['--debounce', '100', '--max-delay', '500', '--shutdown-quiet', '200'];
 
-function launcher(url: string, session: string): KeeperLauncher {
-  return async (dir, { command, args = [] }) => {
-    const role = command ? 'run' : 'sidecar';
-    const service = await startService([role, '--dir', dir, '--session', session, ...FAST, ...args, ...(command ? ['--', ...command] : [])], cliEnv(url));
-    return {
-      pid: service.child.pid!,
-      async stop() {
-        const ended = await service.stop('SIGTERM');
-        assert.equal(ended.code, 0, `${role} stopped with ${ended.code ?? ended.signal}:\n${service.output.slice(-10).join('\n')}`);
-      },
-      async kill() {
-        await service.stop('SIGKILL');
-      },
-    };
-  };
-}
-
 describe('chats keep decrypting after a deploy', async () => {
   const url = await freshDatabase('chat_continuity');
-  const play = async (session: string, seed: number): Promise<PlayOptions> => ({ url, session, seed, contacts: 3, groups: 1, exchanges: 4, workDir: await tempDir(`chat-${session}`), start: launcher(url, session), track: (kill) => after(kill) });
+  const play = async (session: string, seed: number): Promise<PlayOptions> => ({ url, session, seed, contacts: 3, groups: 1, exchanges: 4, workDir: await tempDir(`chat-${session}`), start: serviceLauncher(url, session, FAST), track: (kill) => after(kill) });
 
   it("rolling deploy: SIGTERM to the old pod while it talks, the new pod's restore waits for its lease: 0 broken chats", async () => {
     const { report, restoreWaited, newPod } = await rollingDeploy(await play('rolling', 1701));

@@ -8,7 +8,7 @@ import { cliEnv, collect, startCli } from './cli.js';
 import { BotLink, chatBotCommand, ChatBotProcess, Conversation, type ContinuityReport } from './conversation.js';
 import { query } from './db.js';
 import { readTree } from './fs.js';
-import { diffTrees, storedHead, waitFor } from './sidecar.js';
+import { diffTrees, startService, storedHead, waitFor } from './sidecar.js';
 import { mulberry32 } from './churn.js';
 import { tornReason } from '../../src/creds.js';
 
@@ -23,6 +23,27 @@ export interface KeeperHandle {
 
 /** Starts keepers on the play's session: `sidecar` on `dir`, or with `command`, `run -- command`. */
 export type KeeperLauncher = (dir: string, options: { command?: string[]; args?: string[] }) => Promise<KeeperHandle>;
+
+/**
+ * Keepers as the real CLI processes on `url`'s session, with `baseArgs` (timings) before each pod's own
+ * flags; a stop that does not end in exit 0 throws.
+ */
+export function serviceLauncher(url: string, session: string, baseArgs: string[] = []): KeeperLauncher {
+  return async (dir, { command, args = [] }) => {
+    const role = command ? 'run' : 'sidecar';
+    const service = await startService([role, '--dir', dir, '--session', session, ...baseArgs, ...args, ...(command ? ['--', ...command] : [])], cliEnv(url));
+    return {
+      pid: service.child.pid!,
+      async stop() {
+        const ended = await service.stop('SIGTERM');
+        if (ended.code !== 0) throw new Error(`${role} stopped with ${ended.code ?? ended.signal}:\n${service.output.slice(-10).join('\n')}`);
+      },
+      async kill() {
+        await service.stop('SIGKILL');
+      },
+    };
+  };
+}
 
 export interface PlayOptions {
   url: string;

@@ -664,6 +664,8 @@ export class Conversation {
 /** A one-line summary of a report, for logs and assertion messages. */
 export function describeReport(report: ContinuityReport): string {
   const broken = report.chats.filter((chat) => chat.outcome !== 'ok');
-  const details = broken.map((chat) => `${chat.kind} ${chat.chat}: to bot ${chat.toBot.outcome}${chat.toBot.error ? ` (${chat.toBot.error})` : ''}, from bot ${chat.fromBot.outcome}${chat.fromBot.error ? ` (${chat.fromBot.error})` : ''}`);
+  const direction = (report: DirectionReport) =>
+    report.outcome === 'ok' ? 'ok' : `${report.outcome} after ${report.retries} retry receipt${report.retries === 1 ? '' : 's'} (${report.error ?? 'wrong text'})`;
+  const details = broken.map((chat) => `${chat.kind} ${chat.chat}: to bot ${direction(chat.toBot)}, from bot ${direction(chat.fromBot)}`);
   return `${report.chats.length} chats, ${report.broken} broken (${report.recovered} recovered by retry receipts, ${report.lost} lost)${details.length ? `: ${details.join('; ')}` : ''}`;
 }
