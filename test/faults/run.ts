@@ -10,6 +10,7 @@
 //   --verbose       print every run's trace, not only failing ones
 //   --readme        also put the results table into README.md's Reliability section
 //   --strict        fail when any scenario is skipped (CI: every fault must really be exercised)
+//   --help          the usage line and the scenarios' names
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -44,6 +45,7 @@ const { values } = parseArgs({
     readme: { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
     strict: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
   },
 });
 const minutes = values.minutes === undefined ? null : Number(values.minutes);
@@ -52,12 +54,13 @@ const seed = values.seed !== undefined ? Number(values.seed) : randomBytes(4).re
 const concurrency = Number(values.concurrency);
 const chosen = values.scenario ?? [];
 const unknown = chosen.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name));
-if ((runsGiven !== null && !(runsGiven >= 1)) || (minutes !== null && !(minutes > 0)) || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff || !(concurrency >= 1) || unknown.length > 0) {
+if (values.help || (runsGiven !== null && !(runsGiven >= 1)) || (minutes !== null && !(minutes > 0)) || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff || !(concurrency >= 1) || unknown.length > 0) {
   process.stderr.write(
-    `usage: run.js [--runs N] [--minutes M] [--seed 0..4294967295] [--scenario NAME]... [--concurrency C] [--results FILE] [--readme] [--strict] [--verbose]\n` +
-      (unknown.length > 0 ? `unknown scenario ${unknown.join(', ')}; scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n` : ''),
+    `usage: run.js [--runs N] [--minutes M] [--seed 0..4294967295] [--scenario NAME]... [--concurrency C] [--results FILE] [--readme] [--strict] [--verbose] [--help]\n` +
+      (unknown.length > 0 ? `unknown scenario ${unknown.join(', ')}\n` : '') +
+      `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n`,
   );
-  process.exit(64);
+  process.exit(values.help ? 0 : 64);
 }
 const scenarios = chosen.length > 0 ? SCENARIOS.filter((scenario) => chosen.includes(scenario.name)) : SCENARIOS;
 /**

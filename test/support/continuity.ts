@@ -136,6 +136,8 @@ async function converse(options: PlayOptions, pod: Pod): Promise<Conversation> {
 async function talkingPod(options: PlayOptions, mode: 'sidecar' | 'run') {
   const pod = await startPod(options, 'pod1', mode, options.keeperArgs);
   const conversation = await converse(options, pod);
+  // A pod that is deployed over has been backing up for a while: its keeper holds the lease and a head.
+  await settled(options, pod.dir);
   const stop = new AbortController();
   const talking = conversation.talk(stop.signal);
   return {
