@@ -31,7 +31,7 @@ const { values: flags } = parseArgs({ options: { smoke: { type: 'boolean' }, out
 const SMOKE = flags.smoke === true;
 const OUT = path.resolve(flags.out ?? path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results'));
 const PLAN = SMOKE
-  ? { sizes: [100, 300], churnFiles: 200, churnSeconds: 2, rates: [20, 200], idleSeconds: 2, fleet: 2, fleetSeconds: 2, archiveEveryMs: 1000, watchIdleSeconds: 1, watchBurstSeconds: 1, continuity: { crashes: 1, contacts: 3, groups: 1, exchanges: 4 } }
+  ? { sizes: [100, 300], churnFiles: 200, churnSeconds: 2, rates: [20, 200], idleSeconds: 2, fleet: 2, fleetSeconds: 2, archiveEveryMs: 1000, watchIdleSeconds: 1, watchBurstSeconds: 1, continuity: { crashes: 1, contacts: 2, groups: 1, exchanges: 3 } }
   : { sizes: [100, 1000, 10_000], churnFiles: 1000, churnSeconds: 60, rates: [20, 200], idleSeconds: 60, fleet: 100, fleetSeconds: 30, archiveEveryMs: 60_000, watchIdleSeconds: 10, watchBurstSeconds: 5, continuity: { crashes: 10, contacts: 6, groups: 2, exchanges: 15 } };
 const DEBOUNCE_MS = DEFAULT_DEBOUNCE_MS;
 const MAX_DELAY_MS = DEFAULT_MAX_DELAY_MS;
