@@ -22,6 +22,7 @@ import { writeSession } from '../test/support/baileys.js';
 import { ChurnBot } from '../test/support/churn.js';
 import { startService, waitFor, type Service } from '../test/support/sidecar.js';
 import { cdfChart, formatBytes, logBarChart } from './charts.js';
+import { continuityTable, measureContinuity } from './continuity.js';
 import { countingProxy } from './proxy.js';
 import { updateReadme } from './readme.js';
 import { archiveStrategy, countFiles, jsonbStrategy, keeperStrategy, type Strategy } from './strategies.js';
@@ -32,8 +33,8 @@ const { values: flags } = parseArgs({ options: { smoke: { type: 'boolean' }, out
 const SMOKE = flags.smoke === true;
 const OUT = path.resolve(flags.out ?? path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results'));
 const PLAN = SMOKE
-  ? { sizes: [100, 300], churnFiles: 200, churnSeconds: 2, rates: [20, 200], idleSeconds: 2, fleet: 2, fleetSeconds: 2, archiveEveryMs: 1000, watchIdleSeconds: 1, watchBurstSeconds: 1, retentionDays: 2, retentionEveryMinutes: 120, thinGenerations: 20 }
-  : { sizes: [100, 1000, 10_000], churnFiles: 1000, churnSeconds: 60, rates: [20, 200], idleSeconds: 60, fleet: 100, fleetSeconds: 30, archiveEveryMs: 60_000, watchIdleSeconds: 10, watchBurstSeconds: 5, retentionDays: 35, retentionEveryMinutes: 30, thinGenerations: 600 };
+  ? { sizes: [100, 300], churnFiles: 200, churnSeconds: 2, rates: [20, 200], idleSeconds: 2, fleet: 2, fleetSeconds: 2, archiveEveryMs: 1000, watchIdleSeconds: 1, watchBurstSeconds: 1, retentionDays: 2, retentionEveryMinutes: 120, thinGenerations: 20, continuity: { crashes: 1, contacts: 2, groups: 1, exchanges: 3 } }
+  : { sizes: [100, 1000, 10_000], churnFiles: 1000, churnSeconds: 60, rates: [20, 200], idleSeconds: 60, fleet: 100, fleetSeconds: 30, archiveEveryMs: 60_000, watchIdleSeconds: 10, watchBurstSeconds: 5, retentionDays: 35, retentionEveryMinutes: 30, thinGenerations: 600, continuity: { crashes: 10, contacts: 6, groups: 2, exchanges: 15 } };
 const DEBOUNCE_MS = DEFAULT_DEBOUNCE_MS;
 const MAX_DELAY_MS = DEFAULT_MAX_DELAY_MS;
 /** The default --max-delay before it became 1 s, measured beside it: what the 1 s RPO costs. */
@@ -370,6 +371,9 @@ await Promise.all(fleet.map((member) => member.service.stop()));
 const fleetRow = { sidecars: PLAN.fleet, seconds: fleetSeconds, writes: fleetWrites, writesPerSecond: fleetWrites / fleetSeconds, generations: fleetCommitted, generationsPerSecond: fleetCommitted / fleetSeconds, connectionsMax: fleetConnectionsMax, connectionsPerSidecar: fleetConnectionsMax / PLAN.fleet };
 say(`fleet: ${JSON.stringify(fleetRow)}`);
 
+// ---------------------------------------------------------------- 5. what a crash costs the chats
+const continuityRows = await measureContinuity(databaseUrl, path.join(work, 'continuity'), PLAN.continuity, say);
+
 // ---------------------------------------------------------------- targets and report
 const single10k = (strategy: string) => sizeRows.find((r) => r.size === largest && r.phase === 'single key' && r.strategy === strategy)!;
 const keeperChurn = (rate: number, maxDelayMs: number) => churnRows.find((r) => r.rate === rate && r.maxDelayMs === maxDelayMs && r.strategy === 'keeper')!;
@@ -410,7 +414,7 @@ const targets = [
 ];
 // 101 quantiles per RPO distribution: enough to redraw the chart, small enough to commit.
 const rpoQuantiles = Object.fromEntries([...rpoSamples].map(([name, samples]) => [name, Array.from({ length: 101 }, (_, q) => percentile(samples, Math.max(q, 0.5)))]));
-const results = { environment, plan: PLAN, debounceMs: DEBOUNCE_MS, maxDelayMs: MAX_DELAY_MS, sizes: sizeRows, restore: restoreRows, churn: churnRows, idle: idleRow, watchers: watcherRows, retention: retentionRows, thinning, fleet: fleetRow, targets, rpoQuantiles };
+const results = { environment, plan: PLAN, debounceMs: DEBOUNCE_MS, maxDelayMs: MAX_DELAY_MS, sizes: sizeRows, restore: restoreRows, churn: churnRows, idle: idleRow, watchers: watcherRows, retention: retentionRows, thinning, fleet: fleetRow, continuity: continuityRows, targets, rpoQuantiles };
 await mkdir(OUT, { recursive: true });
 await writeFile(path.join(OUT, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
 await writeFile(path.join(OUT, 'latest.md'), report());
@@ -489,6 +493,13 @@ function report(): string {
     '',
     `**Thinning cost** at ${thinning.files} files: one pass over ${thinning.generationsBefore} generations (48 h of backups of 20 files each) deleted ${thinning.generationsDeleted} generations and ` +
       `${thinning.fileVersionsDeleted} file versions in ${thinning.ms.toFixed(0)} ms, ${thinning.transactions} transactions of ${thinning.msPerTransaction.toFixed(1)} ms on average; a backup pays nothing for it (thinning is not in the backup transaction).`,
+  );
+  md.push(
+    '',
+    '**A crash, in chats**: `run -- bot` SIGKILLed (bot and keeper together) at a random instant of a conversation that never pauses, ' +
+      "the next container restored from the head, then every chat's next exchange tried from the peers' side (see Reliability):",
+    '',
+    ...continuityTable(continuityRows),
   );
   md.push('', `**${fleetRow.sidecars} sidecars** on one PostgreSQL for ${fleetRow.seconds.toFixed(0)} s: ${fleetRow.writes} key writes (${fleetRow.writesPerSecond.toFixed(1)}/s), ${fleetRow.generations} generations committed (${fleetRow.generationsPerSecond.toFixed(1)}/s), at most ${fleetRow.connectionsMax} connections (${fleetRow.connectionsPerSidecar.toFixed(2)} per sidecar).`, '');
   return md.join('\n');

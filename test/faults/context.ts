@@ -34,14 +34,16 @@ export class RunContext {
   ) {}
 
   /**
-   * A `sidecar` on the run's session and directory, or with `bot`, `run -- <a bot on the directory>`;
-   * `url` overrides the database (a proxy).
+   * A `sidecar` on the run's session and directory, or with `bot`, `run -- <a churning bot on the
+   * directory>`, or with `command`, `run -- command`; `url` overrides the database (a proxy); `args`
+   * come after the suite's timings (and so override them).
    */
-  async startKeeper(options: { url?: string; env?: Record<string, string>; bot?: boolean } = {}): Promise<Keeper> {
-    const command = options.bot ? 'run' : 'sidecar';
+  async startKeeper(options: { url?: string; env?: Record<string, string>; bot?: boolean; command?: string[]; args?: string[] } = {}): Promise<Keeper> {
+    const child = options.command ?? (options.bot ? Bot.command(this.dir, this.nextBotSeed()) : null);
+    const command = child ? 'run' : 'sidecar';
     const name = `${command}#${++this.started}`;
-    const args = [command, '--dir', this.dir, '--session', SESSION, '--keep', '1000000', ...KEEPER_TIMING];
-    if (options.bot) args.push('--', ...Bot.command(this.dir, this.nextBotSeed()));
+    const args = [command, '--dir', this.dir, '--session', SESSION, '--keep', '1000000', ...KEEPER_TIMING, ...(options.args ?? [])];
+    if (child) args.push('--', ...child);
     // Its connections carry its name, so the audit trigger knows which process committed what.
     const url = withWriterName(options.url ?? this.url, name);
     const keeper = await Keeper.start(name, args, cliEnv(url, options.env ?? {}), this.run);

@@ -1,6 +1,7 @@
 // `npm run test:faults`: randomized crash, kill and outage runs, each checked against the invariants
 // in ./violations.ts. Prints its seed first and, for any failing run, the command that replays it.
-//   --runs N        runs to do (default 110: 11 of each of the 10 scenarios; with --minutes, at most N)
+//   --runs N        runs to do (default: each scenario's share, 11 of most and 3-4 of the slow chat ones;
+//                   with --minutes, at most N)
 //   --minutes M     soak: keep starting runs for M minutes
 //   --seed S        the suite's seed (run 0 uses S itself, so `--seed S --runs 1` replays one run)
 //   --scenario NAME only this scenario (repeatable)
@@ -9,6 +10,7 @@
 //   --verbose       print every run's trace, not only failing ones
 //   --readme        also put the results table into README.md's Reliability section
 //   --strict        fail when any scenario is skipped (CI: every fault must really be exercised)
+//   --help          the usage line and the scenarios' names
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -22,7 +24,7 @@ import { RunContext, SESSION } from './context.js';
 import { checkRestore, checkStore, prepareDatabase, waitConverged } from './invariants.js';
 import { Random, runSeed } from './random.js';
 import { neverLanded, renderResults, updateReadmeResults, type RunOutcome } from './report.js';
-import { SCENARIOS, SkipRun, type Scenario } from './scenarios.js';
+import { DEFAULT_RUNS, SCENARIOS, SkipRun, type Scenario } from './scenarios.js';
 import { RunLog } from './violations.js';
 
 /** How long the head may take to equal the directory after the bot stops (outage backoff included), ms. */
@@ -43,22 +45,33 @@ const { values } = parseArgs({
     readme: { type: 'boolean', default: false },
     verbose: { type: 'boolean', default: false },
     strict: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
   },
 });
 const minutes = values.minutes === undefined ? null : Number(values.minutes);
-const runs = values.runs !== undefined ? Number(values.runs) : minutes !== null ? Infinity : 110;
+const runsGiven = values.runs !== undefined ? Number(values.runs) : null;
 const seed = values.seed !== undefined ? Number(values.seed) : randomBytes(4).readUInt32LE();
 const concurrency = Number(values.concurrency);
 const chosen = values.scenario ?? [];
 const unknown = chosen.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name));
-if (!(runs >= 1) || (minutes !== null && !(minutes > 0)) || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff || !(concurrency >= 1) || unknown.length > 0) {
+if (values.help || (runsGiven !== null && !(runsGiven >= 1)) || (minutes !== null && !(minutes > 0)) || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff || !(concurrency >= 1) || unknown.length > 0) {
   process.stderr.write(
-    `usage: run.js [--runs N] [--minutes M] [--seed 0..4294967295] [--scenario NAME]... [--concurrency C] [--results FILE] [--readme] [--strict] [--verbose]\n` +
-      (unknown.length > 0 ? `unknown scenario ${unknown.join(', ')}; scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n` : ''),
+    `usage: run.js [--runs N] [--minutes M] [--seed 0..4294967295] [--scenario NAME]... [--concurrency C] [--results FILE] [--readme] [--strict] [--verbose] [--help]\n` +
+      (unknown.length > 0 ? `unknown scenario ${unknown.join(', ')}\n` : '') +
+      `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n`,
   );
-  process.exit(64);
+  process.exit(values.help ? 0 : 64);
 }
 const scenarios = chosen.length > 0 ? SCENARIOS.filter((scenario) => chosen.includes(scenario.name)) : SCENARIOS;
+/**
+ * The order runs take their scenarios in: round after round of every scenario, each in as many rounds
+ * as its share of a default suite, so a suite of that length gives every scenario exactly its share.
+ */
+const rotation: Scenario[] = [];
+for (let round = 0; round < Math.max(...scenarios.map((scenario) => scenario.runs ?? DEFAULT_RUNS)); round++) {
+  for (const scenario of scenarios) if (round < (scenario.runs ?? DEFAULT_RUNS)) rotation.push(scenario);
+}
+const runs = runsGiven ?? (minutes !== null ? Infinity : rotation.length);
 for (const scenario of scenarios) {
   const why = scenario.unavailable?.();
   if (why) console.log(`!!! scenario ${scenario.name} will be SKIPPED: ${why}`);
@@ -159,8 +172,8 @@ const more = () => next < runs && (minutes === null || Date.now() - suiteStarted
 async function worker(): Promise<void> {
   while (more()) {
     const index = next++;
-    // Scenarios in turn, starting where the seed says, so every scenario gets its share of runs.
-    const scenario = scenarios[(index + seed) % scenarios.length]!;
+    // Scenarios in turn (the rotation), starting where the seed says, so every scenario gets its share of runs.
+    const scenario = rotation[(index + seed) % rotation.length]!;
     const seedOfRun = runSeed(seed, index);
     const execute = () => executeRun(index, scenario, seedOfRun);
     if (scenario.killsPostgres) {

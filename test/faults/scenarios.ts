@@ -12,6 +12,7 @@ import { readTree } from '../support/fs.js';
 import { tcpProxy, type ChunkVerdict } from '../support/proxy.js';
 import { diffTrees, waitFor } from '../support/sidecar.js';
 import { LEASE_TTL_MS, SESSION, type RunContext } from './context.js';
+import { CHAT_SCENARIOS } from './chat-scenarios.js';
 import { compareWithHead, waitConverged, withWriterName } from './invariants.js';
 import type { Keeper } from './processes.js';
 import type { Random } from './random.js';
@@ -29,9 +30,14 @@ export interface Scenario {
    * suite fails if it stays 0 across all of the scenario's runs.
    */
   landed?: string;
+  /** Its runs in a default suite (default DEFAULT_RUNS): the slow ones get fewer. */
+  runs?: number;
   /** Runs the scenario; may return something to do right before the keepers are stopped. */
   run(ctx: RunContext): Promise<void | (() => Promise<void>)>;
 }
+
+/** A scenario's runs in a default suite, unless it says otherwise. */
+export const DEFAULT_RUNS = 11;
 
 /** A scenario that cannot do what it promises on this machine (no mount, no libfaketime). */
 export class SkipRun extends Error {}
@@ -648,4 +654,4 @@ const restoreTarget: Scenario = {
   },
 };
 
-export const SCENARIOS: readonly Scenario[] = [killBot, killSidecar, killPostgres, dropConnection, restoreKill, leaseRace, clockSkew, restoreTarget, runMode, rollingUpdate];
+export const SCENARIOS: readonly Scenario[] = [killBot, killSidecar, killPostgres, dropConnection, restoreKill, leaseRace, clockSkew, restoreTarget, runMode, rollingUpdate, ...CHAT_SCENARIOS];

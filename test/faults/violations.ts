@@ -1,4 +1,4 @@
-// The seven invariants (plus the restore-target rule) of the fault suite and what one run found against them.
+// The seven invariants (plus the restore-target rule and chat continuity) of the fault suite and what one run found against them.
 
 export const INVARIANTS = {
   1: 'no stored file is torn',
@@ -10,6 +10,8 @@ export const INVARIANTS = {
   7: 'sidecar never down unless killed on purpose',
   /** From the restore-target requirement: a read-only or full target fails cleanly. */
   8: 'failed restore: clear error, previous files intact',
+  /** From the chat-continuity requirement: what a live peer sees after a deploy. */
+  9: 'chats keep decrypting after a graceful deploy; a stale restore is detected',
 } as const;
 
 export type Invariant = keyof typeof INVARIANTS;

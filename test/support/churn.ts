@@ -66,7 +66,7 @@ const WEIGHTS = {
 type Operation = keyof typeof WEIGHTS;
 
 /** A contact's phone: real Baileys Signal state, kept in memory. */
-interface Device {
+export interface Device {
   creds: AuthenticationCreds;
   keys: SignalKeyStoreWithTransaction;
   repository: SignalRepositoryWithLIDStore;
@@ -112,6 +112,17 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/** A key of `weights`, drawn with probability proportional to its weight. */
+export function pickWeighted<K extends string>(random: () => number, weights: Readonly<Record<K, number>>): K {
+  const entries = Object.entries(weights) as Array<[K, number]>;
+  let roll = random() * entries.reduce((sum, [, weight]) => sum + weight, 0);
+  for (const [key, weight] of entries) {
+    roll -= weight;
+    if (roll < 0) return key;
+  }
+  return entries[0]![0];
+}
+
 /** A SignalKeyStore for contacts, storing values as useMultiFileAuthState does (a BufferJSON round trip). */
 function memoryKeyStore(): SignalKeyStore {
   const entries = new Map<string, string>();
@@ -146,14 +157,15 @@ function withoutTransactions(store: SignalKeyStore): SignalKeyStoreWithTransacti
   return { ...store, isInTransaction: () => false, transaction: (work) => work() };
 }
 
-function newDevice(): Device {
+/** A phone with fresh Signal state (its own identity), kept in memory only. */
+export function newDevice(): Device {
   const creds = initAuthCreds();
   const keys = withoutTransactions(memoryKeyStore());
   return { creds, keys, repository: makeLibSignalRepository({ creds, keys }, logger), gaveSenderKey: new Set() };
 }
 
 /** The pre-key bundle the server hands out, in the form parseAndInjectE2ESessions builds from its reply. */
-function bundleOf(creds: SignalCreds, preKey?: { id: number; public: Uint8Array }): E2ESession {
+export function bundleOf(creds: SignalCreds, preKey?: { id: number; public: Uint8Array }): E2ESession {
   return {
     registrationId: creds.registrationId,
     identityKey: generateSignalPubKey(creds.signedIdentityKey.public),
@@ -700,13 +712,7 @@ export class ChurnBot {
   // ---- randomness ------------------------------------------------------------------------------
 
   private pickOperation(): Operation {
-    const entries = Object.entries(WEIGHTS) as Array<[Operation, number]>;
-    let roll = this.random() * entries.reduce((sum, [, weight]) => sum + weight, 0);
-    for (const [operation, weight] of entries) {
-      roll -= weight;
-      if (roll < 0) return operation;
-    }
-    return entries[0]![0];
+    return pickWeighted(this.random, WEIGHTS);
   }
 
   private pick<T>(items: readonly T[]): T {
