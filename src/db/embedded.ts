@@ -49,7 +49,15 @@ export async function startEmbedded(
     return { url: urlFor(running.port, password), pid: running.pid, port: running.port, stop: async () => undefined };
   }
   const account = serverAccount();
-  await unwritableDataDir(dataDir, () => mkdir(dataDir, { recursive: true, mode: 0o711 }));
+  await unwritableDataDir(dataDir, async () => {
+    try {
+      await mkdir(dataDir, { recursive: true, mode: 0o711 });
+    } catch (error) {
+      // A recursive mkdir on a read-only filesystem says ENOENT; the plain one names the real cause (EROFS).
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') await mkdir(dataDir, { mode: 0o711 });
+      throw error;
+    }
+  });
   if (account) assertReachable(dataDir, account);
   const server = account ? await binariesFor(account, binaries, dataDir, log) : binaries;
   if (!(await exists(path.join(cluster, 'PG_VERSION')))) {

@@ -1,7 +1,7 @@
 // Where the database is, as SPEC says: --database-url / DATABASE_URL (URI or libpq key=value), else the
 // PG* variables, else the embedded default; and the exit code for each way that can go wrong.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmod } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { writeSession } from '../support/baileys.js';
@@ -36,13 +36,19 @@ describe('database configuration', async () => {
   it('no database configured and a read-only working directory: exit 2, saying to set DATABASE_URL or --data-dir', async () => {
     const cwd = await tempDir('read-only-cwd');
     await chmod(cwd, 0o555);
-    // root may write anywhere, so as root the CLI runs as nobody (65534), as a locked-down container would.
+    // root may write anywhere a mode allows, so as root the working directory is a read-only tmpfs (as a
+    // container's read-only root filesystem is); as anyone else, mode 0555 is enough.
     const asRoot = process.getuid?.() === 0;
+    if (asRoot) {
+      const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', cwd], { encoding: 'utf8' });
+      assert.equal(mounted.status, 0, `cannot mount a read-only tmpfs as root: ${mounted.stderr}`);
+    }
     const env = cliEnv('', { DATABASE_URL: undefined, HOME: cwd });
-    const child = spawn(process.execPath, [CLI, 'status'], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'], ...(asRoot ? { uid: 65534, gid: 65534 } : {}) });
-    const result = await collect(child);
+    const child = spawn(process.execPath, [CLI, 'status'], { cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Unmounted before the temporary directory is removed (a mount point cannot be).
+    const result = await collect(child).finally(() => asRoot && spawnSync('umount', [cwd]));
     assert.equal(result.code, 2, result.stdout + result.stderr);
-    assert.match(messages(result.stderr), /embedded PostgreSQL cannot create its data dir .*\.baileys-keeper \(EACCES\): set DATABASE_URL .* or --data-dir/);
+    assert.match(messages(result.stderr), /embedded PostgreSQL cannot create its data dir .*\.baileys-keeper \((EACCES|EROFS)\): set DATABASE_URL .* or --data-dir/);
     assert.doesNotMatch(result.stderr, /unexpected error/);
   });
 
