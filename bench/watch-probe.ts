@@ -5,6 +5,7 @@
 import { watch as fsWatch } from 'node:fs';
 import readline from 'node:readline';
 import { watch as chokidarWatch } from 'chokidar';
+import { chokidarOptions } from '../src/watcher.js';
 
 const [kind, dir, pollMs] = process.argv.slice(2) as [string, string, string];
 const started = performance.now();
@@ -23,15 +24,7 @@ if (kind === 'none') {
 } else if (kind === 'fs-watch') {
   fsWatch(dir, (_event, filename) => filename && seen(filename));
 } else {
-  const watcher = chokidarWatch(dir, {
-    depth: 0,
-    ignoreInitial: true,
-    followSymlinks: false,
-    atomic: false,
-    backend: kind === 'chokidar-polling' ? 'polling' : 'native',
-    pollingInterval: Number(pollMs),
-    pollingBinaryInterval: Number(pollMs),
-  });
+  const watcher = chokidarWatch(dir, chokidarOptions(dir, kind === 'chokidar-polling' ? 'polling' : 'native', Number(pollMs)));
   for (const event of ['add', 'change', 'unlink'] as const) watcher.on(event, (file: string) => seen(file.slice(dir.length + 1)));
   await new Promise<void>((resolve) => watcher.once('ready', resolve));
 }

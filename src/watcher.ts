@@ -4,9 +4,10 @@
 // Directories deleted and recreated (a bot that logged out and pairs again) are followed at once.
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
 import { sleep, systemClock, type Clock } from './clock.js';
 import { Backoff } from './dirty.js';
+import { describeError } from './db/connection.js';
 import { invalidNameReason } from './names.js';
 
 /** SPEC `--watch`: inotify through chokidar, stat polling, or native falling back to polling. */
@@ -101,7 +102,7 @@ export class DirectoryWatcher {
       watcher = await this.open(backend);
     } catch (error) {
       if (backend === 'polling' || this.options.mode !== 'auto' || !nativeWatchUnavailable(error)) {
-        throw backend === 'native' ? new WatchStartError(describe(error), { cause: error }) : error;
+        throw backend === 'native' ? new WatchStartError(describeError(error), { cause: error }) : error;
       }
       this.pollingOnly = true;
       this.events.fellBack(error);
@@ -147,7 +148,7 @@ export class DirectoryWatcher {
             // Gone again before it could be watched: wait for it as before.
             if ((error as { code?: unknown }).code !== 'ENOENT') {
               // Whatever the cause (no inotify in native mode, no permission), nothing watches: a failed start.
-              this.events.error(error instanceof WatchStartError ? error : new WatchStartError(describe(error), { cause: error }));
+              this.events.error(error instanceof WatchStartError ? error : new WatchStartError(describeError(error), { cause: error }));
               await this.pause(backoff.fail());
               continue;
             }
@@ -182,18 +183,7 @@ export class DirectoryWatcher {
   /** A chokidar watcher on the directory, ready; rejects with the first error seen before `ready`. */
   private async open(backend: WatchBackend): Promise<FSWatcher> {
     const dir = this.target;
-    const watcher = watch(dir, {
-      // Only the directory's own entries: sub-directories (a restore's stage) are never backed up.
-      depth: 0,
-      ignoreInitial: true,
-      followSymlinks: false,
-      // Every unlink and add as it happens: a delete-then-write must not be merged or delayed.
-      atomic: false,
-      backend: backend === 'polling' ? 'polling' : 'native',
-      pollingInterval: this.options.pollIntervalMs,
-      pollingBinaryInterval: this.options.pollIntervalMs,
-      ignored: (entry: string) => path.dirname(entry) === dir && invalidNameReason(path.basename(entry)) !== null,
-    });
+    const watcher = watch(dir, chokidarOptions(dir, backend, this.options.pollIntervalMs));
     const early: unknown[] = [];
     let ready = false;
     const onFile = (entry: string) => {
@@ -225,8 +215,21 @@ export class DirectoryWatcher {
   }
 }
 
-function describe(error: unknown): string {
-  const code = (error as { code?: unknown } | null)?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
+/**
+ * The chokidar options the keeper watches `dir` with (the bench measures chokidar with the same):
+ * only the directory's own entries, every event as it happens, names never backed up ignored.
+ */
+export function chokidarOptions(dir: string, backend: WatchBackend, pollIntervalMs: number): ChokidarOptions {
+  return {
+    // Only the directory's own entries: sub-directories (a restore's stage) are never backed up.
+    depth: 0,
+    ignoreInitial: true,
+    followSymlinks: false,
+    // Every unlink and add as it happens: a delete-then-write must not be merged or delayed.
+    atomic: false,
+    backend: backend === 'polling' ? 'polling' : 'native',
+    pollingInterval: pollIntervalMs,
+    pollingBinaryInterval: pollIntervalMs,
+    ignored: (entry: string) => path.dirname(entry) === dir && invalidNameReason(path.basename(entry)) !== null,
+  };
 }
