@@ -155,7 +155,9 @@ async function talkingPod(options: PlayOptions, mode: 'sidecar' | 'run') {
 /** The next pod on `mode`, probed by the same peers. */
 async function probeNewPod(options: PlayOptions, conversation: Conversation, mode: 'sidecar' | 'run' | 'bot only') {
   const newPod = await startPod(options, 'pod2', mode);
+  const held = conversation.heldForNextBot;
   await conversation.attach(newPod.link);
+  if (held > 0) options.note?.(`${held} message(s) the old bot never acked, delivered to the new one on connect`);
   return { newPod, report: await conversation.probe() };
 }
 

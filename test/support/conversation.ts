@@ -248,6 +248,17 @@ export class Conversation {
   private botBundle: WireBundle | null = null;
   private sent = 0;
   private numbers = 0;
+  /**
+   * Messages to the bot that it never acknowledged: refused while stopping, or sent as it went away.
+   * The peers' state already counts them as sent (a ratchet step, a sender key marked as given), and
+   * WhatsApp's server keeps a message until the client acks it (Baileys acks after decrypting): the
+   * next bot gets them on connect, before anything new (offline messages). A stopping chat-bot answers
+   * everything it processed before it exits, so after a graceful stop these were never read; after a
+   * SIGKILL one may have been read and not acked, and its redelivery is a duplicate, as on WhatsApp.
+   */
+  private readonly offline: Array<Record<string, unknown>> = [];
+  /** Offline messages the next bot failed to decrypt, by chat (a group's jid or a contact's lid). */
+  private readonly offlineFailures = new Map<string, string>();
 
   constructor(
     /** Makes the conversation (who talks, what, in which order) reproducible. */
@@ -268,6 +279,18 @@ export class Conversation {
     this.me = String(hello['me']);
     this.botBundle = hello['bundle'] as WireBundle;
     await this.replenish();
+    for (const args of this.offline.splice(0)) {
+      const answer = await this.ask('decrypt', args);
+      if (answer.error === undefined) continue;
+      const skmsg = args['skmsg'] as { group: string } | undefined;
+      const chat = skmsg?.group ?? this.peers.find((peer) => peer.devices.some((device) => device.jid === args['lid']))?.lid ?? String(args['lid']);
+      if (!this.offlineFailures.has(chat)) this.offlineFailures.set(chat, `an offline message: ${answer.error}`);
+    }
+  }
+
+  /** Offline messages held for the next bot (never acked by the last one). */
+  get heldForNextBot(): number {
+    return this.offline.length;
   }
 
   /** `contacts` new contacts (each starts its chat from a one-time pre-key) and `groups` groups of 2–4 of them. */
@@ -360,10 +383,18 @@ export class Conversation {
     this.peers.push(peer);
     for (const device of peer.devices) fromBot.push(await this.probeFromBot(device));
     chats.push(this.report(peer.lid, 'new contact', toBot, fromBot));
+    // A contact whose first message was refused by a stopping bot has no chat of its own to probe.
+    for (const [chat, error] of this.offlineFailures) {
+      if (!chats.some((report) => report.chat === chat)) chats.push(this.report(chat, '1:1', [{ outcome: 'lost', retries: 0, error }], []));
+    }
+    this.offlineFailures.clear();
     return summarise(chats);
   }
 
   private report(chat: string, kind: ChatReport['kind'], toBot: DirectionReport[], fromBot: DirectionReport[]): ChatReport {
+    // An offline message the new bot could not read broke the chat before the probe's own exchange.
+    const offline = this.offlineFailures.get(chat);
+    if (offline !== undefined) toBot = [{ outcome: 'lost', retries: 0, error: offline }, ...toBot];
     const [to, from] = [mergeDirections(toBot), mergeDirections(fromBot)];
     return { chat, kind, toBot: to, fromBot: from, outcome: worse(to.outcome, from.outcome) };
   }
@@ -634,7 +665,12 @@ export class Conversation {
 
   private async ask(op: string, args: Record<string, unknown> = {}): Promise<Answer> {
     if (!this.link) throw new Error('the conversation is not attached to a bot');
-    return this.link.request(op, args);
+    try {
+      return await this.link.request(op, args);
+    } catch (error) {
+      if (op === 'decrypt' && error instanceof BotGone) this.offline.push(args);
+      throw error;
+    }
   }
 
   private expect(got: string | null | undefined | proto.Message, text: string, what: string): void {
