@@ -6,10 +6,12 @@ import { decodeKey, KEY_ID_PATTERN, KeyRing, makeKey, type EncryptionKey } from 
 import { connectionSettings, type ConnectionSettings } from './db/settings.js';
 import { UsageError } from './errors.js';
 import { isValidSessionId, SESSION_ID_RULE } from './names.js';
+import { CONTENT_COMMANDS, RETAINERS, SETTINGS, settingsFor, type Command, type Setting } from './options.js';
+
 import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from './retention.js';
 import { WATCH_MODES, type WatchMode } from './watcher.js';
 
-// Defaults (SPEC "Global options" and "Command options"), with their units in the name.
+// Defaults, with their units in the name (the settings table in options.ts shows them to people).
 export const DEFAULT_DATA_DIR = './.baileys-keeper';
 export const DEFAULT_SESSION_ID = 'default';
 export const DEFAULT_DIR = './auth_info';
@@ -33,90 +35,8 @@ export { DEFAULT_RETENTION };
 export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_LEGACY_TABLE = 'whatsapp_sessions';
 
-export const COMMANDS = [
-  'restore',
-  'sidecar',
-  'run',
-  'backup',
-  'status',
-  'history',
-  'export',
-  'import',
-  'import-legacy',
-  'delete',
-  'verify',
-  'rekey',
-  'migrate',
-] as const;
-export type Command = (typeof COMMANDS)[number];
-
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
-
-type Kind = 'string' | 'boolean';
-interface OptionSpec {
-  kind: Kind;
-  env?: string;
-  /** Commands that accept the option; undefined means every command. */
-  commands?: readonly Command[];
-  help: string;
-}
-
-const RESTORE_POINT: readonly Command[] = ['restore', 'export'];
-const WRITERS: readonly Command[] = ['backup', 'import', 'import-legacy', 'sidecar', 'run'];
-const RESTORERS: readonly Command[] = ['restore', 'run'];
-const LOOPS: readonly Command[] = ['sidecar', 'run'];
-/** Writers apply the retention schedule; history shows it. */
-const RETAINERS: readonly Command[] = [...WRITERS, 'history'];
-/** The commands that read or write stored file contents (the encryption settings apply to them). */
-const CONTENT_COMMANDS: readonly Command[] = ['restore', 'sidecar', 'run', 'backup', 'export', 'import', 'import-legacy', 'verify', 'rekey'];
-
-/** Every flag, its env twin and who takes it. The README's configuration table mirrors this. */
-export const OPTIONS: Record<string, OptionSpec> = {
-  'database-url': { kind: 'string', env: 'DATABASE_URL', help: 'PostgreSQL connection string, libpq meanings (else the PG* variables, else embedded)' },
-  'data-dir': { kind: 'string', env: 'KEEPER_DATA_DIR', help: 'embedded PostgreSQL data, used only without a database URL' },
-  session: { kind: 'string', env: 'KEEPER_SESSION_ID', help: 'session id: 1-100 chars of [A-Za-z0-9._-]' },
-  dir: { kind: 'string', env: 'KEEPER_DIR', help: 'the Baileys auth directory' },
-  schema: { kind: 'string', env: 'KEEPER_SCHEMA', help: 'PostgreSQL schema' },
-  'log-level': { kind: 'string', env: 'KEEPER_LOG_LEVEL', help: 'trace|debug|info|warn|error|fatal|silent' },
-  json: { kind: 'boolean', help: 'machine-readable output' },
-  help: { kind: 'boolean', help: 'show help' },
-  wait: { kind: 'string', env: 'KEEPER_WAIT_SECONDS', commands: RESTORERS, help: 'seconds to retry an unreachable database' },
-  'lease-wait': { kind: 'string', env: 'KEEPER_LEASE_WAIT_SECONDS', commands: RESTORERS, help: "seconds to wait for another holder's release" },
-  force: { kind: 'boolean', commands: ['restore'], help: 'restore even if the directory already holds a valid creds.json' },
-  'require-backup': { kind: 'boolean', commands: RESTORERS, help: 'exit 3 when there is nothing to restore (no backup, or no usable creds.json in it)' },
-  'lease-ttl': { kind: 'string', env: 'KEEPER_LEASE_TTL_MS', commands: LOOPS, help: 'lease time-to-live, ms; renewed every third of it' },
-  debounce: { kind: 'string', env: 'KEEPER_DEBOUNCE_MS', commands: LOOPS, help: 'back up after this long without changes, ms' },
-  'max-delay': { kind: 'string', env: 'KEEPER_MAX_DELAY_MS', commands: LOOPS, help: 'never wait longer than this after the first unsaved change, ms' },
-  interval: { kind: 'string', env: 'KEEPER_INTERVAL_MS', commands: LOOPS, help: 'full rescan of the directory every this many ms' },
-  listen: { kind: 'string', env: 'KEEPER_LISTEN', commands: LOOPS, help: 'HOST:PORT for /healthz, /readyz, /metrics and the API' },
-  'shutdown-quiet': { kind: 'string', env: 'KEEPER_SHUTDOWN_QUIET_MS', commands: LOOPS, help: 'on SIGTERM, wait for this long without changes before the final backup, ms' },
-  'shutdown-timeout': { kind: 'string', env: 'KEEPER_SHUTDOWN_TIMEOUT_MS', commands: LOOPS, help: 'bound on the final backup and its retries, ms' },
-  watch: { kind: 'string', env: 'KEEPER_WATCH', commands: LOOPS, help: 'native (inotify), poll, or auto (native, polling when native watching is unavailable)' },
-  'poll-interval': { kind: 'string', env: 'KEEPER_POLL_INTERVAL_MS', commands: LOOPS, help: 'polling period when polling, ms' },
-  'stop-timeout': {
-    kind: 'string',
-    env: 'KEEPER_STOP_TIMEOUT_MS',
-    commands: ['run'],
-    help: "how long the bot's process group may take to exit after the stop signal, ms; then it is SIGKILLed and the final backup runs",
-  },
-  generation: { kind: 'string', commands: RESTORE_POINT, help: 'restore or export this generation' },
-  at: { kind: 'string', commands: RESTORE_POINT, help: 'restore or export the newest generation at or before this ISO-8601 time' },
-  'dry-run': { kind: 'boolean', commands: ['restore'], help: 'list what would be written, write nothing' },
-  keep: { kind: 'string', env: 'KEEPER_KEEP_GENERATIONS', commands: RETAINERS, help: 'the newest N generations are always kept, whatever their age' },
-  retention: {
-    kind: 'string',
-    env: 'KEEPER_RETENTION',
-    commands: RETAINERS,
-    help: `thinning schedule: up to each age, one generation per interval (${DEFAULT_RETENTION}); "none": only --keep`,
-  },
-  'allow-replace': { kind: 'boolean', env: 'KEEPER_ALLOW_REPLACE', commands: WRITERS, help: 'allow replacing a registered session' },
-  output: { kind: 'string', commands: ['export'], help: 'write the tar to this file instead of stdout' },
-  input: { kind: 'string', commands: ['import'], help: 'read the tar from this file instead of stdin' },
-  yes: { kind: 'boolean', commands: ['delete'], help: 'confirm deletion' },
-  table: { kind: 'string', commands: ['import-legacy'], help: "the old system's table (default whatsapp_sessions)" },
-  all: { kind: 'boolean', commands: ['import-legacy'], help: 'import every row instead of --session' },
-};
 
 export interface Config {
   readonly command: Command;
@@ -189,13 +109,13 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
   const read = (name: string): string | undefined => {
     const flag = values[name];
     if (typeof flag === 'string') return flag;
-    const envName = OPTIONS[name]?.env;
+    const envName = settingOf(name)?.env;
     const fromEnv = envName ? env[envName] : undefined;
     return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
   };
   const bool = (name: string): boolean => {
     if (values[name] === true) return true;
-    const envName = OPTIONS[name]?.env;
+    const envName = settingOf(name)?.env;
     const raw = envName ? env[envName] : undefined;
     return raw === undefined || raw === '' ? false : parseBoolean(envName!, raw);
   };
@@ -378,7 +298,7 @@ export function wantsHelp(argv: readonly string[]): boolean {
 }
 
 function parseFlags(command: Command, argv: readonly string[]): Record<string, string | boolean | undefined> {
-  const accepted = Object.entries(OPTIONS).filter(([, spec]) => !spec.commands || spec.commands.includes(command));
+  const accepted = settingsFor(command).filter(([, spec]) => spec.flag);
   const options = Object.fromEntries(accepted.map(([name, spec]) => [name, { type: spec.kind }]));
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true });
@@ -393,8 +313,12 @@ function parseFlags(command: Command, argv: readonly string[]): Record<string, s
   }
 }
 
+function settingOf(name: string): Setting | undefined {
+  return (SETTINGS as Record<string, Setting>)[name];
+}
+
 function describe(name: string): string {
-  const envName = OPTIONS[name]?.env;
+  const envName = settingOf(name)?.env;
   return envName ? `--${name} / ${envName}` : `--${name}`;
 }
 

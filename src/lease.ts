@@ -1,9 +1,20 @@
 // Keeps the session's single-writer lease: acquires it, renews it every third of its TTL, stands by
 // while another process holds it, and says at once when it is lost so writes stop.
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import type { Clock } from './clock.js';
 import { describeError } from './db/connection.js';
 import type { Logger } from './log.js';
 import type { Lease, SessionStore } from './store.js';
+
+// host:pid alone is not unique: two containers with the same hostname (host networking, a fixed
+// hostname) both running as PID 1 would share it and take the lease from each other.
+const OWNER_NONCE = randomBytes(3).toString('hex');
+
+/** This process's identity as a lease owner: `host:pid:nonce`. */
+export function leaseOwner(): string {
+  return `${os.hostname()}:${process.pid}:${OWNER_NONCE}`;
+}
 
 export interface LeaseEvents {
   /** We became the writer (at start or by taking over an expired or released lease). */

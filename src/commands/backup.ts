@@ -6,7 +6,9 @@ import type { BackupResult } from '../store.js';
 import { describeError } from '../db/connection.js';
 import type { RetentionPolicy } from '../retention.js';
 import type { SessionStore } from '../store.js';
-import { formatBytes, logEncryption, print, printJson, withLease, withStore, type Context } from './context.js';
+import type { CommandSpec, Context } from './command.js';
+import { withLease, withStore } from './database.js';
+import { formatBytes, logEncryption, print, printJson } from './output.js';
 
 export async function backupCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
@@ -72,3 +74,10 @@ export function reportBackup(ctx: Context, log: Context['log'], result: BackupRe
   log.info({ generation: result.generation, result: result.kind, ...(result.kind === 'success' ? { files: result.changed } : {}) }, `backup ${result.kind}`);
   return 0;
 }
+
+export const command: CommandSpec = {
+  name: 'backup',
+  summary: 'back up --dir once now',
+  logTo: 'stderr',
+  run: backupCommand,
+};

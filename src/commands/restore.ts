@@ -7,7 +7,9 @@ import type { Logger } from '../log.js';
 import { hasUsableCreds, materialise, planRestore, recoverInterruptedRestore } from '../restore.js';
 import { formatDuration } from '../retention.js';
 import type { PlainFile, SessionStore } from '../store.js';
-import { formatBytes, print, printJson, withStore, type Context } from './context.js';
+import type { CommandSpec, Context } from './command.js';
+import { withStore } from './database.js';
+import { formatBytes, print, printJson } from './output.js';
 
 /** How often restore looks again at a lease held by a sidecar that is shutting down, ms. */
 const LEASE_POLL_MS = 250;
@@ -128,3 +130,10 @@ async function waitForRelease(store: SessionStore, sessionId: string, waitMs: nu
   if (holder) log.warn({ holder: holder.owner }, 'the other instance still holds the session after --lease-wait: restoring its newest backup');
   else log.info('the other instance released the session');
 }
+
+export const command: CommandSpec = {
+  name: 'restore',
+  summary: 'restore the newest (or a chosen) generation into --dir; the init container',
+  logTo: 'stdout',
+  run: restoreCommand,
+};

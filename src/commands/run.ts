@@ -5,7 +5,9 @@ import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { KeeperError } from '../errors.js';
 import { ProcessGroup } from '../process-group.js';
-import { databaseTarget, logEncryption, usingDatabase, type Context } from './context.js';
+import type { CommandSpec, Context } from './command.js';
+import { databaseTarget, usingDatabase } from './database.js';
+import { logEncryption } from './output.js';
 import { restoreDirectory, type WithStore } from './restore.js';
 import { startService, type Service } from './service.js';
 import { CLOSE_GRACE_MS } from './sidecar.js';
@@ -163,3 +165,10 @@ async function superviseChild(ctx: Context, signals: RunSignals): Promise<number
   }
   return (await group.leaderExited).code;
 }
+
+export const command: CommandSpec = {
+  name: 'run',
+  summary: 'restore, run the bot (run -- node bot.js) and back up while it runs; one container',
+  logTo: 'stdout',
+  run: runCommand,
+};

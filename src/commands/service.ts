@@ -1,11 +1,14 @@
 // The long-running part shared by `sidecar` and `run`: database pool, metrics, the backup loop and HTTP.
 import { apiRoutes } from '../api.js';
 import { createDatabase, type Database } from '../db/connection.js';
-import { sendJson, startHttpServer, type HttpServer, type Route } from '../http.js';
+import { healthRoutes } from '../health.js';
+import { startHttpServer, type HttpServer, type Route } from '../http.js';
+import { leaseOwner } from '../lease.js';
 import { Metrics } from '../metrics.js';
 import { Sidecar } from '../sidecar.js';
 import { SessionStore } from '../store.js';
-import { leaseOwner, type Context, type DatabaseTarget } from './context.js';
+import type { Context } from './command.js';
+import type { DatabaseTarget } from './database.js';
 
 export interface Service {
   sidecar: Sidecar;
@@ -67,30 +70,7 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
       allowReplace: config.allowReplace,
       log: ctx.log.child({ component: 'api' }),
     }),
-    {
-      method: 'GET',
-      path: '/healthz',
-      // 503 while a start-up step fails and is retried: a process that backs up nothing must not look alive.
-      handler: (_req, res) =>
-        loop.healthy
-          ? sendJson(res, 200, { status: 'ok', watch: loop.watchBackend ?? 'waiting for the directory' })
-          : sendJson(res, 503, { status: 'failing', error: loop.problems.join('; ') }),
-    },
-    {
-      method: 'GET',
-      path: '/readyz',
-      handler: (_req, res) =>
-        loop.ready && extraReady() ? sendJson(res, 200, { status: 'ready' }) : sendJson(res, 503, { status: 'starting', error: 'the initial restore and scan are not done yet' }),
-    },
-    {
-      method: 'GET',
-      path: '/metrics',
-      handler: async (_req, res) => {
-        const text = await metrics.registry.metrics();
-        res.writeHead(200, { 'content-type': metrics.registry.contentType, 'cache-control': 'no-store' });
-        res.end(text);
-      },
-    },
+    ...healthRoutes(loop, metrics, extraReady),
   ];
   let http: HttpServer;
   try {

@@ -1,11 +1,13 @@
 // `sidecar`: watches --dir and backs up every change until SIGTERM/SIGINT, then a final backup.
 import os from 'node:os';
 import { systemClock, within } from '../clock.js';
+import type { CommandSpec, Context } from './command.js';
+import { databaseTarget } from './database.js';
+import { logEncryption } from './output.js';
+import { startService } from './service.js';
 
 /** How long closing HTTP and the pool may take after the final backup, ms. */
 export const CLOSE_GRACE_MS = 2_000;
-import { databaseTarget, logEncryption, type Context } from './context.js';
-import { startService } from './service.js';
 
 export async function sidecarCommand(ctx: Context): Promise<number> {
   logEncryption(ctx);
@@ -39,3 +41,10 @@ export function abortOnSecondSignal(ctx: Context, beforeExit: () => void = () =>
     });
   }
 }
+
+export const command: CommandSpec = {
+  name: 'sidecar',
+  summary: 'watch --dir and back up every change; serves /healthz, /readyz, /metrics',
+  logTo: 'stdout',
+  run: sidecarCommand,
+};

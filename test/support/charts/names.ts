@@ -1,16 +1,10 @@
 // The names the deployment files must agree with: the CLI's environment variables and its metrics.
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { OPTIONS } from '../../../src/config.js';
+import { environmentVariables } from '../../../src/options.js';
 import { Metrics } from '../../../src/metrics.js';
-import { REPO } from '../paths.js';
 
-/** Every environment variable the CLI reads: the OPTIONS table's env twins plus the ones src/config.ts reads directly. */
+/** Every environment variable the CLI reads: the settings table's (src/options.ts). */
 export async function cliEnvNames(): Promise<Set<string>> {
-  const names = new Set(Object.values(OPTIONS).flatMap((option) => (option.env ? [option.env] : [])));
-  const source = await readFile(path.join(REPO, 'src', 'config.ts'), 'utf8');
-  for (const match of source.matchAll(/'(KEEPER_[A-Z_]+)'/g)) names.add(match[1]!);
-  return names;
+  return new Set(environmentVariables());
 }
 
 /** Every series name a live sidecar exposes on /metrics (histograms with their _bucket/_sum/_count). */

@@ -1,7 +1,5 @@
-// What every command gets: its config, a logger, output streams, and a way to reach the store.
-import { randomBytes } from 'node:crypto';
-import os from 'node:os';
-import type { Readable, Writable } from 'node:stream';
+// How a command reaches the store: the database (configured, or the embedded one started here),
+// connected and migrated, retried while unreachable; and the session's lease for one-shot writers.
 import { systemClock } from '../clock.js';
 import type { Config } from '../config.js';
 import { DEFAULT_LEASE_TTL_MS } from '../config.js';
@@ -11,23 +9,9 @@ import { settingsForUrl, type ConnectionSettings } from '../db/settings.js';
 import { migrate } from '../db/migrate.js';
 import { DatabaseUnreachableError, KeeperError, RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { leaseOwner } from '../lease.js';
 import { SessionStore, type Lease } from '../store.js';
-
-export interface Context {
-  config: Config;
-  log: Logger;
-  stdout: Writable;
-  stdin: Readable;
-}
-
-// host:pid alone is not unique: two containers with the same hostname (host networking, a fixed
-// hostname) both running as PID 1 would share it and take the lease from each other.
-const OWNER_NONCE = randomBytes(3).toString('hex');
-
-/** This process's identity as a lease owner: host:pid:nonce. */
-export function leaseOwner(): string {
-  return `${os.hostname()}:${process.pid}:${OWNER_NONCE}`;
-}
+import type { Context } from './command.js';
 
 /**
  * Connects, migrates, runs fn with the store, and always closes what it opened, including an
@@ -108,44 +92,4 @@ export async function withLease<T>(store: SessionStore, sessionId: string, fn: (
   } finally {
     await store.releaseLease(sessionId, lease);
   }
-}
-
-/** Writes one line of a command's result to stdout. */
-export function print(ctx: Context, line: string): void {
-  ctx.stdout.write(`${line}\n`);
-}
-
-export function printJson(ctx: Context, value: unknown): void {
-  ctx.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
-}
-
-/** Renders rows as aligned columns under a header. */
-export function table(header: string[], rows: string[][]): string {
-  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
-  return [line(header), ...rows.map(line)].join('\n');
-}
-
-/** Says at start whether contents are encrypted, and under which key id (never the key). */
-export function logEncryption(ctx: Context): void {
-  const keys = ctx.config.encryption;
-  const required = ctx.config.requireEncryption;
-  if (keys) {
-    ctx.log.info(
-      { encryption: 'on', keyId: keys.writer.id, keys: keys.keys.length, required },
-      `encryption at rest is on: new rows are encrypted with key id ${keys.writer.id}${required ? '; plaintext stored rows are refused (KEEPER_REQUIRE_ENCRYPTION)' : ''}`,
-    );
-  } else ctx.log.info({ encryption: 'off' }, 'encryption at rest is off: file contents are stored in plaintext (set KEEPER_ENCRYPTION_KEY to encrypt them)');
 }

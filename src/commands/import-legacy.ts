@@ -6,7 +6,9 @@ import { SnapshotBuilder } from '../incoming.js';
 import { isValidSessionId, quoteName, SESSION_ID_RULE } from '../names.js';
 import type { Snapshot } from '../snapshot.js';
 import { thinHistory } from './backup.js';
-import { print, printJson, withLease, withStore, type Context } from './context.js';
+import type { CommandSpec, Context } from './command.js';
+import { withLease, withStore } from './database.js';
+import { print, printJson } from './output.js';
 
 
 type Outcome =
@@ -80,3 +82,10 @@ function toSnapshot(data: unknown): Snapshot | string {
   }
   return builder.snapshot;
 }
+
+export const command: CommandSpec = {
+  name: 'import-legacy',
+  summary: "import sessions from the old system's whatsapp_sessions table (--all for every row)",
+  logTo: 'stderr',
+  run: importLegacyCommand,
+};

@@ -1,0 +1,43 @@
+// `history`: a session's retained generations and the retention schedule that keeps them.
+import { describeRetention } from '../retention.js';
+import type { CommandSpec, Context } from './command.js';
+import { withStore } from './database.js';
+import { formatBytes, print, printJson, table } from './output.js';
+
+export async function historyCommand(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  const { generations, now } = await withStore(ctx, async (store) => ({ generations: await store.history(config.sessionId), now: await store.databaseNow() }));
+  if (config.json) {
+    printJson(ctx, {
+      session_id: config.sessionId,
+      retention: { schedule: config.retention.text, keep: config.retention.keep },
+      generations: generations.map((g) => ({
+        generation: g.generation,
+        created_at: g.createdAt.toISOString(),
+        files_changed: g.filesChanged,
+        files_deleted: g.filesDeleted,
+        total_files: g.totalFiles,
+        total_bytes: g.totalBytes,
+        reason: g.reason,
+      })),
+    });
+  } else {
+    // The schedule as configured for this command (KEEPER_RETENTION / --retention): set it as the writers have it.
+    for (const line of describeRetention(generations, config.retention, now)) print(ctx, line);
+    print(
+      ctx,
+      table(
+        ['GENERATION', 'TIME', 'CHANGED', 'DELETED', 'FILES', 'BYTES', 'REASON'],
+        generations.map((g) => [String(g.generation), g.createdAt.toISOString(), String(g.filesChanged), String(g.filesDeleted), String(g.totalFiles), formatBytes(g.totalBytes), g.reason]),
+      ),
+    );
+  }
+  return 0;
+}
+
+export const command: CommandSpec = {
+  name: 'history',
+  summary: "list a session's retained generations",
+  logTo: 'stderr',
+  run: historyCommand,
+};

@@ -1,0 +1,48 @@
+// `import`: a tar (from stdin or --input) stored as a new generation, under the session's lease.
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import { readArchive } from '../archive.js';
+import { UsageError } from '../errors.js';
+import { reportBackup, thinHistory } from './backup.js';
+import type { CommandSpec, Context } from './command.js';
+import { withLease, withStore } from './database.js';
+
+export async function importCommand(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  const log = ctx.log.child({ component: 'import', session: config.sessionId });
+  const snapshot = await readArchive(await openInput(ctx));
+  log.info({ files: snapshot.files.size }, 'archive read and checked');
+  const result = await withStore(ctx, (store) =>
+    withLease(store, config.sessionId, (lease) =>
+      // The archive is the whole directory: stored files it lacks are recorded as deleted.
+      store.backup(config.sessionId, snapshot, { lease, allowReplace: config.allowReplace, reason: 'import', scope: null }),
+    ).then(async (outcome) => {
+      await thinHistory(store, config.retention, config.sessionId, log);
+      return outcome;
+    }),
+  );
+  return reportBackup(ctx, log, result, snapshot);
+}
+
+async function openInput(ctx: Context): Promise<Readable> {
+  const file = ctx.config.input;
+  if (file === null) {
+    if ((ctx.stdin as { isTTY?: boolean }).isTTY) throw new UsageError('no archive on stdin: pipe a tar in (baileys-keeper import < session.tar) or use --input FILE');
+    return ctx.stdin;
+  }
+  const stream = createReadStream(file);
+  await new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', (error: NodeJS.ErrnoException) =>
+      reject(new UsageError(`cannot read --input ${file} (${error.code ?? error.message}): check the path`, { cause: error })),
+    );
+  });
+  return stream;
+}
+
+export const command: CommandSpec = {
+  name: 'import',
+  summary: 'store a tar from stdin or --input FILE as a new generation',
+  logTo: 'stderr',
+  run: importCommand,
+};

@@ -1,0 +1,32 @@
+// `status`: the stored sessions, one line (or JSON object) each.
+import { sessionStatusJson } from '../store.js';
+import type { CommandSpec, Context } from './command.js';
+import { withStore } from './database.js';
+import { formatBytes, print, printJson, table } from './output.js';
+
+export async function statusCommand(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  const sessions = await withStore(ctx, (store) => store.status(config.sessionExplicit ? config.sessionId : null));
+  const rows = sessions.map(sessionStatusJson);
+  if (config.json) {
+    printJson(ctx, { sessions: rows });
+  } else if (rows.length === 0) {
+    print(ctx, 'no sessions stored yet');
+  } else {
+    print(
+      ctx,
+      table(
+        ['SESSION', 'GENERATION', 'LAST BACKUP', 'FILES', 'BYTES', 'REGISTERED', 'LEASE HOLDER'],
+        rows.map((r) => [r.session_id, String(r.generation), r.updated_at ?? '-', String(r.files), formatBytes(r.bytes), r.registered ? `yes (${r.phone})` : 'no', r.lease_holder ?? '-']),
+      ),
+    );
+  }
+  return 0;
+}
+
+export const command: CommandSpec = {
+  name: 'status',
+  summary: 'list sessions: generation, last backup, files, bytes, registered, lease holder',
+  logTo: 'stderr',
+  run: statusCommand,
+};

@@ -1,0 +1,40 @@
+// The text of `--help`: the command list, and each command's settings from the settings table.
+import type { CommandSpec } from './commands/command.js';
+import { settingsFor, type Setting } from './options.js';
+import { VERSION } from './version.js';
+
+/** `baileys-keeper --help`: what the tool is, its commands with their summaries, the exit codes. */
+export function usage(commands: Iterable<CommandSpec>): string {
+  const lines = [...commands].map((spec) => `  ${spec.name.padEnd(13)} ${spec.summary}`).join('\n');
+  return `baileys-keeper ${VERSION}: keeps a Baileys auth directory safe in PostgreSQL
+
+Usage: baileys-keeper <command> [options]
+
+Commands:
+${lines}
+
+Run 'baileys-keeper <command> --help' for its options.
+Exit codes: 0 ok, 1 error, 2 database unreachable, 3 nothing to restore / no such session,
+4 integrity failure, 64 usage error.`;
+}
+
+/** `baileys-keeper <command> --help`: its flags (with env twin and default), then its environment-only settings. */
+export function commandHelp(spec: CommandSpec): string {
+  const settings = settingsFor(spec.name);
+  const flags = settings.filter(([, setting]) => setting.flag).map(([name, setting]) => row(`--${name}${setting.value ? ` ${setting.value}` : ''}`, setting));
+  const envOnly = settings.filter(([, setting]) => !setting.flag).map(([, setting]) => row(envNames(setting).join(' | '), setting));
+  const sections = [`baileys-keeper ${spec.name}: ${spec.summary}`, `Options:\n${flags.join('\n')}`];
+  if (envOnly.length > 0) sections.push(`Environment only:\n${envOnly.join('\n')}`);
+  return sections.join('\n\n');
+}
+
+/** The variables a setting is read from: its twin, then the alternatives. */
+export function envNames(setting: Setting): string[] {
+  return [...(setting.env ? [setting.env] : []), ...(setting.envAlternatives ?? [])];
+}
+
+function row(label: string, setting: Setting): string {
+  const notes = [...(setting.flag && setting.env ? [`env ${setting.env}`] : []), ...(setting.kind === 'string' ? [`default ${setting.default}`] : [])];
+  const text = `${setting.help}${notes.length > 0 ? ` [${notes.join('; ')}]` : ''}`;
+  return label.length < 26 ? `  ${label.padEnd(26)} ${text}` : `  ${label}\n  ${' '.repeat(26)} ${text}`;
+}
