@@ -1,7 +1,7 @@
 // Forward-only numbered migrations (sql/NNNN_name.sql, embedded at build time), each in its own transaction.
 import { DatabaseUnreachableError } from '../errors.js';
 import type { Database } from './connection.js';
-import { MIGRATIONS } from './migrations.generated.js';
+import { MIGRATIONS } from '../generated/migrations.js';
 
 // Key for pg_advisory_xact_lock: a transaction-level lock, so it also works behind PgBouncer in
 // transaction mode. It serialises migrators of the same schema; different schemas do not wait.
