@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MIGRATIONS } from '../../src/db/migrations.generated.js';
+import { MIGRATIONS } from '../../src/generated/migrations.js';
 import { writeSession } from '../support/baileys.js';
 import { ChurnBot } from '../support/churn.js';
 import { cliEnv, runCli } from '../support/cli.js';
