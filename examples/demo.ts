@@ -4,7 +4,7 @@
 //     every change it writes within about a second, with metrics on http://127.0.0.1:9464/metrics.
 //  3. Ctrl-C: the bot stops, the keeper stores its last writes. Run `npm start` again: the login
 //     comes back from PostgreSQL instead of a QR scan.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,20 +30,38 @@ const listen = process.env['DEMO_LISTEN'] ?? '127.0.0.1:9464';
 
 const say = (line: string) => process.stdout.write(`\x1b[36m[demo]\x1b[0m ${line}\n`);
 
+let running: ChildProcess | null = null;
+let stopped = false;
+
 function keeper(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [cli, ...args], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+    running = child;
     if (seconds > 0) setTimeout(() => child.kill('SIGTERM'), seconds * 1000);
-    child.once('close', (code) => resolve(code ?? 1));
+    child.once('close', (code) => {
+      running = null;
+      resolve(code ?? 1);
+    });
   });
 }
 
-// Ctrl-C reaches the whole process group: `run` passes it to the bot and does the final backup,
-// and this script stays to show the result.
-process.on('SIGINT', () => undefined);
+// Ctrl-C reaches the whole process group: `run` passes it to the bot and does the final backup, and
+// this script stays to show the result and stop PostgreSQL. SIGTERM and SIGHUP (a process manager,
+// `timeout`, a closed terminal) reach only this process: it passes them on as SIGTERM and does the same.
+process.on('SIGINT', () => (stopped = true));
+for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+  process.on(signal, () => {
+    stopped = true;
+    running?.kill('SIGTERM');
+  });
+}
 await mkdir(dataDir, { recursive: true });
 await chmod(dataDir, 0o755);
 const server = await startEmbedded(dataDir, createLogger('warn', 'stdout'));
+if (stopped) {
+  await server.stop();
+  process.exit(143);
+}
 const env = { ...process.env, DATABASE_URL: server.url, KEEPER_DIR: authDir, KEEPER_SESSION_ID: 'demo', KEEPER_LOG_LEVEL: 'info' };
 say(`PostgreSQL (embedded) is running; its data lives in ${dataDir}`);
 say('deploy: a new container, so the bot directory starts empty');
@@ -55,4 +73,5 @@ await keeper(['status'], { ...env, KEEPER_LOG_LEVEL: 'error' });
 await keeper(['history'], { ...env, KEEPER_LOG_LEVEL: 'error' });
 say('run `npm start` again: the directory is wiped and the login comes back from PostgreSQL');
 await server.stop();
+say('PostgreSQL (embedded) stopped');
 process.exit(code);
