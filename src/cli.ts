@@ -8,6 +8,7 @@ import { ExitCode, KeeperError, UsageError } from './errors.js';
 import { commandHelp, usage } from './help.js';
 import { createLogger } from './log.js';
 import { COMMANDS, type Command } from './options.js';
+import { didYouMean } from './suggest.js';
 import { VERSION } from './version.js';
 
 /** Runs the CLI and resolves to the process exit code; never throws. */
@@ -17,6 +18,12 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     process.stderr.write(`${usage(COMMAND_SPECS.values())}\n`);
     return ExitCode.usage;
   }
+  if (word === 'help' && rest[0] !== undefined) {
+    const spec = COMMAND_SPECS.get(rest[0] as Command);
+    if (!spec) return unknownCommand(rest[0]);
+    process.stdout.write(`${commandHelp(spec)}\n`);
+    return ExitCode.ok;
+  }
   if (word === '--help' || word === '-h' || word === 'help') {
     process.stdout.write(`${usage(COMMAND_SPECS.values())}\n`);
     return ExitCode.ok;
@@ -25,10 +32,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     process.stdout.write(`${VERSION}\n`);
     return ExitCode.ok;
   }
-  if (!(COMMANDS as readonly string[]).includes(word)) {
-    process.stderr.write(`baileys-keeper: unknown command ${JSON.stringify(word)}\n\n${usage(COMMAND_SPECS.values())}\n`);
-    return ExitCode.usage;
-  }
+  if (!(COMMANDS as readonly string[]).includes(word)) return unknownCommand(word);
   const command = word as Command;
   const spec = COMMAND_SPECS.get(command)!;
   if (wantsHelp(rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest)) {
@@ -43,13 +47,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     process.stderr.write(`baileys-keeper: ${(error as Error).message}\n`);
     return error instanceof KeeperError ? error.exitCode : ExitCode.usage;
   }
-  const log = createLogger(config.logLevel, spec.logTo);
+  const log = createLogger(config.logLevel, spec.logTo, config.logFormat);
   try {
     return await spec.run({ config, log, stdout: process.stdout, stdin: process.stdin });
   } catch (error) {
     if (error instanceof KeeperError) {
       log.error({ exitCode: error.exitCode, ...(log.isLevelEnabled('debug') ? { err: error } : {}) }, error.message);
-      if (error instanceof UsageError) process.stderr.write(`baileys-keeper: ${error.message}\n`);
+      // Said once per stream: a role logs to stdout, so a person at a terminal also gets it on stderr.
+      if (error instanceof UsageError && spec.logTo === 'stdout') process.stderr.write(`baileys-keeper: ${error.message}\n`);
       return error.exitCode;
     }
     log.error(
@@ -58,6 +63,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     );
     return ExitCode.unexpected;
   }
+}
+
+/** Exit 64 for a word that is no command, with the nearest command when it looks like a typo. */
+function unknownCommand(word: string): number {
+  const near = didYouMean(word, COMMANDS);
+  const hint = near ? `: did you mean '${near}'?` : '';
+  process.stderr.write(`baileys-keeper: unknown command ${JSON.stringify(word)}${hint}\n\n${usage(COMMAND_SPECS.values())}\n`);
+  return ExitCode.usage;
 }
 
 const exitCode = await main(process.argv.slice(2), process.env);

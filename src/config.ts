@@ -6,6 +6,7 @@ import { decodeKey, KEY_ID_PATTERN, KeyRing, makeKey, type EncryptionKey } from 
 import { connectionSettings, type ConnectionSettings } from './db/settings.js';
 import { UsageError } from './errors.js';
 import { isValidSessionId, SESSION_ID_RULE } from './names.js';
+import { didYouMean } from './suggest.js';
 import { CONTENT_COMMANDS, RETAINERS, SETTINGS, settingsFor, type Command, type Setting } from './options.js';
 
 import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from './retention.js';
@@ -36,6 +37,8 @@ export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_LEGACY_TABLE = 'whatsapp_sessions';
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export interface Config {
@@ -50,6 +53,8 @@ export interface Config {
   readonly dir: string;
   readonly schema: string;
   readonly logLevel: string;
+  /** --log-format / KEEPER_LOG_FORMAT; null: pretty when the log stream is a terminal, else json. */
+  readonly logFormat: LogFormat | null;
   readonly json: boolean;
   /** How long to retry an unreachable database, ms. */
   readonly waitMs: number;
@@ -136,6 +141,10 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new UsageError(`invalid log level ${JSON.stringify(logLevel)}: use one of ${LOG_LEVELS.join(', ')}`);
   }
+  const logFormatRaw = read('log-format');
+  if (logFormatRaw !== undefined && !(LOG_FORMATS as readonly string[]).includes(logFormatRaw)) {
+    throw new UsageError(`invalid --log-format / KEEPER_LOG_FORMAT ${JSON.stringify(logFormatRaw)}: use json or pretty`);
+  }
   const encryption = readEncryptionKeys(env);
   if (command === 'rekey' && encryption === null) {
     throw new UsageError('rekey re-encrypts under the newest key, but no key is configured: set KEEPER_ENCRYPTION_KEYS=new:BASE64,old:BASE64 (the first one writes)');
@@ -173,6 +182,7 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     dir: path.resolve(cwd, read('dir') ?? DEFAULT_DIR),
     schema,
     logLevel,
+    logFormat: (logFormatRaw as LogFormat | undefined) ?? null,
     json: bool('json'),
     waitMs: int('wait', DEFAULT_WAIT_SECONDS, 0) * 1000,
     leaseWaitMs: int('lease-wait', DEFAULT_LEASE_WAIT_SECONDS, 0) * 1000,
@@ -308,9 +318,23 @@ function parseFlags(command: Command, argv: readonly string[]): Record<string, s
     return values as Record<string, string | boolean | undefined>;
   } catch (error) {
     if (error instanceof UsageError) throw error;
+    const unknown = (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(-{1,2}[^']+)'/.exec(String(error)) : null;
+    if (unknown) throw new UsageError(`${unknownFlag(command, unknown[1]!, accepted.map(([name]) => name))}; see 'baileys-keeper ${command} --help'`, { cause: error });
     const message = error instanceof Error ? error.message : String(error);
     throw new UsageError(`${message.replace(/\. To specify a positional argument.*$/, '')}; see 'baileys-keeper ${command} --help'`, { cause: error });
   }
+}
+
+/** What is wrong with a flag `command` does not take: a typo of one it takes, or another command's flag. */
+function unknownFlag(command: Command, flag: string, accepted: readonly string[]): string {
+  const name = flag.replace(/^-+/, '').split('=')[0]!;
+  const takenBy = (setting: Setting | undefined) => (setting?.flag && setting.commands ? setting.commands.join(', ') : null);
+  if (takenBy(settingOf(name))) return `'${command}' does not take --${name} (it is an option of ${takenBy(settingOf(name))})`;
+  const flags = Object.keys(SETTINGS).filter((other) => settingOf(other)!.flag);
+  const near = didYouMean(name, accepted) ?? didYouMean(name, flags);
+  if (near === null) return `unknown option ${flag}`;
+  if (accepted.includes(near)) return `unknown option ${flag} (did you mean --${near}?)`;
+  return `unknown option ${flag} (--${near} is an option of ${takenBy(settingOf(near)) ?? 'other commands'}, not of '${command}')`;
 }
 
 function settingOf(name: string): Setting | undefined {

@@ -81,6 +81,13 @@ export const SETTINGS = {
     default: 'info',
     help: 'trace, debug, info, warn, error, fatal or silent',
   }),
+  'log-format': setting({
+    kind: 'string',
+    env: 'KEEPER_LOG_FORMAT',
+    value: 'FORMAT',
+    default: 'pretty on a terminal, else json',
+    help: 'json (one object a line) or pretty (human-readable, through pino-pretty)',
+  }),
   json: setting({ kind: 'boolean', default: 'off', help: 'machine-readable output' }),
   help: setting({ kind: 'boolean', default: 'off', help: 'show help' }),
   wait: setting({

@@ -1,0 +1,71 @@
+// The command line as a person meets it: help with defaults and env twins, "did you mean" for typos,
+// --version, a usage error said once, and logs readable on a terminal (pino-pretty) but JSON in a pipe.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { runCli } from '../support/cli.js';
+import { CLI, REPO } from '../support/paths.js';
+
+const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('KEEPER_') && key !== 'DATABASE_URL'));
+
+describe('the command line', () => {
+  it('help COMMAND and COMMAND --help show every flag with its env twin and default, and env-only settings', async () => {
+    const viaHelp = await runCli(['help', 'sidecar'], { env });
+    const viaFlag = await runCli(['sidecar', '--help'], { env });
+    assert.equal(viaHelp.code, 0);
+    assert.equal(viaHelp.stdout, viaFlag.stdout);
+    assert.match(viaHelp.stdout, /--debounce MS +back up after this long without changes, ms \[env KEEPER_DEBOUNCE_MS; default 1000\]/);
+    assert.match(viaHelp.stdout, /Environment only:\n {2}KEEPER_API_TOKEN \| KEEPER_API_TOKEN_FILE/);
+    assert.doesNotMatch(viaHelp.stdout, /--force/, 'a flag of another command is not listed');
+  });
+
+  it('suggests the command or flag a typo meant, and exits 64', async () => {
+    const command = await runCli(['restor'], { env });
+    assert.equal(command.code, 64);
+    assert.match(command.stderr, /unknown command "restor": did you mean 'restore'\?/);
+    const help = await runCli(['help', 'sidecr'], { env });
+    assert.equal(help.code, 64);
+    assert.match(help.stderr, /did you mean 'sidecar'\?/);
+    const flag = await runCli(['status', '--sesion', 'x'], { env });
+    assert.equal(flag.code, 64);
+    assert.match(flag.stderr, /unknown option --sesion \(did you mean --session\?\); see 'baileys-keeper status --help'/);
+    const elsewhere = await runCli(['backup', '--force'], { env });
+    assert.equal(elsewhere.code, 64);
+    assert.match(elsewhere.stderr, /'backup' does not take --force \(it is an option of restore\)/);
+    const far = await runCli(['status', '--zzzzzz'], { env });
+    assert.match(far.stderr, /unknown option --zzzzzz; see/);
+    assert.doesNotMatch(far.stderr, /did you mean/);
+  });
+
+  it('--version prints the package version', async () => {
+    const { version } = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+    for (const args of [['--version'], ['version']]) assert.equal((await runCli(args, { env })).stdout, `${version}\n`);
+  });
+
+  it('says a usage error once', async () => {
+    const result = await runCli(['delete', '--session', 'alpha'], { env });
+    assert.equal(result.code, 64);
+    assert.equal(result.stderr.match(/add --yes to confirm/g)?.length, 1, result.stderr);
+  });
+
+  it('logs JSON in a pipe, pino-pretty lines with --log-format pretty, and refuses other formats', async () => {
+    const json = await runCli(['delete', '--session', 'alpha'], { env });
+    assert.equal(JSON.parse(json.stderr.trim()).level, 'error');
+    const pretty = await runCli(['delete', '--session', 'alpha', '--log-format', 'pretty'], { env });
+    assert.match(pretty.stderr, /^\[\d\d:\d\d:\d\d\.\d{3}\] ERROR: deleting session alpha and its whole history cannot be undone: add --yes/m);
+    assert.throws(() => JSON.parse(pretty.stderr.trim()));
+    const bad = await runCli(['status', '--log-format', 'xml'], { env });
+    assert.equal(bad.code, 64);
+    assert.match(bad.stderr, /invalid --log-format \/ KEEPER_LOG_FORMAT "xml": use json or pretty/);
+  });
+
+  it('logs pretty by default on a terminal (a real pseudo-terminal, through script(1))', async () => {
+    const command = `${process.execPath} ${CLI} delete --session alpha`;
+    const { stdout } = await promisify(execFile)('script', ['-qec', command, '/dev/null'], { env }).catch((error: { stdout: string }) => error);
+    assert.match(stdout, /ERROR.*add --yes to confirm/);
+    assert.doesNotMatch(stdout, /"level":/);
+  });
+});
