@@ -9,7 +9,7 @@ import { restoreCommand } from './commands/restore.js';
 import { runCommand } from './commands/run.js';
 import { sidecarCommand } from './commands/sidecar.js';
 import { COMMANDS, loadConfig, OPTIONS, wantsHelp, type Command } from './config.js';
-import { describeError } from './db/connection.js';
+import { describeError } from './db/errors.js';
 import { ExitCode, KeeperError, UsageError } from './errors.js';
 import { createLogger, type LogStream } from './log.js';
 import { VERSION } from './version.js';

@@ -1,7 +1,7 @@
 // Keeps the session's single-writer lease: acquires it, renews it every third of its TTL, stands by
 // while another process holds it, and says at once when it is lost so writes stop.
 import type { Clock } from './clock.js';
-import { describeError } from './db/connection.js';
+import { describeError } from './db/errors.js';
 import type { Logger } from './log.js';
 import type { Lease, SessionStore } from './store.js';
 

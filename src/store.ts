@@ -1,7 +1,7 @@
 // The session store: backups as fenced generations, restore points, history, verification, leases.
 import { CREDS_FILE, maskJid, parseCreds } from './creds.js';
 import { markerMac, sameDigest, type KeyRing } from './crypto.js';
-import type { Database, Queryable } from './db/connection.js';
+import type { Database, Queryable } from './db/pool.js';
 import * as q from './db/queries.js';
 import type { FileVersion, GenerationRow, SessionSummary, StoredFileVersion } from './db/queries.js';
 import { IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';

@@ -1,5 +1,5 @@
 // Every SQL statement the keeper runs, one named function each. `db.schema` is the quoted schema.
-import type { Database, Queryable } from './connection.js';
+import type { Database, Queryable } from './pool.js';
 
 export interface SessionRow {
   sessionId: string;
