@@ -21,14 +21,18 @@ export const RETRY_MAX_MS = 5_000;
 /** An idle pooled connection is closed after this long, ms. */
 const IDLE_TIMEOUT_MS = 30_000;
 
-/** Anything that runs a query: the pool or a client inside a transaction. */
+/**
+ * Anything that runs a query in the keeper's schema: the database (each query on any pooled connection)
+ * or one transaction (every query on its connection). Query functions take only this.
+ */
 export interface Queryable {
+  /** The keeper's schema, already quoted for use in SQL text. */
+  readonly schema: string;
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
 }
 
 export interface Database extends Queryable {
-  /** The keeper's schema, already quoted for use in SQL text. */
-  readonly schema: string;
+  /** The keeper's schema as configured (unquoted), e.g. for advisory lock keys and messages. */
   readonly schemaName: string;
   /**
    * Runs fn inside BEGIN … COMMIT on one connection; rolls back if it throws. `snapshot`: a read-only
@@ -163,7 +167,11 @@ class PoolDatabase implements Database {
     client.on('error', onError);
     try {
       await client.query(mode === 'snapshot' ? 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY' : 'BEGIN');
-      const result = await fn(client);
+      const tx: Queryable = {
+        schema: this.schema,
+        query: <R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]) => client.query<R>(text, values),
+      };
+      const result = await fn(tx);
       await client.query('COMMIT');
       return result;
     } catch (error) {
