@@ -2,7 +2,7 @@
 // ciphertext bound to (session, name, generation that wrote it) with a keyed hash. Every row is
 // opened through here, so restore, export, the API and verify apply the same checks.
 import { decrypt, encrypt, keyedHash, sameDigest, type KeyRing } from './crypto.js';
-import type { StoredDigest, StoredFileVersion } from './db/queries.js';
+import type { StoredDigest, StoredFileVersion } from './db/queries/files.js';
 import { invalidNameReason, quoteName } from './names.js';
 import { sha256 } from './snapshot.js';
 

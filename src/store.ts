@@ -2,8 +2,17 @@
 import { CREDS_FILE, maskJid, parseCreds } from './creds.js';
 import { markerMac, sameDigest, type KeyRing } from './crypto.js';
 import type { Database, Queryable } from './db/pool.js';
-import * as q from './db/queries.js';
-import type { FileVersion, GenerationRow, SessionSummary, StoredFileVersion } from './db/queries.js';
+import {
+  closeFiles, currentHashes, currentHashesOf, currentPlaintextVersions, deleteInvisibleFiles, fileVersionsPage, filesAt, hasVersions,
+  insertFiles, reencryptVersions, versionsNotUnderKey, type FileVersion, type StoredDigest, type StoredFileVersion,
+} from './db/queries/files.js';
+import {
+  databaseNow, deleteGenerations, generationAtTime, generationTimes, getGeneration, insertGeneration, listGenerations, type GenerationRow,
+} from './db/queries/generations.js';
+import {
+  acquireLease, deleteSession, ensureSession, getEncryptionMarker, getSession, listSessions, lockSession, releaseLease, renewLease,
+  setEncryptionMarker, setHead, setRegisteredJid, type EncryptionMarker, type SessionSummary,
+} from './db/queries/sessions.js';
 import { IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
 import { quoteName } from './names.js';
 import { hintsOf, openRow, PLAINTEXT_ANYWHERE, plaintextNowhere, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure } from './rows.js';
@@ -72,7 +81,7 @@ interface MarkerState {
   problem: string | null;
   missingKey: string | null;
   /** The stored marker when it verifies (or cannot be checked, without keys). */
-  marker: q.EncryptionMarker | null;
+  marker: EncryptionMarker | null;
   /** No marker and no encrypted row: the session has never been written encrypted. */
   neverEncrypted: boolean;
 }
@@ -117,14 +126,14 @@ export class SessionStore {
   async backup(sessionId: string, snapshot: Snapshot, options: BackupOptions): Promise<BackupResult> {
     const db = this.db;
     return db.transaction(async (tx) => {
-      const session = await q.lockSession(tx, sessionId);
+      const session = await lockSession(tx, sessionId);
       if (!session || session.leaseOwner !== options.lease.owner || session.leaseToken !== options.lease.token || !session.leaseLive) {
         throw new LeaseLostError(
           `the lease on session ${sessionId} is no longer held by ${options.lease.owner} (token ${options.lease.token}); nothing was written`,
         );
       }
       // With a scope (the sidecar's dirty names) only those hashes are read: cost follows the change.
-      const stored = options.scope ? await q.currentHashesOf(tx, sessionId, [...options.scope]) : await q.currentHashes(tx, sessionId);
+      const stored = options.scope ? await currentHashesOf(tx, sessionId, [...options.scope]) : await currentHashes(tx, sessionId);
       const changed: PlainFile[] = [...snapshot.files.values()].filter((file) => !this.isStored(sessionId, file, stored.get(file.name)));
       const considered = options.scope ?? stored.keys();
       const deleted = [...considered].filter((name) => stored.has(name) && !snapshot.files.has(name) && !snapshot.held.has(name));
@@ -132,7 +141,7 @@ export class SessionStore {
       // The first encrypted generation also re-stores, encrypted, every plaintext head file this
       // snapshot does not cover (out of scope, or held as torn): from it on, nothing visible is plaintext.
       const startsEncryption = this.keys !== null && marker.neverEncrypted;
-      if (startsEncryption && this.options.requireEncryption && (await q.hasVersions(tx, sessionId, false))) {
+      if (startsEncryption && this.options.requireEncryption && (await hasVersions(tx, sessionId, false))) {
         // Under the setting a session is encrypted from its first backup. Plaintext rows without a
         // marker are either a session never encrypted or one stripped to plaintext in the database;
         // starting encryption over them would make the latter look genuine.
@@ -167,9 +176,9 @@ export class SessionStore {
       }
 
       const generation = session.headGeneration + 1;
-      const previous = session.headGeneration > 0 ? await q.getGeneration(tx, sessionId, session.headGeneration) : null;
-      const closed = await q.closeFiles(tx, sessionId, [...changed.map((f) => f.name), ...deleted], generation);
-      await q.insertFiles(
+      const previous = session.headGeneration > 0 ? await getGeneration(tx, sessionId, session.headGeneration) : null;
+      const closed = await closeFiles(tx, sessionId, [...changed.map((f) => f.name), ...deleted], generation);
+      await insertFiles(
         tx,
         sessionId,
         generation,
@@ -177,7 +186,7 @@ export class SessionStore {
       );
       const totalFiles = (previous?.totalFiles ?? 0) - closed.files + changed.length;
       const totalBytes = (previous?.totalBytes ?? 0) - closed.bytes + changed.reduce((sum, file) => sum + file.content.length, 0);
-      await q.insertGeneration(tx, sessionId, {
+      await insertGeneration(tx, sessionId, {
         generation,
         reason: options.reason,
         filesChanged: changed.length,
@@ -185,7 +194,7 @@ export class SessionStore {
         totalFiles,
         totalBytes,
       });
-      await q.setHead(tx, sessionId, generation, this.storedJid(registeredJid));
+      await setHead(tx, sessionId, generation, this.storedJid(registeredJid));
       if (startsEncryption) await this.writeMarker(tx, sessionId, generation);
       return { kind: 'success', generation, changed: changed.length, deleted: deleted.length, totalFiles, totalBytes, registered: registeredJid !== null };
     });
@@ -203,7 +212,7 @@ export class SessionStore {
   async thin(sessionId: string, policy: RetentionPolicy, options: { now?: Date; sweepAll?: boolean } = {}): Promise<ThinResult> {
     const db = this.db;
     const { at, dated } = await db.transaction(
-      async (tx) => ({ at: options.now ?? (await q.databaseNow(tx)), dated: await q.generationTimes(tx, sessionId) }),
+      async (tx) => ({ at: options.now ?? (await databaseNow(tx)), dated: await generationTimes(tx, sessionId) }),
       'snapshot',
     );
     const retained = retainedGenerations(dated, policy, at);
@@ -215,17 +224,17 @@ export class SessionStore {
       result.transactions++;
       result.generations += await db.transaction(async (tx) => {
         // Serialised with backups of this session, which lock the same row, for a few milliseconds.
-        await q.lockSession(tx, sessionId);
-        return q.deleteGenerations(tx, sessionId, batch);
+        await lockSession(tx, sessionId);
+        return deleteGenerations(tx, sessionId, batch);
       });
     }
     for (;;) {
       result.transactions++;
       const deleted = await db.transaction(async (tx) => {
-        await q.lockSession(tx, sessionId);
+        await lockSession(tx, sessionId);
         // The versions this pass's deletions could have orphaned; sweepAll: any (an interrupted pass's too).
         const [low, high] = options.sweepAll || doomed.length === 0 ? [0, Number.MAX_SAFE_INTEGER] : [doomed[0]!, doomed.at(-1)!];
-        return q.deleteInvisibleFiles(tx, sessionId, low, high, THIN_BATCH_FILES);
+        return deleteInvisibleFiles(tx, sessionId, low, high, THIN_BATCH_FILES);
       });
       result.files += deleted;
       if (deleted < THIN_BATCH_FILES) return result;
@@ -243,18 +252,18 @@ export class SessionStore {
     return db.transaction(async (tx) => {
       let generation: GenerationRow | null;
       if (point.generation != null) {
-        generation = await q.getGeneration(tx, sessionId, point.generation);
+        generation = await getGeneration(tx, sessionId, point.generation);
         if (!generation) throw new NothingToRestoreError(`generation ${point.generation} of session ${sessionId} is not retained; ${await retainedRange(tx, sessionId)}`);
       } else if (point.at != null) {
-        generation = await q.generationAtTime(tx, sessionId, point.at);
+        generation = await generationAtTime(tx, sessionId, point.at);
         if (!generation) throw new NothingToRestoreError(`session ${sessionId} has no retained generation at or before ${point.at.toISOString()}; ${await retainedRange(tx, sessionId)}`);
       } else {
-        const session = await q.getSession(tx, sessionId);
+        const session = await getSession(tx, sessionId);
         if (!session || session.headGeneration === 0) return null;
-        generation = await q.getGeneration(tx, sessionId, session.headGeneration);
+        generation = await getGeneration(tx, sessionId, session.headGeneration);
         if (!generation) return null;
       }
-      const rows = await q.filesAt(tx, sessionId, generation.generation);
+      const rows = await filesAt(tx, sessionId, generation.generation);
       const rule = this.readRule(await this.markerState(tx, sessionId));
       const files: PlainFile[] = [];
       const failures: RowFailure[] = [];
@@ -302,7 +311,7 @@ export class SessionStore {
     let after: { name: string; generationFrom: number } | null = null;
     for (;;) {
       const page = await db.transaction(async (tx) => {
-        const session = await q.lockSession(tx, sessionId);
+        const session = await lockSession(tx, sessionId);
         if (!session) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
         const marker = await this.markerState(tx, sessionId);
         // rekey authenticates the marker anew at its end: over a damaged one that would erase the evidence.
@@ -316,8 +325,8 @@ export class SessionStore {
               'which stores the head encrypted; then rekey re-encrypts the older, plaintext history',
           );
         }
-        if (after === null && session.registeredJid !== null) await q.setRegisteredJid(tx, sessionId, this.storedJid(session.registeredJid));
-        const rows = await q.versionsNotUnderKey(tx, sessionId, keys.writer.id, after, batchRows);
+        if (after === null && session.registeredJid !== null) await setRegisteredJid(tx, sessionId, this.storedJid(session.registeredJid));
+        const rows = await versionsNotUnderKey(tx, sessionId, keys.writer.id, after, batchRows);
         const updates = rows.map((row) => {
           // Plaintext is re-encrypted only where it is the session's history from before encryption.
           const opened = openRow(keys, sessionId, row, this.readRule(marker));
@@ -331,7 +340,7 @@ export class SessionStore {
           const sealed = sealRow(keys, sessionId, row.generationFrom, { name: row.name, content: opened.content });
           return { name: row.name, generationFrom: row.generationFrom, content: sealed.content, digest: sealed.sha256, keyId: sealed.keyId! };
         });
-        await q.reencryptVersions(tx, sessionId, updates);
+        await reencryptVersions(tx, sessionId, updates);
         return rows;
       });
       rewritten += page.length;
@@ -340,11 +349,11 @@ export class SessionStore {
       after = { name: last.name, generationFrom: last.generationFrom };
     }
     await db.transaction(async (tx) => {
-      await q.lockSession(tx, sessionId);
+      await lockSession(tx, sessionId);
       const marker = await this.markerState(tx, sessionId);
       // With no plaintext left, no plaintext row can be genuine any more: the marker drops to 1. Either
       // way it is authenticated under the newest key, so the old key can go.
-      if (!(await q.hasVersions(tx, sessionId, false))) await this.writeMarker(tx, sessionId, 1);
+      if (!(await hasVersions(tx, sessionId, false))) await this.writeMarker(tx, sessionId, 1);
       else if (marker.marker) await this.writeMarker(tx, sessionId, marker.marker.generation);
     });
     return { rewritten, keyId: keys.writer.id };
@@ -353,22 +362,22 @@ export class SessionStore {
   /** Retained generations, newest first. */
   async history(sessionId: string, limit: number | null = null): Promise<GenerationRow[]> {
     await this.requireSession(sessionId);
-    return q.listGenerations(this.db, sessionId, limit);
+    return listGenerations(this.db, sessionId, limit);
   }
 
   /** The database's clock, which stamps generations: retention ages are measured on it. */
   databaseNow(): Promise<Date> {
-    return q.databaseNow(this.db);
+    return databaseNow(this.db);
   }
 
   /** One session with its head's totals, or null when it does not exist. */
   async summary(sessionId: string): Promise<SessionSummary | null> {
-    return (await q.listSessions(this.db, sessionId))[0] ?? null;
+    return (await listSessions(this.db, sessionId))[0] ?? null;
   }
 
   /** Every session (or one) with its head's totals. */
   async status(sessionId: string | null): Promise<SessionSummary[]> {
-    const sessions = await q.listSessions(this.db, sessionId);
+    const sessions = await listSessions(this.db, sessionId);
     if (sessionId !== null && sessions.length === 0) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
     return sessions;
   }
@@ -377,12 +386,12 @@ export class SessionStore {
   async delete(sessionId: string): Promise<void> {
     const db = this.db;
     await db.transaction(async (tx) => {
-      const session = await q.lockSession(tx, sessionId);
+      const session = await lockSession(tx, sessionId);
       if (!session) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
       if (session.leaseLive) {
         throw new RefusedError(`session ${sessionId} is in use by ${session.leaseOwner} (lease until ${session.leaseExpiresAt?.toISOString()}): stop that sidecar first`);
       }
-      await q.deleteSession(tx, sessionId);
+      await deleteSession(tx, sessionId);
     });
   }
 
@@ -404,22 +413,22 @@ export class SessionStore {
 
   /** Takes the session's lease (creating the session row if needed); null when another live holder has it. */
   async acquireLease(sessionId: string, owner: string, ttlMs: number): Promise<(Lease & { expiresAt: Date }) | null> {
-    await q.ensureSession(this.db, sessionId);
-    const taken = await q.acquireLease(this.db, sessionId, owner, ttlMs);
+    await ensureSession(this.db, sessionId);
+    const taken = await acquireLease(this.db, sessionId, owner, ttlMs);
     return taken ? { owner, ...taken } : null;
   }
 
   async renewLease(sessionId: string, lease: Lease, ttlMs: number): Promise<Date | null> {
-    return q.renewLease(this.db, sessionId, lease.owner, lease.token, ttlMs);
+    return renewLease(this.db, sessionId, lease.owner, lease.token, ttlMs);
   }
 
   async releaseLease(sessionId: string, lease: Lease): Promise<boolean> {
-    return q.releaseLease(this.db, sessionId, lease.owner, lease.token);
+    return releaseLease(this.db, sessionId, lease.owner, lease.token);
   }
 
   /** Who holds the session's lease right now, or null. */
   async leaseHolder(sessionId: string): Promise<{ owner: string; expiresAt: Date } | null> {
-    const session = await q.getSession(this.db, sessionId);
+    const session = await getSession(this.db, sessionId);
     return session?.leaseLive && session.leaseOwner && session.leaseExpiresAt ? { owner: session.leaseOwner, expiresAt: session.leaseExpiresAt } : null;
   }
 
@@ -427,7 +436,7 @@ export class SessionStore {
   private async *everyVersion(tx: Queryable, sessionId: string, pageSize = 500): AsyncGenerator<StoredFileVersion> {
     let after: { name: string; generationFrom: number } | null = null;
     for (;;) {
-      const page = await q.fileVersionsPage(tx, sessionId, after, pageSize);
+      const page = await fileVersionsPage(tx, sessionId, after, pageSize);
       yield* page;
       const last = page.at(-1);
       if (!last || page.length < pageSize) return;
@@ -436,7 +445,7 @@ export class SessionStore {
   }
 
   /** False when `file` must be stored (new, changed, or plaintext while encryption is on). */
-  private isStored(sessionId: string, file: PlainFile, stored: q.StoredDigest | undefined): boolean {
+  private isStored(sessionId: string, file: PlainFile, stored: StoredDigest | undefined): boolean {
     if (!stored) return false;
     try {
       return storedMatches(this.keys, sessionId, file.name, file.content, stored);
@@ -473,7 +482,7 @@ export class SessionStore {
     }
     const visible = (version: { generationFrom: number; generationTo: number | null }, g: number) =>
       version.generationFrom <= g && (version.generationTo === null || version.generationTo > g);
-    const older = (await q.listGenerations(tx, sessionId, null)).filter((row) => row.generation < generation);
+    const older = (await listGenerations(tx, sessionId, null)).filter((row) => row.generation < generation);
     const good = older.find(
       (row) => !bad.some((version) => visible(version, row.generation)) && spans.filter((span) => visible(span, row.generation)).length === row.totalFiles,
     );
@@ -488,7 +497,7 @@ export class SessionStore {
    * without any key) nothing else tells a genuine plaintext row from one written by hand.
    */
   private async markerState(tx: Queryable, sessionId: string): Promise<MarkerState> {
-    const marker = await q.getEncryptionMarker(tx, sessionId);
+    const marker = await getEncryptionMarker(tx, sessionId);
     const broken = (problem: string, missingKey: string | null = null): MarkerState => ({
       // No plaintext row is trusted; encrypted rows still authenticate themselves.
       rule: { until: 0, because: `the encryption marker of session ${sessionId} ${problem}` },
@@ -498,7 +507,7 @@ export class SessionStore {
       neverEncrypted: false,
     });
     if (marker === null) {
-      if (!(await q.hasVersions(tx, sessionId, true))) return { rule: PLAINTEXT_ANYWHERE, problem: null, missingKey: null, marker: null, neverEncrypted: true };
+      if (!(await hasVersions(tx, sessionId, true))) return { rule: PLAINTEXT_ANYWHERE, problem: null, missingKey: null, marker: null, neverEncrypted: true };
       return broken('is missing although encrypted rows exist (removed by someone with database access)');
     }
     const valid: MarkerState = {
@@ -518,14 +527,14 @@ export class SessionStore {
   /** Records "encrypted since `generation`", authenticated under the writing key. */
   private async writeMarker(tx: Queryable, sessionId: string, generation: number): Promise<void> {
     const key = this.keys!.writer;
-    await q.setEncryptionMarker(tx, sessionId, { generation, keyId: key.id, mac: markerMac(key, sessionId, generation) });
+    await setEncryptionMarker(tx, sessionId, { generation, keyId: key.id, mac: markerMac(key, sessionId, generation) });
   }
 
   /** The plaintext head files a backup does not already store again, checked, to re-store encrypted. */
   private async plaintextHead(tx: Queryable, sessionId: string, changed: PlainFile[], deleted: string[], rule: PlaintextRule): Promise<PlainFile[]> {
     const covered = new Set([...changed.map((file) => file.name), ...deleted]);
     const files: PlainFile[] = [];
-    for (const row of await q.currentPlaintextVersions(tx, sessionId)) {
+    for (const row of await currentPlaintextVersions(tx, sessionId)) {
       if (covered.has(row.name)) continue;
       // The session's read rule: anywhere for a never-encrypted session, nowhere under the setting (the
       // backup refused a session with plaintext rows before this; a row that appeared since is refused too).
@@ -541,7 +550,7 @@ export class SessionStore {
   }
 
   private async requireSession(sessionId: string): Promise<void> {
-    if (!(await q.getSession(this.db, sessionId))) {
+    if (!(await getSession(this.db, sessionId))) {
       throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
     }
   }
@@ -549,7 +558,7 @@ export class SessionStore {
 }
 
 async function retainedRange(tx: Queryable, sessionId: string): Promise<string> {
-  const rows = await q.listGenerations(tx, sessionId, null);
+  const rows = await listGenerations(tx, sessionId, null);
   if (rows.length === 0) return 'it has no backup';
   const [oldest, newest] = [rows.at(-1)!, rows[0]!];
   const span = `(${oldest.createdAt.toISOString()} .. ${newest.createdAt.toISOString()})`;
