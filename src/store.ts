@@ -1,21 +1,24 @@
 // The session store: backups as fenced generations, restore points, history, verification, leases.
 import { CREDS_FILE, maskJid, parseCreds } from './creds.js';
-import { markerMac, sameDigest, type KeyRing } from './crypto.js';
+import type { KeyRing } from './crypto.js';
 import type { Database, Queryable } from './db/pool.js';
 import {
-  closeFiles, currentHashes, currentHashesOf, currentPlaintextVersions, deleteInvisibleFiles, fileVersionsPage, filesAt, hasVersions,
-  insertFiles, reencryptVersions, versionsNotUnderKey, type FileVersion, type StoredDigest, type StoredFileVersion,
+  closeFiles, currentHashes, currentHashesOf, currentPlaintextVersions, deleteInvisibleFiles, fileVersionsPage, filesAt, insertFiles,
+  reencryptVersions, versionsNotUnderKey, type FileVersion, type StoredDigest, type StoredFileVersion,
 } from './db/queries/files.js';
 import {
   databaseNow, deleteGenerations, generationAtTime, generationTimes, getGeneration, insertGeneration, listGenerations, type GenerationRow,
 } from './db/queries/generations.js';
 import {
-  acquireLease, deleteSession, ensureSession, getEncryptionMarker, getSession, listSessions, lockSession, releaseLease, renewLease,
-  setEncryptionMarker, setHead, setRegisteredJid, type EncryptionMarker, type SessionSummary,
+  acquireLease, deleteSession, ensureSession, getSession, listSessions, lockSession, releaseLease, renewLease, setHead, setRegisteredJid,
+  type SessionSummary,
 } from './db/queries/sessions.js';
+import { EncryptionMarkers } from './encryption-marker.js';
 import { IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
 import { quoteName } from './names.js';
-import { hintsOf, openRow, PLAINTEXT_ANYWHERE, plaintextNowhere, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure } from './rows.js';
+import {
+  hintsOf, missingKeyError, openRow, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure,
+} from './rows.js';
 import { retainedGenerations, type RetentionPolicy } from './retention.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -73,50 +76,21 @@ export interface ThinResult {
 /** Stored versions re-encrypted per rekey transaction. */
 const REKEY_BATCH_ROWS = 200;
 
-/** What a session's encryption marker (sql/0003) allows, and what is wrong with it. */
-interface MarkerState {
-  /** Where plaintext rows may be. */
-  rule: PlaintextRule;
-  /** The marker is missing while encrypted rows exist, altered, or under a key not configured. */
-  problem: string | null;
-  missingKey: string | null;
-  /** The stored marker when it verifies (or cannot be checked, without keys). */
-  marker: EncryptionMarker | null;
-  /** No marker and no encrypted row: the session has never been written encrypted. */
-  neverEncrypted: boolean;
-}
-
 export interface StoreOptions {
   /** KEEPER_REQUIRE_ENCRYPTION: reading a plaintext row is an integrity failure (needs `keys`). */
   requireEncryption?: boolean;
 }
 
 export class SessionStore {
+  private readonly markers: EncryptionMarkers;
+
   /** `keys`: encryption at rest (the first key encrypts new rows); null stores plaintext. */
   constructor(
     private readonly db: Database,
     private readonly keys: KeyRing | null = null,
-    private readonly options: StoreOptions = {},
-  ) {}
-
-  /**
-   * Where plaintext rows may be read from (restore, export, verify, rekey): the marker's rule, or nowhere
-   * when encryption is required. A broken marker's own refusal says more, so it stays. rekey follows it
-   * too: under the setting a plaintext row cannot be told from a forged one, and re-encrypting it would
-   * make it authentic.
-   */
-  private readRule(marker: MarkerState): PlaintextRule {
-    if (!this.options.requireEncryption) return marker.rule;
-    if (marker.problem) return plaintextNowhere(`Its plaintext rows are not trusted: ${marker.problem}.`);
-    if (marker.neverEncrypted) {
-      return plaintextNowhere(
-        'The session has no encryption marker: either it was never encrypted (encrypt it first, without KEEPER_REQUIRE_ENCRYPTION: one backup with the key, rekey, verify), ' +
-          'or someone with database access stripped it to plaintext (then do not: delete it and import a good export).',
-      );
-    }
-    return plaintextNowhere(
-      "Plaintext history from before encryption is encrypted by 'baileys-keeper rekey' run without KEEPER_REQUIRE_ENCRYPTION; any other plaintext row was written by someone with database access.",
-    );
+    options: StoreOptions = {},
+  ) {
+    this.markers = new EncryptionMarkers(keys, options.requireEncryption ?? false);
   }
 
   /**
@@ -137,29 +111,13 @@ export class SessionStore {
       const changed: PlainFile[] = [...snapshot.files.values()].filter((file) => !this.isStored(sessionId, file, stored.get(file.name)));
       const considered = options.scope ?? stored.keys();
       const deleted = [...considered].filter((name) => stored.has(name) && !snapshot.files.has(name) && !snapshot.held.has(name));
-      const marker = await this.markerState(tx, sessionId);
+      const marker = await this.markers.state(tx, sessionId);
       // The first encrypted generation also re-stores, encrypted, every plaintext head file this
       // snapshot does not cover (out of scope, or held as torn): from it on, nothing visible is plaintext.
-      const startsEncryption = this.keys !== null && marker.neverEncrypted;
-      if (startsEncryption && this.options.requireEncryption && (await hasVersions(tx, sessionId, false))) {
-        // Under the setting a session is encrypted from its first backup. Plaintext rows without a
-        // marker are either a session never encrypted or one stripped to plaintext in the database;
-        // starting encryption over them would make the latter look genuine.
-        throw new IntegrityError(
-          `session ${sessionId} is stored in plaintext (no encryption marker, no encrypted row) and KEEPER_REQUIRE_ENCRYPTION is on, so nothing was written. ` +
-            'If it was never encrypted, encrypt it without KEEPER_REQUIRE_ENCRYPTION first (one backup with the key, then rekey, then verify); ' +
-            'if it was encrypted, someone with database access replaced its rows: delete it (baileys-keeper delete --yes) and import a good export, or restore the database from a backup',
-        );
-      }
-      if (startsEncryption) changed.push(...(await this.plaintextHead(tx, sessionId, changed, deleted, this.readRule(marker))));
+      const startsEncryption = await this.markers.startsEncryption(tx, sessionId, marker);
+      if (startsEncryption) changed.push(...(await this.plaintextHead(tx, sessionId, changed, deleted, this.markers.readRule(marker))));
       if (changed.length === 0 && deleted.length === 0) return { kind: 'noop', generation: session.headGeneration };
-      if (!this.keys && !marker.neverEncrypted) {
-        const which = marker.marker ? ` since generation ${marker.marker.generation} (key id ${marker.marker.keyId})` : '';
-        throw new IntegrityError(
-          `session ${sessionId} is stored encrypted${which}, and no key is configured: a backup would store plaintext over it, so nothing was written. ` +
-            'Set KEEPER_ENCRYPTION_KEY / KEEPER_ENCRYPTION_KEY_FILE / KEEPER_ENCRYPTION_KEYS as the other keepers have it',
-        );
-      }
+      this.markers.checkBackupKey(sessionId, marker);
 
       const credsChange = changed.find((file) => file.name === CREDS_FILE);
       const credsDeleted = deleted.includes(CREDS_FILE);
@@ -195,7 +153,7 @@ export class SessionStore {
         totalBytes,
       });
       await setHead(tx, sessionId, generation, this.storedJid(registeredJid));
-      if (startsEncryption) await this.writeMarker(tx, sessionId, generation);
+      if (startsEncryption) await this.markers.write(tx, sessionId, generation);
       return { kind: 'success', generation, changed: changed.length, deleted: deleted.length, totalFiles, totalBytes, registered: registeredJid !== null };
     });
   }
@@ -264,7 +222,7 @@ export class SessionStore {
         if (!generation) return null;
       }
       const rows = await filesAt(tx, sessionId, generation.generation);
-      const rule = this.readRule(await this.markerState(tx, sessionId));
+      const rule = this.markers.readRule(await this.markers.state(tx, sessionId));
       const files: PlainFile[] = [];
       const failures: RowFailure[] = [];
       const seen = new Set<string>();
@@ -277,7 +235,7 @@ export class SessionStore {
         else files.push({ name: row.name, content: opened.content });
       }
       const missing = [...new Set(failures.map((f) => f.missingKey).filter((id): id is string => id !== null))];
-      if (missing.length > 0) throw this.missingKeyError(`generation ${generation.generation} of session ${sessionId}`, missing);
+      if (missing.length > 0) throw missingKeyError(this.keys, `generation ${generation.generation} of session ${sessionId}`, missing);
       if (failures.length > 0) {
         const reasons = failures.map((f) => f.reason);
         const hints = hintsOf(failures);
@@ -313,25 +271,15 @@ export class SessionStore {
       const page = await db.transaction(async (tx) => {
         const session = await lockSession(tx, sessionId);
         if (!session) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
-        const marker = await this.markerState(tx, sessionId);
-        // rekey authenticates the marker anew at its end: over a damaged one that would erase the evidence.
-        if (marker.missingKey) throw this.missingKeyError(`session ${sessionId} (its encryption marker)`, [marker.missingKey]);
-        if (marker.problem) {
-          throw new IntegrityError(`cannot rekey session ${sessionId}: ${marker.problem}. Nothing was re-encrypted; run 'baileys-keeper verify' and restore the session from a good export`);
-        }
-        if (marker.neverEncrypted) {
-          throw new RefusedError(
-            `session ${sessionId} has never been backed up with encryption on: run 'baileys-keeper backup' with the key first (or let the sidecar back it up), ` +
-              'which stores the head encrypted; then rekey re-encrypts the older, plaintext history',
-          );
-        }
+        const marker = await this.markers.state(tx, sessionId);
+        this.markers.checkRekey(sessionId, marker);
         if (after === null && session.registeredJid !== null) await setRegisteredJid(tx, sessionId, this.storedJid(session.registeredJid));
         const rows = await versionsNotUnderKey(tx, sessionId, keys.writer.id, after, batchRows);
         const updates = rows.map((row) => {
           // Plaintext is re-encrypted only where it is the session's history from before encryption.
-          const opened = openRow(keys, sessionId, row, this.readRule(marker));
+          const opened = openRow(keys, sessionId, row, this.markers.readRule(marker));
           if ('reason' in opened) {
-            if (opened.missingKey) throw this.missingKeyError(`session ${sessionId}`, [opened.missingKey]);
+            if (opened.missingKey) throw missingKeyError(keys, `session ${sessionId}`, [opened.missingKey]);
             throw new IntegrityError(
               `cannot rekey session ${sessionId}: the version of generation ${row.generationFrom} failed its check: ${opened.reason}. ` +
                 `${rewritten} versions were re-encrypted before it and stay valid; run 'baileys-keeper verify', then restore or delete the damaged history`,
@@ -350,11 +298,7 @@ export class SessionStore {
     }
     await db.transaction(async (tx) => {
       await lockSession(tx, sessionId);
-      const marker = await this.markerState(tx, sessionId);
-      // With no plaintext left, no plaintext row can be genuine any more: the marker drops to 1. Either
-      // way it is authenticated under the newest key, so the old key can go.
-      if (!(await hasVersions(tx, sessionId, false))) await this.writeMarker(tx, sessionId, 1);
-      else if (marker.marker) await this.writeMarker(tx, sessionId, marker.marker.generation);
+      await this.markers.writeAfterRekey(tx, sessionId);
     });
     return { rewritten, keyId: keys.writer.id };
   }
@@ -398,11 +342,11 @@ export class SessionStore {
   /** Recomputes the checksum of every retained version of every file; returns what failed. */
   async verify(sessionId: string, pageSize = 500): Promise<{ checked: number; failures: VerifyFailure[] }> {
     await this.requireSession(sessionId);
-    const marker = await this.markerState(this.db, sessionId);
+    const marker = await this.markers.state(this.db, sessionId);
     const failures: VerifyFailure[] = [];
     if (marker.problem) failures.push({ name: '', generationFrom: null, reason: marker.problem, missingKey: marker.missingKey });
     let checked = 0;
-    const rule = this.readRule(marker);
+    const rule = this.markers.readRule(marker);
     for await (const version of this.everyVersion(this.db, sessionId, pageSize)) {
       const opened = openRow(this.keys, sessionId, version, rule);
       if ('reason' in opened) failures.push({ name: version.name, generationFrom: version.generationFrom, reason: opened.reason, missingKey: opened.missingKey, hint: opened.hint });
@@ -450,7 +394,7 @@ export class SessionStore {
     try {
       return storedMatches(this.keys, sessionId, file.name, file.content, stored);
     } catch (error) {
-      if (error instanceof RowKeyMissing) throw this.missingKeyError(`session ${sessionId}`, [error.keyId]);
+      if (error instanceof RowKeyMissing) throw missingKeyError(this.keys, `session ${sessionId}`, [error.keyId]);
       throw error;
     }
   }
@@ -458,14 +402,6 @@ export class SessionStore {
   /** With encryption on, the database keeps only the masked phone number (all output masks it anyway). */
   private storedJid(jid: string | null): string | null {
     return jid !== null && this.keys ? maskJid(jid) : jid;
-  }
-
-  private missingKeyError(what: string, keyIds: string[]): IntegrityError {
-    const configured = this.keys ? `configured: ${this.keys.describe()}` : 'no key is configured';
-    return new IntegrityError(
-      `${what} is encrypted with key id ${keyIds.join(', ')}, which is not configured (${configured}): ` +
-        'set KEEPER_ENCRYPTION_KEY / KEEPER_ENCRYPTION_KEY_FILE to that key, or add it to KEEPER_ENCRYPTION_KEYS; nothing was written',
-    );
   }
 
   /**
@@ -489,45 +425,6 @@ export class SessionStore {
     return good
       ? `Generation ${good.generation} (${good.createdAt.toISOString()}) verifies: restore it with --generation ${good.generation}`
       : "No older retained generation verifies: restore from an export, or pair again by QR";
-  }
-
-  /**
-   * The session's encryption marker and what it allows. Once a session is written encrypted, a
-   * plaintext row is genuine only as history from before that; without the marker's key (or
-   * without any key) nothing else tells a genuine plaintext row from one written by hand.
-   */
-  private async markerState(tx: Queryable, sessionId: string): Promise<MarkerState> {
-    const marker = await getEncryptionMarker(tx, sessionId);
-    const broken = (problem: string, missingKey: string | null = null): MarkerState => ({
-      // No plaintext row is trusted; encrypted rows still authenticate themselves.
-      rule: { until: 0, because: `the encryption marker of session ${sessionId} ${problem}` },
-      problem: `the encryption marker of session ${sessionId} ${problem}; plaintext rows of it are not trusted`,
-      missingKey,
-      marker: null,
-      neverEncrypted: false,
-    });
-    if (marker === null) {
-      if (!(await hasVersions(tx, sessionId, true))) return { rule: PLAINTEXT_ANYWHERE, problem: null, missingKey: null, marker: null, neverEncrypted: true };
-      return broken('is missing although encrypted rows exist (removed by someone with database access)');
-    }
-    const valid: MarkerState = {
-      rule: { until: marker.generation, because: `session ${sessionId} is encrypted since generation ${marker.generation}` },
-      problem: null,
-      missingKey: null,
-      marker,
-      neverEncrypted: false,
-    };
-    if (!this.keys) return valid;
-    const key = this.keys.find(marker.keyId);
-    if (!key) return broken(`is authenticated with key id ${marker.keyId}, which is not configured`, marker.keyId);
-    if (!sameDigest(markerMac(key, sessionId, marker.generation), marker.mac)) return broken('does not verify (altered by someone with database access)');
-    return valid;
-  }
-
-  /** Records "encrypted since `generation`", authenticated under the writing key. */
-  private async writeMarker(tx: Queryable, sessionId: string, generation: number): Promise<void> {
-    const key = this.keys!.writer;
-    await setEncryptionMarker(tx, sessionId, { generation, keyId: key.id, mac: markerMac(key, sessionId, generation) });
   }
 
   /** The plaintext head files a backup does not already store again, checked, to re-store encrypted. */
