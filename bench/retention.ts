@@ -6,7 +6,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import { openDatabase, type Database } from '../src/db/connection.js';
+import { openDatabase, type Database } from '../src/db/pool.js';
 import { migrate } from '../src/db/migrate.js';
 import type { Logger } from '../src/log.js';
 import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from '../src/retention.js';

@@ -10,9 +10,9 @@ import { BufferJSON, Curve, useMultiFileAuthState } from '@whiskeysockets/bailey
 import pg from 'pg';
 import { pino } from 'pino';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DELAY_MS, DEFAULT_POLL_INTERVAL_MS } from '../src/config.js';
-import { createDatabase } from '../src/db/connection.js';
+import { createDatabase } from '../src/db/pool.js';
 import { parseRetention } from '../src/retention.js';
-import { startEmbedded } from '../src/db/embedded.js';
+import { startEmbedded } from '../src/embedded-postgres.js';
 import { migrate } from '../src/db/migrate.js';
 import { Metrics } from '../src/metrics.js';
 import { Sidecar } from '../src/sidecar.js';

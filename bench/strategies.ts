@@ -7,7 +7,7 @@ import path from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import pg from 'pg';
 import { packArchive, parseArchive } from '../src/archive.js';
-import { openDatabase, type Database } from '../src/db/connection.js';
+import { openDatabase, type Database } from '../src/db/pool.js';
 import { migrate } from '../src/db/migrate.js';
 import type { Logger } from '../src/log.js';
 import { materialise } from '../src/restore.js';

@@ -9,7 +9,7 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startEmbedded } from '../src/db/embedded.js';
+import { startEmbedded } from '../src/embedded-postgres.js';
 import { createLogger } from '../src/log.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

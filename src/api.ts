@@ -2,7 +2,7 @@
 // POST /api/session/backup, GET /api/session/restore, GET /api/session/status, DELETE /api/session/delete.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { describeError } from './db/connection.js';
+import { describeError } from './db/errors.js';
 import { IntegrityError, NothingToRestoreError, RefusedError } from './errors.js';
 import { sendJson, type Route } from './http.js';
 import { SnapshotBuilder } from './incoming.js';

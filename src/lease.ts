@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Clock } from './clock.js';
-import { describeError } from './db/connection.js';
+import { describeError } from './db/errors.js';
 import type { Logger } from './log.js';
 import type { Lease, SessionStore } from './store.js';
 

@@ -2,7 +2,8 @@
 // ciphertext bound to (session, name, generation that wrote it) with a keyed hash. Every row is
 // opened through here, so restore, export, the API and verify apply the same checks.
 import { decrypt, encrypt, keyedHash, sameDigest, type KeyRing } from './crypto.js';
-import type { StoredDigest, StoredFileVersion } from './db/queries.js';
+import type { StoredDigest, StoredFileVersion } from './db/queries/files.js';
+import { IntegrityError } from './errors.js';
 import { invalidNameReason, quoteName } from './names.js';
 import { sha256 } from './snapshot.js';
 
@@ -62,6 +63,15 @@ export class RowKeyMissing extends Error {
   constructor(readonly keyId: string) {
     super(`stored files are encrypted with key id ${keyId}, which is not configured`);
   }
+}
+
+/** The IntegrityError (exit 4) for `what`, stored under key ids `keyIds` that `keys` does not hold: it says which key to configure. */
+export function missingKeyError(keys: KeyRing | null, what: string, keyIds: string[]): IntegrityError {
+  const configured = keys ? `configured: ${keys.describe()}` : 'no key is configured';
+  return new IntegrityError(
+    `${what} is encrypted with key id ${keyIds.join(', ')}, which is not configured (${configured}): ` +
+      'set KEEPER_ENCRYPTION_KEY / KEEPER_ENCRYPTION_KEY_FILE to that key, or add it to KEEPER_ENCRYPTION_KEYS; nothing was written',
+  );
 }
 
 /**

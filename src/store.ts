@@ -1,12 +1,24 @@
 // The session store: backups as fenced generations, restore points, history, verification, leases.
 import { CREDS_FILE, maskJid, parseCreds } from './creds.js';
-import { markerMac, sameDigest, type KeyRing } from './crypto.js';
-import type { Database, Queryable } from './db/connection.js';
-import * as q from './db/queries.js';
-import type { FileVersion, GenerationRow, SessionSummary, StoredFileVersion } from './db/queries.js';
+import type { KeyRing } from './crypto.js';
+import type { Database, Queryable } from './db/pool.js';
+import {
+  closeFiles, currentHashes, currentHashesOf, currentPlaintextVersions, deleteInvisibleFiles, fileVersionsPage, filesAt, insertFiles,
+  reencryptVersions, versionsNotUnderKey, type FileVersion, type StoredDigest, type StoredFileVersion,
+} from './db/queries/files.js';
+import {
+  databaseNow, deleteGenerations, generationAtTime, generationTimes, getGeneration, insertGeneration, listGenerations, type GenerationRow,
+} from './db/queries/generations.js';
+import {
+  acquireLease, deleteSession, ensureSession, getSession, listSessions, lockSession, releaseLease, renewLease, setHead, setRegisteredJid,
+  type SessionSummary,
+} from './db/queries/sessions.js';
+import { EncryptionMarkers } from './encryption-marker.js';
 import { IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
 import { quoteName } from './names.js';
-import { hintsOf, openRow, PLAINTEXT_ANYWHERE, plaintextNowhere, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure } from './rows.js';
+import {
+  hintsOf, missingKeyError, openRow, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure,
+} from './rows.js';
 import { retainedGenerations, type RetentionPolicy } from './retention.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -64,50 +76,21 @@ export interface ThinResult {
 /** Stored versions re-encrypted per rekey transaction. */
 const REKEY_BATCH_ROWS = 200;
 
-/** What a session's encryption marker (sql/0003) allows, and what is wrong with it. */
-interface MarkerState {
-  /** Where plaintext rows may be. */
-  rule: PlaintextRule;
-  /** The marker is missing while encrypted rows exist, altered, or under a key not configured. */
-  problem: string | null;
-  missingKey: string | null;
-  /** The stored marker when it verifies (or cannot be checked, without keys). */
-  marker: q.EncryptionMarker | null;
-  /** No marker and no encrypted row: the session has never been written encrypted. */
-  neverEncrypted: boolean;
-}
-
 export interface StoreOptions {
   /** KEEPER_REQUIRE_ENCRYPTION: reading a plaintext row is an integrity failure (needs `keys`). */
   requireEncryption?: boolean;
 }
 
 export class SessionStore {
+  private readonly markers: EncryptionMarkers;
+
   /** `keys`: encryption at rest (the first key encrypts new rows); null stores plaintext. */
   constructor(
     private readonly db: Database,
     private readonly keys: KeyRing | null = null,
-    private readonly options: StoreOptions = {},
-  ) {}
-
-  /**
-   * Where plaintext rows may be read from (restore, export, verify, rekey): the marker's rule, or nowhere
-   * when encryption is required. A broken marker's own refusal says more, so it stays. rekey follows it
-   * too: under the setting a plaintext row cannot be told from a forged one, and re-encrypting it would
-   * make it authentic.
-   */
-  private readRule(marker: MarkerState): PlaintextRule {
-    if (!this.options.requireEncryption) return marker.rule;
-    if (marker.problem) return plaintextNowhere(`Its plaintext rows are not trusted: ${marker.problem}.`);
-    if (marker.neverEncrypted) {
-      return plaintextNowhere(
-        'The session has no encryption marker: either it was never encrypted (encrypt it first, without KEEPER_REQUIRE_ENCRYPTION: one backup with the key, rekey, verify), ' +
-          'or someone with database access stripped it to plaintext (then do not: delete it and import a good export).',
-      );
-    }
-    return plaintextNowhere(
-      "Plaintext history from before encryption is encrypted by 'baileys-keeper rekey' run without KEEPER_REQUIRE_ENCRYPTION; any other plaintext row was written by someone with database access.",
-    );
+    options: StoreOptions = {},
+  ) {
+    this.markers = new EncryptionMarkers(keys, options.requireEncryption ?? false);
   }
 
   /**
@@ -117,40 +100,24 @@ export class SessionStore {
   async backup(sessionId: string, snapshot: Snapshot, options: BackupOptions): Promise<BackupResult> {
     const db = this.db;
     return db.transaction(async (tx) => {
-      const session = await q.lockSession(db, tx, sessionId);
+      const session = await lockSession(tx, sessionId);
       if (!session || session.leaseOwner !== options.lease.owner || session.leaseToken !== options.lease.token || !session.leaseLive) {
         throw new LeaseLostError(
           `the lease on session ${sessionId} is no longer held by ${options.lease.owner} (token ${options.lease.token}); nothing was written`,
         );
       }
       // With a scope (the sidecar's dirty names) only those hashes are read: cost follows the change.
-      const stored = options.scope ? await q.currentHashesOf(db, tx, sessionId, [...options.scope]) : await q.currentHashes(db, tx, sessionId);
+      const stored = options.scope ? await currentHashesOf(tx, sessionId, [...options.scope]) : await currentHashes(tx, sessionId);
       const changed: PlainFile[] = [...snapshot.files.values()].filter((file) => !this.isStored(sessionId, file, stored.get(file.name)));
       const considered = options.scope ?? stored.keys();
       const deleted = [...considered].filter((name) => stored.has(name) && !snapshot.files.has(name) && !snapshot.held.has(name));
-      const marker = await this.markerState(tx, sessionId);
+      const marker = await this.markers.state(tx, sessionId);
       // The first encrypted generation also re-stores, encrypted, every plaintext head file this
       // snapshot does not cover (out of scope, or held as torn): from it on, nothing visible is plaintext.
-      const startsEncryption = this.keys !== null && marker.neverEncrypted;
-      if (startsEncryption && this.options.requireEncryption && (await q.hasVersions(db, tx, sessionId, false))) {
-        // Under the setting a session is encrypted from its first backup. Plaintext rows without a
-        // marker are either a session never encrypted or one stripped to plaintext in the database;
-        // starting encryption over them would make the latter look genuine.
-        throw new IntegrityError(
-          `session ${sessionId} is stored in plaintext (no encryption marker, no encrypted row) and KEEPER_REQUIRE_ENCRYPTION is on, so nothing was written. ` +
-            'If it was never encrypted, encrypt it without KEEPER_REQUIRE_ENCRYPTION first (one backup with the key, then rekey, then verify); ' +
-            'if it was encrypted, someone with database access replaced its rows: delete it (baileys-keeper delete --yes) and import a good export, or restore the database from a backup',
-        );
-      }
-      if (startsEncryption) changed.push(...(await this.plaintextHead(tx, sessionId, changed, deleted, this.readRule(marker))));
+      const startsEncryption = await this.markers.startsEncryption(tx, sessionId, marker);
+      if (startsEncryption) changed.push(...(await this.plaintextHead(tx, sessionId, changed, deleted, this.markers.readRule(marker))));
       if (changed.length === 0 && deleted.length === 0) return { kind: 'noop', generation: session.headGeneration };
-      if (!this.keys && !marker.neverEncrypted) {
-        const which = marker.marker ? ` since generation ${marker.marker.generation} (key id ${marker.marker.keyId})` : '';
-        throw new IntegrityError(
-          `session ${sessionId} is stored encrypted${which}, and no key is configured: a backup would store plaintext over it, so nothing was written. ` +
-            'Set KEEPER_ENCRYPTION_KEY / KEEPER_ENCRYPTION_KEY_FILE / KEEPER_ENCRYPTION_KEYS as the other keepers have it',
-        );
-      }
+      this.markers.checkBackupKey(sessionId, marker);
 
       const credsChange = changed.find((file) => file.name === CREDS_FILE);
       const credsDeleted = deleted.includes(CREDS_FILE);
@@ -167,10 +134,9 @@ export class SessionStore {
       }
 
       const generation = session.headGeneration + 1;
-      const previous = session.headGeneration > 0 ? await q.getGeneration(db, tx, sessionId, session.headGeneration) : null;
-      const closed = await q.closeFiles(db, tx, sessionId, [...changed.map((f) => f.name), ...deleted], generation);
-      await q.insertFiles(
-        db,
+      const previous = session.headGeneration > 0 ? await getGeneration(tx, sessionId, session.headGeneration) : null;
+      const closed = await closeFiles(tx, sessionId, [...changed.map((f) => f.name), ...deleted], generation);
+      await insertFiles(
         tx,
         sessionId,
         generation,
@@ -178,7 +144,7 @@ export class SessionStore {
       );
       const totalFiles = (previous?.totalFiles ?? 0) - closed.files + changed.length;
       const totalBytes = (previous?.totalBytes ?? 0) - closed.bytes + changed.reduce((sum, file) => sum + file.content.length, 0);
-      await q.insertGeneration(db, tx, sessionId, {
+      await insertGeneration(tx, sessionId, {
         generation,
         reason: options.reason,
         filesChanged: changed.length,
@@ -186,8 +152,8 @@ export class SessionStore {
         totalFiles,
         totalBytes,
       });
-      await q.setHead(db, tx, sessionId, generation, this.storedJid(registeredJid));
-      if (startsEncryption) await this.writeMarker(tx, sessionId, generation);
+      await setHead(tx, sessionId, generation, this.storedJid(registeredJid));
+      if (startsEncryption) await this.markers.write(tx, sessionId, generation);
       return { kind: 'success', generation, changed: changed.length, deleted: deleted.length, totalFiles, totalBytes, registered: registeredJid !== null };
     });
   }
@@ -204,7 +170,7 @@ export class SessionStore {
   async thin(sessionId: string, policy: RetentionPolicy, options: { now?: Date; sweepAll?: boolean } = {}): Promise<ThinResult> {
     const db = this.db;
     const { at, dated } = await db.transaction(
-      async (tx) => ({ at: options.now ?? (await q.databaseNow(tx)), dated: await q.generationTimes(db, tx, sessionId) }),
+      async (tx) => ({ at: options.now ?? (await databaseNow(tx)), dated: await generationTimes(tx, sessionId) }),
       'snapshot',
     );
     const retained = retainedGenerations(dated, policy, at);
@@ -216,17 +182,17 @@ export class SessionStore {
       result.transactions++;
       result.generations += await db.transaction(async (tx) => {
         // Serialised with backups of this session, which lock the same row, for a few milliseconds.
-        await q.lockSession(db, tx, sessionId);
-        return q.deleteGenerations(db, tx, sessionId, batch);
+        await lockSession(tx, sessionId);
+        return deleteGenerations(tx, sessionId, batch);
       });
     }
     for (;;) {
       result.transactions++;
       const deleted = await db.transaction(async (tx) => {
-        await q.lockSession(db, tx, sessionId);
+        await lockSession(tx, sessionId);
         // The versions this pass's deletions could have orphaned; sweepAll: any (an interrupted pass's too).
         const [low, high] = options.sweepAll || doomed.length === 0 ? [0, Number.MAX_SAFE_INTEGER] : [doomed[0]!, doomed.at(-1)!];
-        return q.deleteInvisibleFiles(db, tx, sessionId, low, high, THIN_BATCH_FILES);
+        return deleteInvisibleFiles(tx, sessionId, low, high, THIN_BATCH_FILES);
       });
       result.files += deleted;
       if (deleted < THIN_BATCH_FILES) return result;
@@ -244,19 +210,19 @@ export class SessionStore {
     return db.transaction(async (tx) => {
       let generation: GenerationRow | null;
       if (point.generation != null) {
-        generation = await q.getGeneration(db, tx, sessionId, point.generation);
-        if (!generation) throw new NothingToRestoreError(`generation ${point.generation} of session ${sessionId} is not retained; ${await retainedRange(db, tx, sessionId)}`);
+        generation = await getGeneration(tx, sessionId, point.generation);
+        if (!generation) throw new NothingToRestoreError(`generation ${point.generation} of session ${sessionId} is not retained; ${await retainedRange(tx, sessionId)}`);
       } else if (point.at != null) {
-        generation = await q.generationAtTime(db, tx, sessionId, point.at);
-        if (!generation) throw new NothingToRestoreError(`session ${sessionId} has no retained generation at or before ${point.at.toISOString()}; ${await retainedRange(db, tx, sessionId)}`);
+        generation = await generationAtTime(tx, sessionId, point.at);
+        if (!generation) throw new NothingToRestoreError(`session ${sessionId} has no retained generation at or before ${point.at.toISOString()}; ${await retainedRange(tx, sessionId)}`);
       } else {
-        const session = await q.getSession(db, tx, sessionId);
+        const session = await getSession(tx, sessionId);
         if (!session || session.headGeneration === 0) return null;
-        generation = await q.getGeneration(db, tx, sessionId, session.headGeneration);
+        generation = await getGeneration(tx, sessionId, session.headGeneration);
         if (!generation) return null;
       }
-      const rows = await q.filesAt(db, tx, sessionId, generation.generation);
-      const rule = this.readRule(await this.markerState(tx, sessionId));
+      const rows = await filesAt(tx, sessionId, generation.generation);
+      const rule = this.markers.readRule(await this.markers.state(tx, sessionId));
       const files: PlainFile[] = [];
       const failures: RowFailure[] = [];
       const seen = new Set<string>();
@@ -269,7 +235,7 @@ export class SessionStore {
         else files.push({ name: row.name, content: opened.content });
       }
       const missing = [...new Set(failures.map((f) => f.missingKey).filter((id): id is string => id !== null))];
-      if (missing.length > 0) throw this.missingKeyError(`generation ${generation.generation} of session ${sessionId}`, missing);
+      if (missing.length > 0) throw missingKeyError(this.keys, `generation ${generation.generation} of session ${sessionId}`, missing);
       if (failures.length > 0) {
         const reasons = failures.map((f) => f.reason);
         const hints = hintsOf(failures);
@@ -303,27 +269,17 @@ export class SessionStore {
     let after: { name: string; generationFrom: number } | null = null;
     for (;;) {
       const page = await db.transaction(async (tx) => {
-        const session = await q.lockSession(db, tx, sessionId);
+        const session = await lockSession(tx, sessionId);
         if (!session) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
-        const marker = await this.markerState(tx, sessionId);
-        // rekey authenticates the marker anew at its end: over a damaged one that would erase the evidence.
-        if (marker.missingKey) throw this.missingKeyError(`session ${sessionId} (its encryption marker)`, [marker.missingKey]);
-        if (marker.problem) {
-          throw new IntegrityError(`cannot rekey session ${sessionId}: ${marker.problem}. Nothing was re-encrypted; run 'baileys-keeper verify' and restore the session from a good export`);
-        }
-        if (marker.neverEncrypted) {
-          throw new RefusedError(
-            `session ${sessionId} has never been backed up with encryption on: run 'baileys-keeper backup' with the key first (or let the sidecar back it up), ` +
-              'which stores the head encrypted; then rekey re-encrypts the older, plaintext history',
-          );
-        }
-        if (after === null && session.registeredJid !== null) await q.setRegisteredJid(db, tx, sessionId, this.storedJid(session.registeredJid));
-        const rows = await q.versionsNotUnderKey(db, tx, sessionId, keys.writer.id, after, batchRows);
+        const marker = await this.markers.state(tx, sessionId);
+        this.markers.checkRekey(sessionId, marker);
+        if (after === null && session.registeredJid !== null) await setRegisteredJid(tx, sessionId, this.storedJid(session.registeredJid));
+        const rows = await versionsNotUnderKey(tx, sessionId, keys.writer.id, after, batchRows);
         const updates = rows.map((row) => {
           // Plaintext is re-encrypted only where it is the session's history from before encryption.
-          const opened = openRow(keys, sessionId, row, this.readRule(marker));
+          const opened = openRow(keys, sessionId, row, this.markers.readRule(marker));
           if ('reason' in opened) {
-            if (opened.missingKey) throw this.missingKeyError(`session ${sessionId}`, [opened.missingKey]);
+            if (opened.missingKey) throw missingKeyError(keys, `session ${sessionId}`, [opened.missingKey]);
             throw new IntegrityError(
               `cannot rekey session ${sessionId}: the version of generation ${row.generationFrom} failed its check: ${opened.reason}. ` +
                 `${rewritten} versions were re-encrypted before it and stay valid; run 'baileys-keeper verify', then restore or delete the damaged history`,
@@ -332,7 +288,7 @@ export class SessionStore {
           const sealed = sealRow(keys, sessionId, row.generationFrom, { name: row.name, content: opened.content });
           return { name: row.name, generationFrom: row.generationFrom, content: sealed.content, digest: sealed.sha256, keyId: sealed.keyId! };
         });
-        await q.reencryptVersions(db, tx, sessionId, updates);
+        await reencryptVersions(tx, sessionId, updates);
         return rows;
       });
       rewritten += page.length;
@@ -341,12 +297,8 @@ export class SessionStore {
       after = { name: last.name, generationFrom: last.generationFrom };
     }
     await db.transaction(async (tx) => {
-      await q.lockSession(db, tx, sessionId);
-      const marker = await this.markerState(tx, sessionId);
-      // With no plaintext left, no plaintext row can be genuine any more: the marker drops to 1. Either
-      // way it is authenticated under the newest key, so the old key can go.
-      if (!(await q.hasVersions(db, tx, sessionId, false))) await this.writeMarker(tx, sessionId, 1);
-      else if (marker.marker) await this.writeMarker(tx, sessionId, marker.marker.generation);
+      await lockSession(tx, sessionId);
+      await this.markers.writeAfterRekey(tx, sessionId);
     });
     return { rewritten, keyId: keys.writer.id };
   }
@@ -354,22 +306,22 @@ export class SessionStore {
   /** Retained generations, newest first. */
   async history(sessionId: string, limit: number | null = null): Promise<GenerationRow[]> {
     await this.requireSession(sessionId);
-    return q.listGenerations(this.db, this.db, sessionId, limit);
+    return listGenerations(this.db, sessionId, limit);
   }
 
   /** The database's clock, which stamps generations: retention ages are measured on it. */
   databaseNow(): Promise<Date> {
-    return q.databaseNow(this.db);
+    return databaseNow(this.db);
   }
 
   /** One session with its head's totals, or null when it does not exist. */
   async summary(sessionId: string): Promise<SessionSummary | null> {
-    return (await q.listSessions(this.db, this.db, sessionId))[0] ?? null;
+    return (await listSessions(this.db, sessionId))[0] ?? null;
   }
 
   /** Every session (or one) with its head's totals. */
   async status(sessionId: string | null): Promise<SessionSummary[]> {
-    const sessions = await q.listSessions(this.db, this.db, sessionId);
+    const sessions = await listSessions(this.db, sessionId);
     if (sessionId !== null && sessions.length === 0) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
     return sessions;
   }
@@ -378,23 +330,23 @@ export class SessionStore {
   async delete(sessionId: string): Promise<void> {
     const db = this.db;
     await db.transaction(async (tx) => {
-      const session = await q.lockSession(db, tx, sessionId);
+      const session = await lockSession(tx, sessionId);
       if (!session) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
       if (session.leaseLive) {
         throw new RefusedError(`session ${sessionId} is in use by ${session.leaseOwner} (lease until ${session.leaseExpiresAt?.toISOString()}): stop that sidecar first`);
       }
-      await q.deleteSession(db, tx, sessionId);
+      await deleteSession(tx, sessionId);
     });
   }
 
   /** Recomputes the checksum of every retained version of every file; returns what failed. */
   async verify(sessionId: string, pageSize = 500): Promise<{ checked: number; failures: VerifyFailure[] }> {
     await this.requireSession(sessionId);
-    const marker = await this.markerState(this.db, sessionId);
+    const marker = await this.markers.state(this.db, sessionId);
     const failures: VerifyFailure[] = [];
     if (marker.problem) failures.push({ name: '', generationFrom: null, reason: marker.problem, missingKey: marker.missingKey });
     let checked = 0;
-    const rule = this.readRule(marker);
+    const rule = this.markers.readRule(marker);
     for await (const version of this.everyVersion(this.db, sessionId, pageSize)) {
       const opened = openRow(this.keys, sessionId, version, rule);
       if ('reason' in opened) failures.push({ name: version.name, generationFrom: version.generationFrom, reason: opened.reason, missingKey: opened.missingKey, hint: opened.hint });
@@ -405,22 +357,22 @@ export class SessionStore {
 
   /** Takes the session's lease (creating the session row if needed); null when another live holder has it. */
   async acquireLease(sessionId: string, owner: string, ttlMs: number): Promise<(Lease & { expiresAt: Date }) | null> {
-    await q.ensureSession(this.db, this.db, sessionId);
-    const taken = await q.acquireLease(this.db, this.db, sessionId, owner, ttlMs);
+    await ensureSession(this.db, sessionId);
+    const taken = await acquireLease(this.db, sessionId, owner, ttlMs);
     return taken ? { owner, ...taken } : null;
   }
 
   async renewLease(sessionId: string, lease: Lease, ttlMs: number): Promise<Date | null> {
-    return q.renewLease(this.db, this.db, sessionId, lease.owner, lease.token, ttlMs);
+    return renewLease(this.db, sessionId, lease.owner, lease.token, ttlMs);
   }
 
   async releaseLease(sessionId: string, lease: Lease): Promise<boolean> {
-    return q.releaseLease(this.db, this.db, sessionId, lease.owner, lease.token);
+    return releaseLease(this.db, sessionId, lease.owner, lease.token);
   }
 
   /** Who holds the session's lease right now, or null. */
   async leaseHolder(sessionId: string): Promise<{ owner: string; expiresAt: Date } | null> {
-    const session = await q.getSession(this.db, this.db, sessionId);
+    const session = await getSession(this.db, sessionId);
     return session?.leaseLive && session.leaseOwner && session.leaseExpiresAt ? { owner: session.leaseOwner, expiresAt: session.leaseExpiresAt } : null;
   }
 
@@ -428,7 +380,7 @@ export class SessionStore {
   private async *everyVersion(tx: Queryable, sessionId: string, pageSize = 500): AsyncGenerator<StoredFileVersion> {
     let after: { name: string; generationFrom: number } | null = null;
     for (;;) {
-      const page = await q.fileVersionsPage(this.db, tx, sessionId, after, pageSize);
+      const page = await fileVersionsPage(tx, sessionId, after, pageSize);
       yield* page;
       const last = page.at(-1);
       if (!last || page.length < pageSize) return;
@@ -437,12 +389,12 @@ export class SessionStore {
   }
 
   /** False when `file` must be stored (new, changed, or plaintext while encryption is on). */
-  private isStored(sessionId: string, file: PlainFile, stored: q.StoredDigest | undefined): boolean {
+  private isStored(sessionId: string, file: PlainFile, stored: StoredDigest | undefined): boolean {
     if (!stored) return false;
     try {
       return storedMatches(this.keys, sessionId, file.name, file.content, stored);
     } catch (error) {
-      if (error instanceof RowKeyMissing) throw this.missingKeyError(`session ${sessionId}`, [error.keyId]);
+      if (error instanceof RowKeyMissing) throw missingKeyError(this.keys, `session ${sessionId}`, [error.keyId]);
       throw error;
     }
   }
@@ -450,14 +402,6 @@ export class SessionStore {
   /** With encryption on, the database keeps only the masked phone number (all output masks it anyway). */
   private storedJid(jid: string | null): string | null {
     return jid !== null && this.keys ? maskJid(jid) : jid;
-  }
-
-  private missingKeyError(what: string, keyIds: string[]): IntegrityError {
-    const configured = this.keys ? `configured: ${this.keys.describe()}` : 'no key is configured';
-    return new IntegrityError(
-      `${what} is encrypted with key id ${keyIds.join(', ')}, which is not configured (${configured}): ` +
-        'set KEEPER_ENCRYPTION_KEY / KEEPER_ENCRYPTION_KEY_FILE to that key, or add it to KEEPER_ENCRYPTION_KEYS; nothing was written',
-    );
   }
 
   /**
@@ -474,7 +418,7 @@ export class SessionStore {
     }
     const visible = (version: { generationFrom: number; generationTo: number | null }, g: number) =>
       version.generationFrom <= g && (version.generationTo === null || version.generationTo > g);
-    const older = (await q.listGenerations(this.db, tx, sessionId, null)).filter((row) => row.generation < generation);
+    const older = (await listGenerations(tx, sessionId, null)).filter((row) => row.generation < generation);
     const good = older.find(
       (row) => !bad.some((version) => visible(version, row.generation)) && spans.filter((span) => visible(span, row.generation)).length === row.totalFiles,
     );
@@ -483,50 +427,11 @@ export class SessionStore {
       : "No older retained generation verifies: restore from an export, or pair again by QR";
   }
 
-  /**
-   * The session's encryption marker and what it allows. Once a session is written encrypted, a
-   * plaintext row is genuine only as history from before that; without the marker's key (or
-   * without any key) nothing else tells a genuine plaintext row from one written by hand.
-   */
-  private async markerState(tx: Queryable, sessionId: string): Promise<MarkerState> {
-    const marker = await q.getEncryptionMarker(this.db, tx, sessionId);
-    const broken = (problem: string, missingKey: string | null = null): MarkerState => ({
-      // No plaintext row is trusted; encrypted rows still authenticate themselves.
-      rule: { until: 0, because: `the encryption marker of session ${sessionId} ${problem}` },
-      problem: `the encryption marker of session ${sessionId} ${problem}; plaintext rows of it are not trusted`,
-      missingKey,
-      marker: null,
-      neverEncrypted: false,
-    });
-    if (marker === null) {
-      if (!(await q.hasVersions(this.db, tx, sessionId, true))) return { rule: PLAINTEXT_ANYWHERE, problem: null, missingKey: null, marker: null, neverEncrypted: true };
-      return broken('is missing although encrypted rows exist (removed by someone with database access)');
-    }
-    const valid: MarkerState = {
-      rule: { until: marker.generation, because: `session ${sessionId} is encrypted since generation ${marker.generation}` },
-      problem: null,
-      missingKey: null,
-      marker,
-      neverEncrypted: false,
-    };
-    if (!this.keys) return valid;
-    const key = this.keys.find(marker.keyId);
-    if (!key) return broken(`is authenticated with key id ${marker.keyId}, which is not configured`, marker.keyId);
-    if (!sameDigest(markerMac(key, sessionId, marker.generation), marker.mac)) return broken('does not verify (altered by someone with database access)');
-    return valid;
-  }
-
-  /** Records "encrypted since `generation`", authenticated under the writing key. */
-  private async writeMarker(tx: Queryable, sessionId: string, generation: number): Promise<void> {
-    const key = this.keys!.writer;
-    await q.setEncryptionMarker(this.db, tx, sessionId, { generation, keyId: key.id, mac: markerMac(key, sessionId, generation) });
-  }
-
   /** The plaintext head files a backup does not already store again, checked, to re-store encrypted. */
   private async plaintextHead(tx: Queryable, sessionId: string, changed: PlainFile[], deleted: string[], rule: PlaintextRule): Promise<PlainFile[]> {
     const covered = new Set([...changed.map((file) => file.name), ...deleted]);
     const files: PlainFile[] = [];
-    for (const row of await q.currentPlaintextVersions(this.db, tx, sessionId)) {
+    for (const row of await currentPlaintextVersions(tx, sessionId)) {
       if (covered.has(row.name)) continue;
       // The session's read rule: anywhere for a never-encrypted session, nowhere under the setting (the
       // backup refused a session with plaintext rows before this; a row that appeared since is refused too).
@@ -542,15 +447,15 @@ export class SessionStore {
   }
 
   private async requireSession(sessionId: string): Promise<void> {
-    if (!(await q.getSession(this.db, this.db, sessionId))) {
+    if (!(await getSession(this.db, sessionId))) {
       throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
     }
   }
 
 }
 
-async function retainedRange(db: Database, q2: Queryable, sessionId: string): Promise<string> {
-  const rows = await q.listGenerations(db, q2, sessionId, null);
+async function retainedRange(tx: Queryable, sessionId: string): Promise<string> {
+  const rows = await listGenerations(tx, sessionId, null);
   if (rows.length === 0) return 'it has no backup';
   const [oldest, newest] = [rows.at(-1)!, rows[0]!];
   const span = `(${oldest.createdAt.toISOString()} .. ${newest.createdAt.toISOString()})`;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
 import { sleep, systemClock, type Clock } from './clock.js';
 import { Backoff } from './dirty.js';
-import { describeError } from './db/connection.js';
+import { describeError } from './db/errors.js';
 import { invalidNameReason } from './names.js';
 
 /** SPEC `--watch`: inotify through chokidar, stat polling, or native falling back to polling. */

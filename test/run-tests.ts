@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { startEmbedded, type EmbeddedServer } from '../src/db/embedded.js';
+import { startEmbedded, type EmbeddedServer } from '../src/embedded-postgres.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const log = pino({ level: process.env['TEST_LOG'] ?? 'warn' });

@@ -3,7 +3,7 @@ import { RefusedError } from '../errors.js';
 import { recoverInterruptedRestore } from '../restore.js';
 import { readSnapshot, requireDirectory, type Snapshot } from '../snapshot.js';
 import type { BackupResult } from '../store.js';
-import { describeError } from '../db/connection.js';
+import { describeError } from '../db/errors.js';
 import type { RetentionPolicy } from '../retention.js';
 import type { SessionStore } from '../store.js';
 import type { CommandSpec, Context } from './command.js';

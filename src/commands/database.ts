@@ -3,8 +3,9 @@
 import { systemClock } from '../clock.js';
 import type { Config } from '../config.js';
 import { DEFAULT_LEASE_TTL_MS } from '../config.js';
-import { describeError, isUnreachable, openDatabaseWithRetry, RETRY_INITIAL_MS, RETRY_MAX_MS, type Database } from '../db/connection.js';
-import { startEmbedded } from '../db/embedded.js';
+import { describeError, isUnreachable } from '../db/errors.js';
+import { openDatabaseWithRetry, RETRY_INITIAL_MS, RETRY_MAX_MS, type Database } from '../db/pool.js';
+import { startEmbedded } from '../embedded-postgres.js';
 import { settingsForUrl, type ConnectionSettings } from '../db/settings.js';
 import { migrate } from '../db/migrate.js';
 import { DatabaseUnreachableError, KeeperError, RefusedError } from '../errors.js';

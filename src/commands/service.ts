@@ -1,6 +1,6 @@
 // The long-running part shared by `sidecar` and `run`: database pool, metrics, the backup loop and HTTP.
 import { apiRoutes } from '../api.js';
-import { createDatabase, type Database } from '../db/connection.js';
+import { createDatabase, type Database } from '../db/pool.js';
 import { healthRoutes } from '../health.js';
 import { startHttpServer, type HttpServer, type Route } from '../http.js';
 import { leaseOwner } from '../lease.js';

@@ -1,6 +1,6 @@
 // Reading the old system's table: whatsapp_sessions(session_id, session_data JSONB {file name: file text}).
 import { UsageError } from '../errors.js';
-import { quoteIdentifier, type Database } from './connection.js';
+import { quoteIdentifier, type Database } from './pool.js';
 
 export interface LegacyRow {
   sessionId: string;

@@ -1,6 +1,6 @@
 // Forward-only numbered migrations (sql/NNNN_name.sql, embedded at build time), each in its own transaction.
 import { DatabaseUnreachableError } from '../errors.js';
-import type { Database } from './connection.js';
+import type { Database } from './pool.js';
 import { MIGRATIONS } from '../generated/migrations.js';
 
 // Key for pg_advisory_xact_lock: a transaction-level lock, so it also works behind PgBouncer in

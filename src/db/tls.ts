@@ -1,4 +1,5 @@
-// sslmode with its libpq meaning → the TLS options node-postgres uses, per connection attempt.
+// sslmode with its libpq meaning → the TLS options node-postgres uses, per connection attempt, the
+// prefer/allow fallback between them, and how the server's TLS refusals and failures are recognised.
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import type { ConnectionSettings } from './settings.js';
@@ -51,9 +52,75 @@ export function tlsPlan(settings: ConnectionSettings): TlsPlan {
 /** True when `error` is the server turning down the first attempt in the way `plan`'s fallback answers. */
 export function callsForFallback(plan: TlsPlan, error: unknown): boolean {
   if (plan.fallback === null || !(error instanceof Error)) return false;
-  if (plan.first === false) {
-    // allow: pg_hba.conf has only hostssl lines for us ("no pg_hba.conf entry … no encryption").
-    return (error as { code?: unknown }).code === '28000' && /no encryption/i.test(error.message);
+  // allow: pg_hba.conf has only hostssl lines for us ("no pg_hba.conf entry … no encryption").
+  if (plan.first === false) return needsTls(error);
+  return lacksTls(error);
+}
+
+/** True when the server turned a plaintext connection down: pg_hba.conf accepts us only over TLS ("no encryption"). */
+export function needsTls(error: unknown): boolean {
+  return (error as { code?: unknown })?.code === '28000' && /no encryption/i.test(String((error as Error)?.message));
+}
+
+/** True when the server turned a TLS request down: it has no TLS. */
+export function lacksTls(error: unknown): boolean {
+  return error instanceof Error && /server does not support SSL/i.test(error.message);
+}
+
+// Node's certificate verification failures: a configuration (or interception) problem that waiting
+// does not fix, so it is reported at once (exit 2), never retried.
+const TLS_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED', 'CERT_REJECTED', 'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
+
+/** What went wrong when the error is a TLS failure, else null. */
+export function tlsFailure(error: unknown): string | null {
+  if (!(error instanceof Error)) return null;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && TLS_CODES.has(code)) return `${code}: ${error.message}`;
+  if (lacksTls(error)) return 'the server does not support TLS (sslmode asks for it)';
+  return null;
+}
+
+/**
+ * A connection pool that follows a TlsPlan: opened with `plan.first`; when the server turns that down
+ * the way libpq's sslmode=prefer (no TLS there) or allow (TLS only) falls back from, it is replaced,
+ * once and for good, by a pool opened with `plan.fallback`.
+ */
+export class TlsFallback<P extends { end(): Promise<void> }> {
+  private pool: P;
+  private fellBack = false;
+  constructor(
+    private readonly plan: TlsPlan,
+    private readonly open: (tls: Tls) => P,
+  ) {
+    this.pool = open(plan.first);
   }
-  return /server does not support SSL/i.test(error.message);
+
+  /** The pool in use now (the fallback's, once it has been switched to). */
+  get current(): P {
+    return this.pool;
+  }
+
+  /**
+   * Runs fn on the current pool; when it fails in the way that calls for the fallback, switches the
+   * pool to the fallback for good and runs fn again. Any other error, or a second such failure, is thrown.
+   */
+  async run<T>(fn: (pool: P) => Promise<T>): Promise<T> {
+    const pool = this.pool;
+    try {
+      return await fn(pool);
+    } catch (error) {
+      if (!callsForFallback(this.plan, error)) throw error;
+      if (this.pool === pool) {
+        if (this.fellBack) throw error;
+        this.fellBack = true;
+        this.pool = this.open(this.plan.fallback!);
+        void pool.end().catch(() => undefined);
+      }
+      return await fn(this.pool);
+    }
+  }
 }

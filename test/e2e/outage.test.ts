@@ -4,7 +4,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { startEmbedded, type EmbeddedServer } from '../../src/db/embedded.js';
+import { startEmbedded, type EmbeddedServer } from '../../src/embedded-postgres.js';
 import { sessionRecord, writeSession } from '../support/baileys.js';
 import { cliEnv } from '../support/cli.js';
 import { readTree, tempDir } from '../support/fs.js';

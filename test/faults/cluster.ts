@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
-import { startEmbedded, type EmbeddedServer } from '../../src/db/embedded.js';
+import { startEmbedded, type EmbeddedServer } from '../../src/embedded-postgres.js';
 import { withClient } from '../support/db.js';
 
 const log = pino({ level: process.env['TEST_LOG'] ?? 'silent' });

@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { pino } from 'pino';
 import { parseCreds, tornReason } from '../../src/creds.js';
-import { createDatabase } from '../../src/db/connection.js';
+import { createDatabase } from '../../src/db/pool.js';
 import { migrate } from '../../src/db/migrate.js';
 import { sha256 } from '../../src/snapshot.js';
 import { loadEverything, REGISTERED_JID } from '../support/baileys.js';

@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { startEmbedded, type EmbeddedServer } from '../../src/db/embedded.js';
+import { startEmbedded, type EmbeddedServer } from '../../src/embedded-postgres.js';
 import { REPO } from '../support/paths.js';
 import { freshDatabase, PrivateServer } from './cluster.js';
 import { RunContext, SESSION } from './context.js';

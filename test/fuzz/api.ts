@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startEmbedded } from '../../src/db/embedded.js';
+import { startEmbedded } from '../../src/embedded-postgres.js';
 import { writeSession } from '../support/baileys.js';
 import { REPO } from '../support/paths.js';
 import { startService, waitFor } from '../support/sidecar.js';

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
-import { startEmbedded } from '../../src/db/embedded.js';
+import { startEmbedded } from '../../src/embedded-postgres.js';
 import { REPO } from '../support/paths.js';
 import { buildImages, ensureBase, IMAGES, NODE_BASE, NODE_VERSION, warmNpmCache } from './build.js';
 import { command } from './command.js';

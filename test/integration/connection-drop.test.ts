@@ -2,7 +2,7 @@
 // process (pg emits 'error' on a checked-out client besides failing its query, and nothing listened).
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { createDatabase } from '../../src/db/connection.js';
+import { createDatabase } from '../../src/db/pool.js';
 import { freshDatabase } from '../support/db.js';
 import { testLog } from '../support/log.js';
 import { tcpProxy } from '../support/proxy.js';

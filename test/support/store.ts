@@ -1,6 +1,6 @@
 // An in-process store on a fresh database, for tests that drive SessionStore directly.
 import { after } from 'node:test';
-import { openDatabase, type Database } from '../../src/db/connection.js';
+import { openDatabase, type Database } from '../../src/db/pool.js';
 import { migrate } from '../../src/db/migrate.js';
 import { SessionStore, type Lease } from '../../src/store.js';
 import { freshDatabase } from './db.js';

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { chmod, chown, copyFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { startEmbedded, type EmbeddedServer } from '../../src/db/embedded.js';
+import { startEmbedded, type EmbeddedServer } from '../../src/embedded-postgres.js';
 import { testLog } from './log.js';
 
 export const hasOpenssl = spawnSync('openssl', ['version']).status === 0;

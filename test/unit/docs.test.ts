@@ -13,7 +13,7 @@ import { REPO } from '../support/paths.js';
 /** KEEPER_* words in the source that are not environment variables. */
 const NOT_VARIABLES = new Set([
   'KEEPER_CHANNEL_BINDING_REQUIRED', // an error code (src/db/auth.ts)
-  'KEEPER_NO_PASSWORD', // an error code (src/db/connection.ts)
+  'KEEPER_NO_PASSWORD', // an error code (src/db/errors.ts)
   'KEEPER_SECRET_VARIABLES', // a constant (src/config.ts)
 ]);
 

@@ -7,8 +7,8 @@ import { chmod, chown, cp, mkdir, readFile, rename, rm, stat, writeFile } from '
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { DatabaseUnreachableError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { DatabaseUnreachableError } from './errors.js';
+import type { Logger } from './log.js';
 
 /** How long a fresh server may take to accept connections, ms. */
 export const EMBEDDED_START_TIMEOUT_MS = 60_000;
@@ -28,8 +28,8 @@ interface Binaries {
   postgres: string;
 }
 
-/** Starts (or reuses) the embedded server whose files live in dataDir. */
 /**
+ * Starts (or reuses) the embedded server whose files live in dataDir.
  * `settings`: extra server parameters (`-c name=value`), e.g. ssl=on for the TLS tests. `env`: the
  * server's environment (the keeper passes its own without its secrets); default: inherited.
  */

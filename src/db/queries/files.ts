@@ -1,0 +1,213 @@
+// The files table: temporally versioned file contents (a version is visible at generation G when
+// generation_from <= G < generation_to), plaintext or encrypted. Every statement is one named function.
+import type { Queryable } from '../pool.js';
+
+export interface FileVersion {
+  name: string;
+  sha256: Buffer;
+  size: number;
+  content: Buffer;
+  keyId: string | null;
+}
+
+export interface StoredFileVersion extends FileVersion {
+  generationFrom: number;
+  generationTo: number | null;
+}
+
+/** What change detection compares: the stored digest and, when the row is encrypted, its key id. */
+export interface StoredDigest {
+  /** sha256 of the content for plaintext rows; the keyed hash (crypto.keyedHash) when keyId is set. */
+  digest: Buffer;
+  keyId: string | null;
+}
+
+type Row = Record<string, unknown>;
+
+function toDigests(rows: Row[]): Map<string, StoredDigest> {
+  return new Map(
+    rows.map((row) => [row['name'] as string, { digest: row['sha256'] as Buffer, keyId: (row['key_id'] as string | null) ?? null }]),
+  );
+}
+
+function toStoredVersion(row: Row): StoredFileVersion {
+  return {
+    name: row['name'] as string,
+    generationFrom: Number(row['generation_from']),
+    generationTo: row['generation_to'] === null ? null : Number(row['generation_to']),
+    sha256: row['sha256'] as Buffer,
+    size: Number(row['size']),
+    content: row['content'] as Buffer,
+    keyId: (row['key_id'] as string | null) ?? null,
+  };
+}
+
+/** name → digest of every current (head) file of the session. */
+export async function currentHashes(q: Queryable, sessionId: string): Promise<Map<string, StoredDigest>> {
+  const { rows } = await q.query(
+    `SELECT name, sha256, key_id FROM ${q.schema}.files WHERE session_id = $1 AND generation_to IS NULL`,
+    [sessionId],
+  );
+  return toDigests(rows);
+}
+
+/** name → digest of the named current files (names not stored are absent). */
+export async function currentHashesOf(q: Queryable, sessionId: string, names: string[]): Promise<Map<string, StoredDigest>> {
+  const { rows } = await q.query(
+    `SELECT name, sha256, key_id FROM ${q.schema}.files WHERE session_id = $1 AND name = ANY($2::text[]) AND generation_to IS NULL`,
+    [sessionId, names],
+  );
+  return toDigests(rows);
+}
+
+/** Ends the current version of each named file at `generation` (changed or deleted in it); returns what was closed. */
+export async function closeFiles(
+  tx: Queryable,
+  sessionId: string,
+  names: string[],
+  generation: number,
+): Promise<{ files: number; bytes: number }> {
+  if (names.length === 0) return { files: 0, bytes: 0 };
+  const { rows } = await tx.query(
+    `WITH closed AS (
+       UPDATE ${tx.schema}.files SET generation_to = $3
+        WHERE session_id = $1 AND name = ANY($2::text[]) AND generation_to IS NULL
+        RETURNING size)
+     SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM closed`,
+    [sessionId, names, generation],
+  );
+  return { files: Number(rows[0]!['files']), bytes: Number(rows[0]!['bytes']) };
+}
+
+/** Rows per INSERT: bounds the memory of one statement (bytea travels hex-encoded, twice its size). */
+const INSERT_CHUNK_ROWS = 500;
+
+/** Inserts new current versions, a few hundred rows per statement. */
+export async function insertFiles(tx: Queryable, sessionId: string, generation: number, all: FileVersion[]): Promise<void> {
+  for (let start = 0; start < all.length; start += INSERT_CHUNK_ROWS) {
+    await insertChunk(tx, sessionId, generation, all.slice(start, start + INSERT_CHUNK_ROWS));
+  }
+}
+
+async function insertChunk(tx: Queryable, sessionId: string, generation: number, files: FileVersion[]): Promise<void> {
+  await tx.query(
+    `INSERT INTO ${tx.schema}.files (session_id, name, generation_from, sha256, size, content, key_id)
+     SELECT $1, f.name, $2, f.sha256, f.size, f.content, f.key_id
+       FROM unnest($3::text[], $4::bytea[], $5::int[], $6::bytea[], $7::text[]) AS f(name, sha256, size, content, key_id)`,
+    [
+      sessionId,
+      generation,
+      files.map((f) => f.name),
+      files.map((f) => f.sha256),
+      files.map((f) => f.size),
+      files.map((f) => f.content),
+      files.map((f) => f.keyId),
+    ],
+  );
+}
+
+/** The files as they were at `generation`: one query over the temporal ranges. */
+export async function filesAt(q: Queryable, sessionId: string, generation: number): Promise<StoredFileVersion[]> {
+  const { rows } = await q.query(
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${q.schema}.files
+      WHERE session_id = $1 AND generation_from <= $2 AND (generation_to IS NULL OR generation_to > $2)
+      ORDER BY name`,
+    [sessionId, generation],
+  );
+  return rows.map(toStoredVersion);
+}
+
+/** One page of every stored version of the session, in (name, generation_from) order after `after`. */
+export async function fileVersionsPage(
+  q: Queryable,
+  sessionId: string,
+  after: { name: string; generationFrom: number } | null,
+  limit: number,
+): Promise<StoredFileVersion[]> {
+  const { rows } = await q.query(
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${q.schema}.files
+      WHERE session_id = $1 AND ($2::text IS NULL OR (name, generation_from) > ($2, $3))
+      ORDER BY name, generation_from LIMIT $4`,
+    [sessionId, after?.name ?? null, after?.generationFrom ?? 0, limit],
+  );
+  return rows.map(toStoredVersion);
+}
+
+/** Whether the session stores any encrypted (or, with `encrypted` false, any plaintext) version. */
+export async function hasVersions(q: Queryable, sessionId: string, encrypted: boolean): Promise<boolean> {
+  const { rows } = await q.query(
+    `SELECT EXISTS (SELECT 1 FROM ${q.schema}.files WHERE session_id = $1 AND (key_id IS NOT NULL) = $2) AS found`,
+    [sessionId, encrypted],
+  );
+  return rows[0]!['found'] === true;
+}
+
+/** The current (head) versions of the session that are stored in plaintext, contents included. */
+export async function currentPlaintextVersions(q: Queryable, sessionId: string): Promise<StoredFileVersion[]> {
+  const { rows } = await q.query(
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${q.schema}.files
+      WHERE session_id = $1 AND generation_to IS NULL AND key_id IS NULL ORDER BY name`,
+    [sessionId],
+  );
+  return rows.map(toStoredVersion);
+}
+
+/**
+ * One page, in primary-key order after `after`, of the session's stored versions that are not under
+ * key `keyId` (plaintext ones included), locked until the transaction ends.
+ */
+export async function versionsNotUnderKey(
+  tx: Queryable,
+  sessionId: string,
+  keyId: string,
+  after: { name: string; generationFrom: number } | null,
+  limit: number,
+): Promise<StoredFileVersion[]> {
+  const { rows } = await tx.query(
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${tx.schema}.files
+      WHERE session_id = $1 AND key_id IS DISTINCT FROM $2 AND ($3::text IS NULL OR (name, generation_from) > ($3, $4))
+      ORDER BY name, generation_from LIMIT $5 FOR UPDATE`,
+    [sessionId, keyId, after?.name ?? null, after?.generationFrom ?? 0, limit],
+  );
+  return rows.map(toStoredVersion);
+}
+
+/** Replaces a stored version's content, digest and key id (rekey); the row keeps its identity. */
+export async function reencryptVersions(
+  tx: Queryable,
+  sessionId: string,
+  rows: { name: string; generationFrom: number; content: Buffer; digest: Buffer; keyId: string }[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  await tx.query(
+    `UPDATE ${tx.schema}.files f SET content = r.content, sha256 = r.digest, key_id = r.key_id
+       FROM unnest($2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[]) AS r(name, generation_from, content, digest, key_id)
+      WHERE f.session_id = $1 AND f.name = r.name AND f.generation_from = r.generation_from`,
+    [
+      sessionId,
+      rows.map((r) => r.name),
+      rows.map((r) => r.generationFrom),
+      rows.map((r) => r.content),
+      rows.map((r) => r.digest),
+      rows.map((r) => r.keyId),
+    ],
+  );
+}
+
+/**
+ * Deletes up to `limit` closed file versions that no retained generation can see (no generation G
+ * with generation_from <= G < generation_to), among those overlapping generations `low`..`high`
+ * (where generations were just deleted). Returns how many it deleted.
+ */
+export async function deleteInvisibleFiles(tx: Queryable, sessionId: string, low: number, high: number, limit: number): Promise<number> {
+  const result = await tx.query(
+    `DELETE FROM ${tx.schema}.files WHERE ctid = ANY(ARRAY(
+       SELECT f.ctid FROM ${tx.schema}.files f
+        WHERE f.session_id = $1 AND f.generation_to IS NOT NULL AND f.generation_to > $2 AND f.generation_from <= $3
+          AND NOT EXISTS (SELECT 1 FROM ${tx.schema}.generations g
+                           WHERE g.session_id = f.session_id AND g.generation >= f.generation_from AND g.generation < f.generation_to)
+        LIMIT $4))`,
+    [sessionId, low, high, limit],
+  );
+  return result.rowCount ?? 0;
+}

@@ -1,0 +1,173 @@
+// The sessions table: one row per session with its head generation, registered jid, single-writer
+// lease (owner, fencing token, expiry) and encryption marker. Every statement is one named function.
+import type { Queryable } from '../pool.js';
+
+export interface SessionRow {
+  sessionId: string;
+  headGeneration: number;
+  updatedAt: Date;
+  registeredJid: string | null;
+  leaseOwner: string | null;
+  leaseToken: number;
+  leaseExpiresAt: Date | null;
+  /** The lease is held and not expired, by the database's clock. */
+  leaseLive: boolean;
+}
+
+export interface SessionSummary extends SessionRow {
+  /** Time of the head generation, null before the first backup. */
+  lastBackupAt: Date | null;
+  files: number;
+  bytes: number;
+}
+
+type Row = Record<string, unknown>;
+
+/** The session columns, read through table alias `t`; lease_live is judged by the database's clock. */
+function sessionColumns(t: string): string {
+  return `${t}.session_id, ${t}.head_generation, ${t}.updated_at, ${t}.registered_jid, ${t}.lease_owner, ${t}.lease_token,
+    ${t}.lease_expires_at, (${t}.lease_owner IS NOT NULL AND ${t}.lease_expires_at > now()) AS lease_live`;
+}
+
+function toSession(row: Row): SessionRow {
+  return {
+    sessionId: row['session_id'] as string,
+    headGeneration: Number(row['head_generation']),
+    updatedAt: row['updated_at'] as Date,
+    registeredJid: (row['registered_jid'] as string | null) ?? null,
+    leaseOwner: (row['lease_owner'] as string | null) ?? null,
+    leaseToken: Number(row['lease_token']),
+    leaseExpiresAt: (row['lease_expires_at'] as Date | null) ?? null,
+    leaseLive: row['lease_live'] === true,
+  };
+}
+
+/** Creates the session row if it does not exist yet. */
+export async function ensureSession(q: Queryable, sessionId: string): Promise<void> {
+  await q.query(`INSERT INTO ${q.schema}.sessions (session_id) VALUES ($1) ON CONFLICT (session_id) DO NOTHING`, [sessionId]);
+}
+
+/** The session row, or null when the session does not exist. */
+export async function getSession(q: Queryable, sessionId: string): Promise<SessionRow | null> {
+  const { rows } = await q.query(`SELECT ${sessionColumns('s')} FROM ${q.schema}.sessions s WHERE s.session_id = $1`, [sessionId]);
+  return rows[0] ? toSession(rows[0]) : null;
+}
+
+/** Reads the session row and locks it until the transaction ends: writers of one session queue here. */
+export async function lockSession(tx: Queryable, sessionId: string): Promise<SessionRow | null> {
+  const { rows } = await tx.query(
+    `SELECT ${sessionColumns('s')} FROM ${tx.schema}.sessions s WHERE s.session_id = $1 FOR UPDATE`,
+    [sessionId],
+  );
+  return rows[0] ? toSession(rows[0]) : null;
+}
+
+/** Sessions with their head generation's totals; one session when sessionId is given. */
+export async function listSessions(q: Queryable, sessionId: string | null): Promise<SessionSummary[]> {
+  const { rows } = await q.query(
+    `SELECT ${sessionColumns('s')},
+            g.created_at AS last_backup_at, coalesce(g.total_files, 0) AS files, coalesce(g.total_bytes, 0) AS bytes
+       FROM ${q.schema}.sessions s
+       LEFT JOIN ${q.schema}.generations g ON g.session_id = s.session_id AND g.generation = s.head_generation
+      WHERE $1::text IS NULL OR s.session_id = $1
+      ORDER BY s.session_id`,
+    [sessionId],
+  );
+  return rows.map((row) => ({
+    ...toSession(row),
+    lastBackupAt: (row['last_backup_at'] as Date | null) ?? null,
+    files: Number(row['files']),
+    bytes: Number(row['bytes']),
+  }));
+}
+
+/** Moves the session's head to `generation` and records the head creds.json's registered jid. */
+export async function setHead(tx: Queryable, sessionId: string, generation: number, registeredJid: string | null): Promise<void> {
+  await tx.query(
+    `UPDATE ${tx.schema}.sessions SET head_generation = $2, registered_jid = $3, updated_at = now() WHERE session_id = $1`,
+    [sessionId, generation, registeredJid],
+  );
+}
+
+/** Sets the stored registered jid (rekey replaces a full number with its masked form). */
+export async function setRegisteredJid(tx: Queryable, sessionId: string, registeredJid: string | null): Promise<void> {
+  await tx.query(`UPDATE ${tx.schema}.sessions SET registered_jid = $2 WHERE session_id = $1`, [sessionId, registeredJid]);
+}
+
+/** Deletes the session row; its generations and files go with it (ON DELETE CASCADE). False when there was none. */
+export async function deleteSession(q: Queryable, sessionId: string): Promise<boolean> {
+  const result = await q.query(`DELETE FROM ${q.schema}.sessions WHERE session_id = $1`, [sessionId]);
+  return (result.rowCount ?? 0) > 0;
+}
+
+/** A session's encryption marker (sql/0003): the first generation written encrypted, authenticated. */
+export interface EncryptionMarker {
+  generation: number;
+  keyId: string;
+  mac: Buffer;
+}
+
+/** The session's marker, or null when it has none (or only a part of one). */
+export async function getEncryptionMarker(q: Queryable, sessionId: string): Promise<EncryptionMarker | null> {
+  const { rows } = await q.query(
+    `SELECT encrypted_since, encrypted_since_key_id, encrypted_since_mac FROM ${q.schema}.sessions WHERE session_id = $1`,
+    [sessionId],
+  );
+  const row = rows[0];
+  // A marker with a part missing is no marker: verify then reports it like a deleted one.
+  if (!row || row['encrypted_since'] === null || row['encrypted_since_key_id'] === null || row['encrypted_since_mac'] === null) return null;
+  return {
+    generation: Number(row['encrypted_since']),
+    keyId: row['encrypted_since_key_id'] as string,
+    mac: row['encrypted_since_mac'] as Buffer,
+  };
+}
+
+/** Stores the session's marker, replacing the one it had. */
+export async function setEncryptionMarker(tx: Queryable, sessionId: string, marker: EncryptionMarker): Promise<void> {
+  await tx.query(
+    `UPDATE ${tx.schema}.sessions SET encrypted_since = $2, encrypted_since_key_id = $3, encrypted_since_mac = $4 WHERE session_id = $1`,
+    [sessionId, marker.generation, marker.keyId, marker.mac],
+  );
+}
+
+/**
+ * Takes the lease if it is free, expired or already ours; every acquisition increases the fencing
+ * token. Returns the new token, or null with the current holder when someone else holds it.
+ */
+export async function acquireLease(
+  q: Queryable,
+  sessionId: string,
+  owner: string,
+  ttlMs: number,
+): Promise<{ token: number; expiresAt: Date } | null> {
+  const { rows } = await q.query(
+    `UPDATE ${q.schema}.sessions
+        SET lease_owner = $2, lease_token = lease_token + 1, lease_expires_at = now() + $3 * interval '1 millisecond'
+      WHERE session_id = $1 AND (lease_owner IS NULL OR lease_expires_at <= now() OR lease_owner = $2)
+      RETURNING lease_token, lease_expires_at`,
+    [sessionId, owner, ttlMs],
+  );
+  return rows[0] ? { token: Number(rows[0]['lease_token']), expiresAt: rows[0]['lease_expires_at'] as Date } : null;
+}
+
+/** Extends a lease we still hold; false when it was lost (expired and taken, or released). */
+export async function renewLease(q: Queryable, sessionId: string, owner: string, token: number, ttlMs: number): Promise<Date | null> {
+  const { rows } = await q.query(
+    `UPDATE ${q.schema}.sessions SET lease_expires_at = now() + $4 * interval '1 millisecond'
+      WHERE session_id = $1 AND lease_owner = $2 AND lease_token = $3 AND lease_expires_at > now()
+      RETURNING lease_expires_at`,
+    [sessionId, owner, token, ttlMs],
+  );
+  return rows[0] ? (rows[0]['lease_expires_at'] as Date) : null;
+}
+
+/** Gives the lease up if it is still ours; the token is kept so the next holder's is larger. */
+export async function releaseLease(q: Queryable, sessionId: string, owner: string, token: number): Promise<boolean> {
+  const result = await q.query(
+    `UPDATE ${q.schema}.sessions SET lease_owner = NULL, lease_expires_at = NULL
+      WHERE session_id = $1 AND lease_owner = $2 AND lease_token = $3`,
+    [sessionId, owner, token],
+  );
+  return (result.rowCount ?? 0) > 0;
+}
