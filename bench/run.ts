@@ -39,7 +39,7 @@ const DEBOUNCE_MS = DEFAULT_DEBOUNCE_MS;
 const MAX_DELAY_MS = DEFAULT_MAX_DELAY_MS;
 /** The default --max-delay before it became 1 s, measured beside it: what the 1 s RPO costs. */
 const PREVIOUS_MAX_DELAY_MS = 5000;
-/** SPEC's RPO target with the defaults: p99 ≤ max-delay + 250 ms. */
+/** The RPO target with the defaults (docs/performance.md): p99 ≤ max-delay + 250 ms. */
 const RPO_TARGET_S = (MAX_DELAY_MS + 250) / 1000;
 const log = pino({ level: 'silent' });
 const say = (line: string) => process.stdout.write(`${line}\n`);

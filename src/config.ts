@@ -9,7 +9,7 @@ import { isValidSessionId, SESSION_ID_RULE } from './names.js';
 import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from './retention.js';
 import { WATCH_MODES, type WatchMode } from './watcher.js';
 
-// Defaults (SPEC "Global options" and "Command options"), with their units in the name.
+// Defaults (README "Configuration"), with their units in the name.
 export const DEFAULT_DATA_DIR = './.baileys-keeper';
 export const DEFAULT_SESSION_ID = 'default';
 export const DEFAULT_DIR = './auth_info';
@@ -398,7 +398,7 @@ function describe(name: string): string {
   return envName ? `--${name} / ${envName}` : `--${name}`;
 }
 
-/** Accepts the SPEC's boolean words for env values. */
+/** Accepts the boolean words for env values that README "Configuration" lists. */
 export function parseBoolean(label: string, raw: string): boolean {
   const value = raw.trim().toLowerCase();
   if (['1', 'true', 'yes'].includes(value)) return true;
