@@ -94,7 +94,7 @@ export async function measureContinuity(databaseUrl: string, work: string, plan:
   return rows;
 }
 
-/** The README/latest.md table of the rows. */
+/** The docs/performance.md and latest.md table of the rows. */
 export function continuityTable(rows: readonly ContinuityRow[]): string[] {
   const md = ['| debounce / max-delay | crashes | head age at the kill (mean / max) | exchanges behind (mean / max) | chats probed | broken | recovered by retry receipts | lost |', '|---|---|---|---|---|---|---|---|'];
   for (const r of rows) {

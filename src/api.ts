@@ -1,4 +1,4 @@
-// The session HTTP API, compatible with the system bots already call (SPEC "HTTP"):
+// The session HTTP API, compatible with the system bots already call (docs/http-api.md):
 // POST /api/session/backup, GET /api/session/restore, GET /api/session/status, DELETE /api/session/delete.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';

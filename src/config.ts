@@ -346,7 +346,7 @@ function describe(name: string): string {
   return envName ? `--${name} / ${envName}` : `--${name}`;
 }
 
-/** Accepts the SPEC's boolean words for env values. */
+/** Accepts the boolean words for env values that README "Configuration" lists. */
 export function parseBoolean(label: string, raw: string): boolean {
   const value = raw.trim().toLowerCase();
   if (['1', 'true', 'yes'].includes(value)) return true;

@@ -1,4 +1,4 @@
-// Named errors, one per documented exit code (SPEC "Exit codes"). Messages say what failed and what to do.
+// Named errors, one per documented exit code (README "Exit codes"). Messages say what failed and what to do.
 
 export const ExitCode = {
   ok: 0,

@@ -1,4 +1,4 @@
-// Every metric of SPEC "Metrics", defined once. All exist from start at 0; no per-file labels.
+// Every metric of docs/monitoring.md "Metrics", defined once. All exist from start at 0; no per-file labels.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from './version.js';
 

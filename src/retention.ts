@@ -8,7 +8,7 @@
 // thinning as a generation ages only ever drops what a coarser tier would drop too.
 import { UsageError } from './errors.js';
 
-/** SPEC `--retention` default: every generation of the last hour, then 10 min, 1 h, 1 d slots. */
+/** The `--retention` default (README "History and retention"): every generation of the last hour, then 10 min, 1 h, 1 d slots. */
 export const DEFAULT_RETENTION = '1h:all,24h:10m,7d:1h,30d:1d';
 
 export interface RetentionTier {

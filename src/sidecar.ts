@@ -41,7 +41,7 @@ export interface SidecarOptions {
   leaseTtlMs: number;
   shutdownQuietMs: number;
   shutdownTimeoutMs: number;
-  /** SPEC `--watch`: native, poll, or auto (native, polling when native watching is unavailable). */
+  /** `--watch` (README "Configuration"): native, poll, or auto (native, polling when native watching is unavailable). */
   watchMode: WatchMode;
   /** Polling period when polling, ms. */
   pollIntervalMs: number;
@@ -162,7 +162,7 @@ export class Sidecar {
   }
 
   /**
-   * Whether the backup loop is running (SPEC /healthz): false while a start-up step — watching the
+   * Whether the backup loop is running (/healthz, docs/http-api.md): false while a start-up step — watching the
    * directory, or migrating and reading the stored state — fails and is being retried.
    */
   get healthy(): boolean {

@@ -1,4 +1,4 @@
-// Reads the auth directory into a validated snapshot (SPEC "What is backed up").
+// Reads the auth directory into a validated snapshot (docs/storage.md "What is backed up").
 import { createHash } from 'node:crypto';
 import { constants, type Dirent } from 'node:fs';
 import { open, readdir, stat } from 'node:fs/promises';

@@ -10,7 +10,7 @@ import { Backoff } from './dirty.js';
 import { describeError } from './db/errors.js';
 import { invalidNameReason } from './names.js';
 
-/** SPEC `--watch`: inotify through chokidar, stat polling, or native falling back to polling. */
+/** `--watch` (README "Configuration"): inotify through chokidar, stat polling, or native falling back to polling. */
 export type WatchMode = 'native' | 'poll' | 'auto';
 export const WATCH_MODES: readonly WatchMode[] = ['native', 'poll', 'auto'];
 /** What is watching right now. */

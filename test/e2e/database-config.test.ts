@@ -1,4 +1,4 @@
-// Where the database is, as SPEC says: --database-url / DATABASE_URL (URI or libpq key=value), else the
+// Where the database is, as README "Database connection" says: --database-url / DATABASE_URL (URI or libpq key=value), else the
 // PG* variables, else the embedded default; and the exit code for each way that can go wrong.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// The README's least-privilege SQL, each block run as written (a dedicated database, a shared one, the
+// The least-privilege SQL of docs/security.md, each block run as written (a dedicated database, a shared one, the
 // one-off grants of import-legacy), then the whole round trip as that role: not a superuser, no CREATE
 // on the database, owner of its schema only; in the dedicated database no rights on public at all.
 import assert from 'node:assert/strict';
@@ -14,13 +14,14 @@ import { readTree, tempDir } from '../support/fs.js';
 import { REPO } from '../support/paths.js';
 import { startService, waitFor } from '../support/sidecar.js';
 
-/** The SQL blocks of the README's "Least-privilege database role" section: dedicated, shared, import-legacy grants. */
+/** The SQL blocks of docs/security.md's "Least-privilege database role" section: dedicated, shared, import-legacy grants. */
 async function readmeSql(): Promise<string[]> {
-  const readme = await readFile(path.join(REPO, 'README.md'), 'utf8');
-  const from = readme.indexOf('### Least-privilege database role');
-  const section = readme.slice(from, readme.indexOf('\n### ', from + 1));
+  const page = await readFile(path.join(REPO, 'docs', 'security.md'), 'utf8');
+  const from = page.indexOf('\n## Least-privilege database role\n');
+  assert.notEqual(from, -1, 'docs/security.md has a "Least-privilege database role" section');
+  const section = page.slice(from, page.indexOf('\n## ', from + 1));
   const blocks = [...section.matchAll(/```sql\n([\s\S]*?)```/g)].map((match) => match[1]!);
-  assert.equal(blocks.length, 3, 'the README has the dedicated, shared and import-legacy SQL');
+  assert.equal(blocks.length, 3, 'docs/security.md has the dedicated, shared and import-legacy SQL');
   return blocks;
 }
 
@@ -112,7 +113,7 @@ for (const [kind, readmeBlock] of [
       assert.match(messages(result.stderr), /schema elsewhere does not exist and this database role may not create it: as an administrator run CREATE SCHEMA "elsewhere" AUTHORIZATION/);
     });
 
-    it('import-legacy reads the old table in public with the README\'s one-off grants, which are then taken back', async () => {
+    it('import-legacy reads the old table in public with the one-off grants of docs/security.md, which are then taken back', async () => {
       const bot = await tempDir(`lp-legacy-${kind}`);
       await writeSession(bot, { preKeys: 2 });
       await query(adminUrl, LEGACY_DDL);

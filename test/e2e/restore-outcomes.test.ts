@@ -1,4 +1,4 @@
-// Every restore outcome in SPEC, with its exit code, through the real CLI.
+// Every restore outcome of README "restore — the init container", with its exit code, through the real CLI.
 import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';

@@ -8,7 +8,7 @@
 //   --concurrency C runs at once (default 2)
 //   --results FILE  where to write the results table (default test/faults/results.md)
 //   --verbose       print every run's trace, not only failing ones
-//   --readme        also put the results table into README.md's Reliability section
+//   --readme        also put the results table into docs/reliability.md
 //   --strict        fail when any scenario is skipped (CI: every fault must really be exercised)
 //   --help          the usage line and the scenarios' names
 import { randomBytes } from 'node:crypto';
@@ -23,7 +23,7 @@ import { freshDatabase, PrivateServer } from './cluster.js';
 import { RunContext, SESSION } from './context.js';
 import { checkRestore, checkStore, prepareDatabase, waitConverged } from './invariants.js';
 import { Random, runSeed } from './random.js';
-import { neverLanded, renderResults, updateReadmeResults, type RunOutcome } from './report.js';
+import { neverLanded, renderResults, updateReliabilityResults, type RunOutcome } from './report.js';
 import { DEFAULT_RUNS, SCENARIOS, SkipRun, type Scenario } from './scenarios.js';
 import { RunLog } from './violations.js';
 
@@ -194,7 +194,7 @@ try {
 const minutesTaken = (Date.now() - suiteStarted) / 60_000;
 const table = renderResults(outcomes, { seed, minutes: minutesTaken, scenarios });
 await writeFile(values.results ?? path.join(REPO, 'test', 'faults', 'results.md'), `${table}\n`);
-if (values.readme) await updateReadmeResults(REPO, renderResults(outcomes, { seed, minutes: minutesTaken, scenarios }, false));
+if (values.readme) await updateReliabilityResults(REPO, renderResults(outcomes, { seed, minutes: minutesTaken, scenarios }, false));
 console.log(`\n${table}`);
 const bad = outcomes.filter((outcome) => outcome.result === 'failed' || outcome.result === 'error');
 const skipped = outcomes.filter((outcome) => outcome.result === 'skipped');

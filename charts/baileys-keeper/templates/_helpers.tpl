@@ -157,7 +157,7 @@ baileys-keeper.secretFilesDir: where the optional secret files (API token, encry
 {{- define "baileys-keeper.secretFilesDir" -}}/var/run/secrets/baileys-keeper{{- end }}
 
 {{/*
-baileys-keeper.commonEnv: the environment both keeper containers share (SPEC names).
+baileys-keeper.commonEnv: the environment both keeper containers share (the names of README "Configuration").
 */}}
 {{- define "baileys-keeper.commonEnv" -}}
 - name: DATABASE_URL
