@@ -2,7 +2,7 @@
 // (classic mode also for 1.25, the oldest Chart.yaml allows): lint, offline schema validation of every
 // object, and the fields the keeper's guarantees depend on.
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
@@ -10,9 +10,18 @@ import * as defaults from '../../src/config.js';
 import { OLDEST_SCHEMA, validateObjects } from '../support/charts/k8s-schema.js';
 import { cliEnvNames, exposedMetricNames, metricNamesIn } from '../support/charts/names.js';
 import { allContainers, container, workloadPodSpec, type Container, type PodSpec } from '../support/charts/pod.js';
-import { CHART, helmTemplate, helmTemplateError, only, parseManifests, type K8sObject } from '../support/charts/render.js';
+import {
+  CHART,
+  helmTemplate,
+  helmTemplateError,
+  only,
+  parseManifests,
+  renderChart,
+  renderChartError,
+  valuesFile,
+  type K8sObject,
+} from '../support/charts/render.js';
 import { findTool, KUBE_VERSION, tool } from '../support/charts/tools.js';
-import { tempDir } from '../support/fs.js';
 import { REPO } from '../support/paths.js';
 
 const values = (name: string) => path.join(CHART, 'ci', `${name}-values.yaml`);
@@ -149,13 +158,6 @@ describe('chart: lint and schema', () => {
     assert.match(await helmTemplateError([], { 'bot.image.repository': 'my-bot' }), /secret\.existingSecret.*secret\.create\.databaseUrl/);
   });
 });
-
-/** A values file holding `overrides` (for typed values: --set-string can only give strings). */
-async function valuesFile(overrides: Record<string, unknown>): Promise<string> {
-  const file = path.join(await tempDir('values'), 'values.json');
-  await writeFile(file, JSON.stringify(overrides));
-  return file;
-}
 
 describe('chart: the pod', () => {
   it('native: restore, then the sidecar as an init container with restartPolicy Always, then the bot', async () => {
@@ -313,6 +315,39 @@ describe('chart: the pod', () => {
     assert.equal(sidecar.image, `ghcr.io/baileys-keeper/baileys-keeper-sidecar:${pkg.version}`);
     const chart = parse(await readFile(path.join(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string };
     assert.equal(chart.appVersion, pkg.version);
+  });
+});
+
+describe('chart: image tags', () => {
+  const images = (objects: K8sObject[]) => allContainers(workloadPodSpec(objects)).map((each) => [each.name, each.image]);
+
+  it('a tag given as a number on the command line (--set bot.image.tag=42, --set image.tag=42) renders as 42', async () => {
+    const objects = await renderChart({ values: [values('native')], set: { 'bot.image.tag': '42', 'image.tag': '42' } });
+    assert.deepEqual(images(objects), [
+      ['restore', 'ghcr.io/baileys-keeper/baileys-keeper-init:42'],
+      ['sidecar', 'ghcr.io/baileys-keeper/baileys-keeper-sidecar:42'],
+      ['bot', 'registry.example.com/my-bot:42'],
+    ]);
+    const testPod = objects.find((object) => object.kind === 'Pod') as K8sObject & { spec: { containers: Container[] } };
+    assert.equal(testPod.spec.containers[0]!.image, 'ghcr.io/baileys-keeper/baileys-keeper-sidecar:42', 'the helm test pod too');
+    const helm = await findTool('helm', 'HELM');
+    await tool(helm, ['lint', '--strict', CHART, '--values', values('native'), '--set', 'bot.image.tag=42', '--set', 'image.tag=42']);
+    // A client-only dry run renders NOTES.txt without a cluster.
+    const notes = await tool(helm, ['install', 'bot', CHART, '--dry-run=client', '--values', values('native'), '--set', 'bot.image.tag=7']);
+    assert.match(notes, /for the bot registry\.example\.com\/my-bot:7\./);
+  });
+
+  it('a whole-number tag in a values file renders as its digits, not in exponent form; a decimal number is refused', async () => {
+    // YAML reads 20240101 as a number, which helm holds as a float: plain toString would write 2.0240101e+07.
+    const dated = await valuesFile({ bot: { image: { tag: 20240101 } }, image: { tag: 7 } });
+    assert.deepEqual(images(await helmTemplate([values('native'), dated])), [
+      ['restore', 'ghcr.io/baileys-keeper/baileys-keeper-init:7'],
+      ['sidecar', 'ghcr.io/baileys-keeper/baileys-keeper-sidecar:7'],
+      ['bot', 'registry.example.com/my-bot:20240101'],
+    ]);
+    // `tag: 1.10` is the number 1.1 to YAML: refused, rather than pulling the wrong image.
+    assert.match(await helmTemplateError([values('native'), await valuesFile({ bot: { image: { tag: 1.1 } } })]), /bot\/image\/tag/);
+    assert.match(await renderChartError({ values: [values('native')], set: { 'image.tag': '-1' } }), /image\/tag/);
   });
 });
 

@@ -48,11 +48,20 @@ baileys-keeper.sessionId: the session id, defaulting to the full name (already a
 {{- end }}
 
 {{/*
+baileys-keeper.imageTag: an image tag value as text. Tags are often all digits (a build number, a date),
+and then arrive as numbers: `--set image.tag=42` gives an integer, and `tag: 20240101` in a values file a
+float, which toString alone would write as 2.0240101e+07. A whole float is written as its digits.
+*/}}
+{{- define "baileys-keeper.imageTag" -}}
+{{- if and (kindIs "float64" .) (eq . (float64 (int64 .))) }}{{ int64 . }}{{ else }}{{ toString . }}{{ end }}
+{{- end }}
+
+{{/*
 baileys-keeper.image: "registry/repository:tag" of a keeper image; call with (dict "root" $ "repository" R).
 */}}
 {{- define "baileys-keeper.image" -}}
 {{- $image := .root.Values.image }}
-{{- $tag := default .root.Chart.AppVersion $image.tag }}
+{{- $tag := include "baileys-keeper.imageTag" (default .root.Chart.AppVersion $image.tag) }}
 {{- if $image.registry }}
 {{- printf "%s/%s:%s" $image.registry .repository $tag }}
 {{- else }}
@@ -309,7 +318,7 @@ baileys-keeper.botContainer: the user's bot, with the auth volume at its own pat
 {{- define "baileys-keeper.botContainer" -}}
 {{- $bot := .Values.bot -}}
 - name: bot
-  image: {{ printf "%s:%s" $bot.image.repository $bot.image.tag | quote }}
+  image: {{ printf "%s:%s" $bot.image.repository (include "baileys-keeper.imageTag" $bot.image.tag) | quote }}
   imagePullPolicy: {{ $bot.image.pullPolicy }}
   {{- with $bot.command }}
   command:
