@@ -318,6 +318,52 @@ describe('chart: the pod', () => {
   });
 });
 
+describe("chart: the bot's own volumes", () => {
+  const config = {
+    bot: {
+      extraVolumes: [
+        { name: 'config', configMap: { name: 'my-bot-config' } },
+        { name: 'media', emptyDir: { sizeLimit: '1Gi' } },
+      ],
+      extraVolumeMounts: [
+        { name: 'config', mountPath: '/app/config', readOnly: true },
+        { name: 'media', mountPath: '/app/media' },
+      ],
+    },
+  };
+
+  it('bot.extraVolumes are volumes of the pod that only the bot mounts; lint and both Kubernetes schemas pass', async () => {
+    const extra = await valuesFile(config);
+    for (const shape of ['native', 'classic']) {
+      const helm = await findTool('helm', 'HELM');
+      await tool(helm, ['lint', '--strict', CHART, '--values', values(shape), '--values', extra, '--kube-version', KUBE_VERSION]);
+      const objects = await helmTemplate([values(shape), extra]);
+      assert.deepEqual(await validateObjects(objects), [], shape);
+      const spec = workloadPodSpec(objects);
+      const volumes = new Map(spec.volumes!.map((volume) => [volume.name, volume as unknown]));
+      assert.deepEqual(volumes.get('config'), config.bot.extraVolumes[0], `${shape}: passed through as written`);
+      assert.deepEqual(volumes.get('media'), config.bot.extraVolumes[1]);
+      assert.ok(volumes.has('auth'), "next to the chart's own volumes");
+      const mounts = container(spec, 'bot').volumeMounts!.map((mount) => mount.name);
+      assert.deepEqual(mounts.filter((name) => name === 'config' || name === 'media'), ['config', 'media']);
+      for (const keeper of keepers(spec)) {
+        const extraMounts = keeper.volumeMounts!.filter((mount) => mount.name === 'config' || mount.name === 'media');
+        assert.deepEqual(extraMounts, [], `${keeper.name} mounts none of them`);
+      }
+    }
+    const classicOld = await helmTemplate([values('classic'), extra], {}, OLDEST_SCHEMA.kubeVersion);
+    assert.deepEqual(await validateObjects(classicOld, OLDEST_SCHEMA), [], `valid Kubernetes ${OLDEST_SCHEMA.kubeVersion} too`);
+  });
+
+  it("bot.extraVolumes cannot reuse the name of one of the chart's own volumes (Kubernetes would refuse the pod)", async () => {
+    for (const name of ['auth', 'bot-tmp', 'keeper-secret-files']) {
+      const clash = await valuesFile({ bot: { extraVolumes: [{ name, emptyDir: {} }] } });
+      const refused = await helmTemplateError([values('existing-secret'), clash]);
+      assert.match(refused, new RegExp(`bot\\.extraVolumes: "${name}" is the name of one of the chart's own volumes`));
+    }
+  });
+});
+
 describe('chart: image tags', () => {
   const images = (objects: K8sObject[]) => allContainers(workloadPodSpec(objects)).map((each) => [each.name, each.image]);
 

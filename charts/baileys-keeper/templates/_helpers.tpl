@@ -155,6 +155,12 @@ baileys-keeper.validate: fails the render with a clear message on values the sch
 {{- fail "keeper.requireEncryption needs an encryption key: set secret.encryptionKeyKey (with secret.existingSecret), secret.create.encryptionKey, or KEEPER_ENCRYPTION_KEYS in keeper.extraEnv" }}
 {{- end }}
 {{- end }}
+{{- $ownVolumes := list "auth" "bot-tmp" "keeper-secret-files" }}
+{{- range .Values.bot.extraVolumes }}
+{{- if has .name $ownVolumes }}
+{{- fail (printf "bot.extraVolumes: %q is the name of one of the chart's own volumes (%s); choose another" .name (join ", " $ownVolumes)) }}
+{{- end }}
+{{- end }}
 {{- if gt (int .Values.sidecar.debounceMs) (int .Values.sidecar.maxDelayMs) }}
 {{- fail (printf "sidecar.maxDelayMs (%v) must be at least sidecar.debounceMs (%v)" .Values.sidecar.maxDelayMs .Values.sidecar.debounceMs) }}
 {{- end }}
@@ -452,6 +458,9 @@ spec:
           - key: {{ $encKey }}
             path: encryption-key
           {{- end }}
+    {{- end }}
+    {{- with .Values.bot.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
     {{- end }}
 {{- end }}
 
