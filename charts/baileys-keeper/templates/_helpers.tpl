@@ -155,6 +155,10 @@ baileys-keeper.validate: fails the render with a clear message on values the sch
 {{- fail "keeper.requireEncryption needs an encryption key: set secret.encryptionKeyKey (with secret.existingSecret), secret.create.encryptionKey, or KEEPER_ENCRYPTION_KEYS in keeper.extraEnv" }}
 {{- end }}
 {{- end }}
+{{- if hasKey .Values.monitoring.prometheusRule.alertLabels "session" }}
+{{- $why := "the chart sets every alert's session label to the session id; set session.id instead" }}
+{{- fail (printf "monitoring.prometheusRule.alertLabels.session: %s" $why) }}
+{{- end }}
 {{- $ownVolumes := list "auth" "bot-tmp" "keeper-secret-files" }}
 {{- range .Values.bot.extraVolumes }}
 {{- if has .name $ownVolumes }}
@@ -465,12 +469,15 @@ spec:
 {{- end }}
 
 {{/*
-baileys-keeper.alertLabels: an alert's labels: its default severity, then monitoring.prometheusRule.alertLabels,
-which win (a severity given there replaces the default instead of rendering a second key).
-Call with (dict "severity" S "extra" .alertLabels).
+baileys-keeper.alertLabels: an alert's labels: `session` (the session id), then
+monitoring.prometheusRule.alertLabels, then the alert's default severity. A severity given in alertLabels
+replaces the default instead of rendering a second key. The session label is what keeps the alerts of two
+releases in one namespace apart: the expressions aggregate away every label but `namespace`, so without
+it both releases' alerts would have the same label set and Prometheus and Alertmanager would take them
+for one alert. Call with (dict "session" S "severity" S "extra" .alertLabels).
 */}}
 {{- define "baileys-keeper.alertLabels" -}}
-{{- toYaml (merge (dict) (default (dict) .extra) (dict "severity" .severity)) }}
+{{- toYaml (merge (dict "session" .session) (default (dict) .extra) (dict "severity" .severity)) }}
 {{- end }}
 
 {{/*
