@@ -566,7 +566,9 @@ describe('chart: monitoring', () => {
     const configMap = only(objects, 'ConfigMap') as K8sObject & { data: Record<string, string> };
     assert.equal(configMap.metadata.labels!['grafana_dashboard'], '1');
     assert.equal(configMap.metadata.annotations!['grafana_folder'], 'WhatsApp');
-    const dashboard = JSON.parse(configMap.data['baileys-keeper.json']!) as { panels: { title: string; targets: { expr: string }[] }[] };
+    assert.deepEqual(Object.keys(configMap.data), ['bots-bot-baileys-keeper.json'], 'one dashboard file, named for the release');
+    type Panels = { panels: { title: string; targets: { expr: string }[] }[] };
+    const dashboard = JSON.parse(configMap.data['bots-bot-baileys-keeper.json']!) as Panels;
     const exposed = await exposedMetricNames();
     const used = new Set<string>();
     for (const panel of dashboard.panels) {

@@ -481,13 +481,40 @@ for one alert. Call with (dict "session" S "severity" S "extra" .alertLabels).
 {{- end }}
 
 {{/*
+baileys-keeper.podRegex: a regular expression for exactly this release's pod names (<fullname>-0 of a
+StatefulSet, <fullname>-<template hash>-<5 chars> of a Deployment), so that another release whose name
+starts with this one's is not matched. Dots in the name are escaped; unanchored (PromQL anchors it).
+*/}}
+{{- define "baileys-keeper.podRegex" -}}
+{{- include "baileys-keeper.fullname" . | replace "." "\\." }}-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})
+{{- end }}
+
+{{/*
+baileys-keeper.promqlPodRegex: podRegex inside a PromQL string literal, where a backslash is written twice.
+*/}}
+{{- define "baileys-keeper.promqlPodRegex" -}}
+{{- include "baileys-keeper.podRegex" . | replace "\\" "\\\\" }}
+{{- end }}
+
+{{/*
 baileys-keeper.metricsSelector: PromQL label matchers for this release's sidecar series. By namespace and
 pod name only: the only container of the pod that serves /metrics is the sidecar, and Prometheus's
 endpoints discovery long left the `container` label off ports of init containers (native mode), so a
-`container="sidecar"` matcher would match nothing there. The pod regex is anchored to this release's pod
-names (<fullname>-0 of a StatefulSet, <fullname>-<template hash>-<5 chars> of a Deployment), so another
-release whose name starts with this one's is not matched.
+`container="sidecar"` matcher would match nothing there. The keeper's series carry no session label (one
+process keeps one session here), so the pod names are what tells this release's series from another's.
 */}}
 {{- define "baileys-keeper.metricsSelector" -}}
-namespace="{{ .Release.Namespace }}", pod=~"{{ include "baileys-keeper.fullname" . | replace "." "\\\\." }}-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})"
+namespace="{{ .Release.Namespace }}", pod=~"{{ include "baileys-keeper.promqlPodRegex" . }}"
+{{- end }}
+
+{{/*
+baileys-keeper.dashboardUid: the Grafana dashboard's uid, unique per release: Grafana keeps one dashboard
+per uid, so two releases sharing one would overwrite each other's. A readable prefix of the full name
+plus a hash of namespace and full name (the same release name can exist in two namespaces), within
+Grafana's 40-character limit and its [A-Za-z0-9_-] alphabet.
+*/}}
+{{- define "baileys-keeper.dashboardUid" -}}
+{{- $fullname := include "baileys-keeper.fullname" . }}
+{{- $prefix := regexReplaceAll "[^A-Za-z0-9_-]" $fullname "-" | trunc 23 | trimSuffix "-" }}
+{{- printf "%s-%s" $prefix (sha256sum (printf "%s/%s" .Release.Namespace $fullname) | trunc 16) }}
 {{- end }}
