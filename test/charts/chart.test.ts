@@ -2,7 +2,7 @@
 // (classic mode also for 1.25, the oldest Chart.yaml allows): lint, offline schema validation of every
 // object, and the fields the keeper's guarantees depend on.
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
@@ -10,9 +10,18 @@ import * as defaults from '../../src/config.js';
 import { OLDEST_SCHEMA, validateObjects } from '../support/charts/k8s-schema.js';
 import { cliEnvNames, exposedMetricNames, metricNamesIn } from '../support/charts/names.js';
 import { allContainers, container, workloadPodSpec, type Container, type PodSpec } from '../support/charts/pod.js';
-import { CHART, helmTemplate, helmTemplateError, only, parseManifests, type K8sObject } from '../support/charts/render.js';
+import {
+  CHART,
+  helmTemplate,
+  helmTemplateError,
+  only,
+  parseManifests,
+  renderChart,
+  renderChartError,
+  valuesFile,
+  type K8sObject,
+} from '../support/charts/render.js';
 import { findTool, KUBE_VERSION, tool } from '../support/charts/tools.js';
-import { tempDir } from '../support/fs.js';
 import { REPO } from '../support/paths.js';
 
 const values = (name: string) => path.join(CHART, 'ci', `${name}-values.yaml`);
@@ -149,13 +158,6 @@ describe('chart: lint and schema', () => {
     assert.match(await helmTemplateError([], { 'bot.image.repository': 'my-bot' }), /secret\.existingSecret.*secret\.create\.databaseUrl/);
   });
 });
-
-/** A values file holding `overrides` (for typed values: --set-string can only give strings). */
-async function valuesFile(overrides: Record<string, unknown>): Promise<string> {
-  const file = path.join(await tempDir('values'), 'values.json');
-  await writeFile(file, JSON.stringify(overrides));
-  return file;
-}
 
 describe('chart: the pod', () => {
   it('native: restore, then the sidecar as an init container with restartPolicy Always, then the bot', async () => {
@@ -313,6 +315,85 @@ describe('chart: the pod', () => {
     assert.equal(sidecar.image, `ghcr.io/baileys-keeper/baileys-keeper-sidecar:${pkg.version}`);
     const chart = parse(await readFile(path.join(CHART, 'Chart.yaml'), 'utf8')) as { appVersion: string };
     assert.equal(chart.appVersion, pkg.version);
+  });
+});
+
+describe("chart: the bot's own volumes", () => {
+  const config = {
+    bot: {
+      extraVolumes: [
+        { name: 'config', configMap: { name: 'my-bot-config' } },
+        { name: 'media', emptyDir: { sizeLimit: '1Gi' } },
+      ],
+      extraVolumeMounts: [
+        { name: 'config', mountPath: '/app/config', readOnly: true },
+        { name: 'media', mountPath: '/app/media' },
+      ],
+    },
+  };
+
+  it('bot.extraVolumes are volumes of the pod that only the bot mounts; lint and both Kubernetes schemas pass', async () => {
+    const extra = await valuesFile(config);
+    for (const shape of ['native', 'classic']) {
+      const helm = await findTool('helm', 'HELM');
+      await tool(helm, ['lint', '--strict', CHART, '--values', values(shape), '--values', extra, '--kube-version', KUBE_VERSION]);
+      const objects = await helmTemplate([values(shape), extra]);
+      assert.deepEqual(await validateObjects(objects), [], shape);
+      const spec = workloadPodSpec(objects);
+      const volumes = new Map(spec.volumes!.map((volume) => [volume.name, volume as unknown]));
+      assert.deepEqual(volumes.get('config'), config.bot.extraVolumes[0], `${shape}: passed through as written`);
+      assert.deepEqual(volumes.get('media'), config.bot.extraVolumes[1]);
+      assert.ok(volumes.has('auth'), "next to the chart's own volumes");
+      const mounts = container(spec, 'bot').volumeMounts!.map((mount) => mount.name);
+      assert.deepEqual(mounts.filter((name) => name === 'config' || name === 'media'), ['config', 'media']);
+      for (const keeper of keepers(spec)) {
+        const extraMounts = keeper.volumeMounts!.filter((mount) => mount.name === 'config' || mount.name === 'media');
+        assert.deepEqual(extraMounts, [], `${keeper.name} mounts none of them`);
+      }
+    }
+    const classicOld = await helmTemplate([values('classic'), extra], {}, OLDEST_SCHEMA.kubeVersion);
+    assert.deepEqual(await validateObjects(classicOld, OLDEST_SCHEMA), [], `valid Kubernetes ${OLDEST_SCHEMA.kubeVersion} too`);
+  });
+
+  it("bot.extraVolumes cannot reuse the name of one of the chart's own volumes (Kubernetes would refuse the pod)", async () => {
+    for (const name of ['auth', 'bot-tmp', 'keeper-secret-files']) {
+      const clash = await valuesFile({ bot: { extraVolumes: [{ name, emptyDir: {} }] } });
+      const refused = await helmTemplateError([values('existing-secret'), clash]);
+      assert.match(refused, new RegExp(`bot\\.extraVolumes: "${name}" is the name of one of the chart's own volumes`));
+    }
+  });
+});
+
+describe('chart: image tags', () => {
+  const images = (objects: K8sObject[]) => allContainers(workloadPodSpec(objects)).map((each) => [each.name, each.image]);
+
+  it('a tag given as a number on the command line (--set bot.image.tag=42, --set image.tag=42) renders as 42', async () => {
+    const objects = await renderChart({ values: [values('native')], set: { 'bot.image.tag': '42', 'image.tag': '42' } });
+    assert.deepEqual(images(objects), [
+      ['restore', 'ghcr.io/baileys-keeper/baileys-keeper-init:42'],
+      ['sidecar', 'ghcr.io/baileys-keeper/baileys-keeper-sidecar:42'],
+      ['bot', 'registry.example.com/my-bot:42'],
+    ]);
+    const testPod = objects.find((object) => object.kind === 'Pod') as K8sObject & { spec: { containers: Container[] } };
+    assert.equal(testPod.spec.containers[0]!.image, 'ghcr.io/baileys-keeper/baileys-keeper-sidecar:42', 'the helm test pod too');
+    const helm = await findTool('helm', 'HELM');
+    await tool(helm, ['lint', '--strict', CHART, '--values', values('native'), '--set', 'bot.image.tag=42', '--set', 'image.tag=42']);
+    // A client-only dry run renders NOTES.txt without a cluster.
+    const notes = await tool(helm, ['install', 'bot', CHART, '--dry-run=client', '--values', values('native'), '--set', 'bot.image.tag=7']);
+    assert.match(notes, /for the bot registry\.example\.com\/my-bot:7\./);
+  });
+
+  it('a whole-number tag in a values file renders as its digits, not in exponent form; a decimal number is refused', async () => {
+    // YAML reads 20240101 as a number, which helm holds as a float: plain toString would write 2.0240101e+07.
+    const dated = await valuesFile({ bot: { image: { tag: 20240101 } }, image: { tag: 7 } });
+    assert.deepEqual(images(await helmTemplate([values('native'), dated])), [
+      ['restore', 'ghcr.io/baileys-keeper/baileys-keeper-init:7'],
+      ['sidecar', 'ghcr.io/baileys-keeper/baileys-keeper-sidecar:7'],
+      ['bot', 'registry.example.com/my-bot:20240101'],
+    ]);
+    // `tag: 1.10` is the number 1.1 to YAML: refused, rather than pulling the wrong image.
+    assert.match(await helmTemplateError([values('native'), await valuesFile({ bot: { image: { tag: 1.1 } } })]), /bot\/image\/tag/);
+    assert.match(await renderChartError({ values: [values('native')], set: { 'image.tag': '-1' } }), /image\/tag/);
   });
 });
 
@@ -485,7 +566,9 @@ describe('chart: monitoring', () => {
     const configMap = only(objects, 'ConfigMap') as K8sObject & { data: Record<string, string> };
     assert.equal(configMap.metadata.labels!['grafana_dashboard'], '1');
     assert.equal(configMap.metadata.annotations!['grafana_folder'], 'WhatsApp');
-    const dashboard = JSON.parse(configMap.data['baileys-keeper.json']!) as { panels: { title: string; targets: { expr: string }[] }[] };
+    assert.deepEqual(Object.keys(configMap.data), ['bots-bot-baileys-keeper.json'], 'one dashboard file, named for the release');
+    type Panels = { panels: { title: string; targets: { expr: string }[] }[] };
+    const dashboard = JSON.parse(configMap.data['bots-bot-baileys-keeper.json']!) as Panels;
     const exposed = await exposedMetricNames();
     const used = new Set<string>();
     for (const panel of dashboard.panels) {

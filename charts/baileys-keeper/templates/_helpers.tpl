@@ -48,11 +48,20 @@ baileys-keeper.sessionId: the session id, defaulting to the full name (already a
 {{- end }}
 
 {{/*
+baileys-keeper.imageTag: an image tag value as text. Tags are often all digits (a build number, a date),
+and then arrive as numbers: `--set image.tag=42` gives an integer, and `tag: 20240101` in a values file a
+float, which toString alone would write as 2.0240101e+07. A whole float is written as its digits.
+*/}}
+{{- define "baileys-keeper.imageTag" -}}
+{{- if and (kindIs "float64" .) (eq . (float64 (int64 .))) }}{{ int64 . }}{{ else }}{{ toString . }}{{ end }}
+{{- end }}
+
+{{/*
 baileys-keeper.image: "registry/repository:tag" of a keeper image; call with (dict "root" $ "repository" R).
 */}}
 {{- define "baileys-keeper.image" -}}
 {{- $image := .root.Values.image }}
-{{- $tag := default .root.Chart.AppVersion $image.tag }}
+{{- $tag := include "baileys-keeper.imageTag" (default .root.Chart.AppVersion $image.tag) }}
 {{- if $image.registry }}
 {{- printf "%s/%s:%s" $image.registry .repository $tag }}
 {{- else }}
@@ -144,6 +153,16 @@ baileys-keeper.validate: fails the render with a clear message on values the sch
 {{- end }}
 {{- if not $keyGiven }}
 {{- fail "keeper.requireEncryption needs an encryption key: set secret.encryptionKeyKey (with secret.existingSecret), secret.create.encryptionKey, or KEEPER_ENCRYPTION_KEYS in keeper.extraEnv" }}
+{{- end }}
+{{- end }}
+{{- if hasKey .Values.monitoring.prometheusRule.alertLabels "session" }}
+{{- $why := "the chart sets every alert's session label to the session id; set session.id instead" }}
+{{- fail (printf "monitoring.prometheusRule.alertLabels.session: %s" $why) }}
+{{- end }}
+{{- $ownVolumes := list "auth" "bot-tmp" "keeper-secret-files" }}
+{{- range .Values.bot.extraVolumes }}
+{{- if has .name $ownVolumes }}
+{{- fail (printf "bot.extraVolumes: %q is the name of one of the chart's own volumes (%s); choose another" .name (join ", " $ownVolumes)) }}
 {{- end }}
 {{- end }}
 {{- if gt (int .Values.sidecar.debounceMs) (int .Values.sidecar.maxDelayMs) }}
@@ -309,7 +328,7 @@ baileys-keeper.botContainer: the user's bot, with the auth volume at its own pat
 {{- define "baileys-keeper.botContainer" -}}
 {{- $bot := .Values.bot -}}
 - name: bot
-  image: {{ printf "%s:%s" $bot.image.repository $bot.image.tag | quote }}
+  image: {{ printf "%s:%s" $bot.image.repository (include "baileys-keeper.imageTag" $bot.image.tag) | quote }}
   imagePullPolicy: {{ $bot.image.pullPolicy }}
   {{- with $bot.command }}
   command:
@@ -444,25 +463,58 @@ spec:
             path: encryption-key
           {{- end }}
     {{- end }}
+    {{- with .Values.bot.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
 {{- end }}
 
 {{/*
-baileys-keeper.alertLabels: an alert's labels: its default severity, then monitoring.prometheusRule.alertLabels,
-which win (a severity given there replaces the default instead of rendering a second key).
-Call with (dict "severity" S "extra" .alertLabels).
+baileys-keeper.alertLabels: an alert's labels: `session` (the session id), then
+monitoring.prometheusRule.alertLabels, then the alert's default severity. A severity given in alertLabels
+replaces the default instead of rendering a second key. The session label is what keeps the alerts of two
+releases in one namespace apart: the expressions aggregate away every label but `namespace`, so without
+it both releases' alerts would have the same label set and Prometheus and Alertmanager would take them
+for one alert. Call with (dict "session" S "severity" S "extra" .alertLabels).
 */}}
 {{- define "baileys-keeper.alertLabels" -}}
-{{- toYaml (merge (dict) (default (dict) .extra) (dict "severity" .severity)) }}
+{{- toYaml (merge (dict "session" .session) (default (dict) .extra) (dict "severity" .severity)) }}
+{{- end }}
+
+{{/*
+baileys-keeper.podRegex: a regular expression for exactly this release's pod names (<fullname>-0 of a
+StatefulSet, <fullname>-<template hash>-<5 chars> of a Deployment), so that another release whose name
+starts with this one's is not matched. Dots in the name are escaped; unanchored (PromQL anchors it).
+*/}}
+{{- define "baileys-keeper.podRegex" -}}
+{{- include "baileys-keeper.fullname" . | replace "." "\\." }}-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})
+{{- end }}
+
+{{/*
+baileys-keeper.promqlPodRegex: podRegex inside a PromQL string literal, where a backslash is written twice.
+*/}}
+{{- define "baileys-keeper.promqlPodRegex" -}}
+{{- include "baileys-keeper.podRegex" . | replace "\\" "\\\\" }}
 {{- end }}
 
 {{/*
 baileys-keeper.metricsSelector: PromQL label matchers for this release's sidecar series. By namespace and
 pod name only: the only container of the pod that serves /metrics is the sidecar, and Prometheus's
 endpoints discovery long left the `container` label off ports of init containers (native mode), so a
-`container="sidecar"` matcher would match nothing there. The pod regex is anchored to this release's pod
-names (<fullname>-0 of a StatefulSet, <fullname>-<template hash>-<5 chars> of a Deployment), so another
-release whose name starts with this one's is not matched.
+`container="sidecar"` matcher would match nothing there. The keeper's series carry no session label (one
+process keeps one session here), so the pod names are what tells this release's series from another's.
 */}}
 {{- define "baileys-keeper.metricsSelector" -}}
-namespace="{{ .Release.Namespace }}", pod=~"{{ include "baileys-keeper.fullname" . | replace "." "\\\\." }}-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})"
+namespace="{{ .Release.Namespace }}", pod=~"{{ include "baileys-keeper.promqlPodRegex" . }}"
+{{- end }}
+
+{{/*
+baileys-keeper.dashboardUid: the Grafana dashboard's uid, unique per release: Grafana keeps one dashboard
+per uid, so two releases sharing one would overwrite each other's. A readable prefix of the full name
+plus a hash of namespace and full name (the same release name can exist in two namespaces), within
+Grafana's 40-character limit and its [A-Za-z0-9_-] alphabet.
+*/}}
+{{- define "baileys-keeper.dashboardUid" -}}
+{{- $fullname := include "baileys-keeper.fullname" . }}
+{{- $prefix := regexReplaceAll "[^A-Za-z0-9_-]" $fullname "-" | trunc 23 | trimSuffix "-" }}
+{{- printf "%s-%s" $prefix (sha256sum (printf "%s/%s" .Release.Namespace $fullname) | trunc 16) }}
 {{- end }}

@@ -1,6 +1,8 @@
 // Renders the chart and the kustomize overlays into plain objects for assertions.
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { tempDir } from '../fs.js';
 import { REPO } from '../paths.js';
 import { findTool, KUBE_VERSION, tool } from './tools.js';
 
@@ -26,23 +28,58 @@ export function parseManifests(text: string): K8sObject[] {
   return objects;
 }
 
-/** `helm template` of the chart (release bot, namespace bots) with the given values files and --set-string pairs. */
-export async function helmTemplate(valuesFiles: string[], set: Record<string, string> = {}, kubeVersion = KUBE_VERSION): Promise<K8sObject[]> {
+/** How to render the chart: values files, `--set-string` and typed `--set` pairs, release and namespace. */
+export interface RenderOptions {
+  values?: string[];
+  /** `--set-string` pairs: every value stays a string. */
+  setString?: Record<string, string>;
+  /** `--set` pairs: helm types them as a user's command line does (42 is a number, true a boolean). */
+  set?: Record<string, string>;
+  kubeVersion?: string;
+  release?: string;
+  namespace?: string;
+}
+
+/** `helm template` of the chart; release `bot` in namespace `bots` unless the options name others. */
+export async function renderChart(options: RenderOptions = {}): Promise<K8sObject[]> {
   const helm = await findTool('helm', 'HELM');
-  const args = ['template', 'bot', CHART, '--namespace', 'bots', '--kube-version', kubeVersion];
-  for (const file of valuesFiles) args.push('--values', file);
-  for (const [key, value] of Object.entries(set)) args.push('--set-string', `${key}=${value}`);
+  const args = ['template', options.release ?? 'bot', CHART, '--namespace', options.namespace ?? 'bots'];
+  args.push('--kube-version', options.kubeVersion ?? KUBE_VERSION);
+  for (const file of options.values ?? []) args.push('--values', file);
+  for (const [key, value] of Object.entries(options.setString ?? {})) args.push('--set-string', `${key}=${value}`);
+  for (const [key, value] of Object.entries(options.set ?? {})) args.push('--set', `${key}=${value}`);
   return parseManifests(await tool(helm, args));
+}
+
+/** `helm template` of the chart (release bot, namespace bots) with the given values files and --set-string pairs. */
+export async function helmTemplate(
+  valuesFiles: string[],
+  set: Record<string, string> = {},
+  kubeVersion = KUBE_VERSION,
+): Promise<K8sObject[]> {
+  return renderChart({ values: valuesFiles, setString: set, kubeVersion });
 }
 
 /** `helm template` expected to fail; resolves with helm's error text. */
 export async function helmTemplateError(valuesFiles: string[], set: Record<string, string> = {}, kubeVersion = KUBE_VERSION): Promise<string> {
+  return renderChartError({ values: valuesFiles, setString: set, kubeVersion });
+}
+
+/** `renderChart` expected to fail; resolves with helm's error text. */
+export async function renderChartError(options: RenderOptions): Promise<string> {
   try {
-    await helmTemplate(valuesFiles, set, kubeVersion);
+    await renderChart(options);
   } catch (error) {
     return (error as Error).message;
   }
   throw new Error('helm template succeeded, but it was expected to fail');
+}
+
+/** A values file holding `overrides` (for typed values: --set-string can only give strings). */
+export async function valuesFile(overrides: Record<string, unknown>): Promise<string> {
+  const file = path.join(await tempDir('values'), 'values.json');
+  await writeFile(file, JSON.stringify(overrides));
+  return file;
 }
 
 /** `kustomize build` of a directory. */
