@@ -13,7 +13,7 @@ import { allContainers, container, workloadPodSpec, type Container, type PodSpec
 import { CHART, helmTemplate, helmTemplateError, only, parseManifests, type K8sObject } from '../support/charts/render.js';
 import { findTool, KUBE_VERSION, tool } from '../support/charts/tools.js';
 import { tempDir } from '../support/fs.js';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 
 const values = (name: string) => path.join(CHART, 'ci', `${name}-values.yaml`);
 const SHAPES = ['native', 'classic', 'existing-secret', 'monitoring-on'];

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { chmod } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 import { tempDir } from '../support/fs.js';
 
 function demo(dir: string): Promise<{ code: number | null; output: string }> {

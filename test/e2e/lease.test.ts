@@ -2,11 +2,12 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { sessionRecord, writeSession } from '../support/baileys.js';
-import { cliEnv, collect, startCli } from '../support/cli.js';
+import { sessionRecord, writeSession } from '../../harness/baileys.js';
+import { cliEnv, collect, startCli } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
 describe('single-writer lease', async () => {
   const url = await freshDatabase('lease');

@@ -2,11 +2,11 @@
 // final backup, or the sidecar spends its whole --shutdown-timeout waiting and stores nothing.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { sessionRecord, writeSession } from '../support/baileys.js';
-import { cliEnv } from '../support/cli.js';
+import { sessionRecord, writeSession } from '../../harness/baileys.js';
+import { cliEnv } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
-import { startService, storedHead, waitFor } from '../support/sidecar.js';
+import { startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
 describe('sidecar stopped while the bot keeps writing', () => {
   it('still makes its final backup within --shutdown-timeout and exits 0', async () => {

@@ -4,11 +4,13 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { Curve } from '@whiskeysockets/baileys';
-import { openAuth, register, sessionRecord, writeSession } from '../support/baileys.js';
-import { cliEnv, runCli } from '../support/cli.js';
-import { freshDatabase, query } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
+import { openAuth, register, sessionRecord, writeSession } from '../../harness/baileys.js';
+import { cliEnv, runCli } from '../../harness/cli.js';
+import { freshDatabase } from '../support/db.js';
+import { query } from '../../harness/db.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
 const SPEC_METRICS = [
   'baileys_keeper_backups_total{result="success"}',

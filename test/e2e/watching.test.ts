@@ -8,12 +8,14 @@ import { access, chmod, chown, copyFile, mkdir, rm, symlink, writeFile } from 'n
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { DEFAULT_MAX_DELAY_MS } from '../../src/config.js';
-import { openAuth, register, writeSession } from '../support/baileys.js';
-import { cliEnv } from '../support/cli.js';
-import { freshDatabase, query } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { REPO } from '../support/paths.js';
-import { diffTrees, startService, storedHead, waitFor, type Service } from '../support/sidecar.js';
+import { openAuth, register, writeSession } from '../../harness/baileys.js';
+import { cliEnv } from '../../harness/cli.js';
+import { freshDatabase } from '../support/db.js';
+import { query } from '../../harness/db.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { REPO } from '../../harness/paths.js';
+import { diffTrees, startService, storedHead, waitFor, type Service } from '../../harness/sidecar.js';
 
 const NEW_JID = '5511900000001:3@s.whatsapp.net';
 const TOKEN = 'watching-token-0123456789abcdef';

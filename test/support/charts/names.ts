@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { OPTIONS } from '../../../src/config.js';
 import { Metrics } from '../../../src/metrics.js';
-import { REPO } from '../paths.js';
+import { REPO } from '../../../harness/paths.js';
 
 /** Every environment variable the CLI reads: the OPTIONS table's env twins plus the ones src/config.ts reads directly. */
 export async function cliEnvNames(): Promise<Set<string>> {

@@ -1,7 +1,7 @@
 // Renders the chart and the kustomize overlays into plain objects for assertions.
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { REPO } from '../paths.js';
+import { REPO } from '../../../harness/paths.js';
 import { findTool, KUBE_VERSION, tool } from './tools.js';
 
 export const CHART = path.join(REPO, 'charts', 'baileys-keeper');
