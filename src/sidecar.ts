@@ -8,20 +8,20 @@ import { CREDS_FILE, parseCreds } from './creds.js';
 import { describeError } from './db/connection.js';
 import { migrate } from './db/migrate.js';
 import type { Database } from './db/connection.js';
-import { Backoff, DirtySet, dueAt } from './dirty.js';
+import { DirtySet, dueAt } from './dirty.js';
 import { IntegrityError, LeaseLostError } from './errors.js';
 import { LeaseKeeper } from './lease.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { recoverInterruptedRestore } from './restore.js';
 import type { RetentionPolicy } from './retention.js';
+import { Backoff, type BackoffPolicy } from './retry.js';
 import { readNamed, readSnapshot, type Snapshot } from './snapshot.js';
 import type { BackupResult, Lease, SessionStore } from './store.js';
 import { DIR_POLL_MS, DirectoryWatcher, WatchStartError, type WatchMode } from './watcher.js';
 
-/** First and largest pause between failed attempts (backups, start-up), ms. */
-export const RETRY_INITIAL_MS = 250;
-export const RETRY_MAX_MS = 30_000;
+/** Pauses between failed attempts (backups, start-up steps): 250 ms, doubling, at most 30 s. */
+export const RETRY_BACKOFF: BackoffPolicy = { initialMs: 250, factor: 2, maxMs: 30_000 };
 /** How often the history is thinned to the retention schedule (after a backup that wrote), ms. */
 export const THIN_EVERY_MS = 60_000;
 /** Time still given to releasing the lease when the shutdown deadline has passed, ms. */
@@ -56,7 +56,7 @@ export class Sidecar {
   readonly dirty = new DirtySet();
   private readonly lease: LeaseKeeper;
   private readonly watcher: DirectoryWatcher;
-  private readonly backoff = new Backoff(RETRY_INITIAL_MS, RETRY_MAX_MS);
+  private readonly backoff = new Backoff(RETRY_BACKOFF);
   private retryAt = 0;
   private cancelFlush: (() => void) | null = null;
   private cancelRescan: (() => void) | null = null;
@@ -212,7 +212,7 @@ export class Sidecar {
 
   /** Waits for the directory, finishes an interrupted restore in it, and starts watching; retried until it works. */
   private async watchDirectory(): Promise<void> {
-    const backoff = new Backoff(RETRY_INITIAL_MS, RETRY_MAX_MS);
+    const backoff = new Backoff(RETRY_BACKOFF);
     while (!this.stopping) {
       await this.waitForDirectory();
       if (this.stopping) return;
@@ -242,7 +242,7 @@ export class Sidecar {
 
   /** Migrates and reads the stored state, retrying with backoff while it fails. */
   private async prepareDatabase(): Promise<void> {
-    const backoff = new Backoff(RETRY_INITIAL_MS, RETRY_MAX_MS);
+    const backoff = new Backoff(RETRY_BACKOFF);
     while (!this.stopping) {
       try {
         await migrate(this.db);
@@ -503,7 +503,7 @@ export class Sidecar {
       }
       const now = this.clock.now();
       if (now >= deadline) break;
-      await sleep(this.clock, Math.min(Math.max(this.retryAt - now, RETRY_INITIAL_MS), deadline - now));
+      await sleep(this.clock, Math.min(Math.max(this.retryAt - now, RETRY_BACKOFF.initialMs), deadline - now));
     }
     if (!stored) this.log.error({ dirty: this.dirty.size }, 'final backup did not complete before --shutdown-timeout: the newest changes are not stored');
     await this.watcher.close();
