@@ -363,6 +363,22 @@ export class Sidecar {
     return this.flush();
   }
 
+  /**
+   * Resolves once no backup, history thinning or lease attempt is in flight: joins those in progress,
+   * starts none, never rejects. For callers that move the loop's clock themselves (tests on a manual
+   * clock), so that the work a timer started ends before the clock moves on.
+   */
+  async whenIdle(): Promise<void> {
+    for (;;) {
+      const flushing = this.flushing;
+      const thinning = this.thinning;
+      const leasing = this.lease.idle();
+      await Promise.all([flushing, thinning, leasing].map((work) => work?.catch(() => undefined)));
+      // A backup that ended may have started thinning: wait for that too.
+      if (this.flushing === null && this.thinning === null && this.lease.idle() === leasing) return;
+    }
+  }
+
   /** Runs one backup now (or joins the one in progress). */
   flush(): Promise<FlushOutcome> {
     this.flushing ??= this.backupOnce().finally(() => {
