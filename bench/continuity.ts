@@ -1,10 +1,10 @@
 // The price of a crash, in chats: `run -- bot` SIGKILLed (bot and keeper together) at a random instant
 // of a conversation that never pauses, the next container restored from the head, every chat probed
-// from the peers' side (test/support/continuity.ts). Measured with the default --max-delay and a
+// from the peers' side (harness/continuity.ts). Measured with the default --max-delay and a
 // smaller one; each crash on a session of its own.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { crashed, serviceLauncher, stopNewPod } from '../test/support/continuity.js';
+import { crashed, serviceLauncher, stopNewPod } from '../harness/continuity.js';
 
 export interface ContinuityPlan {
   /** Crashes per timing. */

@@ -1,6 +1,6 @@
 // The bench counts the bytes each strategy sends to PostgreSQL through the same loopback proxy,
 // so every strategy is measured the same way, whatever client library it uses.
-import { tcpProxy, type TcpProxy } from '../test/support/proxy.js';
+import { tcpProxy, type TcpProxy } from '../harness/proxy.js';
 
 export type CountingProxy = Pick<TcpProxy, 'url' | 'sent' | 'close'>;
 

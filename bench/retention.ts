@@ -12,7 +12,7 @@ import type { Logger } from '../src/log.js';
 import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from '../src/retention.js';
 import { readNamed, readSnapshot } from '../src/snapshot.js';
 import { SessionStore, type Lease } from '../src/store.js';
-import { ChurnBot } from '../test/support/churn.js';
+import { ChurnBot } from '../harness/churn.js';
 
 const DAY_MS = 86_400_000;
 const fast = { retryDelaysMs: [20, 50] };

@@ -60,27 +60,3 @@ export function dueAt(dirty: DirtySet, timing: FlushTiming): number | null {
   if (oldest === null || dirty.lastChangeAt === null) return null;
   return Math.min(dirty.lastChangeAt + timing.debounceMs, oldest + timing.maxDelayMs);
 }
-
-/** Exponential backoff after failures: initial, doubling, capped. */
-export class Backoff {
-  private failures = 0;
-  constructor(
-    private readonly initialMs: number,
-    private readonly maxMs: number,
-  ) {}
-
-  /** Records a failure; returns how long to wait before the next attempt, ms. */
-  fail(): number {
-    const delay = Math.min(this.maxMs, this.initialMs * 2 ** Math.min(this.failures, 30));
-    this.failures++;
-    return delay;
-  }
-
-  reset(): void {
-    this.failures = 0;
-  }
-
-  get failing(): boolean {
-    return this.failures > 0;
-  }
-}

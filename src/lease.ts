@@ -64,6 +64,11 @@ export class LeaseKeeper {
     return this.lease;
   }
 
+  /** Settles once the acquisition or renewal in flight (if any) has ended; never rejects. */
+  idle(): Promise<void> {
+    return this.running;
+  }
+
   /** Marks lease `token` lost (a fenced-off commit proved it); a newer lease we hold since is kept. */
   markLost(token: number, reason: string): void {
     if (this.lease?.token !== token) return;

@@ -8,20 +8,20 @@ import { CREDS_FILE, parseCreds } from './creds.js';
 import { describeError } from './db/errors.js';
 import { migrate } from './db/migrate.js';
 import type { Database } from './db/pool.js';
-import { Backoff, DirtySet, dueAt } from './dirty.js';
+import { DirtySet, dueAt } from './dirty.js';
 import { IntegrityError, LeaseLostError } from './errors.js';
 import { LeaseKeeper } from './lease.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { recoverInterruptedRestore } from './restore.js';
 import type { RetentionPolicy } from './retention.js';
+import { Backoff, type BackoffPolicy } from './retry.js';
 import { readNamed, readSnapshot, type Snapshot } from './snapshot.js';
 import type { BackupResult, Lease, SessionStore } from './store.js';
 import { DIR_POLL_MS, DirectoryWatcher, WatchStartError, type WatchMode } from './watcher.js';
 
-/** First and largest pause between failed attempts (backups, start-up), ms. */
-export const RETRY_INITIAL_MS = 250;
-export const RETRY_MAX_MS = 30_000;
+/** Pauses between failed attempts (backups, start-up steps): 250 ms, doubling, at most 30 s. */
+export const RETRY_BACKOFF: BackoffPolicy = { initialMs: 250, factor: 2, maxMs: 30_000 };
 /** How often the history is thinned to the retention schedule (after a backup that wrote), ms. */
 export const THIN_EVERY_MS = 60_000;
 /** Time still given to releasing the lease when the shutdown deadline has passed, ms. */
@@ -50,18 +50,32 @@ export interface SidecarOptions {
 /** The start-up steps whose failure is retried and shown as unhealthy (/healthz 503) until it succeeds. */
 type StartStep = 'watch' | 'database';
 
+/**
+ * Where the sidecar is in its life; it only moves forward:
+ * - `new`: constructed, start() not called yet;
+ * - `starting`: watching the directory and preparing the database (retried while they fail), and the
+ *   directory not yet compared with what is stored;
+ * - `ready`: the directory was compared with what is stored, or another process is the writer (/readyz 200);
+ * - `stopping`: shutdown() was called: nothing new is scheduled, the final backup is being made;
+ * - `stopped`: shutdown() has returned (or was called before start(): nothing was ever watched).
+ */
+export type SidecarPhase = 'new' | 'starting' | 'ready' | 'stopping' | 'stopped';
+
 export type FlushOutcome = BackupResult['kind'] | 'failure' | 'standby' | 'clean';
 
 export class Sidecar {
   readonly dirty = new DirtySet();
   private readonly lease: LeaseKeeper;
   private readonly watcher: DirectoryWatcher;
-  private readonly backoff = new Backoff(RETRY_INITIAL_MS, RETRY_MAX_MS);
+  private readonly backoff = new Backoff(RETRY_BACKOFF);
   private retryAt = 0;
   private cancelFlush: (() => void) | null = null;
   private cancelRescan: (() => void) | null = null;
   private flushing: Promise<FlushOutcome> | null = null;
-  /** The next backup reads the whole directory (start, interval, takeover, watcher trouble). */
+  private lifecycle: SidecarPhase = 'new';
+  // What the next backup must read, and when: requests that come from any phase (start, an interval, a
+  // takeover, watcher trouble, a refusal, a pairing, the final backup), so they are flags of their own.
+  /** The next backup reads the whole directory, and is due now (start, interval, takeover, watcher trouble). */
   private rescanDue = true;
   /** The next backup, whenever it comes, reads the whole directory (after a refusal). */
   private fullNext = false;
@@ -69,11 +83,10 @@ export class Sidecar {
   private urgent = false;
   private registered = false;
   private lastEventAt = 0;
-  private stopping = false;
+  /** Settles when start-up is over (database prepared, directory watched, lease keeper started). */
   private booted: Promise<void> | null = null;
-  private watching: Promise<void> | null = null;
-  private isReady = false;
-  private standby = false;
+  /** Settles once the directory is watched: what start() resolves with. */
+  private watching: Promise<void> = Promise.resolve();
   /** When the directory stopped being watched (it was removed), for the lag; null while watched. */
   private unwatchedSince: number | null = null;
   /** Start-up steps failing right now, with what went wrong. */
@@ -99,7 +112,6 @@ export class Sidecar {
     this.log = log.child({ component: 'sidecar' });
     this.lease = new LeaseKeeper(store, options.sessionId, options.owner, options.leaseTtlMs, clock, log.child({ component: 'lease' }), {
       acquired: () => {
-        this.standby = false;
         metrics.leaseHeld.set(1);
         this.rescanDue = true; // what the previous writer stored may differ from this directory
         this.schedule();
@@ -107,10 +119,7 @@ export class Sidecar {
       lost: () => {
         metrics.leaseHeld.set(0);
       },
-      standby: () => {
-        this.standby = true;
-        this.isReady = true;
-      },
+      standby: () => this.compared(),
       databaseError: (error) => this.databaseError(error, 'lease'),
     });
     this.watcher = new DirectoryWatcher(
@@ -179,9 +188,24 @@ export class Sidecar {
     return this.watcher.backend;
   }
 
-  /** True once the directory was compared with what is stored (or another process is the writer). */
+  /** Where the sidecar is in its life (see SidecarPhase). */
+  get phase(): SidecarPhase {
+    return this.lifecycle;
+  }
+
+  /** True once the directory was compared with what is stored (or another process is the writer), until shutdown. */
   get ready(): boolean {
-    return this.isReady && !this.stopping;
+    return this.lifecycle === 'ready';
+  }
+
+  /** True from the moment shutdown() is called. */
+  private get stopping(): boolean {
+    return this.lifecycle === 'stopping' || this.lifecycle === 'stopped';
+  }
+
+  /** The directory was compared with what is stored, or another process is the writer: start-up is over. */
+  private compared(): void {
+    if (this.lifecycle === 'starting') this.lifecycle = 'ready';
   }
 
   /**
@@ -191,7 +215,8 @@ export class Sidecar {
    * (and show in `healthy`), and the periodic rescan is armed whatever happens.
    */
   start(): Promise<void> {
-    if (!this.booted) {
+    if (this.lifecycle === 'new') {
+      this.lifecycle = 'starting';
       const quietCap = this.options.shutdownTimeoutMs / 2;
       // Said once up front, not silently at shutdown: half of the stop budget is kept for the final backup.
       if (this.options.shutdownQuietMs > quietCap) {
@@ -207,12 +232,12 @@ export class Sidecar {
         if (!this.stopping) this.lease.start();
       });
     }
-    return this.watching!;
+    return this.watching;
   }
 
   /** Waits for the directory, finishes an interrupted restore in it, and starts watching; retried until it works. */
   private async watchDirectory(): Promise<void> {
-    const backoff = new Backoff(RETRY_INITIAL_MS, RETRY_MAX_MS);
+    const backoff = new Backoff(RETRY_BACKOFF);
     while (!this.stopping) {
       await this.waitForDirectory();
       if (this.stopping) return;
@@ -242,7 +267,7 @@ export class Sidecar {
 
   /** Migrates and reads the stored state, retrying with backoff while it fails. */
   private async prepareDatabase(): Promise<void> {
-    const backoff = new Backoff(RETRY_INITIAL_MS, RETRY_MAX_MS);
+    const backoff = new Backoff(RETRY_BACKOFF);
     while (!this.stopping) {
       try {
         await migrate(this.db);
@@ -338,6 +363,22 @@ export class Sidecar {
     return this.flush();
   }
 
+  /**
+   * Resolves once no backup, history thinning or lease attempt is in flight: joins those in progress,
+   * starts none, never rejects. For callers that move the loop's clock themselves (tests on a manual
+   * clock), so that the work a timer started ends before the clock moves on.
+   */
+  async whenIdle(): Promise<void> {
+    for (;;) {
+      const flushing = this.flushing;
+      const thinning = this.thinning;
+      const leasing = this.lease.idle();
+      await Promise.all([flushing, thinning, leasing].map((work) => work?.catch(() => undefined)));
+      // A backup that ended may have started thinning: wait for that too.
+      if (this.flushing === null && this.thinning === null && this.lease.idle() === leasing) return;
+    }
+  }
+
   /** Runs one backup now (or joins the one in progress). */
   flush(): Promise<FlushOutcome> {
     this.flushing ??= this.backupOnce().finally(() => {
@@ -403,7 +444,7 @@ export class Sidecar {
     }
     this.fullNext = false;
     this.urgent = false;
-    this.isReady = true;
+    this.compared();
     this.metrics.backups.inc({ result: result.kind });
     if (result.kind === 'refused') {
       // Nothing retries a refusal until the directory changes again; then it reads everything.
@@ -460,9 +501,13 @@ export class Sidecar {
    * in the directory is stored (or another process is the writer).
    */
   async shutdown(quietMs = this.options.shutdownQuietMs): Promise<boolean> {
-    this.stopping = true;
+    if (!this.booted) {
+      this.lifecycle = 'stopped';
+      this.stopRequested();
+      return true; // never started: nothing watched, nothing to store
+    }
+    if (this.lifecycle !== 'stopped') this.lifecycle = 'stopping';
     this.stopRequested();
-    if (!this.booted) return true; // never started: nothing watched, nothing to store
     const deadline = this.clock.now() + this.options.shutdownTimeoutMs;
     this.cancelFlush?.();
     this.cancelRescan?.();
@@ -503,13 +548,14 @@ export class Sidecar {
       }
       const now = this.clock.now();
       if (now >= deadline) break;
-      await sleep(this.clock, Math.min(Math.max(this.retryAt - now, RETRY_INITIAL_MS), deadline - now));
+      await sleep(this.clock, Math.min(Math.max(this.retryAt - now, RETRY_BACKOFF.initialMs), deadline - now));
     }
     if (!stored) this.log.error({ dirty: this.dirty.size }, 'final backup did not complete before --shutdown-timeout: the newest changes are not stored');
     await this.watcher.close();
     // Releasing lets a successor start at once; if it cannot be done quickly the lease expires by itself.
     await within(this.clock, this.lease.release(), Math.max(left(), RELEASE_GRACE_MS));
     this.metrics.leaseHeld.set(0);
+    this.lifecycle = 'stopped';
     return stored;
   }
 

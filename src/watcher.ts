@@ -6,9 +6,9 @@ import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
 import { sleep, systemClock, type Clock } from './clock.js';
-import { Backoff } from './dirty.js';
 import { describeError } from './db/errors.js';
 import { invalidNameReason } from './names.js';
+import { Backoff, type BackoffPolicy } from './retry.js';
 
 /** `--watch` (README "Configuration"): inotify through chokidar, stat polling, or native falling back to polling. */
 export type WatchMode = 'native' | 'poll' | 'auto';
@@ -18,8 +18,8 @@ export type WatchBackend = 'native' | 'polling';
 
 /** How often a missing directory is looked for, ms: bounds how late a recreated directory is noticed. */
 export const DIR_POLL_MS = 250;
-/** Longest pause between attempts to watch a directory that is there but cannot be watched, ms. */
-const FOLLOW_RETRY_MAX_MS = 30_000;
+/** Pauses between attempts to watch a directory that is there but cannot be watched: from one poll, doubling, to 30 s. */
+const FOLLOW_RETRY: BackoffPolicy = { initialMs: DIR_POLL_MS, factor: 2, maxMs: 30_000 };
 
 // errno codes that mean "the kernel will not give this user more inotify instances or watches", or
 // that this filesystem has no inotify: polling still works where these happen.
@@ -137,7 +137,7 @@ export class DirectoryWatcher {
     this.following ??= (async () => {
       await this.stop();
       this.events.lost(reason);
-      const backoff = new Backoff(DIR_POLL_MS, FOLLOW_RETRY_MAX_MS);
+      const backoff = new Backoff(FOLLOW_RETRY);
       while (!this.closed) {
         const info = await stat(this.dir).catch(() => null);
         if (info?.isDirectory()) {

@@ -11,6 +11,7 @@ import { migrate } from '../db/migrate.js';
 import { DatabaseUnreachableError, KeeperError, RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { leaseOwner } from '../lease.js';
+import { retry } from '../retry.js';
 import { SessionStore, type Lease } from '../store.js';
 import type { Context } from './command.js';
 
@@ -42,25 +43,33 @@ export async function usingDatabase<T>(
   fn: (store: SessionStore, db: Database, schema: { version: number; applied: string[] }) => Promise<T>,
   settings: Pick<Config, 'encryption' | 'requireEncryption'> = { encryption: null, requireEncryption: false },
 ): Promise<T> {
-  const deadline = systemClock.now() + waitMs;
-  for (let pause = RETRY_INITIAL_MS; ; pause = Math.min(pause * 2, RETRY_MAX_MS)) {
-    const db = await openDatabaseWithRetry({ url, schema: schemaName, log, waitMs: Math.max(0, deadline - systemClock.now()) });
-    try {
-      const schema = await migrate(db);
-      if (schema.applied.length > 0) log.info({ version: schema.version, applied: schema.applied }, 'schema migrated');
-      return await fn(new SessionStore(db, settings.encryption, { requireEncryption: settings.requireEncryption }), db, schema);
-    } catch (error) {
-      if (error instanceof KeeperError || !isUnreachable(error)) throw error;
-      const left = deadline - systemClock.now();
-      if (left <= 0) {
-        throw new DatabaseUnreachableError(`lost the connection to PostgreSQL (${describeError(error)}): check that it is running, then retry`, { cause: error });
+  const clock = systemClock;
+  const deadline = clock.now() + waitMs;
+  return retry(
+    async () => {
+      const db = await openDatabaseWithRetry({ url, schema: schemaName, log, waitMs: Math.max(0, deadline - clock.now()), clock });
+      try {
+        const schema = await migrate(db);
+        if (schema.applied.length > 0) log.info({ version: schema.version, applied: schema.applied }, 'schema migrated');
+        return await fn(new SessionStore(db, settings.encryption, { requireEncryption: settings.requireEncryption }), db, schema);
+      } finally {
+        await db.close().catch(() => undefined);
       }
-      log.warn({ err: describeError(error), retryInMs: Math.min(pause, left) }, 'database connection lost, retrying');
-      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
-    } finally {
-      await db.close().catch(() => undefined);
-    }
-  }
+    },
+    {
+      clock,
+      initialMs: RETRY_INITIAL_MS,
+      factor: 2,
+      maxMs: RETRY_MAX_MS,
+      deadline,
+      retryable: (error) => !(error instanceof KeeperError) && isUnreachable(error),
+      exhausted: (error) =>
+        new DatabaseUnreachableError(`lost the connection to PostgreSQL (${describeError(error)}): check that it is running, then retry`, {
+          cause: error,
+        }),
+      onRetry: ({ error, delayMs }) => log.warn({ err: describeError(error), retryInMs: delayMs }, 'database connection lost, retrying'),
+    },
+  );
 }
 
 /** Where the database is: the configured one, or the embedded server (started here) when none is. */

@@ -1,9 +1,10 @@
 // The only module that opens a pg.Pool. Everything else sees the small Database interface: queries,
 // transactions on one connection, close.
 import pg from 'pg';
-import { systemClock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { DatabaseUnreachableError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { retry } from '../retry.js';
 import { hasClientHooks, keeperClient } from './auth.js';
 import { describeError, isUnreachable, NO_PASSWORD, toKeeperError } from './errors.js';
 import { settingsForUrl, type ConnectionSettings } from './settings.js';
@@ -119,27 +120,21 @@ function poolConfig(settings: ConnectionSettings, ssl: Tls): pg.PoolConfig {
 }
 
 /**
- * Opens the database, retrying while it is unreachable for up to waitMs; a wrong password or a
- * missing database fails at once, since waiting cannot fix them.
+ * Opens the database, retrying while it is unreachable for up to waitMs (pauses on `clock`, by default
+ * the system clock); a wrong password or a missing database fails at once, since waiting cannot fix them.
  */
-export async function openDatabaseWithRetry(
-  options: OpenOptions & { waitMs: number; sleep?: (ms: number) => Promise<void> },
-): Promise<Database> {
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const deadline = systemClock.now() + options.waitMs;
-  let pause = RETRY_INITIAL_MS;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await openDatabase(options);
-    } catch (error) {
-      const retryable = error instanceof DatabaseUnreachableError && isUnreachable(error.cause);
-      const left = deadline - systemClock.now();
-      if (!retryable || left <= 0) throw error;
-      options.log.warn({ attempt, retryInMs: Math.min(pause, left), err: describeError(error) }, 'database unreachable, retrying');
-      await sleep(Math.min(pause, left));
-      pause = Math.min(pause * 2, RETRY_MAX_MS);
-    }
-  }
+export async function openDatabaseWithRetry(options: OpenOptions & { waitMs: number; clock?: Clock }): Promise<Database> {
+  const clock = options.clock ?? systemClock;
+  return retry(() => openDatabase(options), {
+    clock,
+    initialMs: RETRY_INITIAL_MS,
+    factor: 2,
+    maxMs: RETRY_MAX_MS,
+    deadline: clock.now() + options.waitMs,
+    retryable: (error) => error instanceof DatabaseUnreachableError && isUnreachable(error.cause),
+    onRetry: ({ attempt, error, delayMs }) =>
+      options.log.warn({ attempt, retryInMs: delayMs, err: describeError(error) }, 'database unreachable, retrying'),
+  });
 }
 
 class PoolDatabase implements Database {

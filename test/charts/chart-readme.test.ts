@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { CHART } from '../support/charts/render.js';
 import { tempDir } from '../support/fs.js';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 
 const SCRIPT = 'chart:readme';
 const README = path.join(CHART, 'README.md');

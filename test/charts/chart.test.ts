@@ -22,7 +22,7 @@ import {
   type K8sObject,
 } from '../support/charts/render.js';
 import { findTool, KUBE_VERSION, tool } from '../support/charts/tools.js';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 
 const values = (name: string) => path.join(CHART, 'ci', `${name}-values.yaml`);
 const SHAPES = ['native', 'classic', 'existing-secret', 'monitoring-on'];

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { parse } from 'yaml';
 import { cliEnvNames } from '../support/charts/names.js';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 
 const COMPOSE_DIR = path.join(REPO, 'deploy', 'compose');
 const pkg = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 
 /** The Dockerfiles that still have unkeyed cache mounts (being keyed in another change): the todo's offenders. */
 const NOT_KEYED_YET = ['Dockerfile.init', 'Dockerfile.sidecar', 'deploy/railway/Dockerfile'];

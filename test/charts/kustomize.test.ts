@@ -8,18 +8,18 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { freshDatabase } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
 import { validateObjects } from '../support/charts/k8s-schema.js';
 import { LocalPod } from '../support/charts/local-pod.js';
 import { cliEnvNames } from '../support/charts/names.js';
 import { container, resolveEnv, workloadPodSpec } from '../support/charts/pod.js';
 import { kustomizeBuild, only, parseManifests, type K8sObject } from '../support/charts/render.js';
-import { REPO } from '../support/paths.js';
-import { diffTrees, storedHead, waitFor } from '../support/sidecar.js';
+import { CHURN_BOT, REPO } from '../../harness/paths.js';
+import { diffTrees, storedHead, waitFor } from '../../harness/sidecar.js';
 
 const KUSTOMIZE = path.join(REPO, 'deploy', 'kustomize');
 const OVERLAY = path.join(KUSTOMIZE, 'examples', 'overlay');
-const CHURN_BOT = path.join(REPO, 'build', 'test', 'support', 'churn-bot.js');
 const pkg = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
 
 /** The Secret the user creates next to the overlay (not in git): DATABASE_URL. */

@@ -10,16 +10,17 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { cliEnv, collect, runCli } from '../support/cli.js';
-import { freshDatabase, query } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
+import { cliEnv, collect, runCli } from '../../harness/cli.js';
+import { freshDatabase } from '../support/db.js';
+import { query } from '../../harness/db.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
 import { LocalPod } from '../support/charts/local-pod.js';
 import { resolveEnv, type Container } from '../support/charts/pod.js';
 import { CHART, helmTemplate, type K8sObject } from '../support/charts/render.js';
-import { REPO } from '../support/paths.js';
-import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
+import { CHURN_BOT } from '../../harness/paths.js';
+import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
-const CHURN_BOT = path.join(REPO, 'build', 'test', 'support', 'churn-bot.js');
 
 interface Bot {
   out: string;

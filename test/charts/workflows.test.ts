@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 
 interface Step {
   uses?: string;

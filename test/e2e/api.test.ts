@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { loadEverything, writeSession } from '../support/baileys.js';
-import { cliEnv, runCli } from '../support/cli.js';
+import { loadEverything, writeSession } from '../../harness/baileys.js';
+import { cliEnv, runCli } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { startService, waitFor } from '../support/sidecar.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { startService, waitFor } from '../../harness/sidecar.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 

@@ -4,10 +4,12 @@ import { symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import tar from 'tar-stream';
-import { writeSession } from '../support/baileys.js';
-import { cliEnv, messages, runCli } from '../support/cli.js';
-import { freshDatabase, query } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
+import { writeSession } from '../../harness/baileys.js';
+import { cliEnv, messages, runCli } from '../../harness/cli.js';
+import { freshDatabase } from '../support/db.js';
+import { query } from '../../harness/db.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
 
 async function tarOf(entries: { name: string; type?: 'file' | 'symlink' | 'link'; content?: string; linkname?: string }[]): Promise<Buffer> {
   const pack = tar.pack();

@@ -5,11 +5,12 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { BAILEYS_7, loadBaileys6, loadEverything, sessionRecord, writeSession } from '../support/baileys.js';
-import { cliEnv, runCli } from '../support/cli.js';
+import { BAILEYS_7, loadBaileys6, loadEverything, sessionRecord, writeSession } from '../../harness/baileys.js';
+import { cliEnv, runCli } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
 const baileys6 = await loadBaileys6();
 

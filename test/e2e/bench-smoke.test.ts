@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 
 describe('benchmark harness', () => {
   it('runs every part briefly and writes its results, table and charts', async () => {

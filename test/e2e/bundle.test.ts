@@ -5,11 +5,11 @@ import { spawn } from 'node:child_process';
 import { copyFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { loadEverything, writeSession } from '../support/baileys.js';
-import { cliEnv, collect, type CliResult } from '../support/cli.js';
+import { loadEverything, writeSession } from '../../harness/baileys.js';
+import { cliEnv, collect, type CliResult } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 
 const url = await freshDatabase('bundle');
 const alone = await tempDir('bundle-alone');

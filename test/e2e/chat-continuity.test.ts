@@ -1,11 +1,11 @@
 // The promise behind the byte equality: after a deploy every chat keeps decrypting, both ways, measured
-// against live Signal peers (test/support/conversation.ts) talking to a real bot process whose
+// against live Signal peers (harness/conversation.ts) talking to a real bot process whose
 // directory real keeper processes carry from one pod to the next. And the proof that the measurement
 // can fail: a restore one exchange stale, made on purpose, breaks chats and is seen to.
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { describeReport } from '../support/conversation.js';
-import { rollingDeploy, runStopped, serviceLauncher, staleRestore, stopNewPod, type PlayOptions } from '../support/continuity.js';
+import { describeReport } from '../../harness/conversation.js';
+import { rollingDeploy, runStopped, serviceLauncher, staleRestore, stopNewPod, type PlayOptions } from '../../harness/continuity.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
 

@@ -1,4 +1,4 @@
-// The churning bot (test/support/churn.ts) is a real Baileys writer: its steps create sessions and
+// The churning bot (harness/churn.ts) is a real Baileys writer: its steps create sessions and
 // sender keys, delete used pre-keys and rewrite creds.json, everything it leaves loads back with
 // useMultiFileAuthState, and a bot reopened from that directory still talks to its contacts.
 import assert from 'node:assert/strict';
@@ -8,12 +8,11 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import type { AuthenticationCreds } from '@whiskeysockets/baileys';
-import { openAuth, REGISTERED_JID } from '../support/baileys.js';
-import { ChurnBot } from '../support/churn.js';
+import { openAuth, REGISTERED_JID } from '../../harness/baileys.js';
+import { ChurnBot } from '../../harness/churn.js';
 import { tempDir } from '../support/fs.js';
-import { REPO } from '../support/paths.js';
+import { CHURN_BOT } from '../../harness/paths.js';
 
-const CHURN_BOT = path.join(REPO, 'build', 'test', 'support', 'churn-bot.js');
 /** `<type>-<id>.json`, longest type first (sender-key-memory before sender-key). */
 const KEY_FILE = /^(sender-key-memory|sender-key|pre-key|session|identity-key|lid-mapping|device-list|app-state-sync-key|app-state-sync-version|tctoken)-(.+)\.json$/;
 

@@ -6,8 +6,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { runCli } from '../support/cli.js';
-import { CLI, REPO } from '../support/paths.js';
+import { runCli } from '../../harness/cli.js';
+import { CLI, REPO } from '../../harness/paths.js';
 
 const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('KEEPER_') && key !== 'DATABASE_URL'));
 

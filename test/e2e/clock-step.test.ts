@@ -5,12 +5,13 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { sessionRecord, writeSession } from '../support/baileys.js';
-import { cliEnv } from '../support/cli.js';
+import { sessionRecord, writeSession } from '../../harness/baileys.js';
+import { cliEnv } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { tcpProxy } from '../support/proxy.js';
-import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { tcpProxy } from '../../harness/proxy.js';
+import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
 const LIBFAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1'].find((file) => existsSync(file));
 

@@ -1,10 +1,12 @@
 // status, history, verify, delete and migrate through the CLI, including 8 migrators at once.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { writeSession } from '../support/baileys.js';
-import { cliEnv, messages, runCli } from '../support/cli.js';
-import { freshDatabase, query } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
+import { writeSession } from '../../harness/baileys.js';
+import { cliEnv, messages, runCli } from '../../harness/cli.js';
+import { freshDatabase } from '../support/db.js';
+import { query } from '../../harness/db.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
 
 describe('query and admin commands', async () => {
   it('8 concurrent migrate processes on an empty database all exit 0 and apply each migration once', async () => {

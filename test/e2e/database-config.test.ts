@@ -4,11 +4,12 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmod } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { writeSession } from '../support/baileys.js';
-import { cliEnv, collect, messages, runCli } from '../support/cli.js';
+import { writeSession } from '../../harness/baileys.js';
+import { cliEnv, collect, messages, runCli } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { CLI } from '../support/paths.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { CLI } from '../../harness/paths.js';
 
 /** The PG* variables that say what `url` says (a Bitnami or CloudNativePG Secret has them as keys). */
 function variablesFor(url: string): Record<string, string | undefined> {

@@ -4,9 +4,9 @@ import { spawn } from 'node:child_process';
 import { chmod, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 import { tempDir } from '../support/fs.js';
-import { waitFor } from '../support/sidecar.js';
+import { waitFor } from '../../harness/sidecar.js';
 
 function startDemo(dir: string, seconds: number) {
   const child = spawn(process.execPath, [path.join(REPO, 'build', 'examples', 'demo.js')], {

@@ -7,12 +7,14 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Curve } from '@whiskeysockets/baileys';
-import { writeSession } from '../support/baileys.js';
-import { cliEnv, messages, runCli } from '../support/cli.js';
-import { adminQuery, freshDatabase, query, withClient } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { REPO } from '../support/paths.js';
-import { startService, waitFor } from '../support/sidecar.js';
+import { writeSession } from '../../harness/baileys.js';
+import { cliEnv, messages, runCli } from '../../harness/cli.js';
+import { adminQuery, freshDatabase } from '../support/db.js';
+import { query, withClient } from '../../harness/db.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { REPO } from '../../harness/paths.js';
+import { startService, waitFor } from '../../harness/sidecar.js';
 
 /** The SQL blocks of docs/security.md's "Least-privilege database role" section: dedicated, shared, import-legacy grants. */
 async function readmeSql(): Promise<string[]> {

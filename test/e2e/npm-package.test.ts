@@ -8,12 +8,13 @@ import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { writeSession } from '../support/baileys.js';
-import { collect } from '../support/cli.js';
+import { writeSession } from '../../harness/baileys.js';
+import { collect } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { REPO } from '../support/paths.js';
-import { diffTrees, storedHead, waitFor } from '../support/sidecar.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { REPO } from '../../harness/paths.js';
+import { diffTrees, storedHead, waitFor } from '../../harness/sidecar.js';
 
 const run = promisify(execFile);
 // npm and npx as the user has them on PATH (the node running the tests comes first there).

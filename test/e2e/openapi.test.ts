@@ -6,12 +6,12 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse } from 'yaml';
-import { writeSession } from '../support/baileys.js';
-import { cliEnv } from '../support/cli.js';
+import { writeSession } from '../../harness/baileys.js';
+import { cliEnv } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
-import { REPO } from '../support/paths.js';
-import { startService, waitFor } from '../support/sidecar.js';
+import { REPO } from '../../harness/paths.js';
+import { startService, waitFor } from '../../harness/sidecar.js';
 
 type Doc = { paths: Record<string, Record<string, { responses: Record<string, { $ref?: string; content?: Record<string, { schema: object }> }> }>>; components: Record<string, Record<string, unknown>> };
 

@@ -5,11 +5,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { startEmbedded, type EmbeddedServer } from '../../src/embedded-postgres.js';
-import { sessionRecord, writeSession } from '../support/baileys.js';
-import { cliEnv } from '../support/cli.js';
-import { readTree, tempDir } from '../support/fs.js';
+import { sessionRecord, writeSession } from '../../harness/baileys.js';
+import { cliEnv } from '../../harness/cli.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
 import { testLog } from '../support/log.js';
-import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
+import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
 describe('database outage', async () => {
   // A private server this test may stop and start; it comes back on the same port.

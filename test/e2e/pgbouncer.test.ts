@@ -11,18 +11,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MIGRATIONS } from '../../src/generated/migrations.js';
-import { writeSession } from '../support/baileys.js';
-import { ChurnBot } from '../support/churn.js';
-import { cliEnv, runCli } from '../support/cli.js';
-import { adminQuery, adminUrl, query } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
+import { writeSession } from '../../harness/baileys.js';
+import { ChurnBot } from '../../harness/churn.js';
+import { cliEnv, runCli } from '../../harness/cli.js';
+import { adminQuery, adminUrl } from '../support/db.js';
+import { query } from '../../harness/db.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
 import { freePort } from '../support/net.js';
-import { REPO } from '../support/paths.js';
-import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
+import { CHURN_BOT } from '../../harness/paths.js';
+import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
 const PGBOUNCER = ['pgbouncer', '/usr/sbin/pgbouncer'].find((file) => spawnSync(file, ['--version']).status === 0) ?? null;
 const required = process.env['KEEPER_TEST_REQUIRE_PGBOUNCER'] === '1';
-const CHURN_BOT = path.join(REPO, 'build', 'test', 'support', 'churn-bot.js');
 /** PgBouncer refuses to run as root; as root it runs as nobody. */
 const NOBODY = 65534;
 

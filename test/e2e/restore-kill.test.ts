@@ -6,10 +6,11 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Curve } from '@whiskeysockets/baileys';
 import { STAGING_PREFIX } from '../../src/restore.js';
-import { sessionRecord, writeSession } from '../support/baileys.js';
-import { cliEnv, collect, runCli, startCli } from '../support/cli.js';
+import { sessionRecord, writeSession } from '../../harness/baileys.js';
+import { cliEnv, collect, runCli, startCli } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
 
 const RUNS_PER_CASE = 12;
 

@@ -4,8 +4,8 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Curve } from '@whiskeysockets/baileys';
-import { appStateKey, loadEverything, senderKeyRecord, sessionRecord, writeSession } from '../support/baileys.js';
-import { cliEnv, runCli } from '../support/cli.js';
+import { appStateKey, loadEverything, senderKeyRecord, sessionRecord, writeSession } from '../../harness/baileys.js';
+import { cliEnv, runCli } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
 

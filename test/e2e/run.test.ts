@@ -5,12 +5,13 @@ import { access, chmod } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { writeSession } from '../support/baileys.js';
-import { cliEnv, runCli } from '../support/cli.js';
+import { writeSession } from '../../harness/baileys.js';
+import { cliEnv, runCli } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { REPO } from '../support/paths.js';
-import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { REPO } from '../../harness/paths.js';
+import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
 const BOT = path.join(REPO, 'build', 'test', 'support', 'mini-bot.js');
 const FAST = ['--debounce', '100', '--max-delay', '500', '--shutdown-quiet', '100', '--listen', '127.0.0.1:0'];

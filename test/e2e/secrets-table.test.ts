@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { writeSession } from '../support/baileys.js';
-import { cliEnv, runCli, type CliResult } from '../support/cli.js';
+import { writeSession } from '../../harness/baileys.js';
+import { cliEnv, runCli, type CliResult } from '../../harness/cli.js';
 import { adminQuery, freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
 import { freePort } from '../support/net.js';
 import { secretPieces } from '../support/secrets.js';
-import { startService, waitFor } from '../support/sidecar.js';
+import { startService, waitFor } from '../../harness/sidecar.js';
 
 /** A password without special characters, and one with every character a URL or key=value gives a meaning to. */
 const PLAIN_PASSWORD = 'Kq7vXzR3wJt9LmPb';

@@ -6,11 +6,12 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Curve } from '@whiskeysockets/baileys';
-import { openAuth, REGISTERED_JID, writeSession } from '../support/baileys.js';
-import { cliEnv, runCli, type CliResult } from '../support/cli.js';
+import { openAuth, REGISTERED_JID, writeSession } from '../../harness/baileys.js';
+import { cliEnv, runCli, type CliResult } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { startService, waitFor } from '../support/sidecar.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { startService, waitFor } from '../../harness/sidecar.js';
 
 interface BufferJson {
   type: 'Buffer';

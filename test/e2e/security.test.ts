@@ -7,11 +7,13 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Curve } from '@whiskeysockets/baileys';
 import { makeKey } from '../../src/crypto.js';
-import { writeSession } from '../support/baileys.js';
-import { cliEnv, messages, runCli } from '../support/cli.js';
-import { freshDatabase, query } from '../support/db.js';
-import { startService, waitFor } from '../support/sidecar.js';
-import { readTree, tempDir } from '../support/fs.js';
+import { writeSession } from '../../harness/baileys.js';
+import { cliEnv, messages, runCli } from '../../harness/cli.js';
+import { freshDatabase } from '../support/db.js';
+import { query } from '../../harness/db.js';
+import { startService, waitFor } from '../../harness/sidecar.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
 
 const key = randomBytes(32);
 const keyB64 = key.toString('base64');

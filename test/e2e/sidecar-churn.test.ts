@@ -5,15 +5,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { ChurnBot } from '../support/churn.js';
-import { loadEverything } from '../support/baileys.js';
-import { cliEnv, runCli } from '../support/cli.js';
-import { freshDatabase, query } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { REPO } from '../support/paths.js';
-import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
+import { ChurnBot } from '../../harness/churn.js';
+import { loadEverything } from '../../harness/baileys.js';
+import { cliEnv, runCli } from '../../harness/cli.js';
+import { freshDatabase } from '../support/db.js';
+import { query } from '../../harness/db.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { CHURN_BOT } from '../../harness/paths.js';
+import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
-const CHURN_BOT = path.join(REPO, 'build', 'test', 'support', 'churn-bot.js');
 
 describe('sidecar under a live bot', async () => {
   const url = await freshDatabase('churn');

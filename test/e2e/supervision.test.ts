@@ -4,11 +4,13 @@ import assert from 'node:assert/strict';
 import { access, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { cliEnv, runCli } from '../support/cli.js';
-import { freshDatabase, query } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { REPO } from '../support/paths.js';
-import { diffTrees, startService, storedHead, waitFor } from '../support/sidecar.js';
+import { cliEnv, runCli } from '../../harness/cli.js';
+import { freshDatabase } from '../support/db.js';
+import { query } from '../../harness/db.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { REPO } from '../../harness/paths.js';
+import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
 const BOT = path.join(REPO, 'build', 'test', 'support', 'mini-bot.js');
 const FAST = ['--debounce', '100', '--max-delay', '500', '--shutdown-quiet', '100'];

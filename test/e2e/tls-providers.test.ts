@@ -11,9 +11,10 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { writeSession } from '../support/baileys.js';
-import { cliEnv, messages, runCli, type CliResult } from '../support/cli.js';
-import { readTree, tempDir } from '../support/fs.js';
+import { writeSession } from '../../harness/baileys.js';
+import { cliEnv, messages, runCli, type CliResult } from '../../harness/cli.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
 import { secretPieces } from '../support/secrets.js';
 import { skipWithoutOpenssl, startTlsServer, type TlsServer } from '../support/tls.js';
 

@@ -6,10 +6,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { writeSession } from '../support/baileys.js';
-import { cliEnv, messages, runCli } from '../support/cli.js';
-import { readTree, tempDir } from '../support/fs.js';
-import { waitFor } from '../support/sidecar.js';
+import { writeSession } from '../../harness/baileys.js';
+import { cliEnv, messages, runCli } from '../../harness/cli.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
+import { waitFor } from '../../harness/sidecar.js';
 import { skipWithoutOpenssl, startTlsServer, type TlsServer } from '../support/tls.js';
 
 describe('TLS to PostgreSQL', { skip: skipWithoutOpenssl }, () => {

@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { writeSession } from '../support/baileys.js';
-import { cliEnv, messages, runCli } from '../support/cli.js';
-import { freshDatabase, query } from '../support/db.js';
+import { writeSession } from '../../harness/baileys.js';
+import { cliEnv, messages, runCli } from '../../harness/cli.js';
+import { freshDatabase } from '../support/db.js';
+import { query } from '../../harness/db.js';
 import { tempDir } from '../support/fs.js';
 
 describe('torn writes', async () => {

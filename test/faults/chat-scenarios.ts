@@ -1,9 +1,9 @@
 // The chat-continuity scenarios: deploys and crashes played against live Signal peers
-// (test/support/continuity.ts), each ending with a probe of every chat on the new pod's bot. A
+// (harness/continuity.ts), each ending with a probe of every chat on the new pod's bot. A
 // graceful deploy must break no chat (invariant 9); a crash is measured, not judged: how stale the
 // head was and what that cost the chats; a restore one exchange stale, made on purpose, must be seen.
-import { describeReport, type ContinuityReport } from '../support/conversation.js';
-import { crashed, rollingDeploy, runStopped, staleRestore, type Pod, type PlayOptions } from '../support/continuity.js';
+import { describeReport, type ContinuityReport } from '../../harness/conversation.js';
+import { crashed, rollingDeploy, runStopped, staleRestore, type Pod, type PlayOptions } from '../../harness/continuity.js';
 import { SESSION, type RunContext } from './context.js';
 import type { Scenario } from './scenarios.js';
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { startEmbedded, type EmbeddedServer } from '../../src/embedded-postgres.js';
-import { withClient } from '../support/db.js';
+import { withClient } from '../../harness/db.js';
 
 const log = pino({ level: process.env['TEST_LOG'] ?? 'silent' });
 /** How long a killed server gets to come back (its orphaned backends must exit first), ms. */

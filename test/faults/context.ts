@@ -1,7 +1,7 @@
 // What a scenario works with: its run's randomness, database, directory and processes.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { cliEnv } from '../support/cli.js';
+import { cliEnv } from '../../harness/cli.js';
 import type { PrivateServer } from './cluster.js';
 import { withWriterName } from './invariants.js';
 import { Bot, Keeper } from './processes.js';

@@ -6,11 +6,11 @@ import { parseCreds, tornReason } from '../../src/creds.js';
 import { createDatabase } from '../../src/db/pool.js';
 import { migrate } from '../../src/db/migrate.js';
 import { sha256 } from '../../src/snapshot.js';
-import { loadEverything, REGISTERED_JID } from '../support/baileys.js';
-import { cliEnv, runCli } from '../support/cli.js';
-import { query, withClient } from '../support/db.js';
-import { readTree } from '../support/fs.js';
-import { diffTrees, storedHead } from '../support/sidecar.js';
+import { loadEverything, REGISTERED_JID } from '../../harness/baileys.js';
+import { cliEnv, runCli } from '../../harness/cli.js';
+import { query, withClient } from '../../harness/db.js';
+import { readTree } from '../../harness/fs.js';
+import { diffTrees, storedHead } from '../../harness/sidecar.js';
 import type { Keeper } from './processes.js';
 import type { RunLog } from './violations.js';
 

@@ -2,9 +2,8 @@
 // /healthz must be one the run caused on purpose — and churning bots on Baileys' signal repository.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
-import { REPO } from '../support/paths.js';
-import { startService, waitFor, type Service } from '../support/sidecar.js';
+import { CHURN_BOT } from '../../harness/paths.js';
+import { startService, waitFor, type Service } from '../../harness/sidecar.js';
 import type { RunLog } from './violations.js';
 
 /** How often /healthz is polled, and how long one answer may take on a busy machine, ms. */
@@ -192,7 +191,7 @@ export class Keeper {
   }
 }
 
-/** A bot process (build/test/support/churn-bot.js) churning `dir` with Baileys' signal repository. */
+/** A bot process (harness/churn-bot.ts) churning `dir` with Baileys' signal repository. */
 export class Bot {
   private stopped = false;
   private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -209,7 +208,7 @@ export class Bot {
 
   /** The command line of a bot process on `dir`. */
   static command(dir: string, seed: number, rate = 25): string[] {
-    return [process.execPath, path.join(REPO, 'build', 'test', 'support', 'churn-bot.js'), dir, '--rate', String(rate), '--seed', String(seed)];
+    return [process.execPath, CHURN_BOT, dir, '--rate', String(rate), '--seed', String(seed)];
   }
 
   static async start(dir: string, seed: number, run: RunLog): Promise<Bot> {

@@ -1,5 +1,5 @@
 // Seeded randomness for the fault suite: a run's seed decides its whole fault plan.
-import { mulberry32 } from '../support/churn.js';
+import { mulberry32 } from '../../harness/churn.js';
 
 export class Random {
   private readonly next: () => number;

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { startEmbedded, type EmbeddedServer } from '../../src/embedded-postgres.js';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 import { freshDatabase, PrivateServer } from './cluster.js';
 import { RunContext, SESSION } from './context.js';
 import { checkRestore, checkStore, prepareDatabase, waitConverged } from './invariants.js';

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { collect } from '../support/cli.js';
+import { collect } from '../../harness/cli.js';
 import { adminUrl } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 
 describe('fault suite smoke', () => {
   it('three runs (a connection cut mid-transaction, a sidecar SIGKILLed, a restore SIGKILLed) hold every invariant', async () => {

@@ -8,9 +8,9 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startEmbedded } from '../../src/embedded-postgres.js';
-import { writeSession } from '../support/baileys.js';
-import { REPO } from '../support/paths.js';
-import { startService, waitFor } from '../support/sidecar.js';
+import { writeSession } from '../../harness/baileys.js';
+import { REPO } from '../../harness/paths.js';
+import { startService, waitFor } from '../../harness/sidecar.js';
 import { testLog } from '../support/log.js';
 
 const CHECKS = [

@@ -4,7 +4,7 @@
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 import { buildah, command } from './command.js';
 
 /** The official image the Dockerfiles name by default, and the Node it carries (same as CI's). */

@@ -6,13 +6,15 @@ import { spawn } from 'node:child_process';
 import { chown, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { loadEverything, writeSession } from '../support/baileys.js';
-import { cliEnv, runCli } from '../support/cli.js';
-import { freshDatabase, query } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
+import { loadEverything, writeSession } from '../../harness/baileys.js';
+import { cliEnv, runCli } from '../../harness/cli.js';
+import { freshDatabase } from '../support/db.js';
+import { query } from '../../harness/db.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
 import { freePort } from '../support/net.js';
-import { REPO } from '../support/paths.js';
-import { diffTrees, storedHead, waitFor } from '../support/sidecar.js';
+import { CHURN_BOT } from '../../harness/paths.js';
+import { diffTrees, storedHead, waitFor } from '../../harness/sidecar.js';
 import { buildah } from './command.js';
 import { Container, imageBytes, inspectImage } from './container.js';
 
@@ -132,7 +134,7 @@ describe('the sidecar image backs up a live bot', () => {
   test('a dir churned by the real Baileys writer; SIGTERM to PID 1 flushes the last writes', async () => {
     const dir = await volume('image-sidecar');
     const port = await freePort();
-    const bot = spawn(process.execPath, [path.join(REPO, 'build/test/support/churn-bot.js'), dir, '--rate', '15'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const bot = spawn(process.execPath, [CHURN_BOT, dir, '--rate', '15'], { stdio: ['ignore', 'pipe', 'ignore'] });
     const botStopped = new Promise<string>((resolve) => {
       let out = '';
       bot.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));

@@ -5,7 +5,7 @@ import { after, describe, it } from 'node:test';
 import { createDatabase } from '../../src/db/pool.js';
 import { freshDatabase } from '../support/db.js';
 import { testLog } from '../support/log.js';
-import { tcpProxy } from '../support/proxy.js';
+import { tcpProxy } from '../../harness/proxy.js';
 
 describe('a connection dropped mid-transaction', async () => {
   const url = await freshDatabase('conndrop');

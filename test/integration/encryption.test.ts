@@ -10,9 +10,10 @@ import { KeyRing, makeKey } from '../../src/crypto.js';
 import { IntegrityError, RefusedError } from '../../src/errors.js';
 import { readSnapshot } from '../../src/snapshot.js';
 import { SessionStore } from '../../src/store.js';
-import { openAuth, REGISTERED_JID, writeSession } from '../support/baileys.js';
-import { query } from '../support/db.js';
-import { readTree, tempDir } from '../support/fs.js';
+import { openAuth, REGISTERED_JID, writeSession } from '../../harness/baileys.js';
+import { query } from '../../harness/db.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
 import { testStore } from '../support/store.js';
 
 const fast = { retryDelaysMs: [1, 1], sleep: async () => undefined };

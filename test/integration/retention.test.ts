@@ -9,8 +9,8 @@ import { KeyRing, makeKey } from '../../src/crypto.js';
 import { DEFAULT_RETENTION, parseRetention, retainedGenerations } from '../../src/retention.js';
 import { readSnapshot } from '../../src/snapshot.js';
 import { SessionStore } from '../../src/store.js';
-import { writeSession } from '../support/baileys.js';
-import { query } from '../support/db.js';
+import { writeSession } from '../../harness/baileys.js';
+import { query } from '../../harness/db.js';
 import { tempDir } from '../support/fs.js';
 import { testStore } from '../support/store.js';
 

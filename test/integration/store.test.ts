@@ -6,8 +6,8 @@ import { Curve } from '@whiskeysockets/baileys';
 import { LeaseLostError, NothingToRestoreError } from '../../src/errors.js';
 import { parseRetention } from '../../src/retention.js';
 import { readSnapshot } from '../../src/snapshot.js';
-import { openAuth, register, writeSession } from '../support/baileys.js';
-import { query } from '../support/db.js';
+import { openAuth, register, writeSession } from '../../harness/baileys.js';
+import { query } from '../../harness/db.js';
 import { tempDir } from '../support/fs.js';
 import { testStore } from '../support/store.js';
 

@@ -1,7 +1,8 @@
 // Each test file gets its own database on the run's PostgreSQL (TEST_DATABASE_URL, set by run-tests).
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
-import pg from 'pg';
+import type pg from 'pg';
+import { withClient } from '../../harness/db.js';
 
 export function adminUrl(): string {
   const url = process.env['TEST_DATABASE_URL'];
@@ -32,20 +33,4 @@ export async function freshDatabase(label: string): Promise<string> {
 
 export async function adminQuery(sql: string, values: unknown[] = []): Promise<pg.QueryResult> {
   return withClient(adminUrl(), (client) => client.query(sql, values));
-}
-
-/** Runs fn with a short-lived client on `url`. */
-export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-/** One query on `url`. */
-export async function query<R extends pg.QueryResultRow = pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []): Promise<R[]> {
-  return withClient(url, async (client) => (await client.query<R>(sql, values)).rows);
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Backoff, DirtySet, dueAt } from '../../src/dirty.js';
+import { DirtySet, dueAt } from '../../src/dirty.js';
 
 const timing = { debounceMs: 1000, maxDelayMs: 5000 };
 
@@ -42,14 +42,5 @@ describe('dirty set and backup timing', () => {
     assert.equal(dirty.size, 0);
     assert.equal(dirty.oldestSince(), null);
     assert.equal(dueAt(dirty, timing), null);
-  });
-
-  it('backs off exponentially up to a cap, and resets', () => {
-    const backoff = new Backoff(250, 30_000);
-    const delays = Array.from({ length: 10 }, () => backoff.fail());
-    assert.deepEqual(delays, [250, 500, 1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
-    assert.ok(backoff.failing);
-    backoff.reset();
-    assert.equal(backoff.fail(), 250);
   });
 });

@@ -8,7 +8,7 @@ import { COMMAND_SPECS } from '../../src/commands/index.js';
 import { commandHelp } from '../../src/help.js';
 import { COMMANDS, environmentVariables, SETTINGS, settingsFor } from '../../src/options.js';
 import { README, replaceBlock, settingsMarkdown, SETTINGS_END, SETTINGS_START } from '../../scripts/docs.js';
-import { REPO } from '../support/paths.js';
+import { REPO } from '../../harness/paths.js';
 
 /** KEEPER_* words in the source that are not environment variables. */
 const NOT_VARIABLES = new Set([

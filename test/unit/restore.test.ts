@@ -6,7 +6,8 @@ import { execFileSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { materialise, recoverInterruptedRestore, stageRestore, STAGING_PREFIX } from '../../src/restore.js';
 import { IntegrityError } from '../../src/errors.js';
-import { readTree, tempDir } from '../support/fs.js';
+import { tempDir } from '../support/fs.js';
+import { readTree } from '../../harness/fs.js';
 import { testLog } from '../support/log.js';
 
 const files = (names: string[], tag: string) => names.map((name) => ({ name, content: Buffer.from(`{"${tag}":"${name}"}`) }));

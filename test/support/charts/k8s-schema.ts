@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { REPO } from '../paths.js';
+import { REPO } from '../../../harness/paths.js';
 import type { K8sObject } from './render.js';
 import { KUBE_VERSION } from './tools.js';
 

@@ -10,8 +10,8 @@
 // Keeper containers run as `node dist/cli.js <args>` with their rendered env; volume mount paths are
 // mapped into a temp dir, and the listen address is moved to a free loopback port.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { collect, startCli } from '../cli.js';
-import { startService, waitFor, type Service } from '../sidecar.js';
+import { collect, startCli } from '../../../harness/cli.js';
+import { startService, waitFor, type Service } from '../../../harness/sidecar.js';
 import { allContainers, hostPath, mapEnvPaths, materialiseVolumes, resolveEnv, workloadPodSpec, type Container, type PodSpec } from './pod.js';
 import type { K8sObject } from './render.js';
 

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { tempDir } from '../fs.js';
-import { REPO } from '../paths.js';
+import { REPO } from '../../../harness/paths.js';
 import { findTool, KUBE_VERSION, tool } from './tools.js';
 
 export const CHART = path.join(REPO, 'charts', 'baileys-keeper');

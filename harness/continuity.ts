@@ -10,7 +10,7 @@ import { query } from './db.js';
 import { readTree } from './fs.js';
 import { diffTrees, startService, storedHead, waitFor } from './sidecar.js';
 import { mulberry32 } from './churn.js';
-import { tornReason } from '../../src/creds.js';
+import { tornReason } from '../src/creds.js';
 
 /** A keeper process of a pod: `sidecar`, or `run -- <the chat bot>`. */
 export interface KeeperHandle {

@@ -20,10 +20,9 @@
 // Up to 5 retries per message (Baileys' maxMsgRetryCount).
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import path from 'node:path';
 import { Curve, encodeWAMessage, proto, unpadRandomMax16 } from '@whiskeysockets/baileys';
 import { bundleOf, mulberry32, newDevice, pickWeighted, type Device } from './churn.js';
-import { REPO } from './paths.js';
+import { CHAT_BOT } from './paths.js';
 import { waitFor } from './sidecar.js';
 import { b64, fromB64, toSession, toWire, type WireBundle, type WireEnc } from './signal-wire.js';
 
@@ -51,7 +50,7 @@ const UPLOAD_BATCH = 20;
 
 /** The command line of a chat-bot process on `dir`, listening on `socket`. */
 export function chatBotCommand(dir: string, socket: string): string[] {
-  return [process.execPath, path.join(REPO, 'build', 'test', 'support', 'chat-bot.js'), dir, '--socket', socket];
+  return [process.execPath, CHAT_BOT, dir, '--socket', socket];
 }
 
 /** The bot process stopped answering (killed, or stopping after SIGTERM) while a request was pending. */

@@ -1,4 +1,4 @@
-// A live bot process for tests: churns an auth directory the way a running Baileys bot does.
+// A live bot process for the tests and the bench: churns an auth directory the way a running Baileys bot does.
 // Usage: node churn-bot.js <dir> [--rate N] [--seconds S] [--seed K] [--linger-ms L]
 //   Prints `ready` once the directory is open, then performs about N steps a second (default 20)
 //   until S seconds have passed (default: forever) or SIGTERM/SIGINT arrives; then it finishes the

@@ -1,0 +1,76 @@
+// The one retry policy: exponential backoff (initial pause, factor, cap) on the injected clock, with an
+// optional deadline. Every loop that tries again after a failure takes its pauses from here.
+import { sleep, type Clock } from './clock.js';
+
+export interface BackoffPolicy {
+  /** Pause after the first failure, ms. */
+  initialMs: number;
+  /** Each further failure multiplies the pause by this (2: doubling); 1 keeps it constant. */
+  factor: number;
+  /** Longest pause, ms: the pause stops growing here. */
+  maxMs: number;
+}
+
+/** The pause after the `failures`-th consecutive failure (1-based) under `policy`, ms. */
+export function backoffDelay(policy: BackoffPolicy, failures: number): number {
+  // The exponent is bounded so that a long outage cannot overflow to Infinity before the cap applies.
+  return Math.min(policy.maxMs, policy.initialMs * policy.factor ** Math.min(Math.max(failures - 1, 0), 64));
+}
+
+/** Consecutive failures of one activity, and the pause each one calls for; reset by a success. */
+export class Backoff {
+  private failures = 0;
+  constructor(private readonly policy: BackoffPolicy) {}
+
+  /** Records a failure; returns how long to wait before the next attempt, ms. */
+  fail(): number {
+    return backoffDelay(this.policy, ++this.failures);
+  }
+
+  /** Records a success: the next failure pauses `initialMs` again. */
+  reset(): void {
+    this.failures = 0;
+  }
+
+  /** True while the last attempt failed. */
+  get failing(): boolean {
+    return this.failures > 0;
+  }
+}
+
+export interface RetryOptions extends BackoffPolicy {
+  clock: Clock;
+  /**
+   * On `clock.now()`, ms: a pause is cut short to end here, and a retryable failure at or after it is
+   * final (then `exhausted` says what to throw). No deadline when absent: retries go on for ever.
+   */
+  deadline?: number;
+  /** Whether a failure is worth another attempt; any other is thrown at once, as it is. */
+  retryable(error: unknown): boolean;
+  /** What to throw when the deadline has passed with a retryable failure (default: that failure). */
+  exhausted?(error: unknown): unknown;
+  /** Told before each pause: which attempt failed (1-based), with what, and the pause that follows, ms. */
+  onRetry?(retry: { attempt: number; error: unknown; delayMs: number }): void;
+}
+
+/**
+ * Runs `attempt` (given its 1-based number) until it resolves, pausing on `options.clock` between
+ * attempts by the backoff policy. Resolves with the first success; rejects with a failure that is not
+ * retryable, or with `exhausted(failure)` once the deadline has passed.
+ */
+export async function retry<T>(attempt: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
+  const backoff = new Backoff(options);
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt(n);
+    } catch (error) {
+      if (!options.retryable(error)) throw error;
+      const pause = backoff.fail();
+      const left = options.deadline === undefined ? Infinity : options.deadline - options.clock.now();
+      if (left <= 0) throw options.exhausted ? options.exhausted(error) : error;
+      const delayMs = Math.min(pause, left);
+      options.onRetry?.({ attempt: n, error, delayMs });
+      await sleep(options.clock, delayMs);
+    }
+  }
+}
