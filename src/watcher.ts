@@ -1,6 +1,7 @@
 // Watches the auth directory with chokidar and reports the names that changed. Native watching is one
-// inotify watch on the directory, which also reports the directory itself going away; polling is the fallback when the kernel will not give us inotify instances or
-// watches (EMFILE / ENOSPC on busy nodes), and a mode of its own for filesystems without inotify.
+// inotify watch on the directory, which also reports the directory itself going away; polling is the
+// fallback when the kernel will not give us inotify instances or watches (EMFILE / ENOSPC on busy
+// nodes), and a mode of its own for filesystems without inotify.
 // Directories deleted and recreated (a bot that logged out and pairs again) are followed at once.
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -125,7 +126,7 @@ export class DirectoryWatcher {
   /** True while the watched directory is still the one at the path (not deleted, not replaced). */
   async intact(): Promise<boolean> {
     const info = await stat(this.dir).catch(() => null);
-    return info !== null && info.isDirectory() && info.ino === this.inode;
+    return info?.isDirectory() === true && info.ino === this.inode;
   }
 
   /**
@@ -135,8 +136,9 @@ export class DirectoryWatcher {
    */
   follow(reason: 'removed' | 'switching' = 'removed'): Promise<void> {
     this.following ??= (async () => {
-      await this.stop();
+      // Reported before the old watcher is closed (which takes a while): the loss dates from now.
       this.events.lost(reason);
+      await this.stop();
       const backoff = new Backoff(FOLLOW_RETRY);
       while (!this.closed) {
         const info = await stat(this.dir).catch(() => null);
