@@ -2,7 +2,7 @@
 // The baileys-keeper command line: finds the command, parses argv/env into a Config, runs it, maps
 // errors to exit codes.
 import { COMMAND_SPECS } from './commands/index.js';
-import { loadConfig, wantsHelp } from './config.js';
+import { loadConfig, wantsHelp, type Config } from './config.js';
 import { describeError } from './db/errors.js';
 import { ExitCode, KeeperError, UsageError } from './errors.js';
 import { commandHelp, usage } from './help.js';
@@ -40,7 +40,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     return ExitCode.ok;
   }
 
-  let config;
+  let config: Config;
   try {
     config = loadConfig(command, rest, env);
   } catch (error) {
@@ -52,9 +52,13 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     return await spec.run({ config, log, stdout: process.stdout, stdin: process.stdin });
   } catch (error) {
     if (error instanceof KeeperError) {
-      log.error({ exitCode: error.exitCode, ...(log.isLevelEnabled('debug') ? { err: error } : {}) }, error.message);
-      // Said once per stream: a role logs to stdout, so a person at a terminal also gets it on stderr.
-      if (error instanceof UsageError && spec.logTo === 'stdout') process.stderr.write(`baileys-keeper: ${error.message}\n`);
+      // A usage error is said once, as a plain line on stderr like every other usage error; the roles
+      // (which log to stdout, where their container's logs are collected) also log it.
+      const usage = error instanceof UsageError;
+      if (!usage || spec.logTo === 'stdout') {
+        log.error({ exitCode: error.exitCode, ...(log.isLevelEnabled('debug') ? { err: error } : {}) }, error.message);
+      }
+      if (usage) process.stderr.write(`baileys-keeper: ${error.message}\n`);
       return error.exitCode;
     }
     log.error(

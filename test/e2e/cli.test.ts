@@ -49,23 +49,30 @@ describe('the command line', () => {
     const result = await runCli(['delete', '--session', 'alpha'], { env });
     assert.equal(result.code, 64);
     assert.equal(result.stderr.match(/add --yes to confirm/g)?.length, 1, result.stderr);
+    assert.match(result.stderr, /^baileys-keeper: deleting session alpha and its whole history cannot be undone: add --yes/);
   });
 
+  // Nothing listens on port 1: the command logs why it failed, and exits 2.
+  const unreachable = ['status', '--database-url', 'postgres://keeper@127.0.0.1:1/app'];
+
   it('logs JSON in a pipe, pino-pretty lines with --log-format pretty, and refuses other formats', async () => {
-    const json = await runCli(['delete', '--session', 'alpha'], { env });
-    assert.equal(JSON.parse(json.stderr.trim()).level, 'error');
-    const pretty = await runCli(['delete', '--session', 'alpha', '--log-format', 'pretty'], { env });
-    assert.match(pretty.stderr, /^\[\d\d:\d\d:\d\d\.\d{3}\] ERROR: deleting session alpha and its whole history cannot be undone: add --yes/m);
-    assert.throws(() => JSON.parse(pretty.stderr.trim()));
+    const json = await runCli(unreachable, { env });
+    assert.equal(json.code, 2);
+    assert.equal(JSON.parse(json.stderr.trim().split('\n').at(-1)!).level, 'error');
+    const pretty = await runCli([...unreachable, '--log-format', 'pretty'], { env });
+    assert.match(pretty.stderr, /^\[\d\d:\d\d:\d\d\.\d{3}\] ERROR: cannot reach PostgreSQL at postgres:\/\/keeper@127\.0\.0\.1:1\/app/m);
+    assert.doesNotMatch(pretty.stderr, /"level":/);
     const bad = await runCli(['status', '--log-format', 'xml'], { env });
     assert.equal(bad.code, 64);
     assert.match(bad.stderr, /invalid --log-format \/ KEEPER_LOG_FORMAT "xml": use json or pretty/);
   });
 
   it('logs pretty by default on a terminal (a real pseudo-terminal, through script(1))', async () => {
-    const command = `${process.execPath} ${CLI} delete --session alpha`;
-    const { stdout } = await promisify(execFile)('script', ['-qec', command, '/dev/null'], { env }).catch((error: { stdout: string }) => error);
-    assert.match(stdout, /ERROR.*add --yes to confirm/);
+    const command = [process.execPath, CLI, ...unreachable].join(' ');
+    const { stdout } = await promisify(execFile)('script', ['-qec', command, '/dev/null'], { env }).catch(
+      (error: { stdout: string }) => error,
+    );
+    assert.match(stdout, /ERROR.*cannot reach PostgreSQL/);
     assert.doesNotMatch(stdout, /"level":/);
   });
 });
