@@ -10,7 +10,7 @@ export interface Series {
   points: { x: number; y: number }[];
 }
 
-function escape(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
@@ -40,18 +40,31 @@ export function logBarChart(title: string, categories: string[], series: { name:
   const parts: string[] = [];
   for (let e = minExp; e <= maxExp; e++) {
     parts.push(`<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${y(10 ** e)}" y2="${y(10 ** e)}" stroke="#ddd"/>`);
-    parts.push(`<text x="${MARGIN.left - 6}" y="${y(10 ** e) + 4}" text-anchor="end" font-size="11">${escape(decimalBytes(10 ** e))}</text>`);
+    parts.push(
+      `<text x="${MARGIN.left - 6}" y="${y(10 ** e) + 4}" text-anchor="end" font-size="11">${escapeXml(decimalBytes(10 ** e))}</text>`,
+    );
   }
   categories.forEach((category, i) => {
     const gx = MARGIN.left + i * groupW + groupW * 0.1;
     series.forEach((s, j) => {
       const v = s.values[i] ?? 0;
       const top = y(v);
-      parts.push(`<rect x="${gx + j * barW}" y="${top}" width="${barW - 2}" height="${MARGIN.top + plotH - top}" fill="${COLORS[j % COLORS.length]}"><title>${escape(`${s.name}: ${formatBytes(v)}`)}</title></rect>`);
+      parts.push(
+        `<rect x="${gx + j * barW}" y="${top}" width="${barW - 2}" height="${MARGIN.top + plotH - top}" fill="${COLORS[j % COLORS.length]}"><title>${escapeXml(`${s.name}: ${formatBytes(v)}`)}</title></rect>`,
+      );
     });
-    parts.push(`<text x="${MARGIN.left + i * groupW + groupW / 2}" y="${HEIGHT - MARGIN.bottom + 18}" text-anchor="middle" font-size="12">${escape(category)}</text>`);
+    parts.push(
+      `<text x="${MARGIN.left + i * groupW + groupW / 2}" y="${HEIGHT - MARGIN.bottom + 18}" text-anchor="middle" font-size="12">${escapeXml(category)}</text>`,
+    );
   });
-  return frame(title, parts, series.map((s) => s.name), yLabel, 'session size (files)', 'row');
+  return frame(
+    title,
+    parts,
+    series.map((s) => s.name),
+    yLabel,
+    'session size (files)',
+    'row',
+  );
 }
 
 /** Cumulative distributions (fraction of writes stored within x seconds), on a log10 time axis. */
@@ -69,30 +82,43 @@ export function cdfChart(title: string, series: { name: string; samples: number[
   }
   for (let e = minExp; e <= maxExp; e++) {
     parts.push(`<line x1="${x(10 ** e)}" x2="${x(10 ** e)}" y1="${MARGIN.top}" y2="${MARGIN.top + plotH}" stroke="#eee"/>`);
-    parts.push(`<text x="${x(10 ** e)}" y="${HEIGHT - MARGIN.bottom + 18}" text-anchor="middle" font-size="11">${Number((10 ** e).toPrecision(1))}</text>`);
+    parts.push(
+      `<text x="${x(10 ** e)}" y="${HEIGHT - MARGIN.bottom + 18}" text-anchor="middle" font-size="11">${Number((10 ** e).toPrecision(1))}</text>`,
+    );
   }
   series.forEach((s, j) => {
     const sorted = [...s.samples].sort((a, b) => a - b);
     const points = sorted.map((v, i) => `${x(v).toFixed(1)},${y((i + 1) / sorted.length).toFixed(1)}`);
-    if (points.length > 0) parts.push(`<polyline fill="none" stroke="${COLORS[j % COLORS.length]}" stroke-width="2" points="${x(sorted[0]!).toFixed(1)},${y(0)} ${points.join(' ')}"/>`);
+    if (points.length > 0)
+      parts.push(
+        `<polyline fill="none" stroke="${COLORS[j % COLORS.length]}" stroke-width="2" points="${x(sorted[0]!).toFixed(1)},${y(0)} ${points.join(' ')}"/>`,
+      );
   });
-  return frame(title, parts, series.map((s) => s.name), 'writes stored', xLabel, 'column');
+  return frame(
+    title,
+    parts,
+    series.map((s) => s.name),
+    'writes stored',
+    xLabel,
+    'column',
+  );
 }
 
 function frame(title: string, body: string[], legend: string[], yLabel: string, xLabel: string, layout: 'row' | 'column'): string {
   // A row under the plot for short names; a column inside the plot's top-left corner for long ones.
-  const at = (i: number) => (layout === 'row' ? { x: MARGIN.left + i * 150, y: HEIGHT - 22 } : { x: MARGIN.left + 10, y: MARGIN.top + 8 + i * 18 });
+  const at = (i: number) =>
+    layout === 'row' ? { x: MARGIN.left + i * 150, y: HEIGHT - 22 } : { x: MARGIN.left + 10, y: MARGIN.top + 8 + i * 18 };
   const legendItems = legend
     .map((name, i) => {
       const { x, y } = at(i);
-      return `<rect x="${x}" y="${y}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="${x + 18}" y="${y + 10}" font-size="12">${escape(name)}</text>`;
+      return `<rect x="${x}" y="${y}" width="12" height="12" fill="${COLORS[i % COLORS.length]}"/><text x="${x + 18}" y="${y + 10}" font-size="12">${escapeXml(name)}</text>`;
     })
     .join('');
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
-<text x="${WIDTH / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escape(title)}</text>
-<text transform="translate(16 ${HEIGHT / 2}) rotate(-90)" text-anchor="middle" font-size="12">${escape(yLabel)}</text>
-<text x="${MARGIN.left + (WIDTH - MARGIN.left - MARGIN.right) / 2}" y="${HEIGHT - 30}" text-anchor="middle" font-size="12">${escape(xLabel)}</text>
+<text x="${WIDTH / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(title)}</text>
+<text transform="translate(16 ${HEIGHT / 2}) rotate(-90)" text-anchor="middle" font-size="12">${escapeXml(yLabel)}</text>
+<text x="${MARGIN.left + (WIDTH - MARGIN.left - MARGIN.right) / 2}" y="${HEIGHT - 30}" text-anchor="middle" font-size="12">${escapeXml(xLabel)}</text>
 ${body.join('\n')}
 ${legendItems}
 </svg>

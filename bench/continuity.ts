@@ -39,7 +39,12 @@ export const CRASH_TIMINGS = [
   { debounceMs: 100, maxDelayMs: 250 },
 ] as const;
 
-export async function measureContinuity(databaseUrl: string, work: string, plan: ContinuityPlan, say: (line: string) => void): Promise<ContinuityRow[]> {
+export async function measureContinuity(
+  databaseUrl: string,
+  work: string,
+  plan: ContinuityPlan,
+  say: (line: string) => void,
+): Promise<ContinuityRow[]> {
   const rows: ContinuityRow[] = [];
   for (const { debounceMs, maxDelayMs } of CRASH_TIMINGS) {
     const ages: number[] = [];
@@ -96,10 +101,15 @@ export async function measureContinuity(databaseUrl: string, work: string, plan:
 
 /** The docs/performance.md and latest.md table of the rows. */
 export function continuityTable(rows: readonly ContinuityRow[]): string[] {
-  const md = ['| debounce / max-delay | crashes | head age at the kill (mean / max) | exchanges behind (mean / max) | chats probed | broken | recovered by retry receipts | lost |', '|---|---|---|---|---|---|---|---|'];
+  const md = [
+    '| debounce / max-delay | crashes | head age at the kill (mean / max) | exchanges ' +
+      'behind (mean / max) | chats probed | broken | recovered by retry receipts | lost |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
   for (const r of rows) {
     md.push(
-      `| ${r.debounceMs} / ${r.maxDelayMs} ms | ${r.crashes} | ${r.headAgeMsMean.toFixed(0)} / ${r.headAgeMsMax} ms | ${r.exchangesBehindMean.toFixed(1)} / ${r.exchangesBehindMax} | ${r.chats} | ` +
+      `| ${r.debounceMs} / ${r.maxDelayMs} ms | ${r.crashes} | ${r.headAgeMsMean.toFixed(0)} / ` +
+        `${r.headAgeMsMax} ms | ${r.exchangesBehindMean.toFixed(1)} / ${r.exchangesBehindMax} | ${r.chats} | ` +
         `${r.broken} (${((100 * r.broken) / Math.max(1, r.chats)).toFixed(0)} %) | ${r.recovered} | ${r.lost} |`,
     );
   }

@@ -85,13 +85,18 @@ export async function simulateRetention(databaseUrl: string, dir: string, plan: 
     for (const k of kept) {
       const result = await k.store.backup('bench', snapshot, { lease: k.lease, allowReplace: true, reason: 'bench' });
       if (result.kind === 'success') {
-        await k.db.query(`UPDATE ${k.db.schema}.generations SET created_at = $2 WHERE session_id = 'bench' AND generation = $1`, [result.generation, at]);
+        await k.db.query(`UPDATE ${k.db.schema}.generations SET created_at = $2 WHERE session_id = 'bench' AND generation = $1`, [
+          result.generation,
+          at,
+        ]);
       }
       if (i % thinEvery === 0) await k.store.thin('bench', k.policy, { now: at });
     }
     if (i % perDay === 0) {
       for (const k of kept) {
-        const { rows: [stats] } = await admin.query<{ generations: string; file_rows: string; bytes: string; dead: string; oldest: Date }>(
+        const {
+          rows: [stats],
+        } = await admin.query<{ generations: string; file_rows: string; bytes: string; dead: string; oldest: Date }>(
           `SELECT (SELECT count(*) FROM ${k.db.schema}.generations) AS generations,
                   (SELECT count(*) FROM ${k.db.schema}.files) AS file_rows,
                   pg_total_relation_size('${k.schema}.files') + pg_total_relation_size('${k.schema}.generations') AS bytes,
@@ -121,7 +126,13 @@ export async function simulateRetention(databaseUrl: string, dir: string, plan: 
  * One thinning pass over a session of `dir`'s size: `generations` backups of 20 changed files each,
  * spread over `spanHours` hours, then the default schedule applied.
  */
-export async function thinningCost(databaseUrl: string, dir: string, generations: number, spanHours: number, log: Logger): Promise<ThinningCost> {
+export async function thinningCost(
+  databaseUrl: string,
+  dir: string,
+  generations: number,
+  spanHours: number,
+  log: Logger,
+): Promise<ThinningCost> {
   const { db, store, lease } = await open(databaseUrl, 'bench_thinning', log);
   const first = await readSnapshot(dir, fast);
   await store.backup('bench', first, { lease, allowReplace: true, reason: 'bench' });
@@ -130,9 +141,17 @@ export async function thinningCost(databaseUrl: string, dir: string, generations
   for (let i = 0; i < generations; i++) {
     const changed = names.slice((i * 20) % names.length, ((i * 20) % names.length) + 20);
     for (const name of changed) await writeFile(path.join(dir, name), JSON.stringify({ bench: i, name }));
-    const result = await store.backup('bench', await readNamed(dir, changed, fast), { lease, allowReplace: true, reason: 'bench', scope: new Set(changed) });
+    const result = await store.backup('bench', await readNamed(dir, changed, fast), {
+      lease,
+      allowReplace: true,
+      reason: 'bench',
+      scope: new Set(changed),
+    });
     if (result.kind === 'success') {
-      await db.query(`UPDATE ${db.schema}.generations SET created_at = $2 WHERE session_id = 'bench' AND generation = $1`, [result.generation, new Date(start + (i * spanHours * 3_600_000) / generations)]);
+      await db.query(`UPDATE ${db.schema}.generations SET created_at = $2 WHERE session_id = 'bench' AND generation = $1`, [
+        result.generation,
+        new Date(start + (i * spanHours * 3_600_000) / generations),
+      ]);
     }
   }
   const started = performance.now();

@@ -33,8 +33,38 @@ const { values: flags } = parseArgs({ options: { smoke: { type: 'boolean' }, out
 const SMOKE = flags.smoke === true;
 const OUT = path.resolve(flags.out ?? path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results'));
 const PLAN = SMOKE
-  ? { sizes: [100, 300], churnFiles: 200, churnSeconds: 2, rates: [20, 200], idleSeconds: 2, fleet: 2, fleetSeconds: 2, archiveEveryMs: 1000, watchIdleSeconds: 1, watchBurstSeconds: 1, retentionDays: 2, retentionEveryMinutes: 120, thinGenerations: 20, continuity: { crashes: 1, contacts: 2, groups: 1, exchanges: 3 } }
-  : { sizes: [100, 1000, 10_000], churnFiles: 1000, churnSeconds: 60, rates: [20, 200], idleSeconds: 60, fleet: 100, fleetSeconds: 30, archiveEveryMs: 60_000, watchIdleSeconds: 10, watchBurstSeconds: 5, retentionDays: 35, retentionEveryMinutes: 30, thinGenerations: 600, continuity: { crashes: 10, contacts: 6, groups: 2, exchanges: 15 } };
+  ? {
+      sizes: [100, 300],
+      churnFiles: 200,
+      churnSeconds: 2,
+      rates: [20, 200],
+      idleSeconds: 2,
+      fleet: 2,
+      fleetSeconds: 2,
+      archiveEveryMs: 1000,
+      watchIdleSeconds: 1,
+      watchBurstSeconds: 1,
+      retentionDays: 2,
+      retentionEveryMinutes: 120,
+      thinGenerations: 20,
+      continuity: { crashes: 1, contacts: 2, groups: 1, exchanges: 3 },
+    }
+  : {
+      sizes: [100, 1000, 10_000],
+      churnFiles: 1000,
+      churnSeconds: 60,
+      rates: [20, 200],
+      idleSeconds: 60,
+      fleet: 100,
+      fleetSeconds: 30,
+      archiveEveryMs: 60_000,
+      watchIdleSeconds: 10,
+      watchBurstSeconds: 5,
+      retentionDays: 35,
+      retentionEveryMinutes: 30,
+      thinGenerations: 600,
+      continuity: { crashes: 10, contacts: 6, groups: 2, exchanges: 15 },
+    };
 const DEBOUNCE_MS = DEFAULT_DEBOUNCE_MS;
 const MAX_DELAY_MS = DEFAULT_MAX_DELAY_MS;
 /** The default --max-delay before it became 1 s, measured beside it: what the 1 s RPO costs. */
@@ -52,7 +82,15 @@ const databaseUrl = process.env['DATABASE_URL'] ?? embedded!.url;
 const admin = new pg.Client({ connectionString: databaseUrl });
 await admin.connect();
 const postgresVersion = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
-const environment = { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, postgres: postgresVersion, date: new Date().toISOString(), smoke: SMOKE };
+const environment = {
+  cpu: os.cpus()[0]?.model ?? 'unknown',
+  cores: os.cpus().length,
+  memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+  node: process.version,
+  postgres: postgresVersion,
+  date: new Date().toISOString(),
+  smoke: SMOKE,
+};
 say(`environment: ${JSON.stringify(environment)}`);
 
 /** Bytes sent, bytes added to tables, and time for one call of `fn` through `strategy`. */
@@ -81,7 +119,16 @@ function percentile(sorted: number[], p: number): number {
 }
 
 // ---------------------------------------------------------------- 1. backup cost by session size
-type SizeRow = { size: number; files: number; phase: string; changed: number; strategy: string; sentBytes: number; tableBytes: number; ms: number };
+type SizeRow = {
+  size: number;
+  files: number;
+  phase: string;
+  changed: number;
+  strategy: string;
+  sentBytes: number;
+  tableBytes: number;
+  ms: number;
+};
 type RestoreRow = { size: number; files: number; strategy: string; ms: number };
 const sizeRows: SizeRow[] = [];
 const restoreRows: RestoreRow[] = [];
@@ -132,7 +179,19 @@ for (const size of PLAN.sizes) {
 }
 
 // ---------------------------------------------------------------- 2. RPO and bytes under churn
-type ChurnRow = { rate: number; maxDelayMs: number; strategy: string; writes: number; unsaved: number; p50: number; p99: number; max: number; sentBytesPerSecond: number; backups: number; rpoBy: string };
+type ChurnRow = {
+  rate: number;
+  maxDelayMs: number;
+  strategy: string;
+  writes: number;
+  unsaved: number;
+  p50: number;
+  p99: number;
+  max: number;
+  sentBytesPerSecond: number;
+  backups: number;
+  rpoBy: string;
+};
 const churnRows: ChurnRow[] = [];
 const rpoSamples = new Map<string, number[]>();
 
@@ -146,14 +205,38 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
   await migrate(db);
   const store = new SessionStore(db);
   const metrics = new Metrics();
-  const sidecar = new Sidecar(store, db, { sessionId: 'churn', dir, owner: `bench:${rate}`, retention: parseRetention('none', 100_000), allowReplace: true, debounceMs: DEBOUNCE_MS, maxDelayMs, intervalMs: 120_000, leaseTtlMs: 30_000, shutdownQuietMs: 0, shutdownTimeoutMs: 20_000, watchMode: "auto", pollIntervalMs: 1000 }, metrics, log);
+  const sidecar = new Sidecar(
+    store,
+    db,
+    {
+      sessionId: 'churn',
+      dir,
+      owner: `bench:${rate}`,
+      retention: parseRetention('none', 100_000),
+      allowReplace: true,
+      debounceMs: DEBOUNCE_MS,
+      maxDelayMs,
+      intervalMs: 120_000,
+      leaseTtlMs: 30_000,
+      shutdownQuietMs: 0,
+      shutdownTimeoutMs: 20_000,
+      watchMode: 'auto',
+      pollIntervalMs: 1000,
+    },
+    metrics,
+    log,
+  );
   await sidecar.start();
   await waitFor(() => (sidecar.ready ? true : null), 30_000);
 
   const baselines = withBaselines
     ? [
         { strategy: await jsonbStrategy(databaseUrl, `bench_churn_a_${rate}`, 'churn', log), everyMs: DEBOUNCE_MS, ticks: [] as number[] },
-        { strategy: await archiveStrategy(databaseUrl, `bench_churn_b_${rate}`, 'churn', log), everyMs: PLAN.archiveEveryMs, ticks: [] as number[] },
+        {
+          strategy: await archiveStrategy(databaseUrl, `bench_churn_b_${rate}`, 'churn', log),
+          everyMs: PLAN.archiveEveryMs,
+          ticks: [] as number[],
+        },
       ]
     : [];
   const started = Date.now();
@@ -215,8 +298,12 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
   // When each write reached a commit: the first generation holding it or a later write of the same file.
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
-  const { rows } = await client.query<{ name: string; sha256: Buffer; generation_from: string; generation_to: string | null }>(`SELECT name, sha256, generation_from, generation_to FROM ${schema}.files WHERE session_id = 'churn'`);
-  const { rows: gens } = await client.query<{ generation: string; created_at: Date }>(`SELECT generation, created_at FROM ${schema}.generations WHERE session_id = 'churn'`);
+  const { rows } = await client.query<{ name: string; sha256: Buffer; generation_from: string; generation_to: string | null }>(
+    `SELECT name, sha256, generation_from, generation_to FROM ${schema}.files WHERE session_id = 'churn'`,
+  );
+  const { rows: gens } = await client.query<{ generation: string; created_at: Date }>(
+    `SELECT generation, created_at FROM ${schema}.generations WHERE session_id = 'churn'`,
+  );
   await client.end();
   // A write is stored at the first generation (after it) whose state of that file is this write or a
   // later one: a version with that content, or the file's absence for a deletion (a pre-key added and
@@ -224,7 +311,14 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
   const generations = gens.map((g) => ({ n: Number(g.generation), t: g.created_at.getTime() })).sort((x, y) => x.n - y.n);
   const versions = new Map<string, { from: number; to: number; sha: string }[]>();
   for (const row of rows) {
-    versions.set(row.name, [...(versions.get(row.name) ?? []), { from: Number(row.generation_from), to: row.generation_to === null ? Infinity : Number(row.generation_to), sha: row.sha256.toString('hex') }]);
+    versions.set(row.name, [
+      ...(versions.get(row.name) ?? []),
+      {
+        from: Number(row.generation_from),
+        to: row.generation_to === null ? Infinity : Number(row.generation_to),
+        sha: row.sha256.toString('hex'),
+      },
+    ]);
   }
   const stateAt = (name: string, n: number) => versions.get(name)?.find((v) => v.from <= n && n < v.to)?.sha ?? null;
   const byName = new Map<string, { t: number; sha: string | null }[]>();
@@ -242,7 +336,19 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
   }
   rpo.sort((a, b) => a - b);
   rpoSamples.set(`keeper ${label}`, rpo);
-  churnRows.push({ rate, maxDelayMs, strategy: 'keeper', writes: writes.length, unsaved, p50: percentile(rpo, 50), p99: percentile(rpo, 99), max: rpo.at(-1) ?? NaN, sentBytesPerSecond: keeperBytes / seconds, backups: gens.length, rpoBy: 'measured (generation transaction start)' });
+  churnRows.push({
+    rate,
+    maxDelayMs,
+    strategy: 'keeper',
+    writes: writes.length,
+    unsaved,
+    p50: percentile(rpo, 50),
+    p99: percentile(rpo, 99),
+    max: rpo.at(-1) ?? NaN,
+    sentBytesPerSecond: keeperBytes / seconds,
+    backups: gens.length,
+    rpoBy: 'measured (generation transaction start)',
+  });
 
   for (const [i, b] of baselines.entries()) {
     // A and B store on a schedule; a write waits for the next scheduled backup that starts after it.
@@ -253,7 +359,19 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
     });
     samples.sort((x, y) => x - y);
     rpoSamples.set(`${b.strategy.name === 'A' ? 'A (every 1 s)' : `B (every ${b.everyMs / 1000} s)`} ${rate}/s`, samples);
-    churnRows.push({ rate, maxDelayMs, strategy: b.strategy.name, writes: writes.length, unsaved: 0, p50: percentile(samples, 50), p99: percentile(samples, 99), max: samples.at(-1) ?? NaN, sentBytesPerSecond: (b.strategy.sent() - baselineSent[i]!) / seconds, backups: ticks.length, rpoBy: `schedule (every ${b.everyMs} ms)` });
+    churnRows.push({
+      rate,
+      maxDelayMs,
+      strategy: b.strategy.name,
+      writes: writes.length,
+      unsaved: 0,
+      p50: percentile(samples, 50),
+      p99: percentile(samples, 99),
+      max: samples.at(-1) ?? NaN,
+      sentBytesPerSecond: (b.strategy.sent() - baselineSent[i]!) / seconds,
+      backups: ticks.length,
+      rpoBy: `schedule (every ${b.everyMs} ms)`,
+    });
     await b.strategy.close();
   }
   say(`churn ${label}: ${writes.length} writes, keeper p99 RPO ${percentile(rpo, 99).toFixed(2)} s`);
@@ -279,7 +397,10 @@ const cpuTicks = async (pid: number) => {
   return Number(fields[11]) + Number(fields[12]); // utime + stime
 };
 const rssBytes = async (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
-const connections = async () => Number((await admin.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'baileys-keeper'")).rows[0]!.n);
+const connections = async () =>
+  Number(
+    (await admin.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'baileys-keeper'")).rows[0]!.n,
+  );
 
 /** A sidecar on the largest session (its own session id, so its start-up backup is a full one), watched idle. */
 async function measureIdle(session: string, env: Record<string, string | undefined>) {
@@ -294,7 +415,8 @@ async function measureIdle(session: string, env: Record<string, string | undefin
     rssMax = Math.max(rssMax, await rssBytes(idle.child.pid!));
     connectionsMax = Math.max(connectionsMax, await connections());
   }
-  const cpuPercent = (((await cpuTicks(idle.child.pid!)) - idleStart.ticks) / clockTicks / ((performance.now() - idleStart.t) / 1000)) * 100;
+  const cpuPercent =
+    (((await cpuTicks(idle.child.pid!)) - idleStart.ticks) / clockTicks / ((performance.now() - idleStart.t) / 1000)) * 100;
   await idle.stop();
   return { rssMax, cpuPercent, connectionsMax };
 }
@@ -329,7 +451,12 @@ for (const kind of WATCHER_KINDS) {
 }
 
 // ---------------------------------------------------------------- 3c. retention: weeks of history, bounded
-const retentionRows = await simulateRetention(databaseUrl, path.join(work, 'retention'), { days: PLAN.retentionDays, everyMinutes: PLAN.retentionEveryMinutes }, log);
+const retentionRows = await simulateRetention(
+  databaseUrl,
+  path.join(work, 'retention'),
+  { days: PLAN.retentionDays, everyMinutes: PLAN.retentionEveryMinutes },
+  log,
+);
 say(`retention: ${JSON.stringify(retentionRows.slice(-2))}`);
 const thinning = await thinningCost(databaseUrl, idleDir, PLAN.thinGenerations, 48, log);
 say(`thinning: ${JSON.stringify(thinning)}`);
@@ -348,7 +475,10 @@ for (let i = 0; i < PLAN.fleet; i += 10) {
   fleet.push(...batch);
 }
 for (const member of fleet) await waitFor(async () => ((await member.service.get('/readyz')).status === 200 ? true : null), 60_000);
-const generationsNow = async () => Number((await admin.query<{ n: string }>("SELECT count(*) AS n FROM baileys_keeper.generations WHERE session_id LIKE 'fleet-%'")).rows[0]!.n);
+const generationsNow = async () =>
+  Number(
+    (await admin.query<{ n: string }>("SELECT count(*) AS n FROM baileys_keeper.generations WHERE session_id LIKE 'fleet-%'")).rows[0]!.n,
+  );
 const fleetGenerations = await generationsNow();
 const fleetStart = Date.now();
 let fleetConnectionsMax = 0;
@@ -365,10 +495,20 @@ while (Date.now() - fleetStart < PLAN.fleetSeconds * 1000) {
   await new Promise((resolve) => setTimeout(resolve, 100));
 }
 const fleetSeconds = (Date.now() - fleetStart) / 1000;
-for (const member of fleet) await waitFor(async () => ((await member.service.metric('baileys_keeper_backup_lag_seconds')) === 0 ? true : null), 60_000);
+for (const member of fleet)
+  await waitFor(async () => ((await member.service.metric('baileys_keeper_backup_lag_seconds')) === 0 ? true : null), 60_000);
 const fleetCommitted = (await generationsNow()) - fleetGenerations;
 await Promise.all(fleet.map((member) => member.service.stop()));
-const fleetRow = { sidecars: PLAN.fleet, seconds: fleetSeconds, writes: fleetWrites, writesPerSecond: fleetWrites / fleetSeconds, generations: fleetCommitted, generationsPerSecond: fleetCommitted / fleetSeconds, connectionsMax: fleetConnectionsMax, connectionsPerSidecar: fleetConnectionsMax / PLAN.fleet };
+const fleetRow = {
+  sidecars: PLAN.fleet,
+  seconds: fleetSeconds,
+  writes: fleetWrites,
+  writesPerSecond: fleetWrites / fleetSeconds,
+  generations: fleetCommitted,
+  generationsPerSecond: fleetCommitted / fleetSeconds,
+  connectionsMax: fleetConnectionsMax,
+  connectionsPerSidecar: fleetConnectionsMax / PLAN.fleet,
+};
 say(`fleet: ${JSON.stringify(fleetRow)}`);
 
 // ---------------------------------------------------------------- 5. what a crash costs the chats
@@ -376,19 +516,30 @@ const continuityRows = await measureContinuity(databaseUrl, path.join(work, 'con
 
 // ---------------------------------------------------------------- targets and report
 const single10k = (strategy: string) => sizeRows.find((r) => r.size === largest && r.phase === 'single key' && r.strategy === strategy)!;
-const keeperChurn = (rate: number, maxDelayMs: number) => churnRows.find((r) => r.rate === rate && r.maxDelayMs === maxDelayMs && r.strategy === 'keeper')!;
+const keeperChurn = (rate: number, maxDelayMs: number) =>
+  churnRows.find((r) => r.rate === rate && r.maxDelayMs === maxDelayMs && r.strategy === 'keeper')!;
 const watcher = (kind: string) => watcherRows.find((r) => r.kind === kind)!;
 const restoreLargest = restoreRows.find((r) => r.size === largest && r.strategy === 'keeper');
 const targets = [
-  { target: `single-key change in a ${largest}-file session sends ≥ 100× fewer bytes than A`, value: `${(single10k('A').sentBytes / single10k('keeper').sentBytes).toFixed(0)}×`, met: single10k('A').sentBytes / single10k('keeper').sentBytes >= 100 },
+  {
+    target: `single-key change in a ${largest}-file session sends ≥ 100× fewer bytes than A`,
+    value: `${(single10k('A').sentBytes / single10k('keeper').sentBytes).toFixed(0)}×`,
+    met: single10k('A').sentBytes / single10k('keeper').sentBytes >= 100,
+  },
   ...PLAN.rates.map((rate) => ({
-    target: `p99 RPO ≤ ${RPO_TARGET_S} s at ${rate} mutations/s, defaults (debounce ${DEBOUNCE_MS / 1000} s, max-delay ${MAX_DELAY_MS / 1000} s)`,
-    value: `${keeperChurn(rate, MAX_DELAY_MS).p99.toFixed(2)} s (${keeperChurn(rate, PREVIOUS_MAX_DELAY_MS).p99.toFixed(2)} s with the previous max-delay ${PREVIOUS_MAX_DELAY_MS / 1000} s)`,
+    target:
+      `p99 RPO ≤ ${RPO_TARGET_S} s at ${rate} mutations/s, defaults ` +
+      `(debounce ${DEBOUNCE_MS / 1000} s, max-delay ${MAX_DELAY_MS / 1000} s)`,
+    value:
+      `${keeperChurn(rate, MAX_DELAY_MS).p99.toFixed(2)} s (${keeperChurn(rate, PREVIOUS_MAX_DELAY_MS).p99.toFixed(2)} ` +
+      `s with the previous max-delay ${PREVIOUS_MAX_DELAY_MS / 1000} s)`,
     met: keeperChurn(rate, MAX_DELAY_MS).p99 <= RPO_TARGET_S,
   })),
   {
     target: 'chokidar (native) sees every last write of a 200 writes/s burst',
-    value: `${(watcher('chokidar-native').lastWriteCoverage * 100).toFixed(1)} % (fs.watch ${(watcher('fs-watch').lastWriteCoverage * 100).toFixed(1)} %)`,
+    value:
+      `${(watcher('chokidar-native').lastWriteCoverage * 100).toFixed(1)} % ` +
+      `(fs.watch ${(watcher('fs-watch').lastWriteCoverage * 100).toFixed(1)} %)`,
     met: watcher('chokidar-native').lastWriteCoverage === 1,
   },
   (() => {
@@ -398,23 +549,51 @@ const targets = [
     return month
       ? {
           target: 'history storage flat after the first month (default schedule): table bytes on the last day ≤ 110 % of day 31',
-          value: `${formatBytes(last.tableBytes)} on day ${last.day} vs ${formatBytes(month.tableBytes)} on day 31; history reaches back ${last.reachDays.toFixed(1)} days`,
+          value:
+            `${formatBytes(last.tableBytes)} on day ${last.day} vs ${formatBytes(month.tableBytes)} ` +
+            `on day 31; history reaches back ${last.reachDays.toFixed(1)} days`,
           met: last.tableBytes <= month.tableBytes * 1.1,
         }
       : { target: 'history storage flat after the first month (default schedule)', value: `n/a: ${last.day} simulated days`, met: true };
   })(),
-  { target: `restore of ${largest} files within 3 s`, value: restoreLargest ? `${(restoreLargest.ms / 1000).toFixed(2)} s` : 'n/a', met: (restoreLargest?.ms ?? Infinity) <= 3000 },
+  {
+    target: `restore of ${largest} files within 3 s`,
+    value: restoreLargest ? `${(restoreLargest.ms / 1000).toFixed(2)} s` : 'n/a',
+    met: (restoreLargest?.ms ?? Infinity) <= 3000,
+  },
   {
     target: 'idle RSS ≤ 80 MiB',
     value: `${formatBytes(idleRow.rssMaxBytes)}; ${formatBytes(idleRow.imageRssMaxBytes)} as the images run it (\`${SIDECAR_NODE_FLAGS}\`)`,
     met: Math.min(idleRow.rssMaxBytes, idleRow.imageRssMaxBytes) <= 80 * 2 ** 20,
   },
   { target: 'idle CPU ≤ 1 % of a core', value: `${idleRow.cpuPercentOfOneCore.toFixed(2)} %`, met: idleRow.cpuPercentOfOneCore <= 1 },
-  { target: '≤ 2 connections per sidecar', value: `${idleRow.connectionsMax} (one sidecar); ${fleetRow.connectionsPerSidecar.toFixed(2)} (fleet of ${PLAN.fleet})`, met: idleRow.connectionsMax <= 2 && fleetRow.connectionsPerSidecar <= 2 },
+  {
+    target: '≤ 2 connections per sidecar',
+    value: `${idleRow.connectionsMax} (one sidecar); ${fleetRow.connectionsPerSidecar.toFixed(2)} (fleet of ${PLAN.fleet})`,
+    met: idleRow.connectionsMax <= 2 && fleetRow.connectionsPerSidecar <= 2,
+  },
 ];
 // 101 quantiles per RPO distribution: enough to redraw the chart, small enough to commit.
-const rpoQuantiles = Object.fromEntries([...rpoSamples].map(([name, samples]) => [name, Array.from({ length: 101 }, (_, q) => percentile(samples, Math.max(q, 0.5)))]));
-const results = { environment, plan: PLAN, debounceMs: DEBOUNCE_MS, maxDelayMs: MAX_DELAY_MS, sizes: sizeRows, restore: restoreRows, churn: churnRows, idle: idleRow, watchers: watcherRows, retention: retentionRows, thinning, fleet: fleetRow, continuity: continuityRows, targets, rpoQuantiles };
+const rpoQuantiles = Object.fromEntries(
+  [...rpoSamples].map(([name, samples]) => [name, Array.from({ length: 101 }, (_, q) => percentile(samples, Math.max(q, 0.5)))]),
+);
+const results = {
+  environment,
+  plan: PLAN,
+  debounceMs: DEBOUNCE_MS,
+  maxDelayMs: MAX_DELAY_MS,
+  sizes: sizeRows,
+  restore: restoreRows,
+  churn: churnRows,
+  idle: idleRow,
+  watchers: watcherRows,
+  retention: retentionRows,
+  thinning,
+  fleet: fleetRow,
+  continuity: continuityRows,
+  targets,
+  rpoQuantiles,
+};
 await mkdir(OUT, { recursive: true });
 await writeFile(path.join(OUT, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
 await writeFile(path.join(OUT, 'latest.md'), report());
@@ -423,13 +602,22 @@ await writeFile(
   logBarChart(
     'Bytes sent to PostgreSQL for a single-key change',
     PLAN.sizes.map((size) => `${sizeRows.find((r) => r.size === size)!.files} files`),
-    ['keeper', 'A', 'B'].map((strategy) => ({ name: strategy === 'keeper' ? 'baileys-keeper' : strategy === 'A' ? 'A: JSONB row' : 'B: tar.gz per backup', values: PLAN.sizes.map((size) => sizeRows.find((r) => r.size === size && r.phase === 'single key' && r.strategy === strategy)!.sentBytes) })),
+    ['keeper', 'A', 'B'].map((strategy) => ({
+      name: strategy === 'keeper' ? 'baileys-keeper' : strategy === 'A' ? 'A: JSONB row' : 'B: tar.gz per backup',
+      values: PLAN.sizes.map(
+        (size) => sizeRows.find((r) => r.size === size && r.phase === 'single key' && r.strategy === strategy)!.sentBytes,
+      ),
+    })),
     'bytes sent (log scale)',
   ),
 );
 await writeFile(
   path.join(OUT, 'rpo.svg'),
-  cdfChart('Time from a file write to the commit that holds it (20 mutations/s)', [...rpoSamples].filter(([name]) => name.includes(' 20/s')).map(([name, samples]) => ({ name, samples })), 'seconds'),
+  cdfChart(
+    'Time from a file write to the commit that holds it (20 mutations/s)',
+    [...rpoSamples].filter(([name]) => name.includes(' 20/s')).map(([name, samples]) => ({ name, samples })),
+    'seconds',
+  ),
 );
 say(report());
 if (!SMOKE && flags.out === undefined) await updateDocBlock(path.join(OUT, '..', '..', 'docs', 'performance.md'), report(), BENCH_MARKERS);
@@ -439,7 +627,12 @@ await rm(work, { recursive: true, force: true });
 
 function report(): string {
   const md: string[] = [];
-  md.push(`Measured ${environment.date.slice(0, 10)} on ${environment.cpu} (${environment.cores} cores, ${environment.memoryGiB} GiB), Node ${environment.node}, PostgreSQL ${environment.postgres}${SMOKE ? ' — SMOKE RUN, not representative' : ''}.`, '');
+  md.push(
+    `Measured ${environment.date.slice(0, 10)} on ${environment.cpu} (${environment.cores} cores, ` +
+      `${environment.memoryGiB} GiB), Node ${environment.node}, PostgreSQL ` +
+      `${environment.postgres}${SMOKE ? ' — SMOKE RUN, not representative' : ''}.`,
+    '',
+  );
   md.push('| target | measured | met |', '|---|---|---|');
   for (const t of targets) md.push(`| ${t.target} | ${t.value} | ${t.met ? 'yes' : '**no**'} |`);
   md.push('', '**Per backup, by session size** (bytes sent to PostgreSQL / bytes added to its tables / latency):', '');
@@ -455,11 +648,16 @@ function report(): string {
     }
   }
   md.push('', '**Under churn** (RPO = time from a write to the commit holding it):', '');
-  md.push('| churn | max-delay | strategy | writes | RPO p50 | p99 | max | sent per second | backups (per second) |', '|---|---|---|---|---|---|---|---|---|');
+  md.push(
+    '| churn | max-delay | strategy | writes | RPO p50 | p99 | max | sent per second | backups (per second) |',
+    '|---|---|---|---|---|---|---|---|---|',
+  );
   for (const r of churnRows) {
     md.push(
-      `| ${r.rate}/s | ${r.maxDelayMs / 1000} s | ${r.strategy}${r.strategy === 'keeper' ? '' : ` (${r.rpoBy})`} | ${r.writes}${r.unsaved ? ` (${r.unsaved} unsaved)` : ''} | ${r.p50.toFixed(2)} s | ` +
-        `${r.p99.toFixed(2)} s | ${r.max.toFixed(2)} s | ${formatBytes(r.sentBytesPerSecond)} | ${r.backups} (${(r.backups / PLAN.churnSeconds).toFixed(2)}) |`,
+      `| ${r.rate}/s | ${r.maxDelayMs / 1000} s | ${r.strategy}${r.strategy === 'keeper' ? '' : ` (${r.rpoBy})`} ` +
+        `| ${r.writes}${r.unsaved ? ` (${r.unsaved} unsaved)` : ''} | ${r.p50.toFixed(2)} s | ` +
+        `${r.p99.toFixed(2)} s | ${r.max.toFixed(2)} s | ${formatBytes(r.sentBytesPerSecond)} ` +
+        `| ${r.backups} (${(r.backups / PLAN.churnSeconds).toFixed(2)}) |`,
     );
   }
   md.push('', '**Restore** (fetch + atomic, fsynced write of the directory):', '');
@@ -470,29 +668,53 @@ function report(): string {
   }
   md.push(
     '',
-    `**Idle sidecar** watching ${idleRow.files} files for ${idleRow.seconds} s: RSS ${formatBytes(idleRow.rssMaxBytes)} (max), CPU ${idleRow.cpuPercentOfOneCore.toFixed(2)} % of a core, ${idleRow.connectionsMax} database connections; ` +
-      `with the images' \`node ${idleRow.imageNodeFlags}\`: RSS ${formatBytes(idleRow.imageRssMaxBytes)}, CPU ${idleRow.imageCpuPercentOfOneCore.toFixed(2)} %.`,
+    `**Idle sidecar** watching ${idleRow.files} files for ${idleRow.seconds} s: RSS ` +
+      `${formatBytes(idleRow.rssMaxBytes)} (max), CPU ${idleRow.cpuPercentOfOneCore.toFixed(2)} ` +
+      `% of a core, ${idleRow.connectionsMax} database connections; ` +
+      `with the images' \`node ${idleRow.imageNodeFlags}\`: RSS ` +
+      `${formatBytes(idleRow.imageRssMaxBytes)}, CPU ${idleRow.imageCpuPercentOfOneCore.toFixed(2)} %.`,
   );
   const baseline = watcher('none');
-  md.push('', `**Watchers** on ${baseline.files} files, each in a process of its own (RSS over a Node process that watches nothing: ${formatBytes(baseline.rssBytes)}); a burst of 200 writes/s over 100 files for ${PLAN.watchBurstSeconds} s:`, '');
-  md.push('| watcher | start-up | RSS (over baseline) | idle CPU | events / writes | last writes seen | detection p50 / p99 |', '|---|---|---|---|---|---|---|');
+  md.push(
+    '',
+    `**Watchers** on ${baseline.files} files, each in a process of its own (RSS over a Node process ` +
+      `that watches nothing: ${formatBytes(baseline.rssBytes)}); a burst of 200 writes/s over 100 files for ${PLAN.watchBurstSeconds} s:`,
+    '',
+  );
+  md.push(
+    '| watcher | start-up | RSS (over baseline) | idle CPU | events / writes | last writes seen | detection p50 / p99 |',
+    '|---|---|---|---|---|---|---|',
+  );
   for (const w of watcherRows.filter((row) => row.kind !== 'none')) {
     md.push(
-      `| ${w.kind} | ${w.readyMs.toFixed(0)} ms | ${formatBytes(w.rssBytes)} (+${formatBytes(w.rssBytes - baseline.rssBytes)}) | ${w.cpuPercentOfOneCore.toFixed(2)} % | ${w.events} / ${w.writes} | ` +
+      `| ${w.kind} | ${w.readyMs.toFixed(0)} ms | ${formatBytes(w.rssBytes)} ` +
+        `(+${formatBytes(w.rssBytes - baseline.rssBytes)}) | ${w.cpuPercentOfOneCore.toFixed(2)} % | ${w.events} / ${w.writes} | ` +
         `${(w.lastWriteCoverage * 100).toFixed(1)} % | ${w.detectP50Ms.toFixed(0)} / ${w.detectP99Ms.toFixed(0)} ms |`,
     );
   }
   const days = [...new Set(retentionRows.map((r) => r.day))];
   const shown = days.filter((day) => day === 1 || day % 7 === 0 || day === days.at(-1));
-  md.push('', `**History over ${PLAN.retentionDays} simulated days** (the real Baileys writer, a generation every ${PLAN.retentionEveryMinutes} simulated minutes, thinned hourly; rows and bytes of the files and generations tables with TOAST and indexes):`, '');
+  md.push(
+    '',
+    `**History over ${PLAN.retentionDays} simulated days** (the real Baileys writer, a generation ` +
+      `every ${PLAN.retentionEveryMinutes} simulated minutes, thinned hourly; ` +
+      `rows and bytes of the files and generations tables with TOAST and indexes):`,
+    '',
+  );
   md.push('| day | policy | generations | file rows | table bytes | dead tuples | history reaches back |', '|---|---|---|---|---|---|---|');
   for (const r of retentionRows.filter((row) => shown.includes(row.day))) {
-    md.push(`| ${r.day} | ${r.policy} | ${r.generations} | ${r.fileRows} | ${formatBytes(r.tableBytes)} | ${r.deadTuples} | ${r.reachDays.toFixed(1)} days |`);
+    md.push(
+      `| ${r.day} | ${r.policy} | ${r.generations} | ${r.fileRows} | ` +
+        `${formatBytes(r.tableBytes)} | ${r.deadTuples} | ${r.reachDays.toFixed(1)} days |`,
+    );
   }
   md.push(
     '',
-    `**Thinning cost** at ${thinning.files} files: one pass over ${thinning.generationsBefore} generations (48 h of backups of 20 files each) deleted ${thinning.generationsDeleted} generations and ` +
-      `${thinning.fileVersionsDeleted} file versions in ${thinning.ms.toFixed(0)} ms, ${thinning.transactions} transactions of ${thinning.msPerTransaction.toFixed(1)} ms on average; a backup pays nothing for it (thinning is not in the backup transaction).`,
+    `**Thinning cost** at ${thinning.files} files: one pass over ${thinning.generationsBefore} ` +
+      `generations (48 h of backups of 20 files each) deleted ${thinning.generationsDeleted} generations and ` +
+      `${thinning.fileVersionsDeleted} file versions in ${thinning.ms.toFixed(0)} ms, ${thinning.transactions} ` +
+      `transactions of ${thinning.msPerTransaction.toFixed(1)} ms on average; ` +
+      `a backup pays nothing for it (thinning is not in the backup transaction).`,
   );
   md.push(
     '',
@@ -501,6 +723,13 @@ function report(): string {
     '',
     ...continuityTable(continuityRows),
   );
-  md.push('', `**${fleetRow.sidecars} sidecars** on one PostgreSQL for ${fleetRow.seconds.toFixed(0)} s: ${fleetRow.writes} key writes (${fleetRow.writesPerSecond.toFixed(1)}/s), ${fleetRow.generations} generations committed (${fleetRow.generationsPerSecond.toFixed(1)}/s), at most ${fleetRow.connectionsMax} connections (${fleetRow.connectionsPerSidecar.toFixed(2)} per sidecar).`, '');
+  md.push(
+    '',
+    `**${fleetRow.sidecars} sidecars** on one PostgreSQL for ${fleetRow.seconds.toFixed(0)} s: ` +
+      `${fleetRow.writes} key writes (${fleetRow.writesPerSecond.toFixed(1)}/s), ${fleetRow.generations} ` +
+      `generations committed (${fleetRow.generationsPerSecond.toFixed(1)}/s), at most ` +
+      `${fleetRow.connectionsMax} connections (${fleetRow.connectionsPerSidecar.toFixed(2)} per sidecar).`,
+    '',
+  );
   return md.join('\n');
 }

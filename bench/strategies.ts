@@ -31,7 +31,10 @@ async function tableBytes(url: string, tables: string[]): Promise<number> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ bytes: string }>('SELECT coalesce(sum(pg_total_relation_size(t::regclass)), 0) AS bytes FROM unnest($1::text[]) AS t', [tables]);
+    const { rows } = await client.query<{ bytes: string }>(
+      'SELECT coalesce(sum(pg_total_relation_size(t::regclass)), 0) AS bytes FROM unnest($1::text[]) AS t',
+      [tables],
+    );
     return Number(rows[0]!.bytes);
   } finally {
     await client.end();
@@ -120,7 +123,10 @@ export async function jsonbStrategy(databaseUrl: string, table: string, sessionI
       );
     },
     async restore(into) {
-      const { rows } = await client.query<{ session_data: Record<string, string> }>(`SELECT session_data FROM ${table} WHERE session_id = $1`, [sessionId]);
+      const { rows } = await client.query<{ session_data: Record<string, string> }>(
+        `SELECT session_data FROM ${table} WHERE session_id = $1`,
+        [sessionId],
+      );
       const files = Object.entries(rows[0]!.session_data).map(([name, text]) => ({ name, content: Buffer.from(text, 'utf8') }));
       // Same atomic, fsynced writer as the keeper, so restore times compare storage, not writing.
       await materialise(into, files, log);
@@ -134,7 +140,8 @@ export async function archiveStrategy(databaseUrl: string, table: string, sessio
   const { client, shared } = await baselineConnection(
     databaseUrl,
     table,
-    `CREATE TABLE IF NOT EXISTS ${table} (id bigserial PRIMARY KEY, session_id text NOT NULL, archive bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`,
+    `CREATE TABLE IF NOT EXISTS ${table} (id bigserial PRIMARY KEY, session_id text ` +
+      `NOT NULL, archive bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`,
   );
   return {
     ...shared,
@@ -143,11 +150,16 @@ export async function archiveStrategy(databaseUrl: string, table: string, sessio
       const archive = gzipSync(await packArchive(await readDirectory(dir), new Date()));
       await client.query('BEGIN');
       await client.query(`INSERT INTO ${table} (session_id, archive) VALUES ($1, $2)`, [sessionId, archive]);
-      await client.query(`DELETE FROM ${table} WHERE session_id = $1 AND id < currval(pg_get_serial_sequence('${table}', 'id'))`, [sessionId]);
+      await client.query(`DELETE FROM ${table} WHERE session_id = $1 AND id < currval(pg_get_serial_sequence('${table}', 'id'))`, [
+        sessionId,
+      ]);
       await client.query('COMMIT');
     },
     async restore(into) {
-      const { rows } = await client.query<{ archive: Buffer }>(`SELECT archive FROM ${table} WHERE session_id = $1 ORDER BY id DESC LIMIT 1`, [sessionId]);
+      const { rows } = await client.query<{ archive: Buffer }>(
+        `SELECT archive FROM ${table} WHERE session_id = $1 ORDER BY id DESC LIMIT 1`,
+        [sessionId],
+      );
       const snapshot = await parseArchive(gunzipSync(rows[0]!.archive));
       const files = [...snapshot.files.values()].map((file) => ({ name: file.name, content: file.content }));
       // Same atomic, fsynced writer as the keeper, so restore times compare storage, not writing.

@@ -58,7 +58,8 @@ export async function writeSession(dir: string, shape: SessionShape = {}, bailey
   };
   for (let i = 1; i <= preKeys; i++) data['pre-key']![String(i)] = baileys.Curve.generateKeyPair();
   for (let i = 0; i < (shape.sessions ?? 5); i++) data['session']![`5511${randomInt(1e8, 1e9)}.0`] = sessionRecord();
-  for (let i = 0; i < (shape.senderKeys ?? 3); i++) data['sender-key']![`1203630${randomInt(1e8, 1e9)}@g.us--5511${randomInt(1e8, 1e9)}--0`] = senderKeyRecord();
+  for (let i = 0; i < (shape.senderKeys ?? 3); i++)
+    data['sender-key']![`1203630${randomInt(1e8, 1e9)}@g.us--5511${randomInt(1e8, 1e9)}--0`] = senderKeyRecord();
   for (let i = 0; i < (shape.appStateKeys ?? 2); i++) data['app-state-sync-key']![randomBytes(6).toString('base64')] = appStateKey();
   await auth.state.keys.set(data as never);
   return auth;
@@ -73,11 +74,18 @@ export function senderKeyRecord(): Buffer {
 }
 
 export function appStateKey(): Record<string, unknown> {
-  return { keyData: randomBytes(32), fingerprint: { rawId: randomInt(1, 1e6), currentIndex: 1, deviceIndexes: [0, 1] }, timestamp: Date.now() };
+  return {
+    keyData: randomBytes(32),
+    fingerprint: { rawId: randomInt(1, 1e6), currentIndex: 1, deviceIndexes: [0, 1] },
+    timestamp: Date.now(),
+  };
 }
 
 /** Everything Baileys would load from `dir`: creds plus every key named in it, in Baileys' own form. */
-export async function loadEverything(dir: string, baileys: Baileys = BAILEYS_7): Promise<{ creds: unknown; keys: Record<string, Record<string, unknown>> }> {
+export async function loadEverything(
+  dir: string,
+  baileys: Baileys = BAILEYS_7,
+): Promise<{ creds: unknown; keys: Record<string, Record<string, unknown>> }> {
   const auth = await openAuth(dir, baileys);
   const keys: Record<string, Record<string, unknown>> = {};
   for (const file of await readdir(dir)) {

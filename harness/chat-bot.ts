@@ -60,7 +60,11 @@ function ownBundle(preKey?: { keyId: number; public: Uint8Array }): WireBundle {
   return {
     registrationId: creds.registrationId,
     identityKey: b64(generateSignalPubKey(creds.signedIdentityKey.public)),
-    signedPreKey: { keyId: creds.signedPreKey.keyId, publicKey: b64(generateSignalPubKey(creds.signedPreKey.keyPair.public)), signature: b64(creds.signedPreKey.signature) },
+    signedPreKey: {
+      keyId: creds.signedPreKey.keyId,
+      publicKey: b64(generateSignalPubKey(creds.signedPreKey.keyPair.public)),
+      signature: b64(creds.signedPreKey.signature),
+    },
     ...(preKey ? { preKey: { keyId: preKey.keyId, publicKey: b64(generateSignalPubKey(preKey.public)) } } : {}),
   };
 }
@@ -89,7 +93,11 @@ async function nextPreKeys(count: number): Promise<Array<{ keyId: number; public
 async function groupEncrypt(group: string, text: string, members: string[], forget: boolean) {
   if (forget) await keys.set({ 'sender-key-memory': { [group]: null } });
   const memory = (await keys.get('sender-key-memory', [group]))[group] ?? {};
-  const { ciphertext, senderKeyDistributionMessage } = await repository.encryptGroupMessage({ group, meId: me, data: encodeWAMessage({ conversation: text }) });
+  const { ciphertext, senderKeyDistributionMessage } = await repository.encryptGroupMessage({
+    group,
+    meId: me,
+    data: encodeWAMessage({ conversation: text }),
+  });
   const recipients = members.filter((member) => !memory[member]);
   const skdm = { senderKeyDistributionMessage: { groupId: group, axolotlSenderKeyDistributionMessage: senderKeyDistributionMessage } };
   const skdms: Record<string, WireEnc> = {};
@@ -106,7 +114,12 @@ async function handle(request: Request): Promise<Record<string, unknown>> {
     case 'hello':
       return { me, bundle: ownBundle() };
     case 'upload':
-      return { preKeys: (await nextPreKeys(Number(request['count']))).map((key) => ({ keyId: key.keyId, publicKey: b64(generateSignalPubKey(key.public)) })) };
+      return {
+        preKeys: (await nextPreKeys(Number(request['count']))).map((key) => ({
+          keyId: key.keyId,
+          publicKey: b64(generateSignalPubKey(key.public)),
+        })),
+      };
     case 'decrypt': {
       const lid = String(request['lid']);
       const pn = String(request['pn']);
@@ -116,11 +129,16 @@ async function handle(request: Request): Promise<Record<string, unknown>> {
       const texts: string[] = [];
       for (const enc of request['encs'] as WireEnc[]) {
         const message = decode(await repository.decryptMessage({ jid: lid, type: enc.type, ciphertext: bytes(enc.ciphertext) }));
-        if (message.senderKeyDistributionMessage) await repository.processSenderKeyDistributionMessage({ item: message.senderKeyDistributionMessage, authorJid: lid });
+        if (message.senderKeyDistributionMessage)
+          await repository.processSenderKeyDistributionMessage({ item: message.senderKeyDistributionMessage, authorJid: lid });
         texts.push(message.conversation ?? '');
       }
       const skmsg = request['skmsg'] as { group: string; ciphertext: string } | undefined;
-      if (skmsg) texts.push(decode(await repository.decryptGroupMessage({ group: skmsg.group, authorJid: lid, msg: bytes(skmsg.ciphertext) })).conversation ?? '');
+      if (skmsg)
+        texts.push(
+          decode(await repository.decryptGroupMessage({ group: skmsg.group, authorJid: lid, msg: bytes(skmsg.ciphertext) })).conversation ??
+            '',
+        );
       return { texts };
     }
     case 'retryReceipt': {

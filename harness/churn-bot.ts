@@ -26,7 +26,14 @@ const rate = Number(values.rate);
 const seconds = values.seconds === undefined ? Infinity : Number(values.seconds);
 const seed = values.seed === undefined ? undefined : Number(values.seed);
 const lingerMs = Number(values['linger-ms']);
-if (!dir || positionals.length > 1 || !(rate > 0) || !(seconds > 0) || (seed !== undefined && !Number.isInteger(seed)) || !(lingerMs >= 0)) {
+if (
+  !dir ||
+  positionals.length > 1 ||
+  !(rate > 0) ||
+  !(seconds > 0) ||
+  (seed !== undefined && !Number.isInteger(seed)) ||
+  !(lingerMs >= 0)
+) {
   process.stderr.write('usage: churn-bot <dir> [--rate N] [--seconds S] [--seed K] [--linger-ms L]\n');
   process.exit(2);
 }

@@ -183,7 +183,8 @@ function decode(plaintext: Uint8Array): proto.Message {
 }
 
 function expectText(message: proto.IMessage, text: string, what: string): void {
-  if (message.conversation !== text) throw new Error(`${what}: decrypted ${JSON.stringify(message.conversation)}, sent ${JSON.stringify(text)}`);
+  if (message.conversation !== text)
+    throw new Error(`${what}: decrypted ${JSON.stringify(message.conversation)}, sent ${JSON.stringify(text)}`);
 }
 
 function skdmMessage(group: string, skdm: Uint8Array): proto.IMessage {
@@ -472,7 +473,9 @@ export class ChurnBot {
       });
       const recipients = members.filter((member) => !memory[member.lid]);
       // createParticipantNodes encrypts for all recipients concurrently.
-      const distributed = await Promise.all(recipients.map((member) => this.botEncrypt(member, skdmMessage(group.jid, senderKeyDistributionMessage))));
+      const distributed = await Promise.all(
+        recipients.map((member) => this.botEncrypt(member, skdmMessage(group.jid, senderKeyDistributionMessage))),
+      );
       for (const member of recipients) memory[member.lid] = true;
       await this.keys.set({ 'sender-key-memory': { [group.jid]: memory } });
       const retries: Contact[] = [];
@@ -480,7 +483,9 @@ export class ChurnBot {
         const index = recipients.indexOf(member);
         if (index >= 0) await this.processSenderKey(member, group.jid, await this.deliver(member, distributed[index]!));
         if (await member.device.repository.hasSenderKey({ group: group.jid, meId: this.me })) {
-          const received = decode(await member.device.repository.decryptGroupMessage({ group: group.jid, authorJid: this.me, msg: ciphertext }));
+          const received = decode(
+            await member.device.repository.decryptGroupMessage({ group: group.jid, authorJid: this.me, msg: ciphertext }),
+          );
           expectText(received, text, `group message to ${member.lid}`);
         } else {
           retries.push(member);
@@ -545,7 +550,9 @@ export class ChurnBot {
           return preKeys;
         }, this.me);
         await this.auth.saveCreds();
-        const ids = Object.keys(preKeys).map(Number).sort((a, b) => a - b);
+        const ids = Object.keys(preKeys)
+          .map(Number)
+          .sort((a, b) => a - b);
         for (const id of ids) this.serverPreKeys.set(id, preKeys[id]!.public);
         return `pre-keys +${ids.length} ${ids[0]}..${ids.at(-1)}`;
       } finally {
@@ -605,7 +612,9 @@ export class ChurnBot {
         messages.push(message);
       }
       if (skmsg) {
-        messages.push(decode(await this.repository.decryptGroupMessage({ group: skmsg.group, authorJid: contact.lid, msg: skmsg.ciphertext })));
+        messages.push(
+          decode(await this.repository.decryptGroupMessage({ group: skmsg.group, authorJid: contact.lid, msg: skmsg.ciphertext })),
+        );
       }
       return messages;
     });

@@ -31,12 +31,16 @@ export type KeeperLauncher = (dir: string, options: { command?: string[]; args?:
 export function serviceLauncher(url: string, session: string, baseArgs: string[] = []): KeeperLauncher {
   return async (dir, { command, args = [] }) => {
     const role = command ? 'run' : 'sidecar';
-    const service = await startService([role, '--dir', dir, '--session', session, ...baseArgs, ...args, ...(command ? ['--', ...command] : [])], cliEnv(url));
+    const service = await startService(
+      [role, '--dir', dir, '--session', session, ...baseArgs, ...args, ...(command ? ['--', ...command] : [])],
+      cliEnv(url),
+    );
     return {
       pid: service.child.pid!,
       async stop() {
         const ended = await service.stop('SIGTERM');
-        if (ended.code !== 0) throw new Error(`${role} stopped with ${ended.code ?? ended.signal}:\n${service.output.slice(-10).join('\n')}`);
+        if (ended.code !== 0)
+          throw new Error(`${role} stopped with ${ended.code ?? ended.signal}:\n${service.output.slice(-10).join('\n')}`);
       },
       async kill() {
         await service.stop('SIGKILL');
@@ -179,7 +183,9 @@ export async function rollingDeploy(options: PlayOptions): Promise<PlayResult & 
     20_000,
     () => `the new pod's restore neither waited nor finished: ${said}`,
   );
-  options.note?.(`new pod's restore ${restoreWaited ? 'waits for the old pod' : 'did not wait'}; SIGTERM to the old pod in ${await pause(0, 800)} ms`);
+  options.note?.(
+    `new pod's restore ${restoreWaited ? 'waits for the old pod' : 'did not wait'}; SIGTERM to the old pod in ${await pause(0, 800)} ms`,
+  );
   await Promise.all([old.bot!.stop(), old.keeper!.stop()]);
   const exchanges = await talked();
   const result = await restored;
@@ -218,7 +224,10 @@ export async function crashed(options: PlayOptions): Promise<PlayResult & { newP
   await killed;
   const exchanges = await talked();
   const staleness = await measureStaleness(options, old.dir, killedAt, conversation);
-  options.note?.(`SIGKILL of bot and keeper ${after} ms into the talk: head ${staleness.headAgeMs} ms old, ${staleness.exchangesAfterHead} exchanges and ${staleness.filesBehind} files behind`);
+  options.note?.(
+    `SIGKILL of bot and keeper ${after} ms into the talk: head ${staleness.headAgeMs} ms ` +
+      `old, ${staleness.exchangesAfterHead} exchanges and ${staleness.filesBehind} files behind`,
+  );
   return { ...(await probeNewPod(options, conversation, 'run')), exchanges, staleness };
 }
 
@@ -236,7 +245,9 @@ export async function staleRestore(options: PlayOptions): Promise<PlayResult & {
   const head = await settled(options, old.dir);
   await stopPod(old);
   const dir = path.join(options.workDir, 'pod2', 'auth_info');
-  const result = await collect(startCli(['restore', '--dir', dir, '--session', options.session, '--generation', String(before)], { env: cliEnv(options.url) }));
+  const result = await collect(
+    startCli(['restore', '--dir', dir, '--session', options.session, '--generation', String(before)], { env: cliEnv(options.url) }),
+  );
   if (result.code !== 0) throw new Error(`restore --generation ${before} exited ${result.code}: ${result.stdout}${result.stderr}`);
   options.note?.(`restored generation ${before}, the head before one exchange in every chat (head ${head})`);
   const { newPod, report } = await probeNewPod(options, conversation, 'bot only');
@@ -251,15 +262,24 @@ export function stopNewPod(pod: Pod): Promise<void> {
 
 /** Waits until the stored head equals `dir` and returns the head generation. */
 export async function settled(options: { url: string; session: string }, dir: string, timeoutMs = 30_000): Promise<number> {
-  await waitFor(async () => (diffTrees(await storedHead(options.url, options.session), await readTree(dir)).length === 0 ? true : null), timeoutMs, () => `the head never equalled ${dir}`);
-  const [row] = await query<{ head_generation: string }>(options.url, 'SELECT head_generation FROM baileys_keeper.sessions WHERE session_id = $1', [options.session]);
+  await waitFor(
+    async () => (diffTrees(await storedHead(options.url, options.session), await readTree(dir)).length === 0 ? true : null),
+    timeoutMs,
+    () => `the head never equalled ${dir}`,
+  );
+  const [row] = await query<{ head_generation: string }>(
+    options.url,
+    'SELECT head_generation FROM baileys_keeper.sessions WHERE session_id = $1',
+    [options.session],
+  );
   return Number(row!.head_generation);
 }
 
 async function measureStaleness(options: PlayOptions, dir: string, killedAt: number, conversation: Conversation): Promise<Staleness> {
   const [row] = await query<{ at: Date }>(
     options.url,
-    'SELECT g.created_at AS at FROM baileys_keeper.generations g JOIN baileys_keeper.sessions s USING (session_id) WHERE g.session_id = $1 AND g.generation = s.head_generation',
+    'SELECT g.created_at AS at FROM baileys_keeper.generations g JOIN baileys_keeper.sessions ' +
+      's USING (session_id) WHERE g.session_id = $1 AND g.generation = s.head_generation',
     [options.session],
   );
   const headAt = row ? row.at.getTime() : 0;

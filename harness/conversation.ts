@@ -31,7 +31,8 @@ import { b64, fromB64, toSession, toWire, type WireBundle, type WireEnc } from '
  * decrypt with its stack): the peers live in this process, so their narration is dropped here; other
  * console output passes through.
  */
-const LIBSIGNAL_NARRATION = /^(Closing session|Opening session|Removing old closed session|Closing open session|Failed to decrypt message with any known session|Session error|Decrypted message with closed session|Session already)/;
+const LIBSIGNAL_NARRATION =
+  /^(Closing session|Opening session|Removing old closed session|Closing open session|Failed to decrypt message with any known session|Session error|Decrypted message with closed session|Session already)/;
 for (const method of ['info', 'warn', 'error'] as const) {
   const original = console[method].bind(console);
   console[method] = (...args: unknown[]) => {
@@ -113,8 +114,14 @@ export class BotLink {
         reject(new Error(`the bot did not answer ${op} within ${REQUEST_TIMEOUT_MS} ms`));
       }, REQUEST_TIMEOUT_MS);
       this.pending.set(id, {
-        resolve: (answer) => (clearTimeout(timer), resolve(answer)),
-        reject: (error) => (clearTimeout(timer), reject(error)),
+        resolve: (answer) => {
+          clearTimeout(timer);
+          resolve(answer);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
       });
       this.socket.write(`${JSON.stringify({ id, op, ...args })}\n`);
     });
@@ -139,7 +146,12 @@ export class ChatBotProcess {
   static async start(dir: string, socket: string): Promise<ChatBotProcess> {
     const [node, ...args] = chatBotCommand(dir, socket);
     const bot = new ChatBotProcess(spawn(node!, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
-    await waitFor(() => (bot.output.includes('ready') ? true : null), 30_000, () => `the chat bot did not start: ${bot.output}`, bot.exited);
+    await waitFor(
+      () => (bot.output.includes('ready') ? true : null),
+      30_000,
+      () => `the chat bot did not start: ${bot.output}`,
+      bot.exited,
+    );
     return bot;
   }
 
@@ -282,7 +294,8 @@ export class Conversation {
       const answer = await this.ask('decrypt', args);
       if (answer.error === undefined) continue;
       const skmsg = args['skmsg'] as { group: string } | undefined;
-      const chat = skmsg?.group ?? this.peers.find((peer) => peer.devices.some((device) => device.jid === args['lid']))?.lid ?? String(args['lid']);
+      const chat =
+        skmsg?.group ?? this.peers.find((peer) => peer.devices.some((device) => device.jid === args['lid']))?.lid ?? String(args['lid']);
       if (!this.offlineFailures.has(chat)) this.offlineFailures.set(chat, `an offline message: ${answer.error}`);
     }
   }
@@ -416,7 +429,8 @@ export class Conversation {
   private async chat(peer: Peer): Promise<string> {
     const device = this.pick(peer.devices);
     const fromPeer = 1 + Math.floor(this.random() * 2);
-    for (let i = 0; i < fromPeer; i++) await this.expectToBot(device, peer, [await this.peerEncrypt(device, { conversation: this.text() })]);
+    for (let i = 0; i < fromPeer; i++)
+      await this.expectToBot(device, peer, [await this.peerEncrypt(device, { conversation: this.text() })]);
     const fromBot = await this.botReplies(peer);
     return `chat ${peer.lid} ${fromPeer}+${fromBot}`;
   }
@@ -465,12 +479,23 @@ export class Conversation {
     device.phone.gaveSenderKey.delete(group.jid);
   }
 
-  private async memberGroupMessage(group: ChatGroup, device: PeerDevice): Promise<{ text: string; encs: WireEnc[]; skmsg: { group: string; ciphertext: string } }> {
+  private async memberGroupMessage(
+    group: ChatGroup,
+    device: PeerDevice,
+  ): Promise<{ text: string; encs: WireEnc[]; skmsg: { group: string; ciphertext: string } }> {
     const text = this.text();
-    const { ciphertext, senderKeyDistributionMessage } = await device.phone.repository.encryptGroupMessage({ group: group.jid, meId: device.jid, data: encodeWAMessage({ conversation: text }) });
+    const { ciphertext, senderKeyDistributionMessage } = await device.phone.repository.encryptGroupMessage({
+      group: group.jid,
+      meId: device.jid,
+      data: encodeWAMessage({ conversation: text }),
+    });
     const encs: WireEnc[] = [];
     if (!device.phone.gaveSenderKey.has(group.jid)) {
-      encs.push(await this.peerEncrypt(device, { senderKeyDistributionMessage: { groupId: group.jid, axolotlSenderKeyDistributionMessage: senderKeyDistributionMessage } }));
+      encs.push(
+        await this.peerEncrypt(device, {
+          senderKeyDistributionMessage: { groupId: group.jid, axolotlSenderKeyDistributionMessage: senderKeyDistributionMessage },
+        }),
+      );
       device.phone.gaveSenderKey.add(group.jid);
     }
     return { text, encs, skmsg: { group: group.jid, ciphertext: b64(ciphertext) } };
@@ -482,7 +507,10 @@ export class Conversation {
   private probeToBot(peer: Peer, device: PeerDevice): Promise<DirectionReport> {
     const text = this.text();
     return this.withRetries(
-      async () => ({ text, answer: await this.ask('decrypt', { lid: device.jid, pn: peer.pn, encs: [await this.peerEncrypt(device, { conversation: text })] }) }),
+      async () => ({
+        text,
+        answer: await this.ask('decrypt', { lid: device.jid, pn: peer.pn, encs: [await this.peerEncrypt(device, { conversation: text })] }),
+      }),
       (count) => this.peerResendsAfter(device, count),
     );
   }
@@ -556,7 +584,10 @@ export class Conversation {
   }
 
   /** Sends a message to the bot; while it fails, the bot's retry receipt `count` and the peer's resend. */
-  private async withRetries(send: () => Promise<{ text: string; answer: Answer }>, resend: (count: number) => Promise<void>): Promise<DirectionReport> {
+  private async withRetries(
+    send: () => Promise<{ text: string; answer: Answer }>,
+    resend: (count: number) => Promise<void>,
+  ): Promise<DirectionReport> {
     let { text, answer } = await send();
     if (this.delivered(answer, text)) return { outcome: 'ok', retries: 0 };
     const error = answer.error ?? 'decrypted the wrong text';
@@ -658,7 +689,10 @@ export class Conversation {
     const user = `${this.digits(14)}`;
     const number = `55119${String(++this.numbers).padStart(8, '0')}`;
     const count = 1 + Math.floor(this.random() * this.maxDevices);
-    const devices = Array.from({ length: count }, (_, index) => ({ jid: index === 0 ? `${user}@lid` : `${user}:${index}@lid`, phone: newDevice() }));
+    const devices = Array.from({ length: count }, (_, index) => ({
+      jid: index === 0 ? `${user}@lid` : `${user}:${index}@lid`,
+      phone: newDevice(),
+    }));
     return { lid: `${user}@lid`, pn: `${number}@s.whatsapp.net`, devices };
   }
 
@@ -700,7 +734,12 @@ export class Conversation {
 export function describeReport(report: ContinuityReport): string {
   const broken = report.chats.filter((chat) => chat.outcome !== 'ok');
   const direction = (report: DirectionReport) =>
-    report.outcome === 'ok' ? 'ok' : `${report.outcome} after ${report.retries} retry receipt${report.retries === 1 ? '' : 's'} (${report.error ?? 'wrong text'})`;
+    report.outcome === 'ok'
+      ? 'ok'
+      : `${report.outcome} after ${report.retries} retry receipt${report.retries === 1 ? '' : 's'} (${report.error ?? 'wrong text'})`;
   const details = broken.map((chat) => `${chat.kind} ${chat.chat}: to bot ${direction(chat.toBot)}, from bot ${direction(chat.fromBot)}`);
-  return `${report.chats.length} chats, ${report.broken} broken (${report.recovered} recovered by retry receipts, ${report.lost} lost)${details.length ? `: ${details.join('; ')}` : ''}`;
+  return (
+    `${report.chats.length} chats, ${report.broken} broken (${report.recovered} recovered by ` +
+    `retry receipts, ${report.lost} lost)${details.length ? `: ${details.join('; ')}` : ''}`
+  );
 }

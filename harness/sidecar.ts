@@ -17,7 +17,11 @@ export interface Service {
 }
 
 /** Starts the CLI with `args` (listening on an ephemeral loopback port) and waits for it to listen. */
-export async function startService(args: string[], env: Record<string, string | undefined>, options: Omit<CliOptions, 'env'> = {}): Promise<Service> {
+export async function startService(
+  args: string[],
+  env: Record<string, string | undefined>,
+  options: Omit<CliOptions, 'env'> = {},
+): Promise<Service> {
   const child = startCli([...args.slice(0, 1), '--listen', '127.0.0.1:0', ...args.slice(1)], { ...options, env });
   child.stdin!.end();
   const output: string[] = [];
@@ -30,7 +34,9 @@ export async function startService(args: string[], env: Record<string, string | 
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   const port = await waitFor(
     () => {
       for (const line of output) {
@@ -98,7 +104,11 @@ export async function waitFor<T>(
 
 /** The stored head of a session as name → content. */
 export async function storedHead(url: string, sessionId: string, schema = 'baileys_keeper'): Promise<Map<string, string>> {
-  const rows = await query<{ name: string; content: Buffer }>(url, `SELECT name, content FROM ${schema}.files WHERE session_id = $1 AND generation_to IS NULL`, [sessionId]);
+  const rows = await query<{ name: string; content: Buffer }>(
+    url,
+    `SELECT name, content FROM ${schema}.files WHERE session_id = $1 AND generation_to IS NULL`,
+    [sessionId],
+  );
   return new Map(rows.map((row) => [row.name, row.content.toString('utf8')]));
 }
 

@@ -26,7 +26,11 @@ export function toSession(wire: WireBundle): E2ESession {
   return {
     registrationId: wire.registrationId,
     identityKey: fromB64(wire.identityKey),
-    signedPreKey: { keyId: wire.signedPreKey.keyId, publicKey: fromB64(wire.signedPreKey.publicKey), signature: fromB64(wire.signedPreKey.signature) },
+    signedPreKey: {
+      keyId: wire.signedPreKey.keyId,
+      publicKey: fromB64(wire.signedPreKey.publicKey),
+      signature: fromB64(wire.signedPreKey.signature),
+    },
     ...(wire.preKey ? { preKey: { keyId: wire.preKey.keyId, publicKey: fromB64(wire.preKey.publicKey) } } : {}),
   };
 }
@@ -36,7 +40,11 @@ export function toWire(session: E2ESession): WireBundle {
   return {
     registrationId: session.registrationId,
     identityKey: b64(session.identityKey),
-    signedPreKey: { keyId: session.signedPreKey.keyId, publicKey: b64(session.signedPreKey.publicKey), signature: b64(session.signedPreKey.signature) },
+    signedPreKey: {
+      keyId: session.signedPreKey.keyId,
+      publicKey: b64(session.signedPreKey.publicKey),
+      signature: b64(session.signedPreKey.signature),
+    },
     ...(session.preKey ? { preKey: { keyId: session.preKey.keyId, publicKey: b64(session.preKey.publicKey) } } : {}),
   };
 }

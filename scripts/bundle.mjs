@@ -34,7 +34,9 @@ const sections = [];
 for (const dir of packages) {
   const manifest = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8'));
   const licenceFile = (await readdir(dir)).find((name) => /^(licen[cs]e|copying)(\..*)?$/i.test(name));
-  const text = licenceFile ? await readFile(path.join(dir, licenceFile), 'utf8') : `(no licence file shipped; package.json says ${manifest.license})`;
+  const text = licenceFile
+    ? await readFile(path.join(dir, licenceFile), 'utf8')
+    : `(no licence file shipped; package.json says ${manifest.license})`;
   sections.push(`${manifest.name}@${manifest.version} (${manifest.license})\n\n${text.trim()}\n`);
 }
-await writeFile('dist/THIRD-PARTY-LICENSES.txt', `Packages bundled into baileys-keeper.mjs\n\n${sections.join('\n' + '-'.repeat(72) + '\n\n')}`);
+await writeFile('dist/THIRD-PARTY-LICENSES.txt', `Packages bundled into baileys-keeper.mjs\n\n${sections.join(`\n${'-'.repeat(72)}\n\n`)}`);

@@ -15,7 +15,10 @@ export const SETTINGS_END = '<!-- settings:end -->';
 export function settingsMarkdown(): string {
   const rows = (Object.entries(SETTINGS) as Array<[string, Setting]>).map(([name, setting]) => {
     const flag = setting.flag ? `\`--${name}${setting.value ? ` ${setting.value}` : ''}\`` : '—';
-    const env = envNames(setting).map((variable) => `\`${variable}\``).join(' / ') || '—';
+    const env =
+      envNames(setting)
+        .map((variable) => `\`${variable}\``)
+        .join(' / ') || '—';
     const usedBy = setting.commands ? COMMANDS.filter((command) => setting.commands!.includes(command)).join(', ') : 'all';
     const see = setting.see ? ` (see [${setting.see}](#${anchor(setting.see)}))` : '';
     return `| ${flag} | ${env} | ${setting.default} | ${usedBy} | ${setting.help}${see} |`;

@@ -10,7 +10,11 @@ const root = new URL('../', import.meta.url);
 await mkdir(new URL('src/generated/', root), { recursive: true });
 const names = (await readdir(new URL('sql/', root))).filter((name) => /^\d{4}_[a-z0-9_]+\.sql$/.test(name)).sort();
 const entries = await Promise.all(
-  names.map(async (name) => `  { version: ${Number(name.slice(0, 4))}, name: ${JSON.stringify(name)}, sql: ${JSON.stringify(await readFile(new URL(`sql/${name}`, root), 'utf8'))} },`),
+  names.map(
+    async (name) =>
+      `  { version: ${Number(name.slice(0, 4))}, name: ${JSON.stringify(name)}, sql: ` +
+      `${JSON.stringify(await readFile(new URL(`sql/${name}`, root), 'utf8'))} },`,
+  ),
 );
 await writeFile(
   new URL('src/generated/migrations.ts', root),

@@ -56,7 +56,12 @@ export function apiRoutes(options: ApiOptions): Route[] {
         if (error instanceof RefusedError) return sendJson(res, 409, { error: error.message });
         if (error instanceof IntegrityError) return sendJson(res, 500, { error: error.message });
         options.log.warn({ path: url.pathname, err: describeError(error) }, 'session API request failed');
-        return sendJson(res, 503, { error: `the request could not be completed (${describeError(error)}); retry later` }, { 'retry-after': '5' });
+        return sendJson(
+          res,
+          503,
+          { error: `the request could not be completed (${describeError(error)}); retry later` },
+          { 'retry-after': '5' },
+        );
       }
     };
   return [
@@ -86,7 +91,8 @@ function sessionParam(url: URL, fallback: string | null): string {
 
 function validSessionId(value: string | null): string {
   if (value === null || value === '') throw new HttpError(400, 'session_id is required, e.g. ?session_id=default');
-  if (!isValidSessionId(value)) throw new HttpError(400, `invalid session_id ${JSON.stringify(value.slice(0, 120))}: use ${SESSION_ID_RULE}`);
+  if (!isValidSessionId(value))
+    throw new HttpError(400, `invalid session_id ${JSON.stringify(value.slice(0, 120))}: use ${SESSION_ID_RULE}`);
   return value;
 }
 
@@ -105,23 +111,30 @@ async function restore(options: ApiOptions, url: URL): Promise<unknown> {
 
 async function backup(options: ApiOptions, req: IncomingMessage): Promise<unknown> {
   const body = await readJsonBody(req, options.maxBodyBytes);
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object: {"session_id": "default", "session_data": {"creds.json": "..."}}');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new HttpError(400, 'the body must be a JSON object: {"session_id": "default", "session_data": {"creds.json": "..."}}');
   const { session_id: rawSession, session_data: data } = body as Record<string, unknown>;
-  if (rawSession !== undefined && rawSession !== null && typeof rawSession !== 'string') throw new HttpError(400, 'session_id must be a string');
+  if (rawSession !== undefined && rawSession !== null && typeof rawSession !== 'string')
+    throw new HttpError(400, 'session_id must be a string');
   const sessionId = validSessionId((rawSession as string | null | undefined) ?? options.sessionId);
 
   if (data === undefined || data === null) {
     if (sessionId !== options.sessionId) {
-      throw new HttpError(400, `without session_data this backs up the watched directory, which belongs to session ${options.sessionId}, not ${sessionId}`);
+      throw new HttpError(
+        400,
+        `without session_data this backs up the watched directory, which belongs to session ${options.sessionId}, not ${sessionId}`,
+      );
     }
     const outcome = await options.sidecar.backupNow();
     if (outcome === 'standby') throw new HttpError(409, `another instance is the writer of session ${sessionId}; this one stands by`);
-    if (outcome === 'failure') throw new HttpError(503, 'the backup failed (database unreachable?); the keeper keeps retrying', { 'retry-after': '5' });
+    if (outcome === 'failure')
+      throw new HttpError(503, 'the backup failed (database unreachable?); the keeper keeps retrying', { 'retry-after': '5' });
     if (outcome === 'refused') throw new HttpError(409, 'the backup was refused by the registered-session guard; see the keeper log');
     return answer(options, sessionId);
   }
 
-  if (typeof data !== 'object' || Array.isArray(data)) throw new HttpError(400, 'session_data must be an object mapping file names to file text');
+  if (typeof data !== 'object' || Array.isArray(data))
+    throw new HttpError(400, 'session_data must be an object mapping file names to file text');
   const entries = Object.entries(data as Record<string, unknown>);
   if (entries.length === 0) throw new HttpError(400, 'session_data is empty: nothing to back up');
   const builder = new SnapshotBuilder();
@@ -131,10 +144,17 @@ async function backup(options: ApiOptions, req: IncomingMessage): Promise<unknow
     if (problem) throw new HttpError(400, `session_data[${quoteName(name)}] is rejected: ${problem}; nothing was stored`);
   }
   const write = async (lease: Lease) => {
-    const result = await options.store.backup(sessionId, builder.snapshot, { lease, allowReplace: options.allowReplace, reason: 'api', scope: null });
+    const result = await options.store.backup(sessionId, builder.snapshot, {
+      lease,
+      allowReplace: options.allowReplace,
+      reason: 'api',
+      scope: null,
+    });
     if (result.kind === 'refused') throw new HttpError(409, `backup refused: ${result.reason}`);
     // Housekeeping after a committed write: a failure is logged, never the answer to the request.
-    await options.store.thin(sessionId, options.retention).catch((error) => options.log.warn({ session: sessionId, err: describeError(error) }, 'the history could not be thinned now'));
+    await options.store
+      .thin(sessionId, options.retention)
+      .catch((error) => options.log.warn({ session: sessionId, err: describeError(error) }, 'the history could not be thinned now'));
   };
   if (sessionId === options.sessionId) {
     const lease = options.sidecar.writerLease;
@@ -143,7 +163,11 @@ async function backup(options: ApiOptions, req: IncomingMessage): Promise<unknow
   } else {
     const owner = `${options.owner}/api`;
     const lease = await options.store.acquireLease(sessionId, owner, API_LEASE_TTL_MS);
-    if (!lease) throw new HttpError(409, `session ${sessionId} is being written by ${(await options.store.leaseHolder(sessionId))?.owner ?? 'another process'}`);
+    if (!lease)
+      throw new HttpError(
+        409,
+        `session ${sessionId} is being written by ${(await options.store.leaseHolder(sessionId))?.owner ?? 'another process'}`,
+      );
     try {
       await write(lease);
     } finally {
@@ -162,7 +186,10 @@ async function remove(options: ApiOptions, url: URL): Promise<unknown> {
   const sessionId = sessionParam(url, null);
   if (sessionId === options.sessionId) {
     // This keeper would store the directory again at once; deleting it needs the keeper stopped.
-    throw new HttpError(409, `session ${sessionId} is the one this keeper watches and backs up: stop the keeper, then delete it (baileys-keeper delete --yes)`);
+    throw new HttpError(
+      409,
+      `session ${sessionId} is the one this keeper watches and backs up: stop the keeper, then delete it (baileys-keeper delete --yes)`,
+    );
   }
   await options.store.delete(sessionId);
   return { deleted: true };
@@ -188,7 +215,11 @@ async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unk
     chunks.push(chunk as Buffer);
   }
   if (tooBig) {
-    throw new HttpError(413, `the body is over ${maxBytes} bytes (KEEPER_MAX_BODY_BYTES)`, size > DRAIN_LIMIT_BYTES ? { connection: 'close' } : {});
+    throw new HttpError(
+      413,
+      `the body is over ${maxBytes} bytes (KEEPER_MAX_BODY_BYTES)`,
+      size > DRAIN_LIMIT_BYTES ? { connection: 'close' } : {},
+    );
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') throw new HttpError(400, 'the body is empty: send a JSON object');

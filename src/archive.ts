@@ -49,13 +49,17 @@ export async function readArchive(input: Readable): Promise<Snapshot> {
 
 /** Parses a tar (or .tar.gz) into a snapshot; throws IntegrityError naming the first bad entry. */
 export async function parseArchive(data: Buffer): Promise<Snapshot> {
-  if (data.length === 0) throw new IntegrityError('the archive is empty: expected a tar made by `baileys-keeper export`; nothing was stored');
+  if (data.length === 0)
+    throw new IntegrityError('the archive is empty: expected a tar made by `baileys-keeper export`; nothing was stored');
   let tarData = data;
   if (data[0] === 0x1f && data[1] === 0x8b) {
     try {
       tarData = gunzipSync(data, { maxOutputLength: MAX_ARCHIVE_BYTES });
     } catch (error) {
-      throw new IntegrityError(`the archive looks gzip-compressed but cannot be decompressed (${(error as Error).message}); nothing was stored`, { cause: error });
+      throw new IntegrityError(
+        `the archive looks gzip-compressed but cannot be decompressed (${(error as Error).message}); nothing was stored`,
+        { cause: error },
+      );
     }
   }
   const builder = new SnapshotBuilder();
@@ -75,7 +79,8 @@ export async function parseArchive(data: Buffer): Promise<Snapshot> {
         entry.resume();
         continue;
       }
-      if (header.type !== 'file' && header.type !== 'contiguous-file') reject(`it is a ${header.type ?? 'non-file'} entry; only regular files are accepted`);
+      if (header.type !== 'file' && header.type !== 'contiguous-file')
+        reject(`it is a ${header.type ?? 'non-file'} entry; only regular files are accepted`);
       if (header.name.startsWith('/')) reject('it is an absolute path');
       const bad = invalidNameReason(name);
       if (bad) reject(bad);

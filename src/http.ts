@@ -30,7 +30,12 @@ export interface HttpServer {
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store', ...headers });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -66,35 +71,46 @@ export async function startHttpServer(
       connectionsCheckingInterval: Math.min(timeouts.headersMs, 1000),
     },
     async (req, res) => {
-    const url = parseTarget(req.url);
-    // A target URL cannot parse (e.g. "//[", "http://a:99999/"): bad input, never a crash.
-    if (!url) return sendJson(res, 400, { error: 'the request target is not a valid URL path' });
-    const candidates = byPath.get(url.pathname);
-    if (!candidates) return sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` });
-    const route = candidates.find((candidate) => candidate.method === req.method || (req.method === 'HEAD' && candidate.method === 'GET'));
-    if (!route) {
-      const allow = candidates.map((candidate) => candidate.method).join(', ');
-      return sendJson(res, 405, { error: `${req.method} is not allowed on ${url.pathname}; use ${allow}` }, { allow });
-    }
-    try {
-      await route.handler(req, res, url);
-    } catch (error) {
-      log.error({ path: url.pathname, err: error instanceof Error ? error.message : String(error) }, 'request failed');
-      if (!res.headersSent) sendJson(res, 500, { error: 'internal error; see the keeper log' });
-      else res.destroy();
-    }
+      const url = parseTarget(req.url);
+      // A target URL cannot parse (e.g. "//[", "http://a:99999/"): bad input, never a crash.
+      if (!url) return sendJson(res, 400, { error: 'the request target is not a valid URL path' });
+      const candidates = byPath.get(url.pathname);
+      if (!candidates) return sendJson(res, 404, { error: `no such endpoint: ${url.pathname}` });
+      const route = candidates.find(
+        (candidate) => candidate.method === req.method || (req.method === 'HEAD' && candidate.method === 'GET'),
+      );
+      if (!route) {
+        const allow = candidates.map((candidate) => candidate.method).join(', ');
+        return sendJson(res, 405, { error: `${req.method} is not allowed on ${url.pathname}; use ${allow}` }, { allow });
+      }
+      try {
+        await route.handler(req, res, url);
+      } catch (error) {
+        log.error({ path: url.pathname, err: error instanceof Error ? error.message : String(error) }, 'request failed');
+        if (!res.headersSent) sendJson(res, 500, { error: 'internal error; see the keeper log' });
+        else res.destroy();
+      }
     },
   );
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     const status =
-      error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? '408 Request Timeout'
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : '400 Bad Request';
     if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     else socket.destroy();
   });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(new UsageError(`cannot listen on ${listen.host}:${listen.port} (${error.code ?? error.message}): choose another --listen / KEEPER_LISTEN`, { cause: error })),
+      reject(
+        new UsageError(
+          `cannot listen on ${listen.host}:${listen.port} (${error.code ?? error.message}): choose another --listen / KEEPER_LISTEN`,
+          { cause: error },
+        ),
+      ),
     );
     server.listen(listen.port, listen.host, () => resolve());
   });

@@ -48,7 +48,8 @@ export class LeaseKeeper {
 
   /** The lease while we hold it, else null. Never returns a lease our local clock says has expired. */
   get current(): Lease | null {
-    if (this.lease && this.clock.now() >= this.localExpiry) this.drop('the lease expired before it could be renewed (database unreachable?)');
+    if (this.lease && this.clock.now() >= this.localExpiry)
+      this.drop('the lease expired before it could be renewed (database unreachable?)');
     return this.lease;
   }
 

@@ -24,5 +24,8 @@ export function createLogger(level: string, stream: LogStream, format: 'json' | 
   };
   if ((format ?? (terminal ? 'pretty' : 'json')) === 'json') return pino(options, pino.destination({ fd, sync: true }));
   // In-process (not a transport worker), so it works from the single-file bundle and stays synchronous.
-  return pino(options, PinoPretty({ destination: fd, sync: true, colorize: terminal, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }));
+  return pino(
+    options,
+    PinoPretty({ destination: fd, sync: true, colorize: terminal, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }),
+  );
 }

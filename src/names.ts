@@ -28,7 +28,7 @@ export function invalidNameReason(name: string): string | null {
   if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) return `the name is over ${MAX_NAME_BYTES} bytes`;
   if (name.includes('\0')) return 'the name contains a NUL byte';
   if (name.includes('/') || name.includes('\\')) return 'the name contains a path separator';
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused
   if (/[\u0000-\u001f\u007f]/.test(name)) return 'the name contains a control character';
   if (name === '.' || name === '..') return 'the name is a directory reference';
   const skipped = skippedNameReason(name);

@@ -29,7 +29,17 @@ export const LOOPS: readonly Command[] = ['sidecar', 'run'];
 /** Writers apply the retention schedule; history shows it. */
 export const RETAINERS: readonly Command[] = [...WRITERS, 'history'];
 /** The commands that read or write stored file contents (the encryption settings apply to them). */
-export const CONTENT_COMMANDS: readonly Command[] = ['restore', 'sidecar', 'run', 'backup', 'export', 'import', 'import-legacy', 'verify', 'rekey'];
+export const CONTENT_COMMANDS: readonly Command[] = [
+  'restore',
+  'sidecar',
+  'run',
+  'backup',
+  'export',
+  'import',
+  'import-legacy',
+  'verify',
+  'rekey',
+];
 
 export interface Setting {
   /** A command-line flag `--<id>` exists (false: environment only, as secrets are). */
@@ -71,7 +81,13 @@ export const SETTINGS = {
     default: './.baileys-keeper',
     help: 'embedded PostgreSQL data, used only without a database URL',
   }),
-  session: setting({ kind: 'string', env: 'KEEPER_SESSION_ID', value: 'ID', default: 'default', help: 'session id: 1-100 chars of [A-Za-z0-9._-]' }),
+  session: setting({
+    kind: 'string',
+    env: 'KEEPER_SESSION_ID',
+    value: 'ID',
+    default: 'default',
+    help: 'session id: 1-100 chars of [A-Za-z0-9._-]',
+  }),
   dir: setting({ kind: 'string', env: 'KEEPER_DIR', value: 'DIR', default: './auth_info', help: 'the Baileys auth directory' }),
   schema: setting({ kind: 'string', env: 'KEEPER_SCHEMA', value: 'NAME', default: 'baileys_keeper', help: 'PostgreSQL schema' }),
   'log-level': setting({
@@ -106,7 +122,12 @@ export const SETTINGS = {
     commands: RESTORERS,
     help: "seconds to wait for another holder's release",
   }),
-  force: setting({ kind: 'boolean', default: 'off', commands: ['restore'], help: 'restore even if the directory already holds a valid creds.json' }),
+  force: setting({
+    kind: 'boolean',
+    default: 'off',
+    commands: ['restore'],
+    help: 'restore even if the directory already holds a valid creds.json',
+  }),
   'require-backup': setting({
     kind: 'boolean',
     default: 'off',
@@ -193,7 +214,13 @@ export const SETTINGS = {
     commands: ['run'],
     help: "how long the bot's process group may take to exit after the stop signal, ms; then it is SIGKILLed and the final backup runs",
   }),
-  generation: setting({ kind: 'string', value: 'N', default: 'newest', commands: RESTORE_POINT, help: 'restore or export this retained generation' }),
+  generation: setting({
+    kind: 'string',
+    value: 'N',
+    default: 'newest',
+    commands: RESTORE_POINT,
+    help: 'restore or export this retained generation',
+  }),
   at: setting({
     kind: 'string',
     value: 'TIME',
@@ -226,8 +253,20 @@ export const SETTINGS = {
     commands: WRITERS,
     help: 'allow replacing a registered session with another account',
   }),
-  output: setting({ kind: 'string', value: 'FILE', default: 'stdout', commands: ['export'], help: 'write the tar atomically to this file instead of stdout' }),
-  input: setting({ kind: 'string', value: 'FILE', default: 'stdin', commands: ['import'], help: 'read the tar from this file instead of stdin' }),
+  output: setting({
+    kind: 'string',
+    value: 'FILE',
+    default: 'stdout',
+    commands: ['export'],
+    help: 'write the tar atomically to this file instead of stdout',
+  }),
+  input: setting({
+    kind: 'string',
+    value: 'FILE',
+    default: 'stdin',
+    commands: ['import'],
+    help: 'read the tar from this file instead of stdin',
+  }),
   yes: setting({ kind: 'boolean', default: 'off', commands: ['delete'], help: 'confirm deletion' }),
   table: setting({
     kind: 'string',
@@ -279,10 +318,15 @@ export type SettingName = keyof typeof SETTINGS;
 
 /** The settings `command` takes, in table order. */
 export function settingsFor(command: Command): Array<[SettingName, Setting]> {
-  return (Object.entries(SETTINGS) as Array<[SettingName, Setting]>).filter(([, spec]) => !spec.commands || spec.commands.includes(command));
+  return (Object.entries(SETTINGS) as Array<[SettingName, Setting]>).filter(
+    ([, spec]) => !spec.commands || spec.commands.includes(command),
+  );
 }
 
 /** Every environment variable the keeper reads itself (not the PG* variables, which are libpq's). */
 export function environmentVariables(): string[] {
-  return Object.values(SETTINGS as Record<string, Setting>).flatMap((spec) => [...(spec.env ? [spec.env] : []), ...(spec.envAlternatives ?? [])]);
+  return Object.values(SETTINGS as Record<string, Setting>).flatMap((spec) => [
+    ...(spec.env ? [spec.env] : []),
+    ...(spec.envAlternatives ?? []),
+  ]);
 }

@@ -50,7 +50,10 @@ export async function hasUsableCreds(dir: string): Promise<boolean> {
 }
 
 /** What a restore of `files` would change in `dir`. */
-export async function planRestore(dir: string, files: readonly RestoreFile[]): Promise<{ write: string[]; unchanged: string[]; remove: string[] }> {
+export async function planRestore(
+  dir: string,
+  files: readonly RestoreFile[],
+): Promise<{ write: string[]; unchanged: string[]; remove: string[] }> {
   const present = await listCandidates(dir).catch(() => [] as string[]);
   const wanted = new Set(files.map((file) => file.name));
   const write: string[] = [];
@@ -78,7 +81,11 @@ export async function materialise(dir: string, files: readonly RestoreFile[], lo
 
   const staging = await stageRestore(dir, files);
   try {
-    await rollForward(dir, staging, files.map((file) => file.name));
+    await rollForward(
+      dir,
+      staging,
+      files.map((file) => file.name),
+    );
   } catch (error) {
     throw writeError(dir, 'move restored files into', error, 'The restore is committed: the next restore or sidecar start finishes it');
   }
@@ -155,7 +162,8 @@ async function moveIfStaged(staging: string, dir: string, name: string): Promise
 function parseManifest(text: string): string[] | null {
   try {
     const value = JSON.parse(text) as { files?: unknown };
-    if (!Array.isArray(value.files) || !value.files.every((name) => typeof name === 'string' && invalidNameReason(name) === null)) return null;
+    if (!Array.isArray(value.files) || !value.files.every((name) => typeof name === 'string' && invalidNameReason(name) === null))
+      return null;
     return value.files as string[];
   } catch {
     return null;
@@ -189,9 +197,12 @@ function writeError(dir: string, action: string, error: unknown, outcome = 'The 
   if (error instanceof KeeperError) return error;
   const code = (error as NodeJS.ErrnoException).code;
   const hint =
-    code === 'EROFS' ? 'the filesystem is read-only; mount a writable volume at --dir' :
-    code === 'ENOSPC' || code === 'EDQUOT' ? 'the filesystem is full; free space or use a bigger volume' :
-    code === 'EACCES' || code === 'EPERM' ? 'permission denied; run as a user that can write there' :
-    'check the path and the filesystem';
+    code === 'EROFS'
+      ? 'the filesystem is read-only; mount a writable volume at --dir'
+      : code === 'ENOSPC' || code === 'EDQUOT'
+        ? 'the filesystem is full; free space or use a bigger volume'
+        : code === 'EACCES' || code === 'EPERM'
+          ? 'permission denied; run as a user that can write there'
+          : 'check the path and the filesystem';
   return new RestoreWriteError(`cannot ${action} ${dir} (${code ?? (error as Error).message}): ${hint}. ${outcome}`, { cause: error });
 }

@@ -31,7 +31,7 @@ const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 
 export const RETENTION_GRAMMAR =
   'a comma-separated list of AGE:INTERVAL tiers with increasing ages, e.g. 1h:all,24h:10m,7d:1h,30d:1d ' +
   '(durations are a whole number with s, m, h, d or w; INTERVAL is "all" to keep every generation up to AGE, or a duration ' +
-  'not longer than AGE and a multiple of every younger tier\'s interval); ' +
+  "not longer than AGE and a multiple of every younger tier's interval); " +
   'or "none" to keep only the newest --keep generations';
 
 function duration(text: string): number | null {
@@ -55,18 +55,23 @@ export function parseRetention(raw: string, keep: number, label = '--retention /
   const tiers: RetentionTier[] = [];
   for (const part of text.split(',').map((entry) => entry.trim())) {
     const [ageText, intervalText, extra] = part.split(':');
-    if (ageText === undefined || intervalText === undefined || extra !== undefined) fail(`tier ${JSON.stringify(part)} is not AGE:INTERVAL`);
+    if (ageText === undefined || intervalText === undefined || extra !== undefined)
+      fail(`tier ${JSON.stringify(part)} is not AGE:INTERVAL`);
     const maxAgeMs = duration(ageText!);
     if (maxAgeMs === null) fail(`tier ${JSON.stringify(part)}: ${JSON.stringify(ageText)} is not a duration`);
     const intervalMs = intervalText === 'all' ? null : duration(intervalText!);
-    if (intervalText !== 'all' && intervalMs === null) fail(`tier ${JSON.stringify(part)}: ${JSON.stringify(intervalText)} is not a duration or "all"`);
+    if (intervalText !== 'all' && intervalMs === null)
+      fail(`tier ${JSON.stringify(part)}: ${JSON.stringify(intervalText)} is not a duration or "all"`);
     const previous = tiers.at(-1);
     if (previous && maxAgeMs! <= previous.maxAgeMs) fail(`tier ${JSON.stringify(part)} is not older than the tier before it`);
     if (intervalMs !== null && intervalMs > maxAgeMs!) fail(`tier ${JSON.stringify(part)}: the interval is longer than the age`);
     // Each slot must lie inside one slot of every older tier, or thinning could drop what an older tier wants.
     const finer = tiers.findLast((tier) => tier.intervalMs !== null)?.intervalMs ?? null;
     if (finer !== null && (intervalMs === null || intervalMs % finer !== 0)) {
-      fail(`tier ${JSON.stringify(part)}: its interval must be a multiple of the younger tiers' intervals (${formatDuration(finer)} before it)`);
+      fail(
+        `tier ${JSON.stringify(part)}: its interval must be a multiple of ` +
+          `the younger tiers' intervals (${formatDuration(finer)} before it)`,
+      );
     }
     tiers.push(Object.freeze({ maxAgeMs: maxAgeMs!, intervalMs }));
   }
@@ -99,7 +104,11 @@ export function retainedGenerations(generations: readonly Dated[], policy: Reten
     const age = now.getTime() - g.createdAt.getTime();
     const tier = policy.tiers.find((candidate) => age <= candidate.maxAgeMs);
     if (!tier) continue;
-    if (tier.intervalMs === null || newestInSlot.get(`${tier.intervalMs}:${Math.floor(g.createdAt.getTime() / tier.intervalMs)}`) === g.generation) kept.add(g.generation);
+    if (
+      tier.intervalMs === null ||
+      newestInSlot.get(`${tier.intervalMs}:${Math.floor(g.createdAt.getTime() / tier.intervalMs)}`) === g.generation
+    )
+      kept.add(g.generation);
   }
   return kept;
 }
@@ -118,7 +127,8 @@ export function describeRetention(generations: readonly Dated[], policy: Retenti
     from = tier.maxAgeMs;
   }
   const older = generations.filter((g) => now.getTime() - g.createdAt.getTime() > from).length;
-  if (policy.tiers.length > 0 || older > 0) lines.push(`  older than ${formatDuration(from)}: ${older} retained (the newest ${policy.keep} and the head only)`);
+  if (policy.tiers.length > 0 || older > 0)
+    lines.push(`  older than ${formatDuration(from)}: ${older} retained (the newest ${policy.keep} and the head only)`);
   return lines;
 }
 
@@ -127,7 +137,12 @@ export function formatDuration(ms: number): string {
   let left = Math.round(ms / 1000);
   if (left === 0) return '0s';
   const parts: string[] = [];
-  for (const [unit, seconds] of [['d', 86_400], ['h', 3_600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, seconds] of [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     if (left >= seconds) {
       parts.push(`${Math.floor(left / seconds)}${unit}`);
       left %= seconds;

@@ -97,21 +97,41 @@ export function plaintextNowhere(hint: string): PlaintextRule {
 }
 
 /** The plaintext of a stored row after every check (safe name, decryption, size, digest), or why it fails. */
-export function openRow(keys: KeyRing | null, sessionId: string, row: StoredFileVersion, plaintext: PlaintextRule = PLAINTEXT_ANYWHERE): { content: Buffer } | RowFailure {
+export function openRow(
+  keys: KeyRing | null,
+  sessionId: string,
+  row: StoredFileVersion,
+  plaintext: PlaintextRule = PLAINTEXT_ANYWHERE,
+): { content: Buffer } | RowFailure {
   const label = quoteName(row.name);
   const bad = invalidNameReason(row.name);
   if (bad) return { reason: `${label}: unsafe file name (${bad})`, missingKey: null };
   // Generations start at 1: a row from before that is visible in no real generation, and would pass as
   // pre-encryption history below (and be re-encrypted by rekey) if it were let through.
-  if (row.generationFrom < 1) return { reason: `${label}: stored from generation ${row.generationFrom}, before the first one (written by someone with database access)`, missingKey: null };
+  if (row.generationFrom < 1)
+    return {
+      reason: `${label}: stored from generation ${row.generationFrom}, before the first one (written by someone with database access)`,
+      missingKey: null,
+    };
   // Likewise a row whose range is empty (the table's CHECK forbids it, but whoever owns the table can
   // drop that): it would pass the range test below as pre-encryption history.
   if (row.generationTo !== null && row.generationTo <= row.generationFrom) {
-    return { reason: `${label}: stored for generations ${row.generationFrom} to ${row.generationTo}, an empty range (written by someone with database access)`, missingKey: null };
+    return {
+      reason:
+        `${label}: stored for generations ${row.generationFrom} to ` +
+        `${row.generationTo}, an empty range (written by someone with database access)`,
+      missingKey: null,
+    };
   }
-  if (row.keyId === null && plaintext.required) return { reason: `${label}: stored in plaintext, and ${plaintext.because}`, missingKey: null, hint: plaintext.hint };
+  if (row.keyId === null && plaintext.required)
+    return { reason: `${label}: stored in plaintext, and ${plaintext.because}`, missingKey: null, hint: plaintext.hint };
   if (row.keyId === null && plaintext.until !== null && (row.generationTo === null || row.generationTo > plaintext.until)) {
-    return { reason: `${label}: stored in plaintext where ${plaintext.because}, so the keeper did not write it (forged or re-linked by someone with database access)`, missingKey: null };
+    return {
+      reason:
+        `${label}: stored in plaintext where ${plaintext.because}, so the keeper ` +
+        `did not write it (forged or re-linked by someone with database access)`,
+      missingKey: null,
+    };
   }
   let content = row.content;
   let matches: (plain: Buffer) => boolean = (plain) => sha256(plain).equals(row.sha256);
@@ -121,13 +141,17 @@ export function openRow(keys: KeyRing | null, sessionId: string, row: StoredFile
     if (!key) return { reason: `${label}: encrypted with key id ${row.keyId}, which is not configured`, missingKey: row.keyId };
     const plain = decrypt(key, { sessionId, name: row.name, generation: row.generationFrom }, row.content);
     if (!plain) {
-      return { reason: `${label}: cannot be decrypted with key id ${row.keyId} (wrong key, or its content, name or generation was altered)`, missingKey: null };
+      return {
+        reason: `${label}: cannot be decrypted with key id ${row.keyId} (wrong key, or its content, name or generation was altered)`,
+        missingKey: null,
+      };
     }
     content = plain;
     matches = (value) => sameDigest(keyedHash(key, sessionId, row.name, value), row.sha256);
     digestName = 'keyed hash';
   }
-  if (content.length !== row.size) return { reason: `${label}: size ${content.length} differs from the recorded ${row.size}`, missingKey: null };
+  if (content.length !== row.size)
+    return { reason: `${label}: size ${content.length} differs from the recorded ${row.size}`, missingKey: null };
   if (!matches(content)) return { reason: `${label}: ${digestName} mismatch`, missingKey: null };
   return { content };
 }

@@ -129,7 +129,10 @@ export class Sidecar {
         changed: (name) => this.onChange(name),
         watching: (backend) => {
           const again = this.unwatchedSince !== null;
-          this.log.info({ dir: options.dir, watch: backend }, again ? 'watching the auth directory again; backing it up' : 'watching the auth directory');
+          this.log.info(
+            { dir: options.dir, watch: backend },
+            again ? 'watching the auth directory again; backing it up' : 'watching the auth directory',
+          );
           // unwatchedSince stays until the rescan below has stored the directory: until then the lag grows.
           this.stepSucceeded('watch');
           metrics.watchPolling.set(backend === 'polling' ? 1 : 0);
@@ -138,14 +141,19 @@ export class Sidecar {
         },
         lost: (reason) => {
           this.unwatchedSince ??= this.clock.now();
-          if (!this.stopping && reason === 'removed') this.log.warn({ dir: options.dir }, 'the auth directory was removed or replaced: it is backed up again as soon as it reappears');
+          if (!this.stopping && reason === 'removed')
+            this.log.warn(
+              { dir: options.dir },
+              'the auth directory was removed or replaced: it is backed up again as soon as it reappears',
+            );
         },
         fellBack: (error) => {
           metrics.watchPolling.set(1);
           this.log.warn(
             { err: describeError(error), pollIntervalMs: options.pollIntervalMs },
             `native watching is unavailable (${describeError(error)}): polling the directory every ${options.pollIntervalMs} ms instead. ` +
-              'Raise fs.inotify.max_user_instances / fs.inotify.max_user_watches on the node to watch natively, or set --watch poll to say polling is intended',
+              'Raise fs.inotify.max_user_instances / fs.inotify.max_user_watches on ' +
+              'the node to watch natively, or set --watch poll to say polling is intended',
           );
         },
         error: (error) => {
@@ -180,7 +188,9 @@ export class Sidecar {
 
   /** What keeps the loop from running, one phrase per failing step; empty when healthy. */
   get problems(): string[] {
-    return [...this.failing].map(([step, problem]) => `${step === 'watch' ? 'cannot watch the auth directory' : 'cannot prepare the database'}: ${problem}`);
+    return [...this.failing].map(
+      ([step, problem]) => `${step === 'watch' ? 'cannot watch the auth directory' : 'cannot prepare the database'}: ${problem}`,
+    );
   }
 
   /** How the directory is watched now: native, polling, or null (not yet, or it is gone). */
@@ -295,7 +305,11 @@ export class Sidecar {
   /** A start-up step failed: said at error level the first time, and the loop counts as not running. */
   private stepFailed(step: StartStep, error: unknown): void {
     const problem = describeError(error);
-    if (this.failing.get(step) !== problem) this.log.error({ step, err: problem }, `start-up step failed, retrying: ${step === 'watch' ? 'cannot watch the auth directory' : 'database'}: ${problem}`);
+    if (this.failing.get(step) !== problem)
+      this.log.error(
+        { step, err: problem },
+        `start-up step failed, retrying: ${step === 'watch' ? 'cannot watch the auth directory' : 'database'}: ${problem}`,
+      );
     this.failing.set(step, problem);
   }
 
@@ -407,7 +421,8 @@ export class Sidecar {
     }
     const torn = [...snapshot.held.values()].filter((held) => held.torn).length;
     if (torn > 0) this.metrics.tornReads.inc(torn);
-    for (const [name, held] of snapshot.held) this.log.warn({ file: name, torn: held.torn }, `not stored: ${name}: ${held.reason}; the stored version is kept`);
+    for (const [name, held] of snapshot.held)
+      this.log.warn({ file: name, torn: held.torn }, `not stored: ${name}: ${held.reason}; the stored version is kept`);
 
     let result: BackupResult;
     try {
@@ -427,7 +442,8 @@ export class Sidecar {
       this.retryAt = this.clock.now() + delay;
       // Stored rows under a key this process lacks (or a refused encryption change): no database fault,
       // and retrying alone will not fix it; it is said plainly while the loop keeps trying.
-      if (error instanceof IntegrityError) this.log.error({ retryInMs: delay, dirty: this.dirty.size }, `backup not stored: ${error.message}`);
+      if (error instanceof IntegrityError)
+        this.log.error({ retryInMs: delay, dirty: this.dirty.size }, `backup not stored: ${error.message}`);
       else this.databaseError(error, 'backup', { retryInMs: delay, dirty: this.dirty.size });
       return 'failure';
     }
@@ -460,7 +476,10 @@ export class Sidecar {
       this.registered = result.registered;
       this.metrics.sessionRegistered.set(result.registered ? 1 : 0);
       // The lease token says which writer's lease a generation was committed under.
-      this.log.info({ generation: result.generation, token: lease.token, files: result.changed, deleted: result.deleted, ms }, 'backup stored');
+      this.log.info(
+        { generation: result.generation, token: lease.token, files: result.changed, deleted: result.deleted, ms },
+        'backup stored',
+      );
       this.thinSoon();
     } else {
       this.log.debug({ generation: result.generation, ms }, 'nothing changed');
@@ -480,7 +499,8 @@ export class Sidecar {
       .thin(this.options.sessionId, this.options.retention, { sweepAll })
       .then((thinned) => {
         this.sweepAllNext = false;
-        if (thinned.generations > 0 || thinned.files > 0) this.log.info({ ...thinned }, `history thinned to the retention schedule (${this.options.retention.text})`);
+        if (thinned.generations > 0 || thinned.files > 0)
+          this.log.info({ ...thinned }, `history thinned to the retention schedule (${this.options.retention.text})`);
       })
       .catch((error) => {
         this.sweepAllNext = true;
@@ -527,7 +547,12 @@ export class Sidecar {
     await within(this.clock, this.flushing, left());
     await within(this.clock, this.thinning, left());
     let stored = false;
-    if (!(await stat(this.options.dir).then((info) => info.isDirectory(), () => false))) {
+    if (
+      !(await stat(this.options.dir).then(
+        (info) => info.isDirectory(),
+        () => false,
+      ))
+    ) {
       // A bot that logged out removes its directory (and may exit): the stored login stays as it is.
       this.log.warn({ dir: this.options.dir }, 'the auth directory is gone at shutdown: nothing to store, the stored login is kept');
       stored = true;
@@ -550,7 +575,11 @@ export class Sidecar {
       if (now >= deadline) break;
       await sleep(this.clock, Math.min(Math.max(this.retryAt - now, RETRY_BACKOFF.initialMs), deadline - now));
     }
-    if (!stored) this.log.error({ dirty: this.dirty.size }, 'final backup did not complete before --shutdown-timeout: the newest changes are not stored');
+    if (!stored)
+      this.log.error(
+        { dirty: this.dirty.size },
+        'final backup did not complete before --shutdown-timeout: the newest changes are not stored',
+      );
     await this.watcher.close();
     // Releasing lets a successor start at once; if it cannot be done quickly the lease expires by itself.
     await within(this.clock, this.lease.release(), Math.max(left(), RELEASE_GRACE_MS));

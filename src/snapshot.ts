@@ -1,7 +1,7 @@
 // Reads the auth directory into a validated snapshot (docs/storage.md "What is backed up").
 import { createHash } from 'node:crypto';
 import { constants, type Dirent } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { tornReason } from './creds.js';
 import { UsageError } from './errors.js';
@@ -73,23 +73,23 @@ export async function readNamed(dir: string, names: Iterable<string>, options: R
   for (let attempt = 0; pending.length > 0; attempt++) {
     const torn: string[] = [];
     await forEachLimited(pending, READ_CONCURRENCY, async (name) => {
-        const read = await readOne(path.join(dir, name), maxBytes);
-        if (read.kind === 'gone') {
-          snapshot.held.delete(name);
-          return;
-        }
-        if (read.kind === 'unusable') {
-          snapshot.held.set(name, { reason: read.reason, torn: false });
-          return;
-        }
-        const reason = tornReason(name, read.content);
-        if (reason === null) {
-          snapshot.held.delete(name);
-          snapshot.files.set(name, { name, content: read.content, sha256: sha256(read.content) });
-        } else {
-          snapshot.held.set(name, { reason, torn: true });
-          torn.push(name);
-        }
+      const read = await readOne(path.join(dir, name), maxBytes);
+      if (read.kind === 'gone') {
+        snapshot.held.delete(name);
+        return;
+      }
+      if (read.kind === 'unusable') {
+        snapshot.held.set(name, { reason: read.reason, torn: false });
+        return;
+      }
+      const reason = tornReason(name, read.content);
+      if (reason === null) {
+        snapshot.held.delete(name);
+        snapshot.files.set(name, { name, content: read.content, sha256: sha256(read.content) });
+      } else {
+        snapshot.held.set(name, { reason, torn: true });
+        torn.push(name);
+      }
     });
     const delay = delays[attempt];
     if (torn.length === 0 || delay === undefined) break;
@@ -102,7 +102,7 @@ export async function readNamed(dir: string, names: Iterable<string>, options: R
 type ReadResult = { kind: 'ok'; content: Buffer } | { kind: 'gone' } | { kind: 'unusable'; reason: string };
 
 async function readOne(file: string, maxBytes: number): Promise<ReadResult> {
-  let handle;
+  let handle: FileHandle;
   try {
     // O_NOFOLLOW: a file swapped for a symlink after readdir is refused, not followed.
     // O_NONBLOCK: a FIFO swapped in would otherwise block the open forever.
@@ -140,8 +140,11 @@ export async function requireDirectory(dir: string): Promise<void> {
 
 function directoryError(dir: string, error: unknown): Error {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new UsageError(`directory ${dir} does not exist: point --dir / KEEPER_DIR at the bot's auth directory`, { cause: error });
-  if (code === 'ENOTDIR') return new UsageError(`${dir} is not a directory: point --dir / KEEPER_DIR at the bot's auth directory`, { cause: error });
-  if (code === 'EACCES') return new UsageError(`cannot read directory ${dir}: permission denied; run as a user that can read it`, { cause: error });
+  if (code === 'ENOENT')
+    return new UsageError(`directory ${dir} does not exist: point --dir / KEEPER_DIR at the bot's auth directory`, { cause: error });
+  if (code === 'ENOTDIR')
+    return new UsageError(`${dir} is not a directory: point --dir / KEEPER_DIR at the bot's auth directory`, { cause: error });
+  if (code === 'EACCES')
+    return new UsageError(`cannot read directory ${dir}: permission denied; run as a user that can read it`, { cause: error });
   return new UsageError(`cannot read directory ${dir}: ${(error as Error).message}`, { cause: error });
 }

@@ -3,21 +3,56 @@ import { CREDS_FILE, maskJid, parseCreds } from './creds.js';
 import type { KeyRing } from './crypto.js';
 import type { Database, Queryable } from './db/pool.js';
 import {
-  closeFiles, currentHashes, currentHashesOf, currentPlaintextVersions, deleteInvisibleFiles, fileVersionsPage, filesAt, insertFiles,
-  reencryptVersions, versionsNotUnderKey, type FileVersion, type StoredDigest, type StoredFileVersion,
+  closeFiles,
+  currentHashes,
+  currentHashesOf,
+  currentPlaintextVersions,
+  deleteInvisibleFiles,
+  fileVersionsPage,
+  filesAt,
+  insertFiles,
+  reencryptVersions,
+  versionsNotUnderKey,
+  type FileVersion,
+  type StoredDigest,
+  type StoredFileVersion,
 } from './db/queries/files.js';
 import {
-  databaseNow, deleteGenerations, generationAtTime, generationTimes, getGeneration, insertGeneration, listGenerations, type GenerationRow,
+  databaseNow,
+  deleteGenerations,
+  generationAtTime,
+  generationTimes,
+  getGeneration,
+  insertGeneration,
+  listGenerations,
+  type GenerationRow,
 } from './db/queries/generations.js';
 import {
-  acquireLease, deleteSession, ensureSession, getSession, listSessions, lockSession, releaseLease, renewLease, setHead, setRegisteredJid,
+  acquireLease,
+  deleteSession,
+  ensureSession,
+  getSession,
+  listSessions,
+  lockSession,
+  releaseLease,
+  renewLease,
+  setHead,
+  setRegisteredJid,
   type SessionSummary,
 } from './db/queries/sessions.js';
 import { EncryptionMarkers } from './encryption-marker.js';
 import { IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
 import { quoteName } from './names.js';
 import {
-  hintsOf, missingKeyError, openRow, RowKeyMissing, sealRow, storedMatches, type PlaintextRule, type PlainFile, type RowFailure,
+  hintsOf,
+  missingKeyError,
+  openRow,
+  RowKeyMissing,
+  sealRow,
+  storedMatches,
+  type PlaintextRule,
+  type PlainFile,
+  type RowFailure,
 } from './rows.js';
 import { retainedGenerations, type RetentionPolicy } from './retention.js';
 import type { Snapshot } from './snapshot.js';
@@ -103,7 +138,8 @@ export class SessionStore {
       const session = await lockSession(tx, sessionId);
       if (!session || session.leaseOwner !== options.lease.owner || session.leaseToken !== options.lease.token || !session.leaseLive) {
         throw new LeaseLostError(
-          `the lease on session ${sessionId} is no longer held by ${options.lease.owner} (token ${options.lease.token}); nothing was written`,
+          `the lease on session ${sessionId} is no longer held by ` +
+            `${options.lease.owner} (token ${options.lease.token}); nothing was written`,
         );
       }
       // With a scope (the sidecar's dirty names) only those hashes are read: cost follows the change.
@@ -121,7 +157,11 @@ export class SessionStore {
 
       const credsChange = changed.find((file) => file.name === CREDS_FILE);
       const credsDeleted = deleted.includes(CREDS_FILE);
-      const registeredJid = credsDeleted ? null : credsChange ? parseCreds(credsChange.content.toString('utf8'))?.registeredJid ?? null : session.registeredJid;
+      const registeredJid = credsDeleted
+        ? null
+        : credsChange
+          ? (parseCreds(credsChange.content.toString('utf8'))?.registeredJid ?? null)
+          : session.registeredJid;
       if (session.registeredJid !== null && registeredJid === null && !options.allowReplace) {
         const what = credsDeleted ? 'has no creds.json' : 'holds a creds.json that is not registered (no QR scanned)';
         return {
@@ -154,7 +194,15 @@ export class SessionStore {
       });
       await setHead(tx, sessionId, generation, this.storedJid(registeredJid));
       if (startsEncryption) await this.markers.write(tx, sessionId, generation);
-      return { kind: 'success', generation, changed: changed.length, deleted: deleted.length, totalFiles, totalBytes, registered: registeredJid !== null };
+      return {
+        kind: 'success',
+        generation,
+        changed: changed.length,
+        deleted: deleted.length,
+        totalFiles,
+        totalBytes,
+        registered: registeredJid !== null,
+      };
     });
   }
 
@@ -174,7 +222,10 @@ export class SessionStore {
       'snapshot',
     );
     const retained = retainedGenerations(dated, policy, at);
-    const doomed = dated.map((g) => g.generation).filter((g) => !retained.has(g)).sort((a, b) => a - b);
+    const doomed = dated
+      .map((g) => g.generation)
+      .filter((g) => !retained.has(g))
+      .sort((a, b) => a - b);
     const result: ThinResult = { generations: 0, files: 0, retained: retained.size, transactions: 0 };
     if (doomed.length === 0 && !options.sweepAll) return result;
     for (let i = 0; i < doomed.length; i += THIN_BATCH_GENERATIONS) {
@@ -205,16 +256,25 @@ export class SessionStore {
    * One snapshot transaction: a backup pruning concurrently cannot leave a partial set. null when the
    * session has no backup; NothingToRestoreError when an asked-for point is not retained.
    */
-  async loadPoint(sessionId: string, point: { generation?: number | null; at?: Date | null }): Promise<{ generation: GenerationRow; files: PlainFile[] } | null> {
+  async loadPoint(
+    sessionId: string,
+    point: { generation?: number | null; at?: Date | null },
+  ): Promise<{ generation: GenerationRow; files: PlainFile[] } | null> {
     const db = this.db;
     return db.transaction(async (tx) => {
       let generation: GenerationRow | null;
       if (point.generation != null) {
         generation = await getGeneration(tx, sessionId, point.generation);
-        if (!generation) throw new NothingToRestoreError(`generation ${point.generation} of session ${sessionId} is not retained; ${await retainedRange(tx, sessionId)}`);
+        if (!generation)
+          throw new NothingToRestoreError(
+            `generation ${point.generation} of session ${sessionId} is not retained; ${await retainedRange(tx, sessionId)}`,
+          );
       } else if (point.at != null) {
         generation = await generationAtTime(tx, sessionId, point.at);
-        if (!generation) throw new NothingToRestoreError(`session ${sessionId} has no retained generation at or before ${point.at.toISOString()}; ${await retainedRange(tx, sessionId)}`);
+        if (!generation)
+          throw new NothingToRestoreError(
+            `session ${sessionId} has no retained generation at or before ${point.at.toISOString()}; ${await retainedRange(tx, sessionId)}`,
+          );
       } else {
         const session = await getSession(tx, sessionId);
         if (!session || session.headGeneration === 0) return null;
@@ -228,7 +288,13 @@ export class SessionStore {
       const seen = new Set<string>();
       for (const row of rows) {
         // Two versions of one name visible at once only come from edited validity ranges.
-        if (seen.has(row.name)) failures.push({ reason: `${quoteName(row.name)}: stored twice in this generation (its validity ranges were edited by someone with database access)`, missingKey: null });
+        if (seen.has(row.name))
+          failures.push({
+            reason:
+              `${quoteName(row.name)}: stored twice in this generation (its ` +
+              `validity ranges were edited by someone with database access)`,
+            missingKey: null,
+          });
         seen.add(row.name);
         const opened = openRow(this.keys, sessionId, row, rule);
         if ('reason' in opened) failures.push(opened);
@@ -241,12 +307,14 @@ export class SessionStore {
         const hints = hintsOf(failures);
         throw new IntegrityError(
           `generation ${generation.generation} of session ${sessionId} failed its integrity check: ${reasons.slice(0, 5).join('; ')}` +
-            `${reasons.length > 5 ? ` (and ${reasons.length - 5} more)` : ''}. Nothing was written. ${hints.map((hint) => `${hint} `).join('')}${await this.olderVerifying(tx, sessionId, generation.generation, rule)}`,
+            `${reasons.length > 5 ? ` (and ${reasons.length - 5} more)` : ''}. Nothing was written. ` +
+            `${hints.map((hint) => `${hint} `).join('')}${await this.olderVerifying(tx, sessionId, generation.generation, rule)}`,
         );
       }
       if (files.length !== generation.totalFiles) {
         throw new IntegrityError(
-          `generation ${generation.generation} of session ${sessionId} should have ${generation.totalFiles} files but ${files.length} are stored. ` +
+          `generation ${generation.generation} of session ${sessionId} should ` +
+            `have ${generation.totalFiles} files but ${files.length} are stored. ` +
             `Nothing was written. ${await this.olderVerifying(tx, sessionId, generation.generation, rule)}`,
         );
       }
@@ -282,11 +350,18 @@ export class SessionStore {
             if (opened.missingKey) throw missingKeyError(keys, `session ${sessionId}`, [opened.missingKey]);
             throw new IntegrityError(
               `cannot rekey session ${sessionId}: the version of generation ${row.generationFrom} failed its check: ${opened.reason}. ` +
-                `${rewritten} versions were re-encrypted before it and stay valid; run 'baileys-keeper verify', then restore or delete the damaged history`,
+                `${rewritten} versions were re-encrypted before it and stay valid; ` +
+                `run 'baileys-keeper verify', then restore or delete the damaged history`,
             );
           }
           const sealed = sealRow(keys, sessionId, row.generationFrom, { name: row.name, content: opened.content });
-          return { name: row.name, generationFrom: row.generationFrom, content: sealed.content, digest: sealed.sha256, keyId: sealed.keyId! };
+          return {
+            name: row.name,
+            generationFrom: row.generationFrom,
+            content: sealed.content,
+            digest: sealed.sha256,
+            keyId: sealed.keyId!,
+          };
         });
         await reencryptVersions(tx, sessionId, updates);
         return rows;
@@ -322,7 +397,8 @@ export class SessionStore {
   /** Every session (or one) with its head's totals. */
   async status(sessionId: string | null): Promise<SessionSummary[]> {
     const sessions = await listSessions(this.db, sessionId);
-    if (sessionId !== null && sessions.length === 0) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
+    if (sessionId !== null && sessions.length === 0)
+      throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
     return sessions;
   }
 
@@ -333,7 +409,10 @@ export class SessionStore {
       const session = await lockSession(tx, sessionId);
       if (!session) throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
       if (session.leaseLive) {
-        throw new RefusedError(`session ${sessionId} is in use by ${session.leaseOwner} (lease until ${session.leaseExpiresAt?.toISOString()}): stop that sidecar first`);
+        throw new RefusedError(
+          `session ${sessionId} is in use by ${session.leaseOwner} (lease until ` +
+            `${session.leaseExpiresAt?.toISOString()}): stop that sidecar first`,
+        );
       }
       await deleteSession(tx, sessionId);
     });
@@ -349,7 +428,14 @@ export class SessionStore {
     const rule = this.markers.readRule(marker);
     for await (const version of this.everyVersion(this.db, sessionId, pageSize)) {
       const opened = openRow(this.keys, sessionId, version, rule);
-      if ('reason' in opened) failures.push({ name: version.name, generationFrom: version.generationFrom, reason: opened.reason, missingKey: opened.missingKey, hint: opened.hint });
+      if ('reason' in opened)
+        failures.push({
+          name: version.name,
+          generationFrom: version.generationFrom,
+          reason: opened.reason,
+          missingKey: opened.missingKey,
+          hint: opened.hint,
+        });
       checked++;
     }
     return { checked, failures };
@@ -373,7 +459,9 @@ export class SessionStore {
   /** Who holds the session's lease right now, or null. */
   async leaseHolder(sessionId: string): Promise<{ owner: string; expiresAt: Date } | null> {
     const session = await getSession(this.db, sessionId);
-    return session?.leaseLive && session.leaseOwner && session.leaseExpiresAt ? { owner: session.leaseOwner, expiresAt: session.leaseExpiresAt } : null;
+    return session?.leaseLive && session.leaseOwner && session.leaseExpiresAt
+      ? { owner: session.leaseOwner, expiresAt: session.leaseExpiresAt }
+      : null;
   }
 
   /** Every stored version of the session, a page at a time, in (name, generation_from) order. */
@@ -420,15 +508,23 @@ export class SessionStore {
       version.generationFrom <= g && (version.generationTo === null || version.generationTo > g);
     const older = (await listGenerations(tx, sessionId, null)).filter((row) => row.generation < generation);
     const good = older.find(
-      (row) => !bad.some((version) => visible(version, row.generation)) && spans.filter((span) => visible(span, row.generation)).length === row.totalFiles,
+      (row) =>
+        !bad.some((version) => visible(version, row.generation)) &&
+        spans.filter((span) => visible(span, row.generation)).length === row.totalFiles,
     );
     return good
       ? `Generation ${good.generation} (${good.createdAt.toISOString()}) verifies: restore it with --generation ${good.generation}`
-      : "No older retained generation verifies: restore from an export, or pair again by QR";
+      : 'No older retained generation verifies: restore from an export, or pair again by QR';
   }
 
   /** The plaintext head files a backup does not already store again, checked, to re-store encrypted. */
-  private async plaintextHead(tx: Queryable, sessionId: string, changed: PlainFile[], deleted: string[], rule: PlaintextRule): Promise<PlainFile[]> {
+  private async plaintextHead(
+    tx: Queryable,
+    sessionId: string,
+    changed: PlainFile[],
+    deleted: string[],
+    rule: PlaintextRule,
+  ): Promise<PlainFile[]> {
     const covered = new Set([...changed.map((file) => file.name), ...deleted]);
     const files: PlainFile[] = [];
     for (const row of await currentPlaintextVersions(tx, sessionId)) {
@@ -438,7 +534,8 @@ export class SessionStore {
       const opened = openRow(this.keys, sessionId, row, rule);
       if ('reason' in opened) {
         throw new IntegrityError(
-          `cannot start encrypting session ${sessionId}: its stored ${opened.reason}; nothing was written. Run 'baileys-keeper verify', then restore a good generation and back it up`,
+          `cannot start encrypting session ${sessionId}: its stored ${opened.reason}; nothing ` +
+            `was written. Run 'baileys-keeper verify', then restore a good generation and back it up`,
         );
       }
       files.push({ name: row.name, content: opened.content });
@@ -451,7 +548,6 @@ export class SessionStore {
       throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
     }
   }
-
 }
 
 async function retainedRange(tx: Queryable, sessionId: string): Promise<string> {
@@ -459,8 +555,12 @@ async function retainedRange(tx: Queryable, sessionId: string): Promise<string> 
   if (rows.length === 0) return 'it has no backup';
   const [oldest, newest] = [rows.at(-1)!, rows[0]!];
   const span = `(${oldest.createdAt.toISOString()} .. ${newest.createdAt.toISOString()})`;
-  if (newest.generation - oldest.generation + 1 === rows.length) return `retained generations are ${oldest.generation}..${newest.generation} ${span}`;
-  return `${rows.length} generations between ${oldest.generation} and ${newest.generation} are retained ${span}, thinned by the retention schedule: 'baileys-keeper history' lists them`;
+  if (newest.generation - oldest.generation + 1 === rows.length)
+    return `retained generations are ${oldest.generation}..${newest.generation} ${span}`;
+  return (
+    `${rows.length} generations between ${oldest.generation} and ${newest.generation} are ` +
+    `retained ${span}, thinned by the retention schedule: 'baileys-keeper history' lists them`
+  );
 }
 
 /** The public shape of a session's status (CLI --json and the API): phone masked, lease live only. */

@@ -36,7 +36,8 @@ export async function thinHistory(store: SessionStore, retention: RetentionPolic
     if (thinned.generations > 0 || thinned.files > 0) {
       log.info(
         { session: sessionId, generations: thinned.generations, files: thinned.files, retained: thinned.retained },
-        `history thinned to the retention schedule: ${thinned.generations} generation${thinned.generations === 1 ? '' : 's'} and ${thinned.files} file versions deleted`,
+        `history thinned to the retention schedule: ${thinned.generations} ` +
+          `generation${thinned.generations === 1 ? '' : 's'} and ${thinned.files} file versions deleted`,
       );
     }
   } catch (error) {
@@ -71,7 +72,10 @@ export function reportBackup(ctx: Context, log: Context['log'], result: BackupRe
         `${result.totalFiles} files (${formatBytes(result.totalBytes)})${held ? `, ${held} not stored (see log)` : ''}`,
     );
   }
-  log.info({ generation: result.generation, result: result.kind, ...(result.kind === 'success' ? { files: result.changed } : {}) }, `backup ${result.kind}`);
+  log.info(
+    { generation: result.generation, result: result.kind, ...(result.kind === 'success' ? { files: result.changed } : {}) },
+    `backup ${result.kind}`,
+  );
   return 0;
 }
 

@@ -93,8 +93,9 @@ export async function withLease<T>(store: SessionStore, sessionId: string, fn: (
   if (!lease) {
     const holder = await store.leaseHolder(sessionId);
     throw new RefusedError(
-      `session ${sessionId} is being written by ${holder?.owner ?? 'another process'} (lease until ${holder?.expiresAt.toISOString() ?? 'soon'}): ` +
-        "its sidecar backs the directory up already; use its HTTP API, or stop it first",
+      `session ${sessionId} is being written by ${holder?.owner ?? 'another process'} ` +
+        `(lease until ${holder?.expiresAt.toISOString() ?? 'soon'}): ` +
+        'its sidecar backs the directory up already; use its HTTP API, or stop it first',
     );
   }
   try {

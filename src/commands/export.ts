@@ -20,12 +20,17 @@ export async function exportCommand(ctx: Context): Promise<number> {
   const tar = await packArchive(files, point.createdAt);
   if (config.output !== null) {
     await writeFileAtomically(config.output, tar).catch((error: NodeJS.ErrnoException) => {
-      throw new UsageError(`cannot write --output ${config.output} (${error.code ?? error.message}): choose a writable path`, { cause: error });
+      throw new UsageError(`cannot write --output ${config.output} (${error.code ?? error.message}): choose a writable path`, {
+        cause: error,
+      });
     });
   } else {
     await new Promise<void>((resolve, reject) => ctx.stdout.write(tar, (error) => (error ? reject(error) : resolve())));
   }
-  log.info({ generation: point.generation, files: files.length, bytes: tar.length }, `exported generation ${point.generation} (${files.length} files, ${formatBytes(tar.length)})`);
+  log.info(
+    { generation: point.generation, files: files.length, bytes: tar.length },
+    `exported generation ${point.generation} (${files.length} files, ${formatBytes(tar.length)})`,
+  );
   return 0;
 }
 

@@ -6,7 +6,10 @@ import { formatBytes, print, printJson, table } from './output.js';
 
 export async function historyCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
-  const { generations, now } = await withStore(ctx, async (store) => ({ generations: await store.history(config.sessionId), now: await store.databaseNow() }));
+  const { generations, now } = await withStore(ctx, async (store) => ({
+    generations: await store.history(config.sessionId),
+    now: await store.databaseNow(),
+  }));
   if (config.json) {
     printJson(ctx, {
       session_id: config.sessionId,
@@ -28,7 +31,15 @@ export async function historyCommand(ctx: Context): Promise<number> {
       ctx,
       table(
         ['GENERATION', 'TIME', 'CHANGED', 'DELETED', 'FILES', 'BYTES', 'REASON'],
-        generations.map((g) => [String(g.generation), g.createdAt.toISOString(), String(g.filesChanged), String(g.filesDeleted), String(g.totalFiles), formatBytes(g.totalBytes), g.reason]),
+        generations.map((g) => [
+          String(g.generation),
+          g.createdAt.toISOString(),
+          String(g.filesChanged),
+          String(g.filesDeleted),
+          String(g.totalFiles),
+          formatBytes(g.totalBytes),
+          g.reason,
+        ]),
       ),
     );
   }

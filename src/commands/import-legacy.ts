@@ -10,7 +10,6 @@ import type { CommandSpec, Context } from './command.js';
 import { withLease, withStore } from './database.js';
 import { print, printJson } from './output.js';
 
-
 type Outcome =
   | { session_id: string; result: 'imported' | 'unchanged'; generation: number; files: number }
   | { session_id: string; result: 'skipped'; reason: string; exitCode: number };
@@ -25,7 +24,12 @@ export async function importLegacyCommand(ctx: Context): Promise<number> {
     }
     const results: Outcome[] = [];
     for (const row of rows) {
-      const skip = (reason: string, exitCode: number = ExitCode.integrity): Outcome => ({ session_id: row.sessionId, result: 'skipped', reason, exitCode });
+      const skip = (reason: string, exitCode: number = ExitCode.integrity): Outcome => ({
+        session_id: row.sessionId,
+        result: 'skipped',
+        reason,
+        exitCode,
+      });
       if (!isValidSessionId(row.sessionId)) {
         results.push(skip(`the session_id is not ${SESSION_ID_RULE}`));
         continue;
@@ -41,7 +45,13 @@ export async function importLegacyCommand(ctx: Context): Promise<number> {
         );
         await thinHistory(store, config.retention, row.sessionId, log);
         if (result.kind === 'refused') results.push(skip(result.reason, ExitCode.unexpected));
-        else results.push({ session_id: row.sessionId, result: result.kind === 'success' ? 'imported' : 'unchanged', generation: result.generation, files: parsed.files.size });
+        else
+          results.push({
+            session_id: row.sessionId,
+            result: result.kind === 'success' ? 'imported' : 'unchanged',
+            generation: result.generation,
+            files: parsed.files.size,
+          });
       } catch (error) {
         if (!(error instanceof RefusedError)) throw error;
         results.push(skip(error.message, ExitCode.unexpected));
@@ -52,15 +62,27 @@ export async function importLegacyCommand(ctx: Context): Promise<number> {
 
   for (const outcome of outcomes) {
     if (outcome.result === 'skipped') log.warn({ session: outcome.session_id }, `skipped session ${outcome.session_id}: ${outcome.reason}`);
-    else log.info({ session: outcome.session_id, generation: outcome.generation, files: outcome.files }, `${outcome.result} session ${outcome.session_id}`);
+    else
+      log.info(
+        { session: outcome.session_id, generation: outcome.generation, files: outcome.files },
+        `${outcome.result} session ${outcome.session_id}`,
+      );
   }
   if (config.json) {
-    printJson(ctx, { table: config.table, sessions: outcomes.map((o) => (o.result === 'skipped' ? { session_id: o.session_id, result: o.result, reason: o.reason } : o)) });
+    printJson(ctx, {
+      table: config.table,
+      sessions: outcomes.map((o) => (o.result === 'skipped' ? { session_id: o.session_id, result: o.result, reason: o.reason } : o)),
+    });
   } else if (outcomes.length === 0) {
     print(ctx, `table ${config.table} has no rows`);
   } else {
     for (const o of outcomes) {
-      print(ctx, o.result === 'skipped' ? `skipped    ${o.session_id}: ${o.reason}` : `${o.result.padEnd(10)} ${o.session_id}: generation ${o.generation} (${o.files} files)`);
+      print(
+        ctx,
+        o.result === 'skipped'
+          ? `skipped    ${o.session_id}: ${o.reason}`
+          : `${o.result.padEnd(10)} ${o.session_id}: generation ${o.generation} (${o.files} files)`,
+      );
     }
   }
   // Any skipped row fails the command; bad data (4) outranks a refusal (1).

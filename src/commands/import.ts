@@ -27,7 +27,8 @@ export async function importCommand(ctx: Context): Promise<number> {
 async function openInput(ctx: Context): Promise<Readable> {
   const file = ctx.config.input;
   if (file === null) {
-    if ((ctx.stdin as { isTTY?: boolean }).isTTY) throw new UsageError('no archive on stdin: pipe a tar in (baileys-keeper import < session.tar) or use --input FILE');
+    if ((ctx.stdin as { isTTY?: boolean }).isTTY)
+      throw new UsageError('no archive on stdin: pipe a tar in (baileys-keeper import < session.tar) or use --input FILE');
     return ctx.stdin;
   }
   const stream = createReadStream(file);

@@ -16,7 +16,21 @@ import { command as sidecar } from './sidecar.js';
 import { command as status } from './status.js';
 import { command as verify } from './verify.js';
 
-const ALL: readonly CommandSpec[] = [restore, sidecar, run, backup, status, history, exportArchive, importArchive, importLegacy, deleteSession, verify, rekey, migrate];
+const ALL: readonly CommandSpec[] = [
+  restore,
+  sidecar,
+  run,
+  backup,
+  status,
+  history,
+  exportArchive,
+  importArchive,
+  importLegacy,
+  deleteSession,
+  verify,
+  rekey,
+  migrate,
+];
 
 function byName(): ReadonlyMap<Command, CommandSpec> {
   const specs = new Map<Command, CommandSpec>();

@@ -7,7 +7,12 @@ export async function migrateCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   const schema = await withStore(ctx, async (_store, _db, schema) => schema);
   if (config.json) printJson(ctx, { schema: config.schema, version: schema.version, applied: schema.applied });
-  else print(ctx, `schema ${config.schema} is at version ${schema.version}${schema.applied.length ? ` (applied ${schema.applied.join(', ')})` : ' (up to date)'}`);
+  else
+    print(
+      ctx,
+      `schema ${config.schema} is at version ` +
+        `${schema.version}${schema.applied.length ? ` (applied ${schema.applied.join(', ')})` : ' (up to date)'}`,
+    );
   return 0;
 }
 

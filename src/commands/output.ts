@@ -27,7 +27,11 @@ export function formatBytes(bytes: number): string {
 /** Renders rows as aligned columns under a header. */
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
 
@@ -38,7 +42,12 @@ export function logEncryption(ctx: Context): void {
   if (keys) {
     ctx.log.info(
       { encryption: 'on', keyId: keys.writer.id, keys: keys.keys.length, required },
-      `encryption at rest is on: new rows are encrypted with key id ${keys.writer.id}${required ? '; plaintext stored rows are refused (KEEPER_REQUIRE_ENCRYPTION)' : ''}`,
+      `encryption at rest is on: new rows are encrypted with key id ` +
+        `${keys.writer.id}${required ? '; plaintext stored rows are refused (KEEPER_REQUIRE_ENCRYPTION)' : ''}`,
     );
-  } else ctx.log.info({ encryption: 'off' }, 'encryption at rest is off: file contents are stored in plaintext (set KEEPER_ENCRYPTION_KEY to encrypt them)');
+  } else
+    ctx.log.info(
+      { encryption: 'off' },
+      'encryption at rest is off: file contents are stored in plaintext (set KEEPER_ENCRYPTION_KEY to encrypt them)',
+    );
 }

@@ -8,7 +8,12 @@ export async function rekeyCommand(ctx: Context): Promise<number> {
   const log = ctx.log.child({ component: 'rekey', session: config.sessionId });
   const { rewritten, keyId } = await withStore(ctx, (store) => store.rekey(config.sessionId));
   if (config.json) printJson(ctx, { session_id: config.sessionId, key_id: keyId, rewritten });
-  else print(ctx, `session ${config.sessionId}: ${rewritten} stored file versions re-encrypted under key id ${keyId}; every retained version now uses it`);
+  else
+    print(
+      ctx,
+      `session ${config.sessionId}: ${rewritten} stored file versions ` +
+        `re-encrypted under key id ${keyId}; every retained version now uses it`,
+    );
   log.info({ keyId, rewritten }, 'rekey done');
   return 0;
 }

@@ -54,7 +54,8 @@ export async function restoreDirectory(config: Config, log: Logger, withDb: With
   const bytes = files.reduce((sum, file) => sum + file.content.length, 0);
   log.info(
     { generation: point.generation, createdAt: point.createdAt.toISOString(), files: files.length, bytes, dir: config.dir },
-    `restored generation ${point.generation} of ${point.createdAt.toISOString()} (${files.length} files, ${formatBytes(bytes)})${distanceFromAt(config.at, point.createdAt)}`,
+    `restored generation ${point.generation} of ${point.createdAt.toISOString()} ` +
+      `(${files.length} files, ${formatBytes(bytes)})${distanceFromAt(config.at, point.createdAt)}`,
   );
   return 'restored';
 }
@@ -66,7 +67,9 @@ export async function restoreDirectory(config: Config, log: Logger, withDb: With
 export function distanceFromAt(at: Date | null, createdAt: Date): string {
   if (at === null) return '';
   const ms = at.getTime() - createdAt.getTime();
-  return ms < 1000 ? `; at --at ${at.toISOString()}` : `; the newest retained generation at or before --at ${at.toISOString()}, ${formatDuration(ms)} before it`;
+  return ms < 1000
+    ? `; at --at ${at.toISOString()}`
+    : `; the newest retained generation at or before --at ${at.toISOString()}, ${formatDuration(ms)} before it`;
 }
 
 /**
@@ -77,7 +80,8 @@ function requireLogin(config: Config, generation: number, files: readonly PlainF
   const creds = files.find((file) => file.name === CREDS_FILE);
   if (creds && parseCreds(creds.content.toString('utf8')) !== null) return;
   throw new NothingToRestoreError(
-    `generation ${generation} of session ${config.sessionId} holds ${creds ? 'a creds.json that is not a Baileys login' : 'no creds.json'}: ` +
+    `generation ${generation} of session ${config.sessionId} holds ` +
+      `${creds ? 'a creds.json that is not a Baileys login' : 'no creds.json'}: ` +
       'the bot would start unpaired; --require-backup was given, so nothing was written and the bot must not start',
   );
 }
@@ -107,10 +111,17 @@ async function dryRun(ctx: Context, withDb: WithStore): Promise<number> {
     printJson(ctx, { session_id: config.sessionId, generation: point.generation, ...plan });
     return 0;
   }
-  print(ctx, `generation ${point.generation} of session ${config.sessionId} (${point.createdAt.toISOString()}${distanceFromAt(config.at, point.createdAt)}) into ${config.dir}:`);
+  print(
+    ctx,
+    `generation ${point.generation} of session ${config.sessionId} ` +
+      `(${point.createdAt.toISOString()}${distanceFromAt(config.at, point.createdAt)}) into ${config.dir}:`,
+  );
   for (const name of plan.write) print(ctx, `write   ${name}`);
   for (const name of plan.remove) print(ctx, `remove  ${name}`);
-  print(ctx, `${plan.write.length} to write, ${plan.unchanged.length} unchanged, ${plan.remove.length} to remove (dry run: nothing written)`);
+  print(
+    ctx,
+    `${plan.write.length} to write, ${plan.unchanged.length} unchanged, ${plan.remove.length} to remove (dry run: nothing written)`,
+  );
   return 0;
 }
 
@@ -127,7 +138,8 @@ async function waitForRelease(store: SessionStore, sessionId: string, waitMs: nu
     await new Promise((resolve) => setTimeout(resolve, Math.min(LEASE_POLL_MS, Math.max(0, deadline - systemClock.now()))));
     holder = await store.leaseHolder(sessionId);
   }
-  if (holder) log.warn({ holder: holder.owner }, 'the other instance still holds the session after --lease-wait: restoring its newest backup');
+  if (holder)
+    log.warn({ holder: holder.owner }, 'the other instance still holds the session after --lease-wait: restoring its newest backup');
   else log.info('the other instance released the session');
 }
 

@@ -157,7 +157,10 @@ async function superviseChild(ctx: Context, signals: RunSignals): Promise<number
   // The deadline may be set (or moved closer) by a signal while we wait: check it as time passes.
   while (!(await group.exited(Math.min(GROUP_CHECK_MS, (stopDeadline ?? Infinity) - systemClock.now())))) {
     if (stopDeadline !== null && systemClock.now() >= stopDeadline) {
-      log.warn({ stopTimeoutMs: config.stopTimeoutMs }, "the bot's process group still runs after --stop-timeout: killing it (SIGKILL), then the final backup");
+      log.warn(
+        { stopTimeoutMs: config.stopTimeoutMs },
+        "the bot's process group still runs after --stop-timeout: killing it (SIGKILL), then the final backup",
+      );
       group.signal('SIGKILL');
       await group.exited(KILL_GRACE_MS);
       break;

@@ -17,7 +17,15 @@ export async function statusCommand(ctx: Context): Promise<number> {
       ctx,
       table(
         ['SESSION', 'GENERATION', 'LAST BACKUP', 'FILES', 'BYTES', 'REGISTERED', 'LEASE HOLDER'],
-        rows.map((r) => [r.session_id, String(r.generation), r.updated_at ?? '-', String(r.files), formatBytes(r.bytes), r.registered ? `yes (${r.phone})` : 'no', r.lease_holder ?? '-']),
+        rows.map((r) => [
+          r.session_id,
+          String(r.generation),
+          r.updated_at ?? '-',
+          String(r.files),
+          formatBytes(r.bytes),
+          r.registered ? `yes (${r.phone})` : 'no',
+          r.lease_holder ?? '-',
+        ]),
       ),
     );
   }

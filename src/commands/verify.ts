@@ -10,22 +10,30 @@ export async function verifyCommand(ctx: Context): Promise<number> {
   const { checked, failures } = await withStore(ctx, (store) => store.verify(config.sessionId));
   const hints = hintsOf(failures);
   if (config.json) {
-    printJson(ctx, { session_id: config.sessionId, checked, failures: failures.map((f) => ({ name: f.name, generation: f.generationFrom, reason: f.reason })) });
+    printJson(ctx, {
+      session_id: config.sessionId,
+      checked,
+      failures: failures.map((f) => ({ name: f.name, generation: f.generationFrom, reason: f.reason })),
+    });
   } else {
-    for (const failure of failures) print(ctx, `FAILED  ${failure.reason}${failure.generationFrom === null ? '' : ` (stored at generation ${failure.generationFrom})`}`);
+    for (const failure of failures)
+      print(ctx, `FAILED  ${failure.reason}${failure.generationFrom === null ? '' : ` (stored at generation ${failure.generationFrom})`}`);
     if (failures.length === 0) print(ctx, `ok: ${checked} stored file versions of session ${config.sessionId} match their checksums`);
   }
   const missingKeys = [...new Set(failures.map((f) => f.missingKey).filter((id): id is string => id !== null))];
   if (missingKeys.length > 0) {
     throw new IntegrityError(
-      `${failures.length} of ${checked} stored file versions of session ${config.sessionId} are encrypted with key id ${missingKeys.join(', ')}, which is not configured: ` +
+      `${failures.length} of ${checked} stored file versions of session ${config.sessionId} ` +
+        `are encrypted with key id ${missingKeys.join(', ')}, which is not configured: ` +
         'set KEEPER_ENCRYPTION_KEY / KEEPER_ENCRYPTION_KEY_FILE to that key or add it to KEEPER_ENCRYPTION_KEYS, then verify again',
     );
   }
   if (failures.length > 0) {
     throw new IntegrityError(
       `${failures.length} of ${checked} stored file versions of session ${config.sessionId} failed verification: ` +
-        (hints.length > 0 ? hints.join(' ') : 'restore a generation that does not contain them (history lists generations), or re-import a good export'),
+        (hints.length > 0
+          ? hints.join(' ')
+          : 'restore a generation that does not contain them (history lists generations), or re-import a good export'),
     );
   }
   return 0;

@@ -23,7 +23,14 @@ interface ClientInternals {
   _handleErrorWhileConnecting(error: Error): void;
   saslSession: { mechanism: string } | null;
 }
-const HOOKS = ['_attachListeners', '_handleAuthCleartextPassword', '_handleAuthMD5Password', '_handleAuthSASL', '_handleAuthSASLFinal', '_handleErrorWhileConnecting'] as const;
+const HOOKS = [
+  '_attachListeners',
+  '_handleAuthCleartextPassword',
+  '_handleAuthMD5Password',
+  '_handleAuthSASL',
+  '_handleAuthSASLFinal',
+  '_handleErrorWhileConnecting',
+] as const;
 
 /** True when this pg version has every hook this module needs (checked so a pg upgrade cannot drop a check unnoticed). */
 export function hasClientHooks(): boolean {
@@ -31,7 +38,10 @@ export function hasClientHooks(): boolean {
   return HOOKS.every((name) => typeof prototype[name] === 'function');
 }
 
-/** A pg Client class that closes a connection that failed to authenticate; with requireChannelBinding, that accepts only SCRAM-SHA-256-PLUS over TLS. */
+/**
+ * A pg Client class that closes a connection that failed to authenticate; with requireChannelBinding,
+ * one that accepts only SCRAM-SHA-256-PLUS over TLS.
+ */
 export function keeperClient(requireChannelBinding: boolean): typeof pg.Client {
   const Base = pg.Client as unknown as new (config: pg.ClientConfig) => ClientInternals;
   class KeeperClient extends Base {
@@ -44,7 +54,10 @@ export function keeperClient(requireChannelBinding: boolean): typeof pg.Client {
 
     private refuse(what: string): void {
       const error = Object.assign(
-        new Error(`channel_binding=require, but ${what}; nothing was sent. Connect over TLS to a server that uses scram-sha-256 authentication, or set channel_binding=prefer`),
+        new Error(
+          `channel_binding=require, but ${what}; nothing was sent. Connect over TLS to ` +
+            `a server that uses scram-sha-256 authentication, or set channel_binding=prefer`,
+        ),
         { code: CHANNEL_BINDING_REFUSED },
       );
       this.connection.emit('error', error);
@@ -59,20 +72,21 @@ export function keeperClient(requireChannelBinding: boolean): typeof pg.Client {
     }
 
     override _handleAuthCleartextPassword(message: unknown): void {
-      if (requireChannelBinding) return this.refuse('the server asked for the password in cleartext');
-      super._handleAuthCleartextPassword(message);
+      if (requireChannelBinding) this.refuse('the server asked for the password in cleartext');
+      else super._handleAuthCleartextPassword(message);
     }
 
     override _handleAuthMD5Password(message: unknown): void {
-      if (requireChannelBinding) return this.refuse('the server asked for an MD5 password');
-      super._handleAuthMD5Password(message);
+      if (requireChannelBinding) this.refuse('the server asked for an MD5 password');
+      else super._handleAuthMD5Password(message);
     }
 
     override _handleAuthSASL(message: { mechanisms: string[] }): void {
-      if (!requireChannelBinding) return super._handleAuthSASL(message);
-      if (!(this.connection.stream instanceof TLSSocket)) return this.refuse('the connection is not encrypted (the server has no TLS)');
-      if (!message.mechanisms.includes('SCRAM-SHA-256-PLUS')) return this.refuse(`the server offers only ${message.mechanisms.join(', ')} (no channel binding; a proxy such as PgBouncer does this)`);
-      super._handleAuthSASL(message);
+      if (!requireChannelBinding) super._handleAuthSASL(message);
+      else if (!(this.connection.stream instanceof TLSSocket)) this.refuse('the connection is not encrypted (the server has no TLS)');
+      else if (!message.mechanisms.includes('SCRAM-SHA-256-PLUS')) {
+        this.refuse(`the server offers only ${message.mechanisms.join(', ')} (no channel binding; a proxy such as PgBouncer does this)`);
+      } else super._handleAuthSASL(message);
     }
 
     override _handleAuthSASLFinal(message: unknown): void {

@@ -23,8 +23,10 @@ export function parseConnectionString(text: string, source: string): Keywords {
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(trimmed)?.[1];
   throw new UsageError(
     scheme
-      ? `${source} starts with ${scheme}://, which is not PostgreSQL's: use postgres:// or postgresql:// (e.g. postgres://user:password@host:5432/dbname)`
-      : `${source} is not a PostgreSQL connection string: use postgres://user:password@host:5432/dbname, or key=value settings such as host=db dbname=app user=keeper`,
+      ? `${source} starts with ${scheme}://, which is not PostgreSQL's: use ` +
+          `postgres:// or postgresql:// (e.g. postgres://user:password@host:5432/dbname)`
+      : `${source} is not a PostgreSQL connection string: use postgres://user:password@host:5432/dbname, ` +
+          `or key=value settings such as host=db dbname=app user=keeper`,
   );
 }
 
@@ -56,7 +58,9 @@ function parseUri(text: string, source: string): Keywords {
   }
   const hostPart = authority.slice(authority.indexOf('@') + 1);
   if (hostPart.includes(',')) {
-    throw new UsageError(`${source} (${safeUriPrefix(text)}) names several hosts: the keeper connects to one host only; give your provider's single endpoint`);
+    throw new UsageError(
+      `${source} (${safeUriPrefix(text)}) names several hosts: the keeper connects to one host only; give your provider's single endpoint`,
+    );
   }
   let url: URL;
   try {
@@ -70,11 +74,14 @@ function parseUri(text: string, source: string): Keywords {
     try {
       return decodeURIComponent(value);
     } catch (error) {
-      throw new UsageError(`${source} (${safeUriPrefix(text)}): the ${what} is not valid percent-encoded UTF-8; ${PERCENT_ENCODING_HINT}`, { cause: error });
+      throw new UsageError(`${source} (${safeUriPrefix(text)}): the ${what} is not valid percent-encoded UTF-8; ${PERCENT_ENCODING_HINT}`, {
+        cause: error,
+      });
     }
   };
   if (url.username) keywords['user'] = decode(url.username, 'user name');
-  if (authority.includes('@') && authority.slice(0, authority.indexOf('@')).includes(':')) keywords['password'] = decode(url.password, 'password');
+  if (authority.includes('@') && authority.slice(0, authority.indexOf('@')).includes(':'))
+    keywords['password'] = decode(url.password, 'password');
   const hostname = url.hostname.replace(/^\[(.+)\]$/, '$1');
   if (hostname) keywords['host'] = decode(hostname, 'host');
   if (url.port) keywords['port'] = url.port;
@@ -85,7 +92,10 @@ function parseUri(text: string, source: string): Keywords {
     const equals = pair.indexOf('=');
     const name = decode(equals === -1 ? pair : pair.slice(0, equals), 'query string');
     if (!/^[a-z_]{1,64}$/.test(name)) {
-      throw new UsageError(`${source} (${safeUriPrefix(text)}) has a malformed query string (after '?' expected name=value pairs joined by '&'); ${PERCENT_ENCODING_HINT}`);
+      throw new UsageError(
+        `${source} (${safeUriPrefix(text)}) has a malformed query string (after ` +
+          `'?' expected name=value pairs joined by '&'); ${PERCENT_ENCODING_HINT}`,
+      );
     }
     if (equals === -1) throw new UsageError(`${source}: the parameter ${name} has no value; write ${name}=VALUE`);
     keywords[name] = decode(pair.slice(equals + 1), `value of ${name}`);
@@ -97,7 +107,11 @@ function parseUri(text: string, source: string): Keywords {
 function parseKeywordValue(text: string, source: string): Keywords {
   const keywords: Keywords = {};
   let i = 0;
-  const malformed = (what: string) => new UsageError(`${source} is not valid key=value settings: ${what} (write key=value pairs separated by spaces; quote a value with spaces or quotes as 'it\\'s')`);
+  const malformed = (what: string) =>
+    new UsageError(
+      `${source} is not valid key=value settings: ${what} (write key=value ` +
+        `pairs separated by spaces; quote a value with spaces or quotes as 'it\\'s')`,
+    );
   while (i < text.length) {
     while (i < text.length && /\s/.test(text[i]!)) i++;
     if (i >= text.length) break;

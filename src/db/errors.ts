@@ -9,7 +9,15 @@ import { needsTls, tlsFailure } from './tls.js';
 export const NO_PASSWORD = 'KEEPER_NO_PASSWORD';
 
 const UNREACHABLE_ERRNO = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE', 'ECONNABORTED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ECONNABORTED',
 ]);
 // SQLSTATEs that mean "the server is not (yet) able to serve us": shutdown, starting up, too many clients.
 const UNREACHABLE_SQLSTATE = new Set(['57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);

@@ -12,10 +12,16 @@ const TABLE_PATTERN = /^(?:[A-Za-z_][A-Za-z0-9_]{0,62}\.)?[A-Za-z_][A-Za-z0-9_]{
 
 /** Rows of the legacy `table` (optionally schema-qualified), one session or all, by session_id. */
 export async function legacyRows(db: Database, table: string, sessionId: string | null): Promise<LegacyRow[]> {
-  if (!TABLE_PATTERN.test(table)) throw new UsageError(`invalid --table ${JSON.stringify(table)}: expected a table name such as whatsapp_sessions or public.whatsapp_sessions`);
+  if (!TABLE_PATTERN.test(table))
+    throw new UsageError(
+      `invalid --table ${JSON.stringify(table)}: expected a table name such as whatsapp_sessions or public.whatsapp_sessions`,
+    );
   const qualified = table.split('.').map(quoteIdentifier).join('.');
   const { rows: found } = await db.query<{ oid: string | null }>('SELECT to_regclass($1)::text AS oid', [qualified]);
-  if (!found[0]?.oid) throw new UsageError(`table ${table} does not exist in this database: check --table (the old system's table is whatsapp_sessions) and DATABASE_URL`);
+  if (!found[0]?.oid)
+    throw new UsageError(
+      `table ${table} does not exist in this database: check --table (the old system's table is whatsapp_sessions) and DATABASE_URL`,
+    );
   const { rows } = await db.query<{ session_id: string; session_data: unknown }>(
     `SELECT session_id, session_data FROM ${qualified} WHERE $1::text IS NULL OR session_id = $1 ORDER BY session_id`,
     [sessionId],

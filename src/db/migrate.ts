@@ -26,7 +26,8 @@ export async function migrate(db: Database, all: readonly Migration[] = MIGRATIO
       // Look before creating: CREATE SCHEMA checks the database-level CREATE right even with
       // IF NOT EXISTS, and a least-privilege role that owns only its schema does not have it.
       const exists = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [db.schemaName]);
-      if (exists.rowCount === 0) await tx.query(`CREATE SCHEMA ${db.schema}`).catch((error: unknown) => Promise.reject(schemaError(db, error)));
+      if (exists.rowCount === 0)
+        await tx.query(`CREATE SCHEMA ${db.schema}`).catch((error: unknown) => Promise.reject(schemaError(db, error)));
       await tx.query(
         `CREATE TABLE IF NOT EXISTS ${db.schema}.migrations (
            version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,

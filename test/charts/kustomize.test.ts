@@ -24,7 +24,12 @@ const pkg = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) 
 
 /** The Secret the user creates next to the overlay (not in git): DATABASE_URL. */
 function userSecret(databaseUrl: string): K8sObject {
-  return { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'baileys-keeper' }, data: { DATABASE_URL: Buffer.from(databaseUrl).toString('base64') } } as K8sObject;
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: 'baileys-keeper' },
+    data: { DATABASE_URL: Buffer.from(databaseUrl).toString('base64') },
+  } as K8sObject;
 }
 
 describe('kustomize: the example overlay', () => {
@@ -40,9 +45,15 @@ describe('kustomize: the example overlay', () => {
     assert.equal(deployment.spec.replicas, 1);
     assert.deepEqual(deployment.spec.strategy, { type: 'Recreate' }, 'the base rollingUpdate settings are gone');
     const spec = workloadPodSpec(objects);
-    assert.deepEqual(spec.initContainers!.map((c) => c.name), ['baileys-keeper-restore', 'baileys-keeper-sidecar']);
+    assert.deepEqual(
+      spec.initContainers!.map((c) => c.name),
+      ['baileys-keeper-restore', 'baileys-keeper-sidecar'],
+    );
     assert.equal(container(spec, 'baileys-keeper-sidecar').restartPolicy, 'Always');
-    assert.deepEqual(spec.containers.map((c) => c.name), ['bot']);
+    assert.deepEqual(
+      spec.containers.map((c) => c.name),
+      ['bot'],
+    );
     assert.deepEqual(container(spec, 'bot').volumeMounts, [{ name: 'baileys-keeper-auth', mountPath: '/app/auth_info' }]);
     assert.ok(spec.volumes!.find((volume) => volume.name === 'baileys-keeper-auth')?.emptyDir);
     const known = await cliEnvNames();
@@ -64,7 +75,10 @@ describe('kustomize: the example overlay', () => {
     // A Deployment replaces an evicted pod while it still stops: restore waits out its grace and lease.
     const restoreEnv = resolveEnv(container(spec, 'baileys-keeper-restore'), [...objects, userSecret('postgres://x')]);
     const sidecarEnv = resolveEnv(container(spec, 'baileys-keeper-sidecar'), [...objects, userSecret('postgres://x')]);
-    assert.ok(Number(restoreEnv['KEEPER_LEASE_WAIT_SECONDS']) >= spec.terminationGracePeriodSeconds! + Number(sidecarEnv['KEEPER_LEASE_TTL_MS']) / 1000);
+    assert.ok(
+      Number(restoreEnv['KEEPER_LEASE_WAIT_SECONDS']) >=
+        spec.terminationGracePeriodSeconds! + Number(sidecarEnv['KEEPER_LEASE_TTL_MS']) / 1000,
+    );
     const sidecar = container(spec, 'baileys-keeper-sidecar');
     assert.equal(sidecar.startupProbe?.httpGet?.path, '/readyz');
     assert.equal(sidecar.livenessProbe?.httpGet?.path, '/healthz');
@@ -83,8 +97,14 @@ describe('kustomize: the example overlay', () => {
     assert.deepEqual(await validateObjects(objects), []);
     const spec = workloadPodSpec(objects);
     assert.equal(only(objects, 'Deployment').metadata.name, 'worker-7');
-    assert.deepEqual(spec.initContainers!.map((c) => c.name), ['baileys-keeper-restore', 'baileys-keeper-sidecar']);
-    assert.deepEqual(spec.containers.map((c) => c.name), ['main']);
+    assert.deepEqual(
+      spec.initContainers!.map((c) => c.name),
+      ['baileys-keeper-restore', 'baileys-keeper-sidecar'],
+    );
+    assert.deepEqual(
+      spec.containers.map((c) => c.name),
+      ['main'],
+    );
   });
 });
 
@@ -96,13 +116,19 @@ describe('kustomize: the overlay pod, run for real', async () => {
     const pod = await LocalPod.create(objects, await tempDir('kustomize-pod'));
     let out = '';
     await pod.start((each, hostDir) => {
-      const child = spawn(process.execPath, [CHURN_BOT, hostDir(each.volumeMounts![0]!.mountPath), '--rate', '20', '--seed', '9'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(process.execPath, [CHURN_BOT, hostDir(each.volumeMounts![0]!.mountPath), '--rate', '20', '--seed', '9'], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
       return child;
     });
     await waitFor(() => (out.includes('ready') ? true : null), 30_000);
     const sidecar = pod.service('baileys-keeper-sidecar');
-    await waitFor(async () => ((await sidecar.metric('baileys_keeper_backups_total{result="success"}')) >= 2 ? true : null), 60_000, () => sidecar.output.join('\n'));
+    await waitFor(
+      async () => ((await sidecar.metric('baileys_keeper_backups_total{result="success"}')) >= 2 ? true : null),
+      60_000,
+      () => sidecar.output.join('\n'),
+    );
     const ends = await pod.terminate();
     assert.equal(ends.get('bot')!.code, 0);
     assert.equal(ends.get('baileys-keeper-sidecar')!.code, 0, sidecar.output.join('\n'));

@@ -113,6 +113,7 @@ describe('GitHub workflows', () => {
     const images = release.jobs['images']!;
     assert.deepEqual(images.strategy!.matrix!['image'], ['init', 'sidecar']);
     const build = step(images, 'docker/build-push-action').with!;
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, not a template literal
     assert.equal(build['file'], 'Dockerfile.${{ matrix.image }}');
     assert.equal(build['platforms'], 'linux/amd64,linux/arm64');
     assert.equal(build['sbom'], true);

@@ -31,7 +31,8 @@ describe('session API', async () => {
   };
 
   /** A directory written by the real Baileys writer, in the old system's {name: text} shape. */
-  const sessionDataOf = async (dir: string) => Object.fromEntries(await Promise.all((await readdir(dir)).map(async (name) => [name, await readFile(path.join(dir, name), 'utf8')])));
+  const sessionDataOf = async (dir: string) =>
+    Object.fromEntries(await Promise.all((await readdir(dir)).map(async (name) => [name, await readFile(path.join(dir, name), 'utf8')])));
 
   it('round-trips the old shape: POST files, GET them back byte for byte, and the CLI restores a directory Baileys loads', async () => {
     const bot = await tempDir('legacy-bot');
@@ -73,7 +74,16 @@ describe('session API', async () => {
     const listed = await call('GET', '/api/session/status');
     assert.equal(listed.status, 200);
     const legacy = listed.json.sessions.find((s: { session_id: string }) => s.session_id === 'legacy-bot');
-    assert.deepEqual(Object.keys(legacy).sort(), ['bytes', 'files', 'generation', 'lease_holder', 'phone', 'registered', 'session_id', 'updated_at']);
+    assert.deepEqual(Object.keys(legacy).sort(), [
+      'bytes',
+      'files',
+      'generation',
+      'lease_holder',
+      'phone',
+      'registered',
+      'session_id',
+      'updated_at',
+    ]);
     assert.equal(legacy.phone, '5511*****4321');
     assert.doesNotMatch(JSON.stringify(listed.json), /987654321/);
     const watchedDelete = await call('DELETE', '/api/session/delete?session_id=watched');
@@ -102,7 +112,12 @@ describe('session API', async () => {
     ['session_data that is not an object', { session_id: 'x', session_data: 'creds' }, undefined, /must be an object/],
     ['empty session_data', { session_id: 'x', session_data: {} }, undefined, /empty/],
     ['a non-string file', { session_id: 'x', session_data: { 'pre-key-1.json': { a: 1 } } }, undefined, /must be the file's text/],
-    ['a path traversal name', { session_id: 'x', session_data: { '../../evil.json': '{}' } }, undefined, /"\.\.\/\.\.\/evil\.json".*path separator/],
+    [
+      'a path traversal name',
+      { session_id: 'x', session_data: { '../../evil.json': '{}' } },
+      undefined,
+      /"\.\.\/\.\.\/evil\.json".*path separator/,
+    ],
     ['a dotfile name', { session_id: 'x', session_data: { '.env': 'x' } }, undefined, /dotfile/],
     ['torn JSON', { session_id: 'x', session_data: { 'pre-key-1.json': '{"private":' } }, undefined, /"pre-key-1\.json".*not valid JSON/],
     ['a creds.json that is not a creds object', { session_id: 'x', session_data: { 'creds.json': '{}' } }, undefined, /creds/],
@@ -165,10 +180,15 @@ describe('session API token from a mounted secret file', async () => {
   it('reads KEEPER_API_TOKEN_FILE (first line), and exits 64 when it cannot', async () => {
     const secret = path.join(await tempDir('secret'), 'token');
     await writeFile(secret, 'from-a-mounted-secret-123456\n');
-    const service = await startService(['sidecar', '--dir', dir, '--session', 'file', '--shutdown-quiet', '100'], cliEnv(url, { KEEPER_API_TOKEN_FILE: secret }));
+    const service = await startService(
+      ['sidecar', '--dir', dir, '--session', 'file', '--shutdown-quiet', '100'],
+      cliEnv(url, { KEEPER_API_TOKEN_FILE: secret }),
+    );
     try {
       await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 10_000);
-      const ok = await fetch(`http://127.0.0.1:${service.port}/api/session/status`, { headers: { authorization: 'Bearer from-a-mounted-secret-123456' } });
+      const ok = await fetch(`http://127.0.0.1:${service.port}/api/session/status`, {
+        headers: { authorization: 'Bearer from-a-mounted-secret-123456' },
+      });
       assert.equal(ok.status, 200);
     } finally {
       await service.stop();

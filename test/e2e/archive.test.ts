@@ -11,7 +11,9 @@ import { query } from '../../harness/db.js';
 import { tempDir } from '../support/fs.js';
 import { readTree } from '../../harness/fs.js';
 
-async function tarOf(entries: { name: string; type?: 'file' | 'symlink' | 'link'; content?: string; linkname?: string }[]): Promise<Buffer> {
+async function tarOf(
+  entries: { name: string; type?: 'file' | 'symlink' | 'link'; content?: string; linkname?: string }[],
+): Promise<Buffer> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve) => pack.on('end', () => resolve()));
@@ -54,8 +56,20 @@ describe('export and import', async () => {
   });
 
   const cases: [string, () => Promise<Buffer>, RegExp][] = [
-    ['a symlink', () => tarOf([{ name: 'creds.json', type: 'symlink', linkname: '/etc/passwd' }]), /"creds\.json" is rejected: it is a symlink entry/],
-    ['a hard link', () => tarOf([{ name: 'pre-key-1.json', content: '{}' }, { name: 'pre-key-2.json', type: 'link', linkname: 'pre-key-1.json' }]), /"pre-key-2\.json" is rejected: it is a link entry/],
+    [
+      'a symlink',
+      () => tarOf([{ name: 'creds.json', type: 'symlink', linkname: '/etc/passwd' }]),
+      /"creds\.json" is rejected: it is a symlink entry/,
+    ],
+    [
+      'a hard link',
+      () =>
+        tarOf([
+          { name: 'pre-key-1.json', content: '{}' },
+          { name: 'pre-key-2.json', type: 'link', linkname: 'pre-key-1.json' },
+        ]),
+      /"pre-key-2\.json" is rejected: it is a link entry/,
+    ],
     ['path traversal', () => tarOf([{ name: '../../etc/cron.d/evil', content: 'x' }]), /"\.\.\/\.\.\/etc\/cron\.d\/evil" is rejected/],
     ['an absolute path', () => tarOf([{ name: '/tmp/evil.json', content: '{}' }]), /"\/tmp\/evil\.json" is rejected/],
     ['a torn JSON file', () => tarOf([{ name: 'pre-key-1.json', content: '{"priv' }]), /"pre-key-1\.json" is rejected: .*JSON/],
@@ -90,7 +104,10 @@ describe('export and import', async () => {
     assert.equal((await runCli(['backup', '--dir', dir, '--session', 'links'], { env })).code, 0);
     const names = await query<{ name: string }>(url, "SELECT name FROM baileys_keeper.files WHERE session_id = 'links' ORDER BY name");
     const regular = [...(await readTree(dir)).keys()].sort();
-    assert.deepEqual(names.map((row) => row.name), regular);
+    assert.deepEqual(
+      names.map((row) => row.name),
+      regular,
+    );
     assert.ok(!regular.includes('session-evil.json') && !regular.includes('.npmrc'));
   });
 });

@@ -49,17 +49,21 @@ describe('Baileys 6.7 as the writer', async () => {
     assert.equal(actual.keys['pre-key']!['1'], undefined, 'a used pre-key stays deleted');
   });
 
-  it("the sidecar stores what a running 6.7 bot writes; after an upgrade Baileys 7 loads the same identity and keys", async () => {
+  it('the sidecar stores what a running 6.7 bot writes; after an upgrade Baileys 7 loads the same identity and keys', async () => {
     const bot = await tempDir('live6');
     const auth = await writeSession(bot, { preKeys: 10 }, baileys6);
     const service = await startService(['sidecar', '--dir', bot, '--session', 'live6', '--debounce', '50', '--max-delay', '500'], env);
     try {
-      await waitFor(async () => ((await service.metric('baileys_keeper_generation')) >= 1 ? true : null), 20_000, () => service.output.join('\n'));
+      await waitFor(
+        async () => ((await service.metric('baileys_keeper_generation')) >= 1 ? true : null),
+        20_000,
+        () => service.output.join('\n'),
+      );
       // The bot at work: sessions updated, pre-keys used up, creds saved, as Baileys 6.7 does it.
       for (let round = 0; round < 20; round++) {
         await auth.state.keys.set({
           session: { [`55119${round % 4}.0`]: sessionRecord() },
-          'pre-key': { [String(round % 10 + 1)]: null },
+          'pre-key': { [String((round % 10) + 1)]: null },
         } as never);
         auth.state.creds.accountSyncCounter = round;
         await auth.saveCreds();
@@ -75,7 +79,8 @@ describe('Baileys 6.7 as the writer', async () => {
     assert.equal((await runCli(['restore', '--dir', upgraded, '--session', 'live6'], { env })).code, 0);
     const before = await loadEverything(bot, baileys6);
     const after = await loadEverything(upgraded, BAILEYS_7);
-    const creds = (value: unknown) => value as { registrationId: number; me: { id: string }; signedIdentityKey: unknown; noiseKey: unknown; advSecretKey: string };
+    const creds = (value: unknown) =>
+      value as { registrationId: number; me: { id: string }; signedIdentityKey: unknown; noiseKey: unknown; advSecretKey: string };
     for (const field of ['registrationId', 'me', 'signedIdentityKey', 'noiseKey', 'advSecretKey'] as const) {
       assert.deepEqual(creds(after.creds)[field], creds(before.creds)[field], `Baileys 7 reads the same ${field}`);
     }

@@ -21,11 +21,33 @@ describe('benchmark harness', () => {
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     assert.equal(code, 0, output);
     const results = JSON.parse(await readFile(path.join(out, 'latest.json'), 'utf8'));
-    assert.deepEqual(Object.keys(results).sort(), ['churn', 'continuity', 'debounceMs', 'environment', 'fleet', 'idle', 'maxDelayMs', 'plan', 'restore', 'retention', 'rpoQuantiles', 'sizes', 'targets', 'thinning', 'watchers']);
-    assert.ok(results.churn.every((row: { unsaved: number }) => row.unsaved === 0), 'every write under churn reached a commit');
+    assert.deepEqual(Object.keys(results).sort(), [
+      'churn',
+      'continuity',
+      'debounceMs',
+      'environment',
+      'fleet',
+      'idle',
+      'maxDelayMs',
+      'plan',
+      'restore',
+      'retention',
+      'rpoQuantiles',
+      'sizes',
+      'targets',
+      'thinning',
+      'watchers',
+    ]);
+    assert.ok(
+      results.churn.every((row: { unsaved: number }) => row.unsaved === 0),
+      'every write under churn reached a commit',
+    );
     assert.equal(results.targets.length, 9);
     assert.equal(results.continuity.length, 2, 'a crash measured with the default and a smaller --max-delay');
-    assert.ok(results.continuity.every((row: { chats: number }) => row.chats > 0), 'every crash was followed by a probe of the chats');
+    assert.ok(
+      results.continuity.every((row: { chats: number }) => row.chats > 0),
+      'every crash was followed by a probe of the chats',
+    );
     assert.match(await readFile(path.join(out, 'latest.md'), 'utf8'), /\| target \| measured \| met \|/);
     for (const chart of ['bytes-per-backup.svg', 'rpo.svg']) assert.match(await readFile(path.join(out, chart), 'utf8'), /^<svg /);
   });

@@ -13,7 +13,17 @@ const FAST = ['--debounce', '100', '--max-delay', '500', '--shutdown-quiet', '20
 
 describe('chats keep decrypting after a deploy', async () => {
   const url = await freshDatabase('chat_continuity');
-  const play = async (session: string, seed: number): Promise<PlayOptions> => ({ url, session, seed, contacts: 3, groups: 1, exchanges: 4, workDir: await tempDir(`chat-${session}`), start: serviceLauncher(url, session, FAST), track: (kill) => after(kill) });
+  const play = async (session: string, seed: number): Promise<PlayOptions> => ({
+    url,
+    session,
+    seed,
+    contacts: 3,
+    groups: 1,
+    exchanges: 4,
+    workDir: await tempDir(`chat-${session}`),
+    start: serviceLauncher(url, session, FAST),
+    track: (kill) => after(kill),
+  });
 
   it("rolling deploy: SIGTERM to the old pod while it talks, the new pod's restore waits for its lease: 0 broken chats", async () => {
     const { report, restoreWaited, newPod } = await rollingDeploy(await play('rolling', 1701));
@@ -33,6 +43,9 @@ describe('chats keep decrypting after a deploy', async () => {
     const { report, staleBy } = await staleRestore(await play('stale', 1703));
     assert.ok(staleBy >= 1, `the head moved after the restored generation (by ${staleBy})`);
     const chats = report.chats.filter((chat) => chat.kind !== 'new contact');
-    assert.ok(chats.some((chat) => chat.outcome !== 'ok'), `a stale restore must break chats: ${describeReport(report)}`);
+    assert.ok(
+      chats.some((chat) => chat.outcome !== 'ok'),
+      `a stale restore must break chats: ${describeReport(report)}`,
+    );
   });
 });

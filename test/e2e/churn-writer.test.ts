@@ -14,7 +14,8 @@ import { tempDir } from '../support/fs.js';
 import { CHURN_BOT } from '../../harness/paths.js';
 
 /** `<type>-<id>.json`, longest type first (sender-key-memory before sender-key). */
-const KEY_FILE = /^(sender-key-memory|sender-key|pre-key|session|identity-key|lid-mapping|device-list|app-state-sync-key|app-state-sync-version|tctoken)-(.+)\.json$/;
+const KEY_FILE =
+  /^(sender-key-memory|sender-key|pre-key|session|identity-key|lid-mapping|device-list|app-state-sync-key|app-state-sync-version|tctoken)-(.+)\.json$/;
 
 function ofKind(names: string[], kind: string): string[] {
   return names.filter((name) => KEY_FILE.exec(name)?.[1] === kind);
@@ -78,7 +79,10 @@ describe('churning bot', () => {
     assert.ok(ofKind(after, 'lid-mapping').length > 0, 'LID mappings were written');
     assert.ok(ofKind(after, 'sender-key').length > 0, `sender keys were written (${labels.join(', ')})`);
     assert.ok(ofKind(after, 'sender-key-memory').length > 0, 'sender-key memory was written');
-    assert.ok(initialPreKeys.some((name) => !after.includes(name)), 'a pre-key handed out to a new contact was deleted');
+    assert.ok(
+      initialPreKeys.some((name) => !after.includes(name)),
+      'a pre-key handed out to a new contact was deleted',
+    );
     assert.notEqual(await readFile(path.join(dir, 'creds.json'), 'utf8'), credsBefore, 'creds.json changed');
 
     const creds = await loadsWithBaileys(dir);
@@ -109,7 +113,11 @@ describe('churning bot', () => {
     assert.equal(await bot.exited, 0, bot.stderr());
     const stopped = await bot.waitForLine(/^stopped \d+$/);
     assert.ok(Number(stopped.split(' ')[1]) > 0, stopped);
-    assert.deepEqual(bot.lines.filter((line) => line !== 'ready' && line !== stopped), [], 'nothing else on stdout');
+    assert.deepEqual(
+      bot.lines.filter((line) => line !== 'ready' && line !== stopped),
+      [],
+      'nothing else on stdout',
+    );
     await loadsWithBaileys(dir);
   });
 

@@ -13,9 +13,13 @@ import { readTree } from '../../harness/fs.js';
 import { tcpProxy } from '../../harness/proxy.js';
 import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
-const LIBFAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1'].find((file) => existsSync(file));
+const LIBFAKETIME = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1'].find(
+  (file) => existsSync(file),
+);
 
-describe('a sidecar whose wall clock steps back', { skip: LIBFAKETIME ? false : 'needs libfaketime (apt-get install faketime)' }, async () => {
+describe('a sidecar whose wall clock steps back', {
+  skip: LIBFAKETIME ? false : 'needs libfaketime (apt-get install faketime)',
+}, async () => {
   it('retries a failed backup at once, not 10 minutes later', async () => {
     const url = await freshDatabase('clockstep');
     const dir = await tempDir('clockstep');
@@ -39,10 +43,18 @@ describe('a sidecar whose wall clock steps back', { skip: LIBFAKETIME ? false : 
       FAKETIME_DONT_FAKE_MONOTONIC: '1',
     });
     try {
-      await waitFor(async () => ((await service.metric('baileys_keeper_generation')) >= 1 ? true : null), 20_000, () => 'no first backup');
+      await waitFor(
+        async () => ((await service.metric('baileys_keeper_generation')) >= 1 ? true : null),
+        20_000,
+        () => 'no first backup',
+      );
       failNextCommit = true;
       await auth.state.keys.set({ session: { '5511000000001.0': sessionRecord() } } as never);
-      await waitFor(() => (failNextCommit ? null : true), 10_000, () => 'the backup never reached COMMIT');
+      await waitFor(
+        () => (failNextCommit ? null : true),
+        10_000,
+        () => 'the backup never reached COMMIT',
+      );
       await waitFor(
         async () => (diffTrees(await storedHead(url, 'default'), await readTree(dir)).length === 0 ? true : null),
         15_000,

@@ -14,7 +14,11 @@ describe('query and admin commands', async () => {
     const results = await Promise.all(Array.from({ length: 8 }, () => runCli(['migrate', '--json'], { env })));
     for (const result of results) assert.equal(result.code, 0, result.stderr);
     const applied = results.flatMap((result) => JSON.parse(result.stdout).applied as string[]);
-    assert.deepEqual(applied.sort(), ['0001_init.sql', '0002_encryption_at_rest.sql', '0003_encryption_marker.sql', '0004_files_encrypted_index.sql'], 'exactly one process applied each migration');
+    assert.deepEqual(
+      applied.sort(),
+      ['0001_init.sql', '0002_encryption_at_rest.sql', '0003_encryption_marker.sql', '0004_files_encrypted_index.sql'],
+      'exactly one process applied each migration',
+    );
     const rows = await query(env['DATABASE_URL']!, 'SELECT version FROM baileys_keeper.migrations');
     assert.equal(rows.length, 4);
   });
@@ -33,7 +37,16 @@ describe('query and admin commands', async () => {
     assert.match(text.stdout, new RegExp(`^alpha +1 +\\S+ +${files} +.* yes \\(5511\\*+4321\\) +-$`, 'm'));
     assert.doesNotMatch(text.stdout, /987654321/);
     const json = JSON.parse((await runCli(['status', '--json', '--session', 'alpha'], { env })).stdout);
-    assert.deepEqual(Object.keys(json.sessions[0]).sort(), ['bytes', 'files', 'generation', 'lease_holder', 'phone', 'registered', 'session_id', 'updated_at']);
+    assert.deepEqual(Object.keys(json.sessions[0]).sort(), [
+      'bytes',
+      'files',
+      'generation',
+      'lease_holder',
+      'phone',
+      'registered',
+      'session_id',
+      'updated_at',
+    ]);
     assert.equal(json.sessions[0].registered, true);
     assert.equal((await runCli(['status', '--session', 'nobody'], { env })).code, 3);
   });
@@ -41,7 +54,18 @@ describe('query and admin commands', async () => {
   it('history lists generations with what changed', async () => {
     const json = JSON.parse((await runCli(['history', '--session', 'alpha', '--json'], { env })).stdout);
     assert.equal(json.generations.length, 1);
-    assert.deepEqual({ ...json.generations[0], created_at: 'x' }, { generation: 1, created_at: 'x', files_changed: files, files_deleted: 0, total_files: files, total_bytes: json.generations[0].total_bytes, reason: 'backup' });
+    assert.deepEqual(
+      { ...json.generations[0], created_at: 'x' },
+      {
+        generation: 1,
+        created_at: 'x',
+        files_changed: files,
+        files_deleted: 0,
+        total_files: files,
+        total_bytes: json.generations[0].total_bytes,
+        reason: 'backup',
+      },
+    );
   });
 
   it('verify passes on sound data', async () => {
@@ -54,7 +78,11 @@ describe('query and admin commands', async () => {
     const noYes = await runCli(['delete', '--session', 'alpha'], { env });
     assert.equal(noYes.code, 64);
     assert.match(noYes.stderr, /add --yes/);
-    await query(url, "UPDATE baileys_keeper.sessions SET lease_owner = 'pod-1:7', lease_token = lease_token + 1, lease_expires_at = now() + interval '1 minute' WHERE session_id = 'alpha'");
+    await query(
+      url,
+      "UPDATE baileys_keeper.sessions SET lease_owner = 'pod-1:7', lease_token = lease_token " +
+        "+ 1, lease_expires_at = now() + interval '1 minute' WHERE session_id = 'alpha'",
+    );
     const busy = await runCli(['delete', '--session', 'alpha', '--yes'], { env });
     assert.equal(busy.code, 1);
     assert.match(messages(busy.stderr), /in use by pod-1:7/);

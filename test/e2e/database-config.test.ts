@@ -49,24 +49,33 @@ describe('database configuration', async () => {
     // Unmounted before the temporary directory is removed (a mount point cannot be).
     const result = await collect(child).finally(() => asRoot && spawnSync('umount', [cwd]));
     assert.equal(result.code, 2, result.stdout + result.stderr);
-    assert.match(messages(result.stderr), /embedded PostgreSQL cannot create its data dir .*\.baileys-keeper \((EACCES|EROFS)\): set DATABASE_URL .* or --data-dir/);
+    assert.match(
+      messages(result.stderr),
+      /embedded PostgreSQL cannot create its data dir .*\.baileys-keeper \((EACCES|EROFS)\): set DATABASE_URL .* or --data-dir/,
+    );
     assert.doesNotMatch(result.stderr, /unexpected error/);
   });
 
-  it('the PG* variables alone reach the server (a plaintext one: libpq\'s default prefer falls back), with no embedded server started', async () => {
-    const env = cliEnv('', { ...variablesFor(url), KEEPER_SESSION_ID: 'from-variables' });
-    const dir = await tempDir('variables-bot');
-    await writeSession(dir, { preKeys: 2 });
-    const backup = await runCli(['backup', '--dir', dir], { env });
-    assert.equal(backup.code, 0, backup.stderr);
-    assert.doesNotMatch(backup.stderr, /embedded/);
-    const status = await runCli(['status'], { env: cliEnv(url) });
-    assert.match(status.stdout, /^from-variables +1 /m, 'stored in the database the variables name');
-  });
+  it(
+    'the PG* variables alone reach the server (a plaintext one: ' + "libpq's default prefer falls back), with no embedded server started",
+    async () => {
+      const env = cliEnv('', { ...variablesFor(url), KEEPER_SESSION_ID: 'from-variables' });
+      const dir = await tempDir('variables-bot');
+      await writeSession(dir, { preKeys: 2 });
+      const backup = await runCli(['backup', '--dir', dir], { env });
+      assert.equal(backup.code, 0, backup.stderr);
+      assert.doesNotMatch(backup.stderr, /embedded/);
+      const status = await runCli(['status'], { env: cliEnv(url) });
+      assert.match(status.stdout, /^from-variables +1 /m, 'stored in the database the variables name');
+    },
+  );
 
   it("libpq's key=value settings work as DATABASE_URL", async () => {
     const parsed = new URL(url);
-    const conninfo = `host=${parsed.hostname} port=${parsed.port} dbname=${parsed.pathname.slice(1)} user=${decodeURIComponent(parsed.username)} password='${decodeURIComponent(parsed.password).replace(/['\\]/g, '\\$&')}' sslmode=disable`;
+    const conninfo =
+      `host=${parsed.hostname} port=${parsed.port} dbname=${parsed.pathname.slice(1)} ` +
+      `user=${decodeURIComponent(parsed.username)} ` +
+      `password='${decodeURIComponent(parsed.password).replace(/['\\]/g, '\\$&')}' sslmode=disable`;
     const env = cliEnv(conninfo, { KEEPER_SESSION_ID: 'conninfo' });
     const dir = await tempDir('conninfo-bot');
     await writeSession(dir, { preKeys: 2 });
@@ -77,9 +86,14 @@ describe('database configuration', async () => {
   });
 
   it('a server asking for a password when none is configured: exit 2 saying where to put it', async () => {
-    const result = await runCli(['status'], { env: cliEnv('', { ...variablesFor(url), PGPASSWORD: undefined, PGPASSFILE: '/nonexistent/pgpass' }) });
+    const result = await runCli(['status'], {
+      env: cliEnv('', { ...variablesFor(url), PGPASSWORD: undefined, PGPASSFILE: '/nonexistent/pgpass' }),
+    });
     assert.equal(result.code, 2, result.stderr);
-    assert.match(messages(result.stderr), /asks for a password, but none is configured: put it in DATABASE_URL .*PGPASSWORD or a password file/);
+    assert.match(
+      messages(result.stderr),
+      /asks for a password, but none is configured: put it in DATABASE_URL .*PGPASSWORD or a password file/,
+    );
   });
 
   it('an unsupported parameter, or a libpq variable the keeper does not support, is refused by name (64)', async () => {

@@ -59,7 +59,12 @@ describe('the npm start demo', () => {
       const dir = await tempDir('demo-signal');
       await chmod(dir, 0o755);
       const run = startDemo(dir, 0);
-      await waitFor(() => (run.output.includes('"msg":"backup stored"') ? true : null), 60_000, () => `the demo never backed up:\n${run.output}`, run.exited);
+      await waitFor(
+        () => (run.output.includes('"msg":"backup stored"') ? true : null),
+        60_000,
+        () => `the demo never backed up:\n${run.output}`,
+        run.exited,
+      );
       const pid = await postmaster(dir);
       assert.ok(pid !== null && alive(pid), 'the embedded server runs while the demo does');
       run.child.kill(signal);

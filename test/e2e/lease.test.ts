@@ -21,7 +21,10 @@ describe('single-writer lease', async () => {
     await waitFor(async () => ((await first.metric('baileys_keeper_lease_held')) === 1 ? true : null), 10_000);
     const second = await startService(args, env);
     try {
-      await waitFor(() => (second.output.some((line) => /standing by: another process holds the session lease/.test(line)) ? true : null), 10_000);
+      await waitFor(
+        () => (second.output.some((line) => /standing by: another process holds the session lease/.test(line)) ? true : null),
+        10_000,
+      );
       for (let i = 0; i < 10; i++) {
         await auth.state.keys.set({ session: { [`5511600000${i}.0`]: sessionRecord() } } as never);
         const [a, b] = await Promise.all([first.metric('baileys_keeper_lease_held'), second.metric('baileys_keeper_lease_held')]);
@@ -44,10 +47,13 @@ describe('single-writer lease', async () => {
     }
   });
 
-  it('hands over on deploy: a new restore waits for the old sidecar\'s final backup, then restores it', async () => {
+  it("hands over on deploy: a new restore waits for the old sidecar's final backup, then restores it", async () => {
     const oldDir = await tempDir('old-pod');
     const auth = await writeSession(oldDir, { preKeys: 5 });
-    const old = await startService(['sidecar', '--dir', oldDir, '--session', 'handover', '--debounce', '20000', '--max-delay', '60000', '--shutdown-quiet', '200'], env);
+    const old = await startService(
+      ['sidecar', '--dir', oldDir, '--session', 'handover', '--debounce', '20000', '--max-delay', '60000', '--shutdown-quiet', '200'],
+      env,
+    );
     await waitFor(async () => ((await old.metric('baileys_keeper_generation')) >= 1 ? true : null), 10_000);
 
     // The new pod's init container starts while the old pod still runs.
@@ -59,7 +65,10 @@ describe('single-writer lease', async () => {
     await waitFor(() => (/waiting for its final backup/.test(restoreOut) ? true : null), 10_000);
 
     // The old bot's last writes: not stored yet (long debounce), only the final flush can save them.
-    await auth.state.keys.set({ session: { '5511900000001.0': sessionRecord(), '5511900000002.0': sessionRecord() }, 'pre-key': { '3': null } } as never);
+    await auth.state.keys.set({
+      session: { '5511900000001.0': sessionRecord(), '5511900000002.0': sessionRecord() },
+      'pre-key': { '3': null },
+    } as never);
     const oldEnded = await old.stop('SIGTERM');
     assert.equal(oldEnded.code, 0);
     const result = await restored;

@@ -55,7 +55,8 @@ for (const [kind, readmeBlock] of [
     roleUrl.username = role;
     roleUrl.password = password;
     const key = randomBytes(32).toString('base64');
-    const env = (extra: Record<string, string | undefined> = {}) => cliEnv(roleUrl.toString(), { KEEPER_SESSION_ID: 'lp', KEEPER_ENCRYPTION_KEY: key, ...extra });
+    const env = (extra: Record<string, string | undefined> = {}) =>
+      cliEnv(roleUrl.toString(), { KEEPER_SESSION_ID: 'lp', KEEPER_ENCRYPTION_KEY: key, ...extra });
     const rightsOf = async () =>
       (
         await query<Record<string, boolean>>(
@@ -71,10 +72,21 @@ for (const [kind, readmeBlock] of [
       )[0];
 
     it('the role has no rights beyond its schema (and, shared, what PUBLIC keeps)', async () => {
-      const none = { superuser: false, createdb: false, createrole: false, create_schema: false, temp: false, public_usage: false, public_create: false };
+      const none = {
+        superuser: false,
+        createdb: false,
+        createrole: false,
+        create_schema: false,
+        temp: false,
+        public_usage: false,
+        public_create: false,
+      };
       // In a shared database PUBLIC is left alone: its TEMP and USAGE on public (PostgreSQL 15+: no CREATE) still apply.
       assert.deepEqual(await rightsOf(), kind === 'dedicated' ? none : { ...none, temp: true, public_usage: true });
-      const [others] = await query<{ connect: boolean }>(adminUrl, "SELECT has_database_privilege('public', current_database(), 'CONNECT') AS connect");
+      const [others] = await query<{ connect: boolean }>(
+        adminUrl,
+        "SELECT has_database_privilege('public', current_database(), 'CONNECT') AS connect",
+      );
       assert.equal(others!.connect, kind === 'shared', 'only the dedicated block touches what every other role may do');
     });
 
@@ -85,7 +97,10 @@ for (const [kind, readmeBlock] of [
         return result;
       };
       await run(['migrate']);
-      const owners = await query<{ tableowner: string }>(adminUrl, "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'baileys_keeper'");
+      const owners = await query<{ tableowner: string }>(
+        adminUrl,
+        "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'baileys_keeper'",
+      );
       assert.deepEqual(owners, [{ tableowner: role }]);
 
       const dir = await tempDir('lp-bot');
@@ -94,7 +109,12 @@ for (const [kind, readmeBlock] of [
       const service = await startService(['sidecar', '--dir', dir], env({ KEEPER_DEBOUNCE_MS: '100', KEEPER_MAX_DELAY_MS: '500' }));
       try {
         await auth.state.keys.set({ 'pre-key': { '9': Curve.generateKeyPair() } });
-        await waitFor(async () => ((await service.metric('baileys_keeper_generation')) >= 2 ? true : null), 30_000, () => service.output.join('\n'), service.exited);
+        await waitFor(
+          async () => ((await service.metric('baileys_keeper_generation')) >= 2 ? true : null),
+          30_000,
+          () => service.output.join('\n'),
+          service.exited,
+        );
       } finally {
         assert.equal((await service.stop()).code, 0, service.output.join('\n'));
       }
@@ -105,21 +125,29 @@ for (const [kind, readmeBlock] of [
       assert.deepEqual(await readTree(target), await readTree(dir));
       const tar = (await run(['export'])).stdoutBytes;
       await run(['import', '--session', 'lp-copy'], {}, { input: tar });
-      await run(['rekey'], { KEEPER_ENCRYPTION_KEY: undefined, KEEPER_ENCRYPTION_KEYS: `next:${randomBytes(32).toString('base64')},first:${key}` });
+      await run(['rekey'], {
+        KEEPER_ENCRYPTION_KEY: undefined,
+        KEEPER_ENCRYPTION_KEYS: `next:${randomBytes(32).toString('base64')},first:${key}`,
+      });
       await run(['delete', '--session', 'lp-copy', '--yes']);
     });
 
     it('a schema the role may not create is reported with the SQL that creates it', async () => {
       const result = await runCli(['migrate', '--schema', 'elsewhere'], { env: env() });
       assert.equal(result.code, 2);
-      assert.match(messages(result.stderr), /schema elsewhere does not exist and this database role may not create it: as an administrator run CREATE SCHEMA "elsewhere" AUTHORIZATION/);
+      assert.match(
+        messages(result.stderr),
+        /schema elsewhere does not exist and this database role may not create it: as an administrator run CREATE SCHEMA "elsewhere" AUTHORIZATION/,
+      );
     });
 
     it('import-legacy reads the old table in public with the one-off grants of docs/security.md, which are then taken back', async () => {
       const bot = await tempDir(`lp-legacy-${kind}`);
       await writeSession(bot, { preKeys: 2 });
       await query(adminUrl, LEGACY_DDL);
-      await query(adminUrl, "INSERT INTO public.whatsapp_sessions (session_id, session_data) VALUES ('legacy', $1)", [JSON.stringify(Object.fromEntries(await readTree(bot)))]);
+      await query(adminUrl, "INSERT INTO public.whatsapp_sessions (session_id, session_data) VALUES ('legacy', $1)", [
+        JSON.stringify(Object.fromEntries(await readTree(bot))),
+      ]);
       const denied = await runCli(['import-legacy', '--all'], { env: env() });
       assert.notEqual(denied.code, 0, 'without the grants the role cannot read the old table');
       const [grant, revoke] = legacySql!.split(/^-- baileys-keeper import-legacy.*$/m);
@@ -130,7 +158,11 @@ for (const [kind, readmeBlock] of [
       assert.equal((await runCli(['restore', '--session', 'legacy', '--dir', target], { env: env() })).code, 0);
       assert.deepEqual(await readTree(target), await readTree(bot));
       await withClient(adminUrl, (client) => client.query(asRole(revoke!)));
-      const [table] = await query<{ select: boolean }>(adminUrl, "SELECT has_table_privilege($1, 'public.whatsapp_sessions', 'SELECT') AS select", [role]);
+      const [table] = await query<{ select: boolean }>(
+        adminUrl,
+        "SELECT has_table_privilege($1, 'public.whatsapp_sessions', 'SELECT') AS select",
+        [role],
+      );
       assert.equal(table!.select, false);
       assert.equal((await rightsOf())!['public_usage'], kind === 'shared', 'USAGE on public is back to what the block gave');
     });

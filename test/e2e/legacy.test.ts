@@ -19,8 +19,11 @@ describe('import-legacy', async () => {
   await query(url, LEGACY_DDL);
   const bot = await tempDir('legacy-bot');
   await writeSession(bot, { preKeys: 15, sessions: 4, senderKeys: 2, appStateKeys: 2 });
-  const files = Object.fromEntries(await Promise.all((await readdir(bot)).map(async (name) => [name, await readFile(path.join(bot, name), 'utf8')])));
-  const insert = (sessionId: string, data: unknown) => query(url, 'INSERT INTO whatsapp_sessions (session_id, session_data) VALUES ($1, $2)', [sessionId, JSON.stringify(data)]);
+  const files = Object.fromEntries(
+    await Promise.all((await readdir(bot)).map(async (name) => [name, await readFile(path.join(bot, name), 'utf8')])),
+  );
+  const insert = (sessionId: string, data: unknown) =>
+    query(url, 'INSERT INTO whatsapp_sessions (session_id, session_data) VALUES ($1, $2)', [sessionId, JSON.stringify(data)]);
   await insert('default', files);
   await insert('second', { 'creds.json': files['creds.json'], 'pre-key-1.json': files['pre-key-1.json'] });
   await insert('bad-name', { ...files, '../../evil.json': '{}' });
@@ -40,7 +43,11 @@ describe('import-legacy', async () => {
     assert.match(result.stdout, /^skipped +not-text: file "creds\.json" is not text/m);
     assert.match(messages(result.stderr), /skipped session torn/);
     for (const skipped of ['bad-name', 'torn', 'has space', 'not-text']) {
-      assert.deepEqual(await query(url, 'SELECT 1 FROM baileys_keeper.files WHERE session_id = $1', [skipped]), [], `${skipped}: nothing half-imported`);
+      assert.deepEqual(
+        await query(url, 'SELECT 1 FROM baileys_keeper.files WHERE session_id = $1', [skipped]),
+        [],
+        `${skipped}: nothing half-imported`,
+      );
     }
   });
 
@@ -58,7 +65,13 @@ describe('import-legacy', async () => {
     const again = await runCli(['import-legacy', '--all', '--json'], { env });
     assert.equal(again.code, 4);
     const report = JSON.parse(again.stdout) as { sessions: { session_id: string; result: string }[] };
-    assert.deepEqual(report.sessions.filter((s) => s.result !== 'skipped').map((s) => [s.session_id, s.result]), [['default', 'unchanged'], ['second', 'unchanged']]);
+    assert.deepEqual(
+      report.sessions.filter((s) => s.result !== 'skipped').map((s) => [s.session_id, s.result]),
+      [
+        ['default', 'unchanged'],
+        ['second', 'unchanged'],
+      ],
+    );
     assert.equal(await generations(), before);
     const one = await runCli(['import-legacy', '--session', 'second'], { env });
     assert.equal(one.code, 0);

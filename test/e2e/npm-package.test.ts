@@ -37,7 +37,11 @@ describe('the npm package', async () => {
   });
 
   before(async () => {
-    const { stdout } = await run(NPM, ['pack', '--pack-destination', home, '--json'], { cwd: REPO, env: { ...process.env, PATH: userEnv().PATH }, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout } = await run(NPM, ['pack', '--pack-destination', home, '--json'], {
+      cwd: REPO,
+      env: { ...process.env, PATH: userEnv().PATH },
+      maxBuffer: 16 * 1024 * 1024,
+    });
     tarball = path.join(home, (JSON.parse(stdout) as Array<{ filename: string }>)[0]!.filename);
   });
 
@@ -60,7 +64,9 @@ describe('the npm package', async () => {
   });
 
   it('installs globally on a clean prefix offline, and without DATABASE_URL says what to set', async () => {
-    await run(NPM, ['install', '--global', '--prefix', path.join(home, 'prefix'), '--offline', '--no-audit', '--no-fund', tarball], { env: userEnv() });
+    await run(NPM, ['install', '--global', '--prefix', path.join(home, 'prefix'), '--offline', '--no-audit', '--no-fund', tarball], {
+      env: userEnv(),
+    });
     const work = path.join(home, 'work');
     await mkdir(work, { recursive: true });
     const version = await run('baileys-keeper', ['--version'], { env: userEnv(), cwd: work });
@@ -89,7 +95,11 @@ describe('the npm package', async () => {
     let said = '';
     child.stdout!.on('data', (chunk: Buffer) => (said += chunk.toString()));
     const result = collect(child);
-    await waitFor(() => (said.includes('bot: ready') ? true : null), 60_000, () => `the bot never started:\n${said}`);
+    await waitFor(
+      () => (said.includes('bot: ready') ? true : null),
+      60_000,
+      () => `the bot never started:\n${said}`,
+    );
     assert.ok((await readdir(dir)).includes('creds.json'), 'the login was restored before the bot started');
     stop(child);
     const ended = await result;

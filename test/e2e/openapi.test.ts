@@ -13,7 +13,10 @@ import { tempDir } from '../support/fs.js';
 import { REPO } from '../../harness/paths.js';
 import { startService, waitFor } from '../../harness/sidecar.js';
 
-type Doc = { paths: Record<string, Record<string, { responses: Record<string, { $ref?: string; content?: Record<string, { schema: object }> }> }>>; components: Record<string, Record<string, unknown>> };
+type Doc = {
+  paths: Record<string, Record<string, { responses: Record<string, { $ref?: string; content?: Record<string, { schema: object }> }> }>>;
+  components: Record<string, Record<string, unknown>>;
+};
 
 describe('OpenAPI document', async () => {
   const doc = parse(await readFile(path.join(REPO, 'docs', 'openapi.yaml'), 'utf8')) as Doc;
@@ -54,7 +57,10 @@ describe('OpenAPI document', async () => {
           headers: auth ? { authorization: `Bearer ${auth}` } : {},
           body,
         });
-        return { status: response.status, body: conforms(method, route, response.status, response.headers.get('content-type') ?? '', await response.text()) };
+        return {
+          status: response.status,
+          body: conforms(method, route, response.status, response.headers.get('content-type') ?? '', await response.text()),
+        };
       };
       const cases: [string, string, string, string | undefined, string | null, number][] = [
         ['GET', '/healthz', '', undefined, null, 200],
@@ -83,7 +89,10 @@ describe('OpenAPI document', async () => {
   });
 
   it('documents the 403 of a keeper without a token', async () => {
-    const service = await startService(['sidecar', '--dir', dir, '--session', 'default', '--shutdown-quiet', '100'], { ...env, KEEPER_API_TOKEN: undefined });
+    const service = await startService(['sidecar', '--dir', dir, '--session', 'default', '--shutdown-quiet', '100'], {
+      ...env,
+      KEEPER_API_TOKEN: undefined,
+    });
     try {
       const response = await fetch(`http://127.0.0.1:${service.port}/api/session/status`);
       assert.equal(response.status, 403);

@@ -26,7 +26,10 @@ describe('database outage', async () => {
   it('survives PostgreSQL being down for 10 s during churn and ends with the head equal to the dir', async () => {
     const dir = await tempDir('outage');
     const auth = await writeSession(dir, { preKeys: 20 });
-    const service = await startService(['sidecar', '--dir', dir, '--session', 'outage', '--debounce', '200', '--max-delay', '1000'], cliEnv(server.url));
+    const service = await startService(
+      ['sidecar', '--dir', dir, '--session', 'outage', '--debounce', '200', '--max-delay', '1000'],
+      cliEnv(server.url),
+    );
     let churning = true;
     const churn = (async () => {
       for (let i = 0; churning; i++) {

@@ -30,12 +30,17 @@ const NOBODY = 65534;
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
   });
 }
 
-describe('behind PgBouncer in transaction mode', { skip: !PGBOUNCER && !required ? 'pgbouncer is not installed (CI installs it and runs this file)' : false }, () => {
+describe('behind PgBouncer in transaction mode', {
+  skip: !PGBOUNCER && !required ? 'pgbouncer is not installed (CI installs it and runs this file)' : false,
+}, () => {
   let bouncer: ChildProcess | null = null;
   let bouncerLog = '';
   let configDir = '';
@@ -85,7 +90,12 @@ describe('behind PgBouncer in transaction mode', { skip: !PGBOUNCER && !required
     bouncer.stdout!.on('data', (chunk: Buffer) => (bouncerLog += chunk.toString()));
     bouncer.stderr!.on('data', (chunk: Buffer) => (bouncerLog += chunk.toString()));
     const exited = new Promise((resolve) => bouncer!.once('exit', resolve));
-    await waitFor(async () => ((await accepts(port)) ? true : null), 15_000, () => `pgbouncer did not start:\n${bouncerLog}`, exited);
+    await waitFor(
+      async () => ((await accepts(port)) ? true : null),
+      15_000,
+      () => `pgbouncer did not start:\n${bouncerLog}`,
+      exited,
+    );
     pooled = `postgres://${role}:${password}@127.0.0.1:${port}/${database}`;
     const version = spawnSync(PGBOUNCER!, ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0];
     assert.ok(version, 'pgbouncer reports its version');
@@ -133,9 +143,17 @@ describe('behind PgBouncer in transaction mode', { skip: !PGBOUNCER && !required
     const env = cliEnv(pooled);
     const dir = await tempDir('pgbouncer-live');
     await (await ChurnBot.open(dir, { seed: 5 })).close();
-    const service = await startService(['sidecar', '--dir', dir, '--session', 'pooled-live', '--shutdown-quiet', '200', '--debounce', '200', '--max-delay', '1000'], env);
+    const service = await startService(
+      ['sidecar', '--dir', dir, '--session', 'pooled-live', '--shutdown-quiet', '200', '--debounce', '200', '--max-delay', '1000'],
+      env,
+    );
     try {
-      await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 15_000, () => service.output.join('\n'), service.exited);
+      await waitFor(
+        async () => ((await service.get('/readyz')).status === 200 ? true : null),
+        15_000,
+        () => service.output.join('\n'),
+        service.exited,
+      );
       const bot = spawn(process.execPath, [CHURN_BOT, dir, '--rate', '25', '--seed', '13'], { stdio: ['ignore', 'pipe', 'ignore'] });
       let out = '';
       bot.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));

@@ -76,7 +76,10 @@ describe('restore outcomes and exit codes', async () => {
     for (const args of [[], ['--dry-run']]) {
       const required = await runCli(['restore', '--dir', dir, '--session', 'emptied', '--require-backup', ...args], { env });
       assert.equal(required.code, 3, required.stdout + required.stderr);
-      assert.match(messages(required.stdout + required.stderr), /generation 1 of session emptied holds no creds\.json: the bot would start unpaired; --require-backup was given/);
+      assert.match(
+        messages(required.stdout + required.stderr),
+        /generation 1 of session emptied holds no creds\.json: the bot would start unpaired; --require-backup was given/,
+      );
     }
     assert.deepEqual(await readdir(dir), []);
   });
@@ -84,11 +87,17 @@ describe('restore outcomes and exit codes', async () => {
   it('retries an unreachable database until --wait runs out, then exits 2 without touching the dir', async () => {
     const dir = path.join(await tempDir('down'), 'auth_info');
     const started = Date.now();
-    const result = await runCli(['restore', '--dir', dir, '--wait', '2'], { env: cliEnv(`postgres://keeper:secret@127.0.0.1:${await closedPort()}/keeper`) });
+    const result = await runCli(['restore', '--dir', dir, '--wait', '2'], {
+      env: cliEnv(`postgres://keeper:secret@127.0.0.1:${await closedPort()}/keeper`),
+    });
     assert.equal(result.code, 2, result.stdout + result.stderr);
     assert.ok(Date.now() - started >= 2000, 'it kept retrying for --wait seconds');
     assert.match(result.stdout, /database unreachable, retrying/);
-    assert.match(result.stdout, /cannot reach PostgreSQL at postgres:\/\/keeper@127\.0\.0\.1:\d+\/keeper /, 'the target without its password');
+    assert.match(
+      result.stdout,
+      /cannot reach PostgreSQL at postgres:\/\/keeper@127\.0\.0\.1:\d+\/keeper /,
+      'the target without its password',
+    );
     assert.doesNotMatch(result.stdout + result.stderr, /secret/);
     await assert.rejects(readdir(dir), /ENOENT/);
   });
@@ -109,7 +118,13 @@ describe('restore outcomes and exit codes', async () => {
         upstream.write(chunk);
       });
       upstream.on('data', (chunk) => client.write(chunk));
-      for (const socket of [client, upstream]) socket.on('error', () => undefined).on('close', () => (client.destroy(), upstream.destroy()));
+      for (const socket of [client, upstream])
+        socket
+          .on('error', () => undefined)
+          .on('close', () => {
+            client.destroy();
+            upstream.destroy();
+          });
     });
     await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     const viaProxy = new URL(url);
@@ -140,7 +155,10 @@ describe('restore outcomes and exit codes', async () => {
     const old = await tempDir('gen1');
     assert.equal((await runCli(['restore', '--dir', old, '--session', 'main', '--generation', '1'], { env })).code, 0);
     assert.equal(JSON.parse(await readFile(path.join(old, 'creds.json'), 'utf8')).accountSyncCounter, 0);
-    const [row] = await query<{ created_at: Date }>(url, "SELECT created_at FROM baileys_keeper.generations WHERE session_id = 'main' AND generation = 1");
+    const [row] = await query<{ created_at: Date }>(
+      url,
+      "SELECT created_at FROM baileys_keeper.generations WHERE session_id = 'main' AND generation = 1",
+    );
     const byTime = await tempDir('at');
     assert.equal((await runCli(['restore', '--dir', byTime, '--session', 'main', '--at', row!.created_at.toISOString()], { env })).code, 0);
     assert.deepEqual(await readTree(byTime), await readTree(old));
@@ -172,7 +190,10 @@ describe('restore outcomes and exit codes', async () => {
 
   it('exits 4 and writes nothing when a stored file fails its checksum', async () => {
     assert.equal((await runCli(['backup', '--dir', bot, '--session', 'tampered'], { env })).code, 0);
-    await query(url, "UPDATE baileys_keeper.files SET content = set_byte(content, 2, 65) WHERE session_id = 'tampered' AND name = 'pre-key-3.json'");
+    await query(
+      url,
+      "UPDATE baileys_keeper.files SET content = set_byte(content, 2, 65) WHERE session_id = 'tampered' AND name = 'pre-key-3.json'",
+    );
     const dir = path.join(await tempDir('tampered'), 'auth_info');
     const result = await runCli(['restore', '--dir', dir, '--session', 'tampered'], { env });
     assert.equal(result.code, 4, result.stdout);
@@ -194,7 +215,13 @@ describe('restore outcomes and exit codes', async () => {
   });
 
   it('exits 64 on bad usage, saying what is wrong', async () => {
-    for (const args of [['restore', '--bogus'], ['restore', '--wait', 'soon'], ['restore', '--session', '../x'], ['frobnicate'], ['delete']]) {
+    for (const args of [
+      ['restore', '--bogus'],
+      ['restore', '--wait', 'soon'],
+      ['restore', '--session', '../x'],
+      ['frobnicate'],
+      ['delete'],
+    ]) {
       const result = await runCli(args, { env });
       assert.equal(result.code, 64, `${args.join(' ')}: ${result.stderr}`);
       assert.match(result.stderr, /baileys-keeper: \S/);

@@ -31,7 +31,11 @@ describe('run -- CMD', async () => {
 
     const exit = await runCli(['run', '--dir', dir, '--session', 'code', ...FAST, '--', process.execPath, BOT, dir, 'exit', '3'], { env });
     assert.equal(exit.code, 3, exit.stdout);
-    assert.deepEqual(diffTrees(await storedHead(url, 'code'), await readTree(dir)), [], 'the final backup after the bot exited stored everything');
+    assert.deepEqual(
+      diffTrees(await storedHead(url, 'code'), await readTree(dir)),
+      [],
+      'the final backup after the bot exited stored everything',
+    );
     assert.ok((await readTree(dir)).has('session-5511000000010.0.json'));
   });
 
@@ -39,9 +43,17 @@ describe('run -- CMD', async () => {
     const secrets = { KEEPER_API_TOKEN: `token-${randomBytes(8).toString('hex')}`, BOT_OWN_SETTING: 'hello', PORT: '8080' };
     const dir = path.join(await tempDir('run-env'), 'auth_info');
     const keys = { KEEPER_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64')}` };
-    const withUrl = await runCli(['run', '--dir', dir, '--session', 'env', ...FAST, '--', process.execPath, BOT, dir, 'env'], { env: cliEnv(url, { ...secrets, ...keys }) });
+    const withUrl = await runCli(['run', '--dir', dir, '--session', 'env', ...FAST, '--', process.execPath, BOT, dir, 'env'], {
+      env: cliEnv(url, { ...secrets, ...keys }),
+    });
     assert.equal(withUrl.code, 0, withUrl.stdout);
-    for (const line of ['bot: KEEPER_ENCRYPTION_KEYS=unset', 'bot: KEEPER_API_TOKEN=unset', 'bot: DATABASE_URL=set', 'bot: PORT=set', 'bot: BOT_OWN_SETTING=hello']) {
+    for (const line of [
+      'bot: KEEPER_ENCRYPTION_KEYS=unset',
+      'bot: KEEPER_API_TOKEN=unset',
+      'bot: DATABASE_URL=set',
+      'bot: PORT=set',
+      'bot: BOT_OWN_SETTING=hello',
+    ]) {
       assert.ok(withUrl.stdout.split('\n').includes(line), `${line} in:\n${withUrl.stdout}`);
     }
 
@@ -49,9 +61,27 @@ describe('run -- CMD', async () => {
     const dataDir = await tempDir('run-env-pg');
     await chmod(dataDir, 0o755); // as root the server runs as `postgres`, which must reach it
     const key = { KEEPER_ENCRYPTION_KEY: randomBytes(32).toString('base64') };
-    const embedded = await runCli(['run', '--dir', dir, '--session', 'env', '--data-dir', dataDir, ...FAST, '--', process.execPath, BOT, dir, 'env', path.join(dataDir, 'pg', 'postmaster.pid')], {
-      env: cliEnv(url, { ...secrets, ...key, DATABASE_URL: undefined }),
-    });
+    const embedded = await runCli(
+      [
+        'run',
+        '--dir',
+        dir,
+        '--session',
+        'env',
+        '--data-dir',
+        dataDir,
+        ...FAST,
+        '--',
+        process.execPath,
+        BOT,
+        dir,
+        'env',
+        path.join(dataDir, 'pg', 'postmaster.pid'),
+      ],
+      {
+        env: cliEnv(url, { ...secrets, ...key, DATABASE_URL: undefined }),
+      },
+    );
     assert.equal(embedded.code, 0, embedded.stdout);
     for (const who of ['bot', 'server']) {
       for (const line of [`${who}: KEEPER_ENCRYPTION_KEY=unset`, `${who}: KEEPER_API_TOKEN=unset`, `${who}: BOT_OWN_SETTING=hello`]) {
@@ -63,7 +93,10 @@ describe('run -- CMD', async () => {
   it('forwards SIGTERM to the bot, then stores what it wrote while stopping', async () => {
     const dir = path.join(await tempDir('term'), 'auth_info');
     await writeSession(dir, { preKeys: 2 });
-    const service = await startService(['run', '--dir', dir, '--session', 'term', ...FAST.slice(0, 6), '--', process.execPath, BOT, dir, 'wait-term'], env);
+    const service = await startService(
+      ['run', '--dir', dir, '--session', 'term', ...FAST.slice(0, 6), '--', process.execPath, BOT, dir, 'wait-term'],
+      env,
+    );
     await waitFor(() => (service.output.some((line) => line === 'bot: ready') ? true : null), 10_000);
     await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 10_000);
     const ended = await service.stop('SIGTERM');
@@ -76,7 +109,10 @@ describe('run -- CMD', async () => {
 
   it('forwards SIGHUP (the bot keeps running) and SIGINT', async () => {
     const dir = path.join(await tempDir('hup'), 'auth_info');
-    const service = await startService(['run', '--dir', dir, '--session', 'hup', ...FAST.slice(0, 6), '--', process.execPath, BOT, dir, 'signals'], env);
+    const service = await startService(
+      ['run', '--dir', dir, '--session', 'hup', ...FAST.slice(0, 6), '--', process.execPath, BOT, dir, 'signals'],
+      env,
+    );
     await waitFor(() => (service.output.includes('bot: ready') ? true : null), 10_000);
     service.child.kill('SIGHUP');
     await waitFor(() => (service.output.includes('bot: SIGHUP') ? true : null), 5000);
@@ -88,7 +124,9 @@ describe('run -- CMD', async () => {
 
   it('exits 128+signal when the bot is killed by a signal', async () => {
     const dir = path.join(await tempDir('killed'), 'auth_info');
-    const result = await runCli(['run', '--dir', dir, '--session', 'killed', ...FAST, '--', process.execPath, BOT, dir, 'self-kill'], { env });
+    const result = await runCli(['run', '--dir', dir, '--session', 'killed', ...FAST, '--', process.execPath, BOT, dir, 'self-kill'], {
+      env,
+    });
     assert.equal(result.code, 137);
     assert.ok((await storedHead(url, 'killed')).has('session-5511000000011.0.json'), 'its writes were still stored');
   });

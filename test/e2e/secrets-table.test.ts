@@ -35,7 +35,10 @@ describe('no secret in any output, for every shape of database settings', async 
   const suffix = randomBytes(3).toString('hex');
   const plainRole = `keeper_plain_${suffix}`;
   const specialRole = `keeper_special_${suffix}`;
-  for (const [role, password] of [[plainRole, PLAIN_PASSWORD], [specialRole, SPECIAL_PASSWORD]] as const) {
+  for (const [role, password] of [
+    [plainRole, PLAIN_PASSWORD],
+    [specialRole, SPECIAL_PASSWORD],
+  ] as const) {
     await adminQuery(`CREATE ROLE ${role} LOGIN PASSWORD '${password.replace(/'/g, "''")}'`);
     await adminQuery(`GRANT ALL ON DATABASE "${database}" TO ${role}`);
   }
@@ -51,11 +54,22 @@ describe('no secret in any output, for every shape of database settings', async 
   const escaped = SPECIAL_PASSWORD.replace(/[:\\]/g, '\\$&');
   await writeFile(pgpass, `${url.hostname}:*:${database}:${specialRole}:${escaped}\n`, { mode: 0o600 });
   const host = url.hostname;
-  const at = (role: string, password: string, port: number) => `postgres://${role}:${encodeURIComponent(password)}@${host}:${port}/${database}`;
+  const at = (role: string, password: string, port: number) =>
+    `postgres://${role}:${encodeURIComponent(password)}@${host}:${port}/${database}`;
 
   const shapes: Shape[] = [
-    { name: 'URL, plain password', password: PLAIN_PASSWORD, ok: 0, env: (port) => ({ DATABASE_URL: at(plainRole, PLAIN_PASSWORD, port) }) },
-    { name: 'URL, percent-encoded special characters', password: SPECIAL_PASSWORD, ok: 0, env: (port) => ({ DATABASE_URL: at(specialRole, SPECIAL_PASSWORD, port) }) },
+    {
+      name: 'URL, plain password',
+      password: PLAIN_PASSWORD,
+      ok: 0,
+      env: (port) => ({ DATABASE_URL: at(plainRole, PLAIN_PASSWORD, port) }),
+    },
+    {
+      name: 'URL, percent-encoded special characters',
+      password: SPECIAL_PASSWORD,
+      ok: 0,
+      env: (port) => ({ DATABASE_URL: at(specialRole, SPECIAL_PASSWORD, port) }),
+    },
     {
       name: 'URL, unencoded special characters',
       password: SPECIAL_PASSWORD,
@@ -66,19 +80,30 @@ describe('no secret in any output, for every shape of database settings', async 
       name: 'URL, password as a parameter',
       password: SPECIAL_PASSWORD,
       ok: 0,
-      env: (port) => ({ DATABASE_URL: `postgres://${specialRole}@${host}:${port}/${database}?password=${encodeURIComponent(SPECIAL_PASSWORD)}` }),
+      env: (port) => ({
+        DATABASE_URL: `postgres://${specialRole}@${host}:${port}/${database}?password=${encodeURIComponent(SPECIAL_PASSWORD)}`,
+      }),
     },
     {
       name: 'key=value settings',
       password: SPECIAL_PASSWORD,
       ok: 0,
-      env: (port) => ({ DATABASE_URL: `host=${host} port=${port} dbname=${database} user=${specialRole} password='${SPECIAL_PASSWORD.replace(/['\\]/g, '\\$&')}'` }),
+      env: (port) => ({
+        DATABASE_URL: `host=${host} port=${port} dbname=${database} user=${specialRole} password='${SPECIAL_PASSWORD.replace(/['\\]/g, '\\$&')}'`,
+      }),
     },
     {
       name: 'PG* variables with PGPASSWORD',
       password: SPECIAL_PASSWORD,
       ok: 0,
-      env: (port) => ({ DATABASE_URL: undefined, PGHOST: host, PGPORT: String(port), PGDATABASE: database, PGUSER: specialRole, PGPASSWORD: SPECIAL_PASSWORD }),
+      env: (port) => ({
+        DATABASE_URL: undefined,
+        PGHOST: host,
+        PGPORT: String(port),
+        PGDATABASE: database,
+        PGUSER: specialRole,
+        PGPASSWORD: SPECIAL_PASSWORD,
+      }),
     },
     {
       name: 'URL without password, pgpass file',
@@ -89,7 +114,12 @@ describe('no secret in any output, for every shape of database settings', async 
   ];
 
   const secretsOf = (shape: Shape): Record<string, string[]> => ({
-    'database password': [shape.password, encodeURIComponent(shape.password), ...secretPieces(shape.password), ...secretPieces(encodeURIComponent(shape.password))],
+    'database password': [
+      shape.password,
+      encodeURIComponent(shape.password),
+      ...secretPieces(shape.password),
+      ...secretPieces(encodeURIComponent(shape.password)),
+    ],
     'API token': [token, ...secretPieces(token, 10)],
     'encryption key': [key.toString('base64'), key.toString('hex'), key.toString('base64').slice(0, 12)],
   });
@@ -100,7 +130,14 @@ describe('no secret in any output, for every shape of database settings', async 
     const session = `secrets-${index}`;
     const schema = shape.password === PLAIN_PASSWORD ? 'bk_secrets_plain' : 'bk_secrets_special';
     const env = (port: number, extra: Record<string, string> = {}) =>
-      cliEnv('', { ...shape.env(port), KEEPER_LOG_LEVEL: 'debug', KEEPER_SESSION_ID: session, KEEPER_SCHEMA: schema, KEEPER_ENCRYPTION_KEY: key.toString('base64'), ...extra });
+      cliEnv('', {
+        ...shape.env(port),
+        KEEPER_LOG_LEVEL: 'debug',
+        KEEPER_SESSION_ID: session,
+        KEEPER_SCHEMA: schema,
+        KEEPER_ENCRYPTION_KEY: key.toString('base64'),
+        ...extra,
+      });
     const port = Number(url.port);
     const record = (name: string, result: CliResult, expected: number) => {
       outputs.set(name, result.stdout + result.stderr);
@@ -109,7 +146,9 @@ describe('no secret in any output, for every shape of database settings', async 
     const dir = await tempDir(`secrets-table-${index}`);
     await writeSession(dir, { preKeys: 2 });
 
-    const unreachable = await runCli(['restore', '--dir', await tempDir('secrets-unreachable'), '--wait', '2'], { env: env(await freePort()) });
+    const unreachable = await runCli(['restore', '--dir', await tempDir('secrets-unreachable'), '--wait', '2'], {
+      env: env(await freePort()),
+    });
     record('restore (closed port, retrying)', unreachable, shape.ok === 0 ? 2 : shape.ok);
     if (shape.ok === 0) assert.match(unreachable.stdout, /database unreachable, retrying/, 'the retry lines are there to be checked');
     record('migrate', await runCli(['migrate'], { env: env(port) }), shape.ok);
@@ -125,7 +164,12 @@ describe('no secret in any output, for every shape of database settings', async 
     const sidecar = await startService(['sidecar', '--dir', dir], env(port, { KEEPER_API_TOKEN: token }));
     const answers: string[] = [];
     try {
-      await waitFor(async () => ((await sidecar.get('/readyz')).status === 200 ? true : null), 30_000, () => sidecar.output.join('\n'), sidecar.exited);
+      await waitFor(
+        async () => ((await sidecar.get('/readyz')).status === 200 ? true : null),
+        30_000,
+        () => sidecar.output.join('\n'),
+        sidecar.exited,
+      );
       for (const route of ['/readyz', '/healthz', '/metrics']) answers.push((await sidecar.get(route)).text);
       const status = await fetch(`http://127.0.0.1:${sidecar.port}/api/session/status`, { headers: { authorization: `Bearer ${token}` } });
       answers.push(await status.text());

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Curve } from '@whiskeysockets/baileys';
-import { openAuth, REGISTERED_JID, writeSession } from '../../harness/baileys.js';
+import { REGISTERED_JID, writeSession } from '../../harness/baileys.js';
 import { cliEnv, runCli, type CliResult } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
@@ -40,14 +40,18 @@ describe('secrets never reach the output', async () => {
     'creds.json advSecretKey': creds['advSecretKey'] as string,
     'pre-key-1.json private key': preKey.private.data,
   };
-  for (const [label, bytes] of [['encryption key', key], ['second encryption key', nextKey]] as const) {
+  for (const [label, bytes] of [
+    ['encryption key', key],
+    ['second encryption key', nextKey],
+  ] as const) {
     secrets[`${label} (base64)`] = bytes.toString('base64');
     secrets[`${label} (base64url)`] = bytes.toString('base64url');
     secrets[`${label} (hex)`] = bytes.toString('hex');
     secrets[`${label} (first 16 base64 chars)`] = bytes.toString('base64').slice(0, 16);
   }
 
-  const debugEnv = (extra: Record<string, string | undefined> = {}) => cliEnv(url, { KEEPER_LOG_LEVEL: 'debug', KEEPER_ENCRYPTION_KEY: key.toString('base64'), ...extra });
+  const debugEnv = (extra: Record<string, string | undefined> = {}) =>
+    cliEnv(url, { KEEPER_LOG_LEVEL: 'debug', KEEPER_ENCRYPTION_KEY: key.toString('base64'), ...extra });
   const output: string[] = [];
   const record = (result: CliResult, expected = 0) => {
     output.push(result.stdout, result.stderr);
@@ -61,7 +65,10 @@ describe('secrets never reach the output', async () => {
     record(await runCli(['history'], { env: debugEnv() }));
     record(await runCli(['verify'], { env: debugEnv() }));
 
-    const service = await startService(['sidecar', '--dir', dir], debugEnv({ KEEPER_API_TOKEN: token, KEEPER_DEBOUNCE_MS: '100', KEEPER_MAX_DELAY_MS: '500' }));
+    const service = await startService(
+      ['sidecar', '--dir', dir],
+      debugEnv({ KEEPER_API_TOKEN: token, KEEPER_DEBOUNCE_MS: '100', KEEPER_MAX_DELAY_MS: '500' }),
+    );
     try {
       const api = async (method: string, route: string, body?: unknown, bearer = token) => {
         const response = await fetch(`http://127.0.0.1:${service.port}${route}`, {
@@ -71,7 +78,12 @@ describe('secrets never reach the output', async () => {
         });
         return { status: response.status, json: (await response.json()) as Record<string, unknown> };
       };
-      await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 30_000, () => service.output.join('\n'), service.exited);
+      await waitFor(
+        async () => ((await service.get('/readyz')).status === 200 ? true : null),
+        30_000,
+        () => service.output.join('\n'),
+        service.exited,
+      );
       await auth.state.keys.set({ 'pre-key': { '9': Curve.generateKeyPair() } });
       await waitFor(
         async () => {
@@ -87,11 +99,18 @@ describe('secrets never reach the output', async () => {
       assert.equal((status.json['sessions'] as { phone: string }[])[0]!.phone, '5511*****4321', 'the API masks the phone number');
       assert.ok(!JSON.stringify(status.json).includes(secrets['phone number']!));
       const restored = await api('GET', '/api/session/restore?session_id=default');
-      assert.equal((restored.json['session_data'] as Record<string, string>)['creds.json'], (await readTree(dir)).get('creds.json'), 'the API decrypts for an authorised client');
+      assert.equal(
+        (restored.json['session_data'] as Record<string, string>)['creds.json'],
+        (await readTree(dir)).get('creds.json'),
+        'the API decrypts for an authorised client',
+      );
       const copy = await api('POST', '/api/session/backup', { session_id: 'copy', session_data: restored.json['session_data'] });
       assert.equal(copy.status, 200, JSON.stringify(copy.json));
       assert.equal((await api('GET', '/api/session/status', undefined, `${token}x`)).status, 401);
-      const bad = await api('POST', '/api/session/backup', { session_id: 'copy', session_data: { 'creds.json': (restored.json['session_data'] as Record<string, string>)['creds.json']!.slice(0, 300) } });
+      const bad = await api('POST', '/api/session/backup', {
+        session_id: 'copy',
+        session_data: { 'creds.json': (restored.json['session_data'] as Record<string, string>)['creds.json']!.slice(0, 300) },
+      });
       assert.equal(bad.status, 400, 'a torn creds.json is refused');
     } finally {
       const stopped = await service.stop();
@@ -102,7 +121,10 @@ describe('secrets never reach the output', async () => {
     const target = await tempDir('secrets-restored');
     record(await runCli(['restore', '--dir', target], { env: debugEnv() }));
     assert.deepEqual(await readTree(target), await readTree(dir));
-    const keys = { KEEPER_ENCRYPTION_KEY: undefined, KEEPER_ENCRYPTION_KEYS: `next:${nextKey.toString('base64')},first:${key.toString('base64')}` };
+    const keys = {
+      KEEPER_ENCRYPTION_KEY: undefined,
+      KEEPER_ENCRYPTION_KEYS: `next:${nextKey.toString('base64')},first:${key.toString('base64')}`,
+    };
     record(await runCli(['rekey'], { env: debugEnv(keys) }));
     record(await runCli(['export', '--output', path.join(target, '.export.tar')], { env: debugEnv(keys) }));
     // Failures log their error objects at debug: they must not carry secrets either.
@@ -110,12 +132,19 @@ describe('secrets never reach the output', async () => {
     const wrongPassword = new URL(url);
     wrongPassword.password = `${password}-wrong`;
     record(await runCli(['status'], { env: { ...debugEnv(), DATABASE_URL: wrongPassword.toString() } }), 2);
-    record(await runCli(['backup', '--dir', dir], { env: debugEnv({ KEEPER_ENCRYPTION_KEY: `${key.toString('base64').slice(0, 40)}` }) }), 64);
+    record(
+      await runCli(['backup', '--dir', dir], { env: debugEnv({ KEEPER_ENCRYPTION_KEY: `${key.toString('base64').slice(0, 40)}` }) }),
+      64,
+    );
 
     const everything = output.join('\n');
     assert.match(everything, /"level":"debug"/, 'debug logging was on');
     assert.match(everything, /5511\*\*\*\*\*4321/, 'status shows the masked number');
     const leaked = Object.entries(secrets).filter(([, value]) => everything.includes(value));
-    assert.deepEqual(leaked.map(([label]) => label), [], 'secrets found in the output');
+    assert.deepEqual(
+      leaked.map(([label]) => label),
+      [],
+      'secrets found in the output',
+    );
   });
 });

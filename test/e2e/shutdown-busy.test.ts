@@ -17,11 +17,19 @@ describe('sidecar stopped while the bot keeps writing', () => {
     await writeSession(dir, { preKeys: 2 });
     const service = await startService(['sidecar', '--dir', dir, '--shutdown-quiet', '4000', '--shutdown-timeout', '6000'], cliEnv(url));
     try {
-      const line = await waitFor(() => service.output.find((entry) => entry.includes('--shutdown-quiet is more than half')) ?? null, 20_000, () => service.output.join('\n'));
+      const line = await waitFor(
+        () => service.output.find((entry) => entry.includes('--shutdown-quiet is more than half')) ?? null,
+        20_000,
+        () => service.output.join('\n'),
+      );
       assert.match(line, /at most 3000 ms/);
       // Stopped after its first backup: the capped quiet wait takes 3 of the 6 s, and a start still
       // under way on a loaded machine would have to fit into the other 3 s.
-      await waitFor(async () => ((await service.metric('baileys_keeper_generation')) >= 1 ? true : null), 20_000, () => 'no first backup');
+      await waitFor(
+        async () => ((await service.metric('baileys_keeper_generation')) >= 1 ? true : null),
+        20_000,
+        () => 'no first backup',
+      );
     } finally {
       const ended = await service.stop();
       assert.equal(ended.code, 0, service.output.slice(-8).join('\n'));

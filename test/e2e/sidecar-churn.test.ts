@@ -15,7 +15,6 @@ import { readTree } from '../../harness/fs.js';
 import { CHURN_BOT } from '../../harness/paths.js';
 import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
-
 describe('sidecar under a live bot', async () => {
   const url = await freshDatabase('churn');
   const env = cliEnv(url);
@@ -43,9 +42,15 @@ describe('sidecar under a live bot', async () => {
       assert.deepEqual(problems, [], 'head equals the directory');
       const kinds = new Set([...(await readTree(dir)).keys()].map((name) => name.replace(/-.*$/, '')));
       for (const kind of ['creds.json', 'pre', 'session', 'sender']) assert.ok(kinds.has(kind), `the bot wrote ${kind} files`);
-      const [{ n }] = (await query<{ n: string }>(url, "SELECT count(*) AS n FROM baileys_keeper.generations WHERE session_id = 'live' AND files_deleted > 0")) as [{ n: string }];
+      const [{ n }] = (await query<{ n: string }>(
+        url,
+        "SELECT count(*) AS n FROM baileys_keeper.generations WHERE session_id = 'live' AND files_deleted > 0",
+      )) as [{ n: string }];
       assert.ok(Number(n) > 0, 'used pre-keys were recorded as deleted');
-      assert.ok((await service.metric('baileys_keeper_backups_total{result="success"}')) >= 2, 'backed up during the churn, not only at the end');
+      assert.ok(
+        (await service.metric('baileys_keeper_backups_total{result="success"}')) >= 2,
+        'backed up during the churn, not only at the end',
+      );
 
       const restored = path.join(await tempDir('restored'), 'auth_info');
       // A copy while the sidecar still holds the lease: no hand-over to wait for.
@@ -62,7 +67,10 @@ describe('sidecar under a live bot', async () => {
   it('stores a burst of concurrent key writes made right before SIGTERM', async () => {
     const dir = await tempDir('burst');
     const bot = await ChurnBot.open(dir, { seed: 3 });
-    const service = await startService(['sidecar', '--dir', dir, '--session', 'burst', '--debounce', '30000', '--max-delay', '60000', '--shutdown-quiet', '500'], env);
+    const service = await startService(
+      ['sidecar', '--dir', dir, '--session', 'burst', '--debounce', '30000', '--max-delay', '60000', '--shutdown-quiet', '500'],
+      env,
+    );
     await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 10_000);
     await bot.burst(60);
     await bot.close();

@@ -40,7 +40,13 @@ describe('sidecar', async () => {
 
   /** Generations of a session, oldest first. */
   const generations = async (session: string) =>
-    (await query<{ generation: string; reason: string }>(url, 'SELECT generation, reason FROM baileys_keeper.generations WHERE session_id = $1 ORDER BY generation', [session])).map((row) => ({
+    (
+      await query<{ generation: string; reason: string }>(
+        url,
+        'SELECT generation, reason FROM baileys_keeper.generations WHERE session_id = $1 ORDER BY generation',
+        [session],
+      )
+    ).map((row) => ({
       generation: Number(row.generation),
       reason: row.reason,
     }));
@@ -71,7 +77,10 @@ describe('sidecar', async () => {
     const dir = await tempDir('burst');
     const auth = await writeSession(dir, { preKeys: 10 });
     // A long debounce: only the shutdown path can store the burst.
-    const service = await startService(['sidecar', '--dir', dir, '--session', 'burst', '--debounce', '20000', '--max-delay', '60000', '--shutdown-quiet', '300'], env);
+    const service = await startService(
+      ['sidecar', '--dir', dir, '--session', 'burst', '--debounce', '20000', '--max-delay', '60000', '--shutdown-quiet', '300'],
+      env,
+    );
     await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 10_000);
     const burst: Record<string, unknown> = {};
     for (let i = 0; i < 50; i++) burst[`5511700000${i}.0`] = sessionRecord();
@@ -125,7 +134,10 @@ describe('sidecar', async () => {
   it('follows a directory that is deleted and recreated (a bot that logged out and paired again)', async () => {
     const dir = await tempDir('replaced');
     await writeSession(dir, { preKeys: 2 });
-    const service = await startService(['sidecar', '--dir', dir, '--session', 'replaced', '--debounce', '100', '--interval', '500', '--allow-replace'], env);
+    const service = await startService(
+      ['sidecar', '--dir', dir, '--session', 'replaced', '--debounce', '100', '--interval', '500', '--allow-replace'],
+      env,
+    );
     try {
       await waitFor(async () => ((await service.metric('baileys_keeper_generation')) >= 1 ? true : null), 10_000);
       await rm(dir, { recursive: true });

@@ -29,7 +29,8 @@ const HBA = [
 
 function assertNoSecret(result: CliResult, secret: string): void {
   const output = result.stdout + result.stderr;
-  for (const piece of secretPieces(secret)) assert.ok(!output.includes(piece), `${JSON.stringify(piece)} of the password is in the output:\n${output}`);
+  for (const piece of secretPieces(secret))
+    assert.ok(!output.includes(piece), `${JSON.stringify(piece)} of the password is in the output:\n${output}`);
 }
 
 describe('provider-shaped connection settings against a TLS-only server', { skip: skipWithoutOpenssl }, () => {
@@ -72,18 +73,23 @@ describe('provider-shaped connection settings against a TLS-only server', { skip
     assert.match(status.stdout, /^no-verify +1 /m);
   });
 
-  it("the issue's unencoded password is a usage error naming percent-encoding, with nothing after the user name and no retries", async () => {
-    const raw = `postgres://keeper1:${PASSWORD}@127.0.0.1:${port}/app`;
-    const result = await runCli(['restore', '--dir', await tempDir('unencoded'), '--wait', '30'], { env: cliEnv(raw) });
-    assert.equal(result.code, 64, result.stdout + result.stderr);
-    const text = messages(result.stdout + result.stderr);
-    assert.match(text, /DATABASE_URL \(postgres:\/\/keeper1@…\) does not parse unambiguously.*percent-encode special characters/);
-    assert.doesNotMatch(text, /retrying/);
-    assertNoSecret(result, PASSWORD);
-  });
+  it(
+    "the issue's unencoded password is a usage error naming " + 'percent-encoding, with nothing after the user name and no retries',
+    async () => {
+      const raw = `postgres://keeper1:${PASSWORD}@127.0.0.1:${port}/app`;
+      const result = await runCli(['restore', '--dir', await tempDir('unencoded'), '--wait', '30'], { env: cliEnv(raw) });
+      assert.equal(result.code, 64, result.stdout + result.stderr);
+      const text = messages(result.stdout + result.stderr);
+      assert.match(text, /DATABASE_URL \(postgres:\/\/keeper1@…\) does not parse unambiguously.*percent-encode special characters/);
+      assert.doesNotMatch(text, /retrying/);
+      assertNoSecret(result, PASSWORD);
+    },
+  );
 
   it('the same password percent-encoded is that password: backup and restore work', async () => {
-    const env = cliEnv(at('keeper1', PASSWORD, 'sslmode=verify-full&sslrootcert=' + encodeURIComponent(ca)), { KEEPER_SESSION_ID: 'encoded' });
+    const env = cliEnv(at('keeper1', PASSWORD, `sslmode=verify-full&sslrootcert=${encodeURIComponent(ca)}`), {
+      KEEPER_SESSION_ID: 'encoded',
+    });
     const dir = await tempDir('encoded-bot');
     await writeSession(dir, { preKeys: 3 });
     assert.equal((await runCli(['backup', '--dir', dir], { env })).code, 0);
@@ -95,20 +101,27 @@ describe('provider-shaped connection settings against a TLS-only server', { skip
 
   it('channel_binding=require against a server that asks for a cleartext password: refused at once (exit 2), the password not sent', async () => {
     // The server does accept this password in cleartext: without channel_binding=require the keeper gets in.
-    const plain = await runCli(['status', '--schema', 'cleartext'], { env: cliEnv(at('keeper_cleartext', CLEARTEXT_PASSWORD, 'sslmode=require')) });
+    const plain = await runCli(['status', '--schema', 'cleartext'], {
+      env: cliEnv(at('keeper_cleartext', CLEARTEXT_PASSWORD, 'sslmode=require')),
+    });
     assert.equal(plain.code, 0, plain.stderr);
     const result = await runCli(['restore', '--dir', await tempDir('cleartext'), '--schema', 'cleartext', '--wait', '30'], {
       env: cliEnv(at('keeper_cleartext', CLEARTEXT_PASSWORD, 'sslmode=require&channel_binding=require')),
     });
     assert.equal(result.code, 2, result.stdout);
     const text = messages(result.stdout);
-    assert.match(text, /refused to authenticate to postgres:\/\/keeper_cleartext@127\.0\.0\.1:\d+\/app: channel_binding=require, but the server asked for the password in cleartext; nothing was sent/);
+    assert.match(
+      text,
+      /refused to authenticate to postgres:\/\/keeper_cleartext@127\.0\.0\.1:\d+\/app: channel_binding=require, but the server asked for the password in cleartext; nothing was sent/,
+    );
     assert.doesNotMatch(text, /retrying/);
     assertNoSecret(result, CLEARTEXT_PASSWORD);
   });
 
   it('channel_binding=require against a server that lets us in without a password (trust): refused', async () => {
-    const result = await runCli(['status', '--schema', 'trusted'], { env: cliEnv(at('keeper_trust', null, 'sslmode=require&channel_binding=require')) });
+    const result = await runCli(['status', '--schema', 'trusted'], {
+      env: cliEnv(at('keeper_trust', null, 'sslmode=require&channel_binding=require')),
+    });
     assert.equal(result.code, 2, result.stderr);
     assert.match(messages(result.stderr), /channel_binding=require, but the server let us in without channel binding/);
   });

@@ -34,7 +34,13 @@ describe('TLS to PostgreSQL', { skip: skipWithoutOpenssl }, () => {
     let seen = '';
     const client = new pg.Client({
       connectionString: base.toString(),
-      ssl: { ca: await readFile(path.join(certs, 'ca.crt'), 'utf8'), checkServerIdentity: (_host, cert) => ((seen = cert.subjectaltname ?? ''), undefined) },
+      ssl: {
+        ca: await readFile(path.join(certs, 'ca.crt'), 'utf8'),
+        checkServerIdentity: (_host, cert) => {
+          seen = cert.subjectaltname ?? '';
+          return undefined;
+        },
+      },
     });
     await client.connect();
     await client.end();
@@ -95,21 +101,36 @@ describe('TLS to PostgreSQL', { skip: skipWithoutOpenssl }, () => {
   });
 
   // Last: it reissues the server's certificate. The CA is right; only the name differs.
-  it('verify-full checks the host name: a certificate for db.invalid reached as 127.0.0.1 is refused (exit 2); verify-ca and require accept it', async () => {
-    await tls!.installCertificate('wrong-host');
-    process.kill(tls!.server.pid, 'SIGHUP'); // PostgreSQL reloads its certificate on SIGHUP
-    await waitFor(async () => ((await servedAltName()) === 'DNS:db.invalid' ? true : null), 30_000, () => 'the server still presents its old certificate');
-    const ca = path.join(certs, 'ca.crt');
-    const refused = await runCli(['status'], { env: cliEnv(url({ sslmode: 'verify-full', sslrootcert: ca })) });
-    assert.equal(refused.code, 2, refused.stderr);
-    assert.match(messages(refused.stderr), /TLS to PostgreSQL at .* failed: ERR_TLS_CERT_ALTNAME_INVALID: .*127\.0\.0\.1.*verify-full needs the host name in it/);
-    const weaker: Record<string, string>[] = [{ sslmode: 'verify-ca', sslrootcert: ca }, { sslmode: 'require', sslrootcert: ca }, { sslmode: 'require' }];
-    for (const params of weaker) {
-      const accepted = await runCli(['status'], { env: cliEnv(url(params)) });
-      assert.equal(accepted.code, 0, `${JSON.stringify(params)}: ${accepted.stderr}`);
-      assert.match(accepted.stdout, /^tls +1 /m);
-    }
-  });
+  it(
+    'verify-full checks the host name: a certificate for db.invalid reached ' +
+      'as 127.0.0.1 is refused (exit 2); verify-ca and require accept it',
+    async () => {
+      await tls!.installCertificate('wrong-host');
+      process.kill(tls!.server.pid, 'SIGHUP'); // PostgreSQL reloads its certificate on SIGHUP
+      await waitFor(
+        async () => ((await servedAltName()) === 'DNS:db.invalid' ? true : null),
+        30_000,
+        () => 'the server still presents its old certificate',
+      );
+      const ca = path.join(certs, 'ca.crt');
+      const refused = await runCli(['status'], { env: cliEnv(url({ sslmode: 'verify-full', sslrootcert: ca })) });
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(
+        messages(refused.stderr),
+        /TLS to PostgreSQL at .* failed: ERR_TLS_CERT_ALTNAME_INVALID: .*127\.0\.0\.1.*verify-full needs the host name in it/,
+      );
+      const weaker: Record<string, string>[] = [
+        { sslmode: 'verify-ca', sslrootcert: ca },
+        { sslmode: 'require', sslrootcert: ca },
+        { sslmode: 'require' },
+      ];
+      for (const params of weaker) {
+        const accepted = await runCli(['status'], { env: cliEnv(url(params)) });
+        assert.equal(accepted.code, 0, `${JSON.stringify(params)}: ${accepted.stderr}`);
+        assert.match(accepted.stdout, /^tls +1 /m);
+      }
+    },
+  );
 
   it('an sslrootcert that cannot be read is a usage error (64)', async () => {
     const result = await runCli(['status'], { env: cliEnv(url({ sslmode: 'verify-full', sslrootcert: path.join(certs, 'missing.crt') })) });

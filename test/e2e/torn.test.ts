@@ -14,7 +14,11 @@ describe('torn writes', async () => {
   const env = cliEnv(url);
 
   async function storedHead(session: string, name: string): Promise<string | undefined> {
-    const rows = await query<{ content: Buffer }>(url, 'SELECT content FROM baileys_keeper.files WHERE session_id = $1 AND name = $2 AND generation_to IS NULL', [session, name]);
+    const rows = await query<{ content: Buffer }>(
+      url,
+      'SELECT content FROM baileys_keeper.files WHERE session_id = $1 AND name = $2 AND generation_to IS NULL',
+      [session, name],
+    );
     return rows[0]?.content.toString('utf8');
   }
 

@@ -33,12 +33,19 @@ describe('watching the auth directory', async () => {
     await writeSession(volume, { preKeys: 2 });
     const link = path.join(work, 'auth_info');
     await symlink(volume, link);
-    const service = await startService(['sidecar', '--dir', link, '--session', 'symlinked', '--debounce', '100', '--max-delay', '300'], env);
+    const service = await startService(
+      ['sidecar', '--dir', link, '--session', 'symlinked', '--debounce', '100', '--max-delay', '300'],
+      env,
+    );
     after(() => service.child.kill('SIGKILL'));
     await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 15_000);
     await writeFile(path.join(link, 'pre-key-91.json'), JSON.stringify({ public: 'a', private: 'b' }));
     // The default --interval is 2 minutes: only the watcher stores it this soon.
-    await waitFor(async () => ((await storedHead(url, 'symlinked')).has('pre-key-91.json') ? true : null), 10_000, () => service.output.join('\n'));
+    await waitFor(
+      async () => ((await storedHead(url, 'symlinked')).has('pre-key-91.json') ? true : null),
+      10_000,
+      () => service.output.join('\n'),
+    );
     assert.equal((await service.stop()).code, 0);
   });
 
@@ -53,7 +60,9 @@ describe('watching the auth directory', async () => {
     await waitFor(() => (service.output.some((line) => line.includes('the auth directory was removed')) ? true : null), 10_000);
     const ended = await service.stop();
     assert.equal(ended.code, 0, service.output.join('\n'));
-    assert.ok(service.output.some((line) => line.includes('the auth directory is gone at shutdown: nothing to store, the stored login is kept')));
+    assert.ok(
+      service.output.some((line) => line.includes('the auth directory is gone at shutdown: nothing to store, the stored login is kept')),
+    );
     assert.deepEqual(await storedHead(url, 'gone'), stored);
   });
 
@@ -63,17 +72,28 @@ describe('watching the auth directory', async () => {
     const service = await startService(['sidecar', '--dir', dir, '--session', 'later'], cliEnv(fresh, { KEEPER_API_TOKEN: TOKEN }));
     after(() => service.child.kill('SIGKILL'));
     const call = async (method: string, route: string, body?: unknown) => {
-      const response = await fetch(`http://127.0.0.1:${service.port}${route}`, { method, headers: { authorization: `Bearer ${TOKEN}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const response = await fetch(`http://127.0.0.1:${service.port}${route}`, {
+        method,
+        headers: { authorization: `Bearer ${TOKEN}` },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
       return { status: response.status, json: (await response.json()) as Record<string, unknown> };
     };
-    const status = await waitFor(async () => {
-      const answer = await call('GET', '/api/session/status');
-      return answer.status === 200 ? answer : null;
-    }, 10_000, () => service.output.join('\n'));
+    const status = await waitFor(
+      async () => {
+        const answer = await call('GET', '/api/session/status');
+        return answer.status === 200 ? answer : null;
+      },
+      10_000,
+      () => service.output.join('\n'),
+    );
     assert.deepEqual(status.json, { sessions: [] });
     const source = await tempDir('nodir-source');
     await writeSession(source, { preKeys: 2 });
-    const posted = await call('POST', '/api/session/backup', { session_id: 'other', session_data: Object.fromEntries(await readTree(source)) });
+    const posted = await call('POST', '/api/session/backup', {
+      session_id: 'other',
+      session_data: Object.fromEntries(await readTree(source)),
+    });
     assert.equal(posted.status, 200, JSON.stringify(posted.json));
     assert.equal((await call('GET', '/api/session/restore?session_id=other')).status, 200);
     assert.equal((await service.get('/readyz')).status, 503, 'not ready: the directory has not been scanned');
@@ -81,7 +101,11 @@ describe('watching the auth directory', async () => {
 
     // The directory appears (the bot started): it is watched and backed up.
     await writeSession(dir, { preKeys: 2 });
-    await waitFor(async () => (diffTrees(await storedHead(fresh, 'later'), await readTree(dir)).length === 0 ? true : null), 10_000, () => service.output.join('\n'));
+    await waitFor(
+      async () => (diffTrees(await storedHead(fresh, 'later'), await readTree(dir)).length === 0 ? true : null),
+      10_000,
+      () => service.output.join('\n'),
+    );
     assert.equal((await service.stop()).code, 0);
   });
 });
@@ -101,7 +125,10 @@ const isRoot = process.getuid?.() === 0;
 const required = process.env['KEEPER_TEST_REQUIRE_UID_SWITCH'] === '1';
 const UID = 40_000 + randomInt(20_000);
 const python = isRoot ? systemPython(UID) : null;
-const skip = python === null && !required ? `needs root and a system python3 to act as a throwaway user (${isRoot ? 'no python3 it can run' : 'not root'})` : false;
+const skip =
+  python === null && !required
+    ? `needs root and a system python3 to act as a throwaway user (${isRoot ? 'no python3 it can run' : 'not root'})`
+    : false;
 
 /**
  * Uses up every inotify instance the user may have (fs.inotify.max_user_instances, per user, shared
@@ -158,9 +185,17 @@ describe('native watching unavailable (inotify instances used up)', { skip }, as
   it('auto (the default): falls back to polling, says so once, shows it in a metric, and backs up', async () => {
     const dir = await userDir('auto');
     await writeSession(dir, { preKeys: 3 });
-    const service = await startService(['sidecar', '--dir', dir, '--session', 'polled', '--poll-interval', '200', '--debounce', '100', '--max-delay', '300'], env, asUser);
+    const service = await startService(
+      ['sidecar', '--dir', dir, '--session', 'polled', '--poll-interval', '200', '--debounce', '100', '--max-delay', '300'],
+      env,
+      asUser,
+    );
     after(() => service.child.kill('SIGKILL'));
-    await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 15_000, () => service.output.join('\n'));
+    await waitFor(
+      async () => ((await service.get('/readyz')).status === 200 ? true : null),
+      15_000,
+      () => service.output.join('\n'),
+    );
     const warnings = service.output.filter((line) => line.includes('native watching is unavailable'));
     assert.equal(warnings.length, 1, service.output.join('\n'));
     assert.match(warnings[0]!, /EMFILE/);
@@ -169,7 +204,11 @@ describe('native watching unavailable (inotify instances used up)', { skip }, as
 
     await writeFile(path.join(dir, 'pre-key-90.json'), JSON.stringify({ public: 'a', private: 'b' }));
     await rm(path.join(dir, 'pre-key-1.json'));
-    await waitFor(async () => (diffTrees(await storedHead(url, 'polled'), await readTree(dir)).length === 0 ? true : null), 10_000, () => service.output.join('\n'));
+    await waitFor(
+      async () => (diffTrees(await storedHead(url, 'polled'), await readTree(dir)).length === 0 ? true : null),
+      10_000,
+      () => service.output.join('\n'),
+    );
     assert.equal((await service.stop()).code, 0);
   });
 
@@ -178,10 +217,14 @@ describe('native watching unavailable (inotify instances used up)', { skip }, as
     await writeSession(dir, { preKeys: 2 });
     const service = await startService(['sidecar', '--dir', dir, '--session', 'native-only', '--watch', 'native'], env, asUser);
     after(() => service.child.kill('SIGKILL'));
-    const health = await waitFor(async () => {
-      const answer = await healthz(service);
-      return answer.status === 503 ? answer : null;
-    }, 10_000, () => service.output.join('\n'));
+    const health = await waitFor(
+      async () => {
+        const answer = await healthz(service);
+        return answer.status === 503 ? answer : null;
+      },
+      10_000,
+      () => service.output.join('\n'),
+    );
     assert.match(health.body.error ?? '', /cannot watch the auth directory: .*EMFILE/);
     assert.equal((await service.get('/readyz')).status, 503);
     assert.equal((await storedHead(url, 'native-only')).size, 0);
@@ -193,9 +236,17 @@ describe('native watching unavailable (inotify instances used up)', { skip }, as
     const dir = await userDir('run-native');
     const marker = path.join(home, 'bot-started');
     const bot = path.join(REPO, 'build', 'test', 'support', 'mini-bot.js');
-    const service = await startService(['run', '--dir', dir, '--session', 'run-native', '--watch', 'native', '--', 'sh', '-c', `touch ${marker}; exec ${bot}`], env, asUser);
+    const service = await startService(
+      ['run', '--dir', dir, '--session', 'run-native', '--watch', 'native', '--', 'sh', '-c', `touch ${marker}; exec ${bot}`],
+      env,
+      asUser,
+    );
     after(() => service.child.kill('SIGKILL'));
-    await waitFor(async () => ((await healthz(service)).status === 503 ? true : null), 10_000, () => service.output.join('\n'));
+    await waitFor(
+      async () => ((await healthz(service)).status === 503 ? true : null),
+      10_000,
+      () => service.output.join('\n'),
+    );
     await new Promise((resolve) => setTimeout(resolve, 1000));
     await assert.rejects(access(marker), /ENOENT/, 'the bot was not started');
     assert.equal((await service.stop('SIGTERM')).code, 143, service.output.join('\n'));

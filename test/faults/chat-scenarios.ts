@@ -66,7 +66,9 @@ async function leaveKeeper(pod: Pod): Promise<void> {
 
 const chatRollingDeploy: Scenario = {
   name: 'chat-rolling-deploy',
-  fault: "a rolling deploy mid-conversation: the new pod's restore waits for the old pod's lease, the old pod (sidecar + bot) gets SIGTERM while it talks; then every chat is probed from the peers' side",
+  fault:
+    "a rolling deploy mid-conversation: the new pod's restore waits for the old pod's lease, the old " +
+    "pod (sidecar + bot) gets SIGTERM while it talks; then every chat is probed from the peers' side",
   landed: 'restores that waited for the old pod',
   runs: 3,
   async run(ctx) {
@@ -80,7 +82,9 @@ const chatRollingDeploy: Scenario = {
 
 const chatRunStop: Scenario = {
   name: 'chat-run-stop',
-  fault: '`run -- bot` stopped (SIGTERM) mid-conversation; the next container on an empty disk restores from PostgreSQL; then every chat is probed',
+  fault:
+    '`run -- bot` stopped (SIGTERM) mid-conversation; the next container ' +
+    'on an empty disk restores from PostgreSQL; then every chat is probed',
   runs: 3,
   async run(ctx) {
     const { report, newPod } = await runStopped(playOptions(ctx));
@@ -93,7 +97,9 @@ const chatRunStop: Scenario = {
 function crashScenario(name: string, keeperArgs: string[], what: string): Scenario {
   return {
     name,
-    fault: `\`run -- bot\` SIGKILLed (bot and keeper together) at a random instant of a conversation that never pauses, ${what}; the next container restores the head on an empty disk; then every chat is probed (measured, not judged)`,
+    fault:
+      `\`run -- bot\` SIGKILLed (bot and keeper together) at a random instant of a conversation ` +
+      `that never pauses, ${what}; the next container restores the head on an empty disk; then every chat is probed (measured, not judged)`,
     landed: CRASH_COUNTS.landed,
     runs: 4,
     async run(ctx) {
@@ -111,14 +117,17 @@ function crashScenario(name: string, keeperArgs: string[], what: string): Scenar
 
 const chatStaleRestore: Scenario = {
   name: 'chat-stale-restore',
-  fault: 'the new pod restored on purpose from the generation before one more exchange in every chat (`restore --generation`); the harness must see broken chats',
+  fault:
+    'the new pod restored on purpose from the generation before one more exchange ' +
+    'in every chat (`restore --generation`); the harness must see broken chats',
   runs: 3,
   async run(ctx) {
     const { report, staleBy } = await staleRestore(playOptions(ctx));
     record(ctx, report);
     ctx.run.note(`restored ${staleBy} generation(s) behind the head`);
     const chats = report.chats.filter((chat) => chat.kind !== 'new contact');
-    if (!chats.some((chat) => chat.outcome !== 'ok')) ctx.run.violate(9, `a restore one exchange stale broke no chat: the harness cannot see staleness (${describeReport(report)})`);
+    if (!chats.some((chat) => chat.outcome !== 'ok'))
+      ctx.run.violate(9, `a restore one exchange stale broke no chat: the harness cannot see staleness (${describeReport(report)})`);
   },
 };
 

@@ -11,7 +11,18 @@ import type { RunLog } from './violations.js';
 export const SESSION = 'faults';
 /** Short timings so that a run takes seconds: backups within 0.4 s, leases that expire in 2 s. */
 export const LEASE_TTL_MS = 2_000;
-const KEEPER_TIMING = ['--debounce', '100', '--max-delay', '400', '--lease-ttl', String(LEASE_TTL_MS), '--shutdown-quiet', '200', '--shutdown-timeout', '5000'];
+const KEEPER_TIMING = [
+  '--debounce',
+  '100',
+  '--max-delay',
+  '400',
+  '--lease-ttl',
+  String(LEASE_TTL_MS),
+  '--shutdown-quiet',
+  '200',
+  '--shutdown-timeout',
+  '5000',
+];
 
 export class RunContext {
   /** Every keeper of the run, alive or not (their logs are checked at the end). */
@@ -38,7 +49,9 @@ export class RunContext {
    * directory>`, or with `command`, `run -- command`; `url` overrides the database (a proxy); `args`
    * come after the suite's timings (and so override them).
    */
-  async startKeeper(options: { url?: string; env?: Record<string, string>; bot?: boolean; command?: string[]; args?: string[] } = {}): Promise<Keeper> {
+  async startKeeper(
+    options: { url?: string; env?: Record<string, string>; bot?: boolean; command?: string[]; args?: string[] } = {},
+  ): Promise<Keeper> {
     const child = options.command ?? (options.bot ? Bot.command(this.dir, this.nextBotSeed()) : null);
     const command = child ? 'run' : 'sidecar';
     const name = `${command}#${++this.started}`;
@@ -83,7 +96,8 @@ export class RunContext {
   /** Kills what is still running, writes every keeper's log into the work dir, undoes the rest. */
   async cleanup(): Promise<void> {
     for (const keeper of this.liveKeepers) await keeper.kill('SIGKILL').catch(() => undefined);
-    for (const keeper of this.keepers) await writeFile(path.join(this.workDir, `${keeper.name}.log`), keeper.output.join('\n')).catch(() => undefined);
+    for (const keeper of this.keepers)
+      await writeFile(path.join(this.workDir, `${keeper.name}.log`), keeper.output.join('\n')).catch(() => undefined);
     for (const fn of this.cleanups) await fn().catch(() => undefined);
   }
 

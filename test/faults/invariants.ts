@@ -83,7 +83,11 @@ export async function waitConverged(url: string, sessionId: string, dir: string,
     if (Date.now() > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  run.violate(4, `the head still differs from the directory ${timeoutMs} ms after the bot stopped: ${problems.slice(0, 6).join('; ')} (${problems.length} in all)`);
+  run.violate(
+    4,
+    `the head still differs from the directory ${timeoutMs} ms after the bot ` +
+      `stopped: ${problems.slice(0, 6).join('; ')} (${problems.length} in all)`,
+  );
 }
 
 /** Invariants 5 and 3: `restore` into an empty directory gives exactly the head, which Baileys loads. */
@@ -91,7 +95,11 @@ export async function checkRestore(url: string, sessionId: string, workDir: stri
   const target = path.join(workDir, 'restored', 'auth_info');
   await mkdir(path.dirname(target), { recursive: true });
   const result = await runCli(['restore', '--dir', target, '--session', sessionId], { env: cliEnv(url) });
-  if (result.code !== 0) return run.violate(5, `restore into an empty directory exited ${result.code}: ${result.stdout.slice(-400)}${result.stderr.slice(-400)}`);
+  if (result.code !== 0)
+    return run.violate(
+      5,
+      `restore into an empty directory exited ${result.code}: ${result.stdout.slice(-400)}${result.stderr.slice(-400)}`,
+    );
   await compareWithHead(url, sessionId, target, run, 'restore into an empty directory');
 }
 
@@ -106,7 +114,8 @@ export async function compareWithHead(url: string, sessionId: string, dir: strin
   try {
     const loaded = await loadEverything(dir);
     const creds = loaded.creds as { me?: { id?: string } };
-    if (creds.me?.id !== REGISTERED_JID) run.violate(5, `${what}: Baileys loaded creds that are not the registered ones (me: ${creds.me?.id})`);
+    if (creds.me?.id !== REGISTERED_JID)
+      run.violate(5, `${what}: Baileys loaded creds that are not the registered ones (me: ${creds.me?.id})`);
     const keyFiles = [...head.keys()].filter((name) => /^(pre-key|session|sender-key|app-state-sync-key)-.+\.json$/.test(name)).length;
     const loadedKeys = Object.values(loaded.keys).reduce((sum, keys) => sum + Object.keys(keys).length, 0);
     if (loadedKeys !== keyFiles) run.violate(5, `${what}: Baileys loaded ${loadedKeys} keys of the ${keyFiles} stored`);
@@ -133,13 +142,16 @@ async function checkNotTorn(url: string, sessionId: string, run: RunLog): Promis
     const where = `${row.name}@${row.generation_from}`;
     const torn = tornReason(row.name, row.content);
     if (torn) run.violate(1, `${where}: ${torn}`);
-    else if (row.name === 'creds.json' && parseCreds(row.content.toString('utf8'))?.registeredJid !== REGISTERED_JID) run.violate(1, `${where}: not the registered creds object`);
-    if (!sha256(row.content).equals(row.sha256) || row.content.length !== row.size) run.violate(1, `${where}: content does not match its checksum or size`);
+    else if (row.name === 'creds.json' && parseCreds(row.content.toString('utf8'))?.registeredJid !== REGISTERED_JID)
+      run.violate(1, `${where}: not the registered creds object`);
+    if (!sha256(row.content).equals(row.sha256) || row.content.length !== row.size)
+      run.violate(1, `${where}: content does not match its checksum or size`);
   }
 }
 
 async function checkWholeGenerations(url: string, sessionId: string, run: RunLog): Promise<void> {
-  const visible = (g: string) => `f.session_id = g.session_id AND f.generation_from <= ${g} AND (f.generation_to IS NULL OR f.generation_to > ${g})`;
+  const visible = (g: string) =>
+    `f.session_id = g.session_id AND f.generation_from <= ${g} AND (f.generation_to IS NULL OR f.generation_to > ${g})`;
   const rows = await query<Record<string, string>>(
     url,
     `SELECT g.generation, g.total_files, g.total_bytes, g.files_changed, g.files_deleted,
@@ -151,9 +163,12 @@ async function checkWholeGenerations(url: string, sessionId: string, run: RunLog
        FROM ${SCHEMA}.generations g WHERE g.session_id = $1 ORDER BY g.generation`,
     [sessionId],
   );
-  const [session] = await query<{ head_generation: string }>(url, `SELECT head_generation FROM ${SCHEMA}.sessions WHERE session_id = $1`, [sessionId]);
+  const [session] = await query<{ head_generation: string }>(url, `SELECT head_generation FROM ${SCHEMA}.sessions WHERE session_id = $1`, [
+    sessionId,
+  ]);
   const head = Number(session?.head_generation ?? 0);
-  if (rows.length !== head) run.violate(2, `head generation is ${head} but ${rows.length} generations are stored (nothing is pruned in these runs)`);
+  if (rows.length !== head)
+    run.violate(2, `head generation is ${head} but ${rows.length} generations are stored (nothing is pruned in these runs)`);
   rows.forEach((row, index) => {
     const g = Number(row['generation']);
     if (g !== index + 1) run.violate(2, `generation ${index + 1} is missing (found ${g})`);
@@ -180,7 +195,8 @@ async function checkWholeGenerations(url: string, sessionId: string, run: RunLog
 async function checkNoResurrection(url: string, sessionId: string, run: RunLog): Promise<void> {
   const rows = await query<{ name: string; generation_from: string; generation_to: string | null }>(
     url,
-    `SELECT name, generation_from, generation_to FROM ${SCHEMA}.files WHERE session_id = $1 AND name LIKE 'pre-key-%' ORDER BY name, generation_from`,
+    `SELECT name, generation_from, generation_to FROM ${SCHEMA}.files WHERE ` +
+      `session_id = $1 AND name LIKE 'pre-key-%' ORDER BY name, generation_from`,
     [sessionId],
   );
   for (let i = 1; i < rows.length; i++) {
@@ -192,9 +208,16 @@ async function checkNoResurrection(url: string, sessionId: string, run: RunLog):
 }
 
 async function checkFencing(url: string, sessionId: string, keepers: readonly Keeper[], run: RunLog): Promise<void> {
-  const audit = await query<{ generation: string; lease_token: string; lease_owner: string | null; writer: string; live_at_commit: boolean }>(
+  const audit = await query<{
+    generation: string;
+    lease_token: string;
+    lease_owner: string | null;
+    writer: string;
+    live_at_commit: boolean;
+  }>(
     url,
-    'SELECT generation, lease_token, lease_owner, writer, live_at_commit FROM public.faults_audit WHERE session_id = $1 ORDER BY generation',
+    'SELECT generation, lease_token, lease_owner, writer, live_at_commit ' +
+      'FROM public.faults_audit WHERE session_id = $1 ORDER BY generation',
     [sessionId],
   );
   const [count] = await query<{ n: string }>(url, `SELECT count(*) AS n FROM ${SCHEMA}.generations WHERE session_id = $1`, [sessionId]);
@@ -210,22 +233,36 @@ async function checkFencing(url: string, sessionId: string, keepers: readonly Ke
     const keeper = keeperByName.get(row.writer);
     const ownerPid = Number(row.lease_owner?.split(':')[1]);
     if (keeper && ownerPid !== keeper.pid) {
-      run.violate(6, `generation ${row.generation} was committed by ${keeper.name} (pid ${keeper.pid}), but the lease was token ${token} of ${row.lease_owner ?? 'nobody'}`);
+      run.violate(
+        6,
+        `generation ${row.generation} was committed by ${keeper.name} (pid ` +
+          `${keeper.pid}), but the lease was token ${token} of ${row.lease_owner ?? 'nobody'}`,
+      );
     } else if (!keeper && !ONE_SHOT_WRITERS.has(row.writer)) {
-      run.violate(6, `generation ${row.generation} was committed by an unknown connection "${row.writer}" (lease token ${token} of ${row.lease_owner ?? 'nobody'})`);
+      run.violate(
+        6,
+        `generation ${row.generation} was committed by an unknown connection ` +
+          `"${row.writer}" (lease token ${token} of ${row.lease_owner ?? 'nobody'})`,
+      );
     }
     // Expired by the clock at COMMIT but still this writer's on the row it has held locked since its
     // lease check: nobody could take the lease meanwhile (taking it updates that row), so it is not a
     // second writer. A takeover before the lock shows as a different owner above.
     if (!row.live_at_commit) expiredAtCommit++;
-    if (token < lastToken) run.violate(6, `generation ${row.generation} was committed under token ${token} after token ${lastToken} had committed: a fenced-off writer wrote`);
+    if (token < lastToken)
+      run.violate(
+        6,
+        `generation ${row.generation} was committed under token ${token} after token ${lastToken} had committed: a fenced-off writer wrote`,
+      );
     lastToken = Math.max(lastToken, token);
     const owners = ownersByToken.get(token) ?? new Set<string>();
     owners.add(row.lease_owner ?? '(none)');
     ownersByToken.set(token, owners);
   }
-  for (const [token, owners] of ownersByToken) if (owners.size > 1) run.violate(6, `token ${token} committed for ${owners.size} owners: ${[...owners].join(', ')}`);
-  if (expiredAtCommit > 0) run.note(`${expiredAtCommit} commits finished after their lease's expiry time, holding the session row locked since the lease check`);
+  for (const [token, owners] of ownersByToken)
+    if (owners.size > 1) run.violate(6, `token ${token} committed for ${owners.size} owners: ${[...owners].join(', ')}`);
+  if (expiredAtCommit > 0)
+    run.note(`${expiredAtCommit} commits finished after their lease's expiry time, holding the session row locked since the lease check`);
 
   // What each process says it committed must be what the database saw: same token, its own connection.
   const writersByToken = new Map<number, Set<string>>();
@@ -237,12 +274,17 @@ async function checkFencing(url: string, sessionId: string, keepers: readonly Ke
         continue;
       }
       if (Number(row.lease_token) !== line.token || row.writer !== keeper.name) {
-        run.violate(6, `${keeper.name} logged generation ${line.generation} under token ${line.token}, but the database saw ${row.writer} commit it under token ${row.lease_token} of ${row.lease_owner}`);
+        run.violate(
+          6,
+          `${keeper.name} logged generation ${line.generation} under token ${line.token}, but the ` +
+            `database saw ${row.writer} commit it under token ${row.lease_token} of ${row.lease_owner}`,
+        );
       }
       const writers = writersByToken.get(line.token) ?? new Set<string>();
       writers.add(keeper.name);
       writersByToken.set(line.token, writers);
     }
   }
-  for (const [token, writers] of writersByToken) if (writers.size > 1) run.violate(6, `token ${token} was written by ${[...writers].join(' and ')}`);
+  for (const [token, writers] of writersByToken)
+    if (writers.size > 1) run.violate(6, `token ${token} was written by ${[...writers].join(' and ')}`);
 }

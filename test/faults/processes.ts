@@ -76,7 +76,9 @@ export class Keeper {
 
   /** Whether this process logged acquiring lease `token`. */
   acquired(): number[] {
-    return this.service.output.filter((line) => line.includes('"lease acquired')).map((line) => Number((JSON.parse(line) as { token?: number }).token));
+    return this.service.output
+      .filter((line) => line.includes('"lease acquired'))
+      .map((line) => Number((JSON.parse(line) as { token?: number }).token));
   }
 
   /** A deliberate kill (SIGKILL by default); resolves once the process is gone. */
@@ -146,7 +148,11 @@ export class Keeper {
       if (health === null && (ready === null || !this.wasReady)) this.paused = false;
       if (ready === null) this.wasReady = true;
       const failure =
-        health !== null && this.wasReady ? `/healthz failed after it had been ready: ${health}` : this.wasReady && ready !== null ? `/readyz failed after it had been ready: ${ready}` : null;
+        health !== null && this.wasReady
+          ? `/healthz failed after it had been ready: ${health}`
+          : this.wasReady && ready !== null
+            ? `/readyz failed after it had been ready: ${ready}`
+            : null;
       if (failure !== null && this.alive && !this.deliberate && !this.paused) this.run.violate(7, `${this.name} ${failure}`);
       await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
     }
@@ -167,7 +173,11 @@ export class Keeper {
       await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
       failure = await this.probe('/readyz');
     }
-    if (failure !== null) this.run.violate(7, `${this.name} is running but not ready ${timeoutMs} ms after the run settled (/readyz: ${failure}): ${this.tail()}`);
+    if (failure !== null)
+      this.run.violate(
+        7,
+        `${this.name} is running but not ready ${timeoutMs} ms after the run settled (/readyz: ${failure}): ${this.tail()}`,
+      );
   }
 
   /**
@@ -182,7 +192,8 @@ export class Keeper {
       } catch {
         continue;
       }
-      if (entry.msg?.includes('start failed') || (entry.level ?? 0) >= FATAL_LEVEL) this.run.violate(7, `${this.name} logged: ${line.slice(0, 400)}`);
+      if (entry.msg?.includes('start failed') || (entry.level ?? 0) >= FATAL_LEVEL)
+        this.run.violate(7, `${this.name} logged: ${line.slice(0, 400)}`);
     }
   }
 
@@ -215,7 +226,12 @@ export class Bot {
     const [node, ...args] = Bot.command(dir, seed);
     const child = spawn(node!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const bot = new Bot(child, run);
-    await waitFor(() => (bot.output.includes('ready') ? true : null), 30_000, () => `the bot did not start: ${bot.output}`, bot.exited);
+    await waitFor(
+      () => (bot.output.includes('ready') ? true : null),
+      30_000,
+      () => `the bot did not start: ${bot.output}`,
+      bot.exited,
+    );
     run.note(`bot started (pid ${child.pid})`);
     return bot;
   }

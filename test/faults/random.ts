@@ -43,5 +43,5 @@ export class Random {
 /** The seed of run `index` of a suite started with `seed`; run 0 uses the seed itself, so one run reproduces. */
 export function runSeed(seed: number, index: number): number {
   if (index === 0) return seed >>> 0;
-  return mulberry32((seed ^ Math.imul(index, 0x9e3779b1)) >>> 0)() * 0x1_0000_0000 >>> 0;
+  return (mulberry32((seed ^ Math.imul(index, 0x9e3779b1)) >>> 0)() * 0x1_0000_0000) >>> 0;
 }

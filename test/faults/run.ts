@@ -54,9 +54,19 @@ const seed = values.seed !== undefined ? Number(values.seed) : randomBytes(4).re
 const concurrency = Number(values.concurrency);
 const chosen = values.scenario ?? [];
 const unknown = chosen.filter((name) => !SCENARIOS.some((scenario) => scenario.name === name));
-if (values.help || (runsGiven !== null && !(runsGiven >= 1)) || (minutes !== null && !(minutes > 0)) || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff || !(concurrency >= 1) || unknown.length > 0) {
+if (
+  values.help ||
+  (runsGiven !== null && !(runsGiven >= 1)) ||
+  (minutes !== null && !(minutes > 0)) ||
+  !Number.isInteger(seed) ||
+  seed < 0 ||
+  seed > 0xffffffff ||
+  !(concurrency >= 1) ||
+  unknown.length > 0
+) {
   process.stderr.write(
-    `usage: run.js [--runs N] [--minutes M] [--seed 0..4294967295] [--scenario NAME]... [--concurrency C] [--results FILE] [--readme] [--strict] [--verbose] [--help]\n` +
+    `usage: run.js [--runs N] [--minutes M] [--seed 0..4294967295] [--scenario NAME]... ` +
+      `[--concurrency C] [--results FILE] [--readme] [--strict] [--verbose] [--help]\n` +
       (unknown.length > 0 ? `unknown scenario ${unknown.join(', ')}\n` : '') +
       `scenarios: ${SCENARIOS.map((s) => s.name).join(', ')}\n`,
   );
@@ -79,7 +89,10 @@ for (const scenario of scenarios) {
 
 const scenarioArgs = chosen.map((name) => `--scenario ${name}`).join(' ');
 console.log(`fault suite: seed ${seed}, ${Number.isFinite(runs) ? `${runs} runs` : `${minutes} minutes`}, ${concurrency} at a time`);
-console.log(`replay the whole suite: npm run test:faults -- --seed ${seed} --runs ${Number.isFinite(runs) ? runs : '<N>'}${scenarioArgs ? ` ${scenarioArgs}` : ''}`);
+console.log(
+  `replay the whole suite: npm run test:faults -- --seed ${seed} --runs ` +
+    `${Number.isFinite(runs) ? runs : '<N>'}${scenarioArgs ? ` ${scenarioArgs}` : ''}`,
+);
 
 const log = pino({ level: process.env['TEST_LOG'] ?? 'warn' });
 let shared: EmbeddedServer | null = null;
@@ -108,7 +121,14 @@ async function executeRun(index: number, scenario: Scenario, seedOfRun: number):
     if (scenario.killsPostgres) privateServer ??= await PrivateServer.start('private');
     database = await freshDatabase(scenario.killsPostgres ? privateServer!.url : adminUrl!, scenario.name);
     await prepareDatabase(database.url);
-    const ctx = new RunContext(new Random(seedOfRun), run, workDir, database.url, scenario.killsPostgres ? privateServer : null, path.join(workDir, 'auth_info'));
+    const ctx = new RunContext(
+      new Random(seedOfRun),
+      run,
+      workDir,
+      database.url,
+      scenario.killsPostgres ? privateServer : null,
+      path.join(workDir, 'auth_info'),
+    );
     ctxHolder.ctx = ctx;
     await mkdir(ctx.dir, { recursive: true });
     const beforeStop = await withTimeout(scenario.run(ctx), RUN_TIMEOUT_MS, 'the scenario');
@@ -144,20 +164,32 @@ async function executeRun(index: number, scenario: Scenario, seedOfRun: number):
   if (outcome === 'ok') {
     console.log(`ok    ${label} (${seconds.toFixed(1)} s)`);
     if (values.verbose) for (const line of run.trace) console.log(`      ${line}`);
-  }
-  else if (outcome === 'skipped') console.log(`SKIP  ${label}: ${error}`);
+  } else if (outcome === 'skipped') console.log(`SKIP  ${label}: ${error}`);
   else {
     console.log(`FAIL  ${label} (${seconds.toFixed(1)} s)`);
     for (const line of run.trace) console.log(`      ${line}`);
-    console.log(`      kept for inspection: ${workDir} (every process's log)${keepDatabase && database ? ` and database ${new URL(database.url).pathname.slice(1)}` : ''}`);
+    console.log(
+      `      kept for inspection: ${workDir} (every process's ` +
+        `log)${keepDatabase && database ? ` and database ${new URL(database.url).pathname.slice(1)}` : ''}`,
+    );
     console.log(`      reproduce: npm run test:faults -- --scenario ${scenario.name} --seed ${seedOfRun} --runs 1`);
   }
-  return { scenario: scenario.name, seed: seedOfRun, result: outcome, violations: run.violations, staleRefused: run.counts.get('stale backups refused') ?? 0, counts: run.counts, seconds };
+  return {
+    scenario: scenario.name,
+    seed: seedOfRun,
+    result: outcome,
+    violations: run.violations,
+    staleRefused: run.counts.get('stale backups refused') ?? 0,
+    counts: run.counts,
+    seconds,
+  };
 }
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms)),
+  );
   try {
     return await Promise.race([promise, timeout]);
   } finally {
@@ -207,6 +239,9 @@ if (bad.length > 0) {
   console.log(`\nthe fault never landed where it matters: ${missed.join('; ')}`);
   process.exitCode = 1;
 } else if (values.strict && skipped.length > 0) {
-  console.log(`\n${skipped.length} runs were SKIPPED (${[...new Set(skipped.map((outcome) => outcome.scenario))].join(', ')}), which --strict does not allow.`);
+  console.log(
+    `\n${skipped.length} runs were SKIPPED ` +
+      `(${[...new Set(skipped.map((outcome) => outcome.scenario))].join(', ')}), which --strict does not allow.`,
+  );
   process.exitCode = 1;
 } else console.log(`\nall ${outcomes.length} runs held every invariant (${minutesTaken.toFixed(1)} min)`);

@@ -148,7 +148,11 @@ const dropConnection: Scenario = {
     const bot = await ctx.startBot();
     await ctx.pause(1500, 3000);
     // The point of the run is a cut inside a backup transaction: churn on until one has happened.
-    await waitFor(() => (cuts > 0 ? true : null), 30_000, () => 'no backup reached the armed cut point within 30 s of churn');
+    await waitFor(
+      () => (cuts > 0 ? true : null),
+      30_000,
+      () => 'no backup reached the armed cut point within 30 s of churn',
+    );
     await bot.stop();
   },
 };
@@ -170,7 +174,14 @@ interface KillOutcome {
  * when the kill came after the restore had finished; 'finished first' when it finished before its
  * stage was seen at all.
  */
-async function killRestoreMidway(ctx: RunContext, random: Random, maxDelayMs: number, args: string[], dir: string, env: Record<string, string | undefined>): Promise<KillOutcome> {
+async function killRestoreMidway(
+  ctx: RunContext,
+  random: Random,
+  maxDelayMs: number,
+  args: string[],
+  dir: string,
+  env: Record<string, string | undefined>,
+): Promise<KillOutcome> {
   await mkdir(dir, { recursive: true });
   let stageSeen!: () => void;
   const staged = new Promise<'staged'>((resolve) => (stageSeen = () => resolve('staged')));
@@ -195,7 +206,8 @@ async function killRestoreMidway(ctx: RunContext, random: Random, maxDelayMs: nu
     ctx.run.note(
       after < 0
         ? `restore finished (exit ${ended.code}) before its stage was seen; trying again`
-        : `restore SIGKILLed ${after} ms after its stage appeared (${ended.signal ?? `exit ${ended.code}`}); ${kind === 'landed' ? `left ${left.length} stage(s)` : 'it had finished'}`,
+        : `restore SIGKILLed ${after} ms after its stage appeared (${ended.signal ?? `exit ${ended.code}`}); ` +
+            `${kind === 'landed' ? `left ${left.length} stage(s)` : 'it had finished'}`,
     );
     if (kind === 'landed') ctx.run.count('landed mid-restore');
     return { kind, code: ended.code, signal: ended.signal };
@@ -239,20 +251,29 @@ const restoreKill: Scenario = {
     let maxDelayMs = RESTORE_KILL_MAX_DELAY_MS;
     for (let attempt = 1, landed = 0; landed < kills && attempt <= RESTORE_KILL_ATTEMPTS; attempt++) {
       ctx.run.count('restore kill attempts');
-      const outcome = await killRestoreMidway(ctx, killRandom, maxDelayMs, ['restore', '--dir', dir, '--session', SESSION, ...force], dir, env);
+      const outcome = await killRestoreMidway(
+        ctx,
+        killRandom,
+        maxDelayMs,
+        ['restore', '--dir', dir, '--session', SESSION, ...force],
+        dir,
+        env,
+      );
       if (outcome.kind === 'landed') {
         landed++;
         continue;
       }
       // A restore that finished is a pod that came up (often on a stage an earlier kill left behind):
       // it must have succeeded and written exactly the head before the next attempt starts afresh.
-      if (outcome.code !== 0 && outcome.signal !== 'SIGKILL') ctx.run.violate(5, `a restore after ${landed} killed one(s) exited ${outcome.code ?? outcome.signal}`);
+      if (outcome.code !== 0 && outcome.signal !== 'SIGKILL')
+        ctx.run.violate(5, `a restore after ${landed} killed one(s) exited ${outcome.code ?? outcome.signal}`);
       await compareWithHead(ctx.url, SESSION, dir, ctx.run, `the restore of attempt ${attempt}, after ${landed} killed one(s)`);
       await freshPod();
       if (outcome.kind === 'too late') maxDelayMs = Math.floor(maxDelayMs / 2);
     }
     const last = await runCli(['restore', '--dir', dir, '--session', SESSION, ...force], { env });
-    if (last.code !== 0) ctx.run.violate(5, `the restore after the killed ones exited ${last.code}: ${messages(last.stdout + last.stderr).slice(-400)}`);
+    if (last.code !== 0)
+      ctx.run.violate(5, `the restore after the killed ones exited ${last.code}: ${messages(last.stdout + last.stderr).slice(-400)}`);
     await compareWithHead(ctx.url, SESSION, dir, ctx.run, 'the restore after killed restores');
 
     // The new pod runs: its bot works on the restored keys (a resurrected one would be stored again).
@@ -340,7 +361,9 @@ const FREEZE_ATTEMPTS = 10;
 
 const leaseRace: Scenario = {
   name: 'lease-race',
-  fault: 'two or three sidecars racing for the lease; the writer stopped, SIGKILLed, or SIGSTOPped with its backup transaction open until another takes the lease (then SIGCONT: a stale writer)',
+  fault:
+    'two or three sidecars racing for the lease; the writer stopped, SIGKILLed, or SIGSTOPped ' +
+    'with its backup transaction open until another takes the lease (then SIGCONT: a stale writer)',
   landed: 'stale backups refused',
   async run(ctx) {
     const freezable = new Map<Keeper, FreezableKeeper>();
@@ -410,7 +433,12 @@ const runMode: Scenario = {
       // The second container starts on an empty directory: `run` restores it before starting the bot.
       if (container === 2) ctx.dir = path.join(await ctx.subdir('container2'), 'auth_info');
       const keeper = await ctx.startKeeper({ bot: true });
-      await waitFor(() => (keeper.output.includes('ready') ? true : null), 30_000, () => 'the bot under run did not start', keeper.exited);
+      await waitFor(
+        () => (keeper.output.includes('ready') ? true : null),
+        30_000,
+        () => 'the bot under run did not start',
+        keeper.exited,
+      );
       await ctx.pause(300, 2000);
       if (ctx.random.chance(0.5)) {
         const [bot] = await keeper.childPids();
@@ -428,7 +456,9 @@ const runMode: Scenario = {
 
 const rollingUpdate: Scenario = {
   name: 'rolling-update',
-  fault: "a rolling update: the new pod's restore starts while the old pod churns (and waits for its lease), then the old pod is SIGTERMed or SIGKILLed at a random instant",
+  fault:
+    "a rolling update: the new pod's restore starts while the old pod churns (and " +
+    'waits for its lease), then the old pod is SIGTERMed or SIGKILLed at a random instant',
   landed: 'restores that waited for the old pod',
   async run(ctx) {
     await ctx.startKeeper();
@@ -444,7 +474,11 @@ const rollingUpdate: Scenario = {
     child.stdout!.on('data', (chunk: Buffer) => (said += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (said += chunk.toString()));
     const restored = collect(child, { timeoutMs: 120_000 });
-    const waiting = await waitFor(() => (said.includes('waiting for its final backup') ? true : said.includes('"msg"') && child.exitCode !== null ? false : null), 20_000, () => `the new pod's restore neither waited nor finished: ${said}`);
+    const waiting = await waitFor(
+      () => (said.includes('waiting for its final backup') ? true : said.includes('"msg"') && child.exitCode !== null ? false : null),
+      20_000,
+      () => `the new pod's restore neither waited nor finished: ${said}`,
+    );
     if (waiting) ctx.run.count('restores that waited for the old pod');
     else ctx.run.note("the new pod's restore did not wait for the old pod");
 
@@ -461,7 +495,8 @@ const rollingUpdate: Scenario = {
       await oldPod.kill('SIGKILL');
     }
     const result = await restored;
-    if (result.code !== 0) return ctx.run.violate(5, `the new pod's restore exited ${result.code}: ${messages(result.stdout + result.stderr).slice(-400)}`);
+    if (result.code !== 0)
+      return ctx.run.violate(5, `the new pod's restore exited ${result.code}: ${messages(result.stdout + result.stderr).slice(-400)}`);
     await compareWithHead(ctx.url, SESSION, newDir, ctx.run, "the new pod's restore");
     if (graceful) {
       // A graceful hand-over loses nothing: the new pod starts with exactly the old pod's last directory.
@@ -469,7 +504,11 @@ const rollingUpdate: Scenario = {
       const back = [...after.keys()].filter((name) => !before.has(name));
       if (back.length > 0) ctx.run.violate(3, `the new pod got files the old pod had deleted: ${back.slice(0, 6).join(', ')}`);
       const differs = diffTrees(before, after);
-      if (differs.length > 0) ctx.run.violate(4, `the new pod's directory differs from the old pod's last one after a graceful hand-over: ${differs.slice(0, 6).join('; ')}`);
+      if (differs.length > 0)
+        ctx.run.violate(
+          4,
+          `the new pod's directory differs from the old pod's last one after a graceful hand-over: ${differs.slice(0, 6).join('; ')}`,
+        );
     }
 
     // The new pod runs on what it restored; a resurrected key would be stored again.
@@ -481,7 +520,11 @@ const rollingUpdate: Scenario = {
   },
 };
 
-const FAKETIME_LIBRARY = ['/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1', '/usr/lib/faketime/libfaketime.so.1'];
+const FAKETIME_LIBRARY = [
+  '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1',
+  '/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1',
+  '/usr/lib/faketime/libfaketime.so.1',
+];
 
 function faketimeLibrary(): string | null {
   return FAKETIME_LIBRARY.find((file) => existsSync(file)) ?? null;
@@ -523,12 +566,15 @@ const clockSkew: Scenario = {
         const [frozen, thawed] = [skewed, freezeAtBegin];
         freezeAtBegin = null;
         frozen.pause();
-        setTimeout(() => {
-          step(skew(proxyRandom, -1));
-          stale.watch();
-          frozen.resume();
-          thawed();
-        }, proxyRandom.int(LEASE_TTL_MS + 500, LEASE_TTL_MS + 1500));
+        setTimeout(
+          () => {
+            step(skew(proxyRandom, -1));
+            stale.watch();
+            frozen.resume();
+            thawed();
+          },
+          proxyRandom.int(LEASE_TTL_MS + 500, LEASE_TTL_MS + 1500),
+        );
         return 'pass';
       }
       if (!failNextCommit || !text.includes('COMMIT\0')) return 'pass';
@@ -597,14 +643,18 @@ function mountTmpfs(dir: string, size: string): (() => void) | null {
 
 const restoreTarget: Scenario = {
   name: 'restore-target',
-  fault: 'restore --force onto a read-only or full filesystem (a real tmpfs, remounted read-only or filled up; where mount is refused, an immutable directory)',
+  fault:
+    'restore --force onto a read-only or full filesystem (a real tmpfs, remounted ' +
+    'read-only or filled up; where mount is refused, an immutable directory)',
   async run(ctx) {
     // A stored session with two generations: the target holds the first, the restore brings the second.
     const bot = await ctx.subdir('bot');
     const auth = await writeSession(bot, { preKeys: ctx.random.int(5, 30) });
     const env = cliEnv(ctx.url);
     const backup = async () => {
-      const result = await runCli(['backup', '--dir', bot, '--session', SESSION], { env: cliEnv(withWriterName(ctx.url, 'backup-command')) });
+      const result = await runCli(['backup', '--dir', bot, '--session', SESSION], {
+        env: cliEnv(withWriterName(ctx.url, 'backup-command')),
+      });
       if (result.code !== 0) throw new Error(`backup failed: ${result.stderr}`);
     };
     await backup();
@@ -654,4 +704,16 @@ const restoreTarget: Scenario = {
   },
 };
 
-export const SCENARIOS: readonly Scenario[] = [killBot, killSidecar, killPostgres, dropConnection, restoreKill, leaseRace, clockSkew, restoreTarget, runMode, rollingUpdate, ...CHAT_SCENARIOS];
+export const SCENARIOS: readonly Scenario[] = [
+  killBot,
+  killSidecar,
+  killPostgres,
+  dropConnection,
+  restoreKill,
+  leaseRace,
+  clockSkew,
+  restoreTarget,
+  runMode,
+  rollingUpdate,
+  ...CHAT_SCENARIOS,
+];

@@ -14,7 +14,9 @@ describe('fault suite smoke', () => {
     const results = path.join(await tempDir('faults-smoke'), 'results.md');
     const args = ['--runs', '3', '--concurrency', '1', '--seed', '20261129', '--results', results];
     for (const scenario of ['drop-connection', 'kill-sidecar', 'restore-kill']) args.push('--scenario', scenario);
-    const child = spawn(process.execPath, [path.join(REPO, 'build', 'test', 'faults', 'run.js'), ...args], { env: { ...process.env, DATABASE_URL: adminUrl() } });
+    const child = spawn(process.execPath, [path.join(REPO, 'build', 'test', 'faults', 'run.js'), ...args], {
+      env: { ...process.env, DATABASE_URL: adminUrl() },
+    });
     const { code, stdout, stderr } = await collect(child, { timeoutMs: 300_000 });
     const output = stdout + stderr;
     assert.equal(code, 0, output);

@@ -43,7 +43,9 @@ export async function ensureBase(workDir: string): Promise<'stand-in built' | 's
   const base = await localBase();
   if (base && !(STAND_IN_LABEL in base.labels)) return 'not a stand-in';
   if (base?.env.includes(`NODE_VERSION=${NODE_VERSION}`)) return 'stand-in reused';
-  await command('bash', [path.join(REPO, 'test/images/make-stand-in-base.sh'), NODE_VERSION, NPM_VERSION, NODE_BASE, workDir], { echo: true });
+  await command('bash', [path.join(REPO, 'test/images/make-stand-in-base.sh'), NODE_VERSION, NPM_VERSION, NODE_BASE, workDir], {
+    echo: true,
+  });
   return 'stand-in built';
 }
 
@@ -66,9 +68,24 @@ export async function warmNpmCache(cache: string): Promise<void> {
 
 function offlineBuild(dockerfile: string, tag: string, context: string, cache: string, extra: string[] = []): Promise<string> {
   return buildah(
-    ['build', '--isolation=chroot', '--pull=never', '--layers=false', '-f', dockerfile, '-t', tag,
-      '--build-arg', 'npm_config_offline=true', '--build-arg', 'npm_config_cache=/npm-cache', '--volume', `${cache}:/npm-cache`,
-      ...extra, context],
+    [
+      'build',
+      '--isolation=chroot',
+      '--pull=never',
+      '--layers=false',
+      '-f',
+      dockerfile,
+      '-t',
+      tag,
+      '--build-arg',
+      'npm_config_offline=true',
+      '--build-arg',
+      'npm_config_cache=/npm-cache',
+      '--volume',
+      `${cache}:/npm-cache`,
+      ...extra,
+      context,
+    ],
     { echo: true },
   );
 }
@@ -80,6 +97,7 @@ export async function buildImages(cache: string, version: string): Promise<void>
   // The Railway Dockerfile as a user would use it: in an unmodified bot's directory, taking the
   // keeper from the sidecar image just built.
   await offlineBuild(path.join(REPO, 'deploy/railway/Dockerfile'), IMAGES.railway, path.join(REPO, 'examples/baileys-bot'), cache, [
-    '--build-arg', `KEEPER_IMAGE=${IMAGES.sidecar}`,
+    '--build-arg',
+    `KEEPER_IMAGE=${IMAGES.sidecar}`,
   ]);
 }

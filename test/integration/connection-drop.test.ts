@@ -34,7 +34,11 @@ describe('a connection dropped mid-transaction', async () => {
     cutAtCommit = true;
     await assert.rejects(db.transaction((tx) => tx.query('INSERT INTO drop_probe VALUES (1)')));
     cutAtCommit = false;
-    assert.equal((await db.query<{ n: string }>('SELECT count(*) AS n FROM drop_probe')).rows[0]!.n, '0', 'the cut COMMIT never reached the server');
+    assert.equal(
+      (await db.query<{ n: string }>('SELECT count(*) AS n FROM drop_probe')).rows[0]!.n,
+      '0',
+      'the cut COMMIT never reached the server',
+    );
     await db.transaction((tx) => tx.query('INSERT INTO drop_probe VALUES (2)'));
     assert.equal(proxy.cuts(), 2);
   });

@@ -10,7 +10,7 @@ import { KeyRing, makeKey } from '../../src/crypto.js';
 import { IntegrityError, RefusedError } from '../../src/errors.js';
 import { readSnapshot } from '../../src/snapshot.js';
 import { SessionStore } from '../../src/store.js';
-import { openAuth, REGISTERED_JID, writeSession } from '../../harness/baileys.js';
+import { REGISTERED_JID, writeSession } from '../../harness/baileys.js';
 import { query } from '../../harness/db.js';
 import { tempDir } from '../support/fs.js';
 import { readTree } from '../../harness/fs.js';
@@ -39,7 +39,8 @@ describe('encryption at rest', async () => {
   async function rows(sessionId: string) {
     return query<{ name: string; generation_from: string; content: Buffer; sha256: Buffer; key_id: string | null }>(
       t.url,
-      'SELECT name, generation_from, content, sha256, key_id FROM baileys_keeper.files WHERE session_id = $1 ORDER BY name, generation_from',
+      'SELECT name, generation_from, content, sha256, key_id FROM ' +
+        'baileys_keeper.files WHERE session_id = $1 ORDER BY name, generation_from',
       [sessionId],
     );
   }
@@ -73,7 +74,10 @@ describe('encryption at rest', async () => {
       assert.ok(!row.content.includes(original.subarray(0, 24)), `${row.name}: content is not stored in clear`);
       assert.notDeepEqual(row.sha256, createHash('sha256').update(original).digest(), `${row.name}: no plaintext sha256`);
     }
-    const [session] = await query<{ registered_jid: string }>(t.url, "SELECT registered_jid FROM baileys_keeper.sessions WHERE session_id = 'enc'");
+    const [session] = await query<{ registered_jid: string }>(
+      t.url,
+      "SELECT registered_jid FROM baileys_keeper.sessions WHERE session_id = 'enc'",
+    );
     assert.equal(session!.registered_jid, '5511*****4321');
     assert.ok(!session!.registered_jid.includes(REGISTERED_JID.split(':')[0]!));
     assert.deepEqual(await contentsAt(withOld, 'enc'), tree);
@@ -113,34 +117,46 @@ describe('encryption at rest', async () => {
     await writeSession(dir, { preKeys: 3 });
     await backup(withOld, 'nokey', dir);
     for (const store of [plain, onlyNew, new SessionStore(t.db, new KeyRing([makeKey(randomBytes(32))]))]) {
-      await assert.rejects(store.loadPoint('nokey', {}), (error: unknown) => error instanceof IntegrityError && /encrypted with key id old, which is not configured/.test(error.message));
+      await assert.rejects(
+        store.loadPoint('nokey', {}),
+        (error: unknown) => error instanceof IntegrityError && /encrypted with key id old, which is not configured/.test(error.message),
+      );
       const verified = await store.verify('nokey');
       assert.ok(verified.failures.length > 0 && verified.failures.every((f) => f.missingKey === 'old'));
     }
     // A backup without the key must not quietly store the session in plaintext over it.
-    await assert.rejects(backup(plain, 'nokey', dir), (error: unknown) => error instanceof IntegrityError && /key id old/.test(error.message));
+    await assert.rejects(
+      backup(plain, 'nokey', dir),
+      (error: unknown) => error instanceof IntegrityError && /key id old/.test(error.message),
+    );
     assert.ok((await rows('nokey')).every((row) => row.key_id === 'old'));
   });
 
-  it('the same key under a different explicit id still decrypts (found by fingerprint), but a different key under the right id does not', async () => {
-    const material = randomBytes(32);
-    const dir = await tempDir('fp');
-    await writeSession(dir, { preKeys: 2 });
-    await backup(new SessionStore(t.db, new KeyRing([makeKey(material)])), 'fp', dir);
-    const renamed = new SessionStore(t.db, new KeyRing([makeKey(randomBytes(32), 'next'), makeKey(material, 'previous')]));
-    assert.deepEqual(await contentsAt(renamed, 'fp'), await readTree(dir));
-    const impostor = new SessionStore(t.db, new KeyRing([makeKey(randomBytes(32), 'old')]));
-    await backup(withOld, 'fp2', dir);
-    await assert.rejects(impostor.loadPoint('fp2', {}), /cannot be decrypted with key id old \(wrong key/);
-  });
+  it(
+    'the same key under a different explicit id still decrypts (found ' +
+      'by fingerprint), but a different key under the right id does not',
+    async () => {
+      const material = randomBytes(32);
+      const dir = await tempDir('fp');
+      await writeSession(dir, { preKeys: 2 });
+      await backup(new SessionStore(t.db, new KeyRing([makeKey(material)])), 'fp', dir);
+      const renamed = new SessionStore(t.db, new KeyRing([makeKey(randomBytes(32), 'next'), makeKey(material, 'previous')]));
+      assert.deepEqual(await contentsAt(renamed, 'fp'), await readTree(dir));
+      const impostor = new SessionStore(t.db, new KeyRing([makeKey(randomBytes(32), 'old')]));
+      await backup(withOld, 'fp2', dir);
+      await assert.rejects(impostor.loadPoint('fp2', {}), /cannot be decrypted with key id old \(wrong key/);
+    },
+  );
 
   it('rows swapped or moved inside the database fail to decrypt, and the restore names an older generation that verifies', async () => {
     const dir = await threeGenerations('swap', withOld);
     const byName = new Map((await rows('swap')).map((row) => [`${row.name}@${row.generation_from}`, row]));
     // Put generation 1's ciphertext of pre-key-3 into its generation-3 row: a valid ciphertext, the wrong place.
-    await query(t.url, "UPDATE baileys_keeper.files SET content = $1 WHERE session_id = 'swap' AND name = 'pre-key-3.json' AND generation_from = 3", [
-      byName.get('pre-key-3.json@1')!.content,
-    ]);
+    await query(
+      t.url,
+      "UPDATE baileys_keeper.files SET content = $1 WHERE session_id = 'swap' AND name = 'pre-key-3.json' AND generation_from = 3",
+      [byName.get('pre-key-3.json@1')!.content],
+    );
     await assert.rejects(
       withOld.loadPoint('swap', {}),
       (error: unknown) =>
@@ -154,7 +170,10 @@ describe('encryption at rest', async () => {
     await query(t.url, "UPDATE baileys_keeper.files SET session_id = 'thief' WHERE session_id = 'swap' AND name = 'creds.json'");
     const stolen = await withOld.verify('thief');
     // The thief session has encrypted rows but no encryption marker of its own: that is reported too.
-    assert.deepEqual(stolen.failures.map((f) => f.name), ['', 'creds.json']);
+    assert.deepEqual(
+      stolen.failures.map((f) => f.name),
+      ['', 'creds.json'],
+    );
   });
 
   it('rekey re-encrypts plaintext and old-key history under the newest key; restores work during and after it', async () => {
@@ -182,7 +201,8 @@ describe('encryption at rest', async () => {
     assert.ok((await reader) > 0);
     assert.deepEqual(result, { rewritten: total, keyId: 'new' });
     assert.ok((await rows('rekey')).every((row) => row.key_id === 'new'));
-    for (const g of [1, 2, 3]) assert.deepEqual(await contentsAt(onlyNew, 'rekey', g), expected[g - 1], `generation ${g} with only the new key`);
+    for (const g of [1, 2, 3])
+      assert.deepEqual(await contentsAt(onlyNew, 'rekey', g), expected[g - 1], `generation ${g} with only the new key`);
     assert.equal((await onlyNew.verify('rekey')).failures.length, 0);
     assert.deepEqual(await rotated.rekey('rekey'), { rewritten: 0, keyId: 'new' }, 'a second rekey has nothing to do');
     assert.equal((await backup(onlyNew, 'rekey', dir)).kind, 'noop', 'change detection works on the rekeyed head');
@@ -205,15 +225,24 @@ describe('encryption at rest', async () => {
     await threeGenerations('forged', withOld);
     await forgeCreds('forged');
     const verified = await withOld.verify('forged');
-    assert.deepEqual(verified.failures.map((f) => [f.name, f.generationFrom]), [['creds.json', 1]]);
+    assert.deepEqual(
+      verified.failures.map((f) => [f.name, f.generationFrom]),
+      [['creds.json', 1]],
+    );
     assert.match(verified.failures[0]!.reason, /"creds\.json": stored in plaintext where session forged is encrypted since generation 1/);
     for (const generation of [undefined, 1, 2]) {
       await assert.rejects(
         withOld.loadPoint('forged', { generation: generation ?? null }),
-        (error: unknown) => error instanceof IntegrityError && /"creds\.json": stored in plaintext/.test(error.message) && /No older retained generation verifies/.test(error.message),
+        (error: unknown) =>
+          error instanceof IntegrityError &&
+          /"creds\.json": stored in plaintext/.test(error.message) &&
+          /No older retained generation verifies/.test(error.message),
       );
     }
-    await assert.rejects(rotated.rekey('forged'), (error: unknown) => error instanceof IntegrityError && /"creds\.json": stored in plaintext/.test(error.message));
+    await assert.rejects(
+      rotated.rekey('forged'),
+      (error: unknown) => error instanceof IntegrityError && /"creds\.json": stored in plaintext/.test(error.message),
+    );
     const creds = (await rows('forged')).find((row) => row.name === 'creds.json')!;
     assert.equal(creds.key_id, null, 'rekey did not launder the forged row');
   });
@@ -227,7 +256,10 @@ describe('encryption at rest', async () => {
     assert.equal((await contentsAt(withOld, 'forged-low', 1)).size, (await readTree(dir)).size, 'the plaintext history still restores');
     await forgeCreds('forged-low', ', generation_from = 0');
     const verified = await withOld.verify('forged-low');
-    assert.ok(verified.failures.some((f) => f.name === 'creds.json'), JSON.stringify(verified.failures));
+    assert.ok(
+      verified.failures.some((f) => f.name === 'creds.json'),
+      JSON.stringify(verified.failures),
+    );
     await assert.rejects(withOld.loadPoint('forged-low', {}), /"creds\.json": stored from generation 0, before the first one/);
   });
 
@@ -239,8 +271,14 @@ describe('encryption at rest', async () => {
       await threeGenerations(session, withOld);
       await query(t.url, `UPDATE baileys_keeper.sessions SET ${edit} WHERE session_id = $1`, [session]);
       const clean = await withOld.verify(session);
-      assert.deepEqual(clean.failures.map((f) => [f.name, f.generationFrom]), [['', null]]);
-      assert.match(clean.failures[0]!.reason, /the encryption marker of session \w+ (is missing although encrypted rows exist|does not verify)/);
+      assert.deepEqual(
+        clean.failures.map((f) => [f.name, f.generationFrom]),
+        [['', null]],
+      );
+      assert.match(
+        clean.failures[0]!.reason,
+        /the encryption marker of session \w+ (is missing although encrypted rows exist|does not verify)/,
+      );
       assert.equal((await contentsAt(withOld, session)).size > 0, true, 'encrypted rows still restore');
       await forgeCreds(session);
       await assert.rejects(withOld.loadPoint(session, {}), /"creds\.json": stored in plaintext where the encryption marker of session/);
@@ -253,10 +291,18 @@ describe('encryption at rest', async () => {
     await backup(plain, 'scoped', dir);
     const lease = await t.lease('scoped');
     const snapshot = await readSnapshot(dir, fast);
-    const result = await withOld.backup('scoped', snapshot, { lease, allowReplace: false, reason: 'test', scope: new Set(['pre-key-1.json']) });
+    const result = await withOld.backup('scoped', snapshot, {
+      lease,
+      allowReplace: false,
+      reason: 'test',
+      scope: new Set(['pre-key-1.json']),
+    });
     await withOld.releaseLease('scoped', lease);
     assert.ok(result.kind === 'success' && result.changed === snapshot.files.size, JSON.stringify(result));
-    const current = await query<{ key_id: string | null }>(t.url, "SELECT key_id FROM baileys_keeper.files WHERE session_id = 'scoped' AND generation_to IS NULL");
+    const current = await query<{ key_id: string | null }>(
+      t.url,
+      "SELECT key_id FROM baileys_keeper.files WHERE session_id = 'scoped' AND generation_to IS NULL",
+    );
     assert.ok(current.every((row) => row.key_id === 'old'));
     assert.deepEqual(await contentsAt(withOld, 'scoped'), await readTree(dir));
     assert.equal((await withOld.verify('scoped')).failures.length, 0);
@@ -266,11 +312,17 @@ describe('encryption at rest', async () => {
     const dir = await tempDir('never');
     await writeSession(dir, { preKeys: 2 });
     await backup(plain, 'never', dir);
-    await assert.rejects(rotated.rekey('never'), (error: unknown) => error instanceof RefusedError && /has never been backed up with encryption on/.test(error.message));
+    await assert.rejects(
+      rotated.rekey('never'),
+      (error: unknown) => error instanceof RefusedError && /has never been backed up with encryption on/.test(error.message),
+    );
     await backup(withOld, 'never', dir);
     const other = await tempDir('never-other');
     await writeFile(path.join(other, 'app-state-sync-version-regular.json'), '{"version":1}');
-    await assert.rejects(backup(plain, 'never', other), (error: unknown) => error instanceof IntegrityError && /stored encrypted since generation 2 \(key id old\)/.test(error.message));
+    await assert.rejects(
+      backup(plain, 'never', other),
+      (error: unknown) => error instanceof IntegrityError && /stored encrypted since generation 2 \(key id old\)/.test(error.message),
+    );
   });
 
   it('after rekey no plaintext is trusted anywhere: a forged row in old, once-plaintext history is refused', async () => {
@@ -280,40 +332,61 @@ describe('encryption at rest', async () => {
     await auth.state.keys.set({ 'pre-key': { '1': Curve.generateKeyPair() } });
     await backup(withOld, 'rekeyed', dir);
     await rotated.rekey('rekeyed');
-    const [marker] = await query<{ encrypted_since: string; encrypted_since_key_id: string }>(t.url, "SELECT encrypted_since, encrypted_since_key_id FROM baileys_keeper.sessions WHERE session_id = 'rekeyed'");
+    const [marker] = await query<{ encrypted_since: string; encrypted_since_key_id: string }>(
+      t.url,
+      "SELECT encrypted_since, encrypted_since_key_id FROM baileys_keeper.sessions WHERE session_id = 'rekeyed'",
+    );
     assert.deepEqual(marker, { encrypted_since: '1', encrypted_since_key_id: 'new' });
     assert.equal((await onlyNew.verify('rekeyed')).failures.length, 0, 'the marker verifies with only the new key');
     const forged = Buffer.from('{"x":1}');
-    await query(t.url, "UPDATE baileys_keeper.files SET key_id = NULL, content = $1, sha256 = $2, size = $3 WHERE session_id = 'rekeyed' AND name = 'pre-key-1.json' AND generation_from = 1", [
-      forged,
-      createHash('sha256').update(forged).digest(),
-      forged.length,
-    ]);
-    await assert.rejects(onlyNew.loadPoint('rekeyed', { generation: 1 }), /"pre-key-1\.json": stored in plaintext where session rekeyed is encrypted since generation 1/);
+    await query(
+      t.url,
+      'UPDATE baileys_keeper.files SET key_id = NULL, content = $1, sha256 = $2, size = ' +
+        "$3 WHERE session_id = 'rekeyed' AND name = 'pre-key-1.json' AND generation_from = 1",
+      [forged, createHash('sha256').update(forged).digest(), forged.length],
+    );
+    await assert.rejects(
+      onlyNew.loadPoint('rekeyed', { generation: 1 }),
+      /"pre-key-1\.json": stored in plaintext where session rekeyed is encrypted since generation 1/,
+    );
   });
 
   it('a generation with a missing row is not named as the one to restore; an older complete one is', async () => {
     await threeGenerations('gap', withOld);
     // pre-key-2 changed in generation 2: deleting that version leaves generation 2 one file short.
     await query(t.url, "DELETE FROM baileys_keeper.files WHERE session_id = 'gap' AND name = 'pre-key-2.json' AND generation_from = 2");
-    await query(t.url, "UPDATE baileys_keeper.files SET content = set_byte(content, 20, get_byte(content, 20) # 1) WHERE session_id = 'gap' AND name = 'pre-key-3.json' AND generation_from = 3");
-    await assert.rejects(withOld.loadPoint('gap', {}), (error: unknown) => error instanceof IntegrityError && /Generation 1 \(.*\) verifies: restore it with --generation 1/.test(error.message));
-    await assert.rejects(withOld.loadPoint('gap', { generation: 2 }), /should have \d+ files but \d+ are stored\. Nothing was written\. Generation 1 \(.*\) verifies/);
+    await query(
+      t.url,
+      'UPDATE baileys_keeper.files SET content = set_byte(content, 20, get_byte(content, ' +
+        "20) # 1) WHERE session_id = 'gap' AND name = 'pre-key-3.json' AND generation_from = 3",
+    );
+    await assert.rejects(
+      withOld.loadPoint('gap', {}),
+      (error: unknown) =>
+        error instanceof IntegrityError && /Generation 1 \(.*\) verifies: restore it with --generation 1/.test(error.message),
+    );
+    await assert.rejects(
+      withOld.loadPoint('gap', { generation: 2 }),
+      /should have \d+ files but \d+ are stored\. Nothing was written\. Generation 1 \(.*\) verifies/,
+    );
   });
 
   /** Everything someone with database access can do to make an encrypted session look never encrypted. */
   async function stripToPlaintext(sessionId: string, forged: Map<string, string>) {
-    await query(t.url, 'UPDATE baileys_keeper.sessions SET encrypted_since = NULL, encrypted_since_key_id = NULL, encrypted_since_mac = NULL WHERE session_id = $1', [sessionId]);
+    await query(
+      t.url,
+      'UPDATE baileys_keeper.sessions SET encrypted_since = NULL, ' +
+        'encrypted_since_key_id = NULL, encrypted_since_mac = NULL WHERE session_id = $1',
+      [sessionId],
+    );
     for (const row of await rows(sessionId)) {
       const content = Buffer.from(forged.get(row.name) ?? '{"forged":true}');
-      await query(t.url, 'UPDATE baileys_keeper.files SET key_id = NULL, content = $3, sha256 = $4, size = $5 WHERE session_id = $1 AND name = $2 AND generation_from = $6', [
-        sessionId,
-        row.name,
-        content,
-        createHash('sha256').update(content).digest(),
-        content.length,
-        row.generation_from,
-      ]);
+      await query(
+        t.url,
+        'UPDATE baileys_keeper.files SET key_id = NULL, content = $3, sha256 = ' +
+          '$4, size = $5 WHERE session_id = $1 AND name = $2 AND generation_from = $6',
+        [sessionId, row.name, content, createHash('sha256').update(content).digest(), content.length, row.generation_from],
+      );
     }
   }
 
@@ -329,49 +402,83 @@ describe('encryption at rest', async () => {
     assert.equal((await withOld.verify('stripped')).failures.length, 0);
 
     const verified = await required.verify('stripped');
-    assert.ok(verified.failures.length > 0 && verified.failures.every((f) => /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/.test(f.reason)), JSON.stringify(verified.failures));
+    assert.ok(
+      verified.failures.length > 0 &&
+        verified.failures.every((f) => /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/.test(f.reason)),
+      JSON.stringify(verified.failures),
+    );
     assert.ok(verified.failures.some((f) => f.name === 'creds.json'));
     await assert.rejects(
       required.loadPoint('stripped', {}),
       (error: unknown) =>
         error instanceof IntegrityError &&
         /"creds\.json": stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/.test(error.message) &&
-        /Nothing was written\. The session has no encryption marker: either it was never encrypted .* or someone with database access stripped it to plaintext \(then do not/.test(error.message),
+        /Nothing was written\. The session has no encryption marker: either it was never encrypted .* or someone with database access stripped it to plaintext \(then do not/.test(
+          error.message,
+        ),
     );
     // A writer under the setting does not start encryption over it (which would make it look genuine).
     const rowsBefore = await rows('stripped');
-    await assert.rejects(backup(required, 'stripped', dir), (error: unknown) => error instanceof IntegrityError && /someone with database access replaced its rows/.test(error.message));
+    await assert.rejects(
+      backup(required, 'stripped', dir),
+      (error: unknown) => error instanceof IntegrityError && /someone with database access replaced its rows/.test(error.message),
+    );
     assert.deepEqual(await rows('stripped'), rowsBefore, 'nothing was written');
-    const [session] = await query<{ encrypted_since: string | null }>(t.url, "SELECT encrypted_since FROM baileys_keeper.sessions WHERE session_id = 'stripped'");
+    const [session] = await query<{ encrypted_since: string | null }>(
+      t.url,
+      "SELECT encrypted_since FROM baileys_keeper.sessions WHERE session_id = 'stripped'",
+    );
     assert.equal(session!.encrypted_since, null, 'no new marker');
   });
 
-  it('KEEPER_REQUIRE_ENCRYPTION on a session encrypted later: its plaintext history is refused until rekey (run without the setting), then everything works', async () => {
-    const required = new SessionStore(t.db, new KeyRing([oldKey]), { requireEncryption: true });
-    const requiredRotated = new SessionStore(t.db, new KeyRing([newKey, oldKey]), { requireEncryption: true });
-    const requiredAfterRekey = new SessionStore(t.db, new KeyRing([newKey]), { requireEncryption: true });
-    const dir = await tempDir('late');
-    const auth = await writeSession(dir, { preKeys: 4 });
-    await backup(plain, 'late', dir);
-    // Under the setting, a plaintext session is not started on: that is how a stripped one would look.
-    await assert.rejects(backup(required, 'late', dir), (error: unknown) => error instanceof IntegrityError && /is stored in plaintext \(no encryption marker, no encrypted row\) and KEEPER_REQUIRE_ENCRYPTION is on, so nothing was written/.test(error.message));
-    assert.ok((await rows('late')).every((row) => row.key_id === null), 'nothing was written');
-    await assert.rejects(required.loadPoint('late', {}), /"creds\.json": stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/);
+  it(
+    'KEEPER_REQUIRE_ENCRYPTION on a session encrypted later: its plaintext ' +
+      'history is refused until rekey (run without the setting), then everything works',
+    async () => {
+      const required = new SessionStore(t.db, new KeyRing([oldKey]), { requireEncryption: true });
+      const requiredRotated = new SessionStore(t.db, new KeyRing([newKey, oldKey]), { requireEncryption: true });
+      const requiredAfterRekey = new SessionStore(t.db, new KeyRing([newKey]), { requireEncryption: true });
+      const dir = await tempDir('late');
+      const auth = await writeSession(dir, { preKeys: 4 });
+      await backup(plain, 'late', dir);
+      // Under the setting, a plaintext session is not started on: that is how a stripped one would look.
+      await assert.rejects(
+        backup(required, 'late', dir),
+        (error: unknown) =>
+          error instanceof IntegrityError &&
+          /is stored in plaintext \(no encryption marker, no encrypted row\) and KEEPER_REQUIRE_ENCRYPTION is on, so nothing was written/.test(
+            error.message,
+          ),
+      );
+      assert.ok(
+        (await rows('late')).every((row) => row.key_id === null),
+        'nothing was written',
+      );
+      await assert.rejects(required.loadPoint('late', {}), /"creds\.json": stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/);
 
-    // The documented order: a backup with the key (stores the head encrypted), rekey, then the setting.
-    assert.equal((await backup(withOld, 'late', dir)).kind, 'success');
-    await auth.state.keys.set({ 'pre-key': { '1': Curve.generateKeyPair() } });
-    assert.equal((await backup(required, 'late', dir)).kind, 'success', 'backups under the setting once the session is encrypted');
-    assert.deepEqual(await contentsAt(required, 'late'), await readTree(dir));
-    await assert.rejects(required.loadPoint('late', { generation: 1 }), /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on;.*Nothing was written\. Plaintext history from before encryption is encrypted by 'baileys-keeper rekey' run without KEEPER_REQUIRE_ENCRYPTION/);
-    assert.ok((await required.verify('late')).failures.length > 0, 'verify names the plaintext history');
-    await assert.rejects(requiredRotated.rekey('late'), (error: unknown) => error instanceof IntegrityError && /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/.test(error.message), 'rekey under the setting re-encrypts no plaintext');
+      // The documented order: a backup with the key (stores the head encrypted), rekey, then the setting.
+      assert.equal((await backup(withOld, 'late', dir)).kind, 'success');
+      await auth.state.keys.set({ 'pre-key': { '1': Curve.generateKeyPair() } });
+      assert.equal((await backup(required, 'late', dir)).kind, 'success', 'backups under the setting once the session is encrypted');
+      assert.deepEqual(await contentsAt(required, 'late'), await readTree(dir));
+      await assert.rejects(
+        required.loadPoint('late', { generation: 1 }),
+        /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on;.*Nothing was written\. Plaintext history from before encryption is encrypted by 'baileys-keeper rekey' run without KEEPER_REQUIRE_ENCRYPTION/,
+      );
+      assert.ok((await required.verify('late')).failures.length > 0, 'verify names the plaintext history');
+      await assert.rejects(
+        requiredRotated.rekey('late'),
+        (error: unknown) =>
+          error instanceof IntegrityError && /stored in plaintext, and KEEPER_REQUIRE_ENCRYPTION is on/.test(error.message),
+        'rekey under the setting re-encrypts no plaintext',
+      );
 
-    const generation1 = await contentsAt(withOld, 'late', 1);
-    await rotated.rekey('late');
-    assert.equal((await requiredAfterRekey.verify('late')).failures.length, 0);
-    assert.deepEqual(await contentsAt(requiredAfterRekey, 'late', 1), generation1, 'generation 1 restores once rekeyed');
-  });
+      const generation1 = await contentsAt(withOld, 'late', 1);
+      await rotated.rekey('late');
+      assert.equal((await requiredAfterRekey.verify('late')).failures.length, 0);
+      assert.deepEqual(await contentsAt(requiredAfterRekey, 'late', 1), generation1, 'generation 1 restores once rekeyed');
+    },
+  );
 
   it('KEEPER_REQUIRE_ENCRYPTION: a new session is encrypted from its first backup', async () => {
     const required = new SessionStore(t.db, new KeyRing([oldKey]), { requireEncryption: true });
@@ -387,81 +494,127 @@ describe('encryption at rest', async () => {
     const required = new SessionStore(t.db, new KeyRing([newKey, oldKey]), { requireEncryption: true });
     await threeGenerations('early', withOld); // encrypted from generation 1: its marker is 1
     const forged = Buffer.from('{"noiseKey":"attacker"}');
-    for (const [from, to] of [[0, 1], [-1, 0]] as const) {
+    for (const [from, to] of [
+      [0, 1],
+      [-1, 0],
+    ] as const) {
       await query(t.url, 'DELETE FROM baileys_keeper.files WHERE session_id = $1 AND generation_from < 1', ['early']);
-      await query(t.url, 'INSERT INTO baileys_keeper.files (session_id, name, generation_from, generation_to, content, sha256, size, key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)', [
-        'early',
-        'creds.json',
-        from,
-        to,
-        forged,
-        createHash('sha256').update(forged).digest(),
-        forged.length,
-      ]);
+      await query(
+        t.url,
+        'INSERT INTO baileys_keeper.files (session_id, name, generation_from, generation_to, ' +
+          'content, sha256, size, key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)',
+        ['early', 'creds.json', from, to, forged, createHash('sha256').update(forged).digest(), forged.length],
+      );
       for (const store of [withOld, required]) {
         const verified = await store.verify('early');
-        assert.deepEqual(verified.failures.map((f) => [f.name, Number(f.generationFrom)]), [['creds.json', from]], `${from}→${to}`);
+        assert.deepEqual(
+          verified.failures.map((f) => [f.name, Number(f.generationFrom)]),
+          [['creds.json', from]],
+          `${from}→${to}`,
+        );
         assert.match(verified.failures[0]!.reason, new RegExp(`stored from generation ${from}, before the first one`));
       }
       for (const store of [rotated, required]) {
-        await assert.rejects(store.rekey('early'), (error: unknown) => error instanceof IntegrityError && /before the first one/.test(error.message), `rekey ${from}→${to}`);
+        await assert.rejects(
+          store.rekey('early'),
+          (error: unknown) => error instanceof IntegrityError && /before the first one/.test(error.message),
+          `rekey ${from}→${to}`,
+        );
       }
       const forgedRow = (await rows('early')).find((row) => Number(row.generation_from) === from)!;
       assert.equal(forgedRow.key_id, null, 'never re-encrypted');
     }
   });
 
-  it('a row with an empty range (the CHECK dropped by the table owner) is refused; rekey neither launders it nor repairs a damaged marker', async () => {
-    const required = new SessionStore(t.db, new KeyRing([newKey, oldKey]), { requireEncryption: true });
-    await threeGenerations('inverted', withOld);
-    const forged = Buffer.from('{"forged":true}');
-    const [constraint] = await query<{ conname: string }>(
-      t.url,
-      "SELECT conname FROM pg_constraint WHERE conrelid = 'baileys_keeper.files'::regclass AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%generation_to > generation_from%'",
-    );
-    assert.ok(constraint, 'the table has the range CHECK');
-    await query(t.url, `ALTER TABLE baileys_keeper.files DROP CONSTRAINT ${constraint!.conname}`);
-    try {
-      await query(t.url, 'INSERT INTO baileys_keeper.files (session_id, name, generation_from, generation_to, content, sha256, size, key_id) VALUES ($1, $2, 2, 1, $3, $4, $5, NULL)', [
-        'inverted',
-        'creds.json',
-        forged,
-        createHash('sha256').update(forged).digest(),
-        forged.length,
-      ]);
-      for (const store of [withOld, required]) {
-        const verified = await store.verify('inverted');
-        assert.ok(verified.failures.some((f) => f.name === 'creds.json' && /stored for generations 2 to 1, an empty range/.test(f.reason)), JSON.stringify(verified.failures));
+  it(
+    'a row with an empty range (the CHECK dropped by the table owner) ' +
+      'is refused; rekey neither launders it nor repairs a damaged marker',
+    async () => {
+      const required = new SessionStore(t.db, new KeyRing([newKey, oldKey]), { requireEncryption: true });
+      await threeGenerations('inverted', withOld);
+      const forged = Buffer.from('{"forged":true}');
+      const [constraint] = await query<{ conname: string }>(
+        t.url,
+        "SELECT conname FROM pg_constraint WHERE conrelid = 'baileys_keeper.files'::regclass " +
+          "AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%generation_to > generation_from%'",
+      );
+      assert.ok(constraint, 'the table has the range CHECK');
+      await query(t.url, `ALTER TABLE baileys_keeper.files DROP CONSTRAINT ${constraint!.conname}`);
+      try {
+        await query(
+          t.url,
+          'INSERT INTO baileys_keeper.files (session_id, name, generation_from, generation_to, ' +
+            'content, sha256, size, key_id) VALUES ($1, $2, 2, 1, $3, $4, $5, NULL)',
+          ['inverted', 'creds.json', forged, createHash('sha256').update(forged).digest(), forged.length],
+        );
+        for (const store of [withOld, required]) {
+          const verified = await store.verify('inverted');
+          assert.ok(
+            verified.failures.some((f) => f.name === 'creds.json' && /stored for generations 2 to 1, an empty range/.test(f.reason)),
+            JSON.stringify(verified.failures),
+          );
+        }
+        // With the marker removed too, rekey used to re-encrypt the row and then write a fresh, valid marker.
+        await query(t.url, "UPDATE baileys_keeper.sessions SET encrypted_since = NULL WHERE session_id = 'inverted'");
+        for (const store of [rotated, required]) {
+          await assert.rejects(
+            store.rekey('inverted'),
+            (error: unknown) =>
+              error instanceof IntegrityError &&
+              /cannot rekey session inverted: the encryption marker of session inverted is missing/.test(error.message),
+          );
+        }
+        const [marker] = await query<{ encrypted_since: string | null }>(
+          t.url,
+          "SELECT encrypted_since FROM baileys_keeper.sessions WHERE session_id = 'inverted'",
+        );
+        assert.equal(marker!.encrypted_since, null, 'the damaged marker is left for verify to report');
+        assert.ok(
+          (await rows('inverted')).some((row) => row.key_id === null),
+          'the forged row was not re-encrypted',
+        );
+      } finally {
+        await query(t.url, 'DELETE FROM baileys_keeper.files WHERE generation_to IS NOT NULL AND generation_to <= generation_from');
+        await query(
+          t.url,
+          `ALTER TABLE baileys_keeper.files ADD CONSTRAINT ${constraint!.conname} ` +
+            `CHECK (generation_to IS NULL OR generation_to > generation_from)`,
+        );
       }
-      // With the marker removed too, rekey used to re-encrypt the row and then write a fresh, valid marker.
-      await query(t.url, "UPDATE baileys_keeper.sessions SET encrypted_since = NULL WHERE session_id = 'inverted'");
-      for (const store of [rotated, required]) {
-        await assert.rejects(store.rekey('inverted'), (error: unknown) => error instanceof IntegrityError && /cannot rekey session inverted: the encryption marker of session inverted is missing/.test(error.message));
-      }
-      const [marker] = await query<{ encrypted_since: string | null }>(t.url, "SELECT encrypted_since FROM baileys_keeper.sessions WHERE session_id = 'inverted'");
-      assert.equal(marker!.encrypted_since, null, 'the damaged marker is left for verify to report');
-      assert.ok((await rows('inverted')).some((row) => row.key_id === null), 'the forged row was not re-encrypted');
-    } finally {
-      await query(t.url, "DELETE FROM baileys_keeper.files WHERE generation_to IS NOT NULL AND generation_to <= generation_from");
-      await query(t.url, `ALTER TABLE baileys_keeper.files ADD CONSTRAINT ${constraint!.conname} CHECK (generation_to IS NULL OR generation_to > generation_from)`);
-    }
-  });
+    },
+  );
 
   it('two versions of one name visible in a generation (edited ranges) are refused by restore', async () => {
     await threeGenerations('twice', withOld);
     // pre-key-2 changed in generation 2: stretch its first version into generation 2 as well.
-    await query(t.url, "UPDATE baileys_keeper.files SET generation_to = 3 WHERE session_id = 'twice' AND name = 'pre-key-2.json' AND generation_from = 1");
-    await assert.rejects(withOld.loadPoint('twice', { generation: 2 }), (error: unknown) => error instanceof IntegrityError && /"pre-key-2\.json": stored twice in this generation/.test(error.message));
+    await query(
+      t.url,
+      "UPDATE baileys_keeper.files SET generation_to = 3 WHERE session_id = 'twice' AND name = 'pre-key-2.json' AND generation_from = 1",
+    );
+    await assert.rejects(
+      withOld.loadPoint('twice', { generation: 2 }),
+      (error: unknown) => error instanceof IntegrityError && /"pre-key-2\.json": stored twice in this generation/.test(error.message),
+    );
   });
 
   it('rekey never launders a tampered row: it stops at it, naming the file, and leaves what it did valid', async () => {
     await threeGenerations('launder', withOld);
-    await query(t.url, "UPDATE baileys_keeper.files SET sha256 = set_byte(sha256, 0, get_byte(sha256, 0) # 1) WHERE session_id = 'launder' AND name = 'pre-key-4.json'");
-    await assert.rejects(rotated.rekey('launder', 3), (error: unknown) => error instanceof IntegrityError && /"pre-key-4\.json": keyed hash mismatch/.test(error.message));
+    await query(
+      t.url,
+      'UPDATE baileys_keeper.files SET sha256 = set_byte(sha256, 0, get_byte(sha256, ' +
+        "0) # 1) WHERE session_id = 'launder' AND name = 'pre-key-4.json'",
+    );
+    await assert.rejects(
+      rotated.rekey('launder', 3),
+      (error: unknown) => error instanceof IntegrityError && /"pre-key-4\.json": keyed hash mismatch/.test(error.message),
+    );
     const after = await rows('launder');
     assert.ok(after.some((row) => row.key_id === 'new') && after.some((row) => row.key_id === 'old'), 'earlier batches committed');
     assert.equal(after.find((row) => row.name === 'pre-key-4.json')!.key_id, 'old', 'the tampered row was not re-encrypted');
     const failures = (await rotated.verify('launder')).failures;
-    assert.deepEqual(failures.map((f) => f.name), ['pre-key-4.json']);
+    assert.deepEqual(
+      failures.map((f) => f.name),
+      ['pre-key-4.json'],
+    );
   });
 });

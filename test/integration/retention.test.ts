@@ -31,13 +31,20 @@ describe('thinning a history to the retention schedule', async () => {
     const auth = await writeSession(dir, { preKeys: 6 });
     const [{ now }] = (await query<{ now: Date }>(t.url, 'SELECT now()')) as [{ now: Date }];
     for (let i = 0; i < count; i++) {
-      await auth.state.keys.set({ session: { [`5511${i % 7}.0`]: randomBytes(64) }, 'pre-key': { [String(100 + i)]: Curve.generateKeyPair(), [String(100 + i - 3)]: null } } as never);
+      await auth.state.keys.set({
+        session: { [`5511${i % 7}.0`]: randomBytes(64) },
+        'pre-key': { [String(100 + i)]: Curve.generateKeyPair(), [String(100 + i - 3)]: null },
+      } as never);
       const lease = await t.lease(sessionId);
       const result = await store.backup(sessionId, await readSnapshot(dir, fast), { lease, allowReplace: false, reason: 'test' });
       await store.releaseLease(sessionId, lease);
       assert.equal(result.kind, 'success');
       const at = new Date(now.getTime() - (count - 1 - i) * everyMs);
-      await query(t.url, 'UPDATE baileys_keeper.generations SET created_at = $3 WHERE session_id = $1 AND generation = $2', [sessionId, result.generation, at]);
+      await query(t.url, 'UPDATE baileys_keeper.generations SET created_at = $3 WHERE session_id = $1 AND generation = $2', [
+        sessionId,
+        result.generation,
+        at,
+      ]);
     }
     const before = new Map<number, Map<string, string>>();
     for (const g of await store.history(sessionId)) {
@@ -47,7 +54,10 @@ describe('thinning a history to the retention schedule', async () => {
     return { dir, before };
   }
 
-  for (const [label, store] of [['plaintext', t.store], ['encrypted', encrypted]] as const) {
+  for (const [label, store] of [
+    ['plaintext', t.store],
+    ['encrypted', encrypted],
+  ] as const) {
     it(`${label}: every retained generation restores exactly; nothing is kept that no retained generation can see`, async () => {
       const sessionId = `thin-${label}`;
       // 120 generations, one every 6 hours: 30 days, spanning every tier of the default schedule.
@@ -65,7 +75,11 @@ describe('thinning a history to the retention schedule', async () => {
       assert.equal(kept[0], 120, 'the head is kept');
       for (const generation of kept) {
         const point = (await store.loadPoint(sessionId, { generation }))!;
-        assert.deepEqual(new Map(point.files.map((file) => [file.name, file.content.toString('base64')])), before.get(generation), `generation ${generation}`);
+        assert.deepEqual(
+          new Map(point.files.map((file) => [file.name, file.content.toString('base64')])),
+          before.get(generation),
+          `generation ${generation}`,
+        );
       }
       const [{ invisible }] = (await query<{ invisible: string }>(
         t.url,
@@ -76,7 +90,10 @@ describe('thinning a history to the retention schedule', async () => {
       )) as [{ invisible: string }];
       assert.equal(invisible, '0');
       const gone = [...before.keys()].find((generation) => !kept.includes(generation))!;
-      await assert.rejects(store.loadPoint(sessionId, { generation: gone }), /is not retained; \d+ generations between \d+ and 120 are retained .*thinned by the retention schedule: 'baileys-keeper history' lists them/);
+      await assert.rejects(
+        store.loadPoint(sessionId, { generation: gone }),
+        /is not retained; \d+ generations between \d+ and 120 are retained .*thinned by the retention schedule: 'baileys-keeper history' lists them/,
+      );
       const verified = await store.verify(sessionId);
       assert.deepEqual(verified.failures, []);
       assert.ok(verified.checked > 0);
@@ -89,7 +106,7 @@ describe('thinning a history to the retention schedule', async () => {
     const sessionId = 'thin-interrupted';
     await buildHistory(t.store, sessionId, 12, HOUR);
     // What a pass that died between its two phases leaves: generations gone, their file versions not.
-    await query(t.url, "DELETE FROM baileys_keeper.generations WHERE session_id = $1 AND generation BETWEEN 3 AND 8", [sessionId]);
+    await query(t.url, 'DELETE FROM baileys_keeper.generations WHERE session_id = $1 AND generation BETWEEN 3 AND 8', [sessionId]);
     const invisible = async () =>
       Number(
         (
@@ -128,7 +145,11 @@ describe('thinning a history to the retention schedule', async () => {
     for (const generation of during) assert.ok(kept.includes(generation), `generation ${generation}, written during the thinning, is kept`);
     for (const generation of kept.filter((g) => before.has(g))) {
       const point = (await t.store.loadPoint(sessionId, { generation }))!;
-      assert.deepEqual(new Map(point.files.map((file) => [file.name, file.content.toString('base64')])), before.get(generation), `generation ${generation}`);
+      assert.deepEqual(
+        new Map(point.files.map((file) => [file.name, file.content.toString('base64')])),
+        before.get(generation),
+        `generation ${generation}`,
+      );
     }
     const head = (await t.store.loadPoint(sessionId, {}))!;
     const snapshot = await readSnapshot(dir, fast);

@@ -181,7 +181,11 @@ describe('the backup loop on a manual clock', async () => {
 
     // Logout: Baileys' usual handling deletes the auth directory.
     await rm(dir, { recursive: true });
-    await waitFor(() => (loop.sidecar.watchBackend === null ? true : null), 10_000, () => 'the removal was not noticed');
+    await waitFor(
+      () => (loop.sidecar.watchBackend === null ? true : null),
+      10_000,
+      () => 'the removal was not noticed',
+    );
     await loop.advance(1000);
     assert.equal(await loop.lag(), 1, 'the lag counts from the removal: nothing is watched, anything written is unsaved');
     assert.ok(loop.sidecar.healthy, 'waiting for the directory to come back is the loop running');
@@ -192,12 +196,16 @@ describe('the backup loop on a manual clock', async () => {
     await register(auth, NEW_JID);
     const repaired = loop.clock.now();
     // The watcher looks for the directory every DIR_POLL_MS: move the clock to its next look, and no further.
-    await waitFor(async () => {
-      if (loop.sidecar.watchBackend !== null) return true;
-      const next = loop.clock.next();
-      if (next !== null && next - loop.clock.now() <= DIR_POLL_MS) await loop.advance(next - loop.clock.now());
-      return null;
-    }, 10_000, () => 'the recreated directory is not watched');
+    await waitFor(
+      async () => {
+        if (loop.sidecar.watchBackend !== null) return true;
+        const next = loop.clock.next();
+        if (next !== null && next - loop.clock.now() <= DIR_POLL_MS) await loop.advance(next - loop.clock.now());
+        return null;
+      },
+      10_000,
+      () => 'the recreated directory is not watched',
+    );
     assert.ok(loop.clock.now() - repaired <= DIR_POLL_MS, 'watched again at the next look for it');
     await loop.advance(0); // the rescan of a directory watched again is due at once
     assert.match((await storedHead(url, 'repair')).get('creds.json') ?? '', new RegExp(NEW_JID), 'the new login is stored');
@@ -228,7 +236,11 @@ describe('the backup loop on a manual clock', async () => {
       await loop.advance(100);
     }
     // The clock stays here: a quiet wait that did not end at its cap would never let the shutdown finish.
-    await waitFor(() => stored, 20_000, () => 'the shutdown still waits for quiet at half of --shutdown-timeout');
+    await waitFor(
+      () => stored,
+      20_000,
+      () => 'the shutdown still waits for quiet at half of --shutdown-timeout',
+    );
     assert.equal(await shutdown, true, 'everything stored, the other half of the budget unused');
     assert.equal(loop.clock.now(), stopping + 3000, 'the quiet wait ended at its cap, 3 of the 6 s');
     assert.equal(loop.sidecar.phase, 'stopped');

@@ -19,7 +19,11 @@ describe('session store', async () => {
   async function backupDir(sessionId: string, dir: string, extra: { keep?: number; allowReplace?: boolean } = {}) {
     const lease = await t.lease(sessionId);
     try {
-      const result = await t.store.backup(sessionId, await readSnapshot(dir, fast), { lease, allowReplace: extra.allowReplace ?? false, reason: 'test' });
+      const result = await t.store.backup(sessionId, await readSnapshot(dir, fast), {
+        lease,
+        allowReplace: extra.allowReplace ?? false,
+        reason: 'test',
+      });
       // Count-only retention (the schedule "none") over the newest `keep`, as the writers apply it after a backup.
       if (extra.keep !== undefined) await t.store.thin(sessionId, parseRetention('none', extra.keep));
       return result;
@@ -29,7 +33,9 @@ describe('session store', async () => {
   }
 
   async function rowsByGeneration(sessionId: string) {
-    const [inserted] = await query<{ n: string }>(t.url, 'SELECT count(*) AS n FROM baileys_keeper.files WHERE session_id = $1', [sessionId]);
+    const [inserted] = await query<{ n: string }>(t.url, 'SELECT count(*) AS n FROM baileys_keeper.files WHERE session_id = $1', [
+      sessionId,
+    ]);
     return Number(inserted!.n);
   }
 
@@ -87,7 +93,10 @@ describe('session store', async () => {
     const names = head.map((file) => file.name);
     assert.ok(!names.includes('pre-key-1.json') && !names.includes('pre-key-2.json'));
     assert.deepEqual(head.find((file) => file.name === 'creds.json')?.content, goodCreds);
-    assert.ok((await t.store.loadPoint('del', { generation: 1 }))!.files.some((file) => file.name === 'pre-key-1.json'), 'generation 1 still has it');
+    assert.ok(
+      (await t.store.loadPoint('del', { generation: 1 }))!.files.some((file) => file.name === 'pre-key-1.json'),
+      'generation 1 still has it',
+    );
   });
 
   it('restores any retained generation by number or time, before and after pruning', async () => {
@@ -100,10 +109,15 @@ describe('session store', async () => {
       const result = await backupDir('pit', dir);
       assert.ok(result.kind === 'success');
       const snapshot = await readSnapshot(dir, fast);
-      states.push({ generation: result.generation, at: new Date(), files: new Map([...snapshot.files].map(([name, file]) => [name, file.content.toString()])) });
+      states.push({
+        generation: result.generation,
+        at: new Date(),
+        files: new Map([...snapshot.files].map(([name, file]) => [name, file.content.toString()])),
+      });
       await new Promise((resolve) => setTimeout(resolve, 5)); // distinct created_at per generation
     }
-    const contentAt = async (generation: number) => new Map((await t.store.loadPoint('pit', { generation }))!.files.map((file) => [file.name, file.content.toString()]));
+    const contentAt = async (generation: number) =>
+      new Map((await t.store.loadPoint('pit', { generation }))!.files.map((file) => [file.name, file.content.toString()]));
     for (const state of states) assert.deepEqual(await contentAt(state.generation), state.files, `generation ${state.generation}`);
     const byTime = await t.store.loadPoint('pit', { at: states[2]!.at });
     assert.equal(byTime?.generation.generation, states[2]!.generation);
@@ -112,17 +126,29 @@ describe('session store', async () => {
     await auth.state.keys.set({ session: { '55119999.0': Buffer.from('last') } });
     const pruning = await backupDir('pit', dir, { keep: 3 });
     assert.ok(pruning.kind === 'success' && pruning.generation === 7);
-    assert.deepEqual((await t.store.history('pit')).map((g) => g.generation), [7, 6, 5]);
+    assert.deepEqual(
+      (await t.store.history('pit')).map((g) => g.generation),
+      [7, 6, 5],
+    );
     for (const state of states.filter((s) => s.generation >= 5)) assert.deepEqual(await contentAt(state.generation), state.files);
-    await assert.rejects(t.store.loadPoint('pit', { generation: 2 }), (error: unknown) => error instanceof NothingToRestoreError && /retained generations are 5\.\.7/.test(error.message));
+    await assert.rejects(
+      t.store.loadPoint('pit', { generation: 2 }),
+      (error: unknown) => error instanceof NothingToRestoreError && /retained generations are 5\.\.7/.test(error.message),
+    );
     await assert.rejects(t.store.loadPoint('pit', { at: states[0]!.at }), NothingToRestoreError);
-    const [{ n }] = (await query<{ n: string }>(t.url, "SELECT count(*) AS n FROM baileys_keeper.files WHERE session_id = 'pit' AND generation_to <= 5")) as [{ n: string }];
+    const [{ n }] = (await query<{ n: string }>(
+      t.url,
+      "SELECT count(*) AS n FROM baileys_keeper.files WHERE session_id = 'pit' AND generation_to <= 5",
+    )) as [{ n: string }];
     assert.equal(n, '0', 'versions only pruned generations could see are gone');
 
     // keep 1 never prunes the head.
     await auth.state.keys.set({ session: { '55118888.0': Buffer.from('x') } });
     const only = await backupDir('pit', dir, { keep: 1 });
-    assert.deepEqual((await t.store.history('pit')).map((g) => g.generation), [only.generation]);
+    assert.deepEqual(
+      (await t.store.history('pit')).map((g) => g.generation),
+      [only.generation],
+    );
     assert.ok((await t.store.loadPoint('pit', { generation: only.generation }))!.files.length > 0);
   });
 

@@ -22,7 +22,10 @@ export function urlFor(database: string): string {
  * (kept when KEEPER_TEST_KEEP_DB=1, to inspect a failure).
  */
 export async function freshDatabase(label: string): Promise<string> {
-  const name = `bk_${label.replace(/[^a-z0-9]/gi, '_').toLowerCase().slice(0, 30)}_${randomBytes(4).toString('hex')}`;
+  const name = `bk_${label
+    .replace(/[^a-z0-9]/gi, '_')
+    .toLowerCase()
+    .slice(0, 30)}_${randomBytes(4).toString('hex')}`;
   await adminQuery(`CREATE DATABASE "${name}"`);
   after(async () => {
     if (process.env['KEEPER_TEST_KEEP_DB'] === '1') return;

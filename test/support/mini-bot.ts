@@ -43,12 +43,15 @@ switch (mode) {
     await auth.saveCreds();
     process.on('SIGTERM', () => {
       // A bot's graceful stop takes time (closing its socket, flushing keys): the last key comes late.
-      setTimeout(() => {
-        void writeKey('5511000000098.0').then(() => {
-          process.stdout.write('bot: stopped\n');
-          process.exit(0);
-        });
-      }, Number(arg ?? 1000));
+      setTimeout(
+        () => {
+          void writeKey('5511000000098.0').then(() => {
+            process.stdout.write('bot: stopped\n');
+            process.exit(0);
+          });
+        },
+        Number(arg ?? 1000),
+      );
     });
     process.stdout.write('bot: ready\n');
     setInterval(() => undefined, 1000);
@@ -87,7 +90,10 @@ switch (mode) {
     if (arg) {
       const pid = (await readFile(arg, 'utf8')).split('\n')[0]!;
       const environ = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').filter(Boolean);
-      report('server', Object.fromEntries(environ.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)])));
+      report(
+        'server',
+        Object.fromEntries(environ.map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)])),
+      );
     }
     break;
   }

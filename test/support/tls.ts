@@ -12,7 +12,8 @@ export const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 /** CI installs openssl and sets this, so the TLS tests cannot silently skip there. */
 export const tlsRequired = process.env['KEEPER_TEST_REQUIRE_TLS'] === '1';
 /** The `skip` option of a describe() that needs openssl. */
-export const skipWithoutOpenssl = !hasOpenssl && !tlsRequired ? 'the openssl CLI is not installed (CI installs it and runs this file)' : false;
+export const skipWithoutOpenssl =
+  !hasOpenssl && !tlsRequired ? 'the openssl CLI is not installed (CI installs it and runs this file)' : false;
 
 function openssl(cwd: string, ...args: string[]): void {
   const result = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
@@ -25,7 +26,24 @@ const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes
 async function serverCertificate(dir: string, name: string, subject: string, san: string): Promise<void> {
   openssl(dir, 'req', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${subject}`);
   await writeFile(path.join(dir, `${name}.ext`), `subjectAltName=${san}\n`);
-  openssl(dir, 'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`);
+  openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    `${name}.csr`,
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    `${name}.crt`,
+    '-days',
+    '2',
+    '-extfile',
+    `${name}.ext`,
+  );
 }
 
 /** A CA, a server certificate it signs for 127.0.0.1, one it signs for db.invalid only, and an unrelated CA. */
@@ -71,7 +89,9 @@ export async function startTlsServer(hba = 'hostssl all all 127.0.0.1/32 scram-s
   };
   await installCertificate('server');
   await writeFile(path.join(cluster, 'pg_hba.conf'), hba);
-  const server = await startEmbedded(dataDir, testLog, { settings: { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' } });
+  const server = await startEmbedded(dataDir, testLog, {
+    settings: { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key' },
+  });
   return {
     server,
     certs,

@@ -24,7 +24,10 @@ const good = { header: { name: 'pre-key-1.json', type: 'file' as const }, conten
 
 async function rejects(entries: Entry[], pattern: RegExp): Promise<void> {
   const data = await rawTar(entries);
-  await assert.rejects(parseArchive(data), (error: unknown) => error instanceof IntegrityError && pattern.test(error.message) && /nothing was stored/.test(error.message));
+  await assert.rejects(
+    parseArchive(data),
+    (error: unknown) => error instanceof IntegrityError && pattern.test(error.message) && /nothing was stored/.test(error.message),
+  );
 }
 
 describe('archive import checks', () => {
@@ -39,25 +42,40 @@ describe('archive import checks', () => {
   });
 
   it('accepts a gzip-compressed tar and a tar made with `tar -C dir .`', async () => {
-    const data = await rawTar([{ header: { name: './', type: 'directory' } }, { header: { name: './pre-key-1.json', type: 'file' }, content: Buffer.from('{}') }]);
+    const data = await rawTar([
+      { header: { name: './', type: 'directory' } },
+      { header: { name: './pre-key-1.json', type: 'file' }, content: Buffer.from('{}') },
+    ]);
     assert.deepEqual([...(await parseArchive(gzipSync(data))).files.keys()], ['pre-key-1.json']);
   });
 
-  it('rejects a symlink entry, naming it', () => rejects([good, { header: { name: 'creds.json', type: 'symlink', linkname: '/etc/passwd' } }], /"creds\.json".*symlink/));
-  it('rejects a hard link entry', () => rejects([good, { header: { name: 'session-1.json', type: 'link', linkname: 'pre-key-1.json' } }], /"session-1\.json".*link/));
-  it('rejects a character device entry', () => rejects([{ header: { name: 'tty.json', type: 'character-device', devmajor: 5, devminor: 0 } }], /"tty\.json".*character-device/));
+  it('rejects a symlink entry, naming it', () =>
+    rejects([good, { header: { name: 'creds.json', type: 'symlink', linkname: '/etc/passwd' } }], /"creds\.json".*symlink/));
+  it('rejects a hard link entry', () =>
+    rejects([good, { header: { name: 'session-1.json', type: 'link', linkname: 'pre-key-1.json' } }], /"session-1\.json".*link/));
+  it('rejects a character device entry', () =>
+    rejects([{ header: { name: 'tty.json', type: 'character-device', devmajor: 5, devminor: 0 } }], /"tty\.json".*character-device/));
   it('rejects a fifo entry', () => rejects([{ header: { name: 'pipe.json', type: 'fifo' } }], /"pipe\.json".*fifo/));
   it('rejects a sub-directory', () => rejects([{ header: { name: 'sub/', type: 'directory' } }], /"sub\/".*directory/));
-  it('rejects path traversal', () => rejects([{ header: { name: '../escape.json', type: 'file' }, content: Buffer.from('{}') }], /"\.\.\/escape\.json".*path separator/));
-  it('rejects a nested path', () => rejects([{ header: { name: 'a/b.json', type: 'file' }, content: Buffer.from('{}') }], /"a\/b\.json".*path separator/));
-  it('rejects an absolute path', () => rejects([{ header: { name: '/etc/cron.d/x', type: 'file' }, content: Buffer.from('x') }], /"\/etc\/cron\.d\/x"/));
+  it('rejects path traversal', () =>
+    rejects([{ header: { name: '../escape.json', type: 'file' }, content: Buffer.from('{}') }], /"\.\.\/escape\.json".*path separator/));
+  it('rejects a nested path', () =>
+    rejects([{ header: { name: 'a/b.json', type: 'file' }, content: Buffer.from('{}') }], /"a\/b\.json".*path separator/));
+  it('rejects an absolute path', () =>
+    rejects([{ header: { name: '/etc/cron.d/x', type: 'file' }, content: Buffer.from('x') }], /"\/etc\/cron\.d\/x"/));
   it('rejects a dotfile', () => rejects([{ header: { name: '.bashrc', type: 'file' }, content: Buffer.from('x') }], /"\.bashrc".*dotfile/));
-  it('rejects a name over 255 bytes', () => rejects([{ header: { name: `${'k'.repeat(300)}.json`, type: 'file' }, content: Buffer.from('{}') }], /over 255 bytes/));
+  it('rejects a name over 255 bytes', () =>
+    rejects([{ header: { name: `${'k'.repeat(300)}.json`, type: 'file' }, content: Buffer.from('{}') }], /over 255 bytes/));
   it('rejects an oversize entry before reading it', () =>
-    rejects([{ header: { name: 'big.bin', type: 'file', size: MAX_FILE_BYTES + 1 }, content: Buffer.alloc(MAX_FILE_BYTES + 1) }], /"big\.bin".*over the/));
+    rejects(
+      [{ header: { name: 'big.bin', type: 'file', size: MAX_FILE_BYTES + 1 }, content: Buffer.alloc(MAX_FILE_BYTES + 1) }],
+      /"big\.bin".*over the/,
+    ));
   it('rejects a name given twice', () => rejects([good, good], /twice/));
-  it('rejects a torn JSON entry', () => rejects([{ header: { name: 'session-1.json', type: 'file' }, content: Buffer.from('{"half') }], /"session-1\.json".*JSON/));
-  it('rejects a creds.json that is not a creds object', () => rejects([{ header: { name: 'creds.json', type: 'file' }, content: Buffer.from('{}') }], /creds/));
+  it('rejects a torn JSON entry', () =>
+    rejects([{ header: { name: 'session-1.json', type: 'file' }, content: Buffer.from('{"half') }], /"session-1\.json".*JSON/));
+  it('rejects a creds.json that is not a creds object', () =>
+    rejects([{ header: { name: 'creds.json', type: 'file' }, content: Buffer.from('{}') }], /creds/));
 
   it('rejects input that is not a tar', async () => {
     await assert.rejects(parseArchive(Buffer.from('this is not a tar archive at all'.repeat(40))), IntegrityError);

@@ -19,7 +19,10 @@ describe('config', () => {
   it('max-delay defaults to 1 s, or to a longer --debounce (an upgrade from the 5 s default stays valid)', () => {
     assert.equal(loadConfig('sidecar', [], {}, '/srv').maxDelayMs, 1000);
     assert.equal(loadConfig('sidecar', ['--debounce', '2000'], {}, '/srv').maxDelayMs, 2000);
-    assert.throws(() => loadConfig('sidecar', ['--debounce', '2000', '--max-delay', '1500'], {}, '/srv'), /--max-delay \(1500 ms\) is shorter than --debounce/);
+    assert.throws(
+      () => loadConfig('sidecar', ['--debounce', '2000', '--max-delay', '1500'], {}, '/srv'),
+      /--max-delay \(1500 ms\) is shorter than --debounce/,
+    );
   });
 
   it('reads the retention schedule only where it is applied or shown', () => {
@@ -61,7 +64,10 @@ describe('config', () => {
     [['stray'], {}, /unexpected argument "stray"/],
   ] as const) {
     it(`rejects ${JSON.stringify(argv)} ${JSON.stringify(env)} with a usage error`, () => {
-      assert.throws(() => loadConfig('restore', argv, env), (error: unknown) => error instanceof UsageError && pattern.test(error.message));
+      assert.throws(
+        () => loadConfig('restore', argv, env),
+        (error: unknown) => error instanceof UsageError && pattern.test(error.message),
+      );
     });
   }
 

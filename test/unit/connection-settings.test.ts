@@ -20,7 +20,13 @@ function settings(text: string | null, env: Record<string, string> = {}): Connec
 
 function refused(text: string, pattern: RegExp, env: Record<string, string> = {}): UsageError {
   let caught: unknown;
-  assert.throws(() => connectionSettings(text, env), (error: unknown) => ((caught = error), true));
+  assert.throws(
+    () => connectionSettings(text, env),
+    (error: unknown) => {
+      caught = error;
+      return true;
+    },
+  );
   assert.ok(caught instanceof UsageError && caught.exitCode === 64, `expected a usage error for ${text}, got ${String(caught)}`);
   assert.match(caught.message, pattern);
   return caught;
@@ -28,9 +34,14 @@ function refused(text: string, pattern: RegExp, env: Record<string, string> = {}
 
 describe('connection settings, read as libpq reads them', () => {
   it('a URL with a percent-encoded password means exactly that password', () => {
-    const parsed = settings(`postgres://keeper1:${encodeURIComponent(PASSWORD)}@db.example.com:6543/app?application_name=bot&connect_timeout=1`);
+    const parsed = settings(
+      `postgres://keeper1:${encodeURIComponent(PASSWORD)}@db.example.com:6543/app?application_name=bot&connect_timeout=1`,
+    );
     assert.equal(parsed.password, PASSWORD);
-    assert.deepEqual([parsed.user, parsed.host, parsed.port, parsed.database, parsed.applicationName], ['keeper1', 'db.example.com', 6543, 'app', 'bot']);
+    assert.deepEqual(
+      [parsed.user, parsed.host, parsed.port, parsed.database, parsed.applicationName],
+      ['keeper1', 'db.example.com', 6543, 'app', 'bot'],
+    );
     assert.equal(parsed.connectTimeoutMs, 2000, 'libpq raises a connect_timeout under 2 s to 2 s');
     assert.equal(describeTarget(parsed), 'postgres://keeper1@db.example.com:6543/app');
   });
@@ -54,9 +65,10 @@ describe('connection settings, read as libpq reads them', () => {
     'postgres://keeper1:tw0 w1rdz@db:5432/app',
   ]) {
     it(`an unencoded special character is a usage error that shows only the user name: ${text}`, () => {
-      const error = refused(text, /^DATABASE_URL \(postgres:\/\/keeper1@…\)[^]*percent-encode special characters/);
+      const error = refused(text, /^DATABASE_URL \(postgres:\/\/keeper1@…\)[\s\S]*percent-encode special characters/);
       const password = text.slice('postgres://keeper1:'.length, text.lastIndexOf('@db'));
-      for (const piece of secretPieces(password)) assert.ok(!error.message.includes(piece), `${JSON.stringify(piece)} of the password is in: ${error.message}`);
+      for (const piece of secretPieces(password))
+        assert.ok(!error.message.includes(piece), `${JSON.stringify(piece)} of the password is in: ${error.message}`);
     });
   }
 
@@ -67,12 +79,15 @@ describe('connection settings, read as libpq reads them', () => {
 
   it("libpq's key=value form, with quoting and escapes", () => {
     const parsed = settings(String.raw`host=db.internal port = 5433 dbname=app user=keeper password='it\'s a \\ secret' sslmode=disable`);
-    assert.deepEqual([parsed.host, parsed.port, parsed.database, parsed.user, parsed.password, parsed.sslmode], ['db.internal', 5433, 'app', 'keeper', String.raw`it's a \ secret`, 'disable']);
+    assert.deepEqual(
+      [parsed.host, parsed.port, parsed.database, parsed.user, parsed.password, parsed.sslmode],
+      ['db.internal', 5433, 'app', 'keeper', String.raw`it's a \ secret`, 'disable'],
+    );
     refused("host=db password='never closed", /quoted value of password is not closed/);
     refused('host=db nonsense', /missing '=' after nonsense/);
   });
 
-  it('a parameter or value not supported is refused by name; other tools\' parameters say what to use', () => {
+  it("a parameter or value not supported is refused by name; other tools' parameters say what to use", () => {
     refused('postgres://u:pw@db/app?keepalives_idle=5', /the parameter keepalives_idle is not supported/);
     refused('postgres://u:pw@db/app?ssl=true', /ssl is a node-postgres parameter.*sslmode=require/);
     refused('postgres://u:pw@db/app?pgbouncer=true', /Prisma/);
@@ -83,17 +98,43 @@ describe('connection settings, read as libpq reads them', () => {
   });
 
   it('the PG* variables alone configure the database (a Bitnami or CloudNativePG Secret)', () => {
-    const parsed = settings(null, { PGHOST: 'pg-rw.db.svc', PGPORT: '5433', PGDATABASE: 'app', PGUSER: 'app', PGPASSWORD: PASSWORD, PGSSLMODE: 'require', PGAPPNAME: 'bot', PGCONNECT_TIMEOUT: '7' });
+    const parsed = settings(null, {
+      PGHOST: 'pg-rw.db.svc',
+      PGPORT: '5433',
+      PGDATABASE: 'app',
+      PGUSER: 'app',
+      PGPASSWORD: PASSWORD,
+      PGSSLMODE: 'require',
+      PGAPPNAME: 'bot',
+      PGCONNECT_TIMEOUT: '7',
+    });
     assert.deepEqual(
-      [parsed.host, parsed.port, parsed.database, parsed.user, parsed.password, parsed.sslmode, parsed.applicationName, parsed.connectTimeoutMs],
+      [
+        parsed.host,
+        parsed.port,
+        parsed.database,
+        parsed.user,
+        parsed.password,
+        parsed.sslmode,
+        parsed.applicationName,
+        parsed.connectTimeoutMs,
+      ],
       ['pg-rw.db.svc', 5433, 'app', 'app', PASSWORD, 'require', 'bot', 7000],
     );
     assert.equal(settings(null, { PGHOST: 'db', PGUSER: 'keeper' }).database, 'keeper', 'dbname defaults to the user name');
   });
 
   it('under a URL the variables fill what the URL leaves out, and the URL wins', () => {
-    const parsed = settings('postgres://urluser@urlhost/urldb', { PGHOST: 'envhost', PGUSER: 'envuser', PGPASSWORD: 'envpassword', PGPORT: '6000' });
-    assert.deepEqual([parsed.host, parsed.user, parsed.database, parsed.port, parsed.password], ['urlhost', 'urluser', 'urldb', 6000, 'envpassword']);
+    const parsed = settings('postgres://urluser@urlhost/urldb', {
+      PGHOST: 'envhost',
+      PGUSER: 'envuser',
+      PGPASSWORD: 'envpassword',
+      PGPORT: '6000',
+    });
+    assert.deepEqual(
+      [parsed.host, parsed.user, parsed.database, parsed.port, parsed.password],
+      ['urlhost', 'urluser', 'urldb', 6000, 'envpassword'],
+    );
   });
 
   it('with neither a URL nor a connection variable: null, the embedded default', () => {
@@ -103,7 +144,10 @@ describe('connection settings, read as libpq reads them', () => {
   });
 
   it('a libpq variable the keeper does not support is refused when set', () => {
-    assert.throws(() => connectionSettings(null, { PGHOST: 'db', PGSERVICE: 'prod' }), (error: unknown) => error instanceof UsageError && /PGSERVICE is set/.test(error.message));
+    assert.throws(
+      () => connectionSettings(null, { PGHOST: 'db', PGSERVICE: 'prod' }),
+      (error: unknown) => error instanceof UsageError && /PGSERVICE is set/.test(error.message),
+    );
   });
 
   it('a pgpass file as libpq reads it: first matching line, * wildcards, \\ escapes, comments, 0600 only', async () => {
@@ -111,15 +155,23 @@ describe('connection settings, read as libpq reads them', () => {
     const file = path.join(dir, 'pgpass');
     await writeFile(
       file,
-      ['#*:*:*:*:commented-out', 'other:5432:app:keeper:wrong-host', 'db:*:app:keeper:a\\:b\\\\c', '*:*:*:*:fallback'].join('\n') + '\n',
+      `${['#*:*:*:*:commented-out', 'other:5432:app:keeper:wrong-host', 'db:*:app:keeper:a\\:b\\\\c', '*:*:*:*:fallback'].join('\n')}\n`,
       { mode: 0o600 },
     );
     assert.equal(settings('postgres://keeper@db/app', { PGPASSFILE: file }).password, 'a:b\\c');
     assert.equal(settings('postgres://keeper@elsewhere/app', { PGPASSFILE: file }).password, 'fallback');
     assert.equal(settings(`postgres://keeper@db/app?passfile=${encodeURIComponent(file)}`).password, 'a:b\\c', 'the passfile parameter');
-    assert.equal(settings('postgres://keeper@db/app', { PGPASSFILE: file, PGPASSWORD: 'from-env' }).password, 'from-env', 'PGPASSWORD beats the file');
+    assert.equal(
+      settings('postgres://keeper@db/app', { PGPASSFILE: file, PGPASSWORD: 'from-env' }).password,
+      'from-env',
+      'PGPASSWORD beats the file',
+    );
     assert.equal(settings('postgres://keeper:from-url@db/app', { PGPASSFILE: file }).password, 'from-url', 'the URL beats both');
     await chmod(file, 0o644);
-    assert.equal(settings('postgres://keeper@db/app', { PGPASSFILE: file }).password, null, 'a file others can read is ignored, as libpq does');
+    assert.equal(
+      settings('postgres://keeper@db/app', { PGPASSFILE: file }).password,
+      null,
+      'a file others can read is ignored, as libpq does',
+    );
   });
 });

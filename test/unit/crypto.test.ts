@@ -78,14 +78,25 @@ describe('encryption key settings', () => {
     assert.equal(loadConfig('restore', [], { KEEPER_ENCRYPTION_KEY: b64, KEEPER_REQUIRE_ENCRYPTION: 'yes' }).requireEncryption, true);
     for (const command of ['restore', 'sidecar', 'run', 'backup', 'export', 'import', 'import-legacy', 'verify'] as const) {
       const argv = command === 'run' ? ['--', 'node', 'bot.js'] : [];
-      assert.throws(() => loadConfig(command, argv, { KEEPER_REQUIRE_ENCRYPTION: 'true' }), (error: unknown) => error instanceof UsageError && /no encryption key is configured/.test(error.message), command);
+      assert.throws(
+        () => loadConfig(command, argv, { KEEPER_REQUIRE_ENCRYPTION: 'true' }),
+        (error: unknown) => error instanceof UsageError && /no encryption key is configured/.test(error.message),
+        command,
+      );
     }
     for (const command of ['status', 'history', 'delete', 'migrate'] as const) {
-      assert.equal(loadConfig(command, [], { KEEPER_REQUIRE_ENCRYPTION: 'true' }).requireEncryption, true, `${command} touches no contents`);
+      assert.equal(
+        loadConfig(command, [], { KEEPER_REQUIRE_ENCRYPTION: 'true' }).requireEncryption,
+        true,
+        `${command} touches no contents`,
+      );
     }
     assert.throws(() => loadConfig('restore', [], { KEEPER_ENCRYPTION_KEY: b64, KEEPER_REQUIRE_ENCRYPTION: 'maybe' }), UsageError);
     // Set but empty (a template that failed to expand) must not quietly mean "off".
-    assert.throws(() => loadConfig('restore', [], { KEEPER_ENCRYPTION_KEY: b64, KEEPER_REQUIRE_ENCRYPTION: '' }), /KEEPER_REQUIRE_ENCRYPTION is set but empty/);
+    assert.throws(
+      () => loadConfig('restore', [], { KEEPER_ENCRYPTION_KEY: b64, KEEPER_REQUIRE_ENCRYPTION: '' }),
+      /KEEPER_REQUIRE_ENCRYPTION is set but empty/,
+    );
   });
 
   it('KEEPER_ENCRYPTION_KEY: base64 of 32 bytes, standard or URL-safe, padding optional; its id is its fingerprint', () => {
@@ -102,7 +113,8 @@ describe('encryption key settings', () => {
     assert.equal(loadConfig('restore', [], { KEEPER_ENCRYPTION_KEY_FILE: file }).encryption!.writer.id, makeKey(keyA).id);
     assert.throws(
       () => loadConfig('restore', [], { KEEPER_ENCRYPTION_KEY_FILE: path.join(dir, 'missing') }),
-      (error: unknown) => error instanceof UsageError && /cannot read KEEPER_ENCRYPTION_KEY_FILE .*missing \(ENOENT\)/.test((error as Error).message),
+      (error: unknown) =>
+        error instanceof UsageError && /cannot read KEEPER_ENCRYPTION_KEY_FILE .*missing \(ENOENT\)/.test((error as Error).message),
     );
   });
 
@@ -115,7 +127,11 @@ describe('encryption key settings', () => {
   });
 
   for (const [label, env, pattern] of [
-    ['a short key', { KEEPER_ENCRYPTION_KEY: randomBytes(16).toString('base64') }, /KEEPER_ENCRYPTION_KEY is not a valid encryption key \(it decodes to 16 bytes, not 32\): use 32 random bytes in base64/],
+    [
+      'a short key',
+      { KEEPER_ENCRYPTION_KEY: randomBytes(16).toString('base64') },
+      /KEEPER_ENCRYPTION_KEY is not a valid encryption key \(it decodes to 16 bytes, not 32\): use 32 random bytes in base64/,
+    ],
     ['hex instead of base64 (64 chars decode to 48 bytes)', { KEEPER_ENCRYPTION_KEY: keyA.toString('hex') }, /decodes to 48 bytes/],
     ['not base64', { KEEPER_ENCRYPTION_KEY: `${b64.slice(0, 40)}!!!!` }, /it is not base64/],
     ['two forms at once', { KEEPER_ENCRYPTION_KEY: b64, KEEPER_ENCRYPTION_KEYS: `a:${b64}` }, /set only one/],
@@ -143,12 +159,19 @@ describe('encryption key settings', () => {
     ] as const) {
       for (const command of ['backup', 'sidecar', 'run', 'restore'] as const) {
         const argv = command === 'run' ? ['--', 'node', 'bot.js'] : [];
-        assert.throws(() => loadConfig(command, argv, env), (error: unknown) => error instanceof UsageError && error.exitCode === 64 && pattern.test(error.message), `${command} ${JSON.stringify(env)}`);
+        assert.throws(
+          () => loadConfig(command, argv, env),
+          (error: unknown) => error instanceof UsageError && error.exitCode === 64 && pattern.test(error.message),
+          `${command} ${JSON.stringify(env)}`,
+        );
       }
     }
   });
 
   it('rekey needs a key', () => {
-    assert.throws(() => loadConfig('rekey', [], {}), (error: unknown) => error instanceof UsageError && /no key is configured/.test((error as Error).message));
+    assert.throws(
+      () => loadConfig('rekey', [], {}),
+      (error: unknown) => error instanceof UsageError && /no key is configured/.test((error as Error).message),
+    );
   });
 });

@@ -34,7 +34,11 @@ describe('the settings table', () => {
       for (const match of (await readFile(file, 'utf8')).matchAll(/\b(KEEPER_[A-Z0-9_]+)\b/g)) mentioned.add(match[1]!);
     }
     const table = new Set(environmentVariables().filter((name) => name.startsWith('KEEPER_')));
-    assert.deepEqual([...mentioned].filter((name) => !table.has(name) && !NOT_VARIABLES.has(name)).sort(), [], 'variables the source names but the table lacks');
+    assert.deepEqual(
+      [...mentioned].filter((name) => !table.has(name) && !NOT_VARIABLES.has(name)).sort(),
+      [],
+      'variables the source names but the table lacks',
+    );
     assert.deepEqual([...table].filter((name) => !mentioned.has(name)).sort(), [], 'table variables no code reads');
   });
 
@@ -43,7 +47,13 @@ describe('the settings table', () => {
     for (const [name, spec] of COMMAND_SPECS) {
       const help = commandHelp(spec);
       const flags = [...help.matchAll(/^ {2}(--[a-z-]+)/gm)].map((match) => match[1]);
-      assert.deepEqual(flags, settingsFor(name).filter(([, setting]) => setting.flag).map(([flag]) => `--${flag}`), name);
+      assert.deepEqual(
+        flags,
+        settingsFor(name)
+          .filter(([, setting]) => setting.flag)
+          .map(([flag]) => `--${flag}`),
+        name,
+      );
     }
   });
 

@@ -20,7 +20,9 @@ function rawExchange(port: number, text: string): Promise<{ answer: string; ms: 
 
 describe('http server limits', () => {
   it('answers 408 to requests whose headers or body never finish, and keeps serving', async () => {
-    const server = await startHttpServer({ host: '127.0.0.1', port: 0 }, [
+    const server = await startHttpServer(
+      { host: '127.0.0.1', port: 0 },
+      [
         {
           method: 'POST',
           path: '/echo',
@@ -28,13 +30,15 @@ describe('http server limits', () => {
             for await (const chunk of req) void chunk; // read the whole body, as the API does
             sendJson(res, 200, { ok: true });
           },
-        },         { method: 'GET', path: '/ok', handler: (_req, res) => sendJson(res, 200, { ok: true }) },
+        },
+        { method: 'GET', path: '/ok', handler: (_req, res) => sendJson(res, 200, { ok: true }) },
       ],
       testLog,
       {
-      headersMs: 300,
-      requestMs: 600,
-    });
+        headersMs: 300,
+        requestMs: 600,
+      },
+    );
     try {
       const [slowHeaders, slowBody] = await Promise.all([
         rawExchange(server.port, 'GET /ok HTTP/1.1\r\nHost: x\r\n'),
@@ -51,7 +55,11 @@ describe('http server limits', () => {
   });
 
   it('answers 400 to garbage and to request targets that are not URLs, and says so when the port is taken', async () => {
-    const server = await startHttpServer({ host: '127.0.0.1', port: 0 }, [{ method: 'GET', path: '/ok', handler: (_req, res) => sendJson(res, 200, { ok: true }) }], testLog);
+    const server = await startHttpServer(
+      { host: '127.0.0.1', port: 0 },
+      [{ method: 'GET', path: '/ok', handler: (_req, res) => sendJson(res, 200, { ok: true }) }],
+      testLog,
+    );
     try {
       const garbage = await rawExchange(server.port, '\x00\x01\x02 not http\r\n\r\n');
       assert.match(garbage.answer, /^HTTP\/1\.1 400/);
@@ -60,7 +68,10 @@ describe('http server limits', () => {
         assert.match(odd.answer, /^HTTP\/1\.1 400/, target);
       }
       assert.equal((await fetch(`http://127.0.0.1:${server.port}/ok`)).status, 200, 'still serving');
-      await assert.rejects(startHttpServer({ host: '127.0.0.1', port: server.port }, [], testLog), /cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\): choose another --listen/);
+      await assert.rejects(
+        startHttpServer({ host: '127.0.0.1', port: server.port }, [], testLog),
+        /cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\): choose another --listen/,
+      );
     } finally {
       await server.close();
     }

@@ -24,7 +24,10 @@ const FS_RUNS = 60;
 const nameArb = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc
-    .array(fc.constantFrom('..', '.', '/', '\\', '\0', '\n', 'a', 'creds.json', 'pre-key-1.json', '.tmp', '%2e', '\u202e', '~'), { minLength: 1, maxLength: 6 })
+    .array(fc.constantFrom('..', '.', '/', '\\', '\0', '\n', 'a', 'creds.json', 'pre-key-1.json', '.tmp', '%2e', '\u202e', '~'), {
+      minLength: 1,
+      maxLength: 6,
+    })
     .map((parts) => parts.join('')),
   fc.string({ unit: 'grapheme', minLength: 250, maxLength: 260 }),
 );
@@ -71,24 +74,27 @@ describe('properties of untrusted input', () => {
   it('restoring any list of files writes only inside the directory, or refuses and writes nothing', async () => {
     const root = await tempDir('prop-restore');
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.record({ name: nameArb, content: fc.uint8Array({ maxLength: 64 }) }), { maxLength: 6 }), async (files) => {
-        await rm(root, { recursive: true, force: true });
-        await mkdir(root);
-        const dir = path.join(root, 'auth');
-        const restoreFiles = files.map((f) => ({ name: f.name, content: Buffer.from(f.content) }));
-        const allValid = restoreFiles.every((f) => invalidNameReason(f.name) === null);
-        try {
-          await materialise(dir, restoreFiles, testLog);
-          assert.ok(allValid, 'an invalid name was accepted');
-          const expected = new Set(restoreFiles.map((f) => f.name));
-          assert.deepEqual(await readdir(root), ['auth']);
-          assert.deepEqual(new Set(await readdir(dir)), expected);
-        } catch (error) {
-          if (!(error instanceof IntegrityError)) throw error;
-          assert.ok(!allValid, `refused valid names: ${(error as Error).message}`);
-          assert.deepEqual(await listAll(root), [], 'a refused restore wrote something');
-        }
-      }),
+      fc.asyncProperty(
+        fc.array(fc.record({ name: nameArb, content: fc.uint8Array({ maxLength: 64 }) }), { maxLength: 6 }),
+        async (files) => {
+          await rm(root, { recursive: true, force: true });
+          await mkdir(root);
+          const dir = path.join(root, 'auth');
+          const restoreFiles = files.map((f) => ({ name: f.name, content: Buffer.from(f.content) }));
+          const allValid = restoreFiles.every((f) => invalidNameReason(f.name) === null);
+          try {
+            await materialise(dir, restoreFiles, testLog);
+            assert.ok(allValid, 'an invalid name was accepted');
+            const expected = new Set(restoreFiles.map((f) => f.name));
+            assert.deepEqual(await readdir(root), ['auth']);
+            assert.deepEqual(new Set(await readdir(dir)), expected);
+          } catch (error) {
+            if (!(error instanceof IntegrityError)) throw error;
+            assert.ok(!allValid, `refused valid names: ${(error as Error).message}`);
+            assert.deepEqual(await listAll(root), [], 'a refused restore wrote something');
+          }
+        },
+      ),
       { numRuns: FS_RUNS },
     );
   });
@@ -131,11 +137,13 @@ describe('properties of untrusted input', () => {
     const damaged = fc.oneof(
       fc.uint8Array({ maxLength: 2048 }).map((bytes) => Buffer.from(bytes)),
       fc.integer({ min: 0, max: good.length - 1 }).map((cut) => good.subarray(0, cut)),
-      fc.array(fc.tuple(fc.integer({ min: 0, max: good.length - 1 }), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 8 }).map((flips) => {
-        const copy = Buffer.from(good);
-        for (const [at, mask] of flips) copy[at]! ^= mask;
-        return copy;
-      }),
+      fc
+        .array(fc.tuple(fc.integer({ min: 0, max: good.length - 1 }), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 8 })
+        .map((flips) => {
+          const copy = Buffer.from(good);
+          for (const [at, mask] of flips) copy[at]! ^= mask;
+          return copy;
+        }),
     );
     await fc.assert(
       fc.asyncProperty(damaged, async (data) => {
@@ -152,9 +160,18 @@ describe('properties of untrusted input', () => {
   it('a tar of arbitrary entries (traversal names, links, devices, torn JSON) never lands outside the directory', async () => {
     const root = await tempDir('prop-tar');
     const entryArb = fc.record({
-      name: fc.oneof(nameArb, nameArb.map((name) => `../${name}`), nameArb.map((name) => `/${name}`)),
-      type: fc.constantFrom('file', 'file', 'file', 'symlink', 'link', 'directory', 'character-device', 'fifo') as fc.Arbitrary<tar.Header['type']>,
-      content: fc.oneof(fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)), fc.constantFrom(Buffer.from(validCreds), Buffer.from(validCreds.slice(0, 20)))),
+      name: fc.oneof(
+        nameArb,
+        nameArb.map((name) => `../${name}`),
+        nameArb.map((name) => `/${name}`),
+      ),
+      type: fc.constantFrom('file', 'file', 'file', 'symlink', 'link', 'directory', 'character-device', 'fifo') as fc.Arbitrary<
+        tar.Header['type']
+      >,
+      content: fc.oneof(
+        fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)),
+        fc.constantFrom(Buffer.from(validCreds), Buffer.from(validCreds.slice(0, 20))),
+      ),
     });
     await fc.assert(
       fc.asyncProperty(fc.array(entryArb, { maxLength: 5 }), async (entries) => {
@@ -167,7 +184,15 @@ describe('properties of untrusted input', () => {
         pack.on('data', (chunk: unknown) => chunks.push(chunk as Buffer));
         for (const entry of entries) {
           const isFile = entry.type === 'file';
-          pack.entry({ name: entry.name, type: entry.type, linkname: isFile ? undefined : '../../etc/passwd', size: isFile ? entry.content.length : 0 }, isFile ? entry.content : Buffer.alloc(0));
+          pack.entry(
+            {
+              name: entry.name,
+              type: entry.type,
+              linkname: isFile ? undefined : '../../etc/passwd',
+              size: isFile ? entry.content.length : 0,
+            },
+            isFile ? entry.content : Buffer.alloc(0),
+          );
         }
         pack.finalize();
         await done;

@@ -33,7 +33,10 @@ describe('atomic restore', () => {
     await rename(path.join(stage, 'pre-key-2.json'), path.join(dir, 'pre-key-2.json'));
     assert.equal(await recoverInterruptedRestore(dir, testLog), 'rolled-forward');
     assert.deepEqual(await readTree(dir), new Map(wanted.map((f) => [f.name, f.content.toString()])));
-    assert.equal((await readdir(dir)).some((name) => name.startsWith(STAGING_PREFIX)), false);
+    assert.equal(
+      (await readdir(dir)).some((name) => name.startsWith(STAGING_PREFIX)),
+      false,
+    );
   });
 
   it('discards a stage that was never committed, leaving the previous files', async () => {
@@ -51,7 +54,10 @@ describe('atomic restore', () => {
 
   it('refuses an unsafe name before writing anything', async () => {
     const dir = path.join(await tempDir('restore'), 'auth_info');
-    await assert.rejects(materialise(dir, [...files(['creds.json'], 'x'), { name: '../escape.json', content: Buffer.from('{}') }], testLog), IntegrityError);
+    await assert.rejects(
+      materialise(dir, [...files(['creds.json'], 'x'), { name: '../escape.json', content: Buffer.from('{}') }], testLog),
+      IntegrityError,
+    );
     await assert.rejects(readdir(dir), /ENOENT/);
   });
 
@@ -59,14 +65,20 @@ describe('atomic restore', () => {
     const dir = await tmpfs('64k');
     await materialise(dir, files(['creds.json'], 'old'), testLog);
     execFileSync('mount', ['-o', 'remount,ro', dir]);
-    await assert.rejects(materialise(dir, files(['creds.json', 'pre-key-9.json'], 'new'), testLog), /EROFS.*read-only.*previous files were left/);
+    await assert.rejects(
+      materialise(dir, files(['creds.json', 'pre-key-9.json'], 'new'), testLog),
+      /EROFS.*read-only.*previous files were left/,
+    );
     assert.deepEqual(await readTree(dir), new Map([['creds.json', '{"old":"creds.json"}']]));
   });
 
   it('reports a full filesystem clearly, cleans up its stage and keeps the previous files', { skip: mountSkip() }, async () => {
     const dir = await tmpfs('64k');
     await materialise(dir, files(['creds.json'], 'old'), testLog);
-    const big = Array.from({ length: 40 }, (_, i) => ({ name: `session-${i}.json`, content: Buffer.from(JSON.stringify({ pad: 'x'.repeat(4000) })) }));
+    const big = Array.from({ length: 40 }, (_, i) => ({
+      name: `session-${i}.json`,
+      content: Buffer.from(JSON.stringify({ pad: 'x'.repeat(4000) })),
+    }));
     await assert.rejects(materialise(dir, [...files(['creds.json'], 'new'), ...big], testLog), /ENOSPC.*full.*previous files were left/);
     assert.deepEqual(await readTree(dir), new Map([['creds.json', '{"old":"creds.json"}']]));
     assert.deepEqual(await readdir(dir), ['creds.json'], 'no stage left behind');

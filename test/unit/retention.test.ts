@@ -4,7 +4,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { UsageError } from '../../src/errors.js';
-import { DEFAULT_RETENTION, describeRetention, formatDuration, parseRetention, retainedGenerations, type Dated } from '../../src/retention.js';
+import {
+  DEFAULT_RETENTION,
+  describeRetention,
+  formatDuration,
+  parseRetention,
+  retainedGenerations,
+  type Dated,
+} from '../../src/retention.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -45,7 +52,8 @@ describe('retention schedule', () => {
     it(`refuses ${JSON.stringify(raw)} with exit 64 and the grammar`, () => {
       assert.throws(
         () => parseRetention(raw, 100),
-        (error: unknown) => error instanceof UsageError && error.exitCode === 64 && why.test(error.message) && /AGE:INTERVAL tiers/.test(error.message),
+        (error: unknown) =>
+          error instanceof UsageError && error.exitCode === 64 && why.test(error.message) && /AGE:INTERVAL tiers/.test(error.message),
       );
     });
   }
@@ -82,13 +90,19 @@ describe('retention schedule', () => {
           const first = retainedGenerations(old, policy, NOW);
           // Time passes (and maybe new generations arrive): what survives must be a subset of what survived.
           const then = new Date(NOW.getTime() + later);
-          const added = newer.filter((offset) => offset <= later).sort((a, b) => a - b).map((offset, i) => ({ generation: old.length + i + 1, createdAt: new Date(NOW.getTime() + offset) }));
+          const added = newer
+            .filter((offset) => offset <= later)
+            .sort((a, b) => a - b)
+            .map((offset, i) => ({ generation: old.length + i + 1, createdAt: new Date(NOW.getTime() + offset) }));
           const second = retainedGenerations([...old.filter((g) => first.has(g.generation)), ...added], policy, then);
           for (const g of second) assert.ok(g > old.length || first.has(g));
           // Thinning twice keeps, of the old generations, what one thinning at the later time keeps of
           // those the first pass left: the first pass removed nothing the later one wanted.
           const again = retainedGenerations([...old, ...added], policy, then);
-          assert.deepEqual([...second].filter((g) => g <= old.length).sort(), [...again].filter((g) => g <= old.length && first.has(g)).sort());
+          assert.deepEqual(
+            [...second].filter((g) => g <= old.length).sort(),
+            [...again].filter((g) => g <= old.length && first.has(g)).sort(),
+          );
         },
       ),
       { numRuns: 300 },

@@ -20,9 +20,15 @@ describe('backoff', () => {
   });
 
   it('grows by any factor, stays finite however long the outage, and factor 1 is a constant pause', () => {
-    assert.deepEqual([1, 2, 3, 4].map((n) => backoffDelay({ initialMs: 100, factor: 3, maxMs: 1000 }, n)), [100, 300, 900, 1000]);
+    assert.deepEqual(
+      [1, 2, 3, 4].map((n) => backoffDelay({ initialMs: 100, factor: 3, maxMs: 1000 }, n)),
+      [100, 300, 900, 1000],
+    );
     assert.equal(backoffDelay({ initialMs: 250, factor: 2, maxMs: 5000 }, 10_000), 5000);
-    assert.deepEqual([1, 5, 50].map((n) => backoffDelay({ initialMs: 250, factor: 1, maxMs: 5000 }, n)), [250, 250, 250]);
+    assert.deepEqual(
+      [1, 5, 50].map((n) => backoffDelay({ initialMs: 250, factor: 1, maxMs: 5000 }, n)),
+      [250, 250, 250],
+    );
   });
 });
 

@@ -8,10 +8,30 @@ import { invalidNameReason } from '../../src/names.js';
 const credsText = (extra: Record<string, unknown> = {}) => JSON.stringify({ ...initAuthCreds(), ...extra }, BufferJSON.replacer);
 
 describe('file names', () => {
-  for (const good of ['creds.json', 'pre-key-1.json', 'session-5511999.0.json', 'app-state-sync-key-AAAA.json', 'lid-mapping-1_reverse.json', 'x'.repeat(255)]) {
+  for (const good of [
+    'creds.json',
+    'pre-key-1.json',
+    'session-5511999.0.json',
+    'app-state-sync-key-AAAA.json',
+    'lid-mapping-1_reverse.json',
+    'x'.repeat(255),
+  ]) {
     it(`accepts ${good.slice(0, 40)}`, () => assert.equal(invalidNameReason(good), null));
   }
-  for (const bad of ['', '.', '..', '../creds.json', 'a/b.json', 'a\\b.json', '/etc/passwd', 'nul\0.json', 'tab\t.json', '.hidden', 'x.tmp', 'é'.repeat(128)]) {
+  for (const bad of [
+    '',
+    '.',
+    '..',
+    '../creds.json',
+    'a/b.json',
+    'a\\b.json',
+    '/etc/passwd',
+    'nul\0.json',
+    'tab\t.json',
+    '.hidden',
+    'x.tmp',
+    'é'.repeat(128),
+  ]) {
     it(`rejects ${JSON.stringify(bad)}`, () => assert.notEqual(invalidNameReason(bad), null));
   }
 });

@@ -75,8 +75,14 @@ describe('snapshot', () => {
 
   it('says clearly when the directory is missing or not a directory', async () => {
     const dir = await tempDir('snap');
-    await assert.rejects(readSnapshot(path.join(dir, 'nope')), (error: unknown) => error instanceof UsageError && /does not exist/.test(error.message));
+    await assert.rejects(
+      readSnapshot(path.join(dir, 'nope')),
+      (error: unknown) => error instanceof UsageError && /does not exist/.test(error.message),
+    );
     await writeFile(path.join(dir, 'file'), 'x');
-    await assert.rejects(readSnapshot(path.join(dir, 'file')), (error: unknown) => error instanceof UsageError && /not a directory/.test(error.message));
+    await assert.rejects(
+      readSnapshot(path.join(dir, 'file')),
+      (error: unknown) => error instanceof UsageError && /not a directory/.test(error.message),
+    );
   });
 });

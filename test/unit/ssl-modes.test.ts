@@ -31,7 +31,8 @@ function verifiesHost(tls: Tls | false | null): boolean {
   return typeof tls === 'object' && tls !== null && tls.rejectUnauthorized !== false && tls.checkServerIdentity === undefined;
 }
 
-const usageError = (pattern: RegExp) => (error: unknown) => error instanceof UsageError && error.exitCode === 64 && pattern.test(error.message);
+const usageError = (pattern: RegExp) => (error: unknown) =>
+  error instanceof UsageError && error.exitCode === 64 && pattern.test(error.message);
 
 describe('sslmode with its libpq meaning', async () => {
   const dir = await tempDir('ssl-modes');
@@ -49,7 +50,10 @@ describe('sslmode with its libpq meaning', async () => {
 
   for (const mode of ['disable', 'allow', 'prefer', 'require', 'verify-ca']) {
     it(`sslrootcert=system with sslmode=${mode} is a usage error, as in libpq 16+`, () => {
-      assert.throws(() => planFor(`sslmode=${mode}&sslrootcert=system`), usageError(new RegExp(`sslmode=${mode}.*needs sslmode=verify-full|needs sslmode=verify-full.*sslmode=${mode}`)));
+      assert.throws(
+        () => planFor(`sslmode=${mode}&sslrootcert=system`),
+        usageError(new RegExp(`sslmode=${mode}.*needs sslmode=verify-full|needs sslmode=verify-full.*sslmode=${mode}`)),
+      );
     });
   }
 
@@ -58,7 +62,13 @@ describe('sslmode with its libpq meaning', async () => {
     assert.ok(typeof require === 'object' && require.rejectUnauthorized === false);
     for (const query of [`sslmode=require&sslrootcert=${ca}`, `sslmode=verify-ca&sslrootcert=${ca}`]) {
       const tls = tlsFor(query);
-      assert.ok(typeof tls === 'object' && tls.rejectUnauthorized !== false && typeof tls.checkServerIdentity === 'function' && tls.ca?.includes('not checked here'), query);
+      assert.ok(
+        typeof tls === 'object' &&
+          tls.rejectUnauthorized !== false &&
+          typeof tls.checkServerIdentity === 'function' &&
+          tls.ca?.includes('not checked here'),
+        query,
+      );
     }
   });
 
@@ -81,7 +91,7 @@ describe('sslmode with its libpq meaning', async () => {
     assert.deepEqual(planFor('sslmode=disable'), { first: false, fallback: null });
   });
 
-  it('no-verify (node-postgres\' value for self-signed servers) encrypts and never verifies; with sslrootcert it is refused', () => {
+  it("no-verify (node-postgres' value for self-signed servers) encrypts and never verifies; with sslrootcert it is refused", () => {
     const plan = planFor('sslmode=no-verify');
     assert.ok(typeof plan.first === 'object' && plan.first.rejectUnauthorized === false);
     assert.equal(plan.fallback, null, 'never plaintext');
@@ -95,7 +105,10 @@ describe('sslmode with its libpq meaning', async () => {
   });
 
   it('an unreadable sslrootcert is a usage error before any connection; verify-ca without one too', () => {
-    assert.throws(() => planFor(`sslmode=verify-full&sslrootcert=${path.join(dir, 'missing.crt')}`), usageError(/cannot read sslrootcert=/));
+    assert.throws(
+      () => planFor(`sslmode=verify-full&sslrootcert=${path.join(dir, 'missing.crt')}`),
+      usageError(/cannot read sslrootcert=/),
+    );
     assert.throws(() => planFor('sslmode=verify-ca'), usageError(/verify-ca needs sslrootcert/));
   });
 

@@ -44,10 +44,9 @@ function toStoredVersion(row: Row): StoredFileVersion {
 
 /** name → digest of every current (head) file of the session. */
 export async function currentHashes(q: Queryable, sessionId: string): Promise<Map<string, StoredDigest>> {
-  const { rows } = await q.query(
-    `SELECT name, sha256, key_id FROM ${q.schema}.files WHERE session_id = $1 AND generation_to IS NULL`,
-    [sessionId],
-  );
+  const { rows } = await q.query(`SELECT name, sha256, key_id FROM ${q.schema}.files WHERE session_id = $1 AND generation_to IS NULL`, [
+    sessionId,
+  ]);
   return toDigests(rows);
 }
 

@@ -27,11 +27,7 @@ function toGeneration(row: Row): GenerationRow {
 }
 
 /** Records generation `row.generation` of the session; returns the time the database stamped on it. */
-export async function insertGeneration(
-  tx: Queryable,
-  sessionId: string,
-  row: Omit<GenerationRow, 'createdAt'>,
-): Promise<Date> {
+export async function insertGeneration(tx: Queryable, sessionId: string, row: Omit<GenerationRow, 'createdAt'>): Promise<Date> {
   const { rows } = await tx.query(
     `INSERT INTO ${tx.schema}.generations (session_id, generation, reason, files_changed, files_deleted, total_files, total_bytes)
      VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at`,
@@ -42,10 +38,10 @@ export async function insertGeneration(
 
 /** The generation's row, or null when it is not retained. */
 export async function getGeneration(q: Queryable, sessionId: string, generation: number): Promise<GenerationRow | null> {
-  const { rows } = await q.query(
-    `SELECT * FROM ${q.schema}.generations WHERE session_id = $1 AND generation = $2`,
-    [sessionId, generation],
-  );
+  const { rows } = await q.query(`SELECT * FROM ${q.schema}.generations WHERE session_id = $1 AND generation = $2`, [
+    sessionId,
+    generation,
+  ]);
   return rows[0] ? toGeneration(rows[0]) : null;
 }
 
@@ -62,10 +58,10 @@ export async function generationAtTime(q: Queryable, sessionId: string, at: Date
 
 /** Retained generations, newest first. */
 export async function listGenerations(q: Queryable, sessionId: string, limit: number | null): Promise<GenerationRow[]> {
-  const { rows } = await q.query(
-    `SELECT * FROM ${q.schema}.generations WHERE session_id = $1 ORDER BY generation DESC LIMIT $2`,
-    [sessionId, limit],
-  );
+  const { rows } = await q.query(`SELECT * FROM ${q.schema}.generations WHERE session_id = $1 ORDER BY generation DESC LIMIT $2`, [
+    sessionId,
+    limit,
+  ]);
   return rows.map(toGeneration);
 }
 
@@ -83,9 +79,9 @@ export async function databaseNow(q: Queryable): Promise<Date> {
 
 /** Deletes these generations' rows (not their file versions: see deleteInvisibleFiles in files.ts). */
 export async function deleteGenerations(tx: Queryable, sessionId: string, generations: number[]): Promise<number> {
-  const result = await tx.query(
-    `DELETE FROM ${tx.schema}.generations WHERE session_id = $1 AND generation = ANY($2::bigint[])`,
-    [sessionId, generations],
-  );
+  const result = await tx.query(`DELETE FROM ${tx.schema}.generations WHERE session_id = $1 AND generation = ANY($2::bigint[])`, [
+    sessionId,
+    generations,
+  ]);
   return result.rowCount ?? 0;
 }

@@ -55,10 +55,9 @@ export async function getSession(q: Queryable, sessionId: string): Promise<Sessi
 
 /** Reads the session row and locks it until the transaction ends: writers of one session queue here. */
 export async function lockSession(tx: Queryable, sessionId: string): Promise<SessionRow | null> {
-  const { rows } = await tx.query(
-    `SELECT ${sessionColumns('s')} FROM ${tx.schema}.sessions s WHERE s.session_id = $1 FOR UPDATE`,
-    [sessionId],
-  );
+  const { rows } = await tx.query(`SELECT ${sessionColumns('s')} FROM ${tx.schema}.sessions s WHERE s.session_id = $1 FOR UPDATE`, [
+    sessionId,
+  ]);
   return rows[0] ? toSession(rows[0]) : null;
 }
 
@@ -83,10 +82,11 @@ export async function listSessions(q: Queryable, sessionId: string | null): Prom
 
 /** Moves the session's head to `generation` and records the head creds.json's registered jid. */
 export async function setHead(tx: Queryable, sessionId: string, generation: number, registeredJid: string | null): Promise<void> {
-  await tx.query(
-    `UPDATE ${tx.schema}.sessions SET head_generation = $2, registered_jid = $3, updated_at = now() WHERE session_id = $1`,
-    [sessionId, generation, registeredJid],
-  );
+  await tx.query(`UPDATE ${tx.schema}.sessions SET head_generation = $2, registered_jid = $3, updated_at = now() WHERE session_id = $1`, [
+    sessionId,
+    generation,
+    registeredJid,
+  ]);
 }
 
 /** Sets the stored registered jid (rekey replaces a full number with its masked form). */

@@ -92,7 +92,15 @@ export async function unknownFieldProblems(objects: K8sObject[], schema: KubeSch
       lines.push(...`export const o${index}: T${index} = ${JSON.stringify(object, null, 1)};`.split('\n'));
     });
     await writeFile(path.join(dir, 'objects.ts'), `${lines.join('\n')}\n`);
-    const compilerOptions = { strict: true, noEmit: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', types: [], skipLibCheck: true };
+    const compilerOptions = {
+      strict: true,
+      noEmit: true,
+      module: 'nodenext',
+      moduleResolution: 'nodenext',
+      target: 'es2022',
+      types: [],
+      skipLibCheck: true,
+    };
     await writeFile(path.join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['objects.ts'] }));
     const tsc = path.join(REPO, 'node_modules', '.bin', 'tsc');
     const output = await run(tsc, ['-p', dir, '--pretty', 'false']).then(

@@ -12,7 +12,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { collect, startCli } from '../../../harness/cli.js';
 import { startService, waitFor, type Service } from '../../../harness/sidecar.js';
-import { allContainers, hostPath, mapEnvPaths, materialiseVolumes, resolveEnv, workloadPodSpec, type Container, type PodSpec } from './pod.js';
+import {
+  allContainers,
+  hostPath,
+  mapEnvPaths,
+  materialiseVolumes,
+  resolveEnv,
+  workloadPodSpec,
+  type Container,
+  type PodSpec,
+} from './pod.js';
 import type { K8sObject } from './render.js';
 
 /** Starts the process of a non-keeper container (the user's bot) given its auth directory on the host. */
@@ -135,7 +144,9 @@ export class LocalPod {
     const [program, ...args] = command;
     if (program !== 'node') throw new Error(`${running.name}: preStop runs ${program}; only node commands can run here`);
     this.events.push(`${running.name} preStop`);
-    const hook = await collect(spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] }), { timeoutMs: (this.spec.terminationGracePeriodSeconds ?? 30) * 1000 });
+    const hook = await collect(spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] }), {
+      timeoutMs: (this.spec.terminationGracePeriodSeconds ?? 30) * 1000,
+    });
     this.events.push(`${running.name} preStop done ${hook.code}`);
   }
 
@@ -144,7 +155,8 @@ export class LocalPod {
     this.events.push(`${init.name} started`);
     const result = await collect(startCli(init.args ?? [], { env: this.env(init) }));
     this.events.push(`${init.name} exited ${result.code}`);
-    if (result.code !== 0) throw new Error(`init container ${init.name} exited ${result.code}: the pod would not start\n${result.stdout}${result.stderr}`);
+    if (result.code !== 0)
+      throw new Error(`init container ${init.name} exited ${result.code}: the pod would not start\n${result.stdout}${result.stderr}`);
   }
 
   private async startKeeper(each: Container): Promise<Running> {
@@ -158,12 +170,21 @@ export class LocalPod {
   private async startupProbe(each: Container, running: Running): Promise<void> {
     const probePath = each.startupProbe?.httpGet?.path;
     if (!probePath) return;
-    await waitFor(async () => ((await running.service!.get(probePath)).status === 200 ? true : null), 60_000, () => `${each.name} startup probe ${probePath}:\n${running.service!.output.join('\n')}`, running.exited);
+    await waitFor(
+      async () => ((await running.service!.get(probePath)).status === 200 ? true : null),
+      60_000,
+      () => `${each.name} startup probe ${probePath}:\n${running.service!.output.join('\n')}`,
+      running.exited,
+    );
     this.events.push(`${each.name} probe passed`);
   }
 
   private watchExit(name: string, child: ChildProcess, exited?: Promise<{ code: number | null; signal: NodeJS.Signals | null }>) {
-    const done = exited ?? new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    const done =
+      exited ??
+      new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.once('exit', (code, signal) => resolve({ code, signal })),
+      );
     return done.then((end) => {
       this.events.push(`${name} exited ${end.code ?? end.signal}`);
       return end;

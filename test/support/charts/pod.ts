@@ -63,7 +63,12 @@ export function allContainers(spec: PodSpec): Container[] {
 
 export function container(spec: PodSpec, name: string): Container {
   const found = allContainers(spec).find((candidate) => candidate.name === name);
-  if (!found) throw new Error(`no container ${name} in the pod (have ${allContainers(spec).map((c) => c.name).join(', ')})`);
+  if (!found)
+    throw new Error(
+      `no container ${name} in the pod (have ${allContainers(spec)
+        .map((c) => c.name)
+        .join(', ')})`,
+    );
   return found;
 }
 
@@ -73,13 +78,17 @@ export function resolveEnv(spec: Container, objects: K8sObject[]): Record<string
   for (const source of spec.envFrom ?? []) {
     const ref = source.configMapRef ?? source.secretRef;
     const kind = source.configMapRef ? 'ConfigMap' : 'Secret';
-    const object = objects.find((candidate) => candidate.kind === kind && candidate.metadata.name === ref?.name) as (K8sObject & { data?: Record<string, string> }) | undefined;
+    const object = objects.find((candidate) => candidate.kind === kind && candidate.metadata.name === ref?.name) as
+      | (K8sObject & { data?: Record<string, string> })
+      | undefined;
     if (!object) throw new Error(`${spec.name} reads ${kind} ${ref?.name ?? '?'}, which is not among the objects`);
-    for (const [name, value] of Object.entries(object.data ?? {})) env[name] = kind === 'Secret' ? Buffer.from(value, 'base64').toString('utf8') : value;
+    for (const [name, value] of Object.entries(object.data ?? {}))
+      env[name] = kind === 'Secret' ? Buffer.from(value, 'base64').toString('utf8') : value;
   }
   for (const variable of spec.env ?? []) {
     if (variable.value !== undefined) env[variable.name] = variable.value;
-    else if (variable.valueFrom?.secretKeyRef) env[variable.name] = secretValue(objects, variable.valueFrom.secretKeyRef.name, variable.valueFrom.secretKeyRef.key);
+    else if (variable.valueFrom?.secretKeyRef)
+      env[variable.name] = secretValue(objects, variable.valueFrom.secretKeyRef.name, variable.valueFrom.secretKeyRef.key);
     else throw new Error(`env ${variable.name} of ${spec.name}: unsupported source ${JSON.stringify(variable.valueFrom)}`);
   }
   return env;
@@ -90,7 +99,8 @@ function secretValue(objects: K8sObject[], name: string, key: string): string {
     | (K8sObject & { stringData?: Record<string, string>; data?: Record<string, string> })
     | undefined;
   if (!secret) throw new Error(`the pod reads Secret ${name}, which the chart did not render`);
-  const value = secret.stringData?.[key] ?? (secret.data?.[key] === undefined ? undefined : Buffer.from(secret.data[key], 'base64').toString('utf8'));
+  const value =
+    secret.stringData?.[key] ?? (secret.data?.[key] === undefined ? undefined : Buffer.from(secret.data[key], 'base64').toString('utf8'));
   if (value === undefined) throw new Error(`Secret ${name} has no key ${key}`);
   return value;
 }
@@ -103,7 +113,9 @@ export async function materialiseVolumes(spec: PodSpec, objects: K8sObject[], ro
     await mkdir(dir, { recursive: true });
     if (volume.secret) {
       for (const item of volume.secret.items ?? []) {
-        await writeFile(path.join(dir, item.path), secretValue(objects, volume.secret.secretName, item.key), { mode: volume.secret.defaultMode ?? 0o644 });
+        await writeFile(path.join(dir, item.path), secretValue(objects, volume.secret.secretName, item.key), {
+          mode: volume.secret.defaultMode ?? 0o644,
+        });
       }
     } else if (!volume.emptyDir) {
       throw new Error(`volume ${volume.name}: only emptyDir and secret volumes can run here`);
@@ -129,5 +141,7 @@ export function hostPath(spec: Container, volumes: Map<string, string>, inside: 
 
 /** `env` with every absolute path that lies on a mount rewritten to its host directory. */
 export function mapEnvPaths(spec: Container, volumes: Map<string, string>, env: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).map(([name, value]) => [name, value.startsWith('/') ? (hostPath(spec, volumes, value) ?? value) : value]));
+  return Object.fromEntries(
+    Object.entries(env).map(([name, value]) => [name, value.startsWith('/') ? (hostPath(spec, volumes, value) ?? value) : value]),
+  );
 }

@@ -61,7 +61,11 @@ export async function helmTemplate(
 }
 
 /** `helm template` expected to fail; resolves with helm's error text. */
-export async function helmTemplateError(valuesFiles: string[], set: Record<string, string> = {}, kubeVersion = KUBE_VERSION): Promise<string> {
+export async function helmTemplateError(
+  valuesFiles: string[],
+  set: Record<string, string> = {},
+  kubeVersion = KUBE_VERSION,
+): Promise<string> {
   return renderChartError({ values: valuesFiles, setString: set, kubeVersion });
 }
 
@@ -91,6 +95,10 @@ export async function kustomizeBuild(dir: string): Promise<K8sObject[]> {
 /** The single object of `kind` (and `name`, when given); throws listing what there is otherwise. */
 export function only(objects: K8sObject[], kind: string, name?: string): K8sObject {
   const found = objects.filter((object) => object.kind === kind && (name === undefined || object.metadata.name === name));
-  if (found.length !== 1) throw new Error(`expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length} among ${objects.map((object) => `${object.kind}/${object.metadata.name}`).join(', ')}`);
+  if (found.length !== 1)
+    throw new Error(
+      `expected one ${kind}${name ? ` ${name}` : ''}, found ${found.length} among ` +
+        `${objects.map((object) => `${object.kind}/${object.metadata.name}`).join(', ')}`,
+    );
   return found[0]!;
 }

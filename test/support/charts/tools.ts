@@ -41,6 +41,8 @@ export async function tool(file: string, args: string[], cwd?: string): Promise<
     return stdout;
   } catch (error) {
     const failed = error as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${path.basename(file)} ${args.join(' ')} failed: ${failed.stderr || failed.stdout || failed.message}`, { cause: error });
+    throw new Error(`${path.basename(file)} ${args.join(' ')} failed: ${failed.stderr || failed.stdout || failed.message}`, {
+      cause: error,
+    });
   }
 }
