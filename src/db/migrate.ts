@@ -51,7 +51,7 @@ function schemaError(db: Database, error: unknown): unknown {
   if ((error as { code?: unknown })?.code !== '42501') return error;
   return new DatabaseUnreachableError(
     `schema ${db.schemaName} does not exist and this database role may not create it: as an administrator run ` +
-      `CREATE SCHEMA ${db.schema} AUTHORIZATION <the keeper's role>; (see README "Least-privilege database role")`,
+      `CREATE SCHEMA ${db.schema} AUTHORIZATION <the keeper's role>; (see docs/security.md, "Least-privilege database role")`,
     { cause: error },
   );
 }
