@@ -17,6 +17,7 @@ export const COMMANDS = [
   'verify',
   'rekey',
   'migrate',
+  'doctor',
 ] as const;
 export type Command = (typeof COMMANDS)[number];
 
@@ -26,6 +27,8 @@ const WRITERS: readonly Command[] = ['backup', 'import', 'import-legacy', 'sidec
 const RESTORERS: readonly Command[] = ['restore', 'run'];
 /** The long-running loops: they watch, back up, and serve HTTP. */
 export const LOOPS: readonly Command[] = ['sidecar', 'run'];
+/** The loops, and doctor, which tries their watching. */
+const WATCHERS: readonly Command[] = [...LOOPS, 'doctor'];
 /** Writers apply the retention schedule; history shows it. */
 export const RETAINERS: readonly Command[] = [...WRITERS, 'history'];
 /** The commands that read or write stored file contents (the encryption settings apply to them). */
@@ -39,6 +42,7 @@ export const CONTENT_COMMANDS: readonly Command[] = [
   'import-legacy',
   'verify',
   'rekey',
+  'doctor',
 ];
 
 export interface Setting {
@@ -195,7 +199,7 @@ export const SETTINGS = {
     env: 'KEEPER_WATCH',
     value: 'MODE',
     default: 'auto',
-    commands: LOOPS,
+    commands: WATCHERS,
     help: 'native (inotify, through chokidar), poll, or auto: native, polling when native watching cannot start or fails',
   }),
   'poll-interval': setting({
@@ -203,7 +207,7 @@ export const SETTINGS = {
     env: 'KEEPER_POLL_INTERVAL_MS',
     value: 'MS',
     default: '1000',
-    commands: LOOPS,
+    commands: WATCHERS,
     help: 'polling period when polling, ms (min 10)',
   }),
   'stop-timeout': setting({

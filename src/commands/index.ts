@@ -4,6 +4,7 @@ import { COMMANDS, type Command } from '../options.js';
 import { command as backup } from './backup.js';
 import type { CommandSpec } from './command.js';
 import { command as deleteSession } from './delete.js';
+import { command as doctor } from './doctor.js';
 import { command as exportArchive } from './export.js';
 import { command as history } from './history.js';
 import { command as importArchive } from './import.js';
@@ -30,6 +31,7 @@ const ALL: readonly CommandSpec[] = [
   verify,
   rekey,
   migrate,
+  doctor,
 ];
 
 function byName(): ReadonlyMap<Command, CommandSpec> {

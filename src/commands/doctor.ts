@@ -1,0 +1,267 @@
+// `doctor`: checks what the keeper needs, one line each, and exits non-zero on any failure: the auth
+// directory, native watching (inotify limits), the database (reachable, TLS as configured, privileges,
+// schema version), the encryption key against the stored rows, the lease holder, and clock skew.
+// It changes nothing: no migration, no lease, no write outside a probe file it removes at once.
+import { access, constants, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { watch } from 'chokidar';
+import { systemClock } from '../clock.js';
+import { describeError } from '../db/errors.js';
+import { openDatabase, type Database } from '../db/pool.js';
+import { describeTarget } from '../db/settings.js';
+import { DatabaseUnreachableError, ExitCode } from '../errors.js';
+import { MIGRATIONS } from '../generated/migrations.js';
+import { SessionStore } from '../store.js';
+import type { CommandSpec, Context } from './command.js';
+import { databaseTarget, type DatabaseTarget } from './database.js';
+import { print, printJson } from './output.js';
+
+/** One check's verdict: `fail` makes the exit code non-zero, `warn` does not. */
+export interface Finding {
+  check: string;
+  status: 'ok' | 'warn' | 'fail';
+  detail: string;
+}
+
+/** Clock skew against the database beyond this fails, ms: leases and history are dated by the database. */
+export const MAX_SKEW_MS = 5_000;
+/** How long native watching may take to report a probe file, ms. */
+const WATCH_PROBE_MS = 3_000;
+/** The tables whose privileges the keeper needs, and which. */
+const TABLES = ['sessions', 'generations', 'files'] as const;
+const TABLE_PRIVILEGES = 'SELECT, INSERT, UPDATE, DELETE';
+
+const ok = (check: string, detail: string): Finding => ({ check, status: 'ok', detail });
+const warn = (check: string, detail: string): Finding => ({ check, status: 'warn', detail });
+const fail = (check: string, detail: string): Finding => ({ check, status: 'fail', detail });
+
+/** The auth directory exists (or its parent, for an init container that has not restored yet) and this user may write it. */
+async function checkDirectory(dir: string): Promise<Finding> {
+  const info = await stat(dir).catch((error: NodeJS.ErrnoException) => error);
+  if (info instanceof Error) {
+    if (info.code !== 'ENOENT') return fail('auth directory', `${dir}: ${describeError(info)}`);
+    const parent = path.dirname(dir);
+    const writable = await access(parent, constants.W_OK).then(
+      () => true,
+      () => false,
+    );
+    return writable
+      ? warn('auth directory', `${dir} does not exist yet; restore or the bot will create it (${parent} is writable)`)
+      : fail(
+          'auth directory',
+          `${dir} does not exist and ${parent} is not writable by uid ${process.getuid?.()}: mount a writable volume there`,
+        );
+  }
+  if (!info.isDirectory()) return fail('auth directory', `${dir} is not a directory`);
+  // A dotfile: never backed up, and removed at once.
+  const probe = path.join(dir, `.doctor-${process.pid}`);
+  try {
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+  } catch (error) {
+    return fail(
+      'auth directory',
+      `${dir} is not writable by uid ${process.getuid?.()} (${describeError(error)}): give the keeper's user the volume`,
+    );
+  }
+  return ok('auth directory', `${dir} exists and is writable by uid ${process.getuid?.()}`);
+}
+
+async function readLimit(name: string): Promise<number | null> {
+  const text = await readFile(`/proc/sys/fs/inotify/${name}`, 'utf8').catch(() => null);
+  return text === null ? null : Number(text.trim());
+}
+
+/** Native watching works here: chokidar reports a probe file within WATCH_PROBE_MS; the inotify limits, said. */
+async function checkWatching(dir: string, mode: string): Promise<Finding> {
+  const [instances, watches] = await Promise.all([readLimit('max_user_instances'), readLimit('max_user_watches')]);
+  const limits = instances === null ? 'no inotify on this system' : `max_user_instances ${instances}, max_user_watches ${watches}`;
+  if (mode === 'poll') return ok('watching', `--watch poll: polling as configured (${limits})`);
+  const where = await stat(dir).then(
+    (info) => (info.isDirectory() ? dir : null),
+    () => null,
+  );
+  // Without the directory yet, a probe directory beside it stands in (same filesystem, same limits).
+  const probeDir = where ?? path.join(path.dirname(dir), `.doctor-watch-${process.pid}`);
+  if (where === null) {
+    const made = await mkdir(probeDir).catch((error: Error) => error);
+    if (made instanceof Error) return warn('watching', `cannot try native watching without ${dir} (${describeError(made)}); ${limits}`);
+  }
+  const watcher = watch(probeDir, { depth: 0, ignoreInitial: true, followSymlinks: false, atomic: false });
+  const probe = path.join(probeDir, `.doctor-watch-probe-${process.pid}`);
+  try {
+    const seen = await new Promise<boolean | Error>((resolve) => {
+      const timer = setTimeout(() => resolve(false), WATCH_PROBE_MS);
+      watcher.once('error', (error) => {
+        clearTimeout(timer);
+        resolve(error instanceof Error ? error : new Error(String(error)));
+      });
+      watcher.on('add', (file) => {
+        if (file === probe) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      });
+      watcher.once('ready', () => void writeFile(probe, '').catch((error: Error) => resolve(error)));
+    });
+    if (seen === true) return ok('watching', `native watching works (${limits})`);
+    const why = seen === false ? `no event within ${WATCH_PROBE_MS} ms` : describeError(seen);
+    const advice = 'raise fs.inotify.max_user_instances / max_user_watches on the node, or set --watch poll';
+    return mode === 'native'
+      ? fail('watching', `native watching does not work: ${why} (${limits}); ${advice}`)
+      : warn('watching', `native watching does not work: ${why} (${limits}); --watch auto will poll instead; ${advice}`);
+  } finally {
+    await watcher.close();
+    await rm(probe, { force: true });
+    if (where === null) await rm(probeDir, { recursive: true, force: true });
+  }
+}
+
+/** TLS as negotiated for this connection, from pg_stat_ssl. */
+async function checkTls(db: Database, target: string): Promise<Finding> {
+  const { rows } = await db.query<{ ssl: boolean; version: string | null }>(
+    'SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
+  );
+  const tls = rows[0]?.ssl ? `TLS ${rows[0].version ?? 'on'}` : 'no TLS';
+  return ok('database', `reachable at ${target}, ${tls}`);
+}
+
+/** The schema exists at the version this keeper writes, and the role may use it (or create it). */
+async function checkSchema(db: Database): Promise<{ findings: Finding[]; ready: boolean }> {
+  const latest = Math.max(...MIGRATIONS.map((migration) => migration.version));
+  const exists = await db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [db.schemaName]);
+  if (exists.rowCount === 0) {
+    const { rows } = await db.query<{ create: boolean }>(
+      "SELECT has_database_privilege(current_user, current_database(), 'CREATE') AS create",
+    );
+    return {
+      ready: false,
+      findings: [
+        rows[0]?.create
+          ? warn('schema', `schema ${db.schemaName} does not exist yet; the first command creates it (version ${latest})`)
+          : fail(
+              'schema',
+              `schema ${db.schemaName} does not exist and this role may not create it: see docs/security.md, "Least-privilege database role"`,
+            ),
+      ],
+    };
+  }
+  const findings: Finding[] = [];
+  const usage = await db.query<{ usage: boolean; create: boolean }>(
+    "SELECT has_schema_privilege(current_user, $1, 'USAGE') AS usage, has_schema_privilege(current_user, $1, 'CREATE') AS create",
+    [db.schemaName],
+  );
+  if (!usage.rows[0]?.usage) return { ready: false, findings: [fail('privileges', `no USAGE on schema ${db.schemaName}`)] };
+  const version = await db
+    .query<{ version: number }>(`SELECT coalesce(max(version), 0)::int AS version FROM ${db.schema}.migrations`)
+    .then((result) => result.rows[0]?.version ?? 0)
+    .catch(() => 0);
+  if (version > latest) findings.push(fail('schema', `version ${version} is newer than this keeper knows (${latest}): upgrade the keeper`));
+  else if (version < latest) {
+    findings.push(
+      usage.rows[0]?.create
+        ? warn('schema', `version ${version}; the next command migrates it to ${latest}`)
+        : fail(
+            'schema',
+            `version ${version}, and this role may not migrate it to ${latest}: run baileys-keeper migrate as the schema's owner`,
+          ),
+    );
+  } else findings.push(ok('schema', `version ${version}, current`));
+  const missing: string[] = [];
+  for (const table of TABLES) {
+    const { rows } = await db.query<{ granted: boolean | null }>(
+      `SELECT CASE WHEN to_regclass($1) IS NULL THEN NULL ELSE has_table_privilege(current_user, $1, '${TABLE_PRIVILEGES}') END AS granted`,
+      [`${db.schema}.${table}`],
+    );
+    if (rows[0]?.granted === false) missing.push(table);
+  }
+  findings.push(
+    missing.length === 0
+      ? ok('privileges', `${TABLE_PRIVILEGES} on the keeper's tables`)
+      : fail('privileges', `missing ${TABLE_PRIVILEGES} on ${missing.join(', ')}: see docs/security.md, "Least-privilege database role"`),
+  );
+  return { findings, ready: version === latest };
+}
+
+/** Every stored version of the session reads under the configured keys; who holds the lease; clock skew. */
+async function checkSession(ctx: Context, store: SessionStore): Promise<Finding[]> {
+  const { config } = ctx;
+  const findings: Finding[] = [];
+  const { checked, failures } = await store.verify(config.sessionId);
+  if (checked === 0) findings.push(ok('stored rows', `session ${config.sessionId} has no backup yet`));
+  else if (failures.length === 0) {
+    const keys = config.encryption ? `, readable with key id ${config.encryption.writer.id}` : ', plaintext';
+    findings.push(ok('stored rows', `${checked} stored file versions of session ${config.sessionId} verified${keys}`));
+  } else {
+    const missingKeys = [...new Set(failures.map((failure) => failure.missingKey).filter((id): id is string => id !== null))];
+    findings.push(
+      fail(
+        'stored rows',
+        missingKeys.length > 0
+          ? `${failures.length} of ${checked} stored versions need key id ${missingKeys.join(', ')}, which is not configured`
+          : `${failures.length} of ${checked} stored versions failed verification (run baileys-keeper verify for the list)`,
+      ),
+    );
+  }
+  const holder = await store.leaseHolder(config.sessionId);
+  findings.push(
+    ok(
+      'lease',
+      holder ? `held by ${holder.owner} until ${holder.expiresAt.toISOString()}` : `session ${config.sessionId}: nobody holds it`,
+    ),
+  );
+  const before = systemClock.wall();
+  const databaseNow = (await store.databaseNow()).getTime();
+  const after = systemClock.wall();
+  // The database read its clock somewhere within the round trip: compare with its middle.
+  const skew = databaseNow - (before + after) / 2;
+  const said = `${(skew / 1000).toFixed(3)} s (round trip ${after - before} ms)`;
+  findings.push(
+    Math.abs(skew) > MAX_SKEW_MS
+      ? fail('clock', `this machine's clock is off the database's by ${said}: fix NTP on the node`)
+      : ok('clock', `skew against the database ${said}`),
+  );
+  return findings;
+}
+
+async function databaseFindings(ctx: Context): Promise<{ findings: Finding[]; unreachable: boolean }> {
+  const { config } = ctx;
+  let target: DatabaseTarget | null = null;
+  let db: Database | null = null;
+  try {
+    target = await databaseTarget(ctx);
+    db = await openDatabase({ url: target.url, schema: config.schema, log: ctx.log.child({ component: 'db' }) });
+    const findings = [await checkTls(db, describeTarget(target.url))];
+    const schema = await checkSchema(db);
+    findings.push(...schema.findings);
+    if (schema.ready) {
+      const store = new SessionStore(db, config.encryption, { requireEncryption: config.requireEncryption });
+      findings.push(...(await checkSession(ctx, store)));
+    }
+    return { findings, unreachable: false };
+  } catch (error) {
+    const unreachable = error instanceof DatabaseUnreachableError;
+    return { findings: [fail('database', (error as Error).message)], unreachable };
+  } finally {
+    await db?.close().catch(() => undefined);
+    await target?.stop();
+  }
+}
+
+export async function doctorCommand(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  const findings = [await checkDirectory(config.dir), await checkWatching(config.dir, config.watchMode)];
+  const database = await databaseFindings(ctx);
+  findings.push(...database.findings);
+  if (config.json) printJson(ctx, { session_id: config.sessionId, checks: findings });
+  else for (const finding of findings) print(ctx, `${finding.status.toUpperCase().padEnd(4)}  ${finding.check}: ${finding.detail}`);
+  if (!findings.some((finding) => finding.status === 'fail')) return ExitCode.ok;
+  return database.unreachable ? ExitCode.databaseUnreachable : ExitCode.unexpected;
+}
+
+export const command: CommandSpec = {
+  name: 'doctor',
+  summary: 'check the directory, watching, the database (TLS, privileges, schema), the key, the lease and clock skew',
+  logTo: 'stderr',
+  run: doctorCommand,
+};
