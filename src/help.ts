@@ -1,6 +1,6 @@
 // The text of `--help`: the command list, and each command's settings from the settings table.
 import type { CommandSpec } from './commands/command.js';
-import { settingsFor, type Setting } from './options.js';
+import { envNames, settingsFor, type Setting } from './options.js';
 import { VERSION } from './version.js';
 
 /** `baileys-keeper --help`: what the tool is, its commands with their summaries, the exit codes. */
@@ -28,11 +28,6 @@ export function commandHelp(spec: CommandSpec): string {
   const sections = [`baileys-keeper ${spec.name}: ${spec.summary}`, `Options:\n${flags.join('\n')}`];
   if (envOnly.length > 0) sections.push(`Environment only:\n${envOnly.join('\n')}`);
   return sections.join('\n\n');
-}
-
-/** The variables a setting is read from: its twin, then the alternatives. */
-export function envNames(setting: Setting): string[] {
-  return [...(setting.env ? [setting.env] : []), ...(setting.envAlternatives ?? [])];
 }
 
 function row(label: string, setting: Setting): string {

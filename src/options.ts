@@ -42,7 +42,6 @@ export const CONTENT_COMMANDS: readonly Command[] = [
   'import-legacy',
   'verify',
   'rekey',
-  'doctor',
 ];
 
 export interface Setting {
@@ -62,8 +61,8 @@ export interface Setting {
   readonly commands?: readonly Command[];
   /** What it does, one line of plain text (it is shown by `--help`). */
   readonly help: string;
-  /** The README section that says more, by its heading. */
-  readonly see?: string;
+  /** Where the documentation says more: its title, and a link relative to the README (a `#` anchor or a docs/ page). */
+  readonly see?: readonly [title: string, link: string];
 }
 
 const setting = (spec: Omit<Setting, 'flag'> & { flag?: boolean }): Setting => ({ flag: true, ...spec });
@@ -76,7 +75,7 @@ export const SETTINGS = {
     value: 'URL',
     default: 'none: the PG* variables if any is set, else embedded PostgreSQL',
     help: "PostgreSQL connection string (URI or key=value), with libpq's meanings",
-    see: 'Database connection',
+    see: ['Database connection', '#database-connection'],
   }),
   'data-dir': setting({
     kind: 'string',
@@ -248,7 +247,7 @@ export const SETTINGS = {
     default: '1h:all,24h:10m,7d:1h,30d:1d',
     commands: RETAINERS,
     help: 'thinning schedule: up to each age, one generation per interval; "none": only --keep',
-    see: 'History and retention',
+    see: ['History and retention', '#history-and-retention'],
   }),
   'allow-replace': setting({
     kind: 'boolean',
@@ -288,7 +287,7 @@ export const SETTINGS = {
     default: 'none (API off)',
     commands: LOOPS,
     help: 'bearer token of the session API; the _FILE twin names a file whose first line is the token',
-    see: 'HTTP API (sidecar, run)',
+    see: ['HTTP API', 'docs/http-api.md'],
   }),
   'max-body-bytes': setting({
     flag: false,
@@ -305,7 +304,7 @@ export const SETTINGS = {
     envAlternatives: ['KEEPER_ENCRYPTION_KEY_FILE', 'KEEPER_ENCRYPTION_KEYS'],
     default: 'none (plaintext)',
     help: 'encryption at rest: a base64 key, a file holding one, or id:base64,… (the first one writes)',
-    see: 'Encryption at rest',
+    see: ['Encryption at rest', 'docs/security.md#encryption-at-rest'],
   }),
   'require-encryption': setting({
     flag: false,
@@ -314,7 +313,7 @@ export const SETTINGS = {
     default: 'off',
     commands: CONTENT_COMMANDS,
     help: 'refuse every plaintext stored row; needs a key (exit 64 without)',
-    see: 'Requiring encryption',
+    see: ['Requiring encryption', 'docs/security.md#requiring-encryption'],
   }),
 } satisfies Record<string, Setting>;
 
@@ -325,6 +324,11 @@ export function settingsFor(command: Command): Array<[SettingName, Setting]> {
   return (Object.entries(SETTINGS) as Array<[SettingName, Setting]>).filter(
     ([, spec]) => !spec.commands || spec.commands.includes(command),
   );
+}
+
+/** The variables a setting is read from: its twin, then the alternatives. */
+export function envNames(setting: Setting): string[] {
+  return [...(setting.env ? [setting.env] : []), ...(setting.envAlternatives ?? [])];
 }
 
 /** Every environment variable the keeper reads itself (not the PG* variables, which are libpq's). */

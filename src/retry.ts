@@ -1,5 +1,6 @@
 // The one retry policy: exponential backoff (initial pause, factor, cap) on the injected clock, with an
-// optional deadline. Every loop that tries again after a failure takes its pauses from here.
+// optional deadline. The loops that retry a failed operation take their pauses from here; the torn-read
+// re-reads (snapshot.ts, a fixed list) and the restore's wait for a lease holder are waits, not retries.
 import { sleep, type Clock } from './clock.js';
 
 export interface BackoffPolicy {

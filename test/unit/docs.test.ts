@@ -6,8 +6,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { COMMAND_SPECS } from '../../src/commands/index.js';
 import { commandHelp } from '../../src/help.js';
-import { COMMANDS, environmentVariables, SETTINGS, settingsFor } from '../../src/options.js';
-import { README, replaceBlock, settingsMarkdown, SETTINGS_END, SETTINGS_START } from '../../scripts/docs.js';
+import { COMMANDS, environmentVariables, envNames, SETTINGS, type Setting, settingsFor } from '../../src/options.js';
+import { anchor, README, replaceBlock, SETTINGS_END, SETTINGS_START, settingsMarkdown } from '../../scripts/docs.js';
 import { REPO } from '../../harness/paths.js';
 
 /** KEEPER_* words in the source that are not environment variables. */
@@ -30,7 +30,8 @@ describe('the settings table', () => {
 
   it('holds every KEEPER_* variable the source reads, and nothing it does not', async () => {
     const mentioned = new Set<string>();
-    for (const file of await sourceFiles(path.join(REPO, 'src'))) {
+    // The table itself does not count as code that reads a variable.
+    for (const file of (await sourceFiles(path.join(REPO, 'src'))).filter((name) => !name.endsWith(`${path.sep}options.ts`))) {
       for (const match of (await readFile(file, 'utf8')).matchAll(/\b(KEEPER_[A-Z0-9_]+)\b/g)) mentioned.add(match[1]!);
     }
     const table = new Set(environmentVariables().filter((name) => name.startsWith('KEEPER_')));
@@ -39,7 +40,9 @@ describe('the settings table', () => {
       [],
       'variables the source names but the table lacks',
     );
-    assert.deepEqual([...table].filter((name) => !mentioned.has(name)).sort(), [], 'table variables no code reads');
+    // A flag's env twin is read through the table by the parser; an environment-only setting is read by name.
+    const envOnly = (Object.values(SETTINGS) as Setting[]).filter((setting) => !setting.flag).flatMap(envNames);
+    assert.deepEqual(envOnly.filter((name) => !mentioned.has(name)).sort(), [], 'environment-only variables no code reads');
   });
 
   it('gives every command a module, and every command help lists exactly its flags', () => {
@@ -54,6 +57,20 @@ describe('the settings table', () => {
           .map(([flag]) => `--${flag}`),
         name,
       );
+    }
+  });
+
+  it("links every setting's `see` to a heading that exists", async () => {
+    for (const [name, setting] of Object.entries(SETTINGS) as Array<[string, Setting]>) {
+      if (!setting.see) continue;
+      const [file, fragment] = setting.see[1].split('#') as [string, string | undefined];
+      const text = await readFile(path.join(REPO, file === '' ? 'README.md' : file), 'utf8');
+      if (fragment === undefined) continue;
+      const anchors = new Set([
+        ...[...text.matchAll(/^#+ (.+)$/gm)].map((match) => anchor(match[1]!)),
+        ...[...text.matchAll(/<a id="([^"]+)"/g)].map((match) => match[1]!),
+      ]);
+      assert.ok(anchors.has(fragment), `${name}: ${setting.see[1]} has no such heading`);
     }
   });
 
