@@ -768,4 +768,27 @@ describe('chart: helm test', () => {
     const service = only(objects, 'Service') as K8sObject & { spec: { ports: { port: number }[] } };
     assert.equal(envValue(check, 'READYZ_URL'), `http://${service.metadata.name}.bots.svc:${service.spec.ports[0]!.port}/readyz`);
   });
+
+  it("a doctor beside it: the sidecar image, the keepers' settings and Secret files, its own empty auth directory", async () => {
+    const objects = await helmTemplate([values('native')], { 'secret.create.encryptionKey': 'a'.repeat(44) });
+    const pod = objects.find((object) => object.kind === 'Pod')! as K8sObject & {
+      spec: { containers: Container[]; volumes: Array<{ name: string; emptyDir?: object; secret?: { secretName: string } }> };
+    };
+    const doctor = pod.spec.containers.find((candidate) => candidate.name === 'doctor')!;
+    const sidecar = container(workloadPodSpec(objects), 'sidecar');
+    assert.equal(doctor.image, sidecar.image);
+    assert.deepEqual(doctor.args, ['doctor']);
+    const names = (each: Container) => (each.env ?? []).map((variable) => variable.name);
+    for (const name of ['DATABASE_URL', 'KEEPER_SESSION_ID', 'KEEPER_SCHEMA', 'KEEPER_ENCRYPTION_KEY_FILE']) {
+      assert.ok(names(doctor).includes(name), `${name} as the keepers have it`);
+    }
+    assert.deepEqual(
+      pod.spec.volumes.map((volume) => [volume.name, volume.emptyDir ? 'emptyDir' : volume.secret ? 'secret' : '?']),
+      [
+        ['auth', 'emptyDir'],
+        ['keeper-secret-files', 'secret'],
+      ],
+    );
+    assert.deepEqual(await validateObjects([pod]), []);
+  });
 });

@@ -190,6 +190,17 @@ describe('pod run: the API token from the mounted Secret, and the helm test scri
     assert.equal(passed.code, 0, passed.stderr);
     assert.match(passed.stdout, /^ok: .* answered 200.*the sidecar holds the lease/);
 
+    // The test pod's doctor: the rendered container's args and env, as a real process, its auth directory
+    // an empty one of its own (as the pod's emptyDir is).
+    const doctorContainer = testPod.spec.containers.find((candidate) => candidate.name === 'doctor')!;
+    const doctorDir = path.join(await tempDir('pod-token-doctor'), 'auth_info');
+    await mkdir(doctorDir);
+    const doctor = await runCli(doctorContainer.args!, { env: { ...resolveEnv(doctorContainer, objects), KEEPER_DIR: doctorDir } });
+    assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
+    assert.match(doctor.stdout, /^OK +stored rows: \d+ stored file versions of session pod-token verified/m);
+    assert.match(doctor.stdout, /^OK +lease: held by \S+ until /m, "the pod's sidecar holds the lease");
+    assert.doesNotMatch(doctor.stdout, /^FAIL/m);
+
     // A second sidecar of the same session stands by (the pod's holds the lease): /readyz is 200 there
     // too, but it is not the writer, and helm test says so.
     const standbyDir = path.join(await tempDir('pod-token-standby'), 'auth_info');

@@ -206,6 +206,32 @@ baileys-keeper.commonEnv: the environment both keeper containers share (the name
 {{- end }}
 
 {{/*
+baileys-keeper.secretFilesVolume: the Secret's API token and encryption key as files for the keeper
+containers (nothing when neither is set). Shared by the workload and the helm test pod.
+*/}}
+{{- define "baileys-keeper.secretFilesVolume" -}}
+{{- $apiKey := include "baileys-keeper.apiTokenKey" . }}
+{{- $encKey := include "baileys-keeper.encryptionKeyKey" . }}
+{{- if or $apiKey $encKey -}}
+- name: keeper-secret-files
+  secret:
+    secretName: {{ include "baileys-keeper.secretName" . }}
+    # Owner root, group fsGroup: the keeper's user reads the files through the group, so the group
+    # needs read (0400 would leave them readable only where fsGroup handling adds it).
+    defaultMode: 0440
+    items:
+      {{- if $apiKey }}
+      - key: {{ $apiKey }}
+        path: api-token
+      {{- end }}
+      {{- if $encKey }}
+      - key: {{ $encKey }}
+        path: encryption-key
+      {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
 baileys-keeper.keeperMounts: the auth volume (and the secret files when any) in a keeper container.
 */}}
 {{- define "baileys-keeper.keeperMounts" -}}
@@ -444,25 +470,7 @@ spec:
     - name: bot-tmp
       emptyDir: {}
     {{- end }}
-    {{- $apiKey := include "baileys-keeper.apiTokenKey" . }}
-    {{- $encKey := include "baileys-keeper.encryptionKeyKey" . }}
-    {{- if or $apiKey $encKey }}
-    - name: keeper-secret-files
-      secret:
-        secretName: {{ include "baileys-keeper.secretName" . }}
-        # Owner root, group fsGroup: the keeper's user reads the files through the group, so the group
-        # needs read (0400 would leave them readable only where fsGroup handling adds it).
-        defaultMode: 0440
-        items:
-          {{- if $apiKey }}
-          - key: {{ $apiKey }}
-            path: api-token
-          {{- end }}
-          {{- if $encKey }}
-          - key: {{ $encKey }}
-            path: encryption-key
-          {{- end }}
-    {{- end }}
+    {{- include "baileys-keeper.secretFilesVolume" . | nindent 4 }}
     {{- with .Values.bot.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
