@@ -32,9 +32,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     process.stdout.write(`${VERSION}\n`);
     return ExitCode.ok;
   }
-  if (!(COMMANDS as readonly string[]).includes(word)) return unknownCommand(word);
-  const command = word as Command;
-  const spec = COMMAND_SPECS.get(command)!;
+  const spec = COMMAND_SPECS.get(word as Command);
+  if (!spec) return unknownCommand(word);
+  const command = spec.name;
   if (wantsHelp(rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest)) {
     process.stdout.write(`${commandHelp(spec)}\n`);
     return ExitCode.ok;
