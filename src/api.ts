@@ -9,7 +9,7 @@ import { SnapshotBuilder } from './incoming.js';
 import type { Logger } from './log.js';
 import type { RetentionPolicy } from './retention.js';
 import { isValidSessionId, quoteName, SESSION_ID_RULE } from './names.js';
-import type { Sidecar } from './sidecar.js';
+import type { BackupLoop } from './backup-loop.js';
 import { sessionStatusJson, type Lease, type SessionStore } from './store.js';
 
 /** Most bytes of an oversize body read (and discarded) so the client can see the 413. */
@@ -19,9 +19,8 @@ const API_LEASE_TTL_MS = 30_000;
 
 export interface ApiOptions {
   store: SessionStore;
-  sidecar: Sidecar;
-  /** The session this process watches; the default when a request names none. */
-  sessionId: string;
+  /** The loop of the session(s) this process watches; its default session is what a request naming none means. */
+  loop: BackupLoop;
   /** This process's lease owner id; API writes to other sessions use `${owner}/api`. */
   owner: string;
   token: string | null;
@@ -101,7 +100,7 @@ async function status(options: ApiOptions): Promise<unknown> {
 }
 
 async function restore(options: ApiOptions, url: URL): Promise<unknown> {
-  const sessionId = sessionParam(url, options.sessionId);
+  const sessionId = sessionParam(url, options.loop.defaultSession);
   const loaded = await options.store.loadPoint(sessionId, {});
   if (!loaded) throw new HttpError(404, `session ${sessionId} has no backup`);
   const sessionData: Record<string, string> = {};
@@ -116,16 +115,20 @@ async function backup(options: ApiOptions, req: IncomingMessage): Promise<unknow
   const { session_id: rawSession, session_data: data } = body as Record<string, unknown>;
   if (rawSession !== undefined && rawSession !== null && typeof rawSession !== 'string')
     throw new HttpError(400, 'session_id must be a string');
-  const sessionId = validSessionId((rawSession as string | null | undefined) ?? options.sessionId);
+  const sessionId = validSessionId((rawSession as string | null | undefined) ?? options.loop.defaultSession);
+  const watched = options.loop.sidecarFor(sessionId);
 
   if (data === undefined || data === null) {
-    if (sessionId !== options.sessionId) {
+    if (!watched) {
+      const own = options.loop.defaultSession;
       throw new HttpError(
         400,
-        `without session_data this backs up the watched directory, which belongs to session ${options.sessionId}, not ${sessionId}`,
+        own === null
+          ? `without session_data this backs up a watched directory, and session ${sessionId} has none in the sessions directory`
+          : `without session_data this backs up the watched directory, which belongs to session ${own}, not ${sessionId}`,
       );
     }
-    const outcome = await options.sidecar.backupNow();
+    const outcome = await watched.backupNow();
     if (outcome === 'standby') throw new HttpError(409, `another instance is the writer of session ${sessionId}; this one stands by`);
     if (outcome === 'failure')
       throw new HttpError(503, 'the backup failed (database unreachable?); the keeper keeps retrying', { 'retry-after': '5' });
@@ -156,8 +159,8 @@ async function backup(options: ApiOptions, req: IncomingMessage): Promise<unknow
       .thin(sessionId, options.retention)
       .catch((error) => options.log.warn({ session: sessionId, err: describeError(error) }, 'the history could not be thinned now'));
   };
-  if (sessionId === options.sessionId) {
-    const lease = options.sidecar.writerLease;
+  if (watched) {
+    const lease = watched.writerLease;
     if (!lease) throw new HttpError(409, `another instance is the writer of session ${sessionId}; send the request to it`);
     await write(lease);
   } else {
@@ -184,7 +187,7 @@ async function answer(options: ApiOptions, sessionId: string): Promise<unknown> 
 
 async function remove(options: ApiOptions, url: URL): Promise<unknown> {
   const sessionId = sessionParam(url, null);
-  if (sessionId === options.sessionId) {
+  if (options.loop.sidecarFor(sessionId)) {
     // This keeper would store the directory again at once; deleting it needs the keeper stopped.
     throw new HttpError(
       409,

@@ -7,7 +7,7 @@ import { connectionSettings, type ConnectionSettings } from './db/settings.js';
 import { UsageError } from './errors.js';
 import { isValidSessionId, SESSION_ID_RULE } from './names.js';
 import { didYouMean } from './suggest.js';
-import { CONTENT_COMMANDS, RETAINERS, SETTINGS, settingsFor, type Command, type Setting } from './options.js';
+import { CONTENT_COMMANDS, MANY_SESSIONS, RETAINERS, SETTINGS, settingsFor, type Command, type Setting } from './options.js';
 
 import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from './retention.js';
 import { WATCH_MODES, type WatchMode } from './watcher.js';
@@ -51,6 +51,13 @@ export interface Config {
   readonly sessionExplicit: boolean;
   /** The Baileys auth directory, absolute. */
   readonly dir: string;
+  /**
+   * --sessions-dir, absolute: every sub-directory is the auth directory of one session (docs/many-sessions.md);
+   * null: one session, `sessionId` in `dir`.
+   */
+  readonly sessionsDir: string | null;
+  /** --session-prefix: with sessionsDir, session id = prefix + sub-directory name. */
+  readonly sessionPrefix: string;
   readonly schema: string;
   readonly logLevel: string;
   /** --log-format / KEEPER_LOG_FORMAT; null: pretty when the log stream is a terminal, else json. */
@@ -133,6 +140,10 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
   if (!isValidSessionId(sessionId)) {
     throw new UsageError(`invalid session id ${JSON.stringify(sessionId)}: use ${SESSION_ID_RULE}`);
   }
+  // Only the commands that take it read it: a KEEPER_SESSIONS_DIR in the environment must not break `status`.
+  const { sessionsDir, sessionPrefix } = MANY_SESSIONS.includes(command)
+    ? manySessions(read, values, env, cwd)
+    : { sessionsDir: null, sessionPrefix: '' };
   const schema = read('schema') ?? DEFAULT_SCHEMA;
   if (!SCHEMA_PATTERN.test(schema)) {
     throw new UsageError(`invalid schema ${JSON.stringify(schema)}: use a lowercase identifier (a-z, 0-9, _), at most 63 characters`);
@@ -192,6 +203,8 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     sessionId,
     sessionExplicit: read('session') !== undefined,
     dir: path.resolve(cwd, read('dir') ?? DEFAULT_DIR),
+    sessionsDir,
+    sessionPrefix,
     schema,
     logLevel,
     logFormat: (logFormatRaw as LogFormat | undefined) ?? null,
@@ -232,6 +245,41 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
     requireEncryption,
     childEnv: Object.freeze(withoutKeeperSecrets(env)),
   });
+}
+
+/**
+ * --sessions-dir and --session-prefix. A sessions directory excludes the one-session settings: --dir or
+ * --session given as a flag, or KEEPER_SESSION_ID, is a usage error. KEEPER_DIR alone is not, because
+ * the images set it (KEEPER_DIR=/auth_info) for the one-session case; with --sessions-dir it is unused.
+ */
+function manySessions(
+  read: (name: string) => string | undefined,
+  flags: Readonly<Record<string, unknown>>,
+  env: Env,
+  cwd: string,
+): { sessionsDir: string | null; sessionPrefix: string } {
+  const dir = read('sessions-dir');
+  const prefix = read('session-prefix') ?? '';
+  if (dir === undefined) {
+    if (prefix !== '') throw new UsageError('--session-prefix only applies with --sessions-dir (KEEPER_SESSIONS_DIR)');
+    return { sessionsDir: null, sessionPrefix: '' };
+  }
+  const clash =
+    typeof flags['dir'] === 'string'
+      ? '--dir'
+      : typeof flags['session'] === 'string'
+        ? '--session'
+        : env['KEEPER_SESSION_ID']
+          ? 'KEEPER_SESSION_ID'
+          : null;
+  if (clash)
+    throw new UsageError(
+      `--sessions-dir keeps every sub-directory as its own session, so ${clash} does not apply: give either --sessions-dir or --dir/--session`,
+    );
+  // The prefix joins a directory name into a session id, so it must be made of what ids are made of.
+  if (prefix !== '' && !isValidSessionId(`${prefix}x`))
+    throw new UsageError(`invalid --session-prefix ${JSON.stringify(prefix)}: use at most 99 characters of A-Z a-z 0-9 . _ -`);
+  return { sessionsDir: path.resolve(cwd, dir), sessionPrefix: prefix };
 }
 
 /**

@@ -2,7 +2,7 @@
 // (readiness) and /metrics (Prometheus text format).
 import { sendJson, type Route } from './http.js';
 import type { Metrics } from './metrics.js';
-import type { Sidecar } from './sidecar.js';
+import type { BackupLoop } from './backup-loop.js';
 
 /**
  * The three routes for `loop`: /healthz answers 200 while the loop works and 503 with the reasons while
@@ -10,7 +10,7 @@ import type { Sidecar } from './sidecar.js';
  * answers 200 once the first scan is stored and `extraReady()` holds (run: its restore is done), else
  * 503; /metrics serves `metrics`' registry, never cached.
  */
-export function healthRoutes(loop: Sidecar, metrics: Metrics, extraReady: () => boolean): Route[] {
+export function healthRoutes(loop: BackupLoop, metrics: Metrics, extraReady: () => boolean): Route[] {
   return [
     {
       method: 'GET',

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Clock } from './clock.js';
 import { describeError } from './db/errors.js';
+import type { LeaseRenewals, HeldLease } from './lease-renewals.js';
 import type { Logger } from './log.js';
 import type { Lease, SessionStore } from './store.js';
 
@@ -35,7 +36,10 @@ export class LeaseKeeper {
   private stopped = false;
   private holderLogged: string | null = null;
   private running: Promise<void> = Promise.resolve();
+  /** The lease as registered with `renewals` while held (many sessions), else null. */
+  private batched: HeldLease | null = null;
 
+  /** `renewals`: renew together with the process's other leases (many sessions) instead of one by one. */
   constructor(
     private readonly store: SessionStore,
     private readonly sessionId: string,
@@ -44,6 +48,7 @@ export class LeaseKeeper {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly events: LeaseEvents,
+    private readonly renewals: LeaseRenewals | null = null,
   ) {}
 
   /** The lease while we hold it, else null. Never returns a lease our local clock says has expired. */
@@ -84,6 +89,7 @@ export class LeaseKeeper {
     await this.running;
     const lease = this.lease;
     this.lease = null;
+    this.unbatch();
     if (!lease) return;
     try {
       await this.store.releaseLease(this.sessionId, lease);
@@ -96,7 +102,9 @@ export class LeaseKeeper {
 
   private tick(): void {
     if (this.stopped) return;
-    this.running = (this.lease ? this.renew() : this.attemptAcquire()).finally(() => this.schedule(this.ttlMs / 3));
+    // A batched lease is renewed by `renewals`; the tick then only keeps looking (current checks the expiry).
+    const work = this.lease ? (this.batched ? Promise.resolve() : this.renew()) : this.attemptAcquire();
+    this.running = work.finally(() => this.schedule(this.ttlMs / 3));
   }
 
   private schedule(ms: number): void {
@@ -125,6 +133,7 @@ export class LeaseKeeper {
       this.lease = { owner: lease.owner, token: lease.token };
       this.localExpiry = startedAt + this.ttlMs;
       this.log.info({ token: lease.token, ttlMs: this.ttlMs }, 'lease acquired: this process is the writer');
+      this.batch(this.lease);
       this.events.acquired(this.lease);
     } catch (error) {
       this.events.databaseError(error);
@@ -147,10 +156,35 @@ export class LeaseKeeper {
     }
   }
 
+  /** Hands the renewal of `lease` to `renewals`, when there is one. */
+  private batch(lease: Lease): void {
+    if (!this.renewals) return;
+    this.unbatch();
+    const held: HeldLease = {
+      lease,
+      renewed: (startedAt) => {
+        if (this.lease === lease) this.localExpiry = startedAt + this.ttlMs;
+      },
+      lost: () => {
+        if (this.lease === lease) this.drop('the lease was taken over or expired');
+      },
+      // Kept until it runs out by our own clock; the fencing token protects the data either way.
+      failed: () => void this.current,
+    };
+    this.batched = held;
+    this.renewals.add(this.sessionId, held);
+  }
+
+  private unbatch(): void {
+    if (this.batched) this.renewals?.remove(this.sessionId, this.batched);
+    this.batched = null;
+  }
+
   private drop(reason: string): void {
     if (!this.lease) return;
     this.log.warn({ token: this.lease.token, reason }, 'lease lost: writes stop until it is held again');
     this.lease = null;
+    this.unbatch();
     this.events.lost(reason);
   }
 }

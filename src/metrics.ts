@@ -1,10 +1,50 @@
 // Every metric of docs/monitoring.md "Metrics", defined once. All exist from start at 0; no per-file labels.
+// A keeper of many sessions (--sessions-dir) labels every per-session series with `session` (sessions are
+// bounded, files are not); the process-wide ones (backup duration, database errors, build info) stay unlabeled.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { VERSION } from './version.js';
 
 const PREFIX = 'baileys_keeper_';
+const BACKUP_RESULTS = ['success', 'noop', 'failure', 'refused'] as const;
+const RESTORE_RESULTS = ['restored', 'skipped', 'empty', 'failure'] as const;
 
-export class Metrics {
+/** A gauge of one session. */
+export interface SessionGauge {
+  set(value: number): void;
+}
+/** A counter of one session. */
+export interface SessionCounter {
+  inc(value?: number): void;
+}
+/** A counter of one session, by result. */
+export interface SessionResultCounter {
+  inc(labels: { result: string }, value?: number): void;
+}
+
+/** What the backup loop of one session records: its own series, and the process-wide ones it adds to. */
+export interface SessionMetrics {
+  readonly backups: SessionResultCounter;
+  readonly restores: SessionResultCounter;
+  readonly lastBackupSuccess: SessionGauge;
+  readonly generation: SessionGauge;
+  readonly files: SessionGauge;
+  readonly bytes: SessionGauge;
+  readonly tornReads: SessionCounter;
+  readonly leaseHeld: SessionGauge;
+  readonly sessionRegistered: SessionGauge;
+  readonly watchPolling: SessionGauge;
+  /** Process-wide. */
+  readonly backupDuration: { observe(seconds: number): void };
+  /** Process-wide. */
+  readonly databaseErrors: SessionCounter;
+}
+
+export interface MetricsOptions {
+  /** Label per-session series with `session` and add `baileys_keeper_sessions` (--sessions-dir). */
+  manySessions?: boolean;
+}
+
+export class Metrics implements SessionMetrics {
   readonly registry = new Registry();
   readonly backups: Counter<'result'>;
   readonly backupDuration: Histogram;
@@ -19,17 +59,31 @@ export class Metrics {
   readonly sessionRegistered: Gauge;
   readonly databaseErrors: Counter;
   readonly watchPolling: Gauge;
+  /** Sessions watched; only with manySessions. */
+  readonly sessions: Gauge | null;
+  private readonly many: boolean;
+  /** Where each session's lag is read at a scrape ('' without manySessions). */
+  private readonly lags = new Map<string, () => number>();
 
-  /** `lagSeconds` is read at every scrape: the age of the oldest change not yet stored. */
-  constructor(lagSeconds: () => number = () => 0) {
+  /**
+   * `lagSeconds` is read at every scrape: the age of the oldest change not yet stored (one session;
+   * with `manySessions`, each session gives its own to session()).
+   */
+  constructor(lagSeconds: () => number = () => 0, options: MetricsOptions = {}) {
     const registers = [this.registry];
+    const many = options.manySessions === true;
+    this.many = many;
+    if (!many) this.lags.set('', lagSeconds);
+    // Per-session series carry the session label with many sessions.
+    const session = many ? ['session'] : [];
+    const lags = this.lags;
     this.backups = new Counter({
       name: `${PREFIX}backups_total`,
       help: 'Backups by result: success (a generation was written), noop (nothing changed), failure, refused (guard).',
-      labelNames: ['result'],
+      labelNames: [...session, 'result'],
       registers,
     });
-    for (const result of ['success', 'noop', 'failure', 'refused']) this.backups.inc({ result }, 0);
+    if (!many) for (const result of BACKUP_RESULTS) this.backups.inc({ result }, 0);
     this.backupDuration = new Histogram({
       name: `${PREFIX}backup_duration_seconds`,
       help: 'Time to read the changed files and commit the generation, seconds.',
@@ -39,34 +93,52 @@ export class Metrics {
     this.lastBackupSuccess = new Gauge({
       name: `${PREFIX}last_backup_success_timestamp_seconds`,
       help: 'Unix time of the last backup that succeeded (a generation or a noop), seconds.',
+      labelNames: session,
       registers,
     });
     this.backupLag = new Gauge({
       name: `${PREFIX}backup_lag_seconds`,
       help: 'Age of the oldest change in the directory that is not stored yet, seconds; 0 when everything is stored.',
+      labelNames: session,
       registers,
       collect() {
-        this.set(lagSeconds());
+        for (const [id, lag] of lags) {
+          if (many) this.set({ session: id }, lag());
+          else this.set(lag());
+        }
       },
     });
-    this.generation = new Gauge({ name: `${PREFIX}generation`, help: 'Head generation of the session.', registers });
-    this.files = new Gauge({ name: `${PREFIX}files`, help: 'Files in the head generation.', registers });
-    this.bytes = new Gauge({ name: `${PREFIX}bytes`, help: 'Bytes of file content in the head generation.', registers });
+    this.generation = new Gauge({ name: `${PREFIX}generation`, help: 'Head generation of the session.', labelNames: session, registers });
+    this.files = new Gauge({ name: `${PREFIX}files`, help: 'Files in the head generation.', labelNames: session, registers });
+    this.bytes = new Gauge({
+      name: `${PREFIX}bytes`,
+      help: 'Bytes of file content in the head generation.',
+      labelNames: session,
+      registers,
+    });
     this.tornReads = new Counter({
       name: `${PREFIX}torn_reads_total`,
       help: 'Files found torn (empty, truncated or unparseable) after every re-read; their stored version was kept.',
+      labelNames: session,
       registers,
     });
-    this.restores = new Counter({ name: `${PREFIX}restores_total`, help: 'Restores by result.', labelNames: ['result'], registers });
-    for (const result of ['restored', 'skipped', 'empty', 'failure']) this.restores.inc({ result }, 0);
+    this.restores = new Counter({
+      name: `${PREFIX}restores_total`,
+      help: 'Restores by result.',
+      labelNames: [...session, 'result'],
+      registers,
+    });
+    if (!many) for (const result of RESTORE_RESULTS) this.restores.inc({ result }, 0);
     this.leaseHeld = new Gauge({
       name: `${PREFIX}lease_held`,
       help: '1 while this process holds the session lease (the single writer), else 0.',
+      labelNames: session,
       registers,
     });
     this.sessionRegistered = new Gauge({
       name: `${PREFIX}session_registered`,
       help: '1 when the stored creds are paired (creds.me present), else 0.',
+      labelNames: session,
       registers,
     });
     this.databaseErrors = new Counter({
@@ -77,8 +149,10 @@ export class Metrics {
     this.watchPolling = new Gauge({
       name: `${PREFIX}watch_polling`,
       help: '1 while the auth directory is polled instead of watched natively (inotify unavailable, or --watch poll), else 0.',
+      labelNames: session,
       registers,
     });
+    this.sessions = many ? new Gauge({ name: `${PREFIX}sessions`, help: 'Sessions watched (--sessions-dir).', registers }) : null;
     const buildInfo = new Gauge({
       name: `${PREFIX}build_info`,
       help: 'Always 1; the version label tells which build runs.',
@@ -87,5 +161,67 @@ export class Metrics {
     });
     buildInfo.set({ version: VERSION }, 1);
     collectDefaultMetrics({ register: this.registry, prefix: PREFIX });
+  }
+
+  /**
+   * The metrics of session `sessionId`, its series created at 0, and `lagSeconds` read for its lag at
+   * every scrape. Without manySessions: these metrics themselves (there is one session).
+   */
+  session(sessionId: string, lagSeconds: () => number): SessionMetrics {
+    if (!this.many) {
+      this.lags.set('', lagSeconds);
+      return this;
+    }
+    const session = { session: sessionId };
+    this.lags.set(sessionId, lagSeconds);
+    for (const result of BACKUP_RESULTS) this.backups.inc({ ...session, result }, 0);
+    for (const result of RESTORE_RESULTS) this.restores.inc({ ...session, result }, 0);
+    const gauges = [
+      this.lastBackupSuccess,
+      this.generation,
+      this.files,
+      this.bytes,
+      this.leaseHeld,
+      this.sessionRegistered,
+      this.watchPolling,
+    ];
+    for (const gauge of gauges) gauge.set(session, 0);
+    this.tornReads.inc(session, 0);
+    const gauge = (metric: Gauge): SessionGauge => ({ set: (value) => metric.set(session, value) });
+    return {
+      backups: { inc: (labels, value) => this.backups.inc({ ...session, ...labels }, value) },
+      restores: { inc: (labels, value) => this.restores.inc({ ...session, ...labels }, value) },
+      lastBackupSuccess: gauge(this.lastBackupSuccess),
+      generation: gauge(this.generation),
+      files: gauge(this.files),
+      bytes: gauge(this.bytes),
+      tornReads: { inc: (value) => this.tornReads.inc(session, value) },
+      leaseHeld: gauge(this.leaseHeld),
+      sessionRegistered: gauge(this.sessionRegistered),
+      watchPolling: gauge(this.watchPolling),
+      backupDuration: this.backupDuration,
+      databaseErrors: this.databaseErrors,
+    };
+  }
+
+  /** Removes every series of session `sessionId` (it is no longer kept by this process). */
+  forget(sessionId: string): void {
+    if (!this.many) return;
+    this.lags.delete(sessionId);
+    const session = { session: sessionId };
+    for (const result of BACKUP_RESULTS) this.backups.remove({ ...session, result });
+    for (const result of RESTORE_RESULTS) this.restores.remove({ ...session, result });
+    const perSession = [
+      this.lastBackupSuccess,
+      this.backupLag,
+      this.generation,
+      this.files,
+      this.bytes,
+      this.leaseHeld,
+      this.sessionRegistered,
+      this.watchPolling,
+    ];
+    for (const gauge of perSession) gauge.remove(session);
+    this.tornReads.remove(session);
   }
 }

@@ -9,6 +9,17 @@ export function isValidSessionId(value: string): boolean {
   return SESSION_ID_PATTERN.test(value);
 }
 
+/**
+ * With --sessions-dir: the session id of sub-directory `name` (prefix + name), or why the directory is
+ * skipped (a dotted name, or one that makes no valid session id).
+ */
+export function sessionIdFor(prefix: string, name: string): { sessionId: string } | { skipped: string } {
+  if (name.startsWith('.')) return { skipped: 'its name starts with a dot' };
+  const sessionId = `${prefix}${name}`;
+  if (!isValidSessionId(sessionId)) return { skipped: `${JSON.stringify(sessionId)} is not a valid session id (${SESSION_ID_RULE})` };
+  return { sessionId };
+}
+
 /** Longest name most filesystems accept for one path component. */
 export const MAX_NAME_BYTES = 255;
 

@@ -27,6 +27,8 @@ const WRITERS: readonly Command[] = ['backup', 'import', 'import-legacy', 'sidec
 const RESTORERS: readonly Command[] = ['restore', 'run'];
 /** The long-running loops: they watch, back up, and serve HTTP. */
 export const LOOPS: readonly Command[] = ['sidecar', 'run'];
+/** The commands that keep a whole directory of sessions with --sessions-dir. */
+export const MANY_SESSIONS: readonly Command[] = ['restore', 'sidecar', 'run', 'backup'];
 /** The loops, and doctor, which tries their watching. */
 const WATCHERS: readonly Command[] = [...LOOPS, 'doctor'];
 /** Writers apply the retention schedule; history shows it. */
@@ -92,6 +94,23 @@ export const SETTINGS = {
     help: 'session id: 1-100 chars of [A-Za-z0-9._-]',
   }),
   dir: setting({ kind: 'string', env: 'KEEPER_DIR', value: 'DIR', default: './auth_info', help: 'the Baileys auth directory' }),
+  'sessions-dir': setting({
+    kind: 'string',
+    env: 'KEEPER_SESSIONS_DIR',
+    value: 'DIR',
+    default: 'none',
+    commands: MANY_SESSIONS,
+    help: 'many sessions: every sub-directory DIR/NAME is the auth directory of session PREFIX+NAME (not with --dir/--session)',
+    see: ['Many sessions', 'docs/many-sessions.md'],
+  }),
+  'session-prefix': setting({
+    kind: 'string',
+    env: 'KEEPER_SESSION_PREFIX',
+    value: 'P',
+    default: 'empty',
+    commands: MANY_SESSIONS,
+    help: 'with --sessions-dir: the session id is this prefix followed by the sub-directory name',
+  }),
   schema: setting({ kind: 'string', env: 'KEEPER_SCHEMA', value: 'NAME', default: 'baileys_keeper', help: 'PostgreSQL schema' }),
   'log-level': setting({
     kind: 'string',

@@ -3,7 +3,9 @@
 // A database outage never stops it: the dirty set is kept, attempts back off, and it catches up.
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import type { Semaphore } from 'async-mutex';
 import { sleep, systemClock, valueWithin, within, type Clock } from './clock.js';
+import type { BackupLoop } from './backup-loop.js';
 import { CREDS_FILE, parseCreds } from './creds.js';
 import { describeError } from './db/errors.js';
 import { migrate } from './db/migrate.js';
@@ -11,8 +13,9 @@ import type { Database } from './db/pool.js';
 import { DirtySet, dueAt } from './dirty.js';
 import { IntegrityError, LeaseLostError } from './errors.js';
 import { LeaseKeeper } from './lease.js';
+import type { LeaseRenewals } from './lease-renewals.js';
 import type { Logger } from './log.js';
-import type { Metrics } from './metrics.js';
+import type { SessionMetrics } from './metrics.js';
 import { recoverInterruptedRestore } from './restore.js';
 import type { RetentionPolicy } from './retention.js';
 import { Backoff, type BackoffPolicy } from './retry.js';
@@ -45,6 +48,12 @@ export interface SidecarOptions {
   watchMode: WatchMode;
   /** Polling period when polling, ms. */
   pollIntervalMs: number;
+  /** Creates or upgrades the schema; default: migrate(db). A keeper of many sessions does it once for all. */
+  prepareSchema?: () => Promise<void>;
+  /** Renew this session's lease together with the process's others (many sessions); default: on its own. */
+  renewals?: LeaseRenewals | null;
+  /** Backups of the process's sessions that may run at once (many sessions: bounds open files); default: no bound. */
+  backupSlots?: Semaphore | null;
 }
 
 /** The start-up steps whose failure is retried and shown as unhealthy (/healthz 503) until it succeeds. */
@@ -63,7 +72,7 @@ export type SidecarPhase = 'new' | 'starting' | 'ready' | 'stopping' | 'stopped'
 
 export type FlushOutcome = BackupResult['kind'] | 'failure' | 'standby' | 'clean';
 
-export class Sidecar {
+export class Sidecar implements BackupLoop {
   readonly dirty = new DirtySet();
   private readonly lease: LeaseKeeper;
   private readonly watcher: DirectoryWatcher;
@@ -91,6 +100,11 @@ export class Sidecar {
   private unwatchedSince: number | null = null;
   /** Start-up steps failing right now, with what went wrong. */
   private readonly failing = new Map<StartStep, string>();
+  /**
+   * Since when the directory cannot be watched (a start that fails and is retried), null while it can:
+   * nothing in it is being stored, so the lag grows (with many sessions, this is how one such session shows).
+   */
+  private watchFailingSince: number | null = null;
   private stopRequested!: () => void;
   /** Settles when shutdown starts, so that start-up backoff sleeps end at once. */
   private readonly stopSignal = new Promise<void>((resolve) => (this.stopRequested = resolve));
@@ -105,23 +119,32 @@ export class Sidecar {
     private readonly store: SessionStore,
     private readonly db: Database,
     private readonly options: SidecarOptions,
-    private readonly metrics: Metrics,
+    private readonly metrics: SessionMetrics,
     log: Logger,
     private readonly clock: Clock = systemClock,
   ) {
     this.log = log.child({ component: 'sidecar' });
-    this.lease = new LeaseKeeper(store, options.sessionId, options.owner, options.leaseTtlMs, clock, log.child({ component: 'lease' }), {
-      acquired: () => {
-        metrics.leaseHeld.set(1);
-        this.rescanDue = true; // what the previous writer stored may differ from this directory
-        this.schedule();
+    this.lease = new LeaseKeeper(
+      store,
+      options.sessionId,
+      options.owner,
+      options.leaseTtlMs,
+      clock,
+      log.child({ component: 'lease' }),
+      {
+        acquired: () => {
+          metrics.leaseHeld.set(1);
+          this.rescanDue = true; // what the previous writer stored may differ from this directory
+          this.schedule();
+        },
+        lost: () => {
+          metrics.leaseHeld.set(0);
+        },
+        standby: () => this.compared(),
+        databaseError: (error) => this.databaseError(error, 'lease'),
       },
-      lost: () => {
-        metrics.leaseHeld.set(0);
-      },
-      standby: () => this.compared(),
-      databaseError: (error) => this.databaseError(error, 'lease'),
-    });
+      options.renewals ?? null,
+    );
     this.watcher = new DirectoryWatcher(
       options.dir,
       { mode: options.watchMode, pollIntervalMs: options.pollIntervalMs },
@@ -173,9 +196,8 @@ export class Sidecar {
    * watched (a removed directory may be recreated at any moment); 0 when everything is stored.
    */
   lagSeconds(): number {
-    const dirty = this.dirty.oldestSince();
-    const oldest = dirty === null ? this.unwatchedSince : this.unwatchedSince === null ? dirty : Math.min(dirty, this.unwatchedSince);
-    return oldest === null ? 0 : Math.max(0, (this.clock.now() - oldest) / 1000);
+    const since = [this.dirty.oldestSince(), this.unwatchedSince, this.watchFailingSince].filter((at): at is number => at !== null);
+    return since.length === 0 ? 0 : Math.max(0, (this.clock.now() - Math.min(...since)) / 1000);
   }
 
   /**
@@ -196,6 +218,26 @@ export class Sidecar {
   /** How the directory is watched now: native, polling, or null (not yet, or it is gone). */
   get watchBackend(): 'native' | 'polling' | null {
     return this.watcher.backend;
+  }
+
+  /** The session this loop keeps: what a request that names none means. */
+  get defaultSession(): string {
+    return this.options.sessionId;
+  }
+
+  /** This loop, for its own session; null for any other. */
+  sidecarFor(sessionId: string): Sidecar | null {
+    return sessionId === this.options.sessionId ? this : null;
+  }
+
+  /** When the watcher last reported a change (the loop's clock, ms; 0 before any). */
+  get lastChangeAt(): number {
+    return this.lastEventAt;
+  }
+
+  /** False while preparing the database (migrating, reading the stored state) fails and is retried. */
+  get databaseHealthy(): boolean {
+    return !this.failing.has('database');
   }
 
   /** Where the sidecar is in its life (see SidecarPhase). */
@@ -280,7 +322,7 @@ export class Sidecar {
     const backoff = new Backoff(RETRY_BACKOFF);
     while (!this.stopping) {
       try {
-        await migrate(this.db);
+        await (this.options.prepareSchema ?? (() => migrate(this.db)))();
         const summary = await this.store.summary(this.options.sessionId);
         this.registered = summary?.registeredJid != null;
         this.metrics.sessionRegistered.set(this.registered ? 1 : 0);
@@ -305,6 +347,7 @@ export class Sidecar {
   /** A start-up step failed: said at error level the first time, and the loop counts as not running. */
   private stepFailed(step: StartStep, error: unknown): void {
     const problem = describeError(error);
+    if (step === 'watch') this.watchFailingSince ??= this.clock.now();
     if (this.failing.get(step) !== problem)
       this.log.error(
         { step, err: problem },
@@ -314,6 +357,7 @@ export class Sidecar {
   }
 
   private stepSucceeded(step: StartStep): void {
+    if (step === 'watch') this.watchFailingSince = null;
     if (this.failing.delete(step)) this.log.info({ step }, 'start-up step recovered');
   }
 
@@ -378,6 +422,37 @@ export class Sidecar {
   }
 
   /**
+   * The directory was removed for good (many sessions, docs/many-sessions.md): after any backup in
+   * flight, records a tombstone generation under this process's lease (taking it if it is free).
+   * Returns 'written' (or it was one already), 'standby' when another process is the writer (that one
+   * records it), 'failure' when the database failed (try again later). The loop keeps running.
+   */
+  async tombstone(): Promise<'written' | 'standby' | 'failure'> {
+    await this.flushing;
+    try {
+      const lease = this.lease.current ?? (await this.lease.tryAcquire());
+      if (!lease) return 'standby';
+      const result = await this.store.tombstone(this.options.sessionId, lease);
+      if (result.written)
+        this.log.info(
+          { generation: result.generation, deleted: result.deleted },
+          `the session's directory stayed removed: recorded as removed (tombstone generation ${result.generation}); ` +
+            'its history is kept, and restore skips it',
+        );
+      this.metrics.generation.set(result.generation);
+      this.metrics.files.set(0);
+      this.metrics.bytes.set(0);
+      this.metrics.sessionRegistered.set(0);
+      this.registered = false;
+      return 'written';
+    } catch (error) {
+      if (error instanceof LeaseLostError) return 'standby';
+      this.databaseError(error, 'tombstone');
+      return 'failure';
+    }
+  }
+
+  /**
    * Resolves once no backup, history thinning or lease attempt is in flight: joins those in progress,
    * starts none, never rejects. For callers that move the loop's clock themselves (tests on a manual
    * clock), so that the work a timer started ends before the clock moves on.
@@ -395,7 +470,8 @@ export class Sidecar {
 
   /** Runs one backup now (or joins the one in progress). */
   flush(): Promise<FlushOutcome> {
-    this.flushing ??= this.backupOnce().finally(() => {
+    const slots = this.options.backupSlots;
+    this.flushing ??= (slots ? slots.runExclusive(() => this.backupOnce()) : this.backupOnce()).finally(() => {
       this.flushing = null;
       this.schedule();
     });
@@ -517,10 +593,11 @@ export class Sidecar {
   /**
    * Stops: waits for `quietMs` without changes (the bot may still be writing; at most half of
    * `shutdownTimeoutMs`), then a final full backup,
-   * retried until `shutdownTimeoutMs` has passed, then releases the lease. Returns whether everything
+   * retried until `deadline` (default: `shutdownTimeoutMs` from now; the loop's clock, ms), then releases
+   * the lease. Returns whether everything
    * in the directory is stored (or another process is the writer).
    */
-  async shutdown(quietMs = this.options.shutdownQuietMs): Promise<boolean> {
+  async shutdown(quietMs = this.options.shutdownQuietMs, deadline = this.clock.now() + this.options.shutdownTimeoutMs): Promise<boolean> {
     if (!this.booted) {
       this.lifecycle = 'stopped';
       this.stopRequested();
@@ -528,12 +605,11 @@ export class Sidecar {
     }
     if (this.lifecycle !== 'stopped') this.lifecycle = 'stopping';
     this.stopRequested();
-    const deadline = this.clock.now() + this.options.shutdownTimeoutMs;
     this.cancelFlush?.();
     this.cancelRescan?.();
     const quietSince = this.clock.now();
     // A bot that never goes quiet must not use up the whole budget: half of it is kept for the final backup.
-    const quietDeadline = quietSince + this.options.shutdownTimeoutMs / 2;
+    const quietDeadline = quietSince + Math.min(this.options.shutdownTimeoutMs, deadline - quietSince) / 2;
     for (;;) {
       const quietUntil = Math.min(Math.max(this.lastEventAt, quietSince) + quietMs, quietDeadline);
       const now = this.clock.now();

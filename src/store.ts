@@ -36,6 +36,7 @@ import {
   lockSession,
   releaseLease,
   renewLease,
+  renewLeases,
   setHead,
   setRegisteredJid,
   type SessionSummary,
@@ -93,6 +94,9 @@ export interface VerifyFailure {
   /** What to do about it (the same for every row it applies to). */
   hint?: string;
 }
+
+/** The reason of a tombstone generation: the session's directory was removed (docs/many-sessions.md). */
+export const TOMBSTONE_REASON = 'removed';
 
 /** Generations deleted per thinning transaction, and file versions deleted per transaction after them. */
 const THIN_BATCH_GENERATIONS = 500;
@@ -203,6 +207,38 @@ export class SessionStore {
         totalBytes,
         registered: registeredJid !== null,
       };
+    });
+  }
+
+  /**
+   * Records that the session's directory was removed for good (docs/many-sessions.md): a tombstone
+   * generation, reason TOMBSTONE_REASON, in which every file is deleted; the history before it is kept,
+   * so `restore --generation N --force` can bring the session back. Not subject to the registered-session
+   * guard (removing a customer's directory is the platform's decision). Nothing is written when the head
+   * is a tombstone already. Throws LeaseLostError, without writing, when `lease` is no longer held.
+   */
+  async tombstone(sessionId: string, lease: Lease): Promise<{ generation: number; deleted: number; written: boolean }> {
+    return this.db.transaction(async (tx) => {
+      const session = await lockSession(tx, sessionId);
+      if (!session || session.leaseOwner !== lease.owner || session.leaseToken !== lease.token || !session.leaseLive)
+        throw new LeaseLostError(
+          `the lease on session ${sessionId} is no longer held by ${lease.owner} (token ${lease.token}); nothing was written`,
+        );
+      const head = session.headGeneration > 0 ? await getGeneration(tx, sessionId, session.headGeneration) : null;
+      if (head?.reason === TOMBSTONE_REASON) return { generation: head.generation, deleted: 0, written: false };
+      const names = [...(await currentHashes(tx, sessionId)).keys()];
+      const generation = session.headGeneration + 1;
+      await closeFiles(tx, sessionId, names, generation);
+      await insertGeneration(tx, sessionId, {
+        generation,
+        reason: TOMBSTONE_REASON,
+        filesChanged: 0,
+        filesDeleted: names.length,
+        totalFiles: 0,
+        totalBytes: 0,
+      });
+      await setHead(tx, sessionId, generation, null);
+      return { generation, deleted: names.length, written: true };
     });
   }
 
@@ -394,9 +430,9 @@ export class SessionStore {
     return (await listSessions(this.db, sessionId))[0] ?? null;
   }
 
-  /** Every session (or one) with its head's totals. */
-  async status(sessionId: string | null): Promise<SessionSummary[]> {
-    const sessions = await listSessions(this.db, sessionId);
+  /** Every session (or one, or those whose id starts with `prefix`) with its head's totals. */
+  async status(sessionId: string | null, prefix = ''): Promise<SessionSummary[]> {
+    const sessions = await listSessions(this.db, sessionId, prefix);
     if (sessionId !== null && sessions.length === 0)
       throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
     return sessions;
@@ -450,6 +486,14 @@ export class SessionStore {
 
   async renewLease(sessionId: string, lease: Lease, ttlMs: number): Promise<Date | null> {
     return renewLease(this.db, sessionId, lease.owner, lease.token, ttlMs);
+  }
+
+  /**
+   * Renews many of `owner`'s leases in one statement (a keeper of many sessions: docs/many-sessions.md).
+   * Returns the session ids renewed; a lease missing from it was lost (expired and taken, or released).
+   */
+  async renewLeases(owner: string, leases: readonly { sessionId: string; token: number }[], ttlMs: number): Promise<Set<string>> {
+    return renewLeases(this.db, owner, leases, ttlMs);
   }
 
   async releaseLease(sessionId: string, lease: Lease): Promise<boolean> {

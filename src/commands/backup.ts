@@ -1,5 +1,8 @@
-// `backup`: one backup of --dir now, under the session's lease.
-import { RefusedError } from '../errors.js';
+// `backup`: one backup of --dir now, under the session's lease (or of every session of --sessions-dir).
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { ExitCode, KeeperError, RefusedError } from '../errors.js';
+import { sessionIdFor } from '../names.js';
 import { recoverInterruptedRestore } from '../restore.js';
 import { readSnapshot, requireDirectory, type Snapshot } from '../snapshot.js';
 import type { BackupResult } from '../store.js';
@@ -12,6 +15,7 @@ import { formatBytes, logEncryption, print, printJson } from './output.js';
 
 export async function backupCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
+  if (config.sessionsDir !== null) return backupSessions(ctx);
   const log = ctx.log.child({ component: 'backup', session: config.sessionId });
   logEncryption(ctx);
   await requireDirectory(config.dir);
@@ -26,6 +30,54 @@ export async function backupCommand(ctx: Context): Promise<number> {
   );
   reportHeld(log, snapshot);
   return reportBackup(ctx, log, result, snapshot);
+}
+
+/**
+ * `backup --sessions-dir`: one backup of every session directory (sub-directories whose name makes a
+ * valid session id; anything else is skipped with a warning), one after another over one pool. Each is
+ * reported as `backup` reports one session. Exit 0 when all succeed, else the highest code of those that failed.
+ */
+async function backupSessions(ctx: Context): Promise<number> {
+  const { config } = ctx;
+  const sessionsDir = config.sessionsDir!;
+  const log = ctx.log.child({ component: 'backup' });
+  logEncryption(ctx);
+  await requireDirectory(sessionsDir);
+  const sessions: { sessionId: string; dir: string }[] = [];
+  for (const entry of await readdir(sessionsDir, { withFileTypes: true })) {
+    const id = entry.isDirectory() && !entry.isSymbolicLink() ? sessionIdFor(config.sessionPrefix, entry.name) : null;
+    if (id === null || 'skipped' in id) {
+      const why = id === null ? (entry.isSymbolicLink() ? 'it is a symbolic link' : 'it is not a directory') : id.skipped;
+      log.warn({ entry: entry.name }, `skipped ${JSON.stringify(entry.name)} in the sessions directory: ${why}`);
+      continue;
+    }
+    sessions.push({ sessionId: id.sessionId, dir: path.join(sessionsDir, entry.name) });
+  }
+  sessions.sort((a, b) => a.sessionId.localeCompare(b.sessionId));
+  let code = 0;
+  await withStore(ctx, async (store) => {
+    for (const { sessionId, dir } of sessions) {
+      const one = { ...ctx, config: { ...config, sessionId, dir } };
+      const oneLog = log.child({ session: sessionId });
+      try {
+        await recoverInterruptedRestore(dir, oneLog);
+        const { result, snapshot } = await withLease(store, sessionId, async (lease) => {
+          const snapshot = await readSnapshot(dir);
+          const result = await store.backup(sessionId, snapshot, { lease, allowReplace: config.allowReplace, reason: 'backup' });
+          await thinHistory(store, config.retention, sessionId, oneLog);
+          return { result, snapshot };
+        });
+        reportHeld(oneLog, snapshot);
+        reportBackup(one, oneLog, result, snapshot);
+      } catch (error) {
+        const exitCode = error instanceof KeeperError ? error.exitCode : ExitCode.unexpected;
+        code = Math.max(code, exitCode);
+        oneLog.error({ exitCode }, `backup of session ${sessionId} failed: ${(error as Error).message}`);
+      }
+    }
+  });
+  if (sessions.length === 0) log.warn({ sessionsDir }, 'the sessions directory holds no session directory: nothing was backed up');
+  return code;
 }
 
 /** Thins the session's history to the retention schedule after a write (not inside its transaction). */

@@ -1,18 +1,24 @@
 // `restore`: the init container. Puts the session's newest (or chosen) generation into --dir.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { systemClock } from '../clock.js';
 import type { Config } from '../config.js';
 import { CREDS_FILE, parseCreds } from '../creds.js';
-import { NothingToRestoreError } from '../errors.js';
+import { ExitCode, KeeperError, NothingToRestoreError, UsageError } from '../errors.js';
+import { forEachLimited } from '../limit.js';
 import type { Logger } from '../log.js';
+import { sessionIdFor } from '../names.js';
 import { hasUsableCreds, materialise, planRestore, recoverInterruptedRestore } from '../restore.js';
 import { formatDuration } from '../retention.js';
-import type { PlainFile, SessionStore } from '../store.js';
+import { TOMBSTONE_REASON, type PlainFile, type SessionStore } from '../store.js';
 import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { formatBytes, print, printJson } from './output.js';
 
 /** How often restore looks again at a lease held by a sidecar that is shutting down, ms. */
 const LEASE_POLL_MS = 250;
+/** Sessions restored at once with --sessions-dir (each may wait for its old writer's hand-over). */
+export const RESTORE_CONCURRENCY = 8;
 
 export type RestoreOutcome = 'restored' | 'skipped' | 'empty';
 
@@ -22,6 +28,14 @@ export type WithStore = <T>(fn: (store: SessionStore) => Promise<T>) => Promise<
 export async function restoreCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'restore', session: config.sessionId });
+  if (config.sessionsDir !== null) {
+    if (config.dryRun || config.generation !== null || config.at !== null)
+      throw new UsageError(
+        '--dry-run, --generation and --at name one session: with --sessions-dir, restore that session with --session ID --dir DIR',
+      );
+    // One pool for every session.
+    return withStore(ctx, (store) => restoreSessions(config, ctx.log.child({ component: 'restore' }), (fn) => fn(store)), config.waitMs);
+  }
   const withDb: WithStore = (fn) => withStore(ctx, (store) => fn(store), config.waitMs);
   if (config.dryRun) return dryRun(ctx, withDb);
   await restoreDirectory(config, log, withDb);
@@ -49,6 +63,15 @@ export async function restoreDirectory(config: Config, log: Logger, withDb: With
     return 'empty';
   }
   const { generation: point, files } = loaded;
+  if (point.reason === TOMBSTONE_REASON) {
+    // The session's directory was removed for good (docs/many-sessions.md); its history is kept.
+    const message =
+      `session ${config.sessionId} was removed (tombstone generation ${point.generation}): the bot will start unpaired; ` +
+      `to bring it back, restore an older generation: --generation ${point.generation - 1} --force (baileys-keeper history lists them)`;
+    if (config.requireBackup) throw new NothingToRestoreError(`${message}; --require-backup was given, so the bot must not start`);
+    log.warn(message);
+    return 'empty';
+  }
   if (config.requireBackup) requireLogin(config, point.generation, files);
   await materialise(config.dir, files, log);
   const bytes = files.reduce((sum, file) => sum + file.content.length, 0);
@@ -58,6 +81,63 @@ export async function restoreDirectory(config: Config, log: Logger, withDb: With
       `(${files.length} files, ${formatBytes(bytes)})${distanceFromAt(config.at, point.createdAt)}`,
   );
   return 'restored';
+}
+
+/**
+ * `restore --sessions-dir` (and `run`'s restore): every stored session whose id starts with the prefix and
+ * whose head is not a tombstone, restored into sessionsDir/<name> by the rules of restoreDirectory,
+ * RESTORE_CONCURRENCY at a time; `record` hears each outcome. Returns the exit code: 0 when every session
+ * succeeds, else the highest code of those that failed (docs/many-sessions.md). With --require-backup,
+ * no session at all to restore is exit 3.
+ */
+export async function restoreSessions(
+  config: Config,
+  log: Logger,
+  withDb: WithStore,
+  record: (sessionId: string, result: RestoreOutcome | 'failure') => void = () => undefined,
+): Promise<number> {
+  const sessionsDir = config.sessionsDir!;
+  await mkdir(sessionsDir, { recursive: true, mode: 0o700 });
+  const stored = await withDb((store) => store.status(null, config.sessionPrefix));
+  const counts = { restored: 0, skipped: 0, empty: 0, removed: 0, failed: 0 };
+  const wanted: { sessionId: string; name: string }[] = [];
+  for (const session of stored) {
+    const name = session.sessionId.slice(config.sessionPrefix.length);
+    const id = sessionIdFor(config.sessionPrefix, name);
+    if ('skipped' in id) {
+      log.warn({ session: session.sessionId }, `session ${session.sessionId} is not restored into the sessions directory: ${id.skipped}`);
+      continue;
+    }
+    if (session.headReason === TOMBSTONE_REASON) {
+      counts.removed++;
+      log.info({ session: session.sessionId }, `session ${session.sessionId} was removed (a tombstone): not restored`);
+      continue;
+    }
+    if (session.headGeneration > 0) wanted.push({ sessionId: session.sessionId, name });
+  }
+  let code = 0;
+  await forEachLimited(wanted, RESTORE_CONCURRENCY, async ({ sessionId, name }) => {
+    const one: Config = { ...config, sessionId, dir: path.join(sessionsDir, name), requireBackup: false };
+    try {
+      const outcome = await restoreDirectory(one, log.child({ session: sessionId }), withDb);
+      counts[outcome]++;
+      record(sessionId, outcome);
+    } catch (error) {
+      counts.failed++;
+      record(sessionId, 'failure');
+      const exitCode = error instanceof KeeperError ? error.exitCode : ExitCode.unexpected;
+      code = Math.max(code, exitCode);
+      log.error({ session: sessionId, exitCode }, `session ${sessionId} could not be restored: ${(error as Error).message}`);
+    }
+  });
+  log.info(
+    { sessionsDir, ...counts },
+    `sessions restored: ${counts.restored} restored, ${counts.skipped} already logged in, ${counts.empty} empty, ` +
+      `${counts.removed} removed (not restored), ${counts.failed} failed`,
+  );
+  if (config.requireBackup && code === 0 && wanted.length === 0)
+    throw new NothingToRestoreError(`no stored session has the prefix ${JSON.stringify(config.sessionPrefix)}; --require-backup was given`);
+  return code;
 }
 
 /**

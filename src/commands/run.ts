@@ -8,7 +8,7 @@ import { ProcessGroup } from '../process-group.js';
 import type { CommandSpec, Context } from './command.js';
 import { databaseTarget, usingDatabase } from './database.js';
 import { logEncryption } from './output.js';
-import { restoreDirectory, type WithStore } from './restore.js';
+import { restoreDirectory, restoreSessions, type WithStore } from './restore.js';
 import { startService, type Service } from './service.js';
 import { CLOSE_GRACE_MS } from './sidecar.js';
 import { systemClock, within } from '../clock.js';
@@ -78,20 +78,42 @@ export async function runCommand(ctx: Context): Promise<number> {
       usingDatabase(target.url, config.schema, ctx.log.child({ component: 'db' }), config.waitMs, (store) => fn(store), config);
     let restored = false;
     service = await startService(ctx, target, () => restored);
-    try {
-      const outcome = await restoreDirectory(config, ctx.log.child({ component: 'restore', session: config.sessionId }), withDb);
-      service.metrics.restores.inc({ result: outcome });
-    } catch (error) {
-      service.metrics.restores.inc({ result: 'failure' });
-      const code = error instanceof KeeperError ? error.exitCode : 1;
-      log.error({ exitCode: code }, `restore failed, so the bot is not started: ${(error as Error).message}`);
-      return code;
+    const metrics = service.metrics;
+    if (config.sessionsDir !== null) {
+      const code = await usingDatabase(
+        target.url,
+        config.schema,
+        ctx.log.child({ component: 'db' }),
+        config.waitMs,
+        (store) =>
+          restoreSessions(
+            config,
+            ctx.log.child({ component: 'restore' }),
+            (fn) => fn(store),
+            (sessionId, result) => metrics.session(sessionId, () => 0).restores.inc({ result }),
+          ),
+        config,
+      );
+      if (code !== 0) {
+        log.error({ exitCode: code }, 'a session could not be restored, so the bot is not started (see above)');
+        return code;
+      }
+    } else {
+      try {
+        const outcome = await restoreDirectory(config, ctx.log.child({ component: 'restore', session: config.sessionId }), withDb);
+        metrics.restores.inc({ result: outcome });
+      } catch (error) {
+        metrics.restores.inc({ result: 'failure' });
+        const code = error instanceof KeeperError ? error.exitCode : 1;
+        log.error({ exitCode: code }, `restore failed, so the bot is not started: ${(error as Error).message}`);
+        return code;
+      }
     }
     restored = true;
     // With nothing restored the directory may not exist yet; the bot (same user, same process tree)
     // would create it anyway, and watching must start before the bot's first write.
-    await mkdir(config.dir, { recursive: true, mode: 0o700 });
-    await Promise.race([service.sidecar.start(), signals.stopping]);
+    await mkdir(config.sessionsDir ?? config.dir, { recursive: true, mode: 0o700 });
+    await Promise.race([service.loop.start(), signals.stopping]);
     let exitCode: number;
     if (signals.stop !== null) {
       exitCode = 128 + (os.constants.signals[signals.stop] ?? 0);
@@ -101,7 +123,7 @@ export async function runCommand(ctx: Context): Promise<number> {
       log.info({ exitCode }, "the bot's process group has exited: final backup");
     }
     signals.phase({ onStop: (signal) => log.info({ signal }, 'the final backup is running; a second signal aborts it') });
-    const stored = await service.sidecar.shutdown(0);
+    const stored = await service.loop.shutdown(0);
     if (!stored) log.error('the final backup did not complete: the newest changes are not stored');
     return exitCode;
   } finally {

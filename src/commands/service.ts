@@ -1,21 +1,27 @@
-// The long-running part shared by `sidecar` and `run`: database pool, metrics, the backup loop and HTTP.
+// The long-running part shared by `sidecar` and `run`: database pool, metrics, the backup loop (one
+// session, or a sessions directory) and HTTP.
 import { apiRoutes } from '../api.js';
-import { createDatabase, type Database } from '../db/pool.js';
+import type { BackupLoop } from '../backup-loop.js';
+import type { Config } from '../config.js';
+import { createDatabase, FLEET_POOL_MAX_CONNECTIONS, type Database } from '../db/pool.js';
+import { SessionFleet } from '../fleet.js';
 import { healthRoutes } from '../health.js';
 import { startHttpServer, type HttpServer, type Route } from '../http.js';
 import { leaseOwner } from '../lease.js';
+import type { Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
-import { Sidecar } from '../sidecar.js';
+import { Sidecar, type SidecarOptions } from '../sidecar.js';
 import { SessionStore } from '../store.js';
 import type { Context } from './command.js';
 import type { DatabaseTarget } from './database.js';
 
 export interface Service {
-  sidecar: Sidecar;
+  /** The backup loop: a Sidecar for one session, a SessionFleet with --sessions-dir. */
+  loop: BackupLoop;
   metrics: Metrics;
   store: SessionStore;
   http: HttpServer;
-  /** Closes HTTP and the pool (after the sidecar's shutdown). */
+  /** Closes HTTP and the pool (after the loop's shutdown). */
   close(): Promise<void>;
 }
 
@@ -25,44 +31,22 @@ export interface Service {
  */
 export async function startService(ctx: Context, target: DatabaseTarget, extraReady: () => boolean = () => true): Promise<Service> {
   const { config } = ctx;
-  const log = ctx.log.child({ session: config.sessionId });
-  let sidecar: Sidecar | null = null;
-  const metrics = new Metrics(() => sidecar?.lagSeconds() ?? 0);
+  const many = config.sessionsDir !== null;
+  const metrics = new Metrics(undefined, { manySessions: many });
   const db: Database = createDatabase({
     url: target.url,
     schema: config.schema,
     log: ctx.log.child({ component: 'db' }),
     onError: () => metrics.databaseErrors.inc(),
+    ...(many ? { maxConnections: FLEET_POOL_MAX_CONNECTIONS } : {}),
   });
   const store = new SessionStore(db, config.encryption, { requireEncryption: config.requireEncryption });
   const owner = leaseOwner();
-  sidecar = new Sidecar(
-    store,
-    db,
-    {
-      sessionId: config.sessionId,
-      dir: config.dir,
-      owner,
-      retention: config.retention,
-      allowReplace: config.allowReplace,
-      debounceMs: config.debounceMs,
-      maxDelayMs: config.maxDelayMs,
-      intervalMs: config.intervalMs,
-      leaseTtlMs: config.leaseTtlMs,
-      shutdownQuietMs: config.shutdownQuietMs,
-      shutdownTimeoutMs: config.shutdownTimeoutMs,
-      watchMode: config.watchMode,
-      pollIntervalMs: config.pollIntervalMs,
-    },
-    metrics,
-    log,
-  );
-  const loop = sidecar;
+  const loop = buildLoop(config, store, db, metrics, owner, ctx.log);
   const routes: Route[] = [
     ...apiRoutes({
       store,
-      sidecar: loop,
-      sessionId: config.sessionId,
+      loop,
       owner,
       token: config.apiToken,
       maxBodyBytes: config.maxBodyBytes,
@@ -80,7 +64,7 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
     throw error;
   }
   return {
-    sidecar: loop,
+    loop,
     metrics,
     store,
     http,
@@ -89,4 +73,43 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
       await db.close();
     },
   };
+}
+
+/** The loop settings every session shares, from the configuration. */
+function loopOptions(config: Config, owner: string): Omit<SidecarOptions, 'sessionId' | 'dir'> {
+  return {
+    owner,
+    retention: config.retention,
+    allowReplace: config.allowReplace,
+    debounceMs: config.debounceMs,
+    maxDelayMs: config.maxDelayMs,
+    intervalMs: config.intervalMs,
+    leaseTtlMs: config.leaseTtlMs,
+    shutdownQuietMs: config.shutdownQuietMs,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    watchMode: config.watchMode,
+    pollIntervalMs: config.pollIntervalMs,
+  };
+}
+
+function buildLoop(config: Config, store: SessionStore, db: Database, metrics: Metrics, owner: string, log: Logger): BackupLoop {
+  if (config.sessionsDir !== null) {
+    return new SessionFleet(
+      store,
+      db,
+      { ...loopOptions(config, owner), sessionsDir: config.sessionsDir, prefix: config.sessionPrefix, tombstoneAfterMs: config.intervalMs },
+      metrics,
+      log,
+    );
+  }
+  let sidecar: Sidecar | null = null;
+  const sessionMetrics = metrics.session(config.sessionId, () => sidecar?.lagSeconds() ?? 0);
+  sidecar = new Sidecar(
+    store,
+    db,
+    { ...loopOptions(config, owner), sessionId: config.sessionId, dir: config.dir },
+    sessionMetrics,
+    log.child({ session: config.sessionId }),
+  );
+  return sidecar;
 }

@@ -18,11 +18,11 @@ export async function sidecarCommand(ctx: Context): Promise<number> {
       process.once('SIGINT', () => resolve('SIGINT'));
     });
     const service = await startService(ctx, target);
-    void service.sidecar.start();
+    void service.loop.start();
     const signal = await stop;
     abortOnSecondSignal(ctx);
     ctx.log.info({ signal }, 'stopping: waiting for the bot to go quiet, then a final backup');
-    const stored = await service.sidecar.shutdown();
+    const stored = await service.loop.shutdown();
     await within(systemClock, service.close(), CLOSE_GRACE_MS);
     ctx.log.info({ stored }, stored ? 'stopped: everything is stored' : 'stopped without storing the newest changes');
     return stored ? 0 : 1;

@@ -12,6 +12,8 @@ import { TlsFallback, tlsPlan, type Tls, type TlsPlan } from './tls.js';
 
 /** At most this many connections per process: the sidecar needs one for backups and one for the lease. */
 export const POOL_MAX_CONNECTIONS = 2;
+/** A keeper of many sessions: backups of different sessions overlap (docs/many-sessions.md: at most 4). */
+export const FLEET_POOL_MAX_CONNECTIONS = 4;
 /** How long one connection attempt may take before it counts as unreachable, ms (connect_timeout overrides it). */
 export const CONNECT_TIMEOUT_MS = 10_000;
 /** Longest a query may take before it is abandoned (a half-open connection must not freeze the loop), ms. */
@@ -50,6 +52,8 @@ export interface OpenOptions {
   log: Logger;
   /** Called for every error the pool reports on idle connections (the process must not crash). */
   onError?: (error: Error) => void;
+  /** Connections the pool may open; default POOL_MAX_CONNECTIONS. */
+  maxConnections?: number;
 }
 
 /** Opens a pool and proves it works with one round trip; throws DatabaseUnreachableError if it cannot. */
@@ -77,7 +81,7 @@ export function createDatabase(options: OpenOptions): Database {
   }
   const plan = tlsPlan(settings);
   const newPool = (ssl: Tls): pg.Pool => {
-    const pool = new pg.Pool(poolConfig(settings, ssl));
+    const pool = new pg.Pool(poolConfig(settings, ssl, options.maxConnections ?? POOL_MAX_CONNECTIONS));
     pool.on('error', (error) => {
       options.log.warn({ err: describeError(error) }, 'database connection lost');
       options.onError?.(error);
@@ -92,7 +96,7 @@ function settingsOf(url: ConnectionSettings | string): ConnectionSettings {
 }
 
 /** The pg.Pool configuration for the settings: every value given, so pg takes nothing from process.env. */
-function poolConfig(settings: ConnectionSettings, ssl: Tls): pg.PoolConfig {
+function poolConfig(settings: ConnectionSettings, ssl: Tls, max: number): pg.PoolConfig {
   return {
     host: settings.host,
     port: settings.port,
@@ -111,7 +115,7 @@ function poolConfig(settings: ConnectionSettings, ssl: Tls): pg.PoolConfig {
     ...(hasClientHooks() ? { Client: keeperClient(settings.channelBinding === 'require') } : {}),
     ...(settings.options === null ? {} : { options: settings.options }),
     application_name: settings.applicationName,
-    max: POOL_MAX_CONNECTIONS,
+    max,
     connectionTimeoutMillis: settings.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
     query_timeout: QUERY_TIMEOUT_MS,
     idleTimeoutMillis: IDLE_TIMEOUT_MS,

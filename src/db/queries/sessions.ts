@@ -17,6 +17,8 @@ export interface SessionRow {
 export interface SessionSummary extends SessionRow {
   /** Time of the head generation, null before the first backup. */
   lastBackupAt: Date | null;
+  /** Why the head generation was written ("watch", "removed" for a tombstone…), null before the first backup. */
+  headReason: string | null;
   files: number;
   bytes: number;
 }
@@ -61,20 +63,24 @@ export async function lockSession(tx: Queryable, sessionId: string): Promise<Ses
   return rows[0] ? toSession(rows[0]) : null;
 }
 
-/** Sessions with their head generation's totals; one session when sessionId is given. */
-export async function listSessions(q: Queryable, sessionId: string | null): Promise<SessionSummary[]> {
+/**
+ * Sessions with their head generation's totals: one session when `sessionId` is given, else every
+ * session whose id starts with `prefix` (every session for '').
+ */
+export async function listSessions(q: Queryable, sessionId: string | null, prefix = ''): Promise<SessionSummary[]> {
   const { rows } = await q.query(
-    `SELECT ${sessionColumns('s')},
+    `SELECT ${sessionColumns('s')}, g.reason AS head_reason,
             g.created_at AS last_backup_at, coalesce(g.total_files, 0) AS files, coalesce(g.total_bytes, 0) AS bytes
        FROM ${q.schema}.sessions s
        LEFT JOIN ${q.schema}.generations g ON g.session_id = s.session_id AND g.generation = s.head_generation
-      WHERE $1::text IS NULL OR s.session_id = $1
+      WHERE ($1::text IS NULL OR s.session_id = $1) AND left(s.session_id, length($2::text)) = $2::text
       ORDER BY s.session_id`,
-    [sessionId],
+    [sessionId, prefix],
   );
   return rows.map((row) => ({
     ...toSession(row),
     lastBackupAt: (row['last_backup_at'] as Date | null) ?? null,
+    headReason: (row['head_reason'] as string | null) ?? null,
     files: Number(row['files']),
     bytes: Number(row['bytes']),
   }));
@@ -160,6 +166,27 @@ export async function renewLease(q: Queryable, sessionId: string, owner: string,
     [sessionId, owner, token, ttlMs],
   );
   return rows[0] ? (rows[0]['lease_expires_at'] as Date) : null;
+}
+
+/**
+ * Extends, in one statement, every lease of `owner` whose session and token are listed and that has
+ * not expired. Returns the sessions renewed; a listed session missing from it lost its lease.
+ */
+export async function renewLeases(
+  q: Queryable,
+  owner: string,
+  leases: readonly { sessionId: string; token: number }[],
+  ttlMs: number,
+): Promise<Set<string>> {
+  if (leases.length === 0) return new Set();
+  const { rows } = await q.query(
+    `UPDATE ${q.schema}.sessions s SET lease_expires_at = now() + $4 * interval '1 millisecond'
+       FROM unnest($1::text[], $2::bigint[]) AS held (session_id, token)
+      WHERE s.session_id = held.session_id AND s.lease_owner = $3 AND s.lease_token = held.token AND s.lease_expires_at > now()
+      RETURNING s.session_id`,
+    [leases.map((lease) => lease.sessionId), leases.map((lease) => lease.token), owner, ttlMs],
+  );
+  return new Set(rows.map((row) => row['session_id'] as string));
 }
 
 /** Gives the lease up if it is still ours; the token is kept so the next holder's is larger. */

@@ -1,0 +1,446 @@
+// Many sessions in one process (--sessions-dir, docs/many-sessions.md): every sub-directory of the
+// sessions directory is the auth directory of one session, kept by its own backup loop (dirty set,
+// debounce, lease, generations, guard). The fleet watches the parent for sessions that appear and
+// disappear, shares one pool, one schema migration, one lease renewal statement and a bound on
+// backups in flight, and records a session whose directory stays removed as removed (a tombstone).
+import type { Dirent } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Semaphore } from 'async-mutex';
+import { watch, type FSWatcher } from 'chokidar';
+import type { BackupLoop } from './backup-loop.js';
+import { sleep, systemClock, type Clock } from './clock.js';
+import { describeError } from './db/errors.js';
+import { migrate } from './db/migrate.js';
+import type { Database } from './db/pool.js';
+import { forEachLimited } from './limit.js';
+import { LeaseRenewals } from './lease-renewals.js';
+import type { Logger } from './log.js';
+import type { Metrics } from './metrics.js';
+import { sessionIdFor } from './names.js';
+import { Backoff } from './retry.js';
+import { RETRY_BACKOFF, Sidecar, type SidecarOptions } from './sidecar.js';
+import type { SessionStore } from './store.js';
+import { nativeWatchUnavailable } from './watcher.js';
+
+/** Backups (read + transaction) of different sessions that may run at once: bounds open files and queued queries. */
+export const BACKUPS_IN_FLIGHT = 8;
+/** Sessions whose final backup runs at once at shutdown. */
+const SHUTDOWN_CONCURRENCY = 32;
+
+export interface FleetOptions extends Omit<SidecarOptions, 'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'backupSlots'> {
+  /** The sessions directory, absolute. */
+  sessionsDir: string;
+  /** Session id = prefix + sub-directory name. */
+  prefix: string;
+  /** A session directory removed for longer than this is recorded as removed (a tombstone), ms: --interval. */
+  tombstoneAfterMs: number;
+}
+
+interface Member {
+  readonly name: string;
+  readonly sidecar: Sidecar;
+  /** When its directory was seen missing (the loop's clock, ms); null while it is there. */
+  removedSince: number | null;
+  /** The pending look at whether it is still removed. */
+  cancelCheck: (() => void) | null;
+  /** A tombstone is being written or the loop stopped: events for this member are ignored. */
+  retiring: boolean;
+}
+
+export class SessionFleet implements BackupLoop {
+  private readonly members = new Map<string, Member>();
+  private readonly renewals: LeaseRenewals;
+  private readonly slots = new Semaphore(BACKUPS_IN_FLIGHT);
+  /** Names already warned about (said once each, not at every rescan). */
+  private readonly warned = new Set<string>();
+  private parent: FSWatcher | null = null;
+  private backend: 'native' | 'polling' | null = null;
+  private pollingOnly: boolean;
+  private schema: Promise<void> | null = null;
+  /** What keeps the sessions directory from being read or watched, null while it works. */
+  private parentProblem: string | null = null;
+  private started: Promise<void> | null = null;
+  private listed = false;
+  /** The sessions found at start: /readyz waits for their first comparison. */
+  private initial: Sidecar[] = [];
+  private stopping = false;
+  private cancelRescan: (() => void) | null = null;
+  private scanning: Promise<void> | null = null;
+  /** A scan was asked for while one ran (it may have read the directory before the change): run another. */
+  private scanAgain = false;
+  private rewatching: Promise<void> | null = null;
+  private readonly log: Logger;
+
+  /** `log` is the process's logger: each session's loop logs with its `session`. */
+  constructor(
+    private readonly store: SessionStore,
+    private readonly db: Database,
+    private readonly options: FleetOptions,
+    private readonly metrics: Metrics,
+    private readonly baseLog: Logger,
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.log = baseLog.child({ component: 'fleet' });
+    this.pollingOnly = options.watchMode === 'poll';
+    this.renewals = new LeaseRenewals(store, options.owner, options.leaseTtlMs, clock, (error) => {
+      metrics.databaseErrors.inc();
+      this.log.warn({ err: describeError(error), leases: this.renewals.size }, 'renewing the leases failed; retrying');
+    });
+  }
+
+  get healthy(): boolean {
+    return this.problems.length === 0;
+  }
+
+  /**
+   * The sessions directory cannot be read or watched, or the database cannot be prepared for the
+   * sessions (every one of them fails the same way). A single session whose directory cannot be watched
+   * does not make the process unhealthy (restarting it would not help the others): its lag grows instead.
+   */
+  get problems(): string[] {
+    const problems: string[] = [];
+    if (this.parentProblem) problems.push(`cannot watch the sessions directory: ${this.parentProblem}`);
+    const sidecars = [...this.members.values()].map((member) => member.sidecar);
+    const failing = sidecars.filter((sidecar) => !sidecar.databaseHealthy);
+    if (failing.length > 0 && failing.length === sidecars.length)
+      problems.push(failing[0]!.problems.find((problem) => problem.startsWith('cannot prepare')) ?? 'cannot prepare the database');
+    return problems;
+  }
+
+  get ready(): boolean {
+    return this.listed && !this.stopping && this.initial.every((sidecar) => sidecar.ready || sidecar.phase === 'stopped');
+  }
+
+  get watchBackend(): 'native' | 'polling' | null {
+    return this.backend;
+  }
+
+  get defaultSession(): null {
+    return null;
+  }
+
+  /** Sessions kept now. */
+  get size(): number {
+    return this.members.size;
+  }
+
+  /** The session ids kept now, sorted. */
+  sessionIds(): string[] {
+    return [...this.members.keys()].sort();
+  }
+
+  sidecarFor(sessionId: string): Sidecar | null {
+    const member = this.members.get(sessionId);
+    return member && !member.retiring ? member.sidecar : null;
+  }
+
+  /** Lists the sessions directory, starts a loop per session, and watches it; retried while it fails. Never rejects. */
+  start(): Promise<void> {
+    this.started ??= (async () => {
+      this.armRescan();
+      const backoff = new Backoff(RETRY_BACKOFF);
+      while (!this.stopping) {
+        try {
+          await this.watchParent();
+          await this.scan();
+          this.initial = [...this.members.values()].map((member) => member.sidecar);
+          this.listed = true;
+          this.log.info(
+            { sessionsDir: this.options.sessionsDir, sessions: this.members.size, watch: this.backend },
+            `watching the sessions directory: ${this.members.size} session${this.members.size === 1 ? '' : 's'}`,
+          );
+          // Each session's start resolves once its directory is watched: no later write is missed.
+          await Promise.all(this.initial.map((sidecar) => sidecar.start()));
+          return;
+        } catch (error) {
+          this.setParentProblem(error);
+          await this.pause(backoff.fail());
+        }
+      }
+    })();
+    return this.started;
+  }
+
+  /**
+   * Stops: waits until no session has changed for `quietMs` (at most half of the shutdown timeout), then
+   * every session's final backup, SHUTDOWN_CONCURRENCY at a time, all within one shutdown timeout, and
+   * releases their leases. True when every session is stored (or another process is its writer).
+   */
+  async shutdown(quietMs = this.options.shutdownQuietMs): Promise<boolean> {
+    this.stopping = true;
+    const deadline = this.clock.now() + this.options.shutdownTimeoutMs;
+    this.cancelRescan?.();
+    await this.parent?.close();
+    this.parent = null;
+    await this.scanning;
+    const members = [...this.members.values()];
+    for (const member of members) member.cancelCheck?.();
+    const quietDeadline = this.clock.now() + this.options.shutdownTimeoutMs / 2;
+    for (;;) {
+      const lastChange = Math.max(0, ...members.map((member) => member.sidecar.lastChangeAt));
+      const until = Math.min(lastChange + quietMs, quietDeadline);
+      const now = this.clock.now();
+      if (now >= until) break;
+      await sleep(this.clock, until - now);
+    }
+    let stored = true;
+    await forEachLimited(members, SHUTDOWN_CONCURRENCY, async (member) => {
+      if (!(await member.sidecar.shutdown(0, deadline))) stored = false;
+    });
+    this.renewals.stop();
+    return stored;
+  }
+
+  /** Creates or upgrades the schema once for every session; a failure is tried again by the next caller. */
+  private readonly prepareSchema = (): Promise<void> => {
+    if (this.schema === null) {
+      this.schema = migrate(this.db).then(
+        () => undefined,
+        (error: unknown) => {
+          this.schema = null;
+          throw error;
+        },
+      );
+    }
+    return this.schema;
+  };
+
+  private armRescan(): void {
+    this.cancelRescan = this.clock.setTimer(() => {
+      void this.scan()
+        .catch((error) => this.setParentProblem(error))
+        .finally(() => {
+          if (!this.stopping) this.armRescan();
+        });
+    }, this.options.tombstoneAfterMs);
+  }
+
+  /**
+   * Reads the sessions directory: starts loops for new sessions, notes the ones whose directory is gone.
+   * Asked for while a scan runs, another one follows it (that one may have read the directory too early).
+   */
+  private scan(): Promise<void> {
+    if (this.scanning) {
+      this.scanAgain = true;
+      return this.scanning;
+    }
+    this.scanning = (async () => {
+      do {
+        this.scanAgain = false;
+        const entries = await readdir(this.options.sessionsDir, { withFileTypes: true });
+        this.parentProblem = null;
+        const present = new Set<string>();
+        for (const entry of entries) {
+          if (this.consider(entry.name, entry)) present.add(entry.name);
+        }
+        for (const member of this.members.values()) {
+          if (present.has(member.name)) this.present(member);
+          else this.missing(member);
+        }
+      } while (this.scanAgain && !this.stopping);
+    })().finally(() => (this.scanning = null));
+    return this.scanning;
+  }
+
+  /** A change in the sessions directory was reported: read it (the names' types come from the listing). */
+  private changed(): void {
+    void this.scan().catch((error) => this.setParentProblem(error));
+  }
+
+  /**
+   * Looks at entry `name` of the sessions directory: a directory with a valid session id gets a loop
+   * (once); anything else is skipped with one warning. Returns true for a session directory.
+   */
+  private consider(name: string, entry: Pick<Dirent, 'isDirectory' | 'isSymbolicLink'>): boolean {
+    const skip = (why: string) => {
+      if (this.warned.has(name)) return false;
+      this.warned.add(name);
+      this.log.warn({ entry: name }, `skipped ${JSON.stringify(name)} in the sessions directory: ${why}`);
+      return false;
+    };
+    if (entry.isSymbolicLink()) return skip('it is a symbolic link (links are never followed; make it a directory)');
+    if (!entry.isDirectory()) return skip('it is not a directory (every session is a sub-directory)');
+    const id = sessionIdFor(this.options.prefix, name);
+    if ('skipped' in id) return skip(id.skipped);
+    const member = this.members.get(id.sessionId);
+    if (member) {
+      if (!member.retiring) this.present(member);
+      return true;
+    }
+    if (!this.stopping) this.add(name, id.sessionId);
+    return true;
+  }
+
+  private add(name: string, sessionId: string): void {
+    const log = this.baseLog.child({ session: sessionId });
+    let sidecar: Sidecar | null = null;
+    const metrics = this.metrics.session(sessionId, () => sidecar?.lagSeconds() ?? 0);
+    sidecar = new Sidecar(
+      this.store,
+      this.db,
+      {
+        ...this.options,
+        sessionId,
+        dir: path.join(this.options.sessionsDir, name),
+        prepareSchema: this.prepareSchema,
+        renewals: this.renewals,
+        backupSlots: this.slots,
+      },
+      metrics,
+      log,
+      this.clock,
+    );
+    this.members.set(sessionId, { name, sidecar, removedSince: null, cancelCheck: null, retiring: false });
+    this.metrics.sessions?.set(this.members.size);
+    // Sessions found at start are started together by start(); later ones at once.
+    if (this.listed) {
+      this.log.info({ session: sessionId }, 'new session directory: backing it up');
+      void sidecar.start();
+    }
+  }
+
+  private present(member: Member): void {
+    if (member.removedSince === null) return;
+    // Back within --interval: a re-pair (the loop follows the new directory itself), not a removal.
+    member.removedSince = null;
+    member.cancelCheck?.();
+    member.cancelCheck = null;
+  }
+
+  private missing(member: Member): void {
+    if (member.retiring || member.removedSince !== null) return;
+    member.removedSince = this.clock.now();
+    this.checkLater(member, this.options.tombstoneAfterMs);
+  }
+
+  private checkLater(member: Member, ms: number): void {
+    member.cancelCheck?.();
+    member.cancelCheck = this.clock.setTimer(() => {
+      member.cancelCheck = null;
+      void this.checkRemoved(member);
+    }, ms);
+  }
+
+  /** The directory was seen missing --interval ago: if it still is, record the session as removed and stop keeping it. */
+  private async checkRemoved(member: Member): Promise<void> {
+    if (this.stopping || member.retiring || member.removedSince === null) return;
+    const dir = path.join(this.options.sessionsDir, member.name);
+    if (await isDirectory(dir)) return this.present(member);
+    member.retiring = true;
+    const sessionId = this.sessionIdOf(member);
+    const outcome = await member.sidecar.tombstone();
+    if (outcome === 'failure') {
+      // The database failed: keep the session and try again (the loop still runs).
+      member.retiring = false;
+      if (!this.stopping) this.checkLater(member, RETRY_BACKOFF.maxMs);
+      return;
+    }
+    if (outcome === 'standby') this.log.info({ session: sessionId }, 'session directory removed; its writer (another process) records it');
+    await member.sidecar.shutdown(0);
+    this.members.delete(sessionId);
+    this.metrics.forget(sessionId);
+    this.metrics.sessions?.set(this.members.size);
+    // Recreated while the tombstone was written: a new session over it, as for any new directory.
+    if (!this.stopping && (await isDirectory(dir))) this.changed();
+  }
+
+  private sessionIdOf(member: Member): string {
+    return this.options.prefix + member.name;
+  }
+
+  /** Watches the sessions directory's own entries (natively, or by polling where inotify is unavailable). */
+  private async watchParent(): Promise<void> {
+    await this.parent?.close();
+    this.parent = null;
+    const dir = this.options.sessionsDir;
+    const open = async (backend: 'native' | 'polling'): Promise<FSWatcher> => {
+      const watcher = watch(dir, {
+        depth: 0,
+        ignoreInitial: true,
+        followSymlinks: false,
+        atomic: false,
+        usePolling: backend === 'polling',
+        interval: this.options.pollIntervalMs,
+        binaryInterval: this.options.pollIntervalMs,
+      });
+      const early: unknown[] = [];
+      watcher.on('error', (error) => early.push(error));
+      await new Promise<void>((resolve) => watcher.once('ready', resolve));
+      if (early.length > 0) {
+        await watcher.close();
+        throw early[0];
+      }
+      return watcher;
+    };
+    if (!(await isDirectory(dir))) throw new Error(`${dir} does not exist or is not a directory`);
+    let backend: 'native' | 'polling' = this.pollingOnly ? 'polling' : 'native';
+    let watcher: FSWatcher;
+    try {
+      watcher = await open(backend);
+    } catch (error) {
+      if (backend === 'polling' || this.options.watchMode !== 'auto' || !nativeWatchUnavailable(error)) throw error;
+      this.log.warn({ err: describeError(error) }, 'native watching is unavailable for the sessions directory: polling it instead');
+      this.pollingOnly = true;
+      backend = 'polling';
+      watcher = await open(backend);
+    }
+    // Any entry of the parent added or removed: the listing says what it is (a link, a file, a directory).
+    const onEntry = (entry: string) => {
+      if (entry === dir) return;
+      if (path.dirname(entry) === dir) this.changed();
+    };
+    watcher.on('addDir', onEntry).on('unlinkDir', onEntry).on('add', onEntry).on('unlink', onEntry);
+    watcher.on('unlinkDir', (entry) => {
+      if (entry === dir) this.setParentProblem(new Error(`${dir} was removed`));
+    });
+    // Events may have been lost: read the directory again.
+    watcher.removeAllListeners('error');
+    watcher.on('error', (error) => {
+      this.log.warn({ err: describeError(error) }, 'watcher error on the sessions directory: reading it again');
+      void this.scan().catch((scanError) => this.setParentProblem(scanError));
+    });
+    this.parent = watcher;
+    this.backend = backend;
+    this.parentProblem = null;
+  }
+
+  private setParentProblem(error: unknown): void {
+    const problem = describeError(error);
+    if (this.parentProblem !== problem)
+      this.log.error({ sessionsDir: this.options.sessionsDir, err: problem }, `cannot watch the sessions directory, retrying: ${problem}`);
+    this.parentProblem = problem;
+    if (this.listed && !this.stopping) void this.rewatch();
+  }
+
+  /** The sessions directory went away or its watcher broke: watch it again when it is there. */
+  private rewatch(): Promise<void> {
+    this.rewatching ??= (async () => {
+      this.backend = null;
+      const backoff = new Backoff(RETRY_BACKOFF);
+      while (!this.stopping) {
+        try {
+          await this.watchParent();
+          await this.scan();
+          this.log.info({ sessionsDir: this.options.sessionsDir }, 'watching the sessions directory again');
+          return;
+        } catch (error) {
+          this.parentProblem = describeError(error);
+          await this.pause(backoff.fail());
+        }
+      }
+    })().finally(() => (this.rewatching = null));
+    return this.rewatching;
+  }
+
+  private pause(ms: number): Promise<void> {
+    return sleep(this.clock, ms);
+  }
+}
+
+async function isDirectory(dir: string): Promise<boolean> {
+  return stat(dir).then(
+    (info) => info.isDirectory(),
+    () => false,
+  );
+}

@@ -1,0 +1,198 @@
+// Many sessions in one keeper (--sessions-dir) as real processes over a real PostgreSQL, written by the
+// real Baileys writer: sessions created, paired, churned and removed while it runs; tombstones; a new pod's
+// restore; two keepers on one directory; bad entries in the parent.
+import assert from 'node:assert/strict';
+import { mkdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { openAuth, register, sessionRecord, writeSession } from '../../harness/baileys.js';
+import { cliEnv, runCli } from '../../harness/cli.js';
+import { query } from '../../harness/db.js';
+import { readTree } from '../../harness/fs.js';
+import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
+import { freshDatabase } from '../support/db.js';
+import { tempDir } from '../support/fs.js';
+
+/** Loop settings that make a test's waits short: a fast debounce, a short --interval (tombstones follow it). */
+const FAST = ['--debounce', '100', '--max-delay', '300', '--interval', '1500', '--lease-ttl', '1500', '--shutdown-quiet', '0'];
+
+describe('many sessions (--sessions-dir)', async () => {
+  const url = await freshDatabase('many');
+  const env = cliEnv(url);
+
+  const generations = async (session: string) =>
+    query<{ generation: string; reason: string; total_files: number }>(
+      url,
+      'SELECT generation, reason, total_files FROM baileys_keeper.generations WHERE session_id = $1 ORDER BY generation',
+      [session],
+    );
+  /** Waits until every stored head equals its directory (or fails with the differences). */
+  const settled = async (sessionsDir: string, sessions: Record<string, string>, timeoutMs = 15_000) => {
+    let problems: string[] = [];
+    await waitFor(
+      async () => {
+        problems = [];
+        for (const [id, name] of Object.entries(sessions)) {
+          const diff = diffTrees(await storedHead(url, id), await readTree(path.join(sessionsDir, name)));
+          problems.push(...diff.map((line) => `${id}: ${line}`));
+        }
+        return problems.length === 0 ? true : null;
+      },
+      timeoutMs,
+      () => problems.join('\n'),
+    );
+  };
+
+  it('keeps sessions that appear, change and disappear while it runs; skips bad entries with one warning each', async () => {
+    const root = await tempDir('many');
+    const sessionsDir = path.join(root, 'sessions');
+    await mkdir(sessionsDir);
+    await writeSession(path.join(sessionsDir, 'alice'), { preKeys: 5 });
+    await writeSession(path.join(sessionsDir, 'bob'), { preKeys: 5 });
+    await writeSession(path.join(sessionsDir, 'carol'), { preKeys: 5 });
+    // What a platform's parent directory also holds: none of it is a session.
+    await writeFile(path.join(sessionsDir, 'notes.txt'), 'not a session');
+    await symlink(path.join(sessionsDir, 'alice'), path.join(sessionsDir, 'alias'));
+    await mkdir(path.join(sessionsDir, 'bad name!'));
+    await mkdir(path.join(sessionsDir, '.cache'));
+
+    const service = await startService(['sidecar', '--sessions-dir', sessionsDir, '--session-prefix', 'tenant-', ...FAST], env);
+    try {
+      await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 20_000);
+      await settled(sessionsDir, { 'tenant-alice': 'alice', 'tenant-bob': 'bob', 'tenant-carol': 'carol' });
+      assert.equal(await service.metric('baileys_keeper_sessions'), 3);
+      assert.equal(await service.metric('baileys_keeper_lease_held{session="tenant-bob"}'), 1);
+      assert.ok((await service.metric('baileys_keeper_generation{session="tenant-alice"}')) >= 1);
+      assert.equal((await service.get('/healthz')).status, 200);
+
+      // A customer scans a QR: a new directory, its creds written, then paired.
+      const dave = await openAuth(path.join(sessionsDir, 'dave'));
+      await dave.saveCreds();
+      await register(dave);
+      // Churn in one, a new file in another.
+      const bob = await openAuth(path.join(sessionsDir, 'bob'));
+      for (let i = 0; i < 20; i++) await bob.state.keys.set({ session: { [`5511${i}.0`]: sessionRecord() } } as never);
+      const sessions = { 'tenant-alice': 'alice', 'tenant-bob': 'bob', 'tenant-carol': 'carol', 'tenant-dave': 'dave' };
+      await settled(sessionsDir, sessions);
+      assert.equal(await service.metric('baileys_keeper_session_registered{session="tenant-dave"}'), 1);
+
+      // Alice's directory goes and comes back within --interval (a re-pair): not a removal.
+      await rename(path.join(sessionsDir, 'alice'), path.join(root, 'alice-away'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await rename(path.join(root, 'alice-away'), path.join(sessionsDir, 'alice'));
+      // Carol's customer leaves: her directory stays removed.
+      await rm(path.join(sessionsDir, 'carol'), { recursive: true });
+      await waitFor(
+        async () => ((await generations('tenant-carol')).at(-1)?.reason === 'removed' ? true : null),
+        15_000,
+        () => `no tombstone for tenant-carol:\n${service.output.slice(-20).join('\n')}`,
+      );
+      const tombstone = (await generations('tenant-carol')).at(-1)!;
+      assert.equal(tombstone.total_files, 0);
+      assert.ok((await generations('tenant-carol')).length > 1, 'the history before the tombstone is kept');
+      await waitFor(async () => ((await service.metrics()).has('baileys_keeper_generation{session="tenant-carol"}') ? null : true), 5_000);
+      assert.equal(await service.metric('baileys_keeper_sessions'), 3);
+      // Several rescans later, nothing for alice: she was back in time.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      assert.ok(!(await generations('tenant-alice')).some((g) => g.reason === 'removed'), 'alice was back within --interval');
+      await settled(sessionsDir, { 'tenant-alice': 'alice', 'tenant-bob': 'bob', 'tenant-dave': 'dave' });
+
+      // Each bad entry was said once, however many rescans there were.
+      for (const entry of ['notes.txt', 'alias', 'bad name!', '.cache']) {
+        const said = service.output.filter((line) => line.includes(`"entry":${JSON.stringify(entry)}`) && line.includes('skipped'));
+        assert.equal(said.length, 1, `${entry}: ${said.length} warnings`);
+      }
+      const status = JSON.parse((await runCli(['status', '--json'], { env })).stdout) as { sessions?: { session_id: string }[] };
+      assert.ok(Array.isArray(status.sessions ?? status));
+    } finally {
+      assert.equal((await service.stop()).code, 0, service.output.slice(-20).join('\n'));
+    }
+
+    // A new pod: restore --sessions-dir brings back every session but the removed one.
+    const fresh = path.join(root, 'new-pod');
+    const restored = await runCli(['restore', '--sessions-dir', fresh, '--session-prefix', 'tenant-'], { env });
+    assert.equal(restored.code, 0, restored.stdout + restored.stderr);
+    const sessions = { 'tenant-alice': 'alice', 'tenant-bob': 'bob', 'tenant-dave': 'dave' };
+    for (const [id, name] of Object.entries(sessions))
+      assert.deepEqual(diffTrees(await storedHead(url, id), await readTree(path.join(fresh, name))), [], id);
+    await assert.rejects(readTree(path.join(fresh, 'carol')), /ENOENT/, 'a removed session is not restored');
+    assert.match(restored.stdout, /3 restored, 0 already logged in, 0 empty, 1 removed/);
+
+    // The removed session can still be brought back from its history.
+    const before = (await generations('tenant-carol')).at(-2)!;
+    const back = await runCli(
+      ['restore', '--session', 'tenant-carol', '--dir', path.join(fresh, 'carol'), '--generation', String(before.generation), '--force'],
+      { env },
+    );
+    assert.equal(back.code, 0, back.stdout + back.stderr);
+    assert.ok((await readTree(path.join(fresh, 'carol'))).has('creds.json'));
+    // Its tombstone alone restores nothing, and says how to bring it back.
+    const plain = await runCli(['restore', '--session', 'tenant-carol', '--dir', path.join(root, 'carol-plain')], { env });
+    assert.equal(plain.code, 0);
+    assert.match(plain.stdout, /was removed \(tombstone generation \d+\).*--generation \d+ --force/);
+  });
+
+  it('two keepers on one sessions directory: one writer per session; SIGKILL hands every session to the other', async () => {
+    const sessionsDir = await tempDir('many-two');
+    const names = ['s1', 's2', 's3', 's4'];
+    for (const name of names) await writeSession(path.join(sessionsDir, name), { preKeys: 3 });
+    const first = await startService(['sidecar', '--sessions-dir', sessionsDir, ...FAST], env);
+    await waitFor(async () => ((await first.get('/readyz')).status === 200 ? true : null), 20_000);
+    const second = await startService(['sidecar', '--sessions-dir', sessionsDir, ...FAST], env);
+    try {
+      await waitFor(async () => ((await second.get('/readyz')).status === 200 ? true : null), 20_000);
+      const owners = async () =>
+        query<{ session_id: string; lease_owner: string | null }>(
+          url,
+          `SELECT session_id, lease_owner FROM baileys_keeper.sessions WHERE session_id = ANY($1) AND lease_expires_at > now()`,
+          [names],
+        );
+      const held = await owners();
+      assert.equal(held.length, names.length, 'every session has a live writer');
+      for (const name of names) {
+        const firstHolds = await first.metric(`baileys_keeper_lease_held{session="${name}"}`);
+        const secondHolds = await second.metric(`baileys_keeper_lease_held{session="${name}"}`);
+        assert.equal(firstHolds + secondHolds, 1, `${name}: exactly one writer`);
+      }
+      first.child.kill('SIGKILL');
+      await first.exited;
+      await waitFor(
+        async () => {
+          for (const name of names) if ((await second.metric(`baileys_keeper_lease_held{session="${name}"}`)) !== 1) return null;
+          return true;
+        },
+        15_000,
+        () => 'the second keeper did not take every session over',
+      );
+      const auth = await openAuth(path.join(sessionsDir, 's2'));
+      await auth.state.keys.set({ session: { '5511999.0': sessionRecord() } } as never);
+      await settled(sessionsDir, Object.fromEntries(names.map((name) => [name, name])));
+    } finally {
+      first.child.kill('SIGKILL');
+      assert.equal((await second.stop()).code, 0);
+    }
+  });
+
+  it('backup --sessions-dir backs up every session once; the one-session settings are refused with it', async () => {
+    const sessionsDir = await tempDir('many-backup');
+    await writeSession(path.join(sessionsDir, 'one'), { preKeys: 2 });
+    await writeSession(path.join(sessionsDir, 'two'), { preKeys: 2 });
+    await writeFile(path.join(sessionsDir, 'stray.json'), '{}');
+    const result = await runCli(['backup', '--sessions-dir', sessionsDir, '--session-prefix', 'b-'], { env });
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /generation 1 of session b-one/);
+    assert.match(result.stdout, /generation 1 of session b-two/);
+    assert.match(result.stderr, /skipped \\"stray.json\\" in the sessions directory: it is not a directory/);
+    await settled(sessionsDir, { 'b-one': 'one', 'b-two': 'two' }, 1_000);
+
+    const clash = await runCli(['sidecar', '--sessions-dir', sessionsDir, '--dir', sessionsDir], { env });
+    assert.equal(clash.code, 64);
+    assert.match(clash.stderr, /give either --sessions-dir or --dir\/--session/);
+    const prefixAlone = await runCli(['backup', '--session-prefix', 'x-'], { env });
+    assert.equal(prefixAlone.code, 64);
+    assert.match(prefixAlone.stderr, /--session-prefix only applies with --sessions-dir/);
+    const badPrefix = await runCli(['backup', '--sessions-dir', sessionsDir, '--session-prefix', 'a/b'], { env });
+    assert.equal(badPrefix.code, 64);
+    assert.match(badPrefix.stderr, /invalid --session-prefix/);
+  });
+});
