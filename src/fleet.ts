@@ -125,6 +125,16 @@ export class SessionFleet implements BackupLoop {
     return this.members.size;
   }
 
+  /**
+   * The sessions whose directory is gone and not back yet, with when that was seen (the loop's clock, ms):
+   * each gets its tombstone `tombstoneAfterMs` after that, unless the directory returns.
+   */
+  get missing(): ReadonlyMap<string, number> {
+    return new Map(
+      [...this.members].filter(([, member]) => member.removedSince !== null).map(([id, member]) => [id, member.removedSince!]),
+    );
+  }
+
   /** The session ids kept now, sorted. */
   sessionIds(): string[] {
     return [...this.members.keys()].sort();
@@ -236,7 +246,7 @@ export class SessionFleet implements BackupLoop {
         }
         for (const member of this.members.values()) {
           if (present.has(member.name)) this.present(member);
-          else this.missing(member);
+          else this.markMissing(member);
         }
       } while (this.scanAgain && !this.stopping);
     })().finally(() => (this.scanning = null));
@@ -308,7 +318,7 @@ export class SessionFleet implements BackupLoop {
     member.cancelCheck = null;
   }
 
-  private missing(member: Member): void {
+  private markMissing(member: Member): void {
     if (member.retiring || member.removedSince !== null) return;
     member.removedSince = this.clock.now();
     this.checkLater(member, this.options.tombstoneAfterMs);

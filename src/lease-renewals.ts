@@ -23,6 +23,7 @@ export class LeaseRenewals {
   private cancelTimer: (() => void) | null = null;
   private running: Promise<void> = Promise.resolve();
   private stopped = false;
+  private inFlight = false;
 
   constructor(
     private readonly store: SessionStore,
@@ -61,12 +62,15 @@ export class LeaseRenewals {
     this.cancelTimer = null;
   }
 
+  /** A steady cadence, whatever a statement takes; one still in flight when the next is due is not doubled. */
   private schedule(): void {
     this.cancelTimer = this.clock.setTimer(() => {
       this.cancelTimer = null;
-      this.running = this.renewAll().finally(() => {
-        if (!this.stopped && this.held.size > 0) this.schedule();
-      });
+      if (this.stopped || this.held.size === 0) return;
+      this.schedule();
+      if (this.inFlight) return;
+      this.inFlight = true;
+      this.running = this.renewAll().finally(() => (this.inFlight = false));
     }, this.ttlMs / 3);
   }
 

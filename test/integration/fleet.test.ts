@@ -1,0 +1,176 @@
+// A SessionFleet in this process on a manual clock, over a real PostgreSQL and real session directories
+// written by the real Baileys writer: the rules about time and shared work — every lease renewed in one
+// statement per third of the TTL, and a tombstone exactly --interval after a directory is seen gone —
+// checked to the millisecond. The fleet as a real process is test/e2e/many-sessions.
+import assert from 'node:assert/strict';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { writeSession } from '../../harness/baileys.js';
+import { query } from '../../harness/db.js';
+import { waitFor } from '../../harness/sidecar.js';
+import {
+  DEFAULT_DEBOUNCE_MS,
+  DEFAULT_KEEP_GENERATIONS,
+  DEFAULT_MAX_DELAY_MS,
+  DEFAULT_POLL_INTERVAL_MS,
+  DEFAULT_RETENTION,
+} from '../../src/config.js';
+import { createDatabase } from '../../src/db/pool.js';
+import { SessionFleet } from '../../src/fleet.js';
+import { Metrics } from '../../src/metrics.js';
+import { parseRetention } from '../../src/retention.js';
+import { type Lease, SessionStore } from '../../src/store.js';
+import { freshDatabase } from '../support/db.js';
+import { tempDir } from '../support/fs.js';
+import { testLog } from '../support/log.js';
+import { ManualClock } from '../support/manual-clock.js';
+
+const TTL_MS = 30_000;
+const INTERVAL_MS = 120_000;
+
+/** The real store, counting the lease renewal statements it has run (each recorded once it answered). */
+class CountingStore extends SessionStore {
+  readonly batches: number[] = [];
+  singles = 0;
+  override async renewLeases(owner: string, leases: readonly { sessionId: string; token: number }[], ttlMs: number) {
+    const renewed = await super.renewLeases(owner, leases, ttlMs);
+    this.batches.push(renewed.size);
+    return renewed;
+  }
+  override async renewLease(sessionId: string, lease: Lease, ttlMs: number) {
+    this.singles++;
+    return super.renewLease(sessionId, lease, ttlMs);
+  }
+}
+
+async function startFleet(url: string, names: string[]) {
+  const sessionsDir = await tempDir('fleet');
+  for (const name of names) await writeSession(path.join(sessionsDir, name), { preKeys: 2, sessions: 1, senderKeys: 1 });
+  const clock = new ManualClock();
+  const db = createDatabase({ url, schema: 'baileys_keeper', log: testLog, maxConnections: 4 });
+  const store = new CountingStore(db);
+  const metrics = new Metrics(undefined, { manySessions: true });
+  const fleet = new SessionFleet(
+    store,
+    db,
+    {
+      sessionsDir,
+      prefix: 'f-',
+      tombstoneAfterMs: INTERVAL_MS,
+      owner: `fleet-test:${process.pid}`,
+      retention: parseRetention(DEFAULT_RETENTION, DEFAULT_KEEP_GENERATIONS),
+      allowReplace: false,
+      debounceMs: DEFAULT_DEBOUNCE_MS,
+      maxDelayMs: DEFAULT_MAX_DELAY_MS,
+      intervalMs: INTERVAL_MS,
+      leaseTtlMs: TTL_MS,
+      shutdownQuietMs: 0,
+      shutdownTimeoutMs: 10_000,
+      watchMode: 'native',
+      pollIntervalMs: DEFAULT_POLL_INTERVAL_MS,
+    },
+    metrics,
+    testLog,
+    clock,
+  );
+  // Each timer's work (a backup, a lease attempt) ends before the clock moves on.
+  clock.settle = () => Promise.all(fleet.sessionIds().map((id) => fleet.sidecarFor(id)?.whenIdle()));
+  after(async () => {
+    await clock.runUntilSettled(fleet.shutdown(0));
+    await db.close();
+  });
+  await fleet.start();
+  await waitFor(
+    async () => {
+      await clock.advance(0);
+      return fleet.ready && fleet.sessionIds().every((id) => fleet.sidecarFor(id)?.writerLease) ? true : null;
+    },
+    20_000,
+    () => `the fleet never became ready with every lease held: ${fleet.problems.join('; ')}`,
+  );
+  return { fleet, store, clock, sessionsDir, metrics };
+}
+
+describe('a fleet of sessions on a manual clock', async () => {
+  const url = await freshDatabase('fleet');
+  const generations = (session: string) =>
+    query<{ reason: string }>(url, 'SELECT reason FROM baileys_keeper.generations WHERE session_id = $1 ORDER BY generation', [session]);
+
+  it('renews every held lease in one statement each third of the TTL, never one by one', async () => {
+    const names = ['a', 'b', 'c', 'd', 'e'];
+    const { fleet, store, clock } = await startFleet(url, names);
+    assert.deepEqual(fleet.sessionIds(), ['f-a', 'f-b', 'f-c', 'f-d', 'f-e']);
+    assert.deepEqual(store.batches, []);
+    await clock.advance(TTL_MS / 3 - 1);
+    assert.deepEqual(store.batches, [], 'not before a third of the TTL');
+    await clock.advance(1);
+    await waitFor(
+      () => (store.batches.length === 1 ? true : null),
+      5_000,
+      () => `renewals: [${store.batches}] at ${clock.now()}, next timer ${clock.next()}`,
+    );
+    assert.deepEqual(store.batches, [5], 'one statement for the five leases');
+    await clock.advance(TTL_MS / 3);
+    await waitFor(
+      () => (store.batches.length === 2 ? true : null),
+      5_000,
+      () => `renewals: [${store.batches}] at ${clock.now()}, next timer ${clock.next()}`,
+    );
+    assert.deepEqual(store.batches, [5, 5]);
+    assert.equal(store.singles, 0, 'no lease was renewed on its own');
+    // The renewals really extended them: well past the first TTL, every session still has its writer.
+    await clock.advance(TTL_MS / 3);
+    await waitFor(
+      () => (store.batches.length === 3 ? true : null),
+      5_000,
+      () => `renewals: [${store.batches}] at ${clock.now()}, next timer ${clock.next()}`,
+    );
+    const live = await query<{ n: string }>(
+      url,
+      `SELECT count(*) AS n FROM baileys_keeper.sessions WHERE session_id LIKE 'f-%' AND lease_expires_at > now()`,
+    );
+    assert.equal(Number(live[0]!.n), 5);
+  });
+
+  it('tombstones a directory gone for --interval, not one that came back, and stops keeping it', async () => {
+    const { fleet, clock, sessionsDir, metrics } = await startFleet(url, ['gone', 'back', 'stays']);
+    await rm(path.join(sessionsDir, 'gone'), { recursive: true });
+    await rename(path.join(sessionsDir, 'back'), path.join(sessionsDir, '.away'));
+    // The watcher reports both (real time); the clock stands still, so both are seen gone at this instant.
+    await waitFor(
+      () => (fleet.missing.size === 2 ? true : null),
+      10_000,
+      () => `missing: ${[...fleet.missing.keys()].join(', ')}`,
+    );
+    const seenAt = clock.now();
+    assert.deepEqual([...fleet.missing.values()], [seenAt, seenAt]);
+    await rename(path.join(sessionsDir, '.away'), path.join(sessionsDir, 'back'));
+    await waitFor(() => (fleet.missing.size === 1 ? true : null), 10_000);
+
+    await clock.advance(INTERVAL_MS - 1);
+    assert.ok(!(await generations('f-gone')).some((g) => g.reason === 'removed'), 'not before --interval');
+    assert.deepEqual(fleet.sessionIds(), ['f-back', 'f-gone', 'f-stays']);
+    await clock.advance(1);
+    await waitFor(async () => ((await generations('f-gone')).at(-1)?.reason === 'removed' ? true : null), 10_000);
+    await waitFor(() => (fleet.sessionIds().length === 2 ? true : null), 10_000);
+    assert.deepEqual(fleet.sessionIds(), ['f-back', 'f-stays']);
+    assert.ok(!(await generations('f-back')).some((g) => g.reason === 'removed'), 'back within --interval: a re-pair, no tombstone');
+    const series = (await metrics.registry.getSingleMetricAsString('baileys_keeper_generation')).split('\n');
+    assert.ok(!series.some((line) => line.includes('session="f-gone"')), 'its series are gone with it');
+    assert.equal((await metrics.sessions!.get()).values[0]!.value, 2);
+
+    // The same name again, later: a new login, kept over the tombstone.
+    await mkdir(path.join(sessionsDir, 'gone'));
+    await writeSession(path.join(sessionsDir, 'gone'), { preKeys: 1 });
+    await waitFor(() => (fleet.sidecarFor('f-gone') ? true : null), 10_000);
+    await waitFor(
+      async () => {
+        await clock.advance(1_000);
+        return (await generations('f-gone')).at(-1)?.reason !== 'removed' ? true : null;
+      },
+      20_000,
+      () => 'the recreated session was not stored over its tombstone',
+    );
+  });
+});
