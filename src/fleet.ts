@@ -3,6 +3,7 @@
 // debounce, lease, generations, guard). The fleet watches the parent for sessions that appear and
 // disappear, shares one pool, one schema migration, one lease renewal statement and a bound on
 // backups in flight, and records a session whose directory stays removed as removed (a tombstone).
+import { randomInt } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -28,7 +29,8 @@ export const BACKUPS_IN_FLIGHT = 8;
 /** Sessions whose final backup runs at once at shutdown. */
 const SHUTDOWN_CONCURRENCY = 32;
 
-export interface FleetOptions extends Omit<SidecarOptions, 'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'backupSlots'> {
+export interface FleetOptions
+  extends Omit<SidecarOptions, 'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'backupSlots' | 'firstRescanMs'> {
   /** The sessions directory, absolute. */
   sessionsDir: string;
   /** Session id = prefix + sub-directory name. */
@@ -296,6 +298,8 @@ export class SessionFleet implements BackupLoop {
         prepareSchema: this.prepareSchema,
         renewals: this.renewals,
         backupSlots: this.slots,
+        // Spread over the interval: every session's periodic full rescan at once would starve the others' backups.
+        firstRescanMs: randomInt(1, this.options.intervalMs + 1),
       },
       metrics,
       log,

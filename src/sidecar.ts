@@ -52,6 +52,11 @@ export interface SidecarOptions {
   prepareSchema?: () => Promise<void>;
   /** Renew this session's lease together with the process's others (many sessions); default: on its own. */
   renewals?: LeaseRenewals | null;
+  /**
+   * When the first interval rescan comes, ms (default: intervalMs). Many sessions spread theirs over the
+   * interval, so that a thousand full rescans do not all fall due at the same instant.
+   */
+  firstRescanMs?: number;
   /** Backups of the process's sessions that may run at once (many sessions: bounds open files); default: no bound. */
   backupSlots?: Semaphore | null;
 }
@@ -277,7 +282,7 @@ export class Sidecar implements BackupLoop {
           `--shutdown-quiet is more than half of --shutdown-timeout: the quiet wait at shutdown will be at most ${quietCap} ms`,
         );
       }
-      this.armRescan();
+      this.armRescan(this.options.firstRescanMs ?? this.options.intervalMs);
       const database = this.prepareDatabase();
       this.watching = this.watchDirectory();
       this.booted = Promise.all([database, this.watching]).then(() => {
@@ -361,14 +366,14 @@ export class Sidecar implements BackupLoop {
     if (this.failing.delete(step)) this.log.info({ step }, 'start-up step recovered');
   }
 
-  private armRescan(): void {
+  private armRescan(ms = this.options.intervalMs): void {
     this.cancelRescan = this.clock.setTimer(() => {
       void this.checkWatcher().finally(() => {
         this.rescanDue = true;
         this.schedule();
         if (!this.stopping) this.armRescan();
       });
-    }, this.options.intervalMs);
+    }, ms);
   }
 
   /** A directory deleted and recreated (a bot that logged out) is a new inode: watch the new one. */

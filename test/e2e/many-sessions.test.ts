@@ -10,8 +10,11 @@ import { cliEnv, runCli } from '../../harness/cli.js';
 import { query } from '../../harness/db.js';
 import { readTree } from '../../harness/fs.js';
 import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
+import { REPO } from '../../harness/paths.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
+
+const BOT = path.join(REPO, 'build', 'test', 'support', 'mini-bot.js');
 
 /** Loop settings that make a test's waits short: a fast debounce, a short --interval (tombstones follow it). */
 const FAST = ['--debounce', '100', '--max-delay', '300', '--interval', '1500', '--lease-ttl', '1500', '--shutdown-quiet', '0'];
@@ -170,6 +173,79 @@ describe('many sessions (--sessions-dir)', async () => {
     } finally {
       first.child.kill('SIGKILL');
       assert.equal((await second.stop()).code, 0);
+    }
+  });
+
+  it('run --sessions-dir: restores every session before the platform starts, serves the API, final backup of all after it exits', async () => {
+    const source = await tempDir('many-run-source');
+    for (const name of ['a', 'b']) await writeSession(path.join(source, name), { preKeys: 3 });
+    assert.equal((await runCli(['backup', '--sessions-dir', source, '--session-prefix', 'r-'], { env })).code, 0);
+    const sessionsDir = path.join(await tempDir('many-run'), 'sessions');
+    // A platform: one process per customer here, each writing through useMultiFileAuthState; c is new.
+    const platform = ['a', 'b', 'c']
+      .map((name) => `"${process.execPath}" "${BOT}" "${path.join(sessionsDir, name)}" wait-term &`)
+      .join(' ');
+    const service = await startService(
+      ['run', '--sessions-dir', sessionsDir, '--session-prefix', 'r-', ...FAST, '--', 'sh', '-c', `${platform} wait`],
+      cliEnv(url, { KEEPER_API_TOKEN: 'many-token' }),
+    );
+    try {
+      await waitFor(() => (service.output.filter((line) => line === 'bot: ready').length === 3 ? true : null), 20_000);
+      await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 20_000);
+      assert.match(service.output.join('\n'), /sessions restored: 2 restored, 0 already logged in, 0 empty, 0 removed/);
+      await waitFor(async () => ((await service.metrics()).get('baileys_keeper_sessions') === 3 ? true : null), 10_000);
+      assert.equal(await service.metric('baileys_keeper_restores_total{session="r-a",result="restored"}'), 1);
+
+      const post = (body: unknown) =>
+        fetch(`http://127.0.0.1:${service.port}/api/session/backup`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer many-token', 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      const unnamed = await post({});
+      assert.equal(unnamed.status, 400, 'with many sessions a backup of a watched directory names its session');
+      assert.match(((await unnamed.json()) as { error: string }).error, /session_id is required/);
+      const named = await post({ session_id: 'r-c' });
+      assert.equal(named.status, 200);
+      assert.ok(((await named.json()) as { generation: number }).generation >= 1);
+      const unknown = await post({ session_id: 'r-zzz' });
+      assert.equal(unknown.status, 400);
+      assert.match(((await unknown.json()) as { error: string }).error, /has none in the sessions directory/);
+      const remove = await fetch(`http://127.0.0.1:${service.port}/api/session/delete?session_id=r-b`, {
+        method: 'DELETE',
+        headers: { authorization: 'Bearer many-token' },
+      });
+      assert.equal(remove.status, 409, 'a watched session is not deleted under the keeper');
+    } finally {
+      const ended = await service.stop();
+      assert.notEqual(ended.code, null, service.output.slice(-20).join('\n'));
+    }
+    // Every customer's last write (made while stopping) is in the final backup.
+    for (const name of ['a', 'b', 'c']) {
+      const dir = await readTree(path.join(sessionsDir, name));
+      assert.ok(dir.has('session-5511000000099.0.json'), `${name} wrote its last key`);
+      assert.deepEqual(diffTrees(await storedHead(url, `r-${name}`), dir), [], name);
+    }
+  });
+
+  it('/healthz is 503 while the sessions directory is missing, and 200 once it appears with its sessions', async () => {
+    const root = await tempDir('many-late');
+    const sessionsDir = path.join(root, 'sessions');
+    const service = await startService(['sidecar', '--sessions-dir', sessionsDir, ...FAST], env);
+    try {
+      const health = await waitFor(async () => {
+        const answer = await service.get('/healthz');
+        return answer.status === 503 ? answer : null;
+      }, 10_000);
+      assert.match(JSON.parse(health.text).error, /cannot watch the sessions directory/);
+      assert.equal((await service.get('/readyz')).status, 503);
+      await mkdir(root, { recursive: true });
+      await writeSession(path.join(sessionsDir, 'late'), { preKeys: 2 });
+      await waitFor(async () => ((await service.get('/healthz')).status === 200 ? true : null), 20_000);
+      await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 20_000);
+      await settled(sessionsDir, { late: 'late' });
+    } finally {
+      assert.equal((await service.stop()).code, 0);
     }
   });
 
