@@ -1,15 +1,11 @@
 // Railway's builder refuses a `RUN --mount=type=cache` without an `id=`, so no Dockerfile of ours
 // (Dockerfile.* at the top, deploy/**/Dockerfile) may have one: users build deploy/railway/Dockerfile
-// there, and the others are the pattern they copy. Some still do; until they are keyed, the check
-// that lists them is a todo, and a second test keeps any other Dockerfile from adding one.
+// there, and the others are the pattern they copy.
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { REPO } from '../../harness/paths.js';
-
-/** The Dockerfiles that still have unkeyed cache mounts (being keyed in another change): the todo's offenders. */
-const NOT_KEYED_YET = ['deploy/railway/Dockerfile'];
 
 /** Every Dockerfile of ours, relative to the repository: Dockerfile and Dockerfile.* at the top, deploy/**\/Dockerfile. */
 async function dockerfiles(): Promise<string[]> {
@@ -85,16 +81,11 @@ describe('Dockerfiles: cache mounts have an id (Railway refuses them without)', 
 
   it('finds our Dockerfiles: the two images and the Railway one', async () => {
     const files = await dockerfiles();
-    for (const expected of NOT_KEYED_YET) assert.ok(files.includes(expected), expected);
+    for (const expected of ['Dockerfile.init', 'Dockerfile.sidecar', 'deploy/railway/Dockerfile'])
+      assert.ok(files.includes(expected), expected);
   });
 
-  const todo = `${NOT_KEYED_YET.join(', ')} still have unkeyed cache mounts`;
-  it('no Dockerfile of ours has a --mount=type=cache without an id=', { todo }, async () => {
-    assert.deepEqual(await offenders(), []);
-  });
-
-  it('no other Dockerfile gains an unkeyed cache mount meanwhile', async () => {
-    const others = (await offenders()).filter((offender) => !NOT_KEYED_YET.includes(offender.slice(0, offender.indexOf(':'))));
-    assert.deepEqual(others, [], 'give each cache mount an id= (e.g. id=npm): Railway refuses unkeyed ones');
+  it('no Dockerfile of ours has a --mount=type=cache without an id=', async () => {
+    assert.deepEqual(await offenders(), [], 'give each cache mount an id= (e.g. id=npm): Railway refuses unkeyed ones');
   });
 });

@@ -1,6 +1,7 @@
 // Builds the project's images as CI proves them: against a local stand-in for the official Node
-// base image (nothing can be pulled here), with npm installing offline from a cache warmed on the
-// host, exactly through the build arguments the Dockerfiles document for offline builds.
+// base image (nothing can be pulled here), exactly through the build arguments the Dockerfiles
+// document for offline builds: the init and sidecar images with npm installing offline from a cache
+// warmed on the host, the Railway example with npm installing from a registry on loopback.
 import { cp, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -49,20 +50,18 @@ export async function ensureBase(workDir: string): Promise<'stand-in built' | 's
   return 'stand-in built';
 }
 
-/** Fills `cache` with everything `npm ci` needs for the project and the example bot, on the host. */
+/**
+ * Fills `cache` with everything `npm ci` needs for the project (the init and sidecar builds), on the
+ * host. (The Railway build installs from a local registry instead: registry.ts.)
+ */
 export async function warmNpmCache(cache: string): Promise<void> {
-  for (const [dir, flags] of [
-    [REPO, []],
-    [path.join(REPO, 'examples/baileys-bot'), ['--omit=dev']],
-  ] as const) {
-    const scratch = await mkdtemp(path.join(os.tmpdir(), 'bk-npm-warm-'));
-    try {
-      await cp(path.join(dir, 'package.json'), path.join(scratch, 'package.json'));
-      await cp(path.join(dir, 'package-lock.json'), path.join(scratch, 'package-lock.json'));
-      await command('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund', '--cache', cache, ...flags], { cwd: scratch });
-    } finally {
-      await rm(scratch, { recursive: true, force: true });
-    }
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'bk-npm-warm-'));
+  try {
+    await cp(path.join(REPO, 'package.json'), path.join(scratch, 'package.json'));
+    await cp(path.join(REPO, 'package-lock.json'), path.join(scratch, 'package-lock.json'));
+    await command('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund', '--cache', cache], { cwd: scratch });
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
 }
 
@@ -90,14 +89,37 @@ function offlineBuild(dockerfile: string, tag: string, context: string, cache: s
   );
 }
 
+/** Builds the init and sidecar images from this repository, npm installing offline from `cache`. */
 export async function buildImages(cache: string, version: string): Promise<void> {
   const versionArg = ['--build-arg', `VERSION=${version}`];
   await offlineBuild(path.join(REPO, 'Dockerfile.sidecar'), IMAGES.sidecar, REPO, cache, versionArg);
   await offlineBuild(path.join(REPO, 'Dockerfile.init'), IMAGES.init, REPO, cache, versionArg);
-  // The Railway Dockerfile as a user would use it: in an unmodified bot's directory, taking the
-  // keeper from the sidecar image just built.
-  await offlineBuild(path.join(REPO, 'deploy/railway/Dockerfile'), IMAGES.railway, path.join(REPO, 'examples/baileys-bot'), cache, [
-    '--build-arg',
-    `KEEPER_IMAGE=${IMAGES.sidecar}`,
-  ]);
+}
+
+/**
+ * Builds deploy/railway/Dockerfile as a user would: in the unmodified example bot's directory, the
+ * keeper `keeperVersion` and the bot's dependencies installed by npm from `registry` (the
+ * `npm_config_registry` build argument the Dockerfile documents for mirrors and offline builds), tini
+ * from Debian's archive. Rejects with buildah's output when the build fails.
+ */
+export async function buildRailwayImage(registry: string, keeperVersion: string): Promise<string> {
+  return buildah(
+    [
+      'build',
+      // chroot isolation keeps the host's network, so the build reaches the registry on loopback.
+      '--isolation=chroot',
+      '--pull=never',
+      '--layers=false',
+      '-f',
+      path.join(REPO, 'deploy/railway/Dockerfile'),
+      '-t',
+      IMAGES.railway,
+      '--build-arg',
+      `npm_config_registry=${registry}`,
+      '--build-arg',
+      `KEEPER_VERSION=${keeperVersion}`,
+      path.join(REPO, 'examples/baileys-bot'),
+    ],
+    { echo: true },
+  );
 }

@@ -2,10 +2,11 @@
 // PID 1 = the image's entrypoint, the image's user and env, volumes bound in, PostgreSQL on
 // loopback. Started by test/images/run.ts after the builds; the base image is a local stand-in.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chown, readFile, stat } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { chown, readFile, readlink, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import { loadEverything, writeSession } from '../../harness/baileys.js';
 import { cliEnv, runCli } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
@@ -18,7 +19,15 @@ import { diffTrees, storedHead, waitFor } from '../../harness/sidecar.js';
 import { buildah } from './command.js';
 import { Container, imageBytes, inspectImage } from './container.js';
 
-const images = JSON.parse(process.env['KEEPER_TEST_IMAGES'] ?? '{}') as { sidecar: string; init: string; railway: string; base: string };
+const images = JSON.parse(process.env['KEEPER_TEST_IMAGES'] ?? '{}') as {
+  sidecar: string;
+  init: string;
+  railway: string;
+  base: string;
+  /** The `npm pack` tarball published to the registry the Railway image was built against. */
+  keeperTarball: string;
+};
+const run = promisify(execFile);
 const url = await freshDatabase('images');
 const containers: Container[] = [];
 after(async () => {
@@ -202,6 +211,37 @@ describe('the sidecar image backs up a live bot', () => {
 });
 
 describe('the Railway example image (bot + run under tini)', () => {
+  const keeperPath = '/usr/local/lib/node_modules/baileys-keeper/dist/baileys-keeper.mjs';
+
+  test('holds the keeper from the npm package, beside an unmodified bot, and runs it under tini as user 1000', async () => {
+    const config = await inspectImage(images.railway);
+    assert.equal(config.user, '1000:1000');
+    assert.deepEqual(config.entrypoint, ['/usr/bin/tini', '--', 'node', '--max-semi-space-size=1', keeperPath, 'run', '--']);
+    assert.deepEqual(config.cmd, ['node', 'index.js']);
+    for (const entry of ['KEEPER_DIR=/app/auth_info', 'KEEPER_LISTEN=[::]:9464']) assert.ok(config.env.includes(entry), entry);
+
+    const published = await run('tar', ['-xzOf', images.keeperTarball, 'package/dist/baileys-keeper.mjs'], {
+      encoding: 'buffer',
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    const id = (await buildah(['from', '--pull=never', images.railway])).trim();
+    try {
+      const root = (await buildah(['mount', id])).trim();
+      assert.ok(
+        (await readFile(path.join(root, keeperPath))).equals(published.stdout),
+        'the keeper in the image is the bundle of the package published to the registry',
+      );
+      assert.equal(await readlink(path.join(root, 'usr/local/bin/baileys-keeper')), `..${keeperPath.slice('/usr/local'.length)}`);
+      assert.ok((await stat(path.join(root, 'usr/bin/tini'))).isFile(), "Debian's tini");
+      assert.ok((await stat(path.join(root, 'app/node_modules/@whiskeysockets/baileys/package.json'))).isFile(), "the bot's npm ci");
+      await assert.rejects(stat(path.join(root, 'app/node_modules/baileys-keeper')), 'the bot does not depend on the keeper');
+      await assert.rejects(stat(path.join(root, 'root/.npm/_cacache')), 'no npm cache left in the image');
+      assert.equal((await stat(path.join(root, 'app/auth_info'))).uid, 1000);
+    } finally {
+      await buildah(['rm', id]);
+    }
+  });
+
   test("restores, backs up while the bot runs, and stores the bot's last write after SIGTERM", async () => {
     const dir = await volume('image-railway');
     const port = await freePort();
@@ -215,6 +255,11 @@ describe('the Railway example image (bot + run under tini)', () => {
       () => container.logs,
       container.exited,
     );
+    const pid1 = await container.pid1();
+    assert.equal((await readFile(`/proc/${pid1}/comm`, 'utf8')).trim(), 'tini', 'tini is PID 1');
+    const keeperPid = Number((await readFile(`/proc/${pid1}/task/${pid1}/children`, 'utf8')).trim().split(/\s+/)[0]);
+    const keeperArgv = (await readFile(`/proc/${keeperPid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+    assert.deepEqual(keeperArgv.slice(0, 4), ['node', '--max-semi-space-size=1', keeperPath, 'run'], "tini's child is the keeper");
     await waitFor(
       async () => ((await generation('railway-image')) >= 2 ? true : null),
       60_000,

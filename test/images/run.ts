@@ -1,6 +1,7 @@
 // `npm run test:images`: lints every Dockerfile (hadolint), builds the images with buildah against
-// a local stand-in for the official Node base image, then runs them (test/images/*.image-test.ts)
-// against a real PostgreSQL on loopback. Needs root, buildah, debootstrap and hadolint; .ci/run
+// a local stand-in for the official Node base image (the Railway example with the keeper's npm package
+// from a local registry, registry.ts), then runs them (test/images/*.image-test.ts) against a real
+// PostgreSQL on loopback. Needs root, buildah, debootstrap and hadolint; .ci/run
 // installs them. Set HADOLINT to the hadolint binary if it is not on PATH.
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -10,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { startEmbedded } from '../../src/embedded-postgres.js';
 import { REPO } from '../../harness/paths.js';
-import { buildImages, ensureBase, IMAGES, NODE_BASE, NODE_VERSION, warmNpmCache } from './build.js';
+import { buildImages, buildRailwayImage, ensureBase, IMAGES, NODE_BASE, NODE_VERSION, warmNpmCache } from './build.js';
 import { command } from './command.js';
+import { fillRegistry, publishKeeper, startRegistry } from './registry.js';
 
 const DOCKERFILES = ['Dockerfile.sidecar', 'Dockerfile.init', 'deploy/railway/Dockerfile'];
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -56,12 +58,39 @@ process.stdout.write(
     : `NOTE: ${NODE_BASE} is in local storage without the stand-in label: using it as the real base image.\n`,
 );
 
-step('npm cache (warmed on the host; the builds install offline from it)');
+step('npm cache (warmed on the host; the init and sidecar builds install offline from it)');
 const cache = path.join(work, 'npm-cache');
 await warmNpmCache(cache);
 
-step('buildah build');
+step('buildah build: init and sidecar');
 await buildImages(cache, version);
+
+// The Railway Dockerfile installs the keeper from npm: here from a registry on loopback that holds the
+// package just packed and the example bot's dependencies, and proxies nothing while the build runs.
+step("npm registry on loopback (verdaccio): the example bot's dependencies, through the host's registry");
+const registryDir = path.join(work, 'registry');
+// The keeper's version is published afresh each run; the bot's dependencies are kept between runs.
+await rm(path.join(registryDir, 'storage', 'baileys-keeper'), { recursive: true, force: true });
+await rm(path.join(registryDir, 'storage', '.verdaccio-db.json'), { force: true });
+await rm(path.join(registryDir, 'htpasswd'), { force: true });
+const upstream = (await command('npm', ['config', 'get', 'registry'])).trim();
+const filling = await startRegistry(registryDir, upstream);
+try {
+  await fillRegistry(filling);
+} finally {
+  await filling.stop();
+}
+const registry = await startRegistry(registryDir);
+let keeper: { tarball: string; version: string };
+try {
+  step(`npm pack and npm publish to ${registry.url} (no uplink from here on)`);
+  keeper = await publishKeeper(registry, path.join(work, 'pack'));
+  process.stdout.write(`published baileys-keeper@${keeper.version} (${keeper.tarball})\n`);
+  step('buildah build: deploy/railway/Dockerfile in examples/baileys-bot, npm_config_registry on loopback');
+  await buildRailwayImage(registry.url, keeper.version);
+} finally {
+  await registry.stop();
+}
 
 step('run the images');
 const dataDir = await mkdtemp(path.join(os.tmpdir(), 'bk-images-pg-'));
@@ -71,7 +100,11 @@ const files = (await readdir(here)).filter((name) => name.endsWith('.image-test.
 const code = await new Promise<number>((resolve) => {
   const child = spawn(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=spec', ...files], {
     stdio: 'inherit',
-    env: { ...process.env, TEST_DATABASE_URL: server.url, KEEPER_TEST_IMAGES: JSON.stringify({ ...IMAGES, base: NODE_BASE }) },
+    env: {
+      ...process.env,
+      TEST_DATABASE_URL: server.url,
+      KEEPER_TEST_IMAGES: JSON.stringify({ ...IMAGES, base: NODE_BASE, keeperTarball: keeper.tarball }),
+    },
   });
   child.once('close', (status) => resolve(status ?? 1));
 });
