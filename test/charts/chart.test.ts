@@ -25,7 +25,7 @@ import { findTool, KUBE_VERSION, tool } from '../support/charts/tools.js';
 import { REPO } from '../../harness/paths.js';
 
 const values = (name: string) => path.join(CHART, 'ci', `${name}-values.yaml`);
-const SHAPES = ['native', 'classic', 'existing-secret', 'monitoring-on'];
+const SHAPES = ['native', 'classic', 'existing-secret', 'monitoring-on', 'sessions-dir'];
 // The pod-name matcher of every alert for release `bot` (PromQL regexes are anchored at both ends).
 const POD_REGEX = 'bot-baileys-keeper-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})';
 const pkg = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
@@ -282,16 +282,23 @@ describe('chart: the pod', () => {
       const auth = spec.volumes!.find((volume) => volume.name === 'auth');
       assert.ok(auth?.emptyDir, 'the auth directory is an emptyDir: a fresh pod starts empty and is restored');
       const bot = container(spec, 'bot');
-      const botValues = parse(await readFile(values(shape), 'utf8')) as { bot: { authDir?: string } };
-      assert.deepEqual(bot.volumeMounts!.find((mount) => mount.name === 'auth')?.mountPath, botValues.bot.authDir ?? '/app/auth_info');
+      const botValues = parse(await readFile(values(shape), 'utf8')) as {
+        bot: { authDir?: string; sessionsDir?: string };
+        keeper?: { sessionsDir?: { enabled?: boolean } };
+      };
+      // With a sessions directory the bot sees the volume at its sessions directory, not its auth directory.
+      const many = botValues.keeper?.sessionsDir?.enabled === true;
+      const botPath = many ? botValues.bot.sessionsDir : (botValues.bot.authDir ?? '/app/auth_info');
+      assert.deepEqual(bot.volumeMounts!.find((mount) => mount.name === 'auth')?.mountPath, botPath);
       const known = await cliEnvNames();
       for (const keeper of keepers(spec)) {
         assert.equal(keeper.command, undefined, `${keeper.name} keeps the image's ENTRYPOINT (tini + the CLI)`);
-        const dir = envValue(keeper, 'KEEPER_DIR');
+        const dir = envValue(keeper, many ? 'KEEPER_SESSIONS_DIR' : 'KEEPER_DIR');
+        assert.ok(dir, `${keeper.name} is told where the volume is`);
         assert.equal(
           keeper.volumeMounts!.find((mount) => mount.name === 'auth')?.mountPath,
           dir,
-          `${keeper.name} mounts the auth volume at KEEPER_DIR`,
+          `${keeper.name} mounts the auth volume at ${many ? 'KEEPER_SESSIONS_DIR' : 'KEEPER_DIR'}`,
         );
         for (const name of envOf(keeper).keys()) assert.ok(known.has(name), `${keeper.name} sets ${name}, which the CLI does not read`);
         assert.equal(envValue(keeper, 'KEEPER_SESSION_ID'), envValue(container(spec, 'restore'), 'KEEPER_SESSION_ID'));
@@ -724,7 +731,10 @@ describe('chart: monitoring', () => {
     assert.equal(used.has('baileys_keeper_restores_total'), false, 'no panel that is always 0 in this chart');
     // Before the first backup the timestamp is 0: `time() - 0` would show ~56 years.
     const since = dashboard.panels.find((panel) => panel.title === 'Since last successful backup')!;
-    assert.match(since.targets[0]!.expr, /^time\(\) - \(max\(baileys_keeper_last_backup_success_timestamp_seconds\{[^}]*\}\) > 0\)$/);
+    assert.match(
+      since.targets[0]!.expr,
+      /^time\(\) - min\(max by \(session\) \(baileys_keeper_last_backup_success_timestamp_seconds\{[^}]*\}\) > 0\)$/,
+    );
   });
 
   it('the metric-name check can fail: a made-up name is not exposed', async () => {

@@ -155,9 +155,32 @@ baileys-keeper.validate: fails the render with a clear message on values the sch
 {{- fail "keeper.requireEncryption needs an encryption key: set secret.encryptionKeyKey (with secret.existingSecret), secret.create.encryptionKey, or KEEPER_ENCRYPTION_KEYS in keeper.extraEnv" }}
 {{- end }}
 {{- end }}
+{{- if .Values.keeper.sessionsDir.enabled }}
+{{- if .Values.session.id }}
+{{- fail (printf "session.id (%q) names one session, but keeper.sessionsDir.enabled keeps every sub-directory as its own session (id: keeper.sessionsDir.prefix + the directory name): unset session.id, or turn keeper.sessionsDir off" .Values.session.id) }}
+{{- end }}
+{{- range $name := list "session" "keeper" }}
+{{- if hasKey $.Values.monitoring.prometheusRule.alertLabels $name }}
+{{- fail (printf "monitoring.prometheusRule.alertLabels.%s: with keeper.sessionsDir.enabled the chart's alerts take session from each session's series and set keeper to the release's full name" $name) }}
+{{- end }}
+{{- end }}
+{{- else }}
+{{- if .Values.keeper.sessionsDir.prefix }}
+{{- fail (printf "keeper.sessionsDir.prefix (%q) only applies with keeper.sessionsDir.enabled: set keeper.sessionsDir.enabled=true, or unset the prefix" .Values.keeper.sessionsDir.prefix) }}
+{{- end }}
 {{- if hasKey .Values.monitoring.prometheusRule.alertLabels "session" }}
 {{- $why := "the chart sets every alert's session label to the session id; set session.id instead" }}
 {{- fail (printf "monitoring.prometheusRule.alertLabels.session: %s" $why) }}
+{{- end }}
+{{- end }}
+{{- /* Which session(s) the keepers keep is the chart's to set: the CLI refuses KEEPER_SESSION_ID next to
+       KEEPER_SESSIONS_DIR (exit 64), so a pod with both would never start. */}}
+{{- $chartSets := list "KEEPER_SESSIONS_DIR" "KEEPER_SESSION_PREFIX" }}
+{{- if .Values.keeper.sessionsDir.enabled }}{{ $chartSets = append $chartSets "KEEPER_SESSION_ID" }}{{ end }}
+{{- range .Values.keeper.extraEnv }}
+{{- if has .name $chartSets }}
+{{- fail (printf "keeper.extraEnv: %s is the chart's to set; use keeper.sessionsDir (enabled, path, prefix) instead" .name) }}
+{{- end }}
 {{- end }}
 {{- $ownVolumes := list "auth" "bot-tmp" "keeper-secret-files" }}
 {{- range .Values.bot.extraVolumes }}
@@ -184,10 +207,21 @@ baileys-keeper.commonEnv: the environment both keeper containers share (the name
     secretKeyRef:
       name: {{ include "baileys-keeper.secretName" . }}
       key: {{ include "baileys-keeper.databaseUrlKey" . }}
+{{- if .Values.keeper.sessionsDir.enabled }}
+{{- /* Many sessions: no KEEPER_SESSION_ID (the CLI refuses it with a sessions directory) and no
+       KEEPER_DIR (unused then; the images' own KEEPER_DIR is ignored too). */}}
+- name: KEEPER_SESSIONS_DIR
+  value: {{ .Values.keeper.sessionsDir.path | quote }}
+{{- with .Values.keeper.sessionsDir.prefix }}
+- name: KEEPER_SESSION_PREFIX
+  value: {{ . | quote }}
+{{- end }}
+{{- else }}
 - name: KEEPER_SESSION_ID
   value: {{ include "baileys-keeper.sessionId" . | quote }}
 - name: KEEPER_DIR
   value: {{ .Values.keeper.dir | quote }}
+{{- end }}
 - name: KEEPER_SCHEMA
   value: {{ .Values.keeper.schema | quote }}
 - name: KEEPER_LOG_LEVEL
@@ -232,11 +266,19 @@ containers (nothing when neither is set). Shared by the workload and the helm te
 {{- end }}
 
 {{/*
+baileys-keeper.keeperDir: where the keeper containers mount the auth volume (the sessions directory with
+keeper.sessionsDir.enabled).
+*/}}
+{{- define "baileys-keeper.keeperDir" -}}
+{{- if .Values.keeper.sessionsDir.enabled }}{{ .Values.keeper.sessionsDir.path }}{{ else }}{{ .Values.keeper.dir }}{{ end }}
+{{- end }}
+
+{{/*
 baileys-keeper.keeperMounts: the auth volume (and the secret files when any) in a keeper container.
 */}}
 {{- define "baileys-keeper.keeperMounts" -}}
 - name: auth
-  mountPath: {{ .Values.keeper.dir | quote }}
+  mountPath: {{ include "baileys-keeper.keeperDir" . | quote }}
 {{- if or (include "baileys-keeper.apiTokenKey" .) (include "baileys-keeper.encryptionKeyKey" .) }}
 - name: keeper-secret-files
   mountPath: {{ include "baileys-keeper.secretFilesDir" . | quote }}
@@ -378,7 +420,7 @@ baileys-keeper.botContainer: the user's bot, with the auth volume at its own pat
   {{- end }}
   volumeMounts:
     - name: auth
-      mountPath: {{ $bot.authDir | quote }}
+      mountPath: {{ ternary $bot.sessionsDir $bot.authDir .Values.keeper.sessionsDir.enabled | quote }}
     {{- if $bot.tmpVolume }}
     - name: bot-tmp
       mountPath: /tmp
@@ -477,15 +519,18 @@ spec:
 {{- end }}
 
 {{/*
-baileys-keeper.alertLabels: an alert's labels: `session` (the session id), then
+baileys-keeper.alertLabels: an alert's labels: the chart's own (`own`), then
 monitoring.prometheusRule.alertLabels, then the alert's default severity. A severity given in alertLabels
-replaces the default instead of rendering a second key. The session label is what keeps the alerts of two
-releases in one namespace apart: the expressions aggregate away every label but `namespace`, so without
-it both releases' alerts would have the same label set and Prometheus and Alertmanager would take them
-for one alert. Call with (dict "session" S "severity" S "extra" .alertLabels).
+replaces the default instead of rendering a second key. The own labels are what keep the alerts of two
+releases in one namespace apart: the expressions aggregate away every label but `namespace` (and
+`session`), so without them both releases' alerts would have the same label set and Prometheus and
+Alertmanager would take them for one alert. One session: `session`, the session id. Many sessions: the
+series' own `session` (a rule label would replace it, making every session's alert one), and `keeper`,
+the release's full name, for the alerts about the whole keeper, which have no session.
+Call with (dict "own" D "severity" S "extra" .alertLabels).
 */}}
 {{- define "baileys-keeper.alertLabels" -}}
-{{- toYaml (merge (dict "session" .session) (default (dict) .extra) (dict "severity" .severity)) }}
+{{- toYaml (merge (deepCopy .own) (default (dict) .extra) (dict "severity" .severity)) }}
 {{- end }}
 
 {{/*
@@ -508,8 +553,10 @@ baileys-keeper.promqlPodRegex: podRegex inside a PromQL string literal, where a 
 baileys-keeper.metricsSelector: PromQL label matchers for this release's sidecar series. By namespace and
 pod name only: the only container of the pod that serves /metrics is the sidecar, and Prometheus's
 endpoints discovery long left the `container` label off ports of init containers (native mode), so a
-`container="sidecar"` matcher would match nothing there. The keeper's series carry no session label (one
-process keeps one session here), so the pod names are what tells this release's series from another's.
+`container="sidecar"` matcher would match nothing there. One session: the keeper's series carry no session
+label, so the pod names are what tells this release's series from another's. Many sessions: the
+per-session series carry `session`, but two releases may keep sessions of the same id prefix, so the pod
+names still select the release.
 */}}
 {{- define "baileys-keeper.metricsSelector" -}}
 namespace="{{ .Release.Namespace }}", pod=~"{{ include "baileys-keeper.promqlPodRegex" . }}"

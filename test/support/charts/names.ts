@@ -7,10 +7,13 @@ export async function cliEnvNames(): Promise<Set<string>> {
   return new Set(environmentVariables());
 }
 
-/** Every series name a live sidecar exposes on /metrics (histograms with their _bucket/_sum/_count). */
-export async function exposedMetricNames(): Promise<Set<string>> {
+/**
+ * Every series name a live sidecar exposes on /metrics (histograms with their _bucket/_sum/_count); with
+ * `manySessions`, a sidecar of a sessions directory (which adds baileys_keeper_sessions).
+ */
+export async function exposedMetricNames(options: { manySessions?: boolean } = {}): Promise<Set<string>> {
   const names = new Set<string>();
-  for (const line of (await new Metrics().registry.metrics()).split('\n')) {
+  for (const line of (await new Metrics(() => 0, options).registry.metrics()).split('\n')) {
     const match = /^# TYPE (\S+) (\S+)$/.exec(line);
     if (!match) continue;
     names.add(match[1]!);
