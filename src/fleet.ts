@@ -48,6 +48,8 @@ interface Member {
   cancelCheck: (() => void) | null;
   /** A tombstone is being written or the loop stopped: events for this member are ignored. */
   retiring: boolean;
+  /** Pauses between attempts to record its tombstone. */
+  readonly retry: Backoff;
 }
 
 export class SessionFleet implements BackupLoop {
@@ -145,6 +147,15 @@ export class SessionFleet implements BackupLoop {
   sidecarFor(sessionId: string): Sidecar | null {
     const member = this.members.get(sessionId);
     return member && !member.retiring ? member.sidecar : null;
+  }
+
+  /**
+   * Resolves once no session's backup, thinning or lease attempt and no lease renewal is in flight; starts
+   * none, never rejects. For tests that move the loop's clock themselves (see Sidecar.whenIdle).
+   */
+  async whenIdle(): Promise<void> {
+    await Promise.all([...this.members.values()].map((member) => member.sidecar.whenIdle()));
+    await this.renewals.idle();
   }
 
   /** Lists the sessions directory, starts a loop per session, and watches it; retried while it fails. Never rejects. */
@@ -305,7 +316,14 @@ export class SessionFleet implements BackupLoop {
       log,
       this.clock,
     );
-    this.members.set(sessionId, { name, sidecar, removedSince: null, cancelCheck: null, retiring: false });
+    this.members.set(sessionId, {
+      name,
+      sidecar,
+      removedSince: null,
+      cancelCheck: null,
+      retiring: false,
+      retry: new Backoff(RETRY_BACKOFF),
+    });
     this.metrics.sessions?.set(this.members.size);
     // Sessions found at start are started together by start(); later ones at once.
     if (this.listed) {
@@ -345,13 +363,13 @@ export class SessionFleet implements BackupLoop {
     const sessionId = this.sessionIdOf(member);
     const outcome = await member.sidecar.tombstone();
     if (outcome === 'failure') {
-      // The database failed: keep the session and try again (the loop still runs).
+      // The database failed, or nobody holds the lease right now: keep the session and try again soon.
       member.retiring = false;
-      if (!this.stopping) this.checkLater(member, RETRY_BACKOFF.maxMs);
+      if (!this.stopping) this.checkLater(member, member.retry.fail());
       return;
     }
     if (outcome === 'standby') this.log.info({ session: sessionId }, 'session directory removed; its writer (another process) records it');
-    await member.sidecar.shutdown(0);
+    await member.sidecar.retire();
     this.members.delete(sessionId);
     this.metrics.forget(sessionId);
     this.metrics.sessions?.set(this.members.size);

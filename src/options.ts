@@ -27,8 +27,8 @@ const WRITERS: readonly Command[] = ['backup', 'import', 'import-legacy', 'sidec
 const RESTORERS: readonly Command[] = ['restore', 'run'];
 /** The long-running loops: they watch, back up, and serve HTTP. */
 export const LOOPS: readonly Command[] = ['sidecar', 'run'];
-/** The commands that keep a whole directory of sessions with --sessions-dir. */
-export const MANY_SESSIONS: readonly Command[] = ['restore', 'sidecar', 'run', 'backup'];
+/** The commands that keep a whole directory of sessions with --sessions-dir (and doctor, which checks it). */
+export const MANY_SESSIONS: readonly Command[] = ['restore', 'sidecar', 'run', 'backup', 'doctor'];
 /** The loops, and doctor, which tries their watching. */
 const WATCHERS: readonly Command[] = [...LOOPS, 'doctor'];
 /** Writers apply the retention schedule; history shows it. */

@@ -434,9 +434,12 @@ export class Sidecar implements BackupLoop {
    */
   async tombstone(): Promise<'written' | 'standby' | 'failure'> {
     await this.flushing;
+    // Without the lease: 'standby' only when another process really holds it (it records the tombstone);
+    // a lease lost to an outage or a race is no reason to drop the session without one.
+    const notWriter = async () => ((await this.otherHolder()) ? 'standby' : 'failure');
+    const lease = this.lease.current ?? (await this.lease.tryAcquire());
+    if (!lease) return notWriter();
     try {
-      const lease = this.lease.current ?? (await this.lease.tryAcquire());
-      if (!lease) return 'standby';
       const result = await this.store.tombstone(this.options.sessionId, lease);
       if (result.written)
         this.log.info(
@@ -451,7 +454,10 @@ export class Sidecar implements BackupLoop {
       this.registered = false;
       return 'written';
     } catch (error) {
-      if (error instanceof LeaseLostError) return 'standby';
+      if (error instanceof LeaseLostError) {
+        this.lease.markLost(lease.token, error.message);
+        return notWriter();
+      }
       this.databaseError(error, 'tombstone');
       return 'failure';
     }
@@ -667,6 +673,30 @@ export class Sidecar implements BackupLoop {
     this.metrics.leaseHeld.set(0);
     this.lifecycle = 'stopped';
     return stored;
+  }
+
+  /**
+   * Stops without a final backup, for a session whose directory is gone for good and recorded as removed
+   * (many sessions): waits for work in flight (within the shutdown timeout), stops watching, releases the lease.
+   */
+  async retire(): Promise<void> {
+    this.stopRequested();
+    this.cancelFlush?.();
+    this.cancelRescan?.();
+    if (!this.booted) {
+      this.lifecycle = 'stopped';
+      return;
+    }
+    this.lifecycle = 'stopping';
+    const deadline = this.clock.now() + this.options.shutdownTimeoutMs;
+    const left = () => Math.max(0, deadline - this.clock.now());
+    await within(this.clock, this.booted, left());
+    await within(this.clock, this.flushing, left());
+    await within(this.clock, this.thinning, left());
+    await this.watcher.close();
+    await within(this.clock, this.lease.release(), Math.max(left(), RELEASE_GRACE_MS));
+    this.metrics.leaseHeld.set(0);
+    this.lifecycle = 'stopped';
   }
 
   private async otherHolder(): Promise<boolean> {

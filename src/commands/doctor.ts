@@ -183,15 +183,33 @@ async function checkSchema(db: Database): Promise<{ findings: Finding[]; ready: 
   return { findings, ready: version === latest };
 }
 
-/** Every stored version of the session reads under the configured keys; who holds the lease; clock skew. */
+/** Sessions of a sessions directory whose stored rows doctor verifies: a sample, so that a fleet's check stays quick. */
+export const DOCTOR_SESSION_SAMPLE = 20;
+
+/**
+ * Every stored version of the session (with --sessions-dir: of the first DOCTOR_SESSION_SAMPLE stored
+ * sessions with the prefix) reads under the configured keys; who holds the lease(s); clock skew.
+ */
 async function checkSession(ctx: Context, store: SessionStore): Promise<Finding[]> {
   const { config } = ctx;
   const findings: Finding[] = [];
-  const { checked, failures } = await store.verify(config.sessionId);
-  if (checked === 0) findings.push(ok('stored rows', `session ${config.sessionId} has no backup yet`));
+  const many = config.sessionsDir !== null;
+  const stored = many ? await store.status(null, config.sessionPrefix) : [];
+  const sample = many ? stored.slice(0, DOCTOR_SESSION_SAMPLE).map((session) => session.sessionId) : [config.sessionId];
+  let checked = 0;
+  const failures: Awaited<ReturnType<SessionStore['verify']>>['failures'] = [];
+  for (const sessionId of sample) {
+    const verified = await store.verify(sessionId);
+    checked += verified.checked;
+    failures.push(...verified.failures);
+  }
+  const what = many
+    ? `${sample.length === stored.length ? 'all' : `${sample.length} of`} ${stored.length} stored sessions with the prefix`
+    : `session ${config.sessionId}`;
+  if (checked === 0) findings.push(ok('stored rows', `${what}: no backup yet`));
   else if (failures.length === 0) {
     const keys = config.encryption ? `, readable with key id ${config.encryption.writer.id}` : ', plaintext';
-    findings.push(ok('stored rows', `${checked} stored file versions of session ${config.sessionId} verified${keys}`));
+    findings.push(ok('stored rows', `${checked} stored file versions of ${what} verified${keys}`));
   } else {
     const missingKeys = [...new Set(failures.map((failure) => failure.missingKey).filter((id): id is string => id !== null))];
     findings.push(
@@ -203,13 +221,19 @@ async function checkSession(ctx: Context, store: SessionStore): Promise<Finding[
       ),
     );
   }
-  const holder = await store.leaseHolder(config.sessionId);
-  findings.push(
-    ok(
-      'lease',
-      holder ? `held by ${holder.owner} until ${holder.expiresAt.toISOString()}` : `session ${config.sessionId}: nobody holds it`,
-    ),
-  );
+  if (many) {
+    const held = stored.filter((session) => session.leaseLive);
+    const owners = new Set(held.map((session) => session.leaseOwner));
+    findings.push(ok('lease', `${held.length} of ${stored.length} sessions held, by ${owners.size} keeper${owners.size === 1 ? '' : 's'}`));
+  } else {
+    const holder = await store.leaseHolder(config.sessionId);
+    findings.push(
+      ok(
+        'lease',
+        holder ? `held by ${holder.owner} until ${holder.expiresAt.toISOString()}` : `session ${config.sessionId}: nobody holds it`,
+      ),
+    );
+  }
   const before = systemClock.wall();
   const databaseNow = (await store.databaseNow()).getTime();
   const after = systemClock.wall();
@@ -250,10 +274,18 @@ async function databaseFindings(ctx: Context): Promise<{ findings: Finding[]; un
 
 export async function doctorCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
-  const findings = [await checkDirectory(config.dir), await checkWatching(config.dir, config.watchMode)];
+  // With --sessions-dir the directory that must exist, be writable and be watchable is the parent.
+  const dir = config.sessionsDir ?? config.dir;
+  const findings = [await checkDirectory(dir), await checkWatching(dir, config.watchMode)];
   const database = await databaseFindings(ctx);
   findings.push(...database.findings);
-  if (config.json) printJson(ctx, { session_id: config.sessionId, checks: findings });
+  if (config.json)
+    printJson(
+      ctx,
+      config.sessionsDir === null
+        ? { session_id: config.sessionId, checks: findings }
+        : { sessions_dir: config.sessionsDir, checks: findings },
+    );
   else for (const finding of findings) print(ctx, `${finding.status.toUpperCase().padEnd(4)}  ${finding.check}: ${finding.detail}`);
   if (!findings.some((finding) => finding.status === 'fail')) return ExitCode.ok;
   return database.unreachable ? ExitCode.databaseUnreachable : ExitCode.unexpected;

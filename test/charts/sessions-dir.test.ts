@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
-import { collect } from '../../harness/cli.js';
+import { collect, runCli } from '../../harness/cli.js';
 import { readTree } from '../../harness/fs.js';
 import { CHURN_BOT, REPO } from '../../harness/paths.js';
 import { diffTrees, storedHead, waitFor } from '../../harness/sidecar.js';
@@ -184,11 +184,14 @@ describe('chart: a sessions directory', () => {
     const objects = await helmTemplate([SESSIONS]);
     const testPod = only(objects, 'Pod') as K8sObject & { spec: { containers: Container[] } };
     assert.equal(env(testPod.spec.containers[0]!).get('MANY_SESSIONS'), 'true');
-    // doctor checks one named session, and without one fails on session "default": not in this pod.
     assert.deepEqual(
       testPod.spec.containers.map((each) => each.name),
-      ['readyz'],
+      ['readyz', 'doctor'],
     );
+    const doctor = testPod.spec.containers[1]!;
+    assert.deepEqual(doctor.args, ['doctor']);
+    assert.equal(env(doctor).get('KEEPER_SESSIONS_DIR'), '/var/lib/baileys-keeper/sessions');
+    assert.ok(!env(doctor).has('KEEPER_SESSION_ID'), 'no one-session setting beside the sessions directory');
   });
 });
 
@@ -317,6 +320,16 @@ describe('pod run: a sessions directory', async () => {
       );
       assert.equal(helmTest.code, 0, helmTest.stderr);
       assert.match(helmTest.stdout, /the sidecar holds the lease of every session \(3\)/);
+      // The test pod's doctor, as a real process with the rendered args and env, on its own empty sessions directory.
+      const doctorContainer = testPod.spec.containers.find((candidate) => candidate.name === 'doctor')!;
+      const doctorDir = path.join(await tempDir('sessions-doctor'), 'sessions');
+      await mkdir(doctorDir);
+      const doctor = await runCli(doctorContainer.args!, {
+        env: { ...resolveEnv(doctorContainer, objects), DATABASE_URL: url, KEEPER_SESSIONS_DIR: doctorDir },
+      });
+      assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
+      assert.match(doctor.stdout, /^OK +stored rows: \d+ stored file versions of all 3 stored sessions with the prefix verified/m);
+      assert.match(doctor.stdout, /^OK +lease: 3 of 3 sessions held, by 1 keeper$/m);
     });
     assert.equal(first.ends.get('sidecar')!.code, 0, first.sidecarOutput.join('\n'));
     assert.equal(first.atBotStart.size, 0, 'nothing to restore in a new database');

@@ -260,6 +260,10 @@ describe('many sessions (--sessions-dir)', async () => {
     assert.match(result.stdout, /generation 1 of session b-two/);
     assert.match(result.stderr, /skipped \\"stray.json\\" in the sessions directory: it is not a directory/);
     await settled(sessionsDir, { 'b-one': 'one', 'b-two': 'two' }, 1_000);
+    const doctor = await runCli(['doctor', '--sessions-dir', sessionsDir, '--session-prefix', 'b-'], { env });
+    assert.equal(doctor.code, 0, doctor.stdout + doctor.stderr);
+    assert.match(doctor.stdout, /stored file versions of all 2 stored sessions with the prefix verified/);
+    assert.match(doctor.stdout, /lease: 0 of 2 sessions held/);
 
     const clash = await runCli(['sidecar', '--sessions-dir', sessionsDir, '--dir', sessionsDir], { env });
     assert.equal(clash.code, 64);

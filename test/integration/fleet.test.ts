@@ -75,7 +75,7 @@ async function startFleet(url: string, names: string[]) {
     clock,
   );
   // Each timer's work (a backup, a lease attempt) ends before the clock moves on.
-  clock.settle = () => Promise.all(fleet.sessionIds().map((id) => fleet.sidecarFor(id)?.whenIdle()));
+  clock.settle = () => fleet.whenIdle();
   after(async () => {
     await clock.runUntilSettled(fleet.shutdown(0));
     await db.close();
@@ -146,14 +146,26 @@ describe('a fleet of sessions on a manual clock', async () => {
     const seenAt = clock.now();
     assert.deepEqual([...fleet.missing.values()], [seenAt, seenAt]);
     await rename(path.join(sessionsDir, '.away'), path.join(sessionsDir, 'back'));
-    await waitFor(() => (fleet.missing.size === 1 ? true : null), 10_000);
+    await waitFor(
+      () => (fleet.missing.size === 1 ? true : null),
+      10_000,
+      () => `back again: missing ${[...fleet.missing.keys()]}`,
+    );
 
     await clock.advance(INTERVAL_MS - 1);
     assert.ok(!(await generations('f-gone')).some((g) => g.reason === 'removed'), 'not before --interval');
     assert.deepEqual(fleet.sessionIds(), ['f-back', 'f-gone', 'f-stays']);
     await clock.advance(1);
-    await waitFor(async () => ((await generations('f-gone')).at(-1)?.reason === 'removed' ? true : null), 10_000);
-    await waitFor(() => (fleet.sessionIds().length === 2 ? true : null), 10_000);
+    await waitFor(
+      async () => ((await generations('f-gone')).at(-1)?.reason === 'removed' ? true : null),
+      10_000,
+      () => 'no tombstone for f-gone',
+    );
+    await waitFor(
+      () => (fleet.sessionIds().length === 2 ? true : null),
+      10_000,
+      () => `still kept: ${fleet.sessionIds()}`,
+    );
     assert.deepEqual(fleet.sessionIds(), ['f-back', 'f-stays']);
     assert.ok(!(await generations('f-back')).some((g) => g.reason === 'removed'), 'back within --interval: a re-pair, no tombstone');
     const series = (await metrics.registry.getSingleMetricAsString('baileys_keeper_generation')).split('\n');
@@ -163,7 +175,11 @@ describe('a fleet of sessions on a manual clock', async () => {
     // The same name again, later: a new login, kept over the tombstone.
     await mkdir(path.join(sessionsDir, 'gone'));
     await writeSession(path.join(sessionsDir, 'gone'), { preKeys: 1 });
-    await waitFor(() => (fleet.sidecarFor('f-gone') ? true : null), 10_000);
+    await waitFor(
+      () => (fleet.sidecarFor('f-gone') ? true : null),
+      10_000,
+      () => 'the recreated directory was not picked up',
+    );
     await waitFor(
       async () => {
         await clock.advance(1_000);
