@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Semaphore } from 'async-mutex';
 import { watch, type FSWatcher } from 'chokidar';
 import type { BackupLoop } from './backup-loop.js';
-import { sleep, systemClock, type Clock } from './clock.js';
+import { sleep, systemClock, within, type Clock } from './clock.js';
 import { describeError } from './db/errors.js';
 import { migrate } from './db/migrate.js';
 import type { Database } from './db/pool.js';
@@ -74,6 +74,8 @@ export class SessionFleet implements BackupLoop {
   /** A scan was asked for while one ran (it may have read the directory before the change): run another. */
   private scanAgain = false;
   private rewatching: Promise<void> | null = null;
+  /** Loops of removed sessions being stopped: shutdown waits for them. */
+  private readonly retirements = new Set<Promise<void>>();
   private readonly log: Logger;
 
   /** `log` is the process's logger: each session's loop logs with its `session`. */
@@ -208,9 +210,15 @@ export class SessionFleet implements BackupLoop {
       await sleep(this.clock, until - now);
     }
     let stored = true;
-    await forEachLimited(members, SHUTDOWN_CONCURRENCY, async (member) => {
-      if (!(await member.sidecar.shutdown(0, deadline))) stored = false;
-    });
+    // A session being recorded as removed has no final backup: its retirement is waited for instead.
+    await forEachLimited(
+      members.filter((member) => !member.retiring),
+      SHUTDOWN_CONCURRENCY,
+      async (member) => {
+        if (!(await member.sidecar.shutdown(0, deadline))) stored = false;
+      },
+    );
+    await within(this.clock, Promise.all(this.retirements), Math.max(0, deadline - this.clock.now()));
     this.renewals.stop();
     return stored;
   }
@@ -369,7 +377,9 @@ export class SessionFleet implements BackupLoop {
       return;
     }
     if (outcome === 'standby') this.log.info({ session: sessionId }, 'session directory removed; its writer (another process) records it');
-    await member.sidecar.retire();
+    const retired = member.sidecar.retire();
+    this.retirements.add(retired);
+    await retired.finally(() => this.retirements.delete(retired));
     this.members.delete(sessionId);
     this.metrics.forget(sessionId);
     this.metrics.sessions?.set(this.members.size);
