@@ -5,7 +5,7 @@
 // backups in flight, and records a session whose directory stays removed as removed (a tombstone).
 import { randomInt } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Semaphore } from 'async-mutex';
 import { watch, type FSWatcher } from 'chokidar';
@@ -14,7 +14,6 @@ import { sleep, systemClock, within, type Clock } from './clock.js';
 import { describeError } from './db/errors.js';
 import { migrate } from './db/migrate.js';
 import type { Database } from './db/pool.js';
-import { forEachLimited } from './limit.js';
 import { LeaseRenewals } from './lease-renewals.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
@@ -26,8 +25,8 @@ import { nativeWatchUnavailable } from './watcher.js';
 
 /** Backups (read + transaction) of different sessions that may run at once: bounds open files and queued queries. */
 export const BACKUPS_IN_FLIGHT = 8;
-/** Sessions whose final backup runs at once at shutdown. */
-const SHUTDOWN_CONCURRENCY = 32;
+/** How long shutdown lets watch events already on their way arrive before judging which sessions are clean, ms. */
+const WATCH_SETTLE_MS = 250;
 
 export interface FleetOptions
   extends Omit<SidecarOptions, 'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'backupSlots' | 'firstRescanMs'> {
@@ -115,7 +114,9 @@ export class SessionFleet implements BackupLoop {
   }
 
   get ready(): boolean {
-    return this.listed && !this.stopping && this.initial.every((sidecar) => sidecar.ready || sidecar.phase === 'stopped');
+    return (
+      this.listed && !this.stopping && this.initial.every((sidecar) => sidecar.ready || sidecar.phase === 'stopped' || sidecar.watchStalled)
+    );
   }
 
   get watchBackend(): 'native' | 'polling' | null {
@@ -175,8 +176,11 @@ export class SessionFleet implements BackupLoop {
             { sessionsDir: this.options.sessionsDir, sessions: this.members.size, watch: this.backend },
             `watching the sessions directory: ${this.members.size} session${this.members.size === 1 ? '' : 's'}`,
           );
-          // Each session's start resolves once its directory is watched: no later write is missed.
-          await Promise.all(this.initial.map((sidecar) => sidecar.start()));
+          // Each session's start resolves once its directory is watched: no later write is missed. One that
+          // cannot be watched (or vanished) must not hold up the others, nor `run`'s platform: its first
+          // attempt is enough here, and its lag shows it until it works.
+          for (const sidecar of this.initial) void sidecar.start();
+          await Promise.all(this.initial.map((sidecar) => sidecar.attempted()));
           return;
         } catch (error) {
           this.setParentProblem(error);
@@ -188,9 +192,10 @@ export class SessionFleet implements BackupLoop {
   }
 
   /**
-   * Stops: waits until no session has changed for `quietMs` (at most half of the shutdown timeout), then
-   * every session's final backup, SHUTDOWN_CONCURRENCY at a time, all within one shutdown timeout, and
-   * releases their leases. True when every session is stored (or another process is its writer).
+   * Stops every session at once within one shutdown timeout: each waits until it has not changed for
+   * `quietMs` (at most half of the timeout), then its final backup (skipped when nothing is pending; the
+   * backups queue for the backup slots), then its lease is released. True when every session is stored
+   * (or another process is its writer).
    */
   async shutdown(quietMs = this.options.shutdownQuietMs): Promise<boolean> {
     this.stopping = true;
@@ -201,22 +206,20 @@ export class SessionFleet implements BackupLoop {
     await this.scanning;
     const members = [...this.members.values()];
     for (const member of members) member.cancelCheck?.();
-    const quietDeadline = this.clock.now() + this.options.shutdownTimeoutMs / 2;
-    for (;;) {
-      const lastChange = Math.max(0, ...members.map((member) => member.sidecar.lastChangeAt));
-      const until = Math.min(lastChange + quietMs, quietDeadline);
-      const now = this.clock.now();
-      if (now >= until) break;
-      await sleep(this.clock, until - now);
-    }
+    // What the kernel reported just before the stop reaches the dirty sets first: a session with nothing
+    // pending skips its final read (skipWhenClean), which is only right once its last events are in.
+    await sleep(this.clock, WATCH_SETTLE_MS);
     let stored = true;
+    // Every session at once, each waiting for its own quiet period: the backups themselves queue for the
+    // backup slots, and one shared deadline bounds everything (leases not released by then expire).
     // A session being recorded as removed has no final backup: its retirement is waited for instead.
-    await forEachLimited(
-      members.filter((member) => !member.retiring),
-      SHUTDOWN_CONCURRENCY,
-      async (member) => {
-        if (!(await member.sidecar.shutdown(0, deadline))) stored = false;
-      },
+    await Promise.all(
+      members
+        .filter((member) => !member.retiring)
+        .map(async (member) => {
+          const done = await member.sidecar.shutdown(quietMs, { deadline, releaseGraceMs: 0, skipWhenClean: true });
+          if (!done) stored = false;
+        }),
     );
     await within(this.clock, Promise.all(this.retirements), Math.max(0, deadline - this.clock.now()));
     this.renewals.stop();
@@ -306,7 +309,11 @@ export class SessionFleet implements BackupLoop {
   private add(name: string, sessionId: string): void {
     const log = this.baseLog.child({ session: sessionId });
     let sidecar: Sidecar | null = null;
-    const metrics = this.metrics.session(sessionId, () => sidecar?.lagSeconds() ?? 0);
+    // A directory the fleet saw removed is on its way to a tombstone, a normal event for a platform (a
+    // customer leaving): no lag, so that the lag alert does not fire for every customer who leaves.
+    const metrics = this.metrics.session(sessionId, () =>
+      this.members.get(sessionId)?.removedSince != null ? 0 : (sidecar?.lagSeconds() ?? 0),
+    );
     sidecar = new Sidecar(
       this.store,
       this.db,
@@ -366,25 +373,62 @@ export class SessionFleet implements BackupLoop {
   private async checkRemoved(member: Member): Promise<void> {
     if (this.stopping || member.retiring || member.removedSince === null) return;
     const dir = path.join(this.options.sessionsDir, member.name);
-    if (await isDirectory(dir)) return this.present(member);
-    member.retiring = true;
-    const sessionId = this.sessionIdOf(member);
-    const outcome = await member.sidecar.tombstone();
-    if (outcome === 'failure') {
-      // The database failed, or nobody holds the lease right now: keep the session and try again soon.
-      member.retiring = false;
-      if (!this.stopping) this.checkLater(member, member.retry.fail());
+    const state = await this.entryState(dir);
+    if (state === 'present') return this.present(member);
+    if (state === 'unknown') {
+      // The sessions directory itself is missing or unreadable (an unmounted volume), or the entry cannot
+      // be looked at: that is no customer leaving. Look again later.
+      this.checkLater(member, member.retry.fail());
       return;
     }
-    if (outcome === 'standby') this.log.info({ session: sessionId }, 'session directory removed; its writer (another process) records it');
-    const retired = member.sidecar.retire();
-    this.retirements.add(retired);
-    await retired.finally(() => this.retirements.delete(retired));
-    this.members.delete(sessionId);
-    this.metrics.forget(sessionId);
-    this.metrics.sessions?.set(this.members.size);
-    // Recreated while the tombstone was written: a new session over it, as for any new directory.
-    if (!this.stopping && (await isDirectory(dir))) this.changed();
+    member.retiring = true;
+    const sessionId = this.sessionIdOf(member);
+    let done!: () => void;
+    // Registered before the tombstone is written, so that a shutdown meanwhile waits for all of it.
+    const retirement = new Promise<void>((resolve) => (done = resolve));
+    this.retirements.add(retirement);
+    try {
+      const outcome = await member.sidecar.tombstone();
+      if (outcome === 'failure') {
+        // The database failed, or nobody holds the lease right now: keep the session and try again soon.
+        member.retiring = false;
+        if (!this.stopping) this.checkLater(member, member.retry.fail());
+        return;
+      }
+      if (outcome === 'standby')
+        this.log.info({ session: sessionId }, 'session directory removed; its writer (another process) records it');
+      if ((await this.entryState(dir)) === 'present') {
+        // Recreated while the tombstone was written (a backup of it may even have gone first): the session
+        // stays, and its whole directory is stored again, over the tombstone.
+        member.retiring = false;
+        this.present(member);
+        if (outcome === 'written') void member.sidecar.backupNow();
+        return;
+      }
+      await member.sidecar.retire();
+      this.members.delete(sessionId);
+      this.metrics.forget(sessionId);
+      this.metrics.sessions?.set(this.members.size);
+    } finally {
+      this.retirements.delete(retirement);
+      done();
+    }
+  }
+
+  /**
+   * Whether `dir`, an entry of the sessions directory, is a directory ('present'), certainly gone ('gone':
+   * ENOENT while the sessions directory itself reads fine), or cannot be told ('unknown').
+   */
+  private async entryState(dir: string): Promise<'present' | 'gone' | 'unknown'> {
+    const info = await stat(dir).catch((error: NodeJS.ErrnoException) => error);
+    if (!(info instanceof Error)) return info.isDirectory() ? 'present' : 'gone';
+    if (info.code !== 'ENOENT' || this.parentProblem !== null) return 'unknown';
+    return (await readdir(this.options.sessionsDir).then(
+      () => true,
+      () => false,
+    ))
+      ? 'gone'
+      : 'unknown';
   }
 
   private sessionIdOf(member: Member): string {
@@ -395,7 +439,10 @@ export class SessionFleet implements BackupLoop {
   private async watchParent(): Promise<void> {
     await this.parent?.close();
     this.parent = null;
-    const dir = this.options.sessionsDir;
+    // chokidar watches a symlink itself, not what it points to: watch the real directory (a sessions
+    // directory that is a link to a volume is common), and compare events with the real path.
+    if (!(await isDirectory(this.options.sessionsDir))) throw new Error(`${this.options.sessionsDir} does not exist or is not a directory`);
+    const dir = await realpath(this.options.sessionsDir);
     const open = async (backend: 'native' | 'polling'): Promise<FSWatcher> => {
       const watcher = watch(dir, {
         depth: 0,
@@ -415,7 +462,6 @@ export class SessionFleet implements BackupLoop {
       }
       return watcher;
     };
-    if (!(await isDirectory(dir))) throw new Error(`${dir} does not exist or is not a directory`);
     let backend: 'native' | 'polling' = this.pollingOnly ? 'polling' : 'native';
     let watcher: FSWatcher;
     try {
@@ -442,6 +488,10 @@ export class SessionFleet implements BackupLoop {
       this.log.warn({ err: describeError(error) }, 'watcher error on the sessions directory: reading it again');
       void this.scan().catch((scanError) => this.setParentProblem(scanError));
     });
+    if (this.stopping) {
+      await watcher.close();
+      return;
+    }
     this.parent = watcher;
     this.backend = backend;
     this.parentProblem = null;

@@ -46,7 +46,7 @@ export interface MetricsOptions {
 
 export class Metrics implements SessionMetrics {
   readonly registry = new Registry();
-  readonly backups: Counter<'result'>;
+  readonly backups: Counter<'session' | 'result'>;
   readonly backupDuration: Histogram;
   readonly lastBackupSuccess: Gauge;
   readonly backupLag: Gauge;
@@ -54,7 +54,7 @@ export class Metrics implements SessionMetrics {
   readonly files: Gauge;
   readonly bytes: Gauge;
   readonly tornReads: Counter;
-  readonly restores: Counter<'result'>;
+  readonly restores: Counter<'session' | 'result'>;
   readonly leaseHeld: Gauge;
   readonly sessionRegistered: Gauge;
   readonly databaseErrors: Counter;
@@ -202,6 +202,12 @@ export class Metrics implements SessionMetrics {
       backupDuration: this.backupDuration,
       databaseErrors: this.databaseErrors,
     };
+  }
+
+  /** Counts a restore of session `sessionId` (labelled with it with many sessions). */
+  restored(sessionId: string, result: (typeof RESTORE_RESULTS)[number]): void {
+    if (this.many) this.restores.inc({ session: sessionId, result });
+    else this.restores.inc({ result });
   }
 
   /** Removes every series of session `sessionId` (it is no longer kept by this process). */

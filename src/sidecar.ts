@@ -57,7 +57,7 @@ export interface SidecarOptions {
    * interval, so that a thousand full rescans do not all fall due at the same instant.
    */
   firstRescanMs?: number;
-  /** Backups of the process's sessions that may run at once (many sessions: bounds open files); default: no bound. */
+  /** Backups (and history thinning, tombstones) of the process's sessions that may run at once (many sessions: bounds open files); default: no bound. */
   backupSlots?: Semaphore | null;
 }
 
@@ -76,6 +76,16 @@ type StartStep = 'watch' | 'database';
 export type SidecarPhase = 'new' | 'starting' | 'ready' | 'stopping' | 'stopped';
 
 export type FlushOutcome = BackupResult['kind'] | 'failure' | 'standby' | 'clean';
+
+/** How Sidecar.shutdown bounds and shortens its work (a keeper of many sessions stops them together). */
+export interface ShutdownOptions {
+  /** When everything must be over, the loop's clock, ms; default shutdownTimeoutMs from now. */
+  deadline?: number;
+  /** Time still given to releasing the lease once the deadline has passed, ms; default 1 s. */
+  releaseGraceMs?: number;
+  /** Skip the final read when nothing is pending (see shutdown). */
+  skipWhenClean?: boolean;
+}
 
 export class Sidecar implements BackupLoop {
   readonly dirty = new DirtySet();
@@ -101,6 +111,11 @@ export class Sidecar implements BackupLoop {
   private booted: Promise<void> | null = null;
   /** Settles once the directory is watched: what start() resolves with. */
   private watching: Promise<void> = Promise.resolve();
+  private markAttempted!: () => void;
+  /** Settles once the directory is watched, or found missing, or watching it failed once (see `attempted`). */
+  private readonly firstAttempt = new Promise<void>((resolve) => (this.markAttempted = resolve));
+  /** True while the directory is missing at start and waited for. */
+  private waitingForDirectory = false;
   /** When the directory stopped being watched (it was removed), for the lag; null while watched. */
   private unwatchedSince: number | null = null;
   /** Start-up steps failing right now, with what went wrong. */
@@ -235,6 +250,20 @@ export class Sidecar implements BackupLoop {
     return sessionId === this.options.sessionId ? this : null;
   }
 
+  /**
+   * Settles once the directory is watched, or once it was found missing or could not be watched (the
+   * loop keeps trying either way). A keeper of many sessions waits for this, not for start(), so that one
+   * session that cannot be watched does not hold the others' start (or a platform's, in `run`) for ever.
+   */
+  attempted(): Promise<void> {
+    return this.firstAttempt;
+  }
+
+  /** True while the directory cannot be watched: missing since start, or watching it fails and is retried. */
+  get watchStalled(): boolean {
+    return this.waitingForDirectory || this.failing.has('watch');
+  }
+
   /** When the watcher last reported a change (the loop's clock, ms; 0 before any). */
   get lastChangeAt(): number {
     return this.lastEventAt;
@@ -301,11 +330,13 @@ export class Sidecar implements BackupLoop {
       try {
         await recoverInterruptedRestore(this.options.dir, this.log);
         await this.watcher.start();
+        this.markAttempted();
         return;
       } catch (error) {
         const code = (error as { code?: unknown }).code;
         if (code === 'ENOENT') continue; // removed between the wait and the start: wait again
         this.stepFailed('watch', error);
+        this.markAttempted();
         await this.pause(backoff.fail());
       }
     }
@@ -315,9 +346,14 @@ export class Sidecar implements BackupLoop {
     let logged = false;
     while (!this.stopping) {
       const info = await stat(this.options.dir).catch(() => null);
-      if (info?.isDirectory()) return;
+      if (info?.isDirectory()) {
+        this.waitingForDirectory = false;
+        return;
+      }
       if (!logged) this.log.warn({ dir: this.options.dir }, 'waiting for the auth directory to appear');
       logged = true;
+      this.waitingForDirectory = true;
+      this.markAttempted();
       await this.pause(DIR_POLL_MS);
     }
   }
@@ -440,7 +476,7 @@ export class Sidecar implements BackupLoop {
     const lease = this.lease.current ?? (await this.lease.tryAcquire());
     if (!lease) return notWriter();
     try {
-      const result = await this.store.tombstone(this.options.sessionId, lease);
+      const result = await this.bounded(() => this.store.tombstone(this.options.sessionId, lease));
       if (result.written)
         this.log.info(
           { generation: result.generation, deleted: result.deleted },
@@ -480,9 +516,14 @@ export class Sidecar implements BackupLoop {
   }
 
   /** Runs one backup now (or joins the one in progress). */
-  flush(): Promise<FlushOutcome> {
+  /** Runs `work` in a backup slot when the process bounds them (many sessions), else at once. */
+  private bounded<T>(work: () => Promise<T>): Promise<T> {
     const slots = this.options.backupSlots;
-    this.flushing ??= (slots ? slots.runExclusive(() => this.backupOnce()) : this.backupOnce()).finally(() => {
+    return slots ? slots.runExclusive(work) : work();
+  }
+
+  flush(): Promise<FlushOutcome> {
+    this.flushing ??= this.bounded(() => this.backupOnce()).finally(() => {
       this.flushing = null;
       this.schedule();
     });
@@ -582,8 +623,7 @@ export class Sidecar implements BackupLoop {
     // The first pass of a process, and the one after a failed pass, sweep the whole session: an earlier
     // pass may have been cut off (a shutdown, an outage) after deleting generations.
     const sweepAll = this.sweepAllNext;
-    this.thinning = this.store
-      .thin(this.options.sessionId, this.options.retention, { sweepAll })
+    this.thinning = this.bounded(() => this.store.thin(this.options.sessionId, this.options.retention, { sweepAll }))
       .then((thinned) => {
         this.sweepAllNext = false;
         if (thinned.generations > 0 || thinned.files > 0)
@@ -603,12 +643,16 @@ export class Sidecar implements BackupLoop {
 
   /**
    * Stops: waits for `quietMs` without changes (the bot may still be writing; at most half of
-   * `shutdownTimeoutMs`), then a final full backup,
-   * retried until `deadline` (default: `shutdownTimeoutMs` from now; the loop's clock, ms), then releases
-   * the lease. Returns whether everything
-   * in the directory is stored (or another process is the writer).
+   * `shutdownTimeoutMs`), then a final full backup, retried until `options.deadline` (default:
+   * `shutdownTimeoutMs` from now; the loop's clock, ms), then releases the lease (given at least
+   * `options.releaseGraceMs`, default 1 s, even past the deadline). With `options.skipWhenClean` (many
+   * sessions) a session with nothing pending — nothing dirty, its last full comparison stored, watched
+   * natively, this process the writer — skips the final read. Returns whether everything in the directory
+   * is stored (or another process is the writer).
    */
-  async shutdown(quietMs = this.options.shutdownQuietMs, deadline = this.clock.now() + this.options.shutdownTimeoutMs): Promise<boolean> {
+  async shutdown(quietMs = this.options.shutdownQuietMs, options: ShutdownOptions = {}): Promise<boolean> {
+    const deadline = options.deadline ?? this.clock.now() + this.options.shutdownTimeoutMs;
+    const releaseGraceMs = options.releaseGraceMs ?? RELEASE_GRACE_MS;
     if (!this.booted) {
       this.lifecycle = 'stopped';
       this.stopRequested();
@@ -643,6 +687,17 @@ export class Sidecar implements BackupLoop {
       // A bot that logged out removes its directory (and may exit): the stored login stays as it is.
       this.log.warn({ dir: this.options.dir }, 'the auth directory is gone at shutdown: nothing to store, the stored login is kept');
       stored = true;
+    } else if (
+      options.skipWhenClean &&
+      this.lease.current &&
+      this.dirty.size === 0 &&
+      !this.rescanDue &&
+      !this.fullNext &&
+      this.unwatchedSince === null &&
+      this.watcher.backend === 'native'
+    ) {
+      // Polling may not have seen the newest change yet, so only a natively watched directory is trusted.
+      stored = true;
     }
     while (!stored) {
       const lease = this.lease.current ?? (await valueWithin(this.clock, this.lease.tryAcquire(), left(), null));
@@ -669,7 +724,7 @@ export class Sidecar implements BackupLoop {
       );
     await this.watcher.close();
     // Releasing lets a successor start at once; if it cannot be done quickly the lease expires by itself.
-    await within(this.clock, this.lease.release(), Math.max(left(), RELEASE_GRACE_MS));
+    await within(this.clock, this.lease.release(), Math.max(left(), releaseGraceMs));
     this.metrics.leaseHeld.set(0);
     this.lifecycle = 'stopped';
     return stored;

@@ -8,7 +8,7 @@ import { ProcessGroup } from '../process-group.js';
 import type { CommandSpec, Context } from './command.js';
 import { databaseTarget, usingDatabase } from './database.js';
 import { logEncryption } from './output.js';
-import { restoreDirectory, restoreSessions, type WithStore } from './restore.js';
+import { restoreDirectory, restoreSessions, type RestoreOutcome, type WithStore } from './restore.js';
 import { startService, type Service } from './service.js';
 import { CLOSE_GRACE_MS } from './sidecar.js';
 import { systemClock, within } from '../clock.js';
@@ -79,6 +79,9 @@ export async function runCommand(ctx: Context): Promise<number> {
     let restored = false;
     service = await startService(ctx, target, () => restored);
     const metrics = service.metrics;
+    // With many sessions, restores are counted once the fleet has taken its sessions up (below): a session
+    // restored but not kept (another keeper removed it meanwhile) must not leave series behind.
+    const restoredSessions: [string, RestoreOutcome | 'failure'][] = [];
     if (config.sessionsDir !== null) {
       const code = await usingDatabase(
         target.url,
@@ -90,7 +93,7 @@ export async function runCommand(ctx: Context): Promise<number> {
             config,
             ctx.log.child({ component: 'restore' }),
             (fn) => fn(store),
-            (sessionId, result) => metrics.session(sessionId, () => 0).restores.inc({ result }),
+            (sessionId, result) => void restoredSessions.push([sessionId, result]),
           ),
         config,
       );
@@ -114,6 +117,7 @@ export async function runCommand(ctx: Context): Promise<number> {
     // would create it anyway, and watching must start before the bot's first write.
     await mkdir(config.sessionsDir ?? config.dir, { recursive: true, mode: 0o700 });
     await Promise.race([service.loop.start(), signals.stopping]);
+    for (const [sessionId, result] of restoredSessions) if (service.loop.sidecarFor(sessionId)) metrics.restored(sessionId, result);
     let exitCode: number;
     if (signals.stop !== null) {
       exitCode = 128 + (os.constants.signals[signals.stop] ?? 0);

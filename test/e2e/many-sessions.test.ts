@@ -249,6 +249,25 @@ describe('many sessions (--sessions-dir)', async () => {
     }
   });
 
+  it('a sessions directory that is a symbolic link (to a volume) is watched: a new session is picked up at once', async () => {
+    const root = await tempDir('many-link');
+    const volume = path.join(root, 'volume');
+    await mkdir(volume);
+    await writeSession(path.join(volume, 'first'), { preKeys: 2 });
+    const link = path.join(root, 'sessions');
+    await symlink(volume, link);
+    // A long --interval: only the watch, not the periodic listing, can pick the new session up in time.
+    const slow = FAST.map((value, index) => (FAST[index - 1] === '--interval' ? '600000' : value));
+    const service = await startService(['sidecar', '--sessions-dir', link, ...slow], env);
+    try {
+      await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 20_000);
+      await writeSession(path.join(link, 'second'), { preKeys: 2 });
+      await settled(link, { first: 'first', second: 'second' }, 10_000);
+    } finally {
+      assert.equal((await service.stop()).code, 0);
+    }
+  });
+
   it('backup --sessions-dir backs up every session once; the one-session settings are refused with it', async () => {
     const sessionsDir = await tempDir('many-backup');
     await writeSession(path.join(sessionsDir, 'one'), { preKeys: 2 });

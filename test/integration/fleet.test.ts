@@ -18,6 +18,7 @@ import {
 } from '../../src/config.js';
 import { createDatabase } from '../../src/db/pool.js';
 import { SessionFleet } from '../../src/fleet.js';
+import { Sidecar } from '../../src/sidecar.js';
 import { Metrics } from '../../src/metrics.js';
 import { parseRetention } from '../../src/retention.js';
 import { type Lease, SessionStore } from '../../src/store.js';
@@ -131,6 +132,66 @@ describe('a fleet of sessions on a manual clock', async () => {
       `SELECT count(*) AS n FROM baileys_keeper.sessions WHERE session_id LIKE 'f-%' AND lease_expires_at > now()`,
     );
     assert.equal(Number(live[0]!.n), 5);
+  });
+
+  it('records nothing as removed while the sessions directory itself is gone (an unmounted volume)', async () => {
+    const { fleet, clock, sessionsDir } = await startFleet(url, ['kept', 'other']);
+    // The entries go first, then the parent (as `rm -rf sessions` does): each child was seen missing.
+    await rm(path.join(sessionsDir, 'kept'), { recursive: true });
+    await waitFor(
+      () => (fleet.missing.size === 1 ? true : null),
+      10_000,
+      () => 'the removal was not seen',
+    );
+    const away = `${sessionsDir}-unmounted`;
+    await rename(sessionsDir, away);
+    await waitFor(
+      () => (fleet.healthy ? null : true),
+      10_000,
+      () => 'the missing sessions directory did not show in /healthz',
+    );
+    await clock.advance(INTERVAL_MS * 3);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // a tombstone write, if one started, has landed
+    assert.ok(!(await generations('f-kept')).some((g) => g.reason === 'removed'), 'no tombstone while the parent is gone');
+    assert.deepEqual(fleet.sessionIds(), ['f-kept', 'f-other']);
+    await rename(away, sessionsDir);
+  });
+
+  it('a session whose directory cannot be watched does not hold up the start (its first attempt is enough)', async () => {
+    const root = await tempDir('fleet-stall');
+    const db = createDatabase({ url, schema: 'baileys_keeper', log: testLog });
+    after(() => db.close());
+    const clock = new ManualClock();
+    const metrics = new Metrics();
+    const sidecar = new Sidecar(
+      new SessionStore(db),
+      db,
+      {
+        sessionId: 'f-stalled',
+        dir: path.join(root, 'not-there'),
+        owner: 'stall-test',
+        retention: parseRetention(DEFAULT_RETENTION, DEFAULT_KEEP_GENERATIONS),
+        allowReplace: false,
+        debounceMs: DEFAULT_DEBOUNCE_MS,
+        maxDelayMs: DEFAULT_MAX_DELAY_MS,
+        intervalMs: INTERVAL_MS,
+        leaseTtlMs: TTL_MS,
+        shutdownQuietMs: 0,
+        shutdownTimeoutMs: 10_000,
+        watchMode: 'native',
+        pollIntervalMs: DEFAULT_POLL_INTERVAL_MS,
+      },
+      metrics,
+      testLog,
+      clock,
+    );
+    let watching = false;
+    void sidecar.start().then(() => (watching = true));
+    await sidecar.attempted();
+    assert.equal(watching, false, 'start() waits for watching');
+    assert.equal(sidecar.watchStalled, true);
+    assert.equal(sidecar.ready, false);
+    await clock.runUntilSettled(sidecar.shutdown(0));
   });
 
   it('tombstones a directory gone for --interval, not one that came back, and stops keeping it', async () => {
