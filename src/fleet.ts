@@ -15,6 +15,7 @@ import { describeError } from './db/errors.js';
 import { migrate } from './db/migrate.js';
 import type { Database } from './db/pool.js';
 import { LeaseRenewals } from './lease-renewals.js';
+import { forEachLimited } from './limit.js';
 import type { Logger } from './log.js';
 import type { Metrics } from './metrics.js';
 import { sessionIdFor } from './names.js';
@@ -25,6 +26,8 @@ import { nativeWatchUnavailable } from './watcher.js';
 
 /** Backups (read + transaction) of different sessions that may run at once: bounds open files and queued queries. */
 export const BACKUPS_IN_FLIGHT = 8;
+/** Sessions whose directory is being listed and watched at once at start. */
+const START_CONCURRENCY = 16;
 /** How long shutdown lets watch events already on their way arrive before judging which sessions are clean, ms. */
 const WATCH_SETTLE_MS = 250;
 
@@ -179,8 +182,12 @@ export class SessionFleet implements BackupLoop {
           // Each session's start resolves once its directory is watched: no later write is missed. One that
           // cannot be watched (or vanished) must not hold up the others, nor `run`'s platform: its first
           // attempt is enough here, and its lag shows it until it works.
-          for (const sidecar of this.initial) void sidecar.start();
-          await Promise.all(this.initial.map((sidecar) => sidecar.attempted()));
+          // A few at a time: a thousand directories listed and watched at once is a burst of memory (every
+          // file's stat in flight) and of queued queries, and no faster in all.
+          await forEachLimited(this.initial, START_CONCURRENCY, async (sidecar) => {
+            void sidecar.start();
+            await sidecar.attempted();
+          });
           return;
         } catch (error) {
           this.setParentProblem(error);
