@@ -3,7 +3,7 @@
 const WIDTH = 640;
 const HEIGHT = 360;
 const MARGIN = { left: 80, right: 20, top: 40, bottom: 60 };
-const COLORS = ['#2b8a3e', '#c92a2a', '#1864ab', '#e67700'];
+const COLORS = ['#2b8a3e', '#c92a2a', '#1864ab', '#e67700', '#862e9c'];
 
 export interface Series {
   name: string;
