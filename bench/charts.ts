@@ -3,7 +3,7 @@
 const WIDTH = 640;
 const HEIGHT = 360;
 const MARGIN = { left: 80, right: 20, top: 40, bottom: 60 };
-const COLORS = ['#2b8a3e', '#c92a2a', '#1864ab', '#e67700'];
+const COLORS = ['#2b8a3e', '#c92a2a', '#1864ab', '#e67700', '#862e9c'];
 
 export interface Series {
   name: string;
@@ -102,6 +102,50 @@ export function cdfChart(title: string, series: { name: string; samples: number[
     xLabel,
     'column',
   );
+}
+
+/** Lines on linear axes from 0 (x: e.g. minutes or sessions, y: e.g. MiB or % of a core), one per series. */
+export function lineChart(title: string, series: Series[], xLabel: string, yLabel: string): string {
+  const plotW = WIDTH - MARGIN.left - MARGIN.right;
+  const plotH = HEIGHT - MARGIN.top - MARGIN.bottom;
+  const points = series.flatMap((s) => s.points);
+  const maxX = niceCeiling(Math.max(1e-9, ...points.map((p) => p.x)));
+  const maxY = niceCeiling(Math.max(1e-9, ...points.map((p) => p.y)));
+  const x = (v: number) => MARGIN.left + (v / maxX) * plotW;
+  const y = (v: number) => MARGIN.top + plotH - (v / maxY) * plotH;
+  const parts: string[] = [];
+  for (let i = 0; i <= 4; i++) {
+    const vy = (maxY * i) / 4;
+    const vx = (maxX * i) / 4;
+    parts.push(`<line x1="${MARGIN.left}" x2="${WIDTH - MARGIN.right}" y1="${y(vy)}" y2="${y(vy)}" stroke="#ddd"/>`);
+    parts.push(`<text x="${MARGIN.left - 6}" y="${y(vy) + 4}" text-anchor="end" font-size="11">${Number(vy.toPrecision(3))}</text>`);
+    parts.push(`<line x1="${x(vx)}" x2="${x(vx)}" y1="${MARGIN.top}" y2="${MARGIN.top + plotH}" stroke="#eee"/>`);
+    parts.push(
+      `<text x="${x(vx)}" y="${HEIGHT - MARGIN.bottom + 18}" text-anchor="middle" font-size="11">${Number(vx.toPrecision(3))}</text>`,
+    );
+  }
+  series.forEach((s, j) => {
+    const color = COLORS[j % COLORS.length];
+    const sorted = [...s.points].sort((a, b) => a.x - b.x);
+    parts.push(
+      `<polyline fill="none" stroke="${color}" stroke-width="2" points="${sorted.map((p) => `${x(p.x).toFixed(1)},${y(p.y).toFixed(1)}`).join(' ')}"/>`,
+    );
+    for (const p of sorted) parts.push(`<circle cx="${x(p.x).toFixed(1)}" cy="${y(p.y).toFixed(1)}" r="3" fill="${color}"/>`);
+  });
+  return frame(
+    title,
+    parts,
+    series.map((s) => s.name),
+    yLabel,
+    xLabel,
+    'column',
+  );
+}
+
+/** 1, 2 or 5 times a power of ten, at least `v`: a round top for a linear axis. */
+function niceCeiling(v: number): number {
+  const power = 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 5, 10].map((m) => m * power).find((c) => c >= v)!;
 }
 
 function frame(title: string, body: string[], legend: string[], yLabel: string, xLabel: string, layout: 'row' | 'column'): string {

@@ -1,12 +1,12 @@
 // `npm run bench`: baileys-keeper against the two approaches users have today, measured side by side
 // in one run on one PostgreSQL. `--smoke` runs every part briefly (the test suite does, to keep the
 // harness working); `--out DIR` writes the results somewhere else than bench/results.
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { BufferJSON, Curve, useMultiFileAuthState } from '@whiskeysockets/baileys';
+import { Curve, useMultiFileAuthState } from '@whiskeysockets/baileys';
 import pg from 'pg';
 import { pino } from 'pino';
 import { DEFAULT_DEBOUNCE_MS, DEFAULT_MAX_DELAY_MS, DEFAULT_POLL_INTERVAL_MS } from '../src/config.js';
@@ -24,12 +24,21 @@ import { startService, waitFor, type Service } from '../harness/sidecar.js';
 import { cdfChart, formatBytes, logBarChart } from './charts.js';
 import { continuityTable, measureContinuity } from './continuity.js';
 import { countingProxy } from './proxy.js';
-import { BENCH_MARKERS, updateDocBlock } from './doc-block.js';
+import { BENCH_MARKERS, MANY_SESSIONS_MARKERS, updateDocBlock } from './doc-block.js';
+import {
+  findPostmaster,
+  MANY_SESSIONS_PLAN,
+  MANY_SESSIONS_SMOKE_PLAN,
+  manySessionsCharts,
+  manySessionsReport,
+  measureManySessions,
+} from './fleet.js';
 import { archiveStrategy, countFiles, jsonbStrategy, keeperStrategy, type Strategy } from './strategies.js';
 import { simulateRetention, thinningCost } from './retention.js';
+import { baileysSha, percentile, storedRpo, type TimedWrite } from './rpo.js';
 import { measureWatcher, WATCHER_KINDS, type WatcherRow } from './watchers.js';
 
-const { values: flags } = parseArgs({ options: { smoke: { type: 'boolean' }, out: { type: 'string' } } });
+const { values: flags } = parseArgs({ options: { smoke: { type: 'boolean' }, out: { type: 'string' }, only: { type: 'string' } } });
 const SMOKE = flags.smoke === true;
 const OUT = path.resolve(flags.out ?? path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results'));
 const PLAN = SMOKE
@@ -93,6 +102,36 @@ const environment = {
 };
 say(`environment: ${JSON.stringify(environment)}`);
 
+// ---------------------------------------------------------------- 0. many sessions (--sessions-dir): bench/fleet.ts
+// First, so that `--only many-sessions` can refresh this part alone (it writes its own files and block).
+if (flags.only !== undefined && flags.only !== 'many-sessions') throw new Error(`--only: unknown part ${flags.only} (many-sessions)`);
+{
+  const started = performance.now();
+  const many = await measureManySessions(
+    { databaseUrl, admin, work, postmasterPid: (await findPostmaster(admin)) ?? embedded?.pid ?? null, say },
+    SMOKE ? MANY_SESSIONS_SMOKE_PLAN : MANY_SESSIONS_PLAN,
+  );
+  const minutes = (performance.now() - started) / 60_000;
+  const header =
+    `Measured ${environment.date.slice(0, 10)} on ${environment.cpu} (${environment.cores} cores, ` +
+    `${environment.memoryGiB} GiB), Node ${environment.node}, PostgreSQL ${environment.postgres}; ` +
+    `this part took ${minutes.toFixed(1)} minutes${SMOKE ? ' — SMOKE RUN, not representative' : ''}.`;
+  const table = manySessionsReport(many, header);
+  await mkdir(OUT, { recursive: true });
+  await writeFile(path.join(OUT, 'many-sessions.json'), `${JSON.stringify({ environment, minutes, ...many }, null, 2)}\n`);
+  await writeFile(path.join(OUT, 'many-sessions.md'), table);
+  for (const [file, svg] of Object.entries(manySessionsCharts(many))) await writeFile(path.join(OUT, file), svg);
+  say(table);
+  if (!SMOKE && flags.out === undefined)
+    await updateDocBlock(path.join(OUT, '..', '..', 'docs', 'performance.md'), table, MANY_SESSIONS_MARKERS);
+  if (flags.only === 'many-sessions') {
+    await admin.end();
+    await embedded?.stop();
+    await rm(work, { recursive: true, force: true });
+    process.exit(0);
+  }
+}
+
 /** Bytes sent, bytes added to tables, and time for one call of `fn` through `strategy`. */
 async function measure(strategy: Strategy, fn: () => Promise<unknown>): Promise<{ sentBytes: number; tableBytes: number; ms: number }> {
   const [sent, table] = [strategy.sent(), await strategy.tableBytes()];
@@ -111,11 +150,6 @@ async function hashes(dir: string): Promise<Map<string, string>> {
 function changedNames(before: Map<string, string>, after: Map<string, string>): string[] {
   const names = new Set([...before.keys(), ...after.keys()]);
   return [...names].filter((name) => before.get(name) !== after.get(name));
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 // ---------------------------------------------------------------- 1. backup cost by session size
@@ -259,7 +293,7 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
 
   // The writer: Baileys' useMultiFileAuthState, session records rewritten, pre-keys added and used up.
   const auth = await useMultiFileAuthState(dir);
-  const writes: { t: number; name: string; sha: string | null }[] = [];
+  const writes: TimedWrite[] = [];
   const preKeys: number[] = [];
   let nextPreKey = 500_000;
   const perTick = Math.max(1, Math.round(rate / 20));
@@ -271,18 +305,18 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
       if (pick < 0.15 && preKeys.length > 0) {
         const id = preKeys.splice(randomInt(preKeys.length), 1)[0]!;
         await auth.state.keys.set({ 'pre-key': { [String(id)]: null } });
-        writes.push({ t: Date.now(), name: `pre-key-${id}.json`, sha: null });
+        writes.push({ t: Date.now(), session: 'churn', name: `pre-key-${id}.json`, sha: null });
       } else if (pick < 0.35) {
         const id = nextPreKey++;
         const value = Curve.generateKeyPair();
         await auth.state.keys.set({ 'pre-key': { [String(id)]: value } });
         preKeys.push(id);
-        writes.push({ t: Date.now(), name: `pre-key-${id}.json`, sha: sha(value) });
+        writes.push({ t: Date.now(), session: 'churn', name: `pre-key-${id}.json`, sha: baileysSha(value) });
       } else {
         const id = `5511${String(randomInt(300)).padStart(4, '0')}.0`;
         const value = randomBytes(randomInt(600, 1500));
         await auth.state.keys.set({ session: { [id]: value } } as never);
-        writes.push({ t: Date.now(), name: `session-${id}.json`, sha: sha(value) });
+        writes.push({ t: Date.now(), session: 'churn', name: `session-${id}.json`, sha: baileysSha(value) });
       }
     }
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, 50 - (Date.now() - tickStart))));
@@ -296,45 +330,7 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
   await proxy.close();
 
   // When each write reached a commit: the first generation holding it or a later write of the same file.
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  const { rows } = await client.query<{ name: string; sha256: Buffer; generation_from: string; generation_to: string | null }>(
-    `SELECT name, sha256, generation_from, generation_to FROM ${schema}.files WHERE session_id = 'churn'`,
-  );
-  const { rows: gens } = await client.query<{ generation: string; created_at: Date }>(
-    `SELECT generation, created_at FROM ${schema}.generations WHERE session_id = 'churn'`,
-  );
-  await client.end();
-  // A write is stored at the first generation (after it) whose state of that file is this write or a
-  // later one: a version with that content, or the file's absence for a deletion (a pre-key added and
-  // used up between two backups never needs storing, only its absence).
-  const generations = gens.map((g) => ({ n: Number(g.generation), t: g.created_at.getTime() })).sort((x, y) => x.n - y.n);
-  const versions = new Map<string, { from: number; to: number; sha: string }[]>();
-  for (const row of rows) {
-    versions.set(row.name, [
-      ...(versions.get(row.name) ?? []),
-      {
-        from: Number(row.generation_from),
-        to: row.generation_to === null ? Infinity : Number(row.generation_to),
-        sha: row.sha256.toString('hex'),
-      },
-    ]);
-  }
-  const stateAt = (name: string, n: number) => versions.get(name)?.find((v) => v.from <= n && n < v.to)?.sha ?? null;
-  const byName = new Map<string, { t: number; sha: string | null }[]>();
-  for (const w of writes) byName.set(w.name, [...(byName.get(w.name) ?? []), w]);
-  const rpo: number[] = [];
-  let unsaved = 0;
-  for (const [name, list] of byName) {
-    list.forEach((w, i) => {
-      const acceptable = new Set(list.slice(i).map((x) => x.sha));
-      // created_at is the transaction's start, after the files were read: a generation holding this write starts after it.
-      const hit = generations.find((g) => g.t >= w.t && acceptable.has(stateAt(name, g.n)));
-      if (hit) rpo.push((hit.t - w.t) / 1000);
-      else unsaved++;
-    });
-  }
-  rpo.sort((a, b) => a - b);
+  const { rpo, unsaved, generations: backups } = await storedRpo(databaseUrl, schema, writes);
   rpoSamples.set(`keeper ${label}`, rpo);
   churnRows.push({
     rate,
@@ -346,7 +342,7 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
     p99: percentile(rpo, 99),
     max: rpo.at(-1) ?? NaN,
     sentBytesPerSecond: keeperBytes / seconds,
-    backups: gens.length,
+    backups,
     rpoBy: 'measured (generation transaction start)',
   });
 
@@ -380,10 +376,6 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
 for (const rate of PLAN.rates) await churnRun(rate, MAX_DELAY_MS, true);
 // The same churn with the previous default max-delay: what the 1 s RPO costs in bytes and transactions.
 for (const rate of PLAN.rates) await churnRun(rate, PREVIOUS_MAX_DELAY_MS, false);
-
-function sha(value: unknown): string {
-  return createHash('sha256').update(JSON.stringify(value, BufferJSON.replacer)).digest('hex');
-}
 
 // ---------------------------------------------------------------- 3. an idle sidecar process watching the largest session
 const sidecarEnv = { ...process.env, DATABASE_URL: databaseUrl, KEEPER_LOG_LEVEL: 'info' };

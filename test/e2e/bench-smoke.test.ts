@@ -49,6 +49,21 @@ describe('benchmark harness', () => {
       'every crash was followed by a probe of the chats',
     );
     assert.match(await readFile(path.join(out, 'latest.md'), 'utf8'), /\| target \| measured \| met \|/);
-    for (const chart of ['bytes-per-backup.svg', 'rpo.svg']) assert.match(await readFile(path.join(out, chart), 'utf8'), /^<svg /);
+    for (const chart of [
+      'bytes-per-backup.svg',
+      'rpo.svg',
+      'many-sessions-rpo.svg',
+      'many-sessions-fleet.svg',
+      'many-sessions-files-table.svg',
+    ])
+      assert.match(await readFile(path.join(out, chart), 'utf8'), /^<svg /);
+    // Many sessions (bench/fleet.ts): every write of every churned session reached a commit.
+    const many = JSON.parse(await readFile(path.join(out, 'many-sessions.json'), 'utf8'));
+    for (const window of [many.one, many.many, many.manyImage, ...many.fleet]) {
+      assert.ok(window.writes > 0, 'the sessions were churned');
+      assert.equal(window.unsaved, 0, 'every write reached a commit');
+    }
+    assert.ok(many.history.length >= 4, 'the files table was sampled during the churn');
+    assert.match(await readFile(path.join(out, 'many-sessions.md'), 'utf8'), /\| keeper of \| writes \|/);
   });
 });

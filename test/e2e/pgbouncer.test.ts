@@ -3,12 +3,8 @@
 // pooler. PgBouncer's Debian package is installed by CI, which sets KEEPER_TEST_REQUIRE_PGBOUNCER=1 so
 // the test cannot silently skip there.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MIGRATIONS } from '../../src/generated/migrations.js';
 import { writeSession } from '../../harness/baileys.js';
@@ -18,32 +14,17 @@ import { adminQuery, adminUrl } from '../support/db.js';
 import { query } from '../../harness/db.js';
 import { tempDir } from '../support/fs.js';
 import { readTree } from '../../harness/fs.js';
-import { freePort } from '../support/net.js';
 import { CHURN_BOT } from '../../harness/paths.js';
+import { PGBOUNCER, startPgBouncer, type PgBouncer } from '../../harness/pgbouncer.js';
 import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
 
-const PGBOUNCER = ['pgbouncer', '/usr/sbin/pgbouncer'].find((file) => spawnSync(file, ['--version']).status === 0) ?? null;
 const required = process.env['KEEPER_TEST_REQUIRE_PGBOUNCER'] === '1';
-/** PgBouncer refuses to run as root; as root it runs as nobody. */
-const NOBODY = 65534;
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
 
 describe('behind PgBouncer in transaction mode', {
   skip: !PGBOUNCER && !required ? 'pgbouncer is not installed (CI installs it and runs this file)' : false,
 }, () => {
-  let bouncer: ChildProcess | null = null;
-  let bouncerLog = '';
-  let configDir = '';
+  // Fewer server connections (3) than clients, so transactions of different processes share them.
+  let bouncer: PgBouncer | null = null;
   let direct = ''; // the database itself, for the checks
   let pooled = ''; // the same database through PgBouncer
   const suffix = randomBytes(3).toString('hex');
@@ -59,55 +40,14 @@ describe('behind PgBouncer in transaction mode', {
     await adminQuery(`GRANT ALL ON DATABASE "${database}" TO ${role}`);
     direct = `postgres://${role}:${password}@${server.hostname}:${server.port}/${database}`;
 
-    configDir = await mkdtemp(path.join(os.tmpdir(), 'bk-pgbouncer-'));
-    await chmod(configDir, 0o755);
-    const port = await freePort();
-    const userlist = path.join(configDir, 'userlist.txt');
-    await writeFile(userlist, `"${role}" "${password}"\n`, { mode: 0o644 });
-    const ini = path.join(configDir, 'pgbouncer.ini');
-    await writeFile(
-      ini,
-      [
-        '[databases]',
-        `${database} = host=${server.hostname} port=${server.port} dbname=${database}`,
-        '[pgbouncer]',
-        'listen_addr = 127.0.0.1',
-        `listen_port = ${port}`,
-        'unix_socket_dir =',
-        'auth_type = scram-sha-256',
-        `auth_file = ${userlist}`,
-        'pool_mode = transaction',
-        // Fewer server connections than clients, so transactions of different processes share them.
-        'default_pool_size = 3',
-        'max_client_conn = 200',
-        'server_reset_query =',
-        '',
-      ].join('\n'),
-      { mode: 0o644 },
-    );
-    const asRoot = process.getuid?.() === 0;
-    bouncer = spawn(PGBOUNCER!, [ini], { stdio: ['ignore', 'pipe', 'pipe'], ...(asRoot ? { uid: NOBODY, gid: NOBODY } : {}) });
-    bouncer.stdout!.on('data', (chunk: Buffer) => (bouncerLog += chunk.toString()));
-    bouncer.stderr!.on('data', (chunk: Buffer) => (bouncerLog += chunk.toString()));
-    const exited = new Promise((resolve) => bouncer!.once('exit', resolve));
-    await waitFor(
-      async () => ((await accepts(port)) ? true : null),
-      15_000,
-      () => `pgbouncer did not start:\n${bouncerLog}`,
-      exited,
-    );
-    pooled = `postgres://${role}:${password}@127.0.0.1:${port}/${database}`;
+    bouncer = await startPgBouncer(direct, { poolSize: 3 });
+    pooled = bouncer.url;
     const version = spawnSync(PGBOUNCER!, ['--version'], { encoding: 'utf8' }).stdout.split('\n')[0];
     assert.ok(version, 'pgbouncer reports its version');
   });
 
   after(async () => {
-    if (bouncer && bouncer.exitCode === null) {
-      const exited = new Promise((resolve) => bouncer!.once('exit', resolve));
-      bouncer.kill('SIGINT');
-      await exited;
-    }
-    if (configDir) await rm(configDir, { recursive: true, force: true });
+    await bouncer?.stop();
     if (process.env['KEEPER_TEST_KEEP_DB'] !== '1') {
       await adminQuery(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
       await adminQuery(`DROP ROLE IF EXISTS ${role}`);
@@ -117,8 +57,8 @@ describe('behind PgBouncer in transaction mode', {
   it('migrates from three processes at once: every migration applied exactly once', async () => {
     const env = cliEnv(pooled, { KEEPER_SCHEMA: 'bk_three' });
     const results = await Promise.all([1, 2, 3].map(() => runCli(['migrate'], { env })));
-    for (const result of results) assert.equal(result.code, 0, `${result.stderr}\n${bouncerLog}`);
-    assert.match(bouncerLog, new RegExp(`login attempt: db=${database} user=${role}`), 'the clients went through PgBouncer');
+    for (const result of results) assert.equal(result.code, 0, `${result.stderr}\n${bouncer!.log()}`);
+    assert.match(bouncer!.log(), new RegExp(`login attempt: db=${database} user=${role}`), 'the clients went through PgBouncer');
     const rows = await query<{ version: number }>(direct, 'SELECT version FROM bk_three.migrations ORDER BY version');
     assert.deepEqual(
       rows.map((row) => row.version),
