@@ -27,6 +27,8 @@ import { DIR_POLL_MS, DirectoryWatcher, WatchStartError, type WatchMode } from '
 export const RETRY_BACKOFF: BackoffPolicy = { initialMs: 250, factor: 2, maxMs: 30_000 };
 /** How often the history is thinned to the retention schedule (after a backup that wrote), ms. */
 export const THIN_EVERY_MS = 60_000;
+/** Order in the backup slots (many sessions): changes waiting to be stored go before rescans, thinning and tombstones. */
+const SLOT_PRIORITY = { changes: 1, housekeeping: 0 } as const;
 /** Time still given to releasing the lease when the shutdown deadline has passed, ms. */
 const RELEASE_GRACE_MS = 1_000;
 
@@ -516,14 +518,18 @@ export class Sidecar implements BackupLoop {
   }
 
   /** Runs one backup now (or joins the one in progress). */
-  /** Runs `work` in a backup slot when the process bounds them (many sessions), else at once. */
-  private bounded<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in a backup slot when the process bounds them (many sessions), else at once. Higher
+   * `priority` goes first: a backup of changes (the RPO) before periodic rescans and housekeeping.
+   */
+  private bounded<T>(work: () => Promise<T>, priority: number = SLOT_PRIORITY.housekeeping): Promise<T> {
     const slots = this.options.backupSlots;
-    return slots ? slots.runExclusive(work) : work();
+    return slots ? slots.runExclusive(work, 1, priority) : work();
   }
 
   flush(): Promise<FlushOutcome> {
-    this.flushing ??= this.bounded(() => this.backupOnce()).finally(() => {
+    const priority = this.dirty.size > 0 || this.urgent ? SLOT_PRIORITY.changes : SLOT_PRIORITY.housekeeping;
+    this.flushing ??= this.bounded(() => this.backupOnce(), priority).finally(() => {
       this.flushing = null;
       this.schedule();
     });
