@@ -6,18 +6,18 @@
 //   3. the files table under continuous churn with a (compressed) retention schedule vs without one;
 //   4. start-up: the first full scan, and `restore --sessions-dir` vs one `restore --session` per session.
 import { execFile } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Curve, useMultiFileAuthState } from '@whiskeysockets/baileys';
+import { useMultiFileAuthState } from '@whiskeysockets/baileys';
 import type pg from 'pg';
 import { writeSession } from '../harness/baileys.js';
 import { cliEnv, runCli } from '../harness/cli.js';
 import { PGBOUNCER, startPgBouncer } from '../harness/pgbouncer.js';
 import { startService, waitFor, type Service } from '../harness/sidecar.js';
 import { cdfChart, formatBytes, lineChart } from './charts.js';
-import { baileysSha, percentile, storedRpo, type TimedWrite } from './rpo.js';
+import { churnWrite, percentile, storedRpo, type ChurnState, type TimedWrite } from './rpo.js';
 
 export interface ManySessionsPlan {
   /** Sessions of the one keeper (parts 1 and 4). */
@@ -246,6 +246,7 @@ async function churn(sessions: Kept[], slots: number, rate: number, rotateMs: nu
   const busy = new Set<string>();
   const added = new Map<string, number[]>(); // pre-keys a writer added, per session: the ones it may use up
   let nextPreKey = 500_000;
+  const newPreKey = () => nextPreKey++;
   const until = Date.now() + seconds * 1000;
   const perTick = Math.max(1, Math.round(rate / 20));
   await Promise.all(
@@ -260,25 +261,9 @@ async function churn(sessions: Kept[], slots: number, rate: number, rotateMs: nu
         const leaveAt = Math.min(until, Date.now() + rotateMs);
         while (Date.now() < leaveAt) {
           const tickStart = Date.now();
-          for (let i = 0; i < perTick; i++) {
-            const pick = Math.random();
-            if (pick < 0.15 && preKeys.length > 0) {
-              const id = preKeys.splice(randomInt(preKeys.length), 1)[0]!;
-              await auth.state.keys.set({ 'pre-key': { [String(id)]: null } });
-              writes.push({ t: Date.now(), session: session.id, name: `pre-key-${id}.json`, sha: null });
-            } else if (pick < 0.35) {
-              const id = nextPreKey++;
-              const value = Curve.generateKeyPair();
-              await auth.state.keys.set({ 'pre-key': { [String(id)]: value } });
-              preKeys.push(id);
-              writes.push({ t: Date.now(), session: session.id, name: `pre-key-${id}.json`, sha: baileysSha(value) });
-            } else {
-              const id = `5511${String(randomInt(300)).padStart(4, '0')}.0`;
-              const value = randomBytes(randomInt(600, 1500));
-              await auth.state.keys.set({ session: { [id]: value } } as never);
-              writes.push({ t: Date.now(), session: session.id, name: `session-${id}.json`, sha: baileysSha(value) });
-            }
-          }
+          // Pre-key ids are unique across the writers; each session keeps its own list of added ones.
+          const state: ChurnState = { preKeys, nextPreKey: newPreKey };
+          for (let i = 0; i < perTick; i++) await churnWrite(auth, state, session.id, writes);
           await sleep(Math.max(0, 50 - (Date.now() - tickStart)));
         }
         busy.delete(session.id);

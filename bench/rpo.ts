@@ -1,7 +1,7 @@
 // RPO as the bench measures it: for each write a bot made through Baileys, the time until a committed
 // generation holds it (or a later write of the same file), read back from the store's own tables.
-import { createHash } from 'node:crypto';
-import { BufferJSON } from '@whiskeysockets/baileys';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { BufferJSON, Curve, type useMultiFileAuthState } from '@whiskeysockets/baileys';
 import pg from 'pg';
 
 /** One write a bot made: when it returned, which session and file, the sha256 of what Baileys wrote (null: deleted). */
@@ -80,6 +80,42 @@ export async function storedRpo(
   }
   rpo.sort((a, b) => a - b);
   return { rpo, unsaved, generations: gens.length };
+}
+
+/** What a churn writer keeps between writes: the pre-keys it added (the ones it may use up), and where new ids come from. */
+export interface ChurnState {
+  preKeys: number[];
+  /** A new pre-key id, unique among every writer sharing it. */
+  nextPreKey: () => number;
+}
+
+/**
+ * One write of a churning bot through Baileys' keys.set into `auth`, recorded in `writes` as a write to
+ * `session`: 15 % a pre-key used up (deleted), 20 % a pre-key added, otherwise a session record rewritten.
+ */
+export async function churnWrite(
+  auth: Awaited<ReturnType<typeof useMultiFileAuthState>>,
+  state: ChurnState,
+  session: string,
+  writes: TimedWrite[],
+): Promise<void> {
+  const pick = Math.random();
+  if (pick < 0.15 && state.preKeys.length > 0) {
+    const id = state.preKeys.splice(randomInt(state.preKeys.length), 1)[0]!;
+    await auth.state.keys.set({ 'pre-key': { [String(id)]: null } });
+    writes.push({ t: Date.now(), session, name: `pre-key-${id}.json`, sha: null });
+  } else if (pick < 0.35) {
+    const id = state.nextPreKey();
+    const value = Curve.generateKeyPair();
+    await auth.state.keys.set({ 'pre-key': { [String(id)]: value } });
+    state.preKeys.push(id);
+    writes.push({ t: Date.now(), session, name: `pre-key-${id}.json`, sha: baileysSha(value) });
+  } else {
+    const id = `5511${String(randomInt(300)).padStart(4, '0')}.0`;
+    const value = randomBytes(randomInt(600, 1500));
+    await auth.state.keys.set({ session: { [id]: value } } as never);
+    writes.push({ t: Date.now(), session, name: `session-${id}.json`, sha: baileysSha(value) });
+  }
 }
 
 export function percentile(sorted: number[], p: number): number {

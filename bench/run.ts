@@ -35,7 +35,7 @@ import {
 } from './fleet.js';
 import { archiveStrategy, countFiles, jsonbStrategy, keeperStrategy, type Strategy } from './strategies.js';
 import { simulateRetention, thinningCost } from './retention.js';
-import { baileysSha, percentile, storedRpo, type TimedWrite } from './rpo.js';
+import { churnWrite, percentile, storedRpo, type ChurnState, type TimedWrite } from './rpo.js';
 import { measureWatcher, WATCHER_KINDS, type WatcherRow } from './watchers.js';
 
 const { values: flags } = parseArgs({ options: { smoke: { type: 'boolean' }, out: { type: 'string' }, only: { type: 'string' } } });
@@ -294,31 +294,13 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
   // The writer: Baileys' useMultiFileAuthState, session records rewritten, pre-keys added and used up.
   const auth = await useMultiFileAuthState(dir);
   const writes: TimedWrite[] = [];
-  const preKeys: number[] = [];
   let nextPreKey = 500_000;
+  const state: ChurnState = { preKeys: [], nextPreKey: () => nextPreKey++ };
   const perTick = Math.max(1, Math.round(rate / 20));
   const until = started + PLAN.churnSeconds * 1000;
   while (Date.now() < until) {
     const tickStart = Date.now();
-    for (let i = 0; i < perTick; i++) {
-      const pick = Math.random();
-      if (pick < 0.15 && preKeys.length > 0) {
-        const id = preKeys.splice(randomInt(preKeys.length), 1)[0]!;
-        await auth.state.keys.set({ 'pre-key': { [String(id)]: null } });
-        writes.push({ t: Date.now(), session: 'churn', name: `pre-key-${id}.json`, sha: null });
-      } else if (pick < 0.35) {
-        const id = nextPreKey++;
-        const value = Curve.generateKeyPair();
-        await auth.state.keys.set({ 'pre-key': { [String(id)]: value } });
-        preKeys.push(id);
-        writes.push({ t: Date.now(), session: 'churn', name: `pre-key-${id}.json`, sha: baileysSha(value) });
-      } else {
-        const id = `5511${String(randomInt(300)).padStart(4, '0')}.0`;
-        const value = randomBytes(randomInt(600, 1500));
-        await auth.state.keys.set({ session: { [id]: value } } as never);
-        writes.push({ t: Date.now(), session: 'churn', name: `session-${id}.json`, sha: baileysSha(value) });
-      }
-    }
+    for (let i = 0; i < perTick; i++) await churnWrite(auth, state, 'churn', writes);
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, 50 - (Date.now() - tickStart))));
   }
   const seconds = (Date.now() - started) / 1000;

@@ -2,9 +2,9 @@
 // package's binary, started with a generated config (as `nobody` when run as root, which it refuses).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort, portAccepts } from '../src/embedded-postgres.js';
 import { waitFor } from './sidecar.js';
 
 /** The pgbouncer binary, or null when it is not installed. */
@@ -20,28 +20,6 @@ export interface PgBouncer {
   /** What it printed so far. */
   log(): string;
   stop(): Promise<void>;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**
@@ -89,7 +67,7 @@ export async function startPgBouncer(direct: string, options: { poolSize: number
   child.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
   const exited = new Promise((resolve) => child.once('exit', resolve));
   await waitFor(
-    async () => ((await accepts(port)) ? true : null),
+    async () => ((await portAccepts(port)) ? true : null),
     15_000,
     () => `pgbouncer did not start:\n${log}`,
     exited,

@@ -176,16 +176,7 @@ export class Metrics implements SessionMetrics {
     this.lags.set(sessionId, lagSeconds);
     for (const result of BACKUP_RESULTS) this.backups.inc({ ...session, result }, 0);
     for (const result of RESTORE_RESULTS) this.restores.inc({ ...session, result }, 0);
-    const gauges = [
-      this.lastBackupSuccess,
-      this.generation,
-      this.files,
-      this.bytes,
-      this.leaseHeld,
-      this.sessionRegistered,
-      this.watchPolling,
-    ];
-    for (const gauge of gauges) gauge.set(session, 0);
+    for (const gauge of this.sessionGauges()) gauge.set(session, 0);
     this.tornReads.inc(session, 0);
     const gauge = (metric: Gauge): SessionGauge => ({ set: (value) => metric.set(session, value) });
     return {
@@ -204,6 +195,11 @@ export class Metrics implements SessionMetrics {
     };
   }
 
+  /** The gauges a session sets itself (the lag is read at scrapes instead). */
+  private sessionGauges(): Gauge[] {
+    return [this.lastBackupSuccess, this.generation, this.files, this.bytes, this.leaseHeld, this.sessionRegistered, this.watchPolling];
+  }
+
   /** Counts a restore of session `sessionId` (labelled with it with many sessions). */
   restored(sessionId: string, result: (typeof RESTORE_RESULTS)[number]): void {
     if (this.many) this.restores.inc({ session: sessionId, result });
@@ -217,17 +213,7 @@ export class Metrics implements SessionMetrics {
     const session = { session: sessionId };
     for (const result of BACKUP_RESULTS) this.backups.remove({ ...session, result });
     for (const result of RESTORE_RESULTS) this.restores.remove({ ...session, result });
-    const perSession = [
-      this.lastBackupSuccess,
-      this.backupLag,
-      this.generation,
-      this.files,
-      this.bytes,
-      this.leaseHeld,
-      this.sessionRegistered,
-      this.watchPolling,
-    ];
-    for (const gauge of perSession) gauge.remove(session);
+    for (const gauge of [...this.sessionGauges(), this.backupLag]) gauge.remove(session);
     this.tornReads.remove(session);
   }
 }

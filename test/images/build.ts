@@ -65,17 +65,18 @@ export async function warmNpmCache(cache: string): Promise<void> {
   }
 }
 
+/**
+ * `buildah build` of `dockerfile` as `tag` on the local stand-in base (never pulled), no layer cache;
+ * chroot isolation keeps the host's network, so a build reaches a registry on loopback.
+ */
+function buildCommand(dockerfile: string, tag: string): string[] {
+  return ['build', '--isolation=chroot', '--pull=never', '--layers=false', '-f', dockerfile, '-t', tag];
+}
+
 function offlineBuild(dockerfile: string, tag: string, context: string, cache: string, extra: string[] = []): Promise<string> {
   return buildah(
     [
-      'build',
-      '--isolation=chroot',
-      '--pull=never',
-      '--layers=false',
-      '-f',
-      dockerfile,
-      '-t',
-      tag,
+      ...buildCommand(dockerfile, tag),
       '--build-arg',
       'npm_config_offline=true',
       '--build-arg',
@@ -105,15 +106,7 @@ export async function buildImages(cache: string, version: string): Promise<void>
 export async function buildRailwayImage(registry: string, keeperVersion: string): Promise<string> {
   return buildah(
     [
-      'build',
-      // chroot isolation keeps the host's network, so the build reaches the registry on loopback.
-      '--isolation=chroot',
-      '--pull=never',
-      '--layers=false',
-      '-f',
-      path.join(REPO, 'deploy/railway/Dockerfile'),
-      '-t',
-      IMAGES.railway,
+      ...buildCommand(path.join(REPO, 'deploy/railway/Dockerfile'), IMAGES.railway),
       '--build-arg',
       `npm_config_registry=${registry}`,
       '--build-arg',

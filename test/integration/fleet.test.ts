@@ -29,6 +29,19 @@ import { ManualClock } from '../support/manual-clock.js';
 
 const TTL_MS = 30_000;
 const INTERVAL_MS = 120_000;
+/** What every loop of these tests shares: the CLI's defaults, native watching, no quiet wait at shutdown. */
+const LOOP_OPTIONS = {
+  retention: parseRetention(DEFAULT_RETENTION, DEFAULT_KEEP_GENERATIONS),
+  allowReplace: false,
+  debounceMs: DEFAULT_DEBOUNCE_MS,
+  maxDelayMs: DEFAULT_MAX_DELAY_MS,
+  intervalMs: INTERVAL_MS,
+  leaseTtlMs: TTL_MS,
+  shutdownQuietMs: 0,
+  shutdownTimeoutMs: 10_000,
+  watchMode: 'native',
+  pollIntervalMs: DEFAULT_POLL_INTERVAL_MS,
+} as const;
 
 /** The real store, counting the lease renewal statements it has run (each recorded once it answered). */
 class CountingStore extends SessionStore {
@@ -60,16 +73,7 @@ async function startFleet(url: string, names: string[]) {
       prefix: 'f-',
       tombstoneAfterMs: INTERVAL_MS,
       owner: `fleet-test:${process.pid}`,
-      retention: parseRetention(DEFAULT_RETENTION, DEFAULT_KEEP_GENERATIONS),
-      allowReplace: false,
-      debounceMs: DEFAULT_DEBOUNCE_MS,
-      maxDelayMs: DEFAULT_MAX_DELAY_MS,
-      intervalMs: INTERVAL_MS,
-      leaseTtlMs: TTL_MS,
-      shutdownQuietMs: 0,
-      shutdownTimeoutMs: 10_000,
-      watchMode: 'native',
-      pollIntervalMs: DEFAULT_POLL_INTERVAL_MS,
+      ...LOOP_OPTIONS,
     },
     metrics,
     testLog,
@@ -170,16 +174,7 @@ describe('a fleet of sessions on a manual clock', async () => {
         sessionId: 'f-stalled',
         dir: path.join(root, 'not-there'),
         owner: 'stall-test',
-        retention: parseRetention(DEFAULT_RETENTION, DEFAULT_KEEP_GENERATIONS),
-        allowReplace: false,
-        debounceMs: DEFAULT_DEBOUNCE_MS,
-        maxDelayMs: DEFAULT_MAX_DELAY_MS,
-        intervalMs: INTERVAL_MS,
-        leaseTtlMs: TTL_MS,
-        shutdownQuietMs: 0,
-        shutdownTimeoutMs: 10_000,
-        watchMode: 'native',
-        pollIntervalMs: DEFAULT_POLL_INTERVAL_MS,
+        ...LOOP_OPTIONS,
       },
       metrics,
       testLog,
