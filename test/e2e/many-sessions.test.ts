@@ -268,6 +268,33 @@ describe('many sessions (--sessions-dir)', async () => {
     }
   });
 
+  it('restore --sessions-dir: the worst exit code of its sessions, the others restored; one-session flags refused; --require-backup', async () => {
+    const source = await tempDir('many-restore-source');
+    for (const name of ['ok1', 'ok2', 'blocked']) await writeSession(path.join(source, name), { preKeys: 2 });
+    assert.equal((await runCli(['backup', '--sessions-dir', source, '--session-prefix', 'x-'], { env })).code, 0);
+    const target = await tempDir('many-restore-target');
+    // Where session x-blocked would go there is a file: its restore cannot write; the others must not suffer.
+    await writeFile(path.join(target, 'blocked'), 'not a directory');
+    const restored = await runCli(['restore', '--sessions-dir', target, '--session-prefix', 'x-'], { env });
+    assert.equal(restored.code, 1, restored.stdout + restored.stderr);
+    assert.match(restored.stdout, /session x-blocked could not be restored/);
+    assert.match(restored.stdout, /2 restored, 0 already logged in, 0 empty, 0 removed \(not restored\), 1 failed/);
+    for (const name of ['ok1', 'ok2'])
+      assert.deepEqual(diffTrees(await storedHead(url, `x-${name}`), await readTree(path.join(target, name))), [], name);
+
+    const dryRun = await runCli(['restore', '--sessions-dir', target, '--dry-run'], { env });
+    assert.equal(dryRun.code, 64);
+    assert.match(dryRun.stderr, /--dry-run, --generation and --at name one session/);
+    const nothing = await runCli(
+      ['restore', '--sessions-dir', await tempDir('many-none'), '--session-prefix', 'nobody-', '--require-backup'],
+      {
+        env,
+      },
+    );
+    assert.equal(nothing.code, 3, nothing.stdout + nothing.stderr);
+    assert.match(nothing.stdout + nothing.stderr, /no stored session has the prefix \\?"nobody-\\?"; --require-backup was given/);
+  });
+
   it('backup --sessions-dir backs up every session once; the one-session settings are refused with it', async () => {
     const sessionsDir = await tempDir('many-backup');
     await writeSession(path.join(sessionsDir, 'one'), { preKeys: 2 });
