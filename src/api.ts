@@ -96,7 +96,12 @@ function validSessionId(value: string | null): string {
 }
 
 async function status(options: ApiOptions): Promise<unknown> {
-  return { sessions: (await options.store.status(null)).map(sessionStatusJson) };
+  // A session this process writes is measured now; any other shows what its writer recorded.
+  const live = (id: string) => {
+    const sidecar = options.loop.sidecarFor(id);
+    return sidecar?.writerLease ? sidecar.protection() : null;
+  };
+  return { sessions: (await options.store.status(null)).map((s) => sessionStatusJson(s, live(s.sessionId))) };
 }
 
 async function restore(options: ApiOptions, url: URL): Promise<unknown> {

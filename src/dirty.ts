@@ -31,6 +31,11 @@ export class DirtySet {
     if (this.entries.size === 0) this.lastChangeAt = null;
   }
 
+  /** When the oldest change of `name` not stored yet happened, ms; null when it is not dirty. */
+  sinceOf(name: string): number | null {
+    return this.entries.get(name)?.since ?? null;
+  }
+
   names(): string[] {
     return [...this.entries.keys()];
   }

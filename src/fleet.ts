@@ -17,7 +17,7 @@ import type { Database } from './db/pool.js';
 import { LeaseRenewals } from './lease-renewals.js';
 import { forEachLimited } from './limit.js';
 import type { Logger } from './log.js';
-import type { Metrics } from './metrics.js';
+import { type Metrics, readingsOf } from './metrics.js';
 import { sessionIdFor } from './names.js';
 import { Backoff } from './retry.js';
 import { RETRY_BACKOFF, Sidecar, type SidecarOptions } from './sidecar.js';
@@ -318,8 +318,9 @@ export class SessionFleet implements BackupLoop {
     let sidecar: Sidecar | null = null;
     // A directory the fleet saw removed is on its way to a tombstone, a normal event for a platform (a
     // customer leaving): no lag, so that the lag alert does not fire for every customer who leaves.
-    const metrics = this.metrics.session(sessionId, () =>
-      this.members.get(sessionId)?.removedSince != null ? 0 : (sidecar?.lagSeconds() ?? 0),
+    const metrics = this.metrics.session(
+      sessionId,
+      readingsOf(() => (this.members.get(sessionId)?.removedSince != null ? null : sidecar)),
     );
     sidecar = new Sidecar(
       this.store,

@@ -2,6 +2,8 @@
 // A keeper of many sessions (--sessions-dir) labels every per-session series with `session` (sessions are
 // bounded, files are not); the process-wide ones (backup duration, database errors, build info) stay unlabeled.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Protection } from './protection.js';
+import { HELD_REASONS, type HeldReason } from './snapshot.js';
 import { VERSION } from './version.js';
 
 const PREFIX = 'baileys_keeper_';
@@ -39,6 +41,32 @@ export interface SessionMetrics {
   readonly databaseErrors: SessionCounter;
 }
 
+/** What a scrape reads from one session's loop (measurements, not counts of what it did). */
+export interface SessionReadings {
+  /** Age of the oldest difference between the directory and the head, seconds. */
+  lagSeconds(): number;
+  /** Whether what is stored equals what is on disk (SPEC "Protection"). */
+  protection(): Protection;
+  /** Files that differ from the head and that no backup can store now, by reason. */
+  heldBack(): Record<HeldReason, number>;
+}
+
+/** Readings of a session with nothing to report: lag 0, protected, nothing held. */
+export const IDLE_READINGS: SessionReadings = {
+  lagSeconds: () => 0,
+  protection: () => ({ protected: true, reasons: [], since: null }),
+  heldBack: () => ({ torn: 0, unreadable: 0, too_large: 0 }),
+};
+
+/** Readings taken from whatever `current` returns at the moment of the scrape; IDLE_READINGS while null. */
+export function readingsOf(current: () => SessionReadings | null): SessionReadings {
+  return {
+    lagSeconds: () => (current() ?? IDLE_READINGS).lagSeconds(),
+    protection: () => (current() ?? IDLE_READINGS).protection(),
+    heldBack: () => (current() ?? IDLE_READINGS).heldBack(),
+  };
+}
+
 export interface MetricsOptions {
   /** Label per-session series with `session` and add `baileys_keeper_sessions` (--sessions-dir). */
   manySessions?: boolean;
@@ -59,24 +87,30 @@ export class Metrics implements SessionMetrics {
   readonly sessionRegistered: Gauge;
   readonly databaseErrors: Counter;
   readonly watchPolling: Gauge;
+  readonly protectedGauge: Gauge;
+  readonly heldBackFiles: Gauge;
   /** Sessions watched; only with manySessions. */
   readonly sessions: Gauge | null;
   private readonly many: boolean;
-  /** Where each session's lag is read at a scrape ('' without manySessions). */
-  private readonly lags = new Map<string, () => number>();
+  /** Where each session's readings are taken at a scrape ('' without manySessions). */
+  private readonly readings = new Map<string, SessionReadings>();
 
   /**
-   * `lagSeconds` is read at every scrape: the age of the oldest change not yet stored (one session;
-   * with `manySessions`, each session gives its own to session()).
+   * `readings` are taken at every scrape: lag, protection and held-back files (one session; with
+   * `manySessions`, each session gives its own to session()).
    */
-  constructor(lagSeconds: () => number = () => 0, options: MetricsOptions = {}) {
+  constructor(readings: SessionReadings = IDLE_READINGS, options: MetricsOptions = {}) {
     const registers = [this.registry];
     const many = options.manySessions === true;
     this.many = many;
-    if (!many) this.lags.set('', lagSeconds);
+    if (!many) this.readings.set('', readings);
     // Per-session series carry the session label with many sessions.
     const session = many ? ['session'] : [];
-    const lags = this.lags;
+    const all = this.readings;
+    /** Sets `gauge` for every session from `read` (with `extra` labels). */
+    const collectEach = (gauge: Gauge, read: (readings: SessionReadings) => number, extra: Record<string, string> = {}) => {
+      for (const [id, readings] of all) gauge.set(many ? { session: id, ...extra } : extra, read(readings));
+    };
     this.backups = new Counter({
       name: `${PREFIX}backups_total`,
       help: 'Backups by result: success (a generation was written), noop (nothing changed), failure, refused (guard).',
@@ -102,10 +136,25 @@ export class Metrics implements SessionMetrics {
       labelNames: session,
       registers,
       collect() {
-        for (const [id, lag] of lags) {
-          if (many) this.set({ session: id }, lag());
-          else this.set(lag());
-        }
+        collectEach(this, (readings) => readings.lagSeconds());
+      },
+    });
+    this.protectedGauge = new Gauge({
+      name: `${PREFIX}protected`,
+      help: '1 while everything in the directory is stored in the head (or has differed for less than --max-delay plus one backup), else 0.',
+      labelNames: session,
+      registers,
+      collect() {
+        collectEach(this, (readings) => (readings.protection().protected ? 1 : 0));
+      },
+    });
+    this.heldBackFiles = new Gauge({
+      name: `${PREFIX}held_back_files`,
+      help: 'Files that differ from the head and that no backup can store now, by reason: torn, unreadable, too_large.',
+      labelNames: [...session, 'reason'],
+      registers,
+      collect() {
+        for (const reason of HELD_REASONS) collectEach(this, (readings) => readings.heldBack()[reason], { reason });
       },
     });
     this.generation = new Gauge({ name: `${PREFIX}generation`, help: 'Head generation of the session.', labelNames: session, registers });
@@ -164,16 +213,17 @@ export class Metrics implements SessionMetrics {
   }
 
   /**
-   * The metrics of session `sessionId`, its series created at 0, and `lagSeconds` read for its lag at
-   * every scrape. Without manySessions: these metrics themselves (there is one session).
+   * The metrics of session `sessionId`, its series created at 0, and `readings` taken for its lag,
+   * protection and held-back files at every scrape. Without manySessions: these metrics themselves
+   * (there is one session).
    */
-  session(sessionId: string, lagSeconds: () => number): SessionMetrics {
+  session(sessionId: string, readings: SessionReadings): SessionMetrics {
     if (!this.many) {
-      this.lags.set('', lagSeconds);
+      this.readings.set('', readings);
       return this;
     }
     const session = { session: sessionId };
-    this.lags.set(sessionId, lagSeconds);
+    this.readings.set(sessionId, readings);
     for (const result of BACKUP_RESULTS) this.backups.inc({ ...session, result }, 0);
     for (const result of RESTORE_RESULTS) this.restores.inc({ ...session, result }, 0);
     for (const gauge of this.sessionGauges()) gauge.set(session, 0);
@@ -209,11 +259,12 @@ export class Metrics implements SessionMetrics {
   /** Removes every series of session `sessionId` (it is no longer kept by this process). */
   forget(sessionId: string): void {
     if (!this.many) return;
-    this.lags.delete(sessionId);
+    this.readings.delete(sessionId);
     const session = { session: sessionId };
     for (const result of BACKUP_RESULTS) this.backups.remove({ ...session, result });
     for (const result of RESTORE_RESULTS) this.restores.remove({ ...session, result });
-    for (const gauge of [...this.sessionGauges(), this.backupLag]) gauge.remove(session);
+    for (const gauge of [...this.sessionGauges(), this.backupLag, this.protectedGauge]) gauge.remove(session);
+    for (const reason of HELD_REASONS) this.heldBackFiles.remove({ ...session, reason });
     this.tornReads.remove(session);
   }
 }

@@ -4,6 +4,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Semaphore } from 'async-mutex';
+import { auditDirectory, StampBook, wallNowNs } from './audit.js';
 import { sleep, systemClock, valueWithin, within, type Clock } from './clock.js';
 import type { BackupLoop } from './backup-loop.js';
 import { CREDS_FILE, parseCreds } from './creds.js';
@@ -14,17 +15,25 @@ import { DirtySet, dueAt } from './dirty.js';
 import { IntegrityError, LeaseLostError } from './errors.js';
 import { LeaseKeeper } from './lease.js';
 import type { LeaseRenewals } from './lease-renewals.js';
+import { HeldBackFiles } from './held-back.js';
 import type { Logger } from './log.js';
-import type { SessionMetrics } from './metrics.js';
+import type { SessionMetrics, SessionReadings } from './metrics.js';
+import { BACKUP_ALLOWANCE_MS, type Protection, ProtectionTracker } from './protection.js';
 import { recoverInterruptedRestore } from './restore.js';
 import type { RetentionPolicy } from './retention.js';
 import { Backoff, type BackoffPolicy } from './retry.js';
-import { readNamed, readSnapshot, type Snapshot } from './snapshot.js';
+import { type HeldReason, readNamed, readSnapshot, type Snapshot } from './snapshot.js';
 import type { BackupResult, Lease, SessionStore } from './store.js';
 import { DIR_POLL_MS, DirectoryWatcher, WatchStartError, type WatchMode } from './watcher.js';
 
 /** Pauses between failed attempts (backups, start-up steps): 250 ms, doubling, at most 30 s. */
 export const RETRY_BACKOFF: BackoffPolicy = { initialMs: 250, factor: 2, maxMs: 30_000 };
+/**
+ * Pauses before reading held-back files again (torn, unreadable, too large): 1 s, doubling, at most 30 s.
+ * Soon enough that a file that becomes readable (descriptors freed, permissions fixed) is stored within
+ * seconds; slow enough that a file that stays unreadable costs little.
+ */
+export const HELD_RETRY_BACKOFF: BackoffPolicy = { initialMs: 1_000, factor: 2, maxMs: 30_000 };
 /** How often the history is thinned to the retention schedule (after a backup that wrote), ms. */
 export const THIN_EVERY_MS = 60_000;
 /** Order in the backup slots (many sessions): changes waiting to be stored go before rescans, thinning and tombstones. */
@@ -89,8 +98,26 @@ export interface ShutdownOptions {
   skipWhenClean?: boolean;
 }
 
-export class Sidecar implements BackupLoop {
+export class Sidecar implements BackupLoop, SessionReadings {
   readonly dirty = new DirtySet();
+  /** What the head holds, by file metadata: what the audit compares the directory with. */
+  private readonly book = new StampBook();
+  /** Files that differ from the head and that no backup could store. */
+  private readonly held: HeldBackFiles;
+  private readonly heldBackoff = new Backoff(HELD_RETRY_BACKOFF);
+  /** When held-back files are read again (the loop's clock, ms). */
+  private heldRetryAt = 0;
+  /** Since when the directory itself cannot be read (EACCES, EMFILE…), null while it can. */
+  private directoryUnreadableSince: number | null = null;
+  /** Since when the loop runs without having compared the directory with the head; null once it has. */
+  private uncomparedSince: number | null = null;
+  /** A login found below the directory while it has none itself (relative path), else null. */
+  private loginElsewhere: string | null = null;
+  private readonly protectionTracker: ProtectionTracker;
+  private cancelProtectionCheck: (() => void) | null = null;
+  /** The protection last recorded in the database under the current lease; null: record it at the next check. */
+  private protectionRecorded: Protection | null = null;
+  private recordingProtection = false;
   private readonly lease: LeaseKeeper;
   private readonly watcher: DirectoryWatcher;
   private readonly backoff = new Backoff(RETRY_BACKOFF);
@@ -146,6 +173,8 @@ export class Sidecar implements BackupLoop {
     private readonly clock: Clock = systemClock,
   ) {
     this.log = log.child({ component: 'sidecar' });
+    this.held = new HeldBackFiles(this.log);
+    this.protectionTracker = new ProtectionTracker(this.log, options.maxDelayMs + BACKUP_ALLOWANCE_MS, () => clock.wall());
     this.lease = new LeaseKeeper(
       store,
       options.sessionId,
@@ -156,6 +185,7 @@ export class Sidecar implements BackupLoop {
       {
         acquired: () => {
           metrics.leaseHeld.set(1);
+          this.protectionRecorded = null;
           this.rescanDue = true; // what the previous writer stored may differ from this directory
           this.schedule();
         },
@@ -186,6 +216,7 @@ export class Sidecar implements BackupLoop {
         },
         lost: (reason) => {
           this.unwatchedSince ??= this.clock.now();
+          this.checkProtection();
           if (!this.stopping && reason === 'removed')
             this.log.warn(
               { dir: options.dir },
@@ -214,12 +245,42 @@ export class Sidecar implements BackupLoop {
   }
 
   /**
-   * Seconds since the oldest change that is not stored yet, or since the directory stopped being
-   * watched (a removed directory may be recreated at any moment); 0 when everything is stored.
+   * Age of the oldest difference between the directory and the head, seconds (SPEC "Protection"): a change
+   * not stored yet (seen by the watcher or by the audit), a held-back file, a directory that cannot be
+   * read, watched or has not been compared yet since start (a removed directory may be recreated at any
+   * moment). 0 when everything is stored.
    */
   lagSeconds(): number {
-    const since = [this.dirty.oldestSince(), this.unwatchedSince, this.watchFailingSince].filter((at): at is number => at !== null);
+    const since = [
+      this.dirty.oldestSince(),
+      this.held.oldestSince(),
+      this.unwatchedSince,
+      this.watchFailingSince,
+      this.directoryUnreadableSince,
+      this.uncomparedSince,
+    ].filter((at): at is number => at !== null);
     return since.length === 0 ? 0 : Math.max(0, (this.clock.now() - Math.min(...since)) / 1000);
+  }
+
+  /** Files that differ from the head and that no backup can store now, by reason. */
+  heldBack(): Record<HeldReason, number> {
+    return this.held.counts();
+  }
+
+  /**
+   * Whether the session is protected now (SPEC "Protection"), with the reasons when it is not and since
+   * when. Measured at each call; a change is logged once.
+   */
+  protection(): Protection {
+    const allowance = this.clock.now() - this.options.maxDelayMs - BACKUP_ALLOWANCE_MS;
+    const held = this.held.counts();
+    return this.protectionTracker.update({
+      lagSeconds: this.lagSeconds(),
+      notWatched: this.watchStalled || this.unwatchedSince !== null,
+      directoryUnreadable: this.directoryUnreadableSince !== null,
+      held: { ...held, torn: this.held.countOlderThan('torn', allowance) },
+      loginElsewhere: this.loginElsewhere,
+    });
   }
 
   /**
@@ -293,6 +354,7 @@ export class Sidecar implements BackupLoop {
 
   /** The directory was compared with what is stored, or another process is the writer: start-up is over. */
   private compared(): void {
+    this.uncomparedSince = null;
     if (this.lifecycle === 'starting') this.lifecycle = 'ready';
   }
 
@@ -305,6 +367,7 @@ export class Sidecar implements BackupLoop {
   start(): Promise<void> {
     if (this.lifecycle === 'new') {
       this.lifecycle = 'starting';
+      this.uncomparedSince = this.clock.now();
       const quietCap = this.options.shutdownTimeoutMs / 2;
       // Said once up front, not silently at shutdown: half of the stop budget is kept for the final backup.
       if (this.options.shutdownQuietMs > quietCap) {
@@ -391,6 +454,7 @@ export class Sidecar implements BackupLoop {
   private stepFailed(step: StartStep, error: unknown): void {
     const problem = describeError(error);
     if (step === 'watch') this.watchFailingSince ??= this.clock.now();
+    this.checkProtection();
     if (this.failing.get(step) !== problem)
       this.log.error(
         { step, err: problem },
@@ -404,14 +468,64 @@ export class Sidecar implements BackupLoop {
     if (this.failing.delete(step)) this.log.info({ step }, 'start-up step recovered');
   }
 
+  /** Arms the periodic audit (every --interval, independent of watch events). */
   private armRescan(ms = this.options.intervalMs): void {
     this.cancelRescan = this.clock.setTimer(() => {
-      void this.checkWatcher().finally(() => {
-        this.rescanDue = true;
-        this.schedule();
-        if (!this.stopping) this.armRescan();
-      });
+      void this.checkWatcher()
+        .then(() => this.audit())
+        .finally(() => {
+          this.schedule();
+          if (!this.stopping) this.armRescan();
+        });
     }, ms);
+  }
+
+  /**
+   * The audit (SPEC "Protection"): compares the directory with the head by metadata and marks every
+   * difference dirty, so that the next backup reads just those files. Without a stored whole comparison to
+   * compare with (start, a new writer, a refusal, a directory not watched) it asks for a full read instead.
+   */
+  async audit(): Promise<void> {
+    if (this.stopping) return;
+    if (!this.book.primed || this.rescanDue || this.fullNext || !this.lease.current || this.watcher.backend === null) {
+      this.rescanDue = true;
+      return;
+    }
+    try {
+      const result = await auditDirectory(this.options.dir, this.book);
+      this.directoryRead();
+      const now = this.clock.now();
+      for (const name of result.differ) this.dirty.mark(name, now);
+      if (result.differ.length > 0)
+        this.log.debug({ files: result.differ.length, checked: result.files }, 'audit: files differ from the head');
+    } catch (error) {
+      this.directoryUnreadable(error);
+    }
+  }
+
+  /** The directory could be read (again). */
+  private directoryRead(): void {
+    if (this.directoryUnreadableSince === null) return;
+    this.directoryUnreadableSince = null;
+    this.log.info({ dir: this.options.dir }, 'the auth directory can be read again');
+  }
+
+  /**
+   * Reading the directory itself failed. Gone (ENOENT): the watcher follows it. Anything else (EACCES,
+   * EMFILE…): nothing in it can be stored — a failure, shown in the lag and protection, said once.
+   */
+  private directoryUnreadable(error: unknown): void {
+    const code = ((error as { cause?: { code?: unknown } }).cause ?? (error as { code?: unknown }))?.code;
+    void this.checkWatcher();
+    if (code === 'ENOENT' || code === 'ENOTDIR') return;
+    this.metrics.backups.inc({ result: 'failure' });
+    if (this.directoryUnreadableSince !== null) return;
+    this.directoryUnreadableSince = this.clock.now();
+    this.log.error(
+      { dir: this.options.dir, err: describeError(error) },
+      `cannot read the auth directory: ${describeError(error)}; nothing in it is stored until it can be read. ` +
+        "Give the keeper read and search access (run it with the bot's uid or group, or Kubernetes securityContext.fsGroup); retrying",
+    );
   }
 
   /** A directory deleted and recreated (a bot that logged out) is a new inode: watch the new one. */
@@ -438,8 +552,47 @@ export class Sidecar implements BackupLoop {
     }
   }
 
+  /**
+   * Measures protection now. A change is recorded in the database (so that `status` in another process
+   * shows it) while this process is the writer; while a difference is pending and still within the limit,
+   * one more check is armed for the moment it would pass it, so that a lag is reported when it happens,
+   * not at the next event.
+   */
+  private checkProtection(): void {
+    this.cancelProtectionCheck?.();
+    this.cancelProtectionCheck = null;
+    const state = this.protection();
+    if (state !== this.protectionRecorded) void this.recordProtection(state);
+    if (this.stopping || !state.protected) return;
+    const lagMs = this.lagSeconds() * 1000;
+    if (lagMs === 0 && this.held.size === 0) return;
+    const wait = Math.max(1, this.options.maxDelayMs + BACKUP_ALLOWANCE_MS - lagMs + 1);
+    this.cancelProtectionCheck = this.clock.setTimer(() => {
+      this.cancelProtectionCheck = null;
+      this.checkProtection();
+    }, wait);
+  }
+
+  /** Records `state` under the current lease; one write at a time, the newest state last. */
+  private async recordProtection(state: Protection): Promise<void> {
+    const lease = this.lease.current;
+    if (!lease || this.recordingProtection) return;
+    this.recordingProtection = true;
+    try {
+      if (await this.store.recordProtection(this.options.sessionId, lease, state)) this.protectionRecorded = state;
+    } catch (error) {
+      this.databaseError(error, 'recording protection');
+      return;
+    } finally {
+      this.recordingProtection = false;
+    }
+    const now = this.protectionTracker.current;
+    if (now !== this.protectionRecorded && !this.stopping) void this.recordProtection(now);
+  }
+
   /** Sets the one timer for the next backup, if one is due and we are the writer. */
   private schedule(): void {
+    this.checkProtection();
     if (this.stopping) return;
     this.cancelFlush?.();
     this.cancelFlush = null;
@@ -447,6 +600,8 @@ export class Sidecar implements BackupLoop {
     if (this.flushing || !this.lease.current || this.watcher.backend === null) return;
     const now = this.clock.now();
     let at = this.rescanDue || (this.urgent && this.dirty.size > 0) ? now : dueAt(this.dirty, this.options);
+    // Held-back files are read again on their own backoff, not on every change of another file.
+    if (this.held.size > 0) at = at === null ? this.heldRetryAt : Math.min(at, this.heldRetryAt);
     if (at === null) return;
     at = Math.max(at, this.retryAt);
     this.cancelFlush = this.clock.setTimer(() => void this.flush(), at - now);
@@ -541,22 +696,21 @@ export class Sidecar implements BackupLoop {
     if (!lease) return 'standby';
     const full = this.rescanDue || this.fullNext;
     const checkpoint = this.dirty.checkpoint();
-    const names = this.dirty.names();
+    const names = [...new Set([...this.dirty.names(), ...this.held.names()])];
     if (!full && names.length === 0) return 'clean';
     const started = this.clock.now();
+    const readStartedNs = wallNowNs();
     let snapshot: Snapshot;
     try {
       snapshot = full ? await readSnapshot(this.options.dir) : await readNamed(this.options.dir, names);
+      this.directoryRead();
     } catch (error) {
-      this.log.warn({ err: describeError(error) }, 'cannot read the auth directory; will retry');
+      this.directoryUnreadable(error);
       this.retryAt = this.clock.now() + this.backoff.fail();
-      void this.checkWatcher();
       return 'failure';
     }
     const torn = [...snapshot.held.values()].filter((held) => held.torn).length;
     if (torn > 0) this.metrics.tornReads.inc(torn);
-    for (const [name, held] of snapshot.held)
-      this.log.warn({ file: name, torn: held.torn }, `not stored: ${name}: ${held.reason}; the stored version is kept`);
 
     let result: BackupResult;
     try {
@@ -586,7 +740,13 @@ export class Sidecar implements BackupLoop {
     this.metrics.backupDuration.observe(ms / 1000);
     this.backoff.reset();
     this.retryAt = 0;
+    this.keepHeld(snapshot, full ? null : names);
     this.dirty.clearUpTo(checkpoint);
+    if (result.kind !== 'refused') {
+      // What was read is the head now; what was not (deleted, held back) is not known to be.
+      const absent = (full ? [...snapshot.held.keys()] : names).filter((name) => !snapshot.files.has(name));
+      this.book.record(snapshot.files.values(), absent, full, readStartedNs);
+    }
     if (full) {
       this.rescanDue = false;
       // A full read of a watched directory is stored: whatever happened while it was not watched is in.
@@ -595,14 +755,16 @@ export class Sidecar implements BackupLoop {
     this.fullNext = false;
     this.urgent = false;
     this.compared();
-    this.metrics.backups.inc({ result: result.kind });
+    // A file the keeper may not read is a failure, never a no-op (SPEC "Protection").
+    const unreadable = [...snapshot.held.values()].some((held) => held.kind === 'unreadable');
+    this.metrics.backups.inc({ result: unreadable && result.kind !== 'refused' ? 'failure' : result.kind });
     if (result.kind === 'refused') {
       // Nothing retries a refusal until the directory changes again; then it reads everything.
       this.fullNext = true;
       this.log.warn({ generation: result.generation }, `backup refused: ${result.reason}`);
       return 'refused';
     }
-    this.metrics.lastBackupSuccess.set(this.clock.wall() / 1000);
+    if (!unreadable && this.held.counts().too_large === 0) this.metrics.lastBackupSuccess.set(this.clock.wall() / 1000);
     this.metrics.generation.set(result.generation);
     if (result.kind === 'success') {
       this.metrics.files.set(result.totalFiles);
@@ -619,6 +781,23 @@ export class Sidecar implements BackupLoop {
       this.log.debug({ generation: result.generation, ms }, 'nothing changed');
     }
     return result.kind;
+  }
+
+  /**
+   * After a stored backup: files it could not store stay held (pending, retried on HELD_RETRY_BACKOFF,
+   * counted in the lag from when they first differed); files it read (`scope`: the names it read, null:
+   * the whole directory) and could store, or found gone, are released.
+   */
+  private keepHeld(snapshot: Snapshot, scope: readonly string[] | null): void {
+    const now = this.clock.now();
+    for (const name of scope ?? this.held.names()) if (!snapshot.held.has(name)) this.held.release(name);
+    for (const [name, held] of snapshot.held) this.held.hold(name, held, this.dirty.sinceOf(name) ?? now);
+    if (this.held.size === 0) {
+      this.heldBackoff.reset();
+      this.heldRetryAt = 0;
+    } else {
+      this.heldRetryAt = now + this.heldBackoff.fail();
+    }
   }
 
   /** Thins the history in the background, off the backup path, at most every THIN_EVERY_MS. */
@@ -668,6 +847,7 @@ export class Sidecar implements BackupLoop {
     this.stopRequested();
     this.cancelFlush?.();
     this.cancelRescan?.();
+    this.cancelProtectionCheck?.();
     const quietSince = this.clock.now();
     // A bot that never goes quiet must not use up the whole budget: half of it is kept for the final backup.
     const quietDeadline = quietSince + Math.min(this.options.shutdownTimeoutMs, deadline - quietSince) / 2;
@@ -697,6 +877,7 @@ export class Sidecar implements BackupLoop {
       options.skipWhenClean &&
       this.lease.current &&
       this.dirty.size === 0 &&
+      this.held.size === 0 &&
       !this.rescanDue &&
       !this.fullNext &&
       this.unwatchedSince === null &&
@@ -728,6 +909,16 @@ export class Sidecar implements BackupLoop {
         { dirty: this.dirty.size },
         'final backup did not complete before --shutdown-timeout: the newest changes are not stored',
       );
+    else if (this.lease.current && this.held.size > 0) {
+      // Stored what could be stored; what is held back is not, and the log must not say otherwise.
+      const held = this.held.counts();
+      this.log.error(
+        { held },
+        `final backup left ${this.held.size} file(s) held back (torn ${held.torn}, unreadable ${held.unreadable}, too large ${held.too_large}): ` +
+          'they are not stored',
+      );
+      stored = false;
+    }
     await this.watcher.close();
     // Releasing lets a successor start at once; if it cannot be done quickly the lease expires by itself.
     await within(this.clock, this.lease.release(), Math.max(left(), releaseGraceMs));
@@ -744,6 +935,7 @@ export class Sidecar implements BackupLoop {
     this.stopRequested();
     this.cancelFlush?.();
     this.cancelRescan?.();
+    this.cancelProtectionCheck?.();
     if (!this.booted) {
       this.lifecycle = 'stopped';
       return;

@@ -19,12 +19,37 @@ export interface SnapshotFile {
   name: string;
   content: Buffer;
   sha256: Buffer;
+  /** The file's metadata as it was read from disk (the audit compares the directory with it later); none for API bodies. */
+  stamp?: FileStamp;
 }
 
+/**
+ * What the audit compares without reading a file (docs/monitoring.md "Protection"): the rule git uses for
+ * its index — size, modification and change times in nanoseconds, inode. Any rewrite changes one of them,
+ * except one that keeps the size within the file system's timestamp granularity of the read; see `racy`.
+ */
+export interface FileStamp {
+  size: number;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+  ino: bigint;
+}
+
+/**
+ * Why a file cannot be stored now (SPEC "Protection", baileys_keeper_held_back_files{reason}):
+ * - `torn`: empty, truncated or unparseable after every re-read (Baileys is mid-write);
+ * - `unreadable`: it cannot be opened or read (EACCES, EMFILE, EIO…): a failure, retried with backoff;
+ * - `too_large`: over the per-file limit (MAX_FILE_BYTES).
+ */
+export type HeldReason = 'torn' | 'unreadable' | 'too_large';
+export const HELD_REASONS: readonly HeldReason[] = ['torn', 'unreadable', 'too_large'];
+
 export interface HeldFile {
-  /** Why the file on disk cannot be stored now; the previously stored version is kept. */
+  /** Why the file on disk cannot be stored now, in words; the previously stored version is kept. */
   reason: string;
-  /** A torn write (counted in baileys_keeper_torn_reads_total) rather than e.g. an oversize file. */
+  /** The kind of reason (see HeldReason). */
+  kind: HeldReason;
+  /** A torn write (counted in baileys_keeper_torn_reads_total): kind === 'torn'. */
   torn: boolean;
 }
 
@@ -79,15 +104,15 @@ export async function readNamed(dir: string, names: Iterable<string>, options: R
         return;
       }
       if (read.kind === 'unusable') {
-        snapshot.held.set(name, { reason: read.reason, torn: false });
+        snapshot.held.set(name, { reason: read.reason, kind: read.held, torn: false });
         return;
       }
       const reason = tornReason(name, read.content);
       if (reason === null) {
         snapshot.held.delete(name);
-        snapshot.files.set(name, { name, content: read.content, sha256: sha256(read.content) });
+        snapshot.files.set(name, { name, content: read.content, sha256: sha256(read.content), stamp: read.stamp });
       } else {
-        snapshot.held.set(name, { reason, torn: true });
+        snapshot.held.set(name, { reason, kind: 'torn', torn: true });
         torn.push(name);
       }
     });
@@ -99,7 +124,15 @@ export async function readNamed(dir: string, names: Iterable<string>, options: R
   return snapshot;
 }
 
-type ReadResult = { kind: 'ok'; content: Buffer } | { kind: 'gone' } | { kind: 'unusable'; reason: string };
+type ReadResult =
+  | { kind: 'ok'; content: Buffer; stamp: FileStamp }
+  | { kind: 'gone' }
+  | { kind: 'unusable'; reason: string; held: 'unreadable' | 'too_large' };
+
+/** The stamp of a bigint stat result. */
+export function stampOf(info: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; ino: bigint }): FileStamp {
+  return { size: Number(info.size), mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs, ino: info.ino };
+}
 
 async function readOne(file: string, maxBytes: number): Promise<ReadResult> {
   let handle: FileHandle;
@@ -111,17 +144,18 @@ async function readOne(file: string, maxBytes: number): Promise<ReadResult> {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { kind: 'gone' };
     if (code === 'ELOOP') return { kind: 'gone' };
-    return { kind: 'unusable', reason: `cannot open (${code ?? String(error)})` };
+    return { kind: 'unusable', reason: `cannot open (${code ?? String(error)})`, held: 'unreadable' };
   }
   try {
-    const info = await handle.stat();
+    const info = await handle.stat({ bigint: true });
     if (!info.isFile()) return { kind: 'gone' };
-    if (info.size > maxBytes) return { kind: 'unusable', reason: `the file is ${info.size} bytes, over the ${maxBytes}-byte limit` };
+    if (info.size > maxBytes)
+      return { kind: 'unusable', reason: `the file is ${info.size} bytes, over the ${maxBytes}-byte limit`, held: 'too_large' };
     const content = await handle.readFile();
-    if (content.length > maxBytes) return { kind: 'unusable', reason: `the file grew over the ${maxBytes}-byte limit` };
-    return { kind: 'ok', content };
+    if (content.length > maxBytes) return { kind: 'unusable', reason: `the file grew over the ${maxBytes}-byte limit`, held: 'too_large' };
+    return { kind: 'ok', content, stamp: stampOf(info) };
   } catch (error) {
-    return { kind: 'unusable', reason: `cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})` };
+    return { kind: 'unusable', reason: `cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`, held: 'unreadable' };
   } finally {
     await handle.close();
   }

@@ -38,6 +38,7 @@ import {
   renewLease,
   renewLeases,
   setHead,
+  setProtection,
   setRegisteredJid,
   type SessionSummary,
 } from './db/queries/sessions.js';
@@ -56,6 +57,7 @@ import {
   type RowFailure,
 } from './rows.js';
 import { retainedGenerations, type RetentionPolicy } from './retention.js';
+import type { Protection } from './protection.js';
 import type { Snapshot } from './snapshot.js';
 
 export type { FileVersion, GenerationRow, PlainFile, SessionSummary };
@@ -500,6 +502,15 @@ export class SessionStore {
     return releaseLease(this.db, sessionId, lease.owner, lease.token);
   }
 
+  /**
+   * Records the writer's measurement of the session's protection (`reasons` empty: protected), under
+   * `lease`; false when the lease is no longer held (nothing written).
+   */
+  async recordProtection(sessionId: string, lease: Lease, protection: Protection): Promise<boolean> {
+    const since = protection.since === null ? null : new Date(protection.since);
+    return setProtection(this.db, sessionId, lease.owner, lease.token, protection.reasons, since);
+  }
+
   /** Who holds the session's lease right now, or null. */
   async leaseHolder(sessionId: string): Promise<{ owner: string; expiresAt: Date } | null> {
     const session = await getSession(this.db, sessionId);
@@ -617,9 +628,24 @@ export interface SessionStatusJson {
   registered: boolean;
   phone: string | null;
   lease_holder: string | null;
+  /** SPEC "Protection": everything on disk is stored (as its writer measured it). */
+  protected: boolean;
+  /** Why not, when not protected (`not_watched` while no keeper holds the lease). */
+  reasons: string[];
+  /** Since when it has not been protected (ISO-8601), null when protected or unknown. */
+  since: string | null;
 }
 
-export function sessionStatusJson(s: SessionSummary): SessionStatusJson {
+/**
+ * The public status of `s`. `live`: the protection this process measures itself (it is the session's
+ * writer); otherwise what the writer recorded — and `not_watched` while no keeper holds the lease.
+ */
+export function sessionStatusJson(s: SessionSummary, live: Protection | null = null): SessionStatusJson {
+  const protection = live
+    ? { reasons: live.reasons as string[], since: live.since === null ? null : new Date(live.since).toISOString() }
+    : !s.leaseLive || s.protectionReasons === null
+      ? { reasons: ['not_watched'], since: s.leaseLive ? null : (s.protectionSince?.toISOString() ?? null) }
+      : { reasons: s.protectionReasons, since: s.protectionSince?.toISOString() ?? null };
   return {
     session_id: s.sessionId,
     generation: s.headGeneration,
@@ -629,5 +655,8 @@ export function sessionStatusJson(s: SessionSummary): SessionStatusJson {
     registered: s.registeredJid !== null,
     phone: s.registeredJid === null ? null : maskJid(s.registeredJid),
     lease_holder: s.leaseLive ? s.leaseOwner : null,
+    protected: protection.reasons.length === 0,
+    reasons: protection.reasons,
+    since: protection.since,
   };
 }

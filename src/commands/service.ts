@@ -9,7 +9,7 @@ import { healthRoutes } from '../health.js';
 import { startHttpServer, type HttpServer, type Route } from '../http.js';
 import { leaseOwner } from '../lease.js';
 import type { Logger } from '../log.js';
-import { Metrics } from '../metrics.js';
+import { Metrics, readingsOf } from '../metrics.js';
 import { Sidecar, type SidecarOptions } from '../sidecar.js';
 import { SessionStore } from '../store.js';
 import type { Context } from './command.js';
@@ -103,7 +103,10 @@ function buildLoop(config: Config, store: SessionStore, db: Database, metrics: M
     );
   }
   let sidecar: Sidecar | null = null;
-  const sessionMetrics = metrics.session(config.sessionId, () => sidecar?.lagSeconds() ?? 0);
+  const sessionMetrics = metrics.session(
+    config.sessionId,
+    readingsOf(() => sidecar),
+  );
   sidecar = new Sidecar(
     store,
     db,

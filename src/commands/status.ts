@@ -7,7 +7,7 @@ import { formatBytes, print, printJson, table } from './output.js';
 export async function statusCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   const sessions = await withStore(ctx, (store) => store.status(config.sessionExplicit ? config.sessionId : null));
-  const rows = sessions.map(sessionStatusJson);
+  const rows = sessions.map((s) => sessionStatusJson(s));
   if (config.json) {
     printJson(ctx, { sessions: rows });
   } else if (rows.length === 0) {
@@ -16,7 +16,7 @@ export async function statusCommand(ctx: Context): Promise<number> {
     print(
       ctx,
       table(
-        ['SESSION', 'GENERATION', 'LAST BACKUP', 'FILES', 'BYTES', 'REGISTERED', 'LEASE HOLDER'],
+        ['SESSION', 'GENERATION', 'LAST BACKUP', 'FILES', 'BYTES', 'REGISTERED', 'PROTECTED', 'LEASE HOLDER'],
         rows.map((r) => [
           r.session_id,
           String(r.generation),
@@ -24,6 +24,7 @@ export async function statusCommand(ctx: Context): Promise<number> {
           String(r.files),
           formatBytes(r.bytes),
           r.registered ? `yes (${r.phone})` : 'no',
+          r.protected ? 'yes' : `no (${r.reasons.join(', ')}${r.since ? ` since ${r.since}` : ''})`,
           r.lease_holder ?? '-',
         ]),
       ),
@@ -34,7 +35,7 @@ export async function statusCommand(ctx: Context): Promise<number> {
 
 export const command: CommandSpec = {
   name: 'status',
-  summary: 'list sessions: generation, last backup, files, bytes, registered, lease holder',
+  summary: 'list sessions: generation, last backup, files, bytes, registered, protected, lease holder',
   logTo: 'stderr',
   run: statusCommand,
 };

@@ -17,7 +17,7 @@ import {
   DEFAULT_WATCH_MODE,
 } from '../../src/config.js';
 import { createDatabase } from '../../src/db/pool.js';
-import { Metrics } from '../../src/metrics.js';
+import { Metrics, readingsOf } from '../../src/metrics.js';
 import { parseRetention } from '../../src/retention.js';
 import { Sidecar, type SidecarOptions } from '../../src/sidecar.js';
 import { SessionStore } from '../../src/store.js';
@@ -71,7 +71,7 @@ export async function startLoop(url: string, options: LoopOptions): Promise<Loop
   const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(String(JSON.parse(line).msg)) });
   const db = createDatabase({ url, schema: 'baileys_keeper', log: testLog });
   const store = new SessionStore(db);
-  const metrics: Metrics = new Metrics(() => loop.lagSeconds());
+  const metrics: Metrics = new Metrics(readingsOf(() => loop));
   const loop: Sidecar = new Sidecar(
     store,
     db,

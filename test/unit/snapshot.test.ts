@@ -61,7 +61,7 @@ describe('snapshot', () => {
     const snapshot = await readSnapshot(dir, { retryDelaysMs: [1, 2, 3], sleep: async () => void pauses++ });
     assert.equal(pauses, 3);
     assert.equal(snapshot.files.size, 0);
-    assert.deepEqual(snapshot.held.get('creds.json'), { reason: 'the file is empty', torn: true });
+    assert.deepEqual(snapshot.held.get('creds.json'), { reason: 'the file is empty', kind: 'torn', torn: true });
     assert.equal(snapshot.held.get('session-1.0.json')?.torn, true);
   });
 
@@ -70,6 +70,7 @@ describe('snapshot', () => {
     await writeFile(path.join(dir, 'big.json'), JSON.stringify({ data: 'x'.repeat(2000) }));
     const snapshot = await readSnapshot(dir, { maxFileBytes: 1000, sleep: noSleep });
     assert.equal(snapshot.held.get('big.json')?.torn, false);
+    assert.equal(snapshot.held.get('big.json')?.kind, 'too_large');
     assert.match(snapshot.held.get('big.json')!.reason, /limit/);
   });
 

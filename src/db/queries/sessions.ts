@@ -21,6 +21,10 @@ export interface SessionSummary extends SessionRow {
   headReason: string | null;
   files: number;
   bytes: number;
+  /** What the writer last measured (sql/0008): null when never reported, [] when protected. */
+  protectionReasons: string[] | null;
+  /** Since when it has not been protected, by the writer; null when protected or never reported. */
+  protectionSince: Date | null;
 }
 
 type Row = Record<string, unknown>;
@@ -69,7 +73,7 @@ export async function lockSession(tx: Queryable, sessionId: string): Promise<Ses
  */
 export async function listSessions(q: Queryable, sessionId: string | null, prefix = ''): Promise<SessionSummary[]> {
   const { rows } = await q.query(
-    `SELECT ${sessionColumns('s')}, g.reason AS head_reason,
+    `SELECT ${sessionColumns('s')}, g.reason AS head_reason, s.protection_reasons, s.protection_since,
             g.created_at AS last_backup_at, coalesce(g.total_files, 0) AS files, coalesce(g.total_bytes, 0) AS bytes
        FROM ${q.schema}.sessions s
        LEFT JOIN ${q.schema}.generations g ON g.session_id = s.session_id AND g.generation = s.head_generation
@@ -83,7 +87,29 @@ export async function listSessions(q: Queryable, sessionId: string | null, prefi
     headReason: (row['head_reason'] as string | null) ?? null,
     files: Number(row['files']),
     bytes: Number(row['bytes']),
+    protectionReasons: (row['protection_reasons'] as string[] | null) ?? null,
+    protectionSince: (row['protection_since'] as Date | null) ?? null,
   }));
+}
+
+/**
+ * Records what the writer measured about the session's protection (`reasons` empty: protected), only
+ * while `owner` holds the lease with `token`. False when it no longer does (nothing written).
+ */
+export async function setProtection(
+  q: Queryable,
+  sessionId: string,
+  owner: string,
+  token: number,
+  reasons: readonly string[],
+  since: Date | null,
+): Promise<boolean> {
+  const result = await q.query(
+    `UPDATE ${q.schema}.sessions SET protection_reasons = $4::text[], protection_since = $5
+      WHERE session_id = $1 AND lease_owner = $2 AND lease_token = $3`,
+    [sessionId, owner, token, reasons, since],
+  );
+  return (result.rowCount ?? 0) > 0;
 }
 
 /** Moves the session's head to `generation` and records the head creds.json's registered jid. */

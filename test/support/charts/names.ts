@@ -13,7 +13,7 @@ export async function cliEnvNames(): Promise<Set<string>> {
  */
 export async function exposedMetricNames(options: { manySessions?: boolean } = {}): Promise<Set<string>> {
   const names = new Set<string>();
-  for (const line of (await new Metrics(() => 0, options).registry.metrics()).split('\n')) {
+  for (const line of (await new Metrics(undefined, options).registry.metrics()).split('\n')) {
     const match = /^# TYPE (\S+) (\S+)$/.exec(line);
     if (!match) continue;
     names.add(match[1]!);
