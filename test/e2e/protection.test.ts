@@ -149,7 +149,7 @@ describe('protection: green only while what is on disk is stored', async () => {
   });
 
   describe('files and directories the keeper may not read', { skip: throwawayUserSkip }, async () => {
-    const user = await throwawayUser('protection-user');
+    const user = await throwawayUser(await tempDir('protection-user'));
     const asUser = { uid: user.uid, script: user.script, node: user.node };
 
     /** An auth directory the bot (root) owns, that the keeper's user can list. */

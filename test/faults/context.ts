@@ -6,6 +6,7 @@ import type { PrivateServer } from './cluster.js';
 import { withWriterName } from './invariants.js';
 import { Bot, Keeper } from './processes.js';
 import type { Random } from './random.js';
+import type { ThrowawayUser } from '../support/throwaway-user.js';
 import type { RunLog } from './violations.js';
 
 export const SESSION = 'faults';
@@ -23,6 +24,9 @@ const KEEPER_TIMING = [
   '--shutdown-timeout',
   '5000',
 ];
+
+/** A scenario that cannot do what it promises on this machine (no mount, no libfaketime). */
+export class SkipRun extends Error {}
 
 export class RunContext {
   /** Every keeper of the run, alive or not (their logs are checked at the end). */
@@ -50,7 +54,15 @@ export class RunContext {
    * come after the suite's timings (and so override them).
    */
   async startKeeper(
-    options: { url?: string; env?: Record<string, string>; bot?: boolean; command?: string[]; args?: string[] } = {},
+    options: {
+      url?: string;
+      env?: Record<string, string>;
+      bot?: boolean;
+      command?: string[];
+      args?: string[];
+      /** Run it as this user instead of root (a keeper that may not read everything the bot writes). */
+      as?: ThrowawayUser;
+    } = {},
   ): Promise<Keeper> {
     const child = options.command ?? (options.bot ? Bot.command(this.dir, this.nextBotSeed()) : null);
     const command = child ? 'run' : 'sidecar';
@@ -59,7 +71,7 @@ export class RunContext {
     if (child) args.push('--', ...child);
     // Its connections carry its name, so the audit trigger knows which process committed what.
     const url = withWriterName(options.url ?? this.url, name);
-    const keeper = await Keeper.start(name, args, cliEnv(url, options.env ?? {}), this.run);
+    const keeper = await Keeper.start(name, args, cliEnv(url, options.env ?? {}), this.run, options.as ?? null);
     this.keepers.push(keeper);
     return keeper;
   }

@@ -41,14 +41,26 @@ export class Keeper {
     this.polling = this.pollHealth();
   }
 
-  static async start(name: string, args: string[], env: Record<string, string | undefined>, run: RunLog): Promise<Keeper> {
-    const service = await startService(args, env);
+  /** `as`: run it as another user (with the bundle and node that user can run), e.g. a ThrowawayUser. */
+  static async start(
+    name: string,
+    args: string[],
+    env: Record<string, string | undefined>,
+    run: RunLog,
+    as: { uid: number; script: string; node: string } | null = null,
+  ): Promise<Keeper> {
+    const service = await startService(args, env, as ?? {});
     run.note(`${name} started (pid ${service.child.pid})`);
     return new Keeper(name, service, run);
   }
 
   get pid(): number {
     return this.service.child.pid!;
+  }
+
+  /** The HTTP port it listens on (loopback). */
+  get port(): number {
+    return this.service.port;
   }
 
   get alive(): boolean {

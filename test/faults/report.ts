@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { updateDocBlock } from '../../bench/doc-block.js';
 import { CHAT_COUNTS, CRASH_COUNTS } from './chat-scenarios.js';
+import { CHECKED_UNPROTECTED } from './protection-scenarios.js';
 import type { Scenario } from './scenarios.js';
 import { INVARIANT_IDS, INVARIANTS, type Invariant } from './violations.js';
 
@@ -36,6 +37,7 @@ export function renderResults(
     'landed mid-restore',
     'restore waited for a live writer',
     'stale-writer backups refused by the lease check',
+    'unprotected while different',
     'chats probed',
     'broken chats',
     'of them recovered by retry receipts',
@@ -53,6 +55,7 @@ export function renderResults(
       String(landedCount(done, 'landed mid-restore')),
       String(landedCount(done, 'restores that waited for the old pod')),
       String(done.reduce((sum, outcome) => sum + outcome.staleRefused, 0)),
+      String(landedCount(done, CHECKED_UNPROTECTED)),
       ...[CHAT_COUNTS.probed, CHAT_COUNTS.broken, CHAT_COUNTS.recovered].map((label) => String(landedCount(done, label))),
     ];
   });
@@ -75,6 +78,8 @@ export function renderResults(
       "*restore waited for a live writer*: new pods' restores started while the old pod's sidecar held the lease and churned; " +
       '*stale-writer backups refused by the lease check*: backup transactions of a writer thawed after ' +
       'another took its lease, seen (on its own connection) to roll back at the lease check instead of committing; ' +
+      '*unprotected while different*: never-green runs whose fault left the head different from the directory past the ' +
+      'window, so that the keeper had to say it was not protected; ' +
       '*chats probed*: chats (1:1 per contact over all its devices, groups both ways, one ' +
       "new contact) whose next exchange was tried on the new pod's bot from the peers' side; " +
       '*broken chats*: those where a message failed to decrypt at first, in either direction; *of them ' +

@@ -11,8 +11,9 @@ import { cliEnv, collect, messages, runCli, startCli } from '../../harness/cli.j
 import { readTree } from '../../harness/fs.js';
 import { tcpProxy, type ChunkVerdict } from '../../harness/proxy.js';
 import { diffTrees, waitFor } from '../../harness/sidecar.js';
-import { LEASE_TTL_MS, SESSION, type RunContext } from './context.js';
+import { LEASE_TTL_MS, SESSION, SkipRun, type RunContext } from './context.js';
 import { CHAT_SCENARIOS } from './chat-scenarios.js';
+import { PROTECTION_SCENARIOS } from './protection-scenarios.js';
 import { compareWithHead, waitConverged, withWriterName } from './invariants.js';
 import type { Keeper } from './processes.js';
 import type { Random } from './random.js';
@@ -39,8 +40,7 @@ export interface Scenario {
 /** A scenario's runs in a default suite, unless it says otherwise. */
 export const DEFAULT_RUNS = 11;
 
-/** A scenario that cannot do what it promises on this machine (no mount, no libfaketime). */
-export class SkipRun extends Error {}
+export { SkipRun } from './context.js';
 
 /** The count of faults that hit a backup transaction while it was open. */
 export const LANDED_MID_TRANSACTION = 'landed mid-transaction';
@@ -716,4 +716,5 @@ export const SCENARIOS: readonly Scenario[] = [
   runMode,
   rollingUpdate,
   ...CHAT_SCENARIOS,
+  ...PROTECTION_SCENARIOS,
 ];

@@ -12,6 +12,8 @@ export const INVARIANTS = {
   8: 'failed restore: clear error, previous files intact',
   /** From the chat-continuity requirement: what a live peer sees after a deploy. */
   9: 'chats keep decrypting after a graceful deploy; a stale restore is detected',
+  /** SPEC "Protection": what the keeper reports is measured against the directory and the head. */
+  10: 'never green while different: the head equals the directory, or protected is 0 with the reason and the lag grows',
 } as const;
 
 export type Invariant = keyof typeof INVARIANTS;

@@ -6,7 +6,6 @@ import { randomInt } from 'node:crypto';
 import { chmod, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { REPO } from '../../harness/paths.js';
-import { tempDir } from './fs.js';
 
 const isRoot = process.getuid?.() === 0;
 const required = process.env['KEEPER_TEST_REQUIRE_UID_SWITCH'] === '1';
@@ -24,10 +23,12 @@ export interface ThrowawayUser {
   home: string;
 }
 
-/** A fresh unprivileged uid with the built bundle and a node it can run (needs `npm run bundle` first). */
-export async function throwawayUser(label: string): Promise<ThrowawayUser> {
+/**
+ * A fresh unprivileged uid with the built bundle and a node it can run (needs `npm run bundle` first),
+ * both copied into `home` (an existing directory, made 0755; every directory above it must be searchable).
+ */
+export async function throwawayUser(home: string): Promise<ThrowawayUser> {
   const uid = 40_000 + randomInt(20_000);
-  const home = await tempDir(label);
   await chmod(home, 0o755);
   const script = path.join(home, 'baileys-keeper.mjs');
   await copyFile(path.join(REPO, 'dist', 'baileys-keeper.mjs'), script);
