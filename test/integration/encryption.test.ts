@@ -60,16 +60,25 @@ describe('encryption at rest', async () => {
     return new Map(loaded!.files.map((file) => [file.name, file.content.toString('utf8')]));
   }
 
+  /**
+   * A session with one generation per store, generation g written by stores[g - 1]: from generation 2
+   * on, generation g changes pre-key-g. Returns the directory and its tree at each generation.
+   */
+  async function historyBy(sessionId: string, stores: SessionStore[], preKeys = 5) {
+    const dir = await tempDir(sessionId);
+    const auth = await writeSession(dir, { preKeys });
+    const trees: Map<string, string>[] = [];
+    for (const [i, store] of stores.entries()) {
+      if (i > 0) await auth.state.keys.set({ 'pre-key': { [String(i + 1)]: Curve.generateKeyPair() } });
+      assert.equal((await backup(store, sessionId, dir)).kind, 'success');
+      trees.push(await readTree(dir));
+    }
+    return { dir, trees };
+  }
+
   /** A session of three generations under `store`: pre-key-2 changes in generation 2, pre-key-3 in 3. */
   async function threeGenerations(sessionId: string, store: SessionStore) {
-    const dir = await tempDir(sessionId);
-    const auth = await writeSession(dir, { preKeys: 5 });
-    assert.equal((await backup(store, sessionId, dir)).kind, 'success');
-    await auth.state.keys.set({ 'pre-key': { '2': Curve.generateKeyPair() } });
-    assert.equal((await backup(store, sessionId, dir)).kind, 'success');
-    await auth.state.keys.set({ 'pre-key': { '3': Curve.generateKeyPair() } });
-    assert.equal((await backup(store, sessionId, dir)).kind, 'success');
-    return dir;
+    return (await historyBy(sessionId, [store, store, store])).dir;
   }
 
   it('stores ciphertext, keyed hashes and the key id; no plaintext, no plaintext hash, no full phone number', async () => {
@@ -189,13 +198,7 @@ describe('encryption at rest', async () => {
   });
 
   it('rekey re-encrypts plaintext and old-key history under the newest key; restores work during and after it', async () => {
-    const dir = await tempDir('rekey');
-    const auth = await writeSession(dir, { preKeys: 8 });
-    await backup(plain, 'rekey', dir);
-    await auth.state.keys.set({ 'pre-key': { '1': Curve.generateKeyPair() } });
-    await backup(withOld, 'rekey', dir);
-    await auth.state.keys.set({ 'pre-key': { '2': Curve.generateKeyPair() } });
-    await backup(withOld, 'rekey', dir);
+    const { dir } = await historyBy('rekey', [plain, withOld, withOld], 8);
     const expected = await Promise.all([1, 2, 3].map((g) => contentsAt(withOld, 'rekey', g)));
     const total = (await rows('rekey')).length;
 
@@ -632,20 +635,7 @@ describe('encryption at rest', async () => {
 
   describe('rows written before per-row keys (format 1)', () => {
     /** Generations 1 and 2 written in format 1 (as before per-row keys), 3 in format 2; the trees of each. */
-    async function mixedFormats(sessionId: string) {
-      const dir = await tempDir(sessionId);
-      const auth = await writeSession(dir, { preKeys: 5 });
-      const trees = [];
-      assert.equal((await backup(legacyOld, sessionId, dir)).kind, 'success');
-      trees.push(await readTree(dir));
-      await auth.state.keys.set({ 'pre-key': { '2': Curve.generateKeyPair() } });
-      assert.equal((await backup(legacyOld, sessionId, dir)).kind, 'success');
-      trees.push(await readTree(dir));
-      await auth.state.keys.set({ 'pre-key': { '3': Curve.generateKeyPair() } });
-      assert.equal((await backup(withOld, sessionId, dir)).kind, 'success');
-      trees.push(await readTree(dir));
-      return { dir, trees };
-    }
+    const mixedFormats = (sessionId: string) => historyBy(sessionId, [legacyOld, legacyOld, withOld]);
 
     const formatOne = async (sessionId: string) =>
       (await rows(sessionId)).filter((row) => row.key_id !== null && row.cipher_version === null);
@@ -706,19 +696,12 @@ describe('encryption at rest', async () => {
     });
 
     it('rekey to a new key moves format-1 and format-2 rows of the old key alike; plaintext history too', async () => {
-      const dir = await tempDir('formats-rotate');
-      const auth = await writeSession(dir, { preKeys: 4 });
-      await backup(plain, 'formats-rotate', dir);
-      await auth.state.keys.set({ 'pre-key': { '1': Curve.generateKeyPair() } });
-      await backup(legacyOld, 'formats-rotate', dir);
-      await auth.state.keys.set({ 'pre-key': { '2': Curve.generateKeyPair() } });
-      await backup(withOld, 'formats-rotate', dir);
-      const expected = await Promise.all([1, 2, 3].map((g) => contentsAt(withOld, 'formats-rotate', g)));
+      const { trees } = await historyBy('formats-rotate', [plain, legacyOld, withOld], 4);
       const stored = await rows('formats-rotate');
       assert.deepEqual(new Set(stored.map((row) => `${row.key_id}/${row.cipher_version}`)), new Set(['null/null', 'old/null', 'old/2']));
       assert.deepEqual(await rotated.rekey('formats-rotate'), { rewritten: stored.length, keyId: 'new' });
       assert.ok((await rows('formats-rotate')).every((row) => row.key_id === 'new' && row.cipher_version === 2));
-      for (const g of [1, 2, 3]) assert.deepEqual(await contentsAt(onlyNew, 'formats-rotate', g), expected[g - 1]);
+      for (const [i, tree] of trees.entries()) assert.deepEqual(await contentsAt(onlyNew, 'formats-rotate', i + 1), tree);
       assert.equal((await onlyNew.verify('formats-rotate')).failures.length, 0);
     });
 
