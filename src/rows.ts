@@ -1,7 +1,7 @@
 // How a file becomes a stored row and back: plaintext with its sha256, or (with a key) AES-256-GCM
 // ciphertext bound to (session, name, generation that wrote it) with a keyed hash. Every row is
 // opened through here, so restore, export, the API and verify apply the same checks.
-import { decrypt, encrypt, keyedHash, sameDigest, type KeyRing } from './crypto.js';
+import { cipherOf, keyedHash, sameDigest, type KeyRing } from './crypto.js';
 import type { StoredDigest, StoredFileVersion } from './db/queries/files.js';
 import { IntegrityError } from './errors.js';
 import { invalidNameReason, quoteName } from './names.js';
@@ -18,6 +18,8 @@ export interface SealedRow {
   size: number;
   content: Buffer;
   keyId: string | null;
+  /** The cipher format it is sealed in (crypto.RowCipher.stored); null for plaintext. */
+  cipherVersion: number | null;
 }
 
 /** Why a stored row cannot be opened. `missingKey`: it names a key id that is not configured. */
@@ -36,14 +38,15 @@ export function hintsOf(failures: readonly { hint?: string }[]): string[] {
 /** The row to store for `file`, written at `generation`: encrypted under the ring's writer key, or plaintext without keys. */
 export function sealRow(keys: KeyRing | null, sessionId: string, generation: number, file: PlainFile): SealedRow {
   const size = file.content.length;
-  if (!keys) return { name: file.name, sha256: sha256(file.content), size, content: file.content, keyId: null };
+  if (!keys) return { name: file.name, sha256: sha256(file.content), size, content: file.content, keyId: null, cipherVersion: null };
   const key = keys.writer;
   return {
     name: file.name,
     sha256: keyedHash(key, sessionId, file.name, file.content),
     size,
-    content: encrypt(key, { sessionId, name: file.name, generation }, file.content),
+    content: keys.cipher.seal(key, { sessionId, name: file.name, generation }, file.content),
     keyId: key.id,
+    cipherVersion: keys.cipher.stored,
   };
 }
 
@@ -139,7 +142,16 @@ export function openRow(
   if (row.keyId !== null) {
     const key = keys?.find(row.keyId);
     if (!key) return { reason: `${label}: encrypted with key id ${row.keyId}, which is not configured`, missingKey: row.keyId };
-    const plain = decrypt(key, { sessionId, name: row.name, generation: row.generationFrom }, row.content);
+    const cipher = cipherOf(row.cipherVersion);
+    if (!cipher) {
+      return {
+        reason:
+          `${label}: sealed in cipher format ${row.cipherVersion}, which this keeper version does not know ` +
+          '(written by a newer keeper, or altered): run the newest keeper version',
+        missingKey: null,
+      };
+    }
+    const plain = cipher.open(key, { sessionId, name: row.name, generation: row.generationFrom }, row.content);
     if (!plain) {
       return {
         reason: `${label}: cannot be decrypted with key id ${row.keyId} (wrong key, or its content, name or generation was altered)`,

@@ -12,7 +12,7 @@ import {
   filesAt,
   insertFiles,
   reencryptVersions,
-  versionsNotUnderKey,
+  versionsNotSealedWith,
   type FileVersion,
   type StoredDigest,
   type StoredFileVersion,
@@ -361,8 +361,9 @@ export class SessionStore {
   }
 
   /**
-   * Re-encrypts every retained version of the session that is not under the newest (writing) key,
-   * plaintext ones included, a batch per transaction. Each row is checked before it is re-encrypted
+   * Re-encrypts every retained version of the session that is not under the newest (writing) key in
+   * the current cipher format (crypto.ts; format-1 rows under that key too), plaintext ones included, a
+   * batch per transaction. Each row is checked before it is re-encrypted
    * (a tampered row is never laundered into a valid one) and every row is valid under some configured
    * key at every moment, so a restore works at any point of a rekey, and an interrupted rekey is
    * simply run again. Backups of the session wait for each batch (it locks the session row).
@@ -380,7 +381,13 @@ export class SessionStore {
         const marker = await this.markers.state(tx, sessionId);
         this.markers.checkRekey(sessionId, marker);
         if (after === null && session.registeredJid !== null) await setRegisteredJid(tx, sessionId, this.storedJid(session.registeredJid));
-        const rows = await versionsNotUnderKey(tx, sessionId, keys.writer.id, after, batchRows);
+        const rows = await versionsNotSealedWith(
+          tx,
+          sessionId,
+          { keyId: keys.writer.id, cipherVersion: keys.cipher.stored },
+          after,
+          batchRows,
+        );
         const updates = rows.map((row) => {
           // Plaintext is re-encrypted only where it is the session's history from before encryption.
           const opened = openRow(keys, sessionId, row, this.markers.readRule(marker));
@@ -399,6 +406,7 @@ export class SessionStore {
             content: sealed.content,
             digest: sealed.sha256,
             keyId: sealed.keyId!,
+            cipherVersion: sealed.cipherVersion,
           };
         });
         await reencryptVersions(tx, sessionId, updates);

@@ -16,11 +16,17 @@ describe('query and admin commands', async () => {
     const applied = results.flatMap((result) => JSON.parse(result.stdout).applied as string[]);
     assert.deepEqual(
       applied.sort(),
-      ['0001_init.sql', '0002_encryption_at_rest.sql', '0003_encryption_marker.sql', '0004_files_encrypted_index.sql'],
+      [
+        '0001_init.sql',
+        '0002_encryption_at_rest.sql',
+        '0003_encryption_marker.sql',
+        '0004_files_encrypted_index.sql',
+        '0007_per_row_keys.sql',
+      ],
       'exactly one process applied each migration',
     );
     const rows = await query(env['DATABASE_URL']!, 'SELECT version FROM baileys_keeper.migrations');
-    assert.equal(rows.length, 4);
+    assert.equal(rows.length, 5);
   });
 
   const url = await freshDatabase('commands');

@@ -92,7 +92,7 @@ describe('encryption and tamper detection through the CLI', async () => {
     const forged = Buffer.from('{"attacker":"creds"}');
     await query(
       url,
-      `UPDATE baileys_keeper.files SET key_id = NULL, content = $1, sha256 = sha256($1), size = octet_length($1)
+      `UPDATE baileys_keeper.files SET key_id = NULL, cipher_version = NULL, content = $1, sha256 = sha256($1), size = octet_length($1)
         WHERE session_id = 'forged' AND name = 'creds.json' AND generation_to IS NULL`,
       [forged],
     );
@@ -212,7 +212,7 @@ describe('encryption and tamper detection through the CLI', async () => {
       );
       await query(
         url,
-        "UPDATE baileys_keeper.files SET key_id = NULL, content = convert_to('{\"forged\":true}', 'UTF8'), " +
+        "UPDATE baileys_keeper.files SET key_id = NULL, cipher_version = NULL, content = convert_to('{\"forged\":true}', 'UTF8'), " +
           "sha256 = sha256(convert_to('{\"forged\":true}', 'UTF8')), size = 15 WHERE session_id = 'stripped'",
       );
 

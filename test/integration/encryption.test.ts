@@ -6,7 +6,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Curve } from '@whiskeysockets/baileys';
-import { KeyRing, makeKey } from '../../src/crypto.js';
+import { KeyRing, LEGACY_CIPHER, makeKey, NONCE_BYTES, SALT_BYTES, TAG_BYTES } from '../../src/crypto.js';
 import { IntegrityError, RefusedError } from '../../src/errors.js';
 import { readSnapshot } from '../../src/snapshot.js';
 import { SessionStore } from '../../src/store.js';
@@ -26,6 +26,8 @@ describe('encryption at rest', async () => {
   const withOld = new SessionStore(t.db, new KeyRing([oldKey]));
   const rotated = new SessionStore(t.db, new KeyRing([newKey, oldKey]));
   const onlyNew = new SessionStore(t.db, new KeyRing([newKey]));
+  // Writes rows as keepers did before per-row keys (format 1: one content key per configured key).
+  const legacyOld = new SessionStore(t.db, new KeyRing([oldKey], LEGACY_CIPHER));
 
   async function backup(store: SessionStore, sessionId: string, dir: string) {
     const lease = await t.lease(sessionId);
@@ -37,9 +39,17 @@ describe('encryption at rest', async () => {
   }
 
   async function rows(sessionId: string) {
-    return query<{ name: string; generation_from: string; content: Buffer; sha256: Buffer; key_id: string | null }>(
+    return query<{
+      name: string;
+      generation_from: string;
+      content: Buffer;
+      sha256: Buffer;
+      size: number;
+      key_id: string | null;
+      cipher_version: number | null;
+    }>(
       t.url,
-      'SELECT name, generation_from, content, sha256, key_id FROM ' +
+      'SELECT name, generation_from, content, sha256, size, key_id, cipher_version FROM ' +
         'baileys_keeper.files WHERE session_id = $1 ORDER BY name, generation_from',
       [sessionId],
     );
@@ -50,16 +60,25 @@ describe('encryption at rest', async () => {
     return new Map(loaded!.files.map((file) => [file.name, file.content.toString('utf8')]));
   }
 
+  /**
+   * A session with one generation per store, generation g written by stores[g - 1]: from generation 2
+   * on, generation g changes pre-key-g. Returns the directory and its tree at each generation.
+   */
+  async function historyBy(sessionId: string, stores: SessionStore[], preKeys = 5) {
+    const dir = await tempDir(sessionId);
+    const auth = await writeSession(dir, { preKeys });
+    const trees: Map<string, string>[] = [];
+    for (const [i, store] of stores.entries()) {
+      if (i > 0) await auth.state.keys.set({ 'pre-key': { [String(i + 1)]: Curve.generateKeyPair() } });
+      assert.equal((await backup(store, sessionId, dir)).kind, 'success');
+      trees.push(await readTree(dir));
+    }
+    return { dir, trees };
+  }
+
   /** A session of three generations under `store`: pre-key-2 changes in generation 2, pre-key-3 in 3. */
   async function threeGenerations(sessionId: string, store: SessionStore) {
-    const dir = await tempDir(sessionId);
-    const auth = await writeSession(dir, { preKeys: 5 });
-    assert.equal((await backup(store, sessionId, dir)).kind, 'success');
-    await auth.state.keys.set({ 'pre-key': { '2': Curve.generateKeyPair() } });
-    assert.equal((await backup(store, sessionId, dir)).kind, 'success');
-    await auth.state.keys.set({ 'pre-key': { '3': Curve.generateKeyPair() } });
-    assert.equal((await backup(store, sessionId, dir)).kind, 'success');
-    return dir;
+    return (await historyBy(sessionId, [store, store, store])).dir;
   }
 
   it('stores ciphertext, keyed hashes and the key id; no plaintext, no plaintext hash, no full phone number', async () => {
@@ -71,6 +90,8 @@ describe('encryption at rest', async () => {
     for (const row of await rows('enc')) {
       const original = Buffer.from(tree.get(row.name)!, 'utf8');
       assert.equal(row.key_id, 'old');
+      assert.equal(row.cipher_version, 2, `${row.name}: a key of its own (format 2)`);
+      assert.equal(row.content.length, SALT_BYTES + NONCE_BYTES + row.size + TAG_BYTES);
       assert.ok(!row.content.includes(original.subarray(0, 24)), `${row.name}: content is not stored in clear`);
       assert.notDeepEqual(row.sha256, createHash('sha256').update(original).digest(), `${row.name}: no plaintext sha256`);
     }
@@ -177,13 +198,7 @@ describe('encryption at rest', async () => {
   });
 
   it('rekey re-encrypts plaintext and old-key history under the newest key; restores work during and after it', async () => {
-    const dir = await tempDir('rekey');
-    const auth = await writeSession(dir, { preKeys: 8 });
-    await backup(plain, 'rekey', dir);
-    await auth.state.keys.set({ 'pre-key': { '1': Curve.generateKeyPair() } });
-    await backup(withOld, 'rekey', dir);
-    await auth.state.keys.set({ 'pre-key': { '2': Curve.generateKeyPair() } });
-    await backup(withOld, 'rekey', dir);
+    const { dir } = await historyBy('rekey', [plain, withOld, withOld], 8);
     const expected = await Promise.all([1, 2, 3].map((g) => contentsAt(withOld, 'rekey', g)));
     const total = (await rows('rekey')).length;
 
@@ -215,7 +230,7 @@ describe('encryption at rest', async () => {
     const forged = Buffer.from('{"attacker":"creds"}');
     await query(
       t.url,
-      `UPDATE baileys_keeper.files SET key_id = NULL, content = $2, sha256 = $3, size = $4${extraSet}
+      `UPDATE baileys_keeper.files SET key_id = NULL, cipher_version = NULL, content = $2, sha256 = $3, size = $4${extraSet}
         WHERE session_id = $1 AND name = 'creds.json' AND generation_to IS NULL`,
       [sessionId, forged, createHash('sha256').update(forged).digest(), forged.length],
     );
@@ -341,7 +356,7 @@ describe('encryption at rest', async () => {
     const forged = Buffer.from('{"x":1}');
     await query(
       t.url,
-      'UPDATE baileys_keeper.files SET key_id = NULL, content = $1, sha256 = $2, size = ' +
+      'UPDATE baileys_keeper.files SET key_id = NULL, cipher_version = NULL, content = $1, sha256 = $2, size = ' +
         "$3 WHERE session_id = 'rekeyed' AND name = 'pre-key-1.json' AND generation_from = 1",
       [forged, createHash('sha256').update(forged).digest(), forged.length],
     );
@@ -383,7 +398,7 @@ describe('encryption at rest', async () => {
       const content = Buffer.from(forged.get(row.name) ?? '{"forged":true}');
       await query(
         t.url,
-        'UPDATE baileys_keeper.files SET key_id = NULL, content = $3, sha256 = ' +
+        'UPDATE baileys_keeper.files SET key_id = NULL, cipher_version = NULL, content = $3, sha256 = ' +
           '$4, size = $5 WHERE session_id = $1 AND name = $2 AND generation_from = $6',
         [sessionId, row.name, content, createHash('sha256').update(content).digest(), content.length, row.generation_from],
       );
@@ -616,5 +631,134 @@ describe('encryption at rest', async () => {
       failures.map((f) => f.name),
       ['pre-key-4.json'],
     );
+  });
+
+  describe('rows written before per-row keys (format 1)', () => {
+    /** Generations 1 and 2 written in format 1 (as before per-row keys), 3 in format 2; the trees of each. */
+    const mixedFormats = (sessionId: string) => historyBy(sessionId, [legacyOld, legacyOld, withOld]);
+
+    const formatOne = async (sessionId: string) =>
+      (await rows(sessionId)).filter((row) => row.key_id !== null && row.cipher_version === null);
+
+    it('a history mixing format-1 and format-2 rows restores and verifies; unchanged format-1 rows are not rewritten', async () => {
+      const { dir, trees } = await mixedFormats('formats');
+      const stored = await rows('formats');
+      const old = stored.filter((row) => row.cipher_version === null);
+      assert.ok(old.length > 0 && old.every((row) => row.key_id === 'old' && Number(row.generation_from) <= 2));
+      assert.ok(
+        old.every((row) => row.content.length === NONCE_BYTES + row.size + TAG_BYTES),
+        'format 1 as written before',
+      );
+      assert.deepEqual(
+        stored.filter((row) => row.cipher_version === 2).map((row) => row.name),
+        ['pre-key-3.json'],
+        'the new backup wrote only the changed file, in format 2',
+      );
+      for (const [i, tree] of trees.entries()) assert.deepEqual(await contentsAt(withOld, 'formats', i + 1), tree, `generation ${i + 1}`);
+      assert.deepEqual(await withOld.verify('formats'), { checked: stored.length, failures: [] });
+      assert.equal((await backup(withOld, 'formats', dir)).kind, 'noop', 'the keyed hash of a format-1 row still detects no change');
+      // The encryption marker of the format-1 writer keeps working: KEEPER_REQUIRE_ENCRYPTION reads both formats.
+      const required = new SessionStore(t.db, new KeyRing([oldKey]), { requireEncryption: true });
+      assert.equal((await required.verify('formats')).failures.length, 0);
+      assert.deepEqual(await contentsAt(required, 'formats', 1), trees[0]);
+    });
+
+    it('a wrong key under the right id is detected in both formats; a missing key is named', async () => {
+      await mixedFormats('formats-wrong');
+      const impostor = new SessionStore(t.db, new KeyRing([makeKey(randomBytes(32), 'old')]));
+      const verified = await impostor.verify('formats-wrong');
+      const byFormat = new Map((await rows('formats-wrong')).map((row) => [`${row.name}@${row.generation_from}`, row.cipher_version]));
+      const failedFormats = new Set(
+        verified.failures.filter((f) => f.name !== '').map((f) => byFormat.get(`${f.name}@${f.generationFrom}`)),
+      );
+      assert.deepEqual(failedFormats, new Set([null, 2]));
+      assert.ok(verified.failures.some((f) => f.name === '' && /encryption marker .* does not verify/.test(f.reason)));
+      for (const generation of [1, 3]) {
+        await assert.rejects(impostor.loadPoint('formats-wrong', { generation }), /cannot be decrypted with key id old \(wrong key/);
+      }
+      await assert.rejects(onlyNew.loadPoint('formats-wrong', { generation: 1 }), /encrypted with key id old, which is not configured/);
+    });
+
+    it('rekey moves format-1 rows to format 2 under the same key: everything reads, nothing of format 1 is left', async () => {
+      const { dir, trees } = await mixedFormats('formats-rekey');
+      const before = await formatOne('formats-rekey');
+      assert.ok(before.length > 0);
+      const result = await withOld.rekey('formats-rekey', 3);
+      assert.deepEqual(result, { rewritten: before.length, keyId: 'old' }, 'only the format-1 rows are rewritten');
+      assert.deepEqual(await formatOne('formats-rekey'), []);
+      const after = await rows('formats-rekey');
+      assert.ok(after.every((row) => row.key_id === 'old' && row.cipher_version === 2));
+      assert.ok(after.every((row) => row.content.length === SALT_BYTES + NONCE_BYTES + row.size + TAG_BYTES));
+      for (const [i, tree] of trees.entries()) assert.deepEqual(await contentsAt(withOld, 'formats-rekey', i + 1), tree);
+      assert.deepEqual(await withOld.verify('formats-rekey'), { checked: after.length, failures: [] });
+      assert.deepEqual(await withOld.rekey('formats-rekey'), { rewritten: 0, keyId: 'old' }, 'a second rekey has nothing to do');
+      assert.equal((await backup(withOld, 'formats-rekey', dir)).kind, 'noop');
+    });
+
+    it('rekey to a new key moves format-1 and format-2 rows of the old key alike; plaintext history too', async () => {
+      const { trees } = await historyBy('formats-rotate', [plain, legacyOld, withOld], 4);
+      const stored = await rows('formats-rotate');
+      assert.deepEqual(new Set(stored.map((row) => `${row.key_id}/${row.cipher_version}`)), new Set(['null/null', 'old/null', 'old/2']));
+      assert.deepEqual(await rotated.rekey('formats-rotate'), { rewritten: stored.length, keyId: 'new' });
+      assert.ok((await rows('formats-rotate')).every((row) => row.key_id === 'new' && row.cipher_version === 2));
+      for (const [i, tree] of trees.entries()) assert.deepEqual(await contentsAt(onlyNew, 'formats-rotate', i + 1), tree);
+      assert.equal((await onlyNew.verify('formats-rotate')).failures.length, 0);
+    });
+
+    it('a changed cipher version makes a row fail, never read in another format', async () => {
+      await mixedFormats('formats-edit');
+      const edits = [
+        ['cipher_version = 2', "name = 'creds.json'", /"creds\.json": cannot be decrypted with key id old/],
+        [
+          'cipher_version = NULL',
+          "name = 'pre-key-3.json' AND generation_from = 3",
+          /"pre-key-3\.json": cannot be decrypted with key id old/,
+        ],
+        [
+          'cipher_version = 3',
+          "name = 'pre-key-1.json'",
+          /"pre-key-1\.json": sealed in cipher format 3, which this keeper version does not know/,
+        ],
+      ] as const;
+      for (const [set, where, reason] of edits) {
+        await query(t.url, `UPDATE baileys_keeper.files SET ${set} WHERE session_id = 'formats-edit' AND ${where}`);
+        const failures = (await withOld.verify('formats-edit')).failures;
+        assert.ok(
+          failures.some((f) => reason.test(f.reason)),
+          `${set}: ${JSON.stringify(failures)}`,
+        );
+      }
+      await assert.rejects(
+        withOld.rekey('formats-edit'),
+        (error: unknown) => error instanceof IntegrityError && /cannot be decrypted|does not know/.test(error.message),
+      );
+    });
+  });
+
+  it('a format-2 row copied into another session (same name, same generation, same key) fails to decrypt there', async () => {
+    const dirA = await tempDir('cross-a');
+    await writeSession(dirA, { preKeys: 2 });
+    const dirB = await tempDir('cross-b');
+    await writeSession(dirB, { preKeys: 2 });
+    await backup(withOld, 'cross-a', dirA);
+    await backup(withOld, 'cross-b', dirB);
+    const source = (await rows('cross-a')).find((row) => row.name === 'creds.json')!;
+    assert.equal(source.cipher_version, 2);
+    // Everything of the row but its session: content (salt included), keyed hash, size, key and format.
+    await query(
+      t.url,
+      'UPDATE baileys_keeper.files SET content = $1, sha256 = $2, size = $3, key_id = $4, cipher_version = $5 ' +
+        "WHERE session_id = 'cross-b' AND name = 'creds.json' AND generation_from = $6",
+      [source.content, source.sha256, source.size, source.key_id, source.cipher_version, source.generation_from],
+    );
+    await assert.rejects(
+      withOld.loadPoint('cross-b', {}),
+      (error: unknown) => error instanceof IntegrityError && /"creds\.json": cannot be decrypted with key id old/.test(error.message),
+    );
+    assert.deepEqual(
+      (await withOld.verify('cross-b')).failures.map((f) => f.name),
+      ['creds.json'],
+    );
+    assert.deepEqual(await contentsAt(withOld, 'cross-a'), await readTree(dirA), 'the source session is untouched');
   });
 });

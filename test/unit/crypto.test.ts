@@ -5,7 +5,19 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config.js';
-import { decrypt, encrypt, keyedHash, makeKey, NONCE_BYTES, TAG_BYTES } from '../../src/crypto.js';
+import {
+  CURRENT_CIPHER,
+  cipherOf,
+  KeyRing,
+  keyedHash,
+  LEGACY_CIPHER,
+  makeKey,
+  NONCE_BYTES,
+  ROW_KEY_CIPHER,
+  rowKey,
+  SALT_BYTES,
+  TAG_BYTES,
+} from '../../src/crypto.js';
 import { UsageError } from '../../src/errors.js';
 import { tempDir } from '../support/fs.js';
 
@@ -13,36 +25,83 @@ const keyA = randomBytes(32);
 const keyB = randomBytes(32);
 const row = { sessionId: 'bot', name: 'creds.json', generation: 7 };
 
+// Fixed inputs of the known-answer rows below: key bytes 0..31, row `row`, this plaintext.
+const fixedKey = makeKey(Buffer.from(Array.from({ length: 32 }, (_, i) => i)));
+const fixedPlaintext = Buffer.from('{"noiseKey":"secret"}');
+/** A format-1 row as written by the keeper before format 2 existed (one content key per configured key). */
+const FORMAT_1_ROW = Buffer.from(
+  'bcdabeb4ecee96345098b27bcbc2e28f1c86e2417b5b61f40eaae45a2863347f187e422bceabae8acbba52917b853ee735',
+  'hex',
+);
+/** A format-2 row (per-row key): pins the format, so rows written today stay readable by later versions. */
+const FORMAT_2_ROW = Buffer.from(
+  '7e254baf52aeb31b2b412b3407cdb6ed948e43aa9c410bdaf9253ff68759edaaa2fba9938093ad96b974bdf6d970e71af02677c7e10427197040f2414d309ad288',
+  'hex',
+);
+
 describe('AES-256-GCM rows', () => {
   const key = makeKey(keyA);
   const plaintext = Buffer.from('{"noiseKey":"secret"}');
 
-  it('round-trips, with a fresh nonce for every row (same plaintext, different ciphertext)', () => {
-    const one = encrypt(key, row, plaintext);
-    const two = encrypt(key, row, plaintext);
-    assert.equal(one.length, NONCE_BYTES + plaintext.length + TAG_BYTES);
-    assert.notDeepEqual(one, two);
-    assert.ok(!one.includes(plaintext), 'the ciphertext does not contain the plaintext');
-    assert.deepEqual(decrypt(key, row, one), plaintext);
-    assert.deepEqual(decrypt(key, row, two), plaintext);
+  it('new rows are written in format 2 (a key per row); each format is found by its stored version', () => {
+    assert.equal(CURRENT_CIPHER, ROW_KEY_CIPHER);
+    assert.equal(new KeyRing([key]).cipher, ROW_KEY_CIPHER);
+    assert.equal(cipherOf(null), LEGACY_CIPHER, 'rows without a cipher version are format 1');
+    assert.equal(cipherOf(2), ROW_KEY_CIPHER);
+    assert.equal(cipherOf(3), null, 'a format this version does not know is not guessed');
   });
 
-  it('fails to decrypt when the row is moved to another session, name or generation, or under another key', () => {
-    const sealed = encrypt(key, row, plaintext);
-    assert.equal(decrypt(key, { ...row, sessionId: 'other' }, sealed), null);
-    assert.equal(decrypt(key, { ...row, name: 'pre-key-1.json' }, sealed), null);
-    assert.equal(decrypt(key, { ...row, generation: 8 }, sealed), null);
-    assert.equal(decrypt(makeKey(keyB), row, sealed), null);
+  for (const [label, cipher, overhead] of [
+    ['format 2 (a key per row)', ROW_KEY_CIPHER, SALT_BYTES + NONCE_BYTES + TAG_BYTES],
+    ['format 1 (one content key per configured key)', LEGACY_CIPHER, NONCE_BYTES + TAG_BYTES],
+  ] as const) {
+    describe(label, () => {
+      it('round-trips, with fresh randomness for every row (same plaintext, different ciphertext)', () => {
+        const one = cipher.seal(key, row, plaintext);
+        const two = cipher.seal(key, row, plaintext);
+        assert.equal(one.length, overhead + plaintext.length);
+        assert.notDeepEqual(one, two);
+        assert.ok(!one.includes(plaintext), 'the ciphertext does not contain the plaintext');
+        assert.deepEqual(cipher.open(key, row, one), plaintext);
+        assert.deepEqual(cipher.open(key, row, two), plaintext);
+      });
+
+      it('fails to decrypt when the row is moved to another session, name or generation, or under another key', () => {
+        const sealed = cipher.seal(key, row, plaintext);
+        assert.equal(cipher.open(key, { ...row, sessionId: 'other' }, sealed), null);
+        assert.equal(cipher.open(key, { ...row, name: 'pre-key-1.json' }, sealed), null);
+        assert.equal(cipher.open(key, { ...row, generation: 8 }, sealed), null);
+        assert.equal(cipher.open(makeKey(keyB), row, sealed), null);
+      });
+
+      it('fails to decrypt when any single byte of the stored value is flipped, or it is cut short', () => {
+        const sealed = cipher.seal(key, row, plaintext);
+        for (let i = 0; i < sealed.length; i++) {
+          const bad = Buffer.from(sealed);
+          bad[i]! ^= 0x01;
+          assert.equal(cipher.open(key, row, bad), null, `flipped byte ${i}`);
+        }
+        for (const length of [0, 10, overhead - 1])
+          assert.equal(cipher.open(key, row, sealed.subarray(0, length)), null, `${length} bytes`);
+      });
+    });
+  }
+
+  it('a row read in the other format does not decrypt (the stored version cannot be changed to downgrade a row)', () => {
+    assert.equal(LEGACY_CIPHER.open(key, row, ROW_KEY_CIPHER.seal(key, row, plaintext)), null);
+    assert.equal(ROW_KEY_CIPHER.open(key, row, LEGACY_CIPHER.seal(key, row, plaintext)), null);
   });
 
-  it('fails to decrypt when any single byte of the stored value is flipped, or it is cut short', () => {
-    const sealed = encrypt(key, row, plaintext);
-    for (let i = 0; i < sealed.length; i++) {
-      const bad = Buffer.from(sealed);
-      bad[i]! ^= 0x01;
-      assert.equal(decrypt(key, row, bad), null, `flipped byte ${i}`);
-    }
-    assert.equal(decrypt(key, row, sealed.subarray(0, 10)), null);
+  it('old-format decrypt: a format-1 row written before per-row keys existed still decrypts, and only in format 1', () => {
+    assert.equal(fixedKey.id, 'fp-367328c3aef0', 'the key ids of existing rows do not change either');
+    assert.deepEqual(LEGACY_CIPHER.open(fixedKey, row, FORMAT_1_ROW), fixedPlaintext);
+    assert.equal(ROW_KEY_CIPHER.open(fixedKey, row, FORMAT_1_ROW), null);
+    assert.equal(LEGACY_CIPHER.open(fixedKey, { ...row, sessionId: 'other' }, FORMAT_1_ROW), null);
+  });
+
+  it('a format-2 row written by this version decrypts with its fixed inputs (the format is stable)', () => {
+    assert.deepEqual(ROW_KEY_CIPHER.open(fixedKey, row, FORMAT_2_ROW), fixedPlaintext);
+    assert.equal(LEGACY_CIPHER.open(fixedKey, row, FORMAT_2_ROW), null);
   });
 
   it('keys the change-detection hash: it differs from the plaintext sha256, per key, per name and per session', () => {
@@ -59,6 +118,40 @@ describe('AES-256-GCM rows', () => {
     assert.notEqual(makeKey(keyA).id, makeKey(keyB).id);
     assert.match(makeKey(keyA).id, /^fp-[0-9a-f]{12}$/);
     assert.ok(!keyA.toString('hex').includes(makeKey(keyA).id.slice(3)));
+  });
+});
+
+describe('per-row key derivation (format 2)', () => {
+  const key = makeKey(keyA);
+  const salt = randomBytes(SALT_BYTES);
+
+  it('is deterministic in (key, session, salt): the same inputs give the same 32-byte key', () => {
+    const derived = rowKey(key, 'bot', salt);
+    assert.equal(derived.length, 32);
+    assert.deepEqual(derived, rowKey(makeKey(keyA), 'bot', Buffer.from(salt)));
+  });
+
+  it('gives distinct sessions, salts and configured keys distinct keys, none of them a subkey used elsewhere', () => {
+    const derived = rowKey(key, 'bot', salt);
+    const others = [
+      rowKey(key, 'bot2', salt),
+      rowKey(key, 'bo', salt),
+      rowKey(key, 'bot', randomBytes(SALT_BYTES)),
+      rowKey(makeKey(keyB), 'bot', salt),
+      key.legacyContentKey,
+      key.rowKeySeed,
+      key.hashKey,
+    ];
+    for (const [i, other] of others.entries()) assert.notDeepEqual(derived, other, `input ${i}`);
+    assert.equal(new Set([derived, ...others].map((k) => k.toString('hex'))).size, others.length + 1);
+  });
+
+  it('stores the salt in the row: it is the first SALT_BYTES of the content and decides the key', () => {
+    const sealed = ROW_KEY_CIPHER.seal(key, row, Buffer.from('x'));
+    const again = ROW_KEY_CIPHER.seal(key, row, Buffer.from('x'));
+    assert.notDeepEqual(sealed.subarray(0, SALT_BYTES), again.subarray(0, SALT_BYTES), 'a fresh salt per row');
+    const swappedSalt = Buffer.concat([again.subarray(0, SALT_BYTES), sealed.subarray(SALT_BYTES)]);
+    assert.equal(ROW_KEY_CIPHER.open(key, row, swappedSalt), null);
   });
 });
 

@@ -8,6 +8,8 @@ export interface FileVersion {
   size: number;
   content: Buffer;
   keyId: string | null;
+  /** How an encrypted row is sealed (crypto.cipherOf): null for plaintext rows and format 1. */
+  cipherVersion: number | null;
 }
 
 export interface StoredFileVersion extends FileVersion {
@@ -39,6 +41,7 @@ function toStoredVersion(row: Row): StoredFileVersion {
     size: Number(row['size']),
     content: row['content'] as Buffer,
     keyId: (row['key_id'] as string | null) ?? null,
+    cipherVersion: row['cipher_version'] === null ? null : Number(row['cipher_version']),
   };
 }
 
@@ -90,9 +93,10 @@ export async function insertFiles(tx: Queryable, sessionId: string, generation: 
 
 async function insertChunk(tx: Queryable, sessionId: string, generation: number, files: FileVersion[]): Promise<void> {
   await tx.query(
-    `INSERT INTO ${tx.schema}.files (session_id, name, generation_from, sha256, size, content, key_id)
-     SELECT $1, f.name, $2, f.sha256, f.size, f.content, f.key_id
-       FROM unnest($3::text[], $4::bytea[], $5::int[], $6::bytea[], $7::text[]) AS f(name, sha256, size, content, key_id)`,
+    `INSERT INTO ${tx.schema}.files (session_id, name, generation_from, sha256, size, content, key_id, cipher_version)
+     SELECT $1, f.name, $2, f.sha256, f.size, f.content, f.key_id, f.cipher_version
+       FROM unnest($3::text[], $4::bytea[], $5::int[], $6::bytea[], $7::text[], $8::smallint[])
+            AS f(name, sha256, size, content, key_id, cipher_version)`,
     [
       sessionId,
       generation,
@@ -101,6 +105,7 @@ async function insertChunk(tx: Queryable, sessionId: string, generation: number,
       files.map((f) => f.size),
       files.map((f) => f.content),
       files.map((f) => f.keyId),
+      files.map((f) => f.cipherVersion),
     ],
   );
 }
@@ -108,7 +113,7 @@ async function insertChunk(tx: Queryable, sessionId: string, generation: number,
 /** The files as they were at `generation`: one query over the temporal ranges. */
 export async function filesAt(q: Queryable, sessionId: string, generation: number): Promise<StoredFileVersion[]> {
   const { rows } = await q.query(
-    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${q.schema}.files
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id, cipher_version FROM ${q.schema}.files
       WHERE session_id = $1 AND generation_from <= $2 AND (generation_to IS NULL OR generation_to > $2)
       ORDER BY name`,
     [sessionId, generation],
@@ -124,7 +129,7 @@ export async function fileVersionsPage(
   limit: number,
 ): Promise<StoredFileVersion[]> {
   const { rows } = await q.query(
-    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${q.schema}.files
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id, cipher_version FROM ${q.schema}.files
       WHERE session_id = $1 AND ($2::text IS NULL OR (name, generation_from) > ($2, $3))
       ORDER BY name, generation_from LIMIT $4`,
     [sessionId, after?.name ?? null, after?.generationFrom ?? 0, limit],
@@ -144,7 +149,7 @@ export async function hasVersions(q: Queryable, sessionId: string, encrypted: bo
 /** The current (head) versions of the session that are stored in plaintext, contents included. */
 export async function currentPlaintextVersions(q: Queryable, sessionId: string): Promise<StoredFileVersion[]> {
   const { rows } = await q.query(
-    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${q.schema}.files
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id, cipher_version FROM ${q.schema}.files
       WHERE session_id = $1 AND generation_to IS NULL AND key_id IS NULL ORDER BY name`,
     [sessionId],
   );
@@ -152,35 +157,38 @@ export async function currentPlaintextVersions(q: Queryable, sessionId: string):
 }
 
 /**
- * One page, in primary-key order after `after`, of the session's stored versions that are not under
- * key `keyId` (plaintext ones included), locked until the transaction ends.
+ * One page, in primary-key order after `after`, of the session's stored versions that are not sealed
+ * under key `keyId` in cipher version `cipherVersion` (plaintext ones included), locked until the
+ * transaction ends.
  */
-export async function versionsNotUnderKey(
+export async function versionsNotSealedWith(
   tx: Queryable,
   sessionId: string,
-  keyId: string,
+  sealed: { keyId: string; cipherVersion: number | null },
   after: { name: string; generationFrom: number } | null,
   limit: number,
 ): Promise<StoredFileVersion[]> {
   const { rows } = await tx.query(
-    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${tx.schema}.files
-      WHERE session_id = $1 AND key_id IS DISTINCT FROM $2 AND ($3::text IS NULL OR (name, generation_from) > ($3, $4))
-      ORDER BY name, generation_from LIMIT $5 FOR UPDATE`,
-    [sessionId, keyId, after?.name ?? null, after?.generationFrom ?? 0, limit],
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id, cipher_version FROM ${tx.schema}.files
+      WHERE session_id = $1 AND (key_id IS DISTINCT FROM $2 OR cipher_version IS DISTINCT FROM $3::smallint)
+        AND ($4::text IS NULL OR (name, generation_from) > ($4, $5))
+      ORDER BY name, generation_from LIMIT $6 FOR UPDATE`,
+    [sessionId, sealed.keyId, sealed.cipherVersion, after?.name ?? null, after?.generationFrom ?? 0, limit],
   );
   return rows.map(toStoredVersion);
 }
 
-/** Replaces a stored version's content, digest and key id (rekey); the row keeps its identity. */
+/** Replaces a stored version's content, digest, key id and cipher version (rekey); the row keeps its identity. */
 export async function reencryptVersions(
   tx: Queryable,
   sessionId: string,
-  rows: { name: string; generationFrom: number; content: Buffer; digest: Buffer; keyId: string }[],
+  rows: { name: string; generationFrom: number; content: Buffer; digest: Buffer; keyId: string; cipherVersion: number | null }[],
 ): Promise<void> {
   if (rows.length === 0) return;
   await tx.query(
-    `UPDATE ${tx.schema}.files f SET content = r.content, sha256 = r.digest, key_id = r.key_id
-       FROM unnest($2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[]) AS r(name, generation_from, content, digest, key_id)
+    `UPDATE ${tx.schema}.files f SET content = r.content, sha256 = r.digest, key_id = r.key_id, cipher_version = r.cipher_version
+       FROM unnest($2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::smallint[])
+            AS r(name, generation_from, content, digest, key_id, cipher_version)
       WHERE f.session_id = $1 AND f.name = r.name AND f.generation_from = r.generation_from`,
     [
       sessionId,
@@ -189,6 +197,7 @@ export async function reencryptVersions(
       rows.map((r) => r.content),
       rows.map((r) => r.digest),
       rows.map((r) => r.keyId),
+      rows.map((r) => r.cipherVersion),
     ],
   );
 }
