@@ -22,11 +22,12 @@ describe('query and admin commands', async () => {
         '0003_encryption_marker.sql',
         '0004_files_encrypted_index.sql',
         '0007_per_row_keys.sql',
+        '0008_protection.sql',
       ],
       'exactly one process applied each migration',
     );
     const rows = await query(env['DATABASE_URL']!, 'SELECT version FROM baileys_keeper.migrations');
-    assert.equal(rows.length, 5);
+    assert.equal(rows.length, 6);
   });
 
   const url = await freshDatabase('commands');
@@ -39,8 +40,9 @@ describe('query and admin commands', async () => {
   it('status lists sessions with a masked phone number, as a table and as JSON', async () => {
     const text = await runCli(['status'], { env });
     assert.equal(text.code, 0);
-    assert.match(text.stdout, /^SESSION +GENERATION +LAST BACKUP +FILES +BYTES +REGISTERED +LEASE HOLDER$/m);
-    assert.match(text.stdout, new RegExp(`^alpha +1 +\\S+ +${files} +.* yes \\(5511\\*+4321\\) +-$`, 'm'));
+    assert.match(text.stdout, /^SESSION +GENERATION +LAST BACKUP +FILES +BYTES +REGISTERED +PROTECTED +LEASE HOLDER$/m);
+    // Stored by a one-shot backup, watched by no keeper: not protected, and the table says why.
+    assert.match(text.stdout, new RegExp(`^alpha +1 +\\S+ +${files} +.* yes \\(5511\\*+4321\\) +no \\(not_watched\\) +-$`, 'm'));
     assert.doesNotMatch(text.stdout, /987654321/);
     const json = JSON.parse((await runCli(['status', '--json', '--session', 'alpha'], { env })).stdout);
     assert.deepEqual(Object.keys(json.sessions[0]).sort(), [
@@ -49,11 +51,15 @@ describe('query and admin commands', async () => {
       'generation',
       'lease_holder',
       'phone',
+      'protected',
+      'reasons',
       'registered',
       'session_id',
+      'since',
       'updated_at',
     ]);
     assert.equal(json.sessions[0].registered, true);
+    assert.deepEqual([json.sessions[0].protected, json.sessions[0].reasons], [false, ['not_watched']]);
     assert.equal((await runCli(['status', '--session', 'nobody'], { env })).code, 3);
   });
 
