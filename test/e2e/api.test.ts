@@ -80,11 +80,18 @@ describe('session API', async () => {
       'generation',
       'lease_holder',
       'phone',
+      'protected',
+      'reasons',
       'registered',
       'session_id',
+      'since',
       'updated_at',
     ]);
     assert.equal(legacy.phone, '5511*****4321');
+    // Stored through the API, watched by no keeper: nobody measures it, and the answer says so.
+    assert.deepEqual([legacy.protected, legacy.reasons], [false, ['not_watched']]);
+    const watched = listed.json.sessions.find((s: { session_id: string }) => s.session_id === 'watched');
+    assert.deepEqual([watched.protected, watched.reasons, watched.since], [true, [], null], 'the watched session is measured live');
     assert.doesNotMatch(JSON.stringify(listed.json), /987654321/);
     const watchedDelete = await call('DELETE', '/api/session/delete?session_id=watched');
     assert.equal(watchedDelete.status, 409, 'the watched session would be stored again at once');
