@@ -111,6 +111,8 @@ export class Sidecar implements BackupLoop, SessionReadings {
   private directoryUnreadableSince: number | null = null;
   /** Since when the loop runs without having compared the directory with the head; null once it has. */
   private uncomparedSince: number | null = null;
+  /** Since when the guard refuses what the directory holds (it differs from the head and is not stored), else null. */
+  private refusedSince: number | null = null;
   /** A login found below the directory while it has none itself (relative path), else null. */
   private loginElsewhere: string | null = null;
   private readonly protectionTracker: ProtectionTracker;
@@ -258,6 +260,7 @@ export class Sidecar implements BackupLoop, SessionReadings {
       this.watchFailingSince,
       this.directoryUnreadableSince,
       this.uncomparedSince,
+      this.refusedSince,
     ].filter((at): at is number => at !== null);
     return since.length === 0 ? 0 : Math.max(0, (this.clock.now() - Math.min(...since)) / 1000);
   }
@@ -741,6 +744,8 @@ export class Sidecar implements BackupLoop, SessionReadings {
     this.backoff.reset();
     this.retryAt = 0;
     this.keepHeld(snapshot, full ? null : names);
+    // A refusal leaves the directory different from the head: the lag keeps counting from the change.
+    this.refusedSince = result.kind === 'refused' ? (this.refusedSince ?? this.dirty.oldestSince() ?? this.clock.now()) : null;
     this.dirty.clearUpTo(checkpoint);
     if (result.kind !== 'refused') {
       // What was read is the head now; what was not (deleted, held back) is not known to be.

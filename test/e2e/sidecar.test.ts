@@ -102,6 +102,12 @@ describe('sidecar', async () => {
       await waitFor(async () => ((await service.metric('baileys_keeper_backups_total{result="refused"}')) >= 1 ? true : null), 10_000);
       assert.deepEqual(await storedHead(url, 'guard'), await readTree(stored), 'the stored login is untouched');
       assert.ok(service.output.some((line) => /backup refused: the stored session is registered/.test(line)));
+      // The directory is not what is stored: never green. The lag grows, and past --max-delay plus one
+      // backup the session is reported unprotected (lagging).
+      const lag = await service.metric('baileys_keeper_backup_lag_seconds');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.ok((await service.metric('baileys_keeper_backup_lag_seconds')) > lag, 'the lag grows while the guard refuses');
+      await waitFor(async () => ((await service.metric('baileys_keeper_protected')) === 0 ? true : null), 15_000);
     } finally {
       assert.equal((await service.stop()).code, 0);
     }
