@@ -186,7 +186,7 @@ export const SETTINGS = {
     value: 'MS',
     default: '120000',
     commands: LOOPS,
-    help: 'full rescan of the directory every this many ms',
+    help: 'audit every this many ms: compare the directory with what is stored (metadata first) and back up what differs',
   }),
   listen: setting({
     kind: 'string',

@@ -1,5 +1,6 @@
 // The sidecar loop: watch → dirty set → debounce (quiet) / max-delay → read, validate, retry torn →
-// one fenced transaction → metrics. A full rescan every interval catches what the watcher missed.
+// one fenced transaction → metrics. An audit every interval (audit.ts) compares the directory with the
+// head by metadata and stores what the watcher missed; held-back files and the lag measure what is not stored.
 // A database outage never stops it: the dirty set is kept, attempts back off, and it catches up.
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';

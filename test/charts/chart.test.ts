@@ -649,6 +649,8 @@ describe('chart: monitoring', () => {
     assert.match(byName.get('BaileysKeeperNoLeaseHeld')!.expr, /baileys_keeper_lease_held/);
     assert.match(byName.get('BaileysKeeperTornReadsPilingUp')!.expr, /baileys_keeper_torn_reads_total/);
     assert.match(byName.get('BaileysKeeperSessionNotRegistered')!.expr, /baileys_keeper_session_registered/);
+    assert.match(byName.get('BaileysKeeperUnprotected')!.expr, /baileys_keeper_protected\{.*\}\) == 0$/);
+    assert.match(byName.get('BaileysKeeperFilesHeldBack')!.expr, /baileys_keeper_held_back_files\{.*reason=~"unreadable\|too_large"\}/);
     const exposed = await exposedMetricNames();
     for (const each of rules) {
       assert.ok(metricNamesIn(each.expr).length > 0, `${each.alert} uses a keeper metric`);
