@@ -24,7 +24,8 @@ import { startService, waitFor, type Service } from '../harness/sidecar.js';
 import { cdfChart, formatBytes, logBarChart } from './charts.js';
 import { continuityTable, measureContinuity } from './continuity.js';
 import { countingProxy } from './proxy.js';
-import { BENCH_MARKERS, MANY_SESSIONS_MARKERS, updateDocBlock } from './doc-block.js';
+import { AUDIT_MARKERS, BENCH_MARKERS, MANY_SESSIONS_MARKERS, updateDocBlock } from './doc-block.js';
+import { auditReport, measureAudit, writeAuditResults } from './audit.js';
 import {
   findPostmaster,
   MANY_SESSIONS_PLAN,
@@ -102,10 +103,38 @@ const environment = {
 };
 say(`environment: ${JSON.stringify(environment)}`);
 
-// ---------------------------------------------------------------- 0. many sessions (--sessions-dir): bench/fleet.ts
-// First, so that `--only many-sessions` can refresh this part alone (it writes its own files and block).
-if (flags.only !== undefined && flags.only !== 'many-sessions') throw new Error(`--only: unknown part ${flags.only} (many-sessions)`);
-{
+const PARTS = ['audit', 'many-sessions'];
+if (flags.only !== undefined && !PARTS.includes(flags.only)) throw new Error(`--only: unknown part ${flags.only} (${PARTS.join(', ')})`);
+
+/** Ends the run after a part given with --only. */
+async function onlyPartDone(): Promise<void> {
+  await admin.end();
+  await embedded?.stop();
+  await rm(work, { recursive: true, force: true });
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------- 0a. the audit's cost: bench/audit.ts
+// First, so that `--only audit` can refresh this part alone (it writes its own files and block).
+if (flags.only === undefined || flags.only === 'audit') {
+  const started = performance.now();
+  const rows = await measureAudit(databaseUrl, work, SMOKE ? { files: 300, rounds: 2 } : { files: 10_000, rounds: 5 }, log);
+  const minutes = (performance.now() - started) / 60_000;
+  const table = auditReport(
+    rows,
+    `Measured ${environment.date.slice(0, 10)} on ${environment.cpu} (${environment.cores} cores), Node ${environment.node}, ` +
+      `PostgreSQL ${environment.postgres}; this part took ${minutes.toFixed(1)} minutes${SMOKE ? ' — SMOKE RUN, not representative' : ''}.`,
+  );
+  await mkdir(OUT, { recursive: true });
+  await writeAuditResults(OUT, rows, table);
+  say(table);
+  if (!SMOKE && flags.out === undefined) await updateDocBlock(path.join(OUT, '..', '..', 'docs', 'performance.md'), table, AUDIT_MARKERS);
+  if (flags.only === 'audit') await onlyPartDone();
+}
+
+// ---------------------------------------------------------------- 0b. many sessions (--sessions-dir): bench/fleet.ts
+// Early, so that `--only many-sessions` can refresh this part alone (it writes its own files and block).
+if (flags.only === undefined || flags.only === 'many-sessions') {
   const started = performance.now();
   const many = await measureManySessions(
     { databaseUrl, admin, work, postmasterPid: (await findPostmaster(admin)) ?? embedded?.pid ?? null, say },
@@ -124,12 +153,7 @@ if (flags.only !== undefined && flags.only !== 'many-sessions') throw new Error(
   say(table);
   if (!SMOKE && flags.out === undefined)
     await updateDocBlock(path.join(OUT, '..', '..', 'docs', 'performance.md'), table, MANY_SESSIONS_MARKERS);
-  if (flags.only === 'many-sessions') {
-    await admin.end();
-    await embedded?.stop();
-    await rm(work, { recursive: true, force: true });
-    process.exit(0);
-  }
+  if (flags.only === 'many-sessions') await onlyPartDone();
 }
 
 /** Bytes sent, bytes added to tables, and time for one call of `fn` through `strategy`. */
