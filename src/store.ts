@@ -31,6 +31,7 @@ import {
   acquireLease,
   deleteSession,
   ensureSession,
+  setFolder,
   getSession,
   listSessions,
   lockSession,
@@ -438,6 +439,11 @@ export class SessionStore {
     return sessions;
   }
 
+  /** Records the sessions-directory folder that mapped session `sessionId` is kept from (creating its row). */
+  async recordFolder(sessionId: string, folder: string): Promise<void> {
+    await setFolder(this.db, sessionId, folder);
+  }
+
   /** Deletes the session and its whole history; refused while a writer holds its lease. */
   async delete(sessionId: string): Promise<void> {
     const db = this.db;
@@ -617,6 +623,8 @@ export interface SessionStatusJson {
   registered: boolean;
   phone: string | null;
   lease_holder: string | null;
+  /** With --sessions-dir, the folder a mapped session id is kept from (absent when the id is the folder's name). */
+  folder?: string;
 }
 
 export function sessionStatusJson(s: SessionSummary): SessionStatusJson {
@@ -629,5 +637,6 @@ export function sessionStatusJson(s: SessionSummary): SessionStatusJson {
     registered: s.registeredJid !== null,
     phone: s.registeredJid === null ? null : maskJid(s.registeredJid),
     lease_holder: s.leaseLive ? s.leaseOwner : null,
+    ...(s.folder === null ? {} : { folder: s.folder }),
   };
 }
