@@ -1,7 +1,7 @@
 // Many sessions in one process (--sessions-dir, docs/many-sessions.md): every sub-directory of the
-// sessions directory is the auth directory of one session, kept by its own backup loop (dirty set,
-// debounce, lease, generations, guard). The fleet watches the parent for sessions that appear and
-// disappear, shares one pool, one schema migration, one lease renewal statement and a bound on
+// sessions directory that sessions-dir.ts counts is the auth directory of one session, kept by its own
+// backup loop (dirty set, debounce, lease, generations, guard). The fleet watches the parent for sessions
+// that appear and disappear, shares one pool, one schema migration, one lease renewal statement and a bound on
 // backups in flight, and records a session whose directory stays removed as removed (a tombstone).
 import { randomInt } from 'node:crypto';
 import { readdir, realpath, stat } from 'node:fs/promises';

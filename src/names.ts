@@ -1,9 +1,12 @@
-// The rules for file names, shared by the snapshot reader, the restorer and the archive reader.
+// The rules for file names, shared by the snapshot reader, the restorer and the archive reader, and how a
+// sessions-directory folder name becomes a session id and back (--sessions-dir).
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 
+/** Longest session id, characters. */
+const MAX_SESSION_ID = 100;
 /** Session ids: the same rule for flags, env, the API and imported rows. */
-const SESSION_ID_PATTERN = /^[A-Za-z0-9._-]{1,100}$/;
+const SESSION_ID_PATTERN = new RegExp(`^[A-Za-z0-9._-]{1,${MAX_SESSION_ID}}$`);
 export const SESSION_ID_RULE = '1-100 characters of A-Z a-z 0-9 . _ -';
 
 export function isValidSessionId(value: string): boolean {
@@ -14,7 +17,6 @@ export function isValidSessionId(value: string): boolean {
 const PLAIN_BYTE = /^[A-Za-z0-9-]$/;
 /** Hex digits of SHA-256 that name a folder whose escaped name is too long: 128 bits. */
 const NAME_HASH_HEX = 32;
-const MAX_SESSION_ID = 100;
 
 /**
  * With --sessions-dir: how sub-directory `name` becomes a session id (docs/many-sessions.md, "Folder names").
@@ -26,7 +28,8 @@ const MAX_SESSION_ID = 100;
  *   SHA-256 of the name's bytes>`; the folder's name is stored with the session so that restore can
  *   recreate it (SessionStore.recordFolder).
  * One-to-one: the identity ids never start with `.` after the prefix (dotted folders are skipped), an escaped
- * part holds no `.`, a hashed one exactly one more (collisions only as SHA-256's, 2^-64). Skipped (with why):
+ * part holds no `.` and decodes to one name, a hashed one holds exactly one more `.` (two names share it only
+ * when their SHA-256 agree on 128 bits). Skipped (with why):
  * dotted names, names holding NUL or `/`, and prefixes too long to leave room for the hashed form.
  */
 export function sessionIdFor(prefix: string, name: string): { sessionId: string; mapped: boolean } | { skipped: string } {
