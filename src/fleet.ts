@@ -1,10 +1,9 @@
 // Many sessions in one process (--sessions-dir, docs/many-sessions.md): every sub-directory of the
-// sessions directory is the auth directory of one session, kept by its own backup loop (dirty set,
-// debounce, lease, generations, guard). The fleet watches the parent for sessions that appear and
-// disappear, shares one pool, one schema migration, one lease renewal statement and a bound on
+// sessions directory that sessions-dir.ts counts is the auth directory of one session, kept by its own
+// backup loop (dirty set, debounce, lease, generations, guard). The fleet watches the parent for sessions
+// that appear and disappear, shares one pool, one schema migration, one lease renewal statement and a bound on
 // backups in flight, and records a session whose directory stays removed as removed (a tombstone).
 import { randomInt } from 'node:crypto';
-import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Semaphore } from 'async-mutex';
@@ -18,8 +17,8 @@ import { LeaseRenewals } from './lease-renewals.js';
 import { forEachLimited } from './limit.js';
 import type { Logger } from './log.js';
 import { type Metrics, readingsOf } from './metrics.js';
-import { sessionIdFor } from './names.js';
 import { Backoff } from './retry.js';
+import { holdsLogin, listSessionsDir, type SessionsDirEntry } from './sessions-dir.js';
 import { RETRY_BACKOFF, Sidecar, type SidecarOptions } from './sidecar.js';
 import type { SessionStore } from './store.js';
 import { nativeWatchUnavailable } from './watcher.js';
@@ -35,14 +34,16 @@ export interface FleetOptions
   extends Omit<SidecarOptions, 'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'backupSlots' | 'firstRescanMs'> {
   /** The sessions directory, absolute. */
   sessionsDir: string;
-  /** Session id = prefix + sub-directory name. */
+  /** Session id = prefix + sub-directory name, or its mapped form (names.sessionIdFor). */
   prefix: string;
   /** A session directory removed for longer than this is recorded as removed (a tombstone), ms: --interval. */
   tombstoneAfterMs: number;
 }
 
 interface Member {
+  /** Its folder in the sessions directory. */
   readonly name: string;
+  readonly sessionId: string;
   readonly sidecar: Sidecar;
   /** When its directory was seen missing (the loop's clock, ms); null while it is there. */
   removedSince: number | null;
@@ -60,6 +61,9 @@ export class SessionFleet implements BackupLoop {
   private readonly slots = new Semaphore(BACKUPS_IN_FLIGHT);
   /** Names already warned about (said once each, not at every rescan). */
   private readonly warned = new Set<string>();
+  /** Folders whose name is no session id and that hold no login yet, by name, with the id they would get. */
+  private waiting = new Map<string, string>();
+  private cancelWaiting: (() => void) | null = null;
   private parent: FSWatcher | null = null;
   private backend: 'native' | 'polling' | null = null;
   private pollingOnly: boolean;
@@ -208,6 +212,7 @@ export class SessionFleet implements BackupLoop {
     this.stopping = true;
     const deadline = this.clock.now() + this.options.shutdownTimeoutMs;
     this.cancelRescan?.();
+    this.cancelWaiting?.();
     await this.parent?.close();
     this.parent = null;
     await this.scanning;
@@ -269,16 +274,20 @@ export class SessionFleet implements BackupLoop {
     this.scanning = (async () => {
       do {
         this.scanAgain = false;
-        const entries = await readdir(this.options.sessionsDir, { withFileTypes: true });
+        const kept = new Set([...this.members.values()].map((member) => member.name));
+        const entries = await listSessionsDir(this.options.sessionsDir, this.options.prefix, (name) => kept.has(name));
         this.parentProblem = null;
         const present = new Set<string>();
+        const waiting = new Map<string, string>();
         for (const entry of entries) {
-          if (this.consider(entry.name, entry)) present.add(entry.name);
+          if (entry.kind === 'waiting') waiting.set(entry.name, entry.sessionId);
+          if (this.consider(entry)) present.add(entry.name);
         }
         for (const member of this.members.values()) {
           if (present.has(member.name)) this.present(member);
           else this.markMissing(member);
         }
+        this.watchWaiting(waiting);
       } while (this.scanAgain && !this.stopping);
     })().finally(() => (this.scanning = null));
     return this.scanning;
@@ -290,31 +299,62 @@ export class SessionFleet implements BackupLoop {
   }
 
   /**
-   * Looks at entry `name` of the sessions directory: a directory with a valid session id gets a loop
-   * (once); anything else is skipped with one warning. Returns true for a session directory.
+   * Looks at one entry of the sessions directory: a session gets a loop (once); a folder waiting for a login
+   * is said once; anything else is skipped with one warning (saying so when it holds a login that is therefore
+   * not kept). Returns true for a session directory.
    */
-  private consider(name: string, entry: Pick<Dirent, 'isDirectory' | 'isSymbolicLink'>): boolean {
-    const skip = (why: string) => {
-      if (this.warned.has(name)) return false;
-      this.warned.add(name);
-      this.log.warn({ entry: name }, `skipped ${JSON.stringify(name)} in the sessions directory: ${why}`);
-      return false;
+  private consider(entry: SessionsDirEntry): boolean {
+    const once = (): boolean => {
+      if (this.warned.has(entry.name)) return false;
+      this.warned.add(entry.name);
+      return true;
     };
-    if (entry.isSymbolicLink()) return skip('it is a symbolic link (links are never followed; make it a directory)');
-    if (!entry.isDirectory()) return skip('it is not a directory (every session is a sub-directory)');
-    const id = sessionIdFor(this.options.prefix, name);
-    if ('skipped' in id) return skip(id.skipped);
-    const member = this.members.get(id.sessionId);
+    if (entry.kind === 'skipped') {
+      if (once()) {
+        const login = entry.holdsLogin ? '; it holds a login (creds.json), which is NOT kept through this entry' : '';
+        this.log.warn({ entry: entry.name }, `skipped ${JSON.stringify(entry.name)} in the sessions directory: ${entry.why}${login}`);
+      }
+      return false;
+    }
+    if (entry.kind === 'waiting') {
+      if (once())
+        this.log.info(
+          { entry: entry.name, session: entry.sessionId },
+          `${JSON.stringify(entry.name)} in the sessions directory holds no login (creds.json) yet: ` +
+            `its name is no session id, so it becomes session ${entry.sessionId} once it holds one`,
+        );
+      return false;
+    }
+    const member = this.members.get(entry.sessionId);
     if (member) {
       if (!member.retiring) this.present(member);
       return true;
     }
-    if (!this.stopping) this.add(name, id.sessionId);
+    if (!this.stopping) this.add(entry.name, entry.sessionId, entry.mapped);
     return true;
   }
 
-  private add(name: string, sessionId: string): void {
-    const log = this.baseLog.child({ session: sessionId });
+  /**
+   * Folders named unlike a session id become sessions once they hold a login, which no watch of the parent
+   * reports: look for their creds.json every poll interval while there are any, and list the directory
+   * again when one has it (so that a first login there is kept within about a second too).
+   */
+  private watchWaiting(waiting: Map<string, string>): void {
+    this.waiting = waiting;
+    if (waiting.size === 0 || this.cancelWaiting !== null || this.stopping) return;
+    this.cancelWaiting = this.clock.setTimer(() => {
+      this.cancelWaiting = null;
+      void (async () => {
+        const logins = await Promise.all([...this.waiting.keys()].map((name) => holdsLogin(path.join(this.options.sessionsDir, name))));
+        if (logins.some(Boolean)) this.changed();
+        else this.watchWaiting(this.waiting);
+      })();
+    }, this.options.pollIntervalMs);
+  }
+
+  private add(name: string, sessionId: string, mapped: boolean): void {
+    // A mapped id does not show its folder: every line of its loop names it (the folder name only).
+    const log = this.baseLog.child(mapped ? { session: sessionId, folder: name } : { session: sessionId });
     let sidecar: Sidecar | null = null;
     // A directory the fleet saw removed is on its way to a tombstone, a normal event for a platform (a
     // customer leaving): no lag, so that the lag alert does not fire for every customer who leaves.
@@ -329,7 +369,8 @@ export class SessionFleet implements BackupLoop {
         ...this.options,
         sessionId,
         dir: path.join(this.options.sessionsDir, name),
-        prepareSchema: this.prepareSchema,
+        // A mapped session's folder name is stored before anything else of it, so that restore can recreate it.
+        prepareSchema: mapped ? () => this.prepareSchema().then(() => this.store.recordFolder(sessionId, name)) : this.prepareSchema,
         renewals: this.renewals,
         backupSlots: this.slots,
         // Spread over the interval: every session's periodic full rescan at once would starve the others' backups.
@@ -341,6 +382,7 @@ export class SessionFleet implements BackupLoop {
     );
     this.members.set(sessionId, {
       name,
+      sessionId,
       sidecar,
       removedSince: null,
       cancelCheck: null,
@@ -350,7 +392,7 @@ export class SessionFleet implements BackupLoop {
     this.metrics.sessions?.set(this.members.size);
     // Sessions found at start are started together by start(); later ones at once.
     if (this.listed) {
-      this.log.info({ session: sessionId }, 'new session directory: backing it up');
+      this.log.info(mapped ? { session: sessionId, folder: name } : { session: sessionId }, 'new session directory: backing it up');
       void sidecar.start();
     }
   }
@@ -390,7 +432,7 @@ export class SessionFleet implements BackupLoop {
       return;
     }
     member.retiring = true;
-    const sessionId = this.sessionIdOf(member);
+    const { sessionId } = member;
     let done!: () => void;
     // Registered before the tombstone is written, so that a shutdown meanwhile waits for all of it.
     const retirement = new Promise<void>((resolve) => (done = resolve));
@@ -437,10 +479,6 @@ export class SessionFleet implements BackupLoop {
     ))
       ? 'gone'
       : 'unknown';
-  }
-
-  private sessionIdOf(member: Member): string {
-    return this.options.prefix + member.name;
   }
 
   /** Watches the sessions directory's own entries (natively, or by polling where inotify is unavailable). */

@@ -100,7 +100,7 @@ export const SETTINGS = {
     value: 'DIR',
     default: 'none',
     commands: MANY_SESSIONS,
-    help: 'many sessions: every sub-directory DIR/NAME is the auth directory of session PREFIX+NAME (not with --dir/--session)',
+    help: 'many sessions: every sub-directory DIR/NAME is the auth directory of session PREFIX+NAME (a mapped id for other names) (not with --dir/--session)',
     see: ['Many sessions', 'docs/many-sessions.md'],
   }),
   'session-prefix': setting({

@@ -31,6 +31,7 @@ import {
   acquireLease,
   deleteSession,
   ensureSession,
+  setFolder,
   getSession,
   listSessions,
   lockSession,
@@ -448,6 +449,11 @@ export class SessionStore {
     return sessions;
   }
 
+  /** Records the sessions-directory folder that mapped session `sessionId` is kept from (creating its row). */
+  async recordFolder(sessionId: string, folder: string): Promise<void> {
+    await setFolder(this.db, sessionId, folder);
+  }
+
   /** Deletes the session and its whole history; refused while a writer holds its lease. */
   async delete(sessionId: string): Promise<void> {
     const db = this.db;
@@ -642,6 +648,8 @@ export interface SessionStatusJson {
   reasons: string[];
   /** Since when it has not been protected (ISO-8601), null when protected or unknown. */
   since: string | null;
+  /** With --sessions-dir, the folder a mapped session id is kept from (absent when the id is the folder's name). */
+  folder?: string;
 }
 
 /**
@@ -666,5 +674,6 @@ export function sessionStatusJson(s: SessionSummary, live: Protection | null = n
     protected: protection.reasons.length === 0,
     reasons: protection.reasons,
     since: protection.since,
+    ...(s.folder === null ? {} : { folder: s.folder }),
   };
 }

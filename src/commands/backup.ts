@@ -1,9 +1,9 @@
 // `backup`: one backup of --dir now, under the session's lease (or of every session of --sessions-dir).
-import { readdir } from 'node:fs/promises';
+import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, KeeperError, RefusedError } from '../errors.js';
-import { sessionIdFor } from '../names.js';
 import { recoverInterruptedRestore } from '../restore.js';
+import { listSessionsDir } from '../sessions-dir.js';
 import { readSnapshot, requireDirectory, type Snapshot } from '../snapshot.js';
 import type { BackupResult } from '../store.js';
 import { describeError } from '../db/errors.js';
@@ -33,9 +33,12 @@ export async function backupCommand(ctx: Context): Promise<number> {
 }
 
 /**
- * `backup --sessions-dir`: one backup of every session directory (sub-directories whose name makes a
- * valid session id; anything else is skipped with a warning), one after another over one pool. Each is
- * reported as `backup` reports one session. Exit 0 when all succeed, else the highest code of those that failed.
+ * `backup --sessions-dir`: one backup of every session directory (sessions-dir.listSessionsDir: folders named
+ * like a session id, and folders with other names that hold a login, under their mapped id), one after another
+ * over one pool. Each is reported as `backup` reports one session; anything else is skipped with a warning.
+ * Exit 0 when all succeed, else the highest code of those that failed; 1 also when an entry that holds a login
+ * is left unkept (a dotted or non-UTF-8 name, a link to a folder that is not kept itself): never 0 while a
+ * customer is not stored.
  */
 async function backupSessions(ctx: Context): Promise<number> {
   const { config } = ctx;
@@ -43,24 +46,36 @@ async function backupSessions(ctx: Context): Promise<number> {
   const log = ctx.log.child({ component: 'backup' });
   logEncryption(ctx);
   await requireDirectory(sessionsDir);
-  const sessions: { sessionId: string; dir: string }[] = [];
-  for (const entry of await readdir(sessionsDir, { withFileTypes: true })) {
-    const id = entry.isDirectory() && !entry.isSymbolicLink() ? sessionIdFor(config.sessionPrefix, entry.name) : null;
-    if (id === null || 'skipped' in id) {
-      const why = id === null ? (entry.isSymbolicLink() ? 'it is a symbolic link' : 'it is not a directory') : id.skipped;
-      log.warn({ entry: entry.name }, `skipped ${JSON.stringify(entry.name)} in the sessions directory: ${why}`);
-      continue;
+  const sessions: { sessionId: string; dir: string; folder: string | null }[] = [];
+  const unkept: string[] = [];
+  const links: { name: string; dir: string }[] = [];
+  for (const entry of await listSessionsDir(sessionsDir, config.sessionPrefix)) {
+    if (entry.kind === 'session') {
+      sessions.push({ sessionId: entry.sessionId, dir: path.join(sessionsDir, entry.name), folder: entry.mapped ? entry.name : null });
+    } else if (entry.kind === 'waiting') {
+      log.info(
+        { entry: entry.name, session: entry.sessionId },
+        `${JSON.stringify(entry.name)} holds no login (creds.json) yet: nothing to back up (it becomes session ${entry.sessionId} once it does)`,
+      );
+    } else {
+      log.warn({ entry: entry.name }, `skipped ${JSON.stringify(entry.name)} in the sessions directory: ${entry.why}`);
+      if (entry.holdsLogin && entry.link) links.push({ name: entry.name, dir: path.join(sessionsDir, entry.name) });
+      else if (entry.holdsLogin) unkept.push(entry.name);
     }
-    sessions.push({ sessionId: id.sessionId, dir: path.join(sessionsDir, entry.name) });
   }
+  // A link to a session folder of this same directory leaves nothing unkept; a link to anything else does.
+  const kept = new Set(await Promise.all(sessions.map(({ dir }) => realpath(dir).catch(() => dir))));
+  for (const link of links) if (!kept.has(await realpath(link.dir).catch(() => ''))) unkept.push(link.name);
   sessions.sort((a, b) => a.sessionId.localeCompare(b.sessionId));
   let code = 0;
   await withStore(ctx, async (store) => {
-    for (const { sessionId, dir } of sessions) {
+    for (const { sessionId, dir, folder } of sessions) {
       const one = { ...ctx, config: { ...config, sessionId, dir } };
-      const oneLog = log.child({ session: sessionId });
+      const oneLog = log.child(folder === null ? { session: sessionId } : { session: sessionId, folder });
       try {
         await recoverInterruptedRestore(dir, oneLog);
+        // Stored before its first generation, so that restore can recreate the folder under its own name.
+        if (folder !== null) await store.recordFolder(sessionId, folder);
         const { result, snapshot } = await withLease(store, sessionId, async (lease) => {
           const snapshot = await readSnapshot(dir);
           const result = await store.backup(sessionId, snapshot, { lease, allowReplace: config.allowReplace, reason: 'backup' });
@@ -76,6 +91,16 @@ async function backupSessions(ctx: Context): Promise<number> {
       }
     }
   });
+  if (unkept.length > 0) {
+    code = Math.max(code, ExitCode.unexpected);
+    log.error(
+      { sessionsDir, entries: unkept },
+      `${unkept.length} ${unkept.length === 1 ? 'entry' : 'entries'} of the sessions directory ` +
+        `${unkept.length === 1 ? 'holds a login that is' : 'hold logins that are'} not backed up: ` +
+        `${unkept.map((name) => JSON.stringify(name)).join(', ')}; give each a name that does not start with a dot, ` +
+        'in UTF-8, as a real directory (not a link) — see docs/many-sessions.md',
+    );
+  }
   if (sessions.length === 0) log.warn({ sessionsDir }, 'the sessions directory holds no session directory: nothing was backed up');
   return code;
 }

@@ -7,7 +7,7 @@ import { CREDS_FILE, parseCreds } from '../creds.js';
 import { ExitCode, KeeperError, NothingToRestoreError, UsageError } from '../errors.js';
 import { forEachLimited } from '../limit.js';
 import type { Logger } from '../log.js';
-import { sessionIdFor } from '../names.js';
+import { folderFor } from '../names.js';
 import { hasUsableCreds, materialise, planRestore, recoverInterruptedRestore } from '../restore.js';
 import { formatDuration } from '../retention.js';
 import { TOMBSTONE_REASON, type PlainFile, type SessionStore } from '../store.js';
@@ -100,14 +100,21 @@ export async function restoreSessions(
   await mkdir(sessionsDir, { recursive: true, mode: 0o700 });
   const stored = await withDb((store) => store.status(null, config.sessionPrefix));
   const counts = { restored: 0, skipped: 0, empty: 0, removed: 0, failed: 0 };
+  let unnamed = 0;
   const wanted: { sessionId: string; name: string }[] = [];
   for (const session of stored) {
-    const name = session.sessionId.slice(config.sessionPrefix.length);
-    const id = sessionIdFor(config.sessionPrefix, name);
-    if ('skipped' in id) {
-      log.warn({ session: session.sessionId }, `session ${session.sessionId} is not restored into the sessions directory: ${id.skipped}`);
+    // The folder it was kept from: its id minus the prefix, or the original name of a mapped id (names.folderFor).
+    const place = folderFor(config.sessionPrefix, session.sessionId, session.folder);
+    if ('skipped' in place) {
+      if (session.headGeneration > 0 && session.headReason !== TOMBSTONE_REASON) unnamed++;
+      log.warn(
+        { session: session.sessionId },
+        `session ${session.sessionId} is not restored into the sessions directory: ${place.skipped}; ` +
+          `restore it by hand with --session ${session.sessionId} --dir DIR`,
+      );
       continue;
     }
+    const name = place.folder;
     if (session.headReason === TOMBSTONE_REASON) {
       counts.removed++;
       log.info({ session: session.sessionId }, `session ${session.sessionId} was removed (a tombstone): not restored`);
@@ -119,7 +126,10 @@ export async function restoreSessions(
   await forEachLimited(wanted, RESTORE_CONCURRENCY, async ({ sessionId, name }) => {
     const one: Config = { ...config, sessionId, dir: path.join(sessionsDir, name), requireBackup: false };
     try {
-      const outcome = await restoreDirectory(one, log.child({ session: sessionId }), withDb);
+      const sessionLog = log.child(
+        name === sessionId.slice(config.sessionPrefix.length) ? { session: sessionId } : { session: sessionId, folder: name },
+      );
+      const outcome = await restoreDirectory(one, sessionLog, withDb);
       counts[outcome]++;
       record(sessionId, outcome);
     } catch (error) {
@@ -133,7 +143,8 @@ export async function restoreSessions(
   log.info(
     { sessionsDir, ...counts },
     `sessions restored: ${counts.restored} restored, ${counts.skipped} already logged in, ${counts.empty} empty, ` +
-      `${counts.removed} removed (not restored), ${counts.failed} failed`,
+      `${counts.removed} removed (not restored), ${counts.failed} failed` +
+      (unnamed > 0 ? `, ${unnamed} with no folder name that can be created (not restored)` : ''),
   );
   if (config.requireBackup && code === 0 && wanted.length === 0)
     throw new NothingToRestoreError(`no stored session has the prefix ${JSON.stringify(config.sessionPrefix)}; --require-backup was given`);

@@ -18,7 +18,7 @@ export async function statusCommand(ctx: Context): Promise<number> {
       table(
         ['SESSION', 'GENERATION', 'LAST BACKUP', 'FILES', 'BYTES', 'REGISTERED', 'PROTECTED', 'LEASE HOLDER'],
         rows.map((r) => [
-          r.session_id,
+          r.folder === undefined ? r.session_id : `${r.session_id} (folder ${JSON.stringify(r.folder)})`,
           String(r.generation),
           r.updated_at ?? '-',
           String(r.files),

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { writeSession } from '../../harness/baileys.js';
+import { openAuth, writeSession } from '../../harness/baileys.js';
 import { query } from '../../harness/db.js';
 import { waitFor } from '../../harness/sidecar.js';
 import {
@@ -244,5 +244,49 @@ describe('a fleet of sessions on a manual clock', async () => {
       20_000,
       () => 'the recreated session was not stored over its tombstone',
     );
+  });
+
+  it('a folder named unlike a session id joins one poll interval after its first creds.json, and its name is stored', async () => {
+    const { fleet, clock, sessionsDir } = await startFleet(url, ['plain', 'João']);
+    assert.deepEqual(fleet.sessionIds(), ['f-.Jo_C3_A3o', 'f-plain']);
+    // A folder with no login: no session, however long it waits.
+    const customer = path.join(sessionsDir, 'new customer');
+    await mkdir(customer);
+    await mkdir(path.join(sessionsDir, 'lost+found'));
+    await clock.advance(DEFAULT_POLL_INTERVAL_MS * 3);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await clock.advance(DEFAULT_POLL_INTERVAL_MS * 3);
+    assert.deepEqual(fleet.sessionIds(), ['f-.Jo_C3_A3o', 'f-plain']);
+
+    // Its first login: no event of the parent says so; the next look, one poll interval on, does.
+    await (await openAuth(customer)).saveCreds();
+    await clock.advance(DEFAULT_POLL_INTERVAL_MS);
+    await waitFor(
+      async () => {
+        await clock.advance(0);
+        return fleet.sidecarFor('f-.new_20customer') ? true : null;
+      },
+      10_000,
+      () => `not a session yet: ${fleet.sessionIds().join(' ')}`,
+    );
+    await waitFor(
+      async () => {
+        await clock.advance(DEFAULT_MAX_DELAY_MS);
+        const rows = await query<{ session_id: string; folder: string | null }>(
+          url,
+          "SELECT session_id, folder FROM baileys_keeper.sessions WHERE session_id IN ('f-.Jo_C3_A3o', 'f-.new_20customer', 'f-plain') ORDER BY 1",
+        );
+        return rows.length === 3 ? rows : null;
+      },
+      10_000,
+      () => 'the sessions were not stored',
+    ).then((rows) =>
+      assert.deepEqual(rows, [
+        { session_id: 'f-.Jo_C3_A3o', folder: 'João' },
+        { session_id: 'f-.new_20customer', folder: 'new customer' },
+        { session_id: 'f-plain', folder: null },
+      ]),
+    );
+    assert.ok(!fleet.sessionIds().some((id) => id.includes('lost')));
   });
 });

@@ -25,6 +25,8 @@ export interface SessionSummary extends SessionRow {
   protectionReasons: string[] | null;
   /** Since when it has not been protected, by the writer; null when protected or never reported. */
   protectionSince: Date | null;
+  /** The sessions-directory folder the session was kept from, when its id is a mapped one (sql/0005). */
+  folder: string | null;
 }
 
 type Row = Record<string, unknown>;
@@ -59,6 +61,15 @@ export async function getSession(q: Queryable, sessionId: string): Promise<Sessi
   return rows[0] ? toSession(rows[0]) : null;
 }
 
+/** Creates the session row if needed and records the folder it is kept from (a no-op when already recorded). */
+export async function setFolder(q: Queryable, sessionId: string, folder: string): Promise<void> {
+  await q.query(
+    `INSERT INTO ${q.schema}.sessions AS s (session_id, folder) VALUES ($1, $2)
+       ON CONFLICT (session_id) DO UPDATE SET folder = EXCLUDED.folder WHERE s.folder IS DISTINCT FROM EXCLUDED.folder`,
+    [sessionId, folder],
+  );
+}
+
 /** Reads the session row and locks it until the transaction ends: writers of one session queue here. */
 export async function lockSession(tx: Queryable, sessionId: string): Promise<SessionRow | null> {
   const { rows } = await tx.query(`SELECT ${sessionColumns('s')} FROM ${tx.schema}.sessions s WHERE s.session_id = $1 FOR UPDATE`, [
@@ -74,7 +85,7 @@ export async function lockSession(tx: Queryable, sessionId: string): Promise<Ses
 export async function listSessions(q: Queryable, sessionId: string | null, prefix = ''): Promise<SessionSummary[]> {
   const { rows } = await q.query(
     `SELECT ${sessionColumns('s')}, g.reason AS head_reason, s.protection_reasons, s.protection_since,
-            g.created_at AS last_backup_at, coalesce(g.total_files, 0) AS files, coalesce(g.total_bytes, 0) AS bytes
+            s.folder, g.created_at AS last_backup_at, coalesce(g.total_files, 0) AS files, coalesce(g.total_bytes, 0) AS bytes
        FROM ${q.schema}.sessions s
        LEFT JOIN ${q.schema}.generations g ON g.session_id = s.session_id AND g.generation = s.head_generation
       WHERE ($1::text IS NULL OR s.session_id = $1) AND left(s.session_id, length($2::text)) = $2::text
@@ -89,6 +100,7 @@ export async function listSessions(q: Queryable, sessionId: string | null, prefi
     bytes: Number(row['bytes']),
     protectionReasons: (row['protection_reasons'] as string[] | null) ?? null,
     protectionSince: (row['protection_since'] as Date | null) ?? null,
+    folder: (row['folder'] as string | null) ?? null,
   }));
 }
 
