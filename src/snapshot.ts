@@ -73,7 +73,7 @@ export async function readNamed(dir: string, names: Iterable<string>, options: R
   for (let attempt = 0; pending.length > 0; attempt++) {
     const torn: string[] = [];
     await forEachLimited(pending, READ_CONCURRENCY, async (name) => {
-      const read = await readOne(path.join(dir, name), maxBytes);
+      const read = await readRegularFile(path.join(dir, name), maxBytes);
       if (read.kind === 'gone') {
         snapshot.held.delete(name);
         return;
@@ -99,9 +99,15 @@ export async function readNamed(dir: string, names: Iterable<string>, options: R
   return snapshot;
 }
 
-type ReadResult = { kind: 'ok'; content: Buffer } | { kind: 'gone' } | { kind: 'unusable'; reason: string };
+/** What reading one name found: its bytes, nothing readable as a regular file there, or why it cannot be used. */
+export type ReadResult = { kind: 'ok'; content: Buffer } | { kind: 'gone' } | { kind: 'unusable'; reason: string };
 
-async function readOne(file: string, maxBytes: number): Promise<ReadResult> {
+/**
+ * Reads `file` only if it is a regular file of at most `maxBytes`: never follows a symlink, never
+ * blocks on a FIFO or device, never reads past the bound. A missing name, a link, a directory or any
+ * other non-regular entry is 'gone'. Shared by backups and by restore's comparisons (dry runs).
+ */
+export async function readRegularFile(file: string, maxBytes = MAX_FILE_BYTES): Promise<ReadResult> {
   let handle: FileHandle;
   try {
     // O_NOFOLLOW: a file swapped for a symlink after readdir is refused, not followed.

@@ -8,7 +8,7 @@ import { ExitCode, KeeperError, NothingToRestoreError, UsageError } from '../err
 import { forEachLimited } from '../limit.js';
 import type { Logger } from '../log.js';
 import { sessionIdFor } from '../names.js';
-import { hasUsableCreds, materialise, planRestore, recoverInterruptedRestore } from '../restore.js';
+import { hasUsableCreds, materialise, obstructionError, planRestore, recoverInterruptedRestore } from '../restore.js';
 import { formatDuration } from '../retention.js';
 import { TOMBSTONE_REASON, type PlainFile, type SessionStore } from '../store.js';
 import type { CommandSpec, Context } from './command.js';
@@ -187,9 +187,14 @@ async function dryRun(ctx: Context, withDb: WithStore): Promise<number> {
   const { generation: point, files } = loaded;
   if (config.requireBackup) requireLogin(config, point.generation, files);
   const plan = await planRestore(config.dir, files);
+  // The real restore refuses names taken by a non-file: the dry run lists them and fails the same way.
+  const refuse = () => {
+    if (plan.blocked.length > 0) throw obstructionError(config.dir, plan.blocked);
+    return 0;
+  };
   if (config.json) {
     printJson(ctx, { session_id: config.sessionId, generation: point.generation, ...plan });
-    return 0;
+    return refuse();
   }
   print(
     ctx,
@@ -198,11 +203,13 @@ async function dryRun(ctx: Context, withDb: WithStore): Promise<number> {
   );
   for (const name of plan.write) print(ctx, `write   ${name}`);
   for (const name of plan.remove) print(ctx, `remove  ${name}`);
+  for (const entry of plan.blocked) print(ctx, `blocked ${entry.name} (${entry.kind} is in the way)`);
   print(
     ctx,
-    `${plan.write.length} to write, ${plan.unchanged.length} unchanged, ${plan.remove.length} to remove (dry run: nothing written)`,
+    `${plan.write.length} to write, ${plan.unchanged.length} unchanged, ${plan.remove.length} to remove` +
+      `${plan.blocked.length > 0 ? `, ${plan.blocked.length} blocked` : ''} (dry run: nothing written)`,
   );
-  return 0;
+  return refuse();
 }
 
 /**
