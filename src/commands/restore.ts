@@ -98,7 +98,9 @@ export async function restoreSessions(
 ): Promise<number> {
   const sessionsDir = config.sessionsDir!;
   await mkdir(sessionsDir, { recursive: true, mode: 0o700 });
-  const stored = await withDb((store) => store.status(null, config.sessionPrefix));
+  const [stored, damaged] = await withDb((store) =>
+    Promise.all([store.status(null, config.sessionPrefix), store.headProblems(null, config.sessionPrefix)] as const),
+  );
   const counts = { restored: 0, skipped: 0, empty: 0, removed: 0, failed: 0 };
   const wanted: { sessionId: string; name: string }[] = [];
   for (const session of stored) {
@@ -113,7 +115,8 @@ export async function restoreSessions(
       log.info({ session: session.sessionId }, `session ${session.sessionId} was removed (a tombstone): not restored`);
       continue;
     }
-    if (session.headGeneration > 0) wanted.push({ sessionId: session.sessionId, name });
+    // A damaged head (even one moved back to 0) is restored to fail loudly (exit 4), not skipped as empty.
+    if (session.headGeneration > 0 || damaged.has(session.sessionId)) wanted.push({ sessionId: session.sessionId, name });
   }
   let code = 0;
   await forEachLimited(wanted, RESTORE_CONCURRENCY, async ({ sessionId, name }) => {

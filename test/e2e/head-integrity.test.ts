@@ -124,6 +124,19 @@ describe('a head that does not add up', async () => {
     assert.equal((await runCli(['verify', '--session', 'sound'], { env })).code, 0);
   });
 
+  it('restore --sessions-dir fails with 4 for a damaged session, even one whose head was set to 0', async () => {
+    for (const id of ['fleet-a', 'fleet-b', 'fleet-ok']) await twoGenerations(id);
+    await query(url, `DELETE FROM ${T}.generations WHERE session_id = 'fleet-a' AND generation = 2`);
+    await query(url, `UPDATE ${T}.sessions SET head_generation = 0 WHERE session_id = 'fleet-b'`);
+    const parent = await tempDir('fleet');
+    const result = await runCli(['restore', '--sessions-dir', parent, '--session-prefix', 'fleet-'], { env });
+    assert.equal(result.code, 4, result.stdout);
+    const text = messages(result.stdout);
+    assert.match(text, /session fleet-a could not be restored: the head of session fleet-a does not add up/);
+    assert.match(text, /session fleet-b could not be restored: the head of session fleet-b does not add up: generation 2 is stored past/);
+    assert.match(text, /1 restored, 0 already logged in, 0 empty, 0 removed \(not restored\), 2 failed/);
+  });
+
   it('an older generation that verifies is named, and restoring it explicitly works', async () => {
     const first = await twoGenerations('way-out');
     await query(url, `DELETE FROM ${T}.generations WHERE session_id = $1 AND generation = 2`, ['way-out']);
