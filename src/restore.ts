@@ -7,15 +7,15 @@
 // committed stage is moved into the directory, and the next start rolls a half-moved one forward.
 // creds.json moves last, so until a restore is complete the directory never looks restorable-complete.
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { CREDS_FILE, parseCreds } from './creds.js';
 import { IntegrityError, KeeperError, ExitCode } from './errors.js';
 import type { Logger } from './log.js';
 import { forEachLimited } from './limit.js';
 import { invalidNameReason, quoteName } from './names.js';
-import { listCandidates, sha256 } from './snapshot.js';
+import { listCandidates, readRegularFile, sha256 } from './snapshot.js';
 
 export const STAGING_PREFIX = '.baileys-keeper-restore-';
 const MANIFEST = '.manifest';
@@ -36,33 +36,90 @@ export class RestoreWriteError extends KeeperError {
 
 /** True when `dir/creds.json` is a complete Baileys creds object (the restore then has nothing to do). */
 export async function hasUsableCreds(dir: string): Promise<boolean> {
-  try {
-    const handle = await open(path.join(dir, CREDS_FILE), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-    try {
-      if (!(await handle.stat()).isFile()) return false;
-      return parseCreds(await handle.readFile('utf8')) !== null;
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    return false;
-  }
+  const read = await readRegularFile(path.join(dir, CREDS_FILE));
+  return read.kind === 'ok' && parseCreds(read.content.toString('utf8')) !== null;
 }
 
-/** What a restore of `files` would change in `dir`. */
-export async function planRestore(
-  dir: string,
-  files: readonly RestoreFile[],
-): Promise<{ write: string[]; unchanged: string[]; remove: string[] }> {
+/** A name the restore would write that is taken by something other than a regular file. */
+export interface Obstruction {
+  name: string;
+  /** What is in the way: "a directory", "a FIFO (named pipe)", "a symbolic link"… */
+  kind: string;
+}
+
+/** What a restore of `files` would change in `dir`, compared as the real restore would see it. */
+export interface RestorePlan {
+  write: string[];
+  unchanged: string[];
+  remove: string[];
+  /** Names the restore would refuse to write (see targetObstructions): a real run exits with restore's error. */
+  blocked: Obstruction[];
+}
+
+/**
+ * What a restore of `files` would change in `dir`. Reads like the real paths do (readRegularFile):
+ * regular files only, no link followed, no read that can block or run without end.
+ */
+export async function planRestore(dir: string, files: readonly RestoreFile[]): Promise<RestorePlan> {
   const present = await listCandidates(dir).catch(() => [] as string[]);
   const wanted = new Set(files.map((file) => file.name));
+  const blocked = await targetObstructions(
+    dir,
+    files.map((file) => file.name),
+  ).catch(() => [] as Obstruction[]);
+  const isBlocked = new Set(blocked.map((entry) => entry.name));
   const write: string[] = [];
   const unchanged: string[] = [];
-  for (const file of files) {
-    const current = await readFile(path.join(dir, file.name)).catch(() => null);
-    (current && sha256(current).equals(sha256(file.content)) ? unchanged : write).push(file.name);
-  }
-  return { write, unchanged, remove: present.filter((name) => !wanted.has(name)).sort() };
+  await forEachLimited(files, WRITE_CONCURRENCY, async (file) => {
+    if (isBlocked.has(file.name)) return;
+    const current = await readRegularFile(path.join(dir, file.name));
+    (current.kind === 'ok' && sha256(current.content).equals(sha256(file.content)) ? unchanged : write).push(file.name);
+  });
+  return { write: write.sort(), unchanged: unchanged.sort(), remove: present.filter((name) => !wanted.has(name)).sort(), blocked };
+}
+
+/**
+ * The names among `names` that `dir` holds as anything but a regular file (a directory, FIFO, socket,
+ * device or symlink): a restore cannot put a regular file there without destroying something that is
+ * not a backed-up file, so it refuses before its commit point (docs/reliability.md). Never follows links.
+ */
+export async function targetObstructions(dir: string, names: readonly string[]): Promise<Obstruction[]> {
+  const found: Obstruction[] = [];
+  await forEachLimited(names, WRITE_CONCURRENCY, async (name) => {
+    const info = await lstat(path.join(dir, name)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return null;
+      throw error;
+    });
+    if (info && !info.isFile()) found.push({ name, kind: kindOf(info) });
+  });
+  return found.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+/** The refusal of a restore whose target names are taken (exit 1, like any target that cannot be written). */
+export function obstructionError(dir: string, blocked: readonly Obstruction[]): RestoreWriteError {
+  return new RestoreWriteError(
+    `cannot restore into ${dir}: ${describeObstructions(dir, blocked)}, where a stored file must be written as a regular file. ` +
+      `Remove or rename ${blocked.length === 1 ? 'it' : 'them'}, then restore again. Nothing was written: the previous files were left as they were`,
+  );
+}
+
+/** "DIR/a is a directory; DIR/b is a socket (and 3 more)". */
+function describeObstructions(dir: string, blocked: readonly Obstruction[]): string {
+  const listed = blocked
+    .slice(0, 5)
+    .map((entry) => `${path.join(dir, entry.name)} is ${entry.kind}`)
+    .join('; ');
+  return `${listed}${blocked.length > 5 ? ` (and ${blocked.length - 5} more)` : ''}`;
+}
+
+function kindOf(info: Stats): string {
+  if (info.isDirectory()) return 'a directory';
+  if (info.isSymbolicLink()) return 'a symbolic link';
+  if (info.isFIFO()) return 'a FIFO (named pipe)';
+  if (info.isSocket()) return 'a socket';
+  if (info.isCharacterDevice()) return 'a character device';
+  if (info.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
 }
 
 /**
@@ -87,7 +144,7 @@ export async function materialise(dir: string, files: readonly RestoreFile[], lo
       files.map((file) => file.name),
     );
   } catch (error) {
-    throw writeError(dir, 'move restored files into', error, 'The restore is committed: the next restore or sidecar start finishes it');
+    throw unfinishedError(dir, staging, error);
   }
 }
 
@@ -97,12 +154,21 @@ export async function materialise(dir: string, files: readonly RestoreFile[], lo
  */
 export async function stageRestore(dir: string, files: readonly RestoreFile[]): Promise<string> {
   const staging = path.join(dir, `${STAGING_PREFIX}${randomBytes(6).toString('hex')}`);
+  const names = files.map((file) => file.name);
+  // Checked before anything is staged, and again just before the commit point (something may have
+  // appeared meanwhile): a committed stage that cannot be moved in would leave the directory half-restored.
+  const checkTarget = async () => {
+    const blocked = await targetObstructions(dir, names);
+    if (blocked.length > 0) throw obstructionError(dir, blocked);
+  };
   try {
+    await checkTarget();
     await mkdir(staging, { mode: 0o700 });
     await forEachLimited(files, WRITE_CONCURRENCY, (file) => writeDurably(path.join(staging, file.name), file.content));
-    const manifest = JSON.stringify({ files: files.map((file) => file.name) });
+    const manifest = JSON.stringify({ files: names });
     await writeDurably(path.join(staging, `${MANIFEST}.tmp`), Buffer.from(manifest));
     await fsyncDirectory(staging);
+    await checkTarget();
     // The commit point: once the manifest has its final name, the stage is complete and must win.
     await rename(path.join(staging, `${MANIFEST}.tmp`), path.join(staging, MANIFEST));
     await fsyncDirectory(staging);
@@ -116,6 +182,10 @@ export async function stageRestore(dir: string, files: readonly RestoreFile[]): 
 /**
  * Finishes or discards a restore that was interrupted: a committed stage is moved into place,
  * an uncommitted one is deleted. Called before every restore and before the first backup.
+ * A committed stage that cannot be finished (a directory or other non-file where one of its files
+ * goes, a permission, a read-only mount) throws RestoreWriteError naming what is in the way and the
+ * paths to remove; nothing is backed up or skipped over a half-restored directory meanwhile, and the
+ * first start after the cause is removed finishes the restore.
  */
 export async function recoverInterruptedRestore(dir: string, log: Logger): Promise<'none' | 'rolled-forward' | 'discarded'> {
   let entries: string[];
@@ -130,11 +200,19 @@ export async function recoverInterruptedRestore(dir: string, log: Logger): Promi
     const manifest = await readFile(path.join(staging, MANIFEST), 'utf8').catch(() => null);
     const names = manifest === null ? null : parseManifest(manifest);
     if (names === null) {
-      await rm(staging, { recursive: true, force: true });
+      await rm(staging, { recursive: true, force: true }).catch((error) => {
+        throw writeError(dir, `remove the unfinished restore ${staging} from`, error, `Remove ${staging} by hand`);
+      });
       log.info({ staging: entry }, 'discarded an uncommitted restore');
       outcome = outcome === 'none' ? 'discarded' : outcome;
     } else {
-      await rollForward(dir, staging, names);
+      try {
+        const blocked = await targetObstructions(dir, names);
+        if (blocked.length > 0) throw blockedStageError(dir, staging, blocked);
+        await rollForward(dir, staging, names);
+      } catch (error) {
+        throw unfinishedError(dir, staging, error);
+      }
       log.warn({ staging: entry, files: names.length }, 'finished a restore that was interrupted');
       outcome = 'rolled-forward';
     }
@@ -191,6 +269,27 @@ async function fsyncDirectory(dir: string): Promise<void> {
 
 function ignoreMissing(error: NodeJS.ErrnoException): void {
   if (error.code !== 'ENOENT') throw error;
+}
+
+/** A committed stage whose files cannot go in: name each obstruction and both ways out. */
+function blockedStageError(dir: string, staging: string, blocked: readonly Obstruction[]): RestoreWriteError {
+  return new RestoreWriteError(
+    `an interrupted restore in ${dir} cannot be finished: ${describeObstructions(dir, blocked)}, ` +
+      `where a restored file goes. Remove ${blocked.length === 1 ? 'it' : 'them'} and start again: the restore then finishes by itself. ` +
+      `(Or remove ${staging} to give the restore up, then run restore --force: the directory holds a mix of old and restored files.)`,
+  );
+}
+
+/** A committed restore that could not be moved into place: what failed and how to get out. */
+function unfinishedError(dir: string, staging: string, error: unknown): Error {
+  if (error instanceof KeeperError) return error;
+  return writeError(
+    dir,
+    'move restored files into',
+    error,
+    `The restore is committed and the next restore or sidecar start finishes it once this is fixed; ` +
+      `to give it up instead, remove ${staging} and run restore --force`,
+  );
 }
 
 function writeError(dir: string, action: string, error: unknown, outcome = 'The previous files were left as they were'): Error {

@@ -98,7 +98,7 @@ export async function readNamed(dir: string, names: Iterable<string>, options: R
   for (let attempt = 0; pending.length > 0; attempt++) {
     const torn: string[] = [];
     await forEachLimited(pending, READ_CONCURRENCY, async (name) => {
-      const read = await readOne(path.join(dir, name), maxBytes);
+      const read = await readRegularFile(path.join(dir, name), maxBytes);
       if (read.kind === 'gone') {
         snapshot.held.delete(name);
         return;
@@ -124,7 +124,8 @@ export async function readNamed(dir: string, names: Iterable<string>, options: R
   return snapshot;
 }
 
-type ReadResult =
+/** What reading one name found: its bytes and metadata, nothing readable as a regular file there, or why it cannot be used. */
+export type ReadResult =
   | { kind: 'ok'; content: Buffer; stamp: FileStamp }
   | { kind: 'gone' }
   | { kind: 'unusable'; reason: string; held: 'unreadable' | 'too_large' };
@@ -134,7 +135,12 @@ export function stampOf(info: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; 
   return { size: Number(info.size), mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs, ino: info.ino };
 }
 
-async function readOne(file: string, maxBytes: number): Promise<ReadResult> {
+/**
+ * Reads `file` only if it is a regular file of at most `maxBytes`: never follows a symlink, never
+ * blocks on a FIFO or device, never reads past the bound. A missing name, a link, a directory or any
+ * other non-regular entry is 'gone'. Shared by backups and by restore's comparisons (dry runs).
+ */
+export async function readRegularFile(file: string, maxBytes = MAX_FILE_BYTES): Promise<ReadResult> {
   let handle: FileHandle;
   try {
     // O_NOFOLLOW: a file swapped for a symlink after readdir is refused, not followed.

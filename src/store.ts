@@ -23,9 +23,11 @@ import {
   generationAtTime,
   generationTimes,
   getGeneration,
+  headFacts,
   insertGeneration,
   listGenerations,
   type GenerationRow,
+  type HeadFacts,
 } from './db/queries/generations.js';
 import {
   acquireLease,
@@ -315,9 +317,18 @@ export class SessionStore {
             `session ${sessionId} has no retained generation at or before ${point.at.toISOString()}; ${await retainedRange(tx, sessionId)}`,
           );
       } else {
-        const session = await getSession(tx, sessionId);
-        if (!session || session.headGeneration === 0) return null;
-        generation = await getGeneration(tx, sessionId, session.headGeneration);
+        const [facts] = await headFacts(tx, sessionId, '', true);
+        const damage = facts ? headDamage(facts) : [];
+        if (damage.length > 0) {
+          // Never "no backup" (the bot would pair anew over a stored login), never a silent older point.
+          throw new IntegrityError(
+            `the head of session ${sessionId} does not add up: ${damage.join('; ')}. Nothing was written. ` +
+              `${await this.olderVerifying(tx, sessionId, Number.MAX_SAFE_INTEGER, this.markers.readRule(await this.markers.state(tx, sessionId)))}` +
+              ' (add --force when the directory holds a login); run baileys-keeper verify for the details',
+          );
+        }
+        if (!facts || facts.headGeneration === 0) return null;
+        generation = await getGeneration(tx, sessionId, facts.headGeneration);
         if (!generation) return null;
       }
       const rows = await filesAt(tx, sessionId, generation.generation);
@@ -470,6 +481,20 @@ export class SessionStore {
     });
   }
 
+  /**
+   * Sessions (one, or every one with `prefix`) whose head does not add up (see headDamage), each with
+   * what is wrong; sessions that add up are left out. `thorough` also scans every stored version for
+   * generations past the head that only wrote files (costly over many sessions; see headFacts).
+   */
+  async headProblems(sessionId: string | null, prefix = '', thorough = false): Promise<Map<string, string[]>> {
+    const damaged = new Map<string, string[]>();
+    for (const facts of await headFacts(this.db, sessionId, prefix, thorough)) {
+      const damage = headDamage(facts);
+      if (damage.length > 0) damaged.set(facts.sessionId, damage);
+    }
+    return damaged;
+  }
+
   /** Recomputes the checksum of every retained version of every file; returns what failed. */
   async verify(sessionId: string, pageSize = 500): Promise<{ checked: number; failures: VerifyFailure[] }> {
     await this.requireSession(sessionId);
@@ -617,6 +642,31 @@ export class SessionStore {
       throw new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
     }
   }
+}
+
+/**
+ * What makes a session's head not add up, one phrase each; empty when it adds up. A backup moves the
+ * head, writes its generation row and its file versions in one transaction, and thinning never deletes
+ * the head's row, so a head without its row, a generation row past the head, or file versions written
+ * or closed by a generation past the head only come from damage or a bad manual edit of the rows
+ * (docs/reliability.md "A head that does not add up").
+ */
+export function headDamage(facts: HeadFacts): string[] {
+  const head = facts.headGeneration;
+  const damage: string[] = [];
+  if (head > 0 && !facts.headRow) {
+    if (facts.newestGeneration === null) damage.push(`its head generation ${head} has no row and no generation row is stored`);
+    else if (facts.newestGeneration < head)
+      damage.push(`its head generation ${head} has no row and is past the newest stored generation, ${facts.newestGeneration}`);
+    else damage.push(`the row of its head generation ${head} is missing`);
+  }
+  if (facts.newestGeneration !== null && facts.newestGeneration > head)
+    damage.push(`generation ${facts.newestGeneration} is stored past its head generation ${head}`);
+  if (facts.newestWriting !== null && facts.newestWriting > head)
+    damage.push(`file versions were written by generation ${facts.newestWriting}, past its head generation ${head}`);
+  if (facts.newestClosing !== null && facts.newestClosing > head)
+    damage.push(`file versions were replaced or deleted by generation ${facts.newestClosing}, past its head generation ${head}`);
+  return damage;
 }
 
 async function retainedRange(tx: Queryable, sessionId: string): Promise<string> {

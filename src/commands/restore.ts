@@ -8,7 +8,7 @@ import { ExitCode, KeeperError, NothingToRestoreError, UsageError } from '../err
 import { forEachLimited } from '../limit.js';
 import type { Logger } from '../log.js';
 import { folderFor } from '../names.js';
-import { hasUsableCreds, materialise, planRestore, recoverInterruptedRestore } from '../restore.js';
+import { hasUsableCreds, materialise, obstructionError, planRestore, recoverInterruptedRestore } from '../restore.js';
 import { formatDuration } from '../retention.js';
 import { TOMBSTONE_REASON, type PlainFile, type SessionStore } from '../store.js';
 import type { CommandSpec, Context } from './command.js';
@@ -98,7 +98,9 @@ export async function restoreSessions(
 ): Promise<number> {
   const sessionsDir = config.sessionsDir!;
   await mkdir(sessionsDir, { recursive: true, mode: 0o700 });
-  const stored = await withDb((store) => store.status(null, config.sessionPrefix));
+  const [stored, damaged] = await withDb((store) =>
+    Promise.all([store.status(null, config.sessionPrefix), store.headProblems(null, config.sessionPrefix)] as const),
+  );
   const counts = { restored: 0, skipped: 0, empty: 0, removed: 0, failed: 0 };
   let unnamed = 0;
   const wanted: { sessionId: string; name: string }[] = [];
@@ -120,7 +122,8 @@ export async function restoreSessions(
       log.info({ session: session.sessionId }, `session ${session.sessionId} was removed (a tombstone): not restored`);
       continue;
     }
-    if (session.headGeneration > 0) wanted.push({ sessionId: session.sessionId, name });
+    // A damaged head (even one moved back to 0) is restored to fail loudly (exit 4), not skipped as empty.
+    if (session.headGeneration > 0 || damaged.has(session.sessionId)) wanted.push({ sessionId: session.sessionId, name });
   }
   let code = 0;
   await forEachLimited(wanted, RESTORE_CONCURRENCY, async ({ sessionId, name }) => {
@@ -198,9 +201,14 @@ async function dryRun(ctx: Context, withDb: WithStore): Promise<number> {
   const { generation: point, files } = loaded;
   if (config.requireBackup) requireLogin(config, point.generation, files);
   const plan = await planRestore(config.dir, files);
+  // The real restore refuses names taken by a non-file: the dry run lists them and fails the same way.
+  const refuse = () => {
+    if (plan.blocked.length > 0) throw obstructionError(config.dir, plan.blocked);
+    return 0;
+  };
   if (config.json) {
     printJson(ctx, { session_id: config.sessionId, generation: point.generation, ...plan });
-    return 0;
+    return refuse();
   }
   print(
     ctx,
@@ -209,11 +217,13 @@ async function dryRun(ctx: Context, withDb: WithStore): Promise<number> {
   );
   for (const name of plan.write) print(ctx, `write   ${name}`);
   for (const name of plan.remove) print(ctx, `remove  ${name}`);
+  for (const entry of plan.blocked) print(ctx, `blocked ${entry.name} (${entry.kind} is in the way)`);
   print(
     ctx,
-    `${plan.write.length} to write, ${plan.unchanged.length} unchanged, ${plan.remove.length} to remove (dry run: nothing written)`,
+    `${plan.write.length} to write, ${plan.unchanged.length} unchanged, ${plan.remove.length} to remove` +
+      `${plan.blocked.length > 0 ? `, ${plan.blocked.length} blocked` : ''} (dry run: nothing written)`,
   );
-  return 0;
+  return refuse();
 }
 
 /**

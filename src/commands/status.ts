@@ -6,8 +6,16 @@ import { formatBytes, print, printJson, table } from './output.js';
 
 export async function statusCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
-  const sessions = await withStore(ctx, (store) => store.status(config.sessionExplicit ? config.sessionId : null));
-  const rows = sessions.map((s) => sessionStatusJson(s));
+  const only = config.sessionExplicit ? config.sessionId : null;
+  // One session is checked thoroughly; a listing of every session only with the cheap index checks.
+  const [sessions, damaged] = await withStore(ctx, (store) =>
+    Promise.all([store.status(only), store.headProblems(only, '', only !== null)] as const),
+  );
+  // A damaged head is shown as such, never as a session without a backup; `damage` only when present.
+  const rows = sessions.map((s) => ({
+    ...sessionStatusJson(s),
+    ...(damaged.has(s.sessionId) ? { damage: damaged.get(s.sessionId)! } : {}),
+  }));
   if (config.json) {
     printJson(ctx, { sessions: rows });
   } else if (rows.length === 0) {
@@ -20,7 +28,7 @@ export async function statusCommand(ctx: Context): Promise<number> {
         rows.map((r) => [
           r.folder === undefined ? r.session_id : `${r.session_id} (folder ${JSON.stringify(r.folder)})`,
           String(r.generation),
-          r.updated_at ?? '-',
+          r.damage ? 'DAMAGED' : (r.updated_at ?? '-'),
           String(r.files),
           formatBytes(r.bytes),
           r.registered ? `yes (${r.phone})` : 'no',
@@ -29,6 +37,13 @@ export async function statusCommand(ctx: Context): Promise<number> {
         ]),
       ),
     );
+    for (const r of rows)
+      if (r.damage)
+        print(
+          ctx,
+          `session ${r.session_id}: the head does not add up: ${r.damage.join('; ')}; ` +
+            `run 'baileys-keeper verify --session ${r.session_id}' (restore refuses it, exit 4)`,
+        );
   }
   return 0;
 }

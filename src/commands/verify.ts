@@ -1,4 +1,4 @@
-// `verify`: checks every stored file version of a session; exit 4 on any failure.
+// `verify`: checks every stored file version of a session and that its head adds up; exit 4 on any failure.
 import { IntegrityError } from '../errors.js';
 import { hintsOf } from '../rows.js';
 import type { CommandSpec, Context } from './command.js';
@@ -7,18 +7,33 @@ import { print, printJson } from './output.js';
 
 export async function verifyCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
-  const { checked, failures } = await withStore(ctx, (store) => store.verify(config.sessionId));
+  const [{ checked, failures }, damaged] = await withStore(ctx, (store) =>
+    Promise.all([store.verify(config.sessionId), store.headProblems(config.sessionId, '', true)] as const),
+  );
+  // A head that does not add up fails verification like a bad checksum: restore refuses it (exit 4).
+  const head = damaged.get(config.sessionId) ?? [];
   const hints = hintsOf(failures);
   if (config.json) {
     printJson(ctx, {
       session_id: config.sessionId,
       checked,
       failures: failures.map((f) => ({ name: f.name, generation: f.generationFrom, reason: f.reason })),
+      head_problems: head,
     });
   } else {
+    for (const problem of head) print(ctx, `FAILED  head: ${problem}`);
     for (const failure of failures)
       print(ctx, `FAILED  ${failure.reason}${failure.generationFrom === null ? '' : ` (stored at generation ${failure.generationFrom})`}`);
-    if (failures.length === 0) print(ctx, `ok: ${checked} stored file versions of session ${config.sessionId} match their checksums`);
+    if (failures.length === 0 && head.length === 0)
+      print(ctx, `ok: ${checked} stored file versions of session ${config.sessionId} match their checksums`);
+  }
+  if (head.length > 0) {
+    throw new IntegrityError(
+      `the head of session ${config.sessionId} does not add up (${head.join('; ')})` +
+        `${failures.length > 0 ? ` and ${failures.length} of ${checked} stored file versions failed verification` : ''}: ` +
+        'restore cannot use it; restore an older generation that verifies with --generation N (history lists them), ' +
+        'or re-import a good export',
+    );
   }
   const missingKeys = [...new Set(failures.map((f) => f.missingKey).filter((id): id is string => id !== null))];
   if (missingKeys.length > 0) {

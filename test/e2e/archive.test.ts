@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import tar from 'tar-stream';
 import { writeSession } from '../../harness/baileys.js';
 import { cliEnv, messages, runCli } from '../../harness/cli.js';
@@ -85,6 +87,76 @@ describe('export and import', async () => {
       assert.deepEqual(await query(url, 'SELECT count(*) AS n FROM baileys_keeper.generations'), before);
     });
   }
+
+  /** Where each entry of a tar ends (header and padded contents), read from its headers. */
+  function entryEnds(data: Buffer): number[] {
+    const ends: number[] = [];
+    for (let at = 0; at + 512 <= data.length && data[at] !== 0; ) {
+      const size = Number.parseInt(
+        data
+          .subarray(at + 124, at + 136)
+          .toString()
+          .replace(/\0.*$/, '')
+          .trim() || '0',
+        8,
+      );
+      at += 512 + Math.ceil(size / 512) * 512;
+      ends.push(at);
+    }
+    return ends;
+  }
+
+  const generationsOf = (session: string) =>
+    query(url, 'SELECT count(*)::int AS n FROM baileys_keeper.generations WHERE session_id = $1', [session]).then((rows) => rows[0]!.n);
+
+  it('refuses an export cut at an entry boundary, plain or gzipped, with exit 4 and stores nothing', async () => {
+    const exported = (await runCli(['export', '--session', 'source'], { env })).stdoutBytes;
+    const ends = entryEnds(exported);
+    assert.ok(ends.length > 14, `the export has ${ends.length} entries`);
+    // The session holds the whole set: a cut import would record the missing files as deleted.
+    assert.equal((await runCli(['import', '--session', 'cut'], { env, input: exported })).code, 0);
+    for (const [label, input] of [
+      ['plain', exported.subarray(0, ends[13])],
+      ['gzipped', gzipSync(exported.subarray(0, ends[13]))],
+      ['gzip cut', gzipSync(exported).subarray(0, 200)],
+      ['mid-entry', exported.subarray(0, ends[13]! + 700)],
+    ] as const) {
+      const result = await runCli(['import', '--session', 'cut'], { env, input });
+      assert.equal(result.code, 4, `${label}: ${result.stderr}`);
+      assert.match(messages(result.stderr), /cut short.*nothing was stored/, label);
+      assert.equal(await generationsOf('cut'), 1, `${label}: a generation was stored`);
+    }
+    const whole = await runCli(['import', '--session', 'cut', '--json'], { env, input: gzipSync(exported) });
+    assert.equal(JSON.parse(whole.stdout).result, 'noop', 'the whole gzipped export imports as the same set');
+  });
+
+  it('imports an export cut anywhere only when uncut: otherwise exit 4 and no generation (property)', async () => {
+    const exported = (await runCli(['export', '--session', 'source'], { env })).stdoutBytes;
+    const gzipped = gzipSync(exported);
+    const ends = entryEnds(exported);
+    const variant = fc.oneof(
+      fc.constantFrom(...ends, exported.length).map((cut) => ({ data: exported, cut })),
+      fc.integer({ min: 1, max: exported.length }).map((cut) => ({ data: exported, cut })),
+      fc.integer({ min: 1, max: gzipped.length }).map((cut) => ({ data: gzipped, cut })),
+    );
+    let session = 0;
+    await fc.assert(
+      fc.asyncProperty(variant, async ({ data, cut }) => {
+        const id = `prop-${++session}`;
+        const result = await runCli(['import', '--session', id], { env, input: data.subarray(0, cut) });
+        if (cut === data.length) {
+          assert.equal(result.code, 0, result.stderr);
+          const stored = await query(url, 'SELECT count(*)::int AS n FROM baileys_keeper.files WHERE session_id = $1', [id]);
+          assert.equal(stored[0]!.n, ends.length, 'every entry is stored');
+        } else {
+          assert.equal(result.code, 4, `cut at ${cut} of ${data.length}: ${result.stderr}`);
+          assert.equal(await generationsOf(id), 0, `cut at ${cut}: a generation was stored`);
+        }
+      }),
+      // Each run is a CLI process; the cheap exhaustive checks are in test/unit/properties.test.ts.
+      { numRuns: 8, examples: [[{ data: exported, cut: exported.length }]] },
+    );
+  });
 
   it('says what to do when --input is missing or export has nothing', async () => {
     const missing = await runCli(['import', '--input', '/nonexistent/session.tar'], { env });

@@ -83,3 +83,76 @@ describe('archive import checks', () => {
     await assert.rejects(parseArchive(Buffer.from([0x1f, 0x8b, 1, 2, 3])), /gzip/);
   });
 });
+
+/** A real export of `count` key files, and where each entry ends (header plus padded contents). */
+async function exportOf(count: number): Promise<{ data: Buffer; ends: number[] }> {
+  const files = Array.from({ length: count }, (_, i) => ({
+    name: `pre-key-${i + 1}.json`,
+    content: Buffer.from(JSON.stringify({ keyId: i + 1, pad: 'k'.repeat(i * 53) })),
+  }));
+  const ends: number[] = [];
+  let at = 0;
+  for (const file of files) {
+    at += 512 + Math.ceil(file.content.length / 512) * 512;
+    ends.push(at);
+  }
+  return { data: await packArchive(files, new Date(0)), ends };
+}
+
+async function refused(data: Buffer, pattern: RegExp): Promise<void> {
+  await assert.rejects(parseArchive(data), (error: unknown) => {
+    assert.ok(error instanceof IntegrityError, String(error));
+    assert.match(error.message, pattern);
+    assert.match(error.message, /nothing was stored/);
+    return true;
+  });
+}
+
+describe('an archive is whole or nothing', () => {
+  it('refuses a tar cut exactly after an entry (no end-of-archive marker), naming it', async () => {
+    const { data, ends } = await exportOf(46);
+    await refused(data.subarray(0, ends[13]), /cut short: it ends after 14 entries without tar's end-of-archive marker/);
+    await refused(data.subarray(0, ends[45]), /cut short: it ends after 46 entries/);
+    // Half of the marker is not the marker.
+    await refused(data.subarray(0, ends[45]! + 512), /end-of-archive marker/);
+  });
+
+  it('refuses a tar cut in the middle of an entry, its header, or its padding', async () => {
+    const { data, ends } = await exportOf(46);
+    for (const cut of [ends[13]! + 100, ends[13]! + 512 + 3, ends[20]! - 1, 1, 511])
+      await refused(data.subarray(0, cut), /cut short|not a valid tar/);
+  });
+
+  it('refuses a gzipped export cut at an entry boundary, cut anywhere, or corrupt', async () => {
+    const { data, ends } = await exportOf(46);
+    await refused(gzipSync(data.subarray(0, ends[13])), /cut short: it ends after 14 entries/);
+    const whole = gzipSync(data);
+    await refused(whole.subarray(0, whole.length - 4), /gzip stream is cut short/);
+    await refused(whole.subarray(0, Math.floor(whole.length / 2)), /gzip stream is cut short/);
+    const badCrc = Buffer.from(whole);
+    badCrc[badCrc.length - 6]! ^= 0x01;
+    await refused(badCrc, /gzip stream is corrupt/);
+    assert.equal((await parseArchive(whole)).files.size, 46);
+  });
+
+  it('refuses data after the end: junk after the gzip stream or the marker, a second archive appended', async () => {
+    const { data } = await exportOf(3);
+    // zlib reads what follows a gzip member as another member (corrupt) unless it starts with a zero byte.
+    await refused(Buffer.concat([gzipSync(data), Buffer.from('trailing junk')]), /gzip stream is corrupt/);
+    await refused(Buffer.concat([gzipSync(data), Buffer.from([0, 0, 0x78])]), /3 bytes of unexpected data after its gzip stream/);
+    await refused(Buffer.concat([data, Buffer.from('junk')]), /unexpected data after its end-of-archive marker/);
+    const second = await packArchive([{ name: 'pre-key-99.json', content: Buffer.from('{}') }], new Date(0));
+    await refused(Buffer.concat([data, second]), /"pre-key-99\.json" is rejected: it comes after an end-of-archive marker/);
+  });
+
+  it('accepts the zero padding tar and gzip add after the end', async () => {
+    const { data } = await exportOf(3);
+    // GNU tar pads archives to 10 KiB records; gzip tolerates trailing zeros.
+    assert.equal((await parseArchive(Buffer.concat([data, Buffer.alloc(10240 - (data.length % 10240))]))).files.size, 3);
+    assert.equal((await parseArchive(Buffer.concat([gzipSync(data), Buffer.alloc(512)]))).files.size, 3);
+  });
+
+  it('accepts an export of no files (just the marker)', async () => {
+    assert.equal((await parseArchive(await packArchive([], new Date(0)))).files.size, 0);
+  });
+});

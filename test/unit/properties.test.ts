@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import tar from 'tar-stream';
 import { packArchive, parseArchive } from '../../src/archive.js';
@@ -154,6 +155,39 @@ describe('properties of untrusted input', () => {
         }
       }),
       { numRuns: 400 },
+    );
+  });
+
+  it('an export cut anywhere (plain or gzipped) is refused whole; only the uncut archive gives every entry', async () => {
+    const files = Array.from({ length: 24 }, (_, i) => ({
+      name: `session-${i}.json`,
+      content: Buffer.from(JSON.stringify({ n: i, pad: 'p'.repeat((i * 97) % 700) })),
+    }));
+    const plain = await packArchive(files, new Date(0));
+    const gzipped = gzipSync(plain);
+    // Cuts at block boundaries are where every entry read still looks whole: weight them.
+    const cutOf = (data: Buffer) =>
+      fc.oneof(
+        fc.integer({ min: 0, max: data.length }),
+        fc.integer({ min: 0, max: Math.floor(data.length / 512) }).map((block) => block * 512),
+      );
+    const variant = fc.oneof(
+      cutOf(plain).map((cut) => ({ data: plain, cut })),
+      cutOf(gzipped).map((cut) => ({ data: gzipped, cut })),
+    );
+    await fc.assert(
+      fc.asyncProperty(variant, async ({ data, cut }) => {
+        try {
+          const snapshot = await parseArchive(data.subarray(0, cut));
+          assert.equal(cut, data.length, `a cut at ${cut} of ${data.length} bytes was accepted`);
+          assert.deepEqual([...snapshot.files.keys()].sort(), files.map((f) => f.name).sort());
+        } catch (error) {
+          if (!(error instanceof IntegrityError)) throw error;
+          assert.equal(error.exitCode, 4);
+          assert.notEqual(cut, data.length, `the uncut archive was refused: ${error.message}`);
+        }
+      }),
+      { numRuns: PURE_RUNS / 4 },
     );
   });
 

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rename, rmdir, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rmdir, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
-import { materialise, recoverInterruptedRestore, stageRestore, STAGING_PREFIX } from '../../src/restore.js';
+import { materialise, planRestore, recoverInterruptedRestore, RestoreWriteError, stageRestore, STAGING_PREFIX } from '../../src/restore.js';
 import { IntegrityError } from '../../src/errors.js';
 import { tempDir } from '../support/fs.js';
 import { readTree } from '../../harness/fs.js';
@@ -59,6 +59,68 @@ describe('atomic restore', () => {
       IntegrityError,
     );
     await assert.rejects(readdir(dir), /ENOENT/);
+  });
+
+  it('refuses before staging when a name is taken by a directory, FIFO or symlink: previous files and nothing else', async () => {
+    for (const [kind, make] of [
+      ['a directory', (file: string) => mkdir(file)],
+      ['a FIFO (named pipe)', async (file: string) => execFileSync('mkfifo', [file])],
+      ['a symbolic link', (file: string) => symlink('/dev/zero', file)],
+    ] as const) {
+      const dir = await tempDir('restore');
+      await materialise(dir, files(['creds.json'], 'old'), testLog);
+      await make(path.join(dir, 'pre-key-1.json'));
+      const before = (await readdir(dir)).sort();
+      await assert.rejects(
+        materialise(dir, files(['creds.json', 'pre-key-1.json'], 'new'), testLog),
+        (error: unknown) =>
+          error instanceof RestoreWriteError &&
+          error.message.includes(`${path.join(dir, 'pre-key-1.json')} is ${kind}`) &&
+          /Nothing was written/.test(error.message),
+      );
+      assert.deepEqual((await readdir(dir)).sort(), before, `${kind}: no stage left`);
+      assert.equal((await readTree(dir)).get('creds.json'), '{"old":"creds.json"}');
+    }
+  });
+
+  it('a committed stage blocked by a directory names it and the stage, and finishes once it is removed', async () => {
+    const dir = await tempDir('restore');
+    const wanted = files(['creds.json', 'pre-key-1.json'], 'new');
+    const stage = await stageRestore(dir, wanted);
+    await mkdir(path.join(dir, 'pre-key-1.json'));
+    for (let attempt = 0; attempt < 2; attempt++)
+      await assert.rejects(recoverInterruptedRestore(dir, testLog), (error: unknown) => {
+        assert.ok(error instanceof RestoreWriteError, String(error));
+        assert.match(error.message, /cannot be finished: .*pre-key-1\.json is a directory/);
+        assert.ok(error.message.includes(`remove ${stage}`));
+        return true;
+      });
+    await rmdir(path.join(dir, 'pre-key-1.json'));
+    assert.equal(await recoverInterruptedRestore(dir, testLog), 'rolled-forward');
+    assert.deepEqual(await readTree(dir), new Map(wanted.map((f) => [f.name, f.content.toString()])));
+  });
+
+  it('plans from regular files only: a FIFO, a link to /dev/zero and a directory are blocked, never read', async () => {
+    const dir = await tempDir('plan');
+    execFileSync('mkfifo', [path.join(dir, 'pre-key-1.json')]);
+    await symlink('/dev/zero', path.join(dir, 'pre-key-2.json'));
+    await mkdir(path.join(dir, 'pre-key-3.json'));
+    await writeFile(path.join(dir, 'pre-key-4.json'), '{"new":"pre-key-4.json"}');
+    await writeFile(path.join(dir, 'session-9.json'), '{}');
+    const plan = await planRestore(
+      dir,
+      files(['creds.json', 'pre-key-1.json', 'pre-key-2.json', 'pre-key-3.json', 'pre-key-4.json'], 'new'),
+    );
+    assert.deepEqual(plan, {
+      write: ['creds.json'],
+      unchanged: ['pre-key-4.json'],
+      remove: ['session-9.json'],
+      blocked: [
+        { name: 'pre-key-1.json', kind: 'a FIFO (named pipe)' },
+        { name: 'pre-key-2.json', kind: 'a symbolic link' },
+        { name: 'pre-key-3.json', kind: 'a directory' },
+      ],
+    });
   });
 
   it('reports a read-only filesystem clearly and keeps the previous files', { skip: mountSkip() }, async () => {

@@ -85,3 +85,46 @@ export async function deleteGenerations(tx: Queryable, sessionId: string, genera
   ]);
   return result.rowCount ?? 0;
 }
+
+/** What a session's head is checked against (SessionStore.headDamage): one row per session. */
+export interface HeadFacts {
+  sessionId: string;
+  headGeneration: number;
+  /** The head generation has its row in the generations table. */
+  headRow: boolean;
+  /** The newest stored generation row, null when there is none. */
+  newestGeneration: number | null;
+  /** The newest generation that closed a file version (replaced or deleted it), null when none. */
+  newestClosing: number | null;
+  /** The newest generation that wrote a file version; null when none, or when `withWrites` was false. */
+  newestWriting: number | null;
+}
+
+/**
+ * The head facts of one session (`sessionId`) or of every session with `prefix`, read in one statement
+ * (one snapshot). Cheap without `withWrites` (primary key and the files_closed index); with it, every
+ * stored version of each session is scanned, for checks of one session (restore, verify).
+ */
+export async function headFacts(q: Queryable, sessionId: string | null, prefix: string, withWrites: boolean): Promise<HeadFacts[]> {
+  const { rows } = await q.query(
+    `SELECT s.session_id, s.head_generation,
+            EXISTS (SELECT 1 FROM ${q.schema}.generations g WHERE g.session_id = s.session_id AND g.generation = s.head_generation) AS head_row,
+            (SELECT max(g.generation) FROM ${q.schema}.generations g WHERE g.session_id = s.session_id) AS newest_generation,
+            (SELECT max(f.generation_to) FROM ${q.schema}.files f
+              WHERE f.session_id = s.session_id AND f.generation_to IS NOT NULL) AS newest_closing,
+            CASE WHEN $3 THEN (SELECT max(f.generation_from) FROM ${q.schema}.files f WHERE f.session_id = s.session_id) END AS newest_writing
+       FROM ${q.schema}.sessions s
+      WHERE ($1::text IS NULL OR s.session_id = $1) AND left(s.session_id, length($2::text)) = $2::text
+      ORDER BY s.session_id`,
+    [sessionId, prefix, withWrites],
+  );
+  const orNull = (value: unknown) => (value === null || value === undefined ? null : Number(value));
+  return rows.map((row) => ({
+    sessionId: row['session_id'] as string,
+    headGeneration: Number(row['head_generation']),
+    headRow: row['head_row'] === true,
+    newestGeneration: orNull(row['newest_generation']),
+    newestClosing: orNull(row['newest_closing']),
+    newestWriting: orNull(row['newest_writing']),
+  }));
+}
