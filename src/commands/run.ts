@@ -4,6 +4,7 @@
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { KeeperError } from '../errors.js';
+import { type DirectoryPicture, pictureChanges, takePicture } from '../directory-picture.js';
 import { ProcessGroup } from '../process-group.js';
 import type { CommandSpec, Context } from './command.js';
 import { databaseTarget, usingDatabase } from './database.js';
@@ -18,6 +19,8 @@ export const EXIT_COMMAND_NOT_FOUND = 127;
 const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 /** How long a SIGKILLed group may take to be gone, ms. */
 const KILL_GRACE_MS = 2_000;
+/** Paths changed by a writer outside the group named in the warning; the rest are counted. */
+const OUTSIDE_WRITES_LISTED = 5;
 /** How often the wait for the group re-checks a stop deadline that a signal may have set, ms. */
 const GROUP_CHECK_MS = 500;
 
@@ -118,17 +121,42 @@ export async function runCommand(ctx: Context): Promise<number> {
     await mkdir(config.sessionsDir ?? config.dir, { recursive: true, mode: 0o700 });
     await Promise.race([service.loop.start(), signals.stopping]);
     for (const [sessionId, result] of restoredSessions) if (service.loop.sidecarFor(sessionId)) metrics.restored(sessionId, result);
+    const watched = config.sessionsDir ?? config.dir;
+    const picture = () => takePicture(watched, { sessions: config.sessionsDir !== null });
     let exitCode: number;
+    let atExit: DirectoryPicture | null = null;
     if (signals.stop !== null) {
       exitCode = 128 + (os.constants.signals[signals.stop] ?? 0);
       log.info({ exitCode }, 'stopped before the bot started: final backup of the restored directory');
     } else {
       exitCode = await superviseChild(ctx, signals);
-      log.info({ exitCode }, "the bot's process group has exited: final backup");
+      atExit = await picture();
+      log.info(
+        { exitCode, shutdownQuietMs: config.shutdownQuietMs },
+        "the bot's process group has exited: final backup once the directory has been quiet for --shutdown-quiet",
+      );
     }
     signals.phase({ onStop: (signal) => log.info({ signal }, 'the final backup is running; a second signal aborts it') });
-    const stored = await service.loop.shutdown(0);
+    // Even with the whole group gone the directory may still change: a supervisor that daemonises the bot
+    // (pm2 start, nohup/setsid … &, a double fork) leaves it writing outside the group. So the final backup
+    // waits for quiet as the sidecar's does (bounded by half of --shutdown-timeout), and the directory is
+    // compared with its state at the group's exit: whatever changed since was written by someone else.
+    const stored = await service.loop.shutdown(atExit === null ? 0 : config.shutdownQuietMs);
+    const changed = atExit === null ? [] : pictureChanges(atExit, await picture());
+    if (changed.length > 0) {
+      log.warn(
+        { dir: watched, files: changed.length, examples: changed.slice(0, OUTSIDE_WRITES_LISTED) },
+        `a process outside the bot's process group is still writing to ${watched}: ${changed.length} ` +
+          `file${changed.length === 1 ? '' : 's'} changed after every process of the group had exited, so what it writes ` +
+          'now is not stored (nothing watches the directory once run exits). A supervisor that detaches the bot does this: ' +
+          'run pm2 as pm2-runtime, not pm2 start; forever without start/-d; no nohup, setsid or & around the bot',
+      );
+    }
     if (!stored) log.error('the final backup did not complete: the newest changes are not stored');
+    else if (changed.length === 0) log.info({ exitCode }, `final backup done: everything in ${watched} is stored`);
+    // The exit code stays the bot's (SPEC: run exits with the child's code) even when a writer outside the
+    // group was seen: a restart policy acting on a keeper-made failure would start the detached bot again
+    // beside the copy still running (two sockets, one login); the warning above is the signal.
     return exitCode;
   } finally {
     if (service) await within(systemClock, service.close(), CLOSE_GRACE_MS);

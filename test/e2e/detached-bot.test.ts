@@ -1,0 +1,173 @@
+// `run` and a bot that leaves its process group (pm2 start, nohup/setsid … &, a double fork): the final
+// backup waits for the directory to be quiet, and a writer still at work outside the group is named at
+// warn instead of "everything is stored". A bot that writes and exits gets no warning and no wait beyond
+// --shutdown-quiet.
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { cliEnv, runCli } from '../../harness/cli.js';
+import { readTree } from '../../harness/fs.js';
+import { REPO } from '../../harness/paths.js';
+import { storedHead } from '../../harness/sidecar.js';
+import { freshDatabase } from '../support/db.js';
+import { tempDir } from '../support/fs.js';
+
+const DETACHING_BOT = path.join(REPO, 'build', 'test', 'support', 'detaching-bot.js');
+const MINI_BOT = path.join(REPO, 'build', 'test', 'support', 'mini-bot.js');
+const FAST = ['--debounce', '100', '--max-delay', '300', '--listen', '127.0.0.1:0'];
+const OUTSIDE = /a process outside the bot's process group is still writing/;
+const ALL_STORED = /final backup done: everything in .* is stored/;
+
+interface LogLine {
+  /** ms since the epoch. */
+  time: number;
+  level: string;
+  msg: string;
+}
+
+/** run's JSON log lines (the bot's own output left out). */
+function logLines(stdout: string): LogLine[] {
+  return stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { time: string; level: string; msg: string })
+    .map((line) => ({ ...line, time: Date.parse(line.time) }));
+}
+
+/** ms from the log line matching `from` to the one matching `to`. */
+function between(lines: LogLine[], from: RegExp, to: RegExp): number {
+  const start = lines.find((line) => from.test(line.msg));
+  const end = lines.find((line) => to.test(line.msg));
+  assert.ok(start && end, `log lines ${from} and ${to}:\n${lines.map((line) => line.msg).join('\n')}`);
+  return end.time - start.time;
+}
+
+/** Kills the detached writer whose pid the bot left in `pidFile` (a test never leaves it behind). */
+async function killWriter(pidFile: string): Promise<void> {
+  const pid = Number(await readFile(pidFile, 'utf8').catch(() => '0'));
+  if (pid > 0) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+describe('run with a bot that detaches from its process group', async () => {
+  const url = await freshDatabase('detached');
+  const env = cliEnv(url);
+
+  it('a writer that never stops: the final backup waits (bounded), then warns instead of saying all is stored', async () => {
+    const work = await tempDir('detached-forever');
+    const dir = path.join(work, 'auth_info');
+    const pidFile = path.join(work, 'writer.pid');
+    after(() => killWriter(pidFile));
+    const result = await runCli(
+      [
+        'run',
+        '--dir',
+        dir,
+        '--session',
+        'forever',
+        ...FAST,
+        '--shutdown-quiet',
+        '300',
+        '--shutdown-timeout',
+        '4000',
+        '--',
+        process.execPath,
+        DETACHING_BOT,
+        dir,
+        pidFile,
+        '0',
+        '100',
+      ],
+      { env },
+    );
+    const lines = logLines(result.stdout);
+    assert.equal(result.code, 0, "run exits with the bot's code (pm2 start's 0)");
+    const warning = lines.find((line) => OUTSIDE.test(line.msg));
+    assert.ok(warning, `warned about the writer outside the group:\n${result.stdout}`);
+    assert.equal(warning.level, 'warn');
+    assert.match(warning.msg, /pm2-runtime, not pm2 start/);
+    assert.ok(!lines.some((line) => ALL_STORED.test(line.msg)), 'never says that everything is stored');
+    // Never quiet: the wait ends at its bound, half of --shutdown-timeout, and the final backup follows.
+    const waited = between(lines, /the bot's process group has exited/, OUTSIDE);
+    assert.ok(waited >= 1_900 && waited < 4_000, `the final backup waited for quiet up to its bound: ${waited} ms`);
+    const stored = [...(await storedHead(url, 'forever')).keys()].filter((name) => name.includes('detached-'));
+    assert.ok(stored.length >= 10, `writes made after the group exited, during the wait, are stored: ${stored.length}`);
+  });
+
+  it('a writer that stops soon after: the final backup waits for quiet and holds all of it, and the writer is named', async () => {
+    const work = await tempDir('detached-brief');
+    const dir = path.join(work, 'auth_info');
+    const pidFile = path.join(work, 'writer.pid');
+    after(() => killWriter(pidFile));
+    // Six keys 150 ms apart: the last one lands about 900 ms after the bot (the group) is gone.
+    const result = await runCli(
+      [
+        'run',
+        '--dir',
+        dir,
+        '--session',
+        'brief',
+        ...FAST,
+        '--shutdown-quiet',
+        '700',
+        '--',
+        process.execPath,
+        DETACHING_BOT,
+        dir,
+        pidFile,
+        '6',
+        '150',
+      ],
+      { env },
+    );
+    assert.equal(result.code, 0, result.stdout);
+    const head = await storedHead(url, 'brief');
+    const onDisk = await readTree(dir);
+    assert.ok(onDisk.has('session-detached-00006.json'), 'the writer finished before run exited');
+    assert.ok(head.has('session-detached-00006.json'), `the final backup waited for the last outside write:\n${result.stdout}`);
+    const lines = logLines(result.stdout);
+    assert.ok(
+      lines.some((line) => OUTSIDE.test(line.msg) && line.level === 'warn'),
+      `files changed after the group exited: a writer outside it is named:\n${result.stdout}`,
+    );
+    assert.ok(!lines.some((line) => ALL_STORED.test(line.msg)));
+  });
+
+  it('a bot that writes and exits: no warning, everything stored, no wait beyond --shutdown-quiet', async () => {
+    const dir = path.join(await tempDir('attached'), 'auth_info');
+    const quietMs = 800;
+    const result = await runCli(
+      [
+        'run',
+        '--dir',
+        dir,
+        '--session',
+        'attached',
+        ...FAST,
+        '--shutdown-quiet',
+        String(quietMs),
+        '--',
+        process.execPath,
+        MINI_BOT,
+        dir,
+        'exit',
+        '0',
+      ],
+      { env },
+    );
+    assert.equal(result.code, 0, result.stdout);
+    const lines = logLines(result.stdout);
+    assert.ok(!lines.some((line) => OUTSIDE.test(line.msg)), result.stdout);
+    const took = between(lines, /the bot's process group has exited/, ALL_STORED);
+    assert.ok(took >= quietMs - 50, `the final backup waited --shutdown-quiet: ${took} ms`);
+    assert.ok(took < quietMs + 1_500, `and not much longer (one backup): ${took} ms`);
+    const head = await storedHead(url, 'attached');
+    assert.ok(head.has('session-5511000000010.0.json') && head.has('creds.json'));
+  });
+});
