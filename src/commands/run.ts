@@ -124,13 +124,15 @@ export async function runCommand(ctx: Context): Promise<number> {
     const watched = config.sessionsDir ?? config.dir;
     const picture = () => takePicture(watched, { sessions: config.sessionsDir !== null });
     let exitCode: number;
-    let atExit: DirectoryPicture | null = null;
+    // Taken while the final backup waits (a sessions directory can take a while to stat): any change seen
+    // against it happened after the group exited, whichever of the two ran first.
+    let atExit: Promise<DirectoryPicture> | null = null;
     if (signals.stop !== null) {
       exitCode = 128 + (os.constants.signals[signals.stop] ?? 0);
       log.info({ exitCode }, 'stopped before the bot started: final backup of the restored directory');
     } else {
       exitCode = await superviseChild(ctx, signals);
-      atExit = await picture();
+      atExit = picture();
       log.info(
         { exitCode, shutdownQuietMs: config.shutdownQuietMs },
         "the bot's process group has exited: final backup once the directory has been quiet for --shutdown-quiet",
@@ -142,7 +144,7 @@ export async function runCommand(ctx: Context): Promise<number> {
     // waits for quiet as the sidecar's does (bounded by half of --shutdown-timeout), and the directory is
     // compared with its state at the group's exit: whatever changed since was written by someone else.
     const stored = await service.loop.shutdown(atExit === null ? 0 : config.shutdownQuietMs);
-    const changed = atExit === null ? [] : pictureChanges(atExit, await picture());
+    const changed = atExit === null ? [] : pictureChanges(await atExit, await picture());
     if (changed.length > 0) {
       log.warn(
         { dir: watched, files: changed.length, examples: changed.slice(0, OUTSIDE_WRITES_LISTED) },
@@ -153,7 +155,9 @@ export async function runCommand(ctx: Context): Promise<number> {
       );
     }
     if (!stored) log.error('the final backup did not complete: the newest changes are not stored');
-    else if (changed.length === 0) log.info({ exitCode }, `final backup done: everything in ${watched} is stored`);
+    // Only what run itself knows: held-back files (unreadable, too large, torn) are the loop's to report.
+    else if (changed.length === 0)
+      log.info({ exitCode }, `final backup done; nothing in ${watched} changed after the bot's process group exited`);
     // The exit code stays the bot's (SPEC: run exits with the child's code) even when a writer outside the
     // group was seen: a restart policy acting on a keeper-made failure would start the detached bot again
     // beside the copy still running (two sockets, one login); the warning above is the signal.

@@ -1,6 +1,6 @@
 // `run` and a bot that leaves its process group (pm2 start, nohup/setsid … &, a double fork): the final
 // backup waits for the directory to be quiet, and a writer still at work outside the group is named at
-// warn instead of "everything is stored". A bot that writes and exits gets no warning and no wait beyond
+// warn instead of "final backup done". A bot that writes and exits gets no warning and no wait beyond
 // --shutdown-quiet.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -17,7 +17,7 @@ const DETACHING_BOT = path.join(REPO, 'build', 'test', 'support', 'detaching-bot
 const MINI_BOT = path.join(REPO, 'build', 'test', 'support', 'mini-bot.js');
 const FAST = ['--debounce', '100', '--max-delay', '300', '--listen', '127.0.0.1:0'];
 const OUTSIDE = /a process outside the bot's process group is still writing/;
-const ALL_STORED = /final backup done: everything in .* is stored/;
+const DONE_CLEAN = /final backup done/;
 
 interface LogLine {
   /** ms since the epoch. */
@@ -59,40 +59,30 @@ describe('run with a bot that detaches from its process group', async () => {
   const url = await freshDatabase('detached');
   const env = cliEnv(url);
 
-  it('a writer that never stops: the final backup waits (bounded), then warns instead of saying all is stored', async () => {
-    const work = await tempDir('detached-forever');
-    const dir = path.join(work, 'auth_info');
+  /**
+   * `run` of the detaching bot for `session` (keys `writes` times, `intervalMs` apart, outside the group;
+   * 0: for ever) with `flags`; with `sessions` the bot's directory is `<sessions dir>/<session>`. The
+   * writer is killed after the test.
+   */
+  async function runDetaching(session: string, flags: string[], writes: number, intervalMs: number, sessions = false) {
+    const work = await tempDir(`detached-${session}`);
+    const dir = sessions ? path.join(work, 'sessions', session) : path.join(work, 'auth_info');
     const pidFile = path.join(work, 'writer.pid');
     after(() => killWriter(pidFile));
-    const result = await runCli(
-      [
-        'run',
-        '--dir',
-        dir,
-        '--session',
-        'forever',
-        ...FAST,
-        '--shutdown-quiet',
-        '300',
-        '--shutdown-timeout',
-        '4000',
-        '--',
-        process.execPath,
-        DETACHING_BOT,
-        dir,
-        pidFile,
-        '0',
-        '100',
-      ],
-      { env },
-    );
-    const lines = logLines(result.stdout);
+    const where = sessions ? ['--sessions-dir', path.dirname(dir)] : ['--dir', dir, '--session', session];
+    const bot = [process.execPath, DETACHING_BOT, dir, pidFile, String(writes), String(intervalMs)];
+    const result = await runCli(['run', ...where, ...FAST, ...flags, '--', ...bot], { env });
+    return { result, dir, lines: logLines(result.stdout) };
+  }
+
+  it('a writer that never stops: the final backup waits (bounded), then warns instead of saying all is stored', async () => {
+    const { result, lines } = await runDetaching('forever', ['--shutdown-quiet', '300', '--shutdown-timeout', '4000'], 0, 100);
     assert.equal(result.code, 0, "run exits with the bot's code (pm2 start's 0)");
     const warning = lines.find((line) => OUTSIDE.test(line.msg));
     assert.ok(warning, `warned about the writer outside the group:\n${result.stdout}`);
     assert.equal(warning.level, 'warn');
     assert.match(warning.msg, /pm2-runtime, not pm2 start/);
-    assert.ok(!lines.some((line) => ALL_STORED.test(line.msg)), 'never says that everything is stored');
+    assert.ok(!lines.some((line) => DONE_CLEAN.test(line.msg)), 'never says the final backup is done as if all were well');
     // Never quiet: the wait ends at its bound, half of --shutdown-timeout, and the final backup follows.
     const waited = between(lines, /the bot's process group has exited/, OUTSIDE);
     assert.ok(waited >= 1_900 && waited < 4_000, `the final backup waited for quiet up to its bound: ${waited} ms`);
@@ -100,44 +90,22 @@ describe('run with a bot that detaches from its process group', async () => {
     assert.ok(stored.length >= 10, `writes made after the group exited, during the wait, are stored: ${stored.length}`);
   });
 
-  it('a writer that stops soon after: the final backup waits for quiet and holds all of it, and the writer is named', async () => {
-    const work = await tempDir('detached-brief');
-    const dir = path.join(work, 'auth_info');
-    const pidFile = path.join(work, 'writer.pid');
-    after(() => killWriter(pidFile));
-    // Six keys 150 ms apart: the last one lands about 900 ms after the bot (the group) is gone.
-    const result = await runCli(
-      [
-        'run',
-        '--dir',
-        dir,
-        '--session',
-        'brief',
-        ...FAST,
-        '--shutdown-quiet',
-        '700',
-        '--',
-        process.execPath,
-        DETACHING_BOT,
-        dir,
-        pidFile,
-        '6',
-        '150',
-      ],
-      { env },
-    );
-    assert.equal(result.code, 0, result.stdout);
-    const head = await storedHead(url, 'brief');
-    const onDisk = await readTree(dir);
-    assert.ok(onDisk.has('session-detached-00006.json'), 'the writer finished before run exited');
-    assert.ok(head.has('session-detached-00006.json'), `the final backup waited for the last outside write:\n${result.stdout}`);
-    const lines = logLines(result.stdout);
-    assert.ok(
-      lines.some((line) => OUTSIDE.test(line.msg) && line.level === 'warn'),
-      `files changed after the group exited: a writer outside it is named:\n${result.stdout}`,
-    );
-    assert.ok(!lines.some((line) => ALL_STORED.test(line.msg)));
-  });
+  for (const sessions of [false, true]) {
+    it(`a writer that stops soon after${sessions ? ' (--sessions-dir)' : ''}: the final backup waits for quiet and holds all of it, and the writer is named`, async () => {
+      // Six keys 150 ms apart: the last one lands about 900 ms after the bot (the group) is gone.
+      const session = sessions ? 'brief-many' : 'brief';
+      const { result, dir, lines } = await runDetaching(session, ['--shutdown-quiet', '700'], 6, 150, sessions);
+      assert.equal(result.code, 0, result.stdout);
+      assert.ok((await readTree(dir)).has('session-detached-00006.json'), 'the writer finished before run exited');
+      const head = await storedHead(url, session);
+      assert.ok(head.has('session-detached-00006.json'), `the final backup waited for the last outside write:\n${result.stdout}`);
+      assert.ok(
+        lines.some((line) => OUTSIDE.test(line.msg) && line.level === 'warn'),
+        `files changed after the group exited: a writer outside it is named:\n${result.stdout}`,
+      );
+      assert.ok(!lines.some((line) => DONE_CLEAN.test(line.msg)));
+    });
+  }
 
   it('a bot that writes and exits: no warning, everything stored, no wait beyond --shutdown-quiet', async () => {
     const dir = path.join(await tempDir('attached'), 'auth_info');
@@ -164,7 +132,7 @@ describe('run with a bot that detaches from its process group', async () => {
     assert.equal(result.code, 0, result.stdout);
     const lines = logLines(result.stdout);
     assert.ok(!lines.some((line) => OUTSIDE.test(line.msg)), result.stdout);
-    const took = between(lines, /the bot's process group has exited/, ALL_STORED);
+    const took = between(lines, /the bot's process group has exited/, DONE_CLEAN);
     assert.ok(took >= quietMs - 50, `the final backup waited --shutdown-quiet: ${took} ms`);
     assert.ok(took < quietMs + 1_500, `and not much longer (one backup): ${took} ms`);
     const head = await storedHead(url, 'attached');
