@@ -43,8 +43,8 @@ function between(lines: LogLine[], from: RegExp, to: RegExp): number {
   return end.time - start.time;
 }
 
-/** Kills the detached writer whose pid the bot left in `pidFile` (a test never leaves it behind). */
-async function killWriter(pidFile: string): Promise<void> {
+/** Kills the detached writer whose pid the bot left in `pidFile`, if it still runs; returns its pid (0: none). */
+async function killWriter(pidFile: string): Promise<number> {
   const pid = Number(await readFile(pidFile, 'utf8').catch(() => '0'));
   if (pid > 0) {
     try {
@@ -53,6 +53,7 @@ async function killWriter(pidFile: string): Promise<void> {
       // already gone
     }
   }
+  return pid;
 }
 
 describe('run with a bot that detaches from its process group', async () => {
@@ -68,11 +69,13 @@ describe('run with a bot that detaches from its process group', async () => {
     const work = await tempDir(`detached-${session}`);
     const dir = sessions ? path.join(work, 'sessions', session) : path.join(work, 'auth_info');
     const pidFile = path.join(work, 'writer.pid');
+    // Registered before the bot can start it, and killed as soon as run is over: a test never leaves it behind.
     after(() => killWriter(pidFile));
     const where = sessions ? ['--sessions-dir', path.dirname(dir)] : ['--dir', dir, '--session', session];
     const bot = [process.execPath, DETACHING_BOT, dir, pidFile, String(writes), String(intervalMs)];
     const result = await runCli(['run', ...where, ...FAST, ...flags, '--', ...bot], { env });
-    return { result, dir, lines: logLines(result.stdout) };
+    const writerPid = await killWriter(pidFile);
+    return { result, dir, writerPid, lines: logLines(result.stdout) };
   }
 
   it('a writer that never stops: the final backup waits (bounded), then warns instead of saying all is stored', async () => {
@@ -106,6 +109,17 @@ describe('run with a bot that detaches from its process group', async () => {
       assert.ok(!lines.some((line) => DONE_CLEAN.test(line.msg)));
     });
   }
+
+  it('an idle detached bot that writes nothing: named as left running outside the group, no "final backup done"', async () => {
+    const { result, writerPid: pid, lines } = await runDetaching('idle', ['--shutdown-quiet', '300'], -1, 0);
+    assert.equal(result.code, 0, result.stdout);
+    const warning = lines.find((line) => /the bot left 1 process running outside its process group/.test(line.msg));
+    assert.ok(warning, `the detached process is named:\n${result.stdout}`);
+    assert.equal(warning.level, 'warn');
+    assert.match(warning.msg, new RegExp(`\\(pid ${pid} "node"\\)`));
+    assert.match(warning.msg, /pm2-runtime, not pm2 start/);
+    assert.ok(!lines.some((line) => DONE_CLEAN.test(line.msg)));
+  });
 
   it('a bot that writes and exits: no warning, everything stored, no wait beyond --shutdown-quiet', async () => {
     const dir = path.join(await tempDir('attached'), 'auth_info');

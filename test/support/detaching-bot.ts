@@ -4,7 +4,7 @@
 // exits 0, while the writer keeps writing keys outside the group.
 //   node detaching-bot.js <auth-dir> <pid-file> <writes> <interval-ms>
 // The writer writes its first key, then its pid into <pid-file>, then <writes> more keys <interval-ms>
-// apart (0: for ever, until killed). It is `node detaching-bot.js <auth-dir> --writer <pid-file> <writes> <interval-ms>`.
+// apart (0: for ever, until killed). <writes> -1: an idle bot, which writes nothing at all and runs until killed. It is `node detaching-bot.js <auth-dir> --writer <pid-file> <writes> <interval-ms>`.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { access, writeFile } from 'node:fs/promises';
@@ -17,10 +17,11 @@ const writeKey = (id: string) => auth.state.keys.set({ session: { [id]: randomBy
 
 if (rest[0] === '--writer') {
   const [, pidFile, writesText, intervalText] = rest as [string, string, string, string];
-  await writeKey('detached-00000');
-  await writeFile(pidFile, String(process.pid));
   const writes = Number(writesText);
   const interval = Number(intervalText);
+  if (writes >= 0) await writeKey('detached-00000');
+  await writeFile(pidFile, String(process.pid));
+  if (writes < 0) setInterval(() => undefined, 60_000); // idle: alive and silent until killed
   for (let written = 1; writes === 0 || written <= writes; written++) {
     await new Promise((resolve) => setTimeout(resolve, interval));
     // Key ids in the order written, so a test can tell the last one.
@@ -42,5 +43,7 @@ if (rest[0] === '--writer') {
     ))
   )
     await new Promise((resolve) => setTimeout(resolve, 20));
+  // pm2 start prints its table before it exits: the bot's side lingers a moment, as there.
+  await new Promise((resolve) => setTimeout(resolve, 300));
   process.stdout.write(`bot: detached writer ${writer.pid} runs\n`);
 }
