@@ -11,7 +11,10 @@ import { invalidNameReason } from './names.js';
 /** lstat calls in flight while taking a picture. */
 const STAT_CONCURRENCY = 32;
 
-/** Path (relative to the root) → size, inode, mtime and ctime in ns, of every file a backup would read. */
+/**
+ * Path (relative to the root) → size, inode, mtime and ctime in ns, of every file a backup would read. The
+ * kernel's file times are coarse (a few ms): a same-size rewrite within one tick of a picture is not seen.
+ */
 export type DirectoryPicture = ReadonlyMap<string, string>;
 
 /**
