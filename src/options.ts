@@ -202,7 +202,7 @@ export const SETTINGS = {
     value: 'MS',
     default: '2000',
     commands: LOOPS,
-    help: 'on SIGTERM, wait for this long without changes before the final backup, ms (run skips it: the bot has exited)',
+    help: "wait for this long without changes before the final backup (sidecar: on SIGTERM; run: once the bot's process group has exited), ms",
   }),
   'shutdown-timeout': setting({
     kind: 'string',

@@ -1,6 +1,8 @@
 // The bot as a process tree: `npm start` → sh → node bot.js, shell wrappers, pipelines. Started as the
 // leader of a process group of its own, signalled as a group, and counted as exited only when no
 // process of the group is left — so a final backup never runs while a grandchild is still writing.
+// A process started from the group that leaves it (setsid: `pm2 start`'s daemon, `setsid node bot.js &`)
+// is noticed while the group runs, so that `run` can name what is left behind.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -8,6 +10,30 @@ import { sleep, systemClock, type Clock } from './clock.js';
 
 /** How often the group is checked for members once its leader has exited, ms. */
 const GROUP_POLL_MS = 50;
+/**
+ * How often the process table is read for processes that left the group, ms: `pm2 start` keeps its new
+ * daemon as a child for a second or more, a wrapper script that starts a setsid'd bot and then waits for
+ * it, for ever. A process that leaves and is orphaned within one period can be missed (its writes are
+ * still seen by `run`'s comparison of the directory).
+ */
+export const ESCAPE_SCAN_MS = 250;
+
+/** A process started from the group that moved to another process group, as seen in /proc. */
+export interface LeftProcess {
+  pid: number;
+  /** The kernel's command name (/proc/PID/stat comm, at most 15 characters). */
+  command: string;
+}
+
+interface ProcStat {
+  pid: number;
+  command: string;
+  state: string;
+  ppid: number;
+  pgrp: number;
+  /** Start time since boot, in clock ticks: with the pid, identifies a process across pid reuse. */
+  startTime: string;
+}
 
 export interface GroupExit {
   /** The leader's exit code, or 128 + signal number when a signal ended it (as shells report it). */
@@ -41,6 +67,55 @@ export class ProcessGroup {
 
   get pid(): number | undefined {
     return this.child.pid;
+  }
+
+  private readonly escaped = new Map<number, { command: string; startTime: string }>();
+  private tracker: NodeJS.Timeout | null = null;
+  private scanning: Promise<void> | null = null;
+
+  /**
+   * Starts noticing processes started from the group that leave it (Linux /proc; elsewhere nothing is
+   * noticed), every `intervalMs` until stopTracking(). Call once `started` has resolved.
+   */
+  track(intervalMs = ESCAPE_SCAN_MS): void {
+    if (this.tracker !== null) return;
+    this.tracker = setInterval(() => void this.scan(), intervalMs);
+    this.tracker.unref();
+    void this.scan();
+  }
+
+  /**
+   * Stops tracking after one last look, and returns the processes that left the group while it was
+   * tracked and are still alive (not zombies), by pid.
+   */
+  async stopTracking(): Promise<LeftProcess[]> {
+    if (this.tracker !== null) clearInterval(this.tracker);
+    this.tracker = null;
+    await this.scan();
+    const table = new Map((await readProcesses()).map((proc) => [proc.pid, proc]));
+    const left: LeftProcess[] = [];
+    for (const [pid, seen] of this.escaped) {
+      const now = table.get(pid);
+      if (now && now.startTime === seen.startTime && living(now)) left.push({ pid, command: seen.command });
+    }
+    return left.sort((a, b) => a.pid - b.pid);
+  }
+
+  /** One look at the process table: descendants of the group's members that are in another group. */
+  private scan(): Promise<void> {
+    const pgid = this.child.pid;
+    if (pgid === undefined) return Promise.resolve();
+    this.scanning ??= (async () => {
+      const table = await readProcesses();
+      // A child of a member (a member orphaned by its parent's exit is still one) in another group left
+      // it; what that one starts in turn is its own business.
+      const members = new Set(table.filter((proc) => proc.pgrp === pgid).map((proc) => proc.pid));
+      for (const proc of table) {
+        if (proc.pgrp !== pgid && members.has(proc.ppid) && !this.escaped.has(proc.pid))
+          this.escaped.set(proc.pid, { command: proc.command, startTime: proc.startTime });
+      }
+    })().finally(() => (this.scanning = null));
+    return this.scanning;
   }
 
   /** Sends `signal` to every process of the group; false when none is left. */
@@ -85,25 +160,52 @@ export class ProcessGroup {
   }
 }
 
+/** The pids in /proc, or null where there is no /proc (not Linux). */
+async function listPids(): Promise<number[] | null> {
+  const entries = await readdir('/proc').catch(() => null);
+  return entries === null ? null : entries.filter((entry) => /^\d+$/.test(entry)).map(Number);
+}
+
+/** /proc/PID/stat, parsed; null when the process is gone. */
+async function readProcess(pid: number): Promise<ProcStat | null> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+  if (stat === null) return null;
+  // pid (comm) state ppid pgrp … starttime (field 22); comm may contain spaces and parentheses, so split after the last ')'.
+  const close = stat.lastIndexOf(')');
+  const fields = stat.slice(close + 2).split(' ');
+  return {
+    pid,
+    command: stat.slice(stat.indexOf('(') + 1, close),
+    state: fields[0] ?? '',
+    ppid: Number(fields[1]),
+    pgrp: Number(fields[2]),
+    startTime: fields[19] ?? '',
+  };
+}
+
+/** Every process in /proc (Linux); [] where there is none. Processes that vanish meanwhile are left out. */
+async function readProcesses(): Promise<ProcStat[]> {
+  const table: ProcStat[] = [];
+  for (const pid of (await listPids()) ?? []) {
+    const proc = await readProcess(pid);
+    if (proc) table.push(proc);
+  }
+  return table;
+}
+
+const living = (proc: ProcStat) => proc.state !== 'Z' && proc.state !== 'X';
+
 /**
  * Whether a process of group `pgid` is alive and not a zombie. kill(-pgid, 0) also succeeds for a
  * zombie nobody reaps (when we are PID 1 without an init), so on Linux /proc decides; elsewhere the
  * kill answer stands.
  */
 async function livingMembers(pgid: number): Promise<boolean> {
-  let entries: string[];
-  try {
-    entries = await readdir('/proc');
-  } catch {
-    return true;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => null);
-    if (stat === null) continue;
-    // pid (comm) state ppid pgrp …; comm may contain spaces and parentheses, so split after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
+  const pids = await listPids();
+  if (pids === null) return true;
+  for (const pid of pids) {
+    const proc = await readProcess(pid);
+    if (proc?.pgrp === pgid && living(proc)) return true;
   }
   return false;
 }

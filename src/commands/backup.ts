@@ -3,8 +3,9 @@ import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { ExitCode, KeeperError, RefusedError } from '../errors.js';
 import { recoverInterruptedRestore } from '../restore.js';
+import { loginElsewhereAdvice, loginsBelowInstead } from '../login-search.js';
 import { listSessionsDir } from '../sessions-dir.js';
-import { readSnapshot, requireDirectory, type Snapshot } from '../snapshot.js';
+import { MAX_FILE_BYTES, readSnapshot, requireDirectory, type Snapshot } from '../snapshot.js';
 import type { BackupResult } from '../store.js';
 import { describeError } from '../db/errors.js';
 import type { RetentionPolicy } from '../retention.js';
@@ -19,6 +20,9 @@ export async function backupCommand(ctx: Context): Promise<number> {
   const log = ctx.log.child({ component: 'backup', session: config.sessionId });
   logEncryption(ctx);
   await requireDirectory(config.dir);
+  // Before the database: backing up an empty --dir while the login sits below it would only say "no changes".
+  const elsewhere = await loginsBelowInstead(config.dir);
+  if (elsewhere.length > 0) throw new KeeperError(loginElsewhereAdvice(config.dir, elsewhere), ExitCode.unexpected);
   await recoverInterruptedRestore(config.dir, log);
   const { result, snapshot } = await withStore(ctx, (store) =>
     withLease(store, config.sessionId, async (lease) => {
@@ -29,7 +33,8 @@ export async function backupCommand(ctx: Context): Promise<number> {
     }),
   );
   reportHeld(log, snapshot);
-  return reportBackup(ctx, log, result, snapshot);
+  reportBackup(ctx, log, result, snapshot);
+  return heldBackCode(log, snapshot);
 }
 
 /**
@@ -84,6 +89,7 @@ async function backupSessions(ctx: Context): Promise<number> {
         });
         reportHeld(oneLog, snapshot);
         reportBackup(one, oneLog, result, snapshot);
+        code = Math.max(code, heldBackCode(oneLog, snapshot));
       } catch (error) {
         const exitCode = error instanceof KeeperError ? error.exitCode : ExitCode.unexpected;
         code = Math.max(code, exitCode);
@@ -123,11 +129,42 @@ export async function thinHistory(store: SessionStore, retention: RetentionPolic
   }
 }
 
-/** Logs the files that exist but were not stored (torn or unreadable); their stored version was kept. */
+/** Logs each file that exists but was not stored (torn, unreadable, over the size limit) once; its stored version was kept. */
 export function reportHeld(log: Context['log'], snapshot: Snapshot): void {
   for (const [name, held] of snapshot.held) {
     log.warn({ file: name, torn: held.torn }, `not stored: ${name}: ${held.reason}; the previously stored version is kept`);
   }
+}
+
+/**
+ * The exit code a backup's held files call for (SPEC "Protection"): 1 when a file is held back for a reason
+ * other than a torn write (unreadable, over the size limit: no later backup can store it until someone acts),
+ * with what to do, else 0. A torn file is re-read by the next backup, as before. The files themselves were
+ * named by reportHeld.
+ */
+export function heldBackCode(log: Context['log'], snapshot: Snapshot): number {
+  const reasons = new Set<string>();
+  let count = 0;
+  for (const held of snapshot.held.values()) {
+    if (held.torn) continue;
+    count++;
+    reasons.add(held.kind);
+  }
+  if (count === 0) return ExitCode.ok;
+  const advice: string[] = [];
+  if (reasons.has('unreadable'))
+    advice.push(
+      `make the files readable by uid ${process.getuid?.()} (run the keeper as the bot's user, or a shared group with g+r: ` +
+        'see baileys-keeper doctor and docs/kubernetes.md, "File permissions")',
+    );
+  if (reasons.has('too_large'))
+    advice.push(`move files over ${MAX_FILE_BYTES} bytes out of the auth directory (no Baileys key file comes near that size)`);
+  log.error(
+    { heldBack: count, reasons: [...reasons] },
+    `${count} file${count === 1 ? ' was' : 's were'} not stored and no backup can store ${count === 1 ? 'it' : 'them'} as things are ` +
+      `(named above): ${advice.join('; ')}`,
+  );
+  return ExitCode.unexpected;
 }
 
 /** Prints a backup's outcome; a refusal becomes an error. */
@@ -139,9 +176,15 @@ export function reportBackup(ctx: Context, log: Context['log'], result: BackupRe
   }
   const held = snapshot.held.size;
   if (config.json) {
-    printJson(ctx, { session_id: config.sessionId, result: result.kind, ...result, held });
+    const heldBack = [...snapshot.held]
+      .filter(([, file]) => !file.torn)
+      .map(([name, file]) => ({ file: name, reason: file.kind }));
+    printJson(ctx, { session_id: config.sessionId, result: result.kind, ...result, held, held_back: heldBack });
   } else if (result.kind === 'noop') {
-    print(ctx, `no changes: generation ${result.generation} of session ${config.sessionId} is current`);
+    print(
+      ctx,
+      `no changes: generation ${result.generation} of session ${config.sessionId} is current${held ? `, ${held} not stored (see log)` : ''}`,
+    );
   } else {
     print(
       ctx,

@@ -1,12 +1,17 @@
 // `doctor`: checks what the keeper needs, one line each, and exits non-zero on any failure: the auth
-// directory, native watching (inotify limits), the database (reachable, TLS as configured, privileges,
-// schema version), the encryption key against the stored rows, the lease holder, and clock skew.
+// directory (a login below it instead of in it, files the keeper may not read), native watching (inotify
+// limits), the database (reachable, TLS as configured, privileges, schema version), the encryption key
+// against the stored rows, the lease holder, and clock skew.
 // It changes nothing: no migration, no lease, no write outside a probe file it removes at once.
-import { access, constants, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { access, constants, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { watch } from 'chokidar';
 import { systemClock } from '../clock.js';
+import { CREDS_FILE } from '../creds.js';
 import { describeError } from '../db/errors.js';
+import { forEachLimited } from '../limit.js';
+import { loginElsewhereAdvice, loginsBelowInstead } from '../login-search.js';
+import { listCandidates } from '../snapshot.js';
 import { openDatabase, type Database } from '../db/pool.js';
 import { describeTarget } from '../db/settings.js';
 import { DatabaseUnreachableError, ExitCode } from '../errors.js';
@@ -65,6 +70,115 @@ async function checkDirectory(dir: string): Promise<Finding> {
     );
   }
   return ok('auth directory', `${dir} exists and is writable by uid ${process.getuid?.()}`);
+}
+
+/** Unreadable entries named at most in the doctor's line; the rest are counted. */
+const UNREADABLE_LISTED = 10;
+/** access() calls in flight while checking a directory's files. */
+const ACCESS_CONCURRENCY = 32;
+
+interface Unreadable {
+  /** The path as doctor shows it (under --dir / --sessions-dir as given). */
+  path: string;
+  uid: number;
+  gid: number;
+  /** Permission bits, e.g. 0o600. */
+  mode: number;
+}
+
+/** Whether this process may read `file` (a directory: list and enter it, R and X), as access(2) says. */
+async function readable(file: string, directory: boolean): Promise<boolean> {
+  return access(file, directory ? constants.R_OK | constants.X_OK : constants.R_OK).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** `file`'s owner and mode, for an entry this process may not read. */
+async function unreadableEntry(file: string): Promise<Unreadable | null> {
+  const info = await lstat(file).catch(() => null);
+  return info === null ? null : { path: file, uid: info.uid, gid: info.gid, mode: info.mode & 0o7777 };
+}
+
+/**
+ * The auth directory (with --sessions-dir: the sessions directory and each session directory in it) and
+ * the files in it the backup would read, that this process may not read: each with owner and mode.
+ * Directories need R and X. A directory it cannot list hides its files: it is reported itself.
+ */
+async function unreadableEntries(dir: string, sessionsDir: boolean): Promise<Unreadable[]> {
+  const found: Unreadable[] = [];
+  const note = async (file: string) => {
+    const entry = await unreadableEntry(file);
+    if (entry) found.push(entry);
+  };
+  const checkAuthDir = async (authDir: string) => {
+    if (!(await readable(authDir, true))) return note(authDir);
+    const names = await listCandidates(authDir).catch(() => null);
+    if (names === null) return note(authDir);
+    const missing: string[] = [];
+    await forEachLimited(names, ACCESS_CONCURRENCY, async (name) => {
+      if (!(await readable(path.join(authDir, name), false))) missing.push(path.join(authDir, name));
+    });
+    for (const file of missing.sort()) await note(file);
+  };
+  if (!sessionsDir) {
+    await checkAuthDir(dir);
+    return found;
+  }
+  if (!(await readable(dir, true))) {
+    await note(dir);
+    return found;
+  }
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  // Every session directory, whatever its name: a login the keeper cannot read is lost whatever it is called.
+  for (const entry of entries
+    .filter((entry) => entry.isDirectory() && !entry.name.startsWith('.'))
+    .sort((a, b) => (a.name < b.name ? -1 : 1)))
+    await checkAuthDir(path.join(dir, entry.name));
+  return found;
+}
+
+/**
+ * Fails when the keeper may not read a file it must back up (SPEC "Protection": an unreadable file is a
+ * failure, never a torn write): names them with owner and mode, and who must be able to read them.
+ */
+async function checkReadable(dir: string, sessionsDir: boolean): Promise<Finding | null> {
+  if (
+    !(await stat(dir).then(
+      (info) => info.isDirectory(),
+      () => false,
+    ))
+  )
+    return null; // said by the directory check
+  const unreadable = await unreadableEntries(dir, sessionsDir);
+  const uid = process.getuid?.();
+  const gids = [...new Set([process.getgid?.(), ...(process.getgroups?.() ?? [])])].filter((gid) => gid !== undefined);
+  if (unreadable.length === 0) return ok('file access', `uid ${uid} can read every file to back up in ${dir}`);
+  const listed = unreadable
+    .slice(0, UNREADABLE_LISTED)
+    .map((entry) => `${entry.path} (owner ${entry.uid}:${entry.gid}, mode ${entry.mode.toString(8).padStart(4, '0')})`);
+  const more = unreadable.length > UNREADABLE_LISTED ? ` and ${unreadable.length - UNREADABLE_LISTED} more` : '';
+  const owners = [...new Set(unreadable.map((entry) => entry.uid))].join(', ');
+  return fail(
+    'file access',
+    `uid ${uid} (groups ${gids.join(', ')}) cannot read ${unreadable.length} of what it must back up: ${listed.join(', ')}${more}. ` +
+      `Run the keeper as the bot's user (uid ${owners}); or give both one group that may read (g+r on files, g+rx on directories: ` +
+      'Kubernetes securityContext.fsGroup, or umask 027 in the bot); see docs/kubernetes.md, "File permissions"',
+  );
+}
+
+/** Fails when --dir holds no creds.json but a directory below it holds a login (SPEC "Protection"). */
+async function checkLogin(dir: string): Promise<Finding> {
+  const elsewhere = await loginsBelowInstead(dir);
+  if (elsewhere.length > 0) return fail('login', loginElsewhereAdvice(dir, elsewhere));
+  const own = await stat(path.join(dir, CREDS_FILE)).then(
+    () => true,
+    () => false,
+  );
+  return ok(
+    'login',
+    own ? `${dir} holds ${CREDS_FILE}` : `no ${CREDS_FILE} in ${dir} or below it yet: restore writes it, or the bot pairs by QR`,
+  );
 }
 
 async function readLimit(name: string): Promise<number | null> {
@@ -276,7 +390,11 @@ export async function doctorCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   // With --sessions-dir the directory that must exist, be writable and be watchable is the parent.
   const dir = config.sessionsDir ?? config.dir;
-  const findings = [await checkDirectory(dir), await checkWatching(dir, config.watchMode)];
+  const findings = [await checkDirectory(dir)];
+  if (config.sessionsDir === null) findings.push(await checkLogin(dir));
+  const fileAccess = await checkReadable(dir, config.sessionsDir !== null);
+  if (fileAccess) findings.push(fileAccess);
+  findings.push(await checkWatching(dir, config.watchMode));
   const database = await databaseFindings(ctx);
   findings.push(...database.findings);
   if (config.json)
@@ -293,7 +411,7 @@ export async function doctorCommand(ctx: Context): Promise<number> {
 
 export const command: CommandSpec = {
   name: 'doctor',
-  summary: 'check the directory, watching, the database (TLS, privileges, schema), the key, the lease and clock skew',
+  summary: 'check the directory (login, file access), watching, the database (TLS, privileges, schema), the key, the lease and clock skew',
   logTo: 'stderr',
   run: doctorCommand,
 };

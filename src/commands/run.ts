@@ -4,7 +4,8 @@
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { KeeperError } from '../errors.js';
-import { ProcessGroup } from '../process-group.js';
+import { type DirectoryPicture, pictureChanges, takePicture } from '../directory-picture.js';
+import { type LeftProcess, ProcessGroup } from '../process-group.js';
 import type { CommandSpec, Context } from './command.js';
 import { databaseTarget, usingDatabase } from './database.js';
 import { logEncryption } from './output.js';
@@ -18,6 +19,8 @@ export const EXIT_COMMAND_NOT_FOUND = 127;
 const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 /** How long a SIGKILLed group may take to be gone, ms. */
 const KILL_GRACE_MS = 2_000;
+/** Paths changed by a writer outside the group named in the warning; the rest are counted. */
+const OUTSIDE_WRITES_LISTED = 5;
 /** How often the wait for the group re-checks a stop deadline that a signal may have set, ms. */
 const GROUP_CHECK_MS = 500;
 
@@ -118,17 +121,46 @@ export async function runCommand(ctx: Context): Promise<number> {
     await mkdir(config.sessionsDir ?? config.dir, { recursive: true, mode: 0o700 });
     await Promise.race([service.loop.start(), signals.stopping]);
     for (const [sessionId, result] of restoredSessions) if (service.loop.sidecarFor(sessionId)) metrics.restored(sessionId, result);
+    const watched = config.sessionsDir ?? config.dir;
+    const picture = () => takePicture(watched, { sessions: config.sessionsDir !== null });
     let exitCode: number;
+    let left: LeftProcess[] = [];
+    let atExit: DirectoryPicture | null = null;
     if (signals.stop !== null) {
       exitCode = 128 + (os.constants.signals[signals.stop] ?? 0);
       log.info({ exitCode }, 'stopped before the bot started: final backup of the restored directory');
     } else {
-      exitCode = await superviseChild(ctx, signals);
-      log.info({ exitCode }, "the bot's process group has exited: final backup");
+      // The picture first, at once: a writer outside the group may be at work right now, and whatever it
+      // writes from here on must count as changed.
+      let group: ProcessGroup;
+      ({ code: exitCode, group } = await superviseChild(ctx, signals));
+      atExit = await picture();
+      left = await group.stopTracking();
+      log.info(
+        { exitCode, shutdownQuietMs: config.shutdownQuietMs },
+        "the bot's process group has exited: final backup once the directory has been quiet for --shutdown-quiet",
+      );
     }
     signals.phase({ onStop: (signal) => log.info({ signal }, 'the final backup is running; a second signal aborts it') });
-    const stored = await service.loop.shutdown(0);
+    // Even with the whole group gone the directory may still change: a supervisor that daemonises the bot
+    // (pm2 start, nohup/setsid … &, a double fork) leaves it writing outside the group. So the final backup
+    // waits for quiet as the sidecar's does (bounded by half of --shutdown-timeout), and the directory is
+    // compared with its state at the group's exit: whatever changed since was written by someone else.
+    const stored = await service.loop.shutdown(atExit === null ? 0 : config.shutdownQuietMs);
+    const changed = atExit === null ? [] : pictureChanges(atExit, await picture());
+    const outside = changed.length > 0 || left.length > 0;
+    if (outside) {
+      log.warn(
+        { dir: watched, files: changed.length, examples: changed.slice(0, OUTSIDE_WRITES_LISTED), leftBehind: left },
+        outsideWarning(watched, changed, left),
+      );
+    }
     if (!stored) log.error('the final backup did not complete: the newest changes are not stored');
+    // Only what run itself knows: held-back files (unreadable, too large, torn) are the loop's to report.
+    else if (!outside) log.info({ exitCode }, `final backup done; nothing in ${watched} changed after the bot's process group exited`);
+    // The exit code stays the bot's (SPEC: run exits with the child's code) even when a writer outside the
+    // group was seen: a restart policy acting on a keeper-made failure would start the detached bot again
+    // beside the copy still running (two sockets, one login); the warning above is the signal.
     return exitCode;
   } finally {
     if (service) await within(systemClock, service.close(), CLOSE_GRACE_MS);
@@ -138,14 +170,43 @@ export async function runCommand(ctx: Context): Promise<number> {
 }
 
 /**
+ * What `run` says when something outside the bot's process group may write to `dir` after the final
+ * backup: files that changed after the group exited (`changed`), processes started from the group that
+ * left it and still run (`left`); and the fix.
+ */
+function outsideWarning(dir: string, changed: readonly string[], left: readonly LeftProcess[]): string {
+  const processes = left.map((proc) => `pid ${proc.pid} ${JSON.stringify(proc.command)}`).join(', ');
+  const said: string[] = [];
+  if (changed.length > 0) {
+    said.push(
+      `a process outside the bot's process group is still writing to ${dir}: ${changed.length} ` +
+        `file${changed.length === 1 ? '' : 's'} changed after every process of the group had exited, so what it writes ` +
+        'now is not stored (nothing watches the directory once run exits)',
+    );
+    if (left.length > 0) said.push(`left running outside the group: ${processes}`);
+  } else {
+    said.push(
+      `the bot left ${left.length} process${left.length === 1 ? '' : 'es'} running outside its process group (${processes}): ` +
+        `whatever ${left.length === 1 ? 'it writes' : 'they write'} to ${dir} from now on is not stored (nothing watches the directory once run exits)`,
+    );
+  }
+  said.push(
+    'a supervisor that detaches the bot does this: run pm2 as pm2-runtime, not pm2 start; forever without start/-d; ' +
+      'no nohup, setsid or & around the bot',
+  );
+  return said.join('. ');
+}
+
+/**
  * Starts the command as a process group, forwards SIGTERM/SIGINT/SIGHUP to the whole group, and
  * resolves to the leader's exit code (128+signal if killed) once every process of the group has
  * exited. After a stop signal — or once the command itself has exited while others of its group
  * run on — the group gets `--stop-timeout`, then SIGKILL: the final backup must not wait for ever,
  * nor run while a grandchild (`npm start` → node bot.js) is still writing. A second stop signal
- * SIGKILLs the group and exits at once.
+ * SIGKILLs the group and exits at once. The group is returned still tracking the processes that left it
+ * (setsid, a daemonising supervisor): the caller asks it which still run.
  */
-async function superviseChild(ctx: Context, signals: RunSignals): Promise<number> {
+async function superviseChild(ctx: Context, signals: RunSignals): Promise<{ code: number; group: ProcessGroup }> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'run' });
   const file = config.childCommand[0]!;
@@ -169,9 +230,10 @@ async function superviseChild(ctx: Context, signals: RunSignals): Promise<number
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     log.error({ command: file, code }, `cannot start ${file} (${code ?? (error as Error).message}): check the command after --`);
-    return EXIT_COMMAND_NOT_FOUND;
+    return { code: EXIT_COMMAND_NOT_FOUND, group };
   }
   log.info({ command: file, pid: group.pid }, 'bot started (its own process group)');
+  group.track();
   const exit = await Promise.race([group.leaderExited, signals.stopping.then(() => null)]);
   if (exit !== null && stopDeadline === null && (await group.alive())) {
     // The command ended on its own but left processes behind (a wrapper that did not wait): stop them
@@ -192,7 +254,7 @@ async function superviseChild(ctx: Context, signals: RunSignals): Promise<number
       break;
     }
   }
-  return (await group.leaderExited).code;
+  return { code: (await group.leaderExited).code, group };
 }
 
 export const command: CommandSpec = {

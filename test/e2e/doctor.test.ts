@@ -41,7 +41,7 @@ describe('doctor', async () => {
     const found = lines(result.stdout);
     assert.deepEqual(
       [...found.keys()],
-      ['auth directory', 'watching', 'database', 'schema', 'privileges', 'stored rows', 'lease', 'clock'],
+      ['auth directory', 'login', 'file access', 'watching', 'database', 'schema', 'privileges', 'stored rows', 'lease', 'clock'],
     );
     for (const [check, { status }] of found) assert.equal(status, 'OK', check);
     assert.match(found.get('stored rows')!.detail, /stored file versions of session doc verified, readable with key id fp-/);
@@ -69,11 +69,13 @@ describe('doctor', async () => {
       checks.map((check) => [check.check, check.status]),
       [
         ['auth directory', 'ok'],
+        ['login', 'ok'],
+        ['file access', 'ok'],
         ['watching', 'ok'],
         ['database', 'fail'],
       ],
     );
-    assert.match(checks[2]!.detail, /cannot reach PostgreSQL at postgres:\/\/keeper@127\.0\.0\.1:1\/app/);
+    assert.match(checks[4]!.detail, /cannot reach PostgreSQL at postgres:\/\/keeper@127\.0\.0\.1:1\/app/);
   });
 
   it('fails a clock a minute off the database', {

@@ -52,7 +52,14 @@ describe('torn writes', async () => {
     await writeFile(path.join(dir, 'session-5511.0.json'), '{"_sessions":{"05');
     const result = await runCli(['backup', '--dir', dir, '--session', 'keys', '--json'], { env });
     assert.equal(result.code, 0);
-    assert.deepEqual(JSON.parse(result.stdout), { session_id: 'keys', result: 'noop', kind: 'noop', generation: 1, held: 2 });
+    assert.deepEqual(JSON.parse(result.stdout), {
+      session_id: 'keys',
+      result: 'noop',
+      kind: 'noop',
+      generation: 1,
+      held: 2,
+      held_back: [],
+    });
     assert.equal(await storedHead('keys', 'pre-key-1.json'), good);
     assert.equal(await storedHead('keys', 'session-5511.0.json'), undefined);
   });
