@@ -36,6 +36,7 @@ export function renderResults(
     'landed mid-restore',
     'restore waited for a live writer',
     'stale-writer backups refused by the lease check',
+    'stale disks refused or replaced',
     'chats probed',
     'broken chats',
     'of them recovered by retry receipts',
@@ -53,6 +54,7 @@ export function renderResults(
       String(landedCount(done, 'landed mid-restore')),
       String(landedCount(done, 'restores that waited for the old pod')),
       String(done.reduce((sum, outcome) => sum + outcome.staleRefused, 0)),
+      String(landedCount(done, 'stale disks refused or replaced')),
       ...[CHAT_COUNTS.probed, CHAT_COUNTS.broken, CHAT_COUNTS.recovered].map((label) => String(landedCount(done, label))),
     ];
   });
@@ -75,6 +77,8 @@ export function renderResults(
       "*restore waited for a live writer*: new pods' restores started while the old pod's sidecar held the lease and churned; " +
       '*stale-writer backups refused by the lease check*: backup transactions of a writer thawed after ' +
       'another took its lease, seen (on its own connection) to roll back at the lease check instead of committing; ' +
+      '*stale disks refused or replaced*: disks older than the head that came back and were refused by a sidecar or ' +
+      'replaced by the head at restore; ' +
       '*chats probed*: chats (1:1 per contact over all its devices, groups both ways, one ' +
       "new contact) whose next exchange was tried on the new pod's bot from the peers' side; " +
       '*broken chats*: those where a message failed to decrypt at first, in either direction; *of them ' +

@@ -1,4 +1,4 @@
-// The seven invariants (plus the restore-target rule and chat continuity) of the fault suite and what one run found against them.
+// The seven invariants (plus the restore-target rule, chat continuity and never-backwards) of the fault suite and what one run found against them.
 
 export const INVARIANTS = {
   1: 'no stored file is torn',
@@ -12,6 +12,8 @@ export const INVARIANTS = {
   8: 'failed restore: clear error, previous files intact',
   /** From the chat-continuity requirement: what a live peer sees after a deploy. */
   9: 'chats keep decrypting after a graceful deploy; a stale restore is detected',
+  /** From the never-backwards rule (docs/reliability.md): an older login is refused or replaced, never stored. */
+  10: 'a stale directory never becomes the head',
 } as const;
 
 export type Invariant = keyof typeof INVARIANTS;
