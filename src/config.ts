@@ -70,6 +70,8 @@ export interface Config {
   /** Which generations are kept: the thinning schedule over the newest --keep. */
   readonly retention: RetentionPolicy;
   readonly allowReplace: boolean;
+  /** --allow-rollback: store (and keep at restore) a directory older than the head. */
+  readonly allowRollback: boolean;
   readonly force: boolean;
   readonly requireBackup: boolean;
   readonly dryRun: boolean;
@@ -216,6 +218,7 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
       ? parseRetention(read('retention') ?? DEFAULT_RETENTION, int('keep', DEFAULT_KEEP_GENERATIONS, 1))
       : parseRetention(DEFAULT_RETENTION, DEFAULT_KEEP_GENERATIONS),
     allowReplace: bool('allow-replace'),
+    allowRollback: bool('allow-rollback'),
     force: bool('force'),
     requireBackup: bool('require-backup'),
     dryRun: bool('dry-run'),

@@ -275,6 +275,14 @@ export const SETTINGS = {
     commands: WRITERS,
     help: 'allow replacing a registered session with another account',
   }),
+  'allow-rollback': setting({
+    kind: 'boolean',
+    env: 'KEEPER_ALLOW_ROLLBACK',
+    default: 'off',
+    commands: [...WRITERS, 'restore'],
+    help: 'store a directory older than the stored head, and let restore keep one (used pre-keys come back)',
+    see: ['Never backwards', 'docs/reliability.md#never-backwards'],
+  }),
   output: setting({
     kind: 'string',
     value: 'FILE',

@@ -61,6 +61,7 @@ import {
 } from './rows.js';
 import { retainedGenerations, type RetentionPolicy } from './retention.js';
 import type { Protection } from './protection.js';
+import { describeRollback, findRollback, type RollbackFinding } from './rollback.js';
 import type { Snapshot } from './snapshot.js';
 
 export type { FileVersion, GenerationRow, PlainFile, SessionSummary };
@@ -123,10 +124,13 @@ const REKEY_BATCH_ROWS = 200;
 export interface StoreOptions {
   /** KEEPER_REQUIRE_ENCRYPTION: reading a plaintext row is an integrity failure (needs `keys`). */
   requireEncryption?: boolean;
+  /** --allow-rollback: store a directory older than the head (docs/reliability.md "Never backwards"). */
+  allowRollback?: boolean;
 }
 
 export class SessionStore {
   private readonly markers: EncryptionMarkers;
+  private readonly allowRollback: boolean;
 
   /** `keys`: encryption at rest (the first key encrypts new rows); null stores plaintext. */
   constructor(
@@ -135,6 +139,7 @@ export class SessionStore {
     options: StoreOptions = {},
   ) {
     this.markers = new EncryptionMarkers(keys, options.requireEncryption ?? false);
+    this.allowRollback = options.allowRollback ?? false;
   }
 
   /**
@@ -153,10 +158,21 @@ export class SessionStore {
       }
       // With a scope (the sidecar's dirty names) only those hashes are read: cost follows the change.
       const stored = options.scope ? await currentHashesOf(tx, sessionId, [...options.scope]) : await currentHashes(tx, sessionId);
-      const changed: PlainFile[] = [...snapshot.files.values()].filter((file) => !this.isStored(sessionId, file, stored.get(file.name)));
-      const considered = options.scope ?? stored.keys();
-      const deleted = [...considered].filter((name) => stored.has(name) && !snapshot.files.has(name) && !snapshot.held.has(name));
+      const { changed, deleted } = this.diff(sessionId, stored, snapshot, options.scope ?? stored.keys());
       const marker = await this.markers.state(tx, sessionId);
+      // Never backwards (docs/reliability.md): a directory older than the head is refused, like another login.
+      const rollback = this.allowRollback
+        ? null
+        : await this.rollbackIn(tx, sessionId, session.headGeneration, changed, deleted, !options.scope, marker);
+      if (rollback)
+        return {
+          kind: 'refused',
+          generation: session.headGeneration,
+          reason:
+            `${describeRollback(rollback, session.headGeneration)}. It was not backed up, so the newer stored login survives: ` +
+            "stop the bot and run 'baileys-keeper restore' (it puts the head back and keeps this directory aside), " +
+            'or pass --allow-rollback to store it as the new head',
+        };
       // The first encrypted generation also re-stores, encrypted, every plaintext head file this
       // snapshot does not cover (out of scope, or held as torn): from it on, nothing visible is plaintext.
       const startsEncryption = await this.markers.startsEncryption(tx, sessionId, marker);
@@ -568,6 +584,60 @@ export class SessionStore {
       if (!last || page.length < pageSize) return;
       after = { name: last.name, generationFrom: last.generationFrom };
     }
+  }
+
+  /**
+   * Whether `snapshot`, a whole directory read, is older than the session's head (docs/reliability.md
+   * "Never backwards"), and what shows it; null when it is not, when it is another login, or when the
+   * session has no head. Reads only; honours no --allow-rollback (the caller decides what to do).
+   */
+  async rollbackOf(sessionId: string, snapshot: Snapshot): Promise<{ finding: RollbackFinding; headGeneration: number } | null> {
+    return this.db.transaction(async (tx) => {
+      const session = await getSession(tx, sessionId);
+      if (!session || session.headGeneration === 0) return null;
+      const stored = await currentHashes(tx, sessionId);
+      const { changed, deleted } = this.diff(sessionId, stored, snapshot, stored.keys());
+      const marker = await this.markers.state(tx, sessionId);
+      const finding = await this.rollbackIn(tx, sessionId, session.headGeneration, changed, deleted, true, marker);
+      return finding ? { finding, headGeneration: session.headGeneration } : null;
+    }, 'snapshot');
+  }
+
+  /** The snapshot's files that differ from `stored`, and the `considered` names it no longer holds. */
+  private diff(
+    sessionId: string,
+    stored: ReadonlyMap<string, StoredDigest>,
+    snapshot: Snapshot,
+    considered: Iterable<string>,
+  ): { changed: PlainFile[]; deleted: string[] } {
+    const changed = [...snapshot.files.values()].filter((file) => !this.isStored(sessionId, file, stored.get(file.name)));
+    const deleted = [...considered].filter((name) => stored.has(name) && !snapshot.files.has(name) && !snapshot.held.has(name));
+    return { changed, deleted };
+  }
+
+  /** findRollback (src/rollback.ts) for `changed`/`deleted` over the head, reading stored rows by the session's rule. */
+  private async rollbackIn(
+    tx: Queryable,
+    sessionId: string,
+    headGeneration: number,
+    changed: readonly PlainFile[],
+    deleted: readonly string[],
+    whole: boolean,
+    marker: Awaited<ReturnType<EncryptionMarkers['state']>>,
+  ): Promise<RollbackFinding | null> {
+    const rule = this.markers.readRule(marker);
+    return findRollback(tx, {
+      sessionId,
+      headGeneration,
+      changed,
+      deleted,
+      whole,
+      keys: this.keys,
+      open: (version) => {
+        const opened = openRow(this.keys, sessionId, version, rule);
+        return 'reason' in opened ? null : opened.content;
+      },
+    });
   }
 
   /** False when `file` must be stored (new, changed, or plaintext while encryption is on). */

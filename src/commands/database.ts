@@ -41,7 +41,10 @@ export async function usingDatabase<T>(
   log: Logger,
   waitMs: number,
   fn: (store: SessionStore, db: Database, schema: { version: number; applied: string[] }) => Promise<T>,
-  settings: Pick<Config, 'encryption' | 'requireEncryption'> = { encryption: null, requireEncryption: false },
+  settings: Pick<Config, 'encryption' | 'requireEncryption'> & Partial<Pick<Config, 'allowRollback'>> = {
+    encryption: null,
+    requireEncryption: false,
+  },
 ): Promise<T> {
   const clock = systemClock;
   const deadline = clock.now() + waitMs;
@@ -51,7 +54,14 @@ export async function usingDatabase<T>(
       try {
         const schema = await migrate(db);
         if (schema.applied.length > 0) log.info({ version: schema.version, applied: schema.applied }, 'schema migrated');
-        return await fn(new SessionStore(db, settings.encryption, { requireEncryption: settings.requireEncryption }), db, schema);
+        return await fn(
+          new SessionStore(db, settings.encryption, {
+            requireEncryption: settings.requireEncryption,
+            allowRollback: settings.allowRollback ?? false,
+          }),
+          db,
+          schema,
+        );
       } finally {
         await db.close().catch(() => undefined);
       }

@@ -4,11 +4,14 @@ import path from 'node:path';
 import { systemClock } from '../clock.js';
 import type { Config } from '../config.js';
 import { CREDS_FILE, parseCreds } from '../creds.js';
-import { ExitCode, KeeperError, NothingToRestoreError, UsageError } from '../errors.js';
+import { DatabaseUnreachableError, ExitCode, KeeperError, NothingToRestoreError, UsageError } from '../errors.js';
 import { forEachLimited } from '../limit.js';
 import type { Logger } from '../log.js';
 import { folderFor } from '../names.js';
-import { hasUsableCreds, materialise, obstructionError, planRestore, recoverInterruptedRestore } from '../restore.js';
+import { hasUsableCreds, materialise, obstructionError, planRestore, RestoreWriteError, recoverInterruptedRestore } from '../restore.js';
+import { describeRollback } from '../rollback.js';
+import { setAside } from '../set-aside.js';
+import { readSnapshot } from '../snapshot.js';
 import { formatDuration } from '../retention.js';
 import { TOMBSTONE_REASON, type PlainFile, type SessionStore } from '../store.js';
 import type { CommandSpec, Context } from './command.js';
@@ -48,9 +51,14 @@ export async function restoreCommand(ctx: Context): Promise<number> {
  */
 export async function restoreDirectory(config: Config, log: Logger, withDb: WithStore): Promise<RestoreOutcome> {
   await recoverInterruptedRestore(config.dir, log);
+  let stale: string | null = null;
   if (await keepsItsLogin(config)) {
-    log.info({ dir: config.dir }, 'the directory already holds a valid creds.json: nothing to restore (use --force to overwrite it)');
-    return 'skipped';
+    // Never backwards (docs/reliability.md): a login older than the head is replaced by the head.
+    stale = await staleLogin(config, log, withDb);
+    if (stale === null) {
+      log.info({ dir: config.dir }, 'the directory already holds a valid creds.json: nothing to restore (use --force to overwrite it)');
+      return 'skipped';
+    }
   }
   const loaded = await withDb(async (store) => {
     await waitForRelease(store, config.sessionId, config.leaseWaitMs, log);
@@ -73,7 +81,13 @@ export async function restoreDirectory(config: Config, log: Logger, withDb: With
     return 'empty';
   }
   if (config.requireBackup) requireLogin(config, point.generation, files);
+  const aside = stale === null ? null : await keepStaleAside(config.dir);
   await materialise(config.dir, files, log);
+  if (aside !== null)
+    log.warn(
+      { generation: point.generation, aside },
+      `${stale}: restored the head over it; its files were kept in ${aside} (delete that directory once you no longer need it)`,
+    );
   const bytes = files.reduce((sum, file) => sum + file.content.length, 0);
   log.info(
     { generation: point.generation, createdAt: point.createdAt.toISOString(), files: files.length, bytes, dir: config.dir },
@@ -178,6 +192,40 @@ function requireLogin(config: Config, generation: number, files: readonly PlainF
       `${creds ? 'a creds.json that is not a Baileys login' : 'no creds.json'}: ` +
       'the bot would start unpaired; --require-backup was given, so nothing was written and the bot must not start',
   );
+}
+
+/**
+ * Why the directory's valid login is older than the stored head (src/rollback.ts), or null when it is
+ * not, or when that is not asked: --allow-rollback, or an older point chosen with --generation/--at.
+ * A database that stays unreachable keeps the login as before (backups still refuse a stale one).
+ */
+async function staleLogin(config: Config, log: Logger, withDb: WithStore): Promise<string | null> {
+  if (config.allowRollback || config.generation !== null || config.at !== null) return null;
+  const snapshot = await readSnapshot(config.dir);
+  try {
+    const found = await withDb((store) => store.rollbackOf(config.sessionId, snapshot));
+    return found ? describeRollback(found.finding, found.headGeneration) : null;
+  } catch (error) {
+    if (!(error instanceof DatabaseUnreachableError)) throw error;
+    log.warn(
+      { dir: config.dir },
+      `cannot check whether the directory's login is older than the stored head (${error.message}); keeping it`,
+    );
+    return null;
+  }
+}
+
+/** setAside, failing as a restore that has not written anything yet. */
+async function keepStaleAside(dir: string): Promise<string> {
+  try {
+    return await setAside(dir);
+  } catch (error) {
+    throw new RestoreWriteError(
+      `cannot keep the stale files of ${dir} aside before restoring the head (${(error as NodeJS.ErrnoException).code ?? (error as Error).message}): ` +
+        'nothing was restored; free space or fix permissions and run restore again, or pass --allow-rollback to keep the older login',
+      { cause: error },
+    );
+  }
 }
 
 /** True when the directory already holds a valid login and --force was not given: nothing to restore. */

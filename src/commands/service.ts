@@ -40,7 +40,10 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
     onError: () => metrics.databaseErrors.inc(),
     ...(many ? { maxConnections: FLEET_POOL_MAX_CONNECTIONS } : {}),
   });
-  const store = new SessionStore(db, config.encryption, { requireEncryption: config.requireEncryption });
+  const store = new SessionStore(db, config.encryption, {
+    requireEncryption: config.requireEncryption,
+    allowRollback: config.allowRollback,
+  });
   const owner = leaseOwner();
   const loop = buildLoop(config, store, db, metrics, owner, ctx.log);
   const routes: Route[] = [

@@ -130,6 +130,78 @@ export async function checkStore(url: string, sessionId: string, keepers: readon
   await checkWholeGenerations(url, sessionId, run);
   await checkNoResurrection(url, sessionId, run);
   await checkFencing(url, sessionId, keepers, run);
+  await checkNeverBackwards(url, sessionId, run);
+}
+
+/** creds.json fields Baileys only increases (read here independently of the keeper's own rule). */
+const GROWING_CREDS_FIELDS: Record<string, (creds: Record<string, unknown>) => unknown> = {
+  nextPreKeyId: (c) => c['nextPreKeyId'],
+  firstUnuploadedPreKeyId: (c) => c['firstUnuploadedPreKeyId'],
+  accountSyncCounter: (c) => c['accountSyncCounter'],
+  'processedHistoryMessages.length': (c) => (c['processedHistoryMessages'] as unknown[] | undefined)?.length,
+};
+
+/**
+ * Invariant 10, from the history alone: along the stored generations no creds counter of one login
+ * goes down, and no one-time pre-key or Signal ratchet file is stored again with a content it had
+ * before (only a directory older than the head brings those back).
+ */
+async function checkNeverBackwards(url: string, sessionId: string, run: RunLog): Promise<void> {
+  const creds = await query<{ generation_from: string; content: Buffer }>(
+    url,
+    `SELECT generation_from, content FROM ${SCHEMA}.files WHERE session_id = $1 AND name = 'creds.json' ORDER BY generation_from`,
+    [sessionId],
+  );
+  type Seen = { identity: string; creds: Record<string, unknown> };
+  let previous = null as Seen | null;
+  for (const row of creds) {
+    const value = JSON.parse(row.content.toString('utf8')) as Record<string, unknown>;
+    const identity = JSON.stringify([value['registrationId'], (value['signedIdentityKey'] as { public?: unknown } | undefined)?.public]);
+    if (previous?.identity === identity)
+      for (const [field, read] of Object.entries(GROWING_CREDS_FIELDS)) {
+        const [before, after] = [read(previous.creds), read(value)];
+        if (typeof before === 'number' && typeof after === 'number' && after < before)
+          run.violate(11, `creds.json went backwards at generation ${row.generation_from}: ${field} ${before} → ${after}`);
+      }
+    previous = { identity, creds: value };
+  }
+  const back = await query<{ name: string; generation_from: string; earlier: string }>(
+    url,
+    `SELECT f.name, f.generation_from, min(e.generation_from) AS earlier FROM ${SCHEMA}.files f
+       JOIN ${SCHEMA}.files e ON e.session_id = f.session_id AND e.name = f.name AND e.sha256 = f.sha256
+                              AND e.generation_to IS NOT NULL AND e.generation_to <= f.generation_from
+      WHERE f.session_id = $1 AND f.name ~ '^(pre-key|session|sender-key)-' AND f.name NOT LIKE 'sender-key-memory-%'
+      GROUP BY f.name, f.generation_from ORDER BY f.generation_from`,
+    [sessionId],
+  );
+  for (const row of back.slice(0, 6))
+    run.violate(
+      10,
+      `${row.name} was stored at generation ${row.generation_from} as it was at generation ${row.earlier}, which a later one had replaced`,
+    );
+}
+
+/** Invariant 10 for a known stale disk: no generation after `since` (when it came back) holds exactly what it held. */
+export async function checkStaleNeverHead(
+  url: string,
+  sessionId: string,
+  stale: Map<string, string>,
+  since: number,
+  run: RunLog,
+): Promise<void> {
+  const [session] = await query<{ head_generation: string }>(url, `SELECT head_generation FROM ${SCHEMA}.sessions WHERE session_id = $1`, [
+    sessionId,
+  ]);
+  const head = Number(session?.head_generation ?? 0);
+  for (let generation = since + 1; generation <= head; generation++) {
+    const rows = await query<{ name: string; content: Buffer }>(
+      url,
+      `SELECT name, content FROM ${SCHEMA}.files WHERE session_id = $1 AND generation_from <= $2 AND (generation_to IS NULL OR generation_to > $2)`,
+      [sessionId, generation],
+    );
+    const tree = new Map(rows.map((row) => [row.name, row.content.toString('utf8')]));
+    if (diffTrees(tree, stale).length === 0) run.violate(11, `generation ${generation} stored the stale disk as the head`);
+  }
 }
 
 async function checkNotTorn(url: string, sessionId: string, run: RunLog): Promise<void> {

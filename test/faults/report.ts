@@ -38,6 +38,7 @@ export function renderResults(
     'restore waited for a live writer',
     'stale-writer backups refused by the lease check',
     'unprotected while different',
+    'stale disks refused or replaced',
     'chats probed',
     'broken chats',
     'of them recovered by retry receipts',
@@ -56,6 +57,7 @@ export function renderResults(
       String(landedCount(done, 'restores that waited for the old pod')),
       String(done.reduce((sum, outcome) => sum + outcome.staleRefused, 0)),
       String(landedCount(done, CHECKED_UNPROTECTED)),
+      String(landedCount(done, 'stale disks refused or replaced')),
       ...[CHAT_COUNTS.probed, CHAT_COUNTS.broken, CHAT_COUNTS.recovered].map((label) => String(landedCount(done, label))),
     ];
   });
@@ -80,6 +82,8 @@ export function renderResults(
       'another took its lease, seen (on its own connection) to roll back at the lease check instead of committing; ' +
       '*unprotected while different*: never-green runs whose fault left the head different from the directory past the ' +
       'window, so that the keeper had to say it was not protected; ' +
+      '*stale disks refused or replaced*: disks older than the head that came back and were refused by a sidecar or ' +
+      'replaced by the head at restore; ' +
       '*chats probed*: chats (1:1 per contact over all its devices, groups both ways, one ' +
       "new contact) whose next exchange was tried on the new pod's bot from the peers' side; " +
       '*broken chats*: those where a message failed to decrypt at first, in either direction; *of them ' +

@@ -2,7 +2,7 @@
 // once its bot has stopped; the runner then checks the invariants against what is left running.
 import { execFileSync } from 'node:child_process';
 import { existsSync, watch, writeFileSync } from 'node:fs';
-import { mkdir, readdir, rm, statfs, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import { STAGING_PREFIX } from '../../src/restore.js';
 import path from 'node:path';
 import { Curve } from '@whiskeysockets/baileys';
@@ -10,11 +10,12 @@ import { writeSession } from '../../harness/baileys.js';
 import { cliEnv, collect, messages, runCli, startCli } from '../../harness/cli.js';
 import { readTree } from '../../harness/fs.js';
 import { tcpProxy, type ChunkVerdict } from '../../harness/proxy.js';
-import { diffTrees, waitFor } from '../../harness/sidecar.js';
+import { query } from '../../harness/db.js';
+import { diffTrees, storedHead, waitFor } from '../../harness/sidecar.js';
 import { LEASE_TTL_MS, SESSION, SkipRun, type RunContext } from './context.js';
 import { CHAT_SCENARIOS } from './chat-scenarios.js';
 import { PROTECTION_SCENARIOS } from './protection-scenarios.js';
-import { compareWithHead, waitConverged, withWriterName } from './invariants.js';
+import { checkStaleNeverHead, compareWithHead, waitConverged, withWriterName } from './invariants.js';
 import type { Keeper } from './processes.js';
 import type { Random } from './random.js';
 
@@ -704,6 +705,96 @@ const restoreTarget: Scenario = {
   },
 };
 
+/** The stored head generation of the run's session. */
+async function headGeneration(url: string): Promise<number> {
+  const [row] = await query<{ g: string }>(url, 'SELECT head_generation AS g FROM baileys_keeper.sessions WHERE session_id = $1', [
+    SESSION,
+  ]);
+  return Number(row?.g ?? 0);
+}
+
+const staleDisk: Scenario = {
+  name: 'stale-disk',
+  fault:
+    'a persistent disk that missed generations comes back (a VM snapshot rolled back, a volume restored from an old ' +
+    "backup) under a new pod's `restore`, a sidecar started on it, or `run -- bot` on it",
+  landed: 'stale disks refused or replaced',
+  async run(ctx) {
+    const env = cliEnv(ctx.url);
+    const first = await ctx.startKeeper();
+    let bot = await ctx.startBot();
+    await ctx.pause(300, 1500);
+    await bot.stop();
+    await waitConverged(ctx.url, SESSION, ctx.dir, ctx.run, 20_000);
+    // The disk's snapshot: what it will hold when it comes back.
+    const snapshot = path.join(await ctx.subdir('snapshot'), 'auth_info');
+    await cp(ctx.dir, snapshot, { recursive: true });
+    const stale = await readTree(snapshot);
+    const staleGeneration = await headGeneration(ctx.url);
+    // The pod lives on: new contacts take one-time pre-keys, sessions move on, pre-keys are uploaded.
+    bot = await ctx.startBot();
+    await ctx.pause(800, 2500);
+    await bot.stop();
+    await waitConverged(ctx.url, SESSION, ctx.dir, ctx.run, 20_000);
+    await first.stop();
+    const head = await headGeneration(ctx.url);
+    if (diffTrees(await storedHead(ctx.url, SESSION), stale).length === 0) throw new SkipRun('the bot changed nothing after the snapshot');
+
+    const dir = path.join(await ctx.subdir('pod2'), 'auth_info');
+    await cp(snapshot, dir, { recursive: true });
+    ctx.dir = dir;
+    const how = ctx.random.pick(['restore', 'sidecar', 'run'] as const);
+    ctx.run.note(`the disk of generation ${staleGeneration} comes back (head ${head}) under ${how}`);
+    /** The init container over the stale disk: the head comes back, the stale files are kept aside. */
+    const restoreOver = async () => {
+      const result = await runCli(['restore', '--dir', dir, '--session', SESSION], { env });
+      const said = messages(result.stdout + result.stderr);
+      if (result.code !== 0) return ctx.run.violate(5, `restore over the stale disk exited ${result.code}: ${said.slice(-400)}`);
+      if (!/older than the stored head/.test(said)) return ctx.run.violate(11, `restore kept the stale disk: ${said.slice(-400)}`);
+      ctx.run.count('stale disks refused or replaced');
+      await compareWithHead(ctx.url, SESSION, dir, ctx.run, 'restore over the stale disk');
+      const aside = (await readdir(dir)).filter((name) => name.startsWith('.baileys-keeper-stale-'));
+      if (aside.length !== 1 || diffTrees(await readTree(path.join(dir, aside[0]!)), stale).length > 0)
+        ctx.run.violate(11, `restore did not keep the stale files aside as they were (${aside.join(', ') || 'no copy'})`);
+    };
+    if (how === 'restore') await restoreOver();
+    else if (how === 'sidecar') {
+      // A sidecar on the disk as it came back (no init container): its first backup reads it whole.
+      const keeper = await ctx.startKeeper();
+      const refused = await waitFor(
+        async () => ((await keeper.metric('baileys_keeper_backups_total{result="refused"}')) >= 1 ? true : null),
+        20_000,
+        () => 'the sidecar never refused the stale disk',
+      ).catch(() => false);
+      if (refused) ctx.run.count('stale disks refused or replaced');
+      else ctx.run.violate(11, 'a sidecar on the stale disk did not refuse it');
+      await keeper.stop();
+      // What its warning says to do: restore, then start again.
+      await restoreOver();
+    } else {
+      // run's own restore replaces the stale login before the bot starts.
+      const keeper = await ctx.startKeeper({ bot: true });
+      await waitFor(
+        () => (keeper.output.includes('ready') ? true : null),
+        30_000,
+        () => 'the bot under run did not start',
+        keeper.exited,
+      );
+      if (keeper.output.some((line) => line.includes('older than the stored head'))) ctx.run.count('stale disks refused or replaced');
+      else ctx.run.violate(11, 'run started its bot on the stale disk');
+      await ctx.pause(300, 1500);
+      await keeper.stop();
+      await checkStaleNeverHead(ctx.url, SESSION, stale, head, ctx.run);
+      return;
+    }
+    await ctx.startKeeper();
+    bot = await ctx.startBot();
+    await ctx.pause(300, 1500);
+    await bot.stop();
+    await checkStaleNeverHead(ctx.url, SESSION, stale, head, ctx.run);
+  },
+};
+
 export const SCENARIOS: readonly Scenario[] = [
   killBot,
   killSidecar,
@@ -715,6 +806,7 @@ export const SCENARIOS: readonly Scenario[] = [
   restoreTarget,
   runMode,
   rollingUpdate,
+  staleDisk,
   ...CHAT_SCENARIOS,
   ...PROTECTION_SCENARIOS,
 ];

@@ -1,4 +1,4 @@
-// The seven invariants (plus the restore-target rule and chat continuity) of the fault suite and what one run found against them.
+// The seven invariants (plus the restore-target rule, chat continuity and never-backwards) of the fault suite and what one run found against them.
 
 export const INVARIANTS = {
   1: 'no stored file is torn',
@@ -14,6 +14,8 @@ export const INVARIANTS = {
   9: 'chats keep decrypting after a graceful deploy; a stale restore is detected',
   /** SPEC "Protection": what the keeper reports is measured against the directory and the head. */
   10: 'never green while different: the head equals the directory, or protected is 0 with the reason and the lag grows',
+  /** From the never-backwards rule (docs/reliability.md): an older login is refused or replaced, never stored. */
+  11: 'a stale directory never becomes the head',
 } as const;
 
 export type Invariant = keyof typeof INVARIANTS;

@@ -219,3 +219,79 @@ export async function deleteInvisibleFiles(tx: Queryable, sessionId: string, low
   );
   return result.rowCount ?? 0;
 }
+
+/** A stored version without its content: enough to compare digests and validity ranges. */
+export type VersionDigest = Omit<StoredFileVersion, 'content' | 'cipherVersion'>;
+
+function toVersionDigest(row: Row): VersionDigest {
+  return {
+    name: row['name'] as string,
+    generationFrom: Number(row['generation_from']),
+    generationTo: row['generation_to'] === null ? null : Number(row['generation_to']),
+    sha256: row['sha256'] as Buffer,
+    size: Number(row['size']),
+    keyId: (row['key_id'] as string | null) ?? null,
+  };
+}
+
+/**
+ * The versions that tell generations after `generation` apart from it, without contents: those closed
+ * after it, and the current versions of `names`.
+ */
+export async function versionDigestsChangedSince(
+  q: Queryable,
+  sessionId: string,
+  generation: number,
+  names: string[],
+): Promise<VersionDigest[]> {
+  const { rows } = await q.query(
+    `SELECT name, generation_from, generation_to, sha256, size, key_id FROM ${q.schema}.files
+      WHERE session_id = $1 AND (generation_to > $2 OR (generation_to IS NULL AND name = ANY($3::text[])))`,
+    [sessionId, generation, names],
+  );
+  return rows.map(toVersionDigest);
+}
+
+/** The newest generation that wrote a current version of a file not among `names` (0: none). */
+export async function newestCurrentWriteOutside(q: Queryable, sessionId: string, names: string[]): Promise<number> {
+  const { rows } = await q.query(
+    `SELECT coalesce(max(generation_from), 0) AS generation FROM ${q.schema}.files
+      WHERE session_id = $1 AND generation_to IS NULL AND NOT (name = ANY($2::text[]))`,
+    [sessionId, names],
+  );
+  return Number(rows[0]!['generation']);
+}
+
+/** The current versions of the named files, contents included. */
+export async function currentVersionsOf(q: Queryable, sessionId: string, names: string[]): Promise<StoredFileVersion[]> {
+  const { rows } = await q.query(
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${q.schema}.files
+      WHERE session_id = $1 AND name = ANY($2::text[]) AND generation_to IS NULL`,
+    [sessionId, names],
+  );
+  return rows.map(toStoredVersion);
+}
+
+/**
+ * The closed (replaced or deleted) versions whose name and digest are among `pairs`: a file that
+ * comes back byte for byte as it was before. Reads only the versions of the named files.
+ */
+export async function closedVersionsMatching(
+  q: Queryable,
+  sessionId: string,
+  pairs: readonly { name: string; digest: Buffer }[],
+): Promise<{ name: string; generationFrom: number; generationTo: number }[]> {
+  if (pairs.length === 0) return [];
+  const { rows } = await q.query(
+    `SELECT f.name, f.generation_from, f.generation_to FROM ${q.schema}.files f
+       JOIN unnest($2::text[], $3::bytea[]) AS d(name, digest) ON f.name = d.name AND f.sha256 = d.digest
+      WHERE f.session_id = $1 AND f.generation_to IS NOT NULL
+      ORDER BY f.name, f.generation_to`,
+    [sessionId, pairs.map((p) => p.name), pairs.map((p) => p.digest)],
+  );
+  return rows.map((row) => ({
+    name: row['name'] as string,
+    generationFrom: Number(row['generation_from']),
+    generationTo: Number(row['generation_to']),
+  }));
+}
