@@ -86,7 +86,8 @@ export async function measureAudit(databaseUrl: string, work: string, plan: Audi
       rows.push({ method, state, files, cpuMs, wallMs: median(wall), cpuSecondsPerHour: (cpuMs * (3_600_000 / INTERVAL_MS)) / 1000 });
     };
 
-    const fullRescan = () => readSnapshot(dir, fast).then((snapshot) => store.backup('audit', snapshot, { lease, allowReplace: false, reason: 'rescan' }));
+    const fullRescan = () =>
+      readSnapshot(dir, fast).then((snapshot) => store.backup('audit', snapshot, { lease, allowReplace: false, reason: 'rescan' }));
     await measure('full rescan (read, hash, compare)', 'at rest', fullRescan);
     await measure('audit (metadata)', 'at rest', async () => {
       const result = await auditDirectory(dir, book);
@@ -105,7 +106,12 @@ export async function measureAudit(databaseUrl: string, work: string, plan: Audi
         const readStartedNs = wallNowNs();
         const snapshot = await readNamed(dir, result.differ, fast);
         await store.backup('audit', snapshot, { lease, allowReplace: false, reason: 'audit', scope: new Set(result.differ) });
-        book.record(snapshot.files.values(), result.differ.filter((name) => !snapshot.files.has(name)), false, readStartedNs);
+        book.record(
+          snapshot.files.values(),
+          result.differ.filter((name) => !snapshot.files.has(name)),
+          false,
+          readStartedNs,
+        );
       },
       churn,
     );
@@ -130,7 +136,8 @@ export function auditReport(rows: readonly AuditRow[], header: string): string {
   ];
   const rest = rows.find((row) => row.state === 'at rest' && row.method.startsWith('audit'));
   const full = rows.find((row) => row.state === 'at rest' && row.method.startsWith('full'));
-  if (rest && full) lines.push('', `At rest the audit costs ${(rest.cpuMs / full.cpuMs * 100).toFixed(1)} % of the CPU of a full rescan.`);
+  if (rest && full)
+    lines.push('', `At rest the audit costs ${((rest.cpuMs / full.cpuMs) * 100).toFixed(1)} % of the CPU of a full rescan.`);
   return `${lines.join('\n')}\n`;
 }
 

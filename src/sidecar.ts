@@ -18,6 +18,7 @@ import { LeaseKeeper } from './lease.js';
 import type { LeaseRenewals } from './lease-renewals.js';
 import { HeldBackFiles } from './held-back.js';
 import type { Logger } from './log.js';
+import { loginElsewhereAdvice, loginsBelowInstead } from './login-search.js';
 import type { SessionMetrics, SessionReadings } from './metrics.js';
 import { BACKUP_ALLOWANCE_MS, type Protection, ProtectionTracker } from './protection.js';
 import { recoverInterruptedRestore } from './restore.js';
@@ -399,6 +400,7 @@ export class Sidecar implements BackupLoop, SessionReadings {
       try {
         await recoverInterruptedRestore(this.options.dir, this.log);
         await this.watcher.start();
+        await this.checkLoginPlacement();
         this.markAttempted();
         return;
       } catch (error) {
@@ -491,6 +493,7 @@ export class Sidecar implements BackupLoop, SessionReadings {
    */
   async audit(): Promise<void> {
     if (this.stopping) return;
+    await this.checkLoginPlacement();
     if (!this.book.primed || this.rescanDue || this.fullNext || !this.lease.current || this.watcher.backend === null) {
       this.rescanDue = true;
       return;
@@ -505,6 +508,21 @@ export class Sidecar implements BackupLoop, SessionReadings {
     } catch (error) {
       this.directoryUnreadable(error);
     }
+  }
+
+  /**
+   * A configuration mistake the keeper can see (SPEC "Protection"): no creds.json in the directory while a
+   * directory below it holds a login (a bot calling useMultiFileAuthState(`auth_info/${id}`)). Nothing of
+   * that login is kept: the session is not protected (login_elsewhere), said once with the flag to use.
+   */
+  private async checkLoginPlacement(): Promise<void> {
+    const found = await loginsBelowInstead(this.options.dir).catch(() => []);
+    const where = found.length > 0 ? found.join(', ') : null;
+    if (where !== null && where !== this.loginElsewhere)
+      this.log.warn({ dir: this.options.dir, found }, loginElsewhereAdvice(this.options.dir, found));
+    else if (where === null && this.loginElsewhere !== null)
+      this.log.info({ dir: this.options.dir }, 'the auth directory holds a creds.json now: no login below it is left unkept');
+    this.loginElsewhere = where;
   }
 
   /** The directory could be read (again). */

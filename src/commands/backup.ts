@@ -176,9 +176,7 @@ export function reportBackup(ctx: Context, log: Context['log'], result: BackupRe
   }
   const held = snapshot.held.size;
   if (config.json) {
-    const heldBack = [...snapshot.held]
-      .filter(([, file]) => !file.torn)
-      .map(([name, file]) => ({ file: name, reason: file.kind }));
+    const heldBack = [...snapshot.held].filter(([, file]) => !file.torn).map(([name, file]) => ({ file: name, reason: file.kind }));
     printJson(ctx, { session_id: config.sessionId, result: result.kind, ...result, held, held_back: heldBack });
   } else if (result.kind === 'noop') {
     print(

@@ -148,6 +148,23 @@ describe('protection: green only while what is on disk is stored', async () => {
     await service.stop();
   });
 
+  it('a login one level below --dir (useMultiFileAuthState(`auth_info/${id}`)): login_elsewhere, said once with the flag to use', async () => {
+    const parent = await tempDir('elsewhere');
+    await writeSession(path.join(parent, 'mybot'), { preKeys: 2 });
+    const service = await startService(['sidecar', '--dir', parent, '--session', 'elsewhere', '--interval', '1000', ...FAST], env);
+    after(() => service.child.kill('SIGKILL'));
+    await until(
+      service,
+      async () => ((await reading(service)).protected === 0 ? true : null),
+      'a login below --dir never made the session unprotected',
+    );
+    assert.deepEqual((await apiStatus(service, 'elsewhere')).reasons, ['login_elsewhere']);
+    await new Promise((resolve) => setTimeout(resolve, 2_200)); // two more audits: still said once
+    const advice = service.output.filter((line) => line.includes(`--dir ${path.join(parent, 'mybot')}`));
+    assert.equal(advice.length, 1, `said once, naming the directory and the flag:\n${service.output.slice(-10).join('\n')}`);
+    await service.stop();
+  });
+
   describe('files and directories the keeper may not read', { skip: throwawayUserSkip }, async () => {
     const user = await throwawayUser(await tempDir('protection-user'));
     const asUser = { uid: user.uid, script: user.script, node: user.node };
