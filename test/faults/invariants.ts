@@ -63,6 +63,30 @@ function tornNames(tree: Map<string, string>): Set<string> {
   return new Set([...tree].filter(([name, text]) => tornReason(name, Buffer.from(text)) !== null).map(([name]) => name));
 }
 
+/**
+ * Invariant 10 at the end of every run, once the head had its time to settle: while the head still differs
+ * from the directory (torn leftovers of a killed bot aside), the writer must not say it is protected.
+ */
+export async function checkNeverGreen(url: string, sessionId: string, dir: string, keepers: readonly Keeper[], run: RunLog): Promise<void> {
+  const tree = await readTree(dir).catch(() => new Map<string, string>());
+  const torn = tornNames(tree);
+  const head = await storedHead(url, sessionId);
+  for (const name of torn) {
+    tree.delete(name);
+    head.delete(name);
+  }
+  const problems = diffTrees(head, tree);
+  if (problems.length === 0) return;
+  for (const keeper of keepers) {
+    if ((await keeper.metric('baileys_keeper_lease_held').catch(() => 0)) !== 1) continue;
+    if ((await keeper.metric('baileys_keeper_protected').catch(() => 0)) === 1)
+      run.violate(
+        10,
+        `${keeper.name} says protected while the head differs: ${problems.slice(0, 4).join('; ')} (${problems.length} in all)`,
+      );
+  }
+}
+
 /** Invariant 4: waits until the stored head equals the directory (torn leftovers of a killed bot aside). */
 export async function waitConverged(url: string, sessionId: string, dir: string, run: RunLog, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

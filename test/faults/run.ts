@@ -21,7 +21,7 @@ import { startEmbedded, type EmbeddedServer } from '../../src/embedded-postgres.
 import { REPO } from '../../harness/paths.js';
 import { freshDatabase, PrivateServer } from './cluster.js';
 import { RunContext, SESSION } from './context.js';
-import { checkRestore, checkStore, prepareDatabase, waitConverged } from './invariants.js';
+import { checkNeverGreen, checkRestore, checkStore, prepareDatabase, waitConverged } from './invariants.js';
 import { Random, runSeed } from './random.js';
 import { neverLanded, renderResults, updateReliabilityResults, type RunOutcome } from './report.js';
 import { DEFAULT_RUNS, SCENARIOS, SkipRun, type Scenario } from './scenarios.js';
@@ -134,6 +134,7 @@ async function executeRun(index: number, scenario: Scenario, seedOfRun: number):
     const beforeStop = await withTimeout(scenario.run(ctx), RUN_TIMEOUT_MS, 'the scenario');
     if (ctx.liveKeepers.length > 0) {
       await waitConverged(database.url, SESSION, ctx.dir, run, SETTLE_TIMEOUT_MS);
+      await checkNeverGreen(database.url, SESSION, ctx.dir, ctx.liveKeepers, run);
       await Promise.all(ctx.liveKeepers.map((keeper) => keeper.checkReady(READY_TIMEOUT_MS)));
       if (beforeStop) await beforeStop();
       await Promise.all(ctx.liveKeepers.map((keeper) => keeper.stop()));

@@ -46,6 +46,16 @@ export { SkipRun } from './context.js';
 /** The count of faults that hit a backup transaction while it was open. */
 export const LANDED_MID_TRANSACTION = 'landed mid-transaction';
 
+/** Waits until the bot under `run` says it is ready. */
+function botStarted(keeper: Keeper): Promise<true> {
+  return waitFor(
+    () => (keeper.output.includes('ready') ? true : null),
+    30_000,
+    () => 'the bot under run did not start',
+    keeper.exited,
+  );
+}
+
 /** The keeper holding the lease now (waits for one). */
 async function writer(ctx: RunContext): Promise<Keeper> {
   return waitFor(
@@ -434,12 +444,7 @@ const runMode: Scenario = {
       // The second container starts on an empty directory: `run` restores it before starting the bot.
       if (container === 2) ctx.dir = path.join(await ctx.subdir('container2'), 'auth_info');
       const keeper = await ctx.startKeeper({ bot: true });
-      await waitFor(
-        () => (keeper.output.includes('ready') ? true : null),
-        30_000,
-        () => 'the bot under run did not start',
-        keeper.exited,
-      );
+      await botStarted(keeper);
       await ctx.pause(300, 2000);
       if (ctx.random.chance(0.5)) {
         const [bot] = await keeper.childPids();
@@ -774,12 +779,7 @@ const staleDisk: Scenario = {
     } else {
       // run's own restore replaces the stale login before the bot starts.
       const keeper = await ctx.startKeeper({ bot: true });
-      await waitFor(
-        () => (keeper.output.includes('ready') ? true : null),
-        30_000,
-        () => 'the bot under run did not start',
-        keeper.exited,
-      );
+      await botStarted(keeper);
       if (keeper.output.some((line) => line.includes('older than the stored head'))) ctx.run.count('stale disks refused or replaced');
       else ctx.run.violate(11, 'run started its bot on the stale disk');
       await ctx.pause(300, 1500);

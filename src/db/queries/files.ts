@@ -34,13 +34,8 @@ function toDigests(rows: Row[]): Map<string, StoredDigest> {
 
 function toStoredVersion(row: Row): StoredFileVersion {
   return {
-    name: row['name'] as string,
-    generationFrom: Number(row['generation_from']),
-    generationTo: row['generation_to'] === null ? null : Number(row['generation_to']),
-    sha256: row['sha256'] as Buffer,
-    size: Number(row['size']),
+    ...toVersionDigest(row),
     content: row['content'] as Buffer,
-    keyId: (row['key_id'] as string | null) ?? null,
     cipherVersion: row['cipher_version'] === null ? null : Number(row['cipher_version']),
   };
 }
@@ -265,7 +260,7 @@ export async function newestCurrentWriteOutside(q: Queryable, sessionId: string,
 /** The current versions of the named files, contents included. */
 export async function currentVersionsOf(q: Queryable, sessionId: string, names: string[]): Promise<StoredFileVersion[]> {
   const { rows } = await q.query(
-    `SELECT name, generation_from, generation_to, sha256, size, content, key_id FROM ${q.schema}.files
+    `SELECT name, generation_from, generation_to, sha256, size, content, key_id, cipher_version FROM ${q.schema}.files
       WHERE session_id = $1 AND name = ANY($2::text[]) AND generation_to IS NULL`,
     [sessionId, names],
   );
