@@ -21,10 +21,11 @@ const API_LEASE_TTL_MS = 30_000;
 /** Seconds a client is told to wait (Retry-After) when the database is unreachable or not ready yet. */
 const RETRY_AFTER_SECONDS = '5';
 /**
- * Request bodies held in memory at once (read, parsed, being stored); more wait unread. Each may be up to
- * KEEPER_MAX_BODY_BYTES and MAX_INCOMING_FILES files, so this bounds the memory the API can take.
+ * Request bodies with files held in memory at once (read, parsed, being stored); more wait unread. One
+ * may be up to KEEPER_MAX_BODY_BYTES and MAX_INCOMING_FILES files, and the worst such body takes a few
+ * hundred MiB while it is parsed and written: one at a time keeps the keeper within its memory limit.
  */
-const BODY_SLOTS = 2;
+const BODY_SLOTS = 1;
 /**
  * SQLSTATEs of a transient conflict inside a healthy database (serialization failure, deadlock, lock or
  * statement timeout): like an unreachable database, a retry later succeeds.
@@ -186,17 +187,22 @@ async function restore(options: Context, url: URL): Promise<unknown> {
 async function backup(options: Context, req: IncomingMessage): Promise<unknown> {
   // The slot is held from reading the body until the write is done: bodies waiting for one stay unread.
   return options.bodies.runExclusive(async () => {
-    const body = await readJsonBody(req, options.maxBodyBytes);
-    if (typeof body !== 'object' || body === null || Array.isArray(body))
-      throw new HttpError(400, 'the body must be a JSON object: {"session_id": "default", "session_data": {"creds.json": "..."}}');
-    const { session_id: rawSession, session_data: data } = body as Record<string, unknown>;
-    if (rawSession !== undefined && rawSession !== null && typeof rawSession !== 'string')
-      throw new HttpError(400, 'session_id must be a string');
-    const sessionId = validSessionId((rawSession as string | null | undefined) ?? options.loop.defaultSession);
-    if (data === undefined || data === null) return options.queues.run(sessionId, () => backupWatched(options, sessionId));
-    const builder = checkedFiles(data);
-    return options.queues.run(sessionId, () => store(options, sessionId, builder));
+    // The parsed body is dropped here: only the checked files are held while the write runs.
+    const { sessionId, files } = backupRequest(options, await readJsonBody(req, options.maxBodyBytes));
+    if (files === null) return options.queues.run(sessionId, () => backupWatched(options, sessionId));
+    return options.queues.run(sessionId, () => store(options, sessionId, files));
   });
+}
+
+/** The session and the checked files of a backup body (files null: back up the watched directory). */
+function backupRequest(options: Context, body: unknown): { sessionId: string; files: SnapshotBuilder | null } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw new HttpError(400, 'the body must be a JSON object: {"session_id": "default", "session_data": {"creds.json": "..."}}');
+  const { session_id: rawSession, session_data: data } = body as Record<string, unknown>;
+  if (rawSession !== undefined && rawSession !== null && typeof rawSession !== 'string')
+    throw new HttpError(400, 'session_id must be a string');
+  const sessionId = validSessionId((rawSession as string | null | undefined) ?? options.loop.defaultSession);
+  return { sessionId, files: data === undefined || data === null ? null : checkedFiles(data) };
 }
 
 /** Without session_data: a backup of the watched directory now. */
