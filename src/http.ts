@@ -1,7 +1,7 @@
 // The HTTP server of sidecar and run: a tiny router over node:http with safe defaults.
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { UsageError } from './errors.js';
 import type { Logger } from './log.js';
 
@@ -96,6 +96,48 @@ function clientErrorAnswer(code: string | undefined): { status: string; error: s
   return { status: '400 Bad Request', error: 'the request is not valid HTTP/1.1' };
 }
 
+/**
+ * Keeps at most `max` connections open. At the cap, a new connection evicts the oldest one that has no
+ * request in progress (just opened, sending its headers slowly, or idle between keep-alive requests), so
+ * that an idle flood cannot lock out the probes; when every one is busy the new one is closed at once.
+ */
+function capConnections(server: http.Server, max: number, log: Logger): void {
+  // Insertion order is age; the value says whether a request is in progress on it.
+  const open = new Map<Socket, { busy: boolean }>();
+  let warnedAt = Number.NEGATIVE_INFINITY;
+  const warn = (message: string) => {
+    // At most once a minute: a flood must not become a flood of log lines.
+    if (Date.now() - warnedAt < 60_000) return;
+    warnedAt = Date.now();
+    log.warn({ maxConnections: max }, message);
+  };
+  server.on('connection', (socket: Socket) => {
+    if (open.size >= max) {
+      const idle = [...open].find(([, state]) => !state.busy)?.[0];
+      if (idle) {
+        warn(`${max} connections open at once (the cap): closing the oldest idle ones to make room`);
+        open.delete(idle);
+        idle.destroy();
+      } else {
+        warn(`${max} connections open at once (the cap), all busy: new ones are closed until some end`);
+        socket.destroy();
+        return;
+      }
+    }
+    const state = { busy: false };
+    open.set(socket, state);
+    socket.once('close', () => open.delete(socket));
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const state = open.get(req.socket);
+    if (!state) return;
+    state.busy = true;
+    res.once('close', () => {
+      state.busy = false;
+    });
+  });
+}
+
 /** Starts listening; a port already in use is a usage error naming the address. */
 export async function startHttpServer(
   listen: Listen,
@@ -136,17 +178,8 @@ export async function startHttpServer(
       }
     },
   );
-  server.maxConnections = timeouts.maxConnections ?? connectionCap(openFilesLimit());
-  let dropLoggedAt = Number.NEGATIVE_INFINITY;
-  server.on('drop', () => {
-    // Said at most once a minute: a flood must not become a flood of log lines.
-    if (Date.now() - dropLoggedAt < 60_000) return;
-    dropLoggedAt = Date.now();
-    log.warn(
-      { maxConnections: server.maxConnections },
-      `over ${server.maxConnections} connections at once: new ones are closed until some end`,
-    );
-  });
+  const maxConnections = timeouts.maxConnections ?? connectionCap(openFilesLimit());
+  capConnections(server, maxConnections, log);
   // Every answer is JSON (docs/http-api.md), also those for requests the parser refused.
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     const { status, error: message } = clientErrorAnswer(error.code);
@@ -172,7 +205,7 @@ export async function startHttpServer(
   });
   const port = (server.address() as AddressInfo).port;
   log.info(
-    { host: listen.host, port, maxConnections: server.maxConnections },
+    { host: listen.host, port, maxConnections },
     `listening on ${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`,
   );
   return {
