@@ -11,17 +11,25 @@ export class SchemaGate {
   private attempt: Promise<void> | null = null;
   private lastError: string | null = null;
 
-  /** `prepare` creates or upgrades the schema (migrate); it may be called again after it rejects. */
-  constructor(private readonly prepare: () => Promise<unknown>) {}
+  /**
+   * `prepare` creates or upgrades the schema (migrate); it may be called again after it rejects.
+   * `preparedElsewhere` is true once another part of the process has prepared it (a keeper of many
+   * sessions migrates on its own before any session is ready).
+   */
+  constructor(
+    private readonly prepare: () => Promise<unknown>,
+    private readonly preparedElsewhere: () => boolean = () => false,
+  ) {}
 
-  /** True once a preparation succeeded; it never turns false again. */
+  /** True once a preparation succeeded here or elsewhere; it never turns false again. */
   get ready(): boolean {
+    if (!this.done && this.preparedElsewhere()) this.done = true;
     return this.done;
   }
 
   /** Why the schema is not ready (for /readyz and the API's 503), or null when it is. */
   get reason(): string | null {
-    if (this.done) return null;
+    if (this.ready) return null;
     return this.lastError === null
       ? 'the database schema is being prepared (migrations have not finished)'
       : `the database schema cannot be prepared yet (${this.lastError}); the keeper keeps trying`;
@@ -29,7 +37,7 @@ export class SchemaGate {
 
   /** Resolves once the schema is ready, running the preparation if none is in flight; rejects with its error. */
   ensure(): Promise<void> {
-    if (this.done) return Promise.resolve();
+    if (this.ready) return Promise.resolve();
     this.attempt ??= this.prepare().then(
       () => {
         this.done = true;
