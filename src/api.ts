@@ -237,6 +237,12 @@ function checkedFiles(data: unknown): SnapshotBuilder {
   const builder = new SnapshotBuilder();
   for (const [name, text] of entries) {
     if (typeof text !== 'string') throw new HttpError(400, `session_data[${quoteName(name)}] must be the file's text (a string)`);
+    // UTF-8 has no form for a lone surrogate half: it would be stored as U+FFFD, not as the text sent.
+    if (!text.isWellFormed())
+      throw new HttpError(
+        400,
+        `session_data[${quoteName(name)}] is not well-formed Unicode text (an unpaired surrogate); nothing was stored`,
+      );
     const problem = builder.add(name, Buffer.from(text, 'utf8'));
     if (problem) throw new HttpError(400, `session_data[${quoteName(name)}] is rejected: ${problem}; nothing was stored`);
   }

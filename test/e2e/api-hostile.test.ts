@@ -100,6 +100,10 @@ describe('session API under hostile input', async () => {
       assert.equal(answer.status, 400, `${JSON.stringify(names)}: ${answer.text}`);
       assert.match(answer.json.error, /not well-formed Unicode/);
     }
+    // The text too: UTF-8 cannot carry a lone half, and storing U+FFFD would answer other text than was sent.
+    const text = await call('POST', '/api/session/backup', { session_id: 'surrogates', session_data: { 'note.json': '{"a":"\ud800"}' } });
+    assert.equal(text.status, 400, text.text);
+    assert.match(text.json.error, /not well-formed Unicode text/);
     // A well-formed pair is an ordinary name.
     const paired = await call('POST', '/api/session/backup', { session_id: 'surrogates', session_data: { '\ud83d\ude00.json': '{}' } });
     assert.equal(paired.status, 200, paired.text);
