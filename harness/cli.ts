@@ -20,6 +20,8 @@ export interface CliOptions {
   gid?: number;
   script?: string;
   node?: string;
+  /** A command line the CLI runs under, e.g. ['bash', '-c', 'ulimit -n 120; exec "$@"', 'bash']. */
+  wrapper?: string[];
 }
 
 /** Environment for the CLI: the test's database and nothing inherited that could change behaviour. */
@@ -29,7 +31,9 @@ export function cliEnv(databaseUrl: string, extra: Record<string, string | undef
 }
 
 export function startCli(args: string[], options: CliOptions = {}): ChildProcess {
-  return spawn(options.node ?? process.execPath, [options.script ?? CLI, ...args], {
+  const command = [options.node ?? process.execPath, options.script ?? CLI, ...args];
+  const [program, ...rest] = [...(options.wrapper ?? []), ...command];
+  return spawn(program!, rest, {
     env: options.env ?? process.env,
     cwd: options.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -2,20 +2,35 @@
 // POST /api/session/backup, GET /api/session/restore, GET /api/session/status, DELETE /api/session/delete.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { describeError } from './db/errors.js';
-import { IntegrityError, NothingToRestoreError, RefusedError } from './errors.js';
+import { Mutex, Semaphore } from 'async-mutex';
+import { describeError, isUnreachable } from './db/errors.js';
+import { DatabaseUnreachableError, IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
 import { sendJson, type Route } from './http.js';
-import { SnapshotBuilder } from './incoming.js';
+import { MAX_INCOMING_FILES, SnapshotBuilder } from './incoming.js';
 import type { Logger } from './log.js';
 import type { RetentionPolicy } from './retention.js';
 import { isValidSessionId, quoteName, SESSION_ID_RULE } from './names.js';
 import type { BackupLoop } from './backup-loop.js';
+import type { SchemaGate } from './schema-gate.js';
 import { sessionStatusJson, type Lease, type SessionStore } from './store.js';
 
 /** Most bytes of an oversize body read (and discarded) so the client can see the 413. */
 const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
 /** Lease time for a write made through the API to a session this sidecar does not watch, ms. */
 const API_LEASE_TTL_MS = 30_000;
+/** Seconds a client is told to wait (Retry-After) when the database is unreachable or not ready yet. */
+const RETRY_AFTER_SECONDS = '5';
+/**
+ * Request bodies with files held in memory at once (read, parsed, being stored); more wait unread. One
+ * may be up to KEEPER_MAX_BODY_BYTES and MAX_INCOMING_FILES files, and the worst such body takes a few
+ * hundred MiB while it is parsed and written: one at a time keeps the keeper within its memory limit.
+ */
+const BODY_SLOTS = 1;
+/**
+ * SQLSTATEs of a transient conflict inside a healthy database (serialization failure, deadlock, lock or
+ * statement timeout): like an unreachable database, a retry later succeeds.
+ */
+const TRANSIENT_SQLSTATE = new Set(['40001', '40P01', '55P03', '57014']);
 
 export interface ApiOptions {
   store: SessionStore;
@@ -28,6 +43,8 @@ export interface ApiOptions {
   /** The retention schedule applied after each write. */
   retention: RetentionPolicy;
   allowReplace: boolean;
+  /** The schema preparation: every request answers 503 + Retry-After until it is ready. */
+  schema: SchemaGate;
   log: Logger;
 }
 
@@ -42,33 +59,91 @@ class HttpError extends Error {
   }
 }
 
+/**
+ * Writes to one session made through this process run one at a time, in arrival order: each takes the
+ * session's lease as this process's API owner, and two at once would fence each other (the second
+ * acquisition replaces the first's token). Across processes the lease decides.
+ */
+class SessionQueues {
+  private readonly queues = new Map<string, { mutex: Mutex; users: number }>();
+
+  /** Runs `work` after every earlier call for `sessionId` has settled; resolves or rejects with it. */
+  async run<T>(sessionId: string, work: () => Promise<T>): Promise<T> {
+    let queue = this.queues.get(sessionId);
+    if (!queue) {
+      queue = { mutex: new Mutex(), users: 0 };
+      this.queues.set(sessionId, queue);
+    }
+    queue.users++;
+    try {
+      return await queue.mutex.runExclusive(work);
+    } finally {
+      // Forgotten when idle, so that the map holds only sessions with requests in flight.
+      if (--queue.users === 0) this.queues.delete(sessionId);
+    }
+  }
+}
+
+/** Whether `error` means the database cannot serve us now (a retry later may succeed): 503, never 500. */
+function isTransient(error: unknown): boolean {
+  if (error instanceof DatabaseUnreachableError || isUnreachable(error)) return true;
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && TRANSIENT_SQLSTATE.has(code);
+}
+
+/**
+ * The session API's routes. Every answer is JSON; 200 with the result, else {error}: 400 bad input, 401/403
+ * token, 404 unknown session, 409 another writer or the guard, 413 over a limit, 503 + Retry-After while
+ * the database is unreachable or its schema not ready, 500 only for a fault of the keeper itself.
+ */
 export function apiRoutes(options: ApiOptions): Route[] {
+  const context: Context = { ...options, queues: new SessionQueues(), bodies: new Semaphore(BODY_SLOTS) };
   const guarded =
     (handler: (req: IncomingMessage, url: URL) => Promise<unknown>) =>
     async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> => {
       try {
         authorize(req, options.token);
+        await schemaReady(options.schema);
         sendJson(res, 200, await handler(req, url));
       } catch (error) {
         if (error instanceof HttpError) return sendJson(res, error.status, { error: error.message }, error.headers);
         if (error instanceof NothingToRestoreError) return sendJson(res, 404, { error: error.message });
         if (error instanceof RefusedError) return sendJson(res, 409, { error: error.message });
+        if (isTransient(error)) {
+          options.log.warn({ path: url.pathname, err: describeError(error) }, 'session API request failed: database unavailable');
+          return sendJson(
+            res,
+            503,
+            { error: `the database cannot be reached now (${describeError(error)}); retry later` },
+            { 'retry-after': RETRY_AFTER_SECONDS },
+          );
+        }
         if (error instanceof IntegrityError) return sendJson(res, 500, { error: error.message });
-        options.log.warn({ path: url.pathname, err: describeError(error) }, 'session API request failed');
-        return sendJson(
-          res,
-          503,
-          { error: `the request could not be completed (${describeError(error)}); retry later` },
-          { 'retry-after': '5' },
-        );
+        options.log.error({ path: url.pathname, err: describeError(error) }, 'session API request failed');
+        return sendJson(res, 500, { error: `the request failed (${describeError(error)}); see the keeper log` });
       }
     };
   return [
-    { method: 'GET', path: '/api/session/status', handler: guarded(() => status(options)) },
-    { method: 'GET', path: '/api/session/restore', handler: guarded((_req, url) => restore(options, url)) },
-    { method: 'POST', path: '/api/session/backup', handler: guarded((req) => backup(options, req)) },
-    { method: 'DELETE', path: '/api/session/delete', handler: guarded((_req, url) => remove(options, url)) },
+    { method: 'GET', path: '/api/session/status', handler: guarded(() => status(context)) },
+    { method: 'GET', path: '/api/session/restore', handler: guarded((_req, url) => restore(context, url)) },
+    { method: 'POST', path: '/api/session/backup', handler: guarded((req) => backup(context, req)) },
+    { method: 'DELETE', path: '/api/session/delete', handler: guarded((_req, url) => remove(context, url)) },
   ];
+}
+
+interface Context extends ApiOptions {
+  queues: SessionQueues;
+  bodies: Semaphore;
+}
+
+/**
+ * Throws 503 + Retry-After until the schema is prepared (migrations done): no request may run a query
+ * against a schema that is being created or upgraded. Asking starts a preparation if none is in flight.
+ */
+async function schemaReady(schema: SchemaGate): Promise<void> {
+  if (schema.ready) return;
+  void schema.ensure().catch(() => undefined);
+  throw new HttpError(503, `the keeper is starting: ${schema.reason}; retry later`, { 'retry-after': RETRY_AFTER_SECONDS });
 }
 
 /** Bearer token, compared in constant time (hashes of equal length, so the length does not leak either). */
@@ -95,7 +170,7 @@ function validSessionId(value: string | null): string {
   return value;
 }
 
-async function status(options: ApiOptions): Promise<unknown> {
+async function status(options: Context): Promise<unknown> {
   // A session this process writes is measured now; any other shows what its writer recorded.
   const live = (id: string) => {
     const sidecar = options.loop.sidecarFor(id);
@@ -104,53 +179,92 @@ async function status(options: ApiOptions): Promise<unknown> {
   return { sessions: (await options.store.status(null)).map((s) => sessionStatusJson(s, live(s.sessionId))) };
 }
 
-async function restore(options: ApiOptions, url: URL): Promise<unknown> {
+async function restore(options: Context, url: URL): Promise<unknown> {
   const sessionId = sessionParam(url, options.loop.defaultSession);
   const loaded = await options.store.loadPoint(sessionId, {});
   if (!loaded) throw new HttpError(404, `session ${sessionId} has no backup`);
-  const sessionData: Record<string, string> = {};
+  // Keyed by untrusted file names: no prototype, so "__proto__" or "constructor" are plain keys.
+  const sessionData: Record<string, string> = Object.create(null);
   for (const file of loaded.files) sessionData[file.name] = file.content.toString('utf8');
   return { session_id: sessionId, generation: loaded.generation.generation, session_data: sessionData };
 }
 
-async function backup(options: ApiOptions, req: IncomingMessage): Promise<unknown> {
-  const body = await readJsonBody(req, options.maxBodyBytes);
+async function backup(options: Context, req: IncomingMessage): Promise<unknown> {
+  // The slot is held from reading the body until the write is done: bodies waiting for one stay unread.
+  return options.bodies.runExclusive(async () => {
+    // The parsed body is dropped here: only the checked files are held while the write runs.
+    const { sessionId, files } = backupRequest(options, await readJsonBody(req, options.maxBodyBytes));
+    if (files === null) return options.queues.run(sessionId, () => backupWatched(options, sessionId));
+    return options.queues.run(sessionId, () => store(options, sessionId, files));
+  });
+}
+
+/** The session and the checked files of a backup body (files null: back up the watched directory). */
+function backupRequest(options: Context, body: unknown): { sessionId: string; files: SnapshotBuilder | null } {
   if (typeof body !== 'object' || body === null || Array.isArray(body))
     throw new HttpError(400, 'the body must be a JSON object: {"session_id": "default", "session_data": {"creds.json": "..."}}');
   const { session_id: rawSession, session_data: data } = body as Record<string, unknown>;
   if (rawSession !== undefined && rawSession !== null && typeof rawSession !== 'string')
     throw new HttpError(400, 'session_id must be a string');
   const sessionId = validSessionId((rawSession as string | null | undefined) ?? options.loop.defaultSession);
+  return { sessionId, files: data === undefined || data === null ? null : checkedFiles(data) };
+}
+
+/** Without session_data: a backup of the watched directory now. */
+async function backupWatched(options: Context, sessionId: string): Promise<unknown> {
   const watched = options.loop.sidecarFor(sessionId);
-
-  if (data === undefined || data === null) {
-    if (!watched) {
-      const own = options.loop.defaultSession;
-      throw new HttpError(
-        400,
-        own === null
-          ? `without session_data this backs up a watched directory, and session ${sessionId} has none in the sessions directory`
-          : `without session_data this backs up the watched directory, which belongs to session ${own}, not ${sessionId}`,
-      );
-    }
-    const outcome = await watched.backupNow();
-    if (outcome === 'standby') throw new HttpError(409, `another instance is the writer of session ${sessionId}; this one stands by`);
-    if (outcome === 'failure')
-      throw new HttpError(503, 'the backup failed (database unreachable?); the keeper keeps retrying', { 'retry-after': '5' });
-    if (outcome === 'refused') throw new HttpError(409, 'the backup was refused by the registered-session guard; see the keeper log');
-    return answer(options, sessionId);
+  if (!watched) {
+    const own = options.loop.defaultSession;
+    throw new HttpError(
+      400,
+      own === null
+        ? `without session_data this backs up a watched directory, and session ${sessionId} has none in the sessions directory`
+        : `without session_data this backs up the watched directory, which belongs to session ${own}, not ${sessionId}`,
+    );
   }
+  const outcome = await watched.backupNow();
+  if (outcome === 'standby') throw await otherWriter(options, sessionId);
+  if (outcome === 'failure')
+    throw new HttpError(503, 'the backup failed (database unreachable?); the keeper keeps retrying', {
+      'retry-after': RETRY_AFTER_SECONDS,
+    });
+  if (outcome === 'refused')
+    throw new HttpError(409, 'the backup was refused by a guard (another login, or a directory older than the head); see the keeper log');
+  return answer(options, sessionId);
+}
 
-  if (typeof data !== 'object' || Array.isArray(data))
+/** session_data checked as files from disk are (names, sizes, torn JSON) and its file count bounded. */
+function checkedFiles(data: unknown): SnapshotBuilder {
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
     throw new HttpError(400, 'session_data must be an object mapping file names to file text');
   const entries = Object.entries(data as Record<string, unknown>);
   if (entries.length === 0) throw new HttpError(400, 'session_data is empty: nothing to back up');
+  if (entries.length > MAX_INCOMING_FILES) throw tooManyFiles();
   const builder = new SnapshotBuilder();
   for (const [name, text] of entries) {
     if (typeof text !== 'string') throw new HttpError(400, `session_data[${quoteName(name)}] must be the file's text (a string)`);
+    // UTF-8 has no form for a lone surrogate half: it would be stored as U+FFFD, not as the text sent.
+    if (!text.isWellFormed())
+      throw new HttpError(
+        400,
+        `session_data[${quoteName(name)}] is not well-formed Unicode text (an unpaired surrogate); nothing was stored`,
+      );
     const problem = builder.add(name, Buffer.from(text, 'utf8'));
     if (problem) throw new HttpError(400, `session_data[${quoteName(name)}] is rejected: ${problem}; nothing was stored`);
   }
+  return builder;
+}
+
+function tooManyFiles(): HttpError {
+  return new HttpError(413, `session_data has more than ${MAX_INCOMING_FILES} files, the most one generation may have; nothing was stored`);
+}
+
+/**
+ * Stores the posted files as a new generation under the session's lease: the watching loop's when this
+ * process watches the session (which then compares its directory with the new head at once), else the
+ * API's own, taken for this write. A lease another process holds, or one lost to it meanwhile, is a 409.
+ */
+async function store(options: Context, sessionId: string, builder: SnapshotBuilder): Promise<unknown> {
   const write = async (lease: Lease) => {
     const result = await options.store.backup(sessionId, builder.snapshot, {
       lease,
@@ -164,34 +278,57 @@ async function backup(options: ApiOptions, req: IncomingMessage): Promise<unknow
       .thin(sessionId, options.retention)
       .catch((error) => options.log.warn({ session: sessionId, err: describeError(error) }, 'the history could not be thinned now'));
   };
+  const fenced = async (work: () => Promise<void>) => {
+    try {
+      await work();
+    } catch (error) {
+      if (error instanceof LeaseLostError) throw await otherWriter(options, sessionId);
+      throw error;
+    }
+  };
+  const watched = options.loop.sidecarFor(sessionId);
   if (watched) {
     const lease = watched.writerLease;
-    if (!lease) throw new HttpError(409, `another instance is the writer of session ${sessionId}; send the request to it`);
-    await write(lease);
+    if (!lease) throw await otherWriter(options, sessionId);
+    await fenced(() => write(lease));
+    // The directory is the truth for a watched session: the loop stores it again if the body was older,
+    // and its metrics follow the head (no waiting for the next --interval rescan).
+    void watched
+      .backupNow()
+      .catch((error) => options.log.warn({ session: sessionId, err: describeError(error) }, 'backup after API write failed'));
   } else {
-    const owner = `${options.owner}/api`;
-    const lease = await options.store.acquireLease(sessionId, owner, API_LEASE_TTL_MS);
-    if (!lease)
-      throw new HttpError(
-        409,
-        `session ${sessionId} is being written by ${(await options.store.leaseHolder(sessionId))?.owner ?? 'another process'}`,
-      );
+    const lease = await options.store.acquireLease(sessionId, `${options.owner}/api`, API_LEASE_TTL_MS);
+    if (!lease) throw await otherWriter(options, sessionId);
     try {
-      await write(lease);
+      await fenced(() => write(lease));
     } finally {
-      await options.store.releaseLease(sessionId, lease);
+      await options.store.releaseLease(sessionId, lease).catch(() => false);
     }
   }
   return answer(options, sessionId);
 }
 
-async function answer(options: ApiOptions, sessionId: string): Promise<unknown> {
+/** The 409 for a session another process writes, naming that process (the lease holder) when known. */
+async function otherWriter(options: Context, sessionId: string): Promise<HttpError> {
+  const holder = await options.store.leaseHolder(sessionId).catch(() => null);
+  return new HttpError(
+    409,
+    `session ${sessionId} is being written by another process (${holder?.owner ?? 'the lease holder'}): ` +
+      'send the request to that keeper, or retry once it has stopped',
+  );
+}
+
+async function answer(options: Context, sessionId: string): Promise<unknown> {
   const summary = await options.store.summary(sessionId);
   return { session_id: sessionId, generation: summary?.headGeneration ?? 0, files: summary?.files ?? 0 };
 }
 
-async function remove(options: ApiOptions, url: URL): Promise<unknown> {
+async function remove(options: Context, url: URL): Promise<unknown> {
   const sessionId = sessionParam(url, null);
+  return options.queues.run(sessionId, () => removeNow(options, sessionId));
+}
+
+async function removeNow(options: Context, sessionId: string): Promise<unknown> {
   if (options.loop.sidecarFor(sessionId)) {
     // This keeper would store the directory again at once; deleting it needs the keeper stopped.
     throw new HttpError(
@@ -203,10 +340,36 @@ async function remove(options: ApiOptions, url: URL): Promise<unknown> {
   return { deleted: true };
 }
 
+/** Strings of a backup body besides session_data's names and texts: its keys and session_id, with room. */
+const BODY_FIXED_STRINGS = 16;
+
+/**
+ * Whether the JSON text in `bytes` has more than `limit` strings (keys and values), counting string
+ * delimiters without parsing: each file of session_data is two strings, its name and its text.
+ */
+export function jsonStringsOver(bytes: Uint8Array, limit: number): boolean {
+  const QUOTE = 0x22;
+  const BACKSLASH = 0x5c;
+  let strings = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i];
+    if (inString) {
+      if (byte === BACKSLASH) i++;
+      else if (byte === QUOTE) inString = false;
+    } else if (byte === QUOTE) {
+      inString = true;
+      if (++strings > limit) return true;
+    }
+  }
+  return false;
+}
+
 /**
  * Reads and parses a JSON body, refusing one over `maxBytes` (by header, then as it streams). An
  * oversize body is read and discarded up to DRAIN_LIMIT_BYTES so that the client, still sending,
- * can read the 413; beyond that the connection is closed.
+ * can read the 413; beyond that the connection is closed. A body with more strings than MAX_INCOMING_FILES
+ * files can have is a 413 before it is parsed.
  */
 async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
   const declared = Number(req.headers['content-length']);
@@ -229,7 +392,10 @@ async function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unk
       size > DRAIN_LIMIT_BYTES ? { connection: 'close' } : {},
     );
   }
-  const text = Buffer.concat(chunks).toString('utf8');
+  const bytes = Buffer.concat(chunks.splice(0));
+  // Counted before parsing: the parsed object of a body with millions of tiny strings is many times its size.
+  if (jsonStringsOver(bytes, 2 * MAX_INCOMING_FILES + BODY_FIXED_STRINGS)) throw tooManyFiles();
+  const text = bytes.toString('utf8');
   if (text.trim() === '') throw new HttpError(400, 'the body is empty: send a JSON object');
   try {
     return JSON.parse(text);

@@ -4,12 +4,12 @@ import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { IntegrityError } from './errors.js';
-import { SnapshotBuilder } from './incoming.js';
+import { MAX_INCOMING_FILES, SnapshotBuilder } from './incoming.js';
 import { invalidNameReason, quoteName } from './names.js';
 import { MAX_FILE_BYTES, type Snapshot } from './snapshot.js';
 
-/** Most entries an imported archive may have; the largest real sessions have ~10,000 files. */
-export const MAX_ARCHIVE_ENTRIES = 100_000;
+/** Most entries an imported archive may have: the same bound as every incoming generation. */
+export const MAX_ARCHIVE_ENTRIES = MAX_INCOMING_FILES;
 /** Largest archive read, bytes (compressed or not). */
 export const MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024;
 

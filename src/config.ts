@@ -315,8 +315,18 @@ function readApiToken(env: Env): string | null {
   }
   if (token !== null && token.trim() === '')
     throw new UsageError('the API token is empty: set a long random KEEPER_API_TOKEN or leave it unset to disable the API');
+  if (token !== null && !BEARER_TOKEN.test(token.trim()))
+    // The token itself is never shown: only what is wrong with it.
+    throw new UsageError(
+      `the API token (${file ? 'KEEPER_API_TOKEN_FILE' : 'KEEPER_API_TOKEN'}) has characters a bearer token cannot carry ` +
+        '(spaces or others outside A-Z a-z 0-9 - . _ ~ + / and trailing =, RFC 6750), so no request could ever match it: ' +
+        'use a long random token, e.g. the output of `openssl rand -hex 32`',
+    );
   return token === null ? null : token.trim();
 }
+
+/** What an Authorization: Bearer header can carry (RFC 6750 b64token). */
+const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
 
 const KEY_HINT = 'use 32 random bytes in base64, e.g. the output of `openssl rand -base64 32`';
 

@@ -1,6 +1,7 @@
 // The HTTP server of sidecar and run: a tiny router over node:http with safe defaults.
+import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { UsageError } from './errors.js';
 import type { Logger } from './log.js';
 
@@ -8,6 +9,38 @@ import type { Logger } from './log.js';
 export const HEADERS_TIMEOUT_MS = 10_000;
 export const REQUEST_TIMEOUT_MS = 30_000;
 export const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/**
+ * Most connections open at once. Probes, a scraper and a bot's API calls need a handful; anything past
+ * the cap is closed as it arrives, so a flood of idle connections cannot take the descriptors the keeper
+ * needs for the files it backs up and its database pool (docs/http-api.md, "Limits").
+ */
+export const MAX_CONNECTIONS = 64;
+/** Descriptors kept for the keeper's own work (files, the pool, the watcher) under a low `ulimit -n`. */
+export const RESERVED_DESCRIPTORS = 64;
+/** The cap is never lower than this, whatever the descriptor limit (the probes must get through). */
+const MIN_CONNECTIONS = 8;
+
+/** The soft limit on open files of this process (`ulimit -n`) from /proc, or null where that cannot be read. */
+export function openFilesLimit(limits = '/proc/self/limits'): number | null {
+  try {
+    const line = readFileSync(limits, 'utf8')
+      .split('\n')
+      .find((entry) => entry.startsWith('Max open files'));
+    const soft = line ? Number(line.slice('Max open files'.length).trim().split(/\s+/)[0]) : Number.NaN;
+    return Number.isFinite(soft) ? soft : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The connection cap for a process allowed `openFiles` descriptors (null: unknown): MAX_CONNECTIONS, lowered
+ * so that RESERVED_DESCRIPTORS stay free for the keeper's own work, never below MIN_CONNECTIONS.
+ */
+export function connectionCap(openFiles: number | null): number {
+  if (openFiles === null) return MAX_CONNECTIONS;
+  return Math.max(MIN_CONNECTIONS, Math.min(MAX_CONNECTIONS, openFiles - RESERVED_DESCRIPTORS));
+}
 
 export interface Listen {
   host: string;
@@ -50,6 +83,59 @@ function parseTarget(target: string | undefined): URL | null {
 export interface Timeouts {
   headersMs: number;
   requestMs: number;
+  /** Most connections open at once; default connectionCap(openFilesLimit()). */
+  maxConnections?: number;
+}
+
+/** The answers for requests Node's parser rejects before any route sees them: status line and {error}. */
+function clientErrorAnswer(code: string | undefined): { status: string; error: string } {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return { status: '408 Request Timeout', error: 'the request headers or body did not arrive in time; send the whole request at once' };
+  if (code === 'HPE_HEADER_OVERFLOW')
+    return { status: '431 Request Header Fields Too Large', error: 'the request headers are too large; send fewer or shorter headers' };
+  return { status: '400 Bad Request', error: 'the request is not valid HTTP/1.1' };
+}
+
+/**
+ * Keeps at most `max` connections open. At the cap, a new connection evicts the oldest one that has no
+ * request in progress (just opened, sending its headers slowly, or idle between keep-alive requests), so
+ * that an idle flood cannot lock out the probes; when every one is busy the new one is closed at once.
+ */
+function capConnections(server: http.Server, max: number, log: Logger): void {
+  // Insertion order is age; the value says whether a request is in progress on it.
+  const open = new Map<Socket, { busy: boolean }>();
+  let warnedAt = Number.NEGATIVE_INFINITY;
+  const warn = (message: string) => {
+    // At most once a minute: a flood must not become a flood of log lines.
+    if (Date.now() - warnedAt < 60_000) return;
+    warnedAt = Date.now();
+    log.warn({ maxConnections: max }, message);
+  };
+  server.on('connection', (socket: Socket) => {
+    if (open.size >= max) {
+      const idle = [...open].find(([, state]) => !state.busy)?.[0];
+      if (idle) {
+        warn(`${max} connections open at once (the cap): closing the oldest idle ones to make room`);
+        open.delete(idle);
+        idle.destroy();
+      } else {
+        warn(`${max} connections open at once (the cap), all busy: new ones are closed until some end`);
+        socket.destroy();
+        return;
+      }
+    }
+    const state = { busy: false };
+    open.set(socket, state);
+    socket.once('close', () => open.delete(socket));
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const state = open.get(req.socket);
+    if (!state) return;
+    state.busy = true;
+    res.once('close', () => {
+      state.busy = false;
+    });
+  });
 }
 
 /** Starts listening; a port already in use is a usage error naming the address. */
@@ -92,14 +178,17 @@ export async function startHttpServer(
       }
     },
   );
+  const maxConnections = timeouts.maxConnections ?? connectionCap(openFilesLimit());
+  capConnections(server, maxConnections, log);
+  // Every answer is JSON (docs/http-api.md), also those for requests the parser refused.
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    const status =
-      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? '408 Request Timeout'
-        : error.code === 'HPE_HEADER_OVERFLOW'
-          ? '431 Request Header Fields Too Large'
-          : '400 Bad Request';
-    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    const { status, error: message } = clientErrorAnswer(error.code);
+    const body = `${JSON.stringify({ error: message })}\n`;
+    if (socket.writable)
+      socket.end(
+        `HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\n` +
+          `cache-control: no-store\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      );
     else socket.destroy();
   });
 
@@ -115,7 +204,10 @@ export async function startHttpServer(
     server.listen(listen.port, listen.host, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  log.info({ host: listen.host, port }, `listening on ${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`);
+  log.info(
+    { host: listen.host, port, maxConnections },
+    `listening on ${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${port}`,
+  );
   return {
     port,
     close: () =>

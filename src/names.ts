@@ -1,5 +1,6 @@
-// The rules for file names, shared by the snapshot reader, the restorer and the archive reader, and how a
-// sessions-directory folder name becomes a session id and back (--sessions-dir).
+// The rules for file names, shared by the snapshot reader, the restorer, the archive reader and the API
+// (one rule, so that a name one path refuses no other path accepts), and how a sessions-directory folder
+// name becomes a session id and back (--sessions-dir).
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
 
@@ -114,6 +115,13 @@ export function folderFor(prefix: string, sessionId: string, stored: string | nu
   return { folder };
 }
 
+declare global {
+  interface String {
+    /** ES2024 (Node >= 20), missing from the es2023 library typings: false when a surrogate is unpaired. */
+    isWellFormed(): boolean;
+  }
+}
+
 /** Longest name most filesystems accept for one path component. */
 export const MAX_NAME_BYTES = 255;
 
@@ -131,6 +139,9 @@ export function skippedNameReason(name: string): string | null {
 export function invalidNameReason(name: string): string | null {
   if (typeof name !== 'string' || name.length === 0) return 'the name is empty';
   if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) return `the name is over ${MAX_NAME_BYTES} bytes`;
+  // A lone surrogate half has no UTF-8 form: PostgreSQL and the filesystem would store U+FFFD, so two such
+  // names would become one (and a different name from the one given).
+  if (!name.isWellFormed()) return 'the name is not well-formed Unicode (it contains an unpaired surrogate)';
   if (name.includes('\0')) return 'the name contains a NUL byte';
   if (name.includes('/') || name.includes('\\')) return 'the name contains a path separator';
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what is refused

@@ -3,6 +3,7 @@
 import { apiRoutes } from '../api.js';
 import type { BackupLoop } from '../backup-loop.js';
 import type { Config } from '../config.js';
+import { migrate } from '../db/migrate.js';
 import { createDatabase, FLEET_POOL_MAX_CONNECTIONS, type Database } from '../db/pool.js';
 import { SessionFleet } from '../fleet.js';
 import { healthRoutes } from '../health.js';
@@ -10,6 +11,7 @@ import { startHttpServer, type HttpServer, type Route } from '../http.js';
 import { leaseOwner } from '../lease.js';
 import type { Logger } from '../log.js';
 import { Metrics, readingsOf } from '../metrics.js';
+import { SchemaGate } from '../schema-gate.js';
 import { Sidecar, type SidecarOptions } from '../sidecar.js';
 import { SessionStore } from '../store.js';
 import type { Context } from './command.js';
@@ -45,7 +47,16 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
     allowRollback: config.allowRollback,
   });
   const owner = leaseOwner();
-  const loop = buildLoop(config, store, db, metrics, owner, ctx.log);
+  // One schema preparation for the loop and the API: the API answers 503 until it is done. A loop that
+  // is ready has prepared the database (a keeper of many sessions migrates on its own).
+  let loop: BackupLoop | null = null;
+  const schema = new SchemaGate(
+    () => migrate(db),
+    () => loop?.ready === true,
+  );
+  loop = buildLoop(config, store, db, metrics, owner, schema, ctx.log);
+  // Started now for a keeper of many sessions too, so that its API does not wait for the first request.
+  if (many) void schema.ensure().catch(() => undefined);
   const routes: Route[] = [
     ...apiRoutes({
       store,
@@ -55,9 +66,10 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
       maxBodyBytes: config.maxBodyBytes,
       retention: config.retention,
       allowReplace: config.allowReplace,
+      schema,
       log: ctx.log.child({ component: 'api' }),
     }),
-    ...healthRoutes(loop, metrics, extraReady),
+    ...healthRoutes(loop, metrics, extraReady, schema),
   ];
   let http: HttpServer;
   try {
@@ -95,7 +107,15 @@ function loopOptions(config: Config, owner: string): Omit<SidecarOptions, 'sessi
   };
 }
 
-function buildLoop(config: Config, store: SessionStore, db: Database, metrics: Metrics, owner: string, log: Logger): BackupLoop {
+function buildLoop(
+  config: Config,
+  store: SessionStore,
+  db: Database,
+  metrics: Metrics,
+  owner: string,
+  schema: SchemaGate,
+  log: Logger,
+): BackupLoop {
   if (config.sessionsDir !== null) {
     return new SessionFleet(
       store,
@@ -113,7 +133,7 @@ function buildLoop(config: Config, store: SessionStore, db: Database, metrics: M
   sidecar = new Sidecar(
     store,
     db,
-    { ...loopOptions(config, owner), sessionId: config.sessionId, dir: config.dir },
+    { ...loopOptions(config, owner), sessionId: config.sessionId, dir: config.dir, prepareSchema: () => schema.ensure() },
     sessionMetrics,
     log.child({ session: config.sessionId }),
   );

@@ -105,6 +105,17 @@ describe('encryption at rest', async () => {
     assert.deepEqual(await withOld.verify('enc'), { checked: tree.size, failures: [] });
   });
 
+  it('a file large enough to be written on its own row (over 1 MiB) is sealed in the current format and reads back', async () => {
+    const dir = await tempDir('enc-large');
+    await writeSession(dir, { preKeys: 2 });
+    const large = JSON.stringify({ store: 'x'.repeat(3 * 1024 * 1024) });
+    await writeFile(path.join(dir, 'app-state-sync-version-large.json'), large);
+    assert.equal((await backup(withOld, 'enc-large', dir)).kind, 'success');
+    const row = (await rows('enc-large')).find((r) => r.name === 'app-state-sync-version-large.json')!;
+    assert.deepEqual([row.key_id, row.cipher_version], ['old', 2]);
+    assert.equal((await contentsAt(withOld, 'enc-large')).get('app-state-sync-version-large.json'), large);
+  });
+
   it('detects changes with the keyed hash: an unchanged directory is a no-op, one changed key is one row', async () => {
     const dir = await tempDir('detect');
     const auth = await writeSession(dir, { preKeys: 5 });

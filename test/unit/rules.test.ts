@@ -3,7 +3,13 @@ import { describe, it } from 'node:test';
 import { initAuthCreds } from '@whiskeysockets/baileys';
 import { BufferJSON } from '@whiskeysockets/baileys';
 import { maskJid, parseCreds, tornReason } from '../../src/creds.js';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArchive, packArchive } from '../../src/archive.js';
+import { IntegrityError } from '../../src/errors.js';
+import { incomingFileProblem, MAX_INCOMING_FILES, SnapshotBuilder } from '../../src/incoming.js';
 import { invalidNameReason } from '../../src/names.js';
+import { REPO } from '../../harness/paths.js';
 
 const credsText = (extra: Record<string, unknown> = {}) => JSON.stringify({ ...initAuthCreds(), ...extra }, BufferJSON.replacer);
 
@@ -31,9 +37,43 @@ describe('file names', () => {
     '.hidden',
     'x.tmp',
     'é'.repeat(128),
+    '\ud800.json',
+    '\udc00.json',
+    'pre-key-\udbff',
+    '\udfff\ud800.json',
+    'emoji-\ud83d.json',
   ]) {
     it(`rejects ${JSON.stringify(bad)}`, () => assert.notEqual(invalidNameReason(bad), null));
   }
+  it('accepts a well-formed surrogate pair, and names like Object.prototype members', () => {
+    for (const name of ['\ud83d\ude00.json', '__proto__', 'constructor', 'toString', 'hasOwnProperty'])
+      assert.equal(invalidNameReason(name), null, name);
+  });
+});
+
+describe('one name rule for the API, archives and the disk', () => {
+  it('refuses an unpaired surrogate on every incoming path, and bounds the files of one generation', async () => {
+    assert.match(incomingFileProblem('\ud800.json', Buffer.from('{}')) ?? '', /well-formed Unicode/);
+    const builder = new SnapshotBuilder();
+    assert.match(builder.add('\udc00.json', Buffer.from('{}')) ?? '', /well-formed Unicode/);
+    for (let i = 0; i < MAX_INCOMING_FILES; i++) assert.equal(builder.add(`f${i}`, Buffer.alloc(0)), null);
+    assert.match(builder.add('one-more', Buffer.alloc(0)) ?? '', new RegExp(`more than ${MAX_INCOMING_FILES} files`));
+    // An archive carries names as bytes: whatever it holds decodes to well-formed text, and is then checked.
+    const archive = await packArchive([{ name: 'ok.json', content: Buffer.from('{}') }], new Date(0));
+    assert.deepEqual([...(await parseArchive(archive)).files.keys()], ['ok.json']);
+    await assert.rejects(parseArchive(await packArchive([{ name: '.hidden', content: Buffer.from('x') }], new Date(0))), IntegrityError);
+  });
+
+  it('every reader of names (disk, watcher, archive, API, restore, stored rows) imports the rule from names.ts', async () => {
+    for (const file of ['snapshot.ts', 'watcher.ts', 'archive.ts', 'incoming.ts', 'restore.ts', 'rows.ts']) {
+      const source = await readFile(path.join(REPO, 'src', file), 'utf8');
+      assert.match(source, /import \{[^}]*\binvalidNameReason\b[^}]*\} from '\.\/names\.js'/, file);
+    }
+    const api = await readFile(path.join(REPO, 'src', 'api.ts'), 'utf8');
+    assert.match(api, /SnapshotBuilder/, 'the API checks names through the incoming snapshot builder');
+    const archive = await readFile(path.join(REPO, 'src', 'archive.ts'), 'utf8');
+    assert.match(archive, /MAX_ARCHIVE_ENTRIES = MAX_INCOMING_FILES/, 'archives and API bodies share one file-count limit');
+  });
 });
 
 describe('torn writes', () => {

@@ -79,11 +79,39 @@ export async function closeFiles(
 /** Rows per INSERT: bounds the memory of one statement (bytea travels hex-encoded, twice its size). */
 const INSERT_CHUNK_ROWS = 500;
 
-/** Inserts new current versions, a few hundred rows per statement. */
+/**
+ * Content bytes per multi-row INSERT. An array of bytea travels as hex text, built in several copies of
+ * twice its size on the JavaScript heap; a file over this goes alone, as a binary parameter (no copy on
+ * the heap), so that a 16 MiB file stays within the heap a 384 MiB container gives Node.
+ */
+const INSERT_CHUNK_BYTES = 1024 * 1024;
+
+/** Inserts new current versions: up to a few hundred small rows per statement, a large one alone. */
 export async function insertFiles(tx: Queryable, sessionId: string, generation: number, all: FileVersion[]): Promise<void> {
-  for (let start = 0; start < all.length; start += INSERT_CHUNK_ROWS) {
-    await insertChunk(tx, sessionId, generation, all.slice(start, start + INSERT_CHUNK_ROWS));
+  let chunk: FileVersion[] = [];
+  let bytes = 0;
+  for (const file of all) {
+    if (file.content.length > INSERT_CHUNK_BYTES) {
+      await insertOne(tx, sessionId, generation, file);
+      continue;
+    }
+    if (chunk.length === INSERT_CHUNK_ROWS || bytes + file.content.length > INSERT_CHUNK_BYTES) {
+      await insertChunk(tx, sessionId, generation, chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(file);
+    bytes += file.content.length;
   }
+  if (chunk.length > 0) await insertChunk(tx, sessionId, generation, chunk);
+}
+
+async function insertOne(tx: Queryable, sessionId: string, generation: number, file: FileVersion): Promise<void> {
+  await tx.query(
+    `INSERT INTO ${tx.schema}.files (session_id, name, generation_from, sha256, size, content, key_id, cipher_version)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [sessionId, file.name, generation, file.sha256, file.size, file.content, file.keyId, file.cipherVersion],
+  );
 }
 
 async function insertChunk(tx: Queryable, sessionId: string, generation: number, files: FileVersion[]): Promise<void> {

@@ -1,0 +1,54 @@
+// Whether this process's database schema is ready for queries: the session API answers 503 until the
+// migrations have run, so that no request ever runs against a schema that is being created or upgraded.
+import { describeError } from './db/errors.js';
+
+/**
+ * One schema preparation for the whole process (the loop's start-up and the session API share it): at most
+ * one attempt in flight, a failed attempt forgotten so that the next caller tries again.
+ */
+export class SchemaGate {
+  private done = false;
+  private attempt: Promise<void> | null = null;
+  private lastError: string | null = null;
+
+  /**
+   * `prepare` creates or upgrades the schema (migrate); it may be called again after it rejects.
+   * `preparedElsewhere` is true once another part of the process has prepared it (a keeper of many
+   * sessions migrates on its own before any session is ready).
+   */
+  constructor(
+    private readonly prepare: () => Promise<unknown>,
+    private readonly preparedElsewhere: () => boolean = () => false,
+  ) {}
+
+  /** True once a preparation succeeded here or elsewhere; it never turns false again. */
+  get ready(): boolean {
+    if (!this.done && this.preparedElsewhere()) this.done = true;
+    return this.done;
+  }
+
+  /** Why the schema is not ready (for /readyz and the API's 503), or null when it is. */
+  get reason(): string | null {
+    if (this.ready) return null;
+    return this.lastError === null
+      ? 'the database schema is being prepared (migrations have not finished)'
+      : `the database schema cannot be prepared yet (${this.lastError}); the keeper keeps trying`;
+  }
+
+  /** Resolves once the schema is ready, running the preparation if none is in flight; rejects with its error. */
+  ensure(): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    this.attempt ??= this.prepare().then(
+      () => {
+        this.done = true;
+        this.lastError = null;
+      },
+      (error: unknown) => {
+        this.attempt = null;
+        this.lastError = describeError(error);
+        throw error;
+      },
+    );
+    return this.attempt;
+  }
+}
