@@ -144,7 +144,7 @@ export function aad(row: RowIdentity): Buffer {
 
 /**
  * One way of sealing a row's content. Which one a stored row uses is recorded with it
- * (files.cipher_version, sql/0007), so rows of every format stay readable side by side and rekey
+ * (files.cipher_version, sql/0006), so rows of every format stay readable side by side and rekey
  * can find the ones not yet in the current format.
  */
 export interface RowCipher {

@@ -21,7 +21,7 @@ export interface SessionSummary extends SessionRow {
   headReason: string | null;
   files: number;
   bytes: number;
-  /** What the writer last measured (sql/0008): null when never reported, [] when protected. */
+  /** What the writer last measured (sql/0007): null when never reported, [] when protected. */
   protectionReasons: string[] | null;
   /** Since when it has not been protected, by the writer; null when protected or never reported. */
   protectionSince: Date | null;
