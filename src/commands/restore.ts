@@ -236,9 +236,14 @@ async function keepsItsLogin(config: Config): Promise<boolean> {
 /** Lists what a restore would change. Writes nothing: not even finishing an interrupted restore. */
 async function dryRun(ctx: Context, withDb: WithStore): Promise<number> {
   const { config } = ctx;
+  // As the real restore: a valid login is kept, unless it is older than the head (then the head goes over it).
+  let stale: string | null = null;
   if (await keepsItsLogin(config)) {
-    print(ctx, `skip: ${config.dir} already holds a valid creds.json (use --force to overwrite it)`);
-    return 0;
+    stale = await staleLogin(config, ctx.log, withDb);
+    if (stale === null) {
+      print(ctx, `skip: ${config.dir} already holds a valid creds.json (use --force to overwrite it)`);
+      return 0;
+    }
   }
   const loaded = await withDb((store) => store.loadPoint(config.sessionId, { generation: config.generation, at: config.at }));
   if (!loaded) {
@@ -255,9 +260,15 @@ async function dryRun(ctx: Context, withDb: WithStore): Promise<number> {
     return 0;
   };
   if (config.json) {
-    printJson(ctx, { session_id: config.sessionId, generation: point.generation, ...plan });
+    printJson(ctx, { session_id: config.sessionId, generation: point.generation, ...plan, ...(stale ? { stale } : {}) });
     return refuse();
   }
+  if (stale)
+    print(
+      ctx,
+      `stale: ${config.dir} holds a login older than the stored head (${stale}); a restore keeps its files aside ` +
+        `in ${config.dir}/.baileys-keeper-stale-<time> and writes the head (--allow-rollback keeps the older login)`,
+    );
   print(
     ctx,
     `generation ${point.generation} of session ${config.sessionId} ` +

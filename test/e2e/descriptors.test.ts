@@ -33,7 +33,7 @@ describe('descriptors exhausted', () => {
         'const starved = await readSnapshot(dir, { sleep: async () => {} });',
         'for (const fd of held) closeSync(fd);',
         'const freed = await readSnapshot(dir, { sleep: async () => {} });',
-        'const kinds = [...starved.held.values()].map((h) => `${h.kind}:${h.reason}`);',
+        "const kinds = [...starved.held.values()].map((h) => h.kind + ':' + h.reason);",
         'console.log(JSON.stringify({ listing, held: held.length, starvedFiles: starved.files.size, kinds, freedFiles: freed.files.size, freedHeld: freed.held.size }));',
       ].join('\n'),
     );

@@ -148,7 +148,7 @@ describe('protection: green only while what is on disk is stored', async () => {
     await service.stop();
   });
 
-  it('a login one level below --dir (useMultiFileAuthState(`auth_info/${id}`)): login_elsewhere, said once with the flag to use', async () => {
+  it('a login one level below --dir (useMultiFileAuthState of auth_info/<id>): login_elsewhere, said once with the flag to use', async () => {
     const parent = await tempDir('elsewhere');
     await writeSession(path.join(parent, 'mybot'), { preKeys: 2 });
     const service = await startService(['sidecar', '--dir', parent, '--session', 'elsewhere', '--interval', '1000', ...FAST], env);

@@ -66,6 +66,12 @@ describe('never backwards: a stale directory never becomes the head', async () =
   it('restore puts the head back over a stale login and keeps the stale files aside', async () => {
     const dir = await staleDisk('restore');
     const before = await readTree(dir);
+    // The dry run says what the restore will do, and writes nothing.
+    const dry = await runCli(['restore', '--dir', dir, '--session', SESSION, '--dry-run'], { env });
+    assert.equal(dry.code, 0, dry.stdout + dry.stderr);
+    assert.match(dry.stdout, /^stale: .* older than the stored head/m);
+    assert.match(dry.stdout, /^write {3}pre-key-\d+\.json$/m);
+    assert.deepEqual(await readTree(dir), before, 'the dry run wrote nothing');
     const result = await runCli(['restore', '--dir', dir, '--session', SESSION], { env });
     assert.equal(result.code, 0, result.stdout + result.stderr);
     const said = messages(result.stdout);
