@@ -192,15 +192,22 @@ async function equalOlderGeneration(q: Queryable, check: RollbackCheck): Promise
   const touched = [...check.changed.map((file) => file.name), ...check.deleted];
   const since = await newestCurrentWriteOutside(q, check.sessionId, touched);
   if (since >= check.headGeneration) return null;
-  const generations = (await listGenerations(q, check.sessionId, null))
-    .map((row) => row.generation)
-    .filter((g) => g >= since && g >= 1 && g < check.headGeneration);
+  const rows = await listGenerations(q, check.sessionId, null);
+  const generations = rows.map((row) => row.generation).filter((g) => g >= since && g >= 1 && g < check.headGeneration);
   if (generations.length === 0) return null;
   const versions = await versionDigestsChangedSince(q, check.sessionId, since, touched);
   const changed = new Map(check.changed.map((file) => [file.name, digestsOf(check, file)]));
   const deleted = new Set(check.deleted);
-  return generations.find((g) => equalsAt(g, versions, changed, deleted)) ?? null;
+  // A directory that went back to g is older than the head only if the directory itself moved on after g.
+  // When everything after g came from elsewhere (a body posted to the API, an imported archive, a
+  // tombstone), the directory did not go backwards: those writes are what it does not hold.
+  const movedOnAfter = (g: number) =>
+    rows.some((row) => row.generation > g && row.generation <= check.headGeneration && !NOT_FROM_THE_DIRECTORY.has(row.reason));
+  return generations.find((g) => equalsAt(g, versions, changed, deleted) && movedOnAfter(g)) ?? null;
 }
+
+/** Reasons of generations not written from the session's directory (src/api.ts, commands/import*.ts, tombstones). */
+const NOT_FROM_THE_DIRECTORY = new Set(['api', 'import', 'import-legacy', 'removed']);
 
 /** Whether the result equals generation g, given every version that can differ between g and it. */
 function equalsAt(

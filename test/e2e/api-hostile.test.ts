@@ -124,13 +124,20 @@ describe('session API under hostile input', async () => {
     for (const [i, name] of names.entries()) assert.equal(Object.getOwnPropertyDescriptor(data, name)?.value, `content ${i}`, name);
   });
 
-  it('brings a watched session back to its directory at once after an API write of an older body', async () => {
+  it('brings a watched session back to its directory at once after an API write that differs from it', async () => {
     const stale = await sessionDataOf(watched);
     await writeSession(watched, { preKeys: 3, sessions: 2 }); // the bot moves on
     const dir = await readTree(watched);
     await waitFor(async () => (diffTrees(await storedHead(url, 'watched'), dir).length === 0 ? true : null), 10_000);
 
-    const posted = await call('POST', '/api/session/backup', { session_id: 'watched', session_data: stale });
+    // The older body of the same login is a rollback: refused, the head unchanged (docs/reliability.md).
+    const older = await call('POST', '/api/session/backup', { session_id: 'watched', session_data: stale });
+    assert.equal(older.status, 409, older.text);
+    assert.match(older.json.error, /older than the stored head/);
+    // A body the guards accept but that differs from the directory (an old system's call beside the sidecar).
+    const current = Object.fromEntries([...dir].map(([name, text]) => [name, text]));
+    const differing = { ...current, 'app-state-sync-version-regular.json': JSON.stringify({ posted: true }) };
+    const posted = await call('POST', '/api/session/backup', { session_id: 'watched', session_data: differing });
     assert.equal(posted.status, 200, posted.text);
     const started = Date.now();
     await waitFor(

@@ -47,6 +47,8 @@ async function reading(service: Service): Promise<Reading> {
 /** The session's status as `GET /api/session/status` gives it. */
 async function apiStatus(service: Service, sessionId: string): Promise<{ protected: boolean; reasons: string[]; since: string | null }> {
   const response = await fetch(`http://127.0.0.1:${service.port}/api/session/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  // 503 while the schema is being prepared: nothing measured yet.
+  if (response.status === 503) return { protected: false, reasons: ['starting'], since: null };
   const body = (await response.json()) as {
     sessions: Array<{ session_id: string; protected: boolean; reasons: string[]; since: string | null }>;
   };
