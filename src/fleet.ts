@@ -215,7 +215,8 @@ export class SessionFleet implements BackupLoop {
     this.cancelWaiting?.();
     await this.parent?.close();
     this.parent = null;
-    await this.scanning;
+    // A scan in flight may fail (the sessions directory removed meanwhile): that is no reason not to stop.
+    await this.scanning?.catch(() => undefined);
     const members = [...this.members.values()];
     for (const member of members) member.cancelCheck?.();
     // What the kernel reported just before the stop reaches the dirty sets first: a session with nothing

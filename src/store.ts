@@ -7,6 +7,7 @@ import {
   currentHashes,
   currentHashesOf,
   currentPlaintextVersions,
+  currentTotals,
   deleteInvisibleFiles,
   fileVersionsPage,
   filesAt,
@@ -207,8 +208,16 @@ export class SessionStore {
         generation,
         changed.map((file) => sealRow(this.keys, sessionId, generation, file)),
       );
-      const totalFiles = (previous?.totalFiles ?? 0) - closed.files + changed.length;
-      const totalBytes = (previous?.totalBytes ?? 0) - closed.bytes + changed.reduce((sum, file) => sum + file.content.length, 0);
+      // Counted from the rows when the head's generation row is missing (damage, a manual fix): totals
+      // carried over from nothing would make the new generation fail every later restore's check.
+      const totals =
+        session.headGeneration > 0 && !previous
+          ? await currentTotals(tx, sessionId)
+          : {
+              files: (previous?.totalFiles ?? 0) - closed.files + changed.length,
+              bytes: (previous?.totalBytes ?? 0) - closed.bytes + changed.reduce((sum, file) => sum + file.content.length, 0),
+            };
+      const [totalFiles, totalBytes] = [totals.files, totals.bytes];
       await insertGeneration(tx, sessionId, {
         generation,
         reason: options.reason,

@@ -112,6 +112,25 @@ describe('a head that does not add up', async () => {
     });
   }
 
+  it('a backup over a head whose row is missing records totals counted from the rows', async () => {
+    await twoGenerations('totals');
+    await query(url, `DELETE FROM ${T}.generations WHERE session_id = $1 AND generation = 2`, ['totals']);
+    const bot = await tempDir('bot-totals-next');
+    await writeSession(bot, { preKeys: 4 });
+    assert.equal((await runCli(['backup', '--dir', bot, '--session', 'totals', '--allow-replace'], { env })).code, 0);
+    const [row] = await query<{ total_files: number; total_bytes: string }>(
+      url,
+      `SELECT total_files, total_bytes FROM ${T}.generations WHERE session_id = $1 ORDER BY generation DESC LIMIT 1`,
+      ['totals'],
+    );
+    const [rows] = await query<{ files: string; bytes: string }>(
+      url,
+      `SELECT count(*) AS files, sum(size) AS bytes FROM ${T}.files WHERE session_id = $1 AND generation_to IS NULL`,
+      ['totals'],
+    );
+    assert.deepEqual([Number(row!.total_files), Number(row!.total_bytes)], [Number(rows!.files), Number(rows!.bytes)]);
+  });
+
   it('the listing of every session flags damage the indexes show; a sound session shows none', async () => {
     await twoGenerations('sound');
     const status = await runCli(['status'], { env });

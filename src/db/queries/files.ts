@@ -76,6 +76,15 @@ export async function closeFiles(
   return { files: Number(rows[0]!['files']), bytes: Number(rows[0]!['bytes']) };
 }
 
+/** The files and plaintext bytes of the session's current versions (what the head holds, counted from the rows). */
+export async function currentTotals(q: Queryable, sessionId: string): Promise<{ files: number; bytes: number }> {
+  const { rows } = await q.query(
+    `SELECT count(*) AS files, coalesce(sum(size), 0) AS bytes FROM ${q.schema}.files WHERE session_id = $1 AND generation_to IS NULL`,
+    [sessionId],
+  );
+  return { files: Number(rows[0]!['files']), bytes: Number(rows[0]!['bytes']) };
+}
+
 /** Rows per INSERT: bounds the memory of one statement (bytea travels hex-encoded, twice its size). */
 const INSERT_CHUNK_ROWS = 500;
 
