@@ -933,12 +933,13 @@ export class Sidecar implements BackupLoop, SessionReadings {
         { dirty: this.dirty.size },
         'final backup did not complete before --shutdown-timeout: the newest changes are not stored',
       );
-    else if (this.lease.current && this.held.size > 0) {
-      // Stored what could be stored; what is held back is not, and the log must not say otherwise.
+    else if (this.lease.current && this.held.size > this.held.counts().torn) {
+      // Stored what could be stored; what is held back for good (unreadable, too large) is not, and the log
+      // must not say otherwise. A torn leftover keeps its previous version, as every backup does.
       const held = this.held.counts();
       this.log.error(
         { held },
-        `final backup left ${this.held.size} file(s) held back (torn ${held.torn}, unreadable ${held.unreadable}, too large ${held.too_large}): ` +
+        `final backup left ${held.unreadable + held.too_large} file(s) held back (unreadable ${held.unreadable}, too large ${held.too_large}): ` +
           'they are not stored',
       );
       stored = false;

@@ -36,8 +36,9 @@ interface Sample {
 async function sample(ctx: RunContext, keeper: Keeper): Promise<Sample> {
   const diff = diffTrees(await storedHead(ctx.url, SESSION), await readTree(ctx.dir).catch(() => new Map<string, string>()));
   const response = await fetch(`http://127.0.0.1:${keeper.port}/api/session/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
-  const body = (await response.json()) as { sessions: Array<{ session_id: string; reasons: string[] }> };
-  const reasons = body.sessions.find((s) => s.session_id === SESSION)?.reasons ?? [];
+  // 503 while the schema is being prepared (nothing measured yet): no reasons to read.
+  const body = response.ok ? ((await response.json()) as { sessions: Array<{ session_id: string; reasons: string[] }> }) : null;
+  const reasons = body ? (body.sessions.find((s) => s.session_id === SESSION)?.reasons ?? []) : ['starting'];
   return {
     equal: diff.length === 0,
     diff,
