@@ -190,13 +190,21 @@ async function restore(options: Context, url: URL): Promise<unknown> {
 }
 
 async function backup(options: Context, req: IncomingMessage): Promise<unknown> {
+  const watched: { sessionId: string | null } = { sessionId: null };
   // The slot is held from reading the body until the write is done: bodies waiting for one stay unread.
-  return options.bodies.runExclusive(async () => {
+  const stored = await options.bodies.runExclusive(async () => {
     // The parsed body is dropped here: only the checked files are held while the write runs.
     const { sessionId, files } = backupRequest(options, await readJsonBody(req, options.maxBodyBytes));
-    if (files === null) return options.queues.run(sessionId, () => backupWatched(options, sessionId));
+    if (files === null) {
+      watched.sessionId = sessionId;
+      return null;
+    }
     return options.queues.run(sessionId, () => store(options, sessionId, files));
   });
+  // A backup of the watched directory holds no body in memory: it does not keep the body slot.
+  const sessionId = watched.sessionId;
+  if (sessionId !== null) return options.queues.run(sessionId, () => backupWatched(options, sessionId));
+  return stored;
 }
 
 /** The session and the checked files of a backup body (files null: back up the watched directory). */
@@ -294,7 +302,7 @@ async function store(options: Context, sessionId: string, builder: SnapshotBuild
     // The directory is the truth for a watched session: the loop stores it again if the body was older,
     // and its metrics follow the head (no waiting for the next --interval rescan).
     void watched
-      .backupNow()
+      .reclaimHead()
       .catch((error) => options.log.warn({ session: sessionId, err: describeError(error) }, 'backup after API write failed'));
   } else {
     const lease = await options.store.acquireLease(sessionId, `${options.owner}/api`, API_LEASE_TTL_MS);

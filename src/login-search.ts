@@ -50,7 +50,8 @@ export async function findLoginsBelow(dir: string, options: LoginSearchOptions =
         for await (const entry of handle) {
           if (--budget < 0) break;
           // Dirent types come from readdir (lstat semantics): a symbolic link is never a directory here.
-          if (entry.isDirectory()) next.push(path.join(parent, entry.name));
+          // Dotted directories are never kept (a restore's stage, the stale copy a restore set aside).
+          if (entry.isDirectory() && !entry.name.startsWith('.')) next.push(path.join(parent, entry.name));
         }
       } catch {
         // an I/O error half way through a listing: keep what was listed

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
+import path from 'node:path';
 import { sleep, systemClock, type Clock } from './clock.js';
 
 /** How often the group is checked for members once its leader has exited, ms. */
@@ -96,7 +97,7 @@ export class ProcessGroup {
     const left: LeftProcess[] = [];
     for (const [pid, seen] of this.escaped) {
       const now = table.get(pid);
-      if (now && now.startTime === seen.startTime && living(now)) left.push({ pid, command: seen.command });
+      if (now && now.startTime === seen.startTime && living(now)) left.push({ pid, command: await commandLine(pid, seen.command) });
     }
     return left.sort((a, b) => a.pid - b.pid);
   }
@@ -208,4 +209,17 @@ async function livingMembers(pgid: number): Promise<boolean> {
     if (proc?.pgrp === pgid && living(proc)) return true;
   }
   return false;
+}
+
+/**
+ * What an operator recognises process `pid` by: its command line (the program's base name and its first
+ * arguments, at most 80 characters) from /proc/PID/cmdline; `fallback` (the kernel's comm) when that cannot
+ * be read. The comm alone can be a thread's name (Node 24 names its main thread "MainThread").
+ */
+async function commandLine(pid: number, fallback: string): Promise<string> {
+  const raw = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  const [program, ...args] = raw.split('\0').filter((part) => part !== '');
+  if (program === undefined) return fallback;
+  const text = [path.basename(program), ...args.slice(0, 3)].join(' ');
+  return text.length > 80 ? `${text.slice(0, 79)}…` : text;
 }

@@ -189,6 +189,9 @@ async function revisitedFiles(q: Queryable, check: RollbackCheck): Promise<Revis
  * be equal (before it, that file had another version or none): usually none at all for a live bot.
  */
 async function equalOlderGeneration(q: Queryable, check: RollbackCheck): Promise<number | null> {
+  // Only files missing that come and go in a live bot's life (no content back to an older value, no
+  // Signal state or pre-key lost): the bot deleted what it had written since, which is no rollback.
+  if (check.changed.length === 0 && !check.deleted.some(neverRevisited)) return null;
   const touched = [...check.changed.map((file) => file.name), ...check.deleted];
   const since = await newestCurrentWriteOutside(q, check.sessionId, touched);
   if (since >= check.headGeneration) return null;

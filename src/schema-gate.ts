@@ -11,19 +11,11 @@ export class SchemaGate {
   private attempt: Promise<void> | null = null;
   private lastError: string | null = null;
 
-  /**
-   * `prepare` creates or upgrades the schema (migrate); it may be called again after it rejects.
-   * `preparedElsewhere` is true once another part of the process has prepared it (a keeper of many
-   * sessions migrates on its own before any session is ready).
-   */
-  constructor(
-    private readonly prepare: () => Promise<unknown>,
-    private readonly preparedElsewhere: () => boolean = () => false,
-  ) {}
+  /** `prepare` creates or upgrades the schema (migrate); it may be called again after it rejects. */
+  constructor(private readonly prepare: () => Promise<unknown>) {}
 
-  /** True once a preparation succeeded here or elsewhere; it never turns false again. */
+  /** True once a preparation succeeded; it never turns false again. */
   get ready(): boolean {
-    if (!this.done && this.preparedElsewhere()) this.done = true;
     return this.done;
   }
 

@@ -63,11 +63,16 @@ export async function listSessionsDir(
   );
 }
 
-/** True when directory `dir` (a path, as text or bytes) holds a login: a creds.json that is a regular file (links followed). */
+/**
+ * True when directory `dir` (a path, as text or bytes) holds a login, or may: a creds.json that is a regular
+ * file (links followed), or a directory the keeper may not look into (EACCES, EIO…). Only "no such file"
+ * means no login: a folder the keeper cannot read is kept as a session, which then reports it unreadable,
+ * rather than passed over as empty while it holds a customer's login.
+ */
 export async function holdsLogin(dir: string | Buffer): Promise<boolean> {
   const file = typeof dir === 'string' ? path.join(dir, CREDS_FILE) : Buffer.concat([dir, Buffer.from(`${path.sep}${CREDS_FILE}`)]);
   return stat(file).then(
     (info) => info.isFile(),
-    () => false,
+    (error: NodeJS.ErrnoException) => error.code !== 'ENOENT' && error.code !== 'ENOTDIR',
   );
 }

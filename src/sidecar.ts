@@ -113,6 +113,8 @@ export class Sidecar implements BackupLoop, SessionReadings {
   private directoryUnreadableSince: number | null = null;
   /** Since when the loop runs without having compared the directory with the head; null once it has. */
   private uncomparedSince: number | null = null;
+  /** The next backup stores the directory over a write from elsewhere, without the never-backwards check. */
+  private reclaimNext = false;
   /** Since when the guard refuses what the directory holds (it differs from the head and is not stored), else null. */
   private refusedSince: number | null = null;
   /** A login found below the directory while it has none itself (relative path), else null. */
@@ -190,6 +192,7 @@ export class Sidecar implements BackupLoop, SessionReadings {
         acquired: () => {
           metrics.leaseHeld.set(1);
           this.protectionRecorded = null;
+          this.reclaimNext = false; // another writer may have stored since: the directory is checked as any other
           this.rescanDue = true; // what the previous writer stored may differ from this directory
           this.schedule();
         },
@@ -642,6 +645,20 @@ export class Sidecar implements BackupLoop, SessionReadings {
   }
 
   /**
+   * A write from elsewhere (the session API) just changed the head of the session this loop keeps: the
+   * directory is the truth, so it is read and stored at once. Unless this loop was refusing the directory
+   * (a stale disk it met at start), the directory is the live bot's and storing it over what was posted is
+   * no rollback, whatever the posted files were (older versions, higher counters): the check is skipped.
+   */
+  async reclaimHead(): Promise<FlushOutcome> {
+    const live = this.refusedSince === null && this.lifecycle === 'ready';
+    await this.flushing;
+    this.reclaimNext = live;
+    this.rescanDue = true;
+    return this.flush();
+  }
+
+  /**
    * The directory was removed for good (many sessions, docs/many-sessions.md): after any backup in
    * flight, records a tombstone generation under this process's lease (taking it if it is free).
    * Returns 'written' (or it was one already), 'standby' when another process is the writer (that one
@@ -741,7 +758,9 @@ export class Sidecar implements BackupLoop, SessionReadings {
         allowReplace: this.options.allowReplace,
         reason: this.stopping ? 'shutdown' : full ? 'rescan' : 'watch',
         scope: full ? null : new Set(names),
+        allowRollback: this.reclaimNext && full,
       });
+      this.reclaimNext = false;
     } catch (error) {
       if (error instanceof LeaseLostError) {
         this.lease.markLost(lease.token, error.message);

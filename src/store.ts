@@ -83,6 +83,11 @@ export interface BackupOptions {
    * deletions. A set: only those names (the sidecar's dirty set); others are left as stored.
    */
   scope?: ReadonlySet<string> | null;
+  /**
+   * Skip the never-backwards check for this backup (docs/reliability.md): the directory is known to be the
+   * live bot's — its loop stored it, then a write from elsewhere (the session API) changed the head.
+   */
+  allowRollback?: boolean;
 }
 
 export type BackupResult =
@@ -162,9 +167,10 @@ export class SessionStore {
       const { changed, deleted } = this.diff(sessionId, stored, snapshot, options.scope ?? stored.keys());
       const marker = await this.markers.state(tx, sessionId);
       // Never backwards (docs/reliability.md): a directory older than the head is refused, like another login.
-      const rollback = this.allowRollback
-        ? null
-        : await this.rollbackIn(tx, sessionId, session.headGeneration, changed, deleted, !options.scope, marker);
+      const rollback =
+        this.allowRollback || options.allowRollback
+          ? null
+          : await this.rollbackIn(tx, sessionId, session.headGeneration, changed, deleted, !options.scope, marker);
       if (rollback)
         return {
           kind: 'refused',
@@ -789,7 +795,11 @@ export function sessionStatusJson(s: SessionSummary, live: Protection | null = n
   const protection = live
     ? { reasons: live.reasons as string[], since: live.since === null ? null : new Date(live.since).toISOString() }
     : !s.leaseLive || s.protectionReasons === null
-      ? { reasons: ['not_watched'], since: s.leaseLive ? null : (s.protectionSince?.toISOString() ?? null) }
+      ? {
+          reasons: ['not_watched'],
+          // Unwatched since it was last unprotected, or since the last keeper's lease ran out (or was released).
+          since: s.leaseLive ? null : (s.protectionSince ?? s.leaseExpiresAt ?? s.updatedAt).toISOString(),
+        }
       : { reasons: s.protectionReasons, since: s.protectionSince?.toISOString() ?? null };
   return {
     session_id: s.sessionId,

@@ -163,6 +163,8 @@ export async function restoreSessions(
       `${counts.removed} removed (not restored), ${counts.failed} failed` +
       (unnamed > 0 ? `, ${unnamed} with no folder name that can be created (not restored)` : ''),
   );
+  // A kept session that cannot be recreated is a restore that did not succeed (SPEC: the worst code).
+  if (unnamed > 0) code = Math.max(code, ExitCode.unexpected);
   if (config.requireBackup && code === 0 && wanted.length === 0)
     throw new NothingToRestoreError(`no stored session has the prefix ${JSON.stringify(config.sessionPrefix)}; --require-backup was given`);
   return code;

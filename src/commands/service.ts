@@ -47,14 +47,11 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
     allowRollback: config.allowRollback,
   });
   const owner = leaseOwner();
-  // One schema preparation for the loop and the API: the API answers 503 until it is done. A loop that
-  // is ready has prepared the database (a keeper of many sessions migrates on its own).
-  let loop: BackupLoop | null = null;
-  const schema = new SchemaGate(
-    () => migrate(db),
-    () => loop?.ready === true,
-  );
-  loop = buildLoop(config, store, db, metrics, owner, schema, ctx.log);
+  // One schema preparation for the loop and the API: the API answers 503 until this preparation itself
+  // succeeded. (A keeper of many sessions migrates for its sessions on its own, but one whose sessions
+  // directory is empty is "ready" before anything was migrated: readiness proves nothing about the schema.)
+  const schema = new SchemaGate(() => migrate(db));
+  const loop = buildLoop(config, store, db, metrics, owner, schema, ctx.log);
   // Started now for a keeper of many sessions too, so that its API does not wait for the first request.
   if (many) void schema.ensure().catch(() => undefined);
   const routes: Route[] = [

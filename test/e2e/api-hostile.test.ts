@@ -155,6 +155,19 @@ describe('session API under hostile input', async () => {
     assert.ok(head > posted.json.generation, 'a newer generation restored the directory');
     await waitFor(async () => ((await service.metric('baileys_keeper_generation')) === head ? true : null), 5_000);
     assert.equal(await service.metric('baileys_keeper_backup_lag_seconds'), 0);
+
+    // A body without one of the directory's Signal sessions (an old system that has not seen a new contact):
+    // the head deletes it, and the directory that still holds it is the live bot's, not a stale disk.
+    const signal = Object.keys(current).find((name) => name.startsWith('session-'))!;
+    const withoutOne = Object.fromEntries(Object.entries(current).filter(([name]) => name !== signal));
+    const dropped = await call('POST', '/api/session/backup', { session_id: 'watched', session_data: withoutOne });
+    assert.equal(dropped.status, 200, dropped.text);
+    await waitFor(
+      async () => (diffTrees(await storedHead(url, 'watched'), dir).length === 0 ? true : null),
+      5_000,
+      () => `the directory's ${signal} was not stored back over the posted deletion:\n${service.output.slice(-5).join('\n')}`,
+    );
+    assert.equal(await service.metric('baileys_keeper_backups_total{result="refused"}'), 0, 'no refusal of the live directory');
   });
 
   it('stops cleanly after all of the above', async () => {

@@ -18,7 +18,10 @@ const MEMORY_LIMIT_BYTES = 384 * 1024 * 1024;
  * The heap Node gives itself in such a container: it sizes V8's old generation from the cgroup memory
  * limit (a quarter of it), not from the machine's memory, so this is how the keeper runs in the pod.
  */
-const CONTAINER_NODE_OPTIONS = `--max-old-space-size=${MEMORY_LIMIT_BYTES / 4 / 1024 / 1024}`;
+// The images start node with --max-semi-space-size=1 (Dockerfile.sidecar, deploy/railway/Dockerfile): the
+// keeper is measured as it runs there. Without it Node 24's larger young generation alone takes the peak of
+// a 16 MiB restore past the limit (396 MiB measured), which is why the images set it.
+const CONTAINER_NODE_OPTIONS = `--max-old-space-size=${MEMORY_LIMIT_BYTES / 4 / 1024 / 1024} --max-semi-space-size=1`;
 /** KEEPER_MAX_BODY_BYTES' default. */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 

@@ -14,6 +14,7 @@ import { MAX_FILE_BYTES } from '../../src/snapshot.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
 import { openToAll, otherUser } from '../support/other-user.js';
+import { throwawayUser } from '../support/throwaway-user.js';
 
 const SMALL = { preKeys: 2, sessions: 1, senderKeys: 0, appStateKeys: 0 };
 
@@ -120,6 +121,9 @@ describe('files the keeper may not read (the keeper as another uid than the bot)
   skip: 'skip' in user ? user.skip : false,
 }, async () => {
   const { uid, gid } = user as { uid: number; gid: number };
+  // The CLI as that user: the bundle and a node it can run, copied where it can read them (the checkout
+  // itself may be private to root, as a fresh mktemp -d clone is).
+  const { script, node } = await throwawayUser(await tempDir('unreadable-keeper'));
   const url = await freshDatabase('unreadable');
   const env = cliEnv(url);
 
@@ -136,7 +140,7 @@ describe('files the keeper may not read (the keeper as another uid than the bot)
 
   it('backup names each file it may not read once, stores the rest, and exits 1', async () => {
     const dir = await botDirectory('unreadable-backup', ['creds.json', 'pre-key-1.json']);
-    const result = await runCli(['backup', '--dir', dir, '--session', 'unreadable', '--json'], { env, uid, gid });
+    const result = await runCli(['backup', '--dir', dir, '--session', 'unreadable', '--json'], { env, uid, gid, script, node });
     assert.equal(result.code, 1, result.stdout + result.stderr);
     const said = messages(result.stderr);
     for (const name of ['creds.json', 'pre-key-1.json']) assert.equal(count(said, `not stored: ${name}: cannot open (EACCES)`), 1, said);
@@ -155,7 +159,7 @@ describe('files the keeper may not read (the keeper as another uid than the bot)
 
   it('doctor lists them with owner and mode, and says who must be able to read them', async () => {
     const dir = await botDirectory('unreadable-doctor', ['creds.json']);
-    const result = await runCli(['doctor', '--dir', dir, '--session', 'unreadable-doctor'], { env, uid, gid });
+    const result = await runCli(['doctor', '--dir', dir, '--session', 'unreadable-doctor'], { env, uid, gid, script, node });
     assert.equal(result.code, 1, result.stdout);
     const line = doctorLine(result.stdout, 'file access');
     assert.equal(line?.status, 'FAIL', result.stdout);
@@ -166,7 +170,7 @@ describe('files the keeper may not read (the keeper as another uid than the bot)
 
     // The same files readable by all: the check holds.
     await chmod(path.join(dir, 'creds.json'), 0o644);
-    const fixed = await runCli(['doctor', '--dir', dir, '--session', 'unreadable-doctor'], { env, uid, gid });
+    const fixed = await runCli(['doctor', '--dir', dir, '--session', 'unreadable-doctor'], { env, uid, gid, script, node });
     assert.equal(doctorLine(fixed.stdout, 'file access')?.status, 'OK', fixed.stdout);
   });
 
@@ -178,7 +182,7 @@ describe('files the keeper may not read (the keeper as another uid than the bot)
     await writeSession(path.join(sessions, 'closed'), SMALL);
     await chown(sessions, uid, gid);
     await chmod(path.join(sessions, 'closed'), 0o700);
-    const result = await runCli(['doctor', '--sessions-dir', sessions], { env, uid, gid });
+    const result = await runCli(['doctor', '--sessions-dir', sessions], { env, uid, gid, script, node });
     assert.equal(result.code, 1, result.stdout);
     const line = doctorLine(result.stdout, 'file access');
     assert.equal(line?.status, 'FAIL', result.stdout);

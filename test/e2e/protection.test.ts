@@ -121,6 +121,7 @@ describe('protection: green only while what is on disk is stored', async () => {
     // Nobody watches it now: status says so instead of showing the last green.
     const stopped = JSON.parse((await runCli(['status', '--session', 'big', '--json'], { env })).stdout).sessions[0];
     assert.deepEqual([stopped.protected, stopped.reasons], [false, ['not_watched']]);
+    assert.ok(stopped.since && Date.parse(stopped.since) <= Date.now(), `since when nobody watches it: ${stopped.since}`);
   });
 
   it('a change the watcher never reports is found by the audit within --interval; a quiet directory is not read again', async () => {

@@ -166,7 +166,7 @@ const GROWING_CREDS_FIELDS: Record<string, (creds: Record<string, unknown>) => u
 };
 
 /**
- * Invariant 10, from the history alone: along the stored generations no creds counter of one login
+ * Invariant 11, from the history alone: along the stored generations no creds counter of one login
  * goes down, and no one-time pre-key or Signal ratchet file is stored again with a content it had
  * before (only a directory older than the head brings those back).
  */
@@ -200,12 +200,12 @@ async function checkNeverBackwards(url: string, sessionId: string, run: RunLog):
   );
   for (const row of back.slice(0, 6))
     run.violate(
-      10,
+      11,
       `${row.name} was stored at generation ${row.generation_from} as it was at generation ${row.earlier}, which a later one had replaced`,
     );
 }
 
-/** Invariant 10 for a known stale disk: no generation after `since` (when it came back) holds exactly what it held. */
+/** Invariant 11 for a known stale disk: no generation after `since` (when it came back) holds exactly what it held. */
 export async function checkStaleNeverHead(
   url: string,
   sessionId: string,

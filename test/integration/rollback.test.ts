@@ -169,9 +169,13 @@ describe('never backwards: properties over generated histories', async () => {
           const store = withKey ? encrypted : t.store;
           const states = await record(store, sessionId, history);
           const older = states[earlier]!.clone();
-          // Equal to a generation: always older. Derived from it: when the steps since left a trace it lacks.
+          // Equal to a generation: older when something since shows it — not when the steps since only added
+          // files that come and go (a bot deleting what it wrote is no rollback). Derived from it: when the
+          // steps since left a trace it lacks.
+          const since = history.slice(earlier).flat();
           const derived = neutral.length > 0 || newContacts > 0;
-          if (derived) fc.pre(leavesTrace(history.slice(earlier).flat(), older));
+          if (derived) fc.pre(leavesTrace(since, older));
+          else fc.pre(since.some((op) => op.kind !== 'other' || older.files.has(`app-state-sync-version-${op.slot}.json`)));
           // Derived: the stale copy's bot went on writing files no rule covers and sessions with new contacts.
           for (const op of neutral) older.apply(op);
           for (let i = 0; i < newContacts; i++) older.apply({ kind: 'session', contact: 10 + i });
@@ -197,6 +201,16 @@ describe('never backwards: properties over generated histories', async () => {
         examples: [[[[{ kind: 'other', slot: 0 }], [{ kind: 'session', contact: 3 }]], 0, [], 0, false]],
       },
     );
+  });
+
+  it('accepts a directory that only lacks files the bot wrote and deleted since (no rollback)', async () => {
+    const sessionId = `deleted-again-${++sessions}`;
+    const states = await record(t.store, sessionId, [[{ kind: 'other', slot: 9 }]]);
+    const back = states[1]!.clone();
+    back.files.delete('app-state-sync-version-9.json');
+    const lease = await t.lease(sessionId);
+    const result = await t.store.backup(sessionId, back.snapshot(), { lease, allowReplace: false, reason: 'test' });
+    assert.equal(result.kind, 'success', 'reason' in result ? result.reason : '');
   });
 
   it('accepts any later state: a live bot moving on from the head', async () => {

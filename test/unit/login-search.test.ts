@@ -7,10 +7,10 @@ import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { writeSession } from '../../harness/baileys.js';
-import { REPO } from '../../harness/paths.js';
 import { findLoginsBelow, loginElsewhereAdvice, loginsBelowInstead } from '../../src/login-search.js';
 import { tempDir } from '../support/fs.js';
 import { openToAll, otherUser } from '../support/other-user.js';
+import { throwawayUser } from '../support/throwaway-user.js';
 
 /** Writes a real Baileys login (creds.json and keys, through useMultiFileAuthState) at `root/relative`. */
 async function loginAt(root: string, relative: string): Promise<void> {
@@ -41,6 +41,8 @@ describe('findLoginsBelow', () => {
     await mkdir(path.join(root, 'other'));
     await writeFile(path.join(root, 'other', 'creds.json'), '{"user":"someone else\'s creds"}');
     await mkdir(path.join(root, 'dir-named-creds', 'creds.json'), { recursive: true });
+    // Dotted directories are never kept: the stale copy a restore set aside is no login to point --dir at.
+    await loginAt(root, '.baileys-keeper-stale-2026-12-06T00-00-00Z');
     assert.deepEqual(await findLoginsBelow(root), ['alpha', path.join('tenants', 'beta'), 'zeta']);
   });
 
@@ -88,11 +90,21 @@ describe('findLoginsBelow', () => {
     await chmod(path.join(root, 'open'), 0o755);
     await chmod(path.join(root, 'open', 'creds.json'), 0o644);
     await chmod(path.join(root, 'closed'), 0o700); // root's, not the other user's
-    const script = `import { findLoginsBelow } from ${JSON.stringify(path.join(REPO, 'build', 'src', 'login-search.js'))};
-      process.stdout.write(JSON.stringify(await findLoginsBelow(process.argv[1])));`;
-    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script, root], { uid, gid, encoding: 'utf8' });
-    assert.equal(result.status, 0, result.stderr);
-    assert.deepEqual(JSON.parse(result.stdout), ['open'], 'closed/ is skipped, open/ still found');
+    // The search as that user, through the CLI's bundle copied where it can read it (the checkout itself
+    // may be private to root): `doctor` names the logins it finds below --dir.
+    const bundle = await throwawayUser(await tempDir('login-unreadable-keeper'));
+    const result = spawnSync(
+      bundle.node,
+      [bundle.script, 'doctor', '--dir', root, '--database-url', 'postgres://nobody@127.0.0.1:1/none'],
+      {
+        uid,
+        gid,
+        encoding: 'utf8',
+      },
+    );
+    const said = result.stdout + result.stderr;
+    assert.match(said, new RegExp(`--dir ${path.join(root, 'open').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), said);
+    assert.doesNotMatch(said, /--dir \S*closed/, 'closed/ is skipped, open/ still found');
     assert.deepEqual(await findLoginsBelow(root), [path.join('closed', 'mybot'), 'open'], 'root reads both');
   });
 });
