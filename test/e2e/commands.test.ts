@@ -35,7 +35,7 @@ describe('query and admin commands', async () => {
     assert.equal(text.code, 0);
     assert.match(text.stdout, /^SESSION +GENERATION +LAST BACKUP +FILES +BYTES +REGISTERED +PROTECTED +LEASE HOLDER$/m);
     // Stored by a one-shot backup, watched by no keeper: not protected, and the table says why.
-    assert.match(text.stdout, new RegExp(`^alpha +1 +\\S+ +${files} +.* yes \\(5511\\*+4321\\) +no \\(not_watched\\) +-$`, 'm'));
+    assert.match(text.stdout, new RegExp(`^alpha +1 +\\S+ +${files} +.* yes \\(5511\\*+4321\\) +no \\(not_watched since \\S+\\) +-$`, 'm'));
     assert.doesNotMatch(text.stdout, /987654321/);
     const json = JSON.parse((await runCli(['status', '--json', '--session', 'alpha'], { env })).stdout);
     assert.deepEqual(Object.keys(json.sessions[0]).sort(), [
