@@ -97,7 +97,7 @@ const neverGreen: Scenario = {
   name: 'never-green',
   fault: 'after a churn: a file or the directory made unreadable, a file over the size limit, events dropped, the directory replaced',
   landed: CHECKED_UNPROTECTED,
-  runs: 15,
+  runs: 100,
   async run(ctx) {
     const fault: Fault = ctx.random.pick(FAULTS);
     ctx.run.note(`fault: ${fault}`);
