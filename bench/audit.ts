@@ -10,7 +10,7 @@ import { migrate } from '../src/db/migrate.js';
 import { openDatabase } from '../src/db/pool.js';
 import type { Logger } from '../src/log.js';
 import { readNamed, readSnapshot } from '../src/snapshot.js';
-import { SessionStore } from '../src/store.js';
+import { SessionStore } from '../src/store/index.js';
 import { ChurnBot } from '../harness/churn.js';
 
 const fast = { retryDelaysMs: [20, 50] };

@@ -9,9 +9,9 @@ import pg from 'pg';
 import { openDatabase, type Database } from '../src/db/pool.js';
 import { migrate } from '../src/db/migrate.js';
 import type { Logger } from '../src/log.js';
-import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from '../src/retention.js';
+import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from '../src/store/retention.js';
 import { readNamed, readSnapshot } from '../src/snapshot.js';
-import { SessionStore, type Lease } from '../src/store.js';
+import { SessionStore, type Lease } from '../src/store/index.js';
 import { ChurnBot } from '../harness/churn.js';
 
 const DAY_MS = 86_400_000;

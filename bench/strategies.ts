@@ -12,7 +12,7 @@ import { migrate } from '../src/db/migrate.js';
 import type { Logger } from '../src/log.js';
 import { materialise } from '../src/restore.js';
 import { listCandidates, readNamed, readSnapshot } from '../src/snapshot.js';
-import { SessionStore, type Lease } from '../src/store.js';
+import { SessionStore, type Lease } from '../src/store/index.js';
 import { countingProxy } from './proxy.js';
 
 export interface Strategy {

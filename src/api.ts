@@ -3,16 +3,16 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Mutex, Semaphore } from 'async-mutex';
-import { describeError, isUnreachable } from './db/errors.js';
-import { DatabaseUnreachableError, IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
+import { DatabaseUnreachableError, describeError, IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
 import { sendJson, type Route } from './http.js';
 import { MAX_INCOMING_FILES, SnapshotBuilder } from './incoming.js';
 import type { Logger } from './log.js';
-import type { RetentionPolicy } from './retention.js';
+import type { RetentionPolicy } from './store/retention.js';
 import { isValidSessionId, quoteName, SESSION_ID_RULE } from './names.js';
 import type { BackupLoop } from './backup-loop.js';
 import type { SchemaGate } from './schema-gate.js';
-import { sessionStatusJson, type Lease, type SessionStore } from './store.js';
+import { sessionStatusJson } from './session-status.js';
+import { isDatabaseUnavailable, type Lease, type SessionStore } from './store/index.js';
 
 /** Most bytes of an oversize body read (and discarded) so the client can see the 413. */
 const DRAIN_LIMIT_BYTES = 64 * 1024 * 1024;
@@ -86,7 +86,7 @@ class SessionQueues {
 
 /** Whether `error` means the database cannot serve us now (a retry later may succeed): 503, never 500. */
 function isTransient(error: unknown): boolean {
-  if (error instanceof DatabaseUnreachableError || isUnreachable(error)) return true;
+  if (error instanceof DatabaseUnreachableError || isDatabaseUnavailable(error)) return true;
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && TRANSIENT_SQLSTATE.has(code);
 }

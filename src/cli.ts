@@ -3,8 +3,7 @@
 // errors to exit codes.
 import { COMMAND_SPECS } from './commands/index.js';
 import { loadConfig, wantsHelp, type Config } from './config.js';
-import { describeError } from './db/errors.js';
-import { ExitCode, KeeperError, UsageError } from './errors.js';
+import { describeError, ExitCode, KeeperError, UsageError } from './errors.js';
 import { commandHelp, usage } from './help.js';
 import { createLogger } from './log.js';
 import { COMMANDS, type Command } from './options.js';

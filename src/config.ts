@@ -9,7 +9,7 @@ import { isValidSessionId, SESSION_ID_RULE } from './names.js';
 import { didYouMean } from './suggest.js';
 import { CONTENT_COMMANDS, MANY_SESSIONS, RETAINERS, SETTINGS, settingsFor, type Command, type Setting } from './options.js';
 
-import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from './retention.js';
+import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from './store/retention.js';
 import { WATCH_MODES, type WatchMode } from './watcher.js';
 
 // Defaults, with their units in the name (the settings table in options.ts shows them to people).

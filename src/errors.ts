@@ -61,3 +61,16 @@ export class LeaseLostError extends KeeperError {
     super(message, ExitCode.unexpected, options);
   }
 }
+
+/**
+ * A one-line description of any error, without stack or secrets: its message, prefixed with its `code`
+ * (errno, SQLSTATE) when the message lacks it; the first inner error of an AggregateError.
+ */
+export function describeError(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return describeError(error.errors[0]);
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
+  }
+  return String(error);
+}

@@ -20,7 +20,7 @@ import { type Metrics, readingsOf } from './metrics.js';
 import { Backoff } from './retry.js';
 import { holdsLogin, listSessionsDir, type SessionsDirEntry } from './sessions-dir.js';
 import { RETRY_BACKOFF, Sidecar, type SidecarOptions } from './sidecar.js';
-import type { SessionStore } from './store.js';
+import type { SessionStore } from './store/index.js';
 import { nativeWatchUnavailable } from './watcher.js';
 
 /** Backups (read + transaction) of different sessions that may run at once: bounds open files and queued queries. */

@@ -1,7 +1,7 @@
 // One renewal statement for every lease this process holds (a keeper of many sessions): a thousand
 // sessions renewed one by one would be a thousand statements every third of the TTL.
 import type { Clock } from './clock.js';
-import type { Lease, SessionStore } from './store.js';
+import type { Lease, SessionStore } from './store/index.js';
 
 /** What a held lease hears from a batch renewal. */
 export interface HeldLease {

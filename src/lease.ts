@@ -3,10 +3,10 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Clock } from './clock.js';
-import { describeError } from './db/errors.js';
+import { describeError } from './errors.js';
 import type { LeaseRenewals, HeldLease } from './lease-renewals.js';
 import type { Logger } from './log.js';
-import type { Lease, SessionStore } from './store.js';
+import type { Lease, SessionStore } from './store/index.js';
 
 // host:pid alone is not unique: two containers with the same hostname (host networking, a fixed
 // hostname) both running as PID 1 would share it and take the lease from each other.

@@ -1,6 +1,6 @@
 // Whether this process's database schema is ready for queries: the session API answers 503 until the
 // migrations have run, so that no request ever runs against a schema that is being created or upgraded.
-import { describeError } from './db/errors.js';
+import { describeError } from './errors.js';
 
 /**
  * One schema preparation for the whole process (the loop's start-up and the session API share it): at most

@@ -22,10 +22,10 @@ import { loginElsewhereAdvice, loginsBelowInstead } from './login-search.js';
 import type { SessionMetrics, SessionReadings } from './metrics.js';
 import { BACKUP_ALLOWANCE_MS, type Protection, ProtectionTracker } from './protection.js';
 import { recoverInterruptedRestore } from './restore.js';
-import type { RetentionPolicy } from './retention.js';
+import type { RetentionPolicy } from './store/retention.js';
 import { Backoff, type BackoffPolicy } from './retry.js';
 import { type HeldReason, readNamed, readSnapshot, type Snapshot } from './snapshot.js';
-import type { BackupResult, Lease, SessionStore } from './store.js';
+import type { BackupResult, Lease, SessionStore } from './store/index.js';
 import { DIR_POLL_MS, DirectoryWatcher, WatchStartError, type WatchMode } from './watcher.js';
 
 /** Pauses between failed attempts (backups, start-up steps): 250 ms, doubling, at most 30 s. */

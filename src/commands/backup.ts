@@ -1,15 +1,14 @@
 // `backup`: one backup of --dir now, under the session's lease (or of every session of --sessions-dir).
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
-import { ExitCode, KeeperError, RefusedError } from '../errors.js';
+import { describeError, ExitCode, KeeperError, RefusedError } from '../errors.js';
 import { recoverInterruptedRestore } from '../restore.js';
 import { loginElsewhereAdvice, loginsBelowInstead } from '../login-search.js';
 import { listSessionsDir } from '../sessions-dir.js';
 import { MAX_FILE_BYTES, readSnapshot, requireDirectory, type Snapshot } from '../snapshot.js';
-import type { BackupResult } from '../store.js';
-import { describeError } from '../db/errors.js';
-import type { RetentionPolicy } from '../retention.js';
-import type { SessionStore } from '../store.js';
+import type { BackupResult } from '../store/index.js';
+import type { RetentionPolicy } from '../store/retention.js';
+import type { SessionStore } from '../store/index.js';
 import type { CommandSpec, Context } from './command.js';
 import { withLease, withStore } from './database.js';
 import { formatBytes, logEncryption, print, printJson } from './output.js';

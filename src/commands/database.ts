@@ -12,7 +12,7 @@ import { DatabaseUnreachableError, KeeperError, RefusedError } from '../errors.j
 import type { Logger } from '../log.js';
 import { leaseOwner } from '../lease.js';
 import { retry } from '../retry.js';
-import { SessionStore, type Lease } from '../store.js';
+import { SessionStore, type Lease } from '../store/index.js';
 import type { Context } from './command.js';
 
 /**

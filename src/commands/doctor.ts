@@ -16,7 +16,7 @@ import { openDatabase, type Database } from '../db/pool.js';
 import { describeTarget } from '../db/settings.js';
 import { DatabaseUnreachableError, ExitCode } from '../errors.js';
 import { MIGRATIONS } from '../generated/migrations.js';
-import { SessionStore } from '../store.js';
+import { SessionStore } from '../store/index.js';
 import type { CommandSpec, Context } from './command.js';
 import { databaseTarget, type DatabaseTarget } from './database.js';
 import { print, printJson } from './output.js';

@@ -1,5 +1,5 @@
 // `history`: a session's retained generations and the retention schedule that keeps them.
-import { describeRetention } from '../retention.js';
+import { describeRetention } from '../store/retention.js';
 import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { formatBytes, print, printJson, table } from './output.js';

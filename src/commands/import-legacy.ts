@@ -1,6 +1,5 @@
 // `import-legacy`: moves sessions from the old system's whatsapp_sessions table into the keeper, each
 // row as a generation. A bad row is reported and skipped whole; importing twice adds nothing.
-import { legacyRows } from '../db/legacy.js';
 import { ExitCode, NothingToRestoreError, RefusedError } from '../errors.js';
 import { SnapshotBuilder } from '../incoming.js';
 import { isValidSessionId, quoteName, SESSION_ID_RULE } from '../names.js';
@@ -17,8 +16,8 @@ type Outcome =
 export async function importLegacyCommand(ctx: Context): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'import-legacy' });
-  const outcomes = await withStore(ctx, async (store, db) => {
-    const rows = await legacyRows(db, config.table, config.all ? null : config.sessionId);
+  const outcomes = await withStore(ctx, async (store) => {
+    const rows = await store.legacyRows(config.table, config.all ? null : config.sessionId);
     if (!config.all && rows.length === 0) {
       throw new NothingToRestoreError(`table ${config.table} has no row with session_id ${config.sessionId}; --all imports every row`);
     }

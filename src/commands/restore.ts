@@ -12,8 +12,8 @@ import { hasUsableCreds, materialise, obstructionError, planRestore, RestoreWrit
 import { describeRollback } from '../rollback.js';
 import { setAside } from '../set-aside.js';
 import { readSnapshot } from '../snapshot.js';
-import { formatDuration } from '../retention.js';
-import { TOMBSTONE_REASON, type PlainFile, type SessionStore } from '../store.js';
+import { formatDuration } from '../store/retention.js';
+import { TOMBSTONE_REASON, type PlainFile, type SessionStore } from '../store/index.js';
 import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { formatBytes, print, printJson } from './output.js';

@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import { Metrics, readingsOf } from '../metrics.js';
 import { SchemaGate } from '../schema-gate.js';
 import { Sidecar, type SidecarOptions } from '../sidecar.js';
-import { SessionStore } from '../store.js';
+import { SessionStore } from '../store/index.js';
 import type { Context } from './command.js';
 import type { DatabaseTarget } from './database.js';
 

@@ -1,5 +1,5 @@
 // `status`: the stored sessions, one line (or JSON object) each.
-import { sessionStatusJson } from '../store.js';
+import { sessionStatusJson } from '../session-status.js';
 import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { formatBytes, print, printJson, table } from './output.js';

@@ -1,6 +1,6 @@
 // `verify`: checks every stored file version of a session and that its head adds up; exit 4 on any failure.
 import { IntegrityError } from '../errors.js';
-import { hintsOf } from '../rows.js';
+import { hintsOf } from '../store/index.js';
 import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { print, printJson } from './output.js';

@@ -1,6 +1,8 @@
 // What a database error means: worth retrying (unreachable) or not, the DatabaseUnreachableError that tells
 // the user what to fix, and a one-line description for logs.
-import { DatabaseUnreachableError } from '../errors.js';
+import { DatabaseUnreachableError, describeError } from '../errors.js';
+
+export { describeError };
 import { CHANNEL_BINDING_REFUSED } from './auth.js';
 import { describeTarget, type ConnectionSettings } from './settings.js';
 import { needsTls, tlsFailure } from './tls.js';
@@ -80,14 +82,4 @@ export function toKeeperError(error: unknown, settings: ConnectionSettings): Err
     );
   }
   return new DatabaseUnreachableError(`cannot use PostgreSQL at ${target}: ${describeError(error)}`, { cause: error });
-}
-
-/** A one-line description of an error without stack or secrets. */
-export function describeError(error: unknown): string {
-  if (error instanceof AggregateError && error.errors.length > 0) return describeError(error.errors[0]);
-  if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return typeof code === 'string' && !error.message.includes(code) ? `${code}: ${error.message}` : error.message;
-  }
-  return String(error);
 }

@@ -9,7 +9,7 @@ import { Curve } from '@whiskeysockets/baileys';
 import { KeyRing, LEGACY_CIPHER, makeKey, NONCE_BYTES, SALT_BYTES, TAG_BYTES } from '../../src/crypto.js';
 import { IntegrityError, RefusedError } from '../../src/errors.js';
 import { readSnapshot } from '../../src/snapshot.js';
-import { SessionStore } from '../../src/store.js';
+import { SessionStore } from '../../src/store/index.js';
 import { REGISTERED_JID, writeSession } from '../../harness/baileys.js';
 import { query } from '../../harness/db.js';
 import { tempDir } from '../support/fs.js';

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { KeyRing, makeKey } from '../../src/crypto.js';
 import { countersBehind, credsFacts, neverRevisited } from '../../src/rollback.js';
 import { sha256, type Snapshot } from '../../src/snapshot.js';
-import { SessionStore } from '../../src/store.js';
+import { SessionStore } from '../../src/store/index.js';
 import { testStore } from '../support/store.js';
 
 /** A generated bot's life: each step is one thing Baileys does to the auth directory. */

@@ -10,7 +10,7 @@ import { Curve } from '@whiskeysockets/baileys';
 import { DEFAULT_MAX_DELAY_MS } from '../../src/config.js';
 import { openDatabase } from '../../src/db/pool.js';
 import { migrate } from '../../src/db/migrate.js';
-import { SessionStore } from '../../src/store.js';
+import { SessionStore } from '../../src/store/index.js';
 import { DIR_POLL_MS } from '../../src/watcher.js';
 import { openAuth, register, sessionRecord, writeSession, type AuthState } from '../../harness/baileys.js';
 import { query } from '../../harness/db.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Curve } from '@whiskeysockets/baileys';
 import { LeaseLostError, NothingToRestoreError } from '../../src/errors.js';
-import { parseRetention } from '../../src/retention.js';
+import { parseRetention } from '../../src/store/retention.js';
 import { readSnapshot } from '../../src/snapshot.js';
 import { openAuth, register, writeSession } from '../../harness/baileys.js';
 import { query } from '../../harness/db.js';

@@ -18,9 +18,9 @@ import {
 } from '../../src/config.js';
 import { createDatabase } from '../../src/db/pool.js';
 import { Metrics, readingsOf } from '../../src/metrics.js';
-import { parseRetention } from '../../src/retention.js';
+import { parseRetention } from '../../src/store/retention.js';
 import { Sidecar, type SidecarOptions } from '../../src/sidecar.js';
-import { SessionStore } from '../../src/store.js';
+import { SessionStore } from '../../src/store/index.js';
 import { waitFor } from '../../harness/sidecar.js';
 import { testLog } from './log.js';
 import { ManualClock } from './manual-clock.js';

@@ -2,7 +2,7 @@
 import { after } from 'node:test';
 import { openDatabase, type Database } from '../../src/db/pool.js';
 import { migrate } from '../../src/db/migrate.js';
-import { SessionStore, type Lease } from '../../src/store.js';
+import { SessionStore, type Lease } from '../../src/store/index.js';
 import { freshDatabase } from './db.js';
 import { testLog } from './log.js';
 

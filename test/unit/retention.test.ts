@@ -11,7 +11,7 @@ import {
   parseRetention,
   retainedGenerations,
   type Dated,
-} from '../../src/retention.js';
+} from '../../src/store/retention.js';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;

@@ -70,12 +70,47 @@ export async function setFolder(q: Queryable, sessionId: string, folder: string)
   );
 }
 
-/** Reads the session row and locks it until the transaction ends: writers of one session queue here. */
-export async function lockSession(tx: Queryable, sessionId: string): Promise<SessionRow | null> {
-  const { rows } = await tx.query(`SELECT ${sessionColumns('s')} FROM ${tx.schema}.sessions s WHERE s.session_id = $1 FOR UPDATE`, [
-    sessionId,
-  ]);
-  return rows[0] ? toSession(rows[0]) : null;
+/** The session row with what its encryption marker rules need: the marker, and whether encrypted rows exist. */
+export interface LockedSession extends SessionRow {
+  /** The stored marker, or null when it has none (or only a part of one: that counts as none). */
+  marker: EncryptionMarker | null;
+  /** Whether any encrypted version is stored; only looked up (and only true) when the marker is null. */
+  hasEncryptedRows: boolean;
+}
+
+/** The marker columns and, without a marker, whether encrypted rows exist (files_encrypted index). */
+function markerColumns(t: string, schema: string): string {
+  return `${t}.encrypted_since, ${t}.encrypted_since_key_id, ${t}.encrypted_since_mac,
+    CASE WHEN ${t}.encrypted_since IS NULL OR ${t}.encrypted_since_key_id IS NULL OR ${t}.encrypted_since_mac IS NULL
+         THEN EXISTS (SELECT 1 FROM ${schema}.files f WHERE f.session_id = ${t}.session_id AND f.key_id IS NOT NULL)
+         ELSE false END AS has_encrypted_rows`;
+}
+
+function toLocked(row: Row): LockedSession {
+  return { ...toSession(row), marker: toMarker(row), hasEncryptedRows: row['has_encrypted_rows'] === true };
+}
+
+/**
+ * Reads the session row, its encryption marker included, and locks it until the transaction ends:
+ * writers of one session queue here. One read serves the fence and the marker rules of a backup.
+ */
+export async function lockSession(tx: Queryable, sessionId: string): Promise<LockedSession | null> {
+  const { rows } = await tx.query(
+    `SELECT ${sessionColumns('s')}, ${markerColumns('s', tx.schema)}
+       FROM ${tx.schema}.sessions s WHERE s.session_id = $1 FOR UPDATE OF s`,
+    [sessionId],
+  );
+  return rows[0] ? toLocked(rows[0]) : null;
+}
+
+/** The session row with its marker facts, without locking it (verify, a restore's read); null when none. */
+export async function getSessionWithMarker(q: Queryable, sessionId: string): Promise<LockedSession | null> {
+  const { rows } = await q.query(
+    `SELECT ${sessionColumns('s')}, ${markerColumns('s', q.schema)}
+       FROM ${q.schema}.sessions s WHERE s.session_id = $1`,
+    [sessionId],
+  );
+  return rows[0] ? toLocked(rows[0]) : null;
 }
 
 /**
@@ -151,15 +186,9 @@ export interface EncryptionMarker {
   mac: Buffer;
 }
 
-/** The session's marker, or null when it has none (or only a part of one). */
-export async function getEncryptionMarker(q: Queryable, sessionId: string): Promise<EncryptionMarker | null> {
-  const { rows } = await q.query(
-    `SELECT encrypted_since, encrypted_since_key_id, encrypted_since_mac FROM ${q.schema}.sessions WHERE session_id = $1`,
-    [sessionId],
-  );
-  const row = rows[0];
-  // A marker with a part missing is no marker: verify then reports it like a deleted one.
-  if (!row || row['encrypted_since'] === null || row['encrypted_since_key_id'] === null || row['encrypted_since_mac'] === null) return null;
+/** The marker in a row read with markerColumns, or null when a part of it is missing (verify reports that like a deleted one). */
+function toMarker(row: Row): EncryptionMarker | null {
+  if (row['encrypted_since'] === null || row['encrypted_since_key_id'] === null || row['encrypted_since_mac'] === null) return null;
   return {
     generation: Number(row['encrypted_since']),
     keyId: row['encrypted_since_key_id'] as string,

@@ -1,15 +1,33 @@
 // How a file becomes a stored row and back: plaintext with its sha256, or (with a key) AES-256-GCM
 // ciphertext bound to (session, name, generation that wrote it) with a keyed hash. Every row is
 // opened through here, so restore, export, the API and verify apply the same checks.
-import { cipherOf, keyedHash, sameDigest, type KeyRing } from './crypto.js';
-import type { StoredDigest, StoredFileVersion } from './db/queries/files.js';
-import { IntegrityError } from './errors.js';
-import { invalidNameReason, quoteName } from './names.js';
-import { sha256 } from './snapshot.js';
+import { cipherOf, keyedHash, sameDigest, type KeyRing } from '../../crypto.js';
+import { IntegrityError } from '../../errors.js';
+import { invalidNameReason, quoteName } from '../../names.js';
+import { sha256 } from '../../snapshot.js';
 
 export interface PlainFile {
   name: string;
   content: Buffer;
+}
+
+/** What change detection compares: the stored digest and, when the row is encrypted, its key id. */
+export interface StoredDigest {
+  /** sha256 of the content for plaintext rows; the keyed hash (crypto.keyedHash) when keyId is set. */
+  digest: Buffer;
+  keyId: string | null;
+}
+
+/** A stored file version as the codec reads it (the files table's columns; src/db/queries/files.ts). */
+export interface StoredRow {
+  name: string;
+  sha256: Buffer;
+  size: number;
+  content: Buffer;
+  keyId: string | null;
+  cipherVersion: number | null;
+  generationFrom: number;
+  generationTo: number | null;
 }
 
 export interface SealedRow {
@@ -103,7 +121,7 @@ export function plaintextNowhere(hint: string): PlaintextRule {
 export function openRow(
   keys: KeyRing | null,
   sessionId: string,
-  row: StoredFileVersion,
+  row: StoredRow,
   plaintext: PlaintextRule = PLAINTEXT_ANYWHERE,
 ): { content: Buffer } | RowFailure {
   const label = quoteName(row.name);

@@ -6,7 +6,7 @@
 // with INTERVAL "all". Older than the last AGE: pruned. The head and the newest `keep` are always kept.
 // Because slots are aligned, a generation that represents its 1h slot also represents its 10m slot:
 // thinning as a generation ages only ever drops what a coarser tier would drop too.
-import { UsageError } from './errors.js';
+import { UsageError } from '../errors.js';
 
 /** The `--retention` default (README "History and retention"): every generation of the last hour, then 10 min, 1 h, 1 d slots. */
 export const DEFAULT_RETENTION = '1h:all,24h:10m,7d:1h,30d:1d';

@@ -1,0 +1,64 @@
+// The shapes the store takes and gives: leases, backup options and outcomes, verify and thinning results.
+import type { Database } from '../db/pool.js';
+import type { RowCodec } from './codec/index.js';
+
+/** The single-writer lease a backup must hold; its token fences off writers that lost it. */
+export interface Lease {
+  owner: string;
+  token: number;
+}
+
+export interface BackupOptions {
+  lease: Lease;
+  allowReplace: boolean;
+  /** Recorded with the generation: "backup", "import", "watch", "rescan", "shutdown", "api"… */
+  reason: string;
+  /**
+   * Names the snapshot speaks for. null: the whole directory, so stored files absent from it are
+   * deletions. A set: only those names (the sidecar's dirty set); others are left as stored.
+   */
+  scope?: ReadonlySet<string> | null;
+  /**
+   * Skip the never-backwards check for this backup (docs/reliability.md): the directory is known to be the
+   * live bot's — its loop stored it, then a write from elsewhere (the session API) changed the head.
+   */
+  allowRollback?: boolean;
+}
+
+export type BackupResult =
+  | { kind: 'success'; generation: number; changed: number; deleted: number; totalFiles: number; totalBytes: number; registered: boolean }
+  | { kind: 'noop'; generation: number }
+  | { kind: 'refused'; generation: number; reason: string };
+
+export interface VerifyFailure {
+  /** The file; '' for the session's encryption marker. */
+  name: string;
+  /** The generation that wrote the row; null for the encryption marker. */
+  generationFrom: number | null;
+  reason: string;
+  /** The row is encrypted under a key id that is not configured. */
+  missingKey: string | null;
+  /** What to do about it (the same for every row it applies to). */
+  hint?: string;
+}
+
+export interface ThinResult {
+  /** Generations and file versions deleted. */
+  generations: number;
+  files: number;
+  /** Generations retained. */
+  retained: number;
+  /** Write transactions it took (each short and bounded). */
+  transactions: number;
+}
+
+/** The reason of a tombstone generation: the session's directory was removed (docs/many-sessions.md). */
+export const TOMBSTONE_REASON = 'removed';
+
+/** What every store operation works with: the database, the row codec, and the store-wide settings. */
+export interface StoreContext {
+  readonly db: Database;
+  readonly codec: RowCodec;
+  /** --allow-rollback: store a directory older than the head (docs/reliability.md "Never backwards"). */
+  readonly allowRollback: boolean;
+}
