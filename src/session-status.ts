@@ -11,6 +11,10 @@ export interface SessionStatusJson {
   files: number;
   bytes: number;
   registered: boolean;
+  /** SPEC "Session lifecycle": paired (a login is stored), unpaired (no QR scanned yet), logged_out. */
+  state: 'paired' | 'unpaired' | 'logged_out';
+  /** When it was logged out (ISO-8601), while it is. */
+  logged_out_at: string | null;
   phone: string | null;
   lease_holder: string | null;
   /** SPEC "Protection": everything on disk is stored (as its writer measured it). */
@@ -44,6 +48,8 @@ export function sessionStatusJson(s: SessionSummary, live: Protection | null = n
     files: s.files,
     bytes: s.bytes,
     registered: s.registeredJid !== null,
+    state: s.loggedOut ? 'logged_out' : s.registeredJid !== null ? 'paired' : 'unpaired',
+    logged_out_at: s.loggedOut?.at.toISOString() ?? null,
     phone: s.registeredJid === null ? null : maskJid(s.registeredJid),
     lease_holder: s.leaseLive ? s.leaseOwner : null,
     protected: protection.reasons.length === 0,

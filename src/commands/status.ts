@@ -31,7 +31,7 @@ export async function statusCommand(ctx: Context): Promise<number> {
           r.damage ? 'DAMAGED' : (r.updated_at ?? '-'),
           String(r.files),
           formatBytes(r.bytes),
-          r.registered ? `yes (${r.phone})` : 'no',
+          r.registered ? `yes (${r.phone})` : r.logged_out_at ? `logged out ${r.logged_out_at}` : 'no',
           r.protected ? 'yes' : `no (${r.reasons.join(', ')}${r.since ? ` since ${r.since}` : ''})`,
           r.lease_holder ?? '-',
         ]),

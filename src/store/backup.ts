@@ -1,19 +1,30 @@
 // Writing a session's history: one backup is one generation, written under the fence in ONE transaction
 // (docs/reliability.md "Fenced generations"); a tombstone records that the session's directory was removed.
-import { CREDS_FILE, maskJid, parseCreds } from '../creds.js';
 import { closeFiles, currentHashes, currentHashesOf, currentTotals, hasVersions, insertFiles } from '../db/queries/files.js';
 import { getGeneration, insertGeneration } from '../db/queries/generations.js';
-import { setEncryptionMarker, setHead } from '../db/queries/sessions.js';
+import {
+  clearLoggedOut,
+  setEncryptionMarker,
+  setHead,
+  setLoggedOut,
+  setPendingPairing,
+  type LockedSession,
+} from '../db/queries/sessions.js';
+import type { Queryable } from '../db/pool.js';
+import { RefusedError } from '../errors.js';
 import { describeRollback } from '../rollback.js';
 import type { Snapshot } from '../snapshot.js';
 import { diff, olderThanHead, plaintextHead } from './changes.js';
 import { fenced } from './fence.js';
-import { TOMBSTONE_REASON, type BackupOptions, type BackupResult, type Lease, type StoreContext } from './types.js';
+import { headCreds, judgeLogin } from './lifecycle.js';
+import { LOGOUT_REASON, TOMBSTONE_REASON, type BackupOptions, type BackupResult, type Lease, type StoreContext } from './types.js';
 
 /**
  * Stores what changed in `snapshot` as generation head+1 in ONE transaction, or nothing when nothing
- * changed. Refused (nothing written) when the directory is older than the head (never backwards) or
- * drops a registered login without `allowReplace`. Throws LeaseLostError, without writing, when
+ * changed. Refused (nothing written) when the directory is older than the head (never backwards), holds
+ * another login than the head's, drops the head's login unseen (see BackupOptions.loginSeen) or brings a
+ * logged-out login back, without `allowReplace` (src/store/lifecycle.ts). A login dropped while seen is
+ * stored as a logout generation. Throws LeaseLostError, without writing, when
  * `options.lease` is no longer held; IntegrityError when the encryption rules forbid the write.
  */
 export async function backup(ctx: StoreContext, sessionId: string, snapshot: Snapshot, options: BackupOptions): Promise<BackupResult> {
@@ -31,6 +42,7 @@ export async function backup(ctx: StoreContext, sessionId: string, snapshot: Sna
       return {
         kind: 'refused',
         generation: session.headGeneration,
+        refusal: 'rollback',
         reason:
           `${describeRollback(rollback, session.headGeneration)}. It was not backed up, so the newer stored login survives: ` +
           "stop the bot and run 'baileys-keeper restore' (it puts the head back and keeps this directory aside), " +
@@ -43,23 +55,14 @@ export async function backup(ctx: StoreContext, sessionId: string, snapshot: Sna
     if (changed.length === 0 && deleted.length === 0) return { kind: 'noop', generation: session.headGeneration };
     codec.checkBackupKey(sessionId, marker);
 
-    const credsChange = changed.find((file) => file.name === CREDS_FILE);
-    const credsDeleted = deleted.includes(CREDS_FILE);
-    const registeredJid = credsDeleted
-      ? null
-      : credsChange
-        ? (parseCreds(credsChange.content.toString('utf8'))?.registeredJid ?? null)
-        : session.registeredJid;
-    if (session.registeredJid !== null && registeredJid === null && !options.allowReplace) {
-      const what = credsDeleted ? 'has no creds.json' : 'holds a creds.json that is not registered (no QR scanned)';
-      return {
-        kind: 'refused',
-        generation: session.headGeneration,
-        reason:
-          `the stored session is registered to ${maskJid(session.registeredJid)} but the directory ${what}; ` +
-          'it was not backed up so the stored login survives. Restore it, or pass --allow-replace to overwrite it',
-      };
-    }
+    const login = await judgeLogin(ctx, tx, session, { changed, deleted }, marker, {
+      allowReplace: options.allowReplace,
+      login: options.login ?? null,
+    });
+    if (login.pendingPairing !== undefined) await setPendingPairing(tx, sessionId, login.pendingPairing);
+    // A refusal writes no generation; what it recorded above (a pending pairing) commits with it.
+    if (login.kind === 'refused')
+      return { kind: 'refused', generation: session.headGeneration, reason: login.reason, refusal: login.refusal };
 
     const generation = session.headGeneration + 1;
     const previous = session.headGeneration > 0 ? await getGeneration(tx, sessionId, session.headGeneration) : null;
@@ -81,13 +84,15 @@ export async function backup(ctx: StoreContext, sessionId: string, snapshot: Sna
           };
     await insertGeneration(tx, sessionId, {
       generation,
-      reason: options.reason,
+      reason: login.logout ? LOGOUT_REASON : options.reason,
       filesChanged: changed.length,
       filesDeleted: deleted.length,
       totalFiles: totals.files,
       totalBytes: totals.bytes,
     });
-    await setHead(tx, sessionId, generation, codec.storedJid(registeredJid));
+    await setHead(tx, sessionId, generation, codec.storedJid(login.registeredJid));
+    if (login.logout) await setLoggedOut(tx, sessionId, generation, login.logout.identity);
+    if (login.endsLogout) await clearLoggedOut(tx, sessionId);
     if (startsEncryption) await setEncryptionMarker(tx, sessionId, codec.newMarker(sessionId, generation));
     return {
       kind: 'success',
@@ -96,7 +101,8 @@ export async function backup(ctx: StoreContext, sessionId: string, snapshot: Sna
       deleted: deleted.length,
       totalFiles: totals.files,
       totalBytes: totals.bytes,
-      registered: registeredJid !== null,
+      registered: login.registeredJid !== null,
+      event: login.event,
     };
   });
 }
@@ -117,18 +123,49 @@ export async function tombstone(
     const session = await fenced(tx, sessionId, lease);
     const head = session.headGeneration > 0 ? await getGeneration(tx, sessionId, session.headGeneration) : null;
     if (head?.reason === TOMBSTONE_REASON) return { generation: head.generation, deleted: 0, written: false };
-    const names = [...(await currentHashes(tx, sessionId)).keys()];
-    const generation = session.headGeneration + 1;
-    await closeFiles(tx, sessionId, names, generation);
-    await insertGeneration(tx, sessionId, {
-      generation,
-      reason: TOMBSTONE_REASON,
-      filesChanged: 0,
-      filesDeleted: names.length,
-      totalFiles: 0,
-      totalBytes: 0,
-    });
-    await setHead(tx, sessionId, generation, null);
-    return { generation, deleted: names.length, written: true };
+    return { ...(await deleteEverything(tx, session, TOMBSTONE_REASON)), written: true };
   });
+}
+
+/**
+ * Marks the session logged out by hand (SPEC "Session lifecycle", the `logout` command and API): a logout
+ * generation, reason LOGOUT_REASON, in which every file is deleted, and the session recorded as logged out
+ * (restore then writes no login; a backup of that same login is refused; a new pairing is stored). The
+ * history keeps the login. Nothing is written when it is logged out already. Throws LeaseLostError when
+ * `lease` is no longer held, RefusedError when the head holds no paired login.
+ */
+export async function logout(
+  ctx: StoreContext,
+  sessionId: string,
+  lease: Lease,
+): Promise<{ generation: number; deleted: number; written: boolean }> {
+  return ctx.db.transaction(async (tx) => {
+    const session = await fenced(tx, sessionId, lease);
+    if (session.loggedOut) return { generation: session.loggedOut.generation, deleted: 0, written: false };
+    if (session.registeredJid === null)
+      throw new RefusedError(
+        `session ${sessionId} holds no paired login (generation ${session.headGeneration}): there is nothing to log out`,
+      );
+    const creds = await headCreds(ctx, tx, sessionId, ctx.codec.marker(sessionId, session));
+    const written = await deleteEverything(tx, session, LOGOUT_REASON);
+    await setLoggedOut(tx, sessionId, written.generation, creds?.identity ?? null);
+    return { ...written, written: true };
+  });
+}
+
+/** Writes generation head+1, with `reason`, deleting every current file; the head then holds no login. */
+async function deleteEverything(tx: Queryable, session: LockedSession, reason: string): Promise<{ generation: number; deleted: number }> {
+  const names = [...(await currentHashes(tx, session.sessionId)).keys()];
+  const generation = session.headGeneration + 1;
+  await closeFiles(tx, session.sessionId, names, generation);
+  await insertGeneration(tx, session.sessionId, {
+    generation,
+    reason,
+    filesChanged: 0,
+    filesDeleted: names.length,
+    totalFiles: 0,
+    totalBytes: 0,
+  });
+  await setHead(tx, session.sessionId, generation, null);
+  return { generation, deleted: names.length };
 }

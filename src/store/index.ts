@@ -12,7 +12,7 @@ import type { KeyRing } from '../crypto.js';
 import type { Protection } from '../protection.js';
 import type { RollbackFinding } from '../rollback.js';
 import type { Snapshot } from '../snapshot.js';
-import { backup, tombstone } from './backup.js';
+import { backup, logout, tombstone } from './backup.js';
 import { rollbackOf } from './changes.js';
 import { RowCodec, type PlainFile } from './codec/index.js';
 import { headProblems } from './head.js';
@@ -20,13 +20,14 @@ import { rekey, verify } from './integrity.js';
 import { acquire, holder, recordProtection, release, renew, renewMany } from './leases.js';
 import { loadPoint } from './points.js';
 import type { RetentionPolicy } from './retention.js';
-import { deleteWhole, history, recordFolder, status, storeNow, summary } from './sessions.js';
+import { deleteWhole, history, recordFolder, revive, status, storeNow, summary } from './sessions.js';
 import { thin } from './thin.js';
 import type { BackupOptions, BackupResult, Lease, StoreContext, ThinResult, VerifyFailure } from './types.js';
 
 export type { LegacyRow };
 export type { BackupOptions, BackupResult, FileVersion, GenerationRow, Lease, PlainFile, SessionSummary, ThinResult, VerifyFailure };
-export { TOMBSTONE_REASON } from './types.js';
+export { LOGOUT_REASON, TOMBSTONE_REASON } from './types.js';
+export type { LoginEvent, LoginSeen, Refusal } from './lifecycle.js';
 export { headDamage } from './head.js';
 export { hintsOf, RowCodec } from './codec/index.js';
 
@@ -81,6 +82,16 @@ export class SessionStore {
   /** See backup.ts: the session's directory was removed for good. */
   tombstone(sessionId: string, lease: Lease): Promise<{ generation: number; deleted: number; written: boolean }> {
     return tombstone(this.ctx, sessionId, lease);
+  }
+
+  /** See backup.ts: the `logout` command's generation. */
+  logout(sessionId: string, lease: Lease): Promise<{ generation: number; deleted: number; written: boolean }> {
+    return logout(this.ctx, sessionId, lease);
+  }
+
+  /** See sessions.ts: a restore brought a login back to a logged-out session. */
+  revive(sessionId: string): Promise<boolean> {
+    return revive(this.ctx, sessionId);
   }
 
   /** See thin.ts. */

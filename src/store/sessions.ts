@@ -1,7 +1,15 @@
 // The sessions as a whole: listing them with their head's totals, their history, the folder a mapped one
 // is kept from, and deleting one.
 import { databaseNow, listGenerations, type GenerationRow } from '../db/queries/generations.js';
-import { deleteSession, getSession, listSessions, lockSession, setFolder, type SessionSummary } from '../db/queries/sessions.js';
+import {
+  clearLoggedOut,
+  deleteSession,
+  getSession,
+  listSessions,
+  lockSession,
+  setFolder,
+  type SessionSummary,
+} from '../db/queries/sessions.js';
 import { NothingToRestoreError, RefusedError } from '../errors.js';
 import type { StoreContext } from './types.js';
 
@@ -54,4 +62,13 @@ export async function deleteWhole(ctx: StoreContext, sessionId: string): Promise
     }
     await deleteSession(tx, sessionId);
   });
+}
+
+/**
+ * Ends the session's logged-out state because the operator brought a login back (`restore --generation N
+ * --force` of a paired generation, SPEC "Session lifecycle"): the loop then stores that login again instead
+ * of refusing it as the logged-out one. False when the session was not logged out.
+ */
+export function revive(ctx: StoreContext, sessionId: string): Promise<boolean> {
+  return clearLoggedOut(ctx.db, sessionId);
 }

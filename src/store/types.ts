@@ -1,6 +1,7 @@
 // The shapes the store takes and gives: leases, backup options and outcomes, verify and thinning results.
 import type { Database } from '../db/pool.js';
 import type { RowCodec } from './codec/index.js';
+import type { LoginEvent, LoginSeen, Refusal } from './lifecycle.js';
 
 /** The single-writer lease a backup must hold; its token fences off writers that lost it. */
 export interface Lease {
@@ -23,12 +24,30 @@ export interface BackupOptions {
    * live bot's — its loop stored it, then a write from elsewhere (the session API) changed the head.
    */
   allowRollback?: boolean;
+  /**
+   * What the caller watched happen to the head's paired login in this run (SPEC "Session lifecycle"):
+   * 'seen' — the directory held it (restored, stored or compared equal), so a creds.json deleted or unpaired
+   * now is a logout the keeper saw, stored as a LOGOUT_REASON generation instead of refused; 'dropped' — it
+   * also saw the login leave the directory (creds.json deleted, the directory removed), so another paired
+   * login now is a re-pairing. null (the default) keeps the guard: what the keeper did not see is refused.
+   */
+  login?: LoginSeen;
 }
 
 export type BackupResult =
-  | { kind: 'success'; generation: number; changed: number; deleted: number; totalFiles: number; totalBytes: number; registered: boolean }
+  | {
+      kind: 'success';
+      generation: number;
+      changed: number;
+      deleted: number;
+      totalFiles: number;
+      totalBytes: number;
+      registered: boolean;
+      /** What this generation did to the session's login, if anything (src/store/lifecycle.ts). */
+      event: LoginEvent | null;
+    }
   | { kind: 'noop'; generation: number }
-  | { kind: 'refused'; generation: number; reason: string };
+  | { kind: 'refused'; generation: number; reason: string; refusal: Refusal };
 
 export interface VerifyFailure {
   /** The file; '' for the session's encryption marker. */
@@ -51,6 +70,9 @@ export interface ThinResult {
   /** Write transactions it took (each short and bounded). */
   transactions: number;
 }
+
+/** The reason of a logout generation (SPEC "Session lifecycle"): seen happen, or the `logout` command. */
+export const LOGOUT_REASON = 'logout';
 
 /** The reason of a tombstone generation: the session's directory was removed (docs/many-sessions.md). */
 export const TOMBSTONE_REASON = 'removed';

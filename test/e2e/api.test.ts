@@ -79,12 +79,14 @@ describe('session API', async () => {
       'files',
       'generation',
       'lease_holder',
+      'logged_out_at',
       'phone',
       'protected',
       'reasons',
       'registered',
       'session_id',
       'since',
+      'state',
       'updated_at',
     ]);
     assert.equal(legacy.phone, '5511*****4321');

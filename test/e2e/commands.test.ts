@@ -43,15 +43,18 @@ describe('query and admin commands', async () => {
       'files',
       'generation',
       'lease_holder',
+      'logged_out_at',
       'phone',
       'protected',
       'reasons',
       'registered',
       'session_id',
       'since',
+      'state',
       'updated_at',
     ]);
     assert.equal(json.sessions[0].registered, true);
+    assert.equal(json.sessions[0].state, 'paired');
     assert.deepEqual([json.sessions[0].protected, json.sessions[0].reasons], [false, ['not_watched']]);
     assert.equal((await runCli(['status', '--session', 'nobody'], { env })).code, 3);
   });

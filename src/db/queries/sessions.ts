@@ -12,6 +12,10 @@ export interface SessionRow {
   leaseExpiresAt: Date | null;
   /** The lease is held and not expired, by the database's clock. */
   leaseLive: boolean;
+  /** While the session is logged out (sql/0008): its logout generation, when, and the fingerprint of that login. */
+  loggedOut: { generation: number; at: Date; identity: string | null } | null;
+  /** Identity key fingerprint of unpaired creds the guard refused over the paired login (sql/0008), or null. */
+  pendingIdentityKey: string | null;
 }
 
 export interface SessionSummary extends SessionRow {
@@ -34,7 +38,8 @@ type Row = Record<string, unknown>;
 /** The session columns, read through table alias `t`; lease_live is judged by the database's clock. */
 function sessionColumns(t: string): string {
   return `${t}.session_id, ${t}.head_generation, ${t}.updated_at, ${t}.registered_jid, ${t}.lease_owner, ${t}.lease_token,
-    ${t}.lease_expires_at, (${t}.lease_owner IS NOT NULL AND ${t}.lease_expires_at > now()) AS lease_live`;
+    ${t}.lease_expires_at, (${t}.lease_owner IS NOT NULL AND ${t}.lease_expires_at > now()) AS lease_live,
+    ${t}.logged_out_generation, ${t}.logged_out_at, ${t}.logged_out_identity, ${t}.pending_identity_key`;
 }
 
 function toSession(row: Row): SessionRow {
@@ -47,6 +52,15 @@ function toSession(row: Row): SessionRow {
     leaseToken: Number(row['lease_token']),
     leaseExpiresAt: (row['lease_expires_at'] as Date | null) ?? null,
     leaseLive: row['lease_live'] === true,
+    loggedOut:
+      row['logged_out_generation'] === null || row['logged_out_generation'] === undefined
+        ? null
+        : {
+            generation: Number(row['logged_out_generation']),
+            at: row['logged_out_at'] as Date,
+            identity: (row['logged_out_identity'] as string | null) ?? null,
+          },
+    pendingIdentityKey: (row['pending_identity_key'] as string | null) ?? null,
   };
 }
 
@@ -166,6 +180,32 @@ export async function setHead(tx: Queryable, sessionId: string, generation: numb
     generation,
     registeredJid,
   ]);
+}
+
+/**
+ * Records that the session is logged out as of `generation` (now, by the database's clock), naming the login
+ * that was logged out by its fingerprint (creds.ts `identity`; null when unknown).
+ */
+export async function setLoggedOut(tx: Queryable, sessionId: string, generation: number, identity: string | null): Promise<void> {
+  await tx.query(
+    `UPDATE ${tx.schema}.sessions SET logged_out_generation = $2, logged_out_at = now(), logged_out_identity = $3 WHERE session_id = $1`,
+    [sessionId, generation, identity],
+  );
+}
+
+/** Records (or, with null, forgets) the identity key of unpaired creds the guard refused over the session's paired login. */
+export async function setPendingPairing(tx: Queryable, sessionId: string, identityKey: string | null): Promise<void> {
+  await tx.query(`UPDATE ${tx.schema}.sessions SET pending_identity_key = $2 WHERE session_id = $1`, [sessionId, identityKey]);
+}
+
+/** Ends the session's logged-out state (a new pairing was stored, or the operator brought a login back); true when it was logged out. */
+export async function clearLoggedOut(q: Queryable, sessionId: string): Promise<boolean> {
+  const result = await q.query(
+    `UPDATE ${q.schema}.sessions SET logged_out_generation = NULL, logged_out_at = NULL, logged_out_identity = NULL
+      WHERE session_id = $1 AND logged_out_generation IS NOT NULL`,
+    [sessionId],
+  );
+  return (result.rowCount ?? 0) > 0;
 }
 
 /** Sets the stored registered jid (rekey replaces a full number with its masked form). */
