@@ -15,7 +15,7 @@ import { parseRetention } from '../src/store/retention.js';
 import { startEmbedded } from '../src/embedded-postgres.js';
 import { migrate } from '../src/db/migrate.js';
 import { Metrics } from '../src/metrics.js';
-import { Sidecar } from '../src/sidecar.js';
+import { SessionLoop } from '../src/loop/session-loop.js';
 import { readSnapshot } from '../src/snapshot.js';
 import { SessionStore } from '../src/store/index.js';
 import { writeSession } from '../harness/baileys.js';
@@ -263,7 +263,7 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
   await migrate(db);
   const store = new SessionStore(db);
   const metrics = new Metrics();
-  const sidecar = new Sidecar(
+  const sidecar = new SessionLoop(
     store,
     db,
     {

@@ -9,7 +9,7 @@ import { MAX_INCOMING_FILES, SnapshotBuilder } from './incoming.js';
 import type { Logger } from './log.js';
 import type { RetentionPolicy } from './store/retention.js';
 import { isValidSessionId, quoteName, SESSION_ID_RULE } from './names.js';
-import type { BackupLoop } from './backup-loop.js';
+import type { BackupLoop } from './loop/backup-loop.js';
 import type { SchemaGate } from './schema-gate.js';
 import { sessionStatusJson } from './session-status.js';
 import { isDatabaseUnavailable, type Lease, type SessionStore } from './store/index.js';
@@ -173,8 +173,8 @@ function validSessionId(value: string | null): string {
 async function status(options: Context): Promise<unknown> {
   // A session this process writes is measured now; any other shows what its writer recorded.
   const live = (id: string) => {
-    const sidecar = options.loop.sidecarFor(id);
-    return sidecar?.writerLease ? sidecar.protection() : null;
+    const kept = options.loop.loopFor(id);
+    return kept?.writerLease ? kept.protection() : null;
   };
   return { sessions: (await options.store.status(null)).map((s) => sessionStatusJson(s, live(s.sessionId))) };
 }
@@ -220,7 +220,7 @@ function backupRequest(options: Context, body: unknown): { sessionId: string; fi
 
 /** Without session_data: a backup of the watched directory now. */
 async function backupWatched(options: Context, sessionId: string): Promise<unknown> {
-  const watched = options.loop.sidecarFor(sessionId);
+  const watched = options.loop.loopFor(sessionId);
   if (!watched) {
     const own = options.loop.defaultSession;
     throw new HttpError(
@@ -294,7 +294,7 @@ async function store(options: Context, sessionId: string, builder: SnapshotBuild
       throw error;
     }
   };
-  const watched = options.loop.sidecarFor(sessionId);
+  const watched = options.loop.loopFor(sessionId);
   if (watched) {
     const lease = watched.writerLease;
     if (!lease) throw await otherWriter(options, sessionId);
@@ -337,7 +337,7 @@ async function remove(options: Context, url: URL): Promise<unknown> {
 }
 
 async function removeNow(options: Context, sessionId: string): Promise<unknown> {
-  if (options.loop.sidecarFor(sessionId)) {
+  if (options.loop.loopFor(sessionId)) {
     // This keeper would store the directory again at once; deleting it needs the keeper stopped.
     throw new HttpError(
       409,

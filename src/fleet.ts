@@ -8,7 +8,7 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Semaphore } from 'async-mutex';
 import { watch, type FSWatcher } from 'chokidar';
-import type { BackupLoop } from './backup-loop.js';
+import type { BackupLoop } from './loop/backup-loop.js';
 import { sleep, systemClock, within, type Clock } from './clock.js';
 import { describeError } from './db/errors.js';
 import { migrate } from './db/migrate.js';
@@ -19,7 +19,8 @@ import type { Logger } from './log.js';
 import { type Metrics, readingsOf } from './metrics.js';
 import { Backoff } from './retry.js';
 import { holdsLogin, listSessionsDir, type SessionsDirEntry } from './sessions-dir.js';
-import { RETRY_BACKOFF, Sidecar, type SidecarOptions } from './sidecar.js';
+import { RETRY_BACKOFF, type SessionLoopOptions } from './loop/loop-options.js';
+import { SessionLoop } from './loop/session-loop.js';
 import type { SessionStore } from './store/index.js';
 import { nativeWatchUnavailable } from './watcher.js';
 
@@ -31,7 +32,7 @@ const START_CONCURRENCY = 16;
 const WATCH_SETTLE_MS = 250;
 
 export interface FleetOptions
-  extends Omit<SidecarOptions, 'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'backupSlots' | 'firstRescanMs'> {
+  extends Omit<SessionLoopOptions, 'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'backupSlots' | 'firstRescanMs'> {
   /** The sessions directory, absolute. */
   sessionsDir: string;
   /** Session id = prefix + sub-directory name, or its mapped form (names.sessionIdFor). */
@@ -44,7 +45,7 @@ interface Member {
   /** Its folder in the sessions directory. */
   readonly name: string;
   readonly sessionId: string;
-  readonly sidecar: Sidecar;
+  readonly loop: SessionLoop;
   /** When its directory was seen missing (the loop's clock, ms); null while it is there. */
   removedSince: number | null;
   /** The pending look at whether it is still removed. */
@@ -73,7 +74,7 @@ export class SessionFleet implements BackupLoop {
   private started: Promise<void> | null = null;
   private listed = false;
   /** The sessions found at start: /readyz waits for their first comparison. */
-  private initial: Sidecar[] = [];
+  private initial: SessionLoop[] = [];
   private stopping = false;
   private cancelRescan: (() => void) | null = null;
   private scanning: Promise<void> | null = null;
@@ -113,17 +114,15 @@ export class SessionFleet implements BackupLoop {
   get problems(): string[] {
     const problems: string[] = [];
     if (this.parentProblem) problems.push(`cannot watch the sessions directory: ${this.parentProblem}`);
-    const sidecars = [...this.members.values()].map((member) => member.sidecar);
-    const failing = sidecars.filter((sidecar) => !sidecar.databaseHealthy);
-    if (failing.length > 0 && failing.length === sidecars.length)
+    const loops = [...this.members.values()].map((member) => member.loop);
+    const failing = loops.filter((loop) => !loop.databaseHealthy);
+    if (failing.length > 0 && failing.length === loops.length)
       problems.push(failing[0]!.problems.find((problem) => problem.startsWith('cannot prepare')) ?? 'cannot prepare the database');
     return problems;
   }
 
   get ready(): boolean {
-    return (
-      this.listed && !this.stopping && this.initial.every((sidecar) => sidecar.ready || sidecar.phase === 'stopped' || sidecar.watchStalled)
-    );
+    return this.listed && !this.stopping && this.initial.every((loop) => loop.ready || loop.phase === 'stopped' || loop.watchStalled);
   }
 
   get watchBackend(): 'native' | 'polling' | null {
@@ -154,17 +153,17 @@ export class SessionFleet implements BackupLoop {
     return [...this.members.keys()].sort();
   }
 
-  sidecarFor(sessionId: string): Sidecar | null {
+  loopFor(sessionId: string): SessionLoop | null {
     const member = this.members.get(sessionId);
-    return member && !member.retiring ? member.sidecar : null;
+    return member && !member.retiring ? member.loop : null;
   }
 
   /**
    * Resolves once no session's backup, thinning or lease attempt and no lease renewal is in flight; starts
-   * none, never rejects. For tests that move the loop's clock themselves (see Sidecar.whenIdle).
+   * none, never rejects. For tests that move the loop's clock themselves (see SessionLoop.whenIdle).
    */
   async whenIdle(): Promise<void> {
-    await Promise.all([...this.members.values()].map((member) => member.sidecar.whenIdle()));
+    await Promise.all([...this.members.values()].map((member) => member.loop.whenIdle()));
     await this.renewals.idle();
   }
 
@@ -177,7 +176,7 @@ export class SessionFleet implements BackupLoop {
         try {
           await this.watchParent();
           await this.scan();
-          this.initial = [...this.members.values()].map((member) => member.sidecar);
+          this.initial = [...this.members.values()].map((member) => member.loop);
           this.listed = true;
           this.log.info(
             { sessionsDir: this.options.sessionsDir, sessions: this.members.size, watch: this.backend },
@@ -188,9 +187,9 @@ export class SessionFleet implements BackupLoop {
           // attempt is enough here, and its lag shows it until it works.
           // A few at a time: a thousand directories listed and watched at once is a burst of memory (every
           // file's stat in flight) and of queued queries, and no faster in all.
-          await forEachLimited(this.initial, START_CONCURRENCY, async (sidecar) => {
-            void sidecar.start();
-            await sidecar.attempted();
+          await forEachLimited(this.initial, START_CONCURRENCY, async (loop) => {
+            void loop.start();
+            await loop.attempted();
           });
           return;
         } catch (error) {
@@ -230,7 +229,7 @@ export class SessionFleet implements BackupLoop {
       members
         .filter((member) => !member.retiring)
         .map(async (member) => {
-          const done = await member.sidecar.shutdown(quietMs, { deadline, releaseGraceMs: 0, skipWhenClean: true });
+          const done = await member.loop.shutdown(quietMs, { deadline, releaseGraceMs: 0, skipWhenClean: true });
           if (!done) stored = false;
         }),
     );
@@ -356,14 +355,14 @@ export class SessionFleet implements BackupLoop {
   private add(name: string, sessionId: string, mapped: boolean): void {
     // A mapped id does not show its folder: every line of its loop names it (the folder name only).
     const log = this.baseLog.child(mapped ? { session: sessionId, folder: name } : { session: sessionId });
-    let sidecar: Sidecar | null = null;
+    let loop: SessionLoop | null = null;
     // A directory the fleet saw removed is on its way to a tombstone, a normal event for a platform (a
     // customer leaving): no lag, so that the lag alert does not fire for every customer who leaves.
     const metrics = this.metrics.session(
       sessionId,
-      readingsOf(() => (this.members.get(sessionId)?.removedSince != null ? null : sidecar)),
+      readingsOf(() => (this.members.get(sessionId)?.removedSince != null ? null : loop)),
     );
-    sidecar = new Sidecar(
+    loop = new SessionLoop(
       this.store,
       this.db,
       {
@@ -384,7 +383,7 @@ export class SessionFleet implements BackupLoop {
     this.members.set(sessionId, {
       name,
       sessionId,
-      sidecar,
+      loop,
       removedSince: null,
       cancelCheck: null,
       retiring: false,
@@ -394,7 +393,7 @@ export class SessionFleet implements BackupLoop {
     // Sessions found at start are started together by start(); later ones at once.
     if (this.listed) {
       this.log.info(mapped ? { session: sessionId, folder: name } : { session: sessionId }, 'new session directory: backing it up');
-      void sidecar.start();
+      void loop.start();
     }
   }
 
@@ -439,7 +438,7 @@ export class SessionFleet implements BackupLoop {
     const retirement = new Promise<void>((resolve) => (done = resolve));
     this.retirements.add(retirement);
     try {
-      const outcome = await member.sidecar.tombstone();
+      const outcome = await member.loop.tombstone();
       if (outcome === 'failure') {
         // The database failed, or nobody holds the lease right now: keep the session and try again soon.
         member.retiring = false;
@@ -453,10 +452,10 @@ export class SessionFleet implements BackupLoop {
         // stays, and its whole directory is stored again, over the tombstone.
         member.retiring = false;
         this.present(member);
-        if (outcome === 'written') void member.sidecar.backupNow();
+        if (outcome === 'written') void member.loop.backupNow();
         return;
       }
-      await member.sidecar.retire();
+      await member.loop.retire();
       this.members.delete(sessionId);
       this.metrics.forget(sessionId);
       this.metrics.sessions?.set(this.members.size);

@@ -2,7 +2,7 @@
 // (readiness) and /metrics (Prometheus text format).
 import { sendJson, type Route } from './http.js';
 import type { Metrics } from './metrics.js';
-import type { BackupLoop } from './backup-loop.js';
+import type { BackupLoop } from './loop/backup-loop.js';
 import type { SchemaGate } from './schema-gate.js';
 
 /**

@@ -120,7 +120,7 @@ export async function runCommand(ctx: Context): Promise<number> {
     // would create it anyway, and watching must start before the bot's first write.
     await mkdir(config.sessionsDir ?? config.dir, { recursive: true, mode: 0o700 });
     await Promise.race([service.loop.start(), signals.stopping]);
-    for (const [sessionId, result] of restoredSessions) if (service.loop.sidecarFor(sessionId)) metrics.restored(sessionId, result);
+    for (const [sessionId, result] of restoredSessions) if (service.loop.loopFor(sessionId)) metrics.restored(sessionId, result);
     const watched = config.sessionsDir ?? config.dir;
     const picture = () => takePicture(watched, { sessions: config.sessionsDir !== null });
     let exitCode: number;

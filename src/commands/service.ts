@@ -1,7 +1,7 @@
 // The long-running part shared by `sidecar` and `run`: database pool, metrics, the backup loop (one
 // session, or a sessions directory) and HTTP.
 import { apiRoutes } from '../api.js';
-import type { BackupLoop } from '../backup-loop.js';
+import type { BackupLoop } from '../loop/backup-loop.js';
 import type { Config } from '../config.js';
 import { migrate } from '../db/migrate.js';
 import { createDatabase, FLEET_POOL_MAX_CONNECTIONS, type Database } from '../db/pool.js';
@@ -12,13 +12,14 @@ import { leaseOwner } from '../lease.js';
 import type { Logger } from '../log.js';
 import { Metrics, readingsOf } from '../metrics.js';
 import { SchemaGate } from '../schema-gate.js';
-import { Sidecar, type SidecarOptions } from '../sidecar.js';
+import type { SessionLoopOptions } from '../loop/loop-options.js';
+import { SessionLoop } from '../loop/session-loop.js';
 import { SessionStore } from '../store/index.js';
 import type { Context } from './command.js';
 import type { DatabaseTarget } from './database.js';
 
 export interface Service {
-  /** The backup loop: a Sidecar for one session, a SessionFleet with --sessions-dir. */
+  /** The backup loop: a SessionLoop for one session, a SessionFleet with --sessions-dir. */
   loop: BackupLoop;
   metrics: Metrics;
   store: SessionStore;
@@ -88,7 +89,7 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
 }
 
 /** The loop settings every session shares, from the configuration. */
-function loopOptions(config: Config, owner: string): Omit<SidecarOptions, 'sessionId' | 'dir'> {
+function loopOptions(config: Config, owner: string): Omit<SessionLoopOptions, 'sessionId' | 'dir'> {
   return {
     owner,
     retention: config.retention,
@@ -122,17 +123,17 @@ function buildLoop(
       log,
     );
   }
-  let sidecar: Sidecar | null = null;
+  let loop: SessionLoop | null = null;
   const sessionMetrics = metrics.session(
     config.sessionId,
-    readingsOf(() => sidecar),
+    readingsOf(() => loop),
   );
-  sidecar = new Sidecar(
+  loop = new SessionLoop(
     store,
     db,
     { ...loopOptions(config, owner), sessionId: config.sessionId, dir: config.dir, prepareSchema: () => schema.ensure() },
     sessionMetrics,
     log.child({ session: config.sessionId }),
   );
-  return sidecar;
+  return loop;
 }

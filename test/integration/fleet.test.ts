@@ -18,7 +18,7 @@ import {
 } from '../../src/config.js';
 import { createDatabase } from '../../src/db/pool.js';
 import { SessionFleet } from '../../src/fleet.js';
-import { Sidecar } from '../../src/sidecar.js';
+import { SessionLoop } from '../../src/loop/session-loop.js';
 import { Metrics } from '../../src/metrics.js';
 import { parseRetention } from '../../src/store/retention.js';
 import { type Lease, SessionStore } from '../../src/store/index.js';
@@ -89,7 +89,7 @@ async function startFleet(url: string, names: string[]) {
   await waitFor(
     async () => {
       await clock.advance(0);
-      return fleet.ready && fleet.sessionIds().every((id) => fleet.sidecarFor(id)?.writerLease) ? true : null;
+      return fleet.ready && fleet.sessionIds().every((id) => fleet.loopFor(id)?.writerLease) ? true : null;
     },
     20_000,
     () => `the fleet never became ready with every lease held: ${fleet.problems.join('; ')}`,
@@ -167,7 +167,7 @@ describe('a fleet of sessions on a manual clock', async () => {
     after(() => db.close());
     const clock = new ManualClock();
     const metrics = new Metrics();
-    const sidecar = new Sidecar(
+    const sidecar = new SessionLoop(
       new SessionStore(db),
       db,
       {
@@ -232,7 +232,7 @@ describe('a fleet of sessions on a manual clock', async () => {
     await mkdir(path.join(sessionsDir, 'gone'));
     await writeSession(path.join(sessionsDir, 'gone'), { preKeys: 1 });
     await waitFor(
-      () => (fleet.sidecarFor('f-gone') ? true : null),
+      () => (fleet.loopFor('f-gone') ? true : null),
       10_000,
       () => 'the recreated directory was not picked up',
     );
@@ -264,7 +264,7 @@ describe('a fleet of sessions on a manual clock', async () => {
     await waitFor(
       async () => {
         await clock.advance(0);
-        return fleet.sidecarFor('f-.new_20customer') ? true : null;
+        return fleet.loopFor('f-.new_20customer') ? true : null;
       },
       10_000,
       () => `not a session yet: ${fleet.sessionIds().join(' ')}`,

@@ -19,7 +19,8 @@ import {
 import { createDatabase } from '../../src/db/pool.js';
 import { Metrics, readingsOf } from '../../src/metrics.js';
 import { parseRetention } from '../../src/store/retention.js';
-import { Sidecar, type SidecarOptions } from '../../src/sidecar.js';
+import type { SessionLoopOptions } from '../../src/loop/loop-options.js';
+import { SessionLoop } from '../../src/loop/session-loop.js';
 import { SessionStore } from '../../src/store/index.js';
 import { waitFor } from '../../harness/sidecar.js';
 import { testLog } from './log.js';
@@ -31,7 +32,7 @@ const WATCHER_QUIET_MS = 200;
 export type BackupResult = 'success' | 'noop' | 'failure' | 'refused';
 
 export interface Loop {
-  sidecar: Sidecar;
+  sidecar: SessionLoop;
   clock: ManualClock;
   metrics: Metrics;
   /** The messages the loop logged so far (info and above), oldest first. */
@@ -54,7 +55,7 @@ export interface Loop {
   lag(): Promise<number>;
 }
 
-export interface LoopOptions extends Partial<SidecarOptions> {
+export interface LoopOptions extends Partial<SessionLoopOptions> {
   dir: string;
   sessionId: string;
 }
@@ -72,7 +73,7 @@ export async function startLoop(url: string, options: LoopOptions): Promise<Loop
   const db = createDatabase({ url, schema: 'baileys_keeper', log: testLog });
   const store = new SessionStore(db);
   const metrics: Metrics = new Metrics(readingsOf(() => loop));
-  const loop: Sidecar = new Sidecar(
+  const loop: SessionLoop = new SessionLoop(
     store,
     db,
     {

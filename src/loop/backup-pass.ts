@@ -1,0 +1,128 @@
+// One backup pass of a session: read the dirty names (or the whole directory when a rescan is due),
+// store them in one fenced transaction, and interpret the outcome: metrics, the head's stamps for the
+// audit, files held back, a refusal, a lost lease, a failure and its backoff.
+import { wallNowNs } from '../audit.js';
+import { IntegrityError, LeaseLostError } from '../errors.js';
+import { readNamed, readSnapshot, type Snapshot } from '../snapshot.js';
+import type { BackupResult } from '../store/index.js';
+import type { LoopContext } from './context.js';
+import type { FlushOutcome } from './loop-options.js';
+
+/**
+ * Runs one backup pass under the current lease: 'standby' without it, 'clean' when nothing is to be read,
+ * 'failure' when the directory or the database failed (retried after `loop.next.retryAt`), else the
+ * store's result. `thinSoon` is called after a stored change. Never rejects.
+ */
+export async function backupPass(loop: LoopContext, thinSoon: () => void): Promise<FlushOutcome> {
+  const { next, dirty, held, metrics, clock, options } = loop;
+  const lease = loop.lease.current;
+  if (!lease) return 'standby';
+  const full = next.full;
+  const checkpoint = dirty.checkpoint();
+  const names = [...new Set([...dirty.names(), ...held.names()])];
+  if (!full && names.length === 0) return 'clean';
+  const started = clock.now();
+  const readStartedNs = wallNowNs();
+  let snapshot: Snapshot;
+  try {
+    snapshot = full ? await readSnapshot(options.dir) : await readNamed(options.dir, names);
+    loop.protection.directoryRead();
+  } catch (error) {
+    loop.directoryUnreadable(error);
+    next.retryAt = clock.now() + next.backoff.fail();
+    return 'failure';
+  }
+  const torn = [...snapshot.held.values()].filter((file) => file.torn).length;
+  if (torn > 0) metrics.tornReads.inc(torn);
+
+  let result: BackupResult;
+  try {
+    result = await loop.store.backup(options.sessionId, snapshot, {
+      lease,
+      allowReplace: options.allowReplace,
+      reason: loop.stopping ? 'shutdown' : full ? 'rescan' : 'watch',
+      scope: full ? null : new Set(names),
+      allowRollback: next.reclaim && full,
+    });
+    next.reclaim = false;
+  } catch (error) {
+    if (error instanceof LeaseLostError) {
+      loop.lease.markLost(lease.token, error.message);
+      return 'standby';
+    }
+    metrics.backups.inc({ result: 'failure' });
+    const delay = next.backoff.fail();
+    next.retryAt = clock.now() + delay;
+    // Stored rows under a key this process lacks (or a refused encryption change): no database fault,
+    // and retrying alone will not fix it; it is said plainly while the loop keeps trying.
+    if (error instanceof IntegrityError) loop.log.error({ retryInMs: delay, dirty: dirty.size }, `backup not stored: ${error.message}`);
+    else loop.databaseError(error, 'backup', { retryInMs: delay, dirty: dirty.size });
+    return 'failure';
+  }
+
+  const ms = clock.now() - started;
+  metrics.backupDuration.observe(ms / 1000);
+  next.backoff.reset();
+  next.retryAt = 0;
+  keepHeld(loop, snapshot, full ? null : names);
+  // A refusal leaves the directory different from the head: the lag keeps counting from the change.
+  loop.protection.refusedSince = result.kind === 'refused' ? (loop.protection.refusedSince ?? dirty.oldestSince() ?? clock.now()) : null;
+  dirty.clearUpTo(checkpoint);
+  if (result.kind !== 'refused') {
+    // What was read is the head now; what was not (deleted, held back) is not known to be.
+    const absent = (full ? [...snapshot.held.keys()] : names).filter((name) => !snapshot.files.has(name));
+    loop.book.record(snapshot.files.values(), absent, full, readStartedNs);
+  }
+  if (full) {
+    next.rescanDue = false;
+    // A full read of a watched directory is stored: whatever happened while it was not watched is in.
+    if (loop.watcher.backend !== null) loop.protection.unwatchedSince = null;
+  }
+  next.fullNext = false;
+  next.urgent = false;
+  loop.compared();
+  // A file the keeper may not read is a failure, never a no-op (SPEC "Protection").
+  const unreadable = [...snapshot.held.values()].some((file) => file.kind === 'unreadable');
+  metrics.backups.inc({ result: unreadable && result.kind !== 'refused' ? 'failure' : result.kind });
+  if (result.kind === 'refused') {
+    // Nothing retries a refusal until the directory changes again; then it reads everything.
+    next.fullNext = true;
+    loop.log.warn({ generation: result.generation }, `backup refused: ${result.reason}`);
+    return 'refused';
+  }
+  if (!unreadable && held.counts().too_large === 0) metrics.lastBackupSuccess.set(clock.wall() / 1000);
+  metrics.generation.set(result.generation);
+  if (result.kind === 'success') {
+    metrics.files.set(result.totalFiles);
+    metrics.bytes.set(result.totalBytes);
+    loop.registered = result.registered;
+    metrics.sessionRegistered.set(result.registered ? 1 : 0);
+    // The lease token says which writer's lease a generation was committed under.
+    loop.log.info(
+      { generation: result.generation, token: lease.token, files: result.changed, deleted: result.deleted, ms },
+      'backup stored',
+    );
+    thinSoon();
+  } else {
+    loop.log.debug({ generation: result.generation, ms }, 'nothing changed');
+  }
+  return result.kind;
+}
+
+/**
+ * After a stored backup: files it could not store stay held (pending, retried on HELD_RETRY_BACKOFF,
+ * counted in the lag from when they first differed); files it read (`scope`: the names it read, null:
+ * the whole directory) and could store, or found gone, are released.
+ */
+function keepHeld(loop: LoopContext, snapshot: Snapshot, scope: readonly string[] | null): void {
+  const { held, next } = loop;
+  const now = loop.clock.now();
+  for (const name of scope ?? held.names()) if (!snapshot.held.has(name)) held.release(name);
+  for (const [name, file] of snapshot.held) held.hold(name, file, loop.dirty.sinceOf(name) ?? now);
+  if (held.size === 0) {
+    next.heldBackoff.reset();
+    next.heldRetryAt = 0;
+  } else {
+    next.heldRetryAt = now + next.heldBackoff.fail();
+  }
+}

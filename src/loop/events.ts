@@ -1,0 +1,100 @@
+// What one session's loop does when its directory watcher or its lease keeper reports something: mark
+// changes dirty, ask for a rescan, plan the next backup.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CREDS_FILE, parseCreds } from '../creds.js';
+import { describeError } from '../db/errors.js';
+import type { LeaseEvents } from '../lease.js';
+import { WatchStartError, type WatchEvents } from '../watcher.js';
+import type { LoopParts } from './parts.js';
+
+/**
+ * The watcher's events for a loop. `parts` is read at each event: the watcher is built before the parts
+ * that handle its events, which exist by the time the first event comes.
+ */
+export function watchEvents(parts: () => LoopParts): WatchEvents {
+  return {
+    changed: (name) => changed(parts(), name),
+    watching: (backend) => {
+      const { loop, startup, schedule } = parts();
+      const again = loop.protection.unwatchedSince !== null;
+      loop.log.info(
+        { dir: loop.options.dir, watch: backend },
+        again ? 'watching the auth directory again; backing it up' : 'watching the auth directory',
+      );
+      // unwatchedSince stays until the rescan below has stored the directory: until then the lag grows.
+      startup.stepSucceeded('watch');
+      loop.metrics.watchPolling.set(backend === 'polling' ? 1 : 0);
+      loop.next.rescanDue = true;
+      schedule.plan();
+    },
+    lost: (reason) => {
+      const { loop } = parts();
+      loop.protection.unwatchedSince ??= loop.clock.now();
+      loop.protection.check();
+      if (!loop.stopping && reason === 'removed')
+        loop.log.warn(
+          { dir: loop.options.dir },
+          'the auth directory was removed or replaced: it is backed up again as soon as it reappears',
+        );
+    },
+    fellBack: (error) => {
+      const { loop } = parts();
+      const pollIntervalMs = loop.options.pollIntervalMs;
+      loop.metrics.watchPolling.set(1);
+      loop.log.warn(
+        { err: describeError(error), pollIntervalMs },
+        `native watching is unavailable (${describeError(error)}): polling the directory every ${pollIntervalMs} ms instead. ` +
+          'Raise fs.inotify.max_user_instances / fs.inotify.max_user_watches on ' +
+          'the node to watch natively, or set --watch poll to say polling is intended',
+      );
+    },
+    error: (error) => {
+      const { loop, startup, schedule } = parts();
+      if (error instanceof WatchStartError) return startup.stepFailed('watch', error);
+      loop.log.warn({ err: describeError(error) }, 'watcher error: falling back to a full rescan');
+      loop.next.rescanDue = true;
+      void loop.checkWatcher();
+      schedule.plan();
+    },
+  };
+}
+
+/** The lease keeper's events for a loop; `parts` as in watchEvents. */
+export function leaseEvents(parts: () => LoopParts): LeaseEvents {
+  return {
+    acquired: () => {
+      const { loop, schedule } = parts();
+      loop.metrics.leaseHeld.set(1);
+      loop.protection.leaseChanged();
+      loop.next.reclaim = false; // another writer may have stored since: the directory is checked as any other
+      loop.next.rescanDue = true; // what the previous writer stored may differ from this directory
+      schedule.plan();
+    },
+    lost: () => {
+      parts().loop.metrics.leaseHeld.set(0);
+    },
+    standby: () => parts().loop.compared(),
+    databaseError: (error) => parts().loop.databaseError(error, 'lease'),
+  };
+}
+
+/** A file changed: it is dirty from now, and a pairing (creds.json gaining `me`) is backed up at once. */
+function changed(parts: LoopParts, name: string): void {
+  const { loop, schedule } = parts;
+  const now = loop.clock.now();
+  loop.lastEventAt = now;
+  loop.dirty.mark(name, now);
+  if (name === CREDS_FILE && !loop.registered) void checkPairing(parts);
+  schedule.plan();
+}
+
+/** A QR scan just happened when creds.json gains `me`: that backup must not wait. */
+async function checkPairing({ loop, schedule }: LoopParts): Promise<void> {
+  const text = await readFile(path.join(loop.options.dir, CREDS_FILE), 'utf8').catch(() => null);
+  if (text !== null && parseCreds(text)?.registeredJid) {
+    loop.log.info('creds.json was just paired: backing up at once');
+    loop.next.urgent = true;
+    schedule.plan();
+  }
+}

@@ -1,0 +1,78 @@
+// What one session's loop is given (SessionLoopOptions), where it is in its life (LoopPhase), what a
+// backup pass ends with (FlushOutcome), and the fixed timings of its retries.
+import type { Semaphore } from 'async-mutex';
+import type { LeaseRenewals } from '../lease-renewals.js';
+import type { RetentionPolicy } from '../store/retention.js';
+import type { BackoffPolicy } from '../retry.js';
+import type { BackupResult } from '../store/index.js';
+import type { WatchMode } from '../watcher.js';
+
+/** Pauses between failed attempts (backups, start-up steps): 250 ms, doubling, at most 30 s. */
+export const RETRY_BACKOFF: BackoffPolicy = { initialMs: 250, factor: 2, maxMs: 30_000 };
+/**
+ * Pauses before reading held-back files again (torn, unreadable, too large): 1 s, doubling, at most 30 s.
+ * Soon enough that a file that becomes readable (descriptors freed, permissions fixed) is stored within
+ * seconds; slow enough that a file that stays unreadable costs little.
+ */
+export const HELD_RETRY_BACKOFF: BackoffPolicy = { initialMs: 1_000, factor: 2, maxMs: 30_000 };
+/** How often the history is thinned to the retention schedule (after a backup that wrote), ms. */
+export const THIN_EVERY_MS = 60_000;
+/** Order in the backup slots (many sessions): changes waiting to be stored go before rescans, thinning and tombstones. */
+export const SLOT_PRIORITY = { changes: 1, housekeeping: 0 } as const;
+/** Time still given to releasing the lease when the shutdown deadline has passed, ms. */
+export const RELEASE_GRACE_MS = 1_000;
+
+export interface SessionLoopOptions {
+  sessionId: string;
+  dir: string;
+  /** Lease owner id: host:pid. */
+  owner: string;
+  /** The retention schedule, applied off the backup path at most every THIN_EVERY_MS. */
+  retention: RetentionPolicy;
+  allowReplace: boolean;
+  debounceMs: number;
+  maxDelayMs: number;
+  intervalMs: number;
+  leaseTtlMs: number;
+  shutdownQuietMs: number;
+  shutdownTimeoutMs: number;
+  /** `--watch` (README "Configuration"): native, poll, or auto (native, polling when native watching is unavailable). */
+  watchMode: WatchMode;
+  /** Polling period when polling, ms. */
+  pollIntervalMs: number;
+  /** Creates or upgrades the schema; default: migrate(db). A keeper of many sessions does it once for all. */
+  prepareSchema?: () => Promise<void>;
+  /** Renew this session's lease together with the process's others (many sessions); default: on its own. */
+  renewals?: LeaseRenewals | null;
+  /**
+   * When the first interval rescan comes, ms (default: intervalMs). Many sessions spread theirs over the
+   * interval, so that a thousand full rescans do not all fall due at the same instant.
+   */
+  firstRescanMs?: number;
+  /** Backups (and history thinning, tombstones) of the process's sessions that may run at once (many sessions: bounds open files); default: no bound. */
+  backupSlots?: Semaphore | null;
+}
+
+/**
+ * Where the loop is in its life; it only moves forward:
+ * - `new`: constructed, start() not called yet;
+ * - `starting`: watching the directory and preparing the database (retried while they fail), and the
+ *   directory not yet compared with what is stored;
+ * - `ready`: the directory was compared with what is stored, or another process is the writer (/readyz 200);
+ * - `stopping`: shutdown() was called: nothing new is scheduled, the final backup is being made;
+ * - `stopped`: shutdown() has returned (or was called before start(): nothing was ever watched).
+ */
+export type LoopPhase = 'new' | 'starting' | 'ready' | 'stopping' | 'stopped';
+
+/** How a backup pass ended: the store's result, or failure, standby (not the writer), clean (nothing to read). */
+export type FlushOutcome = BackupResult['kind'] | 'failure' | 'standby' | 'clean';
+
+/** How SessionLoop.shutdown bounds and shortens its work (a keeper of many sessions stops them together). */
+export interface ShutdownOptions {
+  /** When everything must be over, the loop's clock, ms; default shutdownTimeoutMs from now. */
+  deadline?: number;
+  /** Time still given to releasing the lease once the deadline has passed, ms; default 1 s. */
+  releaseGraceMs?: number;
+  /** Skip the final read when nothing is pending (see shutdown). */
+  skipWhenClean?: boolean;
+}

@@ -1,0 +1,108 @@
+// Stopping one session's loop: the quiet wait, the final full backup retried until the deadline, the
+// lease released.
+import { stat } from 'node:fs/promises';
+import { sleep, valueWithin, within } from '../clock.js';
+import { RELEASE_GRACE_MS, RETRY_BACKOFF, type ShutdownOptions } from './loop-options.js';
+import type { LoopParts } from './parts.js';
+
+/** Stops scheduling: nothing new is started: start-up retries end, the backup and audit timers and the protection check are dropped. */
+export function stopScheduling({ loop, startup, schedule }: LoopParts): void {
+  startup.stop();
+  schedule.cancel();
+  loop.protection.cancel();
+}
+
+/** Waits, bounded by `ms()` each, for start-up, the backup and the thinning in flight. */
+export async function workInFlight({ loop, startup, schedule, thinning }: LoopParts, ms: () => number): Promise<void> {
+  await within(loop.clock, startup.booted, ms());
+  await within(loop.clock, schedule.flushing, ms());
+  await within(loop.clock, thinning.running, ms());
+}
+
+/** See SessionLoop.shutdown. */
+export async function shutdown(parts: LoopParts, quietMs: number, options: ShutdownOptions = {}): Promise<boolean> {
+  const { loop, startup, schedule } = parts;
+  const { clock, dirty, held, lease, next } = loop;
+  const deadline = options.deadline ?? clock.now() + loop.options.shutdownTimeoutMs;
+  const releaseGraceMs = options.releaseGraceMs ?? RELEASE_GRACE_MS;
+  if (!startup.booted) {
+    loop.phase = 'stopped';
+    startup.stop();
+    return true; // never started: nothing watched, nothing to store
+  }
+  if (loop.phase !== 'stopped') loop.phase = 'stopping';
+  stopScheduling(parts);
+  const quietSince = clock.now();
+  // A bot that never goes quiet must not use up the whole budget: half of it is kept for the final backup.
+  const quietDeadline = quietSince + Math.min(loop.options.shutdownTimeoutMs, deadline - quietSince) / 2;
+  for (;;) {
+    const quietUntil = Math.min(Math.max(loop.lastEventAt, quietSince) + quietMs, quietDeadline);
+    const now = clock.now();
+    if (now >= quietUntil) break;
+    await sleep(clock, quietUntil - now);
+  }
+  // Every wait below is bounded by the deadline: a black-holed database must not hold the pod past
+  // its grace period (it would be SIGKILLed without releasing anything).
+  const left = () => deadline - clock.now();
+  await workInFlight(parts, left);
+  let stored = false;
+  if (
+    !(await stat(loop.options.dir).then(
+      (info) => info.isDirectory(),
+      () => false,
+    ))
+  ) {
+    // A bot that logged out removes its directory (and may exit): the stored login stays as it is.
+    loop.log.warn({ dir: loop.options.dir }, 'the auth directory is gone at shutdown: nothing to store, the stored login is kept');
+    stored = true;
+  } else if (
+    options.skipWhenClean &&
+    lease.current &&
+    dirty.size === 0 &&
+    held.size === 0 &&
+    !next.rescanDue &&
+    !next.fullNext &&
+    loop.protection.unwatchedSince === null &&
+    loop.watcher.backend === 'native'
+  ) {
+    // Polling may not have seen the newest change yet, so only a natively watched directory is trusted.
+    stored = true;
+  }
+  while (!stored) {
+    const current = lease.current ?? (await valueWithin(clock, lease.tryAcquire(), left(), null));
+    if (!current && (await valueWithin(clock, loop.otherHolder(), left(), false))) {
+      stored = true; // another process is the writer; nothing here is ours to store
+      break;
+    }
+    if (current) {
+      next.rescanDue = true;
+      const outcome = await valueWithin(clock, schedule.flush(), left(), 'failure' as const);
+      if (outcome === 'success' || outcome === 'noop' || outcome === 'refused') {
+        stored = true; // a refusal is deliberate: the stored login is kept
+        break;
+      }
+    }
+    const now = clock.now();
+    if (now >= deadline) break;
+    await sleep(clock, Math.min(Math.max(next.retryAt - now, RETRY_BACKOFF.initialMs), deadline - now));
+  }
+  if (!stored)
+    loop.log.error({ dirty: dirty.size }, 'final backup did not complete before --shutdown-timeout: the newest changes are not stored');
+  else if (lease.current && held.size > held.counts().torn) {
+    // Stored what could be stored; what is held back for good (unreadable, too large) is not, and the log
+    // must not say otherwise. A torn leftover keeps its previous version, as every backup does.
+    const counts = held.counts();
+    loop.log.error(
+      { held: counts },
+      `final backup left ${counts.unreadable + counts.too_large} file(s) held back (unreadable ${counts.unreadable}, too large ${counts.too_large}): ` +
+        'they are not stored',
+    );
+    stored = false;
+  }
+  await loop.watcher.close();
+  // Releasing lets a successor start at once; if it cannot be done quickly the lease expires by itself.
+  await within(clock, lease.release(), Math.max(left(), releaseGraceMs));
+  loop.metrics.leaseHeld.set(0);
+  loop.phase = 'stopped';
+  return stored;
+}
