@@ -178,6 +178,47 @@ describe('native watching unavailable (inotify instances used up)', { skip }, as
     assert.equal((await service.stop()).code, 0);
   });
 
+  it('--sessions-dir, auto: the sessions directory is polled too, and a session that appears is kept', async () => {
+    const sessionsDir = await userDir('fleet');
+    await writeSession(path.join(sessionsDir, 'first'), { preKeys: 2 });
+    // A long --interval: only the (polled) watch, not the periodic listing, can pick a new session up in time.
+    const service = await startService(
+      [
+        'sidecar',
+        '--sessions-dir',
+        sessionsDir,
+        '--poll-interval',
+        '200',
+        '--debounce',
+        '100',
+        '--max-delay',
+        '300',
+        '--interval',
+        '600000',
+      ],
+      env,
+      asUser,
+    );
+    after(() => service.child.kill('SIGKILL'));
+    await waitFor(
+      async () => ((await service.get('/readyz')).status === 200 ? true : null),
+      15_000,
+      () => service.output.join('\n'),
+    );
+    const warnings = service.output.filter((line) => line.includes('native watching is unavailable for the sessions directory'));
+    assert.equal(warnings.length, 1, service.output.join('\n'));
+    assert.match(warnings[0]!, /EMFILE/);
+    assert.deepEqual(await healthz(service), { status: 200, body: { status: 'ok', watch: 'polling' } });
+
+    await writeSession(path.join(sessionsDir, 'second'), { preKeys: 2 });
+    await waitFor(
+      async () => (diffTrees(await storedHead(url, 'second'), await readTree(path.join(sessionsDir, 'second'))).length === 0 ? true : null),
+      10_000,
+      () => service.output.join('\n'),
+    );
+    assert.equal((await service.stop()).code, 0);
+  });
+
   it('--watch native: /healthz answers 503 with the reason, and nothing pretends to back up', async () => {
     const dir = await userDir('native');
     await writeSession(dir, { preKeys: 2 });
