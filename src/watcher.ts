@@ -1,7 +1,7 @@
-// Watches the auth directory (through watch/chokidar.ts) and reports the names that changed. Native watching is one
-// inotify watch on the directory, which also reports the directory itself going away; polling is the
-// fallback when the kernel will not give us inotify instances or watches (EMFILE / ENOSPC on busy
-// nodes), and a mode of its own for filesystems without inotify.
+// Watches the auth directory and reports the names that changed; chokidar and the native → polling rule
+// are watch/chokidar.ts's. Native watching is one inotify watch on the directory, which also reports the
+// directory itself going away; polling is the fallback when the kernel will not give us inotify instances
+// or watches (EMFILE / ENOSPC on busy nodes), and a mode of its own for filesystems without inotify.
 // Directories deleted and recreated (a bot that logged out and pairs again) are followed at once.
 import { stat } from 'node:fs/promises';
 import { sleep, systemClock, type Clock } from './clock.js';
@@ -10,13 +10,8 @@ import { invalidNameReason } from './names.js';
 import { Backoff, type BackoffPolicy } from './retry.js';
 import { type DirectoryWatch, WatchOpener, type WatchBackend, type WatchMode, WatchStartError } from './watch/chokidar.js';
 
-export {
-  nativeWatchUnavailable,
-  WATCH_MODES,
-  type WatchBackend,
-  type WatchMode,
-  WatchStartError,
-} from './watch/chokidar.js';
+// The names the loop and the settings have always taken from here.
+export { WATCH_MODES, type WatchBackend, type WatchMode, WatchStartError } from './watch/chokidar.js';
 
 /** How often a missing directory is looked for, ms: bounds how late a recreated directory is noticed. */
 export const DIR_POLL_MS = 250;
