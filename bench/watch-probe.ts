@@ -4,8 +4,7 @@
 // a line "report" on stdin prints {"events": n, "names": {name: [Date.now() of each event]}} and exits.
 import { watch as fsWatch } from 'node:fs';
 import readline from 'node:readline';
-import { watch as chokidarWatch } from 'chokidar';
-import { chokidarOptions } from '../src/watcher.js';
+import { DirectoryWatcher } from '../src/watcher.js';
 
 const [kind, dir, pollMs] = process.argv.slice(2) as [string, string, string];
 const started = performance.now();
@@ -24,9 +23,14 @@ if (kind === 'none') {
 } else if (kind === 'fs-watch') {
   fsWatch(dir, (_event, filename) => filename && seen(filename));
 } else {
-  const watcher = chokidarWatch(dir, chokidarOptions(dir, kind === 'chokidar-polling' ? 'polling' : 'native', Number(pollMs)));
-  for (const event of ['add', 'change', 'unlink'] as const) watcher.on(event, (file: string) => seen(file.slice(dir.length + 1)));
-  await new Promise<void>((resolve) => watcher.once('ready', resolve));
+  // The keeper's own watcher of an auth directory: chokidar with the keeper's options (watch/chokidar.ts).
+  const mode = kind === 'chokidar-polling' ? 'poll' : 'native';
+  const quiet = () => undefined;
+  await new DirectoryWatcher(
+    dir,
+    { mode, pollIntervalMs: Number(pollMs) },
+    { changed: seen, watching: quiet, lost: quiet, fellBack: quiet, error: quiet },
+  ).start();
 }
 process.stdout.write(`${JSON.stringify({ ready: performance.now() - started })}\n`);
 

@@ -4,10 +4,9 @@
 // that appear and disappear, shares one pool, one schema migration, one lease renewal statement and a bound on
 // backups in flight, and records a session whose directory stays removed as removed (a tombstone).
 import { randomInt } from 'node:crypto';
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Semaphore } from 'async-mutex';
-import { watch, type FSWatcher } from 'chokidar';
 import type { BackupLoop } from './loop/backup-loop.js';
 import { sleep, systemClock, within, type Clock } from './clock.js';
 import { describeError } from './db/errors.js';
@@ -22,7 +21,7 @@ import { holdsLogin, listSessionsDir, type SessionsDirEntry } from './sessions-d
 import { RETRY_BACKOFF, type SessionLoopOptions } from './loop/loop-options.js';
 import { SessionLoop } from './loop/session-loop.js';
 import type { SessionStore } from './store/index.js';
-import { nativeWatchUnavailable } from './watcher.js';
+import { type DirectoryWatch, type WatchBackend, WatchOpener } from './watch/chokidar.js';
 
 /** Backups (read + transaction) of different sessions that may run at once: bounds open files and queued queries. */
 export const BACKUPS_IN_FLIGHT = 8;
@@ -65,9 +64,10 @@ export class SessionFleet implements BackupLoop {
   /** Folders whose name is no session id and that hold no login yet, by name, with the id they would get. */
   private waiting = new Map<string, string>();
   private cancelWaiting: (() => void) | null = null;
-  private parent: FSWatcher | null = null;
-  private backend: 'native' | 'polling' | null = null;
-  private pollingOnly: boolean;
+  private parent: DirectoryWatch | null = null;
+  /** What watched the sessions directory last; null until it is watched, and while it is watched again. */
+  private backend: WatchBackend | null = null;
+  private readonly opener: WatchOpener;
   private schema: Promise<void> | null = null;
   /** What keeps the sessions directory from being read or watched, null while it works. */
   private parentProblem: string | null = null;
@@ -95,7 +95,7 @@ export class SessionFleet implements BackupLoop {
     private readonly clock: Clock = systemClock,
   ) {
     this.log = baseLog.child({ component: 'fleet' });
-    this.pollingOnly = options.watchMode === 'poll';
+    this.opener = new WatchOpener(options.watchMode, options.pollIntervalMs);
     this.renewals = new LeaseRenewals(store, options.owner, options.leaseTtlMs, clock, (error) => {
       metrics.databaseErrors.inc();
       this.log.warn({ err: describeError(error), leases: this.renewals.size }, 'renewing the leases failed; retrying');
@@ -125,7 +125,7 @@ export class SessionFleet implements BackupLoop {
     return this.listed && !this.stopping && this.initial.every((loop) => loop.ready || loop.phase === 'stopped' || loop.watchStalled);
   }
 
-  get watchBackend(): 'native' | 'polling' | null {
+  get watchBackend(): WatchBackend | null {
     return this.backend;
   }
 
@@ -483,63 +483,36 @@ export class SessionFleet implements BackupLoop {
 
   /** Watches the sessions directory's own entries (natively, or by polling where inotify is unavailable). */
   private async watchParent(): Promise<void> {
-    await this.parent?.close();
+    const old = this.parent;
     this.parent = null;
-    // chokidar watches a symlink itself, not what it points to: watch the real directory (a sessions
-    // directory that is a link to a volume is common), and compare events with the real path.
+    await old?.close();
     if (!(await isDirectory(this.options.sessionsDir))) throw new Error(`${this.options.sessionsDir} does not exist or is not a directory`);
-    const dir = await realpath(this.options.sessionsDir);
-    const open = async (backend: 'native' | 'polling'): Promise<FSWatcher> => {
-      const watcher = watch(dir, {
-        depth: 0,
-        ignoreInitial: true,
-        followSymlinks: false,
-        atomic: false,
-        usePolling: backend === 'polling',
-        interval: this.options.pollIntervalMs,
-        binaryInterval: this.options.pollIntervalMs,
-      });
-      const early: unknown[] = [];
-      watcher.on('error', (error) => early.push(error));
-      await new Promise<void>((resolve) => watcher.once('ready', resolve));
-      if (early.length > 0) {
-        await watcher.close();
-        throw early[0];
-      }
-      return watcher;
-    };
-    let backend: 'native' | 'polling' = this.pollingOnly ? 'polling' : 'native';
-    let watcher: FSWatcher;
-    try {
-      watcher = await open(backend);
-    } catch (error) {
-      if (backend === 'polling' || this.options.watchMode !== 'auto' || !nativeWatchUnavailable(error)) throw error;
-      this.log.warn({ err: describeError(error) }, 'native watching is unavailable for the sessions directory: polling it instead');
-      this.pollingOnly = true;
-      backend = 'polling';
-      watcher = await open(backend);
-    }
-    // Any entry of the parent added or removed: the listing says what it is (a link, a file, a directory).
-    const onEntry = (entry: string) => {
-      if (entry === dir) return;
-      if (path.dirname(entry) === dir) this.changed();
-    };
-    watcher.on('addDir', onEntry).on('unlinkDir', onEntry).on('add', onEntry).on('unlink', onEntry);
-    watcher.on('unlinkDir', (entry) => {
-      if (entry === dir) this.setParentProblem(new Error(`${dir} was removed`));
-    });
-    // Events may have been lost: read the directory again.
-    watcher.removeAllListeners('error');
-    watcher.on('error', (error) => {
-      this.log.warn({ err: describeError(error) }, 'watcher error on the sessions directory: reading it again');
-      void this.scan().catch((scanError) => this.setParentProblem(scanError));
+    const watch = await this.opener.open(this.options.sessionsDir, {
+      // Any entry added or removed: the listing says what it is (a link, a file, a directory).
+      entry: (_name, event, from) => {
+        if (from === this.parent && event !== 'change') this.changed();
+      },
+      removed: (from) => {
+        if (from === this.parent) this.setParentProblem(new Error(`${from.dir} was removed`));
+      },
+      // Events may have been lost: read the directory again.
+      error: (error, from) => {
+        if (from !== this.parent) return;
+        this.log.warn({ err: describeError(error) }, 'watcher error on the sessions directory: reading it again');
+        void this.scan().catch((scanError) => this.setParentProblem(scanError));
+      },
+      fellBack: (error, broken) => {
+        this.log.warn({ err: describeError(error) }, 'native watching is unavailable for the sessions directory: polling it instead');
+        // Broken while running: what it watched is no longer seen; watch again (by polling) and read it again.
+        if (broken !== null && broken === this.parent && this.listed && !this.stopping) void this.rewatch();
+      },
     });
     if (this.stopping) {
-      await watcher.close();
+      await watch.close();
       return;
     }
-    this.parent = watcher;
-    this.backend = backend;
+    this.parent = watch;
+    this.backend = watch.backend;
     this.parentProblem = null;
   }
 

@@ -1,6 +1,7 @@
 // The one retry policy: exponential backoff (initial pause, factor, cap) on the injected clock, with an
 // optional deadline. The loops that retry a failed operation take their pauses from here; the torn-read
-// re-reads (snapshot.ts, a fixed list) and the restore's wait for a lease holder are waits, not retries.
+// re-reads (snapshot.ts, a fixed list) and the restore's wait for a lease holder are waits, not retries,
+// and pause on the same injected clock (`sleep` in clock.ts).
 import { sleep, type Clock } from './clock.js';
 
 export interface BackoffPolicy {

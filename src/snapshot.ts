@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { constants, type Dirent } from 'node:fs';
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { sleep, systemClock, type Clock } from './clock.js';
 import { tornReason } from './creds.js';
 import { UsageError } from './errors.js';
 import { forEachLimited } from './limit.js';
@@ -61,8 +62,11 @@ export interface Snapshot {
 }
 
 export interface ReadOptions {
+  /** Pauses before each re-read of the files still torn, ms (default TORN_RETRY_DELAYS_MS; empty: no re-read). */
   retryDelaysMs?: readonly number[];
-  sleep?: (ms: number) => Promise<void>;
+  /** What those pauses are taken on (default the system clock): a loop passes its own. */
+  clock?: Clock;
+  /** Larger files are held as too large, bytes (default MAX_FILE_BYTES). */
   maxFileBytes?: number;
 }
 
@@ -90,7 +94,7 @@ export async function listCandidates(dir: string): Promise<string[]> {
 /** Reads the given names from `dir`; a name that no longer exists is left out (it was deleted). */
 export async function readNamed(dir: string, names: Iterable<string>, options: ReadOptions = {}): Promise<Snapshot> {
   const delays = options.retryDelaysMs ?? TORN_RETRY_DELAYS_MS;
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const clock = options.clock ?? systemClock;
   const maxBytes = options.maxFileBytes ?? MAX_FILE_BYTES;
   const snapshot: Snapshot = { files: new Map(), held: new Map() };
 
@@ -118,7 +122,7 @@ export async function readNamed(dir: string, names: Iterable<string>, options: R
     });
     const delay = delays[attempt];
     if (torn.length === 0 || delay === undefined) break;
-    await sleep(delay);
+    await sleep(clock, delay);
     pending = torn;
   }
   return snapshot;

@@ -5,13 +5,13 @@
 // It changes nothing: no migration, no lease, no write outside a probe file it removes at once.
 import { access, constants, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { watch } from 'chokidar';
 import { systemClock } from '../clock.js';
 import { CREDS_FILE } from '../creds.js';
 import { describeError } from '../db/errors.js';
 import { forEachLimited } from '../limit.js';
 import { loginElsewhereAdvice, loginsBelowInstead } from '../login-search.js';
 import { listCandidates } from '../snapshot.js';
+import { probeNativeWatching } from '../watch/probe.js';
 import { openDatabase, type Database } from '../db/pool.js';
 import { describeTarget } from '../db/settings.js';
 import { DatabaseUnreachableError, ExitCode } from '../errors.js';
@@ -186,7 +186,7 @@ async function readLimit(name: string): Promise<number | null> {
   return text === null ? null : Number(text.trim());
 }
 
-/** Native watching works here: chokidar reports a probe file within WATCH_PROBE_MS; the inotify limits, said. */
+/** Native watching works here: it reports a probe file within WATCH_PROBE_MS (watch/probe.ts); the inotify limits, said. */
 async function checkWatching(dir: string, mode: string): Promise<Finding> {
   const [instances, watches] = await Promise.all([readLimit('max_user_instances'), readLimit('max_user_watches')]);
   const limits = instances === null ? 'no inotify on this system' : `max_user_instances ${instances}, max_user_watches ${watches}`;
@@ -201,23 +201,8 @@ async function checkWatching(dir: string, mode: string): Promise<Finding> {
     const made = await mkdir(probeDir).catch((error: Error) => error);
     if (made instanceof Error) return warn('watching', `cannot try native watching without ${dir} (${describeError(made)}); ${limits}`);
   }
-  const watcher = watch(probeDir, { depth: 0, ignoreInitial: true, followSymlinks: false, atomic: false });
-  const probe = path.join(probeDir, `.doctor-watch-probe-${process.pid}`);
   try {
-    const seen = await new Promise<boolean | Error>((resolve) => {
-      const timer = setTimeout(() => resolve(false), WATCH_PROBE_MS);
-      watcher.once('error', (error) => {
-        clearTimeout(timer);
-        resolve(error instanceof Error ? error : new Error(String(error)));
-      });
-      watcher.on('add', (file) => {
-        if (file === probe) {
-          clearTimeout(timer);
-          resolve(true);
-        }
-      });
-      watcher.once('ready', () => void writeFile(probe, '').catch((error: Error) => resolve(error)));
-    });
+    const seen = await probeNativeWatching(probeDir, `.doctor-watch-probe-${process.pid}`, WATCH_PROBE_MS);
     if (seen === true) return ok('watching', `native watching works (${limits})`);
     const why = seen === false ? `no event within ${WATCH_PROBE_MS} ms` : describeError(seen);
     const advice = 'raise fs.inotify.max_user_instances / max_user_watches on the node, or set --watch poll';
@@ -225,8 +210,6 @@ async function checkWatching(dir: string, mode: string): Promise<Finding> {
       ? fail('watching', `native watching does not work: ${why} (${limits}); ${advice}`)
       : warn('watching', `native watching does not work: ${why} (${limits}); --watch auto will poll instead; ${advice}`);
   } finally {
-    await watcher.close();
-    await rm(probe, { force: true });
     if (where === null) await rm(probeDir, { recursive: true, force: true });
   }
 }

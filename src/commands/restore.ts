@@ -1,7 +1,7 @@
 // `restore`: the init container. Puts the session's newest (or chosen) generation into --dir.
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { systemClock } from '../clock.js';
+import { sleep, systemClock, type Clock } from '../clock.js';
 import type { Config } from '../config.js';
 import { CREDS_FILE, parseCreds } from '../creds.js';
 import { DatabaseUnreachableError, ExitCode, KeeperError, NothingToRestoreError, UsageError } from '../errors.js';
@@ -19,7 +19,7 @@ import { withStore } from './database.js';
 import { formatBytes, print, printJson } from './output.js';
 
 /** How often restore looks again at a lease held by a sidecar that is shutting down, ms. */
-const LEASE_POLL_MS = 250;
+export const LEASE_POLL_MS = 250;
 /** Sessions restored at once with --sessions-dir (each may wait for its old writer's hand-over). */
 export const RESTORE_CONCURRENCY = 8;
 
@@ -289,15 +289,23 @@ async function dryRun(ctx: Context, withDb: WithStore): Promise<number> {
 
 /**
  * Zero-loss hand-over: while another process holds the session's lease (an old pod's sidecar that is
- * flushing its last changes), wait up to waitMs for it to release, then restore what it left.
+ * flushing its last changes), waits up to `waitMs` on `clock` for it to release, looking every
+ * LEASE_POLL_MS; the caller then restores what it left. Resolves either way (a holder still there
+ * is logged as a warning); rejects only with the store's error.
  */
-async function waitForRelease(store: SessionStore, sessionId: string, waitMs: number, log: Logger): Promise<void> {
-  const deadline = systemClock.now() + waitMs;
+export async function waitForRelease(
+  store: SessionStore,
+  sessionId: string,
+  waitMs: number,
+  log: Logger,
+  clock: Clock = systemClock,
+): Promise<void> {
+  const deadline = clock.now() + waitMs;
   let holder = await store.leaseHolder(sessionId);
   if (!holder) return;
   log.info({ holder: holder.owner, waitMs }, 'another instance holds the session: waiting for its final backup');
-  while (holder && systemClock.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, Math.min(LEASE_POLL_MS, Math.max(0, deadline - systemClock.now()))));
+  while (holder && clock.now() < deadline) {
+    await sleep(clock, Math.min(LEASE_POLL_MS, deadline - clock.now()));
     holder = await store.leaseHolder(sessionId);
   }
   if (holder)

@@ -30,9 +30,9 @@ describe('descriptors exhausted', () => {
         'const listing = await readSnapshot(dir).then(() => "read", (e) => e.cause?.code ?? e.message);',
         // Two left: the listing works, most of the files opened at once do not.
         'closeSync(held.pop()); closeSync(held.pop());',
-        'const starved = await readSnapshot(dir, { sleep: async () => {} });',
+        'const starved = await readSnapshot(dir, { retryDelaysMs: [0, 0, 0] });',
         'for (const fd of held) closeSync(fd);',
-        'const freed = await readSnapshot(dir, { sleep: async () => {} });',
+        'const freed = await readSnapshot(dir, { retryDelaysMs: [0, 0, 0] });',
         "const kinds = [...starved.held.values()].map((h) => h.kind + ':' + h.reason);",
         'console.log(JSON.stringify({ listing, held: held.length, starvedFiles: starved.files.size, kinds, freedFiles: freed.files.size, freedHeld: freed.held.size }));',
       ].join('\n'),

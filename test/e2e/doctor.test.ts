@@ -1,10 +1,11 @@
 // `doctor`: one line per check, exit 0 when all hold, and each failure named with what to do — a
 // directory that is a file, a key that does not open the stored rows, an unreachable database (exit 2,
-// the local checks still said), a clock off the database's (libfaketime).
+// the local checks still said), a clock off the database's (libfaketime); a symlinked directory is
+// tried where it points.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { writeSession } from '../../harness/baileys.js';
@@ -46,6 +47,13 @@ describe('doctor', async () => {
     for (const [check, { status }] of found) assert.equal(status, 'OK', check);
     assert.match(found.get('stored rows')!.detail, /stored file versions of session doc verified, readable with key id fp-/);
     assert.match(found.get('schema')!.detail, /^version \d+, current$/);
+  });
+
+  it('a symlinked --dir: native watching is tried where the link points, as the sidecar watches it', async () => {
+    const link = path.join(await tempDir('doctor-link'), 'auth_info');
+    await symlink(dir, link);
+    const result = await runCli(['doctor', '--dir', link, '--watch', 'native'], { env });
+    assert.deepEqual(lines(result.stdout).get('watching')?.status, 'OK', result.stdout);
   });
 
   it('names a directory that is a file and a key that does not open the stored rows, and exits 1', async () => {

@@ -3,7 +3,7 @@
 // and the session API before the directory exists. A directory deleted and recreated (logout →
 // re-pair) is followed within one poll: checked on a manual clock in integration/sidecar-loop.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { access, chmod, chown, copyFile, mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { writeSession } from '../../harness/baileys.js';
 import { cliEnv } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
+import { exhaustInotify, systemPython } from '../support/inotify.js';
 import { readTree } from '../../harness/fs.js';
 import { REPO } from '../../harness/paths.js';
 import { diffTrees, startService, storedHead, waitFor, type Service } from '../../harness/sidecar.js';
@@ -112,14 +113,6 @@ describe('watching the auth directory', async () => {
 
 // ---------------------------------------------------------------- a node out of inotify instances
 
-/** A Python that a throwaway user can run (pyenv shims under /root are not reachable for it). */
-function systemPython(uid: number): string | null {
-  for (const candidate of ['/usr/bin/python3', '/usr/local/bin/python3']) {
-    if (spawnSync(candidate, ['-c', 'import ctypes'], { uid, gid: uid }).status === 0) return candidate;
-  }
-  return null;
-}
-
 const isRoot = process.getuid?.() === 0;
 // CI runs as root with Debian's python3 and sets this, so the test cannot silently skip there.
 const required = process.env['KEEPER_TEST_REQUIRE_UID_SWITCH'] === '1';
@@ -129,33 +122,6 @@ const skip =
   python === null && !required
     ? `needs root and a system python3 to act as a throwaway user (${isRoot ? 'no python3 it can run' : 'not root'})`
     : false;
-
-/**
- * Uses up every inotify instance the user may have (fs.inotify.max_user_instances, per user, shared
- * by all of that user's processes on the node) — the state of a busy Kubernetes node — without
- * touching any system setting. Resolves once the kernel has refused one more.
- */
-async function exhaustInotify(uid: number): Promise<ChildProcess> {
-  const program = [
-    'import ctypes, os, sys',
-    'libc = ctypes.CDLL(None, use_errno=True)',
-    'held = 0',
-    'while libc.inotify_init() >= 0: held += 1',
-    'print(held, os.strerror(ctypes.get_errno()), flush=True)',
-    'sys.stdin.read()',
-  ].join('\n');
-  const child = spawn(python!, ['-c', program], { uid, gid: uid, stdio: ['pipe', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let text = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      if (text.includes('\n')) resolve(text.trim());
-    });
-    child.once('exit', (code) => reject(new Error(`the inotify exhauster exited (${code})`)));
-  });
-  assert.match(line, /^\d+ Too many open files$/, `the kernel refused an inotify instance: ${line}`);
-  return child;
-}
 
 describe('native watching unavailable (inotify instances used up)', { skip }, async () => {
   assert.ok(python, 'KEEPER_TEST_REQUIRE_UID_SWITCH=1 but the test cannot run as a throwaway user (root and /usr/bin/python3 needed)');
@@ -206,6 +172,47 @@ describe('native watching unavailable (inotify instances used up)', { skip }, as
     await rm(path.join(dir, 'pre-key-1.json'));
     await waitFor(
       async () => (diffTrees(await storedHead(url, 'polled'), await readTree(dir)).length === 0 ? true : null),
+      10_000,
+      () => service.output.join('\n'),
+    );
+    assert.equal((await service.stop()).code, 0);
+  });
+
+  it('--sessions-dir, auto: the sessions directory is polled too, and a session that appears is kept', async () => {
+    const sessionsDir = await userDir('fleet');
+    await writeSession(path.join(sessionsDir, 'first'), { preKeys: 2 });
+    // A long --interval: only the (polled) watch, not the periodic listing, can pick a new session up in time.
+    const service = await startService(
+      [
+        'sidecar',
+        '--sessions-dir',
+        sessionsDir,
+        '--poll-interval',
+        '200',
+        '--debounce',
+        '100',
+        '--max-delay',
+        '300',
+        '--interval',
+        '600000',
+      ],
+      env,
+      asUser,
+    );
+    after(() => service.child.kill('SIGKILL'));
+    await waitFor(
+      async () => ((await service.get('/readyz')).status === 200 ? true : null),
+      15_000,
+      () => service.output.join('\n'),
+    );
+    const warnings = service.output.filter((line) => line.includes('native watching is unavailable for the sessions directory'));
+    assert.equal(warnings.length, 1, service.output.join('\n'));
+    assert.match(warnings[0]!, /EMFILE/);
+    assert.deepEqual(await healthz(service), { status: 200, body: { status: 'ok', watch: 'polling' } });
+
+    await writeSession(path.join(sessionsDir, 'second'), { preKeys: 2 });
+    await waitFor(
+      async () => (diffTrees(await storedHead(url, 'second'), await readTree(path.join(sessionsDir, 'second'))).length === 0 ? true : null),
       10_000,
       () => service.output.join('\n'),
     );

@@ -16,7 +16,7 @@ import { tempDir } from '../support/fs.js';
 import { readTree } from '../../harness/fs.js';
 import { testStore } from '../support/store.js';
 
-const fast = { retryDelaysMs: [1, 1], sleep: async () => undefined };
+const fast = { retryDelaysMs: [1, 1] };
 const oldKey = makeKey(randomBytes(32), 'old');
 const newKey = makeKey(randomBytes(32), 'new');
 

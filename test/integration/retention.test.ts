@@ -14,7 +14,7 @@ import { query } from '../../harness/db.js';
 import { tempDir } from '../support/fs.js';
 import { testStore } from '../support/store.js';
 
-const fast = { retryDelaysMs: [1, 1], sleep: async () => undefined };
+const fast = { retryDelaysMs: [1, 1] };
 const HOUR = 3_600_000;
 
 describe('thinning a history to the retention schedule', async () => {

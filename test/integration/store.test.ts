@@ -11,7 +11,7 @@ import { query } from '../../harness/db.js';
 import { tempDir } from '../support/fs.js';
 import { testStore } from '../support/store.js';
 
-const fast = { retryDelaysMs: [1, 1], sleep: async () => undefined };
+const fast = { retryDelaysMs: [1, 1] };
 
 describe('session store', async () => {
   const t = await testStore('store');

@@ -1,0 +1,200 @@
+// The watch module (src/watch/) on real directories: what each backend reports, the symlink rule, the
+// names left out, the directory itself going away, and the native → polling fallback on a node whose
+// inotify instances are used up (the fleet, the auth directory's watcher and doctor's probe all open
+// their watchers through it).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chown, mkdir, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { after, describe, it } from 'node:test';
+import { REPO } from '../../harness/paths.js';
+import { waitFor } from '../../harness/sidecar.js';
+import { type FallbackHandlers, WatchOpener, type WatchMode } from '../../src/watch/chokidar.js';
+import { probeNativeWatching } from '../../src/watch/probe.js';
+import { tempDir } from '../support/fs.js';
+import { exhaustInotify, systemPython } from '../support/inotify.js';
+import { openToAll, otherUser } from '../support/other-user.js';
+
+/** Handlers that write down what a watch reports, as "name:event", "removed", "error" or "fell back". */
+function recorder() {
+  const seen: string[] = [];
+  const handlers: FallbackHandlers = {
+    entry: (name, event) => void seen.push(`${name}:${event}`),
+    removed: () => void seen.push('removed'),
+    error: () => void seen.push('error'),
+    fellBack: () => void seen.push('fell back'),
+  };
+  /** Resolves once `what` was reported; fails after a few seconds saying what was. */
+  const reported = (what: string) =>
+    waitFor(
+      () => (seen.includes(what) ? true : null),
+      5_000,
+      () => `waiting for ${what}; reported: ${seen.join(', ') || 'nothing'}`,
+    );
+  return { seen, handlers, reported };
+}
+
+async function opened(mode: WatchMode, dir: string, handlers: FallbackHandlers, ignore?: (name: string) => boolean) {
+  const watch = await new WatchOpener(mode, 50).open(dir, handlers, ignore);
+  after(() => watch.close());
+  return watch;
+}
+
+describe('the watch module on real directories', () => {
+  for (const mode of ['native', 'poll'] as const) {
+    it(`--watch ${mode}: the directory's own entries are reported, not what is below them`, async () => {
+      const dir = await tempDir(`watch-${mode}`);
+      const { seen, handlers, reported } = recorder();
+      const watch = await opened(mode, dir, handlers);
+      assert.equal(watch.backend, mode === 'poll' ? 'polling' : 'native');
+      await writeFile(path.join(dir, 'creds.json'), '{}');
+      await reported('creds.json:add');
+      await writeFile(path.join(dir, 'creds.json'), '{"changed":true}');
+      await reported('creds.json:change');
+      await unlink(path.join(dir, 'creds.json'));
+      await reported('creds.json:unlink');
+      // A session folder of a sessions directory: its arrival is seen, its files are not.
+      await mkdir(path.join(dir, 'alice'));
+      await reported('alice:addDir');
+      await writeFile(path.join(dir, 'alice', 'creds.json'), '{}');
+      await writeFile(path.join(dir, 'last.json'), '{}');
+      await reported('last.json:add');
+      assert.equal(seen.filter((event) => event === 'creds.json:add').length, 1, 'alice/creds.json is not reported');
+      assert.ok(!seen.includes('fell back'), 'nothing to fall back from');
+    });
+  }
+
+  it('a symlinked directory is watched where the link points', async () => {
+    const real = await tempDir('watch-real');
+    const link = path.join(await tempDir('watch-link'), 'auth_info');
+    await symlink(real, link);
+    const { handlers, reported } = recorder();
+    const watch = await opened('auto', link, handlers);
+    assert.equal(watch.dir, real);
+    await writeFile(path.join(link, 'session-1.json'), '{}');
+    await reported('session-1.json:add');
+  });
+
+  it('names the caller leaves out are never reported', async () => {
+    const dir = await tempDir('watch-ignore');
+    const { seen, handlers, reported } = recorder();
+    await opened('native', dir, handlers, (name) => name.endsWith('.tmp'));
+    await writeFile(path.join(dir, 'creds.json.tmp'), '{}');
+    await writeFile(path.join(dir, 'creds.json'), '{}');
+    await reported('creds.json:add');
+    assert.deepEqual(
+      seen.filter((event) => event.startsWith('creds.json.tmp')),
+      [],
+    );
+  });
+
+  it('the directory itself going away is reported as removed', async () => {
+    const dir = path.join(await tempDir('watch-removed'), 'auth_info');
+    await mkdir(dir);
+    const { handlers, reported } = recorder();
+    await opened('native', dir, handlers);
+    await rmdir(dir);
+    await reported('removed');
+  });
+
+  it('a missing directory rejects with its ENOENT, not a watch start failure', async () => {
+    const dir = path.join(await tempDir('watch-missing'), 'nope');
+    await assert.rejects(new WatchOpener('native', 50).open(dir, recorder().handlers), { code: 'ENOENT' });
+  });
+
+  it("doctor's probe: native watching reports the probe file, which is gone afterwards", async () => {
+    const dir = await tempDir('watch-probe');
+    assert.equal(await probeNativeWatching(dir, '.probe', 5_000), true);
+    await assert.rejects(rm(path.join(dir, '.probe')), { code: 'ENOENT' });
+  });
+});
+
+// ---------------------------------------------------------------- a node out of inotify instances
+
+const user = otherUser();
+const python = 'skip' in user ? null : systemPython(user.uid);
+const skip = 'skip' in user ? user.skip : python === null ? 'no python3 a throwaway user can run' : false;
+
+/**
+ * Runs `body` (an ES module's statements, with WatchOpener, WatchStartError, probeNativeWatching and `dir`
+ * in scope) as the throwaway user while every inotify instance of that user is taken; returns what
+ * it printed as JSON on its last line.
+ */
+async function asUserWithoutInotify(dir: string, body: string[]): Promise<unknown> {
+  if ('skip' in user) throw new Error(user.skip);
+  const exhauster = await exhaustInotify(user.uid, python!);
+  try {
+    const module = (name: string) => JSON.stringify(pathToFileURL(path.join(REPO, 'build', 'src', 'watch', name)).href);
+    const script = [
+      `import { WatchOpener, WatchStartError } from ${module('chokidar.js')};`,
+      `import { probeNativeWatching } from ${module('probe.js')};`,
+      `const dir = ${JSON.stringify(dir)};`,
+      ...body,
+    ].join('\n');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      uid: user.uid,
+      gid: user.gid,
+      timeout: 30_000,
+    });
+    return JSON.parse(stdout.trim().split('\n').at(-1)!);
+  } finally {
+    exhauster.kill('SIGKILL');
+  }
+}
+
+describe('the watch module where native watching is unavailable (inotify instances used up)', { skip }, () => {
+  async function userDir(label: string): Promise<string> {
+    const parent = await tempDir(label);
+    await openToAll(parent);
+    const dir = path.join(parent, 'watched');
+    await mkdir(dir);
+    await chown(dir, (user as { uid: number }).uid, (user as { gid: number }).gid);
+    return dir;
+  }
+
+  it('auto falls back to polling once, says so, and the polled directory is reported', async () => {
+    const dir = await userDir('watch-fallback');
+    const report = await asUserWithoutInotify(dir, [
+      "import { writeFile } from 'node:fs/promises';",
+      'const seen = [];',
+      'const fell = [];',
+      "const handlers = { entry: (name, event) => seen.push(name + ':' + event), removed() {}, error() {}, fellBack: (error, broken) => fell.push({ code: error.code, broken: broken !== null }) };",
+      "const opener = new WatchOpener('auto', 50);",
+      'const first = await opener.open(dir, handlers);',
+      "await writeFile(dir + '/creds.json', '{}');",
+      "for (let i = 0; i < 200 && !seen.includes('creds.json:add'); i++) await new Promise((resolve) => setTimeout(resolve, 25));",
+      'await first.close();',
+      // A second watch by the same opener (the sessions directory watched again) polls without trying native.
+      'const second = await opener.open(dir, handlers);',
+      'await second.close();',
+      'console.log(JSON.stringify({ first: first.backend, second: second.backend, fell, seen }));',
+    ]);
+    assert.deepEqual(report, {
+      first: 'polling',
+      second: 'polling',
+      fell: [{ code: 'EMFILE', broken: false }],
+      seen: ['creds.json:add'],
+    });
+  });
+
+  it("native does not fall back: a WatchStartError that says why; doctor's probe returns the same cause", async () => {
+    const dir = await userDir('watch-native');
+    const report = await asUserWithoutInotify(dir, [
+      'let failure = null;',
+      "const handlers = { entry() {}, removed() {}, error() {}, fellBack() { failure = 'fell back'; } };",
+      "await new WatchOpener('native', 50).open(dir, handlers).then(",
+      "  (watch) => { failure = 'watching ' + watch.backend; return watch.close(); },",
+      '  (error) => { failure = { start: error instanceof WatchStartError, code: error.cause?.code, message: error.message }; },',
+      ');',
+      "const probe = await probeNativeWatching(dir, '.probe', 3000);",
+      'console.log(JSON.stringify({ failure, probe: probe instanceof Error ? probe.code : probe }));',
+    ]);
+    const { failure, probe } = report as { failure: { start: boolean; code: string; message: string }; probe: unknown };
+    assert.equal(failure.start, true);
+    assert.equal(failure.code, 'EMFILE');
+    assert.match(failure.message, /EMFILE/);
+    assert.equal(probe, 'EMFILE');
+  });
+});
