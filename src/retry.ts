@@ -4,6 +4,14 @@
 // and pause on the same injected clock (`sleep` in clock.ts).
 import { sleep, type Clock } from './clock.js';
 
+/**
+ * Pauses between failed attempts of the long-running loops (backups, start-up steps, following a removed
+ * directory): 250 ms, doubling, at most 30 s. The other policies differ only where a rule says why:
+ * HELD_RETRY_BACKOFF (src/loop/loop-options.ts) and the connection wait of one-shot commands (src/db/pool.ts,
+ * capped at 5 s so --wait is not overshot by much).
+ */
+export const RETRY_BACKOFF: BackoffPolicy = { initialMs: 250, factor: 2, maxMs: 30_000 };
+
 export interface BackoffPolicy {
   /** Pause after the first failure, ms. */
   initialMs: number;

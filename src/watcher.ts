@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import { sleep, systemClock, type Clock } from './clock.js';
 import { describeError } from './db/errors.js';
 import { invalidNameReason } from './names.js';
-import { Backoff, type BackoffPolicy } from './retry.js';
+import { Backoff, RETRY_BACKOFF } from './retry.js';
 import { type DirectoryWatch, WatchOpener, type WatchBackend, type WatchMode, WatchStartError } from './watch/chokidar.js';
 
 // The names the loop and the settings have always taken from here.
@@ -15,8 +15,6 @@ export { WATCH_MODES, type WatchBackend, type WatchMode, WatchStartError } from 
 
 /** How often a missing directory is looked for, ms: bounds how late a recreated directory is noticed. */
 export const DIR_POLL_MS = 250;
-/** Pauses between attempts to watch a directory that is there but cannot be watched: from one poll, doubling, to 30 s. */
-const FOLLOW_RETRY: BackoffPolicy = { initialMs: DIR_POLL_MS, factor: 2, maxMs: 30_000 };
 
 /** Names never backed up (names.ts) are not watched for either. */
 const notBackedUp = (name: string) => invalidNameReason(name) !== null;
@@ -123,7 +121,7 @@ export class DirectoryWatcher {
       // Reported before the old watcher is closed (which takes a while): the loss dates from now.
       this.events.lost(reason);
       await this.stop();
-      const backoff = new Backoff(FOLLOW_RETRY);
+      const backoff = new Backoff(RETRY_BACKOFF);
       while (!this.closed) {
         const info = await stat(this.dir).catch(() => null);
         if (info?.isDirectory()) {

@@ -25,7 +25,7 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
   const readStartedNs = wallNowNs();
   let snapshot: Snapshot;
   try {
-    snapshot = full ? await readSnapshot(options.dir) : await readNamed(options.dir, names);
+    snapshot = full ? await readSnapshot(options.dir, { clock }) : await readNamed(options.dir, names, { clock });
     loop.protection.directoryRead();
   } catch (error) {
     loop.directoryUnreadable(error);

@@ -7,8 +7,7 @@ import type { BackoffPolicy } from '../retry.js';
 import type { BackupResult } from '../store/index.js';
 import type { WatchMode } from '../watcher.js';
 
-/** Pauses between failed attempts (backups, start-up steps): 250 ms, doubling, at most 30 s. */
-export const RETRY_BACKOFF: BackoffPolicy = { initialMs: 250, factor: 2, maxMs: 30_000 };
+export { RETRY_BACKOFF } from '../retry.js';
 /**
  * Pauses before reading held-back files again (torn, unreadable, too large): 1 s, doubling, at most 30 s.
  * Soon enough that a file that becomes readable (descriptors freed, permissions fixed) is stored within
