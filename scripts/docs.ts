@@ -4,7 +4,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COMMANDS, envNames, SETTINGS, type Setting } from '../src/options.js';
+import { COMMANDS, envNames, SETTINGS, type Setting, shownDefault } from '../src/options.js';
 
 export const README = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'README.md');
 export const SETTINGS_START = '<!-- settings:start (generated from src/options.ts by npm run docs) -->';
@@ -20,7 +20,7 @@ export function settingsMarkdown(): string {
         .join(' / ') || '—';
     const usedBy = setting.commands ? COMMANDS.filter((command) => setting.commands!.includes(command)).join(', ') : 'all';
     const see = setting.see ? ` (see [${setting.see[0]}](${setting.see[1]}))` : '';
-    return `| ${flag} | ${env} | ${setting.default} | ${usedBy} | ${setting.help}${see} |`;
+    return `| ${flag} | ${env} | ${shownDefault(setting)} | ${usedBy} | ${setting.help}${see} |`;
   });
   return ['| flag | env | default | used by | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
 }

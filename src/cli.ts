@@ -2,7 +2,8 @@
 // The baileys-keeper command line: finds the command, parses argv/env into a Config, runs it, maps
 // errors to exit codes.
 import { COMMAND_SPECS } from './commands/index.js';
-import { loadConfig, wantsHelp, type Config } from './config.js';
+import { type ConfigOf, loadConfig, wantsHelp } from './config.js';
+import { resolveDatabase } from './commands/database.js';
 import { describeError, ExitCode, KeeperError, UsageError } from './errors.js';
 import { commandHelp, usage } from './help.js';
 import { createLogger } from './log.js';
@@ -39,9 +40,11 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     return ExitCode.ok;
   }
 
-  let config: Config;
+  let config: ConfigOf<Command>;
   try {
     config = loadConfig(command, rest, env);
+    // A database setting that cannot work is a usage error now, before anything starts.
+    resolveDatabase(config.database);
   } catch (error) {
     process.stderr.write(`baileys-keeper: ${(error as Error).message}\n`);
     return error instanceof KeeperError ? error.exitCode : ExitCode.usage;

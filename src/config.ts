@@ -1,50 +1,69 @@
-// Defaults, environment and flags → one frozen, validated Config. The only module that reads argv/env.
+// Flags, environment and the settings table → one frozen, validated configuration per command. The only
+// module that reads argv/env. Every default, parser and variable name comes from the table (options.ts);
+// a command's configuration holds only the settings its rows list it under (ConfigOf).
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import path from 'node:path';
-import { decodeKey, KEY_ID_PATTERN, KeyRing, makeKey, type EncryptionKey } from './crypto.js';
-import { connectionSettings, type ConnectionSettings } from './db/settings.js';
+import { parseArgs } from 'node:util';
+import { decodeKey, type EncryptionKey, KEY_ID_PATTERN, KeyRing, makeKey } from './crypto.js';
 import { UsageError } from './errors.js';
-import { isValidSessionId, SESSION_ID_RULE } from './names.js';
+import { isValidSessionId } from './names.js';
+import {
+  type Command,
+  CONTENT_COMMANDS,
+  describeSetting,
+  envNames,
+  type LogFormat,
+  SETTINGS,
+  type Setting,
+  type SettingName,
+  type ValueOf,
+  settingsFor,
+  shownDefault,
+} from './options.js';
+import { parseRetention, type RetentionPolicy } from './store/retention.js';
+import { KEY_HINT } from './setting-parsers.js';
 import { didYouMean } from './suggest.js';
-import { CONTENT_COMMANDS, MANY_SESSIONS, RETAINERS, SETTINGS, settingsFor, type Command, type Setting } from './options.js';
+import type { WatchMode } from './watcher.js';
 
-import { DEFAULT_RETENTION, parseRetention, type RetentionPolicy } from './store/retention.js';
-import { WATCH_MODES, type WatchMode } from './watcher.js';
+/** A setting's default from the table, for the settings that have one (a value, not "unset"). */
+function defaultOf<N extends SettingName>(name: N): NonNullable<ValueOf<N>> {
+  const value: unknown = SETTINGS[name].default;
+  if (value === null) throw new Error(`the setting ${name} has no default value`);
+  return value as NonNullable<ValueOf<N>>;
+}
 
-// Defaults, with their units in the name (the settings table in options.ts shows them to people).
-export const DEFAULT_DATA_DIR = './.baileys-keeper';
-export const DEFAULT_SESSION_ID = 'default';
-export const DEFAULT_DIR = './auth_info';
-export const DEFAULT_SCHEMA = 'baileys_keeper';
-export const DEFAULT_LOG_LEVEL = 'info';
-export const DEFAULT_WAIT_SECONDS = 60;
-export const DEFAULT_LEASE_WAIT_SECONDS = 30;
-export const DEFAULT_LEASE_TTL_MS = 30_000;
-export const DEFAULT_DEBOUNCE_MS = 1_000;
-export const DEFAULT_MAX_DELAY_MS = 1_000;
-export const DEFAULT_INTERVAL_MS = 120_000;
-export const DEFAULT_LISTEN = '0.0.0.0:9464';
-export const DEFAULT_SHUTDOWN_QUIET_MS = 2_000;
-export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 20_000;
-export const DEFAULT_WATCH_MODE: WatchMode = 'auto';
-export const DEFAULT_POLL_INTERVAL_MS = 1_000;
-/** run: how long the bot's process group may take to exit after the stop signal (or after its command exited), ms. */
-export const DEFAULT_STOP_TIMEOUT_MS = 10_000;
-export const DEFAULT_KEEP_GENERATIONS = 100;
-export { DEFAULT_RETENTION };
-export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
-export const DEFAULT_LEGACY_TABLE = 'whatsapp_sessions';
+// Defaults that other modules and the tests name, with their units in the name: read from the table.
+export const DEFAULT_SCHEMA = defaultOf('schema');
+export const DEFAULT_WAIT_SECONDS = defaultOf('wait');
+export const DEFAULT_LEASE_TTL_MS = defaultOf('lease-ttl');
+export const DEFAULT_DEBOUNCE_MS = defaultOf('debounce');
+export const DEFAULT_MAX_DELAY_MS = defaultOf('max-delay');
+export const DEFAULT_INTERVAL_MS = defaultOf('interval');
+/** HOST:PORT, as KEEPER_LISTEN writes it. */
+export const DEFAULT_LISTEN = shownDefault(SETTINGS.listen);
+export const DEFAULT_SHUTDOWN_QUIET_MS = defaultOf('shutdown-quiet');
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = defaultOf('shutdown-timeout');
+export const DEFAULT_WATCH_MODE: WatchMode = defaultOf('watch');
+export const DEFAULT_POLL_INTERVAL_MS = defaultOf('poll-interval');
+export const DEFAULT_KEEP_GENERATIONS = defaultOf('keep');
+export const DEFAULT_RETENTION = defaultOf('retention');
+export type { LogFormat };
 
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-export const LOG_FORMATS = ['json', 'pretty'] as const;
-export type LogFormat = (typeof LOG_FORMATS)[number];
-const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
+/** The database settings as given; commands/database.ts resolves them (src/db/settings.ts: libpq's meanings). */
+export interface DatabaseSettings {
+  /** --database-url or DATABASE_URL; null: none (the PG* variables say where). */
+  readonly url: string | null;
+  /** Where the URL came from, as messages name it: `--database-url` or `DATABASE_URL`. */
+  readonly source: string;
+  /** Every PG* environment variable that is set, as read (libpq's variables, not the keeper's). */
+  readonly pgVariables: Readonly<Record<string, string>>;
+}
 
+/** Every command's full configuration; a command gets the part it declares, ConfigOf<its name>. */
 export interface Config {
   readonly command: Command;
-  /** Where the database is (--database-url / DATABASE_URL and the PG* variables); null: the embedded default. */
-  readonly database: ConnectionSettings | null;
+  /** --database-url / DATABASE_URL and the PG* variables, as given; null: none, the embedded default. */
+  readonly database: DatabaseSettings | null;
   readonly dataDir: string;
   readonly sessionId: string;
   /** --session or KEEPER_SESSION_ID was given (status then shows only that session). */
@@ -84,7 +103,7 @@ export interface Config {
   readonly debounceMs: number;
   readonly maxDelayMs: number;
   readonly intervalMs: number;
-  readonly listen: { host: string; port: number };
+  readonly listen: { readonly host: string; readonly port: number };
   readonly shutdownQuietMs: number;
   readonly shutdownTimeoutMs: number;
   readonly watchMode: WatchMode;
@@ -92,7 +111,7 @@ export interface Config {
   readonly pollIntervalMs: number;
   /** run: how long the bot's process group may take to exit after a stop signal, ms. */
   readonly stopTimeoutMs: number;
-  /** `run -- CMD ARGS…`: the bot's command line. */
+  /** `run -- CMD ARGS…`: the bot's command line (empty for the other commands). */
   readonly childCommand: readonly string[];
   /** import-legacy: the old system's table, and whether to import all of its rows. */
   readonly table: string;
@@ -109,145 +128,231 @@ export interface Config {
   readonly childEnv: Readonly<Record<string, string>>;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+/** The fields every command gets, whatever it declares: they come from no row. */
+type CommonField = 'command' | 'childCommand' | 'childEnv';
 
-/** Parses `argv` (after the command word) and `env` for `command`; throws UsageError on anything off. */
-export function loadConfig(command: Command, argv: readonly string[], env: Env, cwd = process.cwd()): Config {
+/**
+ * Which settings each other field holds (its first setting decides who gets the field; the others
+ * have the same commands). `help` holds none: cli.ts answers it before the configuration is read.
+ */
+export const FIELDS = {
+  database: ['database-url'],
+  dataDir: ['data-dir'],
+  sessionId: ['session'],
+  sessionExplicit: ['session'],
+  dir: ['dir'],
+  sessionsDir: ['sessions-dir'],
+  sessionPrefix: ['session-prefix'],
+  schema: ['schema'],
+  logLevel: ['log-level'],
+  logFormat: ['log-format'],
+  json: ['json'],
+  waitMs: ['wait'],
+  leaseWaitMs: ['lease-wait'],
+  retention: ['retention', 'keep'],
+  allowReplace: ['allow-replace'],
+  allowRollback: ['allow-rollback'],
+  force: ['force'],
+  requireBackup: ['require-backup'],
+  dryRun: ['dry-run'],
+  yes: ['yes'],
+  generation: ['generation'],
+  at: ['at'],
+  input: ['input'],
+  output: ['output'],
+  leaseTtlMs: ['lease-ttl'],
+  debounceMs: ['debounce'],
+  maxDelayMs: ['max-delay'],
+  intervalMs: ['interval'],
+  listen: ['listen'],
+  shutdownQuietMs: ['shutdown-quiet'],
+  shutdownTimeoutMs: ['shutdown-timeout'],
+  watchMode: ['watch'],
+  pollIntervalMs: ['poll-interval'],
+  stopTimeoutMs: ['stop-timeout'],
+  table: ['table'],
+  all: ['all'],
+  apiToken: ['api-token'],
+  maxBodyBytes: ['max-body-bytes'],
+  encryption: ['encryption-key'],
+  requireEncryption: ['require-encryption'],
+} as const satisfies Record<Exclude<keyof Config, CommonField>, readonly [SettingName, ...SettingName[]]>;
+type SettingField = keyof typeof FIELDS;
+
+/** The commands a setting's row lists (every command when it lists none). */
+type CommandsOf<N extends SettingName> = (typeof SETTINGS)[N]['commands'] extends readonly (infer C)[] ? C : Command;
+/** The fields `C` declares; for a union of commands, the fields all of them declare. */
+type FieldsOf<C extends Command> = {
+  [F in SettingField]: [C] extends [CommandsOf<(typeof FIELDS)[F][0]>] ? F : never;
+}[SettingField];
+/** The configuration command `C` gets: the common fields and the settings it declares, nothing else. */
+export type ConfigOf<C extends Command> = Pick<Config, CommonField | FieldsOf<C>>;
+
+/** The fields `command` gets, at run time: the same rule as ConfigOf. */
+export function fieldsFor(command: Command): SettingField[] {
+  return (Object.keys(FIELDS) as SettingField[]).filter((field) => takes(command, FIELDS[field][0]));
+}
+
+function takes(command: Command, name: SettingName): boolean {
+  const commands: readonly Command[] | undefined = SETTINGS[name].commands;
+  return commands === undefined || commands.includes(command);
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+type Flags = Readonly<Record<string, string | boolean | undefined>>;
+
+/**
+ * Parses `argv` (after the command word) and `env` for `command` into the settings it declares (others
+ * are not read: a bad variable another command takes must not break it). Throws UsageError (exit 64).
+ */
+export function loadConfig<C extends Command>(command: C, argv: readonly string[], env: Env, cwd = process.cwd()): ConfigOf<C> {
   const separator = argv.indexOf('--');
   const childCommand = separator === -1 ? [] : argv.slice(separator + 1);
   if (command === 'run' && childCommand.length === 0) {
     throw new UsageError("run needs the bot's command after --, e.g. baileys-keeper run -- node bot.js");
   }
   if (command !== 'run' && separator !== -1) throw new UsageError(`'${command}' takes no command after --; only 'run' does`);
-  const values = parseFlags(command, separator === -1 ? argv : argv.slice(0, separator));
-  const read = (name: string): string | undefined => {
-    const flag = values[name];
-    if (typeof flag === 'string') return flag;
-    const envName = settingOf(name)?.env;
-    const fromEnv = envName ? env[envName] : undefined;
-    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
-  };
-  const bool = (name: string): boolean => {
-    if (values[name] === true) return true;
-    const envName = settingOf(name)?.env;
-    const raw = envName ? env[envName] : undefined;
-    return raw === undefined || raw === '' ? false : parseBoolean(envName!, raw);
-  };
-  const int = (name: string, fallback: number, min: number): number => {
-    const raw = read(name);
-    return raw === undefined ? fallback : parseInteger(describe(name), raw, min);
-  };
+  const flags = parseFlags(command, separator === -1 ? argv : argv.slice(0, separator));
+  const { given, value } = reader(flags, env);
+  const declared = fieldsFor(command);
+  const has = (field: SettingField) => declared.includes(field);
 
-  const sessionId = read('session') ?? DEFAULT_SESSION_ID;
-  if (!isValidSessionId(sessionId)) {
-    throw new UsageError(`invalid session id ${JSON.stringify(sessionId)}: use ${SESSION_ID_RULE}`);
-  }
+  const sessionId = value('session');
   // Only the commands that take it read it: a KEEPER_SESSIONS_DIR in the environment must not break `status`.
-  const { sessionsDir, sessionPrefix } = MANY_SESSIONS.includes(command)
-    ? manySessions(read, values, env, cwd)
-    : { sessionsDir: null, sessionPrefix: '' };
-  const schema = read('schema') ?? DEFAULT_SCHEMA;
-  if (!SCHEMA_PATTERN.test(schema)) {
-    throw new UsageError(`invalid schema ${JSON.stringify(schema)}: use a lowercase identifier (a-z, 0-9, _), at most 63 characters`);
-  }
-  const logLevel = read('log-level') ?? DEFAULT_LOG_LEVEL;
-  if (!LOG_LEVELS.includes(logLevel)) {
-    throw new UsageError(`invalid log level ${JSON.stringify(logLevel)}: use one of ${LOG_LEVELS.join(', ')}`);
-  }
-  const logFormatRaw = read('log-format');
-  if (logFormatRaw !== undefined && !(LOG_FORMATS as readonly string[]).includes(logFormatRaw)) {
-    throw new UsageError(`invalid --log-format / KEEPER_LOG_FORMAT ${JSON.stringify(logFormatRaw)}: use json or pretty`);
-  }
+  const many = has('sessionsDir') ? manySessions(given, flags, env, cwd) : null;
   const encryption = readEncryptionKeys(env);
   if (command === 'rekey' && encryption === null) {
     throw new UsageError(
       'rekey re-encrypts under the newest key, but no key is configured: ' +
-        'set KEEPER_ENCRYPTION_KEYS=new:BASE64,old:BASE64 (the first one writes)',
+        `set ${ENCRYPTION_KEYS}=new:BASE64,old:BASE64 (the first one writes)`,
     );
   }
-  const requireRaw = env['KEEPER_REQUIRE_ENCRYPTION'];
-  // Set but empty is an error, as for the keys: a setting that failed to expand must not turn it off.
-  if (requireRaw !== undefined && requireRaw.trim() === '')
-    throw new UsageError('KEEPER_REQUIRE_ENCRYPTION is set but empty: set it to true or false, or unset it');
-  const requireEncryption = requireRaw === undefined ? false : parseBoolean('KEEPER_REQUIRE_ENCRYPTION', requireRaw);
+  const requireEncryption = readRequireEncryption(env);
   if (requireEncryption && encryption === null && CONTENT_COMMANDS.includes(command)) {
+    const requireVariable = variable('require-encryption');
     throw new UsageError(
-      'KEEPER_REQUIRE_ENCRYPTION is on but no encryption key is configured: set KEEPER_ENCRYPTION_KEY ' +
-        '(or KEEPER_ENCRYPTION_KEY_FILE / KEEPER_ENCRYPTION_KEYS), or unset KEEPER_REQUIRE_ENCRYPTION',
+      `${requireVariable} is on but no encryption key is configured: set ${ENCRYPTION_KEY} ` +
+        `(or ${ENCRYPTION_KEY_FILE} / ${ENCRYPTION_KEYS}), or unset ${requireVariable}`,
     );
   }
-  const debounceMs = int('debounce', DEFAULT_DEBOUNCE_MS, 0);
+  const debounceMs = has('debounceMs') ? value('debounce') : 0;
   // Unset, max-delay follows a longer --debounce up (it used to default to 5 s, above most debounces).
-  const maxDelayMs = int('max-delay', Math.max(DEFAULT_MAX_DELAY_MS, debounceMs), 0);
+  const maxDelayMs = has('maxDelayMs')
+    ? given('max-delay') === undefined
+      ? Math.max(defaultOf('max-delay'), debounceMs)
+      : value('max-delay')
+    : 0;
   if (maxDelayMs < debounceMs) {
     throw new UsageError(
       `--max-delay (${maxDelayMs} ms) is shorter than --debounce (${debounceMs} ` +
         `ms): max-delay caps the wait, so make it at least the debounce`,
     );
   }
-  if (values['all'] === true && typeof values['session'] === 'string') {
+  if (flags['all'] === true && typeof flags['session'] === 'string') {
     throw new UsageError('--all imports every row; give either --session or --all');
   }
-  const generationRaw = read('generation');
-  const atRaw = read('at');
-  if (generationRaw !== undefined && atRaw !== undefined) {
+  if (given('generation') !== undefined && given('at') !== undefined) {
     throw new UsageError('--generation and --at both name a point to restore: give only one');
   }
 
-  return Object.freeze({
-    command,
-    database: connectionSettings(
-      read('database-url') ?? null,
-      env,
-      typeof values['database-url'] === 'string' ? '--database-url' : 'DATABASE_URL',
-    ),
-    dataDir: path.resolve(cwd, read('data-dir') ?? DEFAULT_DATA_DIR),
-    sessionId,
-    sessionExplicit: read('session') !== undefined,
-    dir: path.resolve(cwd, read('dir') ?? DEFAULT_DIR),
-    sessionsDir,
-    sessionPrefix,
-    schema,
-    logLevel,
-    logFormat: (logFormatRaw as LogFormat | undefined) ?? null,
-    json: bool('json'),
-    waitMs: int('wait', DEFAULT_WAIT_SECONDS, 0) * 1000,
-    leaseWaitMs: int('lease-wait', DEFAULT_LEASE_WAIT_SECONDS, 0) * 1000,
-    // Only the commands that apply or show it read it: a bad KEEPER_RETENTION must not break `status`.
-    retention: RETAINERS.includes(command)
-      ? parseRetention(read('retention') ?? DEFAULT_RETENTION, int('keep', DEFAULT_KEEP_GENERATIONS, 1))
-      : parseRetention(DEFAULT_RETENTION, DEFAULT_KEEP_GENERATIONS),
-    allowReplace: bool('allow-replace'),
-    allowRollback: bool('allow-rollback'),
-    force: bool('force'),
-    requireBackup: bool('require-backup'),
-    dryRun: bool('dry-run'),
-    yes: bool('yes'),
-    generation: generationRaw === undefined ? null : parseInteger('--generation', generationRaw, 1),
-    at: atRaw === undefined ? null : parseTime(atRaw),
-    input: read('input') ?? null,
-    output: read('output') ?? null,
-    leaseTtlMs: int('lease-ttl', DEFAULT_LEASE_TTL_MS, 300),
-    debounceMs,
-    maxDelayMs,
-    intervalMs: int('interval', DEFAULT_INTERVAL_MS, 100),
-    listen: parseListen(read('listen') ?? DEFAULT_LISTEN),
-    shutdownQuietMs: int('shutdown-quiet', DEFAULT_SHUTDOWN_QUIET_MS, 0),
-    shutdownTimeoutMs: int('shutdown-timeout', DEFAULT_SHUTDOWN_TIMEOUT_MS, 0),
-    watchMode: parseWatchMode(read('watch') ?? DEFAULT_WATCH_MODE),
-    pollIntervalMs: int('poll-interval', DEFAULT_POLL_INTERVAL_MS, 10),
-    stopTimeoutMs: int('stop-timeout', DEFAULT_STOP_TIMEOUT_MS, 0),
-    childCommand,
-    table: read('table') ?? DEFAULT_LEGACY_TABLE,
-    all: bool('all'),
-    apiToken: command === 'sidecar' || command === 'run' ? readApiToken(env) : null,
-    maxBodyBytes: env['KEEPER_MAX_BODY_BYTES']
-      ? parseInteger('KEEPER_MAX_BODY_BYTES', env['KEEPER_MAX_BODY_BYTES'], 1024)
-      : DEFAULT_MAX_BODY_BYTES,
-    encryption,
-    requireEncryption,
-    childEnv: Object.freeze(withoutKeeperSecrets(env)),
-  });
+  // Each field, computed only for a command that declares it.
+  const compute: { [F in SettingField]: () => Config[F] } = {
+    database: () => databaseSettings(given('database-url') ?? null, typeof flags['database-url'] === 'string', env),
+    dataDir: () => path.resolve(cwd, value('data-dir')),
+    sessionId: () => sessionId,
+    sessionExplicit: () => given('session') !== undefined,
+    dir: () => path.resolve(cwd, value('dir')),
+    sessionsDir: () => many?.sessionsDir ?? null,
+    sessionPrefix: () => many?.sessionPrefix ?? '',
+    schema: () => value('schema'),
+    logLevel: () => value('log-level'),
+    logFormat: () => value('log-format'),
+    json: () => value('json'),
+    waitMs: () => value('wait') * 1000,
+    leaseWaitMs: () => value('lease-wait') * 1000,
+    retention: () => {
+      const keep = value('keep'); // first: a bad --keep is reported before a bad schedule
+      return parseRetention(value('retention'), keep);
+    },
+    allowReplace: () => value('allow-replace'),
+    allowRollback: () => value('allow-rollback'),
+    force: () => value('force'),
+    requireBackup: () => value('require-backup'),
+    dryRun: () => value('dry-run'),
+    yes: () => value('yes'),
+    generation: () => value('generation'),
+    at: () => value('at'),
+    input: () => value('input'),
+    output: () => value('output'),
+    leaseTtlMs: () => value('lease-ttl'),
+    debounceMs: () => debounceMs,
+    maxDelayMs: () => maxDelayMs,
+    intervalMs: () => value('interval'),
+    listen: () => value('listen'),
+    shutdownQuietMs: () => value('shutdown-quiet'),
+    shutdownTimeoutMs: () => value('shutdown-timeout'),
+    watchMode: () => value('watch'),
+    pollIntervalMs: () => value('poll-interval'),
+    stopTimeoutMs: () => value('stop-timeout'),
+    table: () => value('table'),
+    all: () => value('all'),
+    apiToken: () => readApiToken(env),
+    maxBodyBytes: () => value('max-body-bytes'),
+    encryption: () => encryption,
+    requireEncryption: () => requireEncryption,
+  };
+  const config: Record<string, unknown> = { command, childCommand, childEnv: Object.freeze(withoutKeeperSecrets(env)) };
+  for (const field of declared) config[field] = compute[field]();
+  return Object.freeze(config) as unknown as ConfigOf<C>;
+}
+
+/**
+ * How settings are read: `given(name)` is the flag's text, else the env twin's (empty counts as unset),
+ * else undefined; `value(name)` is that text through the row's parser, else the row's default.
+ */
+function reader(flags: Flags, env: Env) {
+  const given = (name: SettingName): string | undefined => {
+    const flag = flags[name];
+    if (typeof flag === 'string') return flag;
+    const variable = SETTINGS[name].env;
+    const fromEnv = variable ? env[variable] : undefined;
+    return fromEnv === undefined || fromEnv === '' ? undefined : fromEnv;
+  };
+  const value = <N extends SettingName>(name: N): ValueOf<N> => {
+    const setting: Setting = SETTINGS[name];
+    if (setting.kind === 'boolean' && flags[name] === true) return true as ValueOf<N>;
+    const raw = given(name);
+    if (raw === undefined) return setting.default as ValueOf<N>;
+    // A switch's text only ever comes from its variable, so its message names the variable alone.
+    const label = setting.kind === 'boolean' && setting.env ? setting.env : describeSetting(name, setting);
+    return setting.parse(raw, label) as ValueOf<N>;
+  };
+  return { given, value };
+}
+
+/** The database URL as given (from the flag or DATABASE_URL) and the PG* variables; null when none is set. */
+function databaseSettings(url: string | null, fromFlag: boolean, env: Env): DatabaseSettings | null {
+  // libpq's variables are all PG*: which ones the keeper honours or refuses is src/db/settings.ts's business.
+  const pgVariables = Object.fromEntries(
+    Object.entries(env).filter((entry): entry is [string, string] => entry[0].startsWith('PG') && entry[1] !== undefined),
+  );
+  if (url === null && !Object.values(pgVariables).some((text) => text !== '')) return null;
+  return Object.freeze({ url, source: fromFlag ? '--database-url' : variable('database-url'), pgVariables: Object.freeze(pgVariables) });
+}
+
+/** KEEPER_REQUIRE_ENCRYPTION. Set but empty is an error, as for the keys: a setting that failed to expand must not turn it off. */
+function readRequireEncryption(env: Env): boolean {
+  const name = variable('require-encryption');
+  const raw = env[name];
+  if (raw !== undefined && raw.trim() === '') throw new UsageError(`${name} is set but empty: set it to true or false, or unset it`);
+  return raw === undefined ? defaultOf('require-encryption') : SETTINGS['require-encryption'].parse(raw, name);
+}
+
+/** The environment twin of a setting that has one. */
+function variable(name: SettingName): string {
+  const twin = SETTINGS[name].env;
+  if (twin === undefined) throw new Error(`the setting ${name} has no environment variable`);
+  return twin;
 }
 
 /**
@@ -256,15 +361,15 @@ export function loadConfig(command: Command, argv: readonly string[], env: Env, 
  * the images set it (KEEPER_DIR=/auth_info) for the one-session case; with --sessions-dir it is unused.
  */
 function manySessions(
-  read: (name: string) => string | undefined,
-  flags: Readonly<Record<string, unknown>>,
+  given: (name: SettingName) => string | undefined,
+  flags: Flags,
   env: Env,
   cwd: string,
 ): { sessionsDir: string | null; sessionPrefix: string } {
-  const dir = read('sessions-dir');
-  const prefix = read('session-prefix') ?? '';
+  const dir = given('sessions-dir');
+  const prefix = given('session-prefix') ?? defaultOf('session-prefix');
   if (dir === undefined) {
-    if (prefix !== '') throw new UsageError('--session-prefix only applies with --sessions-dir (KEEPER_SESSIONS_DIR)');
+    if (prefix !== '') throw new UsageError(`--session-prefix only applies with --sessions-dir (${variable('sessions-dir')})`);
     return { sessionsDir: null, sessionPrefix: '' };
   }
   const clash =
@@ -272,8 +377,8 @@ function manySessions(
       ? '--dir'
       : typeof flags['session'] === 'string'
         ? '--session'
-        : env['KEEPER_SESSION_ID']
-          ? 'KEEPER_SESSION_ID'
+        : env[variable('session')]
+          ? variable('session')
           : null;
   if (clash)
     throw new UsageError(
@@ -285,50 +390,43 @@ function manySessions(
   return { sessionsDir: path.resolve(cwd, dir), sessionPrefix: prefix };
 }
 
+const [ENCRYPTION_KEY, ENCRYPTION_KEY_FILE, ENCRYPTION_KEYS] = envNames(SETTINGS['encryption-key']) as [string, string, string];
+const [API_TOKEN, API_TOKEN_FILE] = envNames(SETTINGS['api-token']) as [string, string];
+
 /**
  * The keeper's own secrets, never handed to the processes it starts. DATABASE_URL stays: on Railway and
  * similar it is usually the bot's own setting too. The *_FILE variables hold paths, not secrets.
  */
-export const KEEPER_SECRET_VARIABLES: readonly string[] = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEYS', 'KEEPER_API_TOKEN'];
+export const KEEPER_SECRET_VARIABLES: readonly string[] = [ENCRYPTION_KEY, ENCRYPTION_KEYS, API_TOKEN];
 
+/** `env` without KEEPER_SECRET_VARIABLES and unset entries. */
 export function withoutKeeperSecrets(env: Env): Record<string, string> {
   return Object.fromEntries(
     Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined && !KEEPER_SECRET_VARIABLES.includes(entry[0])),
   );
 }
 
-/** KEEPER_API_TOKEN, or the first line of the file KEEPER_API_TOKEN_FILE names (a mounted secret). */
+/** KEEPER_API_TOKEN, or the first line of the file KEEPER_API_TOKEN_FILE names (a mounted secret); null: the API is off. */
 function readApiToken(env: Env): string | null {
-  const direct = env['KEEPER_API_TOKEN'];
-  const file = env['KEEPER_API_TOKEN_FILE'];
-  if (direct && file) throw new UsageError('both KEEPER_API_TOKEN and KEEPER_API_TOKEN_FILE are set: set only one');
+  const direct = env[API_TOKEN];
+  const file = env[API_TOKEN_FILE];
+  if (direct && file) throw new UsageError(`both ${API_TOKEN} and ${API_TOKEN_FILE} are set: set only one`);
   let token = direct ?? null;
   if (file) {
     try {
       token = readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '';
     } catch (error) {
       throw new UsageError(
-        `cannot read KEEPER_API_TOKEN_FILE ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}): check the secret mount`,
+        `cannot read ${API_TOKEN_FILE} ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}): check the secret mount`,
         { cause: error },
       );
     }
   }
-  if (token !== null && token.trim() === '')
-    throw new UsageError('the API token is empty: set a long random KEEPER_API_TOKEN or leave it unset to disable the API');
-  if (token !== null && !BEARER_TOKEN.test(token.trim()))
-    // The token itself is never shown: only what is wrong with it.
-    throw new UsageError(
-      `the API token (${file ? 'KEEPER_API_TOKEN_FILE' : 'KEEPER_API_TOKEN'}) has characters a bearer token cannot carry ` +
-        '(spaces or others outside A-Z a-z 0-9 - . _ ~ + / and trailing =, RFC 6750), so no request could ever match it: ' +
-        'use a long random token, e.g. the output of `openssl rand -hex 32`',
-    );
-  return token === null ? null : token.trim();
+  if (token === null) return SETTINGS['api-token'].default;
+  if (token.trim() === '')
+    throw new UsageError(`the API token is empty: set a long random ${API_TOKEN} or leave it unset to disable the API`);
+  return SETTINGS['api-token'].parse(token, file ? API_TOKEN_FILE : API_TOKEN);
 }
-
-/** What an Authorization: Bearer header can carry (RFC 6750 b64token). */
-const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
-
-const KEY_HINT = 'use 32 random bytes in base64, e.g. the output of `openssl rand -base64 32`';
 
 /**
  * The encryption keys from KEEPER_ENCRYPTION_KEY (base64), KEEPER_ENCRYPTION_KEY_FILE (a mounted
@@ -339,43 +437,35 @@ const KEY_HINT = 'use 32 random bytes in base64, e.g. the output of `openssl ran
 export function readEncryptionKeys(env: Env): KeyRing | null {
   // Set but empty is an error, not "no encryption": a secret that failed to mount or expand must not
   // quietly turn encryption off.
-  const given = ['KEEPER_ENCRYPTION_KEY', 'KEEPER_ENCRYPTION_KEY_FILE', 'KEEPER_ENCRYPTION_KEYS'].filter((name) => env[name] !== undefined);
-  if (given.length === 0) return null;
-  if (given.length > 1)
-    throw new UsageError(`${given.join(' and ')} are all set: set only one (KEEPER_ENCRYPTION_KEYS holds several keys)`);
+  const given = [ENCRYPTION_KEY, ENCRYPTION_KEY_FILE, ENCRYPTION_KEYS].filter((name) => env[name] !== undefined);
+  if (given.length === 0) return SETTINGS['encryption-key'].default;
+  if (given.length > 1) throw new UsageError(`${given.join(' and ')} are all set: set only one (${ENCRYPTION_KEYS} holds several keys)`);
   const empty = given.find((name) => env[name]!.trim() === '');
   if (empty) {
     throw new UsageError(`${empty} is set but empty: give it a key (${KEY_HINT}), or unset it to store contents in plaintext`);
   }
-  const single = (label: string, text: string): EncryptionKey => {
-    const key = decodeKey(text);
-    if (typeof key === 'string') {
-      const fix = key === 'it is empty' ? `${KEY_HINT}, or unset the variable to store contents in plaintext` : KEY_HINT;
-      throw new UsageError(`${label} is not a valid encryption key (${key}): ${fix}`);
-    }
-    return makeKey(key);
-  };
-  const direct = env['KEEPER_ENCRYPTION_KEY'];
-  if (direct) return new KeyRing([single('KEEPER_ENCRYPTION_KEY', direct)]);
-  const file = env['KEEPER_ENCRYPTION_KEY_FILE'];
+  const single = SETTINGS['encryption-key'].parse;
+  const direct = env[ENCRYPTION_KEY];
+  if (direct) return single(direct, ENCRYPTION_KEY);
+  const file = env[ENCRYPTION_KEY_FILE];
   if (file) {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch (error) {
       throw new UsageError(
-        `cannot read KEEPER_ENCRYPTION_KEY_FILE ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): check the secret mount`,
+        `cannot read ${ENCRYPTION_KEY_FILE} ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'}): check the secret mount`,
         { cause: error },
       );
     }
-    return new KeyRing([single(`the key in KEEPER_ENCRYPTION_KEY_FILE ${file}`, text)]);
+    return single(text, `the key in ${ENCRYPTION_KEY_FILE} ${file}`);
   }
   const keys: EncryptionKey[] = [];
-  const entries = env['KEEPER_ENCRYPTION_KEYS']!.split(',').map((entry) => entry.trim());
+  const entries = env[ENCRYPTION_KEYS]!.split(',').map((entry) => entry.trim());
   for (const [index, entry] of entries.entries()) {
     const colon = entry.indexOf(':');
     const id = colon === -1 ? '' : entry.slice(0, colon).trim();
-    const where = `KEEPER_ENCRYPTION_KEYS entry ${index + 1}`;
+    const where = `${ENCRYPTION_KEYS} entry ${index + 1}`;
     if (colon === -1 || !KEY_ID_PATTERN.test(id)) {
       throw new UsageError(
         `${where} is not ID:BASE64: write id1:BASE64,id2:BASE64 with ids of 1-64 characters of A-Z a-z 0-9 . _ - (the first key writes)`,
@@ -438,58 +528,4 @@ function unknownFlag(command: Command, flag: string, accepted: readonly string[]
 
 function settingOf(name: string): Setting | undefined {
   return (SETTINGS as Record<string, Setting>)[name];
-}
-
-function describe(name: string): string {
-  const envName = settingOf(name)?.env;
-  return envName ? `--${name} / ${envName}` : `--${name}`;
-}
-
-/** Accepts the boolean words for env values that README "Configuration" lists. */
-export function parseBoolean(label: string, raw: string): boolean {
-  const value = raw.trim().toLowerCase();
-  if (['1', 'true', 'yes'].includes(value)) return true;
-  if (['0', 'false', 'no'].includes(value)) return false;
-  throw new UsageError(`invalid ${label} ${JSON.stringify(raw)}: use 1/true/yes or 0/false/no`);
-}
-
-/** Parses a plain decimal integer >= min (durations are plain integers in the unit named). */
-export function parseInteger(label: string, raw: string, min: number): number {
-  const trimmed = raw.trim();
-  if (!/^\d+$/.test(trimmed) || !Number.isSafeInteger(Number(trimmed)) || Number(trimmed) < min) {
-    throw new UsageError(`invalid ${label} ${JSON.stringify(raw)}: expected a whole number >= ${min}`);
-  }
-  return Number(trimmed);
-}
-
-/** HOST:PORT, [IPv6]:PORT or :PORT (all interfaces). */
-export function parseListen(raw: string): { host: string; port: number } {
-  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(raw.trim());
-  const port = Number(match?.[3]);
-  if (!match || port > 65535) {
-    throw new UsageError(`invalid --listen / KEEPER_LISTEN ${JSON.stringify(raw)}: expected HOST:PORT such as 0.0.0.0:9464 or [::]:9464`);
-  }
-  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
-}
-
-function parseWatchMode(raw: string): WatchMode {
-  const mode = raw.trim() as WatchMode;
-  if (!WATCH_MODES.includes(mode))
-    throw new UsageError(`invalid --watch / KEEPER_WATCH ${JSON.stringify(raw)}: use ${WATCH_MODES.join(', ')}`);
-  return mode;
-}
-
-function parseTime(raw: string): Date {
-  // Date.parse accepts many shapes; require ISO-8601 so "--at 5" is not silently year 2001.
-  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(raw.trim())) {
-    throw new UsageError(`invalid --at ${JSON.stringify(raw)}: expected an ISO-8601 time such as 2026-01-31T12:00:00Z`);
-  }
-  const date = new Date(raw.trim());
-  const [year, month, day] = raw.trim().slice(0, 10).split('-').map(Number) as [number, number, number];
-  // new Date() rolls 2026-02-31 over into March: reject days the month does not have.
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  if (Number.isNaN(date.getTime()) || month < 1 || month > 12 || day < 1 || day > daysInMonth) {
-    throw new UsageError(`invalid --at ${JSON.stringify(raw)}: not a real date`);
-  }
-  return date;
 }

@@ -1,6 +1,6 @@
 // The text of `--help`: the command list, and each command's settings from the settings table.
 import type { CommandSpec } from './commands/command.js';
-import { envNames, settingsFor, type Setting } from './options.js';
+import { envNames, type Setting, settingsFor, shownDefault } from './options.js';
 import { VERSION } from './version.js';
 
 /** `baileys-keeper --help`: what the tool is, its commands with their summaries, the exit codes. */
@@ -33,7 +33,7 @@ export function commandHelp(spec: CommandSpec): string {
 function row(label: string, setting: Setting): string {
   const notes = [
     ...(setting.flag && setting.env ? [`env ${setting.env}`] : []),
-    ...(setting.kind === 'string' ? [`default ${setting.default}`] : []),
+    ...(setting.kind === 'string' ? [`default ${shownDefault(setting)}`] : []),
   ];
   const text = `${setting.help}${notes.length > 0 ? ` [${notes.join('; ')}]` : ''}`;
   return label.length < 26 ? `  ${label.padEnd(26)} ${text}` : `  ${label}\n  ${' '.repeat(26)} ${text}`;

@@ -1,6 +1,23 @@
 // Every setting the keeper reads — each flag with its environment twin, and the settings that are
 // environment-only (secrets) — in one table. The parser (config.ts), every `--help` and the README's
-// configuration table are made from it; nothing else names a flag or a KEEPER_* variable.
+// configuration table are made from it; nothing else names a flag or a KEEPER_* variable. Each row
+// carries its typed default and its parser, so the runtime default, help and the README agree.
+import { DEFAULT_RETENTION } from './store/retention.js';
+import {
+  bearerToken,
+  boolean,
+  encryptionKey,
+  integer,
+  isoTime,
+  listen,
+  oneOf,
+  type Parser,
+  retentionSchedule,
+  schemaName,
+  sessionId,
+  text,
+} from './setting-parsers.js';
+import { WATCH_MODES } from './watcher.js';
 
 /** The commands, in the order `--help` lists them. Each has its module in src/commands/. */
 export const COMMANDS = [
@@ -21,19 +38,20 @@ export const COMMANDS = [
 ] as const;
 export type Command = (typeof COMMANDS)[number];
 
-// Who takes a setting, by what the command does.
-const RESTORE_POINT: readonly Command[] = ['restore', 'export'];
-const WRITERS: readonly Command[] = ['backup', 'import', 'import-legacy', 'sidecar', 'run'];
-const RESTORERS: readonly Command[] = ['restore', 'run'];
+// Who takes a setting, by what the command does. Literal tuples (`as const`), so that the type of
+// each command's configuration (config.ts: ConfigOf) knows which settings it has.
+const RESTORE_POINT = ['restore', 'export'] as const;
+const WRITERS = ['backup', 'import', 'import-legacy', 'sidecar', 'run'] as const;
+const RESTORERS = ['restore', 'run'] as const;
 /** The long-running loops: they watch, back up, and serve HTTP. */
-export const LOOPS: readonly Command[] = ['sidecar', 'run'];
+const LOOPS = ['sidecar', 'run'] as const;
 /** The commands that keep a whole directory of sessions with --sessions-dir (and doctor, which checks it). */
-export const MANY_SESSIONS: readonly Command[] = ['restore', 'sidecar', 'run', 'backup', 'doctor'];
+const MANY_SESSIONS = ['restore', 'sidecar', 'run', 'backup', 'doctor'] as const;
 /** The loops, and doctor, which tries their watching. */
-const WATCHERS: readonly Command[] = [...LOOPS, 'doctor'];
+const WATCHERS = [...LOOPS, 'doctor'] as const;
 /** Writers apply the retention schedule; history shows it. */
-export const RETAINERS: readonly Command[] = [...WRITERS, 'history'];
-/** The commands that read or write stored file contents (the encryption settings apply to them). */
+const RETAINERS = [...WRITERS, 'history'] as const;
+/** The commands that read or write stored file contents: KEEPER_REQUIRE_ENCRYPTION needs a key for them. */
 export const CONTENT_COMMANDS: readonly Command[] = [
   'restore',
   'sidecar',
@@ -46,7 +64,7 @@ export const CONTENT_COMMANDS: readonly Command[] = [
   'rekey',
 ];
 
-export interface Setting {
+export interface Setting<T = unknown> {
   /** A command-line flag `--<id>` exists (false: environment only, as secrets are). */
   readonly flag: boolean;
   /** The environment twin (a flag beats it; it beats the default). */
@@ -57,8 +75,12 @@ export interface Setting {
   readonly kind: 'string' | 'boolean';
   /** The value's placeholder in help: DIR, MS, N… */
   readonly value?: string;
-  /** The default, as a person reads it. */
-  readonly default: string;
+  /** The value when neither the flag nor the environment gives one; null: unset (`show` says what that means). */
+  readonly default: T | null;
+  /** Reads the flag's value or the environment variable's text (never empty) into the value. */
+  readonly parse: Parser<T>;
+  /** How help and the README show the default, where it is not the default written out (null, or a rule). */
+  readonly show?: string;
   /** The commands that take it; undefined: every command. */
   readonly commands?: readonly Command[];
   /** What it does, one line of plain text (it is shown by `--help`). */
@@ -67,7 +89,21 @@ export interface Setting {
   readonly see?: readonly [title: string, link: string];
 }
 
-const setting = (spec: Omit<Setting, 'flag'> & { flag?: boolean }): Setting => ({ flag: true, ...spec });
+/**
+ * A row: a flag unless `flag: false`. Its `commands` (every command when absent) and its `default` keep
+ * their own types, so that a command's configuration type knows what it has and whether it can be null.
+ */
+function setting<T, const C extends readonly Command[] | undefined = undefined, const D extends T | null = T>(
+  spec: Omit<Setting<T>, 'flag' | 'commands' | 'default'> & { flag?: boolean; commands?: C; default: D },
+): Setting<T> & { readonly commands: C; readonly default: D } {
+  return { flag: true, ...spec } as Setting<T> & { readonly commands: C; readonly default: D };
+}
+
+/** The log levels pino knows. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+/** How logs are written: one JSON object a line, or human-readable (pino-pretty). */
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 /** Every setting, by its flag name (or, for environment-only settings, a name of the same form). */
 export const SETTINGS = {
@@ -75,7 +111,9 @@ export const SETTINGS = {
     kind: 'string',
     env: 'DATABASE_URL',
     value: 'URL',
-    default: 'none: the PG* variables if any is set, else embedded PostgreSQL',
+    default: null,
+    parse: text,
+    show: 'none: the PG* variables if any is set, else embedded PostgreSQL',
     help: "PostgreSQL connection string (URI or key=value), with libpq's meanings",
     see: ['Database connection', '#database-connection'],
   }),
@@ -84,6 +122,7 @@ export const SETTINGS = {
     env: 'KEEPER_DATA_DIR',
     value: 'DIR',
     default: './.baileys-keeper',
+    parse: text,
     help: 'embedded PostgreSQL data, used only without a database URL',
   }),
   session: setting({
@@ -91,14 +130,24 @@ export const SETTINGS = {
     env: 'KEEPER_SESSION_ID',
     value: 'ID',
     default: 'default',
+    parse: sessionId,
     help: 'session id: 1-100 chars of [A-Za-z0-9._-]',
   }),
-  dir: setting({ kind: 'string', env: 'KEEPER_DIR', value: 'DIR', default: './auth_info', help: 'the Baileys auth directory' }),
+  dir: setting({
+    kind: 'string',
+    env: 'KEEPER_DIR',
+    value: 'DIR',
+    default: './auth_info',
+    parse: text,
+    help: 'the Baileys auth directory',
+  }),
   'sessions-dir': setting({
     kind: 'string',
     env: 'KEEPER_SESSIONS_DIR',
     value: 'DIR',
-    default: 'none',
+    default: null,
+    parse: text,
+    show: 'none',
     commands: MANY_SESSIONS,
     help: 'many sessions: every sub-directory DIR/NAME is the auth directory of session PREFIX+NAME (a mapped id for other names) (not with --dir/--session)',
     see: ['Many sessions', 'docs/many-sessions.md'],
@@ -107,32 +156,45 @@ export const SETTINGS = {
     kind: 'string',
     env: 'KEEPER_SESSION_PREFIX',
     value: 'P',
-    default: 'empty',
+    default: '',
+    parse: text,
+    show: 'empty',
     commands: MANY_SESSIONS,
     help: 'with --sessions-dir: the session id is this prefix followed by the sub-directory name',
   }),
-  schema: setting({ kind: 'string', env: 'KEEPER_SCHEMA', value: 'NAME', default: 'baileys_keeper', help: 'PostgreSQL schema' }),
+  schema: setting({
+    kind: 'string',
+    env: 'KEEPER_SCHEMA',
+    value: 'NAME',
+    default: 'baileys_keeper',
+    parse: schemaName,
+    help: 'PostgreSQL schema',
+  }),
   'log-level': setting({
     kind: 'string',
     env: 'KEEPER_LOG_LEVEL',
     value: 'LEVEL',
     default: 'info',
+    parse: oneOf(LOG_LEVELS, { label: 'log level', use: `use one of ${LOG_LEVELS.join(', ')}` }),
     help: 'trace, debug, info, warn, error, fatal or silent',
   }),
   'log-format': setting({
     kind: 'string',
     env: 'KEEPER_LOG_FORMAT',
     value: 'FORMAT',
-    default: 'pretty on a terminal, else json',
+    default: null,
+    parse: oneOf(LOG_FORMATS, { use: 'use json or pretty' }),
+    show: 'pretty on a terminal, else json',
     help: 'json (one object a line) or pretty (human-readable, through pino-pretty)',
   }),
-  json: setting({ kind: 'boolean', default: 'off', help: 'machine-readable output' }),
-  help: setting({ kind: 'boolean', default: 'off', help: 'show help' }),
+  json: setting({ kind: 'boolean', default: false, parse: boolean, help: 'machine-readable output' }),
+  help: setting({ kind: 'boolean', default: false, parse: boolean, help: 'show help' }),
   wait: setting({
     kind: 'string',
     env: 'KEEPER_WAIT_SECONDS',
     value: 'S',
-    default: '60',
+    default: 60,
+    parse: integer({ min: 0 }),
     commands: RESTORERS,
     help: 'seconds to retry an unreachable database',
   }),
@@ -140,19 +202,22 @@ export const SETTINGS = {
     kind: 'string',
     env: 'KEEPER_LEASE_WAIT_SECONDS',
     value: 'S',
-    default: '30',
+    default: 30,
+    parse: integer({ min: 0 }),
     commands: RESTORERS,
     help: "seconds to wait for another holder's release",
   }),
   force: setting({
     kind: 'boolean',
-    default: 'off',
+    default: false,
+    parse: boolean,
     commands: ['restore'],
     help: 'restore even if the directory already holds a valid creds.json',
   }),
   'require-backup': setting({
     kind: 'boolean',
-    default: 'off',
+    default: false,
+    parse: boolean,
     commands: RESTORERS,
     help: 'exit 3 when there is nothing to restore (no backup, or no usable creds.json in it)',
   }),
@@ -160,7 +225,8 @@ export const SETTINGS = {
     kind: 'string',
     env: 'KEEPER_LEASE_TTL_MS',
     value: 'MS',
-    default: '30000',
+    default: 30_000,
+    parse: integer({ min: 300 }),
     commands: LOOPS,
     help: 'lease time-to-live, ms (min 300); renewed every third of it',
   }),
@@ -168,7 +234,8 @@ export const SETTINGS = {
     kind: 'string',
     env: 'KEEPER_DEBOUNCE_MS',
     value: 'MS',
-    default: '1000',
+    default: 1_000,
+    parse: integer({ min: 0 }),
     commands: LOOPS,
     help: 'back up after this long without changes, ms',
   }),
@@ -176,7 +243,9 @@ export const SETTINGS = {
     kind: 'string',
     env: 'KEEPER_MAX_DELAY_MS',
     value: 'MS',
-    default: '1000, or the debounce if longer',
+    default: 1_000,
+    parse: integer({ min: 0 }),
+    show: '1000, or the debounce if longer',
     commands: LOOPS,
     help: 'never wait longer than this after the first unsaved change, ms (at least the debounce)',
   }),
@@ -184,7 +253,8 @@ export const SETTINGS = {
     kind: 'string',
     env: 'KEEPER_INTERVAL_MS',
     value: 'MS',
-    default: '120000',
+    default: 120_000,
+    parse: integer({ min: 100 }),
     commands: LOOPS,
     help: 'audit every this many ms: compare the directory with what is stored (metadata first) and back up what differs',
   }),
@@ -192,7 +262,8 @@ export const SETTINGS = {
     kind: 'string',
     env: 'KEEPER_LISTEN',
     value: 'HOST:PORT',
-    default: '0.0.0.0:9464',
+    default: { host: '0.0.0.0', port: 9464 },
+    parse: listen,
     commands: LOOPS,
     help: 'address for /healthz, /readyz, /metrics and the API ([::]:9464 for IPv6, port 0 for any)',
   }),
@@ -200,7 +271,8 @@ export const SETTINGS = {
     kind: 'string',
     env: 'KEEPER_SHUTDOWN_QUIET_MS',
     value: 'MS',
-    default: '2000',
+    default: 2_000,
+    parse: integer({ min: 0 }),
     commands: LOOPS,
     help: "wait for this long without changes before the final backup (sidecar: on SIGTERM; run: once the bot's process group has exited), ms",
   }),
@@ -208,7 +280,8 @@ export const SETTINGS = {
     kind: 'string',
     env: 'KEEPER_SHUTDOWN_TIMEOUT_MS',
     value: 'MS',
-    default: '20000',
+    default: 20_000,
+    parse: integer({ min: 0 }),
     commands: LOOPS,
     help: 'bound on the final backup and its retries, ms',
   }),
@@ -217,6 +290,7 @@ export const SETTINGS = {
     env: 'KEEPER_WATCH',
     value: 'MODE',
     default: 'auto',
+    parse: oneOf(WATCH_MODES),
     commands: WATCHERS,
     help: 'native (inotify, through chokidar), poll, or auto: native, polling when native watching cannot start or fails',
   }),
@@ -224,7 +298,8 @@ export const SETTINGS = {
     kind: 'string',
     env: 'KEEPER_POLL_INTERVAL_MS',
     value: 'MS',
-    default: '1000',
+    default: 1_000,
+    parse: integer({ min: 10 }),
     commands: WATCHERS,
     help: 'polling period when polling, ms (min 10)',
   }),
@@ -232,30 +307,42 @@ export const SETTINGS = {
     kind: 'string',
     env: 'KEEPER_STOP_TIMEOUT_MS',
     value: 'MS',
-    default: '10000',
+    default: 10_000,
+    parse: integer({ min: 0 }),
     commands: ['run'],
     help: "how long the bot's process group may take to exit after the stop signal, ms; then it is SIGKILLed and the final backup runs",
   }),
   generation: setting({
     kind: 'string',
     value: 'N',
-    default: 'newest',
+    default: null,
+    parse: integer({ min: 1 }),
+    show: 'newest',
     commands: RESTORE_POINT,
     help: 'restore or export this retained generation',
   }),
   at: setting({
     kind: 'string',
     value: 'TIME',
-    default: 'newest',
+    default: null,
+    parse: isoTime,
+    show: 'newest',
     commands: RESTORE_POINT,
     help: 'restore or export the newest generation at or before this ISO-8601 time',
   }),
-  'dry-run': setting({ kind: 'boolean', default: 'off', commands: ['restore'], help: 'list what would be written, write nothing' }),
+  'dry-run': setting({
+    kind: 'boolean',
+    default: false,
+    parse: boolean,
+    commands: ['restore'],
+    help: 'list what would be written, write nothing',
+  }),
   keep: setting({
     kind: 'string',
     env: 'KEEPER_KEEP_GENERATIONS',
     value: 'N',
-    default: '100',
+    default: 100,
+    parse: integer({ min: 1 }),
     commands: RETAINERS,
     help: 'the newest N generations are always kept, whatever their age',
   }),
@@ -263,7 +350,8 @@ export const SETTINGS = {
     kind: 'string',
     env: 'KEEPER_RETENTION',
     value: 'SCHEDULE',
-    default: '1h:all,24h:10m,7d:1h,30d:1d',
+    default: DEFAULT_RETENTION,
+    parse: retentionSchedule,
     commands: RETAINERS,
     help: 'thinning schedule: up to each age, one generation per interval; "none": only --keep',
     see: ['History and retention', '#history-and-retention'],
@@ -271,14 +359,16 @@ export const SETTINGS = {
   'allow-replace': setting({
     kind: 'boolean',
     env: 'KEEPER_ALLOW_REPLACE',
-    default: 'off',
+    default: false,
+    parse: boolean,
     commands: WRITERS,
     help: 'allow replacing a registered session with another account',
   }),
   'allow-rollback': setting({
     kind: 'boolean',
     env: 'KEEPER_ALLOW_ROLLBACK',
-    default: 'off',
+    default: false,
+    parse: boolean,
     commands: [...WRITERS, 'restore'],
     help: 'store a directory older than the stored head, and let restore keep one (used pre-keys come back)',
     see: ['Never backwards', 'docs/reliability.md#never-backwards'],
@@ -286,32 +376,45 @@ export const SETTINGS = {
   output: setting({
     kind: 'string',
     value: 'FILE',
-    default: 'stdout',
+    default: null,
+    parse: text,
+    show: 'stdout',
     commands: ['export'],
     help: 'write the tar atomically to this file instead of stdout',
   }),
   input: setting({
     kind: 'string',
     value: 'FILE',
-    default: 'stdin',
+    default: null,
+    parse: text,
+    show: 'stdin',
     commands: ['import'],
     help: 'read the tar from this file instead of stdin',
   }),
-  yes: setting({ kind: 'boolean', default: 'off', commands: ['delete'], help: 'confirm deletion' }),
+  yes: setting({ kind: 'boolean', default: false, parse: boolean, commands: ['delete'], help: 'confirm deletion' }),
   table: setting({
     kind: 'string',
     value: 'NAME',
     default: 'whatsapp_sessions',
+    parse: text,
     commands: ['import-legacy'],
     help: "the old system's table (optionally schema.table)",
   }),
-  all: setting({ kind: 'boolean', default: 'off', commands: ['import-legacy'], help: 'import every row instead of --session' }),
+  all: setting({
+    kind: 'boolean',
+    default: false,
+    parse: boolean,
+    commands: ['import-legacy'],
+    help: 'import every row instead of --session',
+  }),
   'api-token': setting({
     flag: false,
     kind: 'string',
     env: 'KEEPER_API_TOKEN',
     envAlternatives: ['KEEPER_API_TOKEN_FILE'],
-    default: 'none (API off)',
+    default: null,
+    parse: bearerToken,
+    show: 'none (API off)',
     commands: LOOPS,
     help: 'bearer token of the session API; the _FILE twin names a file whose first line is the token',
     see: ['HTTP API', 'docs/http-api.md'],
@@ -320,7 +423,8 @@ export const SETTINGS = {
     flag: false,
     kind: 'string',
     env: 'KEEPER_MAX_BODY_BYTES',
-    default: '16777216',
+    default: 16 * 1024 * 1024,
+    parse: integer({ min: 1024 }),
     commands: LOOPS,
     help: 'largest request body the API reads, bytes (min 1024)',
   }),
@@ -329,7 +433,9 @@ export const SETTINGS = {
     kind: 'string',
     env: 'KEEPER_ENCRYPTION_KEY',
     envAlternatives: ['KEEPER_ENCRYPTION_KEY_FILE', 'KEEPER_ENCRYPTION_KEYS'],
-    default: 'none (plaintext)',
+    default: null,
+    parse: encryptionKey,
+    show: 'none (plaintext)',
     help: 'encryption at rest: a base64 key, a file holding one, or id:base64,… (the first one writes)',
     see: ['Encryption at rest', 'docs/security.md#encryption-at-rest'],
   }),
@@ -337,20 +443,38 @@ export const SETTINGS = {
     flag: false,
     kind: 'boolean',
     env: 'KEEPER_REQUIRE_ENCRYPTION',
-    default: 'off',
-    commands: CONTENT_COMMANDS,
-    help: 'refuse every plaintext stored row; needs a key (exit 64 without)',
+    default: false,
+    parse: boolean,
+    help: 'refuse every plaintext stored row; needs a key where contents are read or written (exit 64 without)',
     see: ['Requiring encryption', 'docs/security.md#requiring-encryption'],
   }),
 } satisfies Record<string, Setting>;
 
 export type SettingName = keyof typeof SETTINGS;
+/** What setting `N` holds: what its parser returns, or null where it has no default value. */
+export type ValueOf<N extends SettingName> = ReturnType<(typeof SETTINGS)[N]['parse']> | Extract<(typeof SETTINGS)[N]['default'], null>;
 
 /** The settings `command` takes, in table order. */
 export function settingsFor(command: Command): Array<[SettingName, Setting]> {
   return (Object.entries(SETTINGS) as Array<[SettingName, Setting]>).filter(
     ([, spec]) => !spec.commands || spec.commands.includes(command),
   );
+}
+
+/**
+ * The default as help and the README show it: the `show` text, else off/on for a switch (given or not),
+ * else the default written out as its parser reads it.
+ */
+export function shownDefault(setting: Setting): string {
+  if (setting.show !== undefined) return setting.show;
+  if (setting.default === null) return 'none';
+  if (setting.kind === 'boolean') return setting.default ? 'on' : 'off';
+  return setting.parse.format ? setting.parse.format(setting.default) : String(setting.default);
+}
+
+/** `--name / ENV` as messages name a setting: how it is given (the flag, the variable, or both). */
+export function describeSetting(name: string, setting: Setting): string {
+  return [...(setting.flag ? [`--${name}`] : []), ...(setting.env ? [setting.env] : [])].join(' / ');
 }
 
 /** The variables a setting is read from: its twin, then the alternatives. */

@@ -13,7 +13,7 @@ import type { CommandSpec, Context } from './command.js';
 import { withLease, withStore } from './database.js';
 import { formatBytes, logEncryption, print, printJson } from './output.js';
 
-export async function backupCommand(ctx: Context): Promise<number> {
+export async function backupCommand(ctx: Context<'backup'>): Promise<number> {
   const { config } = ctx;
   if (config.sessionsDir !== null) return backupSessions(ctx);
   const log = ctx.log.child({ component: 'backup', session: config.sessionId });
@@ -44,7 +44,7 @@ export async function backupCommand(ctx: Context): Promise<number> {
  * is left unkept (a dotted or non-UTF-8 name, a link to a folder that is not kept itself): never 0 while a
  * customer is not stored.
  */
-async function backupSessions(ctx: Context): Promise<number> {
+async function backupSessions(ctx: Context<'backup'>): Promise<number> {
   const { config } = ctx;
   const sessionsDir = config.sessionsDir!;
   const log = ctx.log.child({ component: 'backup' });
@@ -196,7 +196,7 @@ export function reportBackup(ctx: Context, log: Context['log'], result: BackupRe
   return 0;
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'backup'> = {
   name: 'backup',
   summary: 'back up --dir once now',
   logTo: 'stderr',

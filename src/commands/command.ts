@@ -2,21 +2,24 @@
 // Every src/commands/<name>.ts exports one `command`; index.ts lists them; the settings each takes are
 // in the settings table (src/options.ts).
 import type { Readable, Writable } from 'node:stream';
-import type { Config } from '../config.js';
+import type { ConfigOf } from '../config.js';
 import type { LogStream } from '../log.js';
 import type { Logger } from '../log.js';
 import type { Command } from '../options.js';
 
-/** What every command gets: its validated config, a logger, and the process's streams. */
-export interface Context {
-  config: Config;
+/**
+ * What a command gets: its validated configuration (only the settings it declares in the settings
+ * table), a logger, and the process's streams. Context without a command: what every command has.
+ */
+export interface Context<C extends Command = Command> {
+  config: ConfigOf<C>;
   log: Logger;
   stdout: Writable;
   stdin: Readable;
 }
 
-export interface CommandSpec {
-  readonly name: Command;
+export interface CommandSpec<C extends Command = Command> {
+  readonly name: C;
   /** One line for the command list of `--help`. */
   readonly summary: string;
   /**
@@ -25,5 +28,5 @@ export interface CommandSpec {
    */
   readonly logTo: LogStream;
   /** Runs the command; resolves to the process exit code, or throws a KeeperError (its exit code). */
-  run(ctx: Context): Promise<number>;
+  run(ctx: Context<C>): Promise<number>;
 }

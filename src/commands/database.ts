@@ -1,12 +1,11 @@
 // How a command reaches the store: the database (configured, or the embedded one started here),
 // connected and migrated, retried while unreachable; and the session's lease for one-shot writers.
 import { systemClock } from '../clock.js';
-import type { Config } from '../config.js';
-import { DEFAULT_LEASE_TTL_MS } from '../config.js';
+import { type Config, DEFAULT_LEASE_TTL_MS, type DatabaseSettings } from '../config.js';
 import { describeError, isUnreachable } from '../db/errors.js';
 import { openDatabaseWithRetry, RETRY_INITIAL_MS, RETRY_MAX_MS, type Database } from '../db/pool.js';
 import { startEmbedded } from '../embedded-postgres.js';
-import { settingsForUrl, type ConnectionSettings } from '../db/settings.js';
+import { connectionSettings, settingsForUrl, type ConnectionSettings } from '../db/settings.js';
 import { migrate } from '../db/migrate.js';
 import { DatabaseUnreachableError, KeeperError, RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -90,8 +89,17 @@ export interface DatabaseTarget {
   stop(): Promise<void>;
 }
 
+/**
+ * The connection settings for the database settings as given (src/db/settings.ts: libpq's meanings), or
+ * null for none (the embedded default). Throws UsageError (exit 64) for a setting that cannot work.
+ */
+export function resolveDatabase(given: DatabaseSettings | null): ConnectionSettings | null {
+  return given === null ? null : connectionSettings(given.url, given.pgVariables, given.source);
+}
+
 export async function databaseTarget(ctx: Context): Promise<DatabaseTarget> {
-  if (ctx.config.database !== null) return { url: ctx.config.database, stop: async () => undefined };
+  const configured = resolveDatabase(ctx.config.database);
+  if (configured !== null) return { url: configured, stop: async () => undefined };
   const server = await startEmbedded(ctx.config.dataDir, ctx.log.child({ component: 'db' }), { env: ctx.config.childEnv });
   // A loopback server the keeper started without TLS: no TLS attempt first.
   return { url: settingsForUrl(`${server.url}?sslmode=disable`), stop: () => server.stop() };

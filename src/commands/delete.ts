@@ -4,7 +4,7 @@ import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { print } from './output.js';
 
-export async function deleteCommand(ctx: Context): Promise<number> {
+export async function deleteCommand(ctx: Context<'delete'>): Promise<number> {
   const { config } = ctx;
   if (!config.yes) {
     throw new UsageError(`deleting session ${config.sessionId} and its whole history cannot be undone: add --yes to confirm`);
@@ -15,7 +15,7 @@ export async function deleteCommand(ctx: Context): Promise<number> {
   return 0;
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'delete'> = {
   name: 'delete',
   summary: 'delete a session and its history (needs --yes)',
   logTo: 'stderr',

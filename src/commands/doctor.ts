@@ -287,7 +287,7 @@ export const DOCTOR_SESSION_SAMPLE = 20;
  * Every stored version of the session (with --sessions-dir: of the first DOCTOR_SESSION_SAMPLE stored
  * sessions with the prefix) reads under the configured keys; who holds the lease(s); clock skew.
  */
-async function checkSession(ctx: Context, store: SessionStore): Promise<Finding[]> {
+async function checkSession(ctx: Context<'doctor'>, store: SessionStore): Promise<Finding[]> {
   const { config } = ctx;
   const findings: Finding[] = [];
   const many = config.sessionsDir !== null;
@@ -345,7 +345,7 @@ async function checkSession(ctx: Context, store: SessionStore): Promise<Finding[
   return findings;
 }
 
-async function databaseFindings(ctx: Context): Promise<{ findings: Finding[]; unreachable: boolean }> {
+async function databaseFindings(ctx: Context<'doctor'>): Promise<{ findings: Finding[]; unreachable: boolean }> {
   const { config } = ctx;
   let target: DatabaseTarget | null = null;
   let db: Database | null = null;
@@ -369,7 +369,7 @@ async function databaseFindings(ctx: Context): Promise<{ findings: Finding[]; un
   }
 }
 
-export async function doctorCommand(ctx: Context): Promise<number> {
+export async function doctorCommand(ctx: Context<'doctor'>): Promise<number> {
   const { config } = ctx;
   // With --sessions-dir the directory that must exist, be writable and be watchable is the parent.
   const dir = config.sessionsDir ?? config.dir;
@@ -392,7 +392,7 @@ export async function doctorCommand(ctx: Context): Promise<number> {
   return database.unreachable ? ExitCode.databaseUnreachable : ExitCode.unexpected;
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'doctor'> = {
   name: 'doctor',
   summary: 'check the directory (login, file access), watching, the database (TLS, privileges, schema), the key, the lease and clock skew',
   logTo: 'stderr',

@@ -6,7 +6,7 @@ import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { formatBytes } from './output.js';
 
-export async function exportCommand(ctx: Context): Promise<number> {
+export async function exportCommand(ctx: Context<'export'>): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'export', session: config.sessionId });
   if (config.output === null && (ctx.stdout as { isTTY?: boolean }).isTTY) {
@@ -34,7 +34,7 @@ export async function exportCommand(ctx: Context): Promise<number> {
   return 0;
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'export'> = {
   name: 'export',
   summary: 'write a generation as a tar to stdout or --output FILE',
   logTo: 'stderr',

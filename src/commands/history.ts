@@ -4,7 +4,7 @@ import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { formatBytes, print, printJson, table } from './output.js';
 
-export async function historyCommand(ctx: Context): Promise<number> {
+export async function historyCommand(ctx: Context<'history'>): Promise<number> {
   const { config } = ctx;
   const { generations, now } = await withStore(ctx, async (store) => ({
     generations: await store.history(config.sessionId),
@@ -46,7 +46,7 @@ export async function historyCommand(ctx: Context): Promise<number> {
   return 0;
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'history'> = {
   name: 'history',
   summary: "list a session's retained generations",
   logTo: 'stderr',

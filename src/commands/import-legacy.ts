@@ -13,7 +13,7 @@ type Outcome =
   | { session_id: string; result: 'imported' | 'unchanged'; generation: number; files: number }
   | { session_id: string; result: 'skipped'; reason: string; exitCode: number };
 
-export async function importLegacyCommand(ctx: Context): Promise<number> {
+export async function importLegacyCommand(ctx: Context<'import-legacy'>): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'import-legacy' });
   const outcomes = await withStore(ctx, async (store) => {
@@ -104,7 +104,7 @@ function toSnapshot(data: unknown): Snapshot | string {
   return builder.snapshot;
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'import-legacy'> = {
   name: 'import-legacy',
   summary: "import sessions from the old system's whatsapp_sessions table (--all for every row)",
   logTo: 'stderr',

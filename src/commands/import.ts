@@ -7,7 +7,7 @@ import { reportBackup, thinHistory } from './backup.js';
 import type { CommandSpec, Context } from './command.js';
 import { withLease, withStore } from './database.js';
 
-export async function importCommand(ctx: Context): Promise<number> {
+export async function importCommand(ctx: Context<'import'>): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'import', session: config.sessionId });
   const snapshot = await readArchive(await openInput(ctx));
@@ -24,7 +24,7 @@ export async function importCommand(ctx: Context): Promise<number> {
   return reportBackup(ctx, log, result, snapshot);
 }
 
-async function openInput(ctx: Context): Promise<Readable> {
+async function openInput(ctx: Context<'import'>): Promise<Readable> {
   const file = ctx.config.input;
   if (file === null) {
     if ((ctx.stdin as { isTTY?: boolean }).isTTY)
@@ -41,7 +41,7 @@ async function openInput(ctx: Context): Promise<Readable> {
   return stream;
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'import'> = {
   name: 'import',
   summary: 'store a tar from stdin or --input FILE as a new generation',
   logTo: 'stderr',

@@ -3,7 +3,7 @@ import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { print, printJson } from './output.js';
 
-export async function migrateCommand(ctx: Context): Promise<number> {
+export async function migrateCommand(ctx: Context<'migrate'>): Promise<number> {
   const { config } = ctx;
   const schema = await withStore(ctx, async (_store, _db, schema) => schema);
   if (config.json) printJson(ctx, { schema: config.schema, version: schema.version, applied: schema.applied });
@@ -16,7 +16,7 @@ export async function migrateCommand(ctx: Context): Promise<number> {
   return 0;
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'migrate'> = {
   name: 'migrate',
   summary: 'create or upgrade the database schema',
   logTo: 'stderr',

@@ -3,7 +3,7 @@ import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { print, printJson } from './output.js';
 
-export async function rekeyCommand(ctx: Context): Promise<number> {
+export async function rekeyCommand(ctx: Context<'rekey'>): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'rekey', session: config.sessionId });
   const { rewritten, keyId } = await withStore(ctx, (store) => store.rekey(config.sessionId));
@@ -18,7 +18,7 @@ export async function rekeyCommand(ctx: Context): Promise<number> {
   return 0;
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'rekey'> = {
   name: 'rekey',
   summary: "re-encrypt a session's retained history under the newest key of KEEPER_ENCRYPTION_KEYS",
   logTo: 'stderr',

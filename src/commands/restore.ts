@@ -2,7 +2,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { sleep, systemClock, type Clock } from '../clock.js';
-import type { Config } from '../config.js';
+import type { Config, ConfigOf } from '../config.js';
 import { CREDS_FILE, parseCreds } from '../creds.js';
 import { DatabaseUnreachableError, ExitCode, KeeperError, NothingToRestoreError, UsageError } from '../errors.js';
 import { forEachLimited } from '../limit.js';
@@ -28,7 +28,10 @@ export type RestoreOutcome = 'restored' | 'skipped' | 'empty';
 /** Runs fn with the store, connecting only when called (a directory that needs nothing needs no database). */
 export type WithStore = <T>(fn: (store: SessionStore) => Promise<T>) => Promise<T>;
 
-export async function restoreCommand(ctx: Context): Promise<number> {
+/** What a restore reads: the settings of `restore` that `run` shares, and the point to restore (run: the newest, never forced). */
+export type RestoreConfig = ConfigOf<'restore' | 'run'> & Pick<Config, 'force' | 'generation' | 'at'>;
+
+export async function restoreCommand(ctx: Context<'restore'>): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'restore', session: config.sessionId });
   if (config.sessionsDir !== null) {
@@ -49,7 +52,7 @@ export async function restoreCommand(ctx: Context): Promise<number> {
  * The restore role, shared by `restore` and `run`: finishes an interrupted restore, keeps a directory
  * that already holds a valid login, otherwise waits for another holder's hand-over and restores.
  */
-export async function restoreDirectory(config: Config, log: Logger, withDb: WithStore): Promise<RestoreOutcome> {
+export async function restoreDirectory(config: RestoreConfig, log: Logger, withDb: WithStore): Promise<RestoreOutcome> {
   await recoverInterruptedRestore(config.dir, log);
   let stale: string | null = null;
   if (await keepsItsLogin(config)) {
@@ -105,7 +108,7 @@ export async function restoreDirectory(config: Config, log: Logger, withDb: With
  * no session at all to restore is exit 3.
  */
 export async function restoreSessions(
-  config: Config,
+  config: RestoreConfig,
   log: Logger,
   withDb: WithStore,
   record: (sessionId: string, result: RestoreOutcome | 'failure') => void = () => undefined,
@@ -141,7 +144,7 @@ export async function restoreSessions(
   }
   let code = 0;
   await forEachLimited(wanted, RESTORE_CONCURRENCY, async ({ sessionId, name }) => {
-    const one: Config = { ...config, sessionId, dir: path.join(sessionsDir, name), requireBackup: false };
+    const one: RestoreConfig = { ...config, sessionId, dir: path.join(sessionsDir, name), requireBackup: false };
     try {
       const sessionLog = log.child(
         name === sessionId.slice(config.sessionPrefix.length) ? { session: sessionId } : { session: sessionId, folder: name },
@@ -186,7 +189,7 @@ export function distanceFromAt(at: Date | null, createdAt: Date): string {
  * --require-backup means "the bot must start logged in": a restore point without a usable creds.json
  * (emptied, or a creds.json that is not one) would start it unpaired just like no backup at all.
  */
-function requireLogin(config: Config, generation: number, files: readonly PlainFile[]): void {
+function requireLogin(config: RestoreConfig, generation: number, files: readonly PlainFile[]): void {
   const creds = files.find((file) => file.name === CREDS_FILE);
   if (creds && parseCreds(creds.content.toString('utf8')) !== null) return;
   throw new NothingToRestoreError(
@@ -201,7 +204,7 @@ function requireLogin(config: Config, generation: number, files: readonly PlainF
  * not, or when that is not asked: --allow-rollback, or an older point chosen with --generation/--at.
  * A database that stays unreachable keeps the login as before (backups still refuse a stale one).
  */
-async function staleLogin(config: Config, log: Logger, withDb: WithStore): Promise<string | null> {
+async function staleLogin(config: RestoreConfig, log: Logger, withDb: WithStore): Promise<string | null> {
   if (config.allowRollback || config.generation !== null || config.at !== null) return null;
   const snapshot = await readSnapshot(config.dir);
   try {
@@ -231,12 +234,12 @@ async function keepStaleAside(dir: string): Promise<string> {
 }
 
 /** True when the directory already holds a valid login and --force was not given: nothing to restore. */
-async function keepsItsLogin(config: Config): Promise<boolean> {
+async function keepsItsLogin(config: RestoreConfig): Promise<boolean> {
   return !config.force && (await hasUsableCreds(config.dir));
 }
 
 /** Lists what a restore would change. Writes nothing: not even finishing an interrupted restore. */
-async function dryRun(ctx: Context, withDb: WithStore): Promise<number> {
+async function dryRun(ctx: Context<'restore'>, withDb: WithStore): Promise<number> {
   const { config } = ctx;
   // As the real restore: a valid login is kept, unless it is older than the head (then the head goes over it).
   let stale: string | null = null;
@@ -313,7 +316,7 @@ export async function waitForRelease(
   else log.info('the other instance released the session');
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'restore'> = {
   name: 'restore',
   summary: 'restore the newest (or a chosen) generation into --dir; the init container',
   logTo: 'stdout',

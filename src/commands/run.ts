@@ -9,7 +9,7 @@ import { type LeftProcess, ProcessGroup } from '../process-group.js';
 import type { CommandSpec, Context } from './command.js';
 import { databaseTarget, usingDatabase } from './database.js';
 import { logEncryption } from './output.js';
-import { restoreDirectory, restoreSessions, type RestoreOutcome, type WithStore } from './restore.js';
+import { restoreDirectory, restoreSessions, type RestoreConfig, type RestoreOutcome, type WithStore } from './restore.js';
 import { startService, type Service } from './service.js';
 import { CLOSE_GRACE_MS } from './sidecar.js';
 import { systemClock, within } from '../clock.js';
@@ -65,7 +65,7 @@ class RunSignals {
   }
 }
 
-export async function runCommand(ctx: Context): Promise<number> {
+export async function runCommand(ctx: Context<'run'>): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'run', session: config.sessionId });
   const signals = new RunSignals(log);
@@ -74,6 +74,8 @@ export async function runCommand(ctx: Context): Promise<number> {
     onHup: () => log.info('SIGHUP before the bot started: ignored'),
   });
   logEncryption(ctx);
+  // run restores the newest point and keeps a directory that already holds a valid login.
+  const restoreConfig: RestoreConfig = { ...config, force: false, generation: null, at: null };
   const target = await databaseTarget(ctx);
   let service: Service | null = null;
   try {
@@ -93,7 +95,7 @@ export async function runCommand(ctx: Context): Promise<number> {
         config.waitMs,
         (store) =>
           restoreSessions(
-            config,
+            restoreConfig,
             ctx.log.child({ component: 'restore' }),
             (fn) => fn(store),
             (sessionId, result) => void restoredSessions.push([sessionId, result]),
@@ -106,7 +108,7 @@ export async function runCommand(ctx: Context): Promise<number> {
       }
     } else {
       try {
-        const outcome = await restoreDirectory(config, ctx.log.child({ component: 'restore', session: config.sessionId }), withDb);
+        const outcome = await restoreDirectory(restoreConfig, ctx.log.child({ component: 'restore', session: config.sessionId }), withDb);
         metrics.restores.inc({ result: outcome });
       } catch (error) {
         metrics.restores.inc({ result: 'failure' });
@@ -206,7 +208,7 @@ function outsideWarning(dir: string, changed: readonly string[], left: readonly 
  * SIGKILLs the group and exits at once. The group is returned still tracking the processes that left it
  * (setsid, a daemonising supervisor): the caller asks it which still run.
  */
-async function superviseChild(ctx: Context, signals: RunSignals): Promise<{ code: number; group: ProcessGroup }> {
+async function superviseChild(ctx: Context<'run'>, signals: RunSignals): Promise<{ code: number; group: ProcessGroup }> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'run' });
   const file = config.childCommand[0]!;
@@ -257,7 +259,7 @@ async function superviseChild(ctx: Context, signals: RunSignals): Promise<{ code
   return { code: (await group.leaderExited).code, group };
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'run'> = {
   name: 'run',
   summary: 'restore, run the bot (run -- node bot.js) and back up while it runs; one container',
   logTo: 'stdout',

@@ -2,7 +2,7 @@
 // session, or a sessions directory) and HTTP.
 import { apiRoutes } from '../api.js';
 import type { BackupLoop } from '../loop/backup-loop.js';
-import type { Config } from '../config.js';
+import type { ConfigOf } from '../config.js';
 import { migrate } from '../db/migrate.js';
 import { createDatabase, FLEET_POOL_MAX_CONNECTIONS, type Database } from '../db/pool.js';
 import { SessionFleet } from '../fleet.js';
@@ -32,7 +32,11 @@ export interface Service {
  * Starts the HTTP server and builds the loop; the caller starts the loop (run: after its restore).
  * `extraReady` gates /readyz further (run: the restore).
  */
-export async function startService(ctx: Context, target: DatabaseTarget, extraReady: () => boolean = () => true): Promise<Service> {
+export async function startService(
+  ctx: Context<'sidecar' | 'run'>,
+  target: DatabaseTarget,
+  extraReady: () => boolean = () => true,
+): Promise<Service> {
   const { config } = ctx;
   const many = config.sessionsDir !== null;
   const metrics = new Metrics(undefined, { manySessions: many });
@@ -89,7 +93,7 @@ export async function startService(ctx: Context, target: DatabaseTarget, extraRe
 }
 
 /** The loop settings every session shares, from the configuration. */
-function loopOptions(config: Config, owner: string): Omit<SessionLoopOptions, 'sessionId' | 'dir'> {
+function loopOptions(config: ConfigOf<'sidecar' | 'run'>, owner: string): Omit<SessionLoopOptions, 'sessionId' | 'dir'> {
   return {
     owner,
     retention: config.retention,
@@ -106,7 +110,7 @@ function loopOptions(config: Config, owner: string): Omit<SessionLoopOptions, 's
 }
 
 function buildLoop(
-  config: Config,
+  config: ConfigOf<'sidecar' | 'run'>,
   store: SessionStore,
   db: Database,
   metrics: Metrics,

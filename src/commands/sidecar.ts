@@ -9,7 +9,7 @@ import { startService } from './service.js';
 /** How long closing HTTP and the pool may take after the final backup, ms. */
 export const CLOSE_GRACE_MS = 2_000;
 
-export async function sidecarCommand(ctx: Context): Promise<number> {
+export async function sidecarCommand(ctx: Context<'sidecar'>): Promise<number> {
   logEncryption(ctx);
   const target = await databaseTarget(ctx);
   try {
@@ -42,7 +42,7 @@ export function abortOnSecondSignal(ctx: Context, beforeExit: () => void = () =>
   }
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'sidecar'> = {
   name: 'sidecar',
   summary: 'watch --dir and back up every change; serves /healthz, /readyz, /metrics',
   logTo: 'stdout',

@@ -4,7 +4,7 @@ import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { formatBytes, print, printJson, table } from './output.js';
 
-export async function statusCommand(ctx: Context): Promise<number> {
+export async function statusCommand(ctx: Context<'status'>): Promise<number> {
   const { config } = ctx;
   const only = config.sessionExplicit ? config.sessionId : null;
   // One session is checked thoroughly; a listing of every session only with the cheap index checks.
@@ -48,7 +48,7 @@ export async function statusCommand(ctx: Context): Promise<number> {
   return 0;
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'status'> = {
   name: 'status',
   summary: 'list sessions: generation, last backup, files, bytes, registered, protected, lease holder',
   logTo: 'stderr',

@@ -5,7 +5,7 @@ import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { print, printJson } from './output.js';
 
-export async function verifyCommand(ctx: Context): Promise<number> {
+export async function verifyCommand(ctx: Context<'verify'>): Promise<number> {
   const { config } = ctx;
   const [{ checked, failures }, damaged] = await withStore(ctx, (store) =>
     Promise.all([store.verify(config.sessionId), store.headProblems(config.sessionId, '', true)] as const),
@@ -54,7 +54,7 @@ export async function verifyCommand(ctx: Context): Promise<number> {
   return 0;
 }
 
-export const command: CommandSpec = {
+export const command: CommandSpec<'verify'> = {
   name: 'verify',
   summary: 'check every stored file of a session: name, size, checksum and (encrypted) authenticity',
   logTo: 'stderr',

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { resolveDatabase } from '../../src/commands/database.js';
 import { loadConfig } from '../../src/config.js';
 import { connectionSettings, describeTarget, type ConnectionSettings } from '../../src/db/settings.js';
 import { UsageError } from '../../src/errors.js';
@@ -140,7 +141,7 @@ describe('connection settings, read as libpq reads them', () => {
   it('with neither a URL nor a connection variable: null, the embedded default', () => {
     assert.equal(connectionSettings(null, {}), null);
     assert.equal(connectionSettings(null, { PGAPPNAME: 'bot', PGSSLMODE: 'require' }), null, 'only variables that say where or who count');
-    assert.equal(loadConfig('status', [], { PGHOST: 'db' }).database?.host, 'db');
+    assert.equal(resolveDatabase(loadConfig('status', [], { PGHOST: 'db' }).database)?.host, 'db');
   });
 
   it('a libpq variable the keeper does not support is refused when set', () => {
