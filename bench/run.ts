@@ -265,7 +265,6 @@ async function churnRun(rate: number, maxDelayMs: number, withBaselines: boolean
   const metrics = new Metrics();
   const sidecar = new SessionLoop(
     store,
-    db,
     {
       sessionId: 'churn',
       dir,

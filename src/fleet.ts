@@ -9,9 +9,7 @@ import path from 'node:path';
 import { Semaphore } from 'async-mutex';
 import type { BackupLoop } from './loop/backup-loop.js';
 import { sleep, systemClock, within, type Clock } from './clock.js';
-import { describeError } from './db/errors.js';
-import { migrate } from './db/migrate.js';
-import type { Database } from './db/pool.js';
+import { describeError } from './errors.js';
 import { LeaseRenewals } from './lease-renewals.js';
 import { forEachLimited } from './limit.js';
 import type { Logger } from './log.js';
@@ -88,7 +86,6 @@ export class SessionFleet implements BackupLoop {
   /** `log` is the process's logger: each session's loop logs with its `session`. */
   constructor(
     private readonly store: SessionStore,
-    private readonly db: Database,
     private readonly options: FleetOptions,
     private readonly metrics: Metrics,
     private readonly baseLog: Logger,
@@ -241,7 +238,7 @@ export class SessionFleet implements BackupLoop {
   /** Creates or upgrades the schema once for every session; a failure is tried again by the next caller. */
   private readonly prepareSchema = (): Promise<void> => {
     if (this.schema === null) {
-      this.schema = migrate(this.db).then(
+      this.schema = this.store.prepare().then(
         () => undefined,
         (error: unknown) => {
           this.schema = null;
@@ -364,7 +361,6 @@ export class SessionFleet implements BackupLoop {
     );
     loop = new SessionLoop(
       this.store,
-      this.db,
       {
         ...this.options,
         sessionId,

@@ -5,7 +5,7 @@
 // Directories deleted and recreated (a bot that logged out and pairs again) are followed at once.
 import { stat } from 'node:fs/promises';
 import { sleep, systemClock, type Clock } from './clock.js';
-import { describeError } from './db/errors.js';
+import { describeError } from './errors.js';
 import { invalidNameReason } from './names.js';
 import { Backoff, RETRY_BACKOFF } from './retry.js';
 import { type DirectoryWatch, WatchOpener, type WatchBackend, type WatchMode, WatchStartError } from './watch/chokidar.js';

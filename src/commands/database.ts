@@ -2,12 +2,12 @@
 // connected and migrated, retried while unreachable; and the session's lease for one-shot writers.
 import { systemClock } from '../clock.js';
 import { type Config, DEFAULT_LEASE_TTL_MS, type DatabaseSettings } from '../config.js';
-import { describeError, isUnreachable } from '../db/errors.js';
+import { isUnreachable } from '../db/errors.js';
 import { openDatabaseWithRetry, RETRY_INITIAL_MS, RETRY_MAX_MS, type Database } from '../db/pool.js';
 import { startEmbedded } from '../embedded-postgres.js';
 import { connectionSettings, settingsForUrl, type ConnectionSettings } from '../db/settings.js';
 import { migrate } from '../db/migrate.js';
-import { DatabaseUnreachableError, KeeperError, RefusedError } from '../errors.js';
+import { DatabaseUnreachableError, describeError, KeeperError, RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { leaseOwner } from '../lease.js';
 import { retry } from '../retry.js';

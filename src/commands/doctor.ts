@@ -7,12 +7,21 @@ import { access, constants, lstat, mkdir, readdir, readFile, rm, stat, writeFile
 import path from 'node:path';
 import { systemClock } from '../clock.js';
 import { CREDS_FILE } from '../creds.js';
-import { describeError } from '../db/errors.js';
+import { describeError } from '../errors.js';
 import { forEachLimited } from '../limit.js';
 import { loginElsewhereAdvice, loginsBelowInstead } from '../login-search.js';
 import { listCandidates } from '../snapshot.js';
 import { probeNativeWatching } from '../watch/probe.js';
 import { openDatabase, type Database } from '../db/pool.js';
+import {
+  connectionTls,
+  mayCreateSchema,
+  schemaExists,
+  schemaRights,
+  schemaVersion,
+  TABLE_PRIVILEGES,
+  tablePrivileges,
+} from '../db/queries/probes.js';
 import { describeTarget } from '../db/settings.js';
 import { DatabaseUnreachableError, ExitCode } from '../errors.js';
 import { MIGRATIONS } from '../generated/migrations.js';
@@ -34,7 +43,6 @@ export const MAX_SKEW_MS = 5_000;
 const WATCH_PROBE_MS = 3_000;
 /** The tables whose privileges the keeper needs, and which. */
 const TABLES = ['sessions', 'generations', 'files'] as const;
-const TABLE_PRIVILEGES = 'SELECT, INSERT, UPDATE, DELETE';
 
 const ok = (check: string, detail: string): Finding => ({ check, status: 'ok', detail });
 const warn = (check: string, detail: string): Finding => ({ check, status: 'warn', detail });
@@ -216,25 +224,19 @@ async function checkWatching(dir: string, mode: string): Promise<Finding> {
 
 /** TLS as negotiated for this connection, from pg_stat_ssl. */
 async function checkTls(db: Database, target: string): Promise<Finding> {
-  const { rows } = await db.query<{ ssl: boolean; version: string | null }>(
-    'SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
-  );
-  const tls = rows[0]?.ssl ? `TLS ${rows[0].version ?? 'on'}` : 'no TLS';
+  const negotiated = await connectionTls(db);
+  const tls = negotiated.ssl ? `TLS ${negotiated.version ?? 'on'}` : 'no TLS';
   return ok('database', `reachable at ${target}, ${tls}`);
 }
 
 /** The schema exists at the version this keeper writes, and the role may use it (or create it). */
 async function checkSchema(db: Database): Promise<{ findings: Finding[]; ready: boolean }> {
   const latest = Math.max(...MIGRATIONS.map((migration) => migration.version));
-  const exists = await db.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [db.schemaName]);
-  if (exists.rowCount === 0) {
-    const { rows } = await db.query<{ create: boolean }>(
-      "SELECT has_database_privilege(current_user, current_database(), 'CREATE') AS create",
-    );
+  if (!(await schemaExists(db))) {
     return {
       ready: false,
       findings: [
-        rows[0]?.create
+        (await mayCreateSchema(db))
           ? warn('schema', `schema ${db.schemaName} does not exist yet; the first command creates it (version ${latest})`)
           : fail(
               'schema',
@@ -244,19 +246,13 @@ async function checkSchema(db: Database): Promise<{ findings: Finding[]; ready: 
     };
   }
   const findings: Finding[] = [];
-  const usage = await db.query<{ usage: boolean; create: boolean }>(
-    "SELECT has_schema_privilege(current_user, $1, 'USAGE') AS usage, has_schema_privilege(current_user, $1, 'CREATE') AS create",
-    [db.schemaName],
-  );
-  if (!usage.rows[0]?.usage) return { ready: false, findings: [fail('privileges', `no USAGE on schema ${db.schemaName}`)] };
-  const version = await db
-    .query<{ version: number }>(`SELECT coalesce(max(version), 0)::int AS version FROM ${db.schema}.migrations`)
-    .then((result) => result.rows[0]?.version ?? 0)
-    .catch(() => 0);
+  const rights = await schemaRights(db);
+  if (!rights.usage) return { ready: false, findings: [fail('privileges', `no USAGE on schema ${db.schemaName}`)] };
+  const version = await schemaVersion(db);
   if (version > latest) findings.push(fail('schema', `version ${version} is newer than this keeper knows (${latest}): upgrade the keeper`));
   else if (version < latest) {
     findings.push(
-      usage.rows[0]?.create
+      rights.create
         ? warn('schema', `version ${version}; the next command migrates it to ${latest}`)
         : fail(
             'schema',
@@ -266,11 +262,7 @@ async function checkSchema(db: Database): Promise<{ findings: Finding[]; ready: 
   } else findings.push(ok('schema', `version ${version}, current`));
   const missing: string[] = [];
   for (const table of TABLES) {
-    const { rows } = await db.query<{ granted: boolean | null }>(
-      `SELECT CASE WHEN to_regclass($1) IS NULL THEN NULL ELSE has_table_privilege(current_user, $1, '${TABLE_PRIVILEGES}') END AS granted`,
-      [`${db.schema}.${table}`],
-    );
-    if (rows[0]?.granted === false) missing.push(table);
+    if ((await tablePrivileges(db, table)) === false) missing.push(table);
   }
   findings.push(
     missing.length === 0

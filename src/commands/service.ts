@@ -3,7 +3,6 @@
 import { apiRoutes } from '../api.js';
 import type { BackupLoop } from '../loop/backup-loop.js';
 import type { ConfigOf } from '../config.js';
-import { migrate } from '../db/migrate.js';
 import { createDatabase, FLEET_POOL_MAX_CONNECTIONS, type Database } from '../db/pool.js';
 import { SessionFleet } from '../fleet.js';
 import { healthRoutes } from '../health.js';
@@ -55,8 +54,8 @@ export async function startService(
   // One schema preparation for the loop and the API: the API answers 503 until this preparation itself
   // succeeded. (A keeper of many sessions migrates for its sessions on its own, but one whose sessions
   // directory is empty is "ready" before anything was migrated: readiness proves nothing about the schema.)
-  const schema = new SchemaGate(() => migrate(db));
-  const loop = buildLoop(config, store, db, metrics, owner, schema, ctx.log);
+  const schema = new SchemaGate(() => store.prepare());
+  const loop = buildLoop(config, store, metrics, owner, schema, ctx.log);
   // Started now for a keeper of many sessions too, so that its API does not wait for the first request.
   if (many) void schema.ensure().catch(() => undefined);
   const routes: Route[] = [
@@ -112,7 +111,6 @@ function loopOptions(config: ConfigOf<'sidecar' | 'run'>, owner: string): Omit<S
 function buildLoop(
   config: ConfigOf<'sidecar' | 'run'>,
   store: SessionStore,
-  db: Database,
   metrics: Metrics,
   owner: string,
   schema: SchemaGate,
@@ -121,7 +119,6 @@ function buildLoop(
   if (config.sessionsDir !== null) {
     return new SessionFleet(
       store,
-      db,
       { ...loopOptions(config, owner), sessionsDir: config.sessionsDir, prefix: config.sessionPrefix, tombstoneAfterMs: config.intervalMs },
       metrics,
       log,
@@ -134,7 +131,6 @@ function buildLoop(
   );
   loop = new SessionLoop(
     store,
-    db,
     { ...loopOptions(config, owner), sessionId: config.sessionId, dir: config.dir, prepareSchema: () => schema.ensure() },
     sessionMetrics,
     log.child({ session: config.sessionId }),

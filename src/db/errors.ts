@@ -1,8 +1,6 @@
 // What a database error means: worth retrying (unreachable) or not, the DatabaseUnreachableError that tells
 // the user what to fix, and a one-line description for logs.
 import { DatabaseUnreachableError, describeError } from '../errors.js';
-
-export { describeError };
 import { CHANNEL_BINDING_REFUSED } from './auth.js';
 import { describeTarget, type ConnectionSettings } from './settings.js';
 import { needsTls, tlsFailure } from './tls.js';

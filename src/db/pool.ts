@@ -2,11 +2,11 @@
 // transactions on one connection, close.
 import pg from 'pg';
 import { systemClock, type Clock } from '../clock.js';
-import { DatabaseUnreachableError, UsageError } from '../errors.js';
+import { DatabaseUnreachableError, describeError, UsageError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { retry } from '../retry.js';
 import { hasClientHooks, keeperClient } from './auth.js';
-import { describeError, isUnreachable, NO_PASSWORD, toKeeperError } from './errors.js';
+import { isUnreachable, NO_PASSWORD, toKeeperError } from './errors.js';
 import { settingsForUrl, type ConnectionSettings } from './settings.js';
 import { TlsFallback, tlsPlan, type Tls, type TlsPlan } from './tls.js';
 

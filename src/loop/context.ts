@@ -3,7 +3,7 @@
 // thinning, shutdown) is handed this one object instead of reaching into the others.
 import { StampBook } from '../audit.js';
 import type { Clock } from '../clock.js';
-import { describeError } from '../db/errors.js';
+import { describeError } from '../errors.js';
 import { DirtySet } from '../dirty.js';
 import { HeldBackFiles } from '../held-back.js';
 import type { LeaseKeeper } from '../lease.js';

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CREDS_FILE, parseCreds } from '../creds.js';
-import { describeError } from '../db/errors.js';
+import { describeError } from '../errors.js';
 import type { LeaseEvents } from '../lease.js';
 import { WatchStartError, type WatchEvents } from '../watcher.js';
 import type { LoopParts } from './parts.js';

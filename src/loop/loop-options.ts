@@ -39,7 +39,7 @@ export interface SessionLoopOptions {
   watchMode: WatchMode;
   /** Polling period when polling, ms. */
   pollIntervalMs: number;
-  /** Creates or upgrades the schema; default: migrate(db). A keeper of many sessions does it once for all. */
+  /** Creates or upgrades the schema; default: the store prepares it. A keeper of many sessions does it once for all. */
   prepareSchema?: () => Promise<void>;
   /** Renew this session's lease together with the process's others (many sessions); default: on its own. */
   renewals?: LeaseRenewals | null;

@@ -2,7 +2,7 @@
 // directory and the head has lasted (a change not stored, a held-back file, a directory not watched, not
 // readable, not compared yet, refused), the lag they add up to, and the record of it in the database.
 import type { Clock } from '../clock.js';
-import { describeError } from '../db/errors.js';
+import { describeError } from '../errors.js';
 import type { DirtySet } from '../dirty.js';
 import type { HeldBackFiles } from '../held-back.js';
 import type { LeaseKeeper } from '../lease.js';

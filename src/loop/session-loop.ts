@@ -6,7 +6,6 @@
 // the parts: start-up (startup.ts), when to back up (schedule.ts), one backup pass (backup-pass.ts),
 // thinning, protection (protection-state.ts), shutdown, and a session removed for good (removed.ts).
 import { type Clock, systemClock } from '../clock.js';
-import type { Database } from '../db/pool.js';
 import type { DirtySet } from '../dirty.js';
 import { LeaseKeeper } from '../lease.js';
 import type { Logger } from '../log.js';
@@ -33,14 +32,7 @@ export class SessionLoop implements BackupLoop, KeptSession, SessionReadings {
   private readonly parts: LoopParts;
 
   /** `log` should carry the session; the loop and the lease add their own component names. */
-  constructor(
-    store: SessionStore,
-    db: Database,
-    options: SessionLoopOptions,
-    metrics: SessionMetrics,
-    log: Logger,
-    clock: Clock = systemClock,
-  ) {
+  constructor(store: SessionStore, options: SessionLoopOptions, metrics: SessionMetrics, log: Logger, clock: Clock = systemClock) {
     const parts = () => this.parts;
     const { sessionId, owner, leaseTtlMs } = options;
     const lease = new LeaseKeeper(
@@ -67,7 +59,7 @@ export class SessionLoop implements BackupLoop, KeptSession, SessionReadings {
     );
     const thinning = new HistoryThinning(loop);
     const schedule = new Schedule(loop, () => backupPass(loop, () => thinning.soon()));
-    const startup = new StartUp(loop, db, schedule);
+    const startup = new StartUp(loop, schedule);
     this.parts = { loop, startup, schedule, thinning };
     this.dirty = loop.dirty;
   }

@@ -3,9 +3,7 @@
 // while it fails and shown as unhealthy (/healthz 503) until it succeeds; then the lease keeper starts.
 import { stat } from 'node:fs/promises';
 import { sleep } from '../clock.js';
-import { describeError } from '../db/errors.js';
-import { migrate } from '../db/migrate.js';
-import type { Database } from '../db/pool.js';
+import { describeError } from '../errors.js';
 import { recoverInterruptedRestore } from '../restore.js';
 import { Backoff } from '../retry.js';
 import { DIR_POLL_MS } from '../watcher.js';
@@ -34,7 +32,6 @@ export class StartUp {
 
   constructor(
     private readonly loop: LoopContext,
-    private readonly db: Database,
     private readonly schedule: Schedule,
   ) {}
 
@@ -157,7 +154,7 @@ export class StartUp {
     const backoff = new Backoff(RETRY_BACKOFF);
     while (!loop.stopping) {
       try {
-        await (loop.options.prepareSchema ?? (() => migrate(this.db)))();
+        await (loop.options.prepareSchema ?? (() => loop.store.prepare()))();
         const summary = await loop.store.summary(loop.options.sessionId);
         loop.registered = summary?.registeredJid != null;
         loop.metrics.sessionRegistered.set(loop.registered ? 1 : 0);

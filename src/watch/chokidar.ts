@@ -5,7 +5,7 @@
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
-import { describeError } from '../db/errors.js';
+import { describeError } from '../errors.js';
 
 /** `--watch` (README "Configuration"): inotify through chokidar, stat polling, or native falling back to polling. */
 export type WatchMode = 'native' | 'poll' | 'auto';

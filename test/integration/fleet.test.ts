@@ -67,7 +67,6 @@ async function startFleet(url: string, names: string[]) {
   const metrics = new Metrics(undefined, { manySessions: true });
   const fleet = new SessionFleet(
     store,
-    db,
     {
       sessionsDir,
       prefix: 'f-',
@@ -169,7 +168,6 @@ describe('a fleet of sessions on a manual clock', async () => {
     const metrics = new Metrics();
     const sidecar = new SessionLoop(
       new SessionStore(db),
-      db,
       {
         sessionId: 'f-stalled',
         dir: path.join(root, 'not-there'),

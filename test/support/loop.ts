@@ -75,7 +75,6 @@ export async function startLoop(url: string, options: LoopOptions): Promise<Loop
   const metrics: Metrics = new Metrics(readingsOf(() => loop));
   const loop: SessionLoop = new SessionLoop(
     store,
-    db,
     {
       owner: `loop:${options.sessionId}`,
       retention: parseRetention(DEFAULT_RETENTION, DEFAULT_KEEP_GENERATIONS),
