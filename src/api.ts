@@ -1,5 +1,6 @@
 // The session HTTP API, compatible with the system bots already call (docs/http-api.md):
-// POST /api/session/backup, GET /api/session/restore, GET /api/session/status, DELETE /api/session/delete.
+// POST /api/session/backup, GET /api/session/restore, GET /api/session/status, DELETE /api/session/delete,
+// and POST /api/session/logout (SPEC "Session lifecycle").
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Mutex, Semaphore } from 'async-mutex';
@@ -128,6 +129,7 @@ export function apiRoutes(options: ApiOptions): Route[] {
     { method: 'GET', path: '/api/session/restore', handler: guarded((_req, url) => restore(context, url)) },
     { method: 'POST', path: '/api/session/backup', handler: guarded((req) => backup(context, req)) },
     { method: 'DELETE', path: '/api/session/delete', handler: guarded((_req, url) => remove(context, url)) },
+    { method: 'POST', path: '/api/session/logout', handler: guarded((_req, url) => logout(context, url)) },
   ];
 }
 
@@ -267,13 +269,9 @@ function tooManyFiles(): HttpError {
   return new HttpError(413, `session_data has more than ${MAX_INCOMING_FILES} files, the most one generation may have; nothing was stored`);
 }
 
-/**
- * Stores the posted files as a new generation under the session's lease: the watching loop's when this
- * process watches the session (which then compares its directory with the new head at once), else the
- * API's own, taken for this write. A lease another process holds, or one lost to it meanwhile, is a 409.
- */
+/** Stores the posted files as a new generation under the session's lease (see underLease). */
 async function store(options: Context, sessionId: string, builder: SnapshotBuilder): Promise<unknown> {
-  const write = async (lease: Lease) => {
+  await underLease(options, sessionId, async (lease) => {
     const result = await options.store.backup(sessionId, builder.snapshot, {
       lease,
       allowReplace: options.allowReplace,
@@ -285,7 +283,16 @@ async function store(options: Context, sessionId: string, builder: SnapshotBuild
     await options.store
       .thin(sessionId, options.retention)
       .catch((error) => options.log.warn({ session: sessionId, err: describeError(error) }, 'the history could not be thinned now'));
-  };
+  });
+  return answer(options, sessionId);
+}
+
+/**
+ * Runs `write` under the session's lease: the watching loop's when this process watches the session (which
+ * then compares its directory with the new head at once), else the API's own, taken for this write. A lease
+ * another process holds, or one lost to it meanwhile, is a 409.
+ */
+async function underLease(options: Context, sessionId: string, write: (lease: Lease) => Promise<void>): Promise<void> {
   const fenced = async (work: () => Promise<void>) => {
     try {
       await work();
@@ -313,7 +320,20 @@ async function store(options: Context, sessionId: string, builder: SnapshotBuild
       await options.store.releaseLease(sessionId, lease).catch(() => false);
     }
   }
-  return answer(options, sessionId);
+}
+
+/** POST /api/session/logout: marks the session logged out by hand (SPEC "Session lifecycle"); 404 unknown, 409 nothing to log out. */
+async function logout(options: Context, url: URL): Promise<unknown> {
+  const sessionId = sessionParam(url, null);
+  return options.queues.run(sessionId, async () => {
+    if (!(await options.store.summary(sessionId)))
+      throw new NothingToRestoreError(`no session named ${sessionId}; GET /api/session/status lists them`);
+    let generation = 0;
+    await underLease(options, sessionId, async (lease) => {
+      generation = (await options.store.logout(sessionId, lease)).generation;
+    });
+    return { session_id: sessionId, generation };
+  });
 }
 
 /** The 409 for a session another process writes, naming that process (the lease holder) when known. */

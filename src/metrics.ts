@@ -72,6 +72,9 @@ export interface MetricsOptions {
   manySessions?: boolean;
 }
 
+/** Every value of the event label of baileys_keeper_session_events_total (SPEC "Session lifecycle"). */
+export const SESSION_EVENTS = ['paired', 'logged_out', 'repaired', 'identity_refused', 'unprotected', 'protected'] as const;
+
 export class Metrics implements SessionMetrics {
   readonly registry = new Registry();
   readonly backups: Counter<'session' | 'result'>;
@@ -85,6 +88,8 @@ export class Metrics implements SessionMetrics {
   readonly restores: Counter<'session' | 'result'>;
   readonly leaseHeld: Gauge;
   readonly sessionRegistered: Gauge;
+  /** SPEC "Session lifecycle": lifecycle events of the process's sessions, by event. */
+  readonly sessionEvents: Counter;
   readonly databaseErrors: Counter;
   readonly watchPolling: Gauge;
   readonly protectedGauge: Gauge;
@@ -190,6 +195,13 @@ export class Metrics implements SessionMetrics {
       labelNames: session,
       registers,
     });
+    this.sessionEvents = new Counter({
+      name: `${PREFIX}session_events_total`,
+      help: 'Session lifecycle events: paired, logged_out, repaired, identity_refused, unprotected, protected.',
+      labelNames: ['event'],
+      registers,
+    });
+    for (const event of SESSION_EVENTS) this.sessionEvents.inc({ event }, 0);
     this.databaseErrors = new Counter({
       name: `${PREFIX}database_errors_total`,
       help: 'Database operations that failed (outages, timeouts).',

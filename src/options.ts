@@ -31,6 +31,7 @@ export const COMMANDS = [
   'import',
   'import-legacy',
   'delete',
+  'logout',
   'verify',
   'rekey',
   'migrate',
@@ -62,6 +63,7 @@ export const CONTENT_COMMANDS: readonly Command[] = [
   'import-legacy',
   'verify',
   'rekey',
+  'logout',
 ];
 
 export interface Setting<T = unknown> {
@@ -391,7 +393,7 @@ export const SETTINGS = {
     commands: ['import'],
     help: 'read the tar from this file instead of stdin',
   }),
-  yes: setting({ kind: 'boolean', default: false, parse: boolean, commands: ['delete'], help: 'confirm deletion' }),
+  yes: setting({ kind: 'boolean', default: false, parse: boolean, commands: ['delete', 'logout'], help: 'confirm deletion or logout' }),
   table: setting({
     kind: 'string',
     value: 'NAME',

@@ -59,6 +59,8 @@ export class ProtectionTracker {
     private readonly log: Logger,
     private readonly lagLimitMs: number,
     private readonly wallNow: () => number,
+    /** Told when the session becomes unprotected (false) or protected again (true); not on a change of reasons. */
+    private readonly changed: (isProtected: boolean) => void = () => undefined,
   ) {}
 
   /** The state now, from `inputs`; logs a change of protection or of its reasons. */
@@ -70,10 +72,12 @@ export class ProtectionTracker {
     if (reasons.length === 0) {
       this.state = { protected: true, reasons: [], since: null };
       this.log.info({ protected: true }, 'protected again: everything in the directory is stored');
+      this.changed(true);
     } else {
       this.state = { protected: false, reasons, since: before.since ?? this.wallNow() };
       const where = inputs.loginElsewhere ? ` (a login is in ${inputs.loginElsewhere} below the directory)` : '';
       this.log.warn({ protected: false, reasons }, `not protected: ${reasons.join(', ')}${where}`);
+      if (before.protected) this.changed(false);
     }
     return this.state;
   }

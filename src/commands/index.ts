@@ -4,6 +4,7 @@ import { COMMANDS, type Command } from '../options.js';
 import { command as backup } from './backup.js';
 import type { CommandSpec } from './command.js';
 import { command as deleteSession } from './delete.js';
+import { command as logout } from './logout.js';
 import { command as doctor } from './doctor.js';
 import { command as exportArchive } from './export.js';
 import { command as history } from './history.js';
@@ -28,6 +29,7 @@ const ALL: readonly CommandSpec[] = [
   importArchive,
   importLegacy,
   deleteSession,
+  logout,
   verify,
   rekey,
   migrate,

@@ -63,10 +63,18 @@ export async function restoreDirectory(config: RestoreConfig, log: Logger, withD
       return 'skipped';
     }
   }
-  const loaded = await withDb(async (store) => {
+  const { loaded, loggedOut } = await withDb(async (store) => {
     await waitForRelease(store, config.sessionId, config.leaseWaitMs, log);
-    return store.loadPoint(config.sessionId, { generation: config.generation, at: config.at });
+    return {
+      loaded: await store.loadPoint(config.sessionId, { generation: config.generation, at: config.at }),
+      loggedOut: await loggedOutMessage(store, config),
+    };
   });
+  if (loggedOut !== null) {
+    if (config.requireBackup) throw new NothingToRestoreError(`${loggedOut}; --require-backup was given, so the bot must not start`);
+    log.warn(loggedOut);
+    return 'empty';
+  }
   if (!loaded) {
     const message = `session ${config.sessionId} has no backup: the bot will start unpaired and show a QR code to scan`;
     if (config.requireBackup) throw new NothingToRestoreError(`${message}; --require-backup was given, so the bot must not start`);
@@ -86,6 +94,8 @@ export async function restoreDirectory(config: RestoreConfig, log: Logger, withD
   if (config.requireBackup) requireLogin(config, point.generation, files);
   const aside = stale === null ? null : await keepStaleAside(config.dir);
   await materialise(config.dir, files, log);
+  // An older login brought back to a logged-out session on purpose: the loop may store it again.
+  if (config.generation !== null || config.at !== null) await bringBackLogin(config, files, log, withDb);
   if (aside !== null)
     log.warn(
       { generation: point.generation, aside },
@@ -238,6 +248,32 @@ async function keepsItsLogin(config: RestoreConfig): Promise<boolean> {
   return !config.force && (await hasUsableCreds(config.dir));
 }
 
+/**
+ * When the session is logged out (SPEC "Session lifecycle") and no older point was asked for: what restore
+ * says instead of writing a login — when, and the command that brings the previous login back. Else null.
+ */
+async function loggedOutMessage(store: SessionStore, config: RestoreConfig): Promise<string | null> {
+  if (config.generation !== null || config.at !== null) return null;
+  const loggedOut = (await store.summary(config.sessionId))?.loggedOut;
+  if (!loggedOut) return null;
+  const previous = (await store.history(config.sessionId)).find((row) => row.generation < loggedOut.generation);
+  const back = previous
+    ? `to bring the previous login back, run 'baileys-keeper restore --session ${config.sessionId} --generation ${previous.generation} --force'`
+    : 'no generation before the logout is retained';
+  return (
+    `session ${config.sessionId} was logged out at ${loggedOut.at.toISOString()} (generation ${loggedOut.generation}): ` +
+    `no login was written, the bot will start unpaired and show a QR code to scan; ${back}`
+  );
+}
+
+/** After restoring an asked-for point that holds a paired login: a logged-out session is not any more. */
+async function bringBackLogin(config: RestoreConfig, files: readonly PlainFile[], log: Logger, withDb: WithStore): Promise<void> {
+  const creds = files.find((file) => file.name === CREDS_FILE);
+  if (!creds || !parseCreds(creds.content.toString('utf8'))?.registeredJid) return;
+  if (await withDb((store) => store.revive(config.sessionId)))
+    log.info('the session was logged out: the restored login is its login again, and is backed up as such');
+}
+
 /** Lists what a restore would change. Writes nothing: not even finishing an interrupted restore. */
 async function dryRun(ctx: Context<'restore'>, withDb: WithStore): Promise<number> {
   const { config } = ctx;
@@ -250,7 +286,15 @@ async function dryRun(ctx: Context<'restore'>, withDb: WithStore): Promise<numbe
       return 0;
     }
   }
-  const loaded = await withDb((store) => store.loadPoint(config.sessionId, { generation: config.generation, at: config.at }));
+  const { loaded, loggedOut } = await withDb(async (store) => ({
+    loaded: await store.loadPoint(config.sessionId, { generation: config.generation, at: config.at }),
+    loggedOut: await loggedOutMessage(store, config),
+  }));
+  if (loggedOut !== null) {
+    if (config.requireBackup) throw new NothingToRestoreError(`${loggedOut}; --require-backup was given`);
+    print(ctx, `nothing: ${loggedOut}`);
+    return 0;
+  }
   if (!loaded) {
     if (config.requireBackup) throw new NothingToRestoreError(`session ${config.sessionId} has no backup; --require-backup was given`);
     print(ctx, `nothing: session ${config.sessionId} has no backup; the bot would start unpaired and show a QR code`);

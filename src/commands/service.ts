@@ -11,6 +11,7 @@ import { leaseOwner } from '../lease.js';
 import type { Logger } from '../log.js';
 import { Metrics, readingsOf } from '../metrics.js';
 import { SchemaGate } from '../schema-gate.js';
+import { eventSink } from '../session-events.js';
 import type { SessionLoopOptions } from '../loop/loop-options.js';
 import { SessionLoop } from '../loop/session-loop.js';
 import { SessionStore } from '../store/index.js';
@@ -92,9 +93,14 @@ export async function startService(
 }
 
 /** The loop settings every session shares, from the configuration. */
-function loopOptions(config: ConfigOf<'sidecar' | 'run'>, owner: string): Omit<SessionLoopOptions, 'sessionId' | 'dir'> {
+function loopOptions(
+  config: ConfigOf<'sidecar' | 'run'>,
+  owner: string,
+  onEvent: SessionLoopOptions['onEvent'],
+): Omit<SessionLoopOptions, 'sessionId' | 'dir'> {
   return {
     owner,
+    onEvent,
     retention: config.retention,
     allowReplace: config.allowReplace,
     debounceMs: config.debounceMs,
@@ -119,7 +125,12 @@ function buildLoop(
   if (config.sessionsDir !== null) {
     return new SessionFleet(
       store,
-      { ...loopOptions(config, owner), sessionsDir: config.sessionsDir, prefix: config.sessionPrefix, tombstoneAfterMs: config.intervalMs },
+      {
+        ...loopOptions(config, owner, eventSink(metrics, log)),
+        sessionsDir: config.sessionsDir,
+        prefix: config.sessionPrefix,
+        tombstoneAfterMs: config.intervalMs,
+      },
       metrics,
       log,
     );
@@ -131,7 +142,12 @@ function buildLoop(
   );
   loop = new SessionLoop(
     store,
-    { ...loopOptions(config, owner), sessionId: config.sessionId, dir: config.dir, prepareSchema: () => schema.ensure() },
+    {
+      ...loopOptions(config, owner, eventSink(metrics, log)),
+      sessionId: config.sessionId,
+      dir: config.dir,
+      prepareSchema: () => schema.ensure(),
+    },
     sessionMetrics,
     log.child({ session: config.sessionId }),
   );

@@ -2,6 +2,7 @@
 // store them in one fenced transaction, and interpret the outcome: metrics, the head's stamps for the
 // audit, files held back, a refusal, a lost lease, a failure and its backoff.
 import { wallNowNs } from '../audit.js';
+import { CREDS_FILE, parseCreds } from '../creds.js';
 import { IntegrityError, LeaseLostError } from '../errors.js';
 import { readNamed, readSnapshot, type Snapshot } from '../snapshot.js';
 import type { BackupResult } from '../store/index.js';
@@ -43,6 +44,7 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
       reason: loop.stopping ? 'shutdown' : full ? 'rescan' : 'watch',
       scope: full ? null : new Set(names),
       allowRollback: next.reclaim && full,
+      login: loop.loginWatch,
     });
     next.reclaim = false;
   } catch (error) {
@@ -84,6 +86,7 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
   // A file the keeper may not read is a failure, never a no-op (SPEC "Protection").
   const unreadable = [...snapshot.held.values()].some((file) => file.kind === 'unreadable');
   metrics.backups.inc({ result: unreadable && result.kind !== 'refused' ? 'failure' : result.kind });
+  watchLogin(loop, snapshot, result, full);
   if (result.kind === 'refused') {
     // Nothing retries a refusal until the directory changes again; then it reads everything.
     next.fullNext = true;
@@ -107,6 +110,27 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
     loop.log.debug({ generation: result.generation, ms }, 'nothing changed');
   }
   return result.kind;
+}
+
+/**
+ * What the loop now knows of the head's login (LoopContext.loginWatch), and the lifecycle events of this
+ * result: after a stored or unchanged read of creds.json, the directory holds what the head holds — a
+ * paired login is 'seen'; none is nothing to watch. A refusal changes nothing (the guard's case).
+ */
+function watchLogin(loop: LoopContext, snapshot: Snapshot, result: BackupResult, full: boolean): void {
+  if (result.kind === 'refused') {
+    if (result.refusal === 'identity' && loop.lastRefusal !== 'identity') loop.emit('identity_refused', result.generation);
+    loop.lastRefusal = result.refusal;
+    return;
+  }
+  loop.lastRefusal = null;
+  const creds = snapshot.files.get(CREDS_FILE);
+  if (creds) loop.loginWatch = parseCreds(creds.content.toString('utf8'))?.registeredJid ? 'seen' : null;
+  else if (full && !snapshot.held.has(CREDS_FILE)) loop.loginWatch = null;
+  if (result.kind === 'success' && result.event) {
+    const jid = creds ? (parseCreds(creds.content.toString('utf8'))?.registeredJid ?? null) : null;
+    loop.emit(result.event, result.generation, jid);
+  }
 }
 
 /**

@@ -10,9 +10,9 @@ import type { LeaseKeeper } from '../lease.js';
 import type { Logger } from '../log.js';
 import type { SessionMetrics } from '../metrics.js';
 import { Backoff } from '../retry.js';
-import type { SessionStore } from '../store/index.js';
+import type { LoginSeen, Refusal, SessionStore } from '../store/index.js';
 import type { DirectoryWatcher } from '../watcher.js';
-import { HELD_RETRY_BACKOFF, type LoopPhase, RETRY_BACKOFF, type SessionLoopOptions } from './loop-options.js';
+import { HELD_RETRY_BACKOFF, type LoopPhase, RETRY_BACKOFF, type SessionEvent, type SessionLoopOptions } from './loop-options.js';
 import { ProtectionState } from './protection-state.js';
 
 /**
@@ -51,6 +51,14 @@ export class LoopContext {
   registered = false;
   /** When the watcher last reported a change (the loop's clock, ms; 0 before any). */
   lastEventAt = 0;
+  /**
+   * What this loop watched happen to the head's paired login (BackupOptions.login): 'seen' once a backup
+   * read the directory holding it, 'dropped' once creds.json or the directory went away after that; null
+   * at start and after a takeover (what the keeper did not see stays guarded).
+   */
+  loginWatch: LoginSeen = null;
+  /** The kind of the last refusal, so that identity_refused is told once per refusal, not per attempt. */
+  lastRefusal: Refusal | null = null;
   readonly dirty = new DirtySet();
   /** What the head holds, by file metadata: what the audit compares the directory with. */
   readonly book = new StampBook();
@@ -88,6 +96,11 @@ export class LoopContext {
   compared(): void {
     this.protection.uncomparedSince = null;
     if (this.phase === 'starting') this.phase = 'ready';
+  }
+
+  /** Tells the session's event (see SessionLoopOptions.onEvent). */
+  emit(event: SessionEvent['event'], generation: number | null, jid: string | null = null): void {
+    this.options.onEvent?.({ event, sessionId: this.options.sessionId, generation, jid, at: this.clock.wall() });
   }
 
   /** Counts and logs a failed database call; the caller retries. */

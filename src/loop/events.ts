@@ -30,6 +30,8 @@ export function watchEvents(parts: () => LoopParts): WatchEvents {
     },
     lost: (reason) => {
       const { loop } = parts();
+      // The bot wiping its folder: the login it held is gone (a logout the keeper saw; see LoopContext.loginWatch).
+      if (reason === 'removed' && loop.loginWatch === 'seen') loop.loginWatch = 'dropped';
       loop.protection.unwatchedSince ??= loop.clock.now();
       loop.protection.check();
       if (!loop.stopping && reason === 'removed')
@@ -68,6 +70,7 @@ export function leaseEvents(parts: () => LoopParts): LeaseEvents {
       loop.metrics.leaseHeld.set(1);
       loop.protection.leaseChanged();
       loop.next.reclaim = false; // another writer may have stored since: the directory is checked as any other
+      loop.loginWatch = null; // nor did this process see what happened to the login meanwhile
       loop.next.rescanDue = true; // what the previous writer stored may differ from this directory
       schedule.plan();
     },
@@ -85,14 +88,23 @@ function changed(parts: LoopParts, name: string): void {
   const now = loop.clock.now();
   loop.lastEventAt = now;
   loop.dirty.mark(name, now);
-  if (name === CREDS_FILE && !loop.registered) void checkPairing(parts);
+  if (name === CREDS_FILE) void checkCreds(parts);
   schedule.plan();
 }
 
-/** A QR scan just happened when creds.json gains `me`: that backup must not wait. */
-async function checkPairing({ loop, schedule }: LoopParts): Promise<void> {
-  const text = await readFile(path.join(loop.options.dir, CREDS_FILE), 'utf8').catch(() => null);
-  if (text !== null && parseCreds(text)?.registeredJid) {
+/**
+ * creds.json changed: when it is gone, the watched login was dropped (a re-pairing may follow before the
+ * next backup); when it just gained `me` (a QR scan), that backup must not wait.
+ */
+async function checkCreds({ loop, schedule }: LoopParts): Promise<void> {
+  const text = await readFile(path.join(loop.options.dir, CREDS_FILE), 'utf8').catch((error: NodeJS.ErrnoException) =>
+    error.code === 'ENOENT' ? undefined : null,
+  );
+  if (text === undefined) {
+    if (loop.loginWatch === 'seen') loop.loginWatch = 'dropped';
+    return;
+  }
+  if (!loop.registered && text !== null && parseCreds(text)?.registeredJid) {
     loop.log.info('creds.json was just paired: backing up at once');
     loop.next.urgent = true;
     schedule.plan();

@@ -50,6 +50,20 @@ export interface SessionLoopOptions {
   firstRescanMs?: number;
   /** Backups (and history thinning, tombstones) of the process's sessions that may run at once (many sessions: bounds open files); default: no bound. */
   backupSlots?: Semaphore | null;
+  /** Told each lifecycle event of the session (SPEC "Session lifecycle"): logged, counted, sent on; default: none. */
+  onEvent?: (event: SessionEvent) => void;
+}
+
+/** What happened to a session's login, or to its protection (SPEC "Session lifecycle", "Events"). */
+export interface SessionEvent {
+  event: 'paired' | 'logged_out' | 'repaired' | 'identity_refused' | 'unprotected' | 'protected';
+  sessionId: string;
+  /** The generation it was stored in (the head's, for a refusal or a protection change). */
+  generation: number | null;
+  /** The paired jid, for output only after masking; null when none. */
+  jid: string | null;
+  /** When it happened (wall clock, ms since the epoch). */
+  at: number;
 }
 
 /**

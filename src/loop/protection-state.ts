@@ -28,6 +28,8 @@ export interface ProtectionSources {
   /** True while the directory cannot be watched: missing since start, or watching it fails and is retried. */
   readonly watchStalled: boolean;
   databaseError(error: unknown, during: string): void;
+  /** Tells a lifecycle event of the session (protected / unprotected). */
+  emit(event: 'protected' | 'unprotected', generation: number | null): void;
 }
 
 export class ProtectionState {
@@ -53,7 +55,12 @@ export class ProtectionState {
   private recording = false;
 
   constructor(private readonly loop: ProtectionSources) {
-    this.tracker = new ProtectionTracker(loop.log, loop.options.maxDelayMs + BACKUP_ALLOWANCE_MS, () => loop.clock.wall());
+    this.tracker = new ProtectionTracker(
+      loop.log,
+      loop.options.maxDelayMs + BACKUP_ALLOWANCE_MS,
+      () => loop.clock.wall(),
+      (isProtected) => loop.emit(isProtected ? 'protected' : 'unprotected', null),
+    );
   }
 
   /**

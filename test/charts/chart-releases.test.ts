@@ -69,7 +69,7 @@ describe('chart: two releases side by side', () => {
         seen.set(key, `${rule.alert} of release ${index}`);
       }
     }
-    assert.equal(seen.size, 18, 'nine alerts per release, eighteen distinct');
+    assert.equal(seen.size, 20, 'ten alerts per release, twenty distinct');
   });
 
   it('the session label follows session.id, and alertLabels cannot override it (the render says why)', async () => {
