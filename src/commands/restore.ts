@@ -13,7 +13,7 @@ import { describeRollback } from '../rollback.js';
 import { setAside } from '../set-aside.js';
 import { readSnapshot } from '../snapshot.js';
 import { formatDuration } from '../store/retention.js';
-import { TOMBSTONE_REASON, type PlainFile, type SessionStore } from '../store/index.js';
+import { LOGOUT_REASON, TOMBSTONE_REASON, type PlainFile, type SessionStore } from '../store/index.js';
 import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { formatBytes, print, printJson } from './output.js';
@@ -84,9 +84,10 @@ export async function restoreDirectory(config: RestoreConfig, log: Logger, withD
   const { generation: point, files } = loaded;
   if (point.reason === TOMBSTONE_REASON) {
     // The session's directory was removed for good (docs/many-sessions.md); its history is kept.
+    const before = await withDb((store) => loginBefore(store, config.sessionId, point.generation));
     const message =
       `session ${config.sessionId} was removed (tombstone generation ${point.generation}): the bot will start unpaired; ` +
-      `to bring it back, restore an older generation: --generation ${point.generation - 1} --force (baileys-keeper history lists them)`;
+      `to bring it back, restore an older generation: --generation ${before ?? point.generation - 1} --force (baileys-keeper history lists them)`;
     if (config.requireBackup) throw new NothingToRestoreError(`${message}; --require-backup was given, so the bot must not start`);
     log.warn(message);
     return 'empty';
@@ -256,14 +257,21 @@ async function loggedOutMessage(store: SessionStore, config: RestoreConfig): Pro
   if (config.generation !== null || config.at !== null) return null;
   const loggedOut = (await store.summary(config.sessionId))?.loggedOut;
   if (!loggedOut) return null;
-  const previous = (await store.history(config.sessionId)).find((row) => row.generation < loggedOut.generation);
-  const back = previous
-    ? `to bring the previous login back, run 'baileys-keeper restore --session ${config.sessionId} --generation ${previous.generation} --force'`
-    : 'no generation before the logout is retained';
+  const previous = await loginBefore(store, config.sessionId, loggedOut.generation);
+  const back =
+    previous !== null
+      ? `to bring the previous login back, run 'baileys-keeper restore --session ${config.sessionId} --generation ${previous} --force'`
+      : 'no generation before the logout is retained';
   return (
     `session ${config.sessionId} was logged out at ${loggedOut.at.toISOString()} (generation ${loggedOut.generation}): ` +
     `no login was written, the bot will start unpaired and show a QR code to scan; ${back}`
   );
+}
+
+/** The newest retained generation before `generation` that a backup wrote (not a logout or a tombstone), or null. */
+async function loginBefore(store: SessionStore, sessionId: string, generation: number): Promise<number | null> {
+  const rows = await store.history(sessionId);
+  return rows.find((row) => row.generation < generation && row.reason !== LOGOUT_REASON && row.reason !== TOMBSTONE_REASON)?.generation ?? null;
 }
 
 /** After restoring an asked-for point that holds a paired login: a logged-out session is not any more. */

@@ -1,6 +1,7 @@
 // One backup pass of a session: read the dirty names (or the whole directory when a rescan is due),
 // store them in one fenced transaction, and interpret the outcome: metrics, the head's stamps for the
 // audit, files held back, a refusal, a lost lease, a failure and its backoff.
+import { stat } from 'node:fs/promises';
 import { wallNowNs } from '../audit.js';
 import { CREDS_FILE, parseCreds } from '../creds.js';
 import { IntegrityError, LeaseLostError } from '../errors.js';
@@ -44,7 +45,9 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
       reason: loop.stopping ? 'shutdown' : full ? 'rescan' : 'watch',
       scope: full ? null : new Set(names),
       allowRollback: next.reclaim && full,
-      login: loop.loginWatch,
+      // A directory gone as a whole (moved away, unmounted) is no logout by itself: the guard keeps the login,
+      // and a directory that stays gone is a tombstone's business (many sessions).
+      login: (await directoryPresent(options.dir)) ? loop.loginWatch : null,
     });
     next.reclaim = false;
   } catch (error) {
@@ -110,6 +113,14 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
     loop.log.debug({ generation: result.generation, ms }, 'nothing changed');
   }
   return result.kind;
+}
+
+/** Whether `dir` is there as a directory now (a read of names in a missing one finds every name deleted). */
+async function directoryPresent(dir: string): Promise<boolean> {
+  return stat(dir).then(
+    (stats) => stats.isDirectory(),
+    () => false,
+  );
 }
 
 /**

@@ -2,7 +2,7 @@
 // "Folder names"): names that are no session id get a mapped id, one-to-one, and `restore --sessions-dir`
 // recreates each folder under its original name. Real processes, a real PostgreSQL, the real Baileys writer.
 import assert from 'node:assert/strict';
-import { mkdir, readdir, rename, symlink } from 'node:fs/promises';
+import { cp, mkdir, readdir, rename, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { openAuth, writeSession } from '../../harness/baileys.js';
@@ -146,9 +146,12 @@ describe('sessions-directory folders whatever their names', async () => {
         code: 0,
       },
     ];
+    // One login for k-kept in every case: another login under the same session id would be refused.
+    const kept = await tempDir('folders-kept-login');
+    await writeSession(kept, { preKeys: 1 });
     for (const { label, make, code, says } of cases) {
       const dir = await tempDir('folders-unkept');
-      await writeSession(path.join(dir, 'kept'), { preKeys: 1 });
+      await cp(kept, path.join(dir, 'kept'), { recursive: true });
       await make(dir);
       const backup = await runCli(['backup', '--sessions-dir', dir, '--session-prefix', 'k-'], { env });
       assert.equal(backup.code, code, `${label}: ${backup.stdout}${backup.stderr}`);
