@@ -118,6 +118,14 @@ export interface Config {
   readonly all: boolean;
   /** Bearer token of the session API; null disables it (403). */
   readonly apiToken: string | null;
+  /** --webhook-url: where lifecycle events are POSTed (docs/monitoring.md); null: nowhere. */
+  readonly webhookUrl: string | null;
+  /** KEEPER_WEBHOOK_SECRET(_FILE): the HMAC-SHA256 key of X-Keeper-Signature; null: unsigned. */
+  readonly webhookSecret: string | null;
+  /** --heartbeat-url: GET while every session is protected; null: no heartbeat. */
+  readonly heartbeatUrl: string | null;
+  /** --heartbeat-interval, ms. */
+  readonly heartbeatIntervalMs: number;
   /** Largest request body the API reads, bytes. */
   readonly maxBodyBytes: number;
   /** Encryption at rest: the configured keys (the first encrypts), or null for plaintext storage. */
@@ -173,6 +181,10 @@ export const FIELDS = {
   table: ['table'],
   all: ['all'],
   apiToken: ['api-token'],
+  webhookUrl: ['webhook-url'],
+  webhookSecret: ['webhook-secret'],
+  heartbeatUrl: ['heartbeat-url'],
+  heartbeatIntervalMs: ['heartbeat-interval'],
   maxBodyBytes: ['max-body-bytes'],
   encryption: ['encryption-key'],
   requireEncryption: ['require-encryption'],
@@ -297,6 +309,10 @@ export function loadConfig<C extends Command>(command: C, argv: readonly string[
     table: () => value('table'),
     all: () => value('all'),
     apiToken: () => readApiToken(env),
+    webhookUrl: () => value('webhook-url'),
+    webhookSecret: () => readWebhookSecret(env),
+    heartbeatUrl: () => value('heartbeat-url'),
+    heartbeatIntervalMs: () => value('heartbeat-interval'),
     maxBodyBytes: () => value('max-body-bytes'),
     encryption: () => encryption,
     requireEncryption: () => requireEncryption,
@@ -392,12 +408,13 @@ function manySessions(
 
 const [ENCRYPTION_KEY, ENCRYPTION_KEY_FILE, ENCRYPTION_KEYS] = envNames(SETTINGS['encryption-key']) as [string, string, string];
 const [API_TOKEN, API_TOKEN_FILE] = envNames(SETTINGS['api-token']) as [string, string];
+const [WEBHOOK_SECRET, WEBHOOK_SECRET_FILE] = envNames(SETTINGS['webhook-secret']) as [string, string];
 
 /**
  * The keeper's own secrets, never handed to the processes it starts. DATABASE_URL stays: on Railway and
  * similar it is usually the bot's own setting too. The *_FILE variables hold paths, not secrets.
  */
-export const KEEPER_SECRET_VARIABLES: readonly string[] = [ENCRYPTION_KEY, ENCRYPTION_KEYS, API_TOKEN];
+export const KEEPER_SECRET_VARIABLES: readonly string[] = [ENCRYPTION_KEY, ENCRYPTION_KEYS, API_TOKEN, WEBHOOK_SECRET];
 
 /** `env` without KEEPER_SECRET_VARIABLES and unset entries. */
 export function withoutKeeperSecrets(env: Env): Record<string, string> {
@@ -406,22 +423,37 @@ export function withoutKeeperSecrets(env: Env): Record<string, string> {
   );
 }
 
+/**
+ * A secret given as VAR or as the first line of the file VAR_FILE names (a mounted secret): its text, or
+ * null when neither is set. UsageError when both are, or the file cannot be read.
+ */
+function readSecret(env: Env, variable: string, fileVariable: string): string | null {
+  const direct = env[variable];
+  const file = env[fileVariable];
+  if (direct && file) throw new UsageError(`both ${variable} and ${fileVariable} are set: set only one`);
+  if (!file) return direct ?? null;
+  try {
+    return readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '';
+  } catch (error) {
+    throw new UsageError(
+      `cannot read ${fileVariable} ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}): check the secret mount`,
+      { cause: error },
+    );
+  }
+}
+
+/** KEEPER_WEBHOOK_SECRET or its _FILE twin; null: webhooks are sent unsigned. Set but empty is an error. */
+function readWebhookSecret(env: Env): string | null {
+  const secret = readSecret(env, WEBHOOK_SECRET, WEBHOOK_SECRET_FILE);
+  if (secret !== null && secret.trim() === '')
+    throw new UsageError(`the webhook secret is empty: set ${WEBHOOK_SECRET} (or ${WEBHOOK_SECRET_FILE}) to a long random string, or unset it`);
+  return secret;
+}
+
 /** KEEPER_API_TOKEN, or the first line of the file KEEPER_API_TOKEN_FILE names (a mounted secret); null: the API is off. */
 function readApiToken(env: Env): string | null {
-  const direct = env[API_TOKEN];
+  const token = readSecret(env, API_TOKEN, API_TOKEN_FILE);
   const file = env[API_TOKEN_FILE];
-  if (direct && file) throw new UsageError(`both ${API_TOKEN} and ${API_TOKEN_FILE} are set: set only one`);
-  let token = direct ?? null;
-  if (file) {
-    try {
-      token = readFileSync(file, 'utf8').split(/\r?\n/)[0] ?? '';
-    } catch (error) {
-      throw new UsageError(
-        `cannot read ${API_TOKEN_FILE} ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}): check the secret mount`,
-        { cause: error },
-      );
-    }
-  }
   if (token === null) return SETTINGS['api-token'].default;
   if (token.trim() === '')
     throw new UsageError(`the API token is empty: set a long random ${API_TOKEN} or leave it unset to disable the API`);

@@ -118,6 +118,18 @@ export class SessionFleet implements BackupLoop {
     return problems;
   }
 
+  /**
+   * See BackupLoop.allProtected: ready and healthy, and every session it writes protected — at least one,
+   * unless the sessions directory holds none yet (nothing to lose). A removed session waiting for its
+   * tombstone is not counted: its folder is gone.
+   */
+  allProtected(): boolean {
+    if (!this.ready || !this.healthy) return false;
+    const kept = [...this.members.values()].filter((member) => member.removedSince === null);
+    const written = kept.filter((member) => member.loop.writerLease !== null);
+    return (kept.length === 0 || written.length > 0) && written.every((member) => member.loop.protection().protected);
+  }
+
   get ready(): boolean {
     return this.listed && !this.stopping && this.initial.every((loop) => loop.ready || loop.phase === 'stopped' || loop.watchStalled);
   }

@@ -1,5 +1,6 @@
 // How the text of a flag or an environment variable becomes a setting's value. Each row of the settings
 // table (options.ts) names one of these; its default must read back through it (test/unit/settings.test.ts).
+import ms from 'ms';
 import { decodeKey, KeyRing, makeKey } from './crypto.js';
 import { UsageError } from './errors.js';
 import { isValidSessionId, SESSION_ID_RULE } from './names.js';
@@ -39,6 +40,46 @@ export function integer({ min }: { min: number }): Parser<number> {
     return Number(trimmed);
   });
 }
+
+/** SPEC "Command options": a whole number and its unit. New duration settings have no bare-integer form. */
+const DURATION = /^\d+(ms|s|m|h|d)$/;
+
+/**
+ * A duration with its unit — `250ms`, `30s`, `5m`, `1h`, `7d` (SPEC "Command options"; converted by the `ms`
+ * package) — read into milliseconds; at least `minMs`. Written back as `ms` formats it (`5m`).
+ */
+export function duration({ minMs }: { minMs: number }): Parser<number> {
+  return parser(
+    (raw, label) => {
+      const text = raw.trim();
+      const value = DURATION.test(text) ? ms(text as ms.StringValue) : undefined;
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minMs) {
+        throw new UsageError(
+          `invalid ${label} ${JSON.stringify(raw)}: expected a whole number with its unit (ms, s, m, h, d), ` +
+            `at least ${ms(minMs)}, such as 30s, 5m or 1h`,
+        );
+      }
+      return value;
+    },
+    (value) => ms(value),
+  );
+}
+
+/**
+ * An http(s) URL to send to (webhook, heartbeat). Its user info and query may hold a secret: a bad one is
+ * refused without repeating it.
+ */
+export const webhookUrl: Parser<string> = parser((raw, label) => {
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new UsageError(`invalid ${label}: not a URL; expected http://host[:port]/path or https://…`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UsageError(`invalid ${label}: the scheme ${url.protocol} is not http: or https:`);
+  return url.toString();
+});
 
 /**
  * One of `values`. `label` replaces the setting's own in the message; `use` says what to write instead

@@ -29,6 +29,12 @@ export interface BackupLoop {
   readonly defaultSession: string | null;
   /** The loop of session `sessionId` when this process keeps it, else null. */
   loopFor(sessionId: string): KeptSession | null;
+  /**
+   * Whether the heartbeat may say "all is well" (SPEC "Session lifecycle", --heartbeat-url): ready and
+   * healthy, and every session this process is the writer of is protected. A keeper that writes no
+   * session (a standby) says nothing: the writer speaks for the session.
+   */
+  allProtected(): boolean;
   /** Starts; resolves once watching (no later write is missed). Never rejects. */
   start(): Promise<void>;
   /** Final backups, then the leases released; true when everything is stored (see SessionLoop.shutdown). */

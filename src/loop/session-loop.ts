@@ -145,6 +145,11 @@ export class SessionLoop implements BackupLoop, KeptSession, SessionReadings {
   }
 
   /** The lease while this process is the session's writer, else null. */
+  /** See BackupLoop.allProtected: this process writes the session, and it is protected. */
+  allProtected(): boolean {
+    return this.ready && this.healthy && this.writerLease !== null && this.protection().protected;
+  }
+
   get writerLease(): Lease | null {
     return this.parts.loop.lease.current;
   }

@@ -27,7 +27,7 @@ import type { BackupOptions, BackupResult, Lease, StoreContext, ThinResult, Veri
 export type { LegacyRow };
 export type { BackupOptions, BackupResult, FileVersion, GenerationRow, Lease, PlainFile, SessionSummary, ThinResult, VerifyFailure };
 export { LOGOUT_REASON, TOMBSTONE_REASON } from './types.js';
-export type { LoginEvent, LoginSeen, Refusal } from './lifecycle.js';
+export type { LoginEvent, LoginSeen, Refusal } from './types.js';
 export { headDamage } from './head.js';
 export { hintsOf, RowCodec } from './codec/index.js';
 

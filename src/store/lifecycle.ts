@@ -6,13 +6,7 @@ import type { Queryable } from '../db/pool.js';
 import { currentVersionsOf } from '../db/queries/files.js';
 import type { LockedSession } from '../db/queries/sessions.js';
 import type { MarkerState, PlainFile } from './codec/index.js';
-import type { StoreContext } from './types.js';
-
-/** What happened to a session's login, as a backup or an operator saw it (baileys_keeper_session_events_total). */
-export type LoginEvent = 'paired' | 'logged_out' | 'repaired';
-
-/** Why a backup was refused: the never-backwards rule, another login, a login dropped unseen, a logged-out login back. */
-export type Refusal = 'rollback' | 'identity' | 'unregistered' | 'logged_out_login';
+import type { LoginEvent, LoginSeen, Refusal, StoreContext } from './types.js';
 
 export type LoginJudgement = (
   | { kind: 'refused'; refusal: Exclude<Refusal, 'rollback'>; reason: string }
@@ -30,9 +24,6 @@ export type LoginJudgement = (
   /** The session's pending pairing to record (an identity key, or null to forget it); undefined: leave it. */
   pendingPairing?: string | null;
 };
-
-/** What the caller watched happen to the head's login in this run (BackupOptions.login). */
-export type LoginSeen = 'seen' | 'dropped' | null;
 
 export interface LoginOptions {
   allowReplace: boolean;

@@ -1,7 +1,15 @@
 // The shapes the store takes and gives: leases, backup options and outcomes, verify and thinning results.
 import type { Database } from '../db/pool.js';
 import type { RowCodec } from './codec/index.js';
-import type { LoginEvent, LoginSeen, Refusal } from './lifecycle.js';
+
+/** What happened to a session's login, as a backup or an operator saw it (baileys_keeper_session_events_total). */
+export type LoginEvent = 'paired' | 'logged_out' | 'repaired';
+
+/** Why a backup was refused: the never-backwards rule, another login, a login dropped unseen, a logged-out login back. */
+export type Refusal = 'rollback' | 'identity' | 'unregistered' | 'logged_out_login';
+
+/** What the caller watched happen to the head's login in this run (BackupOptions.login). */
+export type LoginSeen = 'seen' | 'dropped' | null;
 
 /** The single-writer lease a backup must hold; its token fences off writers that lost it. */
 export interface Lease {
