@@ -87,6 +87,39 @@ baileys-keeper.apiTokenKey / encryptionKeyKey: the Secret key to mount, or "" wh
 {{- end }}
 
 {{/*
+baileys-keeper.webhookSecretKey: the Secret key of the webhook signing secret (mounted as a file into the
+sidecar), or "" when webhooks go unsigned.
+baileys-keeper.webhookUrlKey / heartbeatUrlKey: the Secret key of a URL given through the Secret (passed
+as a secretKeyRef env: the keeper reads URLs from the environment only), or "" when it is not.
+*/}}
+{{- define "baileys-keeper.webhookSecretKey" -}}
+{{- if .Values.secret.existingSecret }}{{ .Values.secret.webhookSecretKey }}{{ else if .Values.secret.create.webhookSecret }}webhook-secret{{ end }}
+{{- end }}
+{{- define "baileys-keeper.webhookUrlKey" -}}
+{{- if .Values.secret.existingSecret }}{{ .Values.secret.webhookUrlKey }}{{ else if .Values.secret.create.webhookUrl }}webhook-url{{ end }}
+{{- end }}
+{{- define "baileys-keeper.heartbeatUrlKey" -}}
+{{- if .Values.secret.existingSecret }}{{ .Values.secret.heartbeatUrlKey }}{{ else if .Values.secret.create.heartbeatUrl }}heartbeat-url{{ end }}
+{{- end }}
+
+{{/*
+baileys-keeper.urlEnv: one URL setting of the sidecar, from its plain value or from the Secret (never
+both: validate refuses that). Call with (dict "root" $ "name" ENV "value" V "key" SECRET-KEY).
+*/}}
+{{- define "baileys-keeper.urlEnv" -}}
+{{- if .value }}
+- name: {{ .name }}
+  value: {{ .value | quote }}
+{{- else if .key }}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "baileys-keeper.secretName" .root }}
+      key: {{ .key }}
+{{- end }}
+{{- end }}
+
+{{/*
 baileys-keeper.databaseUrlKey: the Secret key holding DATABASE_URL.
 */}}
 {{- define "baileys-keeper.databaseUrlKey" -}}
@@ -188,6 +221,25 @@ baileys-keeper.validate: fails the render with a clear message on values the sch
 {{- fail (printf "bot.extraVolumes: %q is the name of one of the chart's own volumes (%s); choose another" .name (join ", " $ownVolumes)) }}
 {{- end }}
 {{- end }}
+{{- /* A URL given twice would leave which one the sidecar uses to the order of its env entries. */}}
+{{- $urls := list
+      (list "notifications.webhook.url" .Values.notifications.webhook.url (include "baileys-keeper.webhookUrlKey" .) "secret.webhookUrlKey" "secret.create.webhookUrl")
+      (list "notifications.heartbeat.url" .Values.notifications.heartbeat.url (include "baileys-keeper.heartbeatUrlKey" .) "secret.heartbeatUrlKey" "secret.create.heartbeatUrl") }}
+{{- range $urls }}
+{{- if and (index . 1) (index . 2) }}
+{{- $from := ternary (index . 3) (index . 4) (not (empty $.Values.secret.existingSecret)) }}
+{{- fail (printf "%s and %s both set the same URL: keep one (the Secret for a URL that carries a token) and empty the other" (index . 0) $from) }}
+{{- end }}
+{{- end }}
+{{- if and (include "baileys-keeper.webhookSecretKey" .) (not (or .Values.notifications.webhook.url (include "baileys-keeper.webhookUrlKey" .))) }}
+{{- fail "a webhook signing secret is set (secret.webhookSecretKey or secret.create.webhookSecret) but no webhook URL: set notifications.webhook.url, secret.webhookUrlKey or secret.create.webhookUrl, or drop the secret" }}
+{{- end }}
+{{- $keeperSets := list "KEEPER_WEBHOOK_URL" "KEEPER_WEBHOOK_SECRET" "KEEPER_WEBHOOK_SECRET_FILE" "KEEPER_HEARTBEAT_URL" "KEEPER_HEARTBEAT_INTERVAL" }}
+{{- range .Values.keeper.extraEnv }}
+{{- if has .name $keeperSets }}
+{{- fail (printf "keeper.extraEnv: %s is the chart's to set; use notifications.* (and the secret.* keys for secrets and URLs with tokens) instead" .name) }}
+{{- end }}
+{{- end }}
 {{- if gt (int .Values.sidecar.debounceMs) (int .Values.sidecar.maxDelayMs) }}
 {{- fail (printf "sidecar.maxDelayMs (%v) must be at least sidecar.debounceMs (%v)" .Values.sidecar.maxDelayMs .Values.sidecar.debounceMs) }}
 {{- end }}
@@ -240,16 +292,19 @@ baileys-keeper.commonEnv: the environment both keeper containers share (the name
 {{- end }}
 
 {{/*
-baileys-keeper.secretFilesVolume: the Secret's API token and encryption key as files for the keeper
-containers (nothing when neither is set). Shared by the workload and the helm test pod.
+baileys-keeper.secretFilesVolume: the Secret's API token, encryption key and webhook signing secret as
+files for the keeper containers (nothing when none is set). Shared by the workload and the helm test pod;
+call with (dict "root" $ "for" "workload"|"test"): the test pod's doctor needs no webhook secret.
 */}}
 {{- define "baileys-keeper.secretFilesVolume" -}}
-{{- $apiKey := include "baileys-keeper.apiTokenKey" . }}
-{{- $encKey := include "baileys-keeper.encryptionKeyKey" . }}
-{{- if or $apiKey $encKey -}}
+{{- $root := .root }}
+{{- $apiKey := include "baileys-keeper.apiTokenKey" $root }}
+{{- $encKey := include "baileys-keeper.encryptionKeyKey" $root }}
+{{- $webhookKey := ternary (include "baileys-keeper.webhookSecretKey" $root) "" (eq .for "workload") }}
+{{- if or $apiKey $encKey $webhookKey -}}
 - name: keeper-secret-files
   secret:
-    secretName: {{ include "baileys-keeper.secretName" . }}
+    secretName: {{ include "baileys-keeper.secretName" $root }}
     # Owner root, group fsGroup: the keeper's user reads the files through the group, so the group
     # needs read (0400 would leave them readable only where fsGroup handling adds it).
     defaultMode: 0440
@@ -261,6 +316,10 @@ containers (nothing when neither is set). Shared by the workload and the helm te
       {{- if $encKey }}
       - key: {{ $encKey }}
         path: encryption-key
+      {{- end }}
+      {{- if $webhookKey }}
+      - key: {{ $webhookKey }}
+        path: webhook-secret
       {{- end }}
 {{- end }}
 {{- end }}
@@ -274,14 +333,17 @@ keeper.sessionsDir.enabled).
 {{- end }}
 
 {{/*
-baileys-keeper.keeperMounts: the auth volume (and the secret files when any) in a keeper container.
+baileys-keeper.keeperMounts: the auth volume (and the secret files when any) in a keeper container. Call
+with (dict "root" $ "sidecar" BOOL): only the sidecar reads the webhook secret, so restore and the
+test pod's doctor mount the files only for the API token or the encryption key.
 */}}
 {{- define "baileys-keeper.keeperMounts" -}}
+{{- $root := .root }}
 - name: auth
-  mountPath: {{ include "baileys-keeper.keeperDir" . | quote }}
-{{- if or (include "baileys-keeper.apiTokenKey" .) (include "baileys-keeper.encryptionKeyKey" .) }}
+  mountPath: {{ include "baileys-keeper.keeperDir" $root | quote }}
+{{- if or (include "baileys-keeper.apiTokenKey" $root) (include "baileys-keeper.encryptionKeyKey" $root) (and .sidecar (include "baileys-keeper.webhookSecretKey" $root)) }}
 - name: keeper-secret-files
-  mountPath: {{ include "baileys-keeper.secretFilesDir" . | quote }}
+  mountPath: {{ include "baileys-keeper.secretFilesDir" $root | quote }}
   readOnly: true
 {{- end }}
 {{- end }}
@@ -305,7 +367,7 @@ baileys-keeper.restoreContainer: the init container that restores the session be
     - name: KEEPER_LEASE_WAIT_SECONDS
       value: {{ include "baileys-keeper.leaseWaitSeconds" . | quote }}
   volumeMounts:
-    {{- include "baileys-keeper.keeperMounts" . | nindent 4 }}
+    {{- include "baileys-keeper.keeperMounts" (dict "root" . "sidecar" false) | nindent 4 }}
   resources:
     {{- toYaml .Values.restore.resources | nindent 4 }}
   securityContext:
@@ -363,6 +425,22 @@ container with restartPolicy Always, which Kubernetes stops only after the bot h
     - name: KEEPER_API_TOKEN_FILE
       value: {{ printf "%s/api-token" (include "baileys-keeper.secretFilesDir" .) | quote }}
     {{- end }}
+    {{- /* Notifications (SPEC "Session lifecycle"): the loop's, so the sidecar's only. */}}
+    {{- with include "baileys-keeper.urlEnv" (dict "root" . "name" "KEEPER_WEBHOOK_URL" "value" .Values.notifications.webhook.url "key" (include "baileys-keeper.webhookUrlKey" .)) }}
+    {{- . | trim | nindent 4 }}
+    {{- end }}
+    {{- if include "baileys-keeper.webhookSecretKey" . }}
+    - name: KEEPER_WEBHOOK_SECRET_FILE
+      value: {{ printf "%s/webhook-secret" (include "baileys-keeper.secretFilesDir" .) | quote }}
+    {{- end }}
+    {{- $heartbeatKey := include "baileys-keeper.heartbeatUrlKey" . }}
+    {{- with include "baileys-keeper.urlEnv" (dict "root" . "name" "KEEPER_HEARTBEAT_URL" "value" .Values.notifications.heartbeat.url "key" $heartbeatKey) }}
+    {{- . | trim | nindent 4 }}
+    {{- end }}
+    {{- if or .Values.notifications.heartbeat.url $heartbeatKey }}
+    - name: KEEPER_HEARTBEAT_INTERVAL
+      value: {{ .Values.notifications.heartbeat.interval | quote }}
+    {{- end }}
   ports:
     - name: http
       containerPort: {{ .Values.sidecar.port }}
@@ -383,7 +461,7 @@ container with restartPolicy Always, which Kubernetes stops only after the bot h
       port: http
     {{- toYaml .Values.sidecar.livenessProbe | nindent 4 }}
   volumeMounts:
-    {{- include "baileys-keeper.keeperMounts" . | nindent 4 }}
+    {{- include "baileys-keeper.keeperMounts" (dict "root" . "sidecar" true) | nindent 4 }}
   resources:
     {{- toYaml .Values.sidecar.resources | nindent 4 }}
   securityContext:
@@ -512,7 +590,7 @@ spec:
     - name: bot-tmp
       emptyDir: {}
     {{- end }}
-    {{- include "baileys-keeper.secretFilesVolume" . | nindent 4 }}
+    {{- include "baileys-keeper.secretFilesVolume" (dict "root" . "for" "workload") | nindent 4 }}
     {{- with .Values.bot.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}

@@ -8,7 +8,7 @@ import type { K8sObject } from './render.js';
 export interface EnvVar {
   name: string;
   value?: string;
-  valueFrom?: { secretKeyRef?: { name: string; key: string } };
+  valueFrom?: { secretKeyRef?: { name: string; key: string; optional?: boolean } };
 }
 export interface VolumeMount {
   name: string;
@@ -87,22 +87,31 @@ export function resolveEnv(spec: Container, objects: K8sObject[]): Record<string
   }
   for (const variable of spec.env ?? []) {
     if (variable.value !== undefined) env[variable.name] = variable.value;
-    else if (variable.valueFrom?.secretKeyRef)
-      env[variable.name] = secretValue(objects, variable.valueFrom.secretKeyRef.name, variable.valueFrom.secretKeyRef.key);
-    else throw new Error(`env ${variable.name} of ${spec.name}: unsupported source ${JSON.stringify(variable.valueFrom)}`);
+    else if (variable.valueFrom?.secretKeyRef) {
+      const ref = variable.valueFrom.secretKeyRef;
+      // As the kubelet does: an optional key that is missing leaves the variable out (envFrom's value stays).
+      const value = ref.optional ? optionalSecretValue(objects, ref.name, ref.key) : secretValue(objects, ref.name, ref.key);
+      if (value !== undefined) env[variable.name] = value;
+    } else throw new Error(`env ${variable.name} of ${spec.name}: unsupported source ${JSON.stringify(variable.valueFrom)}`);
   }
   return env;
 }
 
 function secretValue(objects: K8sObject[], name: string, key: string): string {
+  const value = optionalSecretValue(objects, name, key);
+  if (value === undefined) throw new Error(`Secret ${name} has no key ${key}`);
+  return value;
+}
+
+/** A Secret's key as text, or undefined when the Secret has no such key; throws when the Secret is missing. */
+function optionalSecretValue(objects: K8sObject[], name: string, key: string): string | undefined {
   const secret = objects.find((object) => object.kind === 'Secret' && object.metadata.name === name) as
     | (K8sObject & { stringData?: Record<string, string>; data?: Record<string, string> })
     | undefined;
   if (!secret) throw new Error(`the pod reads Secret ${name}, which the chart did not render`);
-  const value =
-    secret.stringData?.[key] ?? (secret.data?.[key] === undefined ? undefined : Buffer.from(secret.data[key], 'base64').toString('utf8'));
-  if (value === undefined) throw new Error(`Secret ${name} has no key ${key}`);
-  return value;
+  return (
+    secret.stringData?.[key] ?? (secret.data?.[key] === undefined ? undefined : Buffer.from(secret.data[key], 'base64').toString('utf8'))
+  );
 }
 
 /** The pod's volumes laid out under `root`: emptyDirs as empty directories, secret volumes as their files. */
