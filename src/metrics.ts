@@ -198,10 +198,10 @@ export class Metrics implements SessionMetrics {
     this.sessionEvents = new Counter({
       name: `${PREFIX}session_events_total`,
       help: 'Session lifecycle events: paired, logged_out, repaired, identity_refused, unprotected, protected.',
-      labelNames: ['event'],
+      labelNames: [...session, 'event'],
       registers,
     });
-    for (const event of SESSION_EVENTS) this.sessionEvents.inc({ event }, 0);
+    if (!many) for (const event of SESSION_EVENTS) this.sessionEvents.inc({ event }, 0);
     this.databaseErrors = new Counter({
       name: `${PREFIX}database_errors_total`,
       help: 'Database operations that failed (outages, timeouts).',
@@ -240,6 +240,7 @@ export class Metrics implements SessionMetrics {
     for (const result of RESTORE_RESULTS) this.restores.inc({ ...session, result }, 0);
     for (const gauge of this.sessionGauges()) gauge.set(session, 0);
     this.tornReads.inc(session, 0);
+    for (const event of SESSION_EVENTS) this.sessionEvents.inc({ ...session, event }, 0);
     const gauge = (metric: Gauge): SessionGauge => ({ set: (value) => metric.set(session, value) });
     return {
       backups: { inc: (labels, value) => this.backups.inc({ ...session, ...labels }, value) },
@@ -269,6 +270,11 @@ export class Metrics implements SessionMetrics {
   }
 
   /** Removes every series of session `sessionId` (it is no longer kept by this process). */
+  /** Counts a lifecycle event of session `sessionId` (with many sessions, under its `session` label). */
+  countEvent(sessionId: string, event: (typeof SESSION_EVENTS)[number]): void {
+    this.sessionEvents.inc(this.many ? { session: sessionId, event } : { event });
+  }
+
   forget(sessionId: string): void {
     if (!this.many) return;
     this.readings.delete(sessionId);
@@ -278,5 +284,6 @@ export class Metrics implements SessionMetrics {
     for (const gauge of [...this.sessionGauges(), this.backupLag, this.protectedGauge]) gauge.remove(session);
     for (const reason of HELD_REASONS) this.heldBackFiles.remove({ ...session, reason });
     this.tornReads.remove(session);
+    for (const event of SESSION_EVENTS) this.sessionEvents.remove({ ...session, event });
   }
 }

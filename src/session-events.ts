@@ -24,7 +24,7 @@ const SAYS: Record<SessionEvent['event'], string> = {
 /** The onEvent of every loop of the process: logs, counts and forwards each event. */
 export function eventSink(metrics: Metrics, log: Logger, forwarders: readonly EventForwarder[] = []): (event: SessionEvent) => void {
   return (event) => {
-    metrics.sessionEvents.inc({ event: event.event });
+    metrics.countEvent(event.sessionId, event.event);
     const fields = {
       session: event.sessionId,
       event: event.event,
