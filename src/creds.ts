@@ -49,10 +49,25 @@ export function tornReason(name: string, content: Buffer): string | null {
 
 /** Masks a phone number or jid for output: 5511999999999:12@s.whatsapp.net → 5511*****9999. */
 export function maskJid(jid: string): string {
-  const user = jid.split('@')[0]?.split(':')[0] ?? '';
+  const user = jidUser(jid);
   if (user.length <= 4) return '*'.repeat(user.length);
   const keep = user.length >= 12 ? 4 : 2;
   return `${user.slice(0, keep)}${'*'.repeat(user.length - 2 * keep)}${user.slice(-keep)}`;
+}
+
+/**
+ * Masks a jid to the last 4 digits of its number, for what leaves the process (webhook events, SPEC
+ * "Session lifecycle"): 5511999999999:12@s.whatsapp.net → *********9999; 4 digits or fewer → all stars.
+ */
+export function maskJidLast4(jid: string): string {
+  const user = jidUser(jid);
+  if (user.length <= 4) return '*'.repeat(user.length);
+  return `${'*'.repeat(user.length - 4)}${user.slice(-4)}`;
+}
+
+/** The number of a jid: what precedes the device (`:12`) and the server (`@s.whatsapp.net`). */
+function jidUser(jid: string): string {
+  return jid.split('@')[0]?.split(':')[0] ?? '';
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

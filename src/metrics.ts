@@ -9,6 +9,10 @@ import { VERSION } from './version.js';
 const PREFIX = 'baileys_keeper_';
 const BACKUP_RESULTS = ['success', 'noop', 'failure', 'refused'] as const;
 const RESTORE_RESULTS = ['restored', 'skipped', 'empty', 'failure'] as const;
+/** Results of webhook deliveries (src/notify/webhook.ts): each attempt that failed counts as a failure. */
+export const WEBHOOK_RESULTS = ['success', 'failure', 'dropped'] as const;
+/** Results of heartbeat intervals (src/notify/heartbeat.ts). */
+export const HEARTBEAT_RESULTS = ['success', 'failure', 'skipped'] as const;
 
 /** A gauge of one session. */
 export interface SessionGauge {
@@ -89,6 +93,10 @@ export class Metrics implements SessionMetrics {
   readonly watchPolling: Gauge;
   readonly protectedGauge: Gauge;
   readonly heldBackFiles: Gauge;
+  /** Process-wide: webhook deliveries by result. */
+  readonly webhookDeliveries: Counter<'result'>;
+  /** Process-wide: heartbeat intervals by result. */
+  readonly heartbeats: Counter<'result'>;
   /** Sessions watched; only with manySessions. */
   readonly sessions: Gauge | null;
   private readonly many: boolean;
@@ -201,6 +209,20 @@ export class Metrics implements SessionMetrics {
       labelNames: session,
       registers,
     });
+    this.webhookDeliveries = new Counter({
+      name: `${PREFIX}webhook_deliveries_total`,
+      help: 'Webhook deliveries by result: success (answered 2xx), failure (each attempt that failed), dropped (an event given up).',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of WEBHOOK_RESULTS) this.webhookDeliveries.inc({ result }, 0);
+    this.heartbeats = new Counter({
+      name: `${PREFIX}heartbeats_total`,
+      help: 'Heartbeat intervals by result: success (answered 2xx), failure, skipped (not every session protected).',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of HEARTBEAT_RESULTS) this.heartbeats.inc({ result }, 0);
     this.sessions = many ? new Gauge({ name: `${PREFIX}sessions`, help: 'Sessions watched (--sessions-dir).', registers }) : null;
     const buildInfo = new Gauge({
       name: `${PREFIX}build_info`,
