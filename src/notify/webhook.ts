@@ -56,7 +56,7 @@ export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
 export interface WebhookOptions {
   /** --webhook-url: an http:// or https:// URL; userinfo becomes a Basic authorization header. */
   url: string;
-  /** KEEPER_WEBHOOK_SECRET(_FILE): the HMAC key of X-Keeper-Signature; null sends no signature. */
+  /** The webhook secret (docs/monitoring.md): the HMAC key of X-Keeper-Signature; null sends no signature. */
   secret: Buffer | null;
   clock: Clock;
   log: Logger;
@@ -78,6 +78,8 @@ interface Queued {
   headers: Record<string, string>;
   /** On clock.now(): the last instant an attempt is made, ms. */
   deadline: number;
+  /** Set when the pause before its next attempt was cut to end at its deadline: that attempt is its last. */
+  lastAttempt: boolean;
 }
 
 /**
@@ -109,7 +111,7 @@ export class WebhookSender {
   constructor(private readonly options: WebhookOptions) {
     this.endpoint = parseEndpoint(options.url, '--webhook-url');
     if (options.secret !== null && options.secret.length === 0) {
-      throw new UsageError('KEEPER_WEBHOOK_SECRET is empty: give a secret, or leave it unset to send unsigned events');
+      throw new UsageError('the webhook secret is empty: give a secret, or leave it unset to send unsigned events');
     }
     this.queueLimit = options.queueLimit ?? DEFAULT_WEBHOOK_QUEUE_LIMIT;
     if (!Number.isInteger(this.queueLimit) || this.queueLimit < 1)
@@ -185,7 +187,7 @@ export class WebhookSender {
     if (this.options.secret) {
       headers[SIGNATURE_HEADER] = `sha256=${createHmac('sha256', this.options.secret).update(bytes).digest('hex')}`;
     }
-    return { event, body: bytes, headers, deadline: clock.now() + this.retryForMs };
+    return { event, body: bytes, headers, deadline: clock.now() + this.retryForMs, lastAttempt: false };
   }
 
   private kick(): void {
@@ -229,6 +231,7 @@ export class WebhookSender {
         }
         // The pause ends early for the event's last attempt (at its deadline) and for shutdown.
         const until = Math.min(now + pauseMs, item.deadline, this.closeDeadline ?? Infinity);
+        item.lastAttempt = until === item.deadline;
         if (until > now) await this.pause(until - now);
       }
     } catch (error) {
@@ -240,12 +243,15 @@ export class WebhookSender {
     }
   }
 
-  /** Drops the queued events past their deadline (an event never attempted gets its attempt at the deadline). */
+  /**
+   * Drops the queued events past their deadline, except one whose last attempt is due: a timer fires a
+   * little after its time, and that attempt must not be lost to it.
+   */
   private expire(): void {
     const now = this.options.clock.now();
     for (let i = this.queue.length - 1; i >= 0; i--) {
       const item = this.queue[i]!;
-      if (now > item.deadline) {
+      if (now > item.deadline && !item.lastAttempt) {
         this.queue.splice(i, 1);
         this.drop(item, `not delivered within ${this.retryForMs} ms`);
       }

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
+import type { Clock } from '../../src/clock.js';
 import { UsageError } from '../../src/errors.js';
 import { Metrics } from '../../src/metrics.js';
 import { type SessionEvent, type WebhookOptions, WebhookSender } from '../../src/notify/webhook.js';
@@ -228,6 +229,21 @@ describe('webhook deliveries', () => {
     assert.deepEqual(generations(receiver), [3]);
     await counted('success', 1);
     assert.deepEqual(await counts(), { success: 1, failure: 7, dropped: 2 });
+  });
+
+  it('makes the last attempt at the deadline even when the timers fire late, as real ones do', async () => {
+    const port = await freePort();
+    const manual = new ManualClock();
+    const late: Clock = { now: () => manual.now(), wall: () => manual.wall(), setTimer: (fn, ms) => manual.setTimer(fn, ms + 1) };
+    const { sender, counts, counted } = webhook(`http://127.0.0.1:${port}/hook`, { retryForMs: 10_000, clock: late });
+    sender.send(event(1));
+    for (let failures = 1; failures <= 5; failures++) {
+      await counted('failure', failures);
+      const next = manual.next();
+      if (next !== null) await manual.advance(next - manual.now());
+    }
+    await counted('dropped', 1);
+    assert.deepEqual(await counts(), { success: 0, failure: 5, dropped: 1 }, 'attempts at 0, 1, 3, 7 s and a last one at 10 s');
   });
 
   it('does not follow a redirect: a failure, logged with the target masked', async () => {
