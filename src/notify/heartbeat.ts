@@ -16,6 +16,7 @@ export const MIN_HEARTBEAT_INTERVAL_MS = 1_000;
 /** Time a ping may wait for its answer, ms. */
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 10_000;
 
+/** How an interval went: a ping answered 2xx, a ping that failed, or none sent (a session unprotected). */
 export type HeartbeatResult = (typeof HEARTBEAT_RESULTS)[number];
 
 export interface HeartbeatOptions {

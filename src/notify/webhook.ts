@@ -13,6 +13,7 @@ import { type Endpoint, parseEndpoint } from './url.js';
 
 /** The events of SPEC "Session lifecycle". */
 export const SESSION_EVENTS = ['paired', 'logged_out', 'repaired', 'identity_refused', 'unprotected', 'protected'] as const;
+/** One of SESSION_EVENTS. */
 export type SessionEventName = (typeof SESSION_EVENTS)[number];
 
 /** Time one attempt may take to be answered (SPEC: 10 s), ms. */
@@ -51,6 +52,7 @@ export interface WebhookBody {
   phone: string | null;
 }
 
+/** An event delivered, an attempt that failed, or an event given up. */
 export type WebhookResult = (typeof WEBHOOK_RESULTS)[number];
 
 export interface WebhookOptions {
