@@ -446,7 +446,9 @@ function readSecret(env: Env, variable: string, fileVariable: string): string | 
 function readWebhookSecret(env: Env): string | null {
   const secret = readSecret(env, WEBHOOK_SECRET, WEBHOOK_SECRET_FILE);
   if (secret !== null && secret.trim() === '')
-    throw new UsageError(`the webhook secret is empty: set ${WEBHOOK_SECRET} (or ${WEBHOOK_SECRET_FILE}) to a long random string, or unset it`);
+    throw new UsageError(
+      `the webhook secret is empty: set ${WEBHOOK_SECRET} (or ${WEBHOOK_SECRET_FILE}) to a long random string, or unset it`,
+    );
   return secret;
 }
 

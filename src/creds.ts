@@ -79,6 +79,16 @@ function fingerprint(parts: unknown[]): string {
   return createHash('sha256').update(JSON.stringify(parts)).digest('hex');
 }
 
+/**
+ * Masks a jid to the last 4 digits of its number, for what leaves the process (webhook events, SPEC
+ * "Session lifecycle"): 5511999999999:12@s.whatsapp.net → *********9999; 4 digits or fewer → all stars.
+ */
+export function maskJidLast4(jid: string): string {
+  const user = phoneOf(jid);
+  if (user.length <= 4) return '*'.repeat(user.length);
+  return `${'*'.repeat(user.length - 4)}${user.slice(-4)}`;
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,6 +1,7 @@
 // Every metric of docs/monitoring.md "Metrics", defined once. All exist from start at 0; no per-file labels.
 // A keeper of many sessions (--sessions-dir) labels every per-session series with `session` (sessions are
 // bounded, files are not); the process-wide ones (backup duration, database errors, build info) stay unlabeled.
+import { SESSION_EVENTS, type SessionEventName } from './lifecycle-events.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Protection } from './protection.js';
 import { HELD_REASONS, type HeldReason } from './snapshot.js';
@@ -9,6 +10,10 @@ import { VERSION } from './version.js';
 const PREFIX = 'baileys_keeper_';
 const BACKUP_RESULTS = ['success', 'noop', 'failure', 'refused'] as const;
 const RESTORE_RESULTS = ['restored', 'skipped', 'empty', 'failure'] as const;
+/** Results of webhook deliveries (src/notify/webhook.ts): each attempt that failed counts as a failure. */
+export const WEBHOOK_RESULTS = ['success', 'failure', 'dropped'] as const;
+/** Results of heartbeat intervals (src/notify/heartbeat.ts). */
+export const HEARTBEAT_RESULTS = ['success', 'failure', 'skipped'] as const;
 
 /** A gauge of one session. */
 export interface SessionGauge {
@@ -72,9 +77,6 @@ export interface MetricsOptions {
   manySessions?: boolean;
 }
 
-/** Every value of the event label of baileys_keeper_session_events_total (SPEC "Session lifecycle"). */
-export const SESSION_EVENTS = ['paired', 'logged_out', 'repaired', 'identity_refused', 'unprotected', 'protected'] as const;
-
 export class Metrics implements SessionMetrics {
   readonly registry = new Registry();
   readonly backups: Counter<'session' | 'result'>;
@@ -94,6 +96,10 @@ export class Metrics implements SessionMetrics {
   readonly watchPolling: Gauge;
   readonly protectedGauge: Gauge;
   readonly heldBackFiles: Gauge;
+  /** Process-wide: webhook deliveries by result. */
+  readonly webhookDeliveries: Counter<'result'>;
+  /** Process-wide: heartbeat intervals by result. */
+  readonly heartbeats: Counter<'result'>;
   /** Sessions watched; only with manySessions. */
   readonly sessions: Gauge | null;
   private readonly many: boolean;
@@ -213,6 +219,20 @@ export class Metrics implements SessionMetrics {
       labelNames: session,
       registers,
     });
+    this.webhookDeliveries = new Counter({
+      name: `${PREFIX}webhook_deliveries_total`,
+      help: 'Webhook deliveries by result: success (answered 2xx), failure (each attempt that failed), dropped (an event given up).',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of WEBHOOK_RESULTS) this.webhookDeliveries.inc({ result }, 0);
+    this.heartbeats = new Counter({
+      name: `${PREFIX}heartbeats_total`,
+      help: 'Heartbeat intervals by result: success (answered 2xx), failure, skipped (not every session protected).',
+      labelNames: ['result'],
+      registers,
+    });
+    for (const result of HEARTBEAT_RESULTS) this.heartbeats.inc({ result }, 0);
     this.sessions = many ? new Gauge({ name: `${PREFIX}sessions`, help: 'Sessions watched (--sessions-dir).', registers }) : null;
     const buildInfo = new Gauge({
       name: `${PREFIX}build_info`,
@@ -271,7 +291,7 @@ export class Metrics implements SessionMetrics {
 
   /** Removes every series of session `sessionId` (it is no longer kept by this process). */
   /** Counts a lifecycle event of session `sessionId` (with many sessions, under its `session` label). */
-  countEvent(sessionId: string, event: (typeof SESSION_EVENTS)[number]): void {
+  countEvent(sessionId: string, event: SessionEventName): void {
     this.sessionEvents.inc(this.many ? { session: sessionId, event } : { event });
   }
 

@@ -2,7 +2,7 @@
 // refused identity and a lost protection), baileys_keeper_session_events_total, and the webhook if one is set.
 import { maskJid } from './creds.js';
 import type { Logger } from './log.js';
-import type { SessionEvent } from './loop/loop-options.js';
+import type { SessionEvent } from './lifecycle-events.js';
 import type { Metrics } from './metrics.js';
 
 /** Something that delivers events elsewhere (the webhook); it must return at once and never throw. */

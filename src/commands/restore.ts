@@ -271,7 +271,9 @@ async function loggedOutMessage(store: SessionStore, config: RestoreConfig): Pro
 /** The newest retained generation before `generation` that a backup wrote (not a logout or a tombstone), or null. */
 async function loginBefore(store: SessionStore, sessionId: string, generation: number): Promise<number | null> {
   const rows = await store.history(sessionId);
-  return rows.find((row) => row.generation < generation && row.reason !== LOGOUT_REASON && row.reason !== TOMBSTONE_REASON)?.generation ?? null;
+  return (
+    rows.find((row) => row.generation < generation && row.reason !== LOGOUT_REASON && row.reason !== TOMBSTONE_REASON)?.generation ?? null
+  );
 }
 
 /** After restoring an asked-for point that holds a paired login: a logged-out session is not any more. */

@@ -11,7 +11,10 @@ import { leaseOwner } from '../lease.js';
 import type { Logger } from '../log.js';
 import { Metrics, readingsOf } from '../metrics.js';
 import { SchemaGate } from '../schema-gate.js';
-import { eventSink } from '../session-events.js';
+import { sleep, systemClock } from '../clock.js';
+import { Heartbeat } from '../notify/heartbeat.js';
+import { WebhookSender } from '../notify/webhook.js';
+import { eventSink, type EventForwarder } from '../session-events.js';
 import type { SessionLoopOptions } from '../loop/loop-options.js';
 import { SessionLoop } from '../loop/session-loop.js';
 import { SessionStore } from '../store/index.js';
@@ -52,11 +55,13 @@ export async function startService(
     allowRollback: config.allowRollback,
   });
   const owner = leaseOwner();
+  const notify = notifications(config, metrics, ctx.log);
   // One schema preparation for the loop and the API: the API answers 503 until this preparation itself
   // succeeded. (A keeper of many sessions migrates for its sessions on its own, but one whose sessions
   // directory is empty is "ready" before anything was migrated: readiness proves nothing about the schema.)
   const schema = new SchemaGate(() => store.prepare());
-  const loop = buildLoop(config, store, metrics, owner, schema, ctx.log);
+  const loop = buildLoop(config, store, metrics, owner, schema, ctx.log, notify.forwarders);
+  notify.startHeartbeat(loop);
   // Started now for a keeper of many sessions too, so that its API does not wait for the first request.
   if (many) void schema.ensure().catch(() => undefined);
   const routes: Route[] = [
@@ -77,6 +82,7 @@ export async function startService(
   try {
     http = await startHttpServer(config.listen, routes, ctx.log.child({ component: 'http' }));
   } catch (error) {
+    await notify.close();
     await db.close();
     throw error;
   }
@@ -86,8 +92,64 @@ export async function startService(
     store,
     http,
     async close() {
+      await notify.close();
       await http.close();
       await db.close();
+    },
+  };
+}
+
+/** How often the heartbeat looks whether the loop is ready to start pinging, ms. */
+const HEARTBEAT_READY_POLL_MS = 500;
+/** Time shutdown gives queued webhook events to be delivered, ms (the rest are dropped and counted). */
+export const WEBHOOK_CLOSE_MS = 1_000;
+
+/**
+ * The webhook sender and the heartbeat, as configured (SPEC "Session lifecycle"): `forwarders` for the
+ * event sink, `startHeartbeat` once the loop exists (the first ping when it is ready, then one each
+ * interval while BackupLoop.allProtected), and `close` for shutdown.
+ */
+function notifications(
+  config: ConfigOf<'sidecar' | 'run'>,
+  metrics: Metrics,
+  log: Logger,
+): { forwarders: EventForwarder[]; startHeartbeat(loop: BackupLoop): void; close(): Promise<void> } {
+  const webhook =
+    config.webhookUrl === null
+      ? null
+      : new WebhookSender({
+          url: config.webhookUrl,
+          secret: config.webhookSecret === null ? null : Buffer.from(config.webhookSecret, 'utf8'),
+          clock: systemClock,
+          log,
+          deliveries: metrics.webhookDeliveries,
+        });
+  if (webhook) log.info({ url: webhook.display, signed: config.webhookSecret !== null }, 'lifecycle events are sent to the webhook');
+  let heartbeat: Heartbeat | null = null;
+  let closed = false;
+  return {
+    forwarders: webhook ? [webhook] : [],
+    startHeartbeat(loop) {
+      if (config.heartbeatUrl === null) return;
+      const beats = new Heartbeat({
+        url: config.heartbeatUrl,
+        intervalMs: config.heartbeatIntervalMs,
+        allProtected: () => loop.allProtected(),
+        clock: systemClock,
+        log,
+        beats: metrics.heartbeats,
+      });
+      heartbeat = beats;
+      // Not before the start-up comparison: a first ping skipped at start would wait a whole interval.
+      void (async () => {
+        while (!closed && !loop.ready) await sleep(systemClock, HEARTBEAT_READY_POLL_MS);
+        if (!closed) beats.start();
+      })();
+    },
+    async close() {
+      closed = true;
+      await heartbeat?.stop();
+      await webhook?.close(WEBHOOK_CLOSE_MS);
     },
   };
 }
@@ -121,12 +183,13 @@ function buildLoop(
   owner: string,
   schema: SchemaGate,
   log: Logger,
+  forwarders: readonly EventForwarder[],
 ): BackupLoop {
   if (config.sessionsDir !== null) {
     return new SessionFleet(
       store,
       {
-        ...loopOptions(config, owner, eventSink(metrics, log)),
+        ...loopOptions(config, owner, eventSink(metrics, log, forwarders)),
         sessionsDir: config.sessionsDir,
         prefix: config.sessionPrefix,
         tombstoneAfterMs: config.intervalMs,
@@ -143,7 +206,7 @@ function buildLoop(
   loop = new SessionLoop(
     store,
     {
-      ...loopOptions(config, owner, eventSink(metrics, log)),
+      ...loopOptions(config, owner, eventSink(metrics, log, forwarders)),
       sessionId: config.sessionId,
       dir: config.dir,
       prepareSchema: () => schema.ensure(),

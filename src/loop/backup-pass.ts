@@ -3,6 +3,7 @@
 // audit, files held back, a refusal, a lost lease, a failure and its backoff.
 import { stat } from 'node:fs/promises';
 import { wallNowNs } from '../audit.js';
+import { systemClock } from '../clock.js';
 import { CREDS_FILE, parseCreds } from '../creds.js';
 import { IntegrityError, LeaseLostError } from '../errors.js';
 import { readNamed, readSnapshot, type Snapshot } from '../snapshot.js';
@@ -27,7 +28,9 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
   const readStartedNs = wallNowNs();
   let snapshot: Snapshot;
   try {
-    snapshot = full ? await readSnapshot(options.dir, { clock }) : await readNamed(options.dir, names, { clock });
+    // Torn re-reads wait for a real writer to finish its write: real time, not the loop's clock (a
+    // manual clock cannot make Baileys finish, and a backup waiting on it would never end).
+    snapshot = full ? await readSnapshot(options.dir, { clock: systemClock }) : await readNamed(options.dir, names, { clock: systemClock });
     loop.protection.directoryRead();
   } catch (error) {
     loop.directoryUnreadable(error);
@@ -136,12 +139,13 @@ function watchLogin(loop: LoopContext, snapshot: Snapshot, result: BackupResult,
   }
   loop.lastRefusal = null;
   const creds = snapshot.files.get(CREDS_FILE);
-  if (creds) loop.loginWatch = parseCreds(creds.content.toString('utf8'))?.registeredJid ? 'seen' : null;
+  const jid = creds ? (parseCreds(creds.content.toString('utf8'))?.registeredJid ?? null) : null;
+  // A logout tells whose login ended: the one stored before it.
+  if (result.kind === 'success' && result.event)
+    loop.emit(result.event, result.generation, result.event === 'logged_out' ? loop.loginJid : jid);
+  if (creds) loop.loginWatch = jid ? 'seen' : null;
   else if (full && !snapshot.held.has(CREDS_FILE)) loop.loginWatch = null;
-  if (result.kind === 'success' && result.event) {
-    const jid = creds ? (parseCreds(creds.content.toString('utf8'))?.registeredJid ?? null) : null;
-    loop.emit(result.event, result.generation, jid);
-  }
+  if (jid) loop.loginJid = jid;
 }
 
 /**

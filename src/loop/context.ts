@@ -12,7 +12,8 @@ import type { SessionMetrics } from '../metrics.js';
 import { Backoff } from '../retry.js';
 import type { LoginSeen, Refusal, SessionStore } from '../store/index.js';
 import type { DirectoryWatcher } from '../watcher.js';
-import { HELD_RETRY_BACKOFF, type LoopPhase, RETRY_BACKOFF, type SessionEvent, type SessionLoopOptions } from './loop-options.js';
+import type { SessionEvent } from '../lifecycle-events.js';
+import { HELD_RETRY_BACKOFF, type LoopPhase, RETRY_BACKOFF, type SessionLoopOptions } from './loop-options.js';
 import { ProtectionState } from './protection-state.js';
 
 /**
@@ -57,6 +58,8 @@ export class LoopContext {
    * at start and after a takeover (what the keeper did not see stays guarded).
    */
   loginWatch: LoginSeen = null;
+  /** The paired jid this loop last read and stored (what a logged_out event names), or null. */
+  loginJid: string | null = null;
   /** The kind of the last refusal, so that identity_refused is told once per refusal, not per attempt. */
   lastRefusal: Refusal | null = null;
   readonly dirty = new DirtySet();

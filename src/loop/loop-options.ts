@@ -1,5 +1,6 @@
 // What one session's loop is given (SessionLoopOptions), where it is in its life (LoopPhase), what a
 // backup pass ends with (FlushOutcome), and the fixed timings of its retries.
+import type { SessionEvent } from '../lifecycle-events.js';
 import type { Semaphore } from 'async-mutex';
 import type { LeaseRenewals } from '../lease-renewals.js';
 import type { RetentionPolicy } from '../store/retention.js';
@@ -52,18 +53,6 @@ export interface SessionLoopOptions {
   backupSlots?: Semaphore | null;
   /** Told each lifecycle event of the session (SPEC "Session lifecycle"): logged, counted, sent on; default: none. */
   onEvent?: (event: SessionEvent) => void;
-}
-
-/** What happened to a session's login, or to its protection (SPEC "Session lifecycle", "Events"). */
-export interface SessionEvent {
-  event: 'paired' | 'logged_out' | 'repaired' | 'identity_refused' | 'unprotected' | 'protected';
-  sessionId: string;
-  /** The generation it was stored in (the head's, for a refusal or a protection change). */
-  generation: number | null;
-  /** The paired jid, for output only after masking; null when none. */
-  jid: string | null;
-  /** When it happened (wall clock, ms since the epoch). */
-  at: number;
 }
 
 /**
