@@ -10,7 +10,7 @@ import type { Clock } from '../../src/clock.js';
 import { UsageError } from '../../src/errors.js';
 import { Metrics } from '../../src/metrics.js';
 import { type WebhookOptions, WebhookSender } from '../../src/notify/webhook.js';
-import { type SessionEvent } from '../../src/lifecycle-events.js';
+import type { SessionEvent } from '../../src/lifecycle-events.js';
 import { waitFor } from '../../harness/sidecar.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { resultCounts } from '../support/metrics.js';
