@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { openAuth, writeSession } from '../../harness/baileys.js';
 import { cliEnv, runCli } from '../../harness/cli.js';
-import { startService, } from '../../harness/sidecar.js';
+import { startService } from '../../harness/sidecar.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
 import { Receiver } from '../support/receiver.js';
