@@ -366,7 +366,8 @@ export const SETTINGS = {
     default: false,
     parse: boolean,
     commands: WRITERS,
-    help: 'allow replacing a registered session with another account',
+    help: "store the directory over a paired login although it holds another account's login, or an unpaired one or none",
+    see: ['Session lifecycle', 'docs/lifecycle.md'],
   }),
   'allow-rollback': setting({
     kind: 'boolean',

@@ -3,7 +3,7 @@
 // command and API, bringing the previous login back by generation, and one tenant of a sessions directory
 // logging out while the others stay paired. The writer is the real Baileys useMultiFileAuthState.
 import assert from 'node:assert/strict';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { openAuth, register, REGISTERED_JID, writeSession } from '../../harness/baileys.js';
@@ -131,6 +131,10 @@ describe('session lifecycle', async () => {
     await register(await openAuth(fresh), REGISTERED_JID);
     assert.equal((await runCli(['backup', '--dir', fresh, '--session', 'by-hand'], { env })).code, 0);
     assert.equal(await state('by-hand'), 'paired');
+    // … and it is the login the next restore writes.
+    const next = await tempDir('by-hand-next');
+    assert.equal((await runCli(['restore', '--dir', next, '--session', 'by-hand'], { env })).code, 0);
+    assert.equal(await readFile(path.join(next, 'creds.json'), 'utf8'), await readFile(path.join(fresh, 'creds.json'), 'utf8'));
 
     // The API: a sidecar of another session answers for this one.
     const watched = await tempDir('api-watched');
