@@ -24,6 +24,18 @@ async function healthz(service: Service): Promise<{ status: number; body: { stat
   return { status, body: JSON.parse(text) };
 }
 
+/** Waits for `service` to be ready, killed after the test; it said `warning` once, naming EMFILE. */
+async function fellBackOnce(service: Service, warning: string): Promise<void> {
+  after(() => service.child.kill('SIGKILL'));
+  await waitFor(
+    async () => ((await service.get('/readyz')).status === 200 ? true : null),
+    15_000,
+    () => service.output.join('\n'),
+  );
+  const warnings = service.output.filter((line) => line.includes(warning));
+  assert.equal(warnings.length, 1, service.output.join('\n'));
+  assert.match(warnings[0]!, /EMFILE/);
+}
 describe('watching the auth directory', async () => {
   const url = await freshDatabase('watching');
   const env = cliEnv(url);
@@ -156,15 +168,7 @@ describe('native watching unavailable (inotify instances used up)', { skip }, as
       env,
       asUser,
     );
-    after(() => service.child.kill('SIGKILL'));
-    await waitFor(
-      async () => ((await service.get('/readyz')).status === 200 ? true : null),
-      15_000,
-      () => service.output.join('\n'),
-    );
-    const warnings = service.output.filter((line) => line.includes('native watching is unavailable'));
-    assert.equal(warnings.length, 1, service.output.join('\n'));
-    assert.match(warnings[0]!, /EMFILE/);
+    await fellBackOnce(service, 'native watching is unavailable');
     assert.equal(await service.metric('baileys_keeper_watch_polling'), 1);
     assert.deepEqual(await healthz(service), { status: 200, body: { status: 'ok', watch: 'polling' } });
 
@@ -199,15 +203,7 @@ describe('native watching unavailable (inotify instances used up)', { skip }, as
       env,
       asUser,
     );
-    after(() => service.child.kill('SIGKILL'));
-    await waitFor(
-      async () => ((await service.get('/readyz')).status === 200 ? true : null),
-      15_000,
-      () => service.output.join('\n'),
-    );
-    const warnings = service.output.filter((line) => line.includes('native watching is unavailable for the sessions directory'));
-    assert.equal(warnings.length, 1, service.output.join('\n'));
-    assert.match(warnings[0]!, /EMFILE/);
+    await fellBackOnce(service, 'native watching is unavailable for the sessions directory');
     assert.deepEqual(await healthz(service), { status: 200, body: { status: 'ok', watch: 'polling' } });
 
     await writeSession(path.join(sessionsDir, 'second'), { preKeys: 2 });

@@ -18,26 +18,26 @@ export interface StoredDigest {
   keyId: string | null;
 }
 
-/** A stored file version as the codec reads it (the files table's columns; src/db/queries/files.ts). */
-export interface StoredRow {
-  name: string;
-  sha256: Buffer;
-  size: number;
-  content: Buffer;
-  keyId: string | null;
-  cipherVersion: number | null;
-  generationFrom: number;
-  generationTo: number | null;
-}
-
+/**
+ * A row as stored: the files table's columns (src/db/queries/files.ts, FileVersion), written out here because
+ * the codec imports nothing from src/db/ (test/unit/layers.test.ts); the types agree structurally.
+ */
 export interface SealedRow {
   name: string;
+  /** sha256 of the plaintext, or its keyed hash when sealed. */
   sha256: Buffer;
+  /** Plaintext bytes. */
   size: number;
   content: Buffer;
   keyId: string | null;
   /** The cipher format it is sealed in (crypto.RowCipher.stored); null for plaintext. */
   cipherVersion: number | null;
+}
+
+/** A stored file version as the codec reads it: a row and the generations it is visible in. */
+export interface StoredRow extends SealedRow {
+  generationFrom: number;
+  generationTo: number | null;
 }
 
 /** Why a stored row cannot be opened. `missingKey`: it names a key id that is not configured. */
