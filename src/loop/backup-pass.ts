@@ -118,6 +118,39 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
   return result.kind;
 }
 
+/**
+ * At shutdown, the directory is gone after this loop saw the login leave it (LoopContext.loginWatch
+ * 'dropped'): the bot wiped its login and exited, a logout the keeper saw (SPEC "Session lifecycle"). It is
+ * stored as one — every file deleted — so that the next start restores no dead login. 'failure' when it
+ * could not be stored (the caller logs the login as kept), else the store's result.
+ */
+export async function storeRemovedLogin(loop: LoopContext): Promise<FlushOutcome> {
+  const lease = loop.lease.current;
+  if (!lease || loop.loginWatch !== 'dropped') return 'failure';
+  const empty: Snapshot = { files: new Map(), held: new Map() };
+  try {
+    const result = await loop.store.backup(loop.options.sessionId, empty, {
+      lease,
+      allowReplace: false,
+      reason: 'shutdown',
+      scope: null,
+      login: 'dropped',
+    });
+    loop.metrics.backups.inc({ result: result.kind });
+    if (result.kind === 'success') {
+      loop.metrics.generation.set(result.generation);
+      loop.metrics.files.set(0);
+      loop.metrics.bytes.set(0);
+      loop.metrics.sessionRegistered.set(0);
+    }
+    watchLogin(loop, empty, result, true);
+    return result.kind;
+  } catch (error) {
+    loop.databaseError(error, 'backup');
+    return 'failure';
+  }
+}
+
 /** Whether `dir` is there as a directory now (a read of names in a missing one finds every name deleted). */
 async function directoryPresent(dir: string): Promise<boolean> {
   return stat(dir).then(

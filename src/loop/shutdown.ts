@@ -3,6 +3,7 @@
 import { stat } from 'node:fs/promises';
 import { sleep, valueWithin, within } from '../clock.js';
 import { RELEASE_GRACE_MS, RETRY_BACKOFF, type ShutdownOptions } from './loop-options.js';
+import { storeRemovedLogin } from './backup-pass.js';
 import type { LoopParts } from './parts.js';
 
 /** Stops scheduling: nothing new is started: start-up retries end, the backup and audit timers and the protection check are dropped. */
@@ -52,8 +53,11 @@ export async function shutdown(parts: LoopParts, quietMs: number, options: Shutd
       () => false,
     ))
   ) {
-    // A bot that logged out removes its directory (and may exit): the stored login stays as it is.
-    loop.log.warn({ dir: loop.options.dir }, 'the auth directory is gone at shutdown: nothing to store, the stored login is kept');
+    // A bot that logged out removes its directory (and may exit). Seen happen, that is a logout, stored so
+    // that the next start restores no dead login; not seen, the stored login stays as it is (the guard).
+    const outcome = await valueWithin(clock, storeRemovedLogin(loop), left(), 'failure' as const);
+    if (outcome === 'success') loop.log.info({ dir: loop.options.dir }, 'the auth directory is gone at shutdown after its login left it: stored as a logout');
+    else loop.log.warn({ dir: loop.options.dir }, 'the auth directory is gone at shutdown: nothing to store, the stored login is kept');
     stored = true;
   } else if (
     options.skipWhenClean &&

@@ -81,6 +81,53 @@ describe('session lifecycle', async () => {
     assert.equal(await state('wipe'), 'unpaired');
   });
 
+  it('run: a bot that wipes its folder on a 401 and exits is logged out; the next start restores no dead login', async () => {
+    const dir = path.join(await tempDir('run-wipe'), 'auth');
+    await writeSession(dir, { preKeys: 2 });
+    assert.equal((await runCli(['backup', '--dir', dir, '--session', 'run-wipe'], { env })).code, 0);
+    // What many bots do on DisconnectReason.loggedOut: remove the auth folder and exit (the platform restarts them).
+    const bot = `setTimeout(() => { require('node:fs').rmSync(${JSON.stringify(dir)}, { recursive: true }); process.exit(1); }, 2000)`;
+    const first = await runCli(
+      [
+        'run',
+        '--dir',
+        dir,
+        '--session',
+        'run-wipe',
+        '--shutdown-quiet',
+        '500',
+        '--listen',
+        '127.0.0.1:0',
+        '--',
+        process.execPath,
+        '-e',
+        bot,
+      ],
+      { env },
+    );
+    assert.equal(first.code, 1, first.stdout + first.stderr);
+    assert.equal(await headReason('run-wipe'), 'logout', first.stdout + first.stderr);
+    assert.equal(await state('run-wipe'), 'logged_out');
+    // The platform restarts it: restore writes no login, so the bot shows a QR code instead of failing with 401.
+    const again = await runCli(
+      [
+        'run',
+        '--dir',
+        dir,
+        '--session',
+        'run-wipe',
+        '--listen',
+        '127.0.0.1:0',
+        '--',
+        process.execPath,
+        '-e',
+        `process.exit(require('node:fs').existsSync(${JSON.stringify(path.join(dir, 'creds.json'))}) ? 7 : 0)`,
+      ],
+      { env },
+    );
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+  });
+
   it('the guard case: an empty disk at start with unpaired creds is refused, the login intact, no logout', async () => {
     const dir = await tempDir('unseen');
     await writeSession(dir, { preKeys: 2 });
