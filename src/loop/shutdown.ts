@@ -56,7 +56,8 @@ export async function shutdown(parts: LoopParts, quietMs: number, options: Shutd
     // A bot that logged out removes its directory (and may exit). Seen happen, that is a logout, stored so
     // that the next start restores no dead login; not seen, the stored login stays as it is (the guard).
     const outcome = await valueWithin(clock, storeRemovedLogin(loop), left(), 'failure' as const);
-    if (outcome === 'success') loop.log.info({ dir: loop.options.dir }, 'the auth directory is gone at shutdown after its login left it: stored as a logout');
+    if (outcome === 'success')
+      loop.log.info({ dir: loop.options.dir }, 'the auth directory is gone at shutdown after its login left it: stored as a logout');
     else loop.log.warn({ dir: loop.options.dir }, 'the auth directory is gone at shutdown: nothing to store, the stored login is kept');
     stored = true;
   } else if (
