@@ -8,6 +8,7 @@ import { chown, mkdir, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/pro
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { build } from 'esbuild';
 import { after, describe, it } from 'node:test';
 import { REPO } from '../../harness/paths.js';
 import { waitFor } from '../../harness/sidecar.js';
@@ -124,12 +125,11 @@ const skip = 'skip' in user ? user.skip : python === null ? 'no python3 a throwa
  */
 async function asUserWithoutInotify(dir: string, body: string[]): Promise<unknown> {
   if ('skip' in user) throw new Error(user.skip);
+  const watchModule = await watchModuleForOthers();
   const exhauster = await exhaustInotify(user.uid, python!);
   try {
-    const module = (name: string) => JSON.stringify(pathToFileURL(path.join(REPO, 'build', 'src', 'watch', name)).href);
     const script = [
-      `import { WatchOpener, WatchStartError } from ${module('chokidar.js')};`,
-      `import { probeNativeWatching } from ${module('probe.js')};`,
+      `import { WatchOpener, WatchStartError, probeNativeWatching } from ${JSON.stringify(pathToFileURL(watchModule).href)};`,
       `const dir = ${JSON.stringify(dir)};`,
       ...body,
     ].join('\n');
@@ -142,6 +142,26 @@ async function asUserWithoutInotify(dir: string, body: string[]): Promise<unknow
   } finally {
     exhauster.kill('SIGKILL');
   }
+}
+
+/**
+ * The watch module (and chokidar in it) as one file the throwaway user can read: the checkout may sit in a
+ * directory only its owner can enter (a fresh `mktemp -d` clone is 0700). Bundled by esbuild, as the CLI is.
+ */
+async function watchModuleForOthers(): Promise<string> {
+  const dir = await tempDir('watch-module');
+  await openToAll(dir);
+  const outfile = path.join(dir, 'watch.mjs');
+  const source = (name: string) => JSON.stringify(path.join(REPO, 'build', 'src', 'watch', name));
+  await build({
+    stdin: { contents: `export * from ${source('chokidar.js')};\nexport * from ${source('probe.js')};`, resolveDir: REPO },
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile,
+    logLevel: 'silent',
+  });
+  return outfile;
 }
 
 describe('the watch module where native watching is unavailable (inotify instances used up)', { skip }, () => {
