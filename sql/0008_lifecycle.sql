@@ -10,9 +10,11 @@ ALTER TABLE sessions
   ADD COLUMN logged_out_generation bigint,
   ADD COLUMN logged_out_at timestamptz,
   ADD COLUMN logged_out_identity text,
+  ADD COLUMN logged_out_by text CHECK (logged_out_by IN ('seen', 'hand')),
   ADD COLUMN pending_identity_key text;
 
 COMMENT ON COLUMN sessions.logged_out_generation IS 'The logout generation while the session is logged out; NULL when it is not.';
 COMMENT ON COLUMN sessions.logged_out_at IS 'When the session was logged out (the database clock); NULL when it is not logged out.';
 COMMENT ON COLUMN sessions.logged_out_identity IS 'Fingerprint (sha256 hex) of the logged-out login; NULL when it is not logged out or the login was unknown.';
+COMMENT ON COLUMN sessions.logged_out_by IS 'seen: the keeper saw the bot drop its login (that login coming back ends the logout); hand: the logout command or API (it stays refused).';
 COMMENT ON COLUMN sessions.pending_identity_key IS 'Identity key fingerprint of unpaired creds the guard refused over a paired login: once paired, that login is stored.';

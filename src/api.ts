@@ -5,7 +5,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Mutex, Semaphore } from 'async-mutex';
 import { DatabaseUnreachableError, describeError, IntegrityError, LeaseLostError, NothingToRestoreError, RefusedError } from './errors.js';
+import { CREDS_FILE, parseCreds } from './creds.js';
 import { sendJson, type Route } from './http.js';
+import type { SessionEvent } from './lifecycle-events.js';
 import { MAX_INCOMING_FILES, SnapshotBuilder } from './incoming.js';
 import type { Logger } from './log.js';
 import type { RetentionPolicy } from './store/retention.js';
@@ -47,6 +49,8 @@ export interface ApiOptions {
   /** The schema preparation: every request answers 503 + Retry-After until it is ready. */
   schema: SchemaGate;
   log: Logger;
+  /** Told each lifecycle event a request causes (a logout, a pairing stored from session_data); default: none. */
+  onEvent?: (event: SessionEvent) => void;
 }
 
 /** An answer other than 200, with the message the client sees as {error}. */
@@ -279,6 +283,11 @@ async function store(options: Context, sessionId: string, builder: SnapshotBuild
       scope: null,
     });
     if (result.kind === 'refused') throw new HttpError(409, `backup refused: ${result.reason}`);
+    if (result.kind === 'success' && result.event) {
+      const creds = builder.snapshot.files.get(CREDS_FILE);
+      const jid = creds ? (parseCreds(creds.content.toString('utf8'))?.registeredJid ?? null) : null;
+      options.onEvent?.({ event: result.event, sessionId, generation: result.generation, jid });
+    }
     // Housekeeping after a committed write: a failure is logged, never the answer to the request.
     await options.store
       .thin(sessionId, options.retention)
@@ -328,11 +337,13 @@ async function logout(options: Context, url: URL): Promise<unknown> {
   return options.queues.run(sessionId, async () => {
     if (!(await options.store.summary(sessionId)))
       throw new NothingToRestoreError(`no session named ${sessionId}; GET /api/session/status lists them`);
-    let generation = 0;
+    const jid = (await options.store.summary(sessionId))?.registeredJid ?? null;
+    let outcome = { generation: 0, written: false };
     await underLease(options, sessionId, async (lease) => {
-      generation = (await options.store.logout(sessionId, lease)).generation;
+      outcome = await options.store.logout(sessionId, lease);
     });
-    return { session_id: sessionId, generation };
+    if (outcome.written) options.onEvent?.({ event: 'logged_out', sessionId, generation: outcome.generation, jid });
+    return { session_id: sessionId, generation: outcome.generation };
   });
 }
 

@@ -414,7 +414,15 @@ const [WEBHOOK_SECRET, WEBHOOK_SECRET_FILE] = envNames(SETTINGS['webhook-secret'
  * The keeper's own secrets, never handed to the processes it starts. DATABASE_URL stays: on Railway and
  * similar it is usually the bot's own setting too. The *_FILE variables hold paths, not secrets.
  */
-export const KEEPER_SECRET_VARIABLES: readonly string[] = [ENCRYPTION_KEY, ENCRYPTION_KEYS, API_TOKEN, WEBHOOK_SECRET];
+export const KEEPER_SECRET_VARIABLES: readonly string[] = [
+  ENCRYPTION_KEY,
+  ENCRYPTION_KEYS,
+  API_TOKEN,
+  WEBHOOK_SECRET,
+  // Webhook and ping URLs carry their token in the path or query (src/notify/url.ts).
+  ...envNames(SETTINGS['webhook-url']),
+  ...envNames(SETTINGS['heartbeat-url']),
+];
 
 /** `env` without KEEPER_SECRET_VARIABLES and unset entries. */
 export function withoutKeeperSecrets(env: Env): Record<string, string> {

@@ -92,6 +92,8 @@ export class Metrics implements SessionMetrics {
   readonly sessionRegistered: Gauge;
   /** SPEC "Session lifecycle": lifecycle events of the process's sessions, by event. */
   readonly sessionEvents: Counter;
+  /** Without many sessions: the one session's id, once session() was called. */
+  private onlySession: string | null = null;
   readonly databaseErrors: Counter;
   readonly watchPolling: Gauge;
   readonly protectedGauge: Gauge;
@@ -252,6 +254,7 @@ export class Metrics implements SessionMetrics {
   session(sessionId: string, readings: SessionReadings): SessionMetrics {
     if (!this.many) {
       this.readings.set('', readings);
+      this.onlySession = sessionId;
       return this;
     }
     const session = { session: sessionId };
@@ -290,9 +293,17 @@ export class Metrics implements SessionMetrics {
   }
 
   /** Removes every series of session `sessionId` (it is no longer kept by this process). */
-  /** Counts a lifecycle event of session `sessionId` (with many sessions, under its `session` label). */
+  /**
+   * Counts a lifecycle event of session `sessionId` (with many sessions, under its `session` label), and
+   * keeps baileys_keeper_session_registered following the state for a session this process has series of:
+   * an event may come from the session API as well as from the loop.
+   */
   countEvent(sessionId: string, event: SessionEventName): void {
     this.sessionEvents.inc(this.many ? { session: sessionId, event } : { event });
+    const registered = event === 'logged_out' ? 0 : event === 'paired' || event === 'repaired' ? 1 : null;
+    if (registered === null) return;
+    if (this.many && this.readings.has(sessionId)) this.sessionRegistered.set({ session: sessionId }, registered);
+    else if (!this.many && this.onlySession === sessionId) this.sessionRegistered.set(registered);
   }
 
   forget(sessionId: string): void {

@@ -4,6 +4,7 @@ import ms from 'ms';
 import { decodeKey, KeyRing, makeKey } from './crypto.js';
 import { UsageError } from './errors.js';
 import { isValidSessionId, SESSION_ID_RULE } from './names.js';
+import { parseEndpoint } from './notify/url.js';
 import { parseRetention } from './store/retention.js';
 
 /**
@@ -66,19 +67,12 @@ export function duration({ minMs }: { minMs: number }): Parser<number> {
 }
 
 /**
- * An http(s) URL to send to (webhook, heartbeat). Its user info and query may hold a secret: a bad one is
- * refused without repeating it.
+ * An http(s) URL to send to (webhook, heartbeat), checked as the sender will use it (src/notify/url.ts). Its
+ * user info, path and query may hold a secret: a bad one is refused without repeating it.
  */
 export const webhookUrl: Parser<string> = parser((raw, label) => {
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    throw new UsageError(`invalid ${label}: not a URL; expected http://host[:port]/path or https://…`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new UsageError(`invalid ${label}: the scheme ${url.protocol} is not http: or https:`);
-  return url.toString();
+  parseEndpoint(raw.trim(), label);
+  return raw.trim();
 });
 
 /**

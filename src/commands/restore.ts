@@ -281,7 +281,10 @@ async function bringBackLogin(config: RestoreConfig, files: readonly PlainFile[]
   const creds = files.find((file) => file.name === CREDS_FILE);
   if (!creds || !parseCreds(creds.content.toString('utf8'))?.registeredJid) return;
   if (await withDb((store) => store.revive(config.sessionId)))
-    log.info('the session was logged out: the restored login is its login again, and is backed up as such');
+    log.warn(
+      'the session was logged out: the restored login is its login again and is backed up as such ' +
+        "(to look at a generation without this, use 'baileys-keeper export --generation N')",
+    );
 }
 
 /** Lists what a restore would change. Writes nothing: not even finishing an interrupted restore. */

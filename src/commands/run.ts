@@ -128,6 +128,7 @@ export async function runCommand(ctx: Context<'run'>): Promise<number> {
     let exitCode: number;
     let left: LeftProcess[] = [];
     let atExit: DirectoryPicture | null = null;
+    let botExited = false;
     if (signals.stop !== null) {
       exitCode = 128 + (os.constants.signals[signals.stop] ?? 0);
       log.info({ exitCode }, 'stopped before the bot started: final backup of the restored directory');
@@ -136,6 +137,8 @@ export async function runCommand(ctx: Context<'run'>): Promise<number> {
       // writes from here on must count as changed.
       let group: ProcessGroup;
       ({ code: exitCode, group } = await superviseChild(ctx, signals));
+      // No stop signal came while it ran: the bot ended by itself (a crash, a logout it handled by exiting).
+      botExited = signals.stop === null;
       atExit = await picture();
       left = await group.stopTracking();
       log.info(
@@ -148,7 +151,7 @@ export async function runCommand(ctx: Context<'run'>): Promise<number> {
     // (pm2 start, nohup/setsid … &, a double fork) leaves it writing outside the group. So the final backup
     // waits for quiet as the sidecar's does (bounded by half of --shutdown-timeout), and the directory is
     // compared with its state at the group's exit: whatever changed since was written by someone else.
-    const stored = await service.loop.shutdown(atExit === null ? 0 : config.shutdownQuietMs);
+    const stored = await service.loop.shutdown(atExit === null ? 0 : config.shutdownQuietMs, { botExited });
     const changed = atExit === null ? [] : pictureChanges(atExit, await picture());
     const outside = changed.length > 0 || left.length > 0;
     if (outside) {
@@ -165,7 +168,10 @@ export async function runCommand(ctx: Context<'run'>): Promise<number> {
     // beside the copy still running (two sockets, one login); the warning above is the signal.
     return exitCode;
   } finally {
-    if (service) await within(systemClock, service.close(), CLOSE_GRACE_MS);
+    if (service) {
+      await service.flushNotifications();
+      await within(systemClock, service.close(), CLOSE_GRACE_MS);
+    }
     await target.stop();
     signals.dispose();
   }

@@ -27,6 +27,11 @@ export interface Service {
   metrics: Metrics;
   store: SessionStore;
   http: HttpServer;
+  /**
+   * Gives queued webhook events up to WEBHOOK_CLOSE_MS to be delivered and stops the heartbeat (after the
+   * loop's shutdown, whose final backup may have told an event: a logout stored as the bot exited).
+   */
+  flushNotifications(): Promise<void>;
   /** Closes HTTP and the pool (after the loop's shutdown). */
   close(): Promise<void>;
 }
@@ -56,11 +61,12 @@ export async function startService(
   });
   const owner = leaseOwner();
   const notify = notifications(config, metrics, ctx.log);
+  const onEvent = eventSink(metrics, ctx.log, notify.forwarders);
   // One schema preparation for the loop and the API: the API answers 503 until this preparation itself
   // succeeded. (A keeper of many sessions migrates for its sessions on its own, but one whose sessions
   // directory is empty is "ready" before anything was migrated: readiness proves nothing about the schema.)
   const schema = new SchemaGate(() => store.prepare());
-  const loop = buildLoop(config, store, metrics, owner, schema, ctx.log, notify.forwarders);
+  const loop = buildLoop(config, store, metrics, owner, schema, ctx.log, onEvent);
   notify.startHeartbeat(loop);
   // Started now for a keeper of many sessions too, so that its API does not wait for the first request.
   if (many) void schema.ensure().catch(() => undefined);
@@ -75,6 +81,7 @@ export async function startService(
       allowReplace: config.allowReplace,
       schema,
       log: ctx.log.child({ component: 'api' }),
+      onEvent,
     }),
     ...healthRoutes(loop, metrics, extraReady, schema),
   ];
@@ -91,6 +98,7 @@ export async function startService(
     metrics,
     store,
     http,
+    flushNotifications: () => notify.close(),
     async close() {
       await notify.close();
       await http.close();
@@ -102,7 +110,7 @@ export async function startService(
 /** How often the heartbeat looks whether the loop is ready to start pinging, ms. */
 const HEARTBEAT_READY_POLL_MS = 500;
 /** Time shutdown gives queued webhook events to be delivered, ms (the rest are dropped and counted). */
-export const WEBHOOK_CLOSE_MS = 1_000;
+export const WEBHOOK_CLOSE_MS = 3_000;
 
 /**
  * The webhook sender and the heartbeat, as configured (SPEC "Session lifecycle"): `forwarders` for the
@@ -183,13 +191,13 @@ function buildLoop(
   owner: string,
   schema: SchemaGate,
   log: Logger,
-  forwarders: readonly EventForwarder[],
+  onEvent: SessionLoopOptions['onEvent'],
 ): BackupLoop {
   if (config.sessionsDir !== null) {
     return new SessionFleet(
       store,
       {
-        ...loopOptions(config, owner, eventSink(metrics, log, forwarders)),
+        ...loopOptions(config, owner, onEvent),
         sessionsDir: config.sessionsDir,
         prefix: config.sessionPrefix,
         tombstoneAfterMs: config.intervalMs,
@@ -206,7 +214,7 @@ function buildLoop(
   loop = new SessionLoop(
     store,
     {
-      ...loopOptions(config, owner, eventSink(metrics, log, forwarders)),
+      ...loopOptions(config, owner, onEvent),
       sessionId: config.sessionId,
       dir: config.dir,
       prepareSchema: () => schema.ensure(),

@@ -23,6 +23,7 @@ export async function sidecarCommand(ctx: Context<'sidecar'>): Promise<number> {
     abortOnSecondSignal(ctx);
     ctx.log.info({ signal }, 'stopping: waiting for the bot to go quiet, then a final backup');
     const stored = await service.loop.shutdown();
+    await service.flushNotifications();
     await within(systemClock, service.close(), CLOSE_GRACE_MS);
     ctx.log.info({ stored }, stored ? 'stopped: everything is stored' : 'stopped without storing the newest changes');
     return stored ? 0 : 1;

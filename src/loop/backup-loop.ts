@@ -37,6 +37,9 @@ export interface BackupLoop {
   allProtected(): boolean;
   /** Starts; resolves once watching (no later write is missed). Never rejects. */
   start(): Promise<void>;
-  /** Final backups, then the leases released; true when everything is stored (see SessionLoop.shutdown). */
-  shutdown(quietMs?: number): Promise<boolean>;
+  /**
+   * Final backups, then the leases released; true when everything is stored (see SessionLoop.shutdown).
+   * `botExited`: see ShutdownOptions (one session only; a keeper of many leaves folders to its tombstones).
+   */
+  shutdown(quietMs?: number, options?: { botExited?: boolean }): Promise<boolean>;
 }

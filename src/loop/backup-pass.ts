@@ -7,7 +7,7 @@ import { systemClock } from '../clock.js';
 import { CREDS_FILE, parseCreds } from '../creds.js';
 import { IntegrityError, LeaseLostError } from '../errors.js';
 import { readNamed, readSnapshot, type Snapshot } from '../snapshot.js';
-import type { BackupResult } from '../store/index.js';
+import type { BackupResult, Lease } from '../store/index.js';
 import type { LoopContext } from './context.js';
 import type { FlushOutcome } from './loop-options.js';
 
@@ -119,14 +119,13 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
 }
 
 /**
- * At shutdown, the directory is gone after this loop saw the login leave it (LoopContext.loginWatch
- * 'dropped'): the bot wiped its login and exited, a logout the keeper saw (SPEC "Session lifecycle"). It is
- * stored as one — every file deleted — so that the next start restores no dead login. 'failure' when it
- * could not be stored (the caller logs the login as kept), else the store's result.
+ * At shutdown in `run`, after the bot's process group exited on its own, the directory is gone although
+ * this loop saw the login in it: the bot wiped its folder and exited (what many bots do on a 401), a logout
+ * the keeper saw (SPEC "Session lifecycle"). It is stored as one — every file deleted — under `lease`, so
+ * that the restart restores no dead login. 'failure' when it could not be stored (a database error: the
+ * caller retries), else the store's result.
  */
-export async function storeRemovedLogin(loop: LoopContext): Promise<FlushOutcome> {
-  const lease = loop.lease.current;
-  if (!lease || loop.loginWatch !== 'dropped') return 'failure';
+export async function storeRemovedLogin(loop: LoopContext, lease: Lease): Promise<FlushOutcome> {
   const empty: Snapshot = { files: new Map(), held: new Map() };
   try {
     const result = await loop.store.backup(loop.options.sessionId, empty, {
@@ -146,13 +145,14 @@ export async function storeRemovedLogin(loop: LoopContext): Promise<FlushOutcome
     watchLogin(loop, empty, result, true);
     return result.kind;
   } catch (error) {
-    loop.databaseError(error, 'backup');
+    if (error instanceof LeaseLostError) loop.lease.markLost(lease.token, error.message);
+    else loop.databaseError(error, 'backup');
     return 'failure';
   }
 }
 
 /** Whether `dir` is there as a directory now (a read of names in a missing one finds every name deleted). */
-async function directoryPresent(dir: string): Promise<boolean> {
+export async function directoryPresent(dir: string): Promise<boolean> {
   return stat(dir).then(
     (stats) => stats.isDirectory(),
     () => false,

@@ -30,8 +30,9 @@ export function watchEvents(parts: () => LoopParts): WatchEvents {
     },
     lost: (reason) => {
       const { loop } = parts();
-      // The bot wiping its folder: the login it held is gone (a logout the keeper saw; see LoopContext.loginWatch).
-      if (reason === 'removed' && loop.loginWatch === 'seen') loop.loginWatch = 'dropped';
+      // The folder went away as a whole: wiped by a bot that logged out, or moved, or unmounted; the keeper
+      // cannot tell, so what comes back decides (LoginSeen 'replaced').
+      if (reason === 'removed' && loop.loginWatch === 'seen') loop.loginWatch = 'replaced';
       loop.protection.unwatchedSince ??= loop.clock.now();
       loop.protection.check();
       if (!loop.stopping && reason === 'removed')
@@ -101,7 +102,9 @@ async function checkCreds({ loop, schedule }: LoopParts): Promise<void> {
     error.code === 'ENOENT' ? undefined : null,
   );
   if (text === undefined) {
-    if (loop.loginWatch === 'seen') loop.loginWatch = 'dropped';
+    // Deleted in place — the very directory it watches is still there: the login left it. A directory gone
+    // or replaced (moved away, a new mount point) says nothing of the login: see `lost`.
+    if (loop.loginWatch === 'seen') loop.loginWatch = (await loop.watcher.intact()) ? 'dropped' : 'replaced';
     return;
   }
   if (!loop.registered && text !== null && parseCreds(text)?.registeredJid) {

@@ -77,4 +77,10 @@ export interface ShutdownOptions {
   releaseGraceMs?: number;
   /** Skip the final read when nothing is pending (see shutdown). */
   skipWhenClean?: boolean;
+  /**
+   * `run`: the bot's process group exited on its own before the keeper was asked to stop. A directory gone
+   * then, after the loop saw the login in it, is a logout (the bot wiped it and exited); otherwise a gone
+   * directory keeps the stored login.
+   */
+  botExited?: boolean;
 }

@@ -20,6 +20,21 @@ export async function workInFlight({ loop, startup, schedule, thinning }: LoopPa
   await within(loop.clock, thinning.running, ms());
 }
 
+/** Stores the logout of a removed directory under the lease (taken again if lost), retried until `deadline`; true once stored. */
+async function storeLogoutUntil({ loop }: LoopParts, deadline: number, left: () => number): Promise<boolean> {
+  const { clock, lease, next } = loop;
+  for (;;) {
+    const current = lease.current ?? (await valueWithin(clock, lease.tryAcquire(), left(), null));
+    if (current) {
+      const outcome = await valueWithin(clock, storeRemovedLogin(loop, current), left(), 'failure' as const);
+      if (outcome !== 'failure') return true;
+    } else if (await valueWithin(clock, loop.otherHolder(), left(), false)) return true; // that writer speaks for it now
+    const now = clock.now();
+    if (now >= deadline) return false;
+    await sleep(clock, Math.min(Math.max(next.retryAt - now, RETRY_BACKOFF.initialMs), deadline - now));
+  }
+}
+
 /** See SessionLoop.shutdown. */
 export async function shutdown(parts: LoopParts, quietMs: number, options: ShutdownOptions = {}): Promise<boolean> {
   const { loop, startup, schedule } = parts;
@@ -53,13 +68,19 @@ export async function shutdown(parts: LoopParts, quietMs: number, options: Shutd
       () => false,
     ))
   ) {
-    // A bot that logged out removes its directory (and may exit). Seen happen, that is a logout, stored so
-    // that the next start restores no dead login; not seen, the stored login stays as it is (the guard).
-    const outcome = await valueWithin(clock, storeRemovedLogin(loop), left(), 'failure' as const);
-    if (outcome === 'success')
-      loop.log.info({ dir: loop.options.dir }, 'the auth directory is gone at shutdown after its login left it: stored as a logout');
-    else loop.log.warn({ dir: loop.options.dir }, 'the auth directory is gone at shutdown: nothing to store, the stored login is kept');
-    stored = true;
+    if (options.botExited && loop.loginWatch !== null) {
+      // `run`: the bot's group exited on its own and took its folder with it, after this loop saw the login
+      // there — a bot that wipes its login on a 401 and exits. Stored as a logout (retried like any final
+      // backup), so that its restart restores no dead login.
+      stored = await storeLogoutUntil(parts, deadline, left);
+      if (stored) loop.log.info({ dir: loop.options.dir }, 'the bot exited and its auth directory is gone: stored as a logout');
+      else loop.log.error({ dir: loop.options.dir }, 'the bot exited and its auth directory is gone, but the logout could not be stored');
+    } else {
+      // Gone while the bot may still run elsewhere (moved, unmounted): nothing tells a logout from a remount,
+      // so the stored login stays as it is (the guard's case).
+      loop.log.warn({ dir: loop.options.dir }, 'the auth directory is gone at shutdown: nothing to store, the stored login is kept');
+      stored = true;
+    }
   } else if (
     options.skipWhenClean &&
     lease.current &&

@@ -32,8 +32,14 @@ export function parseEndpoint(raw: string, setting: string): Endpoint {
   if (url.hostname === '') throw new UsageError(`${setting} has no host: give a full http:// or https:// URL`);
   let authorization: string | null = null;
   if (url.username !== '' || url.password !== '') {
-    const user = decodeURIComponent(url.username);
-    const password = decodeURIComponent(url.password);
+    let user: string;
+    let password: string;
+    try {
+      user = decodeURIComponent(url.username);
+      password = decodeURIComponent(url.password);
+    } catch {
+      throw new UsageError(`${setting} has a malformed %-escape in its user name or password: write each as %XX`);
+    }
     authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
     url.username = '';
     url.password = '';

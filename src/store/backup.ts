@@ -91,7 +91,7 @@ export async function backup(ctx: StoreContext, sessionId: string, snapshot: Sna
       totalBytes: totals.bytes,
     });
     await setHead(tx, sessionId, generation, codec.storedJid(login.registeredJid));
-    if (login.logout) await setLoggedOut(tx, sessionId, generation, login.logout.identity);
+    if (login.logout) await setLoggedOut(tx, sessionId, generation, login.logout.identity, 'seen');
     if (login.endsLogout) await clearLoggedOut(tx, sessionId);
     if (startsEncryption) await setEncryptionMarker(tx, sessionId, codec.newMarker(sessionId, generation));
     return {
@@ -148,7 +148,7 @@ export async function logout(
       );
     const creds = await headCreds(ctx, tx, sessionId, ctx.codec.marker(sessionId, session));
     const written = await deleteEverything(tx, session, LOGOUT_REASON);
-    await setLoggedOut(tx, sessionId, written.generation, creds?.identity ?? null);
+    await setLoggedOut(tx, sessionId, written.generation, creds?.identity ?? null, 'hand');
     return { ...written, written: true };
   });
 }

@@ -63,8 +63,11 @@ export async function judgeLogin(
   if (session.registeredJid !== null) {
     const head = await headCreds(ctx, tx, session.sessionId, marker);
     if (jid === null) {
-      // A logout the keeper saw happen: stored, so that restore hands out no dead login.
-      if (options.login !== null) return store('logged_out', { logout: { identity: head?.identity ?? null } });
+      // A logout the keeper saw happen: stored, so that restore hands out no dead login. A directory that came
+      // back without creds.json after going away as a whole may be a remount half done: only unpaired creds
+      // (the bot started again) count then.
+      const saw = options.login === 'seen' || options.login === 'dropped' || (options.login === 'replaced' && creds !== null);
+      if (saw) return store('logged_out', { logout: { identity: head?.identity ?? null } });
       if (options.allowReplace) return store(null);
       const what = credsDeleted ? 'has no creds.json' : 'holds a creds.json that is not registered (no QR scanned)';
       return {
@@ -80,7 +83,8 @@ export async function judgeLogin(
     }
     if (!head?.identity || !creds?.identity || head.identity === creds.identity) return store(null);
     // Another login: a re-pairing when the keeper saw the old one go, or saw these creds before their QR scan.
-    if (options.login === 'dropped' || session.pendingIdentityKey === creds.identityKey) return store('repaired');
+    if (options.login === 'dropped' || options.login === 'replaced' || session.pendingIdentityKey === creds.identityKey)
+      return store('repaired');
     if (options.allowReplace) return store('paired');
     return {
       kind: 'refused',
@@ -93,7 +97,12 @@ export async function judgeLogin(
   }
   if (jid === null) return store(null);
   if (!session.loggedOut) return store('paired');
-  if (session.loggedOut.identity !== null && session.loggedOut.identity === creds?.identity && !options.allowReplace) {
+  const same = session.loggedOut.identity !== null && session.loggedOut.identity === creds?.identity;
+  // A logout the keeper inferred is undone by the login itself coming back to the directory (a folder
+  // moved away at shutdown and back, a writer that deletes then rewrites): a wrong guess must not lose a
+  // working login. A logout by hand stays: that login was discarded on purpose.
+  if (same && session.loggedOut.by === 'seen') return store('repaired', { endsLogout: true });
+  if (same && !options.allowReplace) {
     return {
       kind: 'refused',
       refusal: 'logged_out_login',

@@ -8,8 +8,14 @@ export type LoginEvent = 'paired' | 'logged_out' | 'repaired';
 /** Why a backup was refused: the never-backwards rule, another login, a login dropped unseen, a logged-out login back. */
 export type Refusal = 'rollback' | 'identity' | 'unregistered' | 'logged_out_login';
 
-/** What the caller watched happen to the head's login in this run (BackupOptions.login). */
-export type LoginSeen = 'seen' | 'dropped' | null;
+/**
+ * What the caller watched happen to the head's paired login in this run (BackupOptions.login):
+ * - 'seen': the directory held it (a read that stored it or found it equal);
+ * - 'dropped': then creds.json went away with the directory still there (deleted in place);
+ * - 'replaced': then the directory itself went away (wiped, or moved, or unmounted: the keeper cannot tell);
+ * - null: nothing seen in this run (start, a takeover): the guard's case.
+ */
+export type LoginSeen = 'seen' | 'dropped' | 'replaced' | null;
 
 /** The single-writer lease a backup must hold; its token fences off writers that lost it. */
 export interface Lease {
@@ -33,11 +39,11 @@ export interface BackupOptions {
    */
   allowRollback?: boolean;
   /**
-   * What the caller watched happen to the head's paired login in this run (SPEC "Session lifecycle"):
-   * 'seen' — the directory held it (restored, stored or compared equal), so a creds.json deleted or unpaired
-   * now is a logout the keeper saw, stored as a LOGOUT_REASON generation instead of refused; 'dropped' — it
-   * also saw the login leave the directory (creds.json deleted, the directory removed), so another paired
-   * login now is a re-pairing. null (the default) keeps the guard: what the keeper did not see is refused.
+   * What the caller watched happen to the head's paired login in this run (SPEC "Session lifecycle"; see
+   * LoginSeen). With 'seen' or 'dropped', a creds.json missing or unpaired now is a logout the keeper saw,
+   * stored as a LOGOUT_REASON generation instead of refused; with 'replaced' only unpaired creds are (a
+   * directory back without creds.json may be a remount half done). With 'dropped' or 'replaced', another
+   * paired login is a re-pairing. null (the default) keeps the guard: what the keeper did not see is refused.
    */
   login?: LoginSeen;
 }

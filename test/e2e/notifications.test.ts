@@ -81,8 +81,9 @@ describe('webhooks and heartbeat', async () => {
     const dir = await tempDir('notify-bad');
     const env = cliEnv(url);
     const cases: [string[], Record<string, string>, RegExp][] = [
-      [['--webhook-url', 'ftp://user:hunter2@example.com/x'], {}, /--webhook-url.*ftp:/],
-      [['--heartbeat-url', 'not a url'], {}, /--heartbeat-url.*not a URL/],
+      [['--webhook-url', 'ftp://user:hunter2@example.com/x'], {}, /--webhook-url.*http:\/\/ or https:\/\/ URL, not ftp:/],
+      [['--heartbeat-url', 'not a url'], {}, /--heartbeat-url.*is not a valid URL/],
+      [['--webhook-url', 'http://user:p%ZZhunter2@example.com/'], {}, /--webhook-url.*malformed %-escape/],
       [['--heartbeat-url', 'http://127.0.0.1:1/p', '--heartbeat-interval', '300'], {}, /--heartbeat-interval.*with its unit/],
       [['--heartbeat-url', 'http://127.0.0.1:1/p', '--heartbeat-interval', '500ms'], {}, /at least 1s/],
       [['--webhook-url', 'http://127.0.0.1:1/h'], { KEEPER_WEBHOOK_SECRET: '   ' }, /webhook secret is empty/],

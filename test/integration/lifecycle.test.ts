@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { RefusedError } from '../../src/errors.js';
 import { sessionStatusJson } from '../../src/session-status.js';
 import { readSnapshot } from '../../src/snapshot.js';
-import type { BackupResult } from '../../src/store/index.js';
+import type { BackupResult, LoginSeen } from '../../src/store/index.js';
 import { openAuth, register, REGISTERED_JID, writeSession } from '../../harness/baileys.js';
 import { query } from '../../harness/db.js';
 import { tempDir } from '../support/fs.js';
@@ -22,7 +22,7 @@ describe('session lifecycle in the store', async () => {
   async function backup(
     sessionId: string,
     dir: string,
-    options: { login?: 'seen' | 'dropped'; allowReplace?: boolean } = {},
+    options: { login?: LoginSeen; allowReplace?: boolean } = {},
   ): Promise<BackupResult> {
     const lease = await t.lease(sessionId);
     try {
@@ -162,24 +162,43 @@ describe('session lifecycle in the store', async () => {
     assert.equal((await backup('pending', third)).kind, 'refused');
   });
 
-  it('re-pairing after a logout is repaired; the logged-out login coming back is refused', async () => {
+  it('re-pairing after a logout the keeper saw is repaired; that login itself coming back undoes the logout', async () => {
     const dir = await paired('repair');
     const dead = await tempDir('repair-dead');
     await copyFile(path.join(dir, 'creds.json'), path.join(dead, 'creds.json'));
     await rm(path.join(dir, 'creds.json'));
     assert.equal((await backup('repair', dir, { login: 'seen' })).kind, 'success');
+    // A guess must not lose a working login: the same login back in the directory ends the logout.
     const back = await backup('repair', dead);
-    assert.equal(back.kind === 'refused' && back.refusal, 'logged_out_login');
-    assert.match(back.kind === 'refused' ? back.reason : '', /restore --generation N --force/);
+    assert.equal(back.kind === 'success' && back.event, 'repaired');
+    assert.equal((await stateOf('repair')).state, 'paired');
+    // A new pairing after a logout is repaired too.
+    await rm(path.join(dead, 'creds.json'));
+    assert.equal((await backup('repair', dead, { login: 'seen' })).kind, 'success');
     const auth = await openAuth(dir);
     await register(auth);
     const repaired = await backup('repair', dir);
     assert.equal(repaired.kind === 'success' && repaired.event, 'repaired');
-    assert.deepEqual(await stateOf('repair'), { state: 'paired', loggedOut: false, generation: 3 });
+    assert.deepEqual(await stateOf('repair'), { state: 'paired', loggedOut: false, generation: 5 });
+  });
+
+  it('a directory replaced as a whole: unpaired creds are a logout, no creds are not, another login is a re-pairing', async () => {
+    const dir = await paired('replaced');
+    const empty = await tempDir('replaced-empty');
+    // A remount half done: the mount point is there, empty. No logout; the guard keeps the login.
+    const half = await backup('replaced', empty, { login: 'replaced' });
+    assert.equal(half.kind === 'refused' && half.refusal, 'unregistered');
+    assert.equal((await stateOf('replaced')).state, 'paired');
+    assert.equal((await backup('replaced', dir, { login: 'replaced' })).kind, 'noop', 'the same login back: nothing to do');
+    // The bot started again, unpaired: a logout.
+    const fresh = await tempDir('replaced-fresh');
+    await (await openAuth(fresh)).saveCreds();
+    const out = await backup('replaced', fresh, { login: 'replaced' });
+    assert.equal(out.kind === 'success' && out.event, 'logged_out');
   });
 
   it('logout by hand deletes the head, keeps the history, is idempotent, and refuses an unpaired session', async () => {
-    await paired('by-hand');
+    const byHandDir = await paired('by-hand');
     const lease = await t.lease('by-hand');
     try {
       const first = await t.store.logout('by-hand', lease);
@@ -191,6 +210,11 @@ describe('session lifecycle in the store', async () => {
     assert.equal(await headReason('by-hand'), 'logout');
     assert.equal((await stateOf('by-hand')).state, 'logged_out');
     assert.ok((await t.store.loadPoint('by-hand', { generation: 1 }))!.files.length > 0);
+    // The login the operator discarded does not come back by itself.
+    const kept = await tempDir('by-hand-kept');
+    await copyFile(path.join(byHandDir, 'creds.json'), path.join(kept, 'creds.json'));
+    const refused = await backup('by-hand', kept);
+    assert.equal(refused.kind === 'refused' && refused.refusal, 'logged_out_login');
     assert.equal(await t.store.revive('by-hand'), true);
     assert.equal((await stateOf('by-hand')).state, 'unpaired');
 

@@ -79,4 +79,20 @@ describe('config', () => {
   it('returns a frozen object', () => {
     assert.ok(Object.isFrozen(loadConfig('status', [], {})));
   });
+
+  it("keeps the keeper's secrets out of the bot's environment: keys, the API token, the webhook secret and URLs", () => {
+    const env = {
+      KEEPER_API_TOKEN: 'a-long-enough-api-token-0123456789',
+      KEEPER_WEBHOOK_SECRET: 'signing-secret',
+      KEEPER_WEBHOOK_URL: 'https://hooks.example.com/services/T000/B000/XXXX',
+      KEEPER_HEARTBEAT_URL: 'https://hc-ping.example.com/0000-uuid',
+      BOT_OWN: 'kept',
+    };
+    const config = loadConfig('run', ['--', 'node', 'bot.js'], env);
+    assert.deepEqual(
+      Object.keys(config.childEnv).filter((name) => name in env),
+      ['BOT_OWN'],
+    );
+    assert.equal(config.webhookUrl, env.KEEPER_WEBHOOK_URL);
+  });
 });

@@ -13,7 +13,7 @@ export interface SessionRow {
   /** The lease is held and not expired, by the database's clock. */
   leaseLive: boolean;
   /** While the session is logged out (sql/0008): its logout generation, when, and the fingerprint of that login. */
-  loggedOut: { generation: number; at: Date; identity: string | null } | null;
+  loggedOut: { generation: number; at: Date; identity: string | null; by: 'seen' | 'hand' } | null;
   /** Identity key fingerprint of unpaired creds the guard refused over the paired login (sql/0008), or null. */
   pendingIdentityKey: string | null;
 }
@@ -39,7 +39,7 @@ type Row = Record<string, unknown>;
 function sessionColumns(t: string): string {
   return `${t}.session_id, ${t}.head_generation, ${t}.updated_at, ${t}.registered_jid, ${t}.lease_owner, ${t}.lease_token,
     ${t}.lease_expires_at, (${t}.lease_owner IS NOT NULL AND ${t}.lease_expires_at > now()) AS lease_live,
-    ${t}.logged_out_generation, ${t}.logged_out_at, ${t}.logged_out_identity, ${t}.pending_identity_key`;
+    ${t}.logged_out_generation, ${t}.logged_out_at, ${t}.logged_out_identity, ${t}.logged_out_by, ${t}.pending_identity_key`;
 }
 
 function toSession(row: Row): SessionRow {
@@ -59,6 +59,7 @@ function toSession(row: Row): SessionRow {
             generation: Number(row['logged_out_generation']),
             at: row['logged_out_at'] as Date,
             identity: (row['logged_out_identity'] as string | null) ?? null,
+            by: row['logged_out_by'] === 'hand' ? 'hand' : 'seen',
           },
     pendingIdentityKey: (row['pending_identity_key'] as string | null) ?? null,
   };
@@ -184,12 +185,20 @@ export async function setHead(tx: Queryable, sessionId: string, generation: numb
 
 /**
  * Records that the session is logged out as of `generation` (now, by the database's clock), naming the login
- * that was logged out by its fingerprint (creds.ts `identity`; null when unknown).
+ * that was logged out by its fingerprint (creds.ts `identity`; null when unknown), and `by` whom: 'seen' (the
+ * keeper saw the bot drop it) or 'hand' (the logout command or API).
  */
-export async function setLoggedOut(tx: Queryable, sessionId: string, generation: number, identity: string | null): Promise<void> {
+export async function setLoggedOut(
+  tx: Queryable,
+  sessionId: string,
+  generation: number,
+  identity: string | null,
+  by: 'seen' | 'hand',
+): Promise<void> {
   await tx.query(
-    `UPDATE ${tx.schema}.sessions SET logged_out_generation = $2, logged_out_at = now(), logged_out_identity = $3 WHERE session_id = $1`,
-    [sessionId, generation, identity],
+    `UPDATE ${tx.schema}.sessions SET logged_out_generation = $2, logged_out_at = now(), logged_out_identity = $3, logged_out_by = $4
+      WHERE session_id = $1`,
+    [sessionId, generation, identity, by],
   );
 }
 
@@ -201,7 +210,7 @@ export async function setPendingPairing(tx: Queryable, sessionId: string, identi
 /** Ends the session's logged-out state (a new pairing was stored, or the operator brought a login back); true when it was logged out. */
 export async function clearLoggedOut(q: Queryable, sessionId: string): Promise<boolean> {
   const result = await q.query(
-    `UPDATE ${q.schema}.sessions SET logged_out_generation = NULL, logged_out_at = NULL, logged_out_identity = NULL
+    `UPDATE ${q.schema}.sessions SET logged_out_generation = NULL, logged_out_at = NULL, logged_out_identity = NULL, logged_out_by = NULL
       WHERE session_id = $1 AND logged_out_generation IS NOT NULL`,
     [sessionId],
   );
