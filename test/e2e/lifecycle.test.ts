@@ -197,6 +197,9 @@ describe('session lifecycle', async () => {
       const answer = await post('by-hand');
       assert.equal(answer.status, 200);
       assert.deepEqual(await answer.json(), { session_id: 'by-hand', generation: 4 });
+      // A logout through the API is an event like one the loop sees (log, counter, webhook).
+      assert.equal(await service.metric('baileys_keeper_session_events_total{event="logged_out"}'), 1);
+      assert.ok(service.output.some((line) => line.includes('session logged out') && line.includes('by-hand')));
       assert.equal((await post('by-hand')).status, 200, 'logged out already: the same generation');
       assert.equal((await post('nobody')).status, 404);
       assert.equal((await post('by-hand', 'wrong-token-0123456789012')).status, 401);
