@@ -3,11 +3,12 @@
 // command and API, bringing the previous login back by generation, and one tenant of a sessions directory
 // logging out while the others stay paired. The writer is the real Baileys useMultiFileAuthState.
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { openAuth, register, REGISTERED_JID, writeSession } from '../../harness/baileys.js';
-import { cliEnv, runCli } from '../../harness/cli.js';
+import { cliEnv, collect, runCli, startCli } from '../../harness/cli.js';
+import { tcpProxy } from '../../harness/proxy.js';
 import { query } from '../../harness/db.js';
 import { startService, waitFor, type Service } from '../../harness/sidecar.js';
 import { freshDatabase } from '../support/db.js';
@@ -126,6 +127,64 @@ describe('session lifecycle', async () => {
       { env },
     );
     assert.equal(again.code, 0, again.stdout + again.stderr);
+  });
+
+  it('run: a logout that cannot be stored (the database is gone) is retried until --shutdown-timeout, then an error', async () => {
+    const dir = path.join(await tempDir('run-wipe-down'), 'auth');
+    const go = path.join(await tempDir('run-wipe-down-go'), 'go');
+    await writeSession(dir, { preKeys: 2 });
+    assert.equal((await runCli(['backup', '--dir', dir, '--session', 'wipe-down'], { env })).code, 0);
+    const proxy = await tcpProxy(url);
+    // The bot wipes its folder and exits once the test says so (after the database went away).
+    const bot =
+      `const fs = require('node:fs'); const wait = setInterval(() => { if (fs.existsSync(${JSON.stringify(go)})) {` +
+      ` clearInterval(wait); fs.rmSync(${JSON.stringify(dir)}, { recursive: true }); process.exit(1); } }, 50);`;
+    const child = startCli(
+      [
+        'run',
+        '--dir',
+        dir,
+        '--session',
+        'wipe-down',
+        '--shutdown-quiet',
+        '200',
+        '--shutdown-timeout',
+        '3000',
+        '--listen',
+        '127.0.0.1:0',
+        '--',
+        process.execPath,
+        '-e',
+        bot,
+      ],
+      { env: cliEnv(proxy.url) },
+    );
+    const ended = collect(child);
+    try {
+      // Watching, and the login seen: the keeper holds the lease.
+      await waitFor(
+        async () =>
+          (
+            await query<{ lease_owner: string | null }>(
+              url,
+              "SELECT lease_owner FROM baileys_keeper.sessions WHERE session_id = 'wipe-down'",
+            )
+          )[0]?.lease_owner
+            ? true
+            : null,
+        20_000,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await proxy.close();
+      proxy.cut();
+      await writeFile(go, '');
+      const result = await ended;
+      assert.equal(result.code, 1, result.stdout + result.stderr);
+      assert.match(result.stdout + result.stderr, /the logout could not be stored/);
+      assert.equal(await headReason('wipe-down'), 'backup', 'nothing was written: the login is still the head');
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('the guard case: an empty disk at start with unpaired creds is refused, the login intact, no logout', async () => {
