@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { openAuth, writeSession } from '../../harness/baileys.js';
 import { cliEnv, runCli } from '../../harness/cli.js';
-import { startService } from '../../harness/sidecar.js';
+import { startService, waitFor } from '../../harness/sidecar.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
 import { Receiver } from '../support/receiver.js';
@@ -46,17 +46,23 @@ describe('webhooks and heartbeat', async () => {
     );
     try {
       // The first pairing of the session is an event too.
-      const [paired] = await hooks.received(1);
-      assert.equal(JSON.parse(paired!.body.toString()).event, 'paired');
+      await waitFor(
+        () => (hooks.requests.some((request) => JSON.parse(request.body.toString()).event === 'paired') ? true : null),
+        15_000,
+        () => hooks.requests.map((request) => request.body.toString()).join('\n'),
+      );
       // Heartbeats: a GET each interval once the session is compared and protected.
       const beats = await pings.received(2);
       assert.ok(beats.every((beat) => beat.method === 'GET' && beat.url === '/ping/uuid-0000'));
 
       await rm(dir, { recursive: true });
       await (await openAuth(dir)).saveCreds();
-      const all = await hooks.received(2);
-      const logout = all.find((request) => JSON.parse(request.body.toString()).event === 'logged_out');
-      assert.ok(logout, all.map((request) => request.body.toString()).join('\n'));
+      // Other events may come first (unprotected while the folder was gone, protected again): wait for this one.
+      const logout = await waitFor(
+        () => hooks.requests.find((request) => JSON.parse(request.body.toString()).event === 'logged_out') ?? null,
+        15_000,
+        () => hooks.requests.map((request) => request.body.toString()).join('\n'),
+      );
       const body = JSON.parse(logout.body.toString());
       assert.deepEqual(Object.keys(body), ['event', 'session_id', 'at', 'generation', 'phone']);
       assert.equal(body.session_id, 'notify');
