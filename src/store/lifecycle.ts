@@ -82,8 +82,12 @@ export async function judgeLogin(
       };
     }
     if (!head?.identity || !creds?.identity || head.identity === creds.identity) return store(null);
-    // Another login: a re-pairing when the keeper saw the old one go, or saw these creds before their QR scan.
-    if (options.login === 'dropped' || options.login === 'replaced' || session.pendingIdentityKey === creds.identityKey)
+    // Another login: a re-pairing when the keeper saw the old one go, or saw these creds before their QR scan,
+    // or — in the directory it watches — the very same device id (me.id) came back with new keys: a bot that
+    // lost its creds.json (a torn write at a crash) and paired that device again. Another account or another
+    // device of it is what the guard refuses.
+    const sameDevice = options.login !== null && head.registeredJid === jid;
+    if (options.login === 'dropped' || options.login === 'replaced' || sameDevice || session.pendingIdentityKey === creds.identityKey)
       return store('repaired');
     if (options.allowReplace) return store('paired');
     return {

@@ -133,6 +133,16 @@ describe('session lifecycle in the store', async () => {
     assert.equal(result.kind === 'refused' && result.refusal, 'identity');
   });
 
+  it('the same device id with new keys in the watched directory (creds lost at a crash, paired again) is a re-pairing', async () => {
+    await paired('same-device');
+    const fresh = await tempDir('same-device-fresh');
+    await register(await openAuth(fresh), REGISTERED_JID);
+    // Unseen it is another login (the guard's case); watched, the device paired again.
+    assert.equal((await backup('same-device', fresh)).kind, 'refused');
+    const result = await backup('same-device', fresh, { login: 'seen' });
+    assert.equal(result.kind === 'success' && result.event, 'repaired');
+  });
+
   it('a new login after the keeper saw the old one leave is a re-pairing, stored without --allow-replace', async () => {
     const dir = await paired('dropped');
     await rm(dir, { recursive: true });
