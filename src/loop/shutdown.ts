@@ -1,9 +1,8 @@
 // Stopping one session's loop: the quiet wait, the final full backup retried until the deadline, the
 // lease released.
-import { stat } from 'node:fs/promises';
 import { sleep, valueWithin, within } from '../clock.js';
 import { RELEASE_GRACE_MS, RETRY_BACKOFF, type ShutdownOptions } from './loop-options.js';
-import { storeRemovedLogin } from './backup-pass.js';
+import { directoryPresent, storeRemovedLogin } from './backup-pass.js';
 import type { LoopParts } from './parts.js';
 
 /** Stops scheduling: nothing new is started: start-up retries end, the backup and audit timers and the protection check are dropped. */
@@ -62,12 +61,7 @@ export async function shutdown(parts: LoopParts, quietMs: number, options: Shutd
   const left = () => deadline - clock.now();
   await workInFlight(parts, left);
   let stored = false;
-  if (
-    !(await stat(loop.options.dir).then(
-      (info) => info.isDirectory(),
-      () => false,
-    ))
-  ) {
+  if (!(await directoryPresent(loop.options.dir))) {
     if (options.botExited && loop.loginWatch !== null) {
       // `run`: the bot's group exited on its own and took its folder with it, after this loop saw the login
       // there — a bot that wipes its login on a 401 and exits. Stored as a logout (retried like any final

@@ -2,14 +2,13 @@
 // re-encrypts them under the newest key (docs/security.md "Key rotation").
 import { hasVersions, reencryptVersions, versionsNotSealedWith } from '../db/queries/files.js';
 import { getSessionWithMarker, lockSession, setEncryptionMarker, setRegisteredJid } from '../db/queries/sessions.js';
-import { IntegrityError, NothingToRestoreError } from '../errors.js';
+import { IntegrityError } from '../errors.js';
 import { everyVersion } from './points.js';
+import { noSession } from './sessions.js';
 import type { StoreContext, VerifyFailure } from './types.js';
 
 /** Stored versions re-encrypted per rekey transaction. */
 export const REKEY_BATCH_ROWS = 200;
-
-const noSession = (sessionId: string) => new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
 
 /**
  * Recomputes the checksum of every retained version of every file (`pageSize` versions per read); returns how

@@ -13,7 +13,9 @@ import {
 import { NothingToRestoreError, RefusedError } from '../errors.js';
 import type { StoreContext } from './types.js';
 
-const noSession = (sessionId: string) => new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
+/** The NothingToRestoreError (exit 3, HTTP 404) for a session that does not exist. */
+export const noSession = (sessionId: string) =>
+  new NothingToRestoreError(`no session named ${sessionId}; 'baileys-keeper status' lists them`);
 
 /** Retained generations, newest first (at most `limit`); NothingToRestoreError when the session does not exist. */
 export async function history(ctx: StoreContext, sessionId: string, limit: number | null = null): Promise<GenerationRow[]> {
