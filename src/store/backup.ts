@@ -10,13 +10,14 @@ import {
   setPendingPairing,
   type LockedSession,
 } from '../db/queries/sessions.js';
+import { CREDS_FILE } from '../creds.js';
 import type { Queryable } from '../db/pool.js';
 import { RefusedError } from '../errors.js';
 import { describeRollback } from '../rollback.js';
 import type { Snapshot } from '../snapshot.js';
 import { diff, olderThanHead, plaintextHead } from './changes.js';
 import { fenced } from './fence.js';
-import { headCreds, judgeLogin } from './lifecycle.js';
+import { headCreds, headCredsContent, judgeLogin } from './lifecycle.js';
 import { LOGOUT_REASON, TOMBSTONE_REASON, type BackupOptions, type BackupResult, type Lease, type StoreContext } from './types.js';
 
 /**
@@ -35,8 +36,14 @@ export async function backup(ctx: StoreContext, sessionId: string, snapshot: Sna
     const stored = options.scope ? await currentHashesOf(tx, sessionId, [...options.scope]) : await currentHashes(tx, sessionId);
     const { changed, deleted } = diff(ctx, sessionId, stored, snapshot, options.scope ?? stored.keys());
     const marker = codec.marker(sessionId, session);
+    // A changed creds.json is compared with the head's by the never-backwards check and the identity guard:
+    // read once for both (creds.json changes often under a live bot).
+    const headCreds =
+      session.headGeneration > 0 && changed.some((file) => file.name === CREDS_FILE)
+        ? await headCredsContent(ctx, tx, sessionId, marker)
+        : undefined;
     // Never backwards (docs/reliability.md): a directory older than the head is refused, like another login.
-    const change = { sessionId, headGeneration: session.headGeneration, changed, deleted, whole: !options.scope };
+    const change = { sessionId, headGeneration: session.headGeneration, changed, deleted, whole: !options.scope, headCreds };
     const rollback = ctx.allowRollback || options.allowRollback ? null : await olderThanHead(ctx, tx, change, marker);
     if (rollback)
       return {
@@ -58,6 +65,7 @@ export async function backup(ctx: StoreContext, sessionId: string, snapshot: Sna
     const login = await judgeLogin(ctx, tx, session, { changed, deleted }, marker, {
       allowReplace: options.allowReplace,
       login: options.login ?? null,
+      headCreds,
     });
     if (login.pendingPairing !== undefined) await setPendingPairing(tx, sessionId, login.pendingPairing);
     // A refusal writes no generation; what it recorded above (a pending pairing) commits with it.

@@ -27,7 +27,15 @@ export function diff(
 export async function olderThanHead(
   ctx: StoreContext,
   tx: Queryable,
-  change: { sessionId: string; headGeneration: number; changed: readonly PlainFile[]; deleted: readonly string[]; whole: boolean },
+  change: {
+    sessionId: string;
+    headGeneration: number;
+    changed: readonly PlainFile[];
+    deleted: readonly string[];
+    whole: boolean;
+    /** The head's creds.json when the caller read it already (lifecycle.headCredsContent). */
+    headCreds?: Buffer | null;
+  },
   marker: MarkerState,
 ): Promise<RollbackFinding | null> {
   const rule = ctx.codec.readRule(marker);

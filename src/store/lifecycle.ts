@@ -28,6 +28,8 @@ export type LoginJudgement = (
 export interface LoginOptions {
   allowReplace: boolean;
   login: LoginSeen;
+  /** The head's creds.json when the caller read it already in this transaction (headCredsContent); undefined: read it here. */
+  headCreds?: Buffer | null;
 }
 
 /**
@@ -61,7 +63,8 @@ export async function judgeLogin(
   });
 
   if (session.registeredJid !== null) {
-    const head = await headCreds(ctx, tx, session.sessionId, marker);
+    const headContent = options.headCreds !== undefined ? options.headCreds : await headCredsContent(ctx, tx, session.sessionId, marker);
+    const head = headContent ? parseCreds(headContent.toString('utf8')) : null;
     if (jid === null) {
       // A logout the keeper saw happen: stored, so that restore hands out no dead login. A directory that came
       // back without creds.json after going away as a whole may be a remount half done: only unpaired creds
@@ -119,10 +122,16 @@ export async function judgeLogin(
   return store('repaired', { endsLogout: true });
 }
 
-/** The head's creds.json, opened under the session's rule; null when there is none or it cannot be read. */
-export async function headCreds(ctx: StoreContext, tx: Queryable, sessionId: string, marker: MarkerState): Promise<CredsSummary | null> {
+/** The head's creds.json content, opened under the session's rule; null when there is none or it cannot be read. */
+export async function headCredsContent(ctx: StoreContext, tx: Queryable, sessionId: string, marker: MarkerState): Promise<Buffer | null> {
   const [row] = await currentVersionsOf(tx, sessionId, [CREDS_FILE]);
   if (!row) return null;
   const opened = ctx.codec.open(sessionId, row, ctx.codec.readRule(marker));
-  return 'reason' in opened ? null : parseCreds(opened.content.toString('utf8'));
+  return 'reason' in opened ? null : opened.content;
+}
+
+/** The head's creds.json as a creds summary (see headCredsContent); null when there is none or it cannot be read. */
+export async function headCreds(ctx: StoreContext, tx: Queryable, sessionId: string, marker: MarkerState): Promise<CredsSummary | null> {
+  const content = await headCredsContent(ctx, tx, sessionId, marker);
+  return content ? parseCreds(content.toString('utf8')) : null;
 }

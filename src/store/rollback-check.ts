@@ -28,6 +28,8 @@ export interface RollbackCheck {
   digests: (file: PlainFile) => Buffer[];
   /** A stored version's plaintext, or null when it cannot be opened (then it is not compared). */
   open: (version: StoredFileVersion) => Buffer | null;
+  /** The head's creds.json when the caller read it already (opened as `open` would); undefined: read it here. */
+  headCreds?: Buffer | null;
 }
 
 /**
@@ -44,8 +46,7 @@ export async function findRollback(q: Queryable, check: RollbackCheck): Promise<
   const newCredsFile = check.changed.find((file) => file.name === CREDS_FILE);
   if (newCredsFile) {
     // Unchanged creds are the head's own (same login, same counters); changed ones are compared.
-    const [headCredsRow] = await currentVersionsOf(q, check.sessionId, [CREDS_FILE]);
-    const headCredsContent = headCredsRow ? check.open(headCredsRow) : null;
+    const headCredsContent = check.headCreds !== undefined ? check.headCreds : await openHeadCreds(q, check);
     const headCreds = headCredsContent ? credsFacts(headCredsContent) : null;
     const newCreds = credsFacts(newCredsFile.content);
     if (!headCreds || !newCreds || newCreds.identity !== headCreds.identity) return null;
@@ -55,6 +56,12 @@ export async function findRollback(q: Queryable, check: RollbackCheck): Promise<
   const equalsGeneration = check.whole ? await equalOlderGeneration(q, check) : null;
   if (counters.length === 0 && revisited.length === 0 && equalsGeneration === null) return null;
   return { counters, revisited, equalsGeneration };
+}
+
+/** The head's creds.json, opened by `check.open`; null when there is none or it cannot be opened. */
+async function openHeadCreds(q: Queryable, check: RollbackCheck): Promise<Buffer | null> {
+  const [row] = await currentVersionsOf(q, check.sessionId, [CREDS_FILE]);
+  return row ? check.open(row) : null;
 }
 
 /** Changed never-revisited files whose content is a version the head replaced or deleted. */
