@@ -34,6 +34,8 @@ export interface FileStamp {
   mtimeNs: bigint;
   ctimeNs: bigint;
   ino: bigint;
+  /** The file system's device: a stamp recorded on one volume never matches a file on another. */
+  dev: bigint;
 }
 
 /**
@@ -135,8 +137,8 @@ export type ReadResult =
   | { kind: 'unusable'; reason: string; held: 'unreadable' | 'too_large' };
 
 /** The stamp of a bigint stat result. */
-export function stampOf(info: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; ino: bigint }): FileStamp {
-  return { size: Number(info.size), mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs, ino: info.ino };
+export function stampOf(info: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; ino: bigint; dev: bigint }): FileStamp {
+  return { size: Number(info.size), mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs, ino: info.ino, dev: info.dev };
 }
 
 /**

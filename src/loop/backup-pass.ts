@@ -2,11 +2,11 @@
 // store them in one fenced transaction, and interpret the outcome: metrics, the head's stamps for the
 // audit, files held back, a refusal, a lost lease, a failure and its backoff.
 import { stat } from 'node:fs/promises';
-import { wallNowNs } from '../audit.js';
+import { auditDirectory, trustworthy, wallNowNs } from '../audit.js';
 import { systemClock } from '../clock.js';
 import { CREDS_FILE, parseCreds } from '../creds.js';
 import { IntegrityError, LeaseLostError } from '../errors.js';
-import { readNamed, readSnapshot, type Snapshot } from '../snapshot.js';
+import { type FileStamp, readNamed, readSnapshot, type Snapshot } from '../snapshot.js';
 import type { BackupResult, Lease } from '../store/index.js';
 import type { LoopContext } from './context.js';
 import type { FlushOutcome } from './loop-options.js';
@@ -20,6 +20,11 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
   const { next, dirty, held, metrics, clock, options } = loop;
   const lease = loop.lease.current;
   if (!lease) return 'standby';
+  if (next.full && next.fromStamps && !next.fullNext && !next.reclaim) {
+    next.fromStamps = false;
+    const compared = await compareWithRecorded(loop);
+    if (compared !== null) return compared;
+  }
   const full = next.full;
   const checkpoint = dirty.checkpoint();
   const names = [...new Set([...dirty.names(), ...held.names()])];
@@ -51,6 +56,7 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
       // A directory gone as a whole (moved away, unmounted) is no logout by itself: the guard keeps the login,
       // and a directory that stays gone is a tombstone's business (many sessions).
       login: (await directoryPresent(options.dir)) ? loop.loginWatch : null,
+      stamps: trustworthyStamps(snapshot, readStartedNs),
     });
     next.reclaim = false;
   } catch (error) {
@@ -116,6 +122,64 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
     loop.log.debug({ generation: result.generation, ms }, 'nothing changed');
   }
   return result.kind;
+}
+
+/**
+ * The first comparison after the lease was acquired (start, a takeover), by metadata: the directory's files
+ * against the stamps the head recorded (store/stamps.ts), one lstat each. Every file matching, and no file
+ * missing or added, the directory is the head — nothing is read ('noop', the comparison done). Anything else
+ * (a file differs, a stamp is not known, the head holds nothing) gives null: the caller reads the whole
+ * directory, as a start always did, so that every rule of a whole read (never backwards, the guard) applies
+ * to what changed while no keeper ran. 'failure' when the database or the directory cannot be read.
+ */
+async function compareWithRecorded(loop: LoopContext): Promise<FlushOutcome | null> {
+  const { next, metrics, clock, options } = loop;
+  let stamps: Map<string, FileStamp | null>;
+  try {
+    stamps = await loop.store.headStamps(options.sessionId);
+  } catch (error) {
+    metrics.backups.inc({ result: 'failure' });
+    next.retryAt = clock.now() + next.backoff.fail();
+    loop.databaseError(error, 'backup');
+    return 'failure';
+  }
+  if (stamps.size === 0) return null;
+  loop.book.prime(stamps);
+  try {
+    const result = await auditDirectory(options.dir, loop.book);
+    loop.protection.directoryRead();
+    if (result.differ.length > 0) {
+      loop.book.invalidate();
+      loop.log.debug({ files: result.differ.length, checked: result.files }, 'start: files differ from the head; reading the directory');
+      return null;
+    }
+  } catch (error) {
+    loop.book.invalidate();
+    loop.directoryUnreadable(error);
+    next.retryAt = clock.now() + next.backoff.fail();
+    return 'failure';
+  }
+  // As a whole read finding nothing to store: compared, watched since, the head's login seen in it.
+  next.rescanDue = false;
+  next.urgent = false;
+  next.backoff.reset();
+  if (loop.watcher.backend !== null) loop.protection.unwatchedSince = null;
+  loop.compared();
+  if (loop.registered) {
+    loop.loginWatch = 'seen';
+    loop.loginJid ??= loop.headJid;
+  } else loop.loginWatch = null;
+  metrics.backups.inc({ result: 'noop' });
+  metrics.lastBackupSuccess.set(clock.wall() / 1000);
+  loop.log.debug({ files: stamps.size }, 'start: the directory matches the head by recorded metadata');
+  return 'noop';
+}
+
+/** The snapshot's stamps that prove what was read (audit.ts `trustworthy`), for the store to record. */
+function trustworthyStamps(snapshot: Snapshot, readStartedNs: bigint): Map<string, FileStamp> {
+  const stamps = new Map<string, FileStamp>();
+  for (const file of snapshot.files.values()) if (file.stamp && trustworthy(file.stamp, readStartedNs)) stamps.set(file.name, file.stamp);
+  return stamps;
 }
 
 /**

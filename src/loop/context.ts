@@ -30,6 +30,12 @@ export class NextBackup {
   urgent = false;
   /** The next backup stores the directory over a write from elsewhere, without the never-backwards check. */
   reclaim = false;
+  /**
+   * The next full comparison may first compare the directory with the head's recorded metadata
+   * (store.headStamps) and read nothing when every file matches: set when the lease is acquired (start, a
+   * takeover), used once (backup-pass.ts compareWithRecorded).
+   */
+  fromStamps = false;
   /** Pauses after failed backups (RETRY_BACKOFF). */
   readonly backoff = new Backoff(RETRY_BACKOFF);
   /** No backup before this (after a failure; the loop's clock, ms); 0: no wait. */
@@ -60,6 +66,8 @@ export class LoopContext {
   loginWatch: LoginSeen = null;
   /** The paired jid this loop last read and stored (what a logged_out event names), or null. */
   loginJid: string | null = null;
+  /** The head's paired jid as the store records it at start (masked when the store is encrypted), or null. */
+  headJid: string | null = null;
   /** The kind of the last refusal, so that identity_refused is told once per refusal, not per attempt. */
   lastRefusal: Refusal | null = null;
   readonly dirty = new DirtySet();

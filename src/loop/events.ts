@@ -26,6 +26,8 @@ export function watchEvents(parts: () => LoopParts): WatchEvents {
       startup.stepSucceeded('watch');
       loop.metrics.watchPolling.set(backend === 'polling' ? 1 : 0);
       loop.next.rescanDue = true;
+      // A directory back after it went away is read whole, whatever its files' metadata says.
+      if (again) loop.next.fromStamps = false;
       schedule.plan();
     },
     lost: (reason) => {
@@ -73,6 +75,7 @@ export function leaseEvents(parts: () => LoopParts): LeaseEvents {
       loop.next.reclaim = false; // another writer may have stored since: the directory is checked as any other
       loop.loginWatch = null; // nor did this process see what happened to the login meanwhile
       loop.next.rescanDue = true; // what the previous writer stored may differ from this directory
+      loop.next.fromStamps = true; // compared by the metadata the head recorded first: a restart reads only what differs
       schedule.plan();
     },
     lost: () => {

@@ -157,6 +157,7 @@ export class StartUp {
         await (loop.options.prepareSchema ?? (() => loop.store.prepare()))();
         const summary = await loop.store.summary(loop.options.sessionId);
         loop.registered = summary?.registeredJid != null;
+        loop.headJid = summary?.registeredJid ?? null;
         loop.metrics.sessionRegistered.set(loop.registered ? 1 : 0);
         loop.metrics.generation.set(summary?.headGeneration ?? 0);
         loop.metrics.files.set(summary?.files ?? 0);

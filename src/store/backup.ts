@@ -17,6 +17,7 @@ import { describeRollback } from '../rollback.js';
 import type { Snapshot } from '../snapshot.js';
 import { diff, olderThanHead, plaintextHead } from './changes.js';
 import { fenced } from './fence.js';
+import { recordStamps } from './stamps.js';
 import { headCreds, headCredsContent, judgeLogin } from './lifecycle.js';
 import { LOGOUT_REASON, TOMBSTONE_REASON, type BackupOptions, type BackupResult, type Lease, type StoreContext } from './types.js';
 
@@ -59,7 +60,11 @@ export async function backup(ctx: StoreContext, sessionId: string, snapshot: Sna
     // snapshot does not cover (out of scope, or held as torn): from it on, nothing visible is plaintext.
     const startsEncryption = await codec.startsEncryption(sessionId, marker, () => hasVersions(tx, sessionId, false));
     if (startsEncryption) changed.push(...(await plaintextHead(ctx, tx, sessionId, { changed, deleted }, codec.readRule(marker))));
-    if (changed.length === 0 && deleted.length === 0) return { kind: 'noop', generation: session.headGeneration };
+    if (changed.length === 0 && deleted.length === 0) {
+      // Nothing to store, but what was read is known now to be the head: its metadata is recorded.
+      await recordStamps(tx, sessionId, snapshot, options.stamps, stored, new Set());
+      return { kind: 'noop', generation: session.headGeneration };
+    }
     codec.checkBackupKey(sessionId, marker);
 
     const login = await judgeLogin(ctx, tx, session, { changed, deleted }, marker, {
@@ -98,6 +103,7 @@ export async function backup(ctx: StoreContext, sessionId: string, snapshot: Sna
       totalFiles: totals.files,
       totalBytes: totals.bytes,
     });
+    await recordStamps(tx, sessionId, snapshot, options.stamps, stored, new Set(changed.map((file) => file.name)));
     await setHead(tx, sessionId, generation, codec.storedJid(login.registeredJid));
     if (login.logout) await setLoggedOut(tx, sessionId, generation, login.logout.identity, 'seen');
     if (login.endsLogout) await clearLoggedOut(tx, sessionId);

@@ -11,7 +11,7 @@ import type { SessionSummary } from '../db/queries/sessions.js';
 import type { KeyRing } from '../crypto.js';
 import type { Protection } from '../protection.js';
 import type { RollbackFinding } from '../rollback.js';
-import type { Snapshot } from '../snapshot.js';
+import type { FileStamp, Snapshot } from '../snapshot.js';
 import { backup, logout, tombstone } from './backup.js';
 import { rollbackOf } from './changes.js';
 import { RowCodec, type PlainFile } from './codec/index.js';
@@ -21,6 +21,7 @@ import { acquire, holder, recordProtection, release, renew, renewMany } from './
 import { loadPoint } from './points.js';
 import type { RetentionPolicy } from './retention.js';
 import { deleteWhole, history, recordFolder, revive, status, storeNow, summary } from './sessions.js';
+import { headStamps } from './stamps.js';
 import { thin } from './thin.js';
 import type { BackupOptions, BackupResult, Lease, StoreContext, ThinResult, VerifyFailure } from './types.js';
 
@@ -72,6 +73,11 @@ export class SessionStore {
    */
   legacyRows(table: string, sessionId: string | null): Promise<LegacyRow[]> {
     return legacyRows(this.ctx.db, table, sessionId);
+  }
+
+  /** See stamps.ts: the recorded metadata of every file the head holds (null where not known). */
+  headStamps(sessionId: string): Promise<Map<string, FileStamp | null>> {
+    return headStamps(this.ctx, sessionId);
   }
 
   /** See backup.ts: one generation, under the fence. */

@@ -1,5 +1,6 @@
 // The shapes the store takes and gives: leases, backup options and outcomes, verify and thinning results.
 import type { Database } from '../db/pool.js';
+import type { FileStamp } from '../snapshot.js';
 import type { RowCodec } from './codec/index.js';
 
 /** What happened to a session's login, as a backup or an operator saw it (baileys_keeper_session_events_total). */
@@ -46,6 +47,12 @@ export interface BackupOptions {
    * paired login is a re-pairing. null (the default) keeps the guard: what the keeper did not see is refused.
    */
   login?: LoginSeen;
+  /**
+   * The metadata each file of the snapshot was read with, for the files whose metadata proves what was
+   * read (outside the racy window, audit.ts `trustworthy`): recorded with the head's versions so that a
+   * restart compares the directory by metadata (store/stamps.ts). Files without one are read then.
+   */
+  stamps?: ReadonlyMap<string, FileStamp>;
 }
 
 export type BackupResult =

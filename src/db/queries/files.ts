@@ -22,13 +22,18 @@ export interface StoredDigest {
   /** sha256 of the content for plaintext rows; the keyed hash (crypto.keyedHash) when keyId is set. */
   digest: Buffer;
   keyId: string | null;
+  /** The recorded stamp text of the version (files.stamp), null when not known. */
+  stamp: string | null;
 }
 
 type Row = Record<string, unknown>;
 
 function toDigests(rows: Row[]): Map<string, StoredDigest> {
   return new Map(
-    rows.map((row) => [row['name'] as string, { digest: row['sha256'] as Buffer, keyId: (row['key_id'] as string | null) ?? null }]),
+    rows.map((row) => [
+      row['name'] as string,
+      { digest: row['sha256'] as Buffer, keyId: (row['key_id'] as string | null) ?? null, stamp: (row['stamp'] as string | null) ?? null },
+    ]),
   );
 }
 
@@ -42,16 +47,17 @@ function toStoredVersion(row: Row): StoredFileVersion {
 
 /** name → digest of every current (head) file of the session. */
 export async function currentHashes(q: Queryable, sessionId: string): Promise<Map<string, StoredDigest>> {
-  const { rows } = await q.query(`SELECT name, sha256, key_id FROM ${q.schema}.files WHERE session_id = $1 AND generation_to IS NULL`, [
-    sessionId,
-  ]);
+  const { rows } = await q.query(
+    `SELECT name, sha256, key_id, stamp FROM ${q.schema}.files WHERE session_id = $1 AND generation_to IS NULL`,
+    [sessionId],
+  );
   return toDigests(rows);
 }
 
 /** name → digest of the named current files (names not stored are absent). */
 export async function currentHashesOf(q: Queryable, sessionId: string, names: string[]): Promise<Map<string, StoredDigest>> {
   const { rows } = await q.query(
-    `SELECT name, sha256, key_id FROM ${q.schema}.files WHERE session_id = $1 AND name = ANY($2::text[]) AND generation_to IS NULL`,
+    `SELECT name, sha256, key_id, stamp FROM ${q.schema}.files WHERE session_id = $1 AND name = ANY($2::text[]) AND generation_to IS NULL`,
     [sessionId, names],
   );
   return toDigests(rows);
@@ -326,4 +332,21 @@ export async function closedVersionsMatching(
     generationFrom: Number(row['generation_from']),
     generationTo: Number(row['generation_to']),
   }));
+}
+
+/** name → recorded stamp text (files.stamp, NULL when not known) of every current file of the session. */
+export async function currentStamps(q: Queryable, sessionId: string): Promise<Map<string, string | null>> {
+  const { rows } = await q.query(`SELECT name, stamp FROM ${q.schema}.files WHERE session_id = $1 AND generation_to IS NULL`, [sessionId]);
+  return new Map(rows.map((row) => [row['name'] as string, (row['stamp'] as string | null) ?? null]));
+}
+
+/** Records `stamp` on the current version of each named file (names without one are left alone). */
+export async function setStamps(tx: Queryable, sessionId: string, stamps: ReadonlyMap<string, string>): Promise<void> {
+  if (stamps.size === 0) return;
+  await tx.query(
+    `UPDATE ${tx.schema}.files AS f SET stamp = s.stamp
+       FROM unnest($2::text[], $3::text[]) AS s(name, stamp)
+      WHERE f.session_id = $1 AND f.name = s.name AND f.generation_to IS NULL`,
+    [sessionId, [...stamps.keys()], [...stamps.values()]],
+  );
 }
