@@ -14,9 +14,12 @@ import { useMultiFileAuthState } from '@whiskeysockets/baileys';
 import type pg from 'pg';
 import { writeSession } from '../harness/baileys.js';
 import { cliEnv, runCli } from '../harness/cli.js';
+import { REPO } from '../harness/paths.js';
 import { PGBOUNCER, startPgBouncer } from '../harness/pgbouncer.js';
 import { startService, waitFor, type Service } from '../harness/sidecar.js';
+import type { Baseline } from './baseline.js';
 import { cdfChart, formatBytes, lineChart } from './charts.js';
+import { measureRest, type RestFigures } from './rest.js';
 import { churnWrite, percentile, storedRpo, type ChurnState, type TimedWrite } from './rpo.js';
 
 export interface ManySessionsPlan {
@@ -47,6 +50,9 @@ export interface ManySessionsPlan {
   historyKeep: number;
   /** Part 4: sessions restored one by one (one `restore --session` process each), then extrapolated. */
   restoreSample: number;
+  /** Part 0, the fleet at rest: seconds of CPU and RSS sampled, after this many seconds of quiet. */
+  restSeconds: number;
+  restSettleSeconds: number;
 }
 
 export const MANY_SESSIONS_PLAN: ManySessionsPlan = {
@@ -56,8 +62,9 @@ export const MANY_SESSIONS_PLAN: ManySessionsPlan = {
   churningFraction: 0.01,
   writesPerSecond: 20,
   rotateSeconds: 5,
-  fleetKeepers: [1, 2, 4],
-  fleetSessionsPerKeeper: 500,
+  // Up to 10 keepers × 1,000 sessions = 10,000 sessions on one PostgreSQL, through one PgBouncer.
+  fleetKeepers: [1, 2, 5, 10],
+  fleetSessionsPerKeeper: 1000,
   fleetSeconds: 45,
   poolSize: 8,
   pgbouncerOptional: false,
@@ -68,6 +75,8 @@ export const MANY_SESSIONS_PLAN: ManySessionsPlan = {
   historyRetention: '30s:all,2m:10s',
   historyKeep: 10,
   restoreSample: 25,
+  restSeconds: 60,
+  restSettleSeconds: 15,
 };
 
 export const MANY_SESSIONS_SMOKE_PLAN: ManySessionsPlan = {
@@ -88,6 +97,8 @@ export const MANY_SESSIONS_SMOKE_PLAN: ManySessionsPlan = {
   historyRetention: '2s:all,4s:2s',
   historyKeep: 2,
   restoreSample: 1,
+  restSeconds: 2,
+  restSettleSeconds: 1,
 };
 
 export interface ChurnWindow {
@@ -131,6 +142,8 @@ export interface HistorySample {
 export interface ManySessionsResults {
   plan: ManySessionsPlan;
   generate: { sessions: number; filesPerSession: number; ms: number };
+  /** The fleet at rest, this build and (with --baseline) the baseline's: bench/rest.ts. */
+  rest: RestFigures[];
   one: ChurnWindow;
   many: ChurnWindow;
   /** `many` again, as the images run the keeper (IMAGE_NODE_FLAGS); a restart, everything stored. */
@@ -155,6 +168,8 @@ export interface Context {
   /** The local postmaster's pid, when PostgreSQL runs on this machine: its CPU is read from /proc. */
   postmasterPid: number | null;
   say: (line: string) => void;
+  /** An earlier build to measure the fleet at rest with too (bench --baseline REF), or null. */
+  baseline: Baseline | null;
 }
 
 const SCHEMA = 'bench_many';
@@ -407,6 +422,18 @@ export async function measureManySessions(ctx: Context, plan: ManySessionsPlan):
   const filesPerSession = (await readdir(path.join(template, sessionName(0)))).length;
   say(`many sessions: ${plan.sessions} sessions of ${filesPerSession} files written by Baileys in ${(generateMs / 1000).toFixed(1)} s`);
 
+  // 0. The fleet at rest: restart to ready, CPU and RSS with nobody writing, SIGTERM to exit, restore of all;
+  // the baseline first (when given), each build under its own schema.
+  const restPlan = { restSeconds: plan.restSeconds, settleSeconds: plan.restSettleSeconds };
+  const rest: RestFigures[] = [];
+  if (ctx.baseline)
+    rest.push(
+      await measureRest(databaseUrl, template, plan.sessions, restPlan, { ...ctx.baseline, schema: 'bench_rest_baseline' }, root, say),
+    );
+  // The bundled CLI, as the npm package and the images run it (npm run bench builds it).
+  const bundled = { label: 'this build', script: path.join(REPO, 'dist', 'baileys-keeper.mjs'), schema: 'bench_rest' };
+  rest.push(await measureRest(databaseUrl, template, plan.sessions, restPlan, bundled, root, say));
+
   // 1. One session, then `sessions`, each kept by one keeper and churned the same way.
   const oneDir = path.join(root, 'one');
   await copySessions(template, oneDir, 1);
@@ -490,6 +517,7 @@ export async function measureManySessions(ctx: Context, plan: ManySessionsPlan):
   return {
     plan,
     generate: { sessions: plan.sessions, filesPerSession, ms: generateMs },
+    rest,
     one: one.window,
     many: many.window,
     manyImage: image.window,
@@ -625,6 +653,22 @@ export function manySessionsReport(r: ManySessionsResults, header: string): stri
   const md: string[] = [header, ''];
   const mib = (bytes: number) => formatBytes(bytes);
   const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+  md.push(
+    `**A fleet at rest**: one keeper of ${r.plan.sessions} stored sessions of ${r.generate.filesPerSession} files, nobody ` +
+      `writing, the bundled CLI under plain \`node\` as the npm package runs it. Restart: from starting the keeper until ` +
+      `/readyz is 200, everything already stored; CPU and RSS over ${r.plan.restSeconds} s after ${r.plan.restSettleSeconds} s ` +
+      `of quiet; restore: \`restore --sessions-dir\` of every session into an empty directory. Targets: ready ≤ 5 s, ` +
+      `CPU ≤ 1 % of a core, RSS ≤ 150 MiB, SIGTERM to exit ≤ 5 s, restore ≤ 10 s.`,
+    '',
+    '| build | first start to ready | restart to ready | CPU at rest | RSS at rest (median, peak) | SIGTERM to exit | restore --sessions-dir |',
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const f of r.rest)
+    md.push(
+      `| ${f.build} | ${s(f.firstReadyMs)} | ${s(f.restartReadyMs)} | ${f.cpuPercent.toFixed(2)} % | ` +
+        `${mib(f.rssBytes)}, ${mib(f.rssPeakBytes)} | ${s(f.stopMs)}${f.exitCode === 0 ? '' : ` (exit ${f.exitCode})`} | ${s(f.restoreAllMs)} |`,
+    );
+  md.push('');
   md.push(
     `**One keeper, ${r.many.sessions} sessions** of ${r.generate.filesPerSession} files each (written by Baileys: ` +
       `${s(r.generate.ms)} for all of them), ${r.many.churning} of them (${(r.plan.churningFraction * 100).toFixed(0)} %) ` +

@@ -26,6 +26,7 @@ import { continuityTable, measureContinuity } from './continuity.js';
 import { countingProxy } from './proxy.js';
 import { AUDIT_MARKERS, BENCH_MARKERS, MANY_SESSIONS_MARKERS, updateDocBlock } from './doc-block.js';
 import { auditReport, measureAudit, writeAuditResults } from './audit.js';
+import { buildBaseline } from './baseline.js';
 import {
   findPostmaster,
   MANY_SESSIONS_PLAN,
@@ -39,7 +40,9 @@ import { simulateRetention, thinningCost } from './retention.js';
 import { churnWrite, percentile, storedRpo, type ChurnState, type TimedWrite } from './rpo.js';
 import { measureWatcher, WATCHER_KINDS, type WatcherRow } from './watchers.js';
 
-const { values: flags } = parseArgs({ options: { smoke: { type: 'boolean' }, out: { type: 'string' }, only: { type: 'string' } } });
+const { values: flags } = parseArgs({
+  options: { smoke: { type: 'boolean' }, out: { type: 'string' }, only: { type: 'string' }, baseline: { type: 'string' } },
+});
 const SMOKE = flags.smoke === true;
 const OUT = path.resolve(flags.out ?? path.join(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'results'));
 const PLAN = SMOKE
@@ -136,8 +139,10 @@ if (flags.only === undefined || flags.only === 'audit') {
 // Early, so that `--only many-sessions` can refresh this part alone (it writes its own files and block).
 if (flags.only === undefined || flags.only === 'many-sessions') {
   const started = performance.now();
+  // --baseline REF: the fleet at rest is measured with that commit's CLI too (before and after, one run).
+  const baseline = flags.baseline === undefined ? null : await buildBaseline(flags.baseline, work);
   const many = await measureManySessions(
-    { databaseUrl, admin, work, postmasterPid: (await findPostmaster(admin)) ?? embedded?.pid ?? null, say },
+    { databaseUrl, admin, work, postmasterPid: (await findPostmaster(admin)) ?? embedded?.pid ?? null, say, baseline },
     SMOKE ? MANY_SESSIONS_SMOKE_PLAN : MANY_SESSIONS_PLAN,
   );
   const minutes = (performance.now() - started) / 60_000;
