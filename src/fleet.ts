@@ -1,8 +1,9 @@
 // Many sessions in one process (--sessions-dir, docs/many-sessions.md): every sub-directory of the
 // sessions directory that sessions-dir.ts counts is the auth directory of one session, kept by its own
 // backup loop (dirty set, debounce, lease, generations, guard). The fleet watches the parent for sessions
-// that appear and disappear, shares one pool, one schema migration, one lease renewal statement and a bound on
-// backups in flight, and records a session whose directory stays removed as removed (a tombstone).
+// that appear and disappear, shares one pool, one schema migration, one lease renewal statement, one lease
+// attempt statement (for the sessions it stands by for) and a bound on backups in flight, and records a
+// session whose directory stays removed as removed (a tombstone).
 import { randomInt } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,6 +11,7 @@ import { Semaphore } from 'async-mutex';
 import type { BackupLoop } from './loop/backup-loop.js';
 import { sleep, systemClock, within, type Clock } from './clock.js';
 import { describeError } from './errors.js';
+import { LeaseAttempts } from './lease-attempts.js';
 import { LeaseRenewals } from './lease-renewals.js';
 import { forEachLimited } from './limit.js';
 import type { Logger } from './log.js';
@@ -29,7 +31,7 @@ const START_CONCURRENCY = 16;
 const WATCH_SETTLE_MS = 250;
 
 export interface FleetOptions
-  extends Omit<SessionLoopOptions, 'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'backupSlots' | 'firstRescanMs'> {
+  extends Omit<SessionLoopOptions, 'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'attempts' | 'backupSlots' | 'firstRescanMs'> {
   /** The sessions directory, absolute. */
   sessionsDir: string;
   /** Session id = prefix + sub-directory name, or its mapped form (names.sessionIdFor). */
@@ -56,6 +58,7 @@ interface Member {
 export class SessionFleet implements BackupLoop {
   private readonly members = new Map<string, Member>();
   private readonly renewals: LeaseRenewals;
+  private readonly attempts: LeaseAttempts;
   private readonly slots = new Semaphore(BACKUPS_IN_FLIGHT);
   /** Names already warned about (said once each, not at every rescan). */
   private readonly warned = new Set<string>();
@@ -93,6 +96,7 @@ export class SessionFleet implements BackupLoop {
   ) {
     this.log = baseLog.child({ component: 'fleet' });
     this.opener = new WatchOpener(options.watchMode, options.pollIntervalMs);
+    this.attempts = new LeaseAttempts(store, options.owner, options.leaseTtlMs, clock);
     this.renewals = new LeaseRenewals(store, options.owner, options.leaseTtlMs, clock, (error) => {
       metrics.databaseErrors.inc();
       this.log.warn({ err: describeError(error), leases: this.renewals.size }, 'renewing the leases failed; retrying');
@@ -174,6 +178,7 @@ export class SessionFleet implements BackupLoop {
   async whenIdle(): Promise<void> {
     await Promise.all([...this.members.values()].map((member) => member.loop.whenIdle()));
     await this.renewals.idle();
+    await this.attempts.idle();
   }
 
   /** Lists the sessions directory, starts a loop per session, and watches it; retried while it fails. Never rejects. */
@@ -244,6 +249,7 @@ export class SessionFleet implements BackupLoop {
     );
     await within(this.clock, Promise.all(this.retirements), Math.max(0, deadline - this.clock.now()));
     this.renewals.stop();
+    this.attempts.stop();
     return stored;
   }
 
@@ -380,6 +386,7 @@ export class SessionFleet implements BackupLoop {
         // A mapped session's folder name is stored before anything else of it, so that restore can recreate it.
         prepareSchema: mapped ? () => this.prepareSchema().then(() => this.store.recordFolder(sessionId, name)) : this.prepareSchema,
         renewals: this.renewals,
+        attempts: this.attempts,
         backupSlots: this.slots,
         // Spread over the interval: every session's periodic full rescan at once would starve the others' backups.
         firstRescanMs: randomInt(1, this.options.intervalMs + 1),

@@ -2,6 +2,7 @@
 // backup pass ends with (FlushOutcome), and the fixed timings of its retries.
 import type { SessionEvent } from '../lifecycle-events.js';
 import type { Semaphore } from 'async-mutex';
+import type { LeaseAttempts } from '../lease-attempts.js';
 import type { LeaseRenewals } from '../lease-renewals.js';
 import type { RetentionPolicy } from '../store/retention.js';
 import type { BackoffPolicy } from '../retry.js';
@@ -44,6 +45,8 @@ export interface SessionLoopOptions {
   prepareSchema?: () => Promise<void>;
   /** Renew this session's lease together with the process's others (many sessions); default: on its own. */
   renewals?: LeaseRenewals | null;
+  /** Try to acquire this session's lease together with the process's other waiting sessions (many sessions); default: on its own. */
+  attempts?: LeaseAttempts | null;
   /**
    * When the first interval rescan comes, ms (default: intervalMs). Many sessions spread theirs over the
    * interval, so that a thousand full rescans do not all fall due at the same instant.
