@@ -16,6 +16,7 @@ import { LeaseRenewals } from './lease-renewals.js';
 import { forEachLimited } from './limit.js';
 import type { Logger } from './log.js';
 import { type Metrics, readingsOf } from './metrics.js';
+import { OutageLog } from './outage-log.js';
 import { Backoff } from './retry.js';
 import { holdsLogin, listSessionsDir, type SessionsDirEntry } from './sessions-dir.js';
 import { RETRY_BACKOFF, type SessionLoopOptions } from './loop/loop-options.js';
@@ -31,7 +32,10 @@ const START_CONCURRENCY = 16;
 const WATCH_SETTLE_MS = 250;
 
 export interface FleetOptions
-  extends Omit<SessionLoopOptions, 'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'attempts' | 'backupSlots' | 'firstRescanMs'> {
+  extends Omit<
+    SessionLoopOptions,
+    'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'attempts' | 'outageLog' | 'backupSlots' | 'firstRescanMs'
+  > {
   /** The sessions directory, absolute. */
   sessionsDir: string;
   /** Session id = prefix + sub-directory name, or its mapped form (names.sessionIdFor). */
@@ -59,6 +63,10 @@ export class SessionFleet implements BackupLoop {
   private readonly members = new Map<string, Member>();
   private readonly renewals: LeaseRenewals;
   private readonly attempts: LeaseAttempts;
+  /** Says a database outage once for all sessions (one line per backoff step), not once per session and retry. */
+  private readonly outage: OutageLog;
+  /** The store as the sessions use it: its answers tell the outage log that the database is back. */
+  private readonly store: SessionStore;
   private readonly slots = new Semaphore(BACKUPS_IN_FLIGHT);
   /** Names already warned about (said once each, not at every rescan). */
   private readonly warned = new Set<string>();
@@ -88,7 +96,7 @@ export class SessionFleet implements BackupLoop {
 
   /** `log` is the process's logger: each session's loop logs with its `session`. */
   constructor(
-    private readonly store: SessionStore,
+    store: SessionStore,
     private readonly options: FleetOptions,
     private readonly metrics: Metrics,
     private readonly baseLog: Logger,
@@ -96,10 +104,13 @@ export class SessionFleet implements BackupLoop {
   ) {
     this.log = baseLog.child({ component: 'fleet' });
     this.opener = new WatchOpener(options.watchMode, options.pollIntervalMs);
-    this.attempts = new LeaseAttempts(store, options.owner, options.leaseTtlMs, clock);
-    this.renewals = new LeaseRenewals(store, options.owner, options.leaseTtlMs, clock, (error) => {
+    this.outage = new OutageLog(this.log, clock);
+    this.store = this.outage.watching(store);
+    this.attempts = new LeaseAttempts(this.store, options.owner, options.leaseTtlMs, clock);
+    this.renewals = new LeaseRenewals(this.store, options.owner, options.leaseTtlMs, clock, (error, sessionIds) => {
       metrics.databaseErrors.inc();
-      this.log.warn({ err: describeError(error), leases: this.renewals.size }, 'renewing the leases failed; retrying');
+      this.log.debug({ err: describeError(error), leases: sessionIds.length }, 'renewing the leases failed; retrying');
+      this.outage.failed('lease renewal', error, sessionIds);
     });
   }
 
@@ -387,6 +398,7 @@ export class SessionFleet implements BackupLoop {
         prepareSchema: mapped ? () => this.prepareSchema().then(() => this.store.recordFolder(sessionId, name)) : this.prepareSchema,
         renewals: this.renewals,
         attempts: this.attempts,
+        outageLog: this.outage,
         backupSlots: this.slots,
         // Spread over the interval: every session's periodic full rescan at once would starve the others' backups.
         firstRescanMs: randomInt(1, this.options.intervalMs + 1),

@@ -83,11 +83,6 @@ export class LeaseKeeper {
     return this.running;
   }
 
-  /** Whether this session waits for its lease with the other sessions' (LeaseAttempts) now. */
-  get waitingInBatch(): boolean {
-    return this.waiting !== null;
-  }
-
   /** Marks lease `token` lost (a fenced-off commit proved it); a newer lease we hold since is kept. */
   markLost(token: number, reason: string): void {
     if (this.lease?.token !== token) return;

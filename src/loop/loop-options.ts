@@ -4,6 +4,7 @@ import type { SessionEvent } from '../lifecycle-events.js';
 import type { Semaphore } from 'async-mutex';
 import type { LeaseAttempts } from '../lease-attempts.js';
 import type { LeaseRenewals } from '../lease-renewals.js';
+import type { OutageLog } from '../outage-log.js';
 import type { RetentionPolicy } from '../store/retention.js';
 import type { BackoffPolicy } from '../retry.js';
 import type { BackupResult } from '../store/index.js';
@@ -54,6 +55,8 @@ export interface SessionLoopOptions {
   firstRescanMs?: number;
   /** Backups (and history thinning, tombstones) of the process's sessions that may run at once (many sessions: bounds open files); default: no bound. */
   backupSlots?: Semaphore | null;
+  /** Where database failures are logged for all the process's sessions (many sessions); default: each on its own, at warn. */
+  outageLog?: OutageLog | null;
   /** Told each lifecycle event of the session (SPEC "Session lifecycle"): logged, counted, sent on; default: none. */
   onEvent?: (event: SessionEvent) => void;
 }
