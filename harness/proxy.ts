@@ -15,6 +15,8 @@ export interface TcpProxy {
   cuts(): number;
   /** Destroys every open connection at once, as a network failure or a failover would. */
   cut(): void;
+  /** `true`: cuts every connection and refuses new ones (the database is unreachable) until called with `false`. */
+  block(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -23,6 +25,7 @@ export async function tcpProxy(databaseUrl: string, inspect: (chunk: Buffer) => 
   const target = new URL(databaseUrl);
   let sent = 0;
   let cuts = 0;
+  let blocked = false;
   const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
   const cut = () => {
     if (pairs.size > 0) cuts++;
@@ -33,6 +36,10 @@ export async function tcpProxy(databaseUrl: string, inspect: (chunk: Buffer) => 
     pairs.clear();
   };
   const server = net.createServer((client) => {
+    if (blocked) {
+      client.destroy();
+      return;
+    }
     const upstream = net.connect({ host: target.hostname, port: Number(target.port || 5432) });
     const pair = { client, upstream };
     pairs.add(pair);
@@ -62,6 +69,10 @@ export async function tcpProxy(databaseUrl: string, inspect: (chunk: Buffer) => 
     sent: () => sent,
     cuts: () => cuts,
     cut,
+    block: (on) => {
+      blocked = on;
+      if (on) cut();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         cut();

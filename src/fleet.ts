@@ -1,8 +1,9 @@
 // Many sessions in one process (--sessions-dir, docs/many-sessions.md): every sub-directory of the
 // sessions directory that sessions-dir.ts counts is the auth directory of one session, kept by its own
 // backup loop (dirty set, debounce, lease, generations, guard). The fleet watches the parent for sessions
-// that appear and disappear, shares one pool, one schema migration, one lease renewal statement and a bound on
-// backups in flight, and records a session whose directory stays removed as removed (a tombstone).
+// that appear and disappear, shares one pool, one schema migration, one lease renewal statement, one lease
+// attempt statement (for the sessions it stands by for) and a bound on backups in flight, and records a
+// session whose directory stays removed as removed (a tombstone).
 import { randomInt } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,10 +11,12 @@ import { Semaphore } from 'async-mutex';
 import type { BackupLoop } from './loop/backup-loop.js';
 import { sleep, systemClock, within, type Clock } from './clock.js';
 import { describeError } from './errors.js';
+import { LeaseAttempts } from './lease-attempts.js';
 import { LeaseRenewals } from './lease-renewals.js';
 import { forEachLimited } from './limit.js';
 import type { Logger } from './log.js';
 import { type Metrics, readingsOf } from './metrics.js';
+import { OutageLog } from './outage-log.js';
 import { Backoff } from './retry.js';
 import { holdsLogin, listSessionsDir, type SessionsDirEntry } from './sessions-dir.js';
 import { RETRY_BACKOFF, type SessionLoopOptions } from './loop/loop-options.js';
@@ -29,7 +32,10 @@ const START_CONCURRENCY = 16;
 const WATCH_SETTLE_MS = 250;
 
 export interface FleetOptions
-  extends Omit<SessionLoopOptions, 'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'backupSlots' | 'firstRescanMs'> {
+  extends Omit<
+    SessionLoopOptions,
+    'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'attempts' | 'outageLog' | 'backupSlots' | 'firstRescanMs'
+  > {
   /** The sessions directory, absolute. */
   sessionsDir: string;
   /** Session id = prefix + sub-directory name, or its mapped form (names.sessionIdFor). */
@@ -56,6 +62,11 @@ interface Member {
 export class SessionFleet implements BackupLoop {
   private readonly members = new Map<string, Member>();
   private readonly renewals: LeaseRenewals;
+  private readonly attempts: LeaseAttempts;
+  /** Says a database outage once for all sessions (one line per backoff step), not once per session and retry. */
+  private readonly outage: OutageLog;
+  /** The store as the sessions use it: its answers tell the outage log that the database is back. */
+  private readonly store: SessionStore;
   private readonly slots = new Semaphore(BACKUPS_IN_FLIGHT);
   /** Names already warned about (said once each, not at every rescan). */
   private readonly warned = new Set<string>();
@@ -85,7 +96,7 @@ export class SessionFleet implements BackupLoop {
 
   /** `log` is the process's logger: each session's loop logs with its `session`. */
   constructor(
-    private readonly store: SessionStore,
+    store: SessionStore,
     private readonly options: FleetOptions,
     private readonly metrics: Metrics,
     private readonly baseLog: Logger,
@@ -93,9 +104,13 @@ export class SessionFleet implements BackupLoop {
   ) {
     this.log = baseLog.child({ component: 'fleet' });
     this.opener = new WatchOpener(options.watchMode, options.pollIntervalMs);
-    this.renewals = new LeaseRenewals(store, options.owner, options.leaseTtlMs, clock, (error) => {
+    this.outage = new OutageLog(this.log, clock);
+    this.store = this.outage.watching(store);
+    this.attempts = new LeaseAttempts(this.store, options.owner, options.leaseTtlMs, clock);
+    this.renewals = new LeaseRenewals(this.store, options.owner, options.leaseTtlMs, clock, (error, sessionIds) => {
       metrics.databaseErrors.inc();
-      this.log.warn({ err: describeError(error), leases: this.renewals.size }, 'renewing the leases failed; retrying');
+      this.log.debug({ err: describeError(error), leases: sessionIds.length }, 'renewing the leases failed; retrying');
+      this.outage.failed('lease renewal', error, sessionIds);
     });
   }
 
@@ -174,6 +189,7 @@ export class SessionFleet implements BackupLoop {
   async whenIdle(): Promise<void> {
     await Promise.all([...this.members.values()].map((member) => member.loop.whenIdle()));
     await this.renewals.idle();
+    await this.attempts.idle();
   }
 
   /** Lists the sessions directory, starts a loop per session, and watches it; retried while it fails. Never rejects. */
@@ -244,6 +260,7 @@ export class SessionFleet implements BackupLoop {
     );
     await within(this.clock, Promise.all(this.retirements), Math.max(0, deadline - this.clock.now()));
     this.renewals.stop();
+    this.attempts.stop();
     return stored;
   }
 
@@ -380,6 +397,8 @@ export class SessionFleet implements BackupLoop {
         // A mapped session's folder name is stored before anything else of it, so that restore can recreate it.
         prepareSchema: mapped ? () => this.prepareSchema().then(() => this.store.recordFolder(sessionId, name)) : this.prepareSchema,
         renewals: this.renewals,
+        attempts: this.attempts,
+        outageLog: this.outage,
         backupSlots: this.slots,
         // Spread over the interval: every session's periodic full rescan at once would starve the others' backups.
         firstRescanMs: randomInt(1, this.options.intervalMs + 1),

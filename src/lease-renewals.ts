@@ -30,8 +30,8 @@ export class LeaseRenewals {
     private readonly owner: string,
     private readonly ttlMs: number,
     private readonly clock: Clock,
-    /** A renewal statement failed (counted once, however many leases it carried). */
-    private readonly onError: (error: unknown) => void,
+    /** A renewal statement for `sessionIds` failed (counted once, however many leases it carried). */
+    private readonly onError: (error: unknown, sessionIds: string[]) => void,
   ) {}
 
   /** Renews `held` with the others from now on (replacing what was registered for the session). */
@@ -86,7 +86,10 @@ export class LeaseRenewals {
         this.ttlMs,
       );
     } catch (error) {
-      this.onError(error);
+      this.onError(
+        error,
+        batch.map(([sessionId]) => sessionId),
+      );
       for (const [, held] of batch) held.failed();
       return;
     }

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import type { Clock } from './clock.js';
 import { describeError } from './errors.js';
+import type { LeaseAttempts, WaitingLease } from './lease-attempts.js';
 import type { LeaseRenewals, HeldLease } from './lease-renewals.js';
 import type { Logger } from './log.js';
 import type { Lease, SessionStore } from './store/index.js';
@@ -39,7 +40,13 @@ export class LeaseKeeper {
   /** The lease as registered with `renewals` while held (many sessions), else null. */
   private batched: HeldLease | null = null;
 
-  /** `renewals`: renew together with the process's other leases (many sessions) instead of one by one. */
+  /** This session as registered with `attempts` while it waits for the lease (many sessions), else null. */
+  private waiting: WaitingLease | null = null;
+
+  /**
+   * `renewals`: renew together with the process's other leases (many sessions) instead of one by one;
+   * `attempts`: likewise, try to acquire it together with the other sessions waiting for theirs.
+   */
   constructor(
     private readonly store: SessionStore,
     private readonly sessionId: string,
@@ -49,6 +56,7 @@ export class LeaseKeeper {
     private readonly log: Logger,
     private readonly events: LeaseEvents,
     private readonly renewals: LeaseRenewals | null = null,
+    private readonly attempts: LeaseAttempts | null = null,
   ) {}
 
   /** The lease while we hold it, else null. Never returns a lease our local clock says has expired. */
@@ -60,13 +68,13 @@ export class LeaseKeeper {
 
   /** Starts acquiring/renewing in the background. */
   start(): void {
-    this.tick();
+    this.tick(true);
   }
 
   /** Tries once, now, to get the lease if we do not hold it (used by the final flush). */
   async tryAcquire(): Promise<Lease | null> {
     await this.running;
-    if (!this.current) await this.attemptAcquire();
+    if (!this.current) await this.attemptAcquire(true);
     return this.lease;
   }
 
@@ -86,6 +94,9 @@ export class LeaseKeeper {
   async release(): Promise<void> {
     this.stopped = true;
     this.cancelTimer?.();
+    this.unwait();
+    // A batch in flight may still take the lease: its outcome releases it (see `taken`), chained on `running`.
+    await this.attempts?.idle();
     await this.running;
     const lease = this.lease;
     this.lease = null;
@@ -100,8 +111,14 @@ export class LeaseKeeper {
     }
   }
 
-  private tick(): void {
+  /** `now`: an attempt to acquire is wanted at once (start), not at the next periodic batch. */
+  private tick(now = false): void {
     if (this.stopped) return;
+    if (!this.lease && this.attempts) {
+      // Tried by `attempts` until acquired (its own cadence); this keeper's timer starts again then.
+      this.running = this.wait(now);
+      return;
+    }
     // A batched lease is renewed by `renewals`; the tick then only keeps looking (current checks the expiry).
     const work = this.lease ? (this.batched ? Promise.resolve() : this.renew()) : this.attemptAcquire();
     this.running = work.finally(() => this.schedule(this.ttlMs / 3));
@@ -113,7 +130,8 @@ export class LeaseKeeper {
     this.cancelTimer = this.clock.setTimer(() => this.tick(), ms);
   }
 
-  private async attemptAcquire(): Promise<void> {
+  private async attemptAcquire(now = false): Promise<void> {
+    if (this.attempts) return this.wait(now);
     const startedAt = this.clock.now();
     try {
       const lease = await this.store.acquireLease(this.sessionId, this.owner, this.ttlMs);
@@ -123,21 +141,64 @@ export class LeaseKeeper {
       }
       if (!lease) {
         const holder = await this.store.leaseHolder(this.sessionId);
-        const name = holder?.owner ?? 'another process';
-        if (this.holderLogged !== name) this.log.info({ holder: name }, 'standing by: another process holds the session lease');
-        this.holderLogged = name;
-        this.events.standby(name);
+        this.standingBy(holder?.owner ?? 'another process');
         return;
       }
-      this.holderLogged = null;
-      this.lease = { owner: lease.owner, token: lease.token };
-      this.localExpiry = startedAt + this.ttlMs;
-      this.log.info({ token: lease.token, ttlMs: this.ttlMs }, 'lease acquired: this process is the writer');
-      this.batch(this.lease);
-      this.events.acquired(this.lease);
+      this.held({ owner: lease.owner, token: lease.token }, startedAt);
     } catch (error) {
       this.events.databaseError(error);
     }
+  }
+
+  /** `lease` was taken by a statement that started at `startedAt`: this process is the writer. */
+  private held(lease: Lease, startedAt: number): void {
+    this.holderLogged = null;
+    this.lease = lease;
+    this.localExpiry = startedAt + this.ttlMs;
+    this.log.info({ token: lease.token, ttlMs: this.ttlMs }, 'lease acquired: this process is the writer');
+    this.batch(lease);
+    this.events.acquired(lease);
+  }
+
+  private standingBy(name: string): void {
+    if (this.holderLogged !== name) this.log.info({ holder: name }, 'standing by: another process holds the session lease');
+    this.holderLogged = name;
+    this.events.standby(name);
+  }
+
+  /**
+   * Waits for the lease with the other sessions (`attempts`): `now` joins the next prompt batch (settles
+   * when it has ended), else the periodic one. Registered once; the outcome arrives by `waiting`.
+   */
+  private wait(now: boolean): Promise<void> {
+    if (!this.attempts || this.stopped || this.lease) return Promise.resolve();
+    this.waiting ??= {
+      acquired: (lease, startedAt) => this.taken(lease, startedAt),
+      standby: (holder) => this.standingBy(holder ?? 'another process'),
+      failed: (error) => this.events.databaseError(error),
+    };
+    return this.attempts.add(this.sessionId, this.waiting, now);
+  }
+
+  /** A batch took the lease for this session (see wait); a keeper stopped meanwhile gives it back. */
+  private taken(lease: Lease, startedAt: number): void {
+    this.waiting = null;
+    if (this.stopped) {
+      this.running = this.running.then(() =>
+        this.store.releaseLease(this.sessionId, lease).then(
+          () => undefined,
+          (error: unknown) => this.events.databaseError(error),
+        ),
+      );
+      return;
+    }
+    this.held(lease, startedAt);
+    this.schedule(this.ttlMs / 3);
+  }
+
+  private unwait(): void {
+    if (this.waiting) this.attempts?.remove(this.sessionId, this.waiting);
+    this.waiting = null;
   }
 
   private async renew(): Promise<void> {

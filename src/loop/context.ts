@@ -114,10 +114,16 @@ export class LoopContext {
     this.options.onEvent?.({ event, sessionId: this.options.sessionId, generation, jid, at: this.clock.wall() });
   }
 
-  /** Counts and logs a failed database call; the caller retries. */
+  /**
+   * Counts and logs a failed database call; the caller retries. In a keeper of many sessions the keeper's
+   * outage log says it (once per backoff step for all sessions) and this session's line is debug.
+   */
   databaseError(error: unknown, during: string, extra: Record<string, unknown> = {}): void {
     this.metrics.databaseErrors.inc();
-    this.log.warn({ during, err: describeError(error), ...extra }, 'database error; retrying');
+    const { outageLog, sessionId } = this.options;
+    if (!outageLog) return void this.log.warn({ during, err: describeError(error), ...extra }, 'database error; retrying');
+    this.log.debug({ during, err: describeError(error), ...extra }, 'database error; retrying');
+    outageLog.failed(during, error, [sessionId]);
   }
 
   /** Reading the directory failed: maybe it was replaced (see checkWatcher); else see ProtectionState. */

@@ -2,7 +2,9 @@
 // backup pass ends with (FlushOutcome), and the fixed timings of its retries.
 import type { SessionEvent } from '../lifecycle-events.js';
 import type { Semaphore } from 'async-mutex';
+import type { LeaseAttempts } from '../lease-attempts.js';
 import type { LeaseRenewals } from '../lease-renewals.js';
+import type { OutageLog } from '../outage-log.js';
 import type { RetentionPolicy } from '../store/retention.js';
 import type { BackoffPolicy } from '../retry.js';
 import type { BackupResult } from '../store/index.js';
@@ -44,6 +46,8 @@ export interface SessionLoopOptions {
   prepareSchema?: () => Promise<void>;
   /** Renew this session's lease together with the process's others (many sessions); default: on its own. */
   renewals?: LeaseRenewals | null;
+  /** Try to acquire this session's lease together with the process's other waiting sessions (many sessions); default: on its own. */
+  attempts?: LeaseAttempts | null;
   /**
    * When the first interval rescan comes, ms (default: intervalMs). Many sessions spread theirs over the
    * interval, so that a thousand full rescans do not all fall due at the same instant.
@@ -51,6 +55,8 @@ export interface SessionLoopOptions {
   firstRescanMs?: number;
   /** Backups (and history thinning, tombstones) of the process's sessions that may run at once (many sessions: bounds open files); default: no bound. */
   backupSlots?: Semaphore | null;
+  /** Where database failures are logged for all the process's sessions (many sessions); default: each on its own, at warn. */
+  outageLog?: OutageLog | null;
   /** Told each lifecycle event of the session (SPEC "Session lifecycle"): logged, counted, sent on; default: none. */
   onEvent?: (event: SessionEvent) => void;
 }

@@ -44,6 +44,7 @@ export class SessionLoop implements BackupLoop, KeptSession, SessionReadings {
       log.child({ component: 'lease' }),
       leaseEvents(parts),
       options.renewals ?? null,
+      options.attempts ?? null,
     );
     const watch = { mode: options.watchMode, pollIntervalMs: options.pollIntervalMs };
     const watcher = new DirectoryWatcher(options.dir, watch, watchEvents(parts), clock);

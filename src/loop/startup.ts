@@ -105,7 +105,9 @@ export class StartUp {
 
   stepSucceeded(step: StartStep): void {
     if (step === 'watch') this.loop.protection.watchFailingSince = null;
-    if (this.failing.delete(step)) this.loop.log.info({ step }, 'start-up step recovered');
+    // The database's recovery is said once for all sessions by the outage log, when there is one.
+    if (this.failing.delete(step))
+      this.loop.log[step === 'database' && this.loop.options.outageLog ? 'debug' : 'info']({ step }, 'start-up step recovered');
   }
 
   /** Waits for the directory, finishes an interrupted restore in it, and starts watching; retried until it works. */

@@ -17,16 +17,28 @@ import { rollbackOf } from './changes.js';
 import { RowCodec, type PlainFile } from './codec/index.js';
 import { headProblems } from './head.js';
 import { rekey, verify } from './integrity.js';
-import { acquire, holder, recordProtection, release, renew, renewMany } from './leases.js';
+import { acquire, acquireMany, holder, recordProtection, release, renew, renewMany } from './leases.js';
 import { loadPoint } from './points.js';
 import type { RetentionPolicy } from './retention.js';
 import { deleteWhole, history, recordFolder, revive, status, storeNow, summary } from './sessions.js';
 import { headStamps } from './stamps.js';
 import { thin } from './thin.js';
+import type { LeaseAttempt } from './leases.js';
 import type { BackupOptions, BackupResult, Lease, StoreContext, ThinResult, VerifyFailure } from './types.js';
 
 export type { LegacyRow };
-export type { BackupOptions, BackupResult, FileVersion, GenerationRow, Lease, PlainFile, SessionSummary, ThinResult, VerifyFailure };
+export type {
+  BackupOptions,
+  BackupResult,
+  FileVersion,
+  GenerationRow,
+  Lease,
+  LeaseAttempt,
+  PlainFile,
+  SessionSummary,
+  ThinResult,
+  VerifyFailure,
+};
 export { LOGOUT_REASON, TOMBSTONE_REASON } from './types.js';
 export type { LoginEvent, LoginSeen, Refusal } from './types.js';
 export { headDamage } from './head.js';
@@ -166,6 +178,11 @@ export class SessionStore {
   /** See leases.ts. */
   acquireLease(sessionId: string, owner: string, ttlMs: number): Promise<(Lease & { expiresAt: Date }) | null> {
     return acquire(this.ctx, sessionId, owner, ttlMs);
+  }
+
+  /** See leases.ts. */
+  acquireLeases(sessionIds: readonly string[], owner: string, ttlMs: number): Promise<LeaseAttempt[]> {
+    return acquireMany(this.ctx, sessionIds, owner, ttlMs);
   }
 
   /** See leases.ts. */

@@ -1,6 +1,15 @@
 // The single-writer lease of a session (docs/reliability.md "Lease hand-over"): take, renew (one or many in
-// one statement), release, ask who holds it; and the writer's protection record, written under the lease.
-import { acquireLease, ensureSession, getSession, releaseLease, renewLease, renewLeases, setProtection } from '../db/queries/sessions.js';
+// one statement), try many at once, release, ask who holds it; and the writer's protection record, written under the lease.
+import {
+  acquireLease,
+  acquireLeases,
+  ensureSession,
+  getSession,
+  releaseLease,
+  renewLease,
+  renewLeases,
+  setProtection,
+} from '../db/queries/sessions.js';
 import type { Protection } from '../protection.js';
 import type { Lease, StoreContext } from './types.js';
 
@@ -14,6 +23,23 @@ export async function acquire(
   await ensureSession(ctx.db, sessionId);
   const taken = await acquireLease(ctx.db, sessionId, owner, ttlMs);
   return taken ? { owner, ...taken } : null;
+}
+
+/** What a batch acquisition says of one session: its new lease, or who holds it (null: could not tell). */
+export type LeaseAttempt = { sessionId: string; lease: Lease & { expiresAt: Date } } | { sessionId: string; holder: string | null };
+
+/**
+ * Tries many sessions' leases for `owner` in one statement, fenced as `acquire` (a new token each time,
+ * never a live lease of another owner); creates the rows of sessions not stored yet. One answer per
+ * session (docs/many-sessions.md: standby keepers).
+ */
+export async function acquireMany(ctx: StoreContext, sessionIds: readonly string[], owner: string, ttlMs: number): Promise<LeaseAttempt[]> {
+  const rows = await acquireLeases(ctx.db, sessionIds, owner, ttlMs);
+  return rows.map((row) =>
+    'token' in row
+      ? { sessionId: row.sessionId, lease: { owner, token: row.token, expiresAt: row.expiresAt } }
+      : { sessionId: row.sessionId, holder: row.holder },
+  );
 }
 
 /** Extends `lease` by `ttlMs` from now (the database's clock); null when it was lost. */

@@ -6,27 +6,13 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { KeyRing, makeKey } from '../../src/crypto.js';
-import type { Database, Queryable } from '../../src/db/pool.js';
+import type { Database } from '../../src/db/pool.js';
 import { readSnapshot } from '../../src/snapshot.js';
 import { SessionStore } from '../../src/store/index.js';
 import { writeSession } from '../../harness/baileys.js';
 import { tempDir } from '../support/fs.js';
+import { recording } from '../support/recording-db.js';
 import { testStore } from '../support/store.js';
-
-/** `db` with every statement's text recorded in `sent` (the statements still run on the real server). */
-function recording(db: Database, sent: string[]): Database {
-  const record = (q: Queryable): Queryable => ({
-    schema: q.schema,
-    query: (text, values) => {
-      sent.push(text);
-      return q.query(text, values);
-    },
-  });
-  return Object.assign(Object.create(db) as Database, {
-    query: record(db).query,
-    transaction: <T>(fn: (tx: Queryable) => Promise<T>, mode?: 'snapshot') => db.transaction((tx) => fn(record(tx)), mode),
-  });
-}
 
 /** Statements that read the sessions table (a SELECT … FROM <schema>.sessions). */
 const readsSessions = (text: string) => /^\s*SELECT[\s\S]*\bFROM\s+\S+\.sessions\b/i.test(text);

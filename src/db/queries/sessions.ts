@@ -273,6 +273,54 @@ export async function acquireLease(
   return rows[0] ? { token: Number(rows[0]['lease_token']), expiresAt: rows[0]['lease_expires_at'] as Date } : null;
 }
 
+/** What a batch acquisition says of one session: taken (with its new token), or held by another live owner. */
+export type LeaseAttemptRow = { sessionId: string; token: number; expiresAt: Date } | { sessionId: string; holder: string | null };
+
+/**
+ * acquireLease for many sessions in one statement (a keeper of many sessions standing by): takes, for
+ * `owner`, every listed lease that is free, expired or already ours, each with a new token; creates the
+ * rows of sessions not stored yet with the lease taken. Rows locked by another transaction right now (a
+ * backup of the live holder) are skipped, not waited for — they are tried again with the next batch — so
+ * two keepers' batches never wait on each other nor deadlock. One row per listed session: taken, or the
+ * holder the statement saw (null when it cannot tell: a skipped row, a row created concurrently).
+ */
+export async function acquireLeases(q: Queryable, sessionIds: readonly string[], owner: string, ttlMs: number): Promise<LeaseAttemptRow[]> {
+  if (sessionIds.length === 0) return [];
+  const { rows } = await q.query(
+    `WITH wanted AS (SELECT DISTINCT unnest($1::text[]) AS session_id),
+     free AS (
+       SELECT s.session_id FROM ${q.schema}.sessions s JOIN wanted w ON w.session_id = s.session_id
+        WHERE s.lease_owner IS NULL OR s.lease_expires_at <= now() OR s.lease_owner = $2
+        ORDER BY s.session_id FOR UPDATE OF s SKIP LOCKED),
+     taken AS (
+       UPDATE ${q.schema}.sessions s
+          SET lease_owner = $2, lease_token = s.lease_token + 1, lease_expires_at = now() + $3 * interval '1 millisecond'
+         FROM free f
+        WHERE s.session_id = f.session_id
+        RETURNING s.session_id, s.lease_token, s.lease_expires_at),
+     created AS (
+       INSERT INTO ${q.schema}.sessions (session_id, lease_owner, lease_token, lease_expires_at)
+       SELECT w.session_id, $2, 1, now() + $3 * interval '1 millisecond' FROM wanted w
+        WHERE NOT EXISTS (SELECT 1 FROM ${q.schema}.sessions s WHERE s.session_id = w.session_id)
+       ON CONFLICT (session_id) DO NOTHING
+       RETURNING session_id, lease_token, lease_expires_at)
+     SELECT w.session_id, coalesce(t.lease_token, c.lease_token) AS lease_token,
+            coalesce(t.lease_expires_at, c.lease_expires_at) AS lease_expires_at,
+            CASE WHEN s.lease_expires_at > now() THEN s.lease_owner END AS holder
+       FROM wanted w
+       LEFT JOIN taken t ON t.session_id = w.session_id
+       LEFT JOIN created c ON c.session_id = w.session_id
+       LEFT JOIN ${q.schema}.sessions s ON s.session_id = w.session_id`,
+    [sessionIds, owner, ttlMs],
+  );
+  return rows.map((row) => {
+    const sessionId = row['session_id'] as string;
+    return row['lease_token'] === null
+      ? { sessionId, holder: (row['holder'] as string | null) ?? null }
+      : { sessionId, token: Number(row['lease_token']), expiresAt: row['lease_expires_at'] as Date };
+  });
+}
+
 /** Extends a lease we still hold; false when it was lost (expired and taken, or released). */
 export async function renewLease(q: Queryable, sessionId: string, owner: string, token: number, ttlMs: number): Promise<Date | null> {
   const { rows } = await q.query(
