@@ -75,8 +75,10 @@ export const MANY_SESSIONS_PLAN: ManySessionsPlan = {
   historyRetention: '30s:all,2m:10s',
   historyKeep: 10,
   restoreSample: 25,
-  restSeconds: 60,
-  restSettleSeconds: 15,
+  // V8's memory reducer shrinks the young generation about two minutes after start-up's allocations end:
+  // the window covers it, and RSS at rest is read from its second half.
+  restSeconds: 120,
+  restSettleSeconds: 60,
 };
 
 export const MANY_SESSIONS_SMOKE_PLAN: ManySessionsPlan = {
@@ -657,7 +659,7 @@ export function manySessionsReport(r: ManySessionsResults, header: string): stri
     `**A fleet at rest**: one keeper of ${r.plan.sessions} stored sessions of ${r.generate.filesPerSession} files, nobody ` +
       `writing, the bundled CLI under plain \`node\` as the npm package runs it. Restart: from starting the keeper until ` +
       `/readyz is 200, everything already stored; CPU and RSS over ${r.plan.restSeconds} s after ${r.plan.restSettleSeconds} s ` +
-      `of quiet; restore: \`restore --sessions-dir\` of every session into an empty directory. Targets: ready ≤ 5 s, ` +
+      `of quiet (RSS: the median of the window's second half); restore: \`restore --sessions-dir\` of every session into an empty directory. Targets: ready ≤ 5 s, ` +
       `CPU ≤ 1 % of a core, RSS ≤ 150 MiB, SIGTERM to exit ≤ 5 s, restore ≤ 10 s.`,
     '',
     '| build | first start to ready | restart to ready | CPU at rest | RSS at rest (median, peak) | SIGTERM to exit | restore --sessions-dir |',

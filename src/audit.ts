@@ -3,7 +3,7 @@
 // dropped event or an outside write left behind, at the cost of one readdir and one lstat per file.
 import { type BigIntStats, lstatSync } from 'node:fs';
 import path from 'node:path';
-import { type FileStamp, listCandidates, type SnapshotFile, stampOf } from './snapshot.js';
+import { type FileStamp, listCandidates, type SnapshotFile, stampKey, stampOf } from './snapshot.js';
 /**
  * A file modified this close to the moment it was read may change again within the same timestamp tick
  * and keep its stamp ("racily clean" in git's index): its stamp proves nothing, so the next audit reads
@@ -11,13 +11,6 @@ import { type FileStamp, listCandidates, type SnapshotFile, stampOf } from './sn
  * and overlayfs tick in milliseconds or less.
  */
 export const RACY_WINDOW_NS = 2_000_000_000n;
-
-interface Entry {
-  /** null: the head holds this name but its metadata is not known (recorded racy, or before stamps were kept). */
-  stamp: FileStamp | null;
-  /** The stamp was taken within RACY_WINDOW_NS of the file's last modification: read it again. */
-  racy: boolean;
-}
 
 /**
  * Whether `stamp`, taken by a read that began at `readStartedNs` (wall time, ns since the epoch), proves
@@ -28,18 +21,16 @@ export function trustworthy(stamp: FileStamp, readStartedNs: bigint): boolean {
   return stamp.mtimeNs < readStartedNs - RACY_WINDOW_NS && stamp.ctimeNs < readStartedNs - RACY_WINDOW_NS;
 }
 
-/** Whether two stamps describe the same unchanged file (git's index rule, plus the device). */
-export function sameStamp(a: FileStamp, b: FileStamp): boolean {
-  return a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs && a.ino === b.ino && a.dev === b.dev;
-}
-
 /**
  * What this process knows the head holds: for each file, its metadata at the moment its stored content
- * was read. Kept in memory (per file a few numbers, no contents); empty until a full comparison has been
- * stored or the head's recorded metadata was loaded (prime), and rebuilt by each full comparison.
+ * was read, as one short string (stampKey: ~70 bytes a file, no contents); empty until a full comparison
+ * has been stored or the head's recorded metadata was loaded (prime), and rebuilt by each full comparison.
  */
 export class StampBook {
-  private readonly entries = new Map<string, Entry>();
+  /** name → stampKey of what the head holds, null where not known; racy names are in `racy` too. */
+  private readonly keys = new Map<string, string | null>();
+  /** Names whose stamp was taken within RACY_WINDOW_NS of their last modification: read them again. */
+  private readonly racy = new Set<string>();
   private complete = false;
 
   /** True once a whole-directory comparison was stored and nothing since made the book unreliable. */
@@ -49,7 +40,7 @@ export class StampBook {
 
   /** Files recorded. */
   get size(): number {
-    return this.entries.size;
+    return this.keys.size;
   }
 
   /**
@@ -58,40 +49,52 @@ export class StampBook {
    * `readStartedNs` is the wall time (ns since the epoch) at which the read began.
    */
   record(files: Iterable<SnapshotFile>, absent: Iterable<string>, whole: boolean, readStartedNs: bigint): void {
-    if (whole) this.entries.clear();
-    for (const name of absent) this.entries.delete(name);
+    if (whole) this.clear();
+    for (const name of absent) this.forget(name);
     for (const file of files) {
       if (!file.stamp) continue;
-      this.entries.set(file.name, { stamp: file.stamp, racy: !trustworthy(file.stamp, readStartedNs) });
+      this.keys.set(file.name, stampKey(file.stamp));
+      if (trustworthy(file.stamp, readStartedNs)) this.racy.delete(file.name);
+      else this.racy.add(file.name);
     }
     if (whole) this.complete = true;
   }
 
   /**
    * Replaces the book with what the head records (store.headStamps): every name the head holds, with the
-   * metadata its stored content was read with, or null where that is not known (such a name never matches,
-   * so it is read). Used before the first comparison after the lease was acquired, instead of a full read.
+   * stampKey of the metadata its stored content was read with, or null where that is not known (such a name
+   * never matches, so it is read). Used before the first comparison after the lease was acquired.
    */
-  prime(stamps: ReadonlyMap<string, FileStamp | null>): void {
-    this.entries.clear();
-    for (const [name, stamp] of stamps) this.entries.set(name, { stamp, racy: stamp === null });
+  prime(stamps: ReadonlyMap<string, string | null>): void {
+    this.clear();
+    for (const [name, key] of stamps) this.keys.set(name, key);
     this.complete = true;
   }
 
   /** Forgets everything: the next comparison must read the whole directory (another writer, a new directory). */
   invalidate(): void {
-    this.entries.clear();
+    this.clear();
     this.complete = false;
   }
 
   /** Whether `name` on disk, with stamp `stamp`, is known to be stored as it is. */
   matches(name: string, stamp: FileStamp): boolean {
-    const entry = this.entries.get(name);
-    return entry !== undefined && !entry.racy && entry.stamp !== null && sameStamp(entry.stamp, stamp);
+    const key = this.keys.get(name);
+    return key != null && !this.racy.has(name) && key === stampKey(stamp);
   }
 
   names(): IterableIterator<string> {
-    return this.entries.keys();
+    return this.keys.keys();
+  }
+
+  private clear(): void {
+    this.keys.clear();
+    this.racy.clear();
+  }
+
+  private forget(name: string): void {
+    this.keys.delete(name);
+    this.racy.delete(name);
   }
 }
 

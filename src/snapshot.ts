@@ -136,6 +136,14 @@ export type ReadResult =
   | { kind: 'gone' }
   | { kind: 'unusable'; reason: string; held: 'unreadable' | 'too_large' };
 
+/**
+ * The stamp as one exact string, "dev:ino:size:mtime_ns:ctime_ns" in decimal: what files.stamp stores and
+ * what the audit's book keeps per file (a short string costs less memory than the numbers as objects).
+ */
+export function stampKey(stamp: FileStamp): string {
+  return `${stamp.dev}:${stamp.ino}:${stamp.size}:${stamp.mtimeNs}:${stamp.ctimeNs}`;
+}
+
 /** The stamp of a bigint stat result. */
 export function stampOf(info: { size: bigint; mtimeNs: bigint; ctimeNs: bigint; ino: bigint; dev: bigint }): FileStamp {
   return { size: Number(info.size), mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs, ino: info.ino, dev: info.dev };

@@ -134,7 +134,7 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
  */
 async function compareWithRecorded(loop: LoopContext): Promise<FlushOutcome | null> {
   const { next, metrics, clock, options } = loop;
-  let stamps: Map<string, FileStamp | null>;
+  let stamps: Map<string, string | null>;
   try {
     stamps = await loop.store.headStamps(options.sessionId);
   } catch (error) {

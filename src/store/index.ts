@@ -11,7 +11,7 @@ import type { SessionSummary } from '../db/queries/sessions.js';
 import type { KeyRing } from '../crypto.js';
 import type { Protection } from '../protection.js';
 import type { RollbackFinding } from '../rollback.js';
-import type { FileStamp, Snapshot } from '../snapshot.js';
+import type { Snapshot } from '../snapshot.js';
 import { backup, logout, tombstone } from './backup.js';
 import { rollbackOf } from './changes.js';
 import { RowCodec, type PlainFile } from './codec/index.js';
@@ -87,8 +87,8 @@ export class SessionStore {
     return legacyRows(this.ctx.db, table, sessionId);
   }
 
-  /** See stamps.ts: the recorded metadata of every file the head holds (null where not known). */
-  headStamps(sessionId: string): Promise<Map<string, FileStamp | null>> {
+  /** See stamps.ts: the recorded metadata (stampKey) of every file the head holds (null where not known). */
+  headStamps(sessionId: string): Promise<Map<string, string | null>> {
     return headStamps(this.ctx, sessionId);
   }
 
