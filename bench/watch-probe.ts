@@ -1,12 +1,28 @@
 // One watcher in a process of its own, so that the bench can read its RSS and CPU from /proc.
-// Usage: node watch-probe.js <none|fs-watch|chokidar-native|chokidar-polling> <dir> <poll-interval-ms>
-// (`none` watches nothing: the baseline a process costs.) Prints {"ready": ms} once watching, then on
-// a line "report" on stdin prints {"events": n, "names": {name: [Date.now() of each event]}} and exits.
+// Usage: node watch-probe.js <kind> <dir> <poll-interval-ms> [native|polling]
+//   none | fs-watch | chokidar-native | chokidar-polling: one auth directory `dir` (`none` watches
+//     nothing: the baseline a process costs);
+//   fleet-per-session | fleet-shared: every sub-directory of the sessions directory `dir`, with one chokidar
+//     instance each (as the fleet opens them today) or with one instance and `.add()` of each, by the
+//     backend named last (native by default).
+// Prints {"ready": ms} once watching, then on a line "report" on stdin prints {"events": n, "names": {name:
+// [Date.now() of each event]}, "rss": bytes, "heapUsed": bytes} (memory after a forced gc when node runs
+// with --expose-gc) and exits.
 import { watch as fsWatch } from 'node:fs';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
 import readline from 'node:readline';
+import { watch as chokidarWatch } from 'chokidar';
+import { forEachLimited } from '../src/limit.js';
+import { invalidNameReason } from '../src/names.js';
+import { chokidarOptions, type WatchBackend, watchDirectory } from '../src/watch/chokidar.js';
 import { DirectoryWatcher } from '../src/watcher.js';
 
-const [kind, dir, pollMs] = process.argv.slice(2) as [string, string, string];
+/** Directories watched at once while a fleet starts (the fleet's own START_CONCURRENCY). */
+const FLEET_START_CONCURRENCY = 16;
+
+const [kind, dir, pollMs, backendArg] = process.argv.slice(2) as [string, string, string, string | undefined];
+const backend: WatchBackend = backendArg === 'polling' ? 'polling' : 'native';
 const started = performance.now();
 const names = new Map<string, number[]>();
 let events = 0;
@@ -17,15 +33,45 @@ const seen = (name: string) => {
   if (list) list.push(at);
   else names.set(name, [at]);
 };
+const notBackedUp = (name: string) => invalidNameReason(name) !== null;
+const quiet = () => undefined;
 
 if (kind === 'none') {
   // the baseline
 } else if (kind === 'fs-watch') {
   fsWatch(dir, (_event, filename) => filename && seen(filename));
+} else if (kind === 'fleet-per-session') {
+  // What the fleet does today: one DirectoryWatcher per session, each with a chokidar instance of its own.
+  const sessions = (await readdir(dir)).sort().map((name) => path.join(dir, name));
+  await forEachLimited(sessions, FLEET_START_CONCURRENCY, async (session) => {
+    await watchDirectory(
+      session,
+      { backend, pollIntervalMs: Number(pollMs), ignore: notBackedUp },
+      { entry: (name) => seen(`${path.basename(session)}/${name}`), removed: quiet, error: quiet },
+    );
+  });
+} else if (kind === 'fleet-shared') {
+  // The alternative: one chokidar instance, each session's directory added to it (depth 0 applies per added
+  // path), events routed by their parent directory.
+  const sessions = (await readdir(dir)).sort().map((name) => path.join(dir, name));
+  const watched = new Set(sessions);
+  const watcher = chokidarWatch([], {
+    ...chokidarOptions(dir, { backend, pollIntervalMs: Number(pollMs) }),
+    ignored: (entry: string) => watched.has(path.dirname(entry)) && notBackedUp(path.basename(entry)),
+  });
+  watcher.on('all', (_event, entry) => {
+    if (watched.has(path.dirname(entry))) seen(`${path.basename(path.dirname(entry))}/${path.basename(entry)}`);
+  });
+  // The same bound on directories being set up at once as the fleet's: adding all of them in one call
+  // peaked RSS at 400 MiB for 1,000. chokidar says when an add is done only through its first `ready`, so
+  // its (public, typed) lifecycle's pending tasks are waited for instead.
+  for (let i = 0; i < sessions.length; i += FLEET_START_CONCURRENCY) {
+    watcher.add(sessions.slice(i, i + FLEET_START_CONCURRENCY));
+    while (watcher.lifecycle.tasks.size > 0) await Promise.allSettled([...watcher.lifecycle.tasks]);
+  }
 } else {
   // The keeper's own watcher of an auth directory: chokidar with the keeper's options (watch/chokidar.ts).
   const mode = kind === 'chokidar-polling' ? 'poll' : 'native';
-  const quiet = () => undefined;
   await new DirectoryWatcher(
     dir,
     { mode, pollIntervalMs: Number(pollMs) },
@@ -36,7 +82,12 @@ process.stdout.write(`${JSON.stringify({ ready: performance.now() - started })}\
 
 for await (const line of readline.createInterface({ input: process.stdin })) {
   if (line === 'report') {
-    process.stdout.write(`${JSON.stringify({ events, names: Object.fromEntries(names) })}\n`);
+    // Twice: the first collection may leave what finalizers free for the second.
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
+    const { rss, heapUsed } = process.memoryUsage();
+    process.stdout.write(`${JSON.stringify({ events, names: Object.fromEntries(names), rss, heapUsed })}\n`);
     process.exit(0);
   }
 }

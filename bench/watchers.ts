@@ -2,12 +2,14 @@
 // polling backend (the fallback), each in a process of its own on the same directory, in one run.
 // Per watcher: start-up time, RSS and idle CPU (RSS also as the increase over a Node process that
 // watches nothing), and under a burst of writes how many events arrive, whether every file's last
-// write is reported, and how late.
+// write is reported, and how late. And a fleet's watchers (bench/fleet-watch.ts): one chokidar instance
+// per session directory against one instance watching all of them.
 import { spawn } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { WatchBackend } from '../src/watch/chokidar.js';
 
 const PROBE = path.join(path.dirname(fileURLToPath(import.meta.url)), 'watch-probe.js');
 export const WATCHER_KINDS = ['none', 'fs-watch', 'chokidar-native', 'chokidar-polling'] as const;
@@ -53,21 +55,32 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** Measures one watcher kind on `dir` (which holds `files` files); writes its burst into `dir` too. */
-export async function measureWatcher(kind: WatcherKind, dir: string, files: number, plan: WatcherPlan): Promise<WatcherRow> {
-  const child = spawn(process.execPath, [PROBE, kind, dir, String(plan.pollIntervalMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** Starts watch-probe.js with `args` (after node's `nodeFlags`); resolves once it says it is watching, with its start-up time, ms. */
+async function startProbe(args: string[], nodeFlags: string[] = []) {
+  const child = spawn(process.execPath, [...nodeFlags, PROBE, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
   const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
   const next = async () => JSON.parse(((await lines.next()).value as string | undefined) ?? 'null') as Record<string, unknown>;
   const { ready } = (await next()) as { ready: number };
-  await pause(1000); // past start-up
-  const ticks = await cpuTicks(child.pid!);
-  const idleStarted = performance.now();
+  return { child, next, ready };
+}
+
+/** Watches process `pid` for `seconds`: its highest RSS (bytes) and its CPU as a fraction of one core. */
+async function atRest(pid: number, seconds: number): Promise<{ rss: number; cpu: number }> {
+  const ticks = await cpuTicks(pid);
+  const started = performance.now();
   let rss = 0;
-  for (let s = 0; s < plan.idleSeconds; s++) {
+  for (let s = 0; s < seconds; s++) {
     await pause(1000);
-    rss = Math.max(rss, await rssOf(child.pid!));
+    rss = Math.max(rss, await rssOf(pid));
   }
-  const cpu = ((await cpuTicks(child.pid!)) - ticks) / CLOCK_TICKS / ((performance.now() - idleStarted) / 1000);
+  return { rss, cpu: ((await cpuTicks(pid)) - ticks) / CLOCK_TICKS / ((performance.now() - started) / 1000) };
+}
+
+/** Measures one watcher kind on `dir` (which holds `files` files); writes its burst into `dir` too. */
+export async function measureWatcher(kind: WatcherKind, dir: string, files: number, plan: WatcherPlan): Promise<WatcherRow> {
+  const { child, next, ready } = await startProbe([kind, dir, String(plan.pollIntervalMs)]);
+  await pause(1000); // past start-up
+  const { rss, cpu } = await atRest(child.pid!, plan.idleSeconds);
 
   // The burst: writes spread over burstFiles files, each a different size so even polling can tell.
   const lastWrite = new Map<string, number>();
@@ -104,4 +117,87 @@ export async function measureWatcher(kind: WatcherKind, dir: string, files: numb
     detectP50Ms: percentile(delays, 50),
     detectP99Ms: percentile(delays, 99),
   };
+}
+
+// ---------------------------------------------------------------- a fleet's watchers: one chokidar per session or one shared
+
+export const FLEET_WATCH_KINDS = ['none', 'fleet-per-session', 'fleet-shared'] as const;
+export type FleetWatchKind = (typeof FLEET_WATCH_KINDS)[number];
+
+export interface FleetWatchRow {
+  kind: FleetWatchKind;
+  backend: WatchBackend;
+  sessions: number;
+  filesPerSession: number;
+  /** From the probe's start until every directory is watched, ms (module loading included). */
+  readyMs: number;
+  /** CPU spent until then, s of one core. */
+  startCpuSeconds: number;
+  /** Highest RSS over the idle period, bytes. */
+  idleRssBytes: number;
+  /** After a forced gc at the end: RSS and V8 heap used, bytes. */
+  gcRssBytes: number;
+  gcHeapUsedBytes: number;
+  cpuPercentOfOneCore: number;
+  /** inotify instances (file descriptors) the process holds, and the watches in them (none when polling). */
+  inotifyInstances: number;
+  inotifyWatches: number;
+  /** Whether a write into one session's directory after the idle period was reported for that session. */
+  routed: boolean;
+}
+
+/**
+ * Measures one way of watching every sub-directory of `sessionsDir` (each holding `filesPerSession` files) in
+ * a process of its own run with --expose-gc: start-up, RSS over `idleSeconds` of nothing written, CPU at
+ * rest, memory after a gc; then writes one file into the middle session and checks it was reported.
+ */
+export async function measureFleetWatch(
+  kind: FleetWatchKind,
+  backend: WatchBackend,
+  sessionsDir: string,
+  sessions: string[],
+  filesPerSession: number,
+  plan: { idleSeconds: number; pollIntervalMs: number },
+): Promise<FleetWatchRow> {
+  const { child, next, ready } = await startProbe([kind, sessionsDir, String(plan.pollIntervalMs), backend], ['--expose-gc']);
+  const startTicks = await cpuTicks(child.pid!);
+  await pause(2000); // past start-up
+  const { rss, cpu } = await atRest(child.pid!, plan.idleSeconds);
+  const inotify = await inotifyOf(child.pid!);
+  const probe = 'bench-fleet-watch.json';
+  const target = sessions[Math.floor(sessions.length / 2)]!;
+  await writeFile(path.join(sessionsDir, target, probe), '{}');
+  await pause(plan.pollIntervalMs * 2 + 500);
+  child.stdin!.write('report\n');
+  const report = (await next()) as { names: Record<string, number[]>; rss: number; heapUsed: number };
+  child.kill();
+  await rm(path.join(sessionsDir, target, probe), { force: true });
+  return {
+    kind,
+    backend,
+    sessions: sessions.length,
+    filesPerSession,
+    readyMs: ready,
+    startCpuSeconds: startTicks / CLOCK_TICKS,
+    idleRssBytes: rss,
+    gcRssBytes: report.rss,
+    gcHeapUsedBytes: report.heapUsed,
+    cpuPercentOfOneCore: cpu * 100,
+    inotifyInstances: inotify.instances,
+    inotifyWatches: inotify.watches,
+    routed: kind === 'none' || (report.names[`${target}/${probe}`] ?? []).length > 0,
+  };
+}
+
+/** The inotify instances a process holds (its file descriptors on anon_inode:inotify) and their watches. */
+async function inotifyOf(pid: number): Promise<{ instances: number; watches: number }> {
+  let instances = 0;
+  let watches = 0;
+  for (const fd of await readdir(`/proc/${pid}/fd`)) {
+    if ((await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) !== 'anon_inode:inotify') continue;
+    instances++;
+    const info = await readFile(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    watches += info.split('\n').filter((line) => line.startsWith('inotify wd:')).length;
+  }
+  return { instances, watches };
 }
