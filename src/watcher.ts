@@ -78,7 +78,7 @@ export class DirectoryWatcher {
       this.dir,
       {
         entry: (name, event) => {
-          if (event === 'add' || event === 'change' || event === 'unlink') this.events.changed(name);
+          if (event === 'add' || event === 'change' || event === 'unlink' || event === 'renamed') this.events.changed(name);
         },
         removed: (from) => {
           if (from === this.watch) void this.follow();
@@ -93,6 +93,8 @@ export class DirectoryWatcher {
         },
       },
       notBackedUp,
+      // Names are all the loop needs: the kernel's watch directly, without chokidar's listing (watch/native.ts).
+      true,
     );
     // Closed meanwhile (shutdown), or the directory went away before chokidar was ready (it would then
     // quietly wait on the parent): give up this watcher.

@@ -6,12 +6,14 @@ import { realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
 import { describeError } from '../errors.js';
+import { watchEntriesNatively } from './native.js';
+import type { DirectoryWatch, EntryEvent, WatchBackend, WatchHandlers } from './types.js';
+
+export type { DirectoryWatch, EntryEvent, WatchBackend, WatchHandlers };
 
 /** `--watch` (README "Configuration"): inotify through chokidar, stat polling, or native falling back to polling. */
 export type WatchMode = 'native' | 'poll' | 'auto';
 export const WATCH_MODES: readonly WatchMode[] = ['native', 'poll', 'auto'];
-/** What is watching right now. */
-export type WatchBackend = 'native' | 'polling';
 
 // errno codes that mean "the kernel will not give this user more inotify instances or watches", or
 // that this filesystem has no inotify: polling still works where these happen.
@@ -25,28 +27,6 @@ export function nativeWatchUnavailable(error: unknown): boolean {
 
 /** Native watching could not start (in `native` mode, or for a reason polling would not fix); `cause` says why. */
 export class WatchStartError extends Error {}
-
-/** What happened to an entry directly inside a watched directory (chokidar's event names). */
-export type EntryEvent = 'add' | 'addDir' | 'change' | 'unlink' | 'unlinkDir';
-
-/** One open watch of a directory's own entries. */
-export interface DirectoryWatch {
-  /** The directory as watched: the path asked for with symlinks resolved. */
-  readonly dir: string;
-  readonly backend: WatchBackend;
-  /** Stops it; no handler is called afterwards. Resolves once chokidar has let go of everything. */
-  close(): Promise<void>;
-}
-
-/** Told what a watch sees; each call names the watch, so that a caller can ignore one it has replaced. */
-export interface WatchHandlers {
-  /** An entry directly inside the directory: its base name and what happened to it. */
-  entry(name: string, event: EntryEvent, from: DirectoryWatch): void;
-  /** The watched directory itself went away (deleted or moved): this watch sees nothing more. */
-  removed(from: DirectoryWatch): void;
-  /** A watcher error after start: events may have been lost. */
-  error(error: unknown, from: DirectoryWatch): void;
-}
 
 export interface WatchSpec {
   backend: WatchBackend;
@@ -143,11 +123,12 @@ export class WatchOpener {
   }
 
   /**
-   * Watches `dir` (see watchDirectory), falling back to polling where the mode allows. Rejects with
-   * WatchStartError when native watching cannot start and no fallback applies, else with the error of
-   * realpath or of the polling watcher.
+   * Watches `dir` (see watchDirectory), falling back to polling where the mode allows. `direct`: natively
+   * through fs.watch itself (watch/native.ts: entries' names only, no listing kept) rather than chokidar's
+   * native backend; polling is chokidar's either way. Rejects with WatchStartError when native watching
+   * cannot start and no fallback applies, else with the error of realpath or of the polling watcher.
    */
-  async open(dir: string, handlers: FallbackHandlers, ignore?: (name: string) => boolean): Promise<DirectoryWatch> {
+  async open(dir: string, handlers: FallbackHandlers, ignore?: (name: string) => boolean, direct = false): Promise<DirectoryWatch> {
     const target = await realpath(dir);
     const routed: WatchHandlers = {
       entry: (name, event, from) => handlers.entry(name, event, from),
@@ -163,7 +144,7 @@ export class WatchOpener {
     const spec = (backend: WatchBackend): WatchSpec => ({ backend, pollIntervalMs: this.pollIntervalMs, ignore });
     if (this.pollingOnly) return watchDirectory(target, spec('polling'), routed);
     try {
-      return await watchDirectory(target, spec('native'), routed);
+      return await (direct ? watchEntriesNatively(target, routed, ignore) : watchDirectory(target, spec('native'), routed));
     } catch (error) {
       if (this.mode !== 'auto' || !nativeWatchUnavailable(error)) throw new WatchStartError(describeError(error), { cause: error });
       this.pollingOnly = true;

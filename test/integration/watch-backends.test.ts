@@ -4,7 +4,7 @@
 // their watchers through it).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chown, mkdir, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chown, mkdir, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -116,6 +116,86 @@ describe('the watch module on real directories', () => {
 
 const user = otherUser();
 const python = 'skip' in user ? null : systemPython(user.uid);
+describe("the auth directory's direct native watch (fs.watch, no chokidar listing)", () => {
+  async function direct(dir: string, handlers: FallbackHandlers, ignore?: (name: string) => boolean) {
+    const watch = await new WatchOpener('native', 50).open(dir, handlers, ignore, true);
+    after(() => watch.close());
+    return watch;
+  }
+  /** The names reported so far, whatever the event. */
+  const names = (seen: string[]) => new Set(seen.map((event) => event.split(':')[0]));
+
+  it('reports every entry written, created, deleted or renamed by its name, nothing below it, nothing left out', async () => {
+    const dir = await tempDir('direct');
+    await writeFile(path.join(dir, 'old.json'), '{}');
+    const { seen, handlers, reported } = recorder();
+    const watch = await direct(dir, handlers, (name) => name.endsWith('.tmp'));
+    assert.equal(watch.backend, 'native');
+    await writeFile(path.join(dir, 'creds.json'), '{}');
+    await reported('creds.json:renamed');
+    await writeFile(path.join(dir, 'creds.json'), '{"changed":true}');
+    await reported('creds.json:change');
+    await rename(path.join(dir, 'old.json'), path.join(dir, 'new.json'));
+    await reported('old.json:renamed');
+    await reported('new.json:renamed');
+    await unlink(path.join(dir, 'new.json'));
+    await mkdir(path.join(dir, 'sub'));
+    await writeFile(path.join(dir, 'sub', 'below.json'), '{}');
+    await writeFile(path.join(dir, 'x.tmp'), '{}');
+    await writeFile(path.join(dir, 'last.json'), '{}');
+    await reported('last.json:renamed');
+    assert.ok(!names(seen).has('below.json'), 'a file below the directory is not its entry');
+    assert.ok(!names(seen).has('x.tmp'), 'a name left out is never reported');
+    assert.ok(!seen.includes('removed') && !seen.includes('error'));
+  });
+
+  for (const [how, away] of [
+    ['deleted', async (dir: string) => rm(dir, { recursive: true })],
+    ['moved away', async (dir: string) => rename(dir, `${dir}.moved`)],
+    [
+      'replaced by another directory',
+      async (dir: string) => {
+        await rename(dir, `${dir}.old`);
+        await mkdir(dir);
+      },
+    ],
+  ] as const) {
+    it(`the directory ${how} is reported as removed, once`, async () => {
+      const dir = path.join(await tempDir('direct-away'), 'auth_info');
+      await mkdir(dir);
+      await writeFile(path.join(dir, 'creds.json'), '{}');
+      const { seen, handlers, reported } = recorder();
+      await direct(dir, handlers);
+      await away(dir);
+      await reported('removed');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(seen.filter((event) => event === 'removed').length, 1);
+    });
+  }
+
+  it("an entry named like the directory itself is an entry, not the directory's removal", async () => {
+    const dir = path.join(await tempDir('direct-own'), 'auth_info');
+    await mkdir(dir);
+    const { seen, handlers, reported } = recorder();
+    await direct(dir, handlers);
+    await writeFile(path.join(dir, 'auth_info'), '{}');
+    await reported('auth_info:renamed');
+    await writeFile(path.join(dir, 'after.json'), '{}');
+    await reported('after.json:renamed');
+    assert.ok(!seen.includes('removed'));
+  });
+
+  it('reports nothing once closed', async () => {
+    const dir = await tempDir('direct-closed');
+    const { seen, handlers } = recorder();
+    const watch = await new WatchOpener('native', 50).open(dir, handlers, undefined, true);
+    await watch.close();
+    await writeFile(path.join(dir, 'creds.json'), '{}');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(seen, []);
+  });
+});
+
 const skip = 'skip' in user ? user.skip : python === null ? 'no python3 a throwaway user can run' : false;
 
 /**
@@ -189,12 +269,19 @@ describe('the watch module where native watching is unavailable (inotify instanc
       // A second watch by the same opener (the sessions directory watched again) polls without trying native.
       'const second = await opener.open(dir, handlers);',
       'await second.close();',
-      'console.log(JSON.stringify({ first: first.backend, second: second.backend, fell, seen }));',
+      // An auth directory's direct native watch (fs.watch) falls back the same way.
+      "const direct = await new WatchOpener('auto', 50).open(dir, handlers, undefined, true);",
+      'await direct.close();',
+      'console.log(JSON.stringify({ first: first.backend, second: second.backend, direct: direct.backend, fell, seen }));',
     ]);
     assert.deepEqual(report, {
       first: 'polling',
       second: 'polling',
-      fell: [{ code: 'EMFILE', broken: false }],
+      direct: 'polling',
+      fell: [
+        { code: 'EMFILE', broken: false },
+        { code: 'EMFILE', broken: false },
+      ],
       seen: ['creds.json:add'],
     });
   });
