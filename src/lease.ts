@@ -119,8 +119,11 @@ export class LeaseKeeper {
       this.running = this.wait(now);
       return;
     }
-    // A batched lease is renewed by `renewals`; the tick then only keeps looking (current checks the expiry).
-    const work = this.lease ? (this.batched ? Promise.resolve() : this.renew()) : this.attemptAcquire();
+    // A batched lease is renewed by `renewals`, whose every outcome checks the expiry: no timer of this
+    // keeper's own runs while it is held (a thousand sessions would be a hundred idle wake-ups a second);
+    // losing it (drop) starts the ticks again.
+    if (this.lease && this.batched) return;
+    const work = this.lease ? this.renew() : this.attemptAcquire();
     this.running = work.finally(() => this.schedule(this.ttlMs / 3));
   }
 
@@ -247,5 +250,7 @@ export class LeaseKeeper {
     this.lease = null;
     this.unbatch();
     this.events.lost(reason);
+    // Try again a third of the TTL from now (a batched lease had no timer of its own running).
+    this.schedule(this.ttlMs / 3);
   }
 }
