@@ -18,13 +18,14 @@ import { RowCodec, type PlainFile } from './codec/index.js';
 import { headProblems } from './head.js';
 import { rekey, verify } from './integrity.js';
 import { acquire, holder, recordProtection, release, renew, renewMany } from './leases.js';
-import { loadPoint } from './points.js';
+import { loadHeads, loadPoint, type HeadLoad } from './points.js';
 import type { RetentionPolicy } from './retention.js';
 import { deleteWhole, history, recordFolder, revive, status, storeNow, summary } from './sessions.js';
 import { thin } from './thin.js';
 import type { BackupOptions, BackupResult, Lease, StoreContext, ThinResult, VerifyFailure } from './types.js';
 
 export type { LegacyRow };
+export type { HeadLoad };
 export type { BackupOptions, BackupResult, FileVersion, GenerationRow, Lease, PlainFile, SessionSummary, ThinResult, VerifyFailure };
 export { LOGOUT_REASON, TOMBSTONE_REASON } from './types.js';
 export type { LoginEvent, LoginSeen, Refusal } from './types.js';
@@ -105,6 +106,11 @@ export class SessionStore {
     point: { generation?: number | null; at?: Date | null },
   ): Promise<{ generation: GenerationRow; files: PlainFile[] } | null> {
     return loadPoint(this.ctx, sessionId, point);
+  }
+
+  /** See points.ts: the checked head files of many sessions at once, or why one must be restored by itself. */
+  loadHeads(sessionIds: readonly string[]): Promise<Map<string, HeadLoad>> {
+    return loadHeads(this.ctx, sessionIds);
   }
 
   /** See integrity.ts. */
