@@ -294,11 +294,16 @@ function parseManifest(text: string): string[] | null {
   }
 }
 
+/**
+ * Creates `file` with `content` and flushes it with fdatasync: the data and what reading it back needs
+ * (its size), without the timestamps an fsync also writes. The file's name is made durable by the fsync
+ * of its directory that follows every stage (fsyncDirectory).
+ */
 async function writeDurably(file: string, content: Buffer): Promise<void> {
   const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     await handle.writeFile(content);
-    await handle.sync();
+    await handle.datasync();
   } finally {
     await handle.close();
   }
