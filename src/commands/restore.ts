@@ -120,10 +120,10 @@ function logRestored(config: RestoreConfig, log: Logger, point: GenerationRow, f
 
 /**
  * `restore --sessions-dir` (and `run`'s restore): every stored session whose id starts with the prefix and
- * whose head is not a tombstone, restored into sessionsDir/<name> by the rules of restoreDirectory,
- * RESTORE_CONCURRENCY at a time; `record` hears each outcome. Returns the exit code: 0 when every session
- * succeeds, else the highest code of those that failed (docs/many-sessions.md). With --require-backup,
- * no session at all to restore is exit 3.
+ * whose head is not a tombstone, restored into sessionsDir/<name> by the rules of restoreDirectory, their
+ * heads read `options.batchSize` sessions at a time (RESTORE_BATCH; see restoreInBatches); `record` hears
+ * each outcome. Returns the exit code: 0 when every session succeeds, else the highest code of those that
+ * failed (docs/many-sessions.md). With --require-backup, no session at all to restore is exit 3.
  */
 export async function restoreSessions(
   config: RestoreConfig,

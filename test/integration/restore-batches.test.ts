@@ -10,6 +10,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { writeSession } from '../../harness/baileys.js';
+import { query } from '../../harness/db.js';
 import { readTree } from '../../harness/fs.js';
 import { restoreSessions, type RestoreConfig, type RestoreOutcome } from '../../src/commands/restore.js';
 import { loadConfig } from '../../src/config.js';
@@ -152,6 +153,23 @@ describe('restore --sessions-dir in batches', async () => {
     assert.ok(messages().some((m) => /^session disk-b could not be restored: /.test(m)));
     assert.ok(messages().includes('sessions restored: 3 restored, 0 already logged in, 0 empty, 0 removed (not restored), 1 failed'));
     for (const name of ['a', 'c', 'd']) assert.deepEqual(await readTree(path.join(target, name)), await readTree(sourceOf(2)));
+  });
+
+  it('a stored row that fails its check fails its session alone (exit 4, nothing written there); its batch is restored', async () => {
+    for (const id of ['bad-a', 'bad-b', 'bad-c']) await backUp(t, t.store, id, sourceOf(0));
+    await query(
+      t.url,
+      "UPDATE baileys_keeper.files SET content = 'not what was stored' WHERE session_id = 'bad-b' AND name = 'creds.json'",
+    );
+    const target = await tempDir('bad-target');
+    const { log, messages } = capturingLog();
+    const code = await restoreSessions(configFor(target, 'bad-'), log, (fn) => fn(t.store), undefined, { batchSize: 3 });
+    assert.equal(code, 4, messages().join('\n'));
+    assert.ok(
+      messages().some((m) => /^session bad-b could not be restored: generation 1 of session bad-b failed its integrity check/.test(m)),
+    );
+    assert.deepEqual(await readdir(path.join(target, 'b')).catch(() => []), []);
+    for (const name of ['a', 'c']) assert.deepEqual(await readTree(path.join(target, name)), await readTree(sourceOf(0)));
   });
 
   it('keeps a directory that holds a login and restores the rest of its batch', async () => {
