@@ -13,7 +13,7 @@ import { describeRollback } from '../rollback.js';
 import { setAside } from '../set-aside.js';
 import { readSnapshot } from '../snapshot.js';
 import { formatDuration } from '../store/retention.js';
-import { LOGOUT_REASON, TOMBSTONE_REASON, type PlainFile, type SessionStore } from '../store/index.js';
+import { LOGOUT_REASON, TOMBSTONE_REASON, type GenerationRow, type HeadLoad, type PlainFile, type SessionStore } from '../store/index.js';
 import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
 import { formatBytes, print, printJson } from './output.js';
@@ -22,6 +22,8 @@ import { formatBytes, print, printJson } from './output.js';
 export const LEASE_POLL_MS = 250;
 /** Sessions restored at once with --sessions-dir (each may wait for its old writer's hand-over). */
 export const RESTORE_CONCURRENCY = 8;
+/** Sessions whose heads restore --sessions-dir reads in one go (their contents are held until written). */
+export const RESTORE_BATCH = 64;
 
 export type RestoreOutcome = 'restored' | 'skipped' | 'empty';
 
@@ -102,27 +104,33 @@ export async function restoreDirectory(config: RestoreConfig, log: Logger, withD
       { generation: point.generation, aside },
       `${stale}: restored the head over it; its files were kept in ${aside} (delete that directory once you no longer need it)`,
     );
+  logRestored(config, log, point, files);
+  return 'restored';
+}
+
+/** The line a restore ends with: which generation went into the directory, its files and bytes. */
+function logRestored(config: RestoreConfig, log: Logger, point: GenerationRow, files: readonly PlainFile[]): void {
   const bytes = files.reduce((sum, file) => sum + file.content.length, 0);
   log.info(
     { generation: point.generation, createdAt: point.createdAt.toISOString(), files: files.length, bytes, dir: config.dir },
     `restored generation ${point.generation} of ${point.createdAt.toISOString()} ` +
       `(${files.length} files, ${formatBytes(bytes)})${distanceFromAt(config.at, point.createdAt)}`,
   );
-  return 'restored';
 }
 
 /**
  * `restore --sessions-dir` (and `run`'s restore): every stored session whose id starts with the prefix and
- * whose head is not a tombstone, restored into sessionsDir/<name> by the rules of restoreDirectory,
- * RESTORE_CONCURRENCY at a time; `record` hears each outcome. Returns the exit code: 0 when every session
- * succeeds, else the highest code of those that failed (docs/many-sessions.md). With --require-backup,
- * no session at all to restore is exit 3.
+ * whose head is not a tombstone, restored into sessionsDir/<name> by the rules of restoreDirectory, their
+ * heads read `options.batchSize` sessions at a time (RESTORE_BATCH; see restoreInBatches); `record` hears
+ * each outcome. Returns the exit code: 0 when every session succeeds, else the highest code of those that
+ * failed (docs/many-sessions.md). With --require-backup, no session at all to restore is exit 3.
  */
 export async function restoreSessions(
   config: RestoreConfig,
   log: Logger,
   withDb: WithStore,
   record: (sessionId: string, result: RestoreOutcome | 'failure') => void = () => undefined,
+  options: { batchSize?: number } = {},
 ): Promise<number> {
   const sessionsDir = config.sessionsDir!;
   await mkdir(sessionsDir, { recursive: true, mode: 0o700 });
@@ -131,7 +139,7 @@ export async function restoreSessions(
   );
   const counts = { restored: 0, skipped: 0, empty: 0, removed: 0, failed: 0 };
   let unnamed = 0;
-  const wanted: { sessionId: string; name: string }[] = [];
+  const wanted: Wanted[] = [];
   for (const session of stored) {
     // The folder it was kept from: its id minus the prefix, or the original name of a mapped id (names.folderFor).
     const place = folderFor(config.sessionPrefix, session.sessionId, session.folder);
@@ -154,22 +162,56 @@ export async function restoreSessions(
     if (session.headGeneration > 0 || damaged.has(session.sessionId)) wanted.push({ sessionId: session.sessionId, name });
   }
   let code = 0;
-  await forEachLimited(wanted, RESTORE_CONCURRENCY, async ({ sessionId, name }) => {
-    const one: RestoreConfig = { ...config, sessionId, dir: path.join(sessionsDir, name), requireBackup: false };
-    try {
-      const sessionLog = log.child(
-        name === sessionId.slice(config.sessionPrefix.length) ? { session: sessionId } : { session: sessionId, folder: name },
-      );
-      const outcome = await restoreDirectory(one, sessionLog, withDb);
-      counts[outcome]++;
-      record(sessionId, outcome);
-    } catch (error) {
-      counts.failed++;
-      record(sessionId, 'failure');
-      const exitCode = error instanceof KeeperError ? error.exitCode : ExitCode.unexpected;
-      code = Math.max(code, exitCode);
-      log.error({ session: sessionId, exitCode }, `session ${sessionId} could not be restored: ${(error as Error).message}`);
+  const logFor = ({ sessionId, name }: Wanted): Logger =>
+    log.child(name === sessionId.slice(config.sessionPrefix.length) ? { session: sessionId } : { session: sessionId, folder: name });
+  const settle = (sessionId: string, result: RestoreOutcome | Error): void => {
+    if (!(result instanceof Error)) {
+      counts[result]++;
+      record(sessionId, result);
+      return;
     }
+    counts.failed++;
+    record(sessionId, 'failure');
+    const exitCode = result instanceof KeeperError ? result.exitCode : ExitCode.unexpected;
+    code = Math.max(code, exitCode);
+    log.error({ session: sessionId, exitCode }, `session ${sessionId} could not be restored: ${result.message}`);
+  };
+  const configFor = ({ sessionId, name }: Wanted): RestoreConfig => ({
+    ...config,
+    sessionId,
+    dir: path.join(sessionsDir, name),
+    requireBackup: false,
+  });
+  await restoreInBatches({
+    config,
+    wanted,
+    batchSize: options.batchSize ?? RESTORE_BATCH,
+    alone: async (session) => {
+      const outcome = await restoreDirectory(configFor(session), logFor(session), withDb).catch((error: unknown) =>
+        error instanceof Error ? error : new Error(String(error)),
+      );
+      settle(session.sessionId, outcome);
+    },
+    read: async (sessions) => {
+      // A batch read that fails (the database went away) leaves each session to its own restore, errors and all.
+      const ids = sessions.map((session) => session.sessionId);
+      return withDb((store) => store.loadHeads(ids)).catch(() => new Map<string, HeadLoad>());
+    },
+    write: async (ready) => {
+      await forEachLimited(ready, RESTORE_CONCURRENCY, async ({ session, loaded }) => {
+        const one = configFor(session);
+        const sessionLog = logFor(session);
+        try {
+          await materialise(one.dir, loaded.files, sessionLog);
+          logRestored(one, sessionLog, loaded.generation, loaded.files);
+          settle(session.sessionId, 'restored');
+        } catch (error) {
+          settle(session.sessionId, error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+    },
+    dirOf: (session) => configFor(session).dir,
+    logFor,
   });
   log.info(
     { sessionsDir, ...counts },
@@ -182,6 +224,86 @@ export async function restoreSessions(
   if (config.requireBackup && code === 0 && wanted.length === 0)
     throw new NothingToRestoreError(`no stored session has the prefix ${JSON.stringify(config.sessionPrefix)}; --require-backup was given`);
   return code;
+}
+
+/** A stored session restore --sessions-dir restores, and the folder it goes into. */
+interface Wanted {
+  sessionId: string;
+  name: string;
+}
+
+type Loaded = { session: Wanted; loaded: Exclude<HeadLoad, string> };
+
+/**
+ * Restores `wanted` a batch of `batchSize` sessions at a time. A batch's sessions whose directory needs
+ * the restore (no valid login kept there, after finishing an interrupted restore) have their heads read
+ * in one go (`read`) while the previous batch is being written (`write`, which writes its directories
+ * RESTORE_CONCURRENCY at once): at most two batches' contents are held. A session the batch read
+ * cannot settle (a directory holding a login, a live writer to wait for, no backup, a logout, a damaged
+ * or unreadable head) goes to `alone` — restoreDirectory's rules and messages — beside the batches,
+ * RESTORE_CONCURRENCY at a time, so that one writer's hand-over wait holds up no other session.
+ * None of the callbacks rejects: each settles its sessions' outcomes itself.
+ */
+async function restoreInBatches(job: {
+  config: RestoreConfig;
+  wanted: readonly Wanted[];
+  batchSize: number;
+  alone: (session: Wanted) => Promise<void>;
+  read: (sessions: readonly Wanted[]) => Promise<Map<string, HeadLoad>>;
+  write: (ready: readonly Loaded[]) => Promise<void>;
+  dirOf: (session: Wanted) => string;
+  logFor: (session: Wanted) => Logger;
+}): Promise<void> {
+  const byThemselves: Promise<void>[] = [];
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const alone = (session: Wanted): void => {
+    byThemselves.push(
+      (async () => {
+        if (running >= RESTORE_CONCURRENCY) await new Promise<void>((resolve) => waiting.push(resolve));
+        running++;
+        try {
+          await job.alone(session);
+        } finally {
+          running--;
+          waiting.shift()?.();
+        }
+      })(),
+    );
+  };
+  const read = async (batch: readonly Wanted[]): Promise<Loaded[]> => {
+    const needed: Wanted[] = [];
+    await forEachLimited(batch, RESTORE_CONCURRENCY, async (session) => {
+      const dir = job.dirOf(session);
+      // A directory that keeps (or may keep) its login takes restoreDirectory's path: never backwards, set aside.
+      const settled = await recoverInterruptedRestore(dir, job.logFor(session))
+        .then(() => keepsItsLogin({ ...job.config, dir }))
+        .catch(() => true);
+      if (settled) alone(session);
+      else needed.push(session);
+    });
+    if (needed.length === 0) return [];
+    const loads = await job.read(needed);
+    const ready: Loaded[] = [];
+    for (const session of needed) {
+      const loaded = loads.get(session.sessionId) ?? 'one by one';
+      if (typeof loaded === 'object') ready.push({ session, loaded });
+      else alone(session);
+    }
+    return ready;
+  };
+  const batches: Wanted[][] = [];
+  for (let i = 0; i < job.wanted.length; i += job.batchSize) batches.push(job.wanted.slice(i, i + job.batchSize));
+  let next = batches.length > 0 ? read(batches[0]!) : null;
+  try {
+    for (let i = 0; next !== null; i++) {
+      const ready = await next;
+      next = i + 1 < batches.length ? read(batches[i + 1]!) : null;
+      await job.write(ready);
+    }
+  } finally {
+    await Promise.allSettled(byThemselves);
+  }
 }
 
 /**

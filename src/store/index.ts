@@ -18,7 +18,7 @@ import { RowCodec, type PlainFile } from './codec/index.js';
 import { headProblems } from './head.js';
 import { rekey, verify } from './integrity.js';
 import { acquire, acquireMany, holder, recordProtection, release, renew, renewMany } from './leases.js';
-import { loadPoint } from './points.js';
+import { loadHeads, loadPoint, type HeadLoad } from './points.js';
 import type { RetentionPolicy } from './retention.js';
 import { deleteWhole, history, recordFolder, revive, status, storeNow, summary } from './sessions.js';
 import { headStamps } from './stamps.js';
@@ -32,6 +32,7 @@ export type {
   BackupResult,
   FileVersion,
   GenerationRow,
+  HeadLoad,
   Lease,
   LeaseAttempt,
   PlainFile,
@@ -123,6 +124,11 @@ export class SessionStore {
     point: { generation?: number | null; at?: Date | null },
   ): Promise<{ generation: GenerationRow; files: PlainFile[] } | null> {
     return loadPoint(this.ctx, sessionId, point);
+  }
+
+  /** See points.ts: the checked head files of many sessions at once, or why one must be restored by itself. */
+  loadHeads(sessionIds: readonly string[]): Promise<Map<string, HeadLoad>> {
+    return loadHeads(this.ctx, sessionIds);
   }
 
   /** See integrity.ts. */

@@ -1,14 +1,22 @@
 // Reading a stored point of a session — the head, a generation, or the newest at a time — with every row
 // checked before anyone writes it to disk; and, when a point fails, which older one verifies.
 import type { Queryable } from '../db/pool.js';
-import { fileVersionsPage, filesAt, type StoredFileVersion } from '../db/queries/files.js';
-import { generationAtTime, getGeneration, headFacts, listGenerations, type GenerationRow } from '../db/queries/generations.js';
-import { getSessionWithMarker } from '../db/queries/sessions.js';
+import { fileVersionsPage, filesAt, filesAtHeads, type StoredFileVersion } from '../db/queries/files.js';
+import {
+  generationAtTime,
+  getGeneration,
+  headFacts,
+  headFactsOf,
+  headGenerations,
+  listGenerations,
+  type GenerationRow,
+} from '../db/queries/generations.js';
+import { getSessionWithMarker, sessionsWithMarker } from '../db/queries/sessions.js';
 import { IntegrityError, NothingToRestoreError } from '../errors.js';
 import { quoteName } from '../names.js';
 import { hintsOf, type PlainFile, type PlaintextRule, type RowFailure } from './codec/index.js';
 import { headDamage } from './head.js';
-import type { StoreContext } from './types.js';
+import { LOGOUT_REASON, TOMBSTONE_REASON, type StoreContext } from './types.js';
 
 /**
  * The files of the point a restore or export should read — `generation`, the newest at or before
@@ -63,6 +71,70 @@ export async function loadPoint(
     }
     return { generation, files };
   }, 'snapshot');
+}
+
+/**
+ * What loadHeads found for one session: its head's checked files, ready to write; or 'held' (a live
+ * writer holds its lease: wait for its hand-over first); or 'one by one' (anything else — no backup, a
+ * tombstone or logout head or a logged-out session, a damaged head, a row that fails a check, a key or
+ * marker problem: loadPoint and the restore's own rules say what to do and with which message).
+ */
+export type HeadLoad = { generation: GenerationRow; files: PlainFile[] } | 'held' | 'one by one';
+
+/**
+ * The heads of many sessions, read in one snapshot transaction of four statements however many
+ * sessions are listed (a restore of a fleet, a batch at a time; the caller bounds the batch, whose
+ * contents are all held at once). Returns a HeadLoad for every listed id. The files given are exactly
+ * what loadPoint gives for the head, under the same checks; every session that loadPoint would refuse
+ * or answer differently is 'one by one', so the batch never decides an outcome loadPoint would not.
+ */
+export async function loadHeads(ctx: StoreContext, sessionIds: readonly string[]): Promise<Map<string, HeadLoad>> {
+  return ctx.db.transaction(async (tx) => {
+    const sessions = new Map((await sessionsWithMarker(tx, sessionIds)).map((row) => [row.sessionId, row]));
+    const facts = new Map((await headFactsOf(tx, sessionIds, true)).map((row) => [row.sessionId, row]));
+    const heads = await headGenerations(tx, sessionIds);
+    const files = await filesAtHeads(tx, sessionIds);
+    const loads = new Map<string, HeadLoad>();
+    for (const sessionId of sessionIds) {
+      const session = sessions.get(sessionId);
+      const head = heads.get(sessionId);
+      const fact = facts.get(sessionId);
+      let load: HeadLoad = 'one by one';
+      if (session?.leaseLive) load = 'held';
+      else if (session && head && fact && !session.loggedOut && headDamage(fact).length === 0 && fact.headGeneration > 0) {
+        if (head.reason !== TOMBSTONE_REASON && head.reason !== LOGOUT_REASON) {
+          const opened = openQuietly(ctx, sessionId, session, files.get(sessionId) ?? []);
+          if (opened !== null && opened.length === head.totalFiles) load = { generation: head, files: opened };
+        }
+      }
+      loads.set(sessionId, load);
+    }
+    return loads;
+  }, 'snapshot');
+}
+
+/** The rows opened and checked as openPoint does; null on any failure (openPoint then names it). */
+function openQuietly(
+  ctx: StoreContext,
+  sessionId: string,
+  session: Parameters<StoreContext['codec']['marker']>[1],
+  rows: readonly StoredFileVersion[],
+): PlainFile[] | null {
+  try {
+    const rule = ctx.codec.readRule(ctx.codec.marker(sessionId, session));
+    const files: PlainFile[] = [];
+    const seen = new Set<string>();
+    for (const row of rows) {
+      if (seen.has(row.name)) return null;
+      seen.add(row.name);
+      const opened = ctx.codec.open(sessionId, row, rule);
+      if ('reason' in opened) return null;
+      files.push({ name: row.name, content: opened.content });
+    }
+    return files;
+  } catch {
+    return null;
+  }
 }
 
 /** Every file of `generation`, opened and checked; IntegrityError (naming an older good point) on any failure. */

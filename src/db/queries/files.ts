@@ -159,6 +159,30 @@ export async function filesAt(q: Queryable, sessionId: string, generation: numbe
   return rows.map(toStoredVersion);
 }
 
+/**
+ * The files visible at the head of each listed session (filesAt of its head generation), in one
+ * statement ordered by session, then name: a restore of a fleet reads a batch of sessions at a time.
+ */
+export async function filesAtHeads(q: Queryable, sessionIds: readonly string[]): Promise<Map<string, StoredFileVersion[]>> {
+  const { rows } = await q.query(
+    `SELECT f.session_id, f.name, f.generation_from, f.generation_to, f.sha256, f.size, f.content, f.key_id, f.cipher_version
+       FROM ${q.schema}.sessions s
+       JOIN ${q.schema}.files f ON f.session_id = s.session_id
+        AND f.generation_from <= s.head_generation AND (f.generation_to IS NULL OR f.generation_to > s.head_generation)
+      WHERE s.session_id = ANY($1::text[])
+      ORDER BY f.session_id, f.name`,
+    [sessionIds],
+  );
+  const bySession = new Map<string, StoredFileVersion[]>();
+  for (const row of rows) {
+    const id = row['session_id'] as string;
+    const list = bySession.get(id) ?? [];
+    if (list.length === 0) bySession.set(id, list);
+    list.push(toStoredVersion(row));
+  }
+  return bySession;
+}
+
 /** One page of every stored version of the session, in (name, generation_from) order after `after`. */
 export async function fileVersionsPage(
   q: Queryable,

@@ -45,6 +45,17 @@ export async function getGeneration(q: Queryable, sessionId: string, generation:
   return rows[0] ? toGeneration(rows[0]) : null;
 }
 
+/** The head generation's row of each listed session that has one, by session id, in one statement. */
+export async function headGenerations(q: Queryable, sessionIds: readonly string[]): Promise<Map<string, GenerationRow>> {
+  const { rows } = await q.query(
+    `SELECT g.* FROM ${q.schema}.sessions s
+       JOIN ${q.schema}.generations g ON g.session_id = s.session_id AND g.generation = s.head_generation
+      WHERE s.session_id = ANY($1::text[])`,
+    [sessionIds],
+  );
+  return new Map(rows.map((row) => [row['session_id'] as string, toGeneration(row)]));
+}
+
 /** The newest retained generation created at or before `at`. */
 export async function generationAtTime(q: Queryable, sessionId: string, at: Date): Promise<GenerationRow | null> {
   const { rows } = await q.query(
@@ -106,17 +117,33 @@ export interface HeadFacts {
  * stored version of each session is scanned, for checks of one session (restore, verify).
  */
 export async function headFacts(q: Queryable, sessionId: string | null, prefix: string, withWrites: boolean): Promise<HeadFacts[]> {
+  return headFactsWhere(
+    q,
+    `($1::text IS NULL OR s.session_id = $1) AND left(s.session_id, length($2::text)) = $2::text`,
+    [sessionId, prefix],
+    withWrites,
+  );
+}
+
+/** headFacts of the listed sessions (those stored), in one statement: a restore of a fleet, a batch at a time. */
+export async function headFactsOf(q: Queryable, sessionIds: readonly string[], withWrites: boolean): Promise<HeadFacts[]> {
+  return headFactsWhere(q, 's.session_id = ANY($1::text[])', [sessionIds], withWrites);
+}
+
+/** The head facts of the sessions matching `where` (over alias s; `values` are its $1..$n, withWrites comes last). */
+async function headFactsWhere(q: Queryable, where: string, values: unknown[], withWrites: boolean): Promise<HeadFacts[]> {
+  const writes = `$${values.length + 1}`;
   const { rows } = await q.query(
     `SELECT s.session_id, s.head_generation,
             EXISTS (SELECT 1 FROM ${q.schema}.generations g WHERE g.session_id = s.session_id AND g.generation = s.head_generation) AS head_row,
             (SELECT max(g.generation) FROM ${q.schema}.generations g WHERE g.session_id = s.session_id) AS newest_generation,
             (SELECT max(f.generation_to) FROM ${q.schema}.files f
               WHERE f.session_id = s.session_id AND f.generation_to IS NOT NULL) AS newest_closing,
-            CASE WHEN $3 THEN (SELECT max(f.generation_from) FROM ${q.schema}.files f WHERE f.session_id = s.session_id) END AS newest_writing
+            CASE WHEN ${writes}::boolean THEN (SELECT max(f.generation_from) FROM ${q.schema}.files f WHERE f.session_id = s.session_id) END AS newest_writing
        FROM ${q.schema}.sessions s
-      WHERE ($1::text IS NULL OR s.session_id = $1) AND left(s.session_id, length($2::text)) = $2::text
+      WHERE ${where}
       ORDER BY s.session_id`,
-    [sessionId, prefix, withWrites],
+    [...values, withWrites],
   );
   const orNull = (value: unknown) => (value === null || value === undefined ? null : Number(value));
   return rows.map((row) => ({

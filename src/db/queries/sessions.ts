@@ -128,6 +128,16 @@ export async function getSessionWithMarker(q: Queryable, sessionId: string): Pro
   return rows[0] ? toLocked(rows[0]) : null;
 }
 
+/** getSessionWithMarker for many sessions in one statement (a restore of a fleet); sessions not stored are absent. */
+export async function sessionsWithMarker(q: Queryable, sessionIds: readonly string[]): Promise<LockedSession[]> {
+  const { rows } = await q.query(
+    `SELECT ${sessionColumns('s')}, ${markerColumns('s', q.schema)}
+       FROM ${q.schema}.sessions s WHERE s.session_id = ANY($1::text[]) ORDER BY s.session_id`,
+    [sessionIds],
+  );
+  return rows.map(toLocked);
+}
+
 /**
  * Sessions with their head generation's totals: one session when `sessionId` is given, else every
  * session whose id starts with `prefix` (every session for '').
