@@ -3,7 +3,7 @@
 // dropped event or an outside write left behind, at the cost of one readdir and one lstat per file.
 import { type BigIntStats, lstatSync } from 'node:fs';
 import path from 'node:path';
-import { type FileStamp, listCandidates, type SnapshotFile, stampKey, stampOf } from './snapshot.js';
+import { type FileStamp, listCandidatesSync, type SnapshotFile, stampKey, stampOf } from './snapshot.js';
 /**
  * A file modified this close to the moment it was read may change again within the same timestamp tick
  * and keep its stamp ("racily clean" in git's index): its stamp proves nothing, so the next audit reads
@@ -112,21 +112,23 @@ export function wallNowNs(): bigint {
 
 /**
  * Compares `dir` with `book` by metadata: one readdir and one lstat per candidate file, no contents.
- * Throws what listCandidates throws when the directory cannot be read (a UsageError naming the cause).
+ * Throws what listCandidatesSync throws when the directory cannot be read (a UsageError naming the cause).
  *
- * The lstat calls are synchronous, one after the other: a fleet audits every file of every session each
- * --interval, and an lstat through libuv's thread pool costs about 4× the CPU of a direct one (measured:
- * 73,000 files in 1.25 s of CPU through promises, 0.3 s synchronously; docs/performance.md). One session's
- * files take well under a millisecond of the event loop on a local file system.
+ * The listing and the lstat calls are synchronous, one after the other: a fleet audits every file of every
+ * session each --interval, and an lstat through libuv's thread pool costs about 4× the CPU of a direct one
+ * (measured: 73,000 files in 1.25 s of CPU through promises, 0.3 s synchronously; docs/performance.md), the
+ * hand-over to a pool thread and back included. One session's files take well under a millisecond of the
+ * event loop on a local file system.
  */
 export async function auditDirectory(dir: string, book: StampBook): Promise<AuditResult> {
-  const names = await listCandidates(dir);
+  const names = listCandidatesSync(dir);
   const differ: string[] = [];
   const present = new Set(names);
   for (const name of names) {
     let info: BigIntStats | undefined;
     try {
-      info = lstatSync(path.join(dir, name), { bigint: true, throwIfNoEntry: false });
+      // `name` is a listed entry (no separator): joined without path.join's normalising.
+      info = lstatSync(`${dir}${path.sep}${name}`, { bigint: true, throwIfNoEntry: false });
     } catch {
       info = undefined; // unreadable now: the backup reads it and says why
     }

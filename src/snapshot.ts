@@ -1,6 +1,6 @@
 // Reads the auth directory into a validated snapshot (docs/storage.md "What is backed up").
 import { createHash } from 'node:crypto';
-import { constants, type Dirent } from 'node:fs';
+import { constants, type Dirent, readdirSync } from 'node:fs';
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { sleep, systemClock, type Clock } from './clock.js';
@@ -90,6 +90,21 @@ export async function listCandidates(dir: string): Promise<string[]> {
   } catch (error) {
     throw directoryError(dir, error);
   }
+  return candidatesOf(entries);
+}
+
+/** listCandidates, synchronously: for the audit, which lstat's the files synchronously too (audit.ts). */
+export function listCandidatesSync(dir: string): string[] {
+  let entries: Dirent[];
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (error) {
+    throw directoryError(dir, error);
+  }
+  return candidatesOf(entries);
+}
+
+function candidatesOf(entries: Dirent[]): string[] {
   return entries.filter((entry) => entry.isFile() && invalidNameReason(entry.name) === null).map((entry) => entry.name);
 }
 
