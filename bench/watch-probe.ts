@@ -3,8 +3,10 @@
 //   none | fs-watch | chokidar-native | chokidar-polling: one auth directory `dir` (`none` watches
 //     nothing: the baseline a process costs);
 //   fleet-per-session | fleet-shared: every sub-directory of the sessions directory `dir`, with one chokidar
-//     instance each (as the fleet opens them today) or with one instance and `.add()` of each, by the
-//     backend named last (native by default).
+//     instance each (as the fleet opened them before) or with one instance and `.add()` of each, by the
+//     backend named last (native by default);
+//   fleet-direct: every sub-directory with the keeper's own DirectoryWatcher, as the fleet opens them now
+//     (natively: one fs.watch each, watch/native.ts).
 // Prints {"ready": ms} once watching, then on a line "report" on stdin prints {"events": n, "names": {name:
 // [Date.now() of each event]}, "rss": bytes, "heapUsed": bytes} (memory after a forced gc when node runs
 // with --expose-gc) and exits.
@@ -40,8 +42,18 @@ if (kind === 'none') {
   // the baseline
 } else if (kind === 'fs-watch') {
   fsWatch(dir, (_event, filename) => filename && seen(filename));
+} else if (kind === 'fleet-direct') {
+  const sessions = (await readdir(dir)).sort().map((name) => path.join(dir, name));
+  await forEachLimited(sessions, FLEET_START_CONCURRENCY, async (session) => {
+    const mode = backend === 'polling' ? 'poll' : 'native';
+    await new DirectoryWatcher(
+      session,
+      { mode, pollIntervalMs: Number(pollMs) },
+      { changed: (name) => seen(`${path.basename(session)}/${name}`), watching: quiet, lost: quiet, fellBack: quiet, error: quiet },
+    ).start();
+  });
 } else if (kind === 'fleet-per-session') {
-  // What the fleet does today: one DirectoryWatcher per session, each with a chokidar instance of its own.
+  // What the fleet did before: one chokidar instance per session directory.
   const sessions = (await readdir(dir)).sort().map((name) => path.join(dir, name));
   await forEachLimited(sessions, FLEET_START_CONCURRENCY, async (session) => {
     await watchDirectory(
@@ -70,13 +82,13 @@ if (kind === 'none') {
     while (watcher.lifecycle.tasks.size > 0) await Promise.allSettled([...watcher.lifecycle.tasks]);
   }
 } else {
-  // The keeper's own watcher of an auth directory: chokidar with the keeper's options (watch/chokidar.ts).
-  const mode = kind === 'chokidar-polling' ? 'poll' : 'native';
-  await new DirectoryWatcher(
+  // chokidar with the keeper's options (watch/chokidar.ts): what polls an auth directory, and what watched
+  // it natively before the keeper's own watcher moved to fs.watch (watch/native.ts).
+  await watchDirectory(
     dir,
-    { mode, pollIntervalMs: Number(pollMs) },
-    { changed: seen, watching: quiet, lost: quiet, fellBack: quiet, error: quiet },
-  ).start();
+    { backend: kind === 'chokidar-polling' ? 'polling' : 'native', pollIntervalMs: Number(pollMs), ignore: notBackedUp },
+    { entry: seen, removed: quiet, error: quiet },
+  );
 }
 process.stdout.write(`${JSON.stringify({ ready: performance.now() - started })}\n`);
 

@@ -121,7 +121,7 @@ export async function measureWatcher(kind: WatcherKind, dir: string, files: numb
 
 // ---------------------------------------------------------------- a fleet's watchers: one chokidar per session or one shared
 
-export const FLEET_WATCH_KINDS = ['none', 'fleet-per-session', 'fleet-shared'] as const;
+export const FLEET_WATCH_KINDS = ['none', 'fleet-per-session', 'fleet-shared', 'fleet-direct'] as const;
 export type FleetWatchKind = (typeof FLEET_WATCH_KINDS)[number];
 
 export interface FleetWatchRow {

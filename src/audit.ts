@@ -12,6 +12,9 @@ import { type FileStamp, listCandidatesSync, type SnapshotFile, stampKey, stampO
  */
 export const RACY_WINDOW_NS = 2_000_000_000n;
 
+/** lstat calls between two yields to the event loop (a few ms on a local disk, far more on NFS). */
+const YIELD_EVERY_FILES = 512;
+
 /**
  * Whether `stamp`, taken by a read that began at `readStartedNs` (wall time, ns since the epoch), proves
  * what was read: false when the file was modified within RACY_WINDOW_NS of the read (it may have changed
@@ -124,7 +127,9 @@ export async function auditDirectory(dir: string, book: StampBook): Promise<Audi
   const names = listCandidatesSync(dir);
   const differ: string[] = [];
   const present = new Set(names);
-  for (const name of names) {
+  for (const [i, name] of names.entries()) {
+    // A large session on a slow (network) file system: let the event loop breathe between chunks.
+    if (i > 0 && i % YIELD_EVERY_FILES === 0) await new Promise((resolve) => setImmediate(resolve));
     let info: BigIntStats | undefined;
     try {
       // `name` is a listed entry (no separator): joined without path.join's normalising.

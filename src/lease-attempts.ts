@@ -94,7 +94,8 @@ export class LeaseAttempts {
 
   /** Runs a batch after the one in flight; `take` picks its sessions when it starts (not when it is queued). */
   private enqueue(take: () => [string, WaitingLease][]): Promise<void> {
-    const run = this.running.then(() => this.attempt(take()));
+    // Never rejects: a session's callback that threw must not stop every later batch (nor go unhandled).
+    const run = this.running.then(() => this.attempt(take())).catch(() => undefined);
     this.running = run;
     return run;
   }

@@ -10,7 +10,7 @@ export interface HeldLease {
   renewed(startedAt: number): void;
   /** It was not renewed: it expired and was taken, or was released. */
   lost(): void;
-  /** The statement failed; the lease is kept until it runs out by the local clock. */
+  /** The statement failed, or has not answered for a third of the TTL; the lease is kept until it runs out by the local clock. */
   failed(): void;
 }
 
@@ -68,7 +68,12 @@ export class LeaseRenewals {
       this.cancelTimer = null;
       if (this.stopped || this.held.size === 0) return;
       this.schedule();
-      if (this.inFlight) return;
+      if (this.inFlight) {
+        // The last statement has not answered for a third of the TTL: each lease still counts only until it
+        // runs out by the local clock (a statement may hang up to its query timeout, longer than the TTL).
+        for (const held of this.held.values()) held.failed();
+        return;
+      }
       this.inFlight = true;
       this.running = this.renewAll().finally(() => (this.inFlight = false));
     }, this.ttlMs / 3);

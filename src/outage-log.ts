@@ -28,6 +28,9 @@ interface Outage {
  * loops' own retry policy: 250 ms doubling to 30 s), so a long outage costs a line every 30 s, not one
  * per session and retry. Recovery at info, once.
  */
+/** Up to this many sessions waiting are named in the line. */
+const NAMED_SESSIONS = 3;
+
 export class OutageLog {
   private outage: Outage | null = null;
   private readonly steps = new Backoff(RETRY_BACKOFF);
@@ -113,10 +116,20 @@ export class OutageLog {
     const seconds = Math.round((now - outage.since) / 100) / 10;
     const sessions = outage.sessions.size;
     const operations = [...outage.operations];
+    // A few sessions failing while the others are stored is rather their own fault (a constraint, a
+    // permission): they are named, so that the line says whose.
+    const named = sessions <= NAMED_SESSIONS ? [...outage.sessions] : [];
     this.log.warn(
-      { operations, err: outage.error, sessions, failures: outage.failures, outageMs: now - outage.since },
+      {
+        operations,
+        err: outage.error,
+        sessions,
+        failures: outage.failures,
+        outageMs: now - outage.since,
+        ...(named.length > 0 && { sessionIds: named }),
+      },
       `database unavailable${seconds > 0 ? ` for ${seconds} s` : ''}: ${operations.join(', ')} failed (${outage.error}); ` +
-        `${sessions} session${sessions === 1 ? '' : 's'} waiting, retrying`,
+        `${sessions} session${sessions === 1 ? '' : 's'} waiting${named.length > 0 ? ` (${named.join(', ')})` : ''}, retrying`,
     );
     outage.operations = new Set();
     outage.failures = 0;

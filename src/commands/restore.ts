@@ -24,6 +24,12 @@ export const LEASE_POLL_MS = 250;
 export const RESTORE_CONCURRENCY = 8;
 /** Sessions whose heads restore --sessions-dir reads in one go (their contents are held until written). */
 export const RESTORE_BATCH = 64;
+/**
+ * A batch also ends once its heads hold this many bytes of files (a session larger than that is a batch by
+ * itself): node-postgres holds a whole result, bytea as hex (twice the content), and the next batch is read
+ * while one is written, so memory stays near 4 × this plus one large session, whatever the sessions' sizes.
+ */
+export const RESTORE_BATCH_BYTES = 32 * 1024 * 1024;
 
 export type RestoreOutcome = 'restored' | 'skipped' | 'empty';
 
@@ -130,7 +136,7 @@ export async function restoreSessions(
   log: Logger,
   withDb: WithStore,
   record: (sessionId: string, result: RestoreOutcome | 'failure') => void = () => undefined,
-  options: { batchSize?: number } = {},
+  options: { batchSize?: number; batchBytes?: number } = {},
 ): Promise<number> {
   const sessionsDir = config.sessionsDir!;
   await mkdir(sessionsDir, { recursive: true, mode: 0o700 });
@@ -159,7 +165,8 @@ export async function restoreSessions(
       continue;
     }
     // A damaged head (even one moved back to 0) is restored to fail loudly (exit 4), not skipped as empty.
-    if (session.headGeneration > 0 || damaged.has(session.sessionId)) wanted.push({ sessionId: session.sessionId, name });
+    if (session.headGeneration > 0 || damaged.has(session.sessionId))
+      wanted.push({ sessionId: session.sessionId, name, bytes: session.bytes });
   }
   let code = 0;
   const logFor = ({ sessionId, name }: Wanted): Logger =>
@@ -186,6 +193,7 @@ export async function restoreSessions(
     config,
     wanted,
     batchSize: options.batchSize ?? RESTORE_BATCH,
+    batchBytes: options.batchBytes ?? RESTORE_BATCH_BYTES,
     alone: async (session) => {
       const outcome = await restoreDirectory(configFor(session), logFor(session), withDb).catch((error: unknown) =>
         error instanceof Error ? error : new Error(String(error)),
@@ -230,12 +238,15 @@ export async function restoreSessions(
 interface Wanted {
   sessionId: string;
   name: string;
+  /** The head's files' total size, bytes (what the batch's read will hold). */
+  bytes: number;
 }
 
 type Loaded = { session: Wanted; loaded: Exclude<HeadLoad, string> };
 
 /**
- * Restores `wanted` a batch of `batchSize` sessions at a time. A batch's sessions whose directory needs
+ * Restores `wanted` a batch at a time: at most `batchSize` sessions and `batchBytes` of head files (a larger
+ * session alone), in the order given. A batch's sessions whose directory needs
  * the restore (no valid login kept there, after finishing an interrupted restore) have their heads read
  * in one go (`read`) while the previous batch is being written (`write`, which writes its directories
  * RESTORE_CONCURRENCY at once): at most two batches' contents are held. A session the batch read
@@ -248,6 +259,7 @@ async function restoreInBatches(job: {
   config: RestoreConfig;
   wanted: readonly Wanted[];
   batchSize: number;
+  batchBytes: number;
   alone: (session: Wanted) => Promise<void>;
   read: (sessions: readonly Wanted[]) => Promise<Map<string, HeadLoad>>;
   write: (ready: readonly Loaded[]) => Promise<void>;
@@ -293,7 +305,17 @@ async function restoreInBatches(job: {
     return ready;
   };
   const batches: Wanted[][] = [];
-  for (let i = 0; i < job.wanted.length; i += job.batchSize) batches.push(job.wanted.slice(i, i + job.batchSize));
+  let bytes = 0;
+  for (const session of job.wanted) {
+    const last = batches.at(-1);
+    if (last && last.length < job.batchSize && bytes + session.bytes <= job.batchBytes) {
+      last.push(session);
+      bytes += session.bytes;
+    } else {
+      batches.push([session]);
+      bytes = session.bytes;
+    }
+  }
   let next = batches.length > 0 ? read(batches[0]!) : null;
   try {
     for (let i = 0; next !== null; i++) {

@@ -7,7 +7,7 @@ import { systemClock } from '../clock.js';
 import { CREDS_FILE, parseCreds } from '../creds.js';
 import { IntegrityError, LeaseLostError } from '../errors.js';
 import { type FileStamp, readNamed, readSnapshot, type Snapshot } from '../snapshot.js';
-import type { BackupResult, Lease } from '../store/index.js';
+import type { BackupResult, Lease, RecordedHead } from '../store/index.js';
 import type { LoopContext } from './context.js';
 import type { FlushOutcome } from './loop-options.js';
 
@@ -134,17 +134,17 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
  */
 async function compareWithRecorded(loop: LoopContext): Promise<FlushOutcome | null> {
   const { next, metrics, clock, options } = loop;
-  let stamps: Map<string, string | null>;
+  let head: RecordedHead | null;
   try {
-    stamps = await loop.store.headStamps(options.sessionId);
+    head = await loop.store.headStamps(options.sessionId);
   } catch (error) {
     metrics.backups.inc({ result: 'failure' });
     next.retryAt = clock.now() + next.backoff.fail();
     loop.databaseError(error, 'backup');
     return 'failure';
   }
-  if (stamps.size === 0) return null;
-  loop.book.prime(stamps);
+  if (head === null) return null;
+  loop.book.prime(head.stamps);
   try {
     const result = await auditDirectory(options.dir, loop.book);
     loop.protection.directoryRead();
@@ -159,19 +159,23 @@ async function compareWithRecorded(loop: LoopContext): Promise<FlushOutcome | nu
     next.retryAt = clock.now() + next.backoff.fail();
     return 'failure';
   }
-  // As a whole read finding nothing to store: compared, watched since, the head's login seen in it.
+  // As a whole read finding nothing to store: compared, watched since, the head's login (read now, not at
+  // start: another writer may have paired or logged out since) seen in the directory, whose creds.json is the head's.
   next.rescanDue = false;
   next.urgent = false;
   next.backoff.reset();
   if (loop.watcher.backend !== null) loop.protection.unwatchedSince = null;
   loop.compared();
+  loop.registered = head.registeredJid !== null;
+  loop.headJid = head.registeredJid;
+  metrics.sessionRegistered.set(loop.registered ? 1 : 0);
   if (loop.registered) {
     loop.loginWatch = 'seen';
     loop.loginJid ??= loop.headJid;
   } else loop.loginWatch = null;
   metrics.backups.inc({ result: 'noop' });
   metrics.lastBackupSuccess.set(clock.wall() / 1000);
-  loop.log.debug({ files: stamps.size }, 'start: the directory matches the head by recorded metadata');
+  loop.log.debug({ files: head.stamps.size }, 'start: the directory matches the head by recorded metadata');
   return 'noop';
 }
 

@@ -21,7 +21,7 @@ import { acquire, acquireMany, holder, recordProtection, release, renew, renewMa
 import { loadHeads, loadPoint, type HeadLoad } from './points.js';
 import type { RetentionPolicy } from './retention.js';
 import { deleteWhole, history, recordFolder, revive, status, storeNow, summary } from './sessions.js';
-import { headStamps } from './stamps.js';
+import { headStamps, type RecordedHead } from './stamps.js';
 import { thin } from './thin.js';
 import type { LeaseAttempt } from './leases.js';
 import type { BackupOptions, BackupResult, Lease, StoreContext, ThinResult, VerifyFailure } from './types.js';
@@ -33,6 +33,7 @@ export type {
   FileVersion,
   GenerationRow,
   HeadLoad,
+  RecordedHead,
   Lease,
   LeaseAttempt,
   PlainFile,
@@ -88,8 +89,8 @@ export class SessionStore {
     return legacyRows(this.ctx.db, table, sessionId);
   }
 
-  /** See stamps.ts: the recorded metadata (stampKey) of every file the head holds (null where not known). */
-  headStamps(sessionId: string): Promise<Map<string, string | null>> {
+  /** See stamps.ts: the head's files' recorded metadata and its login, or null when only a whole read will do. */
+  headStamps(sessionId: string): Promise<RecordedHead | null> {
     return headStamps(this.ctx, sessionId);
   }
 

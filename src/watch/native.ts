@@ -5,7 +5,7 @@
 // loop needs neither: it only asks which names changed (its audit compares the files by metadata itself).
 // Polling, and the fleet's watch of the sessions directory, stay chokidar's (watch/chokidar.ts).
 import { type FSWatcher, watch } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import path from 'node:path';
 import type { DirectoryWatch, WatchHandlers } from './types.js';
 
@@ -14,15 +14,14 @@ import type { DirectoryWatch, WatchHandlers } from './types.js';
  * the kernel watches it (existing entries are not reported). Every event names an entry: 'change' for a
  * write or an attribute change, 'renamed' for one that appeared, went away or was renamed (inotify through
  * fs.watch does not say which). The directory itself deleted, moved or replaced is `removed`, once; an event
- * without a name (events may have been lost) is an `error`. Rejects with fs.watch's error (ENOSPC, EMFILE:
- * watch/chokidar.ts nativeWatchUnavailable) or stat's.
+ * without a name (events may have been lost) is an `error`. Rejects with fs.watch's error (ENOENT, ENOSPC,
+ * EMFILE: watch/chokidar.ts nativeWatchUnavailable).
  */
 export async function watchEntriesNatively(
   target: string,
   handlers: WatchHandlers,
   ignore?: (name: string) => boolean,
 ): Promise<DirectoryWatch> {
-  const { ino } = await stat(target);
   const own = path.basename(target);
   let closed = false;
   let gone = false;
@@ -35,18 +34,22 @@ export async function watchEntriesNatively(
       watcher?.close();
     },
   };
-  // inotify reports an event of the directory itself (IN_DELETE_SELF, IN_MOVE_SELF, IN_ATTRIB) under the
-  // directory's own name, as it would an entry of that name: which one it was is read from the directory.
+  // inotify reports an event of the directory itself (IN_DELETE_SELF, IN_MOVE_SELF: fs.watch's 'rename';
+  // IN_ATTRIB: 'change') under the directory's own name, as it would one of an entry of that name. A
+  // 'rename' of that name with no such entry inside is the directory going: removed, whatever is at the path
+  // now — a directory deleted and recreated at once (`rm -rf auth_info; mkdir auth_info`, what a bot does on
+  // logout) may get the same inode number back on ext4, and this watch still sees only the old one. At worst
+  // (an entry of that name deleted) the watch is opened again for nothing.
   const checkSelf = async () => {
-    const info = await stat(target).catch(() => null);
-    if (closed || gone || (info?.isDirectory() === true && info.ino === ino)) return;
+    const entry = await lstat(path.join(target, own)).catch(() => null);
+    if (closed || gone || entry !== null) return;
     gone = true;
     handlers.removed(handle);
   };
   watcher = watch(target, { persistent: true }, (event, name) => {
     if (closed || gone) return;
     if (name === null) return handlers.error(new Error(`${target}: a change was reported without a name`), handle);
-    if (name === own) void checkSelf();
+    if (name === own && event === 'rename') void checkSelf();
     if (!ignore?.(name)) handlers.entry(name, event === 'change' ? 'change' : 'renamed', handle);
   });
   watcher.on('error', (error) => {

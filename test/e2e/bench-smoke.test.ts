@@ -64,6 +64,12 @@ describe('benchmark harness', () => {
       assert.equal(window.unsaved, 0, 'every write reached a commit');
     }
     assert.ok(many.history.length >= 4, 'the files table was sampled during the churn');
-    assert.match(await readFile(path.join(out, 'many-sessions.md'), 'utf8'), /\| keeper of \| writes \|/);
+    // The fleet at rest (bench/rest.ts): this build only, without --baseline; it stopped cleanly.
+    assert.equal(many.rest.length, 1);
+    assert.equal(many.rest[0].exitCode, 0);
+    assert.ok(many.rest[0].restartReadyMs > 0 && many.rest[0].rssBytes > 0);
+    const table = await readFile(path.join(out, 'many-sessions.md'), 'utf8');
+    assert.match(table, /\| keeper of \| writes \|/);
+    assert.match(table, /\| build \| first start to ready \| restart to ready \|/);
   });
 });

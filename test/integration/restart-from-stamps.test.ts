@@ -8,13 +8,18 @@ import { readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promi
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { randomBytes } from 'node:crypto';
 import { DEFAULT_INTERVAL_MS } from '../../src/config.js';
+import { KeyRing, makeKey } from '../../src/crypto.js';
+import { createDatabase } from '../../src/db/pool.js';
+import { SessionStore } from '../../src/store/index.js';
 import { writeSession } from '../../harness/baileys.js';
 import { query } from '../../harness/db.js';
 import { readTree } from '../../harness/fs.js';
 import { diffTrees, storedHead } from '../../harness/sidecar.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
+import { testLog } from '../support/log.js';
 import { startLoop, type Loop } from '../support/loop.js';
 
 /** Longer than the racy window (audit.ts RACY_WINDOW_NS): files this old have trustworthy stamps. */
@@ -150,6 +155,45 @@ describe('a restart from the recorded metadata', async () => {
     await assertHeadIsDirectory('unknown', dir);
     assert.deepEqual(await unknownStamps('unknown'), [], 'the whole read at start recorded the missing stamp');
     await stop(again);
+  });
+
+  it('encryption turned on between runs: the restart reads the directory and stores the head sealed, whatever the stamps say', async () => {
+    const { dir } = await stored('sealed');
+    const again = await startLoop(url, { dir, sessionId: 'sealed', keys: new KeyRing([makeKey(randomBytes(32))]) });
+    const plaintext = await query(
+      url,
+      "SELECT name FROM baileys_keeper.files WHERE session_id = 'sealed' AND generation_to IS NULL AND key_id IS NULL",
+    );
+    assert.deepEqual(plaintext, [], 'every head row sealed at start, as a whole read always did');
+    await stop(again);
+  });
+
+  it('no start by metadata where a backup would refuse or re-store rows: a key missing, plaintext where encryption is required', async () => {
+    const dir = await tempDir('keyless');
+    await writeSession(dir, { preKeys: 2 });
+    await sleep(PAST_RACY_MS);
+    const key = makeKey(randomBytes(32));
+    await stop(await startLoop(url, { dir, sessionId: 'keyless', keys: new KeyRing([key]) }));
+    assert.deepEqual(await unknownStamps('keyless'), []);
+    const db = createDatabase({ url, schema: 'baileys_keeper', log: testLog });
+    try {
+      assert.ok(await new SessionStore(db, new KeyRing([key])).headStamps('keyless'), 'with its key: trusted by metadata');
+      assert.equal(await new SessionStore(db).headStamps('keyless'), null, 'no key configured: the whole read fails as it always did');
+      assert.equal(
+        await new SessionStore(db, new KeyRing([makeKey(randomBytes(32))])).headStamps('keyless'),
+        null,
+        'rows under a key not configured',
+      );
+      const plain = await stored('required');
+      assert.ok(plain.names.length > 0);
+      assert.equal(
+        await new SessionStore(db, null, { requireEncryption: true }).headStamps('required'),
+        null,
+        'plaintext, encryption required',
+      );
+    } finally {
+      await db.close();
+    }
   });
 
   it('records no stamp for a file read within the racy window, then records it at the next audit', async () => {

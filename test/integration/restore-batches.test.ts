@@ -108,6 +108,22 @@ describe('restore --sessions-dir in batches', async () => {
     assert.equal(calls.get('leaseHolder') ?? 0, 1);
   });
 
+  it("ends a batch at its byte bound too: memory follows the sessions' sizes, not only their number", async () => {
+    for (let i = 0; i < 4; i++) await backUp(t, t.store, `bytes-${i}`, sourceOf(i));
+    for (const [batchBytes, reads] of [
+      [1, 4], // every session over the bound: a batch each
+      [Number.MAX_SAFE_INTEGER, 1], // no byte bound: one batch of four
+    ] as const) {
+      const target = await tempDir('bytes-target');
+      const { store, calls } = counting(t.store);
+      const { log, messages } = capturingLog();
+      const code = await restoreSessions(configFor(target, 'bytes-'), log, (fn) => fn(store), undefined, { batchSize: 64, batchBytes });
+      assert.equal(code, 0, messages().join('\n'));
+      assert.equal(calls.get('loadHeads'), reads, `batchBytes ${batchBytes}`);
+      for (let i = 0; i < 4; i++) assert.deepEqual(await readTree(path.join(target, String(i))), await readTree(sourceOf(i)));
+    }
+  });
+
   it("waits for a live writer's hand-over of its session alone; the others are restored meanwhile", async () => {
     for (const id of ['held-a', 'held-b', 'held-c']) await backUp(t, t.store, id, sourceOf(0));
     await t.lease('held-b', 'old-pod:1', 60_000);

@@ -4,6 +4,7 @@
 // their watchers through it).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
 import { chown, mkdir, rename, rm, rmdir, symlink, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,6 +15,7 @@ import { REPO } from '../../harness/paths.js';
 import { waitFor } from '../../harness/sidecar.js';
 import { type FallbackHandlers, WatchOpener, type WatchMode } from '../../src/watch/chokidar.js';
 import { probeNativeWatching } from '../../src/watch/probe.js';
+import { DirectoryWatcher } from '../../src/watcher.js';
 import { tempDir } from '../support/fs.js';
 import { exhaustInotify, systemPython } from '../support/inotify.js';
 import { openToAll, otherUser } from '../support/other-user.js';
@@ -172,6 +174,40 @@ describe("the auth directory's direct native watch (fs.watch, no chokidar listin
       assert.equal(seen.filter((event) => event === 'removed').length, 1);
     });
   }
+
+  it('a directory deleted and made again at once (its inode number may come back) is followed: the new one is watched', async () => {
+    const dir = path.join(await tempDir('direct-again'), 'auth_info');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'creds.json'), '{}');
+    const seen: string[] = [];
+    const watcher = new DirectoryWatcher(
+      dir,
+      { mode: 'native', pollIntervalMs: 50 },
+      {
+        changed: (name) => void seen.push(name),
+        watching: (backend) => void seen.push(`watching ${backend}`),
+        lost: (reason) => void seen.push(`lost ${reason}`),
+        fellBack: () => void seen.push('fell back'),
+        error: () => void seen.push('error'),
+      },
+    );
+    after(() => watcher.close());
+    await watcher.start();
+    // What a bot does on logout: wipe its folder and open a new one at once, in the same process.
+    rmSync(dir, { recursive: true });
+    mkdirSync(dir);
+    await waitFor(
+      () => (seen.includes('lost removed') && seen.filter((event) => event === 'watching native').length === 2 ? true : null),
+      5_000,
+      () => `the new directory was not watched; reported: ${seen.join(', ')}`,
+    );
+    await writeFile(path.join(dir, 'pre-key-1.json'), '{}');
+    await waitFor(
+      () => (seen.includes('pre-key-1.json') ? true : null),
+      5_000,
+      () => `a write in the new directory was not reported: ${seen.join(', ')}`,
+    );
+  });
 
   it("an entry named like the directory itself is an entry, not the directory's removal", async () => {
     const dir = path.join(await tempDir('direct-own'), 'auth_info');

@@ -21,6 +21,7 @@ import { Metrics, readingsOf } from '../../src/metrics.js';
 import { parseRetention } from '../../src/store/retention.js';
 import type { SessionLoopOptions } from '../../src/loop/loop-options.js';
 import { SessionLoop } from '../../src/loop/session-loop.js';
+import type { KeyRing } from '../../src/crypto.js';
 import { SessionStore } from '../../src/store/index.js';
 import { waitFor } from '../../harness/sidecar.js';
 import { testLog } from './log.js';
@@ -58,6 +59,8 @@ export interface Loop {
 export interface LoopOptions extends Partial<SessionLoopOptions> {
   dir: string;
   sessionId: string;
+  /** Encryption at rest for the loop's store (none by default). */
+  keys?: KeyRing;
 }
 
 /**
@@ -66,12 +69,12 @@ export interface LoopOptions extends Partial<SessionLoopOptions> {
  * is stored, or another process holds the lease; rejects if that takes 20 s. The loop is shut down and its
  * pool closed after the calling test.
  */
-export async function startLoop(url: string, options: LoopOptions): Promise<Loop> {
+export async function startLoop(url: string, { keys, ...options }: LoopOptions): Promise<Loop> {
   const clock = new ManualClock();
   const logs: string[] = [];
   const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(String(JSON.parse(line).msg)) });
   const db = createDatabase({ url, schema: 'baileys_keeper', log: testLog });
-  const store = new SessionStore(db);
+  const store = new SessionStore(db, keys ?? null);
   const metrics: Metrics = new Metrics(readingsOf(() => loop));
   const loop: SessionLoop = new SessionLoop(
     store,

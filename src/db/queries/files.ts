@@ -358,10 +358,19 @@ export async function closedVersionsMatching(
   }));
 }
 
-/** name → recorded stamp text (files.stamp, NULL when not known) of every current file of the session. */
-export async function currentStamps(q: Queryable, sessionId: string): Promise<Map<string, string | null>> {
-  const { rows } = await q.query(`SELECT name, stamp FROM ${q.schema}.files WHERE session_id = $1 AND generation_to IS NULL`, [sessionId]);
-  return new Map(rows.map((row) => [row['name'] as string, (row['stamp'] as string | null) ?? null]));
+/** Every current file of the session: its name, recorded stamp text (files.stamp, null when not known) and key id. */
+export async function currentStamps(
+  q: Queryable,
+  sessionId: string,
+): Promise<{ name: string; stamp: string | null; keyId: string | null }[]> {
+  const { rows } = await q.query(`SELECT name, stamp, key_id FROM ${q.schema}.files WHERE session_id = $1 AND generation_to IS NULL`, [
+    sessionId,
+  ]);
+  return rows.map((row) => ({
+    name: row['name'] as string,
+    stamp: (row['stamp'] as string | null) ?? null,
+    keyId: (row['key_id'] as string | null) ?? null,
+  }));
 }
 
 /** Records `stamp` on the current version of each named file (names without one are left alone). */

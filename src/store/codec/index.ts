@@ -80,9 +80,25 @@ export class RowCodec {
    * (`plaintextRowsExist` is asked only then).
    */
   async startsEncryption(sessionId: string, state: MarkerState, plaintextRowsExist: () => Promise<boolean>): Promise<boolean> {
-    const starts = this.keys !== null && state.neverEncrypted;
+    const starts = this.wouldStartEncryption(state);
     if (starts && this.required && (await plaintextRowsExist())) throw strippedOrNeverEncrypted(sessionId);
     return starts;
+  }
+
+  /**
+   * Whether a head row stored under `keyId` (null: plaintext) is kept as it is by a backup under this codec:
+   * sealed under a key of the ring, or plaintext with no key configured and none required. False when a
+   * backup would re-store it (a plaintext row under a sealed codec), refuse it (a key not configured) or
+   * fail on it (plaintext where encryption is required): such a session is not trusted by metadata alone.
+   */
+  keepsRow(keyId: string | null): boolean {
+    if (this.keys) return keyId !== null && this.keys.find(keyId) !== null;
+    return keyId === null && !this.required;
+  }
+
+  /** Whether a backup of a session whose marker is in `state` starts its encryption (see startsEncryption). */
+  wouldStartEncryption(state: MarkerState): boolean {
+    return this.keys !== null && state.neverEncrypted;
   }
 
   /** Throws IntegrityError when the session is stored encrypted and no key is configured: a backup would store plaintext over it. */
