@@ -696,8 +696,9 @@ export function manySessionsReport(r: ManySessionsResults, header: string): stri
   if (failedStops > 0 || lagging > 0)
     md.push(
       '',
-      `**Problems seen in this run**: ${lagging} sessions still had changes not stored ${CATCH_UP_MS / 1000} s after their churn ` +
-        `ended (their writes are counted as unsaved); ${failedStops} of ${r.keeperExitCodes.length} keepers exited non-zero on SIGTERM.`,
+      `**Problems seen in this run**: ${lagging} sessions still reported a backup lag above 0 ${CATCH_UP_MS / 1000} s after their ` +
+        `churn ended (a write not in the store by then counts in "unsaved"); ${failedStops} of ${r.keeperExitCodes.length} keepers ` +
+        'exited non-zero on SIGTERM.',
     );
   const u = r.startup;
   md.push(
