@@ -144,7 +144,14 @@ export class WatchOpener {
     const spec = (backend: WatchBackend): WatchSpec => ({ backend, pollIntervalMs: this.pollIntervalMs, ignore });
     if (this.pollingOnly) return watchDirectory(target, spec('polling'), routed);
     try {
-      return await (direct ? watchEntriesNatively(target, routed, ignore) : watchDirectory(target, spec('native'), routed));
+      // A directory fs.watch may not watch (EACCES: no read permission) is left to chokidar, as before.
+      if (direct) {
+        const watch = await watchEntriesNatively(target, routed, ignore).catch((error: NodeJS.ErrnoException) =>
+          error.code === 'EACCES' || error.code === 'EPERM' ? null : Promise.reject(error),
+        );
+        if (watch) return watch;
+      }
+      return await watchDirectory(target, spec('native'), routed);
     } catch (error) {
       if (this.mode !== 'auto' || !nativeWatchUnavailable(error)) throw new WatchStartError(describeError(error), { cause: error });
       this.pollingOnly = true;

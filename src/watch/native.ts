@@ -41,8 +41,12 @@ export async function watchEntriesNatively(
   // logout) may get the same inode number back on ext4, and this watch still sees only the old one. At worst
   // (an entry of that name deleted) the watch is opened again for nothing.
   const checkSelf = async () => {
-    const entry = await lstat(path.join(target, own)).catch(() => null);
-    if (closed || gone || entry !== null) return;
+    // Only ENOENT says there is no such entry: a directory made unreadable meanwhile proves nothing.
+    const missing = await lstat(path.join(target, own)).then(
+      () => false,
+      (error: NodeJS.ErrnoException) => error.code === 'ENOENT',
+    );
+    if (closed || gone || !missing) return;
     gone = true;
     handlers.removed(handle);
   };
