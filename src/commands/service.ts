@@ -14,8 +14,10 @@ import { SchemaGate } from '../schema-gate.js';
 import { sleep, systemClock } from '../clock.js';
 import { Heartbeat } from '../notify/heartbeat.js';
 import { WebhookSender } from '../notify/webhook.js';
+import { overviewRoute } from '../overview.js';
 import { RecentEvents } from '../recent-events.js';
 import { eventSink, type EventForwarder } from '../session-events.js';
+import { statusPageRoute } from '../status-page.js';
 import type { SessionLoopOptions } from '../loop/loop-options.js';
 import { SessionLoop } from '../loop/session-loop.js';
 import { SessionStore } from '../store/index.js';
@@ -88,6 +90,8 @@ export async function startService(
       recentEvents: () => recentEvents.list(),
     }),
     ...healthRoutes(loop, metrics, extraReady, schema),
+    overviewRoute({ loop, metrics, schema, extraReady, apiEnabled: config.apiToken !== null }),
+    statusPageRoute(),
   ];
   let http: HttpServer;
   try {
