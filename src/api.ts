@@ -1,6 +1,7 @@
 // The session HTTP API, compatible with the system bots already call (docs/http-api.md):
 // POST /api/session/backup, GET /api/session/restore, GET /api/session/status, DELETE /api/session/delete,
-// and POST /api/session/logout (SPEC "Session lifecycle").
+// and POST /api/session/logout (SPEC "Session lifecycle"); for the status page, GET /api/session/history and
+// GET /api/session/events (read-only).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Mutex, Semaphore } from 'async-mutex';
@@ -14,6 +15,8 @@ import type { RetentionPolicy } from './store/retention.js';
 import { isValidSessionId, quoteName, SESSION_ID_RULE } from './names.js';
 import type { BackupLoop } from './loop/backup-loop.js';
 import type { SchemaGate } from './schema-gate.js';
+import type { RecentEventJson } from './recent-events.js';
+import { sessionHistoryJson } from './session-history.js';
 import { sessionStatusJson } from './session-status.js';
 import { isDatabaseUnavailable, type Lease, type SessionStore } from './store/index.js';
 
@@ -51,6 +54,8 @@ export interface ApiOptions {
   log: Logger;
   /** Told each lifecycle event a request causes (a logout, a pairing stored from session_data); default: none. */
   onEvent?: (event: SessionEvent) => void;
+  /** The last lifecycle events of this process, newest first (GET /api/session/events); default: none kept. */
+  recentEvents?: () => readonly RecentEventJson[];
 }
 
 /** An answer other than 200, with the message the client sees as {error}. */
@@ -134,6 +139,8 @@ export function apiRoutes(options: ApiOptions): Route[] {
     { method: 'POST', path: '/api/session/backup', handler: guarded((req) => backup(context, req)) },
     { method: 'DELETE', path: '/api/session/delete', handler: guarded((_req, url) => remove(context, url)) },
     { method: 'POST', path: '/api/session/logout', handler: guarded((_req, url) => logout(context, url)) },
+    { method: 'GET', path: '/api/session/history', handler: guarded((_req, url) => history(context, url)) },
+    { method: 'GET', path: '/api/session/events', handler: guarded(async () => ({ events: options.recentEvents?.() ?? [] })) },
   ];
 }
 
@@ -183,6 +190,22 @@ async function status(options: Context): Promise<unknown> {
     return kept?.writerLease ? kept.protection() : null;
   };
   return { sessions: (await options.store.status(null)).map((s) => sessionStatusJson(s, live(s.sessionId))) };
+}
+
+/** Most generations one history answer lists (`limit`); a session keeps far fewer under any sane retention. */
+const MAX_HISTORY_LIMIT = 100_000;
+
+/** GET /api/session/history: retained generations, newest first, at most `limit` (default all); 404 unknown. */
+async function history(options: Context, url: URL): Promise<unknown> {
+  const sessionId = sessionParam(url, options.loop.defaultSession);
+  const rawLimit = url.searchParams.get('limit');
+  let limit: number | null = null;
+  if (rawLimit !== null) {
+    limit = /^[1-9][0-9]{0,5}$/.test(rawLimit) ? Number(rawLimit) : Number.NaN;
+    if (!(limit <= MAX_HISTORY_LIMIT))
+      throw new HttpError(400, `invalid limit ${JSON.stringify(rawLimit.slice(0, 40))}: use a whole number from 1 to ${MAX_HISTORY_LIMIT}`);
+  }
+  return sessionHistoryJson(sessionId, options.retention, await options.store.history(sessionId, limit));
 }
 
 async function restore(options: Context, url: URL): Promise<unknown> {

@@ -1,4 +1,5 @@
 // `history`: a session's retained generations and the retention schedule that keeps them.
+import { sessionHistoryJson } from '../session-history.js';
 import { describeRetention } from '../store/retention.js';
 import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
@@ -11,19 +12,7 @@ export async function historyCommand(ctx: Context<'history'>): Promise<number> {
     now: await store.databaseNow(),
   }));
   if (config.json) {
-    printJson(ctx, {
-      session_id: config.sessionId,
-      retention: { schedule: config.retention.text, keep: config.retention.keep },
-      generations: generations.map((g) => ({
-        generation: g.generation,
-        created_at: g.createdAt.toISOString(),
-        files_changed: g.filesChanged,
-        files_deleted: g.filesDeleted,
-        total_files: g.totalFiles,
-        total_bytes: g.totalBytes,
-        reason: g.reason,
-      })),
-    });
+    printJson(ctx, sessionHistoryJson(config.sessionId, config.retention, generations));
   } else {
     // The schedule as configured for this command (KEEPER_RETENTION / --retention): set it as the writers have it.
     for (const line of describeRetention(generations, config.retention, now)) print(ctx, line);

@@ -14,7 +14,10 @@ import { SchemaGate } from '../schema-gate.js';
 import { sleep, systemClock } from '../clock.js';
 import { Heartbeat } from '../notify/heartbeat.js';
 import { WebhookSender } from '../notify/webhook.js';
+import { overviewRoute } from '../overview.js';
+import { RecentEvents } from '../recent-events.js';
 import { eventSink, type EventForwarder } from '../session-events.js';
+import { statusPageRoute } from '../status-page.js';
 import type { SessionLoopOptions } from '../loop/loop-options.js';
 import { SessionLoop } from '../loop/session-loop.js';
 import { SessionStore } from '../store/index.js';
@@ -61,7 +64,9 @@ export async function startService(
   });
   const owner = leaseOwner();
   const notify = notifications(config, metrics, ctx.log);
-  const onEvent = eventSink(metrics, ctx.log, notify.forwarders);
+  // The status page's "last events": kept in memory since this process started.
+  const recentEvents = new RecentEvents(systemClock.wall);
+  const onEvent = eventSink(metrics, ctx.log, [...notify.forwarders, recentEvents]);
   // One schema preparation for the loop and the API: the API answers 503 until this preparation itself
   // succeeded. (A keeper of many sessions migrates for its sessions on its own, but one whose sessions
   // directory is empty is "ready" before anything was migrated: readiness proves nothing about the schema.)
@@ -82,8 +87,11 @@ export async function startService(
       schema,
       log: ctx.log.child({ component: 'api' }),
       onEvent,
+      recentEvents: () => recentEvents.list(),
     }),
     ...healthRoutes(loop, metrics, extraReady, schema),
+    overviewRoute({ loop, metrics, schema, extraReady, apiEnabled: config.apiToken !== null }),
+    statusPageRoute(),
   ];
   let http: HttpServer;
   try {

@@ -70,6 +70,51 @@ describe('session API', async () => {
     assert.match(other.json.error, /belongs to session watched/);
   });
 
+  it('lists a session’s generations newest first, the last events, and an open overview that names no session', async () => {
+    const history = await call('GET', '/api/session/history?session_id=watched');
+    assert.equal(history.status, 200, JSON.stringify(history.json));
+    const numbers = history.json.generations.map((g: { generation: number }) => g.generation);
+    assert.ok(numbers.length >= 2, JSON.stringify(history.json));
+    assert.deepEqual(
+      numbers,
+      [...numbers].sort((a: number, b: number) => b - a),
+      'newest first',
+    );
+    const cli = await runCli(['history', '--session', 'watched', '--json'], { env });
+    assert.deepEqual(history.json, JSON.parse(cli.stdout), 'the same as history --json, retention schedule included');
+    const newest = await call('GET', '/api/session/history?limit=1'); // the watched session by default
+    assert.deepEqual(newest.json.generations, history.json.generations.slice(0, 1));
+    assert.equal((await call('GET', '/api/session/history?session_id=legacy-bot')).json.generations[0].reason, 'api');
+    for (const limit of ['0', '-1', '1.5', 'x', '100001', '99999999999999999999']) {
+      const bad = await call('GET', `/api/session/history?limit=${limit}`);
+      assert.equal(bad.status, 400, `limit=${limit}: ${JSON.stringify(bad.json)}`);
+    }
+    assert.equal((await call('GET', '/api/session/history?session_id=nobody')).status, 404);
+    assert.equal((await call('GET', '/api/session/history', undefined, null)).status, 401);
+    assert.equal((await call('POST', '/api/session/history')).status, 405);
+
+    const events = await call('GET', '/api/session/events');
+    assert.equal(events.status, 200);
+    const paired = events.json.events.find(
+      (e: { event: string; session_id: string }) => e.event === 'paired' && e.session_id === 'watched',
+    );
+    assert.ok(paired, JSON.stringify(events.json));
+    assert.equal(paired.generation, 1);
+    assert.equal(paired.phone, '5511*****4321');
+    assert.ok(Math.abs(Date.parse(paired.at) - Date.now()) < 120_000, paired.at);
+    assert.equal((await call('GET', '/api/session/events', undefined, 'wrong')).status, 401);
+
+    const overview = await fetch(`http://127.0.0.1:${service.port}/api/overview`);
+    const text = await overview.text();
+    const body = JSON.parse(text);
+    assert.equal(overview.status, 200);
+    assert.equal(body.sessions, 1);
+    assert.equal(body.paired, 1);
+    assert.equal(body.session_api, true);
+    assert.ok(Date.parse(body.last_backup_at) > Date.now() - 120_000, text);
+    for (const secret of ['watched', 'legacy-bot', '4321']) assert.ok(!text.includes(secret), `the open overview shows ${secret}: ${text}`);
+  });
+
   it('lists sessions with masked phone numbers, and deletes one', async () => {
     const listed = await call('GET', '/api/session/status');
     assert.equal(listed.status, 200);
@@ -215,7 +260,7 @@ describe('session API without a token', async () => {
   const dir = await tempDir('off');
   await writeSession(dir, { preKeys: 1 });
 
-  it('answers 403 explaining how to enable it, while health and metrics stay open', async () => {
+  it('answers 403 explaining how to enable it, while health, metrics and the status page stay open', async () => {
     const service = await startService(['sidecar', '--dir', dir, '--session', 'off', '--shutdown-quiet', '100'], cliEnv(url));
     try {
       const status = await service.get('/api/session/status');
@@ -223,6 +268,10 @@ describe('session API without a token', async () => {
       assert.match(JSON.parse(status.text).error, /KEEPER_API_TOKEN/);
       assert.equal((await service.get('/healthz')).status, 200);
       assert.equal((await service.get('/metrics')).status, 200);
+      for (const route of ['/api/session/history?session_id=off', '/api/session/events'])
+        assert.equal((await service.get(route)).status, 403);
+      assert.equal((await service.get('/')).status, 200);
+      assert.equal(JSON.parse((await service.get('/api/overview')).text).session_api, false, 'the page says the table needs a token');
     } finally {
       assert.equal((await service.stop()).code, 0);
     }

@@ -10,6 +10,7 @@ import { cliEnv, collect, type CliResult } from '../../harness/cli.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
 import { REPO } from '../../harness/paths.js';
+import { startService } from '../../harness/sidecar.js';
 
 const url = await freshDatabase('bundle');
 const alone = await tempDir('bundle-alone');
@@ -40,4 +41,24 @@ test('without DATABASE_URL the bundle (which has no embedded PostgreSQL) says wh
   const result = await runBundle(['status', '--data-dir', path.join(alone, 'pg')], env);
   assert.equal(result.code, 2, result.stderr);
   assert.match(result.stderr, /no database URL was given and the embedded PostgreSQL .* is not available: set DATABASE_URL/);
+});
+
+test('the bundle carries the status page: its sidecar serves GET / with the page, its script and its CSP', async () => {
+  const dir = await tempDir('bundle-page');
+  await writeSession(dir, { preKeys: 1 });
+  const service = await startService(['sidecar', '--dir', dir, '--session', 'bundled-page', '--shutdown-quiet', '0'], cliEnv(url), {
+    script: bundle,
+    cwd: alone,
+  });
+  try {
+    const response = await fetch(`http://127.0.0.1:${service.port}/`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-security-policy') ?? '', /script-src 'sha256-/);
+    const page = await response.text();
+    assert.match(page, /<title>baileys-keeper<\/title>/);
+    assert.match(page, /api\/overview/, 'the script is inline');
+    assert.equal((await service.get('/api/overview')).status, 200);
+  } finally {
+    await service.stop();
+  }
 });

@@ -66,6 +66,8 @@ describe('OpenAPI document', async () => {
         ['GET', '/healthz', '', undefined, null, 200],
         ['GET', '/readyz', '', undefined, null, 200],
         ['GET', '/metrics', '', undefined, null, 200],
+        ['GET', '/', '', undefined, null, 200],
+        ['GET', '/api/overview', '', undefined, null, 200],
         ['GET', '/api/session/status', '', undefined, token, 200],
         ['GET', '/api/session/status', '', undefined, null, 401],
         ['GET', '/api/session/restore', '?session_id=default', undefined, token, 200],
@@ -78,6 +80,14 @@ describe('OpenAPI document', async () => {
         ['DELETE', '/api/session/delete', '?session_id=other', undefined, token, 200],
         ['DELETE', '/api/session/delete', '?session_id=other', undefined, token, 404],
         ['DELETE', '/api/session/delete', '', undefined, token, 400],
+        ['GET', '/api/session/history', '', undefined, token, 200],
+        ['GET', '/api/session/history', '?session_id=default&limit=1', undefined, token, 200],
+        ['GET', '/api/session/history', '?session_id=nobody', undefined, token, 404],
+        ['GET', '/api/session/history', '?limit=0', undefined, token, 400],
+        ['GET', '/api/session/history', '?limit=100001', undefined, token, 400],
+        ['GET', '/api/session/history', '', undefined, null, 401],
+        ['GET', '/api/session/events', '', undefined, token, 200],
+        ['GET', '/api/session/events', '', undefined, 'wrong-token', 401],
       ];
       for (const [method, route, query, body, auth, expected] of cases) {
         const answer = await exchange(method, route, query, body, auth);
