@@ -41,10 +41,12 @@ app.kubernetes.io/part-of: baileys-keeper
 {{- end }}
 
 {{/*
-baileys-keeper.sessionId: the session id, defaulting to the full name (already a valid id).
+baileys-keeper.sessionId: the session id, session.id as given. Never derived from a name: a release
+renamed, or a nameOverride/fullnameOverride set, must not switch the pod to another (empty) session.
+validate requires it unless keeper.sessionsDir.enabled.
 */}}
 {{- define "baileys-keeper.sessionId" -}}
-{{- default (include "baileys-keeper.fullname" .) .Values.session.id }}
+{{- .Values.session.id }}
 {{- end }}
 
 {{/*
@@ -187,6 +189,12 @@ baileys-keeper.validate: fails the render with a clear message on values the sch
 {{- if not $keyGiven }}
 {{- fail "keeper.requireEncryption needs an encryption key: set secret.encryptionKeyKey (with secret.existingSecret), secret.create.encryptionKey, or KEEPER_ENCRYPTION_KEYS in keeper.extraEnv" }}
 {{- end }}
+{{- end }}
+{{- if and (not .Values.keeper.sessionsDir.enabled) (not .Values.session.id) }}
+{{- /* Required rather than defaulted: an install without it fails loudly, and so does an upgrade of a
+       release installed before the id was required, instead of silently moving it to a new session.
+       The message names the id the chart used to derive (the full name), which keeps that login. */}}
+{{- fail (printf "session.id is required: the id of the WhatsApp session this release keeps in PostgreSQL (1-100 chars of [A-Za-z0-9._-]), e.g. --set session.id=my-bot; it never follows the release name or nameOverride/fullnameOverride. Upgrading a release installed by an earlier chart without session.id? Set session.id=%s, the id that chart derived from the release's full name, to keep its login (or keeper.sessionsDir.enabled for a sessions directory)" (include "baileys-keeper.fullname" .)) }}
 {{- end }}
 {{- if .Values.keeper.sessionsDir.enabled }}
 {{- if .Values.session.id }}
