@@ -30,14 +30,40 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-baileys-keeper.labels: the standard labels of every object.
+baileys-keeper.labels: the standard labels of every object, then commonLabels (Bitnami's convention).
+The chart's own keys win over commonLabels: the selector labels must never change after install.
 */}}
 {{- define "baileys-keeper.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
-{{ include "baileys-keeper.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/part-of: baileys-keeper
+{{- $own := dict
+      "helm.sh/chart" (printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-")
+      "app.kubernetes.io/name" (include "baileys-keeper.name" .)
+      "app.kubernetes.io/instance" .Release.Name
+      "app.kubernetes.io/version" (toString .Chart.AppVersion)
+      "app.kubernetes.io/managed-by" .Release.Service
+      "app.kubernetes.io/part-of" "baileys-keeper" }}
+{{- toYaml (merge $own (deepCopy (default (dict) .Values.commonLabels))) }}
+{{- end }}
+
+{{/*
+baileys-keeper.podLabels: the pod template's labels: the selector labels, then workload.podLabels, then
+commonLabels (the selector labels win; workload.podLabels wins over commonLabels).
+*/}}
+{{- define "baileys-keeper.podLabels" -}}
+{{- $selector := include "baileys-keeper.selectorLabels" . | fromYaml }}
+{{- toYaml (merge $selector (deepCopy (default (dict) .Values.workload.podLabels)) (deepCopy (default (dict) .Values.commonLabels))) }}
+{{- end }}
+
+{{/*
+baileys-keeper.annotations: an object's `annotations:` key (nothing when there are none): its own
+annotations (`extra`, which win) and commonAnnotations, indented for an object's metadata. Call with
+(dict "root" $ "extra" MAP) right after the metadata's labels, without nindent.
+*/}}
+{{- define "baileys-keeper.annotations" -}}
+{{- $all := merge (deepCopy (default (dict) .extra)) (deepCopy (default (dict) .root.Values.commonAnnotations)) }}
+{{- with $all }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -59,15 +85,39 @@ float, which toString alone would write as 2.0240101e+07. A whole float is writt
 {{- end }}
 
 {{/*
-baileys-keeper.image: "registry/repository:tag" of a keeper image; call with (dict "root" $ "repository" R).
+baileys-keeper.image: "registry/repository:tag" of a keeper image, or "registry/repository@digest" when
+its digest is set (Bitnami's image.digest: a digest pins the content, so the tag is left out). Call with
+(dict "root" $ "repository" R "digest" D).
 */}}
 {{- define "baileys-keeper.image" -}}
 {{- $image := .root.Values.image }}
-{{- $tag := include "baileys-keeper.imageTag" (default .root.Chart.AppVersion $image.tag) }}
-{{- if $image.registry }}
-{{- printf "%s/%s:%s" $image.registry .repository $tag }}
+{{- $name := ternary (printf "%s/%s" $image.registry .repository) .repository (not (empty $image.registry)) }}
+{{- if .digest }}
+{{- printf "%s@%s" $name .digest }}
 {{- else }}
-{{- printf "%s:%s" .repository $tag }}
+{{- printf "%s:%s" $name (include "baileys-keeper.imageTag" (default .root.Chart.AppVersion $image.tag)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+baileys-keeper.initImage / sidecarImage: the two keeper images (the sidecar image also runs helm test).
+*/}}
+{{- define "baileys-keeper.initImage" -}}
+{{- include "baileys-keeper.image" (dict "root" . "repository" .Values.image.initRepository "digest" .Values.image.initDigest) }}
+{{- end }}
+{{- define "baileys-keeper.sidecarImage" -}}
+{{- include "baileys-keeper.image" (dict "root" . "repository" .Values.image.sidecarRepository "digest" .Values.image.sidecarDigest) }}
+{{- end }}
+
+{{/*
+baileys-keeper.botImage: "repository@digest" of the bot when bot.image.digest is set, else "repository:tag".
+*/}}
+{{- define "baileys-keeper.botImage" -}}
+{{- $image := .Values.bot.image }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $image.repository (include "baileys-keeper.imageTag" $image.tag) }}
 {{- end }}
 {{- end }}
 
@@ -177,6 +227,10 @@ baileys-keeper.validate: fails the render with a clear message on values the sch
 {{- end }}
 {{- if and (not .Values.secret.existingSecret) (not .Values.secret.create.databaseUrl) }}
 {{- fail "a PostgreSQL URL is required: set secret.existingSecret to a Secret with a DATABASE_URL key, or secret.create.databaseUrl" }}
+{{- end }}
+{{- /* No default tag, and never latest: a moving tag would roll a different bot on the next pod start. */}}
+{{- if and (kindIs "string" .Values.bot.image.tag) (empty .Values.bot.image.tag) (not .Values.bot.image.digest) }}
+{{- fail "bot.image.tag is required (or bot.image.digest): the version of your bot's image, e.g. --set bot.image.tag=1.4.2; the chart has no default, and does not take latest for you" }}
 {{- end }}
 {{- if and (eq .Values.sidecar.mode "native") (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) }}
 {{- fail (printf "sidecar.mode=native needs Kubernetes 1.29 or newer (native sidecar containers); this cluster is %s: set sidecar.mode=classic" .Capabilities.KubeVersion.Version) }}
@@ -361,7 +415,7 @@ baileys-keeper.restoreContainer: the init container that restores the session be
 */}}
 {{- define "baileys-keeper.restoreContainer" -}}
 - name: restore
-  image: {{ include "baileys-keeper.image" (dict "root" . "repository" .Values.image.initRepository) | quote }}
+  image: {{ include "baileys-keeper.initImage" . | quote }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
   args:
     - restore
@@ -388,7 +442,7 @@ container with restartPolicy Always, which Kubernetes stops only after the bot h
 */}}
 {{- define "baileys-keeper.sidecarContainer" -}}
 - name: sidecar
-  image: {{ include "baileys-keeper.image" (dict "root" . "repository" .Values.image.sidecarRepository) | quote }}
+  image: {{ include "baileys-keeper.sidecarImage" . | quote }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
   {{- if eq .Values.sidecar.mode "native" }}
   restartPolicy: Always
@@ -482,7 +536,7 @@ baileys-keeper.botContainer: the user's bot, with the auth volume at its own pat
 {{- define "baileys-keeper.botContainer" -}}
 {{- $bot := .Values.bot -}}
 - name: bot
-  image: {{ printf "%s:%s" $bot.image.repository (include "baileys-keeper.imageTag" $bot.image.tag) | quote }}
+  image: {{ include "baileys-keeper.botImage" . | quote }}
   imagePullPolicy: {{ $bot.image.pullPolicy }}
   {{- with $bot.command }}
   command:
@@ -534,10 +588,7 @@ baileys-keeper.podTemplate: the pod: restore, then (native) the sidecar, then th
 {{- define "baileys-keeper.podTemplate" -}}
 metadata:
   labels:
-    {{- include "baileys-keeper.selectorLabels" . | nindent 4 }}
-    {{- with .Values.workload.podLabels }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- include "baileys-keeper.podLabels" . | nindent 4 }}
   {{- if or (not .Values.secret.existingSecret) .Values.workload.podAnnotations }}
   annotations:
     {{- /* Roll the pod when the created Secret changes. */}}
