@@ -65,7 +65,7 @@ describe('chart: image digests', () => {
     for (const [key, bad] of [
       ['bot.image.digest', '0123abcd'],
       ['image.initDigest', 'sha256:xyz'],
-      ['image.sidecarDigest', '@sha256:' + '2'.repeat(64)],
+      ['image.sidecarDigest', `@sha256:${'2'.repeat(64)}`],
     ] as const) {
       assert.match(await helmTemplateError([values('native')], { [key]: bad }), new RegExp(key.replaceAll('.', '/')), key);
     }
