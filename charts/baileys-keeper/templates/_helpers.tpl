@@ -222,14 +222,21 @@ shorter wait would give up and restore the old pod's state before its last write
 baileys-keeper.validate: fails the render with a clear message on values the schema cannot express.
 */}}
 {{- define "baileys-keeper.validate" -}}
-{{- if not .Values.bot.image.repository }}
+{{- if .Values.keeperOnly.enabled }}
+{{- if not (tpl .Values.keeperOnly.workloadName .) }}
+{{- fail "keeperOnly.workloadName is required with keeperOnly.enabled: the name of your Deployment or StatefulSet (its pod names scope the alerts and the dashboard)" }}
+{{- end }}
+{{- if not .Values.keeperOnly.podSelector }}
+{{- fail "keeperOnly.podSelector is required with keeperOnly.enabled: labels of your bot's pods (its selector's matchLabels), which the Service and the PodMonitor select" }}
+{{- end }}
+{{- else if not .Values.bot.image.repository }}
 {{- fail "bot.image.repository is required: set it to your bot's image (e.g. --set bot.image.repository=registry.example.com/my-bot)" }}
 {{- end }}
 {{- if and (not .Values.secret.existingSecret) (not .Values.secret.create.databaseUrl) }}
 {{- fail "a PostgreSQL URL is required: set secret.existingSecret to a Secret with a DATABASE_URL key, or secret.create.databaseUrl" }}
 {{- end }}
 {{- /* No default tag, and never latest: a moving tag would roll a different bot on the next pod start. */}}
-{{- if and (kindIs "string" .Values.bot.image.tag) (empty .Values.bot.image.tag) (not .Values.bot.image.digest) }}
+{{- if and (not .Values.keeperOnly.enabled) (kindIs "string" .Values.bot.image.tag) (empty .Values.bot.image.tag) (not .Values.bot.image.digest) }}
 {{- fail "bot.image.tag is required (or bot.image.digest): the version of your bot's image, e.g. --set bot.image.tag=1.4.2; the chart has no default, and does not take latest for you" }}
 {{- end }}
 {{- if and (eq .Values.sidecar.mode "native") (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) }}
@@ -364,7 +371,7 @@ call with (dict "root" $ "for" "workload"|"test"): the test pod's doctor needs n
 {{- $encKey := include "baileys-keeper.encryptionKeyKey" $root }}
 {{- $webhookKey := ternary (include "baileys-keeper.webhookSecretKey" $root) "" (eq .for "workload") }}
 {{- if or $apiKey $encKey $webhookKey -}}
-- name: keeper-secret-files
+- name: {{ include "baileys-keeper.volumeName" (dict "root" $root "name" "keeper-secret-files") }}
   secret:
     secretName: {{ include "baileys-keeper.secretName" $root }}
     # Owner root, group fsGroup: the keeper's user reads the files through the group, so the group
@@ -387,6 +394,16 @@ call with (dict "root" $ "for" "workload"|"test"): the test pod's doctor needs n
 {{- end }}
 
 {{/*
+baileys-keeper.volumeName: the pod volume name of one of the chart's volumes ("auth",
+"keeper-secret-files"). With keeperOnly.enabled the pod is the user's, whose own volumes may well be
+called "auth": there they are "baileys-keeper-auth" and "baileys-keeper-secret-files". Call with
+(dict "root" $ "name" NAME).
+*/}}
+{{- define "baileys-keeper.volumeName" -}}
+{{- if .root.Values.keeperOnly.enabled }}baileys-keeper-{{ trimPrefix "keeper-" .name }}{{ else }}{{ .name }}{{ end }}
+{{- end }}
+
+{{/*
 baileys-keeper.keeperDir: where the keeper containers mount the auth volume (the sessions directory with
 keeper.sessionsDir.enabled).
 */}}
@@ -400,11 +417,11 @@ with (dict "root" $ "sidecar" BOOL): only the sidecar reads the webhook secret, 
 test pod's doctor mount the files only for the API token or the encryption key.
 */}}
 {{- define "baileys-keeper.keeperMounts" -}}
-{{- $root := .root }}
-- name: auth
+{{- $root := .root -}}
+- name: {{ include "baileys-keeper.volumeName" (dict "root" $root "name" "auth") }}
   mountPath: {{ include "baileys-keeper.keeperDir" $root | quote }}
 {{- if or (include "baileys-keeper.apiTokenKey" $root) (include "baileys-keeper.encryptionKeyKey" $root) (and .sidecar (include "baileys-keeper.webhookSecretKey" $root)) }}
-- name: keeper-secret-files
+- name: {{ include "baileys-keeper.volumeName" (dict "root" $root "name" "keeper-secret-files") }}
   mountPath: {{ include "baileys-keeper.secretFilesDir" $root | quote }}
   readOnly: true
 {{- end }}
@@ -434,6 +451,14 @@ baileys-keeper.restoreContainer: the init container that restores the session be
     {{- toYaml .Values.restore.resources | nindent 4 }}
   securityContext:
     {{- toYaml .Values.keeper.securityContext | nindent 4 }}
+{{- end }}
+
+{{/*
+baileys-keeper.portName: the name of the sidecar's HTTP port: "http", or with keeperOnly.enabled
+"keeper-http" (a port name is unique within a pod, and the user's bot may well have an "http").
+*/}}
+{{- define "baileys-keeper.portName" -}}
+{{- ternary "keeper-http" "http" .Values.keeperOnly.enabled }}
 {{- end }}
 
 {{/*
@@ -504,23 +529,23 @@ container with restartPolicy Always, which Kubernetes stops only after the bot h
       value: {{ .Values.notifications.heartbeat.interval | quote }}
     {{- end }}
   ports:
-    - name: http
+    - name: {{ include "baileys-keeper.portName" . }}
       containerPort: {{ .Values.sidecar.port }}
       protocol: TCP
   startupProbe:
     httpGet:
       path: /readyz
-      port: http
+      port: {{ include "baileys-keeper.portName" . }}
     {{- toYaml .Values.sidecar.startupProbe | nindent 4 }}
   readinessProbe:
     httpGet:
       path: /readyz
-      port: http
+      port: {{ include "baileys-keeper.portName" . }}
     {{- toYaml .Values.sidecar.readinessProbe | nindent 4 }}
   livenessProbe:
     httpGet:
       path: /healthz
-      port: http
+      port: {{ include "baileys-keeper.portName" . }}
     {{- toYaml .Values.sidecar.livenessProbe | nindent 4 }}
   volumeMounts:
     {{- include "baileys-keeper.keeperMounts" (dict "root" . "sidecar" true) | nindent 4 }}
@@ -528,6 +553,57 @@ container with restartPolicy Always, which Kubernetes stops only after the bot h
     {{- toYaml .Values.sidecar.resources | nindent 4 }}
   securityContext:
     {{- toYaml .Values.keeper.securityContext | nindent 4 }}
+{{- end }}
+
+{{/*
+baileys-keeper.botAuthMount: the bot's mount of the auth volume, at bot.authDir (bot.sessionsDir with
+keeper.sessionsDir.enabled).
+*/}}
+{{- define "baileys-keeper.botAuthMount" -}}
+- name: {{ include "baileys-keeper.volumeName" (dict "root" . "name" "auth") }}
+  mountPath: {{ ternary .Values.bot.sessionsDir .Values.bot.authDir .Values.keeper.sessionsDir.enabled | quote }}
+{{- end }}
+
+{{/*
+baileys-keeper.keeperInitContainers / keeperContainers / keeperVolumes: the keeper's part of a pod: the
+init containers (restore, then the sidecar in native mode), the regular containers (the sidecar in
+classic mode; nothing in native mode) and the volumes (the shared auth emptyDir, the Secret's files).
+The chart's own pod and, with keeperOnly.enabled, the user's pod (through the public templates in
+_keeper.tpl) are built from these.
+*/}}
+{{- define "baileys-keeper.keeperInitContainers" -}}
+{{- include "baileys-keeper.restoreContainer" . }}
+{{- if eq .Values.sidecar.mode "native" }}
+{{ include "baileys-keeper.sidecarContainer" . }}
+{{- end }}
+{{- end }}
+{{- define "baileys-keeper.keeperContainers" -}}
+{{- if eq .Values.sidecar.mode "classic" }}
+{{- include "baileys-keeper.sidecarContainer" . }}
+{{- end }}
+{{- end }}
+{{- define "baileys-keeper.keeperVolumes" -}}
+{{- include "baileys-keeper.authVolume" . }}
+{{- with include "baileys-keeper.secretFilesVolume" (dict "root" . "for" "workload") }}
+{{ . }}
+{{- end }}
+{{- end }}
+{{- define "baileys-keeper.authVolume" -}}
+{{- $emptyDir := dict }}
+{{- with .Values.authVolume.medium }}{{ $_ := set $emptyDir "medium" . }}{{ end }}
+{{- with .Values.authVolume.sizeLimit }}{{ $_ := set $emptyDir "sizeLimit" . }}{{ end -}}
+- name: {{ include "baileys-keeper.volumeName" (dict "root" . "name" "auth") }}
+  emptyDir: {{- if $emptyDir }}{{ toYaml $emptyDir | nindent 4 }}{{ else }} {}{{ end }}
+{{- end }}
+
+{{/*
+baileys-keeper.secretChecksum: a hash of the Secret the chart creates ("" with secret.existingSecret),
+as a pod annotation's value, so that the pod rolls when the Secret changes.
+*/}}
+{{- define "baileys-keeper.secretChecksum" -}}
+{{- if not .Values.secret.existingSecret }}
+{{- include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -559,8 +635,7 @@ baileys-keeper.botContainer: the user's bot, with the auth volume at its own pat
     {{- toYaml . | nindent 4 }}
   {{- end }}
   volumeMounts:
-    - name: auth
-      mountPath: {{ ternary $bot.sessionsDir $bot.authDir .Values.keeper.sessionsDir.enabled | quote }}
+    {{- include "baileys-keeper.botAuthMount" . | nindent 4 }}
     {{- if $bot.tmpVolume }}
     - name: bot-tmp
       mountPath: /tmp
@@ -592,8 +667,8 @@ metadata:
   {{- if or (not .Values.secret.existingSecret) .Values.workload.podAnnotations }}
   annotations:
     {{- /* Roll the pod when the created Secret changes. */}}
-    {{- if not .Values.secret.existingSecret }}
-    checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
+    {{- with include "baileys-keeper.secretChecksum" . }}
+    checksum/secret: {{ . }}
     {{- end }}
     {{- with .Values.workload.podAnnotations }}
     {{- toYaml . | nindent 4 }}
@@ -627,29 +702,21 @@ spec:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   initContainers:
-    {{- include "baileys-keeper.restoreContainer" . | nindent 4 }}
-    {{- if eq .Values.sidecar.mode "native" }}
-    {{- include "baileys-keeper.sidecarContainer" . | nindent 4 }}
-    {{- end }}
+    {{- include "baileys-keeper.keeperInitContainers" . | nindent 4 }}
   containers:
     {{- include "baileys-keeper.botContainer" . | nindent 4 }}
-    {{- if eq .Values.sidecar.mode "classic" }}
-    {{- include "baileys-keeper.sidecarContainer" . | nindent 4 }}
+    {{- with include "baileys-keeper.keeperContainers" . }}
+    {{- . | nindent 4 }}
     {{- end }}
   volumes:
-    - name: auth
-      emptyDir:
-        {{- with .Values.authVolume.medium }}
-        medium: {{ . }}
-        {{- end }}
-        {{- with .Values.authVolume.sizeLimit }}
-        sizeLimit: {{ . }}
-        {{- end }}
+    {{- include "baileys-keeper.authVolume" . | nindent 4 }}
     {{- if .Values.bot.tmpVolume }}
     - name: bot-tmp
       emptyDir: {}
     {{- end }}
-    {{- include "baileys-keeper.secretFilesVolume" (dict "root" . "for" "workload") | nindent 4 }}
+    {{- with include "baileys-keeper.secretFilesVolume" (dict "root" . "for" "workload") }}
+    {{- . | nindent 4 }}
+    {{- end }}
     {{- with .Values.bot.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -676,7 +743,32 @@ StatefulSet, <fullname>-<template hash>-<5 chars> of a Deployment), so that anot
 starts with this one's is not matched. Dots in the name are escaped; unanchored (PromQL anchors it).
 */}}
 {{- define "baileys-keeper.podRegex" -}}
-{{- include "baileys-keeper.fullname" . | replace "." "\\." }}-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})
+{{- include "baileys-keeper.workloadName" . | replace "." "\\." }}-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})
+{{- end }}
+
+{{/*
+baileys-keeper.workloadName: the name of the Deployment or StatefulSet whose pods run the keeper: the
+chart's own (the full name), or with keeperOnly.enabled the user's (keeperOnly.workloadName, through tpl).
+*/}}
+{{- define "baileys-keeper.workloadName" -}}
+{{- if .Values.keeperOnly.enabled }}{{ tpl .Values.keeperOnly.workloadName . }}{{ else }}{{ include "baileys-keeper.fullname" . }}{{ end }}
+{{- end }}
+
+{{/*
+baileys-keeper.podSelector: the labels that select the pods running the keeper (for the Service and the
+PodMonitor): the chart's selector labels, or with keeperOnly.enabled keeperOnly.podSelector (each value
+through tpl), the labels of the user's pods.
+*/}}
+{{- define "baileys-keeper.podSelector" -}}
+{{- if .Values.keeperOnly.enabled }}
+{{- $labels := dict }}
+{{- range $key, $value := .Values.keeperOnly.podSelector }}
+{{- $_ := set $labels $key (tpl (toString $value) $) }}
+{{- end }}
+{{- toYaml $labels }}
+{{- else }}
+{{- include "baileys-keeper.selectorLabels" . }}
+{{- end }}
 {{- end }}
 
 {{/*
