@@ -20,6 +20,7 @@ import { allContainers, container, resolveEnv, workloadPodSpec, type Container }
 import {
   BOT_CHART,
   botChartCopy,
+  CHART,
   only,
   renderBotChart,
   renderChart,
@@ -207,6 +208,16 @@ describe('keeper only: what the render refuses', () => {
       setString: { 'secret.create.databaseUrl': 'postgres://x', 'session.id': 'my-bot' },
     });
     assert.deepEqual(objects.map((object) => object.kind).sort(), ['Pod', 'Secret', 'Service']);
+    // NOTES.txt speaks of the user's workload and finds its pods by their labels.
+    const helm = await findTool('helm', 'HELM');
+    const output = await tool(helm, [
+      ...['install', 'shop', CHART, '--dry-run=client', '--namespace', 'bots', '--set', 'keeperOnly.enabled=true'],
+      ...['--set-string', 'keeperOnly.workloadName=shop-my-bot,keeperOnly.podSelector.app=my-bot'],
+      ...['--set-string', 'secret.create.databaseUrl=postgres://x,session.id=my-bot'],
+    ]);
+    const notes = output.slice(output.indexOf('NOTES:'));
+    assert.match(notes, /^Pod: the pods of shop-my-bot /m);
+    assert.match(notes, /logs -l app=my-bot -c restore/);
     assert.deepEqual((only(objects, 'Service')['spec'] as { selector: unknown }).selector, { app: 'my-bot' });
   });
 });

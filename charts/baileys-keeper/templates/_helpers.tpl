@@ -34,6 +34,13 @@ baileys-keeper.labels: the standard labels of every object, then commonLabels (B
 The chart's own keys win over commonLabels: the selector labels must never change after install.
 */}}
 {{- define "baileys-keeper.labels" -}}
+{{- toYaml (merge (include "baileys-keeper.ownLabels" . | fromYaml) (deepCopy (default (dict) .Values.commonLabels))) }}
+{{- end }}
+
+{{/*
+baileys-keeper.ownLabels: the chart's standard labels alone (app.kubernetes.io/*, helm.sh/chart).
+*/}}
+{{- define "baileys-keeper.ownLabels" -}}
 {{- $own := dict
       "helm.sh/chart" (printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-")
       "app.kubernetes.io/name" (include "baileys-keeper.name" .)
@@ -41,7 +48,7 @@ The chart's own keys win over commonLabels: the selector labels must never chang
       "app.kubernetes.io/version" (toString .Chart.AppVersion)
       "app.kubernetes.io/managed-by" .Release.Service
       "app.kubernetes.io/part-of" "baileys-keeper" }}
-{{- toYaml (merge $own (deepCopy (default (dict) .Values.commonLabels))) }}
+{{- toYaml $own }}
 {{- end }}
 
 {{/*
