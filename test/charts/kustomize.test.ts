@@ -108,6 +108,9 @@ describe('kustomize: the example overlay', () => {
       spec.containers.map((c) => c.name),
       ['main'],
     );
+    // No session id of its own: an overlay that names none gets none (two overlays never share one).
+    const env = resolveEnv(container(spec, 'baileys-keeper-restore'), [...objects, userSecret('postgres://x')]);
+    assert.equal(env['KEEPER_SESSION_ID'], undefined);
   });
 });
 
