@@ -2,7 +2,7 @@
 The keeper for a pod of your own chart (keeperOnly.enabled): named templates a bot chart that has this
 chart as a dependency includes into its own Deployment or StatefulSet, so the bot's container, security
 context, Service and everything else stay the bot chart's. Call each with this chart's context, which
-Helm gives the parent as `.Subcharts` (by the dependency's name, or its alias):
+Helm (3.7+, helm/helm#9957) gives the parent as `.Subcharts` (by the dependency's name, or its alias):
 
   {{- $keeper := index .Subcharts "baileys-keeper" }}
   spec:
