@@ -58,7 +58,10 @@ function variable(dashboard: Dashboard, name: string): Variable {
 
 describe('chart: two releases side by side', () => {
   it('every alert carries the session label, so two releases in one namespace never fire the same alert', async () => {
-    const releases = await Promise.all(['bot', 'shop-bot'].map((release) => renderChart({ values: [MONITORING], release })));
+    // Each release keeps its own session (session.id is required; two releases must not share one).
+    const releases = await Promise.all(
+      ['bot', 'shop-bot'].map((release) => renderChart({ values: [MONITORING], release, setString: { 'session.id': release } })),
+    );
     const seen = new Map<string, string>();
     for (const [index, objects] of releases.entries()) {
       const session = container(workloadPodSpec(objects), 'sidecar').env!.find((each) => each.name === 'KEEPER_SESSION_ID')!.value!;

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
 import { readTree } from '../../harness/fs.js';
@@ -20,6 +20,8 @@ import { diffTrees, storedHead, waitFor } from '../../harness/sidecar.js';
 
 const KUSTOMIZE = path.join(REPO, 'deploy', 'kustomize');
 const OVERLAY = path.join(KUSTOMIZE, 'examples', 'overlay');
+// The label that marks a Deployment for the component (its patches' target.labelSelector).
+const INJECT = 'baileys-keeper.io/inject';
 const pkg = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
 
 /** The Secret the user creates next to the overlay (not in git): DATABASE_URL. */
@@ -89,6 +91,7 @@ describe('kustomize: the example overlay', () => {
     await mkdir(path.join(dir, 'other'));
     const base = parseManifests(await readFile(path.join(KUSTOMIZE, 'examples', 'bot-base', 'deployment.yaml'), 'utf8'))[0]!;
     const other = JSON.parse(JSON.stringify(base).replaceAll('my-bot', 'worker-7').replace('"name":"bot"', '"name":"main"')) as K8sObject;
+    other.metadata.labels = { ...other.metadata.labels, [INJECT]: 'true' };
     await writeFile(path.join(dir, 'other', 'deployment.yaml'), stringify(other));
     // kustomize refuses absolute component paths: name it relative to the temp overlay.
     const component = path.relative(path.join(dir, 'other'), path.join(KUSTOMIZE, 'components', 'baileys-keeper'));
@@ -105,6 +108,74 @@ describe('kustomize: the example overlay', () => {
       spec.containers.map((c) => c.name),
       ['main'],
     );
+    // No session id of its own: an overlay that names none gets none (two overlays never share one).
+    const env = resolveEnv(container(spec, 'baileys-keeper-restore'), [...objects, userSecret('postgres://x')]);
+    assert.equal(env['KEEPER_SESSION_ID'], undefined);
+  });
+});
+
+describe('kustomize: the component patches only the Deployments labelled for it', () => {
+  /** An overlay of the example bot plus `others` (Deployments), with the keeper component. */
+  async function overlayWith(others: K8sObject[], components: string[]): Promise<K8sObject[]> {
+    const dir = path.join(await tempDir('kustomize-label'), 'overlay');
+    await mkdir(dir);
+    await writeFile(path.join(dir, 'others.yaml'), others.map((each) => stringify(each)).join('---\n'));
+    const relative = (target: string) => path.relative(dir, target);
+    await writeFile(
+      path.join(dir, 'kustomization.yaml'),
+      stringify({
+        resources: [relative(path.join(KUSTOMIZE, 'examples', 'bot-base')), 'others.yaml'],
+        components: components.map(relative),
+      }),
+    );
+    return kustomizeBuild(dir);
+  }
+  const KEEPER = path.join(KUSTOMIZE, 'components', 'baileys-keeper');
+  const LABEL_BOT = path.join(KUSTOMIZE, 'examples', 'label-bot');
+
+  async function web(labels: Record<string, string>): Promise<K8sObject> {
+    const base = parseManifests(await readFile(path.join(KUSTOMIZE, 'examples', 'bot-base', 'deployment.yaml'), 'utf8'))[0]!;
+    const copy = JSON.parse(JSON.stringify(base).replaceAll('my-bot', 'web').replace('"name":"bot"', '"name":"web"')) as K8sObject;
+    copy.metadata.labels = labels;
+    return copy;
+  }
+
+  it('an unlabelled Deployment in the same overlay is left exactly as it was; the labelled bot gets the keeper', async () => {
+    const unlabelled = await web({ app: 'web' });
+    const offLabel = await web({ app: 'web', [INJECT]: 'false' });
+    offLabel.metadata.name = 'web-2';
+    const objects = await overlayWith([unlabelled, offLabel], [LABEL_BOT, KEEPER]);
+    assert.deepEqual(only(objects, 'Deployment', 'web'), unlabelled, 'untouched: no keeper, no Recreate, its own grace period');
+    assert.deepEqual(only(objects, 'Deployment', 'web-2'), offLabel, 'a label other than "true" selects nothing either');
+    const bot = only(objects, 'Deployment', 'my-bot') as K8sObject & {
+      spec: { template: { spec: { initContainers?: { name: string }[] } } };
+    };
+    assert.equal(bot.metadata.labels![INJECT], 'true');
+    assert.deepEqual(
+      bot.spec.template.spec.initContainers!.map((each) => each.name),
+      ['baileys-keeper-restore', 'baileys-keeper-sidecar'],
+    );
+    assert.deepEqual(await validateObjects(objects), []);
+  });
+
+  it('without the label nothing is patched (the selector is what chooses; it can fail)', async () => {
+    const objects = await overlayWith([await web({ app: 'web' })], [KEEPER]);
+    for (const deployment of objects.filter((object) => object.kind === 'Deployment')) {
+      const spec = (deployment['spec'] as { template: { spec: { initContainers?: unknown[] } } }).template.spec;
+      assert.equal(spec.initContainers, undefined, `${deployment.metadata.name} is not labelled`);
+    }
+  });
+
+  it('the example overlays label only their bot, with the key the components select', async () => {
+    for (const component of ['baileys-keeper', 'sessions-dir']) {
+      const text = await readFile(path.join(KUSTOMIZE, 'components', component, 'kustomization.yaml'), 'utf8');
+      const patches = (parse(text) as { patches: { target?: { kind: string; labelSelector?: string } }[] }).patches;
+      for (const patch of patches.filter((each) => each.target?.kind === 'Deployment')) {
+        assert.equal(patch.target!.labelSelector, `${INJECT}=true`, `${component}: every Deployment patch selects by the label`);
+      }
+    }
+    const sessions = await kustomizeBuild(path.join(KUSTOMIZE, 'examples', 'sessions-overlay'));
+    assert.equal(only(sessions, 'Deployment').metadata.labels![INJECT], 'true');
   });
 });
 

@@ -30,21 +30,56 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
 {{/*
-baileys-keeper.labels: the standard labels of every object.
+baileys-keeper.labels: the standard labels of every object, then commonLabels (Bitnami's convention).
+The chart's own keys win over commonLabels: the selector labels must never change after install.
 */}}
 {{- define "baileys-keeper.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
-{{ include "baileys-keeper.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
-app.kubernetes.io/part-of: baileys-keeper
+{{- toYaml (merge (include "baileys-keeper.ownLabels" . | fromYaml) (deepCopy (default (dict) .Values.commonLabels))) }}
 {{- end }}
 
 {{/*
-baileys-keeper.sessionId: the session id, defaulting to the full name (already a valid id).
+baileys-keeper.ownLabels: the chart's standard labels alone (app.kubernetes.io/*, helm.sh/chart).
+*/}}
+{{- define "baileys-keeper.ownLabels" -}}
+{{- $own := dict
+      "helm.sh/chart" (printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-")
+      "app.kubernetes.io/name" (include "baileys-keeper.name" .)
+      "app.kubernetes.io/instance" .Release.Name
+      "app.kubernetes.io/version" (toString .Chart.AppVersion)
+      "app.kubernetes.io/managed-by" .Release.Service
+      "app.kubernetes.io/part-of" "baileys-keeper" }}
+{{- toYaml $own }}
+{{- end }}
+
+{{/*
+baileys-keeper.podLabels: the pod template's labels: the selector labels, then workload.podLabels, then
+commonLabels (the selector labels win; workload.podLabels wins over commonLabels).
+*/}}
+{{- define "baileys-keeper.podLabels" -}}
+{{- $selector := include "baileys-keeper.selectorLabels" . | fromYaml }}
+{{- toYaml (merge $selector (deepCopy (default (dict) .Values.workload.podLabels)) (deepCopy (default (dict) .Values.commonLabels))) }}
+{{- end }}
+
+{{/*
+baileys-keeper.annotations: an object's `annotations:` key (nothing when there are none): its own
+annotations (`extra`, which win) and commonAnnotations, indented for an object's metadata. Call with
+(dict "root" $ "extra" MAP) right after the metadata's labels, without nindent.
+*/}}
+{{- define "baileys-keeper.annotations" -}}
+{{- $all := merge (deepCopy (default (dict) .extra)) (deepCopy (default (dict) .root.Values.commonAnnotations)) }}
+{{- with $all }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
+{{- end }}
+
+{{/*
+baileys-keeper.sessionId: the session id, session.id as given. Never derived from a name: a release
+renamed, or a nameOverride/fullnameOverride set, must not switch the pod to another (empty) session.
+validate requires it unless keeper.sessionsDir.enabled.
 */}}
 {{- define "baileys-keeper.sessionId" -}}
-{{- default (include "baileys-keeper.fullname" .) .Values.session.id }}
+{{- .Values.session.id }}
 {{- end }}
 
 {{/*
@@ -57,15 +92,39 @@ float, which toString alone would write as 2.0240101e+07. A whole float is writt
 {{- end }}
 
 {{/*
-baileys-keeper.image: "registry/repository:tag" of a keeper image; call with (dict "root" $ "repository" R).
+baileys-keeper.image: "registry/repository:tag" of a keeper image, or "registry/repository@digest" when
+its digest is set (Bitnami's image.digest: a digest pins the content, so the tag is left out). Call with
+(dict "root" $ "repository" R "digest" D).
 */}}
 {{- define "baileys-keeper.image" -}}
 {{- $image := .root.Values.image }}
-{{- $tag := include "baileys-keeper.imageTag" (default .root.Chart.AppVersion $image.tag) }}
-{{- if $image.registry }}
-{{- printf "%s/%s:%s" $image.registry .repository $tag }}
+{{- $name := ternary (printf "%s/%s" $image.registry .repository) .repository (not (empty $image.registry)) }}
+{{- if .digest }}
+{{- printf "%s@%s" $name .digest }}
 {{- else }}
-{{- printf "%s:%s" .repository $tag }}
+{{- printf "%s:%s" $name (include "baileys-keeper.imageTag" (default .root.Chart.AppVersion $image.tag)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+baileys-keeper.initImage / sidecarImage: the two keeper images (the sidecar image also runs helm test).
+*/}}
+{{- define "baileys-keeper.initImage" -}}
+{{- include "baileys-keeper.image" (dict "root" . "repository" .Values.image.initRepository "digest" .Values.image.initDigest) }}
+{{- end }}
+{{- define "baileys-keeper.sidecarImage" -}}
+{{- include "baileys-keeper.image" (dict "root" . "repository" .Values.image.sidecarRepository "digest" .Values.image.sidecarDigest) }}
+{{- end }}
+
+{{/*
+baileys-keeper.botImage: "repository@digest" of the bot when bot.image.digest is set, else "repository:tag".
+*/}}
+{{- define "baileys-keeper.botImage" -}}
+{{- $image := .Values.bot.image }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $image.repository (include "baileys-keeper.imageTag" $image.tag) }}
 {{- end }}
 {{- end }}
 
@@ -170,11 +229,22 @@ shorter wait would give up and restore the old pod's state before its last write
 baileys-keeper.validate: fails the render with a clear message on values the schema cannot express.
 */}}
 {{- define "baileys-keeper.validate" -}}
-{{- if not .Values.bot.image.repository }}
+{{- if .Values.keeperOnly.enabled }}
+{{- if not (tpl .Values.keeperOnly.workloadName .) }}
+{{- fail "keeperOnly.workloadName is required with keeperOnly.enabled: the name of your Deployment or StatefulSet (its pod names scope the alerts and the dashboard)" }}
+{{- end }}
+{{- if not .Values.keeperOnly.podSelector }}
+{{- fail "keeperOnly.podSelector is required with keeperOnly.enabled: labels of your bot's pods (its selector's matchLabels), which the Service and the PodMonitor select" }}
+{{- end }}
+{{- else if not .Values.bot.image.repository }}
 {{- fail "bot.image.repository is required: set it to your bot's image (e.g. --set bot.image.repository=registry.example.com/my-bot)" }}
 {{- end }}
 {{- if and (not .Values.secret.existingSecret) (not .Values.secret.create.databaseUrl) }}
 {{- fail "a PostgreSQL URL is required: set secret.existingSecret to a Secret with a DATABASE_URL key, or secret.create.databaseUrl" }}
+{{- end }}
+{{- /* No default tag, and never latest: a moving tag would roll a different bot on the next pod start. */}}
+{{- if and (not .Values.keeperOnly.enabled) (kindIs "string" .Values.bot.image.tag) (empty .Values.bot.image.tag) (not .Values.bot.image.digest) }}
+{{- fail "bot.image.tag is required (or bot.image.digest): the version of your bot's image, e.g. --set bot.image.tag=1.4.2; the chart has no default, and does not take latest for you" }}
 {{- end }}
 {{- if and (eq .Values.sidecar.mode "native") (semverCompare "<1.29.0-0" .Capabilities.KubeVersion.Version) }}
 {{- fail (printf "sidecar.mode=native needs Kubernetes 1.29 or newer (native sidecar containers); this cluster is %s: set sidecar.mode=classic" .Capabilities.KubeVersion.Version) }}
@@ -187,6 +257,12 @@ baileys-keeper.validate: fails the render with a clear message on values the sch
 {{- if not $keyGiven }}
 {{- fail "keeper.requireEncryption needs an encryption key: set secret.encryptionKeyKey (with secret.existingSecret), secret.create.encryptionKey, or KEEPER_ENCRYPTION_KEYS in keeper.extraEnv" }}
 {{- end }}
+{{- end }}
+{{- if and (not .Values.keeper.sessionsDir.enabled) (not .Values.session.id) }}
+{{- /* Required rather than defaulted: an install without it fails loudly, and so does an upgrade of a
+       release installed before the id was required, instead of silently moving it to a new session.
+       The message names the id the chart used to derive (the full name), which keeps that login. */}}
+{{- fail (printf "session.id is required: the id of the WhatsApp session this release keeps in PostgreSQL (1-100 chars of [A-Za-z0-9._-]), e.g. --set session.id=my-bot; it never follows the release name or nameOverride/fullnameOverride. Upgrading a release installed by an earlier chart without session.id? Set session.id=%s, the id that chart derived from the release's full name, to keep its login (or keeper.sessionsDir.enabled for a sessions directory)" (include "baileys-keeper.fullname" .)) }}
 {{- end }}
 {{- if .Values.keeper.sessionsDir.enabled }}
 {{- if .Values.session.id }}
@@ -302,7 +378,7 @@ call with (dict "root" $ "for" "workload"|"test"): the test pod's doctor needs n
 {{- $encKey := include "baileys-keeper.encryptionKeyKey" $root }}
 {{- $webhookKey := ternary (include "baileys-keeper.webhookSecretKey" $root) "" (eq .for "workload") }}
 {{- if or $apiKey $encKey $webhookKey -}}
-- name: keeper-secret-files
+- name: {{ include "baileys-keeper.volumeName" (dict "root" $root "name" "keeper-secret-files") }}
   secret:
     secretName: {{ include "baileys-keeper.secretName" $root }}
     # Owner root, group fsGroup: the keeper's user reads the files through the group, so the group
@@ -325,6 +401,16 @@ call with (dict "root" $ "for" "workload"|"test"): the test pod's doctor needs n
 {{- end }}
 
 {{/*
+baileys-keeper.volumeName: the pod volume name of one of the chart's volumes ("auth",
+"keeper-secret-files"). With keeperOnly.enabled the pod is the user's, whose own volumes may well be
+called "auth": there they are "baileys-keeper-auth" and "baileys-keeper-secret-files". Call with
+(dict "root" $ "name" NAME).
+*/}}
+{{- define "baileys-keeper.volumeName" -}}
+{{- if .root.Values.keeperOnly.enabled }}baileys-keeper-{{ trimPrefix "keeper-" .name }}{{ else }}{{ .name }}{{ end }}
+{{- end }}
+
+{{/*
 baileys-keeper.keeperDir: where the keeper containers mount the auth volume (the sessions directory with
 keeper.sessionsDir.enabled).
 */}}
@@ -338,11 +424,11 @@ with (dict "root" $ "sidecar" BOOL): only the sidecar reads the webhook secret, 
 test pod's doctor mount the files only for the API token or the encryption key.
 */}}
 {{- define "baileys-keeper.keeperMounts" -}}
-{{- $root := .root }}
-- name: auth
+{{- $root := .root -}}
+- name: {{ include "baileys-keeper.volumeName" (dict "root" $root "name" "auth") }}
   mountPath: {{ include "baileys-keeper.keeperDir" $root | quote }}
 {{- if or (include "baileys-keeper.apiTokenKey" $root) (include "baileys-keeper.encryptionKeyKey" $root) (and .sidecar (include "baileys-keeper.webhookSecretKey" $root)) }}
-- name: keeper-secret-files
+- name: {{ include "baileys-keeper.volumeName" (dict "root" $root "name" "keeper-secret-files") }}
   mountPath: {{ include "baileys-keeper.secretFilesDir" $root | quote }}
   readOnly: true
 {{- end }}
@@ -353,7 +439,7 @@ baileys-keeper.restoreContainer: the init container that restores the session be
 */}}
 {{- define "baileys-keeper.restoreContainer" -}}
 - name: restore
-  image: {{ include "baileys-keeper.image" (dict "root" . "repository" .Values.image.initRepository) | quote }}
+  image: {{ include "baileys-keeper.initImage" . | quote }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
   args:
     - restore
@@ -375,12 +461,20 @@ baileys-keeper.restoreContainer: the init container that restores the session be
 {{- end }}
 
 {{/*
+baileys-keeper.portName: the name of the sidecar's HTTP port: "http", or with keeperOnly.enabled
+"keeper-http" (a port name is unique within a pod, and the user's bot may well have an "http").
+*/}}
+{{- define "baileys-keeper.portName" -}}
+{{- ternary "keeper-http" "http" .Values.keeperOnly.enabled }}
+{{- end }}
+
+{{/*
 baileys-keeper.sidecarContainer: the watcher/backup/HTTP container. In native mode it is an init
 container with restartPolicy Always, which Kubernetes stops only after the bot has exited.
 */}}
 {{- define "baileys-keeper.sidecarContainer" -}}
 - name: sidecar
-  image: {{ include "baileys-keeper.image" (dict "root" . "repository" .Values.image.sidecarRepository) | quote }}
+  image: {{ include "baileys-keeper.sidecarImage" . | quote }}
   imagePullPolicy: {{ .Values.image.pullPolicy }}
   {{- if eq .Values.sidecar.mode "native" }}
   restartPolicy: Always
@@ -442,23 +536,23 @@ container with restartPolicy Always, which Kubernetes stops only after the bot h
       value: {{ .Values.notifications.heartbeat.interval | quote }}
     {{- end }}
   ports:
-    - name: http
+    - name: {{ include "baileys-keeper.portName" . }}
       containerPort: {{ .Values.sidecar.port }}
       protocol: TCP
   startupProbe:
     httpGet:
       path: /readyz
-      port: http
+      port: {{ include "baileys-keeper.portName" . }}
     {{- toYaml .Values.sidecar.startupProbe | nindent 4 }}
   readinessProbe:
     httpGet:
       path: /readyz
-      port: http
+      port: {{ include "baileys-keeper.portName" . }}
     {{- toYaml .Values.sidecar.readinessProbe | nindent 4 }}
   livenessProbe:
     httpGet:
       path: /healthz
-      port: http
+      port: {{ include "baileys-keeper.portName" . }}
     {{- toYaml .Values.sidecar.livenessProbe | nindent 4 }}
   volumeMounts:
     {{- include "baileys-keeper.keeperMounts" (dict "root" . "sidecar" true) | nindent 4 }}
@@ -469,12 +563,63 @@ container with restartPolicy Always, which Kubernetes stops only after the bot h
 {{- end }}
 
 {{/*
+baileys-keeper.botAuthMount: the bot's mount of the auth volume, at bot.authDir (bot.sessionsDir with
+keeper.sessionsDir.enabled).
+*/}}
+{{- define "baileys-keeper.botAuthMount" -}}
+- name: {{ include "baileys-keeper.volumeName" (dict "root" . "name" "auth") }}
+  mountPath: {{ ternary .Values.bot.sessionsDir .Values.bot.authDir .Values.keeper.sessionsDir.enabled | quote }}
+{{- end }}
+
+{{/*
+baileys-keeper.keeperInitContainers / keeperContainers / keeperVolumes: the keeper's part of a pod: the
+init containers (restore, then the sidecar in native mode), the regular containers (the sidecar in
+classic mode; nothing in native mode) and the volumes (the shared auth emptyDir, the Secret's files).
+The chart's own pod and, with keeperOnly.enabled, the user's pod (through the public templates in
+_keeper.tpl) are built from these.
+*/}}
+{{- define "baileys-keeper.keeperInitContainers" -}}
+{{- include "baileys-keeper.restoreContainer" . }}
+{{- if eq .Values.sidecar.mode "native" }}
+{{ include "baileys-keeper.sidecarContainer" . }}
+{{- end }}
+{{- end }}
+{{- define "baileys-keeper.keeperContainers" -}}
+{{- if eq .Values.sidecar.mode "classic" }}
+{{- include "baileys-keeper.sidecarContainer" . }}
+{{- end }}
+{{- end }}
+{{- define "baileys-keeper.keeperVolumes" -}}
+{{- include "baileys-keeper.authVolume" . }}
+{{- with include "baileys-keeper.secretFilesVolume" (dict "root" . "for" "workload") }}
+{{ . }}
+{{- end }}
+{{- end }}
+{{- define "baileys-keeper.authVolume" -}}
+{{- $emptyDir := dict }}
+{{- with .Values.authVolume.medium }}{{ $_ := set $emptyDir "medium" . }}{{ end }}
+{{- with .Values.authVolume.sizeLimit }}{{ $_ := set $emptyDir "sizeLimit" . }}{{ end -}}
+- name: {{ include "baileys-keeper.volumeName" (dict "root" . "name" "auth") }}
+  emptyDir: {{- if $emptyDir }}{{ toYaml $emptyDir | nindent 4 }}{{ else }} {}{{ end }}
+{{- end }}
+
+{{/*
+baileys-keeper.secretChecksum: a hash of the Secret the chart creates ("" with secret.existingSecret),
+as a pod annotation's value, so that the pod rolls when the Secret changes.
+*/}}
+{{- define "baileys-keeper.secretChecksum" -}}
+{{- if not .Values.secret.existingSecret }}
+{{- include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- end }}
+{{- end }}
+
+{{/*
 baileys-keeper.botContainer: the user's bot, with the auth volume at its own path.
 */}}
 {{- define "baileys-keeper.botContainer" -}}
 {{- $bot := .Values.bot -}}
 - name: bot
-  image: {{ printf "%s:%s" $bot.image.repository (include "baileys-keeper.imageTag" $bot.image.tag) | quote }}
+  image: {{ include "baileys-keeper.botImage" . | quote }}
   imagePullPolicy: {{ $bot.image.pullPolicy }}
   {{- with $bot.command }}
   command:
@@ -497,8 +642,7 @@ baileys-keeper.botContainer: the user's bot, with the auth volume at its own pat
     {{- toYaml . | nindent 4 }}
   {{- end }}
   volumeMounts:
-    - name: auth
-      mountPath: {{ ternary $bot.sessionsDir $bot.authDir .Values.keeper.sessionsDir.enabled | quote }}
+    {{- include "baileys-keeper.botAuthMount" . | nindent 4 }}
     {{- if $bot.tmpVolume }}
     - name: bot-tmp
       mountPath: /tmp
@@ -526,15 +670,12 @@ baileys-keeper.podTemplate: the pod: restore, then (native) the sidecar, then th
 {{- define "baileys-keeper.podTemplate" -}}
 metadata:
   labels:
-    {{- include "baileys-keeper.selectorLabels" . | nindent 4 }}
-    {{- with .Values.workload.podLabels }}
-    {{- toYaml . | nindent 4 }}
-    {{- end }}
+    {{- include "baileys-keeper.podLabels" . | nindent 4 }}
   {{- if or (not .Values.secret.existingSecret) .Values.workload.podAnnotations }}
   annotations:
     {{- /* Roll the pod when the created Secret changes. */}}
-    {{- if not .Values.secret.existingSecret }}
-    checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
+    {{- with include "baileys-keeper.secretChecksum" . }}
+    checksum/secret: {{ . }}
     {{- end }}
     {{- with .Values.workload.podAnnotations }}
     {{- toYaml . | nindent 4 }}
@@ -568,29 +709,21 @@ spec:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   initContainers:
-    {{- include "baileys-keeper.restoreContainer" . | nindent 4 }}
-    {{- if eq .Values.sidecar.mode "native" }}
-    {{- include "baileys-keeper.sidecarContainer" . | nindent 4 }}
-    {{- end }}
+    {{- include "baileys-keeper.keeperInitContainers" . | nindent 4 }}
   containers:
     {{- include "baileys-keeper.botContainer" . | nindent 4 }}
-    {{- if eq .Values.sidecar.mode "classic" }}
-    {{- include "baileys-keeper.sidecarContainer" . | nindent 4 }}
+    {{- with include "baileys-keeper.keeperContainers" . }}
+    {{- . | nindent 4 }}
     {{- end }}
   volumes:
-    - name: auth
-      emptyDir:
-        {{- with .Values.authVolume.medium }}
-        medium: {{ . }}
-        {{- end }}
-        {{- with .Values.authVolume.sizeLimit }}
-        sizeLimit: {{ . }}
-        {{- end }}
+    {{- include "baileys-keeper.authVolume" . | nindent 4 }}
     {{- if .Values.bot.tmpVolume }}
     - name: bot-tmp
       emptyDir: {}
     {{- end }}
-    {{- include "baileys-keeper.secretFilesVolume" (dict "root" . "for" "workload") | nindent 4 }}
+    {{- with include "baileys-keeper.secretFilesVolume" (dict "root" . "for" "workload") }}
+    {{- . | nindent 4 }}
+    {{- end }}
     {{- with .Values.bot.extraVolumes }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
@@ -617,7 +750,32 @@ StatefulSet, <fullname>-<template hash>-<5 chars> of a Deployment), so that anot
 starts with this one's is not matched. Dots in the name are escaped; unanchored (PromQL anchors it).
 */}}
 {{- define "baileys-keeper.podRegex" -}}
-{{- include "baileys-keeper.fullname" . | replace "." "\\." }}-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})
+{{- include "baileys-keeper.workloadName" . | replace "." "\\." }}-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})
+{{- end }}
+
+{{/*
+baileys-keeper.workloadName: the name of the Deployment or StatefulSet whose pods run the keeper: the
+chart's own (the full name), or with keeperOnly.enabled the user's (keeperOnly.workloadName, through tpl).
+*/}}
+{{- define "baileys-keeper.workloadName" -}}
+{{- if .Values.keeperOnly.enabled }}{{ tpl .Values.keeperOnly.workloadName . }}{{ else }}{{ include "baileys-keeper.fullname" . }}{{ end }}
+{{- end }}
+
+{{/*
+baileys-keeper.podSelector: the labels that select the pods running the keeper (for the Service and the
+PodMonitor): the chart's selector labels, or with keeperOnly.enabled keeperOnly.podSelector (each value
+through tpl), the labels of the user's pods.
+*/}}
+{{- define "baileys-keeper.podSelector" -}}
+{{- if .Values.keeperOnly.enabled }}
+{{- $labels := dict }}
+{{- range $key, $value := .Values.keeperOnly.podSelector }}
+{{- $_ := set $labels $key (tpl (toString $value) $) }}
+{{- end }}
+{{- toYaml $labels }}
+{{- else }}
+{{- include "baileys-keeper.selectorLabels" . }}
+{{- end }}
 {{- end }}
 
 {{/*

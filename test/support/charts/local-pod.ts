@@ -34,7 +34,8 @@ interface Running {
   service?: Service;
 }
 
-const KEEPER_IMAGE = /\/baileys-keeper-(init|sidecar):/;
+// A keeper image by tag or by digest (image.initDigest, image.sidecarDigest).
+const KEEPER_IMAGE = /\/baileys-keeper-(init|sidecar)[:@]/;
 
 export class LocalPod {
   /** What happened, in order: "<container> started", "<container> exited <code|signal>", "<container> preStop",

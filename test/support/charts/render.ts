@@ -1,5 +1,5 @@
 // Renders the chart and the kustomize overlays into plain objects for assertions.
-import { writeFile } from 'node:fs/promises';
+import { cp, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { tempDir } from '../fs.js';
@@ -77,6 +77,33 @@ export async function renderChartError(options: RenderOptions): Promise<string> 
     return (error as Error).message;
   }
   throw new Error('helm template succeeded, but it was expected to fail');
+}
+
+/** The example bot chart that has this chart as a dependency and includes the keeper in its own pod. */
+export const BOT_CHART = path.join(REPO, 'deploy', 'helm', 'my-bot');
+
+/**
+ * A copy of the example bot chart with this chart unpacked in its charts/ (what `helm dependency build`
+ * puts there from the `file://` repository), so that it renders offline and with the chart as it is now.
+ * Resolves with the copy's directory.
+ */
+export async function botChartCopy(): Promise<string> {
+  const dir = path.join(await tempDir('bot-chart'), 'my-bot');
+  await cp(BOT_CHART, dir, { recursive: true });
+  await mkdir(path.join(dir, 'charts'), { recursive: true });
+  await cp(CHART, path.join(dir, 'charts', 'baileys-keeper'), { recursive: true });
+  return dir;
+}
+
+/** `helm template` of the example bot chart (release `shop`, namespace `bots` unless named). */
+export async function renderBotChart(options: RenderOptions = {}): Promise<K8sObject[]> {
+  const helm = await findTool('helm', 'HELM');
+  const args = ['template', options.release ?? 'shop', await botChartCopy(), '--namespace', options.namespace ?? 'bots'];
+  args.push('--kube-version', options.kubeVersion ?? KUBE_VERSION);
+  for (const file of options.values ?? []) args.push('--values', file);
+  for (const [key, value] of Object.entries(options.setString ?? {})) args.push('--set-string', `${key}=${value}`);
+  for (const [key, value] of Object.entries(options.set ?? {})) args.push('--set', `${key}=${value}`);
+  return parseManifests(await tool(helm, args));
 }
 
 /** A values file holding `overrides` (for typed values: --set-string can only give strings). */
