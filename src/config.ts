@@ -21,7 +21,7 @@ import {
   shownDefault,
 } from './options.js';
 import { parseRetention, type RetentionPolicy } from './store/retention.js';
-import { KEY_HINT } from './setting-parsers.js';
+import { formatDuration, KEY_HINT } from './setting-parsers.js';
 import { didYouMean } from './suggest.js';
 import type { WatchMode } from './watcher.js';
 
@@ -34,7 +34,7 @@ function defaultOf<N extends SettingName>(name: N): NonNullable<ValueOf<N>> {
 
 // Defaults that other modules and the tests name, with their units in the name: read from the table.
 export const DEFAULT_SCHEMA = defaultOf('schema');
-export const DEFAULT_WAIT_SECONDS = defaultOf('wait');
+export const DEFAULT_WAIT_MS = defaultOf('wait');
 export const DEFAULT_LEASE_TTL_MS = defaultOf('lease-ttl');
 export const DEFAULT_DEBOUNCE_MS = defaultOf('debounce');
 export const DEFAULT_MAX_DELAY_MS = defaultOf('max-delay');
@@ -256,8 +256,8 @@ export function loadConfig<C extends Command>(command: C, argv: readonly string[
     : 0;
   if (maxDelayMs < debounceMs) {
     throw new UsageError(
-      `--max-delay (${maxDelayMs} ms) is shorter than --debounce (${debounceMs} ` +
-        `ms): max-delay caps the wait, so make it at least the debounce`,
+      `--max-delay (${formatDuration(maxDelayMs)}) is shorter than --debounce (${formatDuration(debounceMs)}): ` +
+        'max-delay caps the wait, so make it at least the debounce',
     );
   }
   if (flags['all'] === true && typeof flags['session'] === 'string') {
@@ -280,8 +280,8 @@ export function loadConfig<C extends Command>(command: C, argv: readonly string[
     logLevel: () => value('log-level'),
     logFormat: () => value('log-format'),
     json: () => value('json'),
-    waitMs: () => value('wait') * 1000,
-    leaseWaitMs: () => value('lease-wait') * 1000,
+    waitMs: () => value('wait'),
+    leaseWaitMs: () => value('lease-wait'),
     retention: () => {
       const keep = value('keep'); // first: a bad --keep is reported before a bad schedule
       return parseRetention(value('retention'), keep);

@@ -21,7 +21,7 @@ describe('config', () => {
     assert.equal(loadConfig('sidecar', ['--debounce', '2000'], {}, '/srv').maxDelayMs, 2000);
     assert.throws(
       () => loadConfig('sidecar', ['--debounce', '2000', '--max-delay', '1500'], {}, '/srv'),
-      /--max-delay \(1500 ms\) is shorter than --debounce/,
+      /--max-delay \(1500ms\) is shorter than --debounce \(2s\)/,
     );
   });
 

@@ -38,7 +38,6 @@ function written(setting: Setting): string {
 /** A configuration field as the row's default is written: what config.ts made of the default, undone. */
 function asRowValue(field: string, value: unknown): unknown {
   if (field === 'dir' || field === 'dataDir') return `./${path.relative(CWD, value as string)}`;
-  if (field === 'waitMs' || field === 'leaseWaitMs') return (value as number) / 1000;
   if (field === 'retention') return (value as Config['retention']).text;
   return value;
 }
