@@ -23,6 +23,7 @@ import {
 import { parseRetention, type RetentionPolicy } from './store/retention.js';
 import { formatDuration, KEY_HINT } from './setting-parsers.js';
 import { didYouMean } from './suggest.js';
+import { type UnknownVariable, unknownVariables } from './unknown-variables.js';
 import type { WatchMode } from './watcher.js';
 
 /** A setting's default from the table, for the settings that have one (a value, not "unset"). */
@@ -134,10 +135,12 @@ export interface Config {
   readonly requireEncryption: boolean;
   /** The environment for processes the keeper starts (the bot, the embedded PostgreSQL): its own, without the keeper's secrets. */
   readonly childEnv: Readonly<Record<string, string>>;
+  /** Variables of the keeper's namespace in the environment that no setting reads (warned about at start). */
+  readonly unknownVariables: readonly UnknownVariable[];
 }
 
 /** The fields every command gets, whatever it declares: they come from no row. */
-type CommonField = 'command' | 'childCommand' | 'childEnv';
+type CommonField = 'command' | 'childCommand' | 'childEnv' | 'unknownVariables';
 
 /**
  * Which settings each other field holds (its first setting decides who gets the field; the others
@@ -317,7 +320,12 @@ export function loadConfig<C extends Command>(command: C, argv: readonly string[
     encryption: () => encryption,
     requireEncryption: () => requireEncryption,
   };
-  const config: Record<string, unknown> = { command, childCommand, childEnv: Object.freeze(withoutKeeperSecrets(env)) };
+  const config: Record<string, unknown> = {
+    command,
+    childCommand,
+    childEnv: Object.freeze(withoutKeeperSecrets(env)),
+    unknownVariables: Object.freeze(unknownVariables(Object.keys(env))),
+  };
   for (const field of declared) config[field] = compute[field]();
   return Object.freeze(config) as unknown as ConfigOf<C>;
 }

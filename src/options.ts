@@ -91,6 +91,11 @@ export interface Setting<T = unknown> {
   readonly help: string;
   /** Where the documentation says more: its title, and a link relative to the README (a `#` anchor or a docs/ page). */
   readonly see?: readonly [title: string, link: string];
+  /**
+   * A flag with no environment twin on purpose: why it must be given with each invocation (the README lists
+   * these). Every other flag has a twin, because the images are configured by the environment alone.
+   */
+  readonly oneShot?: string;
 }
 
 /**
@@ -191,8 +196,14 @@ export const SETTINGS = {
     show: 'pretty on a terminal, else json',
     help: 'json (one object a line) or pretty (human-readable, through pino-pretty)',
   }),
-  json: setting({ kind: 'boolean', default: false, parse: boolean, help: 'machine-readable output' }),
-  help: setting({ kind: 'boolean', default: false, parse: boolean, help: 'show help' }),
+  json: setting({
+    kind: 'boolean',
+    default: false,
+    parse: boolean,
+    help: 'machine-readable output',
+    oneShot: 'the output format of one query, for the script that reads it',
+  }),
+  help: setting({ kind: 'boolean', default: false, parse: boolean, help: 'show help', oneShot: 'asks for the help text' }),
   wait: setting({
     kind: 'string',
     env: 'KEEPER_WAIT_SECONDS',
@@ -217,9 +228,11 @@ export const SETTINGS = {
     parse: boolean,
     commands: ['restore'],
     help: 'restore even if the directory already holds a valid creds.json',
+    oneShot: "standing in an init container's environment, it would overwrite the login on disk at every start",
   }),
   'require-backup': setting({
     kind: 'boolean',
+    env: 'KEEPER_REQUIRE_BACKUP',
     default: false,
     parse: boolean,
     commands: RESTORERS,
@@ -324,6 +337,8 @@ export const SETTINGS = {
     show: 'newest',
     commands: RESTORE_POINT,
     help: 'restore or export this retained generation',
+    oneShot:
+      'standing, it would roll the bot back to the same point at every start (and the sidecar refuses to store a directory older than the head)',
   }),
   at: setting({
     kind: 'string',
@@ -333,6 +348,7 @@ export const SETTINGS = {
     show: 'newest',
     commands: RESTORE_POINT,
     help: 'restore or export the newest generation at or before this ISO-8601 time',
+    oneShot: 'standing, it would roll the bot back to the same time at every start',
   }),
   'dry-run': setting({
     kind: 'boolean',
@@ -340,6 +356,7 @@ export const SETTINGS = {
     parse: boolean,
     commands: ['restore'],
     help: 'list what would be written, write nothing',
+    oneShot: 'standing, every restore would write nothing and the bot would start unpaired',
   }),
   keep: setting({
     kind: 'string',
@@ -386,6 +403,7 @@ export const SETTINGS = {
     show: 'stdout',
     commands: ['export'],
     help: 'write the tar atomically to this file instead of stdout',
+    oneShot: 'the file of one transfer',
   }),
   input: setting({
     kind: 'string',
@@ -395,13 +413,22 @@ export const SETTINGS = {
     show: 'stdin',
     commands: ['import'],
     help: 'read the tar from this file instead of stdin',
+    oneShot: 'the file of one transfer',
   }),
-  yes: setting({ kind: 'boolean', default: false, parse: boolean, commands: ['delete', 'logout'], help: 'confirm deletion or logout' }),
+  yes: setting({
+    kind: 'boolean',
+    default: false,
+    parse: boolean,
+    commands: ['delete', 'logout'],
+    help: 'confirm deletion or logout',
+    oneShot: 'confirms one deletion or logout; a standing yes would confirm every one',
+  }),
   table: setting({
     kind: 'string',
     value: 'NAME',
     default: 'whatsapp_sessions',
     parse: text,
+    oneShot: 'a one-time migration, run by hand',
     commands: ['import-legacy'],
     help: "the old system's table (optionally schema.table)",
   }),
@@ -409,6 +436,7 @@ export const SETTINGS = {
     kind: 'boolean',
     default: false,
     parse: boolean,
+    oneShot: 'a one-time migration, run by hand',
     commands: ['import-legacy'],
     help: 'import every row instead of --session',
   }),
@@ -498,6 +526,17 @@ export const SETTINGS = {
     see: ['Requiring encryption', 'docs/security.md#requiring-encryption'],
   }),
 } satisfies Record<string, Setting>;
+
+/**
+ * Variables of the keeper's namespace that are not settings, with why they may be in its environment: they are
+ * not warned about as unknown (src/unknown-variables.ts).
+ */
+export const NOT_SETTINGS: ReadonlyArray<readonly [name: string, why: string]> = [
+  [
+    'KEEPER_VERSION',
+    "deploy/railway/Dockerfile's build argument: Railway gives a service's variables to its build and to the running container alike",
+  ],
+];
 
 export type SettingName = keyof typeof SETTINGS;
 /** What setting `N` holds: what its parser returns, or null where it has no default value. */
