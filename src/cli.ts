@@ -29,7 +29,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     process.stdout.write(`${usage(COMMAND_SPECS.values())}\n`);
     return ExitCode.ok;
   }
-  if (word === '--version' || word === 'version') {
+  // -v and -V as well: both are what other CLIs answer with their version (npm, node; git, curl).
+  if (['--version', '-v', '-V', 'version'].includes(word)) {
     process.stdout.write(`${VERSION}\n`);
     return ExitCode.ok;
   }

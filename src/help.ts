@@ -14,7 +14,7 @@ Usage: baileys-keeper <command> [options]
 Commands:
 ${lines}
 
-Run 'baileys-keeper <command> --help' for its options.
+Run 'baileys-keeper <command> --help' for its options; --version (or -v, -V) prints the version.
 Exit codes: 0 ok, 1 error, 2 database unreachable, 3 nothing to restore / no such session,
 4 integrity failure, 64 usage error.`;
 }

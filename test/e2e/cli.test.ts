@@ -41,9 +41,12 @@ describe('the command line', () => {
     assert.doesNotMatch(far.stderr, /did you mean/);
   });
 
-  it('--version prints the package version', async () => {
+  it('--version, -v, -V and version print the package version and exit 0', async () => {
     const { version } = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
-    for (const args of [['--version'], ['version']]) assert.equal((await runCli(args, { env })).stdout, `${version}\n`);
+    for (const args of [['--version'], ['-v'], ['-V'], ['version']]) {
+      const result = await runCli(args, { env });
+      assert.deepEqual([result.code, result.stdout, result.stderr], [0, `${version}\n`, ''], args[0]);
+    }
   });
 
   it('takes durations with their unit, as flag and variable alike; a bare number keeps the unit its variable names', async () => {
