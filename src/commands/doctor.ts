@@ -1,8 +1,8 @@
 // `doctor`: checks what the keeper needs, one line each, and exits non-zero on any failure: the settings
-// (warnings only: an unknown variable, a session id nobody chose), the auth
-// directory (a login below it instead of in it, files the keeper may not read), native watching (inotify
-// limits), the database (reachable, TLS as configured, privileges, schema version), the encryption key
-// against the stored rows, the lease holder, and clock skew.
+// (warnings only: an unknown variable, a session id nobody chose), the auth directory (a login below it
+// instead of in it, files the keeper may not read), native watching (inotify limits), the database
+// (reachable, TLS as configured, privileges, schema version), the encryption key against the stored rows,
+// the lease holder, and clock skew.
 // It changes nothing: no migration, no lease, no write outside a probe file it removes at once.
 import { access, constants, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';

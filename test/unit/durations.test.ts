@@ -3,9 +3,11 @@
 // value and an example. Table-driven over the settings table, so a new duration row is tried the same way.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { COMMAND_SPECS } from '../../src/commands/index.js';
 import { FIELDS, loadConfig } from '../../src/config.js';
 import { UsageError } from '../../src/errors.js';
-import { type Command, describeSetting, SETTINGS, type Setting, type SettingName } from '../../src/options.js';
+import { commandHelp } from '../../src/help.js';
+import { type Command, describeSetting, SETTINGS, type Setting, type SettingName, settingsFor } from '../../src/options.js';
 import { formatDuration, MAX_DURATION_MS } from '../../src/setting-parsers.js';
 
 const rows = Object.entries(SETTINGS) as Array<[SettingName, Setting]>;
@@ -114,6 +116,19 @@ describe('duration settings', () => {
       assert.throws(() => load(command, [], { [variable]: 'soon' }), new RegExp(`invalid ${label} "soon"`));
     });
   }
+
+  it("says in each command's help how durations are written, where it takes any", () => {
+    for (const [command, spec] of COMMAND_SPECS) {
+      const help = commandHelp(spec);
+      const takes = settingsFor(command).some(([, setting]) => setting.parse.duration);
+      assert.equal(help.includes('\n\nDurations: a number with its unit (ms, s, m, h, d), such as 250ms, 30s'), takes, command);
+    }
+    const sidecar = commandHelp(COMMAND_SPECS.get('sidecar')!);
+    assert.match(
+      sidecar,
+      /a bare number is in the unit its variable names \(_MS: milliseconds, _SECONDS: seconds\); --heartbeat-interval takes no bare number\.$/,
+    );
+  });
 
   it('writes a duration back exactly, in its longest whole unit', () => {
     assert.deepEqual([0, 1, 250, 1_000, 1_500, 60_000, 90_000, 3_600_000, 86_400_000, MAX_DURATION_MS].map(formatDuration), [

@@ -1,6 +1,7 @@
-// What the keeper says at start about its own settings, as an operator meets it: a misspelled KEEPER_*
-// variable is named once with the one it meant (never its value), and a command that acts on one session's
-// login without a session id says which id it uses and why to set one; doctor shows both as warn lines.
+// What the environment means to the keeper, as an operator who configures an image by it meets it: a
+// misspelled KEEPER_* variable is named once with the one it meant (never its value); a command that acts on
+// one session's login without a session id says which id it uses and why to set one (doctor shows both as
+// warn lines); --require-backup has its variable, and a one-shot flag guessed as one is said and not obeyed.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -12,10 +13,10 @@ import { tempDir } from '../support/fs.js';
 const IMPLICIT = /no session id given \(--session \/ KEEPER_SESSION_ID\): using "default"\. .*set KEEPER_SESSION_ID to a name for this bot/;
 const count = (text: string, pattern: RegExp) => text.split('\n').filter((line) => pattern.test(line)).length;
 
-describe('warnings about the settings, at start', async () => {
-  const url = await freshDatabase('settings_warnings');
+describe('what the environment means to the keeper', async () => {
+  const url = await freshDatabase('environment');
   const env = cliEnv(url);
-  const bot = await tempDir('settings-warnings');
+  const bot = await tempDir('environment');
   await writeSession(bot, { preKeys: 2 });
 
   it('names a misspelled variable once, with the one it meant, and never its value', async () => {
@@ -34,8 +35,8 @@ describe('warnings about the settings, at start', async () => {
   it('says, once, which session id a login goes to when none was given: restore, backup, import, run', async () => {
     const archive = await runCli(['export'], { env });
     assert.equal(archive.code, 0, archive.stderr);
-    const target = path.join(await tempDir('settings-warnings-restore'), 'auth_info');
-    const runDir = path.join(await tempDir('settings-warnings-run'), 'auth_info');
+    const target = path.join(await tempDir('environment-restore'), 'auth_info');
+    const runDir = path.join(await tempDir('environment-run'), 'auth_info');
     for (const [args, input] of [
       [['restore', '--dir', target]],
       [['backup', '--dir', bot]],
@@ -49,7 +50,7 @@ describe('warnings about the settings, at start', async () => {
   });
 
   it('says nothing of it when an id was given, with --sessions-dir, or for a command that writes no login', async () => {
-    const sessions = await tempDir('settings-warnings-many');
+    const sessions = await tempDir('environment-many');
     for (const [args, extra] of [
       [['backup', '--dir', bot, '--session', 'given']],
       [['backup', '--dir', bot], { KEEPER_SESSION_ID: 'from-env' }],
@@ -82,6 +83,22 @@ describe('warnings about the settings, at start', async () => {
     const clean = await runCli(['doctor', '--dir', bot], { env: { ...env, KEEPER_SESSION_ID: 'default' } });
     assert.equal(clean.code, 0, clean.stdout);
     assert.doesNotMatch(clean.stdout, /^WARN {2}(session id|environment)/m);
+  });
+
+  it('KEEPER_REQUIRE_BACKUP: restore exits 3 when there is nothing to restore, as with --require-backup', async () => {
+    const dir = path.join(await tempDir('environment-require-backup'), 'auth_info');
+    const result = await runCli(['restore', '--dir', dir, '--session', 'never-stored'], { env: { ...env, KEEPER_REQUIRE_BACKUP: 'true' } });
+    assert.equal(result.code, 3, result.stdout + result.stderr);
+    const without = await runCli(['restore', '--dir', dir, '--session', 'never-stored'], { env });
+    assert.equal(without.code, 0, without.stdout + without.stderr);
+  });
+
+  it('a one-shot flag guessed as a variable (KEEPER_FORCE) is said to be one, and does not overwrite the login', async () => {
+    const result = await runCli(['restore', '--dir', bot, '--session', 'given'], { env: { ...env, KEEPER_FORCE: '1' } });
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    const said = messages(result.stdout);
+    assert.equal(count(said, /KEEPER_FORCE is not a setting and is ignored: --force is a one-shot flag/), 1, said);
+    assert.match(said, /already holds a valid creds\.json: nothing to restore/);
   });
 
   it("never hands the test suite's own KEEPER_TEST_* switches to a keeper it starts", async () => {
