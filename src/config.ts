@@ -324,7 +324,7 @@ export function loadConfig<C extends Command>(command: C, argv: readonly string[
     command,
     childCommand,
     childEnv: Object.freeze(withoutKeeperSecrets(env)),
-    unknownVariables: Object.freeze(unknownVariables(Object.keys(env))),
+    unknownVariables: Object.freeze(unknownVariables(env)),
   };
   for (const field of declared) config[field] = compute[field]();
   return Object.freeze(config) as unknown as ConfigOf<C>;

@@ -38,10 +38,22 @@ function closestSetting(name: string, settings: readonly string[]): string | nul
 }
 
 /**
- * The names among `names` (an environment's, in its order) that are in the keeper's namespace but are no
- * variable it knows, each once, with what it probably meant.
+ * Kubernetes puts a service's address into every pod of its namespace as variables named after it
+ * (enableServiceLinks), so a Service called `keeper` gives the keeper the prefix with _SERVICE_HOST, _PORT and
+ * the like. These exact shapes are Kubernetes', not typos; a bare _PORT only with the value Kubernetes gives it.
  */
-export function unknownVariables(names: Iterable<string>): UnknownVariable[] {
+const SERVICE_LINK = /^[A-Z0-9_]+_(SERVICE_HOST|SERVICE_PORT(_[A-Z0-9_]+)?|PORT_\d+_(TCP|UDP|SCTP)(_(PROTO|PORT|ADDR))?)$/;
+const SERVICE_LINK_PORT = /^(tcp|udp|sctp):\/\/[^\s/]+:\d+$/;
+
+function isServiceLink(name: string, value: string | undefined): boolean {
+  return SERVICE_LINK.test(name) || (name.endsWith('_PORT') && SERVICE_LINK_PORT.test(value ?? ''));
+}
+
+/**
+ * The variables of `env` (in its order) that are in the keeper's namespace but are no variable it knows,
+ * each once, with what it probably meant. Values are only looked at to tell a Kubernetes service link.
+ */
+export function unknownVariables(env: Readonly<Record<string, string | undefined>>): UnknownVariable[] {
   const settings = environmentVariables().filter((name) => name.startsWith(`${PREFIX}_`));
   const known = new Set([...environmentVariables(), ...NOT_SETTINGS.map(([name]) => name)]);
   const oneShot = new Map(
@@ -50,8 +62,8 @@ export function unknownVariables(names: Iterable<string>): UnknownVariable[] {
       .map(([flag]) => [`${PREFIX}_${flag.toUpperCase().replaceAll('-', '_')}`, `--${flag}`]),
   );
   const unknown: UnknownVariable[] = [];
-  for (const name of new Set(names)) {
-    if (known.has(name) || !inNamespace(name)) continue;
+  for (const [name, value] of Object.entries(env)) {
+    if (known.has(name) || !inNamespace(name) || isServiceLink(name, value)) continue;
     // Judged as written in upper case with the prefix spelled right: keeper_session_id, KEPER_SESSION_ID.
     const normalised = `${PREFIX}${name.toUpperCase().slice(name.indexOf('_'))}`;
     const oneShotFlag = oneShot.get(normalised) ?? null;

@@ -8,7 +8,8 @@ import { environmentVariables, NOT_SETTINGS, SETTINGS, type Setting } from '../.
 import { startWarnings } from '../../src/start-warnings.js';
 import { describeUnknownVariable, unknownVariables } from '../../src/unknown-variables.js';
 
-const verdict = (name: string) => unknownVariables([name])[0] ?? null;
+const verdict = (name: string) => unknownVariables({ [name]: 'x' })[0] ?? null;
+const environment = (names: string[]) => Object.fromEntries(names.map((name) => [name, 'x']));
 
 describe('unknown KEEPER_* variables', () => {
   for (const [name, meant] of [
@@ -71,12 +72,31 @@ describe('unknown KEEPER_* variables', () => {
       'SLEEPER_MODE',
       'BEEKEEPER_HIVES',
     ];
-    assert.deepEqual(unknownVariables(names), []);
+    assert.deepEqual(unknownVariables(environment(names)), []);
   });
 
-  it('reports a name once, in the order given, with nothing found after the fact', () => {
+  it('leaves alone the variables Kubernetes gives every pod for a Service named like the prefix, and only those', () => {
+    const links = {
+      KEEPER_SERVICE_HOST: '10.96.0.12',
+      KEEPER_SERVICE_PORT: '9464',
+      KEEPER_SERVICE_PORT_METRICS: '9464',
+      KEEPER_PORT: 'tcp://10.96.0.12:9464',
+      KEEPER_PORT_9464_TCP: 'tcp://10.96.0.12:9464',
+      KEEPER_PORT_9464_TCP_PROTO: 'tcp',
+      KEEPER_PORT_9464_TCP_PORT: '9464',
+      KEEPER_PORT_9464_TCP_ADDR: '10.96.0.12',
+    };
+    assert.deepEqual(unknownVariables(links), []);
+    // The same name set by a person to a port is a guess at --listen: said.
     assert.deepEqual(
-      unknownVariables(['KEEPER_B', 'HOME', 'KEEPER_A', 'KEEPER_B']).map((variable) => variable.name),
+      unknownVariables({ KEEPER_PORT: '9464' }).map((variable) => variable.name),
+      ['KEEPER_PORT'],
+    );
+  });
+
+  it('reports each name in the order of the environment, with nothing found after the fact', () => {
+    assert.deepEqual(
+      unknownVariables(environment(['KEEPER_B', 'HOME', 'KEEPER_A'])).map((variable) => variable.name),
       ['KEEPER_B', 'KEEPER_A'],
     );
     assert.equal(verdict('KEEPER_ZZZZ_QQQQ_XXXX')?.suggestion, null);
