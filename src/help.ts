@@ -50,6 +50,8 @@ export function durationsNote(settings: ReadonlyArray<[string, Setting]>): strin
 function row(label: string, setting: Setting): string {
   const notes = [
     ...(setting.flag && setting.env ? [`env ${setting.env}`] : []),
+    // Said where an operator looks for the variable: this flag has none on purpose (options.ts: oneShot).
+    ...(setting.oneShot ? ['one-shot: no env'] : []),
     ...(setting.kind === 'string' ? [`default ${shownDefault(setting)}`] : []),
   ];
   const text = `${setting.help}${notes.length > 0 ? ` [${notes.join('; ')}]` : ''}`;

@@ -83,6 +83,9 @@ describe('the settings table', () => {
     }
     // The container roles read these from the environment (the images are configured by it alone).
     assert.equal(SETTINGS['require-backup'].env, 'KEEPER_REQUIRE_BACKUP');
+    const restore = commandHelp(COMMAND_SPECS.get('restore')!);
+    assert.match(restore, /^ {2}--force .*\[one-shot: no env\]$/m);
+    assert.match(restore, /^ {2}--require-backup .*\[env KEEPER_REQUIRE_BACKUP\]$/m);
   });
 
   it("has the README's configuration table name each setting's flag and variables, and list the one-shot flags", async () => {
