@@ -1,7 +1,7 @@
 // Variables meant for the keeper that name none of its settings. The environment is how the images are
-// configured, and a misspelled name there (SESION_ID for SESSION_ID) was ignored in silence: the bot then kept
-// the session `default`, which may be another bot's login. SPEC "Command options": each is warned about once, with the
-// closest known name; only names are ever shown, never a value.
+// configured, and a misspelled name there (SESION_ID for SESSION_ID) was ignored in silence: the bot then
+// kept the session `default`, which may be another bot's login. SPEC "Command options": each is warned about
+// once, with the closest known name; only names are ever shown, never a value.
 import { distance } from 'fastest-levenshtein';
 import { environmentVariables, NOT_SETTINGS, SETTINGS, type Setting } from './options.js';
 import { didYouMean } from './suggest.js';
