@@ -24,6 +24,18 @@ export interface CliOptions {
   wrapper?: string[];
 }
 
+/**
+ * The test suite's own switches are named KEEPER_TEST_* (docs/development.md). They are the suite's, not the
+ * keeper's: no keeper the harness starts is handed one, so the keeper knows no exception to its warning about
+ * unknown KEEPER_* variables.
+ */
+export const TEST_VARIABLE_PREFIX = 'KEEPER_TEST_';
+
+/** `env` without the test suite's own switches (TEST_VARIABLE_PREFIX). */
+export function withoutTestVariables<T extends string | undefined>(env: Readonly<Record<string, T>>): Record<string, T> {
+  return Object.fromEntries(Object.entries(env).filter(([key]) => !key.startsWith(TEST_VARIABLE_PREFIX)));
+}
+
 /** Environment for the CLI: the test's database and nothing inherited that could change behaviour. */
 export function cliEnv(databaseUrl: string, extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('KEEPER_') && key !== 'DATABASE_URL'));
@@ -34,7 +46,7 @@ export function startCli(args: string[], options: CliOptions = {}): ChildProcess
   const command = [options.node ?? process.execPath, options.script ?? CLI, ...args];
   const [program, ...rest] = [...(options.wrapper ?? []), ...command];
   return spawn(program!, rest, {
-    env: options.env ?? process.env,
+    env: withoutTestVariables(options.env ?? process.env),
     cwd: options.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],
     ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.gid ?? options.uid }),

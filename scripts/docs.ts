@@ -17,12 +17,23 @@ export function settingsMarkdown(): string {
     const env =
       envNames(setting)
         .map((variable) => `\`${variable}\``)
-        .join(' / ') || '—';
+        .join(' / ') || (setting.oneShot ? '— (one-shot)' : '—');
     const usedBy = setting.commands ? COMMANDS.filter((command) => setting.commands!.includes(command)).join(', ') : 'all';
     const see = setting.see ? ` (see [${setting.see[0]}](${setting.see[1]}))` : '';
     return `| ${flag} | ${env} | ${shownDefault(setting)} | ${usedBy} | ${setting.help}${see} |`;
   });
-  return ['| flag | env | default | used by | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
+  const oneShot = (Object.entries(SETTINGS) as Array<[string, Setting]>)
+    .filter(([, setting]) => setting.oneShot)
+    .map(([name, setting]) => `- \`--${name}\`: ${setting.oneShot}.`);
+  return [
+    '| flag | env | default | used by | meaning |',
+    '|---|---|---|---|---|',
+    ...rows,
+    '',
+    '**One-shot flags** have no environment variable on purpose: each is given with the command it is meant for.',
+    '',
+    ...oneShot,
+  ].join('\n');
 }
 
 /** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes. */

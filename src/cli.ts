@@ -8,6 +8,7 @@ import { describeError, ExitCode, KeeperError, UsageError } from './errors.js';
 import { commandHelp, usage } from './help.js';
 import { createLogger } from './log.js';
 import { COMMANDS, type Command } from './options.js';
+import { startWarnings } from './start-warnings.js';
 import { didYouMean } from './suggest.js';
 import { VERSION } from './version.js';
 
@@ -28,7 +29,8 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     process.stdout.write(`${usage(COMMAND_SPECS.values())}\n`);
     return ExitCode.ok;
   }
-  if (word === '--version' || word === 'version') {
+  // -v and -V as well: both are what other CLIs answer with their version (npm, node; git, curl).
+  if (['--version', '-v', '-V', 'version'].includes(word)) {
     process.stdout.write(`${VERSION}\n`);
     return ExitCode.ok;
   }
@@ -50,6 +52,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     return error instanceof KeeperError ? error.exitCode : ExitCode.usage;
   }
   const log = createLogger(config.logLevel, spec.logTo, config.logFormat);
+  if (!spec.reportsStartWarnings) {
+    for (const warning of startWarnings(config)) log.warn(warning.fields, warning.message);
+  }
   try {
     return await spec.run({ config, log, stdout: process.stdout, stdin: process.stdin });
   } catch (error) {

@@ -21,8 +21,9 @@ import {
   shownDefault,
 } from './options.js';
 import { parseRetention, type RetentionPolicy } from './store/retention.js';
-import { KEY_HINT } from './setting-parsers.js';
+import { formatDuration, KEY_HINT } from './setting-parsers.js';
 import { didYouMean } from './suggest.js';
+import { type UnknownVariable, unknownVariables } from './unknown-variables.js';
 import type { WatchMode } from './watcher.js';
 
 /** A setting's default from the table, for the settings that have one (a value, not "unset"). */
@@ -34,7 +35,7 @@ function defaultOf<N extends SettingName>(name: N): NonNullable<ValueOf<N>> {
 
 // Defaults that other modules and the tests name, with their units in the name: read from the table.
 export const DEFAULT_SCHEMA = defaultOf('schema');
-export const DEFAULT_WAIT_SECONDS = defaultOf('wait');
+export const DEFAULT_WAIT_MS = defaultOf('wait');
 export const DEFAULT_LEASE_TTL_MS = defaultOf('lease-ttl');
 export const DEFAULT_DEBOUNCE_MS = defaultOf('debounce');
 export const DEFAULT_MAX_DELAY_MS = defaultOf('max-delay');
@@ -134,10 +135,12 @@ export interface Config {
   readonly requireEncryption: boolean;
   /** The environment for processes the keeper starts (the bot, the embedded PostgreSQL): its own, without the keeper's secrets. */
   readonly childEnv: Readonly<Record<string, string>>;
+  /** Variables of the keeper's namespace in the environment that no setting reads (warned about at start). */
+  readonly unknownVariables: readonly UnknownVariable[];
 }
 
 /** The fields every command gets, whatever it declares: they come from no row. */
-type CommonField = 'command' | 'childCommand' | 'childEnv';
+type CommonField = 'command' | 'childCommand' | 'childEnv' | 'unknownVariables';
 
 /**
  * Which settings each other field holds (its first setting decides who gets the field; the others
@@ -256,8 +259,8 @@ export function loadConfig<C extends Command>(command: C, argv: readonly string[
     : 0;
   if (maxDelayMs < debounceMs) {
     throw new UsageError(
-      `--max-delay (${maxDelayMs} ms) is shorter than --debounce (${debounceMs} ` +
-        `ms): max-delay caps the wait, so make it at least the debounce`,
+      `--max-delay (${formatDuration(maxDelayMs)}) is shorter than --debounce (${formatDuration(debounceMs)}): ` +
+        'max-delay caps the wait, so make it at least the debounce',
     );
   }
   if (flags['all'] === true && typeof flags['session'] === 'string') {
@@ -280,8 +283,8 @@ export function loadConfig<C extends Command>(command: C, argv: readonly string[
     logLevel: () => value('log-level'),
     logFormat: () => value('log-format'),
     json: () => value('json'),
-    waitMs: () => value('wait') * 1000,
-    leaseWaitMs: () => value('lease-wait') * 1000,
+    waitMs: () => value('wait'),
+    leaseWaitMs: () => value('lease-wait'),
     retention: () => {
       const keep = value('keep'); // first: a bad --keep is reported before a bad schedule
       return parseRetention(value('retention'), keep);
@@ -317,7 +320,12 @@ export function loadConfig<C extends Command>(command: C, argv: readonly string[
     encryption: () => encryption,
     requireEncryption: () => requireEncryption,
   };
-  const config: Record<string, unknown> = { command, childCommand, childEnv: Object.freeze(withoutKeeperSecrets(env)) };
+  const config: Record<string, unknown> = {
+    command,
+    childCommand,
+    childEnv: Object.freeze(withoutKeeperSecrets(env)),
+    unknownVariables: Object.freeze(unknownVariables(env)),
+  };
   for (const field of declared) config[field] = compute[field]();
   return Object.freeze(config) as unknown as ConfigOf<C>;
 }

@@ -77,7 +77,7 @@ export interface Setting<T = unknown> {
   readonly envAlternatives?: readonly string[];
   /** A boolean is a switch (`--force`); a string takes a value (`--dir DIR`). */
   readonly kind: 'string' | 'boolean';
-  /** The value's placeholder in help: DIR, MS, N… */
+  /** The value's placeholder in help: DIR, DURATION, N… */
   readonly value?: string;
   /** The value when neither the flag nor the environment gives one; null: unset (`show` says what that means). */
   readonly default: T | null;
@@ -91,6 +91,11 @@ export interface Setting<T = unknown> {
   readonly help: string;
   /** Where the documentation says more: its title, and a link relative to the README (a `#` anchor or a docs/ page). */
   readonly see?: readonly [title: string, link: string];
+  /**
+   * A flag with no environment twin on purpose: why it must be given with each invocation (the README lists
+   * these). Every other flag has a twin, because the images are configured by the environment alone.
+   */
+  readonly oneShot?: string;
 }
 
 /**
@@ -191,25 +196,31 @@ export const SETTINGS = {
     show: 'pretty on a terminal, else json',
     help: 'json (one object a line) or pretty (human-readable, through pino-pretty)',
   }),
-  json: setting({ kind: 'boolean', default: false, parse: boolean, help: 'machine-readable output' }),
-  help: setting({ kind: 'boolean', default: false, parse: boolean, help: 'show help' }),
+  json: setting({
+    kind: 'boolean',
+    default: false,
+    parse: boolean,
+    help: 'machine-readable output',
+    oneShot: 'the output format of one query, for the script that reads it',
+  }),
+  help: setting({ kind: 'boolean', default: false, parse: boolean, help: 'show help', oneShot: 'asks for the help text' }),
   wait: setting({
     kind: 'string',
     env: 'KEEPER_WAIT_SECONDS',
-    value: 'S',
-    default: 60,
-    parse: integer({ min: 0 }),
+    value: 'DURATION',
+    default: 60_000,
+    parse: duration({ minMs: 0, bareUnit: 's' }),
     commands: RESTORERS,
-    help: 'seconds to retry an unreachable database',
+    help: 'how long to retry an unreachable database',
   }),
   'lease-wait': setting({
     kind: 'string',
     env: 'KEEPER_LEASE_WAIT_SECONDS',
-    value: 'S',
-    default: 30,
-    parse: integer({ min: 0 }),
+    value: 'DURATION',
+    default: 30_000,
+    parse: duration({ minMs: 0, bareUnit: 's' }),
     commands: RESTORERS,
-    help: "seconds to wait for another holder's release",
+    help: "how long to wait for another holder's release",
   }),
   force: setting({
     kind: 'boolean',
@@ -217,9 +228,11 @@ export const SETTINGS = {
     parse: boolean,
     commands: ['restore'],
     help: 'restore even if the directory already holds a valid creds.json',
+    oneShot: "standing in an init container's environment, it would overwrite the login on disk at every start",
   }),
   'require-backup': setting({
     kind: 'boolean',
+    env: 'KEEPER_REQUIRE_BACKUP',
     default: false,
     parse: boolean,
     commands: RESTORERS,
@@ -228,39 +241,39 @@ export const SETTINGS = {
   'lease-ttl': setting({
     kind: 'string',
     env: 'KEEPER_LEASE_TTL_MS',
-    value: 'MS',
+    value: 'DURATION',
     default: 30_000,
-    parse: integer({ min: 300 }),
+    parse: duration({ minMs: 300, bareUnit: 'ms' }),
     commands: LOOPS,
-    help: 'lease time-to-live, ms (min 300); renewed every third of it',
+    help: 'lease time-to-live (at least 300ms); renewed every third of it',
   }),
   debounce: setting({
     kind: 'string',
     env: 'KEEPER_DEBOUNCE_MS',
-    value: 'MS',
+    value: 'DURATION',
     default: 1_000,
-    parse: integer({ min: 0 }),
+    parse: duration({ minMs: 0, bareUnit: 'ms' }),
     commands: LOOPS,
-    help: 'back up after this long without changes, ms',
+    help: 'back up after this long without changes',
   }),
   'max-delay': setting({
     kind: 'string',
     env: 'KEEPER_MAX_DELAY_MS',
-    value: 'MS',
+    value: 'DURATION',
     default: 1_000,
-    parse: integer({ min: 0 }),
-    show: '1000, or the debounce if longer',
+    parse: duration({ minMs: 0, bareUnit: 'ms' }),
+    show: '1s, or the debounce if longer',
     commands: LOOPS,
-    help: 'never wait longer than this after the first unsaved change, ms (at least the debounce)',
+    help: 'never wait longer than this after the first unsaved change (at least the debounce)',
   }),
   interval: setting({
     kind: 'string',
     env: 'KEEPER_INTERVAL_MS',
-    value: 'MS',
+    value: 'DURATION',
     default: 120_000,
-    parse: integer({ min: 100 }),
+    parse: duration({ minMs: 100, bareUnit: 'ms' }),
     commands: LOOPS,
-    help: 'audit every this many ms: compare the directory with what is stored (metadata first) and back up what differs',
+    help: 'audit this often (at least 100ms): compare the directory with what is stored (metadata first) and back up what differs',
   }),
   listen: setting({
     kind: 'string',
@@ -274,20 +287,20 @@ export const SETTINGS = {
   'shutdown-quiet': setting({
     kind: 'string',
     env: 'KEEPER_SHUTDOWN_QUIET_MS',
-    value: 'MS',
+    value: 'DURATION',
     default: 2_000,
-    parse: integer({ min: 0 }),
+    parse: duration({ minMs: 0, bareUnit: 'ms' }),
     commands: LOOPS,
-    help: "wait for this long without changes before the final backup (sidecar: on SIGTERM; run: once the bot's process group has exited), ms",
+    help: "wait for this long without changes before the final backup (sidecar: on SIGTERM; run: once the bot's process group has exited)",
   }),
   'shutdown-timeout': setting({
     kind: 'string',
     env: 'KEEPER_SHUTDOWN_TIMEOUT_MS',
-    value: 'MS',
+    value: 'DURATION',
     default: 20_000,
-    parse: integer({ min: 0 }),
+    parse: duration({ minMs: 0, bareUnit: 'ms' }),
     commands: LOOPS,
-    help: 'bound on the final backup and its retries, ms',
+    help: 'bound on the final backup and its retries',
   }),
   watch: setting({
     kind: 'string',
@@ -301,20 +314,20 @@ export const SETTINGS = {
   'poll-interval': setting({
     kind: 'string',
     env: 'KEEPER_POLL_INTERVAL_MS',
-    value: 'MS',
+    value: 'DURATION',
     default: 1_000,
-    parse: integer({ min: 10 }),
+    parse: duration({ minMs: 10, bareUnit: 'ms' }),
     commands: WATCHERS,
-    help: 'polling period when polling, ms (min 10)',
+    help: 'polling period when polling (at least 10ms)',
   }),
   'stop-timeout': setting({
     kind: 'string',
     env: 'KEEPER_STOP_TIMEOUT_MS',
-    value: 'MS',
+    value: 'DURATION',
     default: 10_000,
-    parse: integer({ min: 0 }),
+    parse: duration({ minMs: 0, bareUnit: 'ms' }),
     commands: ['run'],
-    help: "how long the bot's process group may take to exit after the stop signal, ms; then it is SIGKILLed and the final backup runs",
+    help: "how long the bot's process group may take to exit after the stop signal; then it is SIGKILLed and the final backup runs",
   }),
   generation: setting({
     kind: 'string',
@@ -324,6 +337,8 @@ export const SETTINGS = {
     show: 'newest',
     commands: RESTORE_POINT,
     help: 'restore or export this retained generation',
+    oneShot:
+      'standing, it would roll the bot back to the same point at every start (and the sidecar refuses to store a directory older than the head)',
   }),
   at: setting({
     kind: 'string',
@@ -333,6 +348,7 @@ export const SETTINGS = {
     show: 'newest',
     commands: RESTORE_POINT,
     help: 'restore or export the newest generation at or before this ISO-8601 time',
+    oneShot: 'standing, it would roll the bot back to the same time at every start',
   }),
   'dry-run': setting({
     kind: 'boolean',
@@ -340,6 +356,7 @@ export const SETTINGS = {
     parse: boolean,
     commands: ['restore'],
     help: 'list what would be written, write nothing',
+    oneShot: 'standing, every restore would write nothing and the bot would start unpaired',
   }),
   keep: setting({
     kind: 'string',
@@ -386,6 +403,7 @@ export const SETTINGS = {
     show: 'stdout',
     commands: ['export'],
     help: 'write the tar atomically to this file instead of stdout',
+    oneShot: 'the file of one transfer',
   }),
   input: setting({
     kind: 'string',
@@ -395,13 +413,22 @@ export const SETTINGS = {
     show: 'stdin',
     commands: ['import'],
     help: 'read the tar from this file instead of stdin',
+    oneShot: 'the file of one transfer',
   }),
-  yes: setting({ kind: 'boolean', default: false, parse: boolean, commands: ['delete', 'logout'], help: 'confirm deletion or logout' }),
+  yes: setting({
+    kind: 'boolean',
+    default: false,
+    parse: boolean,
+    commands: ['delete', 'logout'],
+    help: 'confirm deletion or logout',
+    oneShot: 'confirms one deletion or logout; a standing yes would confirm every one',
+  }),
   table: setting({
     kind: 'string',
     value: 'NAME',
     default: 'whatsapp_sessions',
     parse: text,
+    oneShot: 'a one-time migration, run by hand',
     commands: ['import-legacy'],
     help: "the old system's table (optionally schema.table)",
   }),
@@ -409,6 +436,7 @@ export const SETTINGS = {
     kind: 'boolean',
     default: false,
     parse: boolean,
+    oneShot: 'a one-time migration, run by hand',
     commands: ['import-legacy'],
     help: 'import every row instead of --session',
   }),
@@ -461,11 +489,11 @@ export const SETTINGS = {
   'heartbeat-interval': setting({
     kind: 'string',
     env: 'KEEPER_HEARTBEAT_INTERVAL',
-    value: 'D',
+    value: 'DURATION',
     default: 300_000,
     parse: duration({ minMs: 1_000 }),
     commands: LOOPS,
-    help: 'how often the heartbeat is sent: a duration with its unit such as 30s, 5m or 1h (at least 1s)',
+    help: 'how often the heartbeat is sent, with its unit: 30s, 5m, 1h (at least 1s; no bare number)',
     see: ['Webhooks and heartbeat', 'docs/monitoring.md#webhooks-and-heartbeat'],
   }),
   'max-body-bytes': setting({
@@ -498,6 +526,17 @@ export const SETTINGS = {
     see: ['Requiring encryption', 'docs/security.md#requiring-encryption'],
   }),
 } satisfies Record<string, Setting>;
+
+/**
+ * Variables of the keeper's namespace that are not settings, with why they may be in its environment: they are
+ * not warned about as unknown (src/unknown-variables.ts).
+ */
+export const NOT_SETTINGS: ReadonlyArray<readonly [name: string, why: string]> = [
+  [
+    'KEEPER_VERSION',
+    "deploy/railway/Dockerfile's build argument: Railway gives a service's variables to its build and to the running container alike",
+  ],
+];
 
 export type SettingName = keyof typeof SETTINGS;
 /** What setting `N` holds: what its parser returns, or null where it has no default value. */

@@ -1,6 +1,5 @@
 // How the text of a flag or an environment variable becomes a setting's value. Each row of the settings
 // table (options.ts) names one of these; its default must read back through it (test/unit/settings.test.ts).
-import ms from 'ms';
 import { decodeKey, KeyRing, makeKey } from './crypto.js';
 import { UsageError } from './errors.js';
 import { isValidSessionId, SESSION_ID_RULE } from './names.js';
@@ -15,6 +14,8 @@ import { parseRetention } from './store/retention.js';
 export interface Parser<T> {
   (raw: string, label: string): T;
   format?(value: T): string;
+  /** Set on duration parsers: what they accept (help explains it; the settings test tries every such row). */
+  readonly duration?: DurationRule;
 }
 
 const parser = <T>(parse: (raw: string, label: string) => T, format?: (value: T) => string): Parser<T> =>
@@ -31,7 +32,7 @@ export const boolean: Parser<boolean> = parser((raw, label) => {
   throw new UsageError(`invalid ${label} ${JSON.stringify(raw)}: use 1/true/yes or 0/false/no`);
 });
 
-/** A plain decimal integer >= min (durations are plain integers in the unit their name says). */
+/** A plain decimal integer >= min (a count or a size; durations take `duration`). */
 export function integer({ min }: { min: number }): Parser<number> {
   return parser((raw, label) => {
     const trimmed = raw.trim();
@@ -42,28 +43,93 @@ export function integer({ min }: { min: number }): Parser<number> {
   });
 }
 
-/** SPEC "Command options": a whole number and its unit. New duration settings have no bare-integer form. */
-const DURATION = /^\d+(ms|s|m|h|d)$/;
+/** The units a duration is written in, longest first, with their length in ms (SPEC "Command options"). */
+const DURATION_UNITS = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1_000],
+  ['ms', 1],
+] as const;
+/** A duration with units, Go's way (Litestream, Kubernetes): one or more numbers, each with its unit: 30s, 1.5h, 1h30m. */
+const WITH_UNITS = /^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$/;
+const PART = /(\d+)(?:\.(\d+))?(ms|s|m|h|d)/g;
+
+/** The ms of a text WITH_UNITS matched; NaN when a fraction leaves part of a millisecond. */
+function withUnits(text: string): number {
+  let total = 0;
+  for (const [, whole, fraction = '', unit] of text.matchAll(PART)) {
+    const size = DURATION_UNITS.find(([name]) => name === unit)![1];
+    // Exact: the fraction's digits as an integer, times the unit, over its power of ten.
+    const part = (Number(fraction || '0') * size) / 10 ** fraction.length;
+    if (!Number.isInteger(part)) return Number.NaN;
+    total += Number(whole) * size + part;
+  }
+  return total;
+}
 
 /**
- * A duration with its unit — `250ms`, `30s`, `5m`, `1h`, `7d` (SPEC "Command options"; converted by the `ms`
- * package) — read into milliseconds; at least `minMs`. Written back as `ms` formats it (`5m`).
+ * The longest duration any setting takes, ms: 24 days, just under the 2^31-1 ms a Node.js timer holds (a longer
+ * one fires after 1 ms, so `--interval 30d` would audit without pause).
  */
-export function duration({ minMs }: { minMs: number }): Parser<number> {
-  return parser(
+export const MAX_DURATION_MS = 24 * 86_400_000;
+
+/** What a duration setting accepts (the settings test reads it to try every duration row). */
+export interface DurationRule {
+  /** At least this many ms. */
+  readonly minMs: number;
+  /** At most this many ms. */
+  readonly maxMs: number;
+  /**
+   * The unit of a bare number (`1000`), which the settings that took plain numbers before units keep: `ms` for
+   * the `*_MS` variables, `s` for the `*_SECONDS` ones. null: a unit is required (every newer setting).
+   */
+  readonly bareUnit: 'ms' | 's' | null;
+}
+
+/** `ms` milliseconds written exactly in the longest unit that divides it: 120000 → `2m`, 1500 → `1500ms`, 0 → `0s`. */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  const [unit, size] = DURATION_UNITS.find(([, size]) => ms % size === 0)!;
+  return `${ms / size}${unit}`;
+}
+
+/**
+ * A duration — a number with its unit, `250ms`, `30s`, `5m`, `1h`, `7d` (SPEC "Command options"), or several as
+ * Go writes them (`1.5h`, `1h30m`) — or, where `bareUnit` is set, a bare whole number in that unit; read into
+ * whole milliseconds, within minMs..maxMs (maxMs at most MAX_DURATION_MS). Throws UsageError naming the
+ * setting and the value, with an example. Written back exactly (formatDuration).
+ */
+export function duration({ minMs, maxMs = MAX_DURATION_MS, bareUnit = null }: Partial<DurationRule> & { minMs: number }): Parser<number> {
+  const rule: DurationRule = { minMs, maxMs: Math.min(maxMs, MAX_DURATION_MS), bareUnit };
+  const bare = bareUnit === null ? '' : `, or a bare whole number of ${bareUnit === 'ms' ? 'milliseconds' : 'seconds'}`;
+  const parse = parser(
     (raw, label) => {
       const text = raw.trim();
-      const value = DURATION.test(text) ? ms(text as ms.StringValue) : undefined;
-      if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < minMs) {
+      const bareNumber = bareUnit !== null && /^\d+$/.test(text);
+      const match = bareNumber || WITH_UNITS.test(text);
+      const value = bareNumber ? Number(text) * (bareUnit === 's' ? 1_000 : 1) : match ? withUnits(text) : Number.NaN;
+      const range = `at least ${formatDuration(rule.minMs)} and at most ${formatDuration(rule.maxMs)}`;
+      if (!match) {
         throw new UsageError(
-          `invalid ${label} ${JSON.stringify(raw)}: expected a whole number with its unit (ms, s, m, h, d), ` +
-            `at least ${ms(minMs)}, such as 30s, 5m or 1h`,
+          `invalid ${label} ${JSON.stringify(raw)}: expected a number with its unit (ms, s, m, h or d), ` +
+            `such as ${durationExample(rule)}${bare}; ${range}`,
         );
+      }
+      if (!Number.isSafeInteger(value) || value < rule.minMs || value > rule.maxMs) {
+        const why = Number.isNaN(value) ? 'not a whole number of milliseconds; ' : '';
+        throw new UsageError(`invalid ${label} ${JSON.stringify(raw)}: ${why}give ${range}, such as ${durationExample(rule)}`);
       }
       return value;
     },
-    (value) => ms(value),
+    (value: number) => formatDuration(value),
   );
+  return Object.assign(parse, { duration: rule });
+}
+
+/** An example a duration setting accepts: 30s, or its minimum when that is longer. */
+function durationExample(rule: DurationRule): string {
+  return formatDuration(Math.min(Math.max(30_000, rule.minMs), rule.maxMs));
 }
 
 /**

@@ -27,6 +27,8 @@ export interface CommandSpec<C extends Command = Command> {
    * carries a result (a table, JSON, a tar) log to stderr so the result stays clean.
    */
   readonly logTo: LogStream;
+  /** It reports the start-up warnings (src/start-warnings.ts) itself, as doctor does, instead of having them logged. */
+  readonly reportsStartWarnings?: boolean;
   /** Runs the command; resolves to the process exit code, or throws a KeeperError (its exit code). */
   run(ctx: Context<C>): Promise<number>;
 }

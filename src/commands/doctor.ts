@@ -1,7 +1,8 @@
-// `doctor`: checks what the keeper needs, one line each, and exits non-zero on any failure: the auth
-// directory (a login below it instead of in it, files the keeper may not read), native watching (inotify
-// limits), the database (reachable, TLS as configured, privileges, schema version), the encryption key
-// against the stored rows, the lease holder, and clock skew.
+// `doctor`: checks what the keeper needs, one line each, and exits non-zero on any failure: the settings
+// (warnings only: an unknown variable, a session id nobody chose), the auth directory (a login below it
+// instead of in it, files the keeper may not read), native watching (inotify limits), the database
+// (reachable, TLS as configured, privileges, schema version), the encryption key against the stored rows,
+// the lease holder, and clock skew.
 // It changes nothing: no migration, no lease, no write outside a probe file it removes at once.
 import { access, constants, lstat, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,6 +26,7 @@ import {
 import { describeTarget } from '../db/settings.js';
 import { DatabaseUnreachableError, ExitCode } from '../errors.js';
 import { MIGRATIONS } from '../generated/migrations.js';
+import { startWarnings } from '../start-warnings.js';
 import { SessionStore } from '../store/index.js';
 import type { CommandSpec, Context } from './command.js';
 import { databaseTarget, type DatabaseTarget } from './database.js';
@@ -365,7 +367,9 @@ export async function doctorCommand(ctx: Context<'doctor'>): Promise<number> {
   const { config } = ctx;
   // With --sessions-dir the directory that must exist, be writable and be watchable is the parent.
   const dir = config.sessionsDir ?? config.dir;
-  const findings = [await checkDirectory(dir)];
+  // What the configuration itself warrants (an unknown variable, a session id nobody chose): warn lines here.
+  const findings = startWarnings(config).map((warning) => warn(warning.check, warning.message));
+  findings.push(await checkDirectory(dir));
   if (config.sessionsDir === null) findings.push(await checkLogin(dir));
   const fileAccess = await checkReadable(dir, config.sessionsDir !== null);
   if (fileAccess) findings.push(fileAccess);
@@ -388,5 +392,6 @@ export const command: CommandSpec<'doctor'> = {
   name: 'doctor',
   summary: 'check the directory (login, file access), watching, the database (TLS, privileges, schema), the key, the lease and clock skew',
   logTo: 'stderr',
+  reportsStartWarnings: true,
   run: doctorCommand,
 };

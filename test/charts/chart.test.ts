@@ -385,7 +385,7 @@ describe('chart: the pod', () => {
     assert.equal(envValue(sidecar, 'KEEPER_SHUTDOWN_QUIET_MS'), String(defaults.DEFAULT_SHUTDOWN_QUIET_MS));
     assert.equal(envValue(sidecar, 'KEEPER_SHUTDOWN_TIMEOUT_MS'), String(defaults.DEFAULT_SHUTDOWN_TIMEOUT_MS));
     assert.equal(envValue(sidecar, 'KEEPER_LISTEN'), defaults.DEFAULT_LISTEN);
-    assert.equal(envValue(restore, 'KEEPER_WAIT_SECONDS'), String(defaults.DEFAULT_WAIT_SECONDS));
+    assert.equal(envValue(restore, 'KEEPER_WAIT_SECONDS'), String(defaults.DEFAULT_WAIT_MS / 1000));
     // Not KEEPER_LEASE_WAIT_SECONDS: the chart computes it from the grace period (see above).
     assert.equal(envValue(restore, 'KEEPER_SCHEMA'), defaults.DEFAULT_SCHEMA);
     assert.equal(restore.image, `ghcr.io/baileys-keeper/baileys-keeper-init:${pkg.version}`);

@@ -6,13 +6,14 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
+import { withoutTestVariables } from '../../harness/cli.js';
 import { REPO } from '../../harness/paths.js';
 
 describe('benchmark harness', () => {
   it('runs every part briefly and writes its results, table and charts', async () => {
     const out = await tempDir('bench');
     const child = spawn(process.execPath, [path.join(REPO, 'build', 'bench', 'run.js'), '--smoke', '--out', out], {
-      env: { ...process.env, DATABASE_URL: await freshDatabase('bench') },
+      env: { ...withoutTestVariables(process.env), DATABASE_URL: await freshDatabase('bench') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';

@@ -1,5 +1,5 @@
 // The command line as a person meets it: help with defaults and env twins, "did you mean" for typos,
-// --version, a usage error said once, and logs readable on a terminal (pino-pretty) but JSON in a pipe.
+// --version, durations with units, a usage error said once, and logs readable on a terminal (pino-pretty) but JSON in a pipe.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { runCli } from '../../harness/cli.js';
+import { tempDir } from '../support/fs.js';
 import { CLI, REPO } from '../../harness/paths.js';
 
 const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('KEEPER_') && key !== 'DATABASE_URL'));
@@ -17,7 +18,7 @@ describe('the command line', () => {
     const viaFlag = await runCli(['sidecar', '--help'], { env });
     assert.equal(viaHelp.code, 0);
     assert.equal(viaHelp.stdout, viaFlag.stdout);
-    assert.match(viaHelp.stdout, /--debounce MS +back up after this long without changes, ms \[env KEEPER_DEBOUNCE_MS; default 1000\]/);
+    assert.match(viaHelp.stdout, /--debounce DURATION +back up after this long without changes \[env KEEPER_DEBOUNCE_MS; default 1s\]/);
     assert.match(viaHelp.stdout, /Environment only:\n {2}KEEPER_API_TOKEN \| KEEPER_API_TOKEN_FILE/);
     assert.doesNotMatch(viaHelp.stdout, /--force/, 'a flag of another command is not listed');
   });
@@ -40,9 +41,40 @@ describe('the command line', () => {
     assert.doesNotMatch(far.stderr, /did you mean/);
   });
 
-  it('--version prints the package version', async () => {
+  it('--version, -v, -V and version print the package version and exit 0', async () => {
     const { version } = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
-    for (const args of [['--version'], ['version']]) assert.equal((await runCli(args, { env })).stdout, `${version}\n`);
+    for (const args of [['--version'], ['-v'], ['-V'], ['version']]) {
+      const result = await runCli(args, { env });
+      assert.deepEqual([result.code, result.stdout, result.stderr], [0, `${version}\n`, ''], args[0]);
+    }
+  });
+
+  it('takes durations with their unit, as flag and variable alike; a bare number keeps the unit its variable names', async () => {
+    const dir = path.join(await tempDir('durations'), 'auth_info');
+    // Nothing listens on port 1: restore retries for --wait, then exits 2; how long it took shows the unit read.
+    const timed = async (args: string[], extra: Record<string, string> = {}) => {
+      const started = Date.now();
+      const result = await runCli(['restore', '--dir', dir, '--database-url', 'postgres://keeper@127.0.0.1:1/app', ...args], {
+        env: { ...env, ...extra },
+      });
+      assert.equal(result.code, 2, result.stderr);
+      return Date.now() - started;
+    };
+    const flag = await timed(['--wait', '1500ms']);
+    assert.ok(flag >= 1500 && flag < 60_000, `--wait 1500ms took ${flag} ms`);
+    const variable = await timed([], { KEEPER_WAIT_SECONDS: '1s' });
+    assert.ok(variable >= 1000 && variable < 60_000, `KEEPER_WAIT_SECONDS=1s took ${variable} ms`);
+    const bare = await timed([], { KEEPER_WAIT_SECONDS: '1' });
+    assert.ok(bare >= 1000 && bare < 60_000, `KEEPER_WAIT_SECONDS=1 (seconds) took ${bare} ms`);
+    const bad = await runCli(['sidecar', '--debounce', '1 sec'], { env });
+    assert.equal(bad.code, 64);
+    assert.match(
+      bad.stderr,
+      /invalid --debounce \/ KEEPER_DEBOUNCE_MS "1 sec": expected a number with its unit \(ms, s, m, h or d\), such as 30s/,
+    );
+    const tooLong = await runCli(['sidecar'], { env: { ...env, KEEPER_INTERVAL_MS: '30d' } });
+    assert.equal(tooLong.code, 64);
+    assert.match(tooLong.stderr, /invalid --interval \/ KEEPER_INTERVAL_MS "30d": give at least 100ms and at most 24d/);
   });
 
   it('says a usage error once', async () => {

@@ -4,13 +4,20 @@ import { spawn } from 'node:child_process';
 import { chmod, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { withoutTestVariables } from '../../harness/cli.js';
 import { REPO } from '../../harness/paths.js';
 import { tempDir } from '../support/fs.js';
 import { waitFor } from '../../harness/sidecar.js';
 
 function startDemo(dir: string, seconds: number) {
   const child = spawn(process.execPath, [path.join(REPO, 'build', 'examples', 'demo.js')], {
-    env: { ...process.env, DEMO_DIR: dir, DEMO_SECONDS: String(seconds), DEMO_LISTEN: '127.0.0.1:0', DATABASE_URL: '' },
+    env: {
+      ...withoutTestVariables(process.env),
+      DEMO_DIR: dir,
+      DEMO_SECONDS: String(seconds),
+      DEMO_LISTEN: '127.0.0.1:0',
+      DATABASE_URL: '',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const run = { child, output: '', exited: null as Promise<{ code: number | null; output: string }> | null };

@@ -103,7 +103,7 @@ describe('run supervises the process group', async () => {
     assert.ok((await storedHead(url, 'stubborn')).has('session-5511000000013.0.json'));
   });
 
-  it('--stop-timeout must be a whole number of ms', async () => {
+  it('--stop-timeout must be a duration', async () => {
     const result = await runCli(['run', '--stop-timeout', 'soon', '--', 'true'], { env });
     assert.equal(result.code, 64);
     assert.match(result.stderr, /invalid --stop-timeout \/ KEEPER_STOP_TIMEOUT_MS "soon"/);

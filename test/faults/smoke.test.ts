@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { collect } from '../../harness/cli.js';
+import { collect, withoutTestVariables } from '../../harness/cli.js';
 import { adminUrl } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
 import { REPO } from '../../harness/paths.js';
@@ -15,7 +15,7 @@ describe('fault suite smoke', () => {
     const args = ['--runs', '3', '--concurrency', '1', '--seed', '20261129', '--results', results];
     for (const scenario of ['drop-connection', 'kill-sidecar', 'restore-kill']) args.push('--scenario', scenario);
     const child = spawn(process.execPath, [path.join(REPO, 'build', 'test', 'faults', 'run.js'), ...args], {
-      env: { ...process.env, DATABASE_URL: adminUrl() },
+      env: { ...withoutTestVariables(process.env), DATABASE_URL: adminUrl() },
     });
     const { code, stdout, stderr } = await collect(child, { timeoutMs: 300_000 });
     const output = stdout + stderr;

@@ -21,7 +21,7 @@ describe('config', () => {
     assert.equal(loadConfig('sidecar', ['--debounce', '2000'], {}, '/srv').maxDelayMs, 2000);
     assert.throws(
       () => loadConfig('sidecar', ['--debounce', '2000', '--max-delay', '1500'], {}, '/srv'),
-      /--max-delay \(1500 ms\) is shorter than --debounce/,
+      /--max-delay \(1500ms\) is shorter than --debounce \(2s\)/,
     );
   });
 
@@ -46,6 +46,11 @@ describe('config', () => {
     assert.equal(loadConfig('backup', [], { KEEPER_ALLOW_REPLACE: 'yes' }).allowReplace, true);
     assert.equal(loadConfig('backup', [], { KEEPER_ALLOW_REPLACE: '0' }).allowReplace, false);
     assert.throws(() => loadConfig('backup', [], { KEEPER_ALLOW_REPLACE: 'maybe' }), /KEEPER_ALLOW_REPLACE.*1\/true\/yes/);
+    for (const command of ['restore', 'run'] as const) {
+      const argv = command === 'run' ? ['--', 'node', 'bot.js'] : [];
+      assert.equal(loadConfig(command, argv, { KEEPER_REQUIRE_BACKUP: 'true' }).requireBackup, true, command);
+      assert.equal(loadConfig(command, argv, {}).requireBackup, false, command);
+    }
   });
 
   for (const [argv, env, pattern] of [
