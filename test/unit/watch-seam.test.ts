@@ -87,6 +87,7 @@ describe('the watch seam', () => {
     assert.deepEqual(callers.sort(), [
       'clock.ts', // systemClock itself
       'embedded-postgres.ts', // the development server's start and stop deadlines: no loop
+      'generated/status-page.ts', // the status page's script, embedded as text: it runs in the browser
       'process-group.ts', // run's unref'd scan for escaped processes while the bot runs: no pause
     ]);
   });
