@@ -403,7 +403,7 @@ export const SETTINGS = {
     default: 'whatsapp_sessions',
     parse: text,
     commands: ['import-legacy'],
-    help: "the old system's table (optionally schema.table)",
+    help: "the Flask session API's table (optionally schema.table)",
   }),
   all: setting({
     kind: 'boolean',
