@@ -72,7 +72,7 @@ export async function startEmbedded(
   if (account) {
     log.info(
       { user: account.name, uid: account.uid, dataDir },
-      `started as root: the embedded PostgreSQL runs as user '${account.name}' (uid ${account.uid}), ${account.why}, ` +
+      `started as root: the embedded PostgreSQL runs as user '${account.name}' (uid ${account.uid}; ${account.why}), ` +
         'since PostgreSQL refuses to run as root; its cluster belongs to that user (no account is created)',
     );
     assertReachable(dataDir, account);

@@ -61,7 +61,7 @@ describe('the embedded PostgreSQL started by root', { skip: asRoot ? false : 'ne
       assert.equal((await stat(path.join(dir, 'pg'))).uid, uidOf('nobody'), 'the cluster belongs to nobody');
       const said = messages().find((message) => message.startsWith('started as root'));
       assert.ok(said, messages().join('\n'));
-      assert.match(said, /runs as user 'nobody' \(uid \d+\), the first of bk-no-such-account, nobody that exists/);
+      assert.match(said, /runs as user 'nobody' \(uid \d+; the first of bk-no-such-account, nobody that exists\)/);
       assert.match(said, /PostgreSQL refuses to run as root/);
       assert.match(said, /no account is created/);
     } finally {
