@@ -9,24 +9,64 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { startEmbedded } from '../src/embedded-postgres.js';
 import { createLogger } from '../src/log.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = path.join(repo, 'dist', 'cli.js');
 const bot = path.join(repo, 'build', 'examples', 'demo-bot.js');
-// DEMO_DIR moves everything the demo writes (the smoke test uses a temporary one).
-const demoRoot = process.env['DEMO_DIR'] ?? null;
-const authDir = path.join(demoRoot ?? path.join(repo, 'demo'), 'auth_info');
-// As root the embedded server runs as `postgres`, which may not reach a checkout under a private
-// home directory; a directory under the system temp dir always works.
-const dataDir = demoRoot
-  ? path.join(demoRoot, 'pg')
-  : process.getuid?.() === 0
-    ? path.join(os.tmpdir(), 'baileys-keeper-demo')
-    : path.join(repo, '.baileys-keeper');
-const seconds = Number(process.env['DEMO_SECONDS'] ?? 0); // 0: until Ctrl-C
-const listen = process.env['DEMO_LISTEN'] ?? '127.0.0.1:9464';
+// As root the embedded server runs as an unprivileged account (postgres or nobody), which may not reach
+// a checkout under a private home directory; a directory under the system temp dir always works.
+const defaultDataDir = process.getuid?.() === 0 ? path.join(os.tmpdir(), 'baileys-keeper-demo') : path.join(repo, '.baileys-keeper');
+
+const USAGE = `Usage: npm start -- [options]   (or: node build/examples/demo.js [options])
+
+Runs a stand-in bot under \`baileys-keeper run\` against an embedded PostgreSQL. Every start wipes the
+bot's directory, as a new container's disk would be, and the login comes back from PostgreSQL.
+
+Options:
+  --port PORT      the keeper's HTTP port on 127.0.0.1 (metrics, health; 0: any free port) (default 9464)
+  --dir DIR        the bot's auth directory, wiped at every start (default demo/auth_info in the clone)
+  --data-dir DIR   the embedded PostgreSQL's data (default .baileys-keeper in the clone; as root
+                   ${path.join(os.tmpdir(), 'baileys-keeper-demo')}, which its unprivileged account can reach)
+  --seconds N      stop by itself after N seconds (default 0: at Ctrl-C)
+  -h, --help       show this help
+`;
+
+/** The demo's options from argv; a usage error (exit 64, with the usage) for anything else. */
+function options(): { port: number; dir: string; dataDir: string; seconds: number } {
+  const usage = (problem: string): never => {
+    process.stderr.write(`demo: ${problem}\n\n${USAGE}`);
+    process.exit(64);
+  };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        port: { type: 'string', default: '9464' },
+        dir: { type: 'string', default: path.join(repo, 'demo', 'auth_info') },
+        'data-dir': { type: 'string', default: defaultDataDir },
+        seconds: { type: 'string', default: '0' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (error) {
+    return usage((error as Error).message);
+  }
+  if (values['help']) {
+    process.stdout.write(USAGE);
+    process.exit(0);
+  }
+  const port = Number(values['port']);
+  if (!/^\d+$/.test(String(values['port'])) || port > 65535) usage(`--port takes a port number from 0 to 65535, not ${values['port']}`);
+  const seconds = Number(values['seconds']);
+  if (!/^\d+$/.test(String(values['seconds']))) usage(`--seconds takes a whole number of seconds, not ${values['seconds']}`);
+  return { port, dir: path.resolve(String(values['dir'])), dataDir: path.resolve(String(values['data-dir'])), seconds };
+}
+
+const { port, dir: authDir, dataDir, seconds } = options();
+const listen = `127.0.0.1:${port}`;
 
 const say = (line: string) => process.stdout.write(`\x1b[36m[demo]\x1b[0m ${line}\n`);
 

@@ -114,7 +114,7 @@ export interface Config {
   readonly stopTimeoutMs: number;
   /** `run -- CMD ARGS…`: the bot's command line (empty for the other commands). */
   readonly childCommand: readonly string[];
-  /** import-legacy: the old system's table, and whether to import all of its rows. */
+  /** import-legacy: the Flask session API's table, and whether to import all of its rows. */
   readonly table: string;
   readonly all: boolean;
   /** Bearer token of the session API; null disables it (403). */

@@ -12,7 +12,12 @@ import type { Logger } from './log.js';
 
 /** How long a fresh server may take to accept connections, ms. */
 export const EMBEDDED_START_TIMEOUT_MS = 60_000;
-const SERVER_USER = 'postgres';
+/**
+ * The accounts the server runs as when the keeper is started by root (initdb and postgres refuse to
+ * run as root), first that exists: PostgreSQL's conventional account, else the unprivileged account
+ * every Linux system has. None is ever created: adding a system user is the operator's decision.
+ */
+export const SERVER_USERS: readonly string[] = ['postgres', 'nobody'];
 
 export interface EmbeddedServer {
   url: string;
@@ -36,7 +41,13 @@ interface Binaries {
 export async function startEmbedded(
   dataDir: string,
   log: Logger,
-  options: { port?: number; settings?: Record<string, string>; env?: Readonly<Record<string, string>> } = {},
+  options: {
+    port?: number;
+    settings?: Record<string, string>;
+    env?: Readonly<Record<string, string>>;
+    /** As root: the accounts to run the server as, first that exists (default SERVER_USERS). */
+    serverUsers?: readonly string[];
+  } = {},
 ): Promise<EmbeddedServer> {
   const env = options.env ?? process.env;
   const binaries = await loadBinaries();
@@ -48,7 +59,7 @@ export async function startEmbedded(
     log.info({ port: running.port }, 'using the embedded PostgreSQL already running on this data dir');
     return { url: urlFor(running.port, password), pid: running.pid, port: running.port, stop: async () => undefined };
   }
-  const account = serverAccount();
+  const account = await serverAccount(cluster, options.serverUsers ?? SERVER_USERS);
   await unwritableDataDir(dataDir, async () => {
     try {
       await mkdir(dataDir, { recursive: true, mode: 0o711 });
@@ -58,7 +69,14 @@ export async function startEmbedded(
       throw error;
     }
   });
-  if (account) assertReachable(dataDir, account);
+  if (account) {
+    log.info(
+      { user: account.name, uid: account.uid, dataDir },
+      `started as root: the embedded PostgreSQL runs as user '${account.name}' (uid ${account.uid}; ${account.why}), ` +
+        'since PostgreSQL refuses to run as root; its cluster belongs to that user (no account is created)',
+    );
+    assertReachable(dataDir, account);
+  }
   const server = account ? await binariesFor(account, binaries, dataDir, log) : binaries;
   if (!(await exists(path.join(cluster, 'PG_VERSION')))) {
     await unwritableDataDir(dataDir, () => initialise(server, dataDir, cluster, passwordFile, account, log, env));
@@ -107,32 +125,58 @@ async function loadBinaries(): Promise<Binaries> {
 }
 
 interface Account {
+  name: string;
   uid: number;
   gid: number;
+  /** Why this account, for the log: "the owner of the existing cluster", "the first of postgres, nobody that exists". */
+  why: string;
 }
 
-/** PostgreSQL refuses to run as root; as root we run it as the `postgres` user, creating it if needed. */
-function serverAccount(): Account | null {
+/** The spawn options that run a child as `account` (none: as this process). */
+function ids(account: Account | null): { uid?: number; gid?: number } {
+  return account ? { uid: account.uid, gid: account.gid } : {};
+}
+
+/** The uid and gid of the account `name`, or null when there is none. */
+function lookupAccount(name: string): { uid: number; gid: number } | null {
+  const uid = spawnSync('id', ['-u', name], { encoding: 'utf8' });
+  const gid = spawnSync('id', ['-g', name], { encoding: 'utf8' });
+  return uid.status === 0 && gid.status === 0 ? { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) } : null;
+}
+
+/**
+ * Who runs the server: null when the keeper is not root (the keeper's own user). As root, the owner of
+ * an existing cluster (PostgreSQL runs only as its data directory's owner), else the first of
+ * `candidates` that exists. Never creates an account. DatabaseUnreachableError (exit 2) when the
+ * cluster belongs to root or no candidate exists, saying what to do.
+ */
+async function serverAccount(cluster: string, candidates: readonly string[]): Promise<Account | null> {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) return null;
-  const lookup = () => {
-    const uid = spawnSync('id', ['-u', SERVER_USER], { encoding: 'utf8' });
-    const gid = spawnSync('id', ['-g', SERVER_USER], { encoding: 'utf8' });
-    return uid.status === 0 && gid.status === 0 ? { uid: Number(uid.stdout.trim()), gid: Number(gid.stdout.trim()) } : null;
-  };
-  const found = lookup();
-  if (found) return found;
-  const created = spawnSync('useradd', ['--system', '--user-group', '--no-create-home', '--shell', '/usr/sbin/nologin', SERVER_USER], {
-    encoding: 'utf8',
-  });
-  const account = lookup();
-  if (!account) {
-    throw new DatabaseUnreachableError(
-      `running as root, the embedded PostgreSQL needs a '${SERVER_USER}' user and it ` +
-        `could not be created (${created.stderr?.trim() || created.error?.message}): ` +
-        'run as a regular user or set DATABASE_URL',
-    );
+  const existing = (await exists(path.join(cluster, 'PG_VERSION'))) ? await stat(cluster) : null;
+  if (existing) {
+    if (existing.uid === 0) {
+      throw new DatabaseUnreachableError(
+        `the embedded PostgreSQL's cluster ${cluster} belongs to root, and PostgreSQL refuses to run as root: ` +
+          'remove that directory (a new cluster is made), choose another --data-dir / KEEPER_DATA_DIR, or set DATABASE_URL',
+      );
+    }
+    const name = spawnSync('id', ['-nu', String(existing.uid)], { encoding: 'utf8' });
+    return {
+      name: name.status === 0 ? name.stdout.trim() : String(existing.uid),
+      uid: existing.uid,
+      gid: existing.gid,
+      why: 'the owner of the existing cluster',
+    };
   }
-  return account;
+  for (const name of candidates) {
+    const found = lookupAccount(name);
+    if (found && found.uid !== 0) return { name, ...found, why: `the first of ${candidates.join(', ')} that exists` };
+  }
+  throw new DatabaseUnreachableError(
+    `started as root, the embedded PostgreSQL needs an unprivileged account to run as (PostgreSQL refuses root), ` +
+      `and none of ${candidates.join(', ')} exists; the keeper creates no account: run it as a regular user, ` +
+      'create one of those accounts, or set DATABASE_URL',
+  );
 }
 
 async function initialise(
@@ -159,7 +203,7 @@ async function initialise(
     const result = spawnSync(
       binaries.initdb,
       ['-D', cluster, '-U', 'postgres', '--auth=scram-sha-256', `--pwfile=${pwfile}`, '-E', 'UTF8', '--locale=C', '--no-instructions'],
-      { encoding: 'utf8', env, ...(account ?? {}) },
+      { encoding: 'utf8', env, ...ids(account) },
     );
     if (result.status !== 0) {
       throw new DatabaseUnreachableError(
@@ -176,13 +220,16 @@ async function initialise(
  * temp directory) it cannot, so the package's server tree is copied once into dataDir, which it can reach.
  */
 async function binariesFor(account: Account, binaries: Binaries, dataDir: string, log: Logger): Promise<Binaries> {
-  if (spawnSync(binaries.postgres, ['--version'], { ...account }).status === 0) return binaries;
+  if (spawnSync(binaries.postgres, ['--version'], ids(account)).status === 0) return binaries;
   const native = path.dirname(path.dirname(binaries.postgres));
   const version = (JSON.parse(await readFile(path.join(native, '..', 'package.json'), 'utf8')) as { version: string }).version;
   const copy = path.join(dataDir, `server-${version}`);
   const copied: Binaries = { initdb: path.join(copy, 'bin', 'initdb'), postgres: path.join(copy, 'bin', 'postgres') };
   if (!(await exists(copied.postgres))) {
-    log.info({ from: native, to: copy }, `user '${SERVER_USER}' cannot reach the PostgreSQL binaries: copying them into the data dir once`);
+    log.info(
+      { from: native, to: copy },
+      `user '${account.name}' cannot reach the PostgreSQL binaries: copying them into the data dir once`,
+    );
     const partial = `${copy}.partial-${process.pid}`;
     await cp(native, partial, { recursive: true, verbatimSymlinks: true });
     await chmod(partial, 0o755);
@@ -196,10 +243,10 @@ async function binariesFor(account: Account, binaries: Binaries, dataDir: string
 
 /** Fails clearly when the server account cannot reach dataDir (e.g. it sits under a 0700 home directory). */
 function assertReachable(dataDir: string, account: Account): void {
-  const probe = spawnSync('test', ['-x', dataDir], { ...account });
+  const probe = spawnSync('test', ['-x', dataDir], ids(account));
   if (probe.status !== 0) {
     throw new DatabaseUnreachableError(
-      `the embedded PostgreSQL runs as user '${SERVER_USER}' when started by root, and that user cannot reach ${dataDir} ` +
+      `the embedded PostgreSQL runs as user '${account.name}' when started by root, and that user cannot reach ${dataDir} ` +
         '(a parent directory is not traversable): choose a --data-dir / ' +
         'KEEPER_DATA_DIR it can reach, such as one under /tmp, or set DATABASE_URL',
     );
@@ -229,7 +276,7 @@ async function launch(
   ];
   for (const [name, value] of Object.entries(settings)) args.push('-c', `${name}=${value}`);
   // detached: a Ctrl-C in the terminal must not stop the server under a final flush; we stop it ourselves.
-  const child = spawn(binaries.postgres, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env, ...(account ?? {}) });
+  const child = spawn(binaries.postgres, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env, ...ids(account) });
   const pglog = log.child({ component: 'embedded-postgres' });
   let ready = false;
   await new Promise<void>((resolve, reject) => {

@@ -1,4 +1,4 @@
-// Files that arrive from outside (a tar, an API body, a legacy table) pass the same checks as files
+// Files that arrive from outside (a tar, an API body, the Flask session API's table) pass the same checks as files
 // read from disk before they can become a generation: safe name, size limit, no torn JSON, no duplicates.
 import { tornReason } from './creds.js';
 import { invalidNameReason } from './names.js';

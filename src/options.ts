@@ -430,7 +430,7 @@ export const SETTINGS = {
     parse: text,
     oneShot: 'a one-time migration, run by hand',
     commands: ['import-legacy'],
-    help: "the old system's table (optionally schema.table)",
+    help: "the Flask session API's table (optionally schema.table)",
   }),
   all: setting({
     kind: 'boolean',
@@ -532,10 +532,13 @@ export const SETTINGS = {
  * not warned about as unknown (src/unknown-variables.ts).
  */
 export const NOT_SETTINGS: ReadonlyArray<readonly [name: string, why: string]> = [
-  [
-    'KEEPER_VERSION',
-    "deploy/railway/Dockerfile's build argument: Railway gives a service's variables to its build and to the running container alike",
-  ],
+  ...['KEEPER_VERSION', 'KEEPER_SOURCE', 'KEEPER_REF', 'KEEPER_SOURCE_URL'].map(
+    (name) =>
+      [
+        name,
+        "deploy/railway/Dockerfile's build argument: Railway gives a service's variables to its build and to the running container alike",
+      ] as const,
+  ),
 ];
 
 export type SettingName = keyof typeof SETTINGS;

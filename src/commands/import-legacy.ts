@@ -1,4 +1,4 @@
-// `import-legacy`: moves sessions from the old system's whatsapp_sessions table into the keeper, each
+// `import-legacy`: moves sessions from the Flask session API's whatsapp_sessions table into the keeper, each
 // row as a generation. A bad row is reported and skipped whole; importing twice adds nothing.
 import { ExitCode, NothingToRestoreError, RefusedError } from '../errors.js';
 import { SnapshotBuilder } from '../incoming.js';
@@ -106,7 +106,7 @@ function toSnapshot(data: unknown): Snapshot | string {
 
 export const command: CommandSpec<'import-legacy'> = {
   name: 'import-legacy',
-  summary: "import sessions from the old system's whatsapp_sessions table (--all for every row)",
+  summary: "import sessions from the Flask session API's whatsapp_sessions table (--all for every row)",
   logTo: 'stderr',
   run: importLegacyCommand,
 };

@@ -1,4 +1,5 @@
-// Reading the old system's table: whatsapp_sessions(session_id, session_data JSONB {file name: file text}).
+// Reading the table of the Flask/PostgreSQL session API the HTTP API is compatible with (docs/http-api.md):
+// whatsapp_sessions(session_id, session_data JSONB {file name: file text}).
 import { UsageError } from '../errors.js';
 import { quoteIdentifier, type Database } from './pool.js';
 
@@ -20,7 +21,7 @@ export async function legacyRows(db: Database, table: string, sessionId: string 
   const { rows: found } = await db.query<{ oid: string | null }>('SELECT to_regclass($1)::text AS oid', [qualified]);
   if (!found[0]?.oid)
     throw new UsageError(
-      `table ${table} does not exist in this database: check --table (the old system's table is whatsapp_sessions) and DATABASE_URL`,
+      `table ${table} does not exist in this database: check --table (the Flask session API's table is whatsapp_sessions) and DATABASE_URL`,
     );
   const { rows } = await db.query<{ session_id: string; session_data: unknown }>(
     `SELECT session_id, session_data FROM ${qualified} WHERE $1::text IS NULL OR session_id = $1 ORDER BY session_id`,

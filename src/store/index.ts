@@ -82,7 +82,7 @@ export class SessionStore {
   }
 
   /**
-   * Rows of the old system's `table` (optionally schema-qualified) in this database, one session or all
+   * Rows of the Flask session API's `table` (optionally schema-qualified) in this database, one session or all
    * (`sessionId` null), by session_id (src/db/legacy.ts). UsageError for a bad or missing table.
    */
   legacyRows(table: string, sessionId: string | null): Promise<LegacyRow[]> {

@@ -134,7 +134,7 @@ describe('session API under hostile input', async () => {
     const older = await call('POST', '/api/session/backup', { session_id: 'watched', session_data: stale });
     assert.equal(older.status, 409, older.text);
     assert.match(older.json.error, /older than the stored head/);
-    // A body the guards accept but that differs from the directory (an old system's call beside the sidecar).
+    // A body the guards accept but that differs from the directory (a bot still calling as it called the Flask session API, beside the sidecar).
     const current = Object.fromEntries([...dir].map(([name, text]) => [name, text]));
     const differing = { ...current, 'app-state-sync-version-regular.json': JSON.stringify({ posted: true }) };
     const posted = await call('POST', '/api/session/backup', { session_id: 'watched', session_data: differing });
@@ -156,7 +156,7 @@ describe('session API under hostile input', async () => {
     await waitFor(async () => ((await service.metric('baileys_keeper_generation')) === head ? true : null), 5_000);
     assert.equal(await service.metric('baileys_keeper_backup_lag_seconds'), 0);
 
-    // A body without one of the directory's Signal sessions (an old system that has not seen a new contact):
+    // A body without one of the directory's Signal sessions (a bot's backup call that has not seen a new contact):
     // the head deletes it, and the directory that still holds it is the live bot's, not a stale disk.
     const signal = Object.keys(current).find((name) => name.startsWith('session-'))!;
     const withoutOne = Object.fromEntries(Object.entries(current).filter(([name]) => name !== signal));

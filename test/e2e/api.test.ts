@@ -1,4 +1,4 @@
-// The session API, compatible with the old system's: every endpoint, every class of bad input.
+// The session API, compatible with the Flask session API's: every endpoint, every class of bad input.
 import assert from 'node:assert/strict';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -30,7 +30,7 @@ describe('session API', async () => {
     return { status: response.status, headers: response.headers, json: text ? JSON.parse(text) : null };
   };
 
-  /** A directory written by the real Baileys writer, in the old system's {name: text} shape. */
+  /** A directory written by the real Baileys writer, in the Flask session API's {name: text} shape. */
   const sessionDataOf = async (dir: string) =>
     Object.fromEntries(await Promise.all((await readdir(dir)).map(async (name) => [name, await readFile(path.join(dir, name), 'utf8')])));
 

@@ -1,23 +1,22 @@
 // `npm start` keeps working: the demo pairs, backs up, and on its next start restores instead of pairing.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { chmod, readFile } from 'node:fs/promises';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmod, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { withoutTestVariables } from '../../harness/cli.js';
 import { REPO } from '../../harness/paths.js';
 import { tempDir } from '../support/fs.js';
+import { freePort } from '../support/net.js';
 import { waitFor } from '../../harness/sidecar.js';
 
-function startDemo(dir: string, seconds: number) {
-  const child = spawn(process.execPath, [path.join(REPO, 'build', 'examples', 'demo.js')], {
-    env: {
-      ...withoutTestVariables(process.env),
-      DEMO_DIR: dir,
-      DEMO_SECONDS: String(seconds),
-      DEMO_LISTEN: '127.0.0.1:0',
-      DATABASE_URL: '',
-    },
+const DEMO = path.join(REPO, 'build', 'examples', 'demo.js');
+
+/** The demo with its bot directory in dir/auth_info and its PostgreSQL in dir/pg (`extra` flags after). */
+function startDemo(dir: string, seconds: number, extra: string[] = ['--port', '0']) {
+  const flags = ['--dir', path.join(dir, 'auth_info'), '--data-dir', path.join(dir, 'pg'), '--seconds', String(seconds), ...extra];
+  const child = spawn(process.execPath, [DEMO, ...flags], {
+    env: { ...withoutTestVariables(process.env), DATABASE_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const run = { child, output: '', exited: null as Promise<{ code: number | null; output: string }> | null };
@@ -47,6 +46,47 @@ function alive(pid: number): boolean {
 }
 
 describe('the npm start demo', () => {
+  it('takes its port and directories as flags, shown with their defaults in --help; anything else is a usage error', async () => {
+    const help = spawnSync(process.execPath, [DEMO, '--help'], { encoding: 'utf8' });
+    assert.equal(help.status, 0, help.stderr);
+    for (const flag of [
+      /--port PORT .*\(default 9464\)/,
+      /--dir DIR .*\(default demo\/auth_info/,
+      /--data-dir DIR .*\(default \.baileys-keeper/,
+      /--seconds N/,
+    ])
+      assert.match(help.stdout, flag);
+    for (const bad of [['--port', 'x'], ['--port', '70000'], ['--seconds', '-1'], ['--bogus']]) {
+      const run = spawnSync(process.execPath, [DEMO, ...bad], {
+        encoding: 'utf8',
+        env: { ...withoutTestVariables(process.env), DATABASE_URL: '' },
+      });
+      assert.equal(run.status, 64, `${bad.join(' ')}: ${run.stderr}`);
+      assert.match(run.stderr, /^demo: .*\n\nUsage: npm start -- \[options\]/s, bad.join(' '));
+    }
+  });
+
+  it('serves on the --port given and writes only under --dir and --data-dir', async () => {
+    const dir = await tempDir('demo-flags');
+    await chmod(dir, 0o755);
+    const port = await freePort();
+    const run = startDemo(dir, 0, ['--port', String(port)]);
+    await waitFor(
+      () => (run.output.includes('"msg":"backup stored"') ? true : null),
+      60_000,
+      () => `the demo never backed up:\n${run.output}`,
+      run.exited,
+    );
+    const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
+    assert.equal(metrics.status, 200);
+    assert.match(await metrics.text(), /^baileys_keeper_lease_held(\{[^}]*\})? 1$/m);
+    run.child.kill('SIGTERM');
+    const { code, output } = await run.exited;
+    assert.equal(code, 0, output);
+    assert.deepEqual((await readdir(dir)).sort(), ['auth_info', 'pg']);
+    assert.ok((await readdir(path.join(dir, 'auth_info'))).includes('creds.json'));
+  });
+
   it('pairs on the first start and restores the login on the second', async () => {
     const dir = await tempDir('demo');
     await chmod(dir, 0o755);

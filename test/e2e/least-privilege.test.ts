@@ -141,7 +141,7 @@ for (const [kind, readmeBlock] of [
       );
     });
 
-    it('import-legacy reads the old table in public with the one-off grants of docs/security.md, which are then taken back', async () => {
+    it("import-legacy reads the Flask session API's table in public with the one-off grants of docs/security.md, which are then taken back", async () => {
       const bot = await tempDir(`lp-legacy-${kind}`);
       await writeSession(bot, { preKeys: 2 });
       await query(adminUrl, LEGACY_DDL);
@@ -149,7 +149,7 @@ for (const [kind, readmeBlock] of [
         JSON.stringify(Object.fromEntries(await readTree(bot))),
       ]);
       const denied = await runCli(['import-legacy', '--all'], { env: env() });
-      assert.notEqual(denied.code, 0, 'without the grants the role cannot read the old table');
+      assert.notEqual(denied.code, 0, "without the grants the role cannot read the Flask session API's table");
       const [grant, revoke] = legacySql!.split(/^-- baileys-keeper import-legacy.*$/m);
       await withClient(adminUrl, (client) => client.query(asRole(grant!)));
       const imported = await runCli(['import-legacy', '--all'], { env: env() });

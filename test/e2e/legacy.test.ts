@@ -1,4 +1,4 @@
-// import-legacy on a table created with exactly the old system's DDL.
+// import-legacy on a table created with exactly the DDL of the Flask session API (docs/http-api.md).
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -2,7 +2,10 @@
 // base image (nothing can be pulled here), exactly through the build arguments the Dockerfiles
 // document for offline builds: the init and sidecar images with npm installing offline from a cache
 // warmed on the host, the Railway example with npm installing from a registry on loopback.
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { cp, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { REPO } from '../../harness/paths.js';
@@ -18,6 +21,8 @@ export const IMAGES = {
   sidecar: 'localhost/baileys-keeper-sidecar:test',
   init: 'localhost/baileys-keeper-init:test',
   railway: 'localhost/baileys-keeper-railway-example:test',
+  /** The same Dockerfile with KEEPER_SOURCE=repo: the keeper built from this repository's source. */
+  railwayRepo: 'localhost/baileys-keeper-railway-example-repo:test',
 } as const;
 
 interface BaseImage {
@@ -108,6 +113,8 @@ export async function buildRailwayImage(registry: string, keeperVersion: string)
     [
       ...buildCommand(path.join(REPO, 'deploy/railway/Dockerfile'), IMAGES.railway),
       '--build-arg',
+      'KEEPER_SOURCE=package',
+      '--build-arg',
       `npm_config_registry=${registry}`,
       '--build-arg',
       `KEEPER_VERSION=${keeperVersion}`,
@@ -115,4 +122,77 @@ export async function buildRailwayImage(registry: string, keeperVersion: string)
     ],
     { echo: true },
   );
+}
+
+/**
+ * Builds deploy/railway/Dockerfile with KEEPER_SOURCE=repo, as a user deploying before any release
+ * would: in the example bot's directory, the keeper built from `sourceUrl` (a .tar.gz of this
+ * repository, as GitHub's archive of a ref is) by `npm ci` and `npm pack` inside the build; every npm
+ * install (the keeper's build dependencies, the bot's) from `registry`. Rejects with buildah's output
+ * when the build fails.
+ */
+export async function buildRailwayImageFromRepo(registry: string, sourceUrl: string): Promise<string> {
+  return buildah(
+    [
+      ...buildCommand(path.join(REPO, 'deploy/railway/Dockerfile'), IMAGES.railwayRepo),
+      '--build-arg',
+      'KEEPER_SOURCE=repo',
+      '--build-arg',
+      `KEEPER_SOURCE_URL=${sourceUrl}`,
+      '--build-arg',
+      `npm_config_registry=${registry}`,
+      path.join(REPO, 'examples/baileys-bot'),
+    ],
+    { echo: true },
+  );
+}
+
+export interface SourceArchive {
+  /** http://127.0.0.1:PORT/baileys-keeper-test.tar.gz */
+  url: string;
+  /** The archive on disk. */
+  file: string;
+  /** Stops serving it; resolves once the server is closed. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Serves a .tar.gz of this repository's working tree over HTTP on loopback, laid out as GitHub's
+ * archive of a ref is (every path under one top-level directory): the files git tracks or would
+ * track (`git ls-files --cached --others --exclude-standard`), so what is not committed yet is built
+ * too, and nothing git ignores (node_modules, build output). Rejects when git or tar fails.
+ */
+export async function serveSourceArchive(workDir: string): Promise<SourceArchive> {
+  const list = path.join(workDir, 'source-files.txt');
+  const files = (await command('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO }))
+    .split('\0')
+    .filter(Boolean);
+  // A tracked file deleted in the working tree is not part of it.
+  const present = [];
+  for (const file of files)
+    if (
+      await stat(path.join(REPO, file)).then(
+        (info) => info.isFile(),
+        () => false,
+      )
+    )
+      present.push(file);
+  await writeFile(list, `${present.join('\n')}\n`);
+  const file = path.join(workDir, 'baileys-keeper-test.tar.gz');
+  await command('tar', ['-czf', file, '-C', REPO, '--transform', 's,^,baileys-keeper-test/,', '--verbatim-files-from', '-T', list]);
+  const server = http.createServer((request, response) => {
+    if (request.url !== '/baileys-keeper-test.tar.gz') {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { 'content-type': 'application/gzip' });
+    createReadStream(file).pipe(response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/baileys-keeper-test.tar.gz`,
+    file,
+    stop: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }

@@ -23,6 +23,7 @@ const images = JSON.parse(process.env['KEEPER_TEST_IMAGES'] ?? '{}') as {
   sidecar: string;
   init: string;
   railway: string;
+  railwayRepo: string;
   base: string;
   /** The `npm pack` tarball published to the registry the Railway image was built against. */
   keeperTarball: string;
@@ -210,69 +211,91 @@ describe('the sidecar image backs up a live bot', () => {
   });
 });
 
-describe('the Railway example image (bot + run under tini)', () => {
-  const keeperPath = '/usr/local/lib/node_modules/baileys-keeper/dist/baileys-keeper.mjs';
+/** A bundle's text with every module path made relative to its node_modules (see the Railway test). */
+function modulePaths(bundle: string): string {
+  return bundle.replace(/(?:\.\.\/)+(?:[\w.-]+\/)*?node_modules\//g, 'node_modules/');
+}
 
-  test('holds the keeper from the npm package, beside an unmodified bot, and runs it under tini as user 1000', async () => {
-    const config = await inspectImage(images.railway);
-    assert.equal(config.user, '1000:1000');
-    assert.deepEqual(config.entrypoint, ['/usr/bin/tini', '--', 'node', '--max-semi-space-size=1', keeperPath, 'run', '--']);
-    assert.deepEqual(config.cmd, ['node', 'index.js']);
-    for (const entry of ['KEEPER_DIR=/app/auth_info', 'KEEPER_LISTEN=[::]:9464']) assert.ok(config.env.includes(entry), entry);
+/** The Railway Dockerfile built both ways (build.ts): the keeper from the npm package, and from source. */
+const RAILWAY = [
+  { source: 'package', image: images.railway, session: 'railway-image', from: 'the npm package published to the registry' },
+  { source: 'repo', image: images.railwayRepo, session: 'railway-repo-image', from: "npm pack of this repository's source" },
+] as const;
 
-    const published = await run('tar', ['-xzOf', images.keeperTarball, 'package/dist/baileys-keeper.mjs'], {
-      encoding: 'buffer',
-      maxBuffer: 16 * 1024 * 1024,
+for (const { source, image, session, from } of RAILWAY) {
+  describe(`the Railway example image, KEEPER_SOURCE=${source} (bot + run under tini)`, () => {
+    const keeperPath = '/usr/local/lib/node_modules/baileys-keeper/dist/baileys-keeper.mjs';
+
+    test(`holds the keeper from ${from}, beside an unmodified bot, and runs it under tini as user 1000`, async () => {
+      const config = await inspectImage(image);
+      assert.equal(config.user, '1000:1000');
+      assert.deepEqual(config.entrypoint, ['/usr/bin/tini', '--', 'node', '--max-semi-space-size=1', keeperPath, 'run', '--']);
+      assert.deepEqual(config.cmd, ['node', 'index.js']);
+      for (const entry of ['KEEPER_DIR=/app/auth_info', 'KEEPER_LISTEN=[::]:9464']) assert.ok(config.env.includes(entry), entry);
+
+      // Both sources give the bundle `npm pack` makes of this repository: the one published to the registry.
+      const packed = await run('tar', ['-xzOf', images.keeperTarball, 'package/dist/baileys-keeper.mjs'], {
+        encoding: 'buffer',
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      const id = (await buildah(['from', '--pull=never', image])).trim();
+      try {
+        const root = (await buildah(['mount', id])).trim();
+        const bundle = await readFile(path.join(root, keeperPath));
+        if (source === 'package') assert.ok(bundle.equals(packed.stdout), `the keeper in the image is the bundle of ${from}`);
+        // Built elsewhere, the bundle names its modules by the path esbuild found them at: node_modules/x
+        // in the build, ../../elsewhere/node_modules/x on a host whose node_modules is a symlink.
+        else assert.ok(modulePaths(bundle.toString('utf8')) === modulePaths(packed.stdout.toString('utf8')), `the bundle of ${from}`);
+        assert.ok((await stat(path.join(root, 'usr/local/lib/node_modules/baileys-keeper/dist/THIRD-PARTY-LICENSES.txt'))).isFile());
+        assert.equal(await readlink(path.join(root, 'usr/local/bin/baileys-keeper')), `..${keeperPath.slice('/usr/local'.length)}`);
+        assert.ok((await stat(path.join(root, 'usr/bin/tini'))).isFile(), "Debian's tini");
+        assert.ok((await stat(path.join(root, 'app/node_modules/@whiskeysockets/baileys/package.json'))).isFile(), "the bot's npm ci");
+        await assert.rejects(stat(path.join(root, 'app/node_modules/baileys-keeper')), 'the bot does not depend on the keeper');
+        await assert.rejects(stat(path.join(root, 'root/.npm/_cacache')), 'no npm cache left in the image');
+        // The source build's stage (its node_modules, the source) stays out of the image.
+        await assert.rejects(stat(path.join(root, 'src')), 'no keeper source in the image');
+        await assert.rejects(
+          stat(path.join(root, 'usr/local/lib/node_modules/baileys-keeper/node_modules')),
+          'the package has no dependencies',
+        );
+        assert.equal((await stat(path.join(root, 'app/auth_info'))).uid, 1000);
+      } finally {
+        await buildah(['rm', id]);
+      }
     });
-    const id = (await buildah(['from', '--pull=never', images.railway])).trim();
-    try {
-      const root = (await buildah(['mount', id])).trim();
-      assert.ok(
-        (await readFile(path.join(root, keeperPath))).equals(published.stdout),
-        'the keeper in the image is the bundle of the package published to the registry',
+
+    test("restores, backs up while the bot runs, and stores the bot's last write after SIGTERM", async () => {
+      const dir = await volume(`image-${session}`);
+      const port = await freePort();
+      const container = await start(image, {
+        env: { DATABASE_URL: url, KEEPER_SESSION_ID: session, KEEPER_LISTEN: `127.0.0.1:${port}`, KEEPER_DEBOUNCE_MS: '300' },
+        volumes: { [dir]: '/app/auth_info' },
+      });
+      await waitFor(
+        () => (container.logs.includes('bot: running') ? true : null),
+        60_000,
+        () => container.logs,
+        container.exited,
       );
-      assert.equal(await readlink(path.join(root, 'usr/local/bin/baileys-keeper')), `..${keeperPath.slice('/usr/local'.length)}`);
-      assert.ok((await stat(path.join(root, 'usr/bin/tini'))).isFile(), "Debian's tini");
-      assert.ok((await stat(path.join(root, 'app/node_modules/@whiskeysockets/baileys/package.json'))).isFile(), "the bot's npm ci");
-      await assert.rejects(stat(path.join(root, 'app/node_modules/baileys-keeper')), 'the bot does not depend on the keeper');
-      await assert.rejects(stat(path.join(root, 'root/.npm/_cacache')), 'no npm cache left in the image');
-      assert.equal((await stat(path.join(root, 'app/auth_info'))).uid, 1000);
-    } finally {
-      await buildah(['rm', id]);
-    }
-  });
+      const pid1 = await container.pid1();
+      assert.equal((await readFile(`/proc/${pid1}/comm`, 'utf8')).trim(), 'tini', 'tini is PID 1');
+      const keeperPid = Number((await readFile(`/proc/${pid1}/task/${pid1}/children`, 'utf8')).trim().split(/\s+/)[0]);
+      const keeperArgv = (await readFile(`/proc/${keeperPid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+      assert.deepEqual(keeperArgv.slice(0, 4), ['node', '--max-semi-space-size=1', keeperPath, 'run'], "tini's child is the keeper");
+      await waitFor(
+        async () => ((await generation(session)) >= 2 ? true : null),
+        60_000,
+        () => container.logs,
+        container.exited,
+      );
 
-  test("restores, backs up while the bot runs, and stores the bot's last write after SIGTERM", async () => {
-    const dir = await volume('image-railway');
-    const port = await freePort();
-    const container = await start(images.railway, {
-      env: { DATABASE_URL: url, KEEPER_SESSION_ID: 'railway-image', KEEPER_LISTEN: `127.0.0.1:${port}`, KEEPER_DEBOUNCE_MS: '300' },
-      volumes: { [dir]: '/app/auth_info' },
+      await container.signal('SIGTERM');
+      const exit = await container.exited;
+      assert.deepEqual(exit, { code: 0, signal: null }, container.logs);
+      assert.match(container.logs, /bot: stopping after \d+ key writes/);
+      const head = await storedHead(url, session);
+      assert.ok(head.has('session-last-write-before-exit.0.json'), 'the write the bot made on SIGTERM is in PostgreSQL');
+      assert.deepEqual(diffTrees(head, await readTree(dir)), []);
     });
-    await waitFor(
-      () => (container.logs.includes('bot: running') ? true : null),
-      60_000,
-      () => container.logs,
-      container.exited,
-    );
-    const pid1 = await container.pid1();
-    assert.equal((await readFile(`/proc/${pid1}/comm`, 'utf8')).trim(), 'tini', 'tini is PID 1');
-    const keeperPid = Number((await readFile(`/proc/${pid1}/task/${pid1}/children`, 'utf8')).trim().split(/\s+/)[0]);
-    const keeperArgv = (await readFile(`/proc/${keeperPid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
-    assert.deepEqual(keeperArgv.slice(0, 4), ['node', '--max-semi-space-size=1', keeperPath, 'run'], "tini's child is the keeper");
-    await waitFor(
-      async () => ((await generation('railway-image')) >= 2 ? true : null),
-      60_000,
-      () => container.logs,
-      container.exited,
-    );
-
-    await container.signal('SIGTERM');
-    const exit = await container.exited;
-    assert.deepEqual(exit, { code: 0, signal: null }, container.logs);
-    assert.match(container.logs, /bot: stopping after \d+ key writes/);
-    const head = await storedHead(url, 'railway-image');
-    assert.ok(head.has('session-last-write-before-exit.0.json'), 'the write the bot made on SIGTERM is in PostgreSQL');
-    assert.deepEqual(diffTrees(head, await readTree(dir)), []);
   });
-});
+}

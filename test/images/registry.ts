@@ -1,7 +1,7 @@
-// A local npm registry for the Railway image's build (verdaccio on loopback): the keeper's package as
-// `npm pack` makes it and `npm publish` uploads it, and the example bot's dependencies, so the build
-// installs both from the network as on Railway, yet reaches nothing but this machine. The bot's
-// dependencies are pulled into the registry's storage on the host first, through an uplink to the
+// A local npm registry for the Railway image's builds (verdaccio on loopback): the keeper's package as
+// `npm pack` makes it and `npm publish` uploads it, the example bot's dependencies, and this
+// repository's (for the keeper built from source), so the builds install from the network as on
+// Railway, yet reach nothing but this machine. The dependencies are pulled into the registry's storage on the host first, through an uplink to the
 // registry the host's npm uses (as warmNpmCache fills the npm cache); the build then runs against the
 // registry restarted with no uplink at all, so whatever it installs was stored here.
 import { spawn } from 'node:child_process';
@@ -92,32 +92,39 @@ async function login(registry: Registry, dir: string): Promise<string> {
 }
 
 /**
- * Puts into the registry's storage everything `npm ci --omit=dev` of the example bot needs: the registry
- * (started with an uplink) fetches it for an install on the host with an empty npm cache, so every
- * packument and tarball passes through it. Rejects with npm's output when the install fails.
+ * Puts into the registry's storage everything `npm ci` needs for the example bot (`--omit=dev`, as the
+ * Railway Dockerfile installs it) and for this repository (everything: the keeper built from source,
+ * KEEPER_SOURCE=repo): the registry (started with an uplink) fetches it for installs on the host with
+ * an empty npm cache, so every packument and tarball passes through it. Rejects with npm's output when
+ * an install fails.
  */
 export async function fillRegistry(registry: Registry): Promise<void> {
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'bk-registry-fill-'));
-  try {
-    await cp(path.join(BOT, 'package.json'), path.join(scratch, 'package.json'));
-    await cp(path.join(BOT, 'package-lock.json'), path.join(scratch, 'package-lock.json'));
-    await command(
-      'npm',
-      [
-        'ci',
-        '--omit=dev',
-        '--ignore-scripts',
-        '--no-audit',
-        '--no-fund',
-        '--registry',
-        registry.url,
-        '--cache',
-        path.join(scratch, 'cache'),
-      ],
-      { cwd: scratch },
-    );
-  } finally {
-    await rm(scratch, { recursive: true, force: true });
+  for (const { dir, omitDev } of [
+    { dir: BOT, omitDev: true },
+    { dir: REPO, omitDev: false },
+  ]) {
+    const scratch = await mkdtemp(path.join(os.tmpdir(), 'bk-registry-fill-'));
+    try {
+      await cp(path.join(dir, 'package.json'), path.join(scratch, 'package.json'));
+      await cp(path.join(dir, 'package-lock.json'), path.join(scratch, 'package-lock.json'));
+      await command(
+        'npm',
+        [
+          'ci',
+          ...(omitDev ? ['--omit=dev'] : []),
+          '--ignore-scripts',
+          '--no-audit',
+          '--no-fund',
+          '--registry',
+          registry.url,
+          '--cache',
+          path.join(scratch, 'cache'),
+        ],
+        { cwd: scratch },
+      );
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   }
 }
 

@@ -1,5 +1,6 @@
 // The settings table is the only list of settings: the README's configuration table is generated
-// from it, and no KEEPER_* variable is read that it does not hold.
+// from it, and no KEEPER_* variable is read that it does not hold. What the docs quote from a
+// repository file (a Dockerfile, railway.json, …) is written from that file, so it cannot drift.
 import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,7 +17,21 @@ import {
   settingsFor,
   shownDefault,
 } from '../../src/options.js';
-import { anchor, README, replaceBlock, SETTINGS_END, SETTINGS_START, settingsMarkdown } from '../../scripts/docs.js';
+import {
+  anchor,
+  documents,
+  EXCERPT,
+  excerptBlock,
+  markdownFiles,
+  README,
+  readRepositoryFile,
+  replaceBlock,
+  ROOT,
+  SETTINGS_END,
+  SETTINGS_START,
+  settingsMarkdown,
+  updateExcerpts,
+} from '../../scripts/docs.js';
 import { REPO } from '../../harness/paths.js';
 
 /** KEEPER_* words in the source that are not environment variables. */
@@ -160,5 +175,116 @@ describe('the settings table', () => {
       assert.ok(setting.help.length > 0 && shownDefault(setting).length > 0, name);
       for (const command of setting.commands ?? []) assert.ok((COMMANDS as readonly string[]).includes(command), `${name}: ${command}`);
     }
+  });
+});
+
+/** Lines that say something (a quote of them is a quote): trimmed, at least 8 characters, not only punctuation. */
+function substantive(lines: string[]): string[] {
+  return lines.map((line) => line.trim()).filter((line) => line.length >= 8 && /[A-Za-z0-9]/.test(line));
+}
+
+/** The longest run of consecutive substantive lines of `block` that also appear consecutively in `file`. */
+function longestQuote(block: string[], file: string[]): number {
+  const [a, b] = [substantive(block), substantive(file)];
+  let best = 0;
+  let previous = new Array<number>(b.length + 1).fill(0);
+  for (let i = 1; i <= a.length; i++) {
+    const current = new Array<number>(b.length + 1).fill(0);
+    for (let j = 1; j <= b.length; j++) {
+      if (a[i - 1] === b[j - 1]) current[j] = previous[j - 1]! + 1;
+      best = Math.max(best, current[j]!);
+    }
+    previous = current;
+  }
+  return best;
+}
+
+/** A quote of this many consecutive lines of a repository file must be an excerpt written from it. */
+const QUOTE_LINES = 3;
+
+/** The fenced code blocks of a Markdown text outside excerpt regions, with the line each starts on. */
+function freeBlocks(text: string): { line: number; lines: string[] }[] {
+  const outside = text.replace(EXCERPT, (region) => region.replace(/[^\n]/g, ' '));
+  const blocks: { line: number; lines: string[] }[] = [];
+  let open: { line: number; lines: string[]; fence: string } | null = null;
+  outside.split('\n').forEach((line, index) => {
+    const fence = /^\s*(`{3,}|~{3,})/.exec(line)?.[1];
+    if (open) {
+      if (fence && fence[0] === open.fence[0] && fence.length >= open.fence.length && line.trim() === fence) {
+        blocks.push({ line: open.line, lines: open.lines });
+        open = null;
+      } else open.lines.push(line);
+    } else if (fence) open = { line: index + 1, lines: [], fence };
+  });
+  return blocks;
+}
+
+/** The files the docs may quote: Dockerfiles, deploy/ and charts/ (but their Markdown), the example bot, the workflows. */
+async function quotableFiles(): Promise<string[]> {
+  const found = (await readdir(ROOT)).filter((name) => name.startsWith('Dockerfile'));
+  for (const dir of ['deploy', 'charts', 'examples/baileys-bot', '.github/workflows']) {
+    for (const entry of await readdir(path.join(ROOT, dir), { recursive: true, withFileTypes: true })) {
+      const file = path.relative(ROOT, path.join(entry.parentPath, entry.name));
+      if (entry.isFile() && !entry.name.endsWith('.md') && entry.name !== 'package-lock.json' && !file.includes('node_modules'))
+        found.push(file);
+    }
+  }
+  return found.sort();
+}
+
+describe('excerpts of repository files in the docs', () => {
+  it('are what the files hold (npm run docs writes them)', async () => {
+    const stale = [...(await documents())].filter(([, [text, updated]]) => text !== updated).map(([file]) => file);
+    assert.deepEqual(stale, [], 'out of date: run npm run docs');
+  });
+
+  it('include the Railway Dockerfile and railway.json in the README', async () => {
+    const quoted = [...(await readFile(README, 'utf8')).matchAll(EXCERPT)].map((match) => match[1]);
+    assert.deepEqual(quoted.sort(), ['deploy/railway/Dockerfile', 'deploy/railway/railway.json']);
+  });
+
+  it('are rewritten from the file when they drift, and name a file that exists (the check can fail)', async () => {
+    const file = 'deploy/railway/Dockerfile';
+    const head = `<!-- excerpt:start ${file} without-comments (written from the file by npm run docs) -->`;
+    // What the README showed before the excerpts were generated: another ENTRYPOINT than the file's.
+    const drifted = `text\n${head}\n\`\`\`dockerfile\nENTRYPOINT ["/usr/bin/tini", "--", "baileys-keeper", "run", "--"]\n\`\`\`\n<!-- excerpt:end -->\nmore\n`;
+    const updated = await updateExcerpts(drifted, readRepositoryFile);
+    assert.notEqual(updated, drifted);
+    const dockerfile = await readRepositoryFile(file);
+    assert.equal(updated, `text\n${head}\n${excerptBlock(file, dockerfile, ['without-comments'])}\n<!-- excerpt:end -->\nmore\n`);
+    assert.match(updated, /ENTRYPOINT \["\/usr\/bin\/tini", "--", "node", "--max-semi-space-size=1"/);
+    assert.doesNotMatch(updated, /^#/m, 'without-comments drops the comment lines');
+    await assert.rejects(
+      updateExcerpts(drifted.replace(file, 'deploy/railway/Dockerfile.gone'), readRepositoryFile),
+      /an excerpt names deploy\/railway\/Dockerfile\.gone, which cannot be read/,
+    );
+    assert.throws(() => excerptBlock(file, dockerfile, ['abridged']), /unknown option abridged/);
+  });
+
+  it('cover every quote: no other code block repeats 3 lines in a row of a repository file', async () => {
+    const files = await quotableFiles();
+    for (const expected of [
+      'Dockerfile.sidecar',
+      'deploy/railway/Dockerfile',
+      'deploy/compose/docker-compose.yml',
+      'charts/baileys-keeper/values.yaml',
+    ])
+      assert.ok(files.includes(expected), expected);
+    // The check finds a hand-made copy (here three lines of the Railway Dockerfile, as the README once had).
+    const dockerfile = (await readRepositoryFile('deploy/railway/Dockerfile')).split('\n');
+    const copy = ['RUN apt-get update \\', ' && apt-get install -y --no-install-recommends tini \\', ' && rm -rf /var/lib/apt/lists/*'];
+    assert.equal(longestQuote(freeBlocks(`x\n\`\`\`dockerfile\n${copy.join('\n')}\n\`\`\`\n`)[0]!.lines, dockerfile), 3);
+
+    const contents = new Map(await Promise.all(files.map(async (file) => [file, (await readRepositoryFile(file)).split('\n')] as const)));
+    const quotes: string[] = [];
+    for (const doc of await markdownFiles()) {
+      for (const block of freeBlocks(await readFile(path.join(ROOT, doc), 'utf8'))) {
+        for (const [file, lines] of contents) {
+          const run = longestQuote(block.lines, lines);
+          if (run >= QUOTE_LINES) quotes.push(`${doc}:${block.line} repeats ${run} lines of ${file}`);
+        }
+      }
+    }
+    assert.deepEqual(quotes, [], 'make each an excerpt (<!-- excerpt:start FILE … -->, see scripts/docs.ts), or stop quoting');
   });
 });
