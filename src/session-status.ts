@@ -2,6 +2,7 @@
 import { maskJid } from './creds.js';
 import type { Protection } from './protection.js';
 import type { SessionSummary } from './store/index.js';
+import { TOMBSTONE_REASON } from './store/types.js';
 
 /** The public shape of a session's status (CLI --json and the API): phone masked, lease live only. */
 export interface SessionStatusJson {
@@ -23,6 +24,11 @@ export interface SessionStatusJson {
   reasons: string[];
   /** Since when it has not been protected (ISO-8601), null when protected or unknown. */
   since: string | null;
+  /**
+   * Its head is a tombstone: the session's directory was removed for good (docs/many-sessions.md), so there is
+   * nothing on disk to protect and `restore --sessions-dir` skips it; history keeps its generations.
+   */
+  removed: boolean;
   /** With --sessions-dir, the folder a mapped session id is kept from (absent when the id is the folder's name). */
   folder?: string;
 }
@@ -55,6 +61,7 @@ export function sessionStatusJson(s: SessionSummary, live: Protection | null = n
     protected: protection.reasons.length === 0,
     reasons: protection.reasons,
     since: protection.since,
+    removed: s.headReason === TOMBSTONE_REASON,
     ...(s.folder === null ? {} : { folder: s.folder }),
   };
 }

@@ -31,7 +31,13 @@ export async function statusCommand(ctx: Context<'status'>): Promise<number> {
           r.damage ? 'DAMAGED' : (r.updated_at ?? '-'),
           String(r.files),
           formatBytes(r.bytes),
-          r.registered ? `yes (${r.phone})` : r.logged_out_at ? `logged out ${r.logged_out_at}` : 'no',
+          r.registered
+            ? `yes (${r.phone})`
+            : r.logged_out_at
+              ? `logged out ${r.logged_out_at}`
+              : r.removed
+                ? `no (removed ${r.updated_at})`
+                : 'no',
           r.protected ? 'yes' : `no (${r.reasons.join(', ')}${r.since ? ` since ${r.since}` : ''})`,
           r.lease_holder ?? '-',
         ]),

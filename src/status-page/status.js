@@ -162,8 +162,12 @@
     overviewField('uptime', duration(o.uptime_seconds));
   }
 
-  /** 0: unprotected, 1: logged out, 2: fine — the order the table keeps first. */
+  /**
+   * 0: unprotected, 1: logged out, 2: fine, 3: removed (its directory is gone for good: a departed
+   * customer, nothing on disk to protect) — the order the table keeps first.
+   */
   function rank(s) {
+    if (s.removed) return 3;
     if (!s.protected) return 0;
     if (s.state === 'logged_out') return 1;
     return 2;
@@ -229,19 +233,20 @@
 
   function fillRow(row, s) {
     const logged = s.state === 'logged_out';
-    const flag = !s.protected ? 'unprotected' : logged ? 'logged_out' : 'ok';
+    const flag = s.removed ? 'removed' : !s.protected ? 'unprotected' : logged ? 'logged_out' : 'ok';
     if (row.tr.className !== flag) row.tr.className = flag;
     const marks = [];
-    if (!s.protected) marks.push('⚠ UNPROTECTED');
+    if (s.removed) marks.push('– removed');
+    else if (!s.protected) marks.push('⚠ UNPROTECTED');
     if (logged) marks.push('⊘ LOGGED OUT');
     if (marks.length === 0) marks.push('✓ protected');
     setText(row.mark, marks.join(' · '));
-    setText(row.reasons, s.protected ? '' : s.reasons.join(', '));
+    setText(row.reasons, s.protected || s.removed ? '' : s.reasons.join(', '));
     setText(row.open, s.session_id);
     setText(row.folder, s.folder === undefined ? '' : `folder: ${s.folder}`);
     setText(row.login, s.state.replace('_', ' '));
     setText(row.phone, logged && s.logged_out_at ? `since ${clock(s.logged_out_at)}` : (s.phone ?? ''));
-    setText(row.cells[3], s.protected || !s.since ? '—' : duration((now() - Date.parse(s.since)) / 1000));
+    setText(row.cells[3], s.protected || s.removed || !s.since ? '—' : duration((now() - Date.parse(s.since)) / 1000));
     setText(row.cells[4], s.generation);
     setText(row.cells[5], s.files);
     setText(row.cells[6], bytes(s.bytes));

@@ -129,6 +129,7 @@ describe('session API', async () => {
       'protected',
       'reasons',
       'registered',
+      'removed',
       'session_id',
       'since',
       'state',

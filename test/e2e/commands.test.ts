@@ -48,6 +48,7 @@ describe('query and admin commands', async () => {
       'protected',
       'reasons',
       'registered',
+      'removed',
       'session_id',
       'since',
       'state',

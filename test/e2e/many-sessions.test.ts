@@ -105,8 +105,16 @@ describe('many sessions (--sessions-dir)', async () => {
         const said = service.output.filter((line) => line.includes(`"entry":${JSON.stringify(entry)}`));
         assert.equal(said.length, 1, `${entry}: ${said.length} warnings`);
       }
-      const status = JSON.parse((await runCli(['status', '--json'], { env })).stdout) as { sessions?: { session_id: string }[] };
-      assert.ok(Array.isArray(status.sessions ?? status));
+      const status = JSON.parse((await runCli(['status', '--json'], { env })).stdout) as {
+        sessions: { session_id: string; removed: boolean }[];
+      };
+      // The departed customer is told apart from a session that is not watched: its directory was removed.
+      assert.deepEqual(
+        status.sessions.filter((s) => s.removed).map((s) => s.session_id),
+        ['tenant-carol'],
+      );
+      const table = (await runCli(['status'], { env })).stdout;
+      assert.match(table, /^tenant-carol .* no \(removed \S+\) /m);
     } finally {
       assert.equal((await service.stop()).code, 0, service.output.slice(-20).join('\n'));
     }

@@ -249,6 +249,24 @@ describe('the status page in a real browser', { skip: chromiumSkip }, async () =
     await page.setViewport({ width: 1000, height: 800 });
   });
 
+  it('lists a removed session last, as removed, not as one that needs attention', async () => {
+    // dave's customer leaves: the directory stays removed past --interval and gets a tombstone generation.
+    await rm(path.join(sessionsDir, 'dave'), { recursive: true });
+    const table = await until(
+      async () => {
+        const now = await rows(page);
+        return now.at(-1)?.id === 'dave' && now.at(-1)?.mark === '– removed' ? now : null;
+      },
+      async () => JSON.stringify(await rows(page)),
+    );
+    assert.equal(table.at(-1)!.reasons, '', 'a removed session shows no reasons to act on');
+    assert.deepEqual(
+      table.slice(0, 2).map((row) => row.id),
+      ['bob', 'carol'],
+    );
+    assert.match(await text(page, '#session-count'), /^5 sessions, 2 need attention/);
+  });
+
   it('says when the keeper cannot be reached, and recovers when it is back', async () => {
     const before = await page.$('#sessions tbody tr');
     // Exit 1: bob's unreadable file is not stored (the keeper says so at its final backup).
