@@ -7,6 +7,8 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import * as defaults from '../../src/config.js';
+import { SETTINGS } from '../../src/options.js';
+import type { Parser } from '../../src/setting-parsers.js';
 import { OLDEST_SCHEMA, validateObjects } from '../support/charts/k8s-schema.js';
 import { cliEnvNames, exposedMetricNames, metricNamesIn } from '../support/charts/names.js';
 import { allContainers, container, workloadPodSpec, type Container, type PodSpec } from '../support/charts/pod.js';
@@ -28,6 +30,37 @@ const values = (name: string) => path.join(CHART, 'ci', `${name}-values.yaml`);
 const SHAPES = ['native', 'classic', 'existing-secret', 'monitoring-on', 'sessions-dir'];
 // The pod-name matcher of every alert for release `bot` (PromQL regexes are anchored at both ends).
 const POD_REGEX = 'bot-baileys-keeper-([0-9]+|[a-z0-9]{1,10}-[a-z0-9]{5})';
+/** Durations around the keeper's bounds (the shortest, 24 days: a Node.js timer's limit) and malformed ones. */
+const DURATION_SAMPLES = [
+  '0s',
+  '0ms',
+  '1ms',
+  '99ms',
+  '100ms',
+  '999ms',
+  '1000ms',
+  '1s',
+  '30s',
+  '5m',
+  '1h',
+  '7d',
+  '24d',
+  '25d',
+  '99999d',
+  '576h',
+  '577h',
+  '34560m',
+  '34561m',
+  '2073600s',
+  '2073601s',
+  '2073600000ms',
+  '2073600001ms',
+  '1.5s',
+  '1h30m',
+  '5',
+  '5x',
+  '',
+];
 const pkg = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
 
 function envOf(spec: Container): Map<string, NonNullable<Container['env']>[number]> {
@@ -162,6 +195,47 @@ describe('chart: lint and schema', () => {
     // Every key of values.yaml is in the schema (the schema rejects unknown keys, so helm lint would fail too).
     const defaultsYaml = parse(await readFile(path.join(CHART, 'values.yaml'), 'utf8')) as Record<string, unknown>;
     assert.ok(Object.keys(defaultsYaml).every((key) => key in (schema['properties'] as object)));
+  });
+
+  it("every duration value's bounds lie within what the keeper takes for its variable", async () => {
+    const schema = JSON.parse(await readFile(path.join(CHART, 'values.schema.json'), 'utf8')) as Record<string, unknown>;
+    const parsers = new Map(
+      Object.values(SETTINGS).flatMap((s) => (s.env && s.parse.duration ? [[s.env, s.parse as Parser<unknown>] as const] : [])),
+    );
+    const found: string[] = [];
+    const wrong: string[] = [];
+    const walk = (node: Record<string, unknown>, where: string) => {
+      for (const [key, child] of Object.entries((node['properties'] ?? {}) as Record<string, Record<string, unknown>>)) {
+        const variable = /\((KEEPER_[A-Z_]+)\)/.exec(String(child['description'] ?? ''))?.[1];
+        const parser = variable ? parsers.get(variable) : undefined;
+        const rule = parser?.duration;
+        if (rule && variable && child['type'] === 'string') {
+          // Written with its unit: every sample the schema's pattern lets through, the keeper must take.
+          found.push(variable);
+          const pattern = new RegExp(String(child['pattern'] ?? ''));
+          for (const sample of DURATION_SAMPLES) {
+            if (!pattern.test(sample)) continue;
+            try {
+              parser!(sample, variable);
+            } catch {
+              wrong.push(`${where}.${key} (${variable}): the schema takes ${sample}, the keeper does not`);
+            }
+          }
+        } else if (rule && variable) {
+          // A bare number in the variable keeps the unit its name says; the chart writes the value bare.
+          const unit = variable.endsWith('_MS') ? 1 : 1000;
+          const min = Number(child['minimum'] ?? Number.NEGATIVE_INFINITY) * unit;
+          const max = Number(child['maximum'] ?? Number.POSITIVE_INFINITY) * unit;
+          found.push(variable);
+          if (min < rule.minMs || max > rule.maxMs)
+            wrong.push(`${where}.${key} (${variable}): ${min}..${max} ms, keeper ${rule.minMs}..${rule.maxMs}`);
+        }
+        walk(child, `${where}.${key}`);
+      }
+    };
+    walk(schema, 'values');
+    assert.ok(found.length >= 9, `duration values found: ${found.join(', ')}`);
+    assert.deepEqual(wrong, [], 'helm accepts a value the keeper refuses at start (a crash loop instead of a render error)');
   });
 
   it('the schema rejects typos, a second replica, a bad session id and an unknown mode, with helm saying why', async () => {
