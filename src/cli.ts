@@ -8,6 +8,7 @@ import { describeError, ExitCode, KeeperError, UsageError } from './errors.js';
 import { commandHelp, usage } from './help.js';
 import { createLogger } from './log.js';
 import { COMMANDS, type Command } from './options.js';
+import { showProgressOn } from './progress.js';
 import { didYouMean } from './suggest.js';
 import { VERSION } from './version.js';
 
@@ -50,6 +51,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     return error instanceof KeeperError ? error.exitCode : ExitCode.usage;
   }
   const log = createLogger(config.logLevel, spec.logTo, config.logFormat);
+  // Progress lines (restore, import, export, a first backup) are for a person at a terminal: not for a
+  // pipe, a file, a terminal that cannot move its cursor, or logs asked for as JSON (a log collector).
+  if (process.stderr.isTTY && env['TERM'] !== 'dumb' && config.logFormat !== 'json') showProgressOn(process.stderr);
   try {
     return await spec.run({ config, log, stdout: process.stdout, stdin: process.stdin });
   } catch (error) {
