@@ -70,6 +70,8 @@ export interface ReadOptions {
   clock?: Clock;
   /** Larger files are held as too large, bytes (default MAX_FILE_BYTES). */
   maxFileBytes?: number;
+  /** Told once per name after its first read, with the bytes read (0 when nothing could be): for progress lines. */
+  onRead?: (bytes: number) => void;
 }
 
 export function sha256(content: Buffer): Buffer {
@@ -120,6 +122,7 @@ export async function readNamed(dir: string, names: Iterable<string>, options: R
     const torn: string[] = [];
     await forEachLimited(pending, READ_CONCURRENCY, async (name) => {
       const read = await readRegularFile(path.join(dir, name), maxBytes);
+      if (attempt === 0) options.onRead?.(read.kind === 'ok' ? read.content.length : 0);
       if (read.kind === 'gone') {
         snapshot.held.delete(name);
         return;

@@ -6,10 +6,11 @@ import { auditDirectory, trustworthy, wallNowNs } from '../audit.js';
 import { systemClock } from '../clock.js';
 import { CREDS_FILE, parseCreds } from '../creds.js';
 import { IntegrityError, LeaseLostError } from '../errors.js';
-import { type FileStamp, readNamed, readSnapshot, type Snapshot } from '../snapshot.js';
+import { type Progress, startProgress } from '../progress.js';
+import { type FileStamp, listCandidates, readNamed, type Snapshot } from '../snapshot.js';
 import type { BackupResult, Lease, RecordedHead } from '../store/index.js';
 import type { LoopContext } from './context.js';
-import type { FlushOutcome } from './loop-options.js';
+import { type FlushOutcome, LARGE_SESSION_FILES, MANY_FILES } from './loop-options.js';
 
 /**
  * Runs one backup pass under the current lease: 'standby' without it, 'clean' when nothing is to be read,
@@ -17,7 +18,14 @@ import type { FlushOutcome } from './loop-options.js';
  * store's result. `thinSoon` is called after a stored change. Never rejects.
  */
 export async function backupPass(loop: LoopContext, thinSoon: () => void): Promise<FlushOutcome> {
-  const { next, dirty, held, metrics, clock, options } = loop;
+  const outcome = await pass(loop, thinSoon);
+  if (outcome === 'failure' || outcome === 'refused') loop.troubled = true;
+  else if (outcome === 'success' || outcome === 'noop') loop.troubled = false;
+  return outcome;
+}
+
+async function pass(loop: LoopContext, thinSoon: () => void): Promise<FlushOutcome> {
+  const { next, dirty, held, clock, options } = loop;
   const lease = loop.lease.current;
   if (!lease) return 'standby';
   if (next.full && next.fromStamps && !next.fullNext && !next.reclaim) {
@@ -32,16 +40,55 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
   const started = clock.now();
   const readStartedNs = wallNowNs();
   let snapshot: Snapshot;
+  let progress: Progress | null = null;
   try {
+    const read = full ? await listCandidates(options.dir) : names;
+    progress = firstBackupProgress(loop, full, read.length);
     // Torn re-reads wait for a real writer to finish its write: real time, not the loop's clock (a
     // manual clock cannot make Baileys finish, and a backup waiting on it would never end).
-    snapshot = full ? await readSnapshot(options.dir, { clock: systemClock }) : await readNamed(options.dir, names, { clock: systemClock });
+    const shown = progress;
+    snapshot = await readNamed(options.dir, read, {
+      clock: systemClock,
+      ...(shown && { onRead: (bytes: number) => shown.advance(1, bytes) }),
+    });
     loop.protection.directoryRead();
   } catch (error) {
+    progress?.stop();
     loop.directoryUnreadable(error);
     next.retryAt = clock.now() + next.backoff.fail();
     return 'failure';
   }
+  try {
+    return await storeRead(loop, { full, names, snapshot, lease, started, readStartedNs, checkpoint }, thinSoon);
+  } finally {
+    progress?.stop();
+  }
+}
+
+/**
+ * A progress line (on a terminal, src/progress.ts) for the whole read of a session that has no backup yet
+ * (its first) and holds at least LARGE_SESSION_FILES files, in a loop that shows progress; else null.
+ */
+function firstBackupProgress(loop: LoopContext, full: boolean, files: number): Progress | null {
+  if (!full || !loop.headless || !loop.options.showProgress || files < LARGE_SESSION_FILES) return null;
+  return startProgress({ label: `first backup of session ${loop.options.sessionId}`, count: files, bytes: null });
+}
+
+/** What a pass has read, for storing it. */
+interface ReadPass {
+  full: boolean;
+  names: string[];
+  snapshot: Snapshot;
+  lease: Lease;
+  started: number;
+  readStartedNs: bigint;
+  checkpoint: number;
+}
+
+/** Stores what `read` holds in one fenced transaction and interprets the outcome (see backupPass). */
+async function storeRead(loop: LoopContext, read: ReadPass, thinSoon: () => void): Promise<FlushOutcome> {
+  const { next, dirty, held, metrics, clock, options } = loop;
+  const { full, names, snapshot, lease, started, readStartedNs, checkpoint } = read;
   const torn = [...snapshot.held.values()].filter((file) => file.torn).length;
   if (torn > 0) metrics.tornReads.inc(torn);
 
@@ -112,9 +159,22 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
     metrics.bytes.set(result.totalBytes);
     loop.registered = result.registered;
     metrics.sessionRegistered.set(result.registered ? 1 : 0);
+    // Routine backups (a bot writing its keys) are added up into the periodic summary and said at debug;
+    // the first under a lease (start, a takeover), one after a failure or refusal, a whole read's, the
+    // final one, a login event's and a bulk change are said at info.
+    const routine =
+      loop.storedUnder === lease.token &&
+      !loop.troubled &&
+      !full &&
+      !loop.stopping &&
+      result.event === null &&
+      result.changed + result.deleted < MANY_FILES;
+    loop.storedUnder = lease.token;
+    loop.headless = false;
+    loop.summary.stored(options.sessionId, result);
     // The lease token says which writer's lease a generation was committed under.
-    loop.log.info(
-      { generation: result.generation, token: lease.token, files: result.changed, deleted: result.deleted, ms },
+    loop.log[routine ? 'debug' : 'info'](
+      { generation: result.generation, token: lease.token, files: result.changed, deleted: result.deleted, bytes: result.changedBytes, ms },
       'backup stored',
     );
     thinSoon();
@@ -143,6 +203,7 @@ async function compareWithRecorded(loop: LoopContext): Promise<FlushOutcome | nu
     loop.databaseError(error, 'backup');
     return 'failure';
   }
+  loop.headless = head === null;
   if (head === null) return null;
   loop.book.prime(head.stamps);
   try {
