@@ -8,7 +8,7 @@ import { describeError, ExitCode, KeeperError, UsageError } from './errors.js';
 import { commandHelp, usage } from './help.js';
 import { createLogger } from './log.js';
 import { COMMANDS, type Command } from './options.js';
-import { showProgressOn } from './progress.js';
+import { showProgressOn, stopProgress } from './progress.js';
 import { didYouMean } from './suggest.js';
 import { VERSION } from './version.js';
 
@@ -84,6 +84,7 @@ function unknownCommand(word: string): number {
 }
 
 const exitCode = await main(process.argv.slice(2), process.env);
+stopProgress();
 if (['sidecar', 'run'].includes(process.argv[2] ?? '')) {
   // The long-running roles have flushed, released and logged (synchronously) by now; a socket left
   // hanging by a dead database must not keep the process alive past its shutdown.

@@ -19,18 +19,20 @@ export interface ProgressWork {
   count: number | null;
   /** Bytes to do, or null. */
   bytes: number | null;
-  /** What the items are, plural (default "files"). */
-  unit?: string;
+  /** What the items are, plural (default "files"); null: only bytes are counted. */
+  unit?: string | null;
 }
 
 /** A progress line: advance() as work is done, stop() when it ends (the line is cleared; safe to call twice). */
 export interface Progress {
+  /** Whether the line is drawn: work may then be cut into steps to show them (never when it is not). */
+  readonly shown: boolean;
   /** `count` more items and `bytes` more bytes are done. */
   advance(count: number, bytes: number): void;
   stop(): void;
 }
 
-const NO_PROGRESS: Progress = { advance: () => undefined, stop: () => undefined };
+const NO_PROGRESS: Progress = { shown: false, advance: () => undefined, stop: () => undefined };
 
 /** Where progress is drawn (null: nowhere), and the line being drawn: one at a time, a terminal has one cursor. */
 let output: NodeJS.WriteStream | null = null;
@@ -54,6 +56,7 @@ export function startProgress(work: ProgressWork): Progress {
   const done = { count: 0, bytes: 0 };
   const bar = new cliProgress.SingleBar({
     stream: output,
+    terminal: lineTerminal(output),
     format: (options, params) => describe(work, done, params.startTime, params.maxWidth, options),
     // Redrawn at every tick, also without a change: a log line may have cleared it (clearProgressLine).
     forceRedraw: true,
@@ -61,11 +64,13 @@ export function startProgress(work: ProgressWork): Progress {
     barsize: 20,
     // Left as they are: a process ended by a signal must not leave the terminal without a cursor or wrapping.
     hideCursor: false,
+    linewrap: true,
     gracefulExit: false,
-  });
+  } as cliProgress.Options);
   active = bar;
   bar.start(1, 0);
   return {
+    shown: true,
     advance(count, bytes) {
       done.count += count;
       done.bytes += bytes;
@@ -79,6 +84,36 @@ export function startProgress(work: ProgressWork): Progress {
   };
 }
 
+/** Stops the line being drawn, if any: a command that ended by an error must not leave its timer running. */
+export function stopProgress(): void {
+  if (active === null) return;
+  const bar = active;
+  active = null;
+  bar.stop();
+}
+
+/**
+ * The terminal cli-progress draws on (its `terminal` option): its own but for the saved cursor. cli-progress
+ * saves the cursor's place at start and goes back to it at the end, which is right for a bar alone on the
+ * screen; here log lines are written below it meanwhile (the screen scrolls), and going back would draw
+ * over them. The line is drawn where the cursor is, always at the start of the current line.
+ */
+function lineTerminal(stream: NodeJS.WriteStream) {
+  return {
+    isTTY: () => stream.isTTY === true,
+    getWidth: () => stream.columns || 80,
+    write: (text: string) => stream.write(text),
+    cursorTo: (x: number | null) => cursorTo(stream, x ?? 0),
+    clearRight: () => clearLine(stream, 1),
+    clearLine: () => clearLine(stream, 0),
+    newline: () => stream.write('\n'),
+    cursorSave: () => undefined,
+    cursorRestore: () => undefined,
+    cursor: () => undefined,
+    lineWrapping: () => undefined,
+  };
+}
+
 /** Clears the progress line being drawn, if any, so that a log line starts at the left margin. */
 export function clearProgressLine(): void {
   if (active === null || output === null) return;
@@ -86,7 +121,7 @@ export function clearProgressLine(): void {
   clearLine(output, 0);
 }
 
-/** "restoring session s  [=====-----] 45% | 3,915/8,700 files | 2.3/5.2 MiB | 1.1 MiB/s", cut to the terminal's width. */
+/** "restoring session s  [=========-----------] 45% | 3,915/8,700 files | 2.3 MiB/5.2 MiB | 870 files/s, 1.1 MiB/s", cut to the terminal's width. */
 function describe(
   work: ProgressWork,
   done: { count: number; bytes: number },
@@ -94,16 +129,20 @@ function describe(
   maxWidth: number,
   options: cliProgress.Options,
 ): string {
-  const unit = work.unit ?? 'files';
+  const unit = work.unit === undefined ? 'files' : work.unit;
   const share = work.bytes ? done.bytes / work.bytes : work.count ? done.count / work.count : null;
   const parts = [work.label];
   if (share !== null) {
     const progress = Math.min(1, share);
-    parts[0] += `  ${cliProgress.Format.BarFormat(progress, options as Parameters<typeof cliProgress.Format.BarFormat>[1])} ${Math.floor(progress * 100)}%`;
+    parts[0] += `  [${cliProgress.Format.BarFormat(progress, options as Parameters<typeof cliProgress.Format.BarFormat>[1])}] ${Math.floor(progress * 100)}%`;
   }
-  parts.push(`${done.count.toLocaleString('en-US')}${work.count === null ? '' : `/${work.count.toLocaleString('en-US')}`} ${unit}`);
+  if (unit !== null)
+    parts.push(`${done.count.toLocaleString('en-US')}${work.count === null ? '' : `/${work.count.toLocaleString('en-US')}`} ${unit}`);
   parts.push(work.bytes === null ? formatBytes(done.bytes) : `${formatBytes(done.bytes)}/${formatBytes(work.bytes)}`);
   const seconds = (Date.now() - startTime) / 1000;
-  if (seconds > 0) parts.push(`${formatBytes(Math.round(done.bytes / seconds))}/s`);
+  if (seconds > 0) {
+    const items = unit === null ? '' : `${Math.round(done.count / seconds).toLocaleString('en-US')} ${unit}/s, `;
+    parts.push(`${items}${formatBytes(Math.round(done.bytes / seconds))}/s`);
+  }
   return parts.join(' | ').slice(0, Math.max(0, maxWidth - 1));
 }

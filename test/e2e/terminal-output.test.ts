@@ -2,6 +2,8 @@
 // per log event whatever its fields, durations rounded (in JSON too), progress of long work drawn on stderr
 // — and, without a terminal, output with no progress in it at all.
 import assert from 'node:assert/strict';
+import { readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { writeSession } from '../../harness/baileys.js';
 import { cliEnv, runCli } from '../../harness/cli.js';
@@ -13,6 +15,9 @@ import { runInTerminal } from '../support/terminal.js';
 /** ANSI escape sequences (colours, cursor moves): what a terminal interprets rather than shows. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what it finds
 const ESCAPES = /\u001b\[[0-9;?]*[A-Za-z]|\u001b[78]/g;
+/** Every escape sequence, carriage return or progress word: none may be in output that is no terminal's. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what it finds
+const PROGRESS_MARKS = /\r|\u001b|restoring session|exporting generation|reading the archive|\[[=-]+\]/g;
 /** One pretty log event: "[14:03:12.785] INFO: message {json fields}". */
 const EVENT = /^\[\d\d:\d\d:\d\d\.\d{3}\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL): /;
 
@@ -32,8 +37,9 @@ describe('terminal output', async () => {
   it('on a terminal, every log event is one line with its fields on it, also those with arrays and errors', async () => {
     const dir = await tempDir('one-line');
     await writeSession(dir, { preKeys: 3 });
-    // Debug: the migration's list of files, the embedded details — the fields that used to take a line each.
-    const run = await runInTerminal(['backup', '--dir', dir, '--session', 'oneline', '--log-level', 'debug'], env);
+    // Debug, on a database not migrated yet: the migration's list of files — fields that used to take a line each.
+    const fresh = cliEnv(await freshDatabase('terminal-fresh'));
+    const run = await runInTerminal(['backup', '--dir', dir, '--session', 'oneline', '--log-level', 'debug'], fresh);
     assert.equal(run.code, 0, run.output);
     const lines = shownLines(run.output);
     const events = lines.filter((line) => EVENT.test(line));
@@ -77,5 +83,87 @@ describe('terminal output', async () => {
     } finally {
       await service.stop();
     }
+  });
+
+  describe('progress of long work', async () => {
+    const dir = await tempDir('progress-source');
+    await writeSession(dir, { preKeys: 60, sessions: 10 });
+    const files = (await readdir(dir)).length;
+    for (const session of ['prog', 'many-a', 'many-b', 'many-c'])
+      assert.equal((await runCli(['backup', '--dir', dir, '--session', session], { env })).code, 0);
+    const work = await tempDir('progress-work');
+    const archive = path.join(work, 'session.tar');
+    const progressMarks = (text: string) => text.match(PROGRESS_MARKS) ?? [];
+
+    it('restore of one session shows files and bytes done, and the rate, on a terminal', async () => {
+      const target = path.join(work, 'restored-one');
+      const run = await runInTerminal(['restore', '--dir', target, '--session', 'prog'], env);
+      assert.equal(run.code, 0, run.output);
+      assert.match(
+        run.output,
+        new RegExp(
+          `restoring session prog +\\[[^\\]]*\\] 100% \\| ${files}/${files} files \\| [\\d.]+ KiB/[\\d.]+ KiB \\| [\\d,]+ files/s, [\\d.]+ (B|KiB|MiB)/s`,
+        ),
+      );
+      assert.match(run.output, /restored generation 1 /);
+    });
+
+    it('restore --sessions-dir shows sessions done of all', async () => {
+      const run = await runInTerminal(['restore', '--sessions-dir', path.join(work, 'restored-many'), '--session-prefix', 'many-'], env);
+      assert.equal(run.code, 0, run.output);
+      assert.match(run.output, /restoring sessions +\[[^\]]*\] 100% \| 3\/3 sessions \| /);
+    });
+
+    it('export and import show the bytes of the archive', async () => {
+      const exported = await runInTerminal(['export', '--session', 'prog', '--output', archive], env);
+      assert.equal(exported.code, 0, exported.output);
+      assert.match(exported.output, /exporting generation 1 +\[[^\]]*\] 100% \| [\d.]+ KiB\/[\d.]+ KiB \| /);
+      const imported = await runInTerminal(['import', '--session', 'prog-copy', '--input', archive], env);
+      assert.equal(imported.code, 0, imported.output);
+      assert.match(imported.output, /reading the archive +\[[^\]]*\] 100% \| [\d.]+ KiB\/[\d.]+ KiB \| /);
+    });
+
+    it('the first backup of a large session shows the files read', async () => {
+      const large = await tempDir('progress-large');
+      await writeSession(large, { preKeys: 1_000 });
+      const count = (await readdir(large)).length;
+      const run = await runInTerminal(
+        ['sidecar', '--dir', large, '--session', 'large', '--listen', '127.0.0.1:0', '--shutdown-quiet', '0'],
+        env,
+        {
+          wrapper: ['timeout', '-s', 'TERM', '5'],
+        },
+      );
+      assert.match(
+        run.output,
+        new RegExp(
+          `first backup of session large +\\[[^\\]]*\\] 100% \\| ${count.toLocaleString('en-US')}/${count.toLocaleString('en-US')} files`,
+        ),
+        run.output,
+      );
+      assert.match(run.output, /backup stored/);
+    });
+
+    it('without a terminal (or with JSON logs) there is no progress at all: the output is what it was', async () => {
+      const restored = await runCli(['restore', '--dir', path.join(work, 'piped'), '--session', 'prog'], { env });
+      assert.equal(restored.code, 0, restored.stderr);
+      const exported = await runCli(['export', '--session', 'prog'], { env });
+      assert.equal(exported.code, 0, exported.stderr);
+      await writeFile(path.join(work, 'piped.tar'), exported.stdoutBytes);
+      const imported = await runCli(['import', '--session', 'prog-piped', '--input', path.join(work, 'piped.tar')], { env });
+      assert.equal(imported.code, 0, imported.stderr);
+      for (const result of [restored, exported, imported]) {
+        assert.deepEqual(progressMarks(result.stderr), []);
+        // Logs are JSON lines, and the only other line is a command's result.
+        for (const line of `${result.stderr}${result === exported ? '' : result.stdout}`.split('\n').filter(Boolean))
+          if (!/^generation \d+ of session /.test(line)) JSON.parse(line);
+      }
+      const json = await runInTerminal(
+        ['restore', '--dir', path.join(work, 'json-logs'), '--session', 'prog', '--log-format', 'json'],
+        env,
+      );
+      assert.equal(json.code, 0, json.output);
+      assert.deepEqual(progressMarks(json.output), [], json.output);
+    });
   });
 });

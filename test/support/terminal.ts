@@ -15,13 +15,17 @@ function quote(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
-/** Runs `node CLI ...args` on a pseudo-terminal with `env`; resolves with its exit code and what the terminal showed. */
+/**
+ * Runs `node CLI ...args` on a pseudo-terminal with `env`, under `wrapper` (a command line it is run by,
+ * e.g. ['timeout', '-s', 'TERM', '10']); resolves with its exit code and what the terminal showed.
+ */
 export async function runInTerminal(
   args: readonly string[],
   env: Record<string, string | undefined>,
-  timeoutMs = 120_000,
+  { timeoutMs = 120_000, wrapper = [] }: { timeoutMs?: number; wrapper?: readonly string[] } = {},
 ): Promise<TerminalRun> {
-  const command = ['exec', process.execPath, CLI, ...args].map((word, i) => (i === 0 ? word : quote(word))).join(' ');
+  // A pseudo-terminal made without one around it has no size: give it a wide one, as a person's has.
+  const command = ['stty cols 200 rows 50;', 'exec', ...[...wrapper, process.execPath, CLI, ...args].map(quote)].join(' ');
   // -q: no "Script started" lines; -e: its exit code is the command's; -f: output as it comes.
   const child = spawn('script', ['-qefc', command, '/dev/null'], { env: { TERM: 'xterm', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
   const result = await collect(child, { timeoutMs });
