@@ -5,23 +5,17 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { BAILEYS_7, initAuthCreds, sessionRecord, writeSession } from '../../harness/baileys.js';
 import { waitFor } from '../../harness/sidecar.js';
 import { SUMMARY_INTERVAL_MS } from '../../src/backup-summary.js';
-import { DEFAULT_DEBOUNCE_MS, DEFAULT_KEEP_GENERATIONS, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RETENTION } from '../../src/config.js';
-import { createDatabase } from '../../src/db/pool.js';
-import { SessionFleet } from '../../src/fleet.js';
+import { DEFAULT_DEBOUNCE_MS } from '../../src/config.js';
 import { MANY_FILES } from '../../src/loop/loop-options.js';
-import { Metrics } from '../../src/metrics.js';
-import { SessionStore } from '../../src/store/index.js';
-import { parseRetention } from '../../src/store/retention.js';
 import { freshDatabase } from '../support/db.js';
+import { startFleet } from '../support/fleet.js';
 import { tempDir } from '../support/fs.js';
-import { testLog } from '../support/log.js';
 import { startLoop } from '../support/loop.js';
-import { ManualClock } from '../support/manual-clock.js';
 
 const SUMMARY = /^backups in the last (\S+): (\d+) generations? stored \((\d+) files changed, (\d+) deleted, (.+)\) for (\d+) sessions?$/;
 
@@ -116,50 +110,10 @@ describe('what the keeper logs while backups are routine', async () => {
 
   it('sums up every session of a sessions directory in one line', async () => {
     const sessions = Array.from({ length: 12 }, (_, i) => `s${i}`);
-    const sessionsDir = await tempDir('summary-fleet');
-    for (const name of sessions)
-      await writeSession(path.join(sessionsDir, name), { preKeys: 1, sessions: 1, senderKeys: 1, appStateKeys: 1 });
-    const clock = new ManualClock();
     const messages: string[] = [];
     const log = pino({ level: 'info' }, { write: (line: string) => void messages.push(String(JSON.parse(line).msg)) });
-    const db = createDatabase({ url, schema: 'baileys_keeper', log: testLog, maxConnections: 4 });
-    const fleet = new SessionFleet(
-      new SessionStore(db),
-      {
-        sessionsDir,
-        prefix: 'fl-',
-        tombstoneAfterMs: 120_000,
-        owner: `logging-test:${process.pid}`,
-        retention: parseRetention(DEFAULT_RETENTION, DEFAULT_KEEP_GENERATIONS),
-        allowReplace: false,
-        debounceMs: DEFAULT_DEBOUNCE_MS,
-        maxDelayMs: DEFAULT_DEBOUNCE_MS,
-        intervalMs: 120_000,
-        leaseTtlMs: 30_000,
-        shutdownQuietMs: 0,
-        shutdownTimeoutMs: 10_000,
-        watchMode: 'native',
-        pollIntervalMs: DEFAULT_POLL_INTERVAL_MS,
-      },
-      new Metrics(undefined, { manySessions: true }),
-      log,
-      clock,
-    );
-    clock.settle = () => fleet.whenIdle();
-    after(async () => {
-      await clock.runUntilSettled(fleet.shutdown(0));
-      await db.close();
-    });
-    await fleet.start();
-    const ids = sessions.map((name) => `fl-${name}`);
-    await waitFor(
-      async () => {
-        await clock.advance(0);
-        return fleet.ready && ids.every((id) => fleet.loopFor(id)?.ready) ? true : null;
-      },
-      20_000,
-      () => `the fleet never became ready: ${fleet.problems.join('; ')}`,
-    );
+    const { fleet, clock, sessionsDir } = await startFleet(url, sessions, { log });
+    const ids = sessions.map((name) => `f-${name}`);
     const stored = () => messages.filter((message) => message === 'backup stored').length;
     const first = stored();
     assert.equal(first, sessions.length, 'the first backup of each session is said');
