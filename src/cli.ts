@@ -53,7 +53,7 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   const log = createLogger(config.logLevel, spec.logTo, config.logFormat);
   // Progress lines (restore, import, export, a first backup) are for a person at a terminal: not for a
   // pipe, a file, or logs asked for as JSON (a log collector reading a container's terminal).
-  if (process.stderr.isTTY && config.logFormat !== 'json') showProgressOn(process.stderr);
+  if (process.stderr.isTTY && config.logFormat !== 'json') await showProgressOn(process.stderr);
   try {
     return await spec.run({ config, log, stdout: process.stdout, stdin: process.stdin });
   } catch (error) {

@@ -8,7 +8,7 @@
 // line within the terminal's width, draws nothing when the stream is no terminal, and is the most used
 // library of its kind; what is left here is what the line says.
 import { clearLine, cursorTo } from 'node:readline';
-import cliProgress from 'cli-progress';
+import type cliProgress from 'cli-progress';
 import { formatBytes } from './commands/output.js';
 
 /** What a piece of long work has to do: its totals when known in advance (null: not known). */
@@ -36,13 +36,16 @@ const NO_PROGRESS: Progress = { shown: false, advance: () => undefined, stop: ()
 
 /** Where progress is drawn (null: nowhere), and the line being drawn: one at a time, a terminal has one cursor. */
 let output: NodeJS.WriteStream | null = null;
+/** cli-progress, loaded only where progress is drawn: a container's start does not pay for it. */
+let library: typeof cliProgress | null = null;
 let active: cliProgress.SingleBar | null = null;
 
 /**
  * Progress is drawn on `stream` from now on (cli.ts: stderr, when it is a terminal and the logs are not
- * JSON); null: nowhere.
+ * JSON); null: nowhere. Resolves once the drawing library is loaded.
  */
-export function showProgressOn(stream: NodeJS.WriteStream | null): void {
+export async function showProgressOn(stream: NodeJS.WriteStream | null): Promise<void> {
+  library ??= stream === null ? null : (await import('cli-progress')).default;
   output = stream;
 }
 
@@ -52,12 +55,13 @@ export function showProgressOn(stream: NodeJS.WriteStream | null): void {
  * (the sessions of a sessions directory) advances the outer line instead.
  */
 export function startProgress(work: ProgressWork): Progress {
-  if (output === null || active !== null) return NO_PROGRESS;
+  if (output === null || library === null || active !== null) return NO_PROGRESS;
   const done = { count: 0, bytes: 0 };
-  const bar = new cliProgress.SingleBar({
+  const format = library.Format.BarFormat;
+  const bar = new library.SingleBar({
     stream: output,
     terminal: lineTerminal(output),
-    format: (options, params) => describe(work, done, params.startTime, params.maxWidth, options),
+    format: (options, params) => describe(work, done, params.startTime, params.maxWidth, (share) => format(share, options as never)),
     // Redrawn at every tick, also without a change: a log line may have cleared it (clearProgressLine).
     forceRedraw: true,
     clearOnComplete: true,
@@ -127,14 +131,14 @@ function describe(
   done: { count: number; bytes: number },
   startTime: number,
   maxWidth: number,
-  options: cliProgress.Options,
+  drawBar: (share: number) => string,
 ): string {
   const unit = work.unit === undefined ? 'files' : work.unit;
   const share = work.bytes ? done.bytes / work.bytes : work.count ? done.count / work.count : null;
   const parts = [work.label];
   if (share !== null) {
     const progress = Math.min(1, share);
-    parts[0] += `  [${cliProgress.Format.BarFormat(progress, options as Parameters<typeof cliProgress.Format.BarFormat>[1])}] ${Math.floor(progress * 100)}%`;
+    parts[0] += `  [${drawBar(progress)}] ${Math.floor(progress * 100)}%`;
   }
   if (unit !== null)
     parts.push(`${done.count.toLocaleString('en-US')}${work.count === null ? '' : `/${work.count.toLocaleString('en-US')}`} ${unit}`);

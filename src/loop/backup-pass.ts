@@ -19,7 +19,9 @@ import { type FlushOutcome, LARGE_SESSION_FILES, MANY_FILES } from './loop-optio
  */
 export async function backupPass(loop: LoopContext, thinSoon: () => void): Promise<FlushOutcome> {
   const outcome = await pass(loop, thinSoon);
-  if (outcome === 'failure' || outcome === 'refused') loop.troubled = true;
+  // In a keeper of many sessions the outage log says a database's recovery once for all of them (and a
+  // directory readable again is said by ProtectionState): a line per session after an outage is what it avoids.
+  if (outcome === 'refused' || (outcome === 'failure' && !loop.options.outageLog)) loop.troubled = true;
   else if (outcome === 'success' || outcome === 'noop') loop.troubled = false;
   return outcome;
 }

@@ -73,7 +73,7 @@ export class LoopContext {
   lastRefusal: Refusal | null = null;
   /** The lease token of the last backup this loop stored: the first under a new lease (start, a takeover) is said at info. */
   storedUnder: number | null = null;
-  /** The last backup pass failed or was refused: the next one stored is said at info (the recovery). */
+  /** The last backup pass was refused, or failed (one session alone): the next one stored is said at info (the recovery). */
   troubled = false;
   /** The store held no backup of the session when the lease was last acquired, and none was stored since: the next is its first. */
   headless = false;
