@@ -112,6 +112,10 @@ describe('terminal output', async () => {
       const run = await runInTerminal(['restore', '--sessions-dir', path.join(work, 'restored-many'), '--session-prefix', 'many-'], env);
       assert.equal(run.code, 0, run.output);
       assert.match(run.output, /restoring sessions +\[[^\]]*\] 100% \| 3\/3 sessions \| /);
+      // Each session's line was logged while the progress line ran: below it, never drawn over by going back
+      // to a saved cursor place (ESC 7 / ESC 8).
+      assert.equal(run.output.match(/restored generation 1 /g)?.length, 3, run.output);
+      assert.ok(!run.output.includes('\u001b7') && !run.output.includes('\u001b8'), 'no saved cursor place');
     });
 
     it('export and import show the bytes of the archive', async () => {
