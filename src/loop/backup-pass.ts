@@ -6,8 +6,8 @@ import { auditDirectory, trustworthy, wallNowNs } from '../audit.js';
 import { systemClock } from '../clock.js';
 import { CREDS_FILE, parseCreds } from '../creds.js';
 import { IntegrityError, LeaseLostError } from '../errors.js';
-import { type Progress, startProgress } from '../progress.js';
-import { type FileStamp, listCandidates, readNamed, type Snapshot } from '../snapshot.js';
+import type { ProgressWork } from '../progress.js';
+import { type FileStamp, readNamed, readSnapshot, type Snapshot } from '../snapshot.js';
 import type { BackupResult, Lease, RecordedHead } from '../store/index.js';
 import type { LoopContext } from './context.js';
 import { type FlushOutcome, LARGE_SESSION_FILES, MANY_FILES } from './loop-options.js';
@@ -27,7 +27,7 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
 }
 
 async function pass(loop: LoopContext, thinSoon: () => void): Promise<FlushOutcome> {
-  const { next, dirty, held, clock, options } = loop;
+  const { next, dirty, held, metrics, clock, options } = loop;
   const lease = loop.lease.current;
   if (!lease) return 'standby';
   if (next.full && next.fromStamps && !next.fullNext && !next.reclaim) {
@@ -42,55 +42,18 @@ async function pass(loop: LoopContext, thinSoon: () => void): Promise<FlushOutco
   const started = clock.now();
   const readStartedNs = wallNowNs();
   let snapshot: Snapshot;
-  let progress: Progress | null = null;
   try {
-    const read = full ? await listCandidates(options.dir) : names;
-    progress = firstBackupProgress(loop, full, read.length);
     // Torn re-reads wait for a real writer to finish its write: real time, not the loop's clock (a
     // manual clock cannot make Baileys finish, and a backup waiting on it would never end).
-    const shown = progress;
-    snapshot = await readNamed(options.dir, read, {
-      clock: systemClock,
-      ...(shown && { onRead: (bytes: number) => shown.advance(1, bytes) }),
-    });
+    snapshot = full
+      ? await readSnapshot(options.dir, { clock: systemClock, progress: (files) => firstBackupProgress(loop, files) })
+      : await readNamed(options.dir, names, { clock: systemClock });
     loop.protection.directoryRead();
   } catch (error) {
-    progress?.stop();
     loop.directoryUnreadable(error);
     next.retryAt = clock.now() + next.backoff.fail();
     return 'failure';
   }
-  try {
-    return await storeRead(loop, { full, names, snapshot, lease, started, readStartedNs, checkpoint }, thinSoon);
-  } finally {
-    progress?.stop();
-  }
-}
-
-/**
- * A progress line (on a terminal, src/progress.ts) for the whole read of a session that has no backup yet
- * (its first) and holds at least LARGE_SESSION_FILES files, in a loop that shows progress; else null.
- */
-function firstBackupProgress(loop: LoopContext, full: boolean, files: number): Progress | null {
-  if (!full || !loop.headless || !loop.options.showProgress || files < LARGE_SESSION_FILES) return null;
-  return startProgress({ label: `first backup of session ${loop.options.sessionId}`, count: files, bytes: null });
-}
-
-/** What a pass has read, for storing it. */
-interface ReadPass {
-  full: boolean;
-  names: string[];
-  snapshot: Snapshot;
-  lease: Lease;
-  started: number;
-  readStartedNs: bigint;
-  checkpoint: number;
-}
-
-/** Stores what `read` holds in one fenced transaction and interprets the outcome (see backupPass). */
-async function storeRead(loop: LoopContext, read: ReadPass, thinSoon: () => void): Promise<FlushOutcome> {
-  const { next, dirty, held, metrics, clock, options } = loop;
-  const { full, names, snapshot, lease, started, readStartedNs, checkpoint } = read;
   const torn = [...snapshot.held.values()].filter((file) => file.torn).length;
   if (torn > 0) metrics.tornReads.inc(torn);
 
@@ -184,6 +147,16 @@ async function storeRead(loop: LoopContext, read: ReadPass, thinSoon: () => void
     loop.log.debug({ generation: result.generation, ms }, 'nothing changed');
   }
   return result.kind;
+}
+
+/**
+ * What the progress line (on a terminal, src/progress.ts) of a whole read of `files` files says: only for
+ * the first backup of a session (no backup stored yet) of at least LARGE_SESSION_FILES files, in a loop
+ * that shows progress; else null.
+ */
+function firstBackupProgress(loop: LoopContext, files: number): ProgressWork | null {
+  if (!loop.headless || !loop.options.showProgress || files < LARGE_SESSION_FILES) return null;
+  return { label: `first backup of session ${loop.options.sessionId}`, count: files, bytes: null };
 }
 
 /**

@@ -17,13 +17,19 @@ import { runInTerminal } from '../support/terminal.js';
 const ESCAPES = /\u001b\[[0-9;?]*[A-Za-z]|\u001b[78]/g;
 /** Every escape sequence, carriage return or progress word: none may be in output that is no terminal's. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what it finds
-const PROGRESS_MARKS = /\r|\u001b|restoring session|exporting generation|reading the archive|\[[=-]+\]/g;
+const PROGRESS_MARKS =
+  /\r|\u001b|restoring session|backing up session|first backup of session|exporting generation|reading the archive|\[[=-]+\]/g;
 /** One pretty log event: "[14:03:12.785] INFO: message {json fields}". */
 const EVENT = /^\[\d\d:\d\d:\d\d\.\d{3}\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL): /;
 
-/** The lines a terminal shows, colours removed; a line redrawn in place (\r) counts as what it ends with. */
+/** Moves to the start of the line (ESC [ n G): what a line redrawn in place is written after. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what it finds
+const TO_COLUMN = /\u001b\[\d*G/g;
+
+/** The lines a terminal shows, colours removed; a line redrawn in place (\r, a move to its start) counts as what it ends with. */
 function shownLines(output: string): string[] {
   return output
+    .replace(TO_COLUMN, '\r')
     .replace(ESCAPES, '')
     .split('\n')
     .map((line) => line.split('\r').at(-1)!)
@@ -127,6 +133,12 @@ describe('terminal output', async () => {
       assert.match(imported.output, /reading the archive +\[[^\]]*\] 100% \| [\d.]+ KiB\/[\d.]+ KiB \| /);
     });
 
+    it('backup shows the files read', async () => {
+      const run = await runInTerminal(['backup', '--dir', dir, '--session', 'prog-backup'], env);
+      assert.equal(run.code, 0, run.output);
+      assert.match(run.output, new RegExp(`backing up session prog-backup +\\[[^\\]]*\\] 100% \\| ${files}/${files} files \\| `));
+    });
+
     it('the first backup of a large session shows the files read', async () => {
       const large = await tempDir('progress-large');
       await writeSession(large, { preKeys: 1_000 });
@@ -149,6 +161,8 @@ describe('terminal output', async () => {
     });
 
     it('without a terminal (or with JSON logs) there is no progress at all: the output is what it was', async () => {
+      const backedUp = await runCli(['backup', '--dir', dir, '--session', 'prog-piped-backup'], { env });
+      assert.equal(backedUp.code, 0, backedUp.stderr);
       const restored = await runCli(['restore', '--dir', path.join(work, 'piped'), '--session', 'prog'], { env });
       assert.equal(restored.code, 0, restored.stderr);
       const exported = await runCli(['export', '--session', 'prog'], { env });
@@ -156,7 +170,7 @@ describe('terminal output', async () => {
       await writeFile(path.join(work, 'piped.tar'), exported.stdoutBytes);
       const imported = await runCli(['import', '--session', 'prog-piped', '--input', path.join(work, 'piped.tar')], { env });
       assert.equal(imported.code, 0, imported.stderr);
-      for (const result of [restored, exported, imported]) {
+      for (const result of [backedUp, restored, exported, imported]) {
         assert.deepEqual(progressMarks(result.stderr), []);
         // Logs are JSON lines, and the only other line is a command's result.
         for (const line of `${result.stderr}${result === exported ? '' : result.stdout}`.split('\n').filter(Boolean))
