@@ -9,6 +9,7 @@ import { commandHelp, usage } from './help.js';
 import { createLogger } from './log.js';
 import { COMMANDS, type Command } from './options.js';
 import { startWarnings } from './start-warnings.js';
+import { showProgressOn, stopProgress } from './progress.js';
 import { didYouMean } from './suggest.js';
 import { VERSION } from './version.js';
 
@@ -55,6 +56,9 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
   if (!spec.reportsStartWarnings) {
     for (const warning of startWarnings(config)) log.warn(warning.fields, warning.message);
   }
+  // Progress lines (restore, import, export, a first backup) are for a person at a terminal: not for a
+  // pipe, a file, or logs asked for as JSON (a log collector reading a container's terminal).
+  if (process.stderr.isTTY && config.logFormat !== 'json') await showProgressOn(process.stderr);
   try {
     return await spec.run({ config, log, stdout: process.stdout, stdin: process.stdin });
   } catch (error) {
@@ -85,6 +89,7 @@ function unknownCommand(word: string): number {
 }
 
 const exitCode = await main(process.argv.slice(2), process.env);
+stopProgress();
 if (['sidecar', 'run'].includes(process.argv[2] ?? '')) {
   // The long-running roles have flushed, released and logged (synchronously) by now; a socket left
   // hanging by a dead database must not keep the process alive past its shutdown.

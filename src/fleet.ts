@@ -8,6 +8,7 @@ import { randomInt } from 'node:crypto';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Semaphore } from 'async-mutex';
+import { BackupSummary } from './backup-summary.js';
 import type { BackupLoop } from './loop/backup-loop.js';
 import { sleep, systemClock, within, type Clock } from './clock.js';
 import { describeError } from './errors.js';
@@ -34,7 +35,16 @@ const WATCH_SETTLE_MS = 250;
 export interface FleetOptions
   extends Omit<
     SessionLoopOptions,
-    'sessionId' | 'dir' | 'prepareSchema' | 'renewals' | 'attempts' | 'outageLog' | 'backupSlots' | 'firstRescanMs'
+    | 'sessionId'
+    | 'dir'
+    | 'prepareSchema'
+    | 'renewals'
+    | 'attempts'
+    | 'outageLog'
+    | 'backupSlots'
+    | 'firstRescanMs'
+    | 'summary'
+    | 'showProgress'
   > {
   /** The sessions directory, absolute. */
   sessionsDir: string;
@@ -65,6 +75,8 @@ export class SessionFleet implements BackupLoop {
   private readonly attempts: LeaseAttempts;
   /** Says a database outage once for all sessions (one line per backoff step), not once per session and retry. */
   private readonly outage: OutageLog;
+  /** Adds up every session's stored backups into one periodic info line (each backup alone is debug while routine). */
+  private readonly summary: BackupSummary;
   /** The store as the sessions use it: its answers tell the outage log that the database is back. */
   private readonly store: SessionStore;
   private readonly slots = new Semaphore(BACKUPS_IN_FLIGHT);
@@ -105,6 +117,7 @@ export class SessionFleet implements BackupLoop {
     this.log = baseLog.child({ component: 'fleet' });
     this.opener = new WatchOpener(options.watchMode, options.pollIntervalMs);
     this.outage = new OutageLog(this.log, clock);
+    this.summary = new BackupSummary(this.log, clock);
     this.store = this.outage.watching(store);
     this.attempts = new LeaseAttempts(this.store, options.owner, options.leaseTtlMs, clock);
     this.renewals = new LeaseRenewals(this.store, options.owner, options.leaseTtlMs, clock, (error, sessionIds) => {
@@ -196,6 +209,7 @@ export class SessionFleet implements BackupLoop {
   start(): Promise<void> {
     this.started ??= (async () => {
       this.armRescan();
+      if (!this.stopping) this.summary.start();
       const backoff = new Backoff(RETRY_BACKOFF);
       while (!this.stopping) {
         try {
@@ -235,6 +249,7 @@ export class SessionFleet implements BackupLoop {
   async shutdown(quietMs = this.options.shutdownQuietMs): Promise<boolean> {
     this.stopping = true;
     const deadline = this.clock.now() + this.options.shutdownTimeoutMs;
+    this.summary.stop();
     this.cancelRescan?.();
     this.cancelWaiting?.();
     await this.parent?.close();
@@ -399,6 +414,7 @@ export class SessionFleet implements BackupLoop {
         renewals: this.renewals,
         attempts: this.attempts,
         outageLog: this.outage,
+        summary: this.summary,
         backupSlots: this.slots,
         // Spread over the interval: every session's periodic full rescan at once would starve the others' backups.
         firstRescanMs: randomInt(1, this.options.intervalMs + 1),

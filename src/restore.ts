@@ -158,8 +158,14 @@ function kindOf(info: FileKind): string {
 /**
  * Replaces the backed-up files of `dir` with exactly `files` (mode 0600). Other entries (dotfiles,
  * sub-directories, links) are left alone. Names are validated first: a bad one writes nothing.
+ * `onWritten` is told the bytes of each file once it is staged (progress lines).
  */
-export async function materialise(dir: string, files: readonly RestoreFile[], log: Logger): Promise<void> {
+export async function materialise(
+  dir: string,
+  files: readonly RestoreFile[],
+  log: Logger,
+  onWritten?: (bytes: number) => void,
+): Promise<void> {
   for (const file of files) {
     const bad = invalidNameReason(file.name);
     if (bad) throw new IntegrityError(`refusing to restore ${quoteName(file.name)}: ${bad}`);
@@ -169,7 +175,7 @@ export async function materialise(dir: string, files: readonly RestoreFile[], lo
   });
   await recoverInterruptedRestore(dir, log);
 
-  const staging = await stageRestore(dir, files);
+  const staging = await stageRestore(dir, files, onWritten);
   try {
     await rollForward(
       dir,
@@ -185,7 +191,7 @@ export async function materialise(dir: string, files: readonly RestoreFile[], lo
  * Writes `files` durably into a new hidden stage inside `dir` and commits it (the manifest rename).
  * Returns the stage's path; from then on the restore wins, even if the process dies.
  */
-export async function stageRestore(dir: string, files: readonly RestoreFile[]): Promise<string> {
+export async function stageRestore(dir: string, files: readonly RestoreFile[], onWritten?: (bytes: number) => void): Promise<string> {
   const staging = path.join(dir, `${STAGING_PREFIX}${randomBytes(6).toString('hex')}`);
   const names = files.map((file) => file.name);
   // Checked before anything is staged, and again just before the commit point (something may have
@@ -197,7 +203,10 @@ export async function stageRestore(dir: string, files: readonly RestoreFile[]): 
   try {
     await checkTarget();
     await mkdir(staging, { mode: 0o700 });
-    await forEachLimited(files, WRITE_CONCURRENCY, (file) => writeDurably(path.join(staging, file.name), file.content));
+    await forEachLimited(files, WRITE_CONCURRENCY, async (file) => {
+      await writeDurably(path.join(staging, file.name), file.content);
+      onWritten?.(file.content.length);
+    });
     const manifest = JSON.stringify({ files: names });
     await writeDurably(path.join(staging, `${MANIFEST}.tmp`), Buffer.from(manifest));
     await fsyncDirectory(staging);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { sleep, systemClock, type Clock } from './clock.js';
 import { tornReason } from './creds.js';
 import { UsageError } from './errors.js';
+import { type Progress, type ProgressWork, startProgress } from './progress.js';
 import { forEachLimited } from './limit.js';
 import { invalidNameReason } from './names.js';
 
@@ -70,6 +71,11 @@ export interface ReadOptions {
   clock?: Clock;
   /** Larger files are held as too large, bytes (default MAX_FILE_BYTES). */
   maxFileBytes?: number;
+  /**
+   * What a progress line (src/progress.ts: on a terminal only) says of a read of this many files, or null
+   * for none; default: none.
+   */
+  progress?: (files: number) => ProgressWork | null;
 }
 
 export function sha256(content: Buffer): Buffer {
@@ -115,11 +121,29 @@ export async function readNamed(dir: string, names: Iterable<string>, options: R
   const maxBytes = options.maxFileBytes ?? MAX_FILE_BYTES;
   const snapshot: Snapshot = { files: new Map(), held: new Map() };
 
-  let pending = [...new Set(names)];
+  const pending = [...new Set(names)];
+  const work = options.progress?.(pending.length) ?? null;
+  const progress = work === null ? null : startProgress(work);
+  try {
+    return await readEach(dir, pending, snapshot, { delays, clock, maxBytes, progress });
+  } finally {
+    progress?.stop();
+  }
+}
+
+/** readNamed's reads: every name once, then the torn ones again after each of `delays`; `progress` hears each first read. */
+async function readEach(
+  dir: string,
+  names: string[],
+  snapshot: Snapshot,
+  { delays, clock, maxBytes, progress }: { delays: readonly number[]; clock: Clock; maxBytes: number; progress: Progress | null },
+): Promise<Snapshot> {
+  let pending = names;
   for (let attempt = 0; pending.length > 0; attempt++) {
     const torn: string[] = [];
     await forEachLimited(pending, READ_CONCURRENCY, async (name) => {
       const read = await readRegularFile(path.join(dir, name), maxBytes);
+      if (attempt === 0) progress?.advance(1, read.kind === 'ok' ? read.content.length : 0);
       if (read.kind === 'gone') {
         snapshot.held.delete(name);
         return;

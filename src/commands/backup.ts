@@ -25,7 +25,8 @@ export async function backupCommand(ctx: Context<'backup'>): Promise<number> {
   await recoverInterruptedRestore(config.dir, log);
   const { result, snapshot } = await withStore(ctx, (store) =>
     withLease(store, config.sessionId, async (lease) => {
-      const snapshot = await readSnapshot(config.dir);
+      const progress = (files: number) => ({ label: `backing up session ${config.sessionId}`, count: files, bytes: null });
+      const snapshot = await readSnapshot(config.dir, { progress });
       const result = await store.backup(config.sessionId, snapshot, { lease, allowReplace: config.allowReplace, reason: 'backup' });
       await thinHistory(store, config.retention, config.sessionId, log);
       return { result, snapshot };

@@ -1,8 +1,9 @@
 // `import`: a tar (from stdin or --input) stored as a new generation, under the session's lease.
-import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { createReadStream, fstatSync } from 'node:fs';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import { readArchive } from '../archive.js';
 import { UsageError } from '../errors.js';
+import { type Progress, startProgress } from '../progress.js';
 import { reportBackup, thinHistory } from './backup.js';
 import type { CommandSpec, Context } from './command.js';
 import { withLease, withStore } from './database.js';
@@ -10,7 +11,9 @@ import { withLease, withStore } from './database.js';
 export async function importCommand(ctx: Context<'import'>): Promise<number> {
   const { config } = ctx;
   const log = ctx.log.child({ component: 'import', session: config.sessionId });
-  const snapshot = await readArchive(await openInput(ctx));
+  const input = await openInput(ctx);
+  const progress = startProgress({ label: 'reading the archive', count: null, bytes: sizeOf(input), unit: null });
+  const snapshot = await readArchive(counted(input, progress)).finally(() => progress.stop());
   log.info({ files: snapshot.files.size }, 'archive read and checked');
   const result = await withStore(ctx, (store) =>
     withLease(store, config.sessionId, (lease) =>
@@ -22,6 +25,32 @@ export async function importCommand(ctx: Context<'import'>): Promise<number> {
     }),
   );
   return reportBackup(ctx, log, result, snapshot);
+}
+
+/** The size of what `input` reads, bytes, when it is a regular file (--input, or stdin redirected from one); else null. */
+function sizeOf(input: Readable): number | null {
+  const fd = (input as { fd?: unknown }).fd;
+  if (typeof fd !== 'number') return null;
+  try {
+    const info = fstatSync(fd);
+    return info.isFile() ? info.size : null;
+  } catch {
+    return null; // no size to show: the line counts the bytes without a total
+  }
+}
+
+/** `input`, with `progress` told the bytes as they pass while it is drawn; `input` itself otherwise. */
+function counted(input: Readable, progress: Progress): Readable {
+  if (!progress.shown) return input;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      progress.advance(0, chunk.length);
+      done(null, chunk);
+    },
+  });
+  // A read error reaches the reader of `counter` (pipeline destroys it with the error).
+  pipeline(input, counter, () => undefined);
+  return counter;
 }
 
 async function openInput(ctx: Context<'import'>): Promise<Readable> {

@@ -8,6 +8,7 @@ import { DatabaseUnreachableError, ExitCode, KeeperError, NothingToRestoreError,
 import { forEachLimited } from '../limit.js';
 import type { Logger } from '../log.js';
 import { folderFor } from '../names.js';
+import { startProgress } from '../progress.js';
 import { hasUsableCreds, materialise, obstructionError, planRestore, RestoreWriteError, recoverInterruptedRestore } from '../restore.js';
 import { describeRollback } from '../rollback.js';
 import { setAside } from '../set-aside.js';
@@ -102,7 +103,16 @@ export async function restoreDirectory(config: RestoreConfig, log: Logger, withD
   }
   if (config.requireBackup) requireLogin(config, point.generation, files);
   const aside = stale === null ? null : await keepStaleAside(config.dir);
-  await materialise(config.dir, files, log);
+  const progress = startProgress({
+    label: `restoring session ${config.sessionId}`,
+    count: files.length,
+    bytes: files.reduce((sum, file) => sum + file.content.length, 0),
+  });
+  try {
+    await materialise(config.dir, files, log, (bytes) => progress.advance(1, bytes));
+  } finally {
+    progress.stop();
+  }
   // An older login brought back to a logged-out session on purpose: the loop may store it again.
   if (config.generation !== null || config.at !== null) await bringBackLogin(config, files, log, withDb);
   if (aside !== null)
@@ -169,9 +179,18 @@ export async function restoreSessions(
       wanted.push({ sessionId: session.sessionId, name, bytes: session.bytes });
   }
   let code = 0;
+  // One line for the whole directory (each session's own restore draws none while it is shown).
+  const sizes = new Map(wanted.map((session) => [session.sessionId, session.bytes]));
+  const progress = startProgress({
+    label: 'restoring sessions',
+    count: wanted.length,
+    bytes: wanted.reduce((sum, session) => sum + session.bytes, 0),
+    unit: 'sessions',
+  });
   const logFor = ({ sessionId, name }: Wanted): Logger =>
     log.child(name === sessionId.slice(config.sessionPrefix.length) ? { session: sessionId } : { session: sessionId, folder: name });
   const settle = (sessionId: string, result: RestoreOutcome | Error): void => {
+    progress.advance(1, sizes.get(sessionId) ?? 0);
     if (!(result instanceof Error)) {
       counts[result]++;
       record(sessionId, result);
@@ -220,7 +239,7 @@ export async function restoreSessions(
     },
     dirOf: (session) => configFor(session).dir,
     logFor,
-  });
+  }).finally(() => progress.stop());
   log.info(
     { sessionsDir, ...counts },
     `sessions restored: ${counts.restored} restored, ${counts.skipped} already logged in, ${counts.empty} empty, ` +

@@ -226,6 +226,7 @@ function buildLoop(
       sessionId: config.sessionId,
       dir: config.dir,
       prepareSchema: () => schema.ensure(),
+      showProgress: true,
     },
     sessionMetrics,
     log.child({ session: config.sessionId }),

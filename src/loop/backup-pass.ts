@@ -6,10 +6,11 @@ import { auditDirectory, trustworthy, wallNowNs } from '../audit.js';
 import { systemClock } from '../clock.js';
 import { CREDS_FILE, parseCreds } from '../creds.js';
 import { IntegrityError, LeaseLostError } from '../errors.js';
+import type { ProgressWork } from '../progress.js';
 import { type FileStamp, readNamed, readSnapshot, type Snapshot } from '../snapshot.js';
 import type { BackupResult, Lease, RecordedHead } from '../store/index.js';
 import type { LoopContext } from './context.js';
-import type { FlushOutcome } from './loop-options.js';
+import { type FlushOutcome, LARGE_SESSION_FILES, MANY_FILES } from './loop-options.js';
 
 /**
  * Runs one backup pass under the current lease: 'standby' without it, 'clean' when nothing is to be read,
@@ -17,6 +18,15 @@ import type { FlushOutcome } from './loop-options.js';
  * store's result. `thinSoon` is called after a stored change. Never rejects.
  */
 export async function backupPass(loop: LoopContext, thinSoon: () => void): Promise<FlushOutcome> {
+  const outcome = await pass(loop, thinSoon);
+  // In a keeper of many sessions the outage log says a database's recovery once for all of them (and a
+  // directory readable again is said by ProtectionState): a line per session after an outage is what it avoids.
+  if (outcome === 'refused' || (outcome === 'failure' && !loop.options.outageLog)) loop.troubled = true;
+  else if (outcome === 'success' || outcome === 'noop') loop.troubled = false;
+  return outcome;
+}
+
+async function pass(loop: LoopContext, thinSoon: () => void): Promise<FlushOutcome> {
   const { next, dirty, held, metrics, clock, options } = loop;
   const lease = loop.lease.current;
   if (!lease) return 'standby';
@@ -35,7 +45,9 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
   try {
     // Torn re-reads wait for a real writer to finish its write: real time, not the loop's clock (a
     // manual clock cannot make Baileys finish, and a backup waiting on it would never end).
-    snapshot = full ? await readSnapshot(options.dir, { clock: systemClock }) : await readNamed(options.dir, names, { clock: systemClock });
+    snapshot = full
+      ? await readSnapshot(options.dir, { clock: systemClock, progress: (files) => firstBackupProgress(loop, files) })
+      : await readNamed(options.dir, names, { clock: systemClock });
     loop.protection.directoryRead();
   } catch (error) {
     loop.directoryUnreadable(error);
@@ -112,9 +124,22 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
     metrics.bytes.set(result.totalBytes);
     loop.registered = result.registered;
     metrics.sessionRegistered.set(result.registered ? 1 : 0);
+    // Routine backups (a bot writing its keys) are added up into the periodic summary and said at debug;
+    // the first under a lease (start, a takeover), one after a failure or refusal, a whole read's, the
+    // final one, a login event's and a bulk change are said at info.
+    const routine =
+      loop.storedUnder === lease.token &&
+      !loop.troubled &&
+      !full &&
+      !loop.stopping &&
+      result.event === null &&
+      result.changed + result.deleted < MANY_FILES;
+    loop.storedUnder = lease.token;
+    loop.headless = false;
+    loop.summary.stored(options.sessionId, result);
     // The lease token says which writer's lease a generation was committed under.
-    loop.log.info(
-      { generation: result.generation, token: lease.token, files: result.changed, deleted: result.deleted, ms },
+    loop.log[routine ? 'debug' : 'info'](
+      { generation: result.generation, token: lease.token, files: result.changed, deleted: result.deleted, bytes: result.changedBytes, ms },
       'backup stored',
     );
     thinSoon();
@@ -122,6 +147,16 @@ export async function backupPass(loop: LoopContext, thinSoon: () => void): Promi
     loop.log.debug({ generation: result.generation, ms }, 'nothing changed');
   }
   return result.kind;
+}
+
+/**
+ * What the progress line (on a terminal, src/progress.ts) of a whole read of `files` files says: only for
+ * the first backup of a session (no backup stored yet) of at least LARGE_SESSION_FILES files, in a loop
+ * that shows progress; else null.
+ */
+function firstBackupProgress(loop: LoopContext, files: number): ProgressWork | null {
+  if (!loop.headless || !loop.options.showProgress || files < LARGE_SESSION_FILES) return null;
+  return { label: `first backup of session ${loop.options.sessionId}`, count: files, bytes: null };
 }
 
 /**
@@ -143,6 +178,7 @@ async function compareWithRecorded(loop: LoopContext): Promise<FlushOutcome | nu
     loop.databaseError(error, 'backup');
     return 'failure';
   }
+  loop.headless = head === null;
   if (head === null) return null;
   loop.book.prime(head.stamps);
   try {

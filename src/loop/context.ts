@@ -2,6 +2,7 @@
 // and what the next backup must read and when it may run. Each part (start-up, schedule, backup pass,
 // thinning, shutdown) is handed this one object instead of reaching into the others.
 import { StampBook } from '../audit.js';
+import type { BackupSummary } from '../backup-summary.js';
 import type { Clock } from '../clock.js';
 import { describeError } from '../errors.js';
 import { DirtySet } from '../dirty.js';
@@ -70,6 +71,12 @@ export class LoopContext {
   headJid: string | null = null;
   /** The kind of the last refusal, so that identity_refused is told once per refusal, not per attempt. */
   lastRefusal: Refusal | null = null;
+  /** The lease token of the last backup this loop stored: the first under a new lease (start, a takeover) is said at info. */
+  storedUnder: number | null = null;
+  /** The last backup pass was refused, or failed (one session alone): the next one stored is said at info (the recovery). */
+  troubled = false;
+  /** The store held no backup of the session when the lease was last acquired, and none was stored since: the next is its first. */
+  headless = false;
   readonly dirty = new DirtySet();
   /** What the head holds, by file metadata: what the audit compares the directory with. */
   readonly book = new StampBook();
@@ -78,7 +85,10 @@ export class LoopContext {
   readonly next = new NextBackup();
   readonly protection: ProtectionState;
 
-  /** `log` is the loop's own (component sidecar); `watchStalled` says whether start-up cannot watch the directory. */
+  /**
+   * `log` is the loop's own (component sidecar); `summary` adds up its stored backups; `watchStalled` says
+   * whether start-up cannot watch the directory.
+   */
   constructor(
     readonly options: SessionLoopOptions,
     readonly store: SessionStore,
@@ -88,6 +98,7 @@ export class LoopContext {
     readonly lease: LeaseKeeper,
     readonly watcher: DirectoryWatcher,
     private readonly stalled: () => boolean,
+    readonly summary: BackupSummary,
   ) {
     this.held = new HeldBackFiles(log);
     this.protection = new ProtectionState(this);

@@ -1,5 +1,6 @@
 // What one session's loop is given (SessionLoopOptions), where it is in its life (LoopPhase), what a
 // backup pass ends with (FlushOutcome), and the fixed timings of its retries.
+import type { BackupSummary } from '../backup-summary.js';
 import type { SessionEvent } from '../lifecycle-events.js';
 import type { Semaphore } from 'async-mutex';
 import type { LeaseAttempts } from '../lease-attempts.js';
@@ -23,6 +24,13 @@ export const THIN_EVERY_MS = 60_000;
 export const SLOT_PRIORITY = { changes: 1, housekeeping: 0 } as const;
 /** Time still given to releasing the lease when the shutdown deadline has passed, ms. */
 export const RELEASE_GRACE_MS = 1_000;
+/**
+ * A stored backup of at least this many files (changed or deleted) is said at info even when routine:
+ * more than a Baileys key batch (up to ~40 files), so a bulk change (a wiped or replaced folder) shows.
+ */
+export const MANY_FILES = 100;
+/** A first backup reading at least this many files shows progress on a terminal (a large session: ~8,700). */
+export const LARGE_SESSION_FILES = 1_000;
 
 export interface SessionLoopOptions {
   sessionId: string;
@@ -57,6 +65,13 @@ export interface SessionLoopOptions {
   backupSlots?: Semaphore | null;
   /** Where database failures are logged for all the process's sessions (many sessions); default: each on its own, at warn. */
   outageLog?: OutageLog | null;
+  /**
+   * Adds up the stored backups of all the process's sessions into one periodic info line (many sessions;
+   * started and stopped by its owner); default: the loop's own, started and stopped with it.
+   */
+  summary?: BackupSummary | null;
+  /** The first backup of a large session shows progress on a terminal (src/progress.ts); default: no (many sessions). */
+  showProgress?: boolean;
   /** Told each lifecycle event of the session (SPEC "Session lifecycle"): logged, counted, sent on; default: none. */
   onEvent?: (event: SessionEvent) => void;
 }

@@ -5,6 +5,7 @@
 // It runs in `sidecar`, in `run`, and once per session in a keeper of many (SessionFleet). This file wires
 // the parts: start-up (startup.ts), when to back up (schedule.ts), one backup pass (backup-pass.ts),
 // thinning, protection (protection-state.ts), shutdown, and a session removed for good (removed.ts).
+import { BackupSummary } from '../backup-summary.js';
 import { type Clock, systemClock } from '../clock.js';
 import type { DirtySet } from '../dirty.js';
 import { LeaseKeeper } from '../lease.js';
@@ -30,6 +31,8 @@ export class SessionLoop implements BackupLoop, KeptSession, SessionReadings {
   /** What is changed on disk and not stored yet. */
   readonly dirty: DirtySet;
   private readonly parts: LoopParts;
+  /** The loop's own summary of stored backups (null when a keeper of many sessions keeps one for all). */
+  private readonly ownSummary: BackupSummary | null;
 
   /** `log` should carry the session; the loop and the lease add their own component names. */
   constructor(store: SessionStore, options: SessionLoopOptions, metrics: SessionMetrics, log: Logger, clock: Clock = systemClock) {
@@ -48,15 +51,18 @@ export class SessionLoop implements BackupLoop, KeptSession, SessionReadings {
     );
     const watch = { mode: options.watchMode, pollIntervalMs: options.pollIntervalMs };
     const watcher = new DirectoryWatcher(options.dir, watch, watchEvents(parts), clock);
+    const loopLog = log.child({ component: 'sidecar' });
+    this.ownSummary = options.summary ? null : new BackupSummary(loopLog, clock);
     const loop = new LoopContext(
       options,
       store,
       metrics,
-      log.child({ component: 'sidecar' }),
+      loopLog,
       clock,
       lease,
       watcher,
       () => startup.watchStalled,
+      options.summary ?? this.ownSummary!,
     );
     const thinning = new HistoryThinning(loop);
     const schedule = new Schedule(loop, () => backupPass(loop, () => thinning.soon()));
@@ -162,6 +168,7 @@ export class SessionLoop implements BackupLoop, KeptSession, SessionReadings {
    * (and show in `healthy`), and the periodic rescan is armed whatever happens.
    */
   start(): Promise<void> {
+    if (this.parts.loop.phase === 'new') this.ownSummary?.start();
     return this.parts.startup.start();
   }
 
@@ -226,6 +233,8 @@ export class SessionLoop implements BackupLoop, KeptSession, SessionReadings {
    * is stored (or another process is the writer).
    */
   shutdown(quietMs = this.parts.loop.options.shutdownQuietMs, options: ShutdownOptions = {}): Promise<boolean> {
+    // Said before the final backup (which is said at info itself): no summary timer outlives the loop.
+    this.ownSummary?.stop();
     return shutdown(this.parts, quietMs, options);
   }
 
@@ -244,6 +253,7 @@ export class SessionLoop implements BackupLoop, KeptSession, SessionReadings {
    * (many sessions): waits for work in flight (within the shutdown timeout), stops watching, releases the lease.
    */
   retire(): Promise<void> {
+    this.ownSummary?.stop();
     return retire(this.parts);
   }
 }

@@ -112,6 +112,7 @@ export async function backup(ctx: StoreContext, sessionId: string, snapshot: Sna
       kind: 'success',
       generation,
       changed: changed.length,
+      changedBytes: changed.reduce((sum, file) => sum + file.content.length, 0),
       deleted: deleted.length,
       totalFiles: totals.files,
       totalBytes: totals.bytes,

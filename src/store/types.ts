@@ -60,6 +60,8 @@ export type BackupResult =
       kind: 'success';
       generation: number;
       changed: number;
+      /** Bytes of the changed files' contents (as on disk, before any encryption). */
+      changedBytes: number;
       deleted: number;
       totalFiles: number;
       totalBytes: number;

@@ -71,7 +71,9 @@ export class RunContext {
     if (child) args.push('--', ...child);
     // Its connections carry its name, so the audit trigger knows which process committed what.
     const url = withWriterName(options.url ?? this.url, name);
-    const keeper = await Keeper.start(name, args, cliEnv(url, options.env ?? {}), this.run, options.as ?? null);
+    // At debug: every stored backup is logged (routine ones at debug), and invariant 6 checks each one.
+    const env = cliEnv(url, { KEEPER_LOG_LEVEL: 'debug', ...options.env });
+    const keeper = await Keeper.start(name, args, env, this.run, options.as ?? null);
     this.keepers.push(keeper);
     return keeper;
   }

@@ -9,39 +9,20 @@ import { after, describe, it } from 'node:test';
 import { openAuth, writeSession } from '../../harness/baileys.js';
 import { query } from '../../harness/db.js';
 import { waitFor } from '../../harness/sidecar.js';
-import {
-  DEFAULT_DEBOUNCE_MS,
-  DEFAULT_KEEP_GENERATIONS,
-  DEFAULT_MAX_DELAY_MS,
-  DEFAULT_POLL_INTERVAL_MS,
-  DEFAULT_RETENTION,
-} from '../../src/config.js';
+import { DEFAULT_MAX_DELAY_MS, DEFAULT_POLL_INTERVAL_MS } from '../../src/config.js';
 import { createDatabase } from '../../src/db/pool.js';
-import { SessionFleet } from '../../src/fleet.js';
 import { SessionLoop } from '../../src/loop/session-loop.js';
 import { Metrics } from '../../src/metrics.js';
-import { parseRetention } from '../../src/store/retention.js';
 import { type Lease, SessionStore } from '../../src/store/index.js';
 import { freshDatabase } from '../support/db.js';
+import { FLEET_INTERVAL_MS, FLEET_LOOP_OPTIONS, FLEET_TTL_MS, startFleet as startFleetWith } from '../support/fleet.js';
 import { tempDir } from '../support/fs.js';
 import { testLog } from '../support/log.js';
 import { ManualClock } from '../support/manual-clock.js';
 
-const TTL_MS = 30_000;
-const INTERVAL_MS = 120_000;
-/** What every loop of these tests shares: the CLI's defaults, native watching, no quiet wait at shutdown. */
-const LOOP_OPTIONS = {
-  retention: parseRetention(DEFAULT_RETENTION, DEFAULT_KEEP_GENERATIONS),
-  allowReplace: false,
-  debounceMs: DEFAULT_DEBOUNCE_MS,
-  maxDelayMs: DEFAULT_MAX_DELAY_MS,
-  intervalMs: INTERVAL_MS,
-  leaseTtlMs: TTL_MS,
-  shutdownQuietMs: 0,
-  shutdownTimeoutMs: 10_000,
-  watchMode: 'native',
-  pollIntervalMs: DEFAULT_POLL_INTERVAL_MS,
-} as const;
+const TTL_MS = FLEET_TTL_MS;
+const INTERVAL_MS = FLEET_INTERVAL_MS;
+const LOOP_OPTIONS = FLEET_LOOP_OPTIONS;
 
 /** The real store, counting the lease renewal statements it has run (each recorded once it answered). */
 class CountingStore extends SessionStore {
@@ -58,42 +39,8 @@ class CountingStore extends SessionStore {
   }
 }
 
-async function startFleet(url: string, names: string[]) {
-  const sessionsDir = await tempDir('fleet');
-  for (const name of names) await writeSession(path.join(sessionsDir, name), { preKeys: 2, sessions: 1, senderKeys: 1 });
-  const clock = new ManualClock();
-  const db = createDatabase({ url, schema: 'baileys_keeper', log: testLog, maxConnections: 4 });
-  const store = new CountingStore(db);
-  const metrics = new Metrics(undefined, { manySessions: true });
-  const fleet = new SessionFleet(
-    store,
-    {
-      sessionsDir,
-      prefix: 'f-',
-      tombstoneAfterMs: INTERVAL_MS,
-      owner: `fleet-test:${process.pid}`,
-      ...LOOP_OPTIONS,
-    },
-    metrics,
-    testLog,
-    clock,
-  );
-  // Each timer's work (a backup, a lease attempt) ends before the clock moves on.
-  clock.settle = () => fleet.whenIdle();
-  after(async () => {
-    await clock.runUntilSettled(fleet.shutdown(0));
-    await db.close();
-  });
-  await fleet.start();
-  await waitFor(
-    async () => {
-      await clock.advance(0);
-      return fleet.ready && fleet.sessionIds().every((id) => fleet.loopFor(id)?.writerLease) ? true : null;
-    },
-    20_000,
-    () => `the fleet never became ready with every lease held: ${fleet.problems.join('; ')}`,
-  );
-  return { fleet, store, clock, sessionsDir, metrics };
+function startFleet(url: string, names: string[]) {
+  return startFleetWith(url, names, { makeStore: (db) => new CountingStore(db) });
 }
 
 describe('a fleet of sessions on a manual clock', async () => {
