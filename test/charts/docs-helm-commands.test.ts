@@ -9,13 +9,18 @@ import { renderChart } from '../support/charts/render.js';
 
 const DOCUMENTS = ['README.md', 'docs/kubernetes.md', 'charts/baileys-keeper/README.md'];
 
-/** The `helm install NAME ./charts/baileys-keeper …` commands of `text`, continuation lines joined, comments cut. */
+/**
+ * The `helm install NAME CHART …` commands of `text` whose chart is this one (./charts/baileys-keeper, or the OCI
+ * artifact the release publishes from it), continuation lines joined, comments cut.
+ */
 function helmInstalls(text: string): string[] {
   const joined = text.replace(/\\\n\s*/g, ' ');
   return joined
     .split('\n')
     .map((line) => line.replace(/\s#.*$/, '').trim())
-    .filter((line) => /^helm install \S+ \.\/charts\/baileys-keeper\b/.test(line));
+    .filter((line) =>
+      /^helm (?:install|upgrade --install) \S+ (?:\.\/charts|oci:\/\/ghcr\.io\/baileys-keeper\/charts)\/baileys-keeper\b/.test(line),
+    );
 }
 
 /** The `--set key=value` pairs of `command`. */
@@ -33,7 +38,7 @@ function setPairs(command: string): Record<string, string> {
 
 describe('docs: the helm install commands shown render', () => {
   for (const document of DOCUMENTS) {
-    it(`every helm install of ./charts/baileys-keeper in ${document}`, async () => {
+    it(`every helm install of the chart in ${document}`, async () => {
       const commands = helmInstalls(await readFile(path.join(REPO, document), 'utf8'));
       assert.ok(commands.length > 0, `${document} shows no helm install of the local chart`);
       for (const command of commands) {
