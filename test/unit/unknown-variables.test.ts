@@ -30,18 +30,46 @@ describe('unknown KEEPER_* variables', () => {
     ['KEEPER_VERSON', null],
     ['KEEPER_ENCRYPTON_KEY', 'KEEPER_ENCRYPTION_KEY'],
     ['KEEPER_API_TOKN', 'KEEPER_API_TOKEN'],
+    ['KEEPER_DATABASE_URL', 'DATABASE_URL'],
+    ['keeper_database_url', 'DATABASE_URL'],
+    ['KEEPER_PGHOST', 'PGHOST'],
+    ['KEEPER_PGSSLMODE', 'PGSSLMODE'],
+    ['KEEPER_PORT', 'KEEPER_LISTEN'],
+    ['KEEPER_HTTP_PORT', 'KEEPER_LISTEN'],
+    ['KEEPER_METRICS_PORT', 'KEEPER_LISTEN'],
+    ['KEEPER_HOST', 'KEEPER_LISTEN'],
   ] as const) {
     it(`${name}: unknown, did you mean ${meant ?? 'nothing (not a setting either)'}`, () => {
-      assert.deepEqual(verdict(name), { name, suggestion: meant, oneShotFlag: null });
+      const found = verdict(name);
+      assert.deepEqual(found && { name: found.name, suggestion: found.suggestion, oneShotFlag: found.oneShotFlag }, {
+        name,
+        suggestion: meant,
+        oneShotFlag: null,
+      });
     });
   }
+
+  it('says when the variable it suggests reads a bare number in another unit than the name as set', () => {
+    for (const [name, meant, unit] of [
+      ['KEEPER_DEBOUNCE_SECONDS', 'KEEPER_DEBOUNCE_MS', 'milliseconds'],
+      ['KEEPER_INTERVAL_S', 'KEEPER_INTERVAL_MS', 'milliseconds'],
+      ['KEEPER_LEASE_WAIT_MS', 'KEEPER_LEASE_WAIT_SECONDS', 'seconds'],
+      ['KEEPER_WAIT_MILLIS', 'KEEPER_WAIT_SECONDS', 'seconds'],
+    ] as const) {
+      const found = verdict(name)!;
+      assert.deepEqual([found.suggestion, found.bareUnit], [meant, unit], name);
+      assert.match(describeUnknownVariable(found, 'sidecar'), new RegExp(`did you mean ${meant}\\? A bare number there is in ${unit}`));
+    }
+    // Same unit, or none said: no note.
+    for (const name of ['KEEPER_DEBOUNCE', 'KEEPER_SESION_ID', 'KEEPER_DEBOUNCE_MILLIS']) assert.equal(verdict(name)!.bareUnit, null, name);
+  });
 
   it('says that a one-shot flag has no variable, for each of them', () => {
     const oneShot = (Object.entries(SETTINGS) as Array<[string, Setting]>).filter(([, setting]) => setting.oneShot);
     assert.ok(oneShot.some(([name]) => name === 'force'));
     for (const [flag] of oneShot) {
       const name = `KEEPER_${flag.toUpperCase().replaceAll('-', '_')}`;
-      assert.deepEqual(verdict(name), { name, suggestion: null, oneShotFlag: `--${flag}` }, name);
+      assert.deepEqual(verdict(name), { name, suggestion: null, oneShotFlag: `--${flag}`, bareUnit: null }, name);
       assert.match(describeUnknownVariable(verdict(name)!, 'restore'), new RegExp(`--${flag} is a one-shot flag`));
     }
   });
@@ -71,6 +99,10 @@ describe('unknown KEEPER_* variables', () => {
       'KEEPER',
       'SLEEPER_MODE',
       'BEEKEEPER_HIVES',
+      // One letter replaced is another word, not a typo of the prefix: a bot's own chat bridge.
+      'BEEPER_TOKEN',
+      'PEEPER_X',
+      'KEEPEN_Y',
     ];
     assert.deepEqual(unknownVariables(environment(names)), []);
   });
@@ -107,7 +139,9 @@ describe('unknown KEEPER_* variables', () => {
     const secret = 'hunter2-do-not-print';
     for (const command of ['status', 'sidecar', 'doctor'] as const) {
       const config = loadConfig(command, [], { KEEPER_SESION_ID: secret, KEEPER_SESSION_ID: 'bot-a', HOME: '/root' }, '/srv');
-      assert.deepEqual(config.unknownVariables, [{ name: 'KEEPER_SESION_ID', suggestion: 'KEEPER_SESSION_ID', oneShotFlag: null }]);
+      assert.deepEqual(config.unknownVariables, [
+        { name: 'KEEPER_SESION_ID', suggestion: 'KEEPER_SESSION_ID', oneShotFlag: null, bareUnit: null },
+      ]);
       const warnings = startWarnings(config);
       assert.deepEqual(
         warnings.map((warning) => warning.message),
