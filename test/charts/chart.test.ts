@@ -347,6 +347,11 @@ describe('chart: the pod', () => {
     assert.ok(Number(envValue(container(pinnedGrace, 'restore'), 'KEEPER_LEASE_WAIT_SECONDS')) >= 230, 'follows a pinned grace period');
     const pinned = workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ restore: { leaseWaitSeconds: 45 } })]));
     assert.equal(envValue(container(pinned, 'restore'), 'KEEPER_LEASE_WAIT_SECONDS'), '45', 'an explicit value is kept');
+    // A grace period that long computes a wait the keeper would refuse: it stops at the keeper's 24 days.
+    const endless = workloadPodSpec(await helmTemplate([values('native'), await valuesFile({ bot: { stopSeconds: 2_073_600 } })]));
+    const computed = envValue(container(endless, 'restore'), 'KEEPER_LEASE_WAIT_SECONDS')!;
+    assert.equal(computed, '2073600');
+    assert.doesNotThrow(() => SETTINGS['lease-wait'].parse(computed, 'KEEPER_LEASE_WAIT_SECONDS'));
   });
 
   for (const shape of SHAPES) {

@@ -16,8 +16,8 @@ import { runInTerminal } from '../support/terminal.js';
 // biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what it finds
 const ESCAPES = /\u001b\[[0-9;?]*[A-Za-z]|\u001b[78]/g;
 /** Every escape sequence, carriage return or progress word: none may be in output that is no terminal's. */
-// biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what it finds
 const PROGRESS_MARKS =
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: escape sequences are what it finds
   /\r|\u001b|restoring session|backing up session|first backup of session|exporting generation|reading the archive|\[[=-]+\]/g;
 /** One pretty log event: "[14:03:12.785] INFO: message {json fields}". */
 const EVENT = /^\[\d\d:\d\d:\d\d\.\d{3}\] (TRACE|DEBUG|INFO|WARN|ERROR|FATAL): /;

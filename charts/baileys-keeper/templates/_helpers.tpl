@@ -213,13 +213,14 @@ native mode by Kubernetes' ordering, classic mode by the sidecar's preStop hook 
 {{/*
 baileys-keeper.leaseWaitSeconds: how long restore waits for another holder of the lease. Unless set, long
 enough for the old pod to finish its whole termination (the grace period) and, if it was SIGKILLed
-before releasing, for its lease to expire (leaseTtlMs), plus 10 s margin. A Deployment's ReplicaSet
+before releasing, for its lease to expire (leaseTtlMs), plus 10 s margin (at most 24 days, the longest wait the keeper takes). A Deployment's ReplicaSet
 starts the replacement of an evicted or deleted pod at once, while the old pod is still stopping; a
 shorter wait would give up and restore the old pod's state before its last writes were stored.
 */}}
 {{- define "baileys-keeper.leaseWaitSeconds" -}}
 {{- if kindIs "invalid" .Values.restore.leaseWaitSeconds }}
-{{- add (include "baileys-keeper.terminationGracePeriodSeconds" . | int) (div (add .Values.sidecar.leaseTtlMs 999) 1000) 10 }}
+{{- /* At most 24 days, the longest duration the keeper takes (a Node.js timer's limit). */}}
+{{- min (add (include "baileys-keeper.terminationGracePeriodSeconds" . | int) (div (add .Values.sidecar.leaseTtlMs 999) 1000) 10) 2073600 }}
 {{- else }}
 {{- .Values.restore.leaseWaitSeconds }}
 {{- end }}
