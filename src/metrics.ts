@@ -139,7 +139,7 @@ export class Metrics implements SessionMetrics {
     });
     this.lastBackupSuccess = new Gauge({
       name: `${PREFIX}last_backup_success_timestamp_seconds`,
-      help: 'Unix time of the last backup that succeeded (a generation or a noop), seconds.',
+      help: 'Unix time everything on disk was last found stored: a backup that succeeded (a generation or a noop) or an audit that found nothing to store, seconds.',
       labelNames: session,
       registers,
     });

@@ -26,7 +26,7 @@ export interface OverviewJson {
   paired: number;
   /** The largest baileys_keeper_backup_lag_seconds of them, seconds; 0 when everything is stored. */
   oldest_lag_seconds: number;
-  /** The newest successful backup (a generation or a noop) of any of them, ISO-8601; null before the first. */
+  /** When any of them was last found stored (a backup, or an audit that found nothing to store), ISO-8601; null before the first. */
   last_backup_at: string | null;
   /** Whether KEEPER_API_TOKEN is set (the session table needs it). */
   session_api: boolean;

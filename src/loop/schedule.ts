@@ -97,6 +97,11 @@ export async function audit(loop: LoopContext): Promise<void> {
     for (const name of result.differ) loop.dirty.mark(name, now);
     if (result.differ.length > 0)
       loop.log.debug({ files: result.differ.length, checked: result.files }, 'audit: files differ from the head');
+    // Nothing differs, waits or is held back: the directory is stored as it is now, proven by the same
+    // metadata a start from recorded stamps trusts (a no-op backup). A quiet bot's last success moves on,
+    // so "time since the last success" measures what is stored, not how busy the bot is.
+    else if (loop.dirty.size === 0 && loop.held.size === 0 && loop.lease.current)
+      loop.metrics.lastBackupSuccess.set(loop.clock.wall() / 1000);
   } catch (error) {
     loop.directoryUnreadable(error);
   }

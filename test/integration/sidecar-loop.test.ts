@@ -7,6 +7,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Curve } from '@whiskeysockets/baileys';
+import { RACY_WINDOW_NS } from '../../src/audit.js';
 import { DEFAULT_MAX_DELAY_MS } from '../../src/config.js';
 import { openDatabase } from '../../src/db/pool.js';
 import { migrate } from '../../src/db/migrate.js';
@@ -118,6 +119,42 @@ describe('the backup loop on a manual clock', async () => {
     await loop.advance(300);
     assert.equal(await loop.lag(), 0, 'stored at max-delay');
     assert.deepEqual(diffTrees(await storedHead(url, 'lag'), await readTree(dir)), []);
+  });
+
+  it("a quiet bot's last success moves on at each audit that finds nothing to store, not while a change waits", async () => {
+    const dir = await tempDir('quiet');
+    const auth = await writeSession(dir, { preKeys: 3 });
+    // Files read within the racy window of their last write prove nothing by metadata (audit.ts): the
+    // first audit would read them again. A bot that has been quiet for a while is what this is about.
+    await new Promise((resolve) => setTimeout(resolve, Number(RACY_WINDOW_NS / 1_000_000n) + 100));
+    const interval = 60_000;
+    const loop = await startLoop(url, { dir, sessionId: 'quiet', debounceMs: 5000, maxDelayMs: 5000, intervalMs: interval });
+    const lastSuccess = async () => (await loop.metrics.lastBackupSuccess.get()).values[0]?.value ?? NaN;
+    const generationsBefore = (await generations('quiet')).length;
+    const started = await lastSuccess();
+    assert.ok(started > 0, 'set by the first backup');
+
+    // Two audits of a directory nobody writes: the gauge follows the wall clock, no generation is written.
+    for (const audits of [1, 2]) {
+      await loop.advance(interval);
+      const wanted = started + (audits * interval) / 1000;
+      await waitFor(async () => {
+        await loop.advance(0);
+        return (await lastSuccess()) >= wanted ? true : null;
+      }, 10_000);
+    }
+    assert.equal((await generations('quiet')).length, generationsBefore, 'the audits stored nothing');
+
+    // A change waits for its debounce across an audit: not stored yet, so no success.
+    const quietUntil = await lastSuccess();
+    await loop.advance(interval - 1000);
+    await loop.seen(await writeSessionKey(auth, '5511700000001.0'));
+    await loop.advance(1000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await loop.advance(0);
+    assert.equal(await lastSuccess(), quietUntil, 'an audit while a change waits proves nothing stored');
+    await loop.advance(4000);
+    assert.ok((await lastSuccess()) > quietUntil, 'the backup at the debounce is a success');
   });
 
   it('a lease taken over stops the writes at once, and they resume at the first attempt after it is free again', async () => {
