@@ -13,6 +13,9 @@ import { showProgressOn, stopProgress } from './progress.js';
 import { didYouMean } from './suggest.js';
 import { VERSION } from './version.js';
 
+/** The flags that print the version: -v and -V as well, as other CLIs answer (npm, node; git, curl). */
+const VERSION_FLAGS = ['--version', '-v', '-V'];
+
 /** Runs the CLI and resolves to the process exit code; never throws. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [word, ...rest] = argv;
@@ -31,15 +34,22 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     return ExitCode.ok;
   }
   // -v and -V as well: both are what other CLIs answer with their version (npm, node; git, curl).
-  if (['--version', '-v', '-V', 'version'].includes(word)) {
+  if ([...VERSION_FLAGS, 'version'].includes(word)) {
     process.stdout.write(`${VERSION}\n`);
     return ExitCode.ok;
   }
   const spec = COMMAND_SPECS.get(word as Command);
   if (!spec) return unknownCommand(word);
   const command = spec.name;
-  if (wantsHelp(rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest)) {
+  // Only what comes before `--`: after it, `run -- node -v` is the bot's command line.
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (wantsHelp(own)) {
     process.stdout.write(`${commandHelp(spec)}\n`);
+    return ExitCode.ok;
+  }
+  // `sidecar --version` as well as `--version`: the version of what would run, whatever else is given.
+  if (own.some((arg) => VERSION_FLAGS.includes(arg))) {
+    process.stdout.write(`${VERSION}\n`);
     return ExitCode.ok;
   }
 

@@ -43,9 +43,17 @@ describe('the command line', () => {
 
   it('--version, -v, -V and version print the package version and exit 0', async () => {
     const { version } = JSON.parse(await readFile(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
-    for (const args of [['--version'], ['-v'], ['-V'], ['version']]) {
+    for (const args of [
+      ['--version'],
+      ['-v'],
+      ['-V'],
+      ['version'],
+      ['sidecar', '--version'],
+      ['restore', '-v'],
+      ['run', '-V', '--', 'x'],
+    ]) {
       const result = await runCli(args, { env });
-      assert.deepEqual([result.code, result.stdout, result.stderr], [0, `${version}\n`, ''], args[0]);
+      assert.deepEqual([result.code, result.stdout, result.stderr], [0, `${version}\n`, ''], args.join(' '));
     }
   });
 
