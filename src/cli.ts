@@ -33,7 +33,6 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Pro
     process.stdout.write(`${usage(COMMAND_SPECS.values())}\n`);
     return ExitCode.ok;
   }
-  // -v and -V as well: both are what other CLIs answer with their version (npm, node; git, curl).
   if ([...VERSION_FLAGS, 'version'].includes(word)) {
     process.stdout.write(`${VERSION}\n`);
     return ExitCode.ok;
