@@ -60,10 +60,7 @@ export interface ArchiveSnapshot extends Snapshot {
   readonly skipped: readonly string[];
 }
 
-/**
- * How to make an archive import takes, said with every refusal of an archive's shape. Both forms are a whole
- * auth directory; GNU tar and bsdtar write either (plain or gzip'd).
- */
+/** How to make an archive import takes, said with every refusal of an archive's shape: both are a whole auth directory. */
 const ARCHIVE_FORMS = 'make it with `tar czf x.tgz auth_info` or `tar czf x.tgz -C auth_info .`, or use `baileys-keeper export`';
 
 /**
@@ -104,11 +101,13 @@ export async function parseArchive(data: Buffer): Promise<ArchiveSnapshot> {
       if (entry.type === 'file') skipped.push(entry.name);
       continue;
     }
-    if (path.length > 1 || entry.type === 'directory')
+    if (path.length > 1 || entry.type === 'directory') {
+      const folder = [...(directory === null ? [] : [directory]), ...(entry.type === 'directory' ? path : path.slice(0, -1))];
       throw new UsageError(
-        `archive entry ${quoteName(entry.name)} is refused: it is in a sub-directory (${[directory, ...path.slice(0, entry.type === 'directory' ? path.length : -1)].filter((part) => part !== null).join('/')}/) ` +
-          `of the auth directory, and an archive of one auth directory holds only its files: ${ARCHIVE_FORMS} (one session each); nothing was stored`,
+        `archive entry ${quoteName(entry.name)} is refused: it is in a sub-directory (${folder.join('/')}/) of the auth directory, ` +
+          `and an archive of one auth directory holds only its files: ${ARCHIVE_FORMS} (one session each); nothing was stored`,
       );
+    }
     files.push({ entry, name: path[0]! });
   }
   const builder = new SnapshotBuilder();

@@ -15,10 +15,10 @@ import { VERSION } from './version.js';
 
 /**
  * Exit code when the reader of stdout went away before the output was written (`history | head -1`):
- * 128 + SIGPIPE, what a shell reports for git, tar or cat in the same pipeline (they die of SIGPIPE, which
- * Node ignores), and quietly, as they end.
+ * 128 + SIGPIPE, what a shell reports for git, tar or cat in the same pipeline, which die of that signal
+ * (Node ignores it and sees EPIPE instead); quietly, as they end.
  */
-export const EXIT_STDOUT_CLOSED = 128 + os.constants.signals.SIGPIPE;
+const EXIT_STDOUT_CLOSED = 128 + os.constants.signals.SIGPIPE;
 
 /** Runs the CLI and resolves to the process exit code; never throws. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
