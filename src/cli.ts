@@ -23,6 +23,8 @@ const EXIT_STDOUT_CLOSED = 128 + os.constants.signals.SIGPIPE;
 /** Runs the CLI and resolves to the process exit code; never throws. */
 export async function main(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   const output = watchOutput(process.stdout);
+  // Messages on a closed stderr (`… 2>&1 | head -1`) are lost, not a crash that changes the exit code.
+  process.stderr.on('error', () => undefined);
   const [word, ...rest] = argv;
   if (word === undefined) {
     process.stderr.write(`${usage(COMMAND_SPECS.values())}\n`);

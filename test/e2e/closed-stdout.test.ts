@@ -82,6 +82,12 @@ describe('a closed stdout', async () => {
     assert.equal(dryRun.code, 141, dryRun.stderr);
   });
 
+  it('a closed stderr loses the message, not the exit code: a usage error stays 64', async () => {
+    const script = `"$0" "$@" 2>&1 | true; echo "\${PIPESTATUS[0]}"`;
+    const result = await promisify(execFile)('bash', ['-c', script, process.execPath, CLI, 'status', '--no-such-flag'], { env });
+    assert.equal(result.stdout.trim(), '64');
+  });
+
   it('another write error (a full disk) is exit 1, said once', async () => {
     const result = await promisify(execFile)(
       'bash',
