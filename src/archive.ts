@@ -103,9 +103,15 @@ export async function parseArchive(data: Buffer): Promise<ArchiveSnapshot> {
     }
     if (path.length > 1 || entry.type === 'directory') {
       const folder = [...(directory === null ? [] : [directory]), ...(entry.type === 'directory' ? path : path.slice(0, -1))];
+      const chain = sharedFolder(entries);
       throw new UsageError(
         `archive entry ${quoteName(entry.name)} is refused: it is in a sub-directory (${folder.join('/')}/) of the auth directory, ` +
-          `and an archive of one auth directory holds only its files: ${ARCHIVE_FORMS} (one session each); nothing was stored`,
+          'and an archive of one auth directory holds only its files: ' +
+          (chain.length > 1
+            ? `every file is under ${chain.join('/')}/, as tar keeps the path it is given: run tar from its parent ` +
+              `(tar czf x.tgz -C ${chain.slice(0, -1).join('/')} ${chain.at(-1)})`
+            : `${ARCHIVE_FORMS} (one session each)`) +
+          '; nothing was stored',
       );
     }
     files.push({ entry, name: path[0]! });
@@ -124,6 +130,16 @@ export async function parseArchive(data: Buffer): Promise<ArchiveSnapshot> {
   return { ...builder.snapshot, directory, skipped };
 }
 
+/**
+ * The one directory that directly holds every file of the archive, as a path (`home/me/bot/auth_info` for
+ * `tar czf x.tgz /home/me/bot/auth_info`); empty when the files are in several.
+ */
+function sharedFolder(entries: readonly Entry[]): string[] {
+  const folders = entries.filter((entry) => entry.type === 'file').map((entry) => entry.parts.slice(0, -1).join('/'));
+  const [first] = folders;
+  return first !== undefined && folders.every((folder) => folder === first) ? first.split('/') : [];
+}
+
 /** An entry of an archive: its name as written, what it is, its path parts (no `.` or empty ones), its contents. */
 interface Entry {
   name: string;
@@ -138,7 +154,9 @@ interface Entry {
  * (IntegrityError). Contents are read only for files within the size limit.
  */
 async function readEntries(tarData: Buffer): Promise<Entry[]> {
-  const extract = tar.extract();
+  // v7 headers too (checkIsTar let them in by their checksum); every header's checksum is still checked.
+  // (an option of tar-stream 3 that its typings lack)
+  const extract = tar.extract({ allowUnknownFormat: true } as Parameters<typeof tar.extract>[0]);
   const source = Readable.from([tarData]);
   source.pipe(extract);
   const entries: Entry[] = [];
@@ -202,13 +220,22 @@ function checkIsTar(data: Buffer, bytes: number): void {
   };
   if (bytes === 0) refuse('the archive is empty (0 bytes)');
   if (data.length === 0) refuse('the archive is an empty gzip stream');
-  // ustar, pax and GNU tar all write "ustar" at offset 257 of every header; an archive of no entries is its marker.
+  // ustar, pax and GNU tar all write "ustar" at offset 257 of every header; an archive of no entries is its
+  // marker; a v7 header (tar --format=v7) has no magic, only its checksum.
   if (data.length >= 263 && data.toString('latin1', 257, 262) === 'ustar') return;
-  if (data.length >= TAR_BLOCK && isZeroBlock(data, 0)) return;
+  if (data.length >= TAR_BLOCK && (isZeroBlock(data, 0) || headerChecksumHolds(data))) return;
   const compressed = OTHER_COMPRESSIONS.find(({ magic }) => magic.every((byte, i) => data[i] === byte));
   if (compressed)
     refuse(`the archive is ${compressed.name}, which import does not read: ${compressed.instead} ` + '(plain tar and gzip are read)');
   refuse(`the input is not a tar archive (no tar header at its start, ${bytes} bytes)`);
+}
+
+/** Whether the first 512 bytes are a tar header by its checksum: the sum of its bytes, the checksum field counted as spaces. */
+function headerChecksumHolds(data: Buffer): boolean {
+  let sum = 8 * 0x20;
+  for (let i = 0; i < TAR_BLOCK; i++) if (i < 148 || i >= 156) sum += data[i]!;
+  const stored = data.toString('latin1', 148, 156).replace(/[\0 ]+/g, '');
+  return /^[0-7]+$/.test(stored) && Number.parseInt(stored, 8) === sum;
 }
 
 /** Formats people may hand import instead of a tar or .tar.gz, by their leading bytes. */

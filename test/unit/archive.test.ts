@@ -178,7 +178,11 @@ describe('archive shapes that are not one directory: usage errors (exit 64)', ()
       [file('auth_info/creds.json'), { header: { name: 'auth_info/old/', type: 'directory' } }],
       /sub-directory \(auth_info\/old\/\)/,
     );
-    await refusesAsFormat([file('sessions/acme/alice/creds.json')], /sub-directory \(sessions\/acme\/alice\/\).*one session each/);
+    await refusesAsFormat(
+      [file('sessions/acme/alice/creds.json'), file('sessions/acme/bob/creds.json')],
+      /sub-directory \(sessions\/acme\/alice\/\).*one session each/,
+    );
+    await refusesAsFormat([file('sessions/acme/alice/creds.json')], /every file is under sessions\/acme\/alice\/.*-C sessions\/acme alice/);
   });
   it('input that is not a tar: text, other compressions, zip', async () => {
     await refusesAsFormat(Buffer.from('this is not a tar archive at all'.repeat(40)), /not a tar archive/);
@@ -265,6 +269,23 @@ describe('the archives people make with GNU tar', async () => {
     const parsed = await parseArchive(await readFile(path.join(root, 'git.tgz')));
     assert.deepEqual([...parsed.files.keys()].sort(), names);
     assert.equal(parsed.directory, 'auth_info');
+  });
+
+  it('tar cf x.tar --format=v7 auth_info (no magic, only checksums)', async () => {
+    const small = path.join(root, 'v7', 'auth_info');
+    await writeSession(small, { preKeys: 2 });
+    const parsed = await parseArchive(await gnuTar(path.dirname(small), path.join(root, 'x.tar'), ['-cf', '--format=v7', 'auth_info']));
+    assert.deepEqual([...parsed.files.keys()].sort(), [...(await readSnapshot(small)).files.keys()].sort());
+    assert.equal(parsed.directory, 'auth_info');
+  });
+
+  it('a tar of the path to the directory (tar czf x.tgz /home/me/bot/auth_info) says to run tar from its parent', async () => {
+    const nested = path.join(root, 'home', 'me', 'bot', 'auth_info');
+    await writeSession(nested, { preKeys: 1 });
+    await refusesAsFormat(
+      await gnuTar(root, path.join(root, 'x.tgz'), ['-czf', path.join(root, 'home')]),
+      /every file is under .*home\/me\/bot\/auth_info\/, as tar keeps the path it is given: run tar from its parent \(tar czf x\.tgz -C .*home\/me\/bot auth_info\)/,
+    );
   });
 
   it('a tar of the sessions directory, or of two auth directories, is refused as a usage error', async () => {
