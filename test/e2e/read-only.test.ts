@@ -63,6 +63,18 @@ describe('read-only commands and the schema', () => {
     assert.equal(await fingerprint(url), null, 'no schema was created');
   });
 
+  it('with an empty schema an administrator made for the keeper: nothing is stored yet, and it stays empty', async () => {
+    const url = await freshDatabase('read-empty');
+    const env = cliEnv(url);
+    await query(url, 'CREATE SCHEMA baileys_keeper');
+    const status = await runCli(['status'], { env });
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(messages(status.stderr), /nothing is stored yet: schema baileys_keeper holds no keeper tables in this database/);
+    const history = await runCli(['history', '--session', 'my-bot'], { env });
+    assert.equal(history.code, 3, history.stderr);
+    assert.equal(await fingerprint(url), '', 'the schema has no tables still');
+  });
+
   it('with a schema older than the keeper: says which versions and to run migrate, exit 1, and changes nothing', async () => {
     const url = await freshDatabase('read-old');
     const env = cliEnv(url);
