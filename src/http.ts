@@ -192,8 +192,8 @@ export async function keepListening(
         await within(clock, stopped, backoff.fail());
         if (closed) return;
         if ((await attempt()) !== null) continue;
-        if (closed) await server!.close();
-        else log.info({ attempts }, `${address} is free now: /healthz, /readyz, /metrics and the session API answer`);
+        // Closed meanwhile: close() closes the server once this settles.
+        if (!closed) log.info({ attempts }, `${address} is free now: /healthz, /readyz, /metrics and the session API answer`);
         return;
       }
     })().catch((error: unknown) => log.error({ err: String(error) }, 'listening is no longer retried'));
