@@ -41,6 +41,9 @@ export class NothingToRestoreError extends KeeperError {
   }
 }
 
+/** A command that only reads found no keeper schema at all: nothing was ever stored in this database (exit 3). */
+export class NothingStoredError extends NothingToRestoreError {}
+
 /** Stored data failed a check: checksum, file name, content shape or archive entry (exit 4). */
 export class IntegrityError extends KeeperError {
   constructor(message: string, options?: { cause?: unknown }) {

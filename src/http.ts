@@ -2,8 +2,10 @@
 import { readFileSync } from 'node:fs';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { type Clock, systemClock, within } from './clock.js';
 import { UsageError } from './errors.js';
 import type { Logger } from './log.js';
+import { Backoff, RETRY_BACKOFF } from './retry.js';
 
 /** Limits that keep slow or never-finished requests from holding the server. */
 export const HEADERS_TIMEOUT_MS = 10_000;
@@ -138,7 +140,80 @@ function capConnections(server: http.Server, max: number, log: Logger): void {
   });
 }
 
-/** Starts listening; a port already in use is a usage error naming the address. */
+/** What to do about an address that cannot be listened on, by the listen error's code. */
+const LISTEN_ADVICE: Record<string, string> = {
+  EADDRINUSE: 'another process listens there — an older keeper still stopping, the bot or another service',
+  EACCES: 'this user may not listen there — ports below 1024 need privileges',
+  EADDRNOTAVAIL: 'the host is not an address of this machine',
+};
+
+/**
+ * Serves `routes` on `listen` beside the work that does not need HTTP: the backups go on whether or not
+ * the keeper can listen, so a busy port never stops a keeper nor (in `run`) keeps the bot from starting.
+ * The first attempt is awaited. An address that cannot be listened on is said once, at error level: which
+ * address, why, what is off meanwhile (probes, metrics, the session API), and the setting to change; then
+ * listening is retried in the background by RETRY_BACKOFF (pauses up to 30 s), silently, until it works
+ * (said once more) or `close` is called. docs/monitoring.md, "No port".
+ */
+export async function keepListening(
+  listen: Listen,
+  routes: readonly Route[],
+  log: Logger,
+  clock: Clock = systemClock,
+): Promise<{ close(): Promise<void> }> {
+  let server: HttpServer | null = null;
+  let closed = false;
+  let stop!: () => void;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  /** Listens once; the listen error when the address cannot be listened on (anything else is thrown). */
+  const attempt = async (): Promise<NodeJS.ErrnoException | null> => {
+    try {
+      server = await startHttpServer(listen, routes, log);
+      return null;
+    } catch (error) {
+      if (error instanceof ListenError) return error.cause;
+      throw error;
+    }
+  };
+  const refused = await attempt();
+  let retrying: Promise<void> = Promise.resolve();
+  if (refused !== null) {
+    const address = `${listen.host.includes(':') ? `[${listen.host}]` : listen.host}:${listen.port}`;
+    log.error(
+      { host: listen.host, port: listen.port, code: refused.code },
+      `cannot listen on ${address}: ${LISTEN_ADVICE[refused.code ?? ''] ?? 'the system refused it'} (${refused.code ?? refused.message}). ` +
+        'Running without HTTP — no /healthz, /readyz, /metrics or session API until it can — while backups go on. ' +
+        'Free the address, or choose another with --listen / KEEPER_LISTEN and restart; listening is retried ' +
+        'in the background (said again once it works)',
+    );
+    retrying = (async () => {
+      const backoff = new Backoff(RETRY_BACKOFF);
+      for (let attempts = 2; ; attempts++) {
+        await within(clock, stopped, backoff.fail());
+        if (closed) return;
+        if ((await attempt()) !== null) continue;
+        // Closed meanwhile: close() closes the server once this settles.
+        if (!closed) log.info({ attempts }, `${address} is free now: /healthz, /readyz, /metrics and the session API answer`);
+        return;
+      }
+    })().catch((error: unknown) => log.error({ err: String(error) }, 'listening is no longer retried'));
+  }
+  return {
+    async close() {
+      closed = true;
+      stop();
+      await retrying;
+      await (server as HttpServer | null)?.close();
+    },
+  };
+}
+
+/** An address that cannot be listened on: in use, not permitted, not this machine's (exit 64 where it ends a command). */
+export class ListenError extends UsageError {
+  declare readonly cause: NodeJS.ErrnoException;
+}
+
+/** Starts listening; an address that cannot be listened on is a ListenError naming it. */
 export async function startHttpServer(
   listen: Listen,
   routes: readonly Route[],
@@ -195,7 +270,7 @@ export async function startHttpServer(
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
       reject(
-        new UsageError(
+        new ListenError(
           `cannot listen on ${listen.host}:${listen.port} (${error.code ?? error.message}): choose another --listen / KEEPER_LISTEN`,
           { cause: error },
         ),

@@ -1,6 +1,7 @@
 // Every metric of docs/monitoring.md "Metrics", defined once. All exist from start at 0; no per-file labels.
 // A keeper of many sessions (--sessions-dir) labels every per-session series with `session` (sessions are
-// bounded, files are not); the process-wide ones (backup duration, database errors, build info) stay unlabeled.
+// bounded, files are not); the process-wide ones (backup duration, database errors, build info) stay unlabeled,
+// and so do Node's process metrics (process_*, nodejs_*).
 import { SESSION_EVENTS, type SessionEventName } from './lifecycle-events.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Protection } from './protection.js';
@@ -246,7 +247,9 @@ export class Metrics implements SessionMetrics {
     // prom-client samples the event loop's delay every 10 ms by default: a hundred wake-ups a second, about
     // half a percent of a core on a keeper that otherwise sleeps (measured: 1.9 % → 1.4 % for 1,000 idle
     // sessions, docs/performance.md). Every 100 ms still sees any stall worth alerting on.
-    collectDefaultMetrics({ register: this.registry, prefix: PREFIX, eventLoopMonitoringPrecision: 100 });
+    // No prefix: process_* and nodejs_* are the names generic Node.js dashboards and alerts query; the
+    // keeper's own series carry baileys_keeper_. No session label either: they describe the process.
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
   }
 
   /**

@@ -1,13 +1,14 @@
 // How a command reaches the store: the database (configured, or the embedded one started here),
-// connected and migrated, retried while unreachable; and the session's lease for one-shot writers.
+// connected and migrated (or, for a command that only reads, checked), retried while unreachable; and
+// the session's lease for one-shot writers.
 import { systemClock } from '../clock.js';
 import { type Config, DEFAULT_LEASE_TTL_MS, type DatabaseSettings } from '../config.js';
 import { isUnreachable } from '../db/errors.js';
 import { openDatabaseWithRetry, RETRY_INITIAL_MS, RETRY_MAX_MS, type Database } from '../db/pool.js';
 import { startEmbedded } from '../embedded-postgres.js';
 import { connectionSettings, settingsForUrl, type ConnectionSettings } from '../db/settings.js';
-import { migrate } from '../db/migrate.js';
-import { DatabaseUnreachableError, describeError, KeeperError, RefusedError } from '../errors.js';
+import { migrate, schemaStanding } from '../db/migrate.js';
+import { DatabaseUnreachableError, describeError, KeeperError, NothingStoredError, RefusedError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { leaseOwner } from '../lease.js';
 import { retry } from '../retry.js';
@@ -15,22 +16,51 @@ import { SessionStore, type Lease } from '../store/index.js';
 import type { Context } from './command.js';
 
 /**
- * Connects, migrates, runs fn with the store, and always closes what it opened, including an
- * embedded server it started. While the database is unreachable — at connect or later, as in a
- * failover mid-restore — the whole attempt is retried for up to waitMs, then it fails with exit 2.
+ * How a command meets the schema: `migrate` creates or upgrades it first (every command that writes);
+ * `read` takes it as it is and changes nothing (status, history, verify, export): see readableSchema.
+ */
+export type SchemaAccess = 'migrate' | 'read';
+
+/**
+ * Connects, migrates (or, with `access` 'read', checks that the schema can be read: readableSchema), runs
+ * fn with the store, and always closes what it opened, including an embedded server it started. While the
+ * database is unreachable — at connect or later, as in a failover mid-restore — the whole attempt is
+ * retried for up to waitMs, then it fails with exit 2.
  */
 export async function withStore<T>(
   ctx: Context,
   fn: (store: SessionStore, db: Database, schema: { version: number; applied: string[] }) => Promise<T>,
   waitMs = 0,
+  access: SchemaAccess = 'migrate',
 ): Promise<T> {
   const log = ctx.log.child({ component: 'db' });
   const target = await databaseTarget(ctx);
   try {
-    return await usingDatabase(target.url, ctx.config.schema, log, waitMs, fn, ctx.config);
+    return await usingDatabase(target.url, ctx.config.schema, log, waitMs, fn, ctx.config, access);
   } finally {
     await target.stop();
   }
+}
+
+/**
+ * For a command that only reads: the schema as it is, never created or upgraded. NothingStoredError (exit 3)
+ * when it does not exist or holds no migrations yet; RefusedError (exit 1) when it is older than this keeper,
+ * whose queries may need what a newer version adds, saying to run `migrate`. A newer schema is read as the
+ * writers use it (migrate leaves it as it is).
+ */
+async function readableSchema(db: Database): Promise<{ version: number; applied: string[] }> {
+  const { exists, version, latest } = await schemaStanding(db);
+  if (!exists || version === 0)
+    throw new NothingStoredError(
+      `nothing is stored yet: schema ${db.schemaName} ${exists ? 'holds no keeper tables' : 'does not exist'} in this database ` +
+        "(the first backup, sidecar or 'baileys-keeper migrate' creates it); check --database-url and --schema if you expected sessions here",
+    );
+  if (version < latest)
+    throw new RefusedError(
+      `schema ${db.schemaName} is at version ${version}, this keeper needs ${latest}: run 'baileys-keeper migrate' ` +
+        '(as a role that may change the schema), then retry; commands that only read never change the database',
+    );
+  return { version, applied: [] };
 }
 
 /** withStore's core for a known database (run uses it with the server it keeps for its sidecar). */
@@ -44,6 +74,7 @@ export async function usingDatabase<T>(
     encryption: null,
     requireEncryption: false,
   },
+  access: SchemaAccess = 'migrate',
 ): Promise<T> {
   const clock = systemClock;
   const deadline = clock.now() + waitMs;
@@ -51,7 +82,7 @@ export async function usingDatabase<T>(
     async () => {
       const db = await openDatabaseWithRetry({ url, schema: schemaName, log, waitMs: Math.max(0, deadline - clock.now()), clock });
       try {
-        const schema = await migrate(db);
+        const schema = access === 'read' ? await readableSchema(db) : await migrate(db);
         if (schema.applied.length > 0) log.info({ version: schema.version, applied: schema.applied }, 'schema migrated');
         return await fn(
           new SessionStore(db, settings.encryption, {

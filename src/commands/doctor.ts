@@ -14,19 +14,11 @@ import { loginElsewhereAdvice, loginsBelowInstead } from '../login-search.js';
 import { listCandidates } from '../snapshot.js';
 import { probeNativeWatching } from '../watch/probe.js';
 import { openDatabase, type Database } from '../db/pool.js';
-import {
-  connectionTls,
-  mayCreateSchema,
-  schemaExists,
-  schemaRights,
-  schemaVersion,
-  TABLE_PRIVILEGES,
-  tablePrivileges,
-} from '../db/queries/probes.js';
+import { connectionTls, mayCreateSchema, schemaRights, TABLE_PRIVILEGES, tablePrivileges } from '../db/queries/probes.js';
 import { describeTarget } from '../db/settings.js';
 import { DatabaseUnreachableError, ExitCode } from '../errors.js';
-import { MIGRATIONS } from '../generated/migrations.js';
 import { startWarnings } from '../start-warnings.js';
+import { schemaStanding } from '../db/migrate.js';
 import { SessionStore } from '../store/index.js';
 import type { CommandSpec, Context } from './command.js';
 import { databaseTarget, type DatabaseTarget } from './database.js';
@@ -233,8 +225,8 @@ async function checkTls(db: Database, target: string): Promise<Finding> {
 
 /** The schema exists at the version this keeper writes, and the role may use it (or create it). */
 async function checkSchema(db: Database): Promise<{ findings: Finding[]; ready: boolean }> {
-  const latest = Math.max(...MIGRATIONS.map((migration) => migration.version));
-  if (!(await schemaExists(db))) {
+  const { exists, version, latest } = await schemaStanding(db);
+  if (!exists) {
     return {
       ready: false,
       findings: [
@@ -250,7 +242,6 @@ async function checkSchema(db: Database): Promise<{ findings: Finding[]; ready: 
   const findings: Finding[] = [];
   const rights = await schemaRights(db);
   if (!rights.usage) return { ready: false, findings: [fail('privileges', `no USAGE on schema ${db.schemaName}`)] };
-  const version = await schemaVersion(db);
   if (version > latest) findings.push(fail('schema', `version ${version} is newer than this keeper knows (${latest}): upgrade the keeper`));
   else if (version < latest) {
     findings.push(

@@ -14,11 +14,16 @@ export async function exportCommand(ctx: Context<'export'>): Promise<number> {
   if (config.output === null && (ctx.stdout as { isTTY?: boolean }).isTTY) {
     throw new UsageError('refusing to write a tar archive to a terminal: redirect stdout to a file or use --output FILE');
   }
-  const { generation: point, files } = await withStore(ctx, async (store) => {
-    const loaded = await store.loadPoint(config.sessionId, { generation: config.generation, at: config.at });
-    if (!loaded) throw new NothingToRestoreError(`session ${config.sessionId} has no backup to export`);
-    return loaded;
-  });
+  const { generation: point, files } = await withStore(
+    ctx,
+    async (store) => {
+      const loaded = await store.loadPoint(config.sessionId, { generation: config.generation, at: config.at });
+      if (!loaded) throw new NothingToRestoreError(`session ${config.sessionId} has no backup to export`);
+      return loaded;
+    },
+    0,
+    'read',
+  );
   const tar = await packArchive(files, point.createdAt);
   const progress = startProgress({ label: `exporting generation ${point.generation}`, count: null, bytes: tar.length, unit: null });
   if (config.output !== null) {

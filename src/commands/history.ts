@@ -7,10 +7,12 @@ import { formatBytes, print, printJson, table } from './output.js';
 
 export async function historyCommand(ctx: Context<'history'>): Promise<number> {
   const { config } = ctx;
-  const { generations, now } = await withStore(ctx, async (store) => ({
-    generations: await store.history(config.sessionId),
-    now: await store.databaseNow(),
-  }));
+  const { generations, now } = await withStore(
+    ctx,
+    async (store) => ({ generations: await store.history(config.sessionId), now: await store.databaseNow() }),
+    0,
+    'read',
+  );
   if (config.json) {
     printJson(ctx, sessionHistoryJson(config.sessionId, config.retention, generations));
   } else {

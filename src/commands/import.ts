@@ -4,9 +4,13 @@ import { pipeline, type Readable, Transform } from 'node:stream';
 import { readArchive } from '../archive.js';
 import { UsageError } from '../errors.js';
 import { type Progress, startProgress } from '../progress.js';
+import { quoteName } from '../names.js';
 import { reportBackup, thinHistory } from './backup.js';
 import type { CommandSpec, Context } from './command.js';
 import { withLease, withStore } from './database.js';
+
+/** Skipped entries named in the warning; the rest are counted. */
+const SKIPPED_NAMED = 5;
 
 export async function importCommand(ctx: Context<'import'>): Promise<number> {
   const { config } = ctx;
@@ -14,7 +18,13 @@ export async function importCommand(ctx: Context<'import'>): Promise<number> {
   const input = await openInput(ctx);
   const progress = startProgress({ label: 'reading the archive', count: null, bytes: sizeOf(input), unit: null });
   const snapshot = await readArchive(counted(input, progress)).finally(() => progress.stop());
-  log.info({ files: snapshot.files.size }, 'archive read and checked');
+  if (snapshot.skipped.length > 0)
+    log.warn(
+      { skipped: snapshot.skipped.length },
+      `left out ${snapshot.skipped.length} archive entries that a backup never stores (dotfiles, *.tmp): ` +
+        `${snapshot.skipped.slice(0, SKIPPED_NAMED).map(quoteName).join(', ')}${snapshot.skipped.length > SKIPPED_NAMED ? ', …' : ''}`,
+    );
+  log.info({ files: snapshot.files.size, directory: snapshot.directory }, 'archive read and checked');
   const result = await withStore(ctx, (store) =>
     withLease(store, config.sessionId, (lease) =>
       // The archive is the whole directory: stored files it lacks are recorded as deleted.

@@ -65,6 +65,7 @@ export async function restoreDirectory(config: RestoreConfig, log: Logger, withD
   await recoverInterruptedRestore(config.dir, log);
   let stale: string | null = null;
   if (await keepsItsLogin(config)) {
+    await requireNamedPoint(config, withDb);
     // Never backwards (docs/reliability.md): a login older than the head is replaced by the head.
     stale = await staleLogin(config, log, withDb);
     if (stale === null) {
@@ -407,6 +408,15 @@ async function keepStaleAside(dir: string): Promise<string> {
   }
 }
 
+/**
+ * A point asked for by --generation or --at must exist even when the directory's login is kept: a typo'd
+ * generation is an error (NothingToRestoreError, exit 3, listing what is retained), never "nothing to do".
+ */
+async function requireNamedPoint(config: RestoreConfig, withDb: WithStore): Promise<void> {
+  if (config.generation === null && config.at === null) return;
+  await withDb((store) => store.findPoint(config.sessionId, { generation: config.generation, at: config.at }));
+}
+
 /** True when the directory already holds a valid login and --force was not given: nothing to restore. */
 async function keepsItsLogin(config: RestoreConfig): Promise<boolean> {
   return !config.force && (await hasUsableCreds(config.dir));
@@ -456,6 +466,7 @@ async function dryRun(ctx: Context<'restore'>, withDb: WithStore): Promise<numbe
   // As the real restore: a valid login is kept, unless it is older than the head (then the head goes over it).
   let stale: string | null = null;
   if (await keepsItsLogin(config)) {
+    await requireNamedPoint(config, withDb);
     stale = await staleLogin(config, ctx.log, withDb);
     if (stale === null) {
       print(ctx, `skip: ${config.dir} already holds a valid creds.json (use --force to overwrite it)`);

@@ -6,7 +6,7 @@ import type { ConfigOf } from '../config.js';
 import { createDatabase, FLEET_POOL_MAX_CONNECTIONS, type Database } from '../db/pool.js';
 import { SessionFleet } from '../fleet.js';
 import { healthRoutes } from '../health.js';
-import { startHttpServer, type HttpServer, type Route } from '../http.js';
+import { keepListening, type Route } from '../http.js';
 import { leaseOwner } from '../lease.js';
 import type { Logger } from '../log.js';
 import { Metrics, readingsOf } from '../metrics.js';
@@ -24,12 +24,15 @@ import { SessionStore } from '../store/index.js';
 import type { Context } from './command.js';
 import type { DatabaseTarget } from './database.js';
 
+type Http = Awaited<ReturnType<typeof keepListening>>;
+
 export interface Service {
   /** The backup loop: a SessionLoop for one session, a SessionFleet with --sessions-dir. */
   loop: BackupLoop;
   metrics: Metrics;
   store: SessionStore;
-  http: HttpServer;
+  /** HTTP (probes, metrics, the session API) while it listens; see keepListening. */
+  http: Http;
   /**
    * Gives queued webhook events up to WEBHOOK_CLOSE_MS to be delivered and stops the heartbeat (after the
    * loop's shutdown, whose final backup may have told an event: a logout stored as the bot exited).
@@ -93,9 +96,10 @@ export async function startService(
     overviewRoute({ loop, metrics, schema, extraReady, apiEnabled: config.apiToken !== null }),
     statusPageRoute(),
   ];
-  let http: HttpServer;
+  let http: Http;
   try {
-    http = await startHttpServer(config.listen, routes, ctx.log.child({ component: 'http' }));
+    // Beside the backups, never instead of them: a busy port is said once and retried (src/http.ts).
+    http = await keepListening(config.listen, routes, ctx.log.child({ component: 'http' }));
   } catch (error) {
     await notify.close();
     await db.close();

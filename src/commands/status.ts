@@ -1,4 +1,5 @@
 // `status`: the stored sessions, one line (or JSON object) each.
+import { NothingStoredError } from '../errors.js';
 import { sessionStatusJson } from '../session-status.js';
 import type { CommandSpec, Context } from './command.js';
 import { withStore } from './database.js';
@@ -8,9 +9,17 @@ export async function statusCommand(ctx: Context<'status'>): Promise<number> {
   const { config } = ctx;
   const only = config.sessionExplicit ? config.sessionId : null;
   // One session is checked thoroughly; a listing of every session only with the cheap index checks.
-  const [sessions, damaged] = await withStore(ctx, (store) =>
-    Promise.all([store.status(only), store.headProblems(only, '', only !== null)] as const),
-  );
+  // Read-only: the schema as it is. Without one nothing is stored yet: an empty list (one session asked for: exit 3).
+  const [sessions, damaged] = await withStore(
+    ctx,
+    (store) => Promise.all([store.status(only), store.headProblems(only, '', only !== null)] as const),
+    0,
+    'read',
+  ).catch((error: unknown) => {
+    if (!(error instanceof NothingStoredError) || only !== null) throw error;
+    ctx.log.info(error.message);
+    return [[], new Map<string, string[]>()] as const;
+  });
   // A damaged head is shown as such, never as a session without a backup; `damage` only when present.
   const rows = sessions.map((s) => ({
     ...sessionStatusJson(s),

@@ -7,8 +7,11 @@ import { print, printJson } from './output.js';
 
 export async function verifyCommand(ctx: Context<'verify'>): Promise<number> {
   const { config } = ctx;
-  const [{ checked, failures }, damaged] = await withStore(ctx, (store) =>
-    Promise.all([store.verify(config.sessionId), store.headProblems(config.sessionId, '', true)] as const),
+  const [{ checked, failures }, damaged] = await withStore(
+    ctx,
+    (store) => Promise.all([store.verify(config.sessionId), store.headProblems(config.sessionId, '', true)] as const),
+    0,
+    'read',
   );
   // A head that does not add up fails verification like a bad checksum: restore refuses it (exit 4).
   const head = damaged.get(config.sessionId) ?? [];

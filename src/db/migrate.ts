@@ -1,6 +1,7 @@
 // Forward-only numbered migrations (sql/NNNN_name.sql, embedded at build time), each in its own transaction.
 import { DatabaseUnreachableError } from '../errors.js';
 import type { Database } from './pool.js';
+import { schemaExists, schemaVersion } from './queries/probes.js';
 import { MIGRATIONS } from '../generated/migrations.js';
 
 // Key for pg_advisory_xact_lock: a transaction-level lock, so it also works behind PgBouncer in
@@ -44,6 +45,20 @@ export async function migrate(db: Database, all: readonly Migration[] = MIGRATIO
     if (next.done) return { version: next.version, applied };
     applied.push(next.name);
   }
+}
+
+/**
+ * Where the schema stands for this keeper, read without changing anything (doctor, and the commands that
+ * only read): whether it exists, the version its migrations table records (0 when it has none or cannot be
+ * read) and the newest version `all` make.
+ */
+export async function schemaStanding(
+  db: Database,
+  all: readonly Migration[] = MIGRATIONS,
+): Promise<{ exists: boolean; version: number; latest: number }> {
+  const latest = Math.max(...all.map((migration) => migration.version));
+  if (!(await schemaExists(db))) return { exists: false, version: 0, latest };
+  return { exists: true, version: await schemaVersion(db), latest };
 }
 
 /** A role without the CREATE right on the database (least privilege) needs its schema made by an admin. */

@@ -18,7 +18,7 @@ import { RowCodec, type PlainFile } from './codec/index.js';
 import { headProblems } from './head.js';
 import { rekey, verify } from './integrity.js';
 import { acquire, acquireMany, holder, recordProtection, release, renew, renewMany } from './leases.js';
-import { loadHeads, loadPoint, type HeadLoad } from './points.js';
+import { findPoint, loadHeads, loadPoint, type HeadLoad } from './points.js';
 import type { RetentionPolicy } from './retention.js';
 import { deleteWhole, history, recordFolder, revive, status, storeNow, summary } from './sessions.js';
 import { headStamps, type RecordedHead } from './stamps.js';
@@ -125,6 +125,11 @@ export class SessionStore {
     point: { generation?: number | null; at?: Date | null },
   ): Promise<{ generation: GenerationRow; files: PlainFile[] } | null> {
     return loadPoint(this.ctx, sessionId, point);
+  }
+
+  /** See points.ts: the generation an asked-for point names, or NothingToRestoreError listing what is retained. */
+  findPoint(sessionId: string, point: { generation?: number | null; at?: Date | null }): Promise<GenerationRow> {
+    return findPoint(this.ctx, sessionId, point);
   }
 
   /** See points.ts: the checked head files of many sessions at once, or why one must be restored by itself. */

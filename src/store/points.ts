@@ -34,18 +34,8 @@ export async function loadPoint(
     const session = await getSessionWithMarker(tx, sessionId);
     const rule = ctx.codec.readRule(ctx.codec.marker(sessionId, session ?? { marker: null, hasEncryptedRows: false }));
     let generation: GenerationRow | null;
-    if (point.generation != null) {
-      generation = await getGeneration(tx, sessionId, point.generation);
-      if (!generation)
-        throw new NothingToRestoreError(
-          `generation ${point.generation} of session ${sessionId} is not retained; ${await retainedRange(tx, sessionId)}`,
-        );
-    } else if (point.at != null) {
-      generation = await generationAtTime(tx, sessionId, point.at);
-      if (!generation)
-        throw new NothingToRestoreError(
-          `session ${sessionId} has no retained generation at or before ${point.at.toISOString()}; ${await retainedRange(tx, sessionId)}`,
-        );
+    if (point.generation != null || point.at != null) {
+      generation = await namedPoint(tx, sessionId, point);
     } else {
       const [facts] = await headFacts(tx, sessionId, '', true);
       const damage = facts ? headDamage(facts) : [];
@@ -71,6 +61,39 @@ export async function loadPoint(
     }
     return { generation, files };
   }, 'snapshot');
+}
+
+/**
+ * The generation an asked-for point names — `generation`, or the newest at or before `at` — without reading
+ * its files; NothingToRestoreError (exit 3) when it is not retained, saying which are. The check restore makes
+ * before it keeps a directory's login: a point that does not exist is an error whatever is on disk.
+ */
+export async function findPoint(
+  ctx: StoreContext,
+  sessionId: string,
+  point: { generation?: number | null; at?: Date | null },
+): Promise<GenerationRow> {
+  return ctx.db.transaction((tx) => namedPoint(tx, sessionId, point), 'snapshot');
+}
+
+async function namedPoint(
+  tx: Queryable,
+  sessionId: string,
+  point: { generation?: number | null; at?: Date | null },
+): Promise<GenerationRow> {
+  if (point.generation != null) {
+    const generation = await getGeneration(tx, sessionId, point.generation);
+    if (generation) return generation;
+    throw new NothingToRestoreError(
+      `generation ${point.generation} of session ${sessionId} is not retained; ${await retainedRange(tx, sessionId)}`,
+    );
+  }
+  if (point.at == null) throw new TypeError('namedPoint needs a generation or a time');
+  const generation = await generationAtTime(tx, sessionId, point.at);
+  if (generation) return generation;
+  throw new NothingToRestoreError(
+    `session ${sessionId} has no retained generation at or before ${point.at.toISOString()}; ${await retainedRange(tx, sessionId)}`,
+  );
 }
 
 /**

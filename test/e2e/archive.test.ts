@@ -1,8 +1,10 @@
 // export / import through the CLI: round trip, and a rejected archive stores nothing.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import tar from 'tar-stream';
@@ -57,11 +59,13 @@ describe('export and import', async () => {
     assert.equal(JSON.parse(again.stdout).result, 'noop');
   });
 
-  const cases: [string, () => Promise<Buffer>, RegExp][] = [
+  // What is not an archive of one directory is a usage error (64); damage and files the backup rules refuse, 4.
+  const cases: [string, () => Promise<Buffer>, RegExp, 4 | 64][] = [
     [
       'a symlink',
       () => tarOf([{ name: 'creds.json', type: 'symlink', linkname: '/etc/passwd' }]),
-      /"creds\.json" is rejected: it is a symlink entry/,
+      /"creds\.json" is refused: it is a symlink entry/,
+      64,
     ],
     [
       'a hard link',
@@ -70,23 +74,59 @@ describe('export and import', async () => {
           { name: 'pre-key-1.json', content: '{}' },
           { name: 'pre-key-2.json', type: 'link', linkname: 'pre-key-1.json' },
         ]),
-      /"pre-key-2\.json" is rejected: it is a link entry/,
+      /"pre-key-2\.json" is refused: it is a link entry/,
+      64,
     ],
-    ['path traversal', () => tarOf([{ name: '../../etc/cron.d/evil', content: 'x' }]), /"\.\.\/\.\.\/etc\/cron\.d\/evil" is rejected/],
-    ['an absolute path', () => tarOf([{ name: '/tmp/evil.json', content: '{}' }]), /"\/tmp\/evil\.json" is rejected/],
-    ['a torn JSON file', () => tarOf([{ name: 'pre-key-1.json', content: '{"priv' }]), /"pre-key-1\.json" is rejected: .*JSON/],
-    ['garbage', async () => Buffer.from('definitely not a tar file '.repeat(30)), /not a valid tar archive/],
+    ['path traversal', () => tarOf([{ name: '../../etc/cron.d/evil', content: 'x' }]), /"\.\.\/\.\.\/etc\/cron\.d\/evil" is refused/, 64],
+    ['an absolute path', () => tarOf([{ name: '/tmp/evil.json', content: '{}' }]), /"\/tmp\/evil\.json" is refused/, 64],
+    [
+      'two auth directories',
+      () =>
+        tarOf([
+          { name: 'alice/creds.json', content: '{}' },
+          { name: 'bob/creds.json', content: '{}' },
+        ]),
+      /2 top-level directories/,
+      64,
+    ],
+    ['garbage', async () => Buffer.from('definitely not a tar file '.repeat(30)), /not a tar archive/, 64],
+    ['an archive of no files', () => tarOf([]), /holds no files to import/, 64],
+    ['a torn JSON file', () => tarOf([{ name: 'pre-key-1.json', content: '{"priv' }]), /"pre-key-1\.json" is rejected: .*JSON/, 4],
+    [
+      'a torn JSON file in the directory',
+      () => tarOf([{ name: 'auth_info/pre-key-1.json', content: '{"priv' }]),
+      /"auth_info\/pre-key-1\.json" is rejected: .*JSON/,
+      4,
+    ],
   ];
-  for (const [label, make, pattern] of cases) {
-    it(`rejects ${label} with exit 4, naming it, and stores nothing`, async () => {
+  for (const [label, make, pattern, code] of cases) {
+    it(`refuses ${label} with exit ${code}, naming it, and stores nothing`, async () => {
       const before = await query(url, 'SELECT count(*) AS n FROM baileys_keeper.generations');
       const result = await runCli(['import', '--session', 'source'], { env, input: await make() });
-      assert.equal(result.code, 4, result.stderr);
+      assert.equal(result.code, code, result.stderr);
       assert.match(messages(result.stderr), pattern);
       assert.match(messages(result.stderr), /nothing was stored/);
       assert.deepEqual(await query(url, 'SELECT count(*) AS n FROM baileys_keeper.generations'), before);
     });
   }
+
+  it('imports `tar czf x.tgz auth_info` made by GNU tar: restore gives the directory back, file for file', async () => {
+    const parent = path.dirname(bot);
+    const archive = path.join(await tempDir('gnu'), 'x.tgz');
+    await promisify(execFile)('tar', ['-czf', archive, '-C', parent, path.basename(bot)]);
+    await writeFile(path.join(bot, '.keeper-probe'), '');
+    const imported = await runCli(['import', '--session', 'from-tar', '--input', archive], { env });
+    assert.equal(imported.code, 0, imported.stderr);
+    const dir = path.join(await tempDir('restore-tar'), 'auth_info');
+    assert.equal((await runCli(['restore', '--session', 'from-tar', '--dir', dir], { env })).code, 0);
+    assert.deepEqual(await readTree(dir), await readTree(bot));
+    // The same login through `-C auth_info .` (./ names) is the same set: nothing changes.
+    const dot = await promisify(execFile)('tar', ['-cf', '-', '-C', bot, '.'], { encoding: 'buffer', maxBuffer: 64 << 20 });
+    const again = await runCli(['import', '--session', 'from-tar', '--json'], { env, input: dot.stdout });
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(JSON.parse(again.stdout).result, 'noop');
+    assert.match(messages(again.stderr), /left out 1 archive entries that a backup never stores .*"\.\/\.keeper-probe"/);
+  });
 
   /** Where each entry of a tar ends (header and padded contents), read from its headers. */
   function entryEnds(data: Buffer): number[] {
@@ -130,7 +170,7 @@ describe('export and import', async () => {
     assert.equal(JSON.parse(whole.stdout).result, 'noop', 'the whole gzipped export imports as the same set');
   });
 
-  it('imports an export cut anywhere only when uncut: otherwise exit 4 and no generation (property)', async () => {
+  it('imports an export cut anywhere only when uncut: otherwise exit 4 (64 before a header) and no generation (property)', async () => {
     const exported = (await runCli(['export', '--session', 'source'], { env })).stdoutBytes;
     const gzipped = gzipSync(exported);
     const ends = entryEnds(exported);
@@ -149,7 +189,9 @@ describe('export and import', async () => {
           const stored = await query(url, 'SELECT count(*)::int AS n FROM baileys_keeper.files WHERE session_id = $1', [id]);
           assert.equal(stored[0]!.n, ends.length, 'every entry is stored');
         } else {
-          assert.equal(result.code, 4, `cut at ${cut} of ${data.length}: ${result.stderr}`);
+          // A cut before the first header shows no tar at all (64); any other cut is damage (4).
+          const noTar = (data === exported && cut < 263) || cut < 2;
+          assert.equal(result.code, noTar ? 64 : 4, `cut at ${cut} of ${data.length}: ${result.stderr}`);
           assert.equal(await generationsOf(id), 0, `cut at ${cut}: a generation was stored`);
         }
       }),

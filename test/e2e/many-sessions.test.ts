@@ -13,6 +13,7 @@ import { diffTrees, startService, storedHead, waitFor } from '../../harness/side
 import { REPO } from '../../harness/paths.js';
 import { freshDatabase } from '../support/db.js';
 import { tempDir } from '../support/fs.js';
+import { assertNodeProcessMetrics } from '../support/metrics.js';
 
 const BOT = path.join(REPO, 'build', 'test', 'support', 'mini-bot.js');
 
@@ -64,6 +65,8 @@ describe('many sessions (--sessions-dir)', async () => {
       await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 20_000);
       await settled(sessionsDir, { 'tenant-alice': 'alice', 'tenant-bob': 'bob', 'tenant-carol': 'carol' });
       assert.equal(await service.metric('baileys_keeper_sessions'), 3);
+      // The process metrics describe the process: no session label on them.
+      assertNodeProcessMetrics(await service.metrics());
       assert.equal(await service.metric('baileys_keeper_lease_held{session="tenant-bob"}'), 1);
       assert.ok((await service.metric('baileys_keeper_generation{session="tenant-alice"}')) >= 1);
       assert.equal((await service.get('/healthz')).status, 200);

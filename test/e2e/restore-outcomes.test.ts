@@ -167,6 +167,42 @@ describe('restore outcomes and exit codes', async () => {
     assert.match(missing.stdout, /generation 99 .* not retained; retained generations are 1\.\.2/);
   });
 
+  it('exits 3 for a point not retained even when the directory holds a login (restore, --dry-run, export)', async () => {
+    const dir = await tempDir('kept-login');
+    await writeSession(dir, { preKeys: 1 });
+    const before = await readTree(dir);
+    const unknownSession = ['restore', '--dir', dir, '--session', 'nobody', '--generation', '1'];
+    for (const args of [
+      ['restore', '--dir', dir, '--session', 'main', '--generation', '99'],
+      ['restore', '--dir', dir, '--session', 'main', '--generation', '99', '--dry-run'],
+      ['restore', '--dir', dir, '--session', 'main', '--at', '2001-01-01T00:00:00Z'],
+      ['restore', '--dir', dir, '--session', 'main', '--at', '2001-01-01T00:00:00Z', '--dry-run'],
+    ]) {
+      const result = await runCli(args, { env });
+      assert.equal(result.code, 3, `${args.join(' ')}: ${result.stdout}`);
+      assert.match(
+        messages(result.stdout),
+        /not retained; retained generations are 1\.\.2|no retained generation at or before 2001-.*retained generations are 1\.\.2/,
+      );
+    }
+    const nobody = await runCli(unknownSession, { env });
+    assert.equal(nobody.code, 3, nobody.stdout);
+    assert.match(messages(nobody.stdout), /generation 1 of session nobody is not retained; it has no backup/);
+    assert.deepEqual(await readTree(dir), before, 'the login in the directory is untouched');
+    // A point that exists leaves the login alone as before (--force overwrites it).
+    const kept = await runCli(['restore', '--dir', dir, '--session', 'main', '--generation', '1'], { env });
+    assert.equal(kept.code, 0, kept.stdout);
+    assert.match(kept.stdout, /already holds a valid creds\.json/);
+    for (const point of [
+      ['--generation', '99'],
+      ['--at', '2001-01-01T00:00:00Z'],
+    ]) {
+      const exported = await runCli(['export', '--session', 'main', ...point, '--output', path.join(dir, '..', 'x.tar')], { env });
+      assert.equal(exported.code, 3, exported.stderr);
+      assert.match(messages(exported.stderr), /retained generations are 1\.\.2/);
+    }
+  });
+
   it('lists what it would write with --dry-run and writes nothing', async () => {
     const dir = path.join(await tempDir('dry'), 'auth_info');
     const result = await runCli(['restore', '--dir', dir, '--session', 'main', '--dry-run'], { env });

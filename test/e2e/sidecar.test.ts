@@ -11,6 +11,7 @@ import { query } from '../../harness/db.js';
 import { tempDir } from '../support/fs.js';
 import { readTree } from '../../harness/fs.js';
 import { diffTrees, startService, storedHead, waitFor } from '../../harness/sidecar.js';
+import { assertNodeProcessMetrics } from '../support/metrics.js';
 
 const SPEC_METRICS = [
   'baileys_keeper_backups_total{result="success"}',
@@ -59,6 +60,7 @@ describe('sidecar', async () => {
       const metrics = await service.metrics();
       for (const name of SPEC_METRICS) assert.ok(metrics.has(name), `missing ${name}`);
       assert.equal(metrics.get('baileys_keeper_build_info{version="0.1.0"}'), 1);
+      assertNodeProcessMetrics(metrics);
       assert.equal((await service.get('/healthz')).status, 200);
       await waitFor(async () => ((await service.get('/readyz')).status === 200 ? true : null), 10_000);
       assert.equal(await service.metric('baileys_keeper_lease_held'), 1);

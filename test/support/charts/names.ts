@@ -22,7 +22,7 @@ export async function exposedMetricNames(options: { manySessions?: boolean } = {
   return names;
 }
 
-/** The baileys_keeper_* metric names a PromQL text uses. */
+/** The metric names a PromQL text uses of those the keeper exposes: baileys_keeper_*, and Node's process_* and nodejs_*. */
 export function metricNamesIn(text: string): string[] {
-  return [...new Set([...text.matchAll(/\b(baileys_keeper_[a-z0-9_]+)\b/g)].map((match) => match[1]!))];
+  return [...new Set([...text.matchAll(/\b((?:baileys_keeper|process|nodejs)_[a-z0-9_]+)\b/g)].map((match) => match[1]!))];
 }
