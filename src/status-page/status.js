@@ -165,9 +165,9 @@
     if (!o) return;
     const listed = state.table?.filter((s) => !s.removed);
     const total = listed ? listed.length : o.sessions;
-    const scope = listed ? `${total} stored` : `this keeper's ${total}`;
     const unprotected = listed ? listed.filter((s) => !s.protected).length : o.sessions - o.protected;
     const noLogin = listed ? listed.filter((s) => s.state !== 'paired').length : o.sessions - o.paired;
+    const scope = listed ? `${total}` : `this keeper's ${total}`;
     let verdict;
     let tone;
     if (!o.healthy) [verdict, tone] = ['✗ The backup loop is not running: see /healthz and the keeper log', 'bad'];

@@ -5,7 +5,7 @@
 // scan, logged out) is stored but has no login to be safe, and the headline says so. A hung database is the
 // session API failing, with its reason, not the keeper being unreachable.
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'puppeteer-core';
@@ -66,7 +66,7 @@ describe('the status page headline', { skip: chromiumSkip }, async () => {
     await new Promise((resolve) => setTimeout(resolve, 6_000));
     assert.doesNotMatch(await text(page, '#verdict'), /^✓/);
     // It judges every session the table lists, whichever keeper kept it.
-    assert.equal(await text(page, '#verdict'), '⚠ 1 of 3 stored sessions NOT protected');
+    assert.equal(await text(page, '#verdict'), '⚠ 1 of 3 sessions NOT protected');
     assert.equal(await page.$eval('#verdict', (element) => element.className), 'verdict bad');
     await page.close();
   });
@@ -200,6 +200,48 @@ describe('the status page, sessions without a login and a hung database', { skip
     assert.match(note, /retry after \d+ s/);
     assert.match(await text(page, '#connection'), /^updated/);
     proxy.block(false);
+    await page.close();
+  });
+});
+
+describe('the status page, a session this keeper watches but has not stored', { skip: chromiumSkip }, async () => {
+  const url = await freshDatabase('status-unstored');
+  const home = await tempDir('status-unstored');
+  const sessionsDir = path.join(home, 'sessions');
+  let browser: Browser;
+  let keeper: Service;
+  const overview = async () => (await (await fetch(`http://127.0.0.1:${keeper.port}/api/overview`)).json()) as Record<string, unknown>;
+
+  before(async () => {
+    await mkdir(path.join(sessionsDir, 'torn'), { recursive: true });
+    await writeSession(path.join(sessionsDir, 'good'), { preKeys: 2 });
+    // A login cut off mid-write that stays so: the keeper stores no torn file, so nothing of it is stored.
+    await writeFile(path.join(sessionsDir, 'torn', 'creds.json'), '{"noiseKey": {"private": ');
+    keeper = await startService(['sidecar', '--sessions-dir', sessionsDir, ...FAST], cliEnv(url, { KEEPER_API_TOKEN: TOKEN }));
+    await waitFor(async () => {
+      const o = await overview();
+      return o['sessions'] === 2 && o['protected'] === 1 ? true : null;
+    }, 30_000);
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    keeper?.child.kill('SIGKILL');
+  });
+
+  it('lists it as not protected and counts it in the headline', async () => {
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${keeper.port}/`, { waitUntil: 'load' });
+    await page.type('#token', TOKEN);
+    await page.click('#login button[type="submit"]');
+    await waitFor(async () => ((await text(page, '#sessions tbody')).includes('good') ? true : null), 10_000);
+    await waitFor(async () => ((await text(page, '#verdict')) !== '' ? true : null), 10_000);
+    // The table lists it although nothing of it is stored (generation 0), so the headline judged from the
+    // table counts it too.
+    const first = await text(page, '#sessions tbody tr:first-child');
+    assert.match(first, /^⚠ UNPROTECTED.*torn/, first);
+    assert.equal(await text(page, '#verdict'), '⚠ 1 of 2 sessions NOT protected');
     await page.close();
   });
 });

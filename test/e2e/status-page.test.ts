@@ -166,7 +166,7 @@ describe('the status page in a real browser', { skip: chromiumSkip }, async () =
       async () => ((await text(page, '[data-key="protected"]')) === '⚠ 4 of 5' ? true : null),
       () => text(page, '#overview'),
     );
-    assert.equal(await text(page, '#verdict'), '⚠ 1 of 5 stored sessions NOT protected');
+    assert.equal(await text(page, '#verdict'), '⚠ 1 of 5 sessions NOT protected');
 
     // The token stays in this tab: sessionStorage, the bearer header; never a URL, a cookie or the field.
     assert.equal(await page.evaluate(`sessionStorage.getItem('baileys-keeper-token')`), TOKEN);
@@ -278,7 +278,7 @@ describe('the status page in a real browser', { skip: chromiumSkip }, async () =
     assert.match(await text(page, '#session-count'), /^5 sessions, 2 need attention/);
     // The headline judges the sessions the table lists but the removed one.
     await until(
-      async () => ((await text(page, '#verdict')) === '⚠ 1 of 4 stored sessions NOT protected' ? true : null),
+      async () => ((await text(page, '#verdict')) === '⚠ 1 of 4 sessions NOT protected' ? true : null),
       () => text(page, '#verdict'),
     );
   });
