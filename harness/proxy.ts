@@ -17,6 +17,11 @@ export interface TcpProxy {
   cut(): void;
   /** `true`: cuts every connection and refuses new ones (the database is unreachable) until called with `false`. */
   block(on: boolean): void;
+  /**
+   * `true`: holds every chunk clients send (new connections too) without cutting anything, as a database
+   * that hangs (a stopped postmaster) does; `false` sends what was held and carries on.
+   */
+  stall(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -26,7 +31,8 @@ export async function tcpProxy(databaseUrl: string, inspect: (chunk: Buffer) => 
   let sent = 0;
   let cuts = 0;
   let blocked = false;
-  const pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  let stalled = false;
+  const pairs = new Set<{ client: net.Socket; upstream: net.Socket; held: Buffer[] }>();
   const cut = () => {
     if (pairs.size > 0) cuts++;
     for (const { client, upstream } of pairs) {
@@ -41,9 +47,10 @@ export async function tcpProxy(databaseUrl: string, inspect: (chunk: Buffer) => 
       return;
     }
     const upstream = net.connect({ host: target.hostname, port: Number(target.port || 5432) });
-    const pair = { client, upstream };
+    const pair = { client, upstream, held: [] as Buffer[] };
     pairs.add(pair);
     client.on('data', (chunk) => {
+      if (stalled) return void pair.held.push(chunk);
       const verdict = inspect(chunk);
       if (verdict === 'cut-before') return cut();
       sent += chunk.length;
@@ -72,6 +79,11 @@ export async function tcpProxy(databaseUrl: string, inspect: (chunk: Buffer) => 
     block: (on) => {
       blocked = on;
       if (on) cut();
+    },
+    stall: (on) => {
+      stalled = on;
+      if (on) return;
+      for (const pair of pairs) for (const chunk of pair.held.splice(0)) pair.upstream.write(chunk);
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -5,13 +5,23 @@
 (() => {
   /** How often the page asks again, ms. */
   const REFRESH_MS = 5000;
-  /** A request not answered within this long counts as the keeper not reachable, ms. */
+  /** An overview not answered within this long counts as the keeper not reachable, ms. */
   const TIMEOUT_MS = 4000;
+  /**
+   * How long a session call may take, ms: longer than the keeper takes to give up on a hung database and
+   * answer 503 with its reason (about 10 s), so the page can show that reason.
+   */
+  const SESSION_TIMEOUT_MS = 15000;
+  /** What a bearer header can carry: RFC 6750 b64token, the rule the keeper applies to KEEPER_API_TOKEN. */
+  const BEARER_TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
   /** Generations shown for the chosen session. */
   const HISTORY_ROWS = 20;
   /** Events shown. */
   const EVENT_ROWS = 20;
   const TOKEN_KEY = 'baileys-keeper-token';
+  const BAD_TOKEN =
+    'That is not a token the keeper could have: only A-Z a-z 0-9 - . _ ~ + / and trailing = (no spaces, no dash ' +
+    'or quote pasted from a document as — or ’). Nothing was kept: paste its KEEPER_API_TOKEN exactly.';
 
   const byId = (id) => document.getElementById(id);
   const ui = {
@@ -44,6 +54,9 @@
     rows: new Map(),
     shown: { events: '', history: '' },
     downSince: null,
+    /** The last overview, and the session table's sessions when the last session call answered, else null. */
+    overview: null,
+    table: null,
   };
 
   function setText(element, text) {
@@ -74,7 +87,7 @@
   }
 
   /** GET `path` (relative, so the page works behind a path prefix); { status, body } or a thrown network error. */
-  async function getJson(path, token) {
+  async function getJson(path, token, timeout = TIMEOUT_MS) {
     const headers = { accept: 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
     const response = await fetch(path, {
@@ -82,7 +95,7 @@
       cache: 'no-store',
       credentials: 'omit',
       referrerPolicy: 'no-referrer',
-      signal: AbortSignal.timeout(TIMEOUT_MS),
+      signal: AbortSignal.timeout(timeout),
     });
     let body = null;
     try {
@@ -90,7 +103,7 @@
     } catch {
       body = null;
     }
-    return { status: response.status, body };
+    return { status: response.status, body, retryAfter: response.headers.get('retry-after') };
   }
 
   const now = () => Date.now() + state.skew;
@@ -139,21 +152,51 @@
     setText(ui.overview.querySelector(`[data-key="${key}"]`), text);
   }
 
-  function showOverview(o) {
-    state.skew = Date.parse(o.started_at) + o.uptime_seconds * 1000 - Date.now();
-    const unprotected = o.sessions - o.protected;
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  const NO_LOGIN = '(logged out or waiting for a QR scan)';
+
+  /**
+   * The headline. With the session table (the token, and the session API answered) it judges every session
+   * the table lists but the removed ones, whichever keeper keeps them; else this keeper's sessions from the
+   * overview, and says so. A stored session without a login (unpaired, logged out) has no login to be safe.
+   */
+  function showVerdict() {
+    const o = state.overview;
+    if (!o) return;
+    const listed = state.table?.filter((s) => !s.removed);
+    const total = listed ? listed.length : o.sessions;
+    const unprotected = listed ? listed.filter((s) => !s.protected).length : o.sessions - o.protected;
+    const noLogin = listed ? listed.filter((s) => s.state !== 'paired').length : o.sessions - o.paired;
+    const scope = listed ? `${total}` : `this keeper's ${total}`;
     let verdict;
     let tone;
     if (!o.healthy) [verdict, tone] = ['✗ The backup loop is not running: see /healthz and the keeper log', 'bad'];
-    else if (o.sessions === 0) [verdict, tone] = [o.ready ? '– No sessions yet' : '… Starting', 'warn'];
-    else if (unprotected > 0) [verdict, tone] = [`⚠ ${unprotected} of ${o.sessions} sessions NOT protected`, 'bad'];
-    else [verdict, tone] = [`✓ Every login is stored (${o.sessions} of ${o.sessions} protected)`, 'ok'];
+    else if (total === 0) [verdict, tone] = [o.ready ? '– No sessions yet' : '… Starting', 'warn'];
+    else if (unprotected > 0) [verdict, tone] = [`⚠ ${unprotected} of ${scope} sessions NOT protected`, 'bad'];
+    else if (noLogin > 0) {
+      const all = listed
+        ? `All ${plural(total, 'session', 'sessions')} stored`
+        : `All of this keeper's ${plural(total, 'session', 'sessions')} stored`;
+      [verdict, tone] = [`⚠ ${all}; ${noLogin} of ${total} ${noLogin === 1 ? 'has' : 'have'} no login ${NO_LOGIN}`, 'warn'];
+    } else if (listed) [verdict, tone] = [`✓ Every login is stored (${total} of ${total} sessions protected)`, 'ok'];
+    else
+      [verdict, tone] = [
+        `✓ Every login of this keeper's ${plural(total, 'session', 'sessions')} is stored (${total} of ${total} protected)`,
+        'ok',
+      ];
     if (o.healthy && !o.ready) verdict += ' (starting)';
     setText(ui.verdict, verdict);
-    ui.verdict.className = `verdict ${tone}`;
+    const className = `verdict ${tone}`;
+    if (ui.verdict.className !== className) ui.verdict.className = className;
+  }
+
+  function showOverview(o) {
+    state.overview = o;
+    state.skew = Date.parse(o.started_at) + o.uptime_seconds * 1000 - Date.now();
+    const unprotected = o.sessions - o.protected;
     overviewField('sessions', o.sessions);
     overviewField('protected', unprotected > 0 ? `⚠ ${o.protected} of ${o.sessions}` : `✓ ${o.protected} of ${o.sessions}`);
-    overviewField('paired', o.paired);
+    overviewField('paired', o.paired < o.sessions ? `⚠ ${o.paired} of ${o.sessions}` : `${o.paired} of ${o.sessions}`);
     overviewField('lag', duration(o.oldest_lag_seconds));
     overviewField('last_backup', ago(o.last_backup_at));
     setTitle(ui.overview.querySelector('[data-key="last_backup"]'), clock(o.last_backup_at));
@@ -174,7 +217,8 @@
   }
 
   const SORT_KEYS = {
-    attention: rank,
+    // Within a rank (the order every column keeps first), the Status column orders by session id.
+    attention: (s) => s.session_id,
     id: (s) => s.session_id,
     state: (s) => s.state,
     since: (s) => (s.since ? -Date.parse(s.since) : Number.NEGATIVE_INFINITY),
@@ -190,15 +234,15 @@
     return a > b ? 1 : 0;
   }
 
-  /** Unprotected and logged-out sessions first whatever the column; then the chosen column; then the id. */
+  /**
+   * Unprotected and logged-out sessions first, removed ones last, whatever the column and its direction
+   * (docs/http-api.md, "Status page"); then the chosen column; then the id.
+   */
   function sorted(sessions) {
     const { key, dir } = state.sort;
     const value = SORT_KEYS[key];
     return [...sessions].sort(
-      (a, b) =>
-        compare(rank(a), rank(b)) * (key === 'attention' ? dir : 1) ||
-        compare(value(a), value(b)) * dir ||
-        compare(a.session_id, b.session_id),
+      (a, b) => compare(rank(a), rank(b)) || compare(value(a), value(b)) * dir || compare(a.session_id, b.session_id),
     );
   }
 
@@ -351,30 +395,60 @@
     }
   }
 
-  /** The session table, events and history; false when the keeper could not be reached. */
+  /** Forgets the token and shows the form again, with `text` saying why. */
+  function signOut(text) {
+    setToken(null);
+    showSignedIn(false);
+    note(text, true);
+  }
+
+  /** The session call failed although the keeper answers: says so, keeps the last table (dimmed). */
+  function sessionApiDown(text) {
+    state.table = null;
+    ui.box.classList.add('stale');
+    note(`The keeper answers, but its session API does not: ${text}. Retrying every ${REFRESH_MS / 1000} s.`, true);
+  }
+
+  /**
+   * The session table, events and history. A token the browser cannot send or the keeper refuses (401) is
+   * forgotten; a session call that times out or answers 503 is the session API (its database), not the keeper.
+   */
   async function refreshSessions(token) {
-    const status = await getJson('api/session/status', token);
-    if (status.status === 401) {
-      setToken(null);
-      showSignedIn(false);
-      note('The keeper refused that token (401): paste its KEEPER_API_TOKEN again.', true);
-      return;
+    if (!BEARER_TOKEN.test(token)) return signOut(BAD_TOKEN);
+    let status;
+    try {
+      status = await getJson('api/session/status', token, SESSION_TIMEOUT_MS);
+    } catch (error) {
+      const timedOut = error?.name === 'TimeoutError';
+      return sessionApiDown(
+        timedOut
+          ? `no answer within ${SESSION_TIMEOUT_MS / 1000} s (is its database hung?)`
+          : `the request failed (${error?.message ?? error})`,
+      );
+    }
+    if (status.status === 401) return signOut('The keeper refused that token (401: wrong token): paste its KEEPER_API_TOKEN again.');
+    if (status.status === 503) {
+      const wait = status.retryAfter ? `; it asks to retry after ${status.retryAfter} s` : '';
+      return sessionApiDown(`503, ${status.body?.error ?? 'no reason given'}${wait}`);
     }
     if (status.status !== 200) {
+      state.table = null;
       note(`The session API answered ${status.status}: ${status.body?.error ?? 'no reason given'}`, true);
       return;
     }
     note('', false);
+    ui.box.classList.remove('stale');
     showSignedIn(true);
     state.sessions = status.body.sessions;
+    state.table = state.sessions;
     showSessions();
-    const events = await getJson('api/session/events', token);
-    if (events.status === 200) showEvents(events.body.events);
+    const events = await getJson('api/session/events', token, SESSION_TIMEOUT_MS).catch(() => null);
+    if (events?.status === 200) showEvents(events.body.events);
     if (state.selected !== null) {
       const query = `session_id=${encodeURIComponent(state.selected)}&limit=${HISTORY_ROWS}`;
-      const history = await getJson(`api/session/history?${query}`, token);
-      if (history.status === 200) showHistory(history.body);
-      else if (history.status === 404) ui.historyBox.hidden = true;
+      const history = await getJson(`api/session/history?${query}`, token, SESSION_TIMEOUT_MS).catch(() => null);
+      if (history?.status === 200) showHistory(history.body);
+      else if (history?.status === 404) ui.historyBox.hidden = true;
     }
   }
 
@@ -392,19 +466,27 @@
     again = false;
     clearTimeout(timer);
     try {
-      const overview = await getJson('api/overview', null);
-      if (overview.status !== 200) throw new Error(`overview answered ${overview.status}`);
+      let overview;
+      try {
+        overview = await getJson('api/overview', null);
+        if (overview.status !== 200) throw new Error(`overview answered ${overview.status}`);
+      } catch {
+        // Only the overview decides "cannot reach the keeper": it needs no database and no token.
+        showConnection(false);
+        return;
+      }
+      showConnection(true);
       showOverview(overview.body);
       const token = storedToken();
+      state.table = null;
       if (!overview.body.session_api) {
         showSignedIn(false);
         ui.login.hidden = true;
         note('This keeper has no API token (KEEPER_API_TOKEN), so it lists no sessions here.', false);
       } else if (token) await refreshSessions(token);
       else showSignedIn(false);
-      showConnection(true);
-    } catch {
-      showConnection(false);
+      // Judged once the table is known, so that a headline never shows green before the table says otherwise.
+      showVerdict();
     } finally {
       running = false;
       timer = setTimeout(tick, again ? 0 : REFRESH_MS);
@@ -422,6 +504,8 @@
     const value = ui.token.value.trim();
     ui.token.value = '';
     if (value === '') return;
+    // A header value outside Latin-1 makes fetch() throw before sending; spaces never match: say so, keep nothing.
+    if (!BEARER_TOKEN.test(value)) return signOut(BAD_TOKEN);
     setToken(value);
     note('', false);
     void tick();

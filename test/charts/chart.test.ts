@@ -836,6 +836,7 @@ describe('chart: NOTES.txt', () => {
     const native = await notes('native');
     assert.match(native, /WhatsApp session "my-bot"/);
     assert.match(native, /port-forward svc\/bot-baileys-keeper 9464/);
+    assert.match(native, /open http:\/\/localhost:9464\/ \(whether every login is stored/, 'the status page');
     assert.match(native, /helm test bot --namespace bots/);
     assert.match(native, /session API is off/);
     assert.doesNotMatch(native, /Classic mode/);
