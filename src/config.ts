@@ -23,6 +23,7 @@ import {
 import { parseRetention, type RetentionPolicy } from './store/retention.js';
 import { formatDuration, KEY_HINT } from './setting-parsers.js';
 import { didYouMean } from './suggest.js';
+import { refuseGuessedSession } from './start-warnings.js';
 import { type UnknownVariable, unknownVariables } from './unknown-variables.js';
 import type { WatchMode } from './watcher.js';
 
@@ -327,6 +328,7 @@ export function loadConfig<C extends Command>(command: C, argv: readonly string[
     unknownVariables: Object.freeze(unknownVariables(env)),
   };
   for (const field of declared) config[field] = compute[field]();
+  refuseGuessedSession(config as unknown as Parameters<typeof refuseGuessedSession>[0]);
   return Object.freeze(config) as unknown as ConfigOf<C>;
 }
 

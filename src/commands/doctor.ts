@@ -17,7 +17,7 @@ import { openDatabase, type Database } from '../db/pool.js';
 import { connectionTls, mayCreateSchema, schemaRights, TABLE_PRIVILEGES, tablePrivileges } from '../db/queries/probes.js';
 import { describeTarget } from '../db/settings.js';
 import { DatabaseUnreachableError, ExitCode } from '../errors.js';
-import { startWarnings } from '../start-warnings.js';
+import { guessedSessionProblem, startWarnings } from '../start-warnings.js';
 import { schemaStanding } from '../db/migrate.js';
 import { SessionStore } from '../store/index.js';
 import type { CommandSpec, Context } from './command.js';
@@ -360,6 +360,9 @@ export async function doctorCommand(ctx: Context<'doctor'>): Promise<number> {
   const dir = config.sessionsDir ?? config.dir;
   // What the configuration itself warrants (an unknown variable, a session id nobody chose): warn lines here.
   const findings = startWarnings(config).map((warning) => warn(warning.check, warning.message));
+  // A misspelled variable meant to choose the session: the roles refuse to start (exit 64), so this fails.
+  const guessed = guessedSessionProblem(config);
+  if (guessed) findings.push(fail('session id', guessed));
   findings.push(await checkDirectory(dir));
   if (config.sessionsDir === null) findings.push(await checkLogin(dir));
   const fileAccess = await checkReadable(dir, config.sessionsDir !== null);

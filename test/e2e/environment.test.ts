@@ -19,20 +19,45 @@ describe('what the environment means to the keeper', async () => {
   const bot = await tempDir('environment');
   await writeSession(bot, { preKeys: 2 });
 
-  it('names a misspelled variable once, with the one it meant, and never its value', async () => {
+  it('refuses to act on the default session when a misspelled variable was meant to choose it (two bots swap logins)', async () => {
     const secret = 'hunter2-not-to-be-printed';
-    const result = await runCli(['backup', '--dir', bot], { env: { ...env, KEEPER_SESION_ID: secret, KEEPER_DEBOUNCE: '1s' } });
-    assert.equal(result.code, 0, result.stderr);
-    const said = messages(result.stderr);
+    const target = path.join(await tempDir('environment-typo'), 'auth_info');
+    const typos = [
+      ['KEEPER_SESION_ID', 'KEEPER_SESSION_ID'],
+      ['keeper_session_id', 'KEEPER_SESSION_ID'],
+      ['KEEPER_SESSIONS_DIRS', 'KEEPER_SESSIONS_DIR'],
+    ];
+    for (const [typo, meant] of typos) {
+      for (const args of [
+        ['backup', '--dir', bot],
+        ['restore', '--dir', target],
+        ['sidecar', '--dir', bot],
+      ]) {
+        const result = await runCli(args, { env: { ...env, [typo!]: secret, KEEPER_DEBOUNCE: '1s' } });
+        assert.equal(result.code, 64, `${typo} ${args[0]}: ${result.stdout}${result.stderr}`);
+        assert.match(
+          result.stderr,
+          new RegExp(
+            `${typo} is not a setting \\(did you mean ${meant}\\?\\) and no session id is given: ${args[0]} would act on the session "default"`,
+          ),
+        );
+        assert.doesNotMatch(result.stdout + result.stderr, new RegExp(secret));
+      }
+    }
+    assert.equal((await runCli(['status', '--session', 'default'], { env })).code, 3, 'nothing was stored for the default session');
+    // With the session given, the same typo is a warning, said once, as is every other unknown variable.
+    const given = await runCli(['backup', '--dir', bot, '--session', 'given'], {
+      env: { ...env, KEEPER_SESION_ID: secret, KEEPER_DEBOUNCE: '1s' },
+    });
+    assert.equal(given.code, 0, given.stderr);
+    const said = messages(given.stderr);
     assert.equal(count(said, /KEEPER_SESION_ID is not a setting and is ignored: did you mean KEEPER_SESSION_ID\?/), 1, said);
     assert.equal(count(said, /KEEPER_DEBOUNCE is not a setting and is ignored: did you mean KEEPER_DEBOUNCE_MS\?/), 1, said);
-    assert.doesNotMatch(result.stdout + result.stderr, new RegExp(secret));
-    // The misspelled id was not used: the login went to the implicit session, and the keeper said so.
-    assert.equal(count(said, IMPLICIT), 1, said);
-    assert.match(result.stdout, /of session default/);
+    assert.doesNotMatch(given.stdout + given.stderr, new RegExp(secret));
   });
 
   it('says, once, which session id a login goes to when none was given: restore, backup, import, run', async () => {
+    assert.equal((await runCli(['backup', '--dir', bot], { env })).code, 0);
     const archive = await runCli(['export'], { env });
     assert.equal(archive.code, 0, archive.stderr);
     const target = path.join(await tempDir('environment-restore'), 'auth_info');
@@ -64,10 +89,14 @@ describe('what the environment means to the keeper', async () => {
     }
   });
 
-  it('doctor: a warn line for each, and none once the id is set and the name is right', async () => {
+  it('doctor: a warn line for each, a failure for a misspelled session variable, none once the name is right', async () => {
     const warned = await runCli(['doctor', '--dir', bot], { env: { ...env, KEEPER_SESION_ID: 'bot-a' } });
-    assert.equal(warned.code, 0, warned.stdout + warned.stderr);
+    assert.equal(warned.code, 1, warned.stdout + warned.stderr);
     const lines = warned.stdout.split('\n');
+    assert.ok(
+      lines.some((line) => line.startsWith('FAIL  session id: KEEPER_SESION_ID is not a setting (did you mean KEEPER_SESSION_ID?)')),
+      warned.stdout,
+    );
     assert.ok(
       lines.includes('WARN  environment: KEEPER_SESION_ID is not a setting and is ignored: did you mean KEEPER_SESSION_ID?'),
       warned.stdout,
@@ -77,6 +106,8 @@ describe('what the environment means to the keeper', async () => {
       warned.stdout,
     );
     assert.equal(warned.stderr, '', 'doctor reports them itself, not in its log as well');
+    const other = await runCli(['doctor', '--dir', bot], { env: { ...env, KEEPER_DEBOUNCE: '1s' } });
+    assert.equal(other.code, 0, 'another unknown variable is a warning only');
     const json = await runCli(['doctor', '--dir', bot, '--json'], { env });
     const { checks } = JSON.parse(json.stdout) as { checks: Array<{ check: string; status: string }> };
     assert.deepEqual(checks[0], { ...checks[0], check: 'session id', status: 'warn' });

@@ -39,6 +39,9 @@ const NOT_VARIABLES = new Set([
   'KEEPER_CHANNEL_BINDING_REQUIRED', // an error code (src/db/auth.ts)
   'KEEPER_NO_PASSWORD', // an error code (src/db/errors.ts)
   'KEEPER_SECRET_VARIABLES', // a constant (src/config.ts)
+  // Misspellings, shown as what the keeper refuses in place of KEEPER_SESSION_ID / KEEPER_SESSIONS_DIR.
+  'KEEPER_SESION_ID',
+  'KEEPER_SESSIONS_DIRS',
 ]);
 
 /** Where an operator reads variable names: the README, docs/, the deployment files and the images. */
