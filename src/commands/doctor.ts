@@ -16,7 +16,7 @@ import { probeNativeWatching } from '../watch/probe.js';
 import { openDatabase, type Database } from '../db/pool.js';
 import { connectionTls, mayCreateSchema, schemaRights, TABLE_PRIVILEGES, tablePrivileges } from '../db/queries/probes.js';
 import { describeTarget } from '../db/settings.js';
-import { DatabaseUnreachableError, ExitCode } from '../errors.js';
+import { DatabaseUnreachableError, ExitCode, NothingToRestoreError } from '../errors.js';
 import { guessedSessionProblem, startWarnings } from '../start-warnings.js';
 import { schemaStanding } from '../db/migrate.js';
 import { SessionStore } from '../store/index.js';
@@ -231,7 +231,10 @@ async function checkSchema(db: Database): Promise<{ findings: Finding[]; ready: 
       ready: false,
       findings: [
         (await mayCreateSchema(db))
-          ? warn('schema', `schema ${db.schemaName} does not exist yet; the first command creates it (version ${latest})`)
+          ? warn(
+              'schema',
+              `schema ${db.schemaName} does not exist yet; the first command that writes (restore, sidecar, run, backup, import, migrate) creates it (version ${latest})`,
+            )
           : fail(
               'schema',
               `schema ${db.schemaName} does not exist and this role may not create it: see docs/security.md, "Least-privilege database role"`,
@@ -246,7 +249,7 @@ async function checkSchema(db: Database): Promise<{ findings: Finding[]; ready: 
   else if (version < latest) {
     findings.push(
       rights.create
-        ? warn('schema', `version ${version}; the next command migrates it to ${latest}`)
+        ? warn('schema', `version ${version}; the next command that writes migrates it to ${latest} (or run baileys-keeper migrate)`)
         : fail(
             'schema',
             `version ${version}, and this role may not migrate it to ${latest}: run baileys-keeper migrate as the schema's owner`,
@@ -281,7 +284,12 @@ async function checkSession(ctx: Context<'doctor'>, store: SessionStore): Promis
   let checked = 0;
   const failures: Awaited<ReturnType<SessionStore['verify']>>['failures'] = [];
   for (const sessionId of sample) {
-    const verified = await store.verify(sessionId);
+    // A bot's first start on a database that has the schema: its session does not exist until the first
+    // backup. That is "no backup yet", not a failure.
+    const verified = await store.verify(sessionId).catch((error: unknown) => {
+      if (error instanceof NothingToRestoreError) return { checked: 0, failures: [] };
+      throw error;
+    });
     checked += verified.checked;
     failures.push(...verified.failures);
   }

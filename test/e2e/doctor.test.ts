@@ -49,6 +49,17 @@ describe('doctor', async () => {
     assert.match(found.get('schema')!.detail, /^version \d+, current$/);
   });
 
+  it("a new bot's first start on a database that holds other sessions: no backup yet, every check run, exit 0", async () => {
+    const fresh = await tempDir('doctor-new-bot');
+    await writeSession(fresh, { preKeys: 2 });
+    const result = await runCli(['doctor', '--dir', fresh], { env: { ...env, KEEPER_SESSION_ID: 'new-bot' } });
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    const found = lines(result.stdout);
+    assert.deepEqual(found.get('stored rows'), { status: 'OK', detail: 'session new-bot: no backup yet' });
+    for (const check of ['schema', 'privileges', 'lease', 'clock'])
+      assert.equal(found.get(check)?.status, 'OK', `${check}: ${result.stdout}`);
+  });
+
   it('a symlinked --dir: native watching is tried where the link points, as the sidecar watches it', async () => {
     const link = path.join(await tempDir('doctor-link'), 'auth_info');
     await symlink(dir, link);
