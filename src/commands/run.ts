@@ -67,7 +67,8 @@ class RunSignals {
 
 export async function runCommand(ctx: Context<'run'>): Promise<number> {
   const { config } = ctx;
-  const log = ctx.log.child({ component: 'run', session: config.sessionId });
+  // With --sessions-dir the bot keeps many sessions: its lines name none (each session's own lines do).
+  const log = ctx.log.child({ component: 'run', ...(config.sessionsDir === null ? { session: config.sessionId } : {}) });
   const signals = new RunSignals(log);
   signals.phase({
     onStop: (signal) => log.info({ signal }, 'stop signal before the bot started: it will not be started'),
@@ -240,7 +241,7 @@ async function superviseChild(ctx: Context<'run'>, signals: RunSignals): Promise
     log.error({ command: file, code }, `cannot start ${file} (${code ?? (error as Error).message}): check the command after --`);
     return { code: EXIT_COMMAND_NOT_FOUND, group };
   }
-  log.info({ command: file, pid: group.pid }, 'bot started (its own process group)');
+  log.info({ command: file, botPid: group.pid }, 'bot started (its own process group)');
   group.track();
   const exit = await Promise.race([group.leaderExited, signals.stopping.then(() => null)]);
   if (exit !== null && stopDeadline === null && (await group.alive())) {

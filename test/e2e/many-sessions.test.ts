@@ -233,6 +233,18 @@ describe('many sessions (--sessions-dir)', async () => {
       const ended = await service.stop();
       assert.notEqual(ended.code, null, service.output.slice(-20).join('\n'));
     }
+    // run's own lines name no session (it keeps many, none of them `default`); the bot's pid is its own field.
+    const runLines = service.output
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line['component'] === 'run');
+    assert.ok(runLines.length > 0, service.output.slice(-20).join('\n'));
+    assert.deepEqual(
+      runLines.filter((line) => 'session' in line),
+      [],
+    );
+    const started = runLines.find((line) => line['msg'] === 'bot started (its own process group)');
+    assert.ok(started && typeof started['botPid'] === 'number' && started['botPid'] !== started['pid'], JSON.stringify(started));
     // Every customer's last write (made while stopping) is in the final backup.
     for (const name of ['a', 'b', 'c']) {
       const dir = await readTree(path.join(sessionsDir, name));
