@@ -110,7 +110,9 @@ async function checkCreds({ loop, schedule }: LoopParts): Promise<void> {
     if (loop.loginWatch === 'seen') loop.loginWatch = (await loop.watcher.intact()) ? 'dropped' : 'replaced';
     return;
   }
-  if (!loop.registered && text !== null && parseCreds(text)?.registeredJid) {
+  // Said once: a pairing writes creds.json more than once, and each write's check reads it before the
+  // urgent backup has stored it (and set loop.registered).
+  if (!loop.registered && !loop.next.urgent && text !== null && parseCreds(text)?.registeredJid) {
     loop.log.info('creds.json was just paired: backing up at once');
     loop.next.urgent = true;
     schedule.plan();

@@ -3,7 +3,7 @@
 // taking over, a deleted and recreated directory, and the shutdown of a loop whose bot never goes
 // quiet. Each is checked on the loop's own clock, to the step, without waiting for any of its timers.
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { Curve } from '@whiskeysockets/baileys';
@@ -94,6 +94,11 @@ describe('the backup loop on a manual clock', async () => {
     assert.equal((await loop.metrics.sessionRegistered.get()).values[0]?.value, 0);
     const paired = loop.clock.now();
     await register(auth);
+    // Baileys writes creds.json more than once as a pairing goes on: a second write before the backup.
+    const creds = path.join(dir, 'creds.json');
+    await loop.seen('creds.json');
+    await writeFile(creds, await readFile(creds));
+    await loop.seen('creds.json');
     // Only what is due now may fire: the clock never moves towards the 30 s debounce.
     await waitFor(async () => {
       await loop.advance(0);
@@ -103,6 +108,7 @@ describe('the backup loop on a manual clock', async () => {
     const sql = "SELECT registered_jid FROM baileys_keeper.sessions WHERE session_id = 'pairing'";
     const [row] = await query<{ registered_jid: string }>(url, sql);
     assert.match(row!.registered_jid, /^5511987654321/);
+    assert.equal(loop.logs.filter((line) => line === 'creds.json was just paired: backing up at once').length, 1, loop.logs.join('\n'));
   });
 
   it('reports backup lag as the age of the oldest unsaved change, and 0 once stored', async () => {
