@@ -7,11 +7,24 @@ import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { pino } from 'pino';
+import type { ChildProcess } from 'node:child_process';
 import { startEmbedded, type EmbeddedServer } from '../src/embedded-postgres.js';
+import { createLogger } from '../src/log.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const log = pino({ level: process.env['TEST_LOG'] ?? 'warn' });
+// The keeper's own logger: one readable line on a terminal, JSON in CI's log.
+const log = createLogger(process.env['TEST_LOG'] ?? 'warn', 'stderr');
+
+// Ctrl-C or a SIGTERM ends the tests, and then the server is stopped and its directory removed: the
+// server runs detached (src/embedded-postgres.ts) and would outlive this process otherwise.
+let interrupted: NodeJS.Signals | null = null;
+let child: ChildProcess | null = null;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    interrupted ??= signal;
+    child?.kill(signal);
+  });
+}
 
 const charts = process.argv[2] === '--charts';
 const filters = process.argv.slice(charts ? 3 : 2);
@@ -41,11 +54,14 @@ if (!url) {
 const files = await testFiles(here);
 if (files.length === 0) throw new Error(`no test file matches ${filters.join(' ')}`);
 const concurrency = process.env['TEST_CONCURRENCY'] ?? '3';
-const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
+const runner = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
   stdio: 'inherit',
   env: { ...process.env, TEST_DATABASE_URL: url },
 });
-const code = await new Promise<number>((resolve) => child.once('close', (status, signal) => resolve(status ?? (signal ? 1 : 0))));
+child = runner;
+// Interrupted before the runner started (while the server was starting): end it at once.
+if (interrupted) runner.kill(interrupted);
+const code = await new Promise<number>((resolve) => runner.once('close', (status, signal) => resolve(status ?? (signal ? 1 : 0))));
 await server?.stop();
 if (dataDir) await rm(dataDir, { recursive: true, force: true });
-process.exitCode = code;
+process.exitCode = interrupted ? 128 + os.constants.signals[interrupted] : code;
