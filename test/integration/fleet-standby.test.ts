@@ -8,38 +8,21 @@ import { after, describe, it } from 'node:test';
 import { writeSession } from '../../harness/baileys.js';
 import { query } from '../../harness/db.js';
 import { waitFor } from '../../harness/sidecar.js';
-import {
-  DEFAULT_DEBOUNCE_MS,
-  DEFAULT_KEEP_GENERATIONS,
-  DEFAULT_MAX_DELAY_MS,
-  DEFAULT_POLL_INTERVAL_MS,
-  DEFAULT_RETENTION,
-} from '../../src/config.js';
 import { createDatabase } from '../../src/db/pool.js';
 import { SessionFleet } from '../../src/fleet.js';
 import { Metrics } from '../../src/metrics.js';
 import { SessionStore } from '../../src/store/index.js';
-import { parseRetention } from '../../src/store/retention.js';
 import { freshDatabase } from '../support/db.js';
+import { FLEET_LOOP_OPTIONS, FLEET_TTL_MS } from '../support/fleet.js';
 import { tempDir } from '../support/fs.js';
 import { testLog } from '../support/log.js';
 import { ManualClock } from '../support/manual-clock.js';
 import { recording } from '../support/recording-db.js';
 
-const TTL_MS = 30_000;
+const TTL_MS = FLEET_TTL_MS;
 const SESSIONS = 12;
-const LOOP_OPTIONS = {
-  retention: parseRetention(DEFAULT_RETENTION, DEFAULT_KEEP_GENERATIONS),
-  allowReplace: false,
-  debounceMs: DEFAULT_DEBOUNCE_MS,
-  maxDelayMs: DEFAULT_MAX_DELAY_MS,
-  intervalMs: 600_000,
-  leaseTtlMs: TTL_MS,
-  shutdownQuietMs: 0,
-  shutdownTimeoutMs: 10_000,
-  watchMode: 'native',
-  pollIntervalMs: DEFAULT_POLL_INTERVAL_MS,
-} as const;
+/** The test fleets' loop settings, with an audit too rare to happen in these tests. */
+const LOOP_OPTIONS = { ...FLEET_LOOP_OPTIONS, intervalMs: 600_000 };
 
 /** A lease acquisition statement, for one session or many (acquireLease, acquireLeases). */
 const acquires = (text: string) => /SET lease_owner = \$2, lease_token = (s\.)?lease_token \+ 1/.test(text);
