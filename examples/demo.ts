@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startEmbedded } from '../src/embedded-postgres.js';
+import { KeeperError } from '../src/errors.js';
 import { createLogger } from '../src/log.js';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -97,7 +98,12 @@ for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
 }
 await mkdir(dataDir, { recursive: true });
 await chmod(dataDir, 0o755);
-const server = await startEmbedded(dataDir, createLogger('warn', 'stdout'));
+// A server that cannot start (a data directory its account cannot reach, no such account) says why and
+// what to do: the message, and the keeper's exit code, not a stack trace.
+const server = await startEmbedded(dataDir, createLogger('warn', 'stdout')).catch((error: Error) => {
+  process.stderr.write(`demo: ${error.message}\n`);
+  process.exit(error instanceof KeeperError ? error.exitCode : 1);
+});
 if (stopped) {
   await server.stop();
   process.exit(143);

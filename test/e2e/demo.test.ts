@@ -66,6 +66,21 @@ describe('the npm start demo', () => {
     }
   });
 
+  it('a PostgreSQL that cannot start: what to do and exit 2, no stack trace', {
+    skip: process.getuid?.() !== 0 && 'needs root (the server then runs as another account)',
+  }, async () => {
+    // As root the server runs as another account, which cannot pass a 0700 parent directory.
+    const closed = await tempDir('demo-closed');
+    await chmod(closed, 0o700);
+    const run = spawnSync(process.execPath, [DEMO, '--port', '0', '--data-dir', path.join(closed, 'pg'), '--seconds', '1'], {
+      encoding: 'utf8',
+      env: { ...withoutTestVariables(process.env), DATABASE_URL: '' },
+    });
+    assert.equal(run.status, 2, run.stdout + run.stderr);
+    assert.match(run.stderr, /^demo: the embedded PostgreSQL runs as user '\w+' .*cannot reach .*: choose a --data-dir/m);
+    assert.doesNotMatch(run.stderr, /\n\s+at /, 'no stack trace');
+  });
+
   it('serves on the --port given and writes only under --dir and --data-dir', async () => {
     const dir = await tempDir('demo-flags');
     await chmod(dir, 0o755);
